@@ -1,0 +1,452 @@
+//! A private PostgreSQL cluster, started from the installed server binaries when no
+//! `DATABASE_URL` is given: `feedwatch serve` on a fresh machine, and the test suite.
+//!
+//! The server runs under a small `sh` supervisor whose standard input is a pipe from this
+//! process. When this process exits for any reason, even SIGKILL, the pipe closes, `read`
+//! returns and the supervisor shuts PostgreSQL down: a crashed feedwatch never leaves a stray
+//! server holding the data directory.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::process::{Child, ChildStdin, Command};
+
+/// How the cluster is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Data survives restarts and crashes (the service's own data).
+    Durable,
+    /// Throwaway test data: no fsync, and the whole directory is removed when the server stops.
+    Throwaway,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DevDbError {
+    #[error(
+        "no PostgreSQL server binaries found (looked for `initdb` and `postgres` on PATH and in \
+         /usr/lib/postgresql/*/bin). Install them (Debian/Ubuntu: apt-get install postgresql) \
+         or set DATABASE_URL to an existing database"
+    )]
+    BinariesNotFound,
+    #[error(
+        "running as root, and PostgreSQL refuses to run as root; no `postgres` user exists to \
+         run it as. Create one (useradd postgres) or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser,
+    #[error(
+        "the `postgres` user cannot reach {0}; choose a --data-dir it can traverse (e.g. under /var/tmp) or set DATABASE_URL"
+    )]
+    DataDirUnreachable(PathBuf),
+    #[error("{action} failed: {detail}")]
+    Command { action: String, detail: String },
+    #[error("PostgreSQL did not become ready within {0:?}; its log is at {1}")]
+    NotReady(Duration, PathBuf),
+    #[error("PostgreSQL exited during start-up; its log is at {0}")]
+    ExitedEarly(PathBuf),
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database error while preparing the cluster: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A running private cluster. Dropping it stops the server (the supervisor sees its input
+/// close); [`LocalPostgres::stop`] does the same and waits for the shutdown to finish.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    url: String,
+    port: u16,
+    supervisor: Child,
+    lifeline: Option<ChildStdin>,
+    log_path: PathBuf,
+    run_as_postgres: bool,
+}
+
+/// The database feedwatch uses inside its private cluster.
+const DATABASE: &str = "feedwatch";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl LocalPostgres {
+    /// Initialises the cluster at `data_dir` if needed, starts it on a free loopback port and
+    /// makes sure the `feedwatch` database exists.
+    pub async fn start(data_dir: &Path, durability: Durability) -> Result<Self, DevDbError> {
+        let bin = find_binaries().ok_or(DevDbError::BinariesNotFound)?;
+        let owner = ServerUser::detect().await?;
+        let data_dir = absolute(data_dir)?;
+        let password_path = data_dir.with_extension("password");
+        let log_path = data_dir.with_extension("log");
+        prepare_directory(&data_dir, &owner, durability).await?;
+        if !data_dir.join("PG_VERSION").exists() {
+            if owner.is_postgres() {
+                tracing::info!(dir = %data_dir.display(), "running as root: initialising PostgreSQL as the `postgres` user");
+            }
+            init_cluster(&bin, &data_dir, &password_path, &owner, durability).await?;
+        }
+        let password = read_to_string(&password_path)?;
+        let port = free_port()?;
+        let (supervisor, lifeline) =
+            spawn_supervisor(&bin, &data_dir, &log_path, port, &owner, durability)?;
+        let mut server = Self {
+            url: format!(
+                "postgres://postgres:{}@127.0.0.1:{port}/{DATABASE}",
+                password.trim()
+            ),
+            port,
+            supervisor,
+            lifeline: Some(lifeline),
+            log_path,
+            run_as_postgres: owner.is_postgres(),
+        };
+        server.wait_until_ready(password.trim()).await?;
+        Ok(server)
+    }
+
+    /// A URL for the `feedwatch` database. It carries the cluster's generated password, so it
+    /// is never logged.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the server runs as the `postgres` user because this process is root.
+    pub fn runs_as_postgres_user(&self) -> bool {
+        self.run_as_postgres
+    }
+
+    /// Stops the server (fast shutdown: open sessions are ended) and waits for it to exit.
+    pub async fn stop(mut self) {
+        self.lifeline.take();
+        if let Err(error) = self.supervisor.wait().await {
+            tracing::warn!(%error, "waiting for PostgreSQL to stop failed");
+        }
+    }
+
+    async fn wait_until_ready(&mut self, password: &str) -> Result<(), DevDbError> {
+        let maintenance = format!(
+            "postgres://postgres:{password}@127.0.0.1:{}/postgres",
+            self.port
+        );
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.supervisor.try_wait() {
+                return Err(DevDbError::ExitedEarly(self.log_path.clone()));
+            }
+            match PgConnection::connect(&maintenance).await {
+                Ok(mut conn) => return ensure_database(&mut conn).await,
+                Err(_) if started.elapsed() < READY_TIMEOUT => {
+                    // Start-up takes about a second; a short poll keeps `serve` snappy.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(_) => return Err(DevDbError::NotReady(READY_TIMEOUT, self.log_path.clone())),
+            }
+        }
+    }
+}
+
+async fn ensure_database(conn: &mut PgConnection) -> Result<(), DevDbError> {
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(DATABASE)
+            .fetch_one(&mut *conn)
+            .await?;
+    if !exists {
+        conn.execute(format!("create database {DATABASE}").as_str())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The directory holding `initdb` and `postgres`: PATH first, then Debian's versioned
+/// directories, newest version first.
+fn find_binaries() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .collect();
+    debian.sort_by_key(|dir| std::cmp::Reverse(version_of(dir)));
+    on_path
+        .chain(debian)
+        .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+}
+
+fn version_of(bin_dir: &Path) -> u32 {
+    bin_dir
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str())
+        .and_then(|name| name.split('.').next())
+        .and_then(|major| major.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Who runs the server: this process's user, or `postgres` when this process is root.
+#[derive(Debug, Clone)]
+struct ServerUser {
+    /// uid and gid of the `postgres` user when we must switch to it.
+    switch_to: Option<(u32, u32)>,
+}
+
+impl ServerUser {
+    async fn detect() -> Result<Self, DevDbError> {
+        if run_id(&["-u"]).await? != 0 {
+            return Ok(Self { switch_to: None });
+        }
+        let uid = run_id(&["-u", "postgres"])
+            .await
+            .map_err(|_| DevDbError::NoUnprivilegedUser)?;
+        let gid = run_id(&["-g", "postgres"])
+            .await
+            .map_err(|_| DevDbError::NoUnprivilegedUser)?;
+        Ok(Self {
+            switch_to: Some((uid, gid)),
+        })
+    }
+
+    fn is_postgres(&self) -> bool {
+        self.switch_to.is_some()
+    }
+
+    /// A command that runs `program` as the server user.
+    fn command(&self, program: &Path) -> Command {
+        match self.switch_to {
+            None => Command::new(program),
+            Some(_) => {
+                let mut command = Command::new("setpriv");
+                command
+                    .args([
+                        "--reuid=postgres",
+                        "--regid=postgres",
+                        "--init-groups",
+                        "--",
+                    ])
+                    .arg(program);
+                command
+            }
+        }
+    }
+}
+
+async fn run_id(args: &[&str]) -> Result<u32, DevDbError> {
+    let output = Command::new("id")
+        .args(args)
+        .output()
+        .await
+        .map_err(|error| DevDbError::Command {
+            action: "id".into(),
+            detail: error.to_string(),
+        })?;
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .map_err(|_| DevDbError::Command {
+            action: format!("id {}", args.join(" ")),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        })
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, DevDbError> {
+    std::path::absolute(path).map_err(|source| DevDbError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn read_to_string(path: &Path) -> Result<String, DevDbError> {
+    std::fs::read_to_string(path).map_err(|source| DevDbError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Creates the parent of the data directory and, when the server runs as `postgres`, hands the
+/// data directory to that user and checks it can reach it.
+async fn prepare_directory(
+    data_dir: &Path,
+    owner: &ServerUser,
+    durability: Durability,
+) -> Result<(), DevDbError> {
+    let io = |source| DevDbError::Io {
+        path: data_dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(io)?;
+    let Some((uid, gid)) = owner.switch_to else {
+        return Ok(());
+    };
+    std::os::unix::fs::chown(data_dir, Some(uid), Some(gid)).map_err(io)?;
+    if durability == Durability::Throwaway {
+        // The supervisor removes the whole throwaway directory, files beside the data included.
+        if let Some(parent) = data_dir.parent() {
+            std::os::unix::fs::chown(parent, Some(uid), Some(gid)).map_err(io)?;
+        }
+    }
+    let reachable = owner
+        .command(Path::new("test"))
+        .args(["-w".as_ref(), data_dir.as_os_str()])
+        .status()
+        .await
+        .map(|status| status.success())
+        .unwrap_or(false);
+    if reachable {
+        Ok(())
+    } else {
+        Err(DevDbError::DataDirUnreachable(data_dir.to_owned()))
+    }
+}
+
+async fn init_cluster(
+    bin: &Path,
+    data_dir: &Path,
+    password_path: &Path,
+    owner: &ServerUser,
+    durability: Durability,
+) -> Result<(), DevDbError> {
+    let password = hex::encode(rand::random::<[u8; 16]>());
+    let pwfile = data_dir.with_extension("initpw");
+    write_private(&pwfile, &password, owner)?;
+    let mut command = owner.command(&bin.join("initdb"));
+    command
+        .arg("-D")
+        .arg(data_dir)
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ])
+        .arg(format!("--pwfile={}", pwfile.display()));
+    if durability == Durability::Throwaway {
+        command.arg("--no-sync");
+    }
+    let output = command.output().await;
+    let _ = std::fs::remove_file(&pwfile);
+    let output = output.map_err(|error| DevDbError::Command {
+        action: "initdb".into(),
+        detail: error.to_string(),
+    })?;
+    if !output.status.success() {
+        return Err(DevDbError::Command {
+            action: "initdb".into(),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    write_private(password_path, &password, &ServerUser { switch_to: None })
+}
+
+/// Writes a secret readable only by its owner (and by `postgres` when it must read it).
+fn write_private(path: &Path, contents: &str, reader: &ServerUser) -> Result<(), DevDbError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |source| DevDbError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    std::io::Write::write_all(&mut file, contents.as_bytes()).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    if let Some((uid, gid)) = reader.switch_to {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn free_port() -> Result<u16, DevDbError> {
+    let io = |source| DevDbError::Io {
+        path: PathBuf::from("127.0.0.1:0"),
+        source,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
+    Ok(listener.local_addr().map_err(io)?.port())
+}
+
+/// The supervisor: starts `postgres`, waits for its own input to close, then asks PostgreSQL
+/// for a fast shutdown. For throwaway clusters it then deletes the directory.
+const SUPERVISOR: &str = r#"
+bin="$1"; data="$2"; port="$3"; cleanup="$4"; shift 4
+"$bin/postgres" -D "$data" -p "$port" -c listen_addresses=127.0.0.1 -c unix_socket_directories= "$@" &
+pg=$!
+trap 'kill -INT $pg 2>/dev/null' TERM INT
+read -r _ignored
+kill -INT $pg 2>/dev/null
+wait $pg
+if [ "$cleanup" = yes ]; then
+  rm -rf "$data" "$data.password" "$data.log"
+  rmdir "$(dirname "$data")" 2>/dev/null
+fi
+"#;
+
+fn spawn_supervisor(
+    bin: &Path,
+    data_dir: &Path,
+    log_path: &Path,
+    port: u16,
+    owner: &ServerUser,
+    durability: Durability,
+) -> Result<(Child, ChildStdin), DevDbError> {
+    let io = |source| DevDbError::Io {
+        path: log_path.to_owned(),
+        source,
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path)
+        .map_err(io)?;
+    let mut command = owner.command(Path::new("/bin/sh"));
+    command
+        .args(["-c", SUPERVISOR, "feedwatch-postgres"])
+        .arg(bin)
+        .arg(data_dir)
+        .arg(port.to_string())
+        .arg(if durability == Durability::Throwaway {
+            "yes"
+        } else {
+            "no"
+        });
+    if durability == Durability::Throwaway {
+        command.args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]);
+    }
+    command
+        .args(["-c", "max_connections=300"])
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().map_err(io)?)
+        .stderr(log)
+        .kill_on_drop(false);
+    let mut child = command.spawn().map_err(|error| DevDbError::Command {
+        action: "starting postgres".into(),
+        detail: error.to_string(),
+    })?;
+    let lifeline = child.stdin.take().ok_or_else(|| DevDbError::Command {
+        action: "starting postgres".into(),
+        detail: "no stdin pipe".into(),
+    })?;
+    Ok((child, lifeline))
+}

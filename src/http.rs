@@ -1,0 +1,255 @@
+//! The HTTP surface. The router and the OpenAPI document are built from the same route list,
+//! so the document cannot forget a route.
+
+pub mod api_keys;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod ops;
+pub mod pagination;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use sqlx::PgPool;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDocument, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::telemetry::Metrics;
+use error::{ApiError, Problem};
+
+/// What handlers share. Cloned per request; everything inside is a handle.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub cors_origins: Vec<String>,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "feedwatch",
+        description = "Bank-feed connection health and error lookup. Errors are RFC 9457 \
+                       problem+json documents with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    components(schemas(Problem, error::FieldError)),
+    tags(
+        (name = "operations", description = "Liveness, readiness, metrics"),
+        (name = "api-keys", description = "API keys and roles (admin)"),
+    )
+)]
+struct ApiDoc;
+
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(api_keys::create, api_keys::list))
+        .routes(routes!(api_keys::get, api_keys::revoke))
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed in `openapi/`.
+pub fn openapi() -> OpenApiDocument {
+    split_routes().1
+}
+
+/// The router and its document. Modifiers run here, after the routes have added their paths
+/// (in `#[openapi(modifiers)]` they would see an empty document).
+fn split_routes() -> (Router<AppState>, OpenApiDocument) {
+    let (router, mut document) = routes().split_for_parts();
+    SecurityAndProblems.modify(&mut document);
+    (router, document)
+}
+
+/// The whole service: routes, docs page, fallback and middleware.
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+    let (api, document) = split_routes();
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", document);
+    let request_id = HeaderName::from_static(middleware::REQUEST_ID);
+    let layers = ServiceBuilder::new()
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::record_metrics,
+        ))
+        .layer(cors(&settings.cors_origins))
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(middleware::problem_details))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
+    api.merge(docs)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
+        .with_state(state)
+}
+
+async fn route_not_found() -> ApiError {
+    error::problem_for_status(StatusCode::NOT_FOUND)
+}
+
+async fn method_not_allowed() -> ApiError {
+    error::problem_for_status(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(middleware::REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            header::LOCATION,
+            header::ETAG,
+            header::RETRY_AFTER,
+            HeaderName::from_static(middleware::REQUEST_ID),
+        ])
+}
+
+/// Declares the bearer scheme and the problem responses every operation can give, so the
+/// document tells the truth without each handler repeating them.
+struct SecurityAndProblems;
+
+impl Modify for SecurityAndProblems {
+    fn modify(&self, openapi: &mut OpenApiDocument) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("fw_<id>_<secret>")
+                    .description(Some(
+                        "An API key from `feedwatch keys create` or POST /v1/api-keys",
+                    ))
+                    .build(),
+            ),
+        );
+        for item in openapi.paths.paths.values_mut() {
+            for operation in operations(item) {
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|list| !list.is_empty());
+                let has_body = operation.request_body.is_some();
+                let has_params = operation
+                    .parameters
+                    .as_ref()
+                    .is_some_and(|list| !list.is_empty());
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem_response(description));
+                };
+                if secured || has_body || has_params {
+                    add(
+                        "400",
+                        "Malformed request: bad JSON, path or query parameter",
+                    );
+                }
+                if secured {
+                    add("401", "Missing, malformed, unknown or revoked API key");
+                    add("403", "The key's role does not allow this");
+                }
+                if has_body {
+                    add("413", "Request body too large");
+                    add("415", "Request body is not JSON");
+                    add("422", "Request body has wrong or missing fields");
+                }
+                add(
+                    "503",
+                    "Request timed out or the database is unavailable; retry later",
+                );
+            }
+        }
+    }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
+}
+
+fn problem_response(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                error::PROBLEM_JSON,
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}

@@ -1,0 +1,199 @@
+//! `/v1/api-keys`: admins create, list and revoke keys. A key's text is returned once.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::{Json, Path, Query};
+use super::pagination::{Page, PageParams};
+use crate::auth::store::{self, KeyInsert, KeyRecord};
+use crate::auth::{NewKey, Role};
+
+const MAX_LABEL: usize = 200;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub role: Role,
+    /// Required for the tenant role, refused for the others.
+    pub tenant_id: Option<Uuid>,
+    /// A note for people: who or what uses the key.
+    #[schema(max_length = 200, example = "helpdesk dashboard")]
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub role: Role,
+    pub tenant_id: Option<Uuid>,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<KeyRecord> for ApiKeyView {
+    fn from(record: KeyRecord) -> Self {
+        Self {
+            id: record.id,
+            role: record.role,
+            tenant_id: record.tenant_id,
+            label: record.label,
+            created_at: record.created_at,
+            revoked_at: record.revoked_at,
+        }
+    }
+}
+
+/// A new key with its text, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub key: ApiKeyView,
+    /// The key to send as `Authorization: Bearer <key>`. It is not stored and cannot be shown again.
+    #[schema(example = "fw_0b1e…_9f3a…")]
+    pub secret: String,
+}
+
+fn validate(body: &CreateApiKey) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    match (body.role, body.tenant_id) {
+        (Role::Tenant, None) => {
+            errors.push(FieldError::new("tenant_id", "required for the tenant role"))
+        }
+        (Role::Admin | Role::Helpdesk, Some(_)) => errors.push(FieldError::new(
+            "tenant_id",
+            "only tenant keys are bound to a tenant",
+        )),
+        _ => {}
+    }
+    if body.label.chars().count() > MAX_LABEL {
+        errors.push(FieldError::new(
+            "label",
+            format!("at most {MAX_LABEL} characters"),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::validation(errors))
+    }
+}
+
+/// Create an API key (admin).
+#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
+    request_body = CreateApiKey,
+    responses(
+        (status = 201, description = "Created; the secret is shown only in this response", body = CreatedApiKey,
+            headers(("location" = String, description = "The new key's URL"))),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateApiKey>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<CreatedApiKey>), ApiError> {
+    let admin = caller.require(&[Role::Admin])?;
+    validate(&body)?;
+    let key = NewKey::generate();
+    let record = store::insert(
+        &state.pool,
+        &KeyInsert {
+            id: key.id,
+            secret_hash: &key.secret_hash,
+            role: body.role,
+            tenant_id: body.tenant_id,
+            label: &body.label,
+            created_by: Some(admin.key_id),
+        },
+    )
+    .await?;
+    tracing::info!(key_id = %record.id, role = record.role.as_str(), "api key created");
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/api-keys/{}", record.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    let created = CreatedApiKey {
+        key: record.into(),
+        secret: key.text.expose_secret().to_owned(),
+    };
+    Ok((StatusCode::CREATED, headers, axum::Json(created)))
+}
+
+/// List API keys, oldest first (admin).
+#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
+    params(PageParams),
+    responses((status = 200, description = "One page of keys", body = Page<ApiKeyView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<PageParams>,
+) -> Result<axum::Json<Page<ApiKeyView>>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let page = params.validate()?;
+    let rows = store::list(&state.pool, page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(Page::from_rows(
+        rows,
+        &page,
+        |row| (row.created_at, row.id),
+        ApiKeyView::from,
+    )))
+}
+
+/// One API key (admin).
+#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key", body = ApiKeyView),
+        (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<ApiKeyView>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let record = store::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("No API key has that id."))?;
+    Ok(axum::Json(record.into()))
+}
+
+/// Revoke an API key (admin). Requests with it fail from then on.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Key id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No active key has that id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A key cannot revoke itself", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    let admin = caller.require(&[Role::Admin])?;
+    if admin.key_id == id {
+        // Revoking the key in use could leave nobody able to administer the service.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cannot_revoke_own_key",
+            "Use another admin key to revoke this one.",
+        ));
+    }
+    if store::revoke(&state.pool, id).await? {
+        tracing::info!(key_id = %id, "api key revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("No active API key has that id."))
+    }
+}

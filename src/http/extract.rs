@@ -1,0 +1,136 @@
+//! Extractors whose rejections are problem+json, so no malformed request ever meets axum's
+//! plain-text errors.
+
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FieldError};
+
+/// A JSON body. Wrong content type → 415, malformed JSON → 400, wrong types, missing or unknown
+/// fields → 422 naming the field (request types use `deny_unknown_fields`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !has_json_content_type(&request) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with `Content-Type: application/json`.",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    super::error::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
+                } else {
+                    ApiError::bad_request("unreadable_body", "The request body could not be read.")
+                }
+            })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn has_json_content_type(request: &Request) -> bool {
+    let Some(value) = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses a JSON body, telling apart syntax errors (400) from shape errors (422 with the path).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        // Decide by the document, not the error category: serde_json reports some shape errors
+        // (a number where an enum belongs) as syntax errors.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
+            let inner = error.into_inner();
+            return ApiError::bad_request(
+                "malformed_json",
+                format!("The body is not valid JSON: {inner}."),
+            );
+        }
+        let path = error.path().to_string();
+        let message = strip_position(error.inner());
+        ApiError::validation(vec![FieldError::new(field_of(&path, &message), message)])
+    })
+}
+
+/// The field an error is about; a missing field is named in the message, not the path.
+fn field_of(path: &str, message: &str) -> String {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    match (path, missing) {
+        (".", Some(name)) => name.to_owned(),
+        (".", None) => "body".to_owned(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        (path, None) => path.to_owned(),
+    }
+}
+
+/// serde_json appends ` at line 1 column 17`; the field path already says where.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(index) => text[..index].to_owned(),
+        None => text,
+    }
+}
+
+/// Path parameters; a malformed one (e.g. a bad UUID) → 400 naming the parameter.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::bad_request("invalid_path_parameter", rejection.body_text())
+    }
+}
+
+/// Query parameters; a malformed one → 400 naming the parameter.
+#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        let text = rejection.body_text();
+        let detail = text
+            .strip_prefix("Failed to deserialize query string: ")
+            .unwrap_or(&text)
+            .to_owned();
+        let field = detail
+            .split_once(':')
+            .map(|(field, _)| field.trim().to_owned());
+        let error = ApiError::bad_request(
+            "invalid_query_parameter",
+            format!("Invalid query string: {detail}"),
+        );
+        match field {
+            Some(field) if !field.contains(' ') => {
+                error.with_errors(vec![FieldError::new(field, detail.clone())])
+            }
+            _ => error,
+        }
+    }
+}

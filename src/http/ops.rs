@@ -1,0 +1,75 @@
+//! Operations endpoints: liveness, readiness, metrics.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, Problem};
+use crate::database;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The process is alive. Never touches the database, so an orchestrator does not restart
+/// healthy replicas during a database outage.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Status)))]
+pub async fn healthz() -> axum::Json<Status> {
+    axum::Json(Status { status: "ok" })
+}
+
+/// The instance can serve traffic: database reachable and every migration this binary knows
+/// applied.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = Status),
+        (status = 503, description = "Not ready: database unreachable or schema behind", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
+    let check = database::store::latest_applied_migration(&state.pool);
+    let applied = match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(applied)) => applied,
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness: database unreachable");
+            return Err(not_ready("The database is not reachable."));
+        }
+        Err(_) => return Err(not_ready("The database did not answer within 2 seconds.")),
+    };
+    let known = database::latest_known_migration();
+    match applied {
+        Some(version) if version >= known => Ok(axum::Json(Status { status: "ready" })),
+        _ => Err(not_ready("Database migrations are not applied yet.")),
+    }
+}
+
+fn not_ready(detail: &str) -> ApiError {
+    ApiError::unavailable("not_ready", detail, 5)
+}
+
+/// Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state
+        .metrics
+        .db_pool_connections
+        .set(i64::from(state.pool.size()));
+    state
+        .metrics
+        .db_pool_idle
+        .set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    let mut response = state.metrics.encode().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}

@@ -1,0 +1,18 @@
+//! feedwatch: bank-feed connection health and error lookup.
+//!
+//! Each module line below is the codemap; `ARCHITECTURE.md` tells how they fit together.
+
+/// Composition root: database, migrations, HTTP server and shutdown, wired in one place.
+pub mod app;
+/// API keys: roles, tenant binding, key generation and verification.
+pub mod auth;
+/// Configuration from flags and `FEEDWATCH_*` environment variables; secrets stay wrapped.
+pub mod config;
+/// Connection pool and embedded migrations.
+pub mod database;
+/// A private local PostgreSQL cluster for when no `DATABASE_URL` is given.
+pub mod devdb;
+/// The HTTP surface: router, middleware, problem+json errors, one file per resource.
+pub mod http;
+/// Tracing subscriber and the Prometheus metrics registry.
+pub mod telemetry;

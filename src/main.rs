@@ -1,0 +1,104 @@
+//! The `feedwatch` command line.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use feedwatch::auth::Role;
+use feedwatch::config::{DatabaseArgs, LogFormat, ServeArgs};
+use uuid::Uuid;
+
+/// Bank-feed connection health and error lookup.
+///
+/// With no subcommand, runs `serve`. Every flag can also be set by the environment variable
+/// named in its help.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Create an API key and print it once.
+    Create {
+        /// What the key may do.
+        #[arg(long, value_parser = ["admin", "helpdesk", "tenant"])]
+        role: String,
+        /// The tenant a tenant key is bound to (required with --role tenant).
+        #[arg(long)]
+        tenant: Option<Uuid>,
+        /// A note saying who uses the key.
+        #[arg(long, default_value = "")]
+        label: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Some(Command::Serve(args)) => args.log_format,
+        None => cli.serve.log_format,
+        _ => LogFormat::Pretty,
+    };
+    feedwatch::telemetry::init_tracing(log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        None => feedwatch::app::run_serve(cli.serve).await,
+        Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
+        Some(Command::Migrate(args)) => feedwatch::app::run_migrate(&args).await,
+        Some(Command::Openapi) => {
+            println!("{}", feedwatch::http::openapi().to_pretty_json()?);
+            Ok(())
+        }
+        Some(Command::Keys(KeysCommand::Create {
+            role,
+            tenant,
+            label,
+            database,
+        })) => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
+            if (role == Role::Tenant) != tenant.is_some() {
+                anyhow::bail!(
+                    "--tenant is required with --role tenant and refused with the other roles"
+                );
+            }
+            let key = feedwatch::app::create_key(&database, role, tenant, &label).await?;
+            println!("{key}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The one integration-test binary: every test gets a fresh, migrated database and a server on
+//! a free port.
+
+mod support;
+
+mod api_keys;
+mod conventions;
+mod operations;
