@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test, with its location
 //! The one integration-test binary: every test gets a fresh, migrated database and a server on
 //! a free port.
 

@@ -2,7 +2,7 @@
 //! template. The PostgreSQL server is DATABASE_URL's when set, else a throwaway private
 //! cluster started once for the whole test binary.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::net::SocketAddr;
