@@ -9,8 +9,10 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::auth::{self, NewKey, PresentedKey, Role};
+use crate::catalog::{self, Catalog, CatalogHandle};
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
@@ -42,11 +44,9 @@ impl Database {
                 (local.url().to_owned(), Some(local))
             }
         };
-        let pool = database::pool(&url, args.db_max_connections)
-            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
-        database::migrate(&pool)
-            .await
-            .context("applying database migrations")?;
+        let pool =
+            database::pool(&url, args.db_max_connections).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        database::migrate(&pool).await.context("applying database migrations")?;
         Ok(Self { pool, local })
     }
 
@@ -90,45 +90,50 @@ pub struct Instance {
     /// A newly generated admin key, when the database had no key at all.
     pub first_admin_key: Option<SecretString>,
     pub shutdown: CancellationToken,
+    /// The catalogue this instance serves, for tests that watch it change.
+    pub catalog: CatalogHandle,
     server: JoinHandle<std::io::Result<()>>,
+    background: TaskTracker,
 }
 
 impl Instance {
     /// Bootstraps keys, binds the listener and starts serving on the given (migrated) pool.
     pub async fn start(pool: PgPool, settings: InstanceSettings) -> anyhow::Result<Self> {
         let first_admin_key = bootstrap_keys(&pool, settings.bootstrap_admin_key.as_ref()).await?;
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener =
+            TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
-        let state = AppState {
-            pool,
-            metrics: Metrics::new(),
-        };
-        let router = http::router(state, &settings.http);
+        let catalog = load_catalog(&pool).await?;
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(serve(
-            listener,
-            router,
-            shutdown.clone(),
-            settings.shutdown_grace,
-        ));
-        Ok(Self {
-            addr,
-            first_admin_key,
-            shutdown,
-            server,
-        })
+        let background = TaskTracker::new();
+        background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
+        background.close();
+        let state = AppState { pool, metrics: Metrics::new(), catalog: catalog.clone() };
+        let router = http::router(state, &settings.http);
+        let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
+        Ok(Self { addr, first_admin_key, shutdown, catalog, server, background })
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period), and returns.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
-        self.server
-            .await
-            .context("server task panicked")?
-            .context("server failed")
+        let served = self.server.await.context("server task panicked")?.context("server failed");
+        self.background.wait().await;
+        served
     }
+}
+
+/// Syncs the shipped catalogue into the database and builds the in-memory index from it.
+async fn load_catalog(pool: &PgPool) -> anyhow::Result<CatalogHandle> {
+    let shipped = Catalog::shipped()?;
+    if catalog::sync_shipped(pool, &shipped).await.context("syncing the error catalogue")? {
+        tracing::info!(
+            entries = shipped.entries.len(),
+            aliases = shipped.aliases.len(),
+            "error catalogue updated from the shipped files"
+        );
+    }
+    Ok(CatalogHandle::new(catalog::load_index(pool).await?))
 }
 
 async fn serve(
@@ -137,8 +142,7 @@ async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -154,19 +158,13 @@ async fn serve(
 
 /// Registers the configured bootstrap admin key, or creates the first admin key of an empty
 /// database and returns it so the caller can show it once.
-async fn bootstrap_keys(
-    pool: &PgPool,
-    configured: Option<&SecretString>,
-) -> anyhow::Result<Option<SecretString>> {
+async fn bootstrap_keys(pool: &PgPool, configured: Option<&SecretString>) -> anyhow::Result<Option<SecretString>> {
     if let Some(text) = configured {
-        let key = PresentedKey::parse(text.expose_secret()).context(
-            "FEEDWATCH_BOOTSTRAP_ADMIN_KEY is not a key of the form fw_<32 hex id>_<64 hex secret>",
-        )?;
-        let inserted = auth::store::insert_if_absent(
-            pool,
-            &admin_insert(key.id, &key.secret_hash(), "bootstrap (configuration)"),
-        )
-        .await?;
+        let key = PresentedKey::parse(text.expose_secret())
+            .context("FEEDWATCH_BOOTSTRAP_ADMIN_KEY is not a key of the form fw_<32 hex id>_<64 hex secret>")?;
+        let inserted =
+            auth::store::insert_if_absent(pool, &admin_insert(key.id, &key.secret_hash(), "bootstrap (configuration)"))
+                .await?;
         if inserted {
             tracing::info!(key_id = %key.id, "bootstrap admin key registered");
         }
@@ -176,40 +174,21 @@ async fn bootstrap_keys(
         return Ok(None);
     }
     let key = NewKey::generate();
-    auth::store::insert(
-        pool,
-        &admin_insert(key.id, &key.secret_hash, "first admin key"),
-    )
-    .await?;
+    auth::store::insert(pool, &admin_insert(key.id, &key.secret_hash, "first admin key")).await?;
     Ok(Some(key.text))
 }
 
-fn admin_insert<'a>(
-    id: uuid::Uuid,
-    secret_hash: &'a [u8],
-    label: &'a str,
-) -> auth::store::KeyInsert<'a> {
-    auth::store::KeyInsert {
-        id,
-        secret_hash,
-        role: Role::Admin,
-        tenant_id: None,
-        label,
-        created_by: None,
-    }
+fn admin_insert<'a>(id: uuid::Uuid, secret_hash: &'a [u8], label: &'a str) -> auth::store::KeyInsert<'a> {
+    auth::store::KeyInsert { id, secret_hash, role: Role::Admin, tenant_id: None, label, created_by: None }
 }
 
 /// `feedwatch serve`: runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.database).await?;
-    let instance =
-        Instance::start(database.pool.clone(), InstanceSettings::from_args(&args)).await?;
+    let instance = Instance::start(database.pool.clone(), InstanceSettings::from_args(&args)).await?;
     println!("feedwatch listening on http://{}", instance.addr);
     if let Some(key) = &instance.first_admin_key {
-        println!(
-            "  first admin key (shown once, keep it): {}",
-            key.expose_secret()
-        );
+        println!("  first admin key (shown once, keep it): {}", key.expose_secret());
     }
     println!("  API docs: http://{}/docs", instance.addr);
     wait_for_signal().await;
@@ -229,14 +208,8 @@ pub async fn create_key(
 ) -> anyhow::Result<String> {
     let database = Database::open(args).await?;
     let key = NewKey::generate();
-    let insert = auth::store::KeyInsert {
-        id: key.id,
-        secret_hash: &key.secret_hash,
-        role,
-        tenant_id,
-        label,
-        created_by: None,
-    };
+    let insert =
+        auth::store::KeyInsert { id: key.id, secret_hash: &key.secret_hash, role, tenant_id, label, created_by: None };
     let result = auth::store::insert(&database.pool, &insert).await;
     database.close().await;
     result.context("storing the key")?;

@@ -95,17 +95,12 @@ impl PresentedKey {
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        Some(Self {
-            id: Uuid::try_parse(id).ok()?,
-            secret: SecretString::from(secret.to_owned()),
-        })
+        Some(Self { id: Uuid::try_parse(id).ok()?, secret: SecretString::from(secret.to_owned()) })
     }
 
     /// Whether this key's secret matches a stored digest, compared in constant time.
     pub fn matches(&self, stored_hash: &[u8]) -> bool {
-        digest(self.secret.expose_secret())
-            .ct_eq(stored_hash)
-            .into()
+        digest(self.secret.expose_secret()).ct_eq(stored_hash).into()
     }
 
     /// The digest to store when a configured key (the bootstrap key) is registered.
@@ -133,13 +128,7 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_rejected() {
-        for text in [
-            "",
-            "fw_",
-            "fw_abc_def",
-            "xx_00000000000000000000000000000000_00",
-            "Bearer x",
-        ] {
+        for text in ["", "fw_", "fw_abc_def", "xx_00000000000000000000000000000000_00", "Bearer x"] {
             assert!(PresentedKey::parse(text).is_none(), "{text}");
         }
     }
@@ -147,18 +136,10 @@ mod tests {
     #[test]
     fn tenants_see_only_their_own_tenant() {
         let tenant = Uuid::new_v4();
-        let principal = Principal {
-            key_id: Uuid::nil(),
-            role: Role::Tenant,
-            tenant_id: Some(tenant),
-        };
+        let principal = Principal { key_id: Uuid::nil(), role: Role::Tenant, tenant_id: Some(tenant) };
         assert!(principal.can_see_tenant(tenant));
         assert!(!principal.can_see_tenant(Uuid::new_v4()));
-        let helpdesk = Principal {
-            key_id: Uuid::nil(),
-            role: Role::Helpdesk,
-            tenant_id: None,
-        };
+        let helpdesk = Principal { key_id: Uuid::nil(), role: Role::Helpdesk, tenant_id: None };
         assert!(helpdesk.can_see_tenant(tenant));
     }
 }

@@ -16,11 +16,7 @@ pub struct DatabaseArgs {
 
     /// Directory of the private PostgreSQL cluster used when DATABASE_URL is not set.
     /// Created on first start; data survives restarts.
-    #[arg(
-        long,
-        env = "FEEDWATCH_DATA_DIR",
-        default_value = ".feedwatch/postgres"
-    )]
+    #[arg(long, env = "FEEDWATCH_DATA_DIR", default_value = ".feedwatch/postgres")]
     pub data_dir: PathBuf,
 
     /// Largest number of pooled database connections the API uses.
@@ -81,9 +77,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("`{text}` has no unit; write e.g. 30s, 15m, 48h or 7d"))?;
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` does not start with a whole number"))?;
+    let number: u64 = number.parse().map_err(|_| format!("`{text}` does not start with a whole number"))?;
     let seconds_per_unit = match unit {
         "ms" => return Ok(Duration::from_millis(number)),
         "s" => 1,

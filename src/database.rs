@@ -28,9 +28,5 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 
 /// The newest migration this binary knows.
 pub fn latest_known_migration() -> i64 {
-    MIGRATOR
-        .iter()
-        .map(|migration| migration.version)
-        .max()
-        .unwrap_or(0)
+    MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
 }

@@ -47,10 +47,7 @@ pub enum DevDbError {
     #[error("PostgreSQL exited during start-up; its log is at {0}")]
     ExitedEarly(PathBuf),
     #[error("i/o error on {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("database error while preparing the cluster: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -77,10 +74,9 @@ impl LocalPostgres {
     pub async fn start(data_dir: &Path, durability: Durability) -> Result<Self, DevDbError> {
         let bin = find_binaries().ok_or(DevDbError::BinariesNotFound)?;
         let owner = ServerUser::detect().await?;
-        let data_dir = absolute(data_dir)?;
+        let data_dir = usable_data_dir(&absolute(data_dir)?, &owner, durability).await?;
         let password_path = data_dir.with_extension("password");
         let log_path = data_dir.with_extension("log");
-        prepare_directory(&data_dir, &owner, durability).await?;
         if !data_dir.join("PG_VERSION").exists() {
             if owner.is_postgres() {
                 tracing::info!(dir = %data_dir.display(), "running as root: initialising PostgreSQL as the `postgres` user");
@@ -89,13 +85,9 @@ impl LocalPostgres {
         }
         let password = read_to_string(&password_path)?;
         let port = free_port()?;
-        let (supervisor, lifeline) =
-            spawn_supervisor(&bin, &data_dir, &log_path, port, &owner, durability)?;
+        let (supervisor, lifeline) = spawn_supervisor(&bin, &data_dir, &log_path, port, &owner, durability)?;
         let mut server = Self {
-            url: format!(
-                "postgres://postgres:{}@127.0.0.1:{port}/{DATABASE}",
-                password.trim()
-            ),
+            url: format!("postgres://postgres:{}@127.0.0.1:{port}/{DATABASE}", password.trim()),
             port,
             supervisor,
             lifeline: Some(lifeline),
@@ -130,10 +122,7 @@ impl LocalPostgres {
     }
 
     async fn wait_until_ready(&mut self, password: &str) -> Result<(), DevDbError> {
-        let maintenance = format!(
-            "postgres://postgres:{password}@127.0.0.1:{}/postgres",
-            self.port
-        );
+        let maintenance = format!("postgres://postgres:{password}@127.0.0.1:{}/postgres", self.port);
         let started = Instant::now();
         loop {
             if let Ok(Some(_)) = self.supervisor.try_wait() {
@@ -152,14 +141,12 @@ impl LocalPostgres {
 }
 
 async fn ensure_database(conn: &mut PgConnection) -> Result<(), DevDbError> {
-    let exists: bool =
-        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut *conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+        .bind(DATABASE)
+        .fetch_one(&mut *conn)
+        .await?;
     if !exists {
-        conn.execute(format!("create database {DATABASE}").as_str())
-            .await?;
+        conn.execute(format!("create database {DATABASE}").as_str()).await?;
     }
     Ok(())
 }
@@ -167,9 +154,8 @@ async fn ensure_database(conn: &mut PgConnection) -> Result<(), DevDbError> {
 /// The directory holding `initdb` and `postgres`: PATH first, then Debian's versioned
 /// directories, newest version first.
 fn find_binaries() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
+    let on_path =
+        std::env::var_os("PATH").into_iter().flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
     let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -177,9 +163,7 @@ fn find_binaries() -> Option<PathBuf> {
         .map(|entry| entry.path().join("bin"))
         .collect();
     debian.sort_by_key(|dir| std::cmp::Reverse(version_of(dir)));
-    on_path
-        .chain(debian)
-        .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
+    on_path.chain(debian).find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
 }
 
 fn version_of(bin_dir: &Path) -> u32 {
@@ -204,15 +188,9 @@ impl ServerUser {
         if run_id(&["-u"]).await? != 0 {
             return Ok(Self { switch_to: None });
         }
-        let uid = run_id(&["-u", "postgres"])
-            .await
-            .map_err(|_| DevDbError::NoUnprivilegedUser)?;
-        let gid = run_id(&["-g", "postgres"])
-            .await
-            .map_err(|_| DevDbError::NoUnprivilegedUser)?;
-        Ok(Self {
-            switch_to: Some((uid, gid)),
-        })
+        let uid = run_id(&["-u", "postgres"]).await.map_err(|_| DevDbError::NoUnprivilegedUser)?;
+        let gid = run_id(&["-g", "postgres"]).await.map_err(|_| DevDbError::NoUnprivilegedUser)?;
+        Ok(Self { switch_to: Some((uid, gid)) })
     }
 
     fn is_postgres(&self) -> bool {
@@ -225,14 +203,7 @@ impl ServerUser {
             None => Command::new(program),
             Some(_) => {
                 let mut command = Command::new("setpriv");
-                command
-                    .args([
-                        "--reuid=postgres",
-                        "--regid=postgres",
-                        "--init-groups",
-                        "--",
-                    ])
-                    .arg(program);
+                command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
                 command
             }
         }
@@ -244,44 +215,46 @@ async fn run_id(args: &[&str]) -> Result<u32, DevDbError> {
         .args(args)
         .output()
         .await
-        .map_err(|error| DevDbError::Command {
-            action: "id".into(),
-            detail: error.to_string(),
-        })?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .map_err(|_| DevDbError::Command {
-            action: format!("id {}", args.join(" ")),
-            detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        })
+        .map_err(|error| DevDbError::Command { action: "id".into(), detail: error.to_string() })?;
+    String::from_utf8_lossy(&output.stdout).trim().parse().map_err(|_| DevDbError::Command {
+        action: format!("id {}", args.join(" ")),
+        detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+    })
 }
 
 fn absolute(path: &Path) -> Result<PathBuf, DevDbError> {
-    std::path::absolute(path).map_err(|source| DevDbError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::path::absolute(path).map_err(|source| DevDbError::Io { path: path.to_owned(), source })
 }
 
 fn read_to_string(path: &Path) -> Result<String, DevDbError> {
-    std::fs::read_to_string(path).map_err(|source| DevDbError::Io {
-        path: path.to_owned(),
-        source,
-    })
+    std::fs::read_to_string(path).map_err(|source| DevDbError::Io { path: path.to_owned(), source })
+}
+
+/// The requested data directory, or, when we run PostgreSQL as `postgres` and that user cannot
+/// reach it (a checkout under root's 0700 home, say), a stable directory under /var/tmp named
+/// after the requested path, so the same checkout finds its data again next time.
+async fn usable_data_dir(requested: &Path, owner: &ServerUser, durability: Durability) -> Result<PathBuf, DevDbError> {
+    match prepare_directory(requested, owner, durability).await {
+        Err(DevDbError::DataDirUnreachable(_)) => {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(requested.as_os_str().as_encoded_bytes());
+            let fallback = PathBuf::from(format!("/var/tmp/feedwatch-{}", &hex::encode(digest)[..16])).join("postgres");
+            tracing::warn!(
+                requested = %requested.display(),
+                using = %fallback.display(),
+                "the postgres user cannot reach the data directory; using another"
+            );
+            prepare_directory(&fallback, owner, durability).await?;
+            Ok(fallback)
+        }
+        result => result.map(|()| requested.to_owned()),
+    }
 }
 
 /// Creates the parent of the data directory and, when the server runs as `postgres`, hands the
 /// data directory to that user and checks it can reach it.
-async fn prepare_directory(
-    data_dir: &Path,
-    owner: &ServerUser,
-    durability: Durability,
-) -> Result<(), DevDbError> {
-    let io = |source| DevDbError::Io {
-        path: data_dir.to_owned(),
-        source,
-    };
+async fn prepare_directory(data_dir: &Path, owner: &ServerUser, durability: Durability) -> Result<(), DevDbError> {
+    let io = |source| DevDbError::Io { path: data_dir.to_owned(), source };
     std::fs::create_dir_all(data_dir).map_err(io)?;
     let Some((uid, gid)) = owner.switch_to else {
         return Ok(());
@@ -300,11 +273,7 @@ async fn prepare_directory(
         .await
         .map(|status| status.success())
         .unwrap_or(false);
-    if reachable {
-        Ok(())
-    } else {
-        Err(DevDbError::DataDirUnreachable(data_dir.to_owned()))
-    }
+    if reachable { Ok(()) } else { Err(DevDbError::DataDirUnreachable(data_dir.to_owned())) }
 }
 
 async fn init_cluster(
@@ -321,25 +290,14 @@ async fn init_cluster(
     command
         .arg("-D")
         .arg(data_dir)
-        .args([
-            "-U",
-            "postgres",
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ])
+        .args(["-U", "postgres", "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
         .arg(format!("--pwfile={}", pwfile.display()));
     if durability == Durability::Throwaway {
         command.arg("--no-sync");
     }
     let output = command.output().await;
     let _ = std::fs::remove_file(&pwfile);
-    let output = output.map_err(|error| DevDbError::Command {
-        action: "initdb".into(),
-        detail: error.to_string(),
-    })?;
+    let output = output.map_err(|error| DevDbError::Command { action: "initdb".into(), detail: error.to_string() })?;
     if !output.status.success() {
         return Err(DevDbError::Command {
             action: "initdb".into(),
@@ -352,17 +310,9 @@ async fn init_cluster(
 /// Writes a secret readable only by its owner (and by `postgres` when it must read it).
 fn write_private(path: &Path, contents: &str, reader: &ServerUser) -> Result<(), DevDbError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let io = |source| DevDbError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io)?;
+    let io = |source| DevDbError::Io { path: path.to_owned(), source };
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(io)?;
     std::io::Write::write_all(&mut file, contents.as_bytes()).map_err(io)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     if let Some((uid, gid)) = reader.switch_to {
@@ -372,10 +322,7 @@ fn write_private(path: &Path, contents: &str, reader: &ServerUser) -> Result<(),
 }
 
 fn free_port() -> Result<u16, DevDbError> {
-    let io = |source| DevDbError::Io {
-        path: PathBuf::from("127.0.0.1:0"),
-        source,
-    };
+    let io = |source| DevDbError::Io { path: PathBuf::from("127.0.0.1:0"), source };
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
     Ok(listener.local_addr().map_err(io)?.port())
 }
@@ -404,35 +351,17 @@ fn spawn_supervisor(
     owner: &ServerUser,
     durability: Durability,
 ) -> Result<(Child, ChildStdin), DevDbError> {
-    let io = |source| DevDbError::Io {
-        path: log_path.to_owned(),
-        source,
-    };
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .map_err(io)?;
+    let io = |source| DevDbError::Io { path: log_path.to_owned(), source };
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).map_err(io)?;
     let mut command = owner.command(Path::new("/bin/sh"));
     command
         .args(["-c", SUPERVISOR, "feedwatch-postgres"])
         .arg(bin)
         .arg(data_dir)
         .arg(port.to_string())
-        .arg(if durability == Durability::Throwaway {
-            "yes"
-        } else {
-            "no"
-        });
+        .arg(if durability == Durability::Throwaway { "yes" } else { "no" });
     if durability == Durability::Throwaway {
-        command.args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]);
+        command.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
     }
     command
         .args(["-c", "max_connections=300"])
@@ -440,13 +369,12 @@ fn spawn_supervisor(
         .stdout(log.try_clone().map_err(io)?)
         .stderr(log)
         .kill_on_drop(false);
-    let mut child = command.spawn().map_err(|error| DevDbError::Command {
-        action: "starting postgres".into(),
-        detail: error.to_string(),
-    })?;
-    let lifeline = child.stdin.take().ok_or_else(|| DevDbError::Command {
-        action: "starting postgres".into(),
-        detail: "no stdin pipe".into(),
-    })?;
+    let mut child = command
+        .spawn()
+        .map_err(|error| DevDbError::Command { action: "starting postgres".into(), detail: error.to_string() })?;
+    let lifeline = child
+        .stdin
+        .take()
+        .ok_or_else(|| DevDbError::Command { action: "starting postgres".into(), detail: "no stdin pipe".into() })?;
     Ok((child, lifeline))
 }

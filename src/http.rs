@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod error;
+pub mod errors;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::catalog::CatalogHandle;
 use crate::telemetry::Metrics;
 use error::{ApiError, Problem};
 
@@ -38,6 +40,7 @@ use error::{ApiError, Problem};
 pub struct AppState {
     pub pool: PgPool,
     pub metrics: Arc<Metrics>,
+    pub catalog: CatalogHandle,
 }
 
 /// Settings of the HTTP layer.
@@ -59,6 +62,7 @@ pub struct HttpSettings {
     components(schemas(Problem, error::FieldError)),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
+        (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
     )
 )]
@@ -71,6 +75,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::get, api_keys::revoke))
+        .routes(routes!(errors::search_entries))
+        .routes(routes!(errors::export))
+        .routes(routes!(errors::lookup, errors::edit))
+        .routes(routes!(errors::revisions))
 }
 
 /// The OpenAPI document, as served at `/openapi.json` and committed in `openapi/`.
@@ -92,24 +100,15 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", document);
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
     let layers = ServiceBuilder::new()
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::record_metrics,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         .layer(cors(&settings.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(middleware::problem_details))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ))
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
     api.merge(docs)
@@ -128,28 +127,17 @@ async fn method_not_allowed() -> ApiError {
 }
 
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(middleware::REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
+    let request_id =
+        request.headers().get(middleware::REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default();
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let allowed: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|origin| HeaderValue::from_str(origin.trim()).ok())
-        .collect();
+    let allowed: Vec<HeaderValue> =
+        origins.iter().filter_map(|origin| HeaderValue::from_str(origin.trim()).ok()).collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(allowed))
-        .allow_methods([
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::PATCH,
-            Method::DELETE,
-        ])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -177,34 +165,21 @@ impl Modify for SecurityAndProblems {
                 Http::builder()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("fw_<id>_<secret>")
-                    .description(Some(
-                        "An API key from `feedwatch keys create` or POST /v1/api-keys",
-                    ))
+                    .description(Some("An API key from `feedwatch keys create` or POST /v1/api-keys"))
                     .build(),
             ),
         );
         for item in openapi.paths.paths.values_mut() {
             for operation in operations(item) {
-                let secured = operation
-                    .security
-                    .as_ref()
-                    .is_some_and(|list| !list.is_empty());
+                let secured = operation.security.as_ref().is_some_and(|list| !list.is_empty());
                 let has_body = operation.request_body.is_some();
-                let has_params = operation
-                    .parameters
-                    .as_ref()
-                    .is_some_and(|list| !list.is_empty());
+                let has_params = operation.parameters.as_ref().is_some_and(|list| !list.is_empty());
                 let responses = &mut operation.responses.responses;
                 let mut add = |status: &str, description: &str| {
-                    responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| problem_response(description));
+                    responses.entry(status.to_owned()).or_insert_with(|| problem_response(description));
                 };
                 if secured || has_body || has_params {
-                    add(
-                        "400",
-                        "Malformed request: bad JSON, path or query parameter",
-                    );
+                    add("400", "Malformed request: bad JSON, path or query parameter");
                 }
                 if secured {
                     add("401", "Missing, malformed, unknown or revoked API key");
@@ -215,29 +190,16 @@ impl Modify for SecurityAndProblems {
                     add("415", "Request body is not JSON");
                     add("422", "Request body has wrong or missing fields");
                 }
-                add(
-                    "503",
-                    "Request timed out or the database is unavailable; retry later",
-                );
+                add("503", "Request timed out or the database is unavailable; retry later");
             }
         }
     }
 }
 
-fn operations(
-    item: &mut utoipa::openapi::PathItem,
-) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
-    [
-        &mut item.get,
-        &mut item.put,
-        &mut item.post,
-        &mut item.delete,
-        &mut item.patch,
-        &mut item.head,
-        &mut item.options,
-    ]
-    .into_iter()
-    .filter_map(Option::as_mut)
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head, &mut item.options]
+        .into_iter()
+        .filter_map(Option::as_mut)
 }
 
 fn problem_response(description: &str) -> RefOr<Response> {

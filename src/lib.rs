@@ -6,6 +6,8 @@
 pub mod app;
 /// API keys: roles, tenant binding, key generation and verification.
 pub mod auth;
+/// The error-code reference: entries, aliases, lookup, search, revisions.
+pub mod catalog;
 /// Configuration from flags and `FEEDWATCH_*` environment variables; secrets stay wrapped.
 pub mod config;
 /// Connection pool and embedded migrations.

@@ -31,6 +31,14 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Look up an error code or alias, or search the catalogue; needs no server or database.
+    ///
+    /// Examples: `errors 102`, `errors plaid:ITEM_LOGIN_REQUIRED`, `errors search password changed`.
+    Errors {
+        /// A code or alias, or `search` followed by words.
+        #[arg(required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +85,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Some(Command::Errors { words }) => errors(&words),
         None => feedwatch::app::run_serve(cli.serve).await,
         Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
         Some(Command::Migrate(args)) => feedwatch::app::run_migrate(&args).await,
@@ -84,21 +93,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", feedwatch::http::openapi().to_pretty_json()?);
             Ok(())
         }
-        Some(Command::Keys(KeysCommand::Create {
-            role,
-            tenant,
-            label,
-            database,
-        })) => {
+        Some(Command::Keys(KeysCommand::Create { role, tenant, label, database })) => {
             let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("unknown role {role}"))?;
             if (role == Role::Tenant) != tenant.is_some() {
-                anyhow::bail!(
-                    "--tenant is required with --role tenant and refused with the other roles"
-                );
+                anyhow::bail!("--tenant is required with --role tenant and refused with the other roles");
             }
             let key = feedwatch::app::create_key(&database, role, tenant, &label).await?;
             println!("{key}");
             Ok(())
+        }
+    }
+}
+
+fn errors(words: &[String]) -> anyhow::Result<()> {
+    use feedwatch::catalog::{index::Filters, search::search, shipped_index, text};
+    let index = shipped_index()?;
+    match words {
+        [first, rest @ ..] if first == "search" && !rest.is_empty() => {
+            let hits = search(&index, &rest.join(" "), &Filters::default(), 10);
+            print!("{}", text::search_results(&index, &hits));
+            Ok(())
+        }
+        _ => {
+            let (output, found) = text::lookup(&index, &words.join(" "));
+            print!("{output}");
+            if found { Ok(()) } else { anyhow::bail!("unknown code") }
         }
     }
 }

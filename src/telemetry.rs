@@ -16,19 +16,12 @@ use crate::config::LogFormat;
 
 /// Installs the process-wide tracing subscriber; `RUST_LOG` overrides the default filter.
 pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second call (a test harness that already installed one) is harmless, so the error is ignored.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
 }
 
@@ -60,8 +53,7 @@ impl Metrics {
             "HTTP requests answered, by method, route template and status",
             http_requests.clone(),
         );
-        let http_request_duration =
-            Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram);
+        let http_request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(latency_histogram);
         registry.register(
             "http_request_duration_seconds",
             "Time to answer an HTTP request",
@@ -79,18 +71,8 @@ impl Metrics {
             "Idle connections in the API's database pool",
             db_pool_idle.clone(),
         );
-        registry.register(
-            "build",
-            "Build information",
-            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
-        );
-        Arc::new(Self {
-            registry,
-            http_requests,
-            http_request_duration,
-            db_pool_connections,
-            db_pool_idle,
-        })
+        registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
+        Arc::new(Self { registry, http_requests, http_request_duration, db_pool_connections, db_pool_idle })
     }
 
     /// The Prometheus text exposition of every metric.
@@ -104,7 +86,5 @@ impl Metrics {
 
 fn latency_histogram() -> Histogram {
     // 1 ms to ~16 s: catalogue lookups sit at the bottom, slow bank calls never block requests.
-    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-        0.001, 2.0, 15,
-    ))
+    Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15))
 }

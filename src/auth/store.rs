@@ -63,10 +63,7 @@ pub struct KeyInsert<'a> {
     pub created_by: Option<Uuid>,
 }
 
-pub async fn insert(
-    executor: impl PgExecutor<'_>,
-    key: &KeyInsert<'_>,
-) -> Result<KeyRecord, sqlx::Error> {
+pub async fn insert(executor: impl PgExecutor<'_>, key: &KeyInsert<'_>) -> Result<KeyRecord, sqlx::Error> {
     sqlx::query_as!(
         KeyRow,
         r#"insert into api_key (id, secret_hash, role, tenant_id, label, created_by)
@@ -85,10 +82,7 @@ pub async fn insert(
 }
 
 /// Registers a configured key unless its id is already known; returns whether it was new.
-pub async fn insert_if_absent(
-    executor: impl PgExecutor<'_>,
-    key: &KeyInsert<'_>,
-) -> Result<bool, sqlx::Error> {
+pub async fn insert_if_absent(executor: impl PgExecutor<'_>, key: &KeyInsert<'_>) -> Result<bool, sqlx::Error> {
     let inserted = sqlx::query!(
         r#"insert into api_key (id, secret_hash, role, tenant_id, label)
            values ($1, $2, $3, $4, $5)
@@ -105,30 +99,18 @@ pub async fn insert_if_absent(
 }
 
 /// The credentials of a key that has not been revoked.
-pub async fn find_active(
-    executor: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Option<KeyCredentials>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"select role, tenant_id, secret_hash from api_key where id = $1 and revoked_at is null"#,
-        id
-    )
-    .fetch_optional(executor)
-    .await?;
+pub async fn find_active(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<KeyCredentials>, sqlx::Error> {
+    let row =
+        sqlx::query!(r#"select role, tenant_id, secret_hash from api_key where id = $1 and revoked_at is null"#, id)
+            .fetch_optional(executor)
+            .await?;
     row.map(|row| {
-        Ok(KeyCredentials {
-            role: parse_role(&row.role)?,
-            tenant_id: row.tenant_id,
-            secret_hash: row.secret_hash,
-        })
+        Ok(KeyCredentials { role: parse_role(&row.role)?, tenant_id: row.tenant_id, secret_hash: row.secret_hash })
     })
     .transpose()
 }
 
-pub async fn get(
-    executor: impl PgExecutor<'_>,
-    id: Uuid,
-) -> Result<Option<KeyRecord>, sqlx::Error> {
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<KeyRecord>, sqlx::Error> {
     sqlx::query_as!(
         KeyRow,
         r#"select id, role, tenant_id, label, created_at, revoked_at from api_key where id = $1"#,
@@ -167,18 +149,13 @@ pub async fn list(
 
 /// Revokes a key; returns false when no active key has that id.
 pub async fn revoke(executor: impl PgExecutor<'_>, id: Uuid) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query!(
-        r#"update api_key set revoked_at = now() where id = $1 and revoked_at is null"#,
-        id
-    )
-    .execute(executor)
-    .await?;
+    let result = sqlx::query!(r#"update api_key set revoked_at = now() where id = $1 and revoked_at is null"#, id)
+        .execute(executor)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Whether any key exists at all, revoked or not: a fresh database has none.
 pub async fn any_exists(executor: impl PgExecutor<'_>) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(r#"select exists(select 1 from api_key) as "exists!""#)
-        .fetch_one(executor)
-        .await
+    sqlx::query_scalar!(r#"select exists(select 1 from api_key) as "exists!""#).fetch_one(executor).await
 }

@@ -67,26 +67,16 @@ pub struct CreatedApiKey {
 fn validate(body: &CreateApiKey) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     match (body.role, body.tenant_id) {
-        (Role::Tenant, None) => {
-            errors.push(FieldError::new("tenant_id", "required for the tenant role"))
+        (Role::Tenant, None) => errors.push(FieldError::new("tenant_id", "required for the tenant role")),
+        (Role::Admin | Role::Helpdesk, Some(_)) => {
+            errors.push(FieldError::new("tenant_id", "only tenant keys are bound to a tenant"))
         }
-        (Role::Admin | Role::Helpdesk, Some(_)) => errors.push(FieldError::new(
-            "tenant_id",
-            "only tenant keys are bound to a tenant",
-        )),
         _ => {}
     }
     if body.label.chars().count() > MAX_LABEL {
-        errors.push(FieldError::new(
-            "label",
-            format!("at most {MAX_LABEL} characters"),
-        ));
+        errors.push(FieldError::new("label", format!("at most {MAX_LABEL} characters")));
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(errors))
-    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
 
 /// Create an API key (admin).
@@ -122,10 +112,7 @@ pub async fn create(
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/api-keys/{}", record.id)) {
         headers.insert(header::LOCATION, location);
     }
-    let created = CreatedApiKey {
-        key: record.into(),
-        secret: key.text.expose_secret().to_owned(),
-    };
+    let created = CreatedApiKey { key: record.into(), secret: key.text.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, headers, axum::Json(created)))
 }
 
@@ -141,12 +128,7 @@ pub async fn list(
     caller.require(&[Role::Admin])?;
     let page = params.validate()?;
     let rows = store::list(&state.pool, page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(
-        rows,
-        &page,
-        |row| (row.created_at, row.id),
-        ApiKeyView::from,
-    )))
+    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), ApiKeyView::from)))
 }
 
 /// One API key (admin).
@@ -162,9 +144,7 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<ApiKeyView>, ApiError> {
     caller.require(&[Role::Admin])?;
-    let record = store::get(&state.pool, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("No API key has that id."))?;
+    let record = store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No API key has that id."))?;
     Ok(axum::Json(record.into()))
 }
 

@@ -15,45 +15,27 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing_credentials",
-                "Send an API key as `Authorization: Bearer <key>`.",
-            )
+            ApiError::unauthorized("missing_credentials", "Send an API key as `Authorization: Bearer <key>`.")
         })?;
         let key = value
             .to_str()
             .ok()
-            .and_then(|text| {
-                text.strip_prefix("Bearer ")
-                    .or_else(|| text.strip_prefix("bearer "))
-            })
+            .and_then(|text| text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")))
             .and_then(|token| PresentedKey::parse(token.trim()))
             .ok_or_else(invalid_key)?;
-        let credentials = store::find_active(&state.pool, key.id)
-            .await?
-            .ok_or_else(invalid_key)?;
+        let credentials = store::find_active(&state.pool, key.id).await?.ok_or_else(invalid_key)?;
         if !key.matches(&credentials.secret_hash) {
             return Err(invalid_key());
         }
-        Ok(Caller(Principal {
-            key_id: key.id,
-            role: credentials.role,
-            tenant_id: credentials.tenant_id,
-        }))
+        Ok(Caller(Principal { key_id: key.id, role: credentials.role, tenant_id: credentials.tenant_id }))
     }
 }
 
 fn invalid_key() -> ApiError {
     // One answer for unknown, revoked and malformed keys: nothing to learn by probing.
-    ApiError::unauthorized(
-        "invalid_credentials",
-        "The API key is not valid or has been revoked.",
-    )
+    ApiError::unauthorized("invalid_credentials", "The API key is not valid or has been revoked.")
 }
 
 impl Caller {
@@ -62,14 +44,8 @@ impl Caller {
         if roles.contains(&self.0.role) {
             Ok(&self.0)
         } else {
-            let allowed = roles
-                .iter()
-                .map(|role| role.as_str())
-                .collect::<Vec<_>>()
-                .join(" or ");
-            Err(ApiError::forbidden(format!(
-                "This needs a key with the {allowed} role."
-            )))
+            let allowed = roles.iter().map(|role| role.as_str()).collect::<Vec<_>>().join(" or ");
+            Err(ApiError::forbidden(format!("This needs a key with the {allowed} role.")))
         }
     }
 }

@@ -59,10 +59,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -84,11 +81,7 @@ struct ErrorParts {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<Cow<'static, str>>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: StatusCode, code: impl Into<Cow<'static, str>>, detail: impl Into<String>) -> Self {
         Self(Box::new(ErrorParts {
             status,
             title: Cow::Borrowed(status.canonical_reason().unwrap_or("Error")),
@@ -107,17 +100,9 @@ impl ApiError {
 
     /// 422 with the fields that failed validation.
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        let detail = errors
-            .iter()
-            .map(|error| format!("{}: {}", error.field, error.message))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            detail,
-        )
-        .with_errors(errors)
+        let detail =
+            errors.iter().map(|error| format!("{}: {}", error.field, error.message)).collect::<Vec<_>>().join("; ");
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail).with_errors(errors)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -160,9 +145,7 @@ impl ApiError {
 
     pub fn with_retry_after(mut self, seconds: u64) -> Self {
         self.0.retry_after = Some(seconds);
-        self.0
-            .headers
-            .push((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        self.0.headers.push((header::RETRY_AFTER, HeaderValue::from(seconds)));
         self
     }
 
@@ -191,8 +174,7 @@ impl ErrorParts {
             // Filled in by the problem middleware, which knows the request.
             request_id: None,
             errors: self.errors.clone(),
-            retryable: (self.status.is_server_error()
-                || self.status == StatusCode::TOO_MANY_REQUESTS)
+            retryable: (self.status.is_server_error() || self.status == StatusCode::TOO_MANY_REQUESTS)
                 .then_some(true)
                 .or(self.retry_after.map(|_| true)),
             retry_after: self.retry_after,
@@ -220,11 +202,7 @@ impl From<sqlx::Error> for ApiError {
         match &error {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 tracing::error!(%error, "database unavailable");
-                Self::unavailable(
-                    "database_unavailable",
-                    "The database is not reachable right now.",
-                    5,
-                )
+                Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
             }
             _ => Self::internal(&error),
         }
@@ -235,35 +213,18 @@ impl From<sqlx::Error> for ApiError {
 pub fn problem_for_status(status: StatusCode) -> ApiError {
     let (code, detail) = match status {
         StatusCode::NOT_FOUND => ("route_not_found", "No route matches this path."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "This path does not accept that method.",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
-            "The request body is larger than the server accepts.",
-        ),
-        StatusCode::REQUEST_TIMEOUT
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => (
-            "request_timeout",
-            "The request took longer than the server allows; try again.",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
-            "The request body has an unsupported content type.",
-        ),
-        StatusCode::INTERNAL_SERVER_ERROR => (
-            "internal_error",
-            "The server failed to answer; the error is logged.",
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not accept that method."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is larger than the server accepts."),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+            ("request_timeout", "The request took longer than the server allows; try again.")
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "The request body has an unsupported content type.")
+        }
+        StatusCode::INTERNAL_SERVER_ERROR => ("internal_error", "The server failed to answer; the error is logged."),
         status if status.is_client_error() => ("bad_request", "The request is not valid."),
         _ => ("server_error", "The server failed to answer."),
     };
     let error = ApiError::new(status, code, detail);
-    if code == "request_timeout" {
-        error.with_retry_after(1)
-    } else {
-        error
-    }
+    if code == "request_timeout" { error.with_retry_after(1) } else { error }
 }

@@ -24,35 +24,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 "Send the body as JSON with `Content-Type: application/json`.",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    super::error::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
-                } else {
-                    ApiError::bad_request("unreadable_body", "The request body could not be read.")
-                }
-            })?;
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                super::error::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
+            } else {
+                ApiError::bad_request("unreadable_body", "The request body could not be read.")
+            }
+        })?;
         parse_json(&bytes).map(Json)
     }
 }
 
 fn has_json_content_type(request: &Request) -> bool {
-    let Some(value) = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-    else {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses a JSON body, telling apart syntax errors (400) from shape errors (422 with the path).
@@ -63,10 +51,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         // (a number where an enum belongs) as syntax errors.
         if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {
             let inner = error.into_inner();
-            return ApiError::bad_request(
-                "malformed_json",
-                format!("The body is not valid JSON: {inner}."),
-            );
+            return ApiError::bad_request("malformed_json", format!("The body is not valid JSON: {inner}."));
         }
         let path = error.path().to_string();
         let message = strip_position(error.inner());
@@ -76,9 +61,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// The field an error is about; a missing field is named in the message, not the path.
 fn field_of(path: &str, message: &str) -> String {
-    let missing = message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.split('`').next());
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
     match (path, missing) {
         (".", Some(name)) => name.to_owned(),
         (".", None) => "body".to_owned(),
@@ -115,21 +98,11 @@ pub struct Query<T>(pub T);
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         let text = rejection.body_text();
-        let detail = text
-            .strip_prefix("Failed to deserialize query string: ")
-            .unwrap_or(&text)
-            .to_owned();
-        let field = detail
-            .split_once(':')
-            .map(|(field, _)| field.trim().to_owned());
-        let error = ApiError::bad_request(
-            "invalid_query_parameter",
-            format!("Invalid query string: {detail}"),
-        );
+        let detail = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text).to_owned();
+        let field = detail.split_once(':').map(|(field, _)| field.trim().to_owned());
+        let error = ApiError::bad_request("invalid_query_parameter", format!("Invalid query string: {detail}"));
         match field {
-            Some(field) if !field.contains(' ') => {
-                error.with_errors(vec![FieldError::new(field, detail.clone())])
-            }
+            Some(field) if !field.contains(' ') => error.with_errors(vec![FieldError::new(field, detail.clone())]),
             _ => error,
         }
     }

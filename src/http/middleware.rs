@@ -21,11 +21,7 @@ const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 /// problems get the id added, and bare statuses from routing and layers (404, 405, 408, 413,
 /// panics) are replaced by the matching problem.
 pub async fn problem_details(request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned);
+    let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
     if !(response.status().is_client_error() || response.status().is_server_error()) {
         return response;
@@ -35,11 +31,7 @@ pub async fn problem_details(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     let (mut parts, body) = response.into_parts();
-    let problem = if is_problem {
-        read_problem(body).await
-    } else {
-        None
-    };
+    let problem = if is_problem { read_problem(body).await } else { None };
     let mut problem = match problem {
         Some(problem) => problem,
         None => {
@@ -57,28 +49,18 @@ pub async fn problem_details(request: Request, next: Next) -> Response {
         problem.insert("request_id".to_owned(), serde_json::Value::String(id));
     }
     let body = serde_json::to_vec(&problem).unwrap_or_default();
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }
 
 async fn read_problem(body: Body) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let bytes = http_body_util::Limited::new(body, MAX_PROBLEM_BYTES)
-        .collect()
-        .await
-        .ok()?
-        .to_bytes();
+    let bytes = http_body_util::Limited::new(body, MAX_PROBLEM_BYTES).collect().await.ok()?.to_bytes();
     serde_json::from_slice(&bytes).ok()
 }
 
 /// Counts requests and observes their latency by route template and status.
-pub async fn record_metrics(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn record_metrics(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -86,16 +68,8 @@ pub async fn record_metrics(
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let labels = RequestLabels {
-        method,
-        route,
-        status: response.status().as_u16(),
-    };
+    let labels = RequestLabels { method, route, status: response.status().as_u16() };
     state.metrics.http_requests.get_or_create(&labels).inc();
-    state
-        .metrics
-        .http_request_duration
-        .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+    state.metrics.http_request_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     response
 }

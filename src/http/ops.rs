@@ -58,18 +58,11 @@ fn not_ready(detail: &str) -> ApiError {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    state
-        .metrics
-        .db_pool_connections
-        .set(i64::from(state.pool.size()));
-    state
-        .metrics
-        .db_pool_idle
-        .set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    state.metrics.db_pool_connections.set(i64::from(state.pool.size()));
+    state.metrics.db_pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
     let mut response = state.metrics.encode().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }

@@ -45,10 +45,7 @@ impl PageParams {
     pub fn validate(&self) -> Result<PageRequest, ApiError> {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(invalid(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(PageRequest { limit, after })
@@ -62,20 +59,13 @@ fn invalid(field: &str, message: String) -> ApiError {
 
 fn decode_cursor(text: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let bad = || {
-        ApiError::bad_request(
-            "invalid_cursor",
-            "The cursor is not one this server issued; start again without it.",
-        )
-        .with_errors(vec![FieldError::new(
-            "cursor",
-            "not a cursor issued by this server",
-        )])
+        ApiError::bad_request("invalid_cursor", "The cursor is not one this server issued; start again without it.")
+            .with_errors(vec![FieldError::new("cursor", "not a cursor issued by this server")])
     };
     let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let text = String::from_utf8(bytes).map_err(|_| bad())?;
     let (micros, id) = text.split_once('.').ok_or_else(bad)?;
-    let time =
-        DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
+    let time = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
     Ok((time, Uuid::try_parse(id).map_err(|_| bad())?))
 }
 
@@ -109,10 +99,7 @@ impl<T> Page<T> {
         } else {
             None
         };
-        Self {
-            items: rows.into_iter().map(view).collect(),
-            next_cursor,
-        }
+        Self { items: rows.into_iter().map(view).collect(), next_cursor }
     }
 }
 
@@ -124,10 +111,7 @@ mod tests {
     fn cursors_round_trip() {
         let time = DateTime::from_timestamp_micros(1_700_000_000_123_456).expect("valid");
         let id = Uuid::new_v4();
-        let params = PageParams {
-            limit: Some(10),
-            cursor: Some(encode_cursor(time, id)),
-        };
+        let params = PageParams { limit: Some(10), cursor: Some(encode_cursor(time, id)) };
         let request = params.validate().expect("valid");
         assert_eq!(request.after, Some((time, id)));
     }
@@ -135,24 +119,12 @@ mod tests {
     #[test]
     fn bad_cursors_and_limits_are_rejected() {
         for cursor in ["", "!!!", "bm90LWEtY3Vyc29y"] {
-            let params = PageParams {
-                limit: None,
-                cursor: Some(cursor.to_owned()),
-            };
-            assert_eq!(
-                params.validate().expect_err(cursor).code(),
-                "invalid_cursor"
-            );
+            let params = PageParams { limit: None, cursor: Some(cursor.to_owned()) };
+            assert_eq!(params.validate().expect_err(cursor).code(), "invalid_cursor");
         }
         for limit in [0, 201] {
-            let params = PageParams {
-                limit: Some(limit),
-                cursor: None,
-            };
-            assert_eq!(
-                params.validate().expect_err("limit").code(),
-                "invalid_query_parameter"
-            );
+            let params = PageParams { limit: Some(limit), cursor: None };
+            assert_eq!(params.validate().expect_err("limit").code(), "invalid_query_parameter");
         }
     }
 }

@@ -28,18 +28,10 @@ async fn wrong_types_missing_and_unknown_fields_name_the_field() {
         (json!({ "role": "superuser" }), "role"),
         (json!({ "label": "no role" }), "role"),
         (json!({ "role": "admin", "colour": "blue" }), "colour"),
-        (
-            json!({ "role": "tenant", "tenant_id": "not-a-uuid" }),
-            "tenant_id",
-        ),
+        (json!({ "role": "tenant", "tenant_id": "not-a-uuid" }), "tenant_id"),
     ];
     for (body, field) in cases {
-        let response = app
-            .admin(Method::POST, "/v1/api-keys")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.admin(Method::POST, "/v1/api-keys").json(&body).send().await.unwrap();
         let problem = assert_problem(response, 422, "validation_failed").await;
         assert_eq!(problem["errors"][0]["field"], field, "{problem}");
     }
@@ -48,11 +40,7 @@ async fn wrong_types_missing_and_unknown_fields_name_the_field() {
 #[tokio::test]
 async fn a_body_that_is_not_json_is_a_415_problem() {
     let app = TestApp::spawn().await;
-    for content_type in [
-        None,
-        Some("text/plain"),
-        Some("application/x-www-form-urlencoded"),
-    ] {
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
         let mut request = app.admin(Method::POST, "/v1/api-keys").body("role=admin");
         if let Some(content_type) = content_type {
             request = request.header("content-type", content_type);
@@ -63,72 +51,33 @@ async fn a_body_that_is_not_json_is_a_415_problem() {
 
 #[tokio::test]
 async fn an_oversize_body_is_a_413_problem() {
-    let app = TestApp::spawn_with(Options {
-        max_body_bytes: 1024,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options { max_body_bytes: 1024, ..Options::default() }).await;
     let label = "x".repeat(4096);
-    let response = app
-        .admin(Method::POST, "/v1/api-keys")
-        .json(&json!({ "role": "admin", "label": label }))
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.admin(Method::POST, "/v1/api-keys").json(&json!({ "role": "admin", "label": label })).send().await.unwrap();
     assert_problem(response, 413, "payload_too_large").await;
-    let keys: Value = app
-        .admin(Method::GET, "/v1/api-keys")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        keys["items"].as_array().unwrap().len(),
-        1,
-        "nothing was created: {keys}"
-    );
+    let keys: Value = app.admin(Method::GET, "/v1/api-keys").send().await.unwrap().json().await.unwrap();
+    assert_eq!(keys["items"].as_array().unwrap().len(), 1, "nothing was created: {keys}");
 }
 
 #[tokio::test]
 async fn bad_path_and_query_parameters_are_400_problems() {
     let app = TestApp::spawn().await;
-    let response = app
-        .admin(Method::GET, "/v1/api-keys/not-a-uuid")
-        .send()
-        .await
-        .unwrap();
+    let response = app.admin(Method::GET, "/v1/api-keys/not-a-uuid").send().await.unwrap();
     assert_problem(response, 400, "invalid_path_parameter").await;
     for query in ["limit=-1", "limit=abc", "limit=0", "limit=100000"] {
-        let response = app
-            .admin(Method::GET, &format!("/v1/api-keys?{query}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app.admin(Method::GET, &format!("/v1/api-keys?{query}")).send().await.unwrap();
         let problem = assert_problem(response, 400, "invalid_query_parameter").await;
         assert_eq!(problem["errors"][0]["field"], "limit", "{query}: {problem}");
     }
-    let response = app
-        .admin(Method::GET, "/v1/api-keys?cursor=garbage")
-        .send()
-        .await
-        .unwrap();
+    let response = app.admin(Method::GET, "/v1/api-keys?cursor=garbage").send().await.unwrap();
     assert_problem(response, 400, "invalid_cursor").await;
 }
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let app = TestApp::spawn().await;
-    assert_problem(
-        app.anonymous(Method::GET, "/v1/nothing-here")
-            .send()
-            .await
-            .unwrap(),
-        404,
-        "route_not_found",
-    )
-    .await;
+    assert_problem(app.anonymous(Method::GET, "/v1/nothing-here").send().await.unwrap(), 404, "route_not_found").await;
     let response = app.anonymous(Method::PUT, "/healthz").send().await.unwrap();
     assert!(response.headers().contains_key("allow") || response.status() == 405);
     assert_problem(response, 405, "method_not_allowed").await;
@@ -154,61 +103,31 @@ async fn request_ids_are_echoed_generated_and_logged() {
     );
 
     let response = app.anonymous(Method::GET, "/healthz").send().await.unwrap();
-    let generated = response.headers()["x-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        uuid::Uuid::try_parse(&generated).is_ok(),
-        "generated id {generated}"
-    );
+    let generated = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::try_parse(&generated).is_ok(), "generated id {generated}");
 
-    let response = app
-        .anonymous(Method::GET, "/missing")
-        .header("x-request-id", &given)
-        .send()
-        .await
-        .unwrap();
+    let response = app.anonymous(Method::GET, "/missing").header("x-request-id", &given).send().await.unwrap();
     let problem = assert_problem(response, 404, "route_not_found").await;
     assert_eq!(problem["request_id"], given.as_str());
 }
 
 #[tokio::test]
 async fn a_request_over_the_time_limit_is_a_503_problem() {
-    let app = TestApp::spawn_with(Options {
-        request_timeout: Duration::from_millis(200),
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options { request_timeout: Duration::from_millis(200), ..Options::default() }).await;
     // Readiness reads the migrations table; holding an exclusive lock on it stalls the request.
     let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("lock table _sqlx_migrations in access exclusive mode")
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    sqlx::query("lock table _sqlx_migrations in access exclusive mode").execute(&mut *blocker).await.unwrap();
     let response = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     let problem = assert_problem(response, 503, "request_timeout").await;
     assert_eq!(problem["retryable"], true);
     blocker.rollback().await.unwrap();
-    assert_eq!(
-        app.anonymous(Method::GET, "/readyz")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.anonymous(Method::GET, "/readyz").send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]
 async fn responses_are_compressed_on_request() {
     let app = TestApp::spawn().await;
-    let response = app
-        .anonymous(Method::GET, "/openapi.json")
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
+    let response = app.anonymous(Method::GET, "/openapi.json").header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-encoding"], "gzip");
 }
@@ -216,11 +135,7 @@ async fn responses_are_compressed_on_request() {
 #[tokio::test]
 async fn cors_allows_only_configured_origins() {
     let origin = "https://books.example";
-    let app = TestApp::spawn_with(Options {
-        cors_origins: vec![origin.to_owned()],
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options { cors_origins: vec![origin.to_owned()], ..Options::default() }).await;
     let allowed = app
         .anonymous(Method::OPTIONS, "/v1/api-keys")
         .header("origin", origin)
@@ -243,48 +158,29 @@ async fn cors_allows_only_configured_origins() {
 async fn the_committed_openapi_document_matches_the_code() {
     let generated = feedwatch::http::openapi().to_pretty_json().unwrap();
     let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
-            .unwrap_or_default();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap_or_default();
     assert!(
         committed.trim_end() == generated.trim_end(),
         "openapi/openapi.json is out of date; regenerate it with `cargo run -- openapi > openapi/openapi.json`"
     );
     let app = TestApp::spawn().await;
-    let served: Value = app
-        .anonymous(Method::GET, "/openapi.json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.anonymous(Method::GET, "/openapi.json").send().await.unwrap().json().await.unwrap();
     assert_eq!(served, serde_json::from_str::<Value>(&generated).unwrap());
     assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
 }
 
 #[tokio::test]
 async fn every_operation_documents_its_problems_and_security() {
-    let document: Value =
-        serde_json::from_str(&feedwatch::http::openapi().to_json().unwrap()).unwrap();
+    let document: Value = serde_json::from_str(&feedwatch::http::openapi().to_json().unwrap()).unwrap();
     for (path, item) in document["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
             let responses = operation["responses"].as_object().unwrap();
-            assert!(
-                responses.contains_key("503"),
-                "{method} {path} documents 503"
-            );
+            assert!(responses.contains_key("503"), "{method} {path} documents 503");
             if path.starts_with("/v1/") {
-                assert!(
-                    operation["security"].is_array(),
-                    "{method} {path} declares security"
-                );
+                assert!(operation["security"].is_array(), "{method} {path} declares security");
                 for status in ["401", "403"] {
-                    let schema =
-                        &responses[status]["content"]["application/problem+json"]["schema"]["$ref"];
-                    assert_eq!(
-                        schema, "#/components/schemas/Problem",
-                        "{method} {path} {status}"
-                    );
+                    let schema = &responses[status]["content"]["application/problem+json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
                 }
             }
         }
@@ -301,27 +197,17 @@ async fn the_docs_page_loads_nothing_from_the_internet() {
     for attribute in ["src=\"", "href=\""] {
         for piece in html.split(attribute).skip(1) {
             let target = piece.split('"').next().unwrap();
-            assert!(
-                !target.contains("//"),
-                "the docs page references an external URL: {target}"
-            );
+            assert!(!target.contains("//"), "the docs page references an external URL: {target}");
             assets.push(target.trim_start_matches("./").to_owned());
         }
     }
     assert!(!assets.is_empty());
     for asset in assets {
-        let response = app
-            .anonymous(Method::GET, &format!("/docs/{asset}"))
-            .send()
-            .await
-            .unwrap();
+        let response = app.anonymous(Method::GET, &format!("/docs/{asset}")).send().await.unwrap();
         assert_eq!(response.status(), 200, "{asset} is served");
         if asset.ends_with("initializer.js") {
             let script = response.text().await.unwrap();
-            assert!(
-                script.contains("/openapi.json") && !script.contains("https://"),
-                "{script}"
-            );
+            assert!(script.contains("/openapi.json") && !script.contains("https://"), "{script}");
         }
     }
 }

@@ -6,4 +6,5 @@ mod support;
 
 mod api_keys;
 mod conventions;
+mod errors;
 mod operations;

@@ -20,16 +20,13 @@ async fn healthz_and_readyz_answer_when_all_is_well() {
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_unreachable_and_recovers() {
     let app = TestApp::spawn().await;
-    let mut admin = PgConnection::connect_with(&crate::support::maintenance())
-        .await
-        .unwrap();
+    let mut admin = PgConnection::connect_with(&crate::support::maintenance()).await.unwrap();
     let database = &app.database;
+    admin.execute(format!("alter database {database} allow_connections false").as_str()).await.unwrap();
     admin
-        .execute(format!("alter database {database} allow_connections false").as_str())
-        .await
-        .unwrap();
-    admin
-        .execute(format!("select pg_terminate_backend(pid) from pg_stat_activity where datname = '{database}'").as_str())
+        .execute(
+            format!("select pg_terminate_backend(pid) from pg_stat_activity where datname = '{database}'").as_str(),
+        )
         .await
         .unwrap();
 
@@ -37,19 +34,12 @@ async fn readyz_is_503_while_the_database_is_unreachable_and_recovers() {
     let problem = assert_problem(response, 503, "not_ready").await;
     assert_eq!(problem["retryable"], true);
     assert_eq!(
-        app.anonymous(Method::GET, "/healthz")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.anonymous(Method::GET, "/healthz").send().await.unwrap().status(),
         200,
         "liveness ignores the database"
     );
 
-    admin
-        .execute(format!("alter database {database} allow_connections true").as_str())
-        .await
-        .unwrap();
+    admin.execute(format!("alter database {database} allow_connections true").as_str()).await.unwrap();
     let response = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
@@ -57,57 +47,28 @@ async fn readyz_is_503_while_the_database_is_unreachable_and_recovers() {
 #[tokio::test]
 async fn readyz_is_503_until_migrations_are_applied() {
     let app = TestApp::spawn().await;
-    sqlx::query("update _sqlx_migrations set success = false")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    assert_problem(
-        app.anonymous(Method::GET, "/readyz").send().await.unwrap(),
-        503,
-        "not_ready",
-    )
-    .await;
+    sqlx::query("update _sqlx_migrations set success = false").execute(&app.pool).await.unwrap();
+    assert_problem(app.anonymous(Method::GET, "/readyz").send().await.unwrap(), 503, "not_ready").await;
 }
 
 #[tokio::test]
 async fn metrics_count_the_requests_made_by_route_template() {
     let app = TestApp::spawn().await;
     for _ in 0..3 {
-        assert_eq!(
-            app.admin(Method::GET, "/v1/api-keys")
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(app.admin(Method::GET, "/v1/api-keys").send().await.unwrap().status(), 200);
     }
     let unknown = uuid::Uuid::new_v4();
-    let missing = app
-        .admin(Method::GET, &format!("/v1/api-keys/{unknown}"))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.admin(Method::GET, &format!("/v1/api-keys/{unknown}")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 
     let response = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
-    assert!(
-        response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     let text = response.text().await.unwrap();
     assert!(
-        text.contains(
-            r#"feedwatch_http_requests_total{method="GET",route="/v1/api-keys",status="200"} 3"#
-        ),
+        text.contains(r#"feedwatch_http_requests_total{method="GET",route="/v1/api-keys",status="200"} 3"#),
         "{text}"
     );
-    assert!(
-        text.contains(r#"route="/v1/api-keys/{id}",status="404"} 1"#),
-        "route templates, not raw ids: {text}"
-    );
+    assert!(text.contains(r#"route="/v1/api-keys/{id}",status="404"} 1"#), "route templates, not raw ids: {text}");
     assert!(!text.contains(&unknown.to_string()));
     assert!(text.contains("feedwatch_http_request_duration_seconds_bucket"));
     assert!(text.contains("feedwatch_db_pool_connections"));
@@ -127,26 +88,16 @@ impl Drop for Process {
 /// listening.
 fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, String, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_feedwatch"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("DATABASE_URL");
+    command.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env_remove("DATABASE_URL");
     for (name, value) in envs {
         command.env(name, value);
     }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
-        assert!(
-            stdout.read_line(&mut line).unwrap() > 0,
-            "feedwatch exited before listening: {lines:?}"
-        );
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "feedwatch exited before listening: {lines:?}");
         lines.push(line.trim().to_owned());
         if line.contains("API docs") {
             break;
@@ -159,10 +110,7 @@ fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, String, Vec<St
 }
 
 fn terminate(process: &mut Process) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &process.0.id().to_string()])
-        .status()
-        .unwrap();
+    let status = Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
     assert!(status.success());
     process.0.wait().unwrap()
 }
@@ -172,68 +120,29 @@ async fn serve_exits_cleanly_on_sigterm() {
     let (_, _, url) = fresh_database().await;
     let (mut process, addr, _) = start_serve(&[("DATABASE_URL", &url)], &[]);
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(client.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
     let status = terminate(&mut process);
     assert!(status.success(), "exit status {status}");
-    assert!(
-        client
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .is_err(),
-        "the port is closed"
-    );
+    assert!(client.get(format!("http://{addr}/healthz")).send().await.is_err(), "the port is closed");
 }
 
 #[tokio::test]
 async fn serve_without_database_url_runs_a_private_postgres_that_keeps_its_data() {
-    let dir =
-        std::env::temp_dir().join(format!("feedwatch-serve-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!("feedwatch-serve-{}", uuid::Uuid::new_v4().simple()));
     let data_dir = dir.join("postgres");
     let data_dir = data_dir.to_str().unwrap();
     let client = reqwest::Client::new();
 
     let (mut first, addr, lines) = start_serve(&[], &["--data-dir", data_dir]);
-    let key_line = lines
-        .iter()
-        .find(|line| line.contains("first admin key"))
-        .expect("a first admin key is printed");
+    let key_line = lines.iter().find(|line| line.contains("first admin key")).expect("a first admin key is printed");
     let key = key_line.rsplit(' ').next().unwrap().to_owned();
-    assert_eq!(
-        client
-            .get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(client.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
     assert!(terminate(&mut first).success());
 
     let (mut second, addr, lines) = start_serve(&[], &["--data-dir", data_dir]);
-    assert!(
-        !lines.iter().any(|line| line.contains("first admin key")),
-        "the key survived the restart: {lines:?}"
-    );
-    let keys = client
-        .get(format!("http://{addr}/v1/api-keys"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        keys.status(),
-        200,
-        "the first key still works after a restart"
-    );
+    assert!(!lines.iter().any(|line| line.contains("first admin key")), "the key survived the restart: {lines:?}");
+    let keys = client.get(format!("http://{addr}/v1/api-keys")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(keys.status(), 200, "the first key still works after a restart");
     assert!(terminate(&mut second).success());
     let _ = std::fs::remove_dir_all(&dir);
 }

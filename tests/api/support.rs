@@ -35,20 +35,15 @@ fn server() -> &'static Server {
         // test process exits, its end of the supervisor's pipe closes and the cluster stops.
         let (sender, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             runtime.block_on(async move {
                 let (url, _cluster) = match std::env::var("DATABASE_URL") {
                     Ok(url) => (url, None),
                     Err(_) => {
-                        let dir = std::env::temp_dir()
-                            .join(format!("feedwatch-test-{}", std::process::id()));
-                        let cluster =
-                            LocalPostgres::start(&dir.join("data"), Durability::Throwaway)
-                                .await
-                                .expect("starting a throwaway PostgreSQL for the tests");
+                        let dir = std::env::temp_dir().join(format!("feedwatch-test-{}", std::process::id()));
+                        let cluster = LocalPostgres::start(&dir.join("data"), Durability::Throwaway)
+                            .await
+                            .expect("starting a throwaway PostgreSQL for the tests");
                         (cluster.url().to_owned(), Some(cluster))
                     }
                 };
@@ -56,13 +51,7 @@ fn server() -> &'static Server {
                 let maintenance = options.database("postgres");
                 let template = prepare_template(&maintenance).await;
                 let url = with_database(&url, "postgres");
-                sender
-                    .send(Server {
-                        url,
-                        maintenance,
-                        template,
-                    })
-                    .unwrap();
+                sender.send(Server { url, maintenance, template }).unwrap();
                 std::future::pending::<()>().await;
             });
         });
@@ -75,32 +64,23 @@ async fn prepare_template(maintenance: &PgConnectOptions) -> String {
     let fingerprint: u64 = feedwatch::database::MIGRATOR
         .iter()
         .flat_map(|migration| migration.checksum.iter().copied())
-        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3)
-        });
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x100_0000_01b3));
     let name = format!("feedwatch_template_{fingerprint:016x}");
     let mut conn = PgConnection::connect_with(maintenance).await.unwrap();
     // Several test processes may share one server: only one builds the template.
     conn.execute("select pg_advisory_lock(7262)").await.unwrap();
-    let exists: bool =
-        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
+    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
     if !exists {
-        conn.execute(format!("create database {name}").as_str())
-            .await
-            .unwrap();
-        let pool = PgPool::connect_with(maintenance.clone().database(&name))
-            .await
-            .unwrap();
+        conn.execute(format!("create database {name}").as_str()).await.unwrap();
+        let pool = PgPool::connect_with(maintenance.clone().database(&name)).await.unwrap();
         feedwatch::database::migrate(&pool).await.unwrap();
         pool.close().await;
     }
-    conn.execute("select pg_advisory_unlock(7262)")
-        .await
-        .unwrap();
+    conn.execute("select pg_advisory_unlock(7262)").await.unwrap();
     name
 }
 
@@ -108,17 +88,9 @@ async fn prepare_template(maintenance: &PgConnectOptions) -> String {
 pub async fn fresh_database() -> (PgConnectOptions, String, String) {
     let server = server();
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect_with(&server.maintenance)
-        .await
-        .unwrap();
-    conn.execute(format!("create database {name} template {}", server.template).as_str())
-        .await
-        .unwrap();
-    (
-        server.maintenance.clone().database(&name),
-        name.clone(),
-        with_database(&server.url, &name),
-    )
+    let mut conn = PgConnection::connect_with(&server.maintenance).await.unwrap();
+    conn.execute(format!("create database {name} template {}", server.template).as_str()).await.unwrap();
+    (server.maintenance.clone().database(&name), name.clone(), with_database(&server.url, &name))
 }
 
 /// The maintenance database's options, for tests that administer the server.
@@ -128,9 +100,7 @@ pub fn maintenance() -> PgConnectOptions {
 
 /// `url` with its database name replaced.
 fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(base, query)| (base, Some(query)));
+    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
     let authority_end = base.find("://").map_or(0, |index| index + 3);
     let host_part = match base[authority_end..].find('/') {
         Some(index) => &base[..authority_end + index],
@@ -180,11 +150,7 @@ fn logs() -> &'static LogBuffer {
 /// Every captured log line that mentions `needle`.
 pub fn log_lines_with(needle: &str) -> Vec<String> {
     let bytes = logs().0.lock().unwrap().clone();
-    String::from_utf8_lossy(&bytes)
-        .lines()
-        .filter(|line| line.contains(needle))
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&bytes).lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
 }
 
 /// All captured log text.
@@ -210,11 +176,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            max_body_bytes: 1024 * 1024,
-            cors_origins: vec![],
-        }
+        Self { request_timeout: Duration::from_secs(30), max_body_bytes: 1024 * 1024, cors_origins: vec![] }
     }
 }
 
@@ -245,10 +207,7 @@ impl TestApp {
             pool,
             database,
             admin_key,
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
+            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
             instance: Some(instance),
         }
     }
@@ -259,9 +218,7 @@ impl TestApp {
 
     /// A request with the admin key.
     pub fn admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .bearer_auth(&self.admin_key)
+        self.client.request(method, self.url(path)).bearer_auth(&self.admin_key)
     }
 
     /// A request with no credentials.
@@ -278,10 +235,26 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), 201);
-        response.json::<Value>().await.unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        response.json::<Value>().await.unwrap()["secret"].as_str().unwrap().to_owned()
+    }
+
+    /// A second instance on the same database, as another replica would be.
+    pub async fn replica(&self) -> Instance {
+        let settings = InstanceSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            http: HttpSettings {
+                cors_origins: vec![],
+                max_body_bytes: 1024 * 1024,
+                request_timeout: Duration::from_secs(30),
+            },
+            shutdown_grace: Duration::from_secs(5),
+            bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
+        };
+        Instance::start(self.pool.clone(), settings).await.unwrap()
+    }
+
+    pub fn instance(&self) -> &Instance {
+        self.instance.as_ref().unwrap()
     }
 
     pub async fn stop(mut self) {
@@ -293,32 +266,13 @@ impl TestApp {
 
 /// Asserts a response is a problem+json document with `status` and `code`, and returns it.
 pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(
-        response.status().as_u16(),
-        status,
-        "status of {}",
-        response.url()
-    );
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/problem+json"),
-        "content type of {}",
-        response.url()
-    );
+    assert_eq!(response.status().as_u16(), status, "status of {}", response.url());
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"), "content type of {}", response.url());
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["code"], code, "problem code in {body}");
     assert_eq!(body["status"], status, "problem status in {body}");
-    assert!(
-        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
-        "{body}"
-    );
-    assert!(
-        body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
-        "request_id in {body}"
-    );
+    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(), "{body}");
+    assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "request_id in {body}");
     body
 }

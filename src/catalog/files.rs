@@ -1,0 +1,24 @@
+//! The shipped catalogue files, compiled into the binary. A test checks this list against
+//! the `catalog/` directory, so a new file cannot be forgotten.
+
+pub const SHIPPED_FILES: &[(&str, &str)] = &[
+    ("entries/account.toml", include_str!("../../catalog/entries/account.toml")),
+    ("entries/bank.toml", include_str!("../../catalog/entries/bank.toml")),
+    ("entries/bank_action.toml", include_str!("../../catalog/entries/bank_action.toml")),
+    ("entries/consent.toml", include_str!("../../catalog/entries/consent.toml")),
+    ("entries/credentials.toml", include_str!("../../catalog/entries/credentials.toml")),
+    ("entries/institution.toml", include_str!("../../catalog/entries/institution.toml")),
+    ("entries/mfa.toml", include_str!("../../catalog/entries/mfa.toml")),
+    ("entries/provider.toml", include_str!("../../catalog/entries/provider.toml")),
+    ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
+    ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),
+    ("aliases/gocardless.toml", include_str!("../../catalog/aliases/gocardless.toml")),
+    ("aliases/http.toml", include_str!("../../catalog/aliases/http.toml")),
+    ("aliases/mx.toml", include_str!("../../catalog/aliases/mx.toml")),
+    ("aliases/ofx.toml", include_str!("../../catalog/aliases/ofx.toml")),
+    ("aliases/plaid.toml", include_str!("../../catalog/aliases/plaid.toml")),
+    ("aliases/qbo.toml", include_str!("../../catalog/aliases/qbo.toml")),
+    ("aliases/simplefin.toml", include_str!("../../catalog/aliases/simplefin.toml")),
+    ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),
+    ("aliases/yodlee.toml", include_str!("../../catalog/aliases/yodlee.toml")),
+];

@@ -1,0 +1,163 @@
+//! The in-memory catalogue: lookup by code, reason or alias, and the search index.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::search::{SearchIndex, trigram_similarity};
+use super::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
+
+/// How a lookup found its entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MatchedBy {
+    Code,
+    Reason,
+    Alias(NamespacedAlias),
+}
+
+/// The outcome of resolving a code the caller typed.
+#[derive(Debug, Clone)]
+pub enum Resolution<'a> {
+    Found {
+        entry: &'a StoredEntry,
+        matched: MatchedBy,
+    },
+    /// A bare provider code that several providers use with different meanings.
+    Ambiguous(Vec<NamespacedAlias>),
+    NotFound {
+        suggestions: Vec<String>,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct CatalogIndex {
+    entries: BTreeMap<u32, StoredEntry>,
+    by_reason: HashMap<String, u32>,
+    /// `namespace:code`, lowercase.
+    by_alias: HashMap<String, NamespacedAlias>,
+    /// The code alone, lowercase: every namespace that uses it.
+    by_bare_code: HashMap<String, Vec<NamespacedAlias>>,
+    aliases_of: HashMap<u32, Vec<NamespacedAlias>>,
+    namespaces: Vec<Namespace>,
+    search: SearchIndex,
+}
+
+impl CatalogIndex {
+    pub fn build(entries: Vec<StoredEntry>, aliases: Vec<NamespacedAlias>, namespaces: Vec<Namespace>) -> Self {
+        let mut index = Self { namespaces, ..Self::default() };
+        for alias in aliases {
+            let key = format!("{}:{}", alias.namespace, alias.alias.code).to_lowercase();
+            index.by_bare_code.entry(alias.alias.code.to_lowercase()).or_default().push(alias.clone());
+            index.aliases_of.entry(alias.alias.canonical).or_default().push(alias.clone());
+            index.by_alias.insert(key, alias);
+        }
+        for stored in entries {
+            index.by_reason.insert(stored.entry.reason.clone(), stored.entry.code);
+            index.entries.insert(stored.entry.code, stored);
+        }
+        index.search = SearchIndex::build(index.entries.values(), &index.aliases_of);
+        index
+    }
+
+    pub fn entry(&self, code: u32) -> Option<&StoredEntry> {
+        self.entries.get(&code)
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &StoredEntry> {
+        self.entries.values()
+    }
+
+    pub fn codes(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.keys().copied()
+    }
+
+    pub fn aliases_of(&self, code: u32) -> &[NamespacedAlias] {
+        self.aliases_of.get(&code).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn namespaces(&self) -> &[Namespace] {
+        &self.namespaces
+    }
+
+    pub fn search_index(&self) -> &SearchIndex {
+        &self.search
+    }
+
+    /// Resolves a canonical code (`102`), a reason (`bank_unavailable`), a namespaced alias
+    /// (`plaid:ITEM_LOGIN_REQUIRED`, any case) or a bare provider code (`ITEM_LOGIN_REQUIRED`).
+    pub fn resolve(&self, text: &str) -> Resolution<'_> {
+        let text = text.trim();
+        if let Some(found) = self.resolve_exact(text) {
+            return found;
+        }
+        let lower = text.to_lowercase();
+        let candidates = self.by_bare_code.get(&lower).map(Vec::as_slice).unwrap_or_default();
+        match candidates {
+            [] => Resolution::NotFound { suggestions: self.suggest(text, 5) },
+            [first, rest @ ..] if rest.iter().all(|alias| alias.alias.canonical == first.alias.canonical) => {
+                self.found_alias(first)
+            }
+            many => Resolution::Ambiguous(many.to_vec()),
+        }
+    }
+
+    fn resolve_exact(&self, text: &str) -> Option<Resolution<'_>> {
+        if let Some(entry) = text.parse::<u32>().ok().and_then(|code| self.entries.get(&code)) {
+            return Some(Resolution::Found { entry, matched: MatchedBy::Code });
+        }
+        let lower = text.to_lowercase();
+        if let Some(entry) = self.by_reason.get(&lower).and_then(|code| self.entries.get(code)) {
+            return Some(Resolution::Found { entry, matched: MatchedBy::Reason });
+        }
+        self.by_alias.get(&lower).map(|alias| self.found_alias(alias))
+    }
+
+    fn found_alias(&self, alias: &NamespacedAlias) -> Resolution<'_> {
+        match self.entries.get(&alias.alias.canonical) {
+            Some(entry) => Resolution::Found { entry, matched: MatchedBy::Alias(alias.clone()) },
+            None => Resolution::NotFound { suggestions: Vec::new() },
+        }
+    }
+
+    /// Codes and aliases that look like `text`, best first, as `namespace:CODE` or the number.
+    pub fn suggest(&self, text: &str, limit: usize) -> Vec<String> {
+        let text = text.trim();
+        let bare = text.split_once(':').map_or(text, |(_, code)| code);
+        let mut scored: Vec<(f32, String)> = Vec::new();
+        for alias in self.by_alias.values() {
+            let full = format!("{}:{}", alias.namespace, alias.alias.code);
+            let score = trigram_similarity(text, &full).max(trigram_similarity(bare, &alias.alias.code));
+            scored.push((score, full));
+        }
+        for stored in self.entries.values() {
+            let score = trigram_similarity(text, &stored.entry.code.to_string())
+                .max(trigram_similarity(text, &stored.entry.reason));
+            scored.push((score, stored.entry.code.to_string()));
+        }
+        scored.retain(|(score, _)| *score >= 0.35);
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        scored.into_iter().take(limit).map(|(_, text)| text).collect()
+    }
+}
+
+/// Filters of a search.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub category: Option<Category>,
+    pub actor: Option<Actor>,
+    pub retryable: Option<bool>,
+    pub action: Option<Action>,
+    /// Entries with at least one alias in this namespace.
+    pub provider: Option<String>,
+}
+
+impl Filters {
+    pub fn accept(&self, index: &CatalogIndex, stored: &StoredEntry) -> bool {
+        let entry = &stored.entry;
+        self.category.is_none_or(|category| entry.category == category)
+            && self.actor.is_none_or(|actor| entry.actor == actor)
+            && self.retryable.is_none_or(|retryable| entry.retryable == retryable)
+            && self.action.is_none_or(|action| entry.action == action)
+            && self.provider.as_deref().is_none_or(|namespace| {
+                index.aliases_of(entry.code).iter().any(|alias| alias.namespace.eq_ignore_ascii_case(namespace))
+            })
+    }
+}

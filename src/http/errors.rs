@@ -1,0 +1,446 @@
+//! `/v1/errors`: the error-code reference. Reads come from the in-memory index; edits go to
+//! PostgreSQL as revisions and every replica reloads.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::{Json, Path, Query};
+use crate::auth::Role;
+use crate::catalog::index::{Filters, MatchedBy};
+use crate::catalog::search::{HitKind, search};
+use crate::catalog::{
+    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
+};
+use crate::config::parse_duration;
+
+/// A catalogue entry with its aliases and revision.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEntry {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// `retry_after` in seconds, for programs.
+    pub retry_after_seconds: Option<u64>,
+    /// Every provider code that resolves to this entry.
+    pub aliases: Vec<NamespacedAlias>,
+    /// Increases with every edit; also the ETag.
+    pub revision: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ErrorEntry {
+    fn new(index: &CatalogIndex, stored: &StoredEntry) -> Self {
+        Self {
+            entry: stored.entry.clone(),
+            retry_after_seconds: stored
+                .entry
+                .retry_after
+                .as_deref()
+                .and_then(|text| parse_duration(text).ok())
+                .map(|d| d.as_secs()),
+            aliases: index.aliases_of(stored.entry.code).to_vec(),
+            revision: stored.revision,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+/// How the looked-up code matched.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Matched {
+    /// `code`, `reason` or `alias`.
+    #[schema(example = "alias")]
+    pub by: &'static str,
+    /// The alias that matched, when `by` is `alias`.
+    pub alias: Option<NamespacedAlias>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorLookup {
+    pub matched: Matched,
+    pub entry: ErrorEntry,
+}
+
+/// A bare code that several providers use with different meanings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AmbiguousCode {
+    pub detail: String,
+    /// Each candidate with its namespace; look one up as `namespace:code`.
+    pub candidates: Vec<Candidate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Candidate {
+    #[serde(flatten)]
+    pub alias: NamespacedAlias,
+    /// The canonical entry's reason and title.
+    pub reason: String,
+    pub entry_title: String,
+}
+
+fn etag(revision: i32) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"r{revision}\"")).unwrap_or(HeaderValue::from_static("\"r0\""))
+}
+
+/// Look up an error by canonical code, reason or any provider alias.
+///
+/// Accepts `102`, `bank_unavailable`, `plaid:ITEM_LOGIN_REQUIRED`, `ofx:15500`, `qbo:OL-301`, or a
+/// bare provider code such as `ITEM_LOGIN_REQUIRED` (case-insensitive). A bare code several
+/// providers use with different meanings answers 300 with every candidate.
+#[utoipa::path(get, path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
+    params(("code" = String, Path, description = "Canonical code, reason slug, or alias with or without namespace", example = "plaid:ITEM_LOGIN_REQUIRED")),
+    responses(
+        (status = 200, description = "The entry", body = ErrorLookup, headers(("etag" = String, description = "The entry's revision"))),
+        (status = 300, description = "The bare code is ambiguous: candidates from several providers", body = AmbiguousCode),
+        (status = 404, description = "Unknown code; `suggestions` lists close matches", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn lookup(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Response, ApiError> {
+    let index = state.catalog.current();
+    match index.resolve(&code) {
+        Resolution::Found { entry, matched } => {
+            let matched = match matched {
+                MatchedBy::Code => Matched { by: "code", alias: None },
+                MatchedBy::Reason => Matched { by: "reason", alias: None },
+                MatchedBy::Alias(alias) => Matched { by: "alias", alias: Some(alias) },
+            };
+            let body = ErrorLookup { matched, entry: ErrorEntry::new(&index, entry) };
+            Ok(([(header::ETAG, etag(entry.revision))], axum::Json(body)).into_response())
+        }
+        Resolution::Ambiguous(aliases) => {
+            let candidates = aliases
+                .into_iter()
+                .filter_map(|alias| {
+                    let entry = &index.entry(alias.alias.canonical)?.entry;
+                    Some(Candidate { reason: entry.reason.clone(), entry_title: entry.title.clone(), alias })
+                })
+                .collect();
+            let detail = format!("`{}` is a code of several providers; look it up as namespace:code.", code.trim());
+            Ok((StatusCode::MULTIPLE_CHOICES, axum::Json(AmbiguousCode { detail, candidates })).into_response())
+        }
+        Resolution::NotFound { suggestions } => Err(not_found(&code).with_suggestions(suggestions)),
+    }
+}
+
+fn not_found(code: &str) -> ApiError {
+    let shown: String = code.trim().chars().take(100).collect();
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_error_code",
+        format!("No catalogue entry or alias matches `{shown}`."),
+    )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words, a code or an alias. Empty lists every entry that passes the filters.
+    #[param(max_length = 200, example = "password changed")]
+    pub q: Option<String>,
+    pub category: Option<Category>,
+    pub actor: Option<Actor>,
+    pub retryable: Option<bool>,
+    pub action: Option<Action>,
+    /// A provider namespace (`plaid`, `mx`, `ofx`, ...): entries with an alias there.
+    #[param(max_length = 40, example = "plaid")]
+    pub provider: Option<String>,
+    /// At most this many results, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    pub code: u32,
+    pub reason: String,
+    pub title: String,
+    pub category: Category,
+    pub actor: Actor,
+    pub retryable: bool,
+    pub action: Action,
+    pub user_message: String,
+    /// `code`, `reason`, `alias`, `similar_code` or `text`.
+    #[schema(example = "text")]
+    pub matched_by: &'static str,
+    /// The alias or similar code that matched, for code matches.
+    pub matched: Option<String>,
+    /// Relevance; only comparable within one response.
+    pub score: f32,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResults {
+    pub items: Vec<SearchHit>,
+}
+
+/// Search the catalogue: exact codes and aliases first, then similar codes, then text relevance.
+#[utoipa::path(get, path = "/v1/errors", tag = "errors", security(("api_key" = [])),
+    params(SearchParams),
+    responses((status = 200, description = "Best matches first", body = SearchResults)))]
+pub async fn search_entries(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(params): Query<SearchParams>,
+) -> Result<axum::Json<SearchResults>, ApiError> {
+    let limit = params.limit.unwrap_or(20);
+    let mut errors = Vec::new();
+    if !(1..=100).contains(&limit) {
+        errors.push(FieldError::new("limit", "must be between 1 and 100"));
+    }
+    let query = params.q.unwrap_or_default();
+    if query.chars().count() > 200 {
+        errors.push(FieldError::new("q", "at most 200 characters"));
+    }
+    if params.provider.as_ref().is_some_and(|provider| provider.chars().count() > 40) {
+        errors.push(FieldError::new("provider", "at most 40 characters"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::bad_request("invalid_query_parameter", "Some query parameters are out of range.")
+            .with_errors(errors));
+    }
+    let index = state.catalog.current();
+    let filters = Filters {
+        category: params.category,
+        actor: params.actor,
+        retryable: params.retryable,
+        action: params.action,
+        provider: params.provider,
+    };
+    let items = search(&index, &query, &filters, limit as usize)
+        .into_iter()
+        .filter_map(|hit| {
+            let entry = &index.entry(hit.code)?.entry;
+            let (matched_by, matched) = match hit.kind {
+                HitKind::Code => ("code", None),
+                HitKind::Reason => ("reason", None),
+                HitKind::Alias(alias) => ("alias", Some(format!("{}:{}", alias.namespace, alias.alias.code))),
+                HitKind::SimilarCode(code) => ("similar_code", Some(code)),
+                HitKind::Text => ("text", None),
+            };
+            Some(SearchHit {
+                code: entry.code,
+                reason: entry.reason.clone(),
+                title: entry.title.clone(),
+                category: entry.category,
+                actor: entry.actor,
+                retryable: entry.retryable,
+                action: entry.action,
+                user_message: entry.user_message.clone(),
+                matched_by,
+                matched,
+                score: hit.score,
+            })
+        })
+        .collect();
+    Ok(axum::Json(SearchResults { items }))
+}
+
+/// Replace an entry's text (admin). Stored as a new revision that wins over the shipped text
+/// until a release changes the shipped text. `If-Match` with the entry's ETag guards against
+/// overwriting someone else's edit.
+#[utoipa::path(put, path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
+    params(
+        ("code" = u32, Path, description = "Canonical code (aliases are not editable)", minimum = 1),
+        ("if-match" = Option<String>, Header, description = "ETag of the revision being replaced"),
+    ),
+    request_body = Entry,
+    responses(
+        (status = 200, description = "Saved as a new revision", body = ErrorEntry, headers(("etag" = String, description = "The new revision"))),
+        (status = 404, description = "No entry has that code", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "If-Match does not name the current revision", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<u32>,
+    headers: HeaderMap,
+    Json(edit): Json<Entry>,
+) -> Result<Response, ApiError> {
+    let admin = caller.require(&[Role::Admin])?;
+    let expected = expected_revision(&headers)?;
+    let index = state.catalog.current();
+    if index.entry(code).is_none() {
+        return Err(ApiError::not_found(format!(
+            "No catalogue entry has code {code}; aliases are edited in catalog/aliases."
+        )));
+    }
+    let problems = catalog::validate_edit(&index, code, &edit);
+    if !problems.is_empty() {
+        return Err(ApiError::validation(
+            problems.into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
+        ));
+    }
+    match catalog::save_edit(&state.pool, &edit, expected, admin.key_id).await? {
+        EditOutcome::Saved { revision } => {
+            tracing::info!(code, revision, editor = %admin.key_id, "catalogue entry edited");
+            state.catalog.reload(&state.pool).await?;
+            let index = state.catalog.current();
+            let stored = index.entry(code).ok_or_else(|| ApiError::internal(&"edited entry vanished"))?;
+            Ok(([(header::ETAG, etag(stored.revision))], axum::Json(ErrorEntry::new(&index, stored))).into_response())
+        }
+        EditOutcome::Stale { current } => Err(ApiError::new(
+            StatusCode::PRECONDITION_FAILED,
+            "stale_revision",
+            format!("The entry is at revision {current}; fetch it again and re-apply your edit."),
+        )),
+        EditOutcome::NotFound => Err(ApiError::not_found(format!("No catalogue entry has code {code}."))),
+    }
+}
+
+fn expected_revision(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
+    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.trim_start_matches("W/")
+        .trim_matches('"')
+        .strip_prefix('r')
+        .and_then(|number| number.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "stale_revision",
+                "If-Match does not name a revision of this entry.",
+            )
+        })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionView {
+    pub revision: i32,
+    /// `shipped` (from a release) or `admin` (an edit through the API).
+    #[schema(example = "admin")]
+    pub origin: String,
+    /// The key that made an admin edit.
+    pub edited_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub entry: Entry,
+}
+
+/// An entry's revision history, newest first.
+#[utoipa::path(get, path = "/v1/errors/{code}/revisions", tag = "errors", security(("api_key" = [])),
+    params(("code" = String, Path, description = "Canonical code, reason or alias")),
+    responses(
+        (status = 200, description = "Revisions, newest first", body = Vec<RevisionView>),
+        (status = 404, description = "Unknown code", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn revisions(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(code): Path<String>,
+) -> Result<axum::Json<Vec<RevisionView>>, ApiError> {
+    let canonical = match state.catalog.current().resolve(&code) {
+        Resolution::Found { entry, .. } => entry.entry.code,
+        Resolution::Ambiguous(_) => {
+            return Err(ApiError::bad_request(
+                "ambiguous_error_code",
+                "That bare code is ambiguous; use namespace:code.",
+            ));
+        }
+        Resolution::NotFound { suggestions } => return Err(not_found(&code).with_suggestions(suggestions)),
+    };
+    let revisions = catalog::store::revisions(&state.pool, canonical).await?;
+    Ok(axum::Json(
+        revisions
+            .into_iter()
+            .map(|revision| RevisionView {
+                revision: revision.revision,
+                origin: revision.origin,
+                edited_by: revision.edited_by,
+                created_at: revision.created_at,
+                entry: revision.entry,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    #[default]
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    /// `json` (default) or `csv`.
+    pub format: Option<ExportFormat>,
+}
+
+/// The whole catalogue, for spreadsheets and other tools.
+#[utoipa::path(get, path = "/v1/errors/export", tag = "errors", security(("api_key" = [])),
+    params(ExportParams),
+    responses((status = 200, description = "Every entry", content(
+        (Vec<ErrorEntry> = "application/json"),
+        (String = "text/csv"),
+    ))))]
+pub async fn export(State(state): State<AppState>, _caller: Caller, Query(params): Query<ExportParams>) -> Response {
+    let index = state.catalog.current();
+    match params.format.unwrap_or_default() {
+        ExportFormat::Json => {
+            let entries: Vec<ErrorEntry> = index.entries().map(|stored| ErrorEntry::new(&index, stored)).collect();
+            axum::Json(entries).into_response()
+        }
+        ExportFormat::Csv => {
+            let disposition = HeaderValue::from_static("attachment; filename=\"feedwatch-errors.csv\"");
+            let content_type = HeaderValue::from_static("text/csv; charset=utf-8");
+            ([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, disposition)], csv(&index))
+                .into_response()
+        }
+    }
+}
+
+fn csv(index: &CatalogIndex) -> String {
+    let mut out = String::from(
+        "code,reason,title,category,actor,retryable,retry_after,action,user_message,meaning,steps,aliases,revision\n",
+    );
+    for stored in index.entries() {
+        let entry = &stored.entry;
+        let aliases: Vec<String> =
+            index.aliases_of(entry.code).iter().map(|a| format!("{}:{}", a.namespace, a.alias.code)).collect();
+        let fields = [
+            entry.code.to_string(),
+            entry.reason.clone(),
+            entry.title.clone(),
+            json_word(&entry.category),
+            json_word(&entry.actor),
+            entry.retryable.to_string(),
+            entry.retry_after.clone().unwrap_or_default(),
+            json_word(&entry.action),
+            entry.user_message.clone(),
+            entry.meaning.clone(),
+            entry.steps.iter().enumerate().map(|(i, step)| format!("{}. {step}", i + 1)).collect::<Vec<_>>().join("\n"),
+            aliases.join(" "),
+            stored.revision.to_string(),
+        ];
+        let row: Vec<String> = fields.iter().map(|field| csv_field(field)).collect();
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn json_word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// RFC 4180: quote fields with separators, quotes or line breaks; double inner quotes. A leading
+/// `=`, `+`, `-` or `@` is prefixed with `'` so spreadsheets do not run it as a formula.
+fn csv_field(field: &str) -> String {
+    let field = if field.starts_with(['=', '+', '-', '@']) { format!("'{field}") } else { field.to_owned() };
+    if field.contains([',', '"', '\n', '\r']) { format!("\"{}\"", field.replace('"', "\"\"")) } else { field }
+}

@@ -1,0 +1,234 @@
+//! The error-code reference over HTTP.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, assert_problem};
+
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    let response = app.admin(Method::GET, path).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn lookups_resolve_codes_reasons_and_aliases_in_any_case() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(uuid::Uuid::new_v4())).await;
+    let response = app.anonymous(Method::GET, "/v1/errors/102").bearer_auth(&tenant).send().await.unwrap();
+    assert_eq!(response.status(), 200, "every role may read the reference");
+    assert_eq!(response.headers()["etag"], "\"r1\"");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["matched"]["by"], "code");
+    let entry = &body["entry"];
+    assert_eq!(entry["reason"], "bank_unavailable");
+    assert_eq!(entry["retry_after_seconds"], 4 * 3600);
+    assert!(entry["steps"].as_array().unwrap().len() >= 3);
+    assert!(entry["aliases"].as_array().unwrap().iter().any(|a| a["namespace"] == "ofx" && a["code"] == "2000"));
+
+    for path in [
+        "plaid:ITEM_LOGIN_REQUIRED",
+        "plaid:item_login_required",
+        "ITEM_LOGIN_REQUIRED",
+        "ofx:15500",
+        "qbo:103",
+        "mx:DENIED",
+        "credentials_rejected",
+    ] {
+        let (status, body) = get(&app, &format!("/v1/errors/{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        assert_eq!(body["entry"]["code"], 103, "{path}");
+    }
+    let (_, body) = get(&app, "/v1/errors/yodlee:407").await;
+    assert_eq!(body["matched"]["by"], "alias");
+    assert_eq!(body["matched"]["alias"]["namespace"], "yodlee");
+    assert_eq!(body["entry"]["code"], 701);
+}
+
+#[tokio::test]
+async fn an_ambiguous_bare_code_lists_every_candidate() {
+    let app = TestApp::spawn().await;
+    let (status, body) = get(&app, "/v1/errors/402").await;
+    assert_eq!(status, 300);
+    let candidates = body["candidates"].as_array().unwrap();
+    assert!(candidates.len() >= 2);
+    for candidate in candidates {
+        assert!(candidate["namespace"].is_string() && candidate["canonical"].is_number(), "{candidate}");
+        let (status, resolved) = get(
+            &app,
+            &format!("/v1/errors/{}:{}", candidate["namespace"].as_str().unwrap(), candidate["code"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(resolved["entry"]["code"], candidate["canonical"]);
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_code_is_a_404_with_suggestions() {
+    let app = TestApp::spawn().await;
+    let response = app.admin(Method::GET, "/v1/errors/ITEM_LOGIN_REQIRED").send().await.unwrap();
+    let problem = assert_problem(response, 404, "unknown_error_code").await;
+    assert_eq!(problem["suggestions"][0], "plaid:ITEM_LOGIN_REQUIRED");
+    let response = app.admin(Method::GET, "/v1/errors/zzzzzzzz").send().await.unwrap();
+    assert_problem(response, 404, "unknown_error_code").await;
+}
+
+#[tokio::test]
+async fn search_ranks_the_entry_a_helpdesk_agent_means_first() {
+    let app = TestApp::spawn().await;
+    for (query, expected) in [
+        ("can't connect to bank", 102),
+        ("password changed", 103),
+        ("account not found", 324),
+        ("verification code", 185),
+        ("ITEM_LOGIN_REQIRED", 103),
+    ] {
+        let response = app.admin(Method::GET, "/v1/errors").query(&[("q", query)]).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["items"][0]["code"], expected, "{query}: {body}");
+    }
+    let (_, body) = get(&app, "/v1/errors?q=ITEM_LOGIN_REQIRED").await;
+    assert_eq!(body["items"][0]["matched_by"], "similar_code");
+    assert_eq!(body["items"][0]["matched"], "plaid:ITEM_LOGIN_REQUIRED");
+}
+
+#[tokio::test]
+async fn search_filters_by_category_actor_retryable_and_provider() {
+    let app = TestApp::spawn().await;
+    let (status, body) = get(&app, "/v1/errors?actor=bank&retryable=true&limit=100").await;
+    assert_eq!(status, 200);
+    let items = body["items"].as_array().unwrap();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|item| item["actor"] == "bank" && item["retryable"] == true));
+    let (_, body) = get(&app, "/v1/errors?category=mfa&provider=mx").await;
+    assert!(body["items"].as_array().unwrap().iter().all(|item| item["category"] == "mfa"));
+    for bad in ["actor=martian", "retryable=perhaps", "limit=0", "limit=101"] {
+        let response = app.admin(Method::GET, &format!("/v1/errors?{bad}")).send().await.unwrap();
+        assert_problem(response, 400, "invalid_query_parameter").await;
+    }
+}
+
+async fn edited_102(app: &TestApp) -> Value {
+    let (_, body) = get(app, "/v1/errors/102").await;
+    let mut entry = body["entry"].clone();
+    for field in ["aliases", "revision", "updated_at", "retry_after_seconds"] {
+        entry.as_object_mut().unwrap().remove(field);
+    }
+    entry["user_message"] = json!("Your bank is having trouble right now. We will keep trying; nothing to do.");
+    entry
+}
+
+#[tokio::test]
+async fn an_admin_edit_is_a_new_revision_visible_at_once_and_kept_in_history() {
+    let app = TestApp::spawn().await;
+    let edit = edited_102(&app).await;
+    let response =
+        app.admin(Method::PUT, "/v1/errors/102").header("if-match", "\"r1\"").json(&edit).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "\"r2\"");
+
+    let (_, body) = get(&app, "/v1/errors/qbo:102").await;
+    assert_eq!(body["entry"]["user_message"], edit["user_message"]);
+    assert_eq!(body["entry"]["revision"], 2);
+
+    let (status, revisions) = get(&app, "/v1/errors/102/revisions").await;
+    assert_eq!(status, 200);
+    let revisions = revisions.as_array().unwrap();
+    assert_eq!(revisions.len(), 2);
+    assert_eq!(revisions[0]["origin"], "admin");
+    assert!(revisions[0]["edited_by"].is_string());
+    assert_eq!(revisions[1]["origin"], "shipped");
+    assert_ne!(revisions[1]["entry"]["user_message"], edit["user_message"]);
+
+    let stale = app.admin(Method::PUT, "/v1/errors/102").header("if-match", "\"r1\"").json(&edit).send().await.unwrap();
+    assert_problem(stale, 412, "stale_revision").await;
+}
+
+#[tokio::test]
+async fn edits_are_validated_like_shipped_files() {
+    let app = TestApp::spawn().await;
+    let mut edit = edited_102(&app).await;
+    edit["steps"] = json!([]);
+    edit["related"] = json!([4242]);
+    let response = app.admin(Method::PUT, "/v1/errors/102").json(&edit).send().await.unwrap();
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    assert!(fields.contains(&"steps") && fields.contains(&"related"), "{fields:?}");
+
+    let mut other = edited_102(&app).await;
+    other["code"] = json!(103);
+    let response = app.admin(Method::PUT, "/v1/errors/102").json(&other).send().await.unwrap();
+    assert_problem(response, 422, "validation_failed").await;
+    let response = app.admin(Method::PUT, "/v1/errors/4242").json(&edited_102(&app).await).send().await.unwrap();
+    assert_problem(response, 404, "not_found").await;
+    let (_, body) = get(&app, "/v1/errors/102").await;
+    assert_eq!(body["entry"]["revision"], 1, "nothing was stored");
+}
+
+#[tokio::test]
+async fn only_admins_edit() {
+    let app = TestApp::spawn().await;
+    let edit = edited_102(&app).await;
+    for role in ["helpdesk", "tenant"] {
+        let tenant = (role == "tenant").then(uuid::Uuid::new_v4);
+        let key = app.key(role, tenant).await;
+        let response = app.anonymous(Method::PUT, "/v1/errors/102").bearer_auth(&key).json(&edit).send().await.unwrap();
+        assert_problem(response, 403, "forbidden").await;
+    }
+}
+
+#[tokio::test]
+async fn another_replica_sees_an_edit_through_notify() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let mut changes = replica.catalog.subscribe();
+    changes.borrow_and_update();
+    let edit = edited_102(&app).await;
+    assert_eq!(app.admin(Method::PUT, "/v1/errors/102").json(&edit).send().await.unwrap().status(), 200);
+    tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.expect("the replica reloads").unwrap();
+    let url = format!("http://{}/v1/errors/102", replica.addr);
+    let body: Value = app.client.get(url).bearer_auth(&app.admin_key).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["entry"]["user_message"], edit["user_message"]);
+    replica.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_shipped_text_wins_over_an_admin_edit_and_an_unchanged_one_does_not() {
+    let app = TestApp::spawn().await;
+    let edit = edited_102(&app).await;
+    assert_eq!(app.admin(Method::PUT, "/v1/errors/102").json(&edit).send().await.unwrap().status(), 200);
+
+    let mut shipped = feedwatch::catalog::Catalog::shipped().unwrap();
+    assert!(!feedwatch::catalog::sync_shipped(&app.pool, &shipped).await.unwrap(), "a restart changes nothing");
+    let index = feedwatch::catalog::load_index(&app.pool).await.unwrap();
+    assert_eq!(index.entry(102).unwrap().entry.user_message, edit["user_message"].as_str().unwrap());
+
+    shipped.entries.get_mut(&102).unwrap().meaning.push_str(" (Reviewed again.)");
+    assert!(feedwatch::catalog::sync_shipped(&app.pool, &shipped).await.unwrap());
+    let index = feedwatch::catalog::load_index(&app.pool).await.unwrap();
+    let stored = index.entry(102).unwrap();
+    assert_eq!(stored.revision, 3);
+    assert!(stored.entry.meaning.ends_with("(Reviewed again.)"));
+    assert_ne!(stored.entry.user_message, edit["user_message"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn the_catalogue_exports_as_json_and_csv() {
+    let app = TestApp::spawn().await;
+    let (status, body) = get(&app, "/v1/errors/export").await;
+    assert_eq!(status, 200);
+    let entries = body.as_array().unwrap();
+    assert!(entries.len() >= 25);
+    assert!(entries.iter().all(|entry| entry["aliases"].is_array()));
+    let response = app.admin(Method::GET, "/v1/errors/export?format=csv").send().await.unwrap();
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = response.text().await.unwrap();
+    assert!(text.starts_with("code,reason,title,"));
+    assert!(text.contains("\n102,bank_unavailable,Bank not responding,bank,bank,true,4h,wait_until,"));
+    let response = app.admin(Method::GET, "/v1/errors/export?format=xml").send().await.unwrap();
+    assert_problem(response, 400, "invalid_query_parameter").await;
+}
