@@ -89,6 +89,22 @@ pub struct Source {
     pub confidence: Confidence,
 }
 
+/// One item of a text list (a cause, a step, a keyword), for the document: non-empty and short.
+#[derive(Debug)]
+pub struct ListItem;
+
+impl utoipa::PartialSchema for ListItem {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(1000))
+            .into()
+    }
+}
+
+impl ToSchema for ListItem {}
+
 /// A canonical catalogue entry: the shipped data format and the body of an admin edit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +119,7 @@ pub struct Entry {
     pub title: String,
     /// Phrases people type when they have this error ("password changed"); weighted high in search.
     #[serde(default)]
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub keywords: Vec<String>,
     pub category: Category,
     pub actor: Actor,
@@ -122,15 +138,15 @@ pub struct Entry {
     pub agent_notes: String,
     #[schema(min_length = 1, max_length = 3000)]
     pub meaning: String,
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub causes: Vec<String>,
     /// Ordered: the cheapest step that often works first.
-    #[schema(min_items = 1, max_items = 20)]
+    #[schema(min_items = 1, max_items = 20, value_type = Vec<ListItem>)]
     pub steps: Vec<String>,
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub prevention: Vec<String>,
     /// What an agent collects before escalating.
-    #[schema(max_items = 20)]
+    #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub escalation_evidence: Vec<String>,
     #[schema(max_items = 20)]
     pub related: Vec<u32>,

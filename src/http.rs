@@ -169,6 +169,9 @@ impl Modify for SecurityAndProblems {
                     .build(),
             ),
         );
+        // utoipa leaves the variants of a tagged request enum open; the server rejects unknown
+        // fields in each, so the document says so.
+        close_variants(components, "CreateApiKey");
         for item in openapi.paths.paths.values_mut() {
             for operation in operations(item) {
                 let secured = operation.security.as_ref().is_some_and(|list| !list.is_empty());
@@ -192,6 +195,16 @@ impl Modify for SecurityAndProblems {
                 }
                 add("503", "Request timed out or the database is unavailable; retry later");
             }
+        }
+    }
+}
+
+fn close_variants(components: &mut utoipa::openapi::Components, name: &str) {
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) else { return };
+    for item in &mut one_of.items {
+        if let RefOr::T(Schema::Object(object)) = item {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
         }
     }
 }

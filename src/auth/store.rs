@@ -127,18 +127,21 @@ pub async fn list(
     executor: impl PgExecutor<'_>,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
+    include_revoked: bool,
 ) -> Result<Vec<KeyRecord>, sqlx::Error> {
     let (after_time, after_id) = after.unzip();
     sqlx::query_as!(
         KeyRow,
         r#"select id, role, tenant_id, label, created_at, revoked_at
            from api_key
-           where $1::timestamptz is null or (created_at, id) > ($1, $2::uuid)
+           where ($1::timestamptz is null or (created_at, id) > ($1, $2::uuid))
+             and ($4 or revoked_at is null)
            order by created_at, id
            limit $3"#,
         after_time,
         after_id,
         limit,
+        include_revoked,
     )
     .fetch_all(executor)
     .await?

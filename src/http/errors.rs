@@ -17,19 +17,49 @@ use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
+    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
+    StoredEntry,
 };
 use crate::config::parse_duration;
 
-/// A catalogue entry with its aliases and revision.
+/// A provider code that resolves to an entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasView {
+    #[schema(example = "plaid")]
+    pub namespace: String,
+    #[schema(example = "ITEM_LOGIN_REQUIRED")]
+    pub code: String,
+    /// The canonical entry it resolves to.
+    pub canonical: u32,
+    /// `exact`, or `nearest` when no entry means exactly the same (then `note` says why).
+    #[serde(rename = "match")]
+    pub match_kind: MatchKind,
+    pub title: String,
+    pub note: Option<String>,
+}
+
+impl From<&NamespacedAlias> for AliasView {
+    fn from(alias: &NamespacedAlias) -> Self {
+        Self {
+            namespace: alias.namespace.clone(),
+            code: alias.alias.code.clone(),
+            canonical: alias.alias.canonical,
+            match_kind: alias.alias.match_kind,
+            title: alias.alias.title.clone(),
+            note: alias.alias.note.clone(),
+        }
+    }
+}
+
+/// A catalogue entry with its aliases and revision. `entry` is exactly what `PUT` takes, so an
+/// edit is: fetch, change `entry`, send it back with `If-Match`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorEntry {
-    #[serde(flatten)]
     pub entry: Entry,
-    /// `retry_after` in seconds, for programs.
+    /// `entry.retry_after` in seconds, for programs.
     pub retry_after_seconds: Option<u64>,
     /// Every provider code that resolves to this entry.
-    pub aliases: Vec<NamespacedAlias>,
+    pub aliases: Vec<AliasView>,
     /// Increases with every edit; also the ETag.
     pub revision: i32,
     pub updated_at: DateTime<Utc>,
@@ -45,7 +75,7 @@ impl ErrorEntry {
                 .as_deref()
                 .and_then(|text| parse_duration(text).ok())
                 .map(|d| d.as_secs()),
-            aliases: index.aliases_of(stored.entry.code).to_vec(),
+            aliases: index.aliases_of(stored.entry.code).iter().map(AliasView::from).collect(),
             revision: stored.revision,
             updated_at: stored.updated_at,
         }
@@ -59,12 +89,13 @@ pub struct Matched {
     #[schema(example = "alias")]
     pub by: &'static str,
     /// The alias that matched, when `by` is `alias`.
-    pub alias: Option<NamespacedAlias>,
+    pub alias: Option<AliasView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorLookup {
     pub matched: Matched,
+    #[serde(flatten)]
     pub entry: ErrorEntry,
 }
 
@@ -78,11 +109,22 @@ pub struct AmbiguousCode {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Candidate {
-    #[serde(flatten)]
-    pub alias: NamespacedAlias,
+    pub alias: AliasView,
     /// The canonical entry's reason and title.
     pub reason: String,
     pub entry_title: String,
+}
+
+fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) -> Response {
+    let candidates = aliases
+        .iter()
+        .filter_map(|alias| {
+            let entry = &index.entry(alias.alias.canonical)?.entry;
+            Some(Candidate { reason: entry.reason.clone(), entry_title: entry.title.clone(), alias: alias.into() })
+        })
+        .collect();
+    let detail = format!("`{}` is a code of several providers; look it up as namespace:code.", code.trim());
+    (StatusCode::MULTIPLE_CHOICES, axum::Json(AmbiguousCode { detail, candidates })).into_response()
 }
 
 fn etag(revision: i32) -> HeaderValue {
@@ -112,22 +154,12 @@ pub async fn lookup(
             let matched = match matched {
                 MatchedBy::Code => Matched { by: "code", alias: None },
                 MatchedBy::Reason => Matched { by: "reason", alias: None },
-                MatchedBy::Alias(alias) => Matched { by: "alias", alias: Some(alias) },
+                MatchedBy::Alias(alias) => Matched { by: "alias", alias: Some((&alias).into()) },
             };
             let body = ErrorLookup { matched, entry: ErrorEntry::new(&index, entry) };
             Ok(([(header::ETAG, etag(entry.revision))], axum::Json(body)).into_response())
         }
-        Resolution::Ambiguous(aliases) => {
-            let candidates = aliases
-                .into_iter()
-                .filter_map(|alias| {
-                    let entry = &index.entry(alias.alias.canonical)?.entry;
-                    Some(Candidate { reason: entry.reason.clone(), entry_title: entry.title.clone(), alias })
-                })
-                .collect();
-            let detail = format!("`{}` is a code of several providers; look it up as namespace:code.", code.trim());
-            Ok((StatusCode::MULTIPLE_CHOICES, axum::Json(AmbiguousCode { detail, candidates })).into_response())
-        }
+        Resolution::Ambiguous(aliases) => Ok(ambiguous(&index, &code, aliases)),
         Resolution::NotFound { suggestions } => Err(not_found(&code).with_suggestions(suggestions)),
     }
 }
@@ -251,7 +283,7 @@ pub async fn search_entries(
 #[utoipa::path(put, path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
     params(
         ("code" = u32, Path, description = "Canonical code (aliases are not editable)", minimum = 1),
-        ("if-match" = Option<String>, Header, description = "ETag of the revision being replaced"),
+        ("if-match" = Option<String>, Header, nullable = false, description = "ETag of the revision being replaced", pattern = "^(\\*|\"r[0-9]{1,9}\")$", example = "\"r1\""),
     ),
     request_body = Entry,
     responses(
@@ -267,13 +299,13 @@ pub async fn edit(
     Json(edit): Json<Entry>,
 ) -> Result<Response, ApiError> {
     let admin = caller.require(&[Role::Admin])?;
-    let expected = expected_revision(&headers)?;
     let index = state.catalog.current();
     if index.entry(code).is_none() {
         return Err(ApiError::not_found(format!(
             "No catalogue entry has code {code}; aliases are edited in catalog/aliases."
         )));
     }
+    let expected = expected_revision(&headers)?;
     let problems = catalog::validate_edit(&index, code, &edit);
     if !problems.is_empty() {
         return Err(ApiError::validation(
@@ -297,23 +329,22 @@ pub async fn edit(
     }
 }
 
+/// The revision an `If-Match` names: a malformed header is a 400, a well-formed one that names
+/// another revision is the caller's 412 later.
 fn expected_revision(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let text = value.to_str().unwrap_or_default().trim();
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .strip_prefix('r')
+    text.strip_prefix("\"r")
+        .and_then(|rest| rest.strip_suffix('"'))
+        .filter(|number| (1..=9).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|number| number.parse().ok())
         .map(Some)
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::PRECONDITION_FAILED,
-                "stale_revision",
-                "If-Match does not name a revision of this entry.",
-            )
+            ApiError::bad_request("invalid_header", "If-Match must be an ETag of this API, such as \"r3\", or *.")
+                .with_errors(vec![FieldError::new("if-match", "must be \"r<revision>\" or *")])
         })
 }
 
@@ -334,36 +365,32 @@ pub struct RevisionView {
     params(("code" = String, Path, description = "Canonical code, reason or alias")),
     responses(
         (status = 200, description = "Revisions, newest first", body = Vec<RevisionView>),
+        (status = 300, description = "The bare code is ambiguous: candidates from several providers", body = AmbiguousCode),
         (status = 404, description = "Unknown code", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn revisions(
     State(state): State<AppState>,
     _caller: Caller,
     Path(code): Path<String>,
-) -> Result<axum::Json<Vec<RevisionView>>, ApiError> {
-    let canonical = match state.catalog.current().resolve(&code) {
+) -> Result<Response, ApiError> {
+    let index = state.catalog.current();
+    let canonical = match index.resolve(&code) {
         Resolution::Found { entry, .. } => entry.entry.code,
-        Resolution::Ambiguous(_) => {
-            return Err(ApiError::bad_request(
-                "ambiguous_error_code",
-                "That bare code is ambiguous; use namespace:code.",
-            ));
-        }
+        Resolution::Ambiguous(aliases) => return Ok(ambiguous(&index, &code, aliases)),
         Resolution::NotFound { suggestions } => return Err(not_found(&code).with_suggestions(suggestions)),
     };
-    let revisions = catalog::store::revisions(&state.pool, canonical).await?;
-    Ok(axum::Json(
-        revisions
-            .into_iter()
-            .map(|revision| RevisionView {
-                revision: revision.revision,
-                origin: revision.origin,
-                edited_by: revision.edited_by,
-                created_at: revision.created_at,
-                entry: revision.entry,
-            })
-            .collect(),
-    ))
+    let revisions: Vec<RevisionView> = catalog::store::revisions(&state.pool, canonical)
+        .await?
+        .into_iter()
+        .map(|revision| RevisionView {
+            revision: revision.revision,
+            origin: revision.origin,
+            edited_by: revision.edited_by,
+            created_at: revision.created_at,
+            entry: revision.entry,
+        })
+        .collect();
+    Ok(axum::Json(revisions).into_response())
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
@@ -378,6 +405,7 @@ pub enum ExportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ExportParams {
     /// `json` (default) or `csv`.
+    #[param(inline)]
     pub format: Option<ExportFormat>,
 }
 

@@ -55,7 +55,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         }
         let path = error.path().to_string();
         let message = strip_position(error.inner());
-        ApiError::validation(vec![FieldError::new(field_of(&path, &message), message)])
+        let field = match field_of(&path, &message) {
+            field if field == "body" => field_holding_value(bytes, &message).unwrap_or(field),
+            field => field,
+        };
+        ApiError::validation(vec![FieldError::new(field, message)])
     })
 }
 
@@ -68,6 +72,24 @@ fn field_of(path: &str, message: &str) -> String {
         (path, Some(name)) => format!("{path}.{name}"),
         (path, None) => path.to_owned(),
     }
+}
+
+/// The top-level field an error quotes, by key or by value. Errors about an enum's tag (`"role":
+/// "superuser"`) carry no path, but they quote the bad value in backticks.
+fn field_holding_value(bytes: &[u8], message: &str) -> Option<String> {
+    let quoted = message.split('`').nth(1)?;
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes).ok()?;
+    if object.contains_key(quoted) {
+        // "unknown field `x`" names the key itself.
+        return Some(quoted.to_owned());
+    }
+    object.into_iter().find_map(|(key, value)| {
+        let shown = match &value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        (shown == quoted).then_some(key)
+    })
 }
 
 /// serde_json appends ` at line 1 column 17`; the field path already says where.

@@ -1,11 +1,10 @@
 //! Cursor pagination shared by every list: `?limit=&cursor=` → `{items, next_cursor}`.
 //!
-//! A cursor is the position of the last item of a page (its creation time and id), encoded so
-//! callers treat it as opaque. Keyset positions, unlike offsets, neither skip nor repeat rows
-//! when rows are inserted while a client walks the list.
+//! A cursor is the position of the last item of a page: its creation time in microseconds and
+//! its id, `<micros>-<id>`. Every string of that documented form is a valid position, so a
+//! client can never hold a cursor that parses but fails. Keyset positions, unlike offsets,
+//! neither skip nor repeat rows when rows are inserted while a client walks the list.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,7 +22,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page; absent for the first page.
-    #[param(max_length = 200)]
+    #[param(pattern = "^[0-9]{1,16}-[0-9a-f]{32}$", example = "1763776000000000-0b1e3c5d7f9a4b2c8d6e0f1a2b3c4d5e")]
     pub cursor: Option<String>,
 }
 
@@ -60,17 +59,18 @@ fn invalid(field: &str, message: String) -> ApiError {
 fn decode_cursor(text: &str) -> Result<(DateTime<Utc>, Uuid), ApiError> {
     let bad = || {
         ApiError::bad_request("invalid_cursor", "The cursor is not one this server issued; start again without it.")
-            .with_errors(vec![FieldError::new("cursor", "not a cursor issued by this server")])
+            .with_errors(vec![FieldError::new("cursor", "must be <micros>-<32 hex id> as issued in next_cursor")])
     };
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+    let (micros, id) = text.split_once('-').ok_or_else(bad)?;
+    if micros.is_empty() || micros.len() > 16 || !micros.bytes().all(|b| b.is_ascii_digit()) || id.len() != 32 {
+        return Err(bad());
+    }
     let time = DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
     Ok((time, Uuid::try_parse(id).map_err(|_| bad())?))
 }
 
 pub fn encode_cursor(time: DateTime<Utc>, id: Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{}", time.timestamp_micros(), id))
+    format!("{}-{}", time.timestamp_micros().max(0), id.simple())
 }
 
 /// One page of a list.
@@ -118,7 +118,7 @@ mod tests {
 
     #[test]
     fn bad_cursors_and_limits_are_rejected() {
-        for cursor in ["", "!!!", "bm90LWEtY3Vyc29y"] {
+        for cursor in ["", "!!!", "bm90LWEtY3Vyc29y", "12-xyz", "12345678901234567-0b1e3c5d7f9a4b2c8d6e0f1a2b3c4d5e"] {
             let params = PageParams { limit: None, cursor: Some(cursor.to_owned()) };
             assert_eq!(params.validate().expect_err(cursor).code(), "invalid_cursor");
         }

@@ -70,6 +70,11 @@ async fn a_created_key_works_is_listed_without_its_secret_and_stops_working_when
     assert_eq!(stored.len(), 32, "only a digest is stored");
 
     assert_eq!(app.admin(Method::DELETE, &location).send().await.unwrap().status(), 204);
+    assert_problem(app.admin(Method::GET, &location).send().await.unwrap(), 404, "not_found").await;
+    let active = app.admin(Method::GET, "/v1/api-keys").send().await.unwrap().text().await.unwrap();
+    assert!(!active.contains("second admin"), "revoked keys leave the default listing");
+    let all = app.admin(Method::GET, "/v1/api-keys?include_revoked=true").send().await.unwrap().text().await.unwrap();
+    assert!(all.contains("second admin") && all.contains("revoked_at\":\"20"), "and stay for the audit trail: {all}");
     let after = app.anonymous(Method::GET, "/v1/api-keys").bearer_auth(&secret).send().await.unwrap();
     assert_problem(after, 401, "invalid_credentials").await;
     assert_problem(app.admin(Method::DELETE, &location).send().await.unwrap(), 404, "not_found").await;

@@ -230,7 +230,10 @@ impl TestApp {
     pub async fn key(&self, role: &str, tenant: Option<uuid::Uuid>) -> String {
         let response = self
             .admin(reqwest::Method::POST, "/v1/api-keys")
-            .json(&serde_json::json!({ "role": role, "tenant_id": tenant, "label": "test" }))
+            .json(&match tenant {
+                Some(tenant) => serde_json::json!({ "role": role, "tenant_id": tenant, "label": "test" }),
+                None => serde_json::json!({ "role": role, "label": "test" }),
+            })
             .send()
             .await
             .unwrap();
