@@ -1,6 +1,7 @@
 //! The composition root: the one place that wires configuration, database, HTTP and shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{self, NewKey, PresentedKey, Role};
 use crate::catalog::{self, Catalog, CatalogHandle};
 use crate::config::{DatabaseArgs, ServeArgs};
+use crate::connection::Sealer;
 use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::http::{self, AppState, HttpSettings};
@@ -23,6 +25,8 @@ use crate::telemetry::Metrics;
 #[derive(Debug)]
 pub struct Database {
     pub pool: PgPool,
+    /// Seals and opens bank credentials.
+    pub sealer: Sealer,
     local: Option<LocalPostgres>,
 }
 
@@ -47,7 +51,8 @@ impl Database {
         let pool =
             database::pool(&url, args.db_max_connections).context("DATABASE_URL is not a valid PostgreSQL URL")?;
         database::migrate(&pool).await.context("applying database migrations")?;
-        Ok(Self { pool, local })
+        let sealer = credentials_sealer(args, local.is_some())?;
+        Ok(Self { pool, sealer, local })
     }
 
     /// Closes the pool, then stops the private server if we started one.
@@ -59,6 +64,41 @@ impl Database {
     }
 }
 
+/// The configured credentials keys; for the private PostgreSQL, a key file beside its data
+/// directory (created on first start) so a newcomer needs no configuration.
+fn credentials_sealer(args: &DatabaseArgs, private_database: bool) -> anyhow::Result<Sealer> {
+    if let Some(keys) = &args.credentials_keys {
+        return Sealer::from_config(keys).context("FEEDWATCH_CREDENTIALS_KEYS");
+    }
+    if !private_database {
+        anyhow::bail!(
+            "FEEDWATCH_CREDENTIALS_KEYS is required with DATABASE_URL: bank credentials are sealed with it \
+             (generate one with `feedwatch keys new-credentials-key`)"
+        );
+    }
+    let path = std::path::absolute(&args.data_dir)?.with_extension("credentials-keys");
+    if !path.exists() {
+        let generated = Sealer::generate_config("local1");
+        write_secret_file(&path, generated.expose_secret())?;
+        tracing::info!(path = %path.display(), "generated a credentials key for the private database");
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Sealer::from_config(&SecretString::from(text.trim().to_owned())).with_context(|| path.display().to_string())
+}
+
+fn write_secret_file(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
 /// Settings of a running instance, independent of where they came from.
 #[derive(Debug, Clone)]
 pub struct InstanceSettings {
@@ -66,10 +106,11 @@ pub struct InstanceSettings {
     pub http: HttpSettings,
     pub shutdown_grace: Duration,
     pub bootstrap_admin_key: Option<SecretString>,
+    pub sealer: Sealer,
 }
 
 impl InstanceSettings {
-    pub fn from_args(args: &ServeArgs) -> Self {
+    pub fn from_args(args: &ServeArgs, sealer: Sealer) -> Self {
         Self {
             listen: args.listen,
             http: HttpSettings {
@@ -79,6 +120,7 @@ impl InstanceSettings {
             },
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),
+            sealer,
         }
     }
 }
@@ -108,7 +150,8 @@ impl Instance {
         let background = TaskTracker::new();
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         background.close();
-        let state = AppState { pool, metrics: Metrics::new(), catalog: catalog.clone() };
+        let state =
+            AppState { pool, metrics: Metrics::new(), catalog: catalog.clone(), sealer: Arc::new(settings.sealer) };
         let router = http::router(state, &settings.http);
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
         Ok(Self { addr, first_admin_key, shutdown, catalog, server, background })
@@ -185,7 +228,8 @@ fn admin_insert<'a>(id: uuid::Uuid, secret_hash: &'a [u8], label: &'a str) -> au
 /// `feedwatch serve`: runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.database).await?;
-    let instance = Instance::start(database.pool.clone(), InstanceSettings::from_args(&args)).await?;
+    let settings = InstanceSettings::from_args(&args, database.sealer.clone());
+    let instance = Instance::start(database.pool.clone(), settings).await?;
     println!("feedwatch listening on http://{}", instance.addr);
     if let Some(key) = &instance.first_admin_key {
         println!("  first admin key (shown once, keep it): {}", key.expose_secret());
@@ -214,6 +258,34 @@ pub async fn create_key(
     database.close().await;
     result.context("storing the key")?;
     Ok(key.text.expose_secret().to_owned())
+}
+
+/// `feedwatch keys rotate-credentials`: re-seals credentials under the newest key, in small
+/// transactions so a large fleet never holds long locks. Returns how many were re-sealed.
+pub async fn rotate_credentials(args: &DatabaseArgs) -> anyhow::Result<u64> {
+    let database = Database::open(args).await?;
+    let result = reseal_all(&database.pool, &database.sealer).await;
+    database.close().await;
+    result
+}
+
+pub async fn reseal_all(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
+    use crate::connection::store as connections;
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch = connections::sealed_under_other_keys(&mut *tx, sealer.current_key_id(), 500).await?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        for (id, blob, key_id) in &batch {
+            let credentials = sealer.open(*id, key_id, blob).with_context(|| format!("connection {id}"))?;
+            let (sealed, new_key) = sealer.seal(*id, &credentials)?;
+            connections::reseal(&mut *tx, *id, &sealed, &new_key).await?;
+        }
+        tx.commit().await?;
+        total += batch.len() as u64;
+    }
 }
 
 /// `feedwatch migrate`.

@@ -19,6 +19,12 @@ pub struct DatabaseArgs {
     #[arg(long, env = "FEEDWATCH_DATA_DIR", default_value = ".feedwatch/postgres")]
     pub data_dir: PathBuf,
 
+    /// Keys that seal bank credentials at rest: `id:base64(32 bytes)`, comma-separated, newest
+    /// first (the first seals, all open). Required with DATABASE_URL; with the private
+    /// PostgreSQL a key is generated beside the data directory on first start.
+    #[arg(long, env = "FEEDWATCH_CREDENTIALS_KEYS", hide_env_values = true)]
+    pub credentials_keys: Option<SecretString>,
+
     /// Largest number of pooled database connections the API uses.
     #[arg(long, env = "FEEDWATCH_DB_MAX_CONNECTIONS", default_value_t = 20)]
     pub db_max_connections: u32,

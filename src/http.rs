@@ -3,12 +3,15 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod errors;
 pub mod extract;
+pub mod institutions;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod schema;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +35,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::catalog::CatalogHandle;
+use crate::connection::Sealer;
 use crate::telemetry::Metrics;
 use error::{ApiError, Problem};
 
@@ -41,6 +45,7 @@ pub struct AppState {
     pub pool: PgPool,
     pub metrics: Arc<Metrics>,
     pub catalog: CatalogHandle,
+    pub sealer: Arc<Sealer>,
 }
 
 /// Settings of the HTTP layer.
@@ -62,6 +67,8 @@ pub struct HttpSettings {
     components(schemas(Problem, error::FieldError)),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
+        (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
+        (name = "institutions", description = "Banks and card issuers, and how to reach them"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
     )
@@ -75,6 +82,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::metrics))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::get, api_keys::revoke))
+        .routes(routes!(connections::create, connections::list))
+        .routes(routes!(connections::get, connections::patch, connections::delete))
+        .routes(routes!(connections::accounts))
+        .routes(routes!(connections::patch_account))
+        .routes(routes!(connections::events))
+        .routes(routes!(institutions::list, institutions::create))
+        .routes(routes!(institutions::get, institutions::replace))
         .routes(routes!(errors::search_entries))
         .routes(routes!(errors::export))
         .routes(routes!(errors::lookup, errors::edit))

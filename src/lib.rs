@@ -10,11 +10,17 @@ pub mod auth;
 pub mod catalog;
 /// Configuration from flags and `FEEDWATCH_*` environment variables; secrets stay wrapped.
 pub mod config;
+/// Connections, their accounts and timeline; credentials sealed at rest.
+pub mod connection;
 /// Connection pool and embedded migrations.
 pub mod database;
 /// A private local PostgreSQL cluster for when no `DATABASE_URL` is given.
 pub mod devdb;
 /// The HTTP surface: router, middleware, problem+json errors, one file per resource.
 pub mod http;
+/// Idempotency-Key records: a repeated POST gets the first response.
+pub mod idempotency;
+/// Institutions: banks and how to reach them.
+pub mod institution;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;

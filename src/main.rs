@@ -57,6 +57,17 @@ enum KeysCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Print a new random credentials key, for FEEDWATCH_CREDENTIALS_KEYS.
+    NewCredentialsKey {
+        /// The key's id, stored beside every credential it seals.
+        #[arg(long, default_value = "k1")]
+        id: String,
+    },
+    /// Re-seal every stored credential with the first (newest) key of FEEDWATCH_CREDENTIALS_KEYS.
+    RotateCredentials {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 fn main() -> ExitCode {
@@ -100,6 +111,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let key = feedwatch::app::create_key(&database, role, tenant, &label).await?;
             println!("{key}");
+            Ok(())
+        }
+        Some(Command::Keys(KeysCommand::NewCredentialsKey { id })) => {
+            let key = feedwatch::connection::Sealer::generate_config(&id);
+            feedwatch::connection::Sealer::from_config(&key)?;
+            println!("{}", secrecy::ExposeSecret::expose_secret(&key));
+            Ok(())
+        }
+        Some(Command::Keys(KeysCommand::RotateCredentials { database })) => {
+            let resealed = feedwatch::app::rotate_credentials(&database).await?;
+            println!("re-sealed {resealed} connections' credentials");
             Ok(())
         }
     }

@@ -45,6 +45,7 @@ fn has_json_content_type(request: &Request) -> bool {
 
 /// Parses a JSON body, telling apart syntax errors (400) from shape errors (422 with the path).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    reject_nul(bytes)?;
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         // Decide by the document, not the error category: serde_json reports some shape errors
@@ -61,6 +62,32 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::validation(vec![FieldError::new(field, message)])
     })
+}
+
+/// PostgreSQL text cannot hold U+0000, so no field of any body may: refused here, once, with
+/// the field's path, instead of failing deep in a query.
+fn reject_nul(bytes: &[u8]) -> Result<(), ApiError> {
+    let escaped = bytes.windows(6).any(|window| window.eq_ignore_ascii_case(b"\\u0000"));
+    if !escaped {
+        return Ok(());
+    }
+    let Ok(document) = serde_json::from_slice::<serde_json::Value>(bytes) else { return Ok(()) };
+    let field = path_of_nul(&document, String::new()).unwrap_or_else(|| "body".to_owned());
+    Err(ApiError::validation(vec![FieldError::new(field, "must not contain the NUL character")]))
+}
+
+fn path_of_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    let join = |key: &str| if path.is_empty() { key.to_owned() } else { format!("{path}.{key}") };
+    match value {
+        serde_json::Value::String(text) => text.contains('\0').then_some(path),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(index, item)| path_of_nul(item, join(&index.to_string())))
+        }
+        serde_json::Value::Object(map) => map
+            .iter()
+            .find_map(|(key, item)| if key.contains('\0') { Some(join(key)) } else { path_of_nul(item, join(key)) }),
+        _ => None,
+    }
 }
 
 /// The field an error is about; a missing field is named in the message, not the path.

@@ -211,3 +211,17 @@ async fn the_docs_page_loads_nothing_from_the_internet() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_field_is_a_422_naming_it() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .admin(Method::POST, "/v1/institutions")
+        .header("content-type", "application/json")
+        .body(r#"{"slug":"nul","name":"N","provider":"sandbox","ofx":{"url":"https://a\u0000b"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "ofx.url");
+}

@@ -118,7 +118,8 @@ fn terminate(process: &mut Process) -> std::process::ExitStatus {
 #[tokio::test]
 async fn serve_exits_cleanly_on_sigterm() {
     let (_, _, url) = fresh_database().await;
-    let (mut process, addr, _) = start_serve(&[("DATABASE_URL", &url)], &[]);
+    let keys = secrecy::ExposeSecret::expose_secret(&feedwatch::connection::Sealer::generate_config("k1")).to_owned();
+    let (mut process, addr, _) = start_serve(&[("DATABASE_URL", &url), ("FEEDWATCH_CREDENTIALS_KEYS", &keys)], &[]);
     let client = reqwest::Client::new();
     assert_eq!(client.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 200);
     let status = terminate(&mut process);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use feedwatch::app::{Instance, InstanceSettings};
 use feedwatch::auth::NewKey;
+use feedwatch::connection::Sealer;
 use feedwatch::devdb::{Durability, LocalPostgres};
 use feedwatch::http::HttpSettings;
 use secrecy::{ExposeSecret, SecretString};
@@ -200,6 +201,7 @@ impl TestApp {
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
+            sealer: sealer(),
         };
         let instance = Instance::start(pool.clone(), settings).await.unwrap();
         Self {
@@ -252,6 +254,7 @@ impl TestApp {
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
+            sealer: sealer(),
         };
         Instance::start(self.pool.clone(), settings).await.unwrap()
     }
@@ -264,6 +267,46 @@ impl TestApp {
         if let Some(instance) = self.instance.take() {
             instance.stop().await.unwrap();
         }
+    }
+}
+
+/// The credentials key every test instance shares, so replicas open each other's credentials.
+pub fn sealer() -> Sealer {
+    static KEY: OnceLock<SecretString> = OnceLock::new();
+    Sealer::from_config(KEY.get_or_init(|| Sealer::generate_config("test"))).unwrap()
+}
+
+impl TestApp {
+    /// A sandbox institution created through the API; returns its id.
+    pub async fn institution(&self, slug: &str) -> uuid::Uuid {
+        let response = self
+            .admin(reqwest::Method::POST, "/v1/institutions")
+            .json(&serde_json::json!({
+                "slug": slug, "name": format!("Bank {slug}"), "provider": "sandbox", "ofx": { "org": "SANDBOX", "fid": "1" }
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a connection with `key`; returns its JSON.
+    pub async fn connection(&self, key: &str, institution: uuid::Uuid, name: &str, password: &str) -> Value {
+        let response = self
+            .client
+            .post(self.url("/v1/connections"))
+            .bearer_auth(key)
+            .json(&serde_json::json!({
+                "institution_id": institution,
+                "display_name": name,
+                "credentials": { "user_id": "user_good", "password": password }
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{:?}", response.text().await);
+        response.json().await.unwrap()
     }
 }
 

@@ -1,0 +1,237 @@
+//! Connections (a tenant's link to one institution) and their accounts and timeline.
+
+pub mod seal;
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub use seal::{Credentials, SealError, Sealer};
+
+/// Health state of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// The last refresh succeeded recently.
+    Healthy,
+    /// A refresh is pending or running and nothing is known to be wrong.
+    Syncing,
+    /// Failing or stale, with nothing for the user to do yet.
+    Degraded,
+    /// Only the user can fix it (sign-in, MFA, remap).
+    NeedsUserAction,
+    /// The bank is failing, often for many connections at once.
+    BankIssue,
+    /// The provider or our settings for the bank are failing.
+    ProviderIssue,
+    /// Disconnected by the user; data kept, refreshes stopped.
+    Disconnected,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Healthy,
+        State::Syncing,
+        State::Degraded,
+        State::NeedsUserAction,
+        State::BankIssue,
+        State::ProviderIssue,
+        State::Disconnected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Healthy => "healthy",
+            State::Syncing => "syncing",
+            State::Degraded => "degraded",
+            State::NeedsUserAction => "needs_user_action",
+            State::BankIssue => "bank_issue",
+            State::ProviderIssue => "provider_issue",
+            State::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
+    }
+}
+
+/// A connection as stored, without its credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub institution_id: Uuid,
+    pub institution_name: String,
+    pub display_name: String,
+    pub state: State,
+    pub paused: bool,
+    pub refresh_every_seconds: i32,
+    pub credentials_updated_at: DateTime<Utc>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub data_as_of: Option<DateTime<Utc>>,
+    pub failure_streak: i32,
+    pub error_code: Option<i32>,
+    pub error_raw: Option<String>,
+    pub error_at: Option<DateTime<Utc>>,
+    pub next_refresh_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+}
+
+/// The kinds of account a bank reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Checking,
+    Savings,
+    CreditCard,
+    MoneyMarket,
+    LineOfCredit,
+    Other,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Checking => "checking",
+            Self::Savings => "savings",
+            Self::CreditCard => "credit_card",
+            Self::MoneyMarket => "money_market",
+            Self::LineOfCredit => "line_of_credit",
+            Self::Other => "other",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "checking" => Self::Checking,
+            "savings" => Self::Savings,
+            "credit_card" => Self::CreditCard,
+            "money_market" => Self::MoneyMarket,
+            "line_of_credit" => Self::LineOfCredit,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// An account's own state: one closed account must not mark the whole connection broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    Active,
+    Closed,
+    /// The bank no longer lists it (QuickBooks 324): remap it to the bank's new account id.
+    NotFound,
+    /// Hidden by the user; still refreshed, not shown in the books.
+    Hidden,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Closed => "closed",
+            Self::NotFound => "not_found",
+            Self::Hidden => "hidden",
+        }
+    }
+
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "closed" => Self::Closed,
+            "not_found" => Self::NotFound,
+            "hidden" => Self::Hidden,
+            _ => Self::Active,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub bank_account_id: String,
+    pub kind: AccountKind,
+    pub masked_number: String,
+    pub bank_name: String,
+    pub display_name: String,
+    pub state: AccountState,
+    pub currency: String,
+    pub balance: Option<Decimal>,
+    pub available: Option<Decimal>,
+    pub balance_as_of: Option<DateTime<Utc>>,
+    pub error_code: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Who caused a timeline event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    pub key_id: Option<Uuid>,
+    pub role: &'static str,
+}
+
+impl Actor {
+    /// Refreshes and maintenance: no key, role `system`.
+    pub const SYSTEM: Actor = Actor { key_id: None, role: "system" };
+}
+
+/// One entry of a connection's timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub kind: String,
+    pub detail: serde_json::Value,
+    pub actor_key_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Which connections a list returns.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub tenant_id: Option<Uuid>,
+    pub state: Option<State>,
+    pub institution_id: Option<Uuid>,
+    pub error_code: Option<i32>,
+    /// Connections with no success since this instant (created before it, too).
+    pub stale_before: Option<DateTime<Utc>>,
+    /// Text in the display name or the institution's name.
+    pub q: Option<String>,
+}
+
+/// Checks a display name: what people see in lists.
+pub fn valid_name(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control)
+}
+
+/// Checks credentials as entered; returns `(field, message)` pairs under `credentials.`.
+pub fn validate_credentials(credentials: &Credentials) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let text_ok = |text: &str| !text.is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control);
+    if !text_ok(&credentials.user_id) || credentials.user_id.trim().is_empty() {
+        problems.push(("credentials.user_id".into(), "must be 1 to 200 characters".into()));
+    }
+    if !text_ok(&credentials.password) {
+        problems.push(("credentials.password".into(), "must be 1 to 200 characters".into()));
+    }
+    if credentials.extra.len() > 10 {
+        problems.push(("credentials.extra".into(), "at most 10 extra fields".into()));
+    }
+    for (name, value) in &credentials.extra {
+        if name.is_empty() || name.len() > 50 || !text_ok(value) {
+            problems
+                .push((format!("credentials.extra.{name}"), "names of 1 to 50, values of 1 to 200 characters".into()));
+        }
+    }
+    problems
+}

@@ -1,0 +1,254 @@
+//! `/v1/institutions`: the banks connections point at. Everyone reads; admins create and edit.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::{Json, Path, Query};
+use super::pagination::{Page, PageParams};
+use crate::auth::Role;
+use crate::institution::{self, Institution, InstitutionFields, OfxSettings, ProviderKind, store};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstitutionView {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub provider: ProviderKind,
+    pub ofx: OfxSettings,
+    pub aliases: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Institution> for InstitutionView {
+    fn from(institution: Institution) -> Self {
+        Self {
+            id: institution.id,
+            slug: institution.slug,
+            name: institution.name,
+            provider: institution.provider,
+            ofx: institution.ofx,
+            aliases: institution.aliases,
+            active: institution.active,
+            created_at: institution.created_at,
+            updated_at: institution.updated_at,
+        }
+    }
+}
+
+/// An institution with its connections by state (the caller's own, for tenant keys).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstitutionDetail {
+    #[serde(flatten)]
+    pub institution: InstitutionView,
+    /// Connections by state; states with none are absent.
+    pub connections_by_state: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfxInput {
+    /// The institution's OFX server: required when `provider` is `ofx`, unused for `sandbox`.
+    #[schema(pattern = "^https?://", max_length = 500, example = "https://ofx.bank.example/ofx")]
+    pub url: Option<String>,
+    #[serde(default)]
+    #[schema(max_length = 64)]
+    pub org: String,
+    #[serde(default)]
+    #[schema(max_length = 32)]
+    pub fid: String,
+    #[schema(max_length = 32, example = "QWIN")]
+    pub app_id: Option<String>,
+    #[schema(max_length = 8, example = "2700")]
+    pub app_version: Option<String>,
+    /// 102, 103 or 220 (default 102).
+    #[schema(value_type = Option<OfxVersionNumber>)]
+    pub version: Option<i32>,
+}
+
+/// The OFX versions feedwatch speaks, for the document: 102 and 103 are SGML, 220 is XML.
+#[derive(Debug)]
+pub struct OfxVersionNumber;
+
+impl utoipa::PartialSchema for OfxVersionNumber {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Integer)
+            .enum_values(Some([102, 103, 220]))
+            .examples([102])
+            .into()
+    }
+}
+
+impl ToSchema for OfxVersionNumber {}
+
+/// An institution to create, or its new fields.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstitutionInput {
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$", example = "first-example-bank")]
+    pub slug: String,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+        example = "First Example Bank"
+    )]
+    pub name: String,
+    pub provider: ProviderKind,
+    pub ofx: OfxInput,
+    /// Other names people search for (`FEB`, `First Example`).
+    #[serde(default)]
+    #[schema(max_items = 20, value_type = Vec<super::schema::Text<1, 200>>)]
+    pub aliases: Vec<String>,
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+impl InstitutionInput {
+    fn into_fields(self) -> Result<InstitutionFields, ApiError> {
+        let fields = InstitutionFields {
+            slug: self.slug,
+            name: self.name,
+            provider: self.provider,
+            ofx: OfxSettings {
+                url: self.ofx.url,
+                org: self.ofx.org,
+                fid: self.ofx.fid,
+                app_id: self.ofx.app_id.unwrap_or_else(|| "QWIN".into()),
+                app_version: self.ofx.app_version.unwrap_or_else(|| "2700".into()),
+                version: self.ofx.version.unwrap_or(102),
+            },
+            aliases: self.aliases,
+            active: self.active,
+        };
+        let problems = institution::validate(&fields);
+        if problems.is_empty() {
+            Ok(fields)
+        } else {
+            Err(ApiError::validation(
+                problems.into_iter().map(|(field, message)| FieldError::new(field, message)).collect(),
+            ))
+        }
+    }
+}
+
+/// A unique violation on the slug becomes a 409 naming the field.
+fn slug_conflict(error: sqlx::Error) -> ApiError {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            ApiError::new(StatusCode::CONFLICT, "slug_taken", "Another institution has that slug.")
+                .with_errors(vec![FieldError::new("slug", "already used")])
+        }
+        _ => error.into(),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InstitutionSearch {
+    /// Text in the name, slug or aliases.
+    #[param(max_length = 200, example = "example")]
+    pub q: Option<String>,
+}
+
+/// List institutions, oldest first, optionally matching `q`.
+#[utoipa::path(get, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
+    params(PageParams, InstitutionSearch),
+    responses((status = 200, description = "One page of institutions", body = Page<InstitutionView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(page): Query<PageParams>,
+    Query(search): Query<InstitutionSearch>,
+) -> Result<axum::Json<Page<InstitutionView>>, ApiError> {
+    let page = page.validate()?;
+    let q = search.q.filter(|q| !q.trim().is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::bad_request("invalid_query_parameter", "q: at most 200 characters")
+            .with_errors(vec![FieldError::new("q", "at most 200 characters")]));
+    }
+    let rows = store::list(&state.pool, q.as_deref(), page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), InstitutionView::from)))
+}
+
+/// One institution with its connections by state.
+#[utoipa::path(get, path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Institution id")),
+    responses(
+        (status = 200, description = "The institution", body = InstitutionDetail),
+        (status = 404, description = "No such institution", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<InstitutionDetail>, ApiError> {
+    let institution =
+        store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
+    let counts = store::connection_counts(&state.pool, id, caller.0.tenant_id).await?;
+    Ok(axum::Json(InstitutionDetail {
+        institution: institution.into(),
+        connections_by_state: counts.into_iter().collect(),
+    }))
+}
+
+/// Create an institution (admin).
+#[utoipa::path(post, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
+    request_body = InstitutionInput,
+    responses(
+        (status = 201, description = "Created", body = InstitutionView, headers(("location" = String, description = "Its URL"))),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<InstitutionInput>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<InstitutionView>), ApiError> {
+    caller.require(&[Role::Admin])?;
+    let fields = input.into_fields()?;
+    let created = store::insert(&state.pool, Uuid::new_v4(), &fields).await.map_err(slug_conflict)?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/institutions/{}", created.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(created.into())))
+}
+
+/// Replace an institution's fields (admin).
+#[utoipa::path(put, path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Institution id")),
+    request_body = InstitutionInput,
+    responses(
+        (status = 200, description = "Updated", body = InstitutionView),
+        (status = 404, description = "No such institution", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<InstitutionInput>,
+) -> Result<axum::Json<InstitutionView>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let fields = input.into_fields()?;
+    let updated = store::update(&state.pool, id, &fields)
+        .await
+        .map_err(slug_conflict)?
+        .ok_or_else(|| ApiError::not_found("No institution has that id."))?;
+    Ok(axum::Json(updated.into()))
+}

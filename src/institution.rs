@@ -1,0 +1,112 @@
+//! Institutions: the banks and card issuers connections point at, and how to reach them.
+
+pub mod store;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// How feedwatch talks to an institution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    /// OFX Direct Connect at the institution's own URL.
+    Ofx,
+    /// The sandbox bank; its URL is configuration, so demo and test setups move freely.
+    Sandbox,
+}
+
+impl ProviderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ofx => "ofx",
+            Self::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ofx" => Some(Self::Ofx),
+            "sandbox" => Some(Self::Sandbox),
+            _ => None,
+        }
+    }
+}
+
+/// Direct Connect settings: where to POST and how to sign on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct OfxSettings {
+    /// The institution's OFX server: required when `provider` is `ofx`, unused for `sandbox`.
+    #[schema(example = "https://ofx.bank.example/ofx", pattern = "^https?://", max_length = 500)]
+    pub url: Option<String>,
+    #[schema(example = "BANKORG", max_length = 64)]
+    pub org: String,
+    #[schema(example = "1234", max_length = 32)]
+    pub fid: String,
+    #[schema(example = "QWIN", max_length = 32)]
+    pub app_id: String,
+    #[schema(example = "2700", max_length = 8)]
+    pub app_version: String,
+    /// OFX version to speak: 102 or 103 (SGML) or 220 (XML).
+    #[schema(example = 102)]
+    pub version: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Institution {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub provider: ProviderKind,
+    pub ofx: OfxSettings,
+    pub aliases: Vec<String>,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The fields of an institution to create or replace.
+#[derive(Debug, Clone)]
+pub struct InstitutionFields {
+    pub slug: String,
+    pub name: String,
+    pub provider: ProviderKind,
+    pub ofx: OfxSettings,
+    pub aliases: Vec<String>,
+    pub active: bool,
+}
+
+/// Problems with institution fields, as `(field, message)`.
+pub fn validate(fields: &InstitutionFields) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, field: &str, message: &str| {
+        if !ok {
+            problems.push((field.to_owned(), message.to_owned()));
+        }
+    };
+    let slug_ok = (1..=63).contains(&fields.slug.len())
+        && fields.slug.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && fields.slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    check(slug_ok, "slug", "1 to 63 lowercase letters, digits or dashes");
+    check(is_name(&fields.name), "name", "must be 1 to 200 characters");
+    let url_ok = fields.ofx.url.as_deref().is_none_or(|url| {
+        (url.starts_with("https://") || url.starts_with("http://"))
+            && url.len() <= 500
+            && !url.contains(|c: char| c.is_whitespace() || c.is_control())
+    });
+    check(url_ok, "ofx.url", "must be an http(s) URL of at most 500 characters");
+    check(fields.provider != ProviderKind::Ofx || fields.ofx.url.is_some(), "ofx.url", "required for the ofx provider");
+    check([102, 103, 220].contains(&fields.ofx.version), "ofx.version", "must be 102, 103 or 220");
+    check(fields.ofx.org.len() <= 64, "ofx.org", "at most 64 characters");
+    check(fields.ofx.fid.len() <= 32, "ofx.fid", "at most 32 characters");
+    check(fields.ofx.app_id.len() <= 32, "ofx.app_id", "at most 32 characters");
+    check(fields.ofx.app_version.len() <= 8, "ofx.app_version", "at most 8 characters");
+    check(fields.aliases.len() <= 20, "aliases", "at most 20 aliases");
+    check(fields.aliases.iter().all(|alias| is_name(alias)), "aliases", "each 1 to 200 characters");
+    problems
+}
+
+fn is_name(text: &str) -> bool {
+    !text.trim().is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control)
+}
