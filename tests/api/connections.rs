@@ -479,7 +479,7 @@ async fn list_filters_by_state_error_staleness_institution_and_text() {
     assert_eq!(ids("state=needs_user_action".into()).await, std::slice::from_ref(&broken));
     assert_eq!(ids("error_code=103".into()).await, std::slice::from_ref(&broken));
     assert_eq!(ids("stale_for=48h".into()).await, std::slice::from_ref(&broken));
-    assert_eq!(ids(format!("institution_id={second}")).await, [fine.clone()]);
+    assert_eq!(ids(format!("institution_id={second}")).await, std::slice::from_ref(&fine));
     assert_eq!(ids("q=payr".into()).await, std::slice::from_ref(&broken));
     assert_eq!(ids("q=Bank%20filter-second".into()).await, [fine], "q matches institution names too");
 }
