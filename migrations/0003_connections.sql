@@ -91,7 +91,8 @@ create table connection_event (
     detail        jsonb       not null default '{}',
     actor_key_id  uuid,
     actor_role    text,
-    occurred_at   timestamptz not null default now()
+    -- clock_timestamp, not now(): several events of one transaction keep their order.
+    occurred_at   timestamptz not null default clock_timestamp()
 );
 
 create index connection_event_timeline_idx on connection_event (connection_id, occurred_at, id);

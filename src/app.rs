@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth::cache::KeyCache;
 use crate::auth::{self, NewKey, PresentedKey, Role};
 use crate::catalog::{self, Catalog, CatalogHandle};
 use crate::config::{DatabaseArgs, ServeArgs};
@@ -20,6 +21,10 @@ use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::http::{self, AppState, HttpSettings};
 use crate::telemetry::Metrics;
+
+/// How long a verified API key is trusted without asking the database again; also the longest
+/// a revocation takes to reach the other replicas.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
 
 /// A database to use, and the private server behind it when we started one.
 #[derive(Debug)]
@@ -150,8 +155,13 @@ impl Instance {
         let background = TaskTracker::new();
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         background.close();
-        let state =
-            AppState { pool, metrics: Metrics::new(), catalog: catalog.clone(), sealer: Arc::new(settings.sealer) };
+        let state = AppState {
+            pool,
+            metrics: Metrics::new(),
+            catalog: catalog.clone(),
+            sealer: Arc::new(settings.sealer),
+            keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
+        };
         let router = http::router(state, &settings.http);
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
         Ok(Self { addr, first_admin_key, shutdown, catalog, server, background })

@@ -1,6 +1,7 @@
 //! API keys. A key is `fw_<id>_<secret>`: the id finds the row, the secret is 32 random bytes
 //! of which only a SHA-256 digest is stored and compared in constant time.
 
+pub mod cache;
 pub mod store;
 
 use secrecy::{ExposeSecret, SecretString};

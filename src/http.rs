@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::cache::KeyCache;
 use crate::catalog::CatalogHandle;
 use crate::connection::Sealer;
 use crate::telemetry::Metrics;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub catalog: CatalogHandle,
     pub sealer: Arc<Sealer>,
+    /// Recently verified API keys.
+    pub keys: Arc<KeyCache>,
 }
 
 /// Settings of the HTTP layer.

@@ -284,7 +284,8 @@ pub async fn insert_event(
     sqlx::query!(
         r#"insert into connection_event (id, connection_id, kind, detail, actor_key_id, actor_role)
            values ($1, $2, $3, $4, $5, $6)"#,
-        Uuid::new_v4(),
+        // Time-ordered ids break ties between events of the same instant.
+        Uuid::now_v7(),
         connection_id,
         kind,
         detail,

@@ -226,6 +226,7 @@ pub async fn revoke(
         ));
     }
     if store::revoke(&state.pool, id).await? {
+        state.keys.forget(id);
         tracing::info!(key_id = %id, "api key revoked");
         Ok(StatusCode::NO_CONTENT)
     } else {

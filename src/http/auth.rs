@@ -25,11 +25,18 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|text| text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")))
             .and_then(|token| PresentedKey::parse(token.trim()))
             .ok_or_else(invalid_key)?;
-        let credentials = store::find_active(&state.pool, key.id).await?.ok_or_else(invalid_key)?;
-        if !key.matches(&credentials.secret_hash) {
+        let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
+            Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
+            None => {
+                let stored = store::find_active(&state.pool, key.id).await?.ok_or_else(invalid_key)?;
+                state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash.clone());
+                (stored.role, stored.tenant_id, stored.secret_hash)
+            }
+        };
+        if !key.matches(&secret_hash) {
             return Err(invalid_key());
         }
-        Ok(Caller(Principal { key_id: key.id, role: credentials.role, tenant_id: credentials.tenant_id }))
+        Ok(Caller(Principal { key_id: key.id, role, tenant_id }))
     }
 }
 
