@@ -22,5 +22,7 @@ pub mod http;
 pub mod idempotency;
 /// Institutions: banks and how to reach them.
 pub mod institution;
+/// The job queue in PostgreSQL and its worker pool.
+pub mod jobs;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;

@@ -8,4 +8,5 @@ mod api_keys;
 mod connections;
 mod conventions;
 mod errors;
+mod jobs;
 mod operations;

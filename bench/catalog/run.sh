@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# HTTP benchmark of the in-memory catalogue (issue #4): loads GET /v1/errors/102 (lookup) and
+# GET /v1/errors?q=password%20changed (search) with wrk, next to GET /healthz (trivial baseline)
+# of the same server in the same run, and reports requests/s, p50 and p99 for each, plus the
+# ratios lookup/healthz and search/healthz. Target: lookup >= 80% of healthz throughput.
+#
+# Usage: bench/catalog/run.sh
+# Knobs (environment):
+#   CARGO_TARGET_DIR    where to build (default: the repo's target/)
+#   FEEDWATCH_BIN       use this binary instead of building one
+#   BENCH_THREADS       wrk threads            (default 2)
+#   BENCH_CONNECTIONS   wrk connections        (default 32)
+#   BENCH_DURATION      measured run per endpoint (default 10s)
+#   BENCH_WARMUP        warm-up per endpoint, discarded (default 2s)
+#   BENCH_ROUNDS        rounds of the three endpoints (default 2)
+# Writes bench/catalog/last-run.json (not meant to be committed).
+set -euo pipefail
+export LC_ALL=C
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+threads="${BENCH_THREADS:-2}"
+connections="${BENCH_CONNECTIONS:-32}"
+duration="${BENCH_DURATION:-10s}"
+warmup="${BENCH_WARMUP:-2s}"
+rounds="${BENCH_ROUNDS:-2}"
+target_ratio="0.80"
+out_json="$here/last-run.json"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+
+# --- load generator ------------------------------------------------------------------------
+if ! command -v wrk >/dev/null 2>&1; then
+  log "wrk is not installed; installing it with apt-get (Debian package \`wrk\`)"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install wrk yourself"; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
+fi
+command -v curl >/dev/null 2>&1 || { log "curl is required"; exit 1; }
+
+# --- binary --------------------------------------------------------------------------------
+if [[ -n ${FEEDWATCH_BIN:-} ]]; then
+  bin="$FEEDWATCH_BIN"
+  log "using FEEDWATCH_BIN=$bin (not building)"
+else
+  target_dir="${CARGO_TARGET_DIR:-$root/target}"
+  log "building the release binary (target dir: $target_dir)"
+  CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --bin feedwatch
+  bin="$target_dir/release/feedwatch"
+fi
+[[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
+
+# --- server --------------------------------------------------------------------------------
+hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+key="fw_$(hex 16)_$(hex 32)"
+auth="Authorization: Bearer $key"
+
+tmp="$(mktemp -d /tmp/feedwatch-bench.XXXXXX)"
+# When run as root the private PostgreSQL runs as `postgres`, which must traverse this directory.
+chmod 711 "$tmp"
+server_pid=""
+
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
+    log "stopping feedwatch (pid $server_pid)"
+    kill -TERM "$server_pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do
+      kill -0 "$server_pid" 2>/dev/null || break
+      sleep 0.25
+    done
+    if kill -0 "$server_pid" 2>/dev/null; then
+      log "feedwatch did not stop within 30 s; killing it (its PostgreSQL may outlive it)"
+      kill -KILL "$server_pid" 2>/dev/null || true
+    fi
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 && -s $tmp/server.err ]]; then
+    log "last lines of the server's stderr:"
+    tail -n 20 "$tmp/server.err" >&2 || true
+  fi
+  rm -rf "$tmp"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "starting feedwatch with a throwaway PostgreSQL under $tmp"
+env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN \
+  RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
+  "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
+server_pid=$!
+
+addr=""
+for _ in $(seq 1 480); do   # up to 2 minutes: initdb + migrations on a busy machine
+  if line="$(grep -m1 -o 'feedwatch listening on http://[^[:space:]]*' "$tmp/server.out" 2>/dev/null)"; then
+    addr="${line#feedwatch listening on http://}"
+    break
+  fi
+  kill -0 "$server_pid" 2>/dev/null || { log "feedwatch exited during start-up"; exit 1; }
+  sleep 0.25
+done
+[[ -n $addr ]] || { log "feedwatch did not report its address within 2 minutes"; exit 1; }
+base="http://$addr"
+curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/readyz"
+log "feedwatch ready at $base"
+
+names=(healthz lookup search)
+declare -A path=(
+  [healthz]="/healthz"
+  [lookup]="/v1/errors/102"
+  [search]="/v1/errors?q=password%20changed"
+)
+
+# Each endpoint must answer 200 before it is loaded; note the (uncompressed) body size, which
+# is what wrk receives since it sends no Accept-Encoding.
+declare -A size
+for name in "${names[@]}"; do
+  read -r code bytes < <(curl -sS -o /dev/null -w '%{http_code} %{size_download}\n' -H "$auth" "$base${path[$name]}")
+  [[ $code == 200 ]] || { log "GET ${path[$name]} answered $code, expected 200"; exit 1; }
+  size[$name]=$bytes
+done
+
+# --- load ----------------------------------------------------------------------------------
+wrk_version="$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' || true)"
+cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
+load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
+started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+dirty=false
+[[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]] && dirty=true
+
+log "wrk -t$threads -c$connections -d$duration (warm-up $warmup per endpoint), $rounds round(s), $(nproc) CPU(s) shared by server and wrk"
+
+declare -A res   # res[round:name] = "requests duration_us bytes rps p50 p90 p99 max non2xx sockerr"
+invalid=0
+run_wrk() {   # run_wrk DURATION URL [extra wrk args...]
+  local d="$1" url="$2"; shift 2
+  wrk -t"$threads" -c"$connections" -d"$d" --timeout 5s -H "$auth" "$@" "$url"
+}
+for round in $(seq 1 "$rounds"); do
+  for name in "${names[@]}"; do
+    url="$base${path[$name]}"
+    run_wrk "$warmup" "$url" >/dev/null
+    line="$(run_wrk "$duration" "$url" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
+      || { log "wrk produced no result for $name"; exit 1; }
+    res[$round:$name]="${line#BENCH_RESULT }"
+    read -r _ _ _ rps _ _ p99 _ non2xx sockerr <<<"${res[$round:$name]}"
+    log "round $round $name: $rps req/s, p99 $(awk -v u="$p99" 'BEGIN{printf "%.2f", u/1000}') ms"
+    if (( non2xx > 0 || sockerr > 0 )); then
+      log "WARNING: $name had $non2xx non-2xx/3xx responses and $sockerr socket errors: figures not valid"
+      invalid=1
+    fi
+  done
+done
+finished_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+# --- report --------------------------------------------------------------------------------
+ms() { awk -v u="$1" 'BEGIN{printf "%.2f", u/1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", (b > 0 ? a / b : 0)}'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a >= b)}'; }
+
+met_all=true
+echo
+echo "feedwatch catalogue benchmark  $started_at  commit $commit$([[ $dirty == true ]] && echo ' (dirty tree)')"
+echo "wrk -t$threads -c$connections -d$duration, warm-up $warmup; $(nproc) CPUs shared by server and load generator"
+echo "response bodies: healthz ${size[healthz]} B, lookup ${size[lookup]} B, search ${size[search]} B"
+for round in $(seq 1 "$rounds"); do
+  echo
+  printf '%-6s %-8s %-34s %12s %9s %9s %9s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x healthz'
+  read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
+  for name in "${names[@]}"; do
+    read -r _ _ _ rps p50 _ p99 _ <<<"${res[$round:$name]}"
+    printf '%-6s %-8s %-34s %12.1f %9s %9s %9s\n' "$round" "$name" "${path[$name]}" "$rps" \
+      "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$base_rps")"
+  done
+  read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
+  read -r _ _ _ search_rps _ <<<"${res[$round:search]}"
+  lr="$(ratio "$lookup_rps" "$base_rps")"; sr="$(ratio "$search_rps" "$base_rps")"
+  if ge "$lr" "$target_ratio"; then verdict="met"; else verdict="MISSED"; met_all=false; fi
+  echo "round $round: lookup/healthz = $lr, search/healthz = $sr; target lookup >= $target_ratio: $verdict"
+done
+echo
+
+# JSON, written by hand to need nothing beyond bash and awk.
+{
+  printf '{\n'
+  printf '  "benchmark": "catalog",\n'
+  printf '  "started_at": "%s",\n  "finished_at": "%s",\n' "$started_at" "$finished_at"
+  printf '  "commit": "%s",\n  "dirty_tree": %s,\n' "$commit" "$dirty"
+  printf '  "machine": {"cpus": %d, "cpu_model": "%s", "loadavg_before": "%s", "note": "server and load generator share these CPUs"},\n' \
+    "$(nproc)" "${cpu_model//\"/}" "$load_before"
+  printf '  "load_generator": {"tool": "%s", "threads": %d, "connections": %d, "duration": "%s", "warmup": "%s", "rounds": %d},\n' \
+    "$wrk_version" "$threads" "$connections" "$duration" "$warmup" "$rounds"
+  printf '  "endpoints": {\n'
+  for i in "${!names[@]}"; do
+    name="${names[$i]}"
+    printf '    "%s": {"path": "%s", "response_bytes": %d}%s\n' "$name" "${path[$name]}" "${size[$name]}" \
+      "$([[ $i -lt $((${#names[@]} - 1)) ]] && echo ,)"
+  done
+  printf '  },\n'
+  printf '  "rounds": [\n'
+  for round in $(seq 1 "$rounds"); do
+    read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
+    read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
+    read -r _ _ _ search_rps _ <<<"${res[$round:search]}"
+    printf '    {"round": %d, "results": {\n' "$round"
+    for i in "${!names[@]}"; do
+      name="${names[$i]}"
+      read -r reqs dur_us bytes rps p50 p90 p99 max non2xx sockerr <<<"${res[$round:$name]}"
+      printf '      "%s": {"requests": %d, "duration_s": %s, "bytes": %d, "requests_per_sec": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "max_ms": %s, "non_2xx_3xx": %d, "socket_errors": %d}%s\n' \
+        "$name" "$reqs" "$(awk -v u="$dur_us" 'BEGIN{printf "%.3f", u/1e6}')" "$bytes" "$rps" \
+        "$(ms "$p50")" "$(ms "$p90")" "$(ms "$p99")" "$(ms "$max")" "$non2xx" "$sockerr" \
+        "$([[ $i -lt $((${#names[@]} - 1)) ]] && echo ,)"
+    done
+    printf '    }, "lookup_over_healthz": %s, "search_over_healthz": %s}%s\n' \
+      "$(ratio "$lookup_rps" "$base_rps")" "$(ratio "$search_rps" "$base_rps")" \
+      "$([[ $round -lt $rounds ]] && echo ,)"
+  done
+  printf '  ],\n'
+  printf '  "target": {"lookup_over_healthz_at_least": %s, "met_in_every_round": %s},\n' "$target_ratio" "$met_all"
+  printf '  "valid": %s\n' "$([[ $invalid -eq 0 ]] && echo true || echo false)"
+  printf '}\n'
+} >"$out_json"
+log "wrote ${out_json#"$root"/}"
+
+if (( invalid )); then
+  log "some requests failed: the figures above are not valid"
+  exit 1
+fi

@@ -1,0 +1,108 @@
+//! A job queue in PostgreSQL: enqueue inside the caller's transaction, batch claims with
+//! `FOR UPDATE SKIP LOCKED`, leases with heartbeats, every state change fenced by the attempt
+//! number, retries with capped backoff, snoozes that spend no attempt, a rescuer and a cleaner.
+//! `jobs` knows nothing of HTTP.
+//!
+//! Guarantees: a job exists iff its enqueuing transaction committed; it runs at least once; at
+//! most one job per `unique_key` is pending and at most one is running; a stale attempt never
+//! changes a job's state.
+
+pub mod backoff;
+pub mod maintenance;
+pub mod store;
+pub mod worker;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The channel workers listen on; a notification is a hint, the table is the truth.
+pub const AVAILABLE_CHANNEL: &str = "job_available";
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: &'static str,
+    pub args: serde_json::Value,
+    pub unique_key: Option<String>,
+    pub priority: i16,
+    pub run_at: Option<DateTime<Utc>>,
+    pub max_attempts: i32,
+    pub connection_id: Option<Uuid>,
+    pub trigger: &'static str,
+}
+
+/// The job a request ended up with: a new one, or the pending one it merged into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub job_id: i64,
+    pub coalesced: bool,
+}
+
+/// Enqueues in the caller's transaction: the job exists iff that transaction commits. A second
+/// enqueue with the `unique_key` of a pending job merges into it: the earlier start and the
+/// higher priority win.
+pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, sqlx::Error> {
+    let enqueued = store::insert_or_coalesce(&mut *conn, job).await?;
+    store::notify_available(&mut *conn, job.kind).await?;
+    Ok(enqueued)
+}
+
+/// A claimed job, as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub job_id: i64,
+    pub kind: String,
+    pub args: serde_json::Value,
+    pub attempt: i32,
+    pub max_attempts: i32,
+}
+
+/// What a handler decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(serde_json::Value),
+    /// Try again after the backoff (or `after`, when the failure said when).
+    Retry {
+        error: String,
+        after: Option<Duration>,
+        result: Option<serde_json::Value>,
+    },
+    /// Never retry: someone must act first.
+    Fail {
+        error: String,
+        result: Option<serde_json::Value>,
+    },
+    /// Not now (rate limit, maintenance window): run again after `after` without spending an attempt.
+    Snooze {
+        after: Duration,
+        reason: String,
+    },
+}
+
+/// A job's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Available,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "available" => Some(Self::Available),
+            "running" => Some(Self::Running),
+            "succeeded" => Some(Self::Succeeded),
+            "failed" => Some(Self::Failed),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}

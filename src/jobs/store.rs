@@ -1,0 +1,358 @@
+//! The only code that touches the `job` table.
+//!
+//! A job going back to `available` (retry, snooze, release, rescue) while a newer job of the
+//! same key is already pending is `cancelled` instead: the pending one does the same work, and
+//! the partial unique index allows only one of them.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, NewJob};
+
+/// Errors kept on a job row; older ones fall off.
+const MAX_ERRORS: i32 = 20;
+
+pub async fn insert_or_coalesce(executor: impl PgExecutor<'_>, job: &NewJob) -> Result<Enqueued, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"insert into job (kind, args, unique_key, priority, run_at, max_attempts, connection_id, trigger)
+           values ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8)
+           on conflict (unique_key) where unique_key is not null and state = 'available'
+           do update set run_at = least(job.run_at, excluded.run_at),
+                         priority = greatest(job.priority, excluded.priority),
+                         updated_at = now()
+           returning job_id, (xmax <> 0) as "coalesced!""#,
+        job.kind,
+        job.args,
+        job.unique_key,
+        job.priority,
+        job.run_at,
+        job.max_attempts,
+        job.connection_id,
+        job.trigger,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(Enqueued { job_id: row.job_id, coalesced: row.coalesced })
+}
+
+/// Delivered on commit: wakes idle workers at once instead of at their next poll.
+pub async fn notify_available(executor: impl PgExecutor<'_>, kind: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!("select pg_notify($1, $2)", AVAILABLE_CHANNEL, kind).execute(executor).await?;
+    Ok(())
+}
+
+/// Claims up to `limit` due jobs in one short statement; never two of one key at once.
+pub async fn claim(
+    executor: impl PgExecutor<'_>,
+    limit: i64,
+    lease: Duration,
+    worker: &str,
+) -> Result<Vec<ClaimedJob>, sqlx::Error> {
+    sqlx::query_as!(
+        ClaimedJob,
+        r#"with next as (
+               select j.job_id from job j
+               where j.state = 'available' and j.run_at <= now()
+                 and (j.unique_key is null
+                      or not exists (select 1 from job r where r.state = 'running' and r.unique_key = j.unique_key))
+               order by j.priority desc, j.run_at, j.job_id
+               limit $1
+               for update skip locked
+           )
+           update job set state = 'running', attempt = job.attempt + 1,
+                          lease_expires_at = now() + make_interval(secs => $2), locked_by = $3,
+                          started_at = now(), updated_at = now()
+           from next where job.job_id = next.job_id
+           returning job.job_id, job.kind, job.args, job.attempt, job.max_attempts"#,
+        limit,
+        lease.as_secs_f64(),
+        worker,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Extends a lease; false when the attempt is no longer the running one (lost lease).
+pub async fn heartbeat(
+    executor: impl PgExecutor<'_>,
+    job_id: i64,
+    attempt: i32,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query!(
+        r#"update job set lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
+           where job_id = $1 and attempt = $2 and state = 'running'"#,
+        job_id,
+        attempt,
+        lease.as_secs_f64(),
+    )
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks many jobs succeeded in one statement; returns the ids whose attempt still held.
+pub async fn complete_many(
+    executor: impl PgExecutor<'_>,
+    ids: &[i64],
+    attempts: &[i32],
+    results: &[serde_json::Value],
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update job set state = 'succeeded', finished_at = now(), lease_expires_at = null, result = t.result,
+                          updated_at = now()
+           from unnest($1::bigint[], $2::int[], $3::jsonb[]) as t(id, attempt, result)
+           where job.job_id = t.id and job.attempt = t.attempt and job.state = 'running'
+           returning job.job_id"#,
+        ids,
+        attempts,
+        results,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Schedules a retry at `run_at`, or fails the job when its attempts are spent.
+pub async fn retry(
+    executor: impl PgExecutor<'_>,
+    job_id: i64,
+    attempt: i32,
+    run_at: DateTime<Utc>,
+    error: &serde_json::Value,
+    result: Option<&serde_json::Value>,
+) -> Result<bool, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"update job set
+               state = case
+                   when job.attempt >= job.max_attempts then 'failed'
+                   when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then 'cancelled'
+                   else 'available' end,
+               finished_at = case
+                   when job.attempt >= job.max_attempts
+                     or exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then now()
+                   end,
+               run_at = $3, lease_expires_at = null, locked_by = null,
+               errors = case when jsonb_array_length(errors) >= $6 then (errors - 0) || $4 else errors || $4 end,
+               result = coalesce($5, result), updated_at = now()
+           where job_id = $1 and attempt = $2 and state = 'running'"#,
+        job_id,
+        attempt,
+        run_at,
+        error,
+        result,
+        MAX_ERRORS,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected() == 1)
+}
+
+/// Fails a job for good.
+pub async fn fail(
+    executor: impl PgExecutor<'_>,
+    job_id: i64,
+    attempt: i32,
+    error: &serde_json::Value,
+    result: Option<&serde_json::Value>,
+) -> Result<bool, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"update job set state = 'failed', finished_at = now(), lease_expires_at = null,
+               errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
+               result = coalesce($4, result), updated_at = now()
+           where job_id = $1 and attempt = $2 and state = 'running'"#,
+        job_id,
+        attempt,
+        error,
+        result,
+        MAX_ERRORS,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected() == 1)
+}
+
+/// Puts a job back without spending its attempt: a snooze (`run_at` later) or a release at
+/// shutdown (`run_at` now).
+pub async fn requeue_unspent(
+    executor: impl PgExecutor<'_>,
+    job_id: i64,
+    attempt: i32,
+    run_at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"update job set
+               state = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
+                            then 'cancelled' else 'available' end,
+               finished_at = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
+                                  then now() end,
+               attempt = attempt - 1, run_at = $3, lease_expires_at = null, locked_by = null, updated_at = now()
+           where job_id = $1 and attempt = $2 and state = 'running'"#,
+        job_id,
+        attempt,
+        run_at,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected() == 1)
+}
+
+/// Returns jobs whose lease expired (their worker died) to the queue with a backoff, or fails
+/// them when their attempts are spent, so a job that kills its worker cannot loop forever.
+/// Idempotent and safe on every replica. Returns how many were rescued.
+pub async fn rescue_expired(
+    conn: &mut PgConnection,
+    base: Duration,
+    cap: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let error = serde_json::json!({ "at": Utc::now(), "error": "lease expired: the worker was lost" });
+    let outcome = sqlx::query!(
+        r#"with expired as (
+               select job_id from job where state = 'running' and lease_expires_at < now()
+               order by lease_expires_at limit $4 for update skip locked
+           )
+           update job set
+               state = case
+                   when job.attempt >= job.max_attempts then 'failed'
+                   when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then 'cancelled'
+                   else 'available' end,
+               finished_at = case
+                   when job.attempt >= job.max_attempts
+                     or exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then now()
+                   end,
+               run_at = now() + make_interval(secs => least($2, $1 * power(2, least(job.attempt, 30) - 1)) * (0.5 + random() / 2)),
+               lease_expires_at = null, locked_by = null,
+               errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
+               updated_at = now()
+           from expired where job.job_id = expired.job_id"#,
+        base.as_secs_f64(),
+        cap.as_secs_f64(),
+        error,
+        batch,
+        MAX_ERRORS,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(outcome.rows_affected())
+}
+
+/// Deletes finished jobs past their retention, a batch per statement; returns how many went.
+pub async fn clean(
+    executor: impl PgExecutor<'_>,
+    succeeded_for: Duration,
+    failed_for: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"delete from job where job_id in (
+               select job_id from job
+               where finished_at is not null
+                 and ((state = 'succeeded' and finished_at < now() - make_interval(secs => $1))
+                      or (state in ('failed', 'cancelled') and finished_at < now() - make_interval(secs => $2)))
+               limit $3)"#,
+        succeeded_for.as_secs_f64(),
+        failed_for.as_secs_f64(),
+        batch,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected())
+}
+
+/// Queue depth and age, for `/v1/queue` and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct QueueStats {
+    pub by_state: Vec<(String, i64)>,
+    pub due: i64,
+    pub oldest_due_seconds: Option<f64>,
+    pub workers: Vec<String>,
+}
+
+pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
+    let by_state = sqlx::query!(r#"select state, count(*) as "count!" from job group by state order by state"#)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|row| (row.state, row.count))
+        .collect();
+    let due = sqlx::query!(
+        r#"select count(*) as "due!", extract(epoch from now() - min(run_at))::float8 as oldest
+           from job where state = 'available' and run_at <= now()"#
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let workers = sqlx::query_scalar!(
+        r#"select distinct split_part(locked_by, '/', 1) as "worker!" from job
+           where state = 'running' and locked_by is not null order by 1"#
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(QueueStats { by_state, due: due.due, oldest_due_seconds: due.oldest, workers })
+}
+
+/// A job as the API shows it.
+#[derive(Debug, Clone)]
+pub struct JobRecord {
+    pub job_id: i64,
+    pub state: String,
+    pub kind: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub errors: serde_json::Value,
+    pub result: Option<serde_json::Value>,
+    pub connection_id: Option<Uuid>,
+    pub trigger: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, job_id: i64) -> Result<Option<JobRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        JobRecord,
+        r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
+                  created_at, started_at, finished_at
+           from job where job_id = $1"#,
+        job_id
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// A connection's jobs, newest first, before `before_id` when paging.
+pub async fn for_connection(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<JobRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        JobRecord,
+        r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
+                  created_at, started_at, finished_at
+           from job where connection_id = $1 and ($2::bigint is null or job_id < $2)
+           order by job_id desc limit $3"#,
+        connection_id,
+        before_id,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Whether `attempt` is still the running attempt of the job; locks the row for the rest of the
+/// transaction, so a handler's writes and a rescue cannot interleave (fencing).
+pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        r#"select true as "held!" from job where job_id = $1 and attempt = $2 and state = 'running' for update"#,
+        job_id,
+        attempt
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
