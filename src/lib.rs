@@ -16,6 +16,8 @@ pub mod connection;
 pub mod database;
 /// A private local PostgreSQL cluster for when no `DATABASE_URL` is given.
 pub mod devdb;
+/// Transactions stored by FITID and the change feed clients sync from.
+pub mod feed;
 /// The HTTP surface: router, middleware, problem+json errors, one file per resource.
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.
