@@ -529,3 +529,133 @@ pub async fn duplicate_account_names(
     .fetch_all(executor)
     .await
 }
+
+/// Records a successful refresh. Returns the state the connection had before.
+pub async fn record_success(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    at: DateTime<Utc>,
+    data_as_of: Option<DateTime<Utc>>,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"with before as (select state from connection where id = $1)
+           update connection set state = 'healthy', last_attempt_at = $2, last_success_at = $2,
+                  data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null, error_raw = null,
+                  error_at = null, updated_at = now()
+           where id = $1 and state <> 'disconnected'
+           returning (select state from before) as "before!""#,
+        id,
+        at,
+        data_as_of,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Records a failed refresh with its catalogue code and the state that code implies. Returns
+/// the state the connection had before.
+pub async fn record_failure(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    at: DateTime<Utc>,
+    state: State,
+    code: i32,
+    raw: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"with before as (select state from connection where id = $1)
+           update connection set state = $3, last_attempt_at = $2, failure_streak = failure_streak + 1,
+                  error_at = case when error_code is distinct from $4 then $2 else error_at end,
+                  error_code = $4, error_raw = $5, updated_at = now()
+           where id = $1 and state <> 'disconnected'
+           returning (select state from before) as "before!""#,
+        id,
+        at,
+        state.as_str(),
+        code,
+        raw,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// What a refresh needs to reach the bank.
+#[derive(Debug)]
+pub struct RefreshTarget {
+    pub connection: Connection,
+    pub sealed: Vec<u8>,
+    pub key_id: String,
+}
+
+pub async fn refresh_target(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
+    let Some(row) = sqlx::query!(
+        r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
+                  c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
+                  c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
+                  c.version, c.created_at, c.updated_at, c.disconnected_at, c.credentials_sealed, c.credentials_key_id
+           from connection c join institution i on i.id = c.institution_id where c.id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let connection = ConnectionRow {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        institution_id: row.institution_id,
+        institution_name: row.institution_name,
+        display_name: row.display_name,
+        state: row.state,
+        paused: row.paused,
+        refresh_every_seconds: row.refresh_every_seconds,
+        credentials_updated_at: row.credentials_updated_at,
+        last_attempt_at: row.last_attempt_at,
+        last_success_at: row.last_success_at,
+        data_as_of: row.data_as_of,
+        failure_streak: row.failure_streak,
+        error_code: row.error_code,
+        error_raw: row.error_raw,
+        error_at: row.error_at,
+        next_refresh_at: row.next_refresh_at,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        disconnected_at: row.disconnected_at,
+    }
+    .into_connection()?;
+    Ok(Some(RefreshTarget { connection, sealed: row.credentials_sealed, key_id: row.credentials_key_id }))
+}
+
+/// Claims connections whose scheduled refresh is due and moves their next refresh one interval
+/// on, in the caller's transaction (which also enqueues their jobs): on many replicas each due
+/// refresh is taken exactly once, and a crash before commit loses none.
+pub async fn take_due(executor: impl PgExecutor<'_>, now: DateTime<Utc>, limit: i64) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update connection c set next_refresh_at = $1 + make_interval(secs => c.refresh_every_seconds)
+           from (select id from connection
+                 where next_refresh_at <= $1 and not paused
+                   and state not in ('disconnected', 'needs_user_action')
+                 order by next_refresh_at limit $2 for update skip locked) due
+           where c.id = due.id
+           returning c.id"#,
+        now,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Gives a connection its first scheduled refresh somewhere within one interval, so a fleet
+/// created at once does not refresh at once.
+pub async fn schedule_first_refresh(executor: impl PgExecutor<'_>, id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"update connection set next_refresh_at = now() + make_interval(secs => refresh_every_seconds * random())
+           where id = $1 and next_refresh_at is null"#,
+        id
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
