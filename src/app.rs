@@ -16,7 +16,17 @@ use crate::auth::cache::KeyCache;
 use crate::auth::{self, NewKey, PresentedKey, Role};
 use crate::catalog::{self, Catalog, CatalogHandle};
 use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::WorkerArgs;
 use crate::connection::Sealer;
+use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
+use crate::jobs::backoff::Backoff;
+use crate::jobs::maintenance::{self, MaintenanceConfig};
+use crate::jobs::refresh::{self, RefreshHandler, Refresher};
+use crate::jobs::schedule;
+use crate::jobs::worker::{PoolConfig, Registration, WorkerPool};
+use crate::provider::{DirectConnect, DirectConnectOptions};
+use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
+use sqlx::postgres::PgPoolOptions;
 use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::http::{self, AppState, HttpSettings};
@@ -112,6 +122,33 @@ pub struct InstanceSettings {
     pub shutdown_grace: Duration,
     pub bootstrap_admin_key: Option<SecretString>,
     pub sealer: Sealer,
+    pub workers: WorkerSettings,
+    pub refresh_cooldown: Duration,
+    /// Serve the sandbox bank under /sandbox-bank (demo mode).
+    pub mount_sandbox: bool,
+}
+
+/// The refresh workers of an instance.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// 0 runs no worker pool (API-only replicas, and tests that drive jobs by hand).
+    pub concurrency: usize,
+    pub db_connections: u32,
+    pub lease: Duration,
+    pub refresh_timeout: Duration,
+    pub sandbox_url: Option<String>,
+}
+
+impl WorkerSettings {
+    pub fn from_args(args: &WorkerArgs) -> Self {
+        Self {
+            concurrency: args.workers,
+            db_connections: args.worker_db_connections,
+            lease: args.worker_lease,
+            refresh_timeout: args.refresh_timeout,
+            sandbox_url: args.sandbox_url.clone(),
+        }
+    }
 }
 
 impl InstanceSettings {
@@ -126,8 +163,16 @@ impl InstanceSettings {
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),
             sealer,
+            workers: WorkerSettings::from_args(&args.workers),
+            refresh_cooldown: args.refresh_cooldown,
+            mount_sandbox: demo_mode(args),
         }
     }
+}
+
+/// Demo mode is on for the private PostgreSQL unless refused, off with DATABASE_URL unless asked.
+fn demo_mode(args: &ServeArgs) -> bool {
+    !args.no_demo && (args.demo || args.database.database_url.is_none())
 }
 
 /// A started instance: the HTTP server runs until `shutdown` is cancelled.
@@ -151,19 +196,43 @@ impl Instance {
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let catalog = load_catalog(&pool).await?;
+        seed_sandbox_institutions(&pool).await?;
+        let sealer = Arc::new(settings.sealer);
+        let sandbox = settings.mount_sandbox.then(|| Arc::new(SandboxBank::new(SandboxConfig::demo(), Clock::System)));
+        let mut workers = settings.workers.clone();
+        if sandbox.is_some() && workers.sandbox_url.is_none() {
+            workers.sandbox_url = Some(format!("http://{addr}/sandbox-bank"));
+        }
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
+        let metrics = Metrics::new();
+        if workers.concurrency > 0 {
+            let worker_pool = worker_pool(&pool, &sealer, &catalog, &workers, settings.shutdown_grace)?
+                .observe(metrics.clone());
+            background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
+            background.spawn(maintenance::run(pool.clone(), MaintenanceConfig::default(), shutdown.clone()));
+            background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
+        }
         background.close();
         let state = AppState {
             pool,
-            metrics: Metrics::new(),
+            metrics,
             catalog: catalog.clone(),
-            sealer: Arc::new(settings.sealer),
+            sealer,
             keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
+            refresh_cooldown: settings.refresh_cooldown,
         };
-        let router = http::router(state, &settings.http);
+        let router = http::router(state, &settings.http, sandbox.clone());
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
+        if let Some(bank) = sandbox {
+            // The sandbox's stalled replies must end when the service does.
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                stop.cancelled().await;
+                bank.close();
+            });
+        }
         Ok(Self { addr, first_admin_key, shutdown, catalog, server, background })
     }
 
@@ -174,6 +243,65 @@ impl Instance {
         self.background.wait().await;
         served
     }
+}
+
+/// How often each replica looks for due scheduled refreshes.
+const SCHEDULE_EVERY: Duration = Duration::from_secs(30);
+
+/// A worker pool that refreshes connections, on a database pool of its own so refreshes cannot
+/// starve the API's connections.
+pub fn worker_pool(
+    pool: &PgPool,
+    sealer: &Arc<Sealer>,
+    catalog: &CatalogHandle,
+    settings: &WorkerSettings,
+    shutdown_grace: Duration,
+) -> anyhow::Result<WorkerPool> {
+    let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
+    let worker_db = PgPoolOptions::new()
+        .max_connections(settings.db_connections.max(2))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_lazy_with(options);
+    let refresher = Refresher {
+        pool: worker_db.clone(),
+        sealer: Arc::clone(sealer),
+        provider: DirectConnect::new(DirectConnectOptions::default()).context("building the HTTP client")?,
+        catalog: catalog.clone(),
+        sandbox_url: settings.sandbox_url.clone(),
+    };
+    let registration = Registration {
+        handler: Arc::new(RefreshHandler(Arc::new(refresher))),
+        timeout: settings.refresh_timeout,
+        backoff: Backoff::REFRESH,
+    };
+    let mut config = PoolConfig::new(settings.concurrency.max(1));
+    config.lease = settings.lease;
+    config.shutdown_grace = shutdown_grace;
+    Ok(WorkerPool::new(worker_db, config).register(refresh::KIND, registration))
+}
+
+/// The sandbox bank's institutions exist in every database, so demo and test connections can
+/// point at them; they are reached at the configured sandbox URL.
+async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<()> {
+    for bank in crate::sandbox::INSTITUTIONS {
+        let fields = InstitutionFields {
+            slug: format!("sandbox-{}", bank.slug),
+            name: bank.name.to_owned(),
+            provider: ProviderKind::Sandbox,
+            ofx: OfxSettings {
+                url: None,
+                org: bank.org.to_owned(),
+                fid: bank.fid.to_owned(),
+                app_id: "QWIN".into(),
+                app_version: "2700".into(),
+                version: i32::from(bank.version.number()),
+            },
+            aliases: vec![bank.slug.to_owned()],
+            active: true,
+        };
+        crate::institution::store::upsert_by_slug(pool, &fields).await?;
+    }
+    Ok(())
 }
 
 /// Syncs the shipped catalogue into the database and builds the in-memory index from it.

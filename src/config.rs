@@ -65,6 +65,48 @@ pub struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "FEEDWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub workers: WorkerArgs,
+
+    /// After a successful refresh, how long a manual refresh of the same connection answers 429.
+    #[arg(long, env = "FEEDWATCH_REFRESH_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
+    pub refresh_cooldown: Duration,
+
+    /// Serve the sandbox bank under /sandbox-bank and seed a demo tenant with connections in
+    /// varied states. On by default with the private PostgreSQL; off with DATABASE_URL.
+    #[arg(long, env = "FEEDWATCH_DEMO", overrides_with = "no_demo")]
+    pub demo: bool,
+
+    /// Never mount the sandbox bank or seed demo data.
+    #[arg(long, overrides_with = "demo")]
+    pub no_demo: bool,
+}
+
+/// Settings of the refresh workers (in `serve` and in `feedwatch worker`).
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Refreshes run at once by this instance; 0 runs none (an API-only replica).
+    #[arg(long, env = "FEEDWATCH_WORKERS", default_value_t = 16)]
+    pub workers: usize,
+
+    /// Database connections of the workers' own pool, so refreshes cannot starve the API.
+    #[arg(long, env = "FEEDWATCH_WORKER_DB_CONNECTIONS", default_value_t = 5)]
+    pub worker_db_connections: u32,
+
+    /// How long a claimed job is leased before another worker may take it over; extended by a
+    /// heartbeat every third of it.
+    #[arg(long, env = "FEEDWATCH_WORKER_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub worker_lease: Duration,
+
+    /// How long one refresh may take before it is abandoned and retried.
+    #[arg(long, env = "FEEDWATCH_REFRESH_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub refresh_timeout: Duration,
+
+    /// Base URL of the sandbox bank for `sandbox` institutions (default: this instance's
+    /// /sandbox-bank in demo mode).
+    #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
+    pub sandbox_url: Option<String>,
 }
 
 /// How log lines are written.

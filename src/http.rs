@@ -7,10 +7,13 @@ pub mod connections;
 pub mod error;
 pub mod errors;
 pub mod extract;
+pub mod feed;
 pub mod institutions;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod refreshes;
+pub mod sandbox_bank;
 pub mod schema;
 
 use std::sync::Arc;
@@ -49,6 +52,8 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Recently verified API keys.
     pub keys: Arc<KeyCache>,
+    /// After a successful refresh, how long a manual one answers 429.
+    pub refresh_cooldown: Duration,
 }
 
 /// Settings of the HTTP layer.
@@ -72,6 +77,8 @@ pub struct HttpSettings {
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
         (name = "institutions", description = "Banks and card issuers, and how to reach them"),
+        (name = "refreshes", description = "Refresh triggers, their history, and the queue"),
+        (name = "feed", description = "Transactions: the sync cursor and per-account listing"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
     )
@@ -90,6 +97,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(connections::accounts))
         .routes(routes!(connections::patch_account))
         .routes(routes!(connections::events))
+        .routes(routes!(refreshes::trigger))
+        .routes(routes!(refreshes::history))
+        .routes(routes!(refreshes::get))
+        .routes(routes!(refreshes::bulk))
+        .routes(routes!(refreshes::queue))
+        .routes(routes!(feed::sync))
+        .routes(routes!(feed::account_transactions))
         .routes(routes!(institutions::list, institutions::create))
         .routes(routes!(institutions::get, institutions::replace))
         .routes(routes!(errors::search_entries))
@@ -112,7 +126,7 @@ fn split_routes() -> (Router<AppState>, OpenApiDocument) {
 }
 
 /// The whole service: routes, docs page, fallback and middleware.
-pub fn router(state: AppState, settings: &HttpSettings) -> Router {
+pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crate::sandbox::SandboxBank>>) -> Router {
     let (api, document) = split_routes();
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", document);
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
@@ -128,11 +142,18 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
-    api.merge(docs)
+    let app = api
+        .merge(docs)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
-        .with_state(state)
+        .with_state(state);
+    match sandbox {
+        // The sandbox bank answers OFX like a bank would (503s, 429s, stalls), not problem+json,
+        // so it sits outside the API's layers.
+        Some(bank) => app.nest_service("/sandbox-bank", sandbox_bank::router(bank)),
+        None => app,
+    }
 }
 
 async fn route_not_found() -> ApiError {

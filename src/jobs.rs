@@ -9,6 +9,8 @@
 
 pub mod backoff;
 pub mod maintenance;
+pub mod refresh;
+pub mod schedule;
 pub mod store;
 pub mod worker;
 

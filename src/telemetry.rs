@@ -34,6 +34,25 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: String,
+    /// succeeded, retry, failed, snoozed
+    pub outcome: String,
+    /// The catalogue code of a refresh failure, or "none".
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
 /// Every metric the service exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -42,6 +61,12 @@ pub struct Metrics {
     pub http_request_duration: Family<RequestLabels, Histogram>,
     pub db_pool_connections: Gauge,
     pub db_pool_idle: Gauge,
+    pub job_outcomes: Family<JobLabels, Counter>,
+    pub job_duration: Family<KindLabels, Histogram>,
+    pub jobs_claimed: Counter,
+    pub worker_slots_busy: Gauge,
+    pub queue_depth: Family<StateLabels, Gauge>,
+    pub queue_oldest_due_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -87,4 +112,27 @@ impl Metrics {
 fn latency_histogram() -> Histogram {
     // 1 ms to ~16 s: catalogue lookups sit at the bottom, slow bank calls never block requests.
     Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 15))
+}
+
+impl crate::jobs::worker::PoolObserver for Metrics {
+    fn claimed(&self, count: usize) {
+        self.jobs_claimed.inc_by(count as u64);
+    }
+
+    fn finished(&self, kind: &str, outcome: &crate::jobs::Outcome, seconds: f64) {
+        use crate::jobs::Outcome;
+        let (name, result) = match outcome {
+            Outcome::Succeeded(_) => ("succeeded", None),
+            Outcome::Retry { result, .. } => ("retry", result.as_ref()),
+            Outcome::Fail { result, .. } => ("failed", result.as_ref()),
+            Outcome::Snooze { .. } => ("snoozed", None),
+        };
+        let code = result.and_then(|result| result["code"].as_u64()).map_or_else(|| "none".to_owned(), |code| code.to_string());
+        self.job_outcomes.get_or_create(&JobLabels { kind: kind.to_owned(), outcome: name.to_owned(), code }).inc();
+        self.job_duration.get_or_create(&KindLabels { kind: kind.to_owned() }).observe(seconds);
+    }
+
+    fn busy(&self, running: usize) {
+        self.worker_slots_busy.set(i64::try_from(running).unwrap_or(i64::MAX));
+    }
 }

@@ -27,6 +27,7 @@ use crate::connection::store::{self as connections, AccountChanges, AccountUpdat
 use crate::connection::{self, Account, AccountKind, AccountState, Actor, Connection, Credentials, Event, ListFilter};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
+use crate::jobs::refresh::{self, Trigger};
 
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
@@ -353,6 +354,9 @@ pub async fn create(
     connections::insert(&mut *tx, &new).await?;
     let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
     connections::insert_event(&mut *tx, id, "connection.created", &detail, actor(&principal)).await?;
+    // The first refresh commits with the connection: there is never one without the other.
+    refresh::enqueue(&mut tx, id, Trigger::Created).await?;
+    connections::schedule_first_refresh(&mut *tx, id).await?;
     let created =
         connections::get(&mut *tx, id).await?.ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
     let mut body = view(created, &state.catalog.current());
@@ -666,6 +670,7 @@ async fn record_changes(
         // The detail says that they changed, never what they are.
         connections::insert_event(&mut *tx, before.id, "connection.credentials_updated", &serde_json::json!({}), actor)
             .await?;
+        refresh::enqueue(&mut *tx, before.id, Trigger::Credentials).await?;
         let fixed_by_new_credentials = user_fixable_codes(catalog);
         if connections::clear_user_error(&mut *tx, before.id, &fixed_by_new_credentials).await? {
             let detail = serde_json::json!({ "from": before.state.as_str(), "to": "syncing", "cleared_error": before.error_code });

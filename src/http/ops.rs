@@ -60,6 +60,15 @@ fn not_ready(detail: &str) -> ApiError {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.db_pool_connections.set(i64::from(state.pool.size()));
     state.metrics.db_pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    // Queue figures come from the table, so every replica reports the same fleet-wide numbers.
+    if let Ok(mut conn) = state.pool.acquire().await
+        && let Ok(stats) = crate::jobs::store::stats(&mut conn).await
+    {
+        for (name, count) in stats.by_state {
+            state.metrics.queue_depth.get_or_create(&crate::telemetry::StateLabels { state: name }).set(count);
+        }
+        state.metrics.queue_oldest_due_seconds.set(stats.oldest_due_seconds.unwrap_or(0.0));
+    }
     let mut response = state.metrics.encode().into_response();
     response
         .headers_mut()

@@ -1,0 +1,314 @@
+//! What refreshing one connection means: open its credentials, ask the institution's provider,
+//! then in one transaction (fenced by the job's attempt and serialised per connection) upsert
+//! accounts and transactions and record the outcome. Running it twice changes nothing the
+//! second time.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use secrecy::SecretString;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::worker::{HandlerFuture, JobHandler};
+use super::{ClaimedJob, Enqueued, NewJob, Outcome};
+use crate::catalog::{Actor as CatalogActor, CatalogHandle};
+use crate::connection::store::{self as connections, ReportedAccount, RefreshTarget};
+use crate::connection::{AccountKind, Actor, Sealer, State};
+use crate::feed::{self, Changes, ReportedTransaction};
+use crate::institution::{self, Institution, ProviderKind};
+use crate::ofx::OfxVersion;
+use crate::provider::{self, DirectConnectSettings, FeedData, FeedProvider, FetchRequest, ProviderError, RetryHint};
+
+pub const KIND: &str = "refresh";
+/// How far back a refresh asks when the connection never succeeded.
+const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
+/// Re-read this much before the last success, to see corrections and removals.
+const OVERLAP: TimeDelta = TimeDelta::days(14);
+
+/// Why a refresh was asked for; shown in its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Created,
+    Manual,
+    Credentials,
+    Scheduled,
+    Bulk,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Manual => "manual",
+            Self::Credentials => "credentials",
+            Self::Scheduled => "scheduled",
+            Self::Bulk => "bulk",
+        }
+    }
+
+    /// People waiting on a refresh go before the background schedule.
+    fn priority(self) -> i16 {
+        match self {
+            Self::Scheduled | Self::Bulk => 0,
+            _ => 10,
+        }
+    }
+}
+
+/// Enqueues (or merges into) the refresh of a connection, in the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trigger) -> Result<Enqueued, sqlx::Error> {
+    let job = NewJob {
+        kind: KIND,
+        args: serde_json::json!({ "connection_id": connection_id }),
+        unique_key: Some(format!("refresh:{connection_id}")),
+        priority: trigger.priority(),
+        run_at: None,
+        max_attempts: 8,
+        connection_id: Some(connection_id),
+        trigger: trigger.as_str(),
+    };
+    super::enqueue(conn, &job).await
+}
+
+/// Everything a refresh needs, shared by all refresh jobs of a pool.
+pub struct Refresher<P> {
+    pub pool: PgPool,
+    pub sealer: Arc<Sealer>,
+    pub provider: P,
+    pub catalog: CatalogHandle,
+    /// Where the sandbox bank's `/ofx/{slug}` paths live (demo mode or a test's server).
+    pub sandbox_url: Option<String>,
+}
+
+impl<P> std::fmt::Debug for Refresher<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refresher").field("sandbox_url", &self.sandbox_url).finish_non_exhaustive()
+    }
+}
+
+/// The job handler: one shared [`Refresher`].
+#[derive(Debug)]
+pub struct RefreshHandler<P>(pub Arc<Refresher<P>>);
+
+impl<P: FeedProvider + Send + Sync + 'static> JobHandler for RefreshHandler<P> {
+    fn handle(&self, job: ClaimedJob) -> HandlerFuture {
+        let refresher = Arc::clone(&self.0);
+        Box::pin(async move { refresher.refresh(&job).await.unwrap_or_else(database_failure) })
+    }
+}
+
+fn database_failure(error: sqlx::Error) -> Outcome {
+    Outcome::Retry { error: format!("database: {error}"), after: None, result: None }
+}
+
+impl<P: FeedProvider + Send + Sync> Refresher<P> {
+    async fn refresh(&self, job: &ClaimedJob) -> Result<Outcome, sqlx::Error> {
+        let Some(connection_id) = job.args["connection_id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) else {
+            return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
+        };
+        let Some(target) = connections::refresh_target(&self.pool, connection_id).await? else {
+            return Ok(skipped("the connection no longer exists"));
+        };
+        if target.connection.state == State::Disconnected {
+            return Ok(skipped("the connection is disconnected"));
+        }
+        let institution = institution::store::get(&self.pool, target.connection.institution_id).await?;
+        let now = Utc::now();
+        let window_start = target.connection.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
+        let fetched = match self.prepare(&target, institution.as_ref()) {
+            Ok((settings, credentials)) => {
+                let request = FetchRequest { institution: &settings, credentials: &credentials, since: Some(window_start), now };
+                self.provider.fetch(&request).await
+            }
+            Err(error) => Err(error),
+        };
+        match fetched {
+            Ok(data) => self.store_success(job, &target, data, window_start, now).await,
+            Err(error) => self.store_failure(job, &target, error, now).await,
+        }
+    }
+
+    /// The institution's address and the opened credentials, or the failure that stops us.
+    fn prepare(
+        &self,
+        target: &RefreshTarget,
+        institution: Option<&Institution>,
+    ) -> Result<(DirectConnectSettings, provider::Credentials), ProviderError> {
+        let misconfigured = |message: &str| ProviderError {
+            code: 720,
+            raw: "feedwatch:institution_settings".into(),
+            message: message.into(),
+            retry: RetryHint::UserAction,
+        };
+        let institution = institution.ok_or_else(|| misconfigured("the institution is gone"))?;
+        let url = match institution.provider {
+            ProviderKind::Ofx => institution.ofx.url.clone(),
+            ProviderKind::Sandbox => self.sandbox_url.as_ref().map(|base| format!("{base}/ofx/{}", institution.slug)),
+        }
+        .ok_or_else(|| misconfigured("no OFX URL is configured for this institution"))?;
+        let version = match institution.ofx.version {
+            103 => OfxVersion::V103,
+            220 => OfxVersion::V220,
+            _ => OfxVersion::V102,
+        };
+        let settings = DirectConnectSettings {
+            url,
+            org: Some(institution.ofx.org.clone()).filter(|org| !org.is_empty()),
+            fid: Some(institution.ofx.fid.clone()).filter(|fid| !fid.is_empty()),
+            app_id: institution.ofx.app_id.clone(),
+            app_ver: institution.ofx.app_version.clone(),
+            version,
+        };
+        let opened = self.sealer.open(target.connection.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
+            code: 799,
+            raw: "feedwatch:credentials".into(),
+            message: error.to_string(),
+            retry: RetryHint::UserAction,
+        })?;
+        let extra: BTreeMap<String, SecretString> =
+            opened.extra.into_iter().map(|(name, value)| (name, SecretString::from(value))).collect();
+        let credentials = provider::Credentials { user_id: opened.user_id, password: SecretString::from(opened.password), extra };
+        Ok((settings, credentials))
+    }
+
+    async fn store_success(
+        &self,
+        job: &ClaimedJob,
+        target: &RefreshTarget,
+        data: FeedData,
+        window_start: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let id = target.connection.id;
+        let mut tx = self.pool.begin().await?;
+        if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
+            return Ok(lost());
+        }
+        feed::store::lock_connection(&mut *tx, id).await?;
+        let mut changes = Changes::default();
+        let mut newest: Option<DateTime<Utc>> = None;
+        let mut reported_ids = Vec::new();
+        for account in &data.accounts {
+            reported_ids.push(account.account.id.clone());
+            let balance = account.account.ledger_balance.as_ref();
+            newest = newest.max(balance.map(|b| b.as_of));
+            let reported = ReportedAccount {
+                bank_account_id: &account.account.id,
+                kind: account_kind(account.account.kind),
+                masked_number: &account.account.masked_number,
+                bank_name: &account.account.name,
+                currency: account.account.currency.as_deref().unwrap_or("USD"),
+                balance: balance.map(|b| b.amount),
+                available: account.account.available_balance.as_ref().map(|b| b.amount),
+                balance_as_of: balance.map(|b| b.as_of),
+                error_code: account.error.as_ref().and_then(|error| i32::try_from(error.code).ok()),
+            };
+            let account_id = connections::upsert_account(&mut *tx, id, &reported).await?;
+            if account.error.is_some() {
+                continue;
+            }
+            let transactions = reported_transactions(&account.transactions, reported.currency);
+            newest = newest.max(transactions.iter().map(|t| t.posted_at).max());
+            changes += feed::store::apply(&mut tx, id, account_id, &transactions, window_start).await?;
+        }
+        connections::mark_missing_accounts(&mut *tx, id, &reported_ids).await?;
+        let before = connections::record_success(&mut *tx, id, now, newest).await?;
+        let result = serde_json::json!({
+            "accounts": data.accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
+        });
+        let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
+        connections::insert_event(&mut *tx, id, "refresh.succeeded", &detail, Actor::SYSTEM).await?;
+        if let Some(before) = before.filter(|state| state != State::Healthy.as_str()) {
+            let detail = serde_json::json!({ "from": before, "to": "healthy" });
+            connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
+        }
+        tx.commit().await?;
+        Ok(Outcome::Succeeded(result))
+    }
+
+    async fn store_failure(
+        &self,
+        job: &ClaimedJob,
+        target: &RefreshTarget,
+        error: ProviderError,
+        now: DateTime<Utc>,
+    ) -> Result<Outcome, sqlx::Error> {
+        let id = target.connection.id;
+        let state = self.state_for(&error);
+        let code = i32::try_from(error.code).unwrap_or(799);
+        let mut tx = self.pool.begin().await?;
+        if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
+            return Ok(lost());
+        }
+        let before = connections::record_failure(&mut *tx, id, now, state, code, &error.raw).await?;
+        let detail = serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
+        connections::insert_event(&mut *tx, id, "refresh.failed", &detail, Actor::SYSTEM).await?;
+        if let Some(before) = before.filter(|before| before != state.as_str()) {
+            let detail = serde_json::json!({ "from": before, "to": state.as_str(), "code": error.code });
+            connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
+        }
+        tx.commit().await?;
+        let result = Some(serde_json::json!({ "code": error.code, "raw": error.raw }));
+        let message = error.to_string();
+        Ok(match error.retry {
+            RetryHint::UserAction => Outcome::Fail { error: message, result },
+            RetryHint::After(after) => Outcome::Snooze { after, reason: message },
+            RetryHint::Later => Outcome::Retry { error: message, after: None, result },
+        })
+    }
+
+    /// The connection state a failure implies: who must act, per the catalogue entry.
+    fn state_for(&self, error: &ProviderError) -> State {
+        let index = self.catalog.current();
+        match index.entry(error.code).map(|stored| stored.entry.actor) {
+            Some(CatalogActor::User) => State::NeedsUserAction,
+            Some(CatalogActor::Bank) => State::BankIssue,
+            _ => State::ProviderIssue,
+        }
+    }
+}
+
+fn skipped(reason: &str) -> Outcome {
+    Outcome::Succeeded(serde_json::json!({ "skipped": reason }))
+}
+
+/// Another attempt owns the job now; whatever we return is fenced off.
+fn lost() -> Outcome {
+    Outcome::Retry { error: "lease lost before the results were stored".into(), after: None, result: None }
+}
+
+fn account_kind(kind: provider::AccountKind) -> AccountKind {
+    match kind {
+        provider::AccountKind::Checking => AccountKind::Checking,
+        provider::AccountKind::Savings => AccountKind::Savings,
+        provider::AccountKind::MoneyMarket => AccountKind::MoneyMarket,
+        provider::AccountKind::CreditLine => AccountKind::LineOfCredit,
+        provider::AccountKind::CreditCard => AccountKind::CreditCard,
+        provider::AccountKind::CertificateOfDeposit | provider::AccountKind::Other => AccountKind::Other,
+    }
+}
+
+/// One row per FITID (the last wins): a bank repeating a transaction must not make the upsert
+/// touch a row twice.
+fn reported_transactions(transactions: &[provider::FeedTransaction], currency: &str) -> Vec<ReportedTransaction> {
+    let mut by_fitid: BTreeMap<&str, ReportedTransaction> = BTreeMap::new();
+    for t in transactions {
+        by_fitid.insert(
+            &t.fitid,
+            ReportedTransaction {
+                fitid: t.fitid.clone(),
+                posted_at: t.posted,
+                amount: t.amount,
+                currency: t.currency.clone().unwrap_or_else(|| currency.to_owned()),
+                name: t.name.clone().unwrap_or_default(),
+                memo: t.memo.clone().unwrap_or_default(),
+                check_number: t.check_number.clone().unwrap_or_default(),
+                pending: t.pending,
+                replaces_fitid: t.replaces_fitid.clone(),
+            },
+        );
+    }
+    by_fitid.into_values().collect()
+}

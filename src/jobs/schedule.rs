@@ -1,0 +1,45 @@
+//! Scheduled refreshes: every replica runs this loop; `take_due` hands each due connection to
+//! exactly one of them and moves its next refresh in the same transaction as the enqueue, so no
+//! refresh is doubled or lost.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use super::refresh::{self, Trigger};
+use crate::connection::store as connections;
+
+const BATCH: i64 = 500;
+
+/// Enqueues the refreshes that are due now; returns how many.
+pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let due = connections::take_due(&mut *tx, Utc::now(), BATCH).await?;
+        for id in &due {
+            refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
+        }
+        tx.commit().await?;
+        total += due.len();
+        if (due.len() as i64) < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
+pub async fn run(pool: PgPool, every: Duration, shutdown: CancellationToken) {
+    loop {
+        match enqueue_due(&pool).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "scheduled refreshes enqueued"),
+            Err(error) => tracing::warn!(%error, "scheduling refreshes failed; retrying next round"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
