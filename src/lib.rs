@@ -16,5 +16,7 @@ pub mod database;
 pub mod devdb;
 /// The HTTP surface: router, middleware, problem+json errors, one file per resource.
 pub mod http;
+/// OFX 1.x (SGML) and 2.x (XML) reading and writing, shared by Direct Connect, file import and the sandbox bank.
+pub mod ofx;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
