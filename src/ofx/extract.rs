@@ -15,6 +15,7 @@ use super::model::{
     OfxHeader, OfxVersion, Severity, SignonResponse, Statement, StatementKind, Status, Transaction,
 };
 use super::tree::Element;
+use super::write::{PENDING, REPLACES};
 
 type Result<T> = std::result::Result<T, OfxError>;
 
@@ -129,6 +130,8 @@ fn transaction(trn: &Element) -> Result<Transaction> {
         check_number: string(trn, "CHECKNUM"),
         currency: trn.child("CURRENCY").map(currency).transpose()?,
         orig_currency: trn.child("ORIGCURRENCY").map(currency).transpose()?,
+        pending: trn.text_of(PENDING).is_some_and(|flag| flag.eq_ignore_ascii_case("Y")),
+        replaces_fitid: string(trn, REPLACES),
     })
 }
 

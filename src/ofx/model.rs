@@ -187,6 +187,12 @@ pub struct Transaction {
     pub check_number: Option<String>,
     pub currency: Option<CurrencyInfo>,
     pub orig_currency: Option<CurrencyInfo>,
+    /// `<FEEDWATCH.PENDING>Y`: our extension (OFX allows FI elements whose names hold a dot),
+    /// since OFX 1.x/2.x statements have no notion of a pending transaction.
+    pub pending: bool,
+    /// `<FEEDWATCH.REPLACES>`: the FITID of the pending transaction this posted one replaces,
+    /// because banks post a pending transaction under a new FITID.
+    pub replaces_fitid: Option<String>,
 }
 
 /// One statement transaction (`STMTTRNRS` or `CCSTMTTRNRS`). When the bank

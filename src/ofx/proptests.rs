@@ -57,7 +57,7 @@ fn transaction() -> impl Strategy<Value = Transaction> {
     (
         (text(), "[A-Z]{3,6}", datetime(), proptest::option::of(datetime())),
         (amount(), opt_text(), opt_text(), opt_text(), opt_text()),
-        (currency(), currency()),
+        (currency(), currency(), any::<bool>(), opt_text()),
     )
         .prop_map(|((fitid, trntype, posted, user_date), (amount, name, payee, memo, check), cur)| Transaction {
             fitid,
@@ -71,6 +71,8 @@ fn transaction() -> impl Strategy<Value = Transaction> {
             check_number: check,
             currency: cur.0,
             orig_currency: cur.1,
+            pending: cur.2,
+            replaces_fitid: cur.3,
         })
 }
 

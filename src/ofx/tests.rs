@@ -266,6 +266,8 @@ fn sample_document(version: OfxVersion) -> OfxDocument {
         check_number: Some("77".into()),
         currency: None,
         orig_currency: Some(CurrencyInfo { rate: Some(dec("1.0875")), symbol: "EUR".into() }),
+        pending: false,
+        replaces_fitid: Some("P<9>&1".into()),
     };
     let checking = BankAccount {
         bank_id: "121000248".into(),
@@ -290,7 +292,13 @@ fn sample_document(version: OfxVersion) -> OfxDocument {
         kind: StatementKind::CreditCard,
         account: Some(Account::CreditCard { account_id: "4111".into() }),
         trnuid: Some("t3".into()),
-        transactions: vec![Transaction { payee_name: Some("Payee & Co".into()), name: None, ..transaction }],
+        transactions: vec![Transaction {
+            payee_name: Some("Payee & Co".into()),
+            name: None,
+            pending: true,
+            replaces_fitid: None,
+            ..transaction
+        }],
         ledger_balance: None,
         available_balance: None,
         ..statement.clone()
@@ -361,6 +369,43 @@ fn response_writer_dialect_shapes() {
     ));
     assert!(xml.contains("<NAME>AT&amp;T &lt;Mobility&gt; Café</NAME>"));
     assert!(xml.contains("<DTPOSTED>20240315120000.250[-5]</DTPOSTED>"));
+}
+
+/// Our pending/replaces extension survives writing and reading in both dialects, and real
+/// bank files (which never carry it) read as posted with nothing replaced.
+#[test]
+fn pending_extension_round_trips() {
+    for version in [OfxVersion::V102, OfxVersion::V220] {
+        let written = write_response(&sample_document(version));
+        let pending_tag =
+            if version.is_sgml() { "<FEEDWATCH.PENDING>Y\r\n" } else { "<FEEDWATCH.PENDING>Y</FEEDWATCH.PENDING>" };
+        assert!(written.contains(pending_tag), "{written}");
+        assert!(written.contains("<FEEDWATCH.REPLACES>P&lt;9&gt;&amp;1"), "{written}");
+        let back = read(written.as_bytes());
+        let transactions: Vec<_> = back.statements.iter().flat_map(|s| &s.transactions).collect();
+        let flags: Vec<_> = transactions.iter().map(|t| (t.pending, t.replaces_fitid.as_deref())).collect();
+        assert_eq!(flags, [(false, Some("P<9>&1")), (true, None)]);
+    }
+    let plain = read(include_bytes!("testdata/sgml_cp1252.ofx"));
+    let transactions = plain.statements.iter().flat_map(|s| &s.transactions);
+    assert!(transactions.clone().count() > 0);
+    assert!(transactions.clone().all(|t| !t.pending && t.replaces_fitid.is_none()));
+    let lowercase = written_lowercase_extension();
+    let back = read(lowercase.as_bytes());
+    let flags: Vec<_> = back
+        .statements
+        .iter()
+        .flat_map(|s| &s.transactions)
+        .map(|t| (t.pending, t.replaces_fitid.as_deref()))
+        .collect();
+    assert_eq!(flags, [(false, Some("P<9>&1")), (true, None)]);
+}
+
+/// SGML files from hand-written tools sometimes lower-case tags and flags.
+fn written_lowercase_extension() -> String {
+    write_response(&sample_document(OfxVersion::V102))
+        .replace("<FEEDWATCH.PENDING>Y", "<feedwatch.pending>y")
+        .replace("FEEDWATCH.REPLACES", "feedwatch.replaces")
 }
 
 #[test]

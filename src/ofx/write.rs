@@ -8,6 +8,10 @@ use super::model::{
     Statement, StatementKind, Status, Transaction,
 };
 
+/// Our STMTTRN extension elements; see [`Transaction`] for why they exist.
+pub(crate) const PENDING: &str = "FEEDWATCH.PENDING";
+pub(crate) const REPLACES: &str = "FEEDWATCH.REPLACES";
+
 /// An element to write. Leaves with blank values and `Skip` are left out, so
 /// optional fields need no special casing by callers.
 pub(crate) enum Node {
@@ -278,6 +282,9 @@ fn transaction(trn: &Transaction) -> Node {
             opt_leaf("MEMO", trn.memo.as_deref()),
             currency("CURRENCY", trn.currency.as_ref()),
             currency("ORIGCURRENCY", trn.orig_currency.as_ref()),
+            // Extensions come last so readers that skip unknown elements lose nothing else.
+            if trn.pending { leaf(PENDING, "Y") } else { Node::Skip },
+            opt_leaf(REPLACES, trn.replaces_fitid.as_deref()),
         ],
     )
 }
