@@ -18,5 +18,7 @@ pub mod devdb;
 pub mod http;
 /// OFX 1.x (SGML) and 2.x (XML) reading and writing, shared by Direct Connect, file import and the sandbox bank.
 pub mod ofx;
+/// Bank-feed providers (OFX Direct Connect) and the classification of their failures into canonical codes.
+pub mod provider;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
