@@ -20,5 +20,7 @@ pub mod http;
 pub mod ofx;
 /// Bank-feed providers (OFX Direct Connect) and the classification of their failures into canonical codes.
 pub mod provider;
+/// The sandbox bank: an OFX server with magic credentials, growing deterministic data and fault injection.
+pub mod sandbox;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
