@@ -9,6 +9,7 @@ pub mod extract;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod sandbox_bank;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -212,12 +212,17 @@ impl SandboxBank {
     }
 
     fn answer(&self, institution: &Institution, body: &[u8], now: DateTime<Utc>) -> Outcome {
+        if let Some(outcome) = self.maintenance(institution, now) {
+            return outcome;
+        }
         let request = match ofx::parse_request(body, &ParseOptions::default()) {
             Ok(request) => request,
             Err(error) => return Outcome::Ofx(reply::unreadable(&error, now)),
         };
         let session = reply::Session::new(&request, institution, self.config.seed, now);
-        if let Some(outcome) = self.institution_fault(institution, &session, now) {
+        if institution.behaviour == Behaviour::Flaky
+            && let Some(outcome) = self.flaky_failure(&session)
+        {
             return outcome;
         }
         let fi_matches = [(&request.signon.org, institution.org), (&request.signon.fid, institution.fid)]
@@ -232,24 +237,16 @@ impl SandboxBank {
         session_outcome(&session, magic::read(request.signon.password.expose()))
     }
 
-    /// Maintenance and flaky failures come before the bank even looks at the credentials.
-    fn institution_fault(
-        &self,
-        institution: &Institution,
-        session: &reply::Session,
-        now: DateTime<Utc>,
-    ) -> Option<Outcome> {
-        match institution.behaviour {
-            Behaviour::Maintenance => self
-                .config
-                .maintenance
-                .check(now)
-                .map(|ends_in| Outcome::Http { status: 503, retry_after: Some(ends_in.unwrap_or(magic::RETRY_AFTER)) }),
-            Behaviour::Flaky => self.flaky_failure(session),
-            _ => None,
+    /// A server down for maintenance answers before reading anything.
+    fn maintenance(&self, institution: &Institution, now: DateTime<Utc>) -> Option<Outcome> {
+        if institution.behaviour != Behaviour::Maintenance {
+            return None;
         }
+        let ends_in = self.config.maintenance.check(now)?;
+        Some(Outcome::Http { status: 503, retry_after: Some(ends_in.unwrap_or(magic::RETRY_AFTER)) })
     }
 
+    /// Flaky failures come before the bank looks at the credentials, as a failing back end would.
     fn flaky_failure(&self, session: &reply::Session) -> Option<Outcome> {
         let request_number = self.requests.fetch_add(1, Ordering::Relaxed);
         let mut dice = Dice::new(self.config.seed, &["flaky"]).derive(request_number);
