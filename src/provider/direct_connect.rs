@@ -202,16 +202,18 @@ fn send_error(error: &reqwest::Error) -> ProviderError {
     }
 }
 
-/// rustls errors travel wrapped in an `io::Error`, whose `source()` skips them, so each
-/// io error in the chain is opened.
+/// rustls errors travel wrapped in `io::Error`s (sometimes one inside another), whose
+/// `source()` skips the wrapped error, so io errors are opened by hand.
 fn is_tls(error: &reqwest::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = cause {
-        let inner = current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
-        if current.is::<rustls::Error>() || inner.is_some_and(|inner| inner.is::<rustls::Error>()) {
+        if current.is::<rustls::Error>() {
             return true;
         }
-        cause = current.source();
+        cause = match current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
     }
     false
 }

@@ -8,3 +8,4 @@ mod api_keys;
 mod conventions;
 mod errors;
 mod operations;
+mod providers;
