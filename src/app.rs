@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::cache::KeyCache;
 use crate::auth::{self, NewKey, PresentedKey, Role};
 use crate::catalog::{self, Catalog, CatalogHandle};
-use crate::config::{DatabaseArgs, ServeArgs};
+use crate::config::{DatabaseArgs, SandboxBankArgs, ServeArgs};
 use crate::config::WorkerArgs;
 use crate::connection::Sealer;
 use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
@@ -379,6 +379,30 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     database.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `feedwatch sandbox-bank`: serves the sandbox bank alone until SIGTERM or SIGINT.
+pub async fn run_sandbox_bank(args: SandboxBankArgs) -> anyhow::Result<()> {
+    let bank = std::sync::Arc::new(SandboxBank::new(args.sandbox_config(), Clock::System));
+    let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    println!("sandbox bank listening on http://{addr}");
+    println!("  maintenance window: {}", args.maintenance);
+    for institution in bank.institutions() {
+        let url = format!("http://{addr}{}", institution.path());
+        let (org, fid, version) = (institution.org, institution.fid, institution.version.number());
+        println!("  {:<12} {url}  (ORG {org}, FID {fid}, OFX {version})", institution.slug);
+    }
+    println!("  sign in as user_good / pass_good, or any user with password error_<code>");
+    let shutdown = CancellationToken::new();
+    let server =
+        tokio::spawn(serve(listener, http::sandbox_bank::router(bank.clone()), shutdown.clone(), args.shutdown_grace));
+    wait_for_signal().await;
+    tracing::info!("shutting down the sandbox bank");
+    // Stalled and delayed replies end first, so graceful shutdown has nothing left to wait for.
+    bank.close();
+    shutdown.cancel();
+    server.await.context("sandbox bank task panicked")?.context("sandbox bank failed")
 }
 
 /// `feedwatch keys create`: prints a new key once.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use secrecy::SecretString;
 
+use crate::sandbox::{MaintenanceWindow, SandboxConfig};
+
 /// Where the database comes from.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -107,6 +109,63 @@ pub struct WorkerArgs {
     /// /sandbox-bank in demo mode).
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
+}
+
+/// Settings of `feedwatch sandbox-bank`.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxBankArgs {
+    /// Address the sandbox bank binds to. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "FEEDWATCH_SANDBOX_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+
+    /// Delay added to every reply (e.g. 50ms).
+    #[arg(long, env = "FEEDWATCH_SANDBOX_LATENCY", default_value = "0ms", value_parser = parse_duration)]
+    pub latency: Duration,
+
+    /// Further delay of every reply from the `slow` institution.
+    #[arg(long, env = "FEEDWATCH_SANDBOX_SLOW_LATENCY", default_value = "3s", value_parser = parse_duration)]
+    pub slow_latency: Duration,
+
+    /// Share of the `flaky` institution's requests that fail bank-side, from 0 to 1.
+    #[arg(long, env = "FEEDWATCH_SANDBOX_FLAKY_RATE", default_value_t = 0.3, value_parser = parse_rate)]
+    pub flaky_rate: f64,
+
+    /// When the `maintenance` institution is down: `always`, `never` or a daily UTC window
+    /// such as `02:00-04:00`.
+    #[arg(long, env = "FEEDWATCH_SANDBOX_MAINTENANCE", default_value = "always")]
+    pub maintenance: MaintenanceWindow,
+
+    /// Seed of account numbers, transactions and the flaky institution's failures.
+    #[arg(long, env = "FEEDWATCH_SANDBOX_SEED", default_value_t = 42)]
+    pub seed: u64,
+
+    /// Longest a stalled reply (password `error_712`) is held before it is answered 504.
+    #[arg(long, env = "FEEDWATCH_SANDBOX_STALL_LIMIT", default_value = "10m", value_parser = parse_duration)]
+    pub stall_limit: Duration,
+
+    /// Longest in-flight requests may run after SIGTERM/SIGINT before the process exits.
+    #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl SandboxBankArgs {
+    pub fn sandbox_config(&self) -> SandboxConfig {
+        SandboxConfig {
+            latency: self.latency,
+            slow_latency: self.slow_latency,
+            flaky_rate: self.flaky_rate,
+            maintenance: self.maintenance,
+            seed: self.seed,
+            stall_limit: self.stall_limit,
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a share between 0 and 1")),
+    }
 }
 
 /// How log lines are written.

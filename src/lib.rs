@@ -26,5 +26,11 @@ pub mod idempotency;
 pub mod institution;
 /// The job queue in PostgreSQL and its worker pool.
 pub mod jobs;
+/// OFX 1.x (SGML) and 2.x (XML) reading and writing, shared by Direct Connect, file import and the sandbox bank.
+pub mod ofx;
+/// Bank-feed providers (OFX Direct Connect) and the classification of their failures into canonical codes.
+pub mod provider;
+/// The sandbox bank: an OFX server with magic credentials, growing deterministic data and fault injection.
+pub mod sandbox;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;

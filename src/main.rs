@@ -1,10 +1,12 @@
 //! The `feedwatch` command line.
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use feedwatch::auth::Role;
-use feedwatch::config::{DatabaseArgs, LogFormat, ServeArgs};
+use feedwatch::config::{DatabaseArgs, LogFormat, SandboxBankArgs, ServeArgs};
 use uuid::Uuid;
 
 /// Bank-feed connection health and error lookup.
@@ -38,6 +40,22 @@ enum Command {
         /// A code or alias, or `search` followed by words.
         #[arg(required = true, num_args = 1..)]
         words: Vec<String>,
+    },
+    /// Read OFX files; needs no server or database.
+    #[command(subcommand)]
+    Ofx(OfxCommand),
+    /// Run the sandbox bank: an OFX Direct Connect server with magic credentials and faults.
+    SandboxBank(SandboxBankArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OfxCommand {
+    /// Print a summary of an OFX, QFX or QBO file as JSON: accounts, balances, transaction
+    /// count, date range and status codes. Exits 1 with the line of the problem when the file
+    /// cannot be read.
+    Inspect {
+        /// The file to read (at most 16 MiB).
+        file: PathBuf,
     },
 }
 
@@ -97,6 +115,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Errors { words }) => errors(&words),
+        Some(Command::Ofx(OfxCommand::Inspect { file })) => ofx_inspect(&file),
+        Some(Command::SandboxBank(args)) => feedwatch::app::run_sandbox_bank(args).await,
         None => feedwatch::app::run_serve(cli.serve).await,
         Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
         Some(Command::Migrate(args)) => feedwatch::app::run_migrate(&args).await,
@@ -142,4 +162,24 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
             if found { Ok(()) } else { anyhow::bail!("unknown code") }
         }
     }
+}
+
+/// Larger inputs are refused before parsing; no real statement file comes near it.
+const MAX_OFX_FILE: u64 = 16 * 1024 * 1024;
+
+fn ofx_inspect(path: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use feedwatch::ofx::{ParseOptions, parse};
+    let shown = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_OFX_FILE + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {shown}"))?;
+    if bytes.len() as u64 > MAX_OFX_FILE {
+        anyhow::bail!("{shown} is over the limit of 16 MiB");
+    }
+    let document = parse(&bytes, &ParseOptions::default()).with_context(|| format!("{shown} is not readable OFX"))?;
+    // A closed pipe (`| head`) ends the output quietly instead of panicking as println! would.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&document.summary())?);
+    Ok(())
 }

@@ -96,8 +96,36 @@ impl Metrics {
             "Idle connections in the API's database pool",
             db_pool_idle.clone(),
         );
+        let job_outcomes = Family::<JobLabels, Counter>::default();
+        registry.register("job_outcomes", "Jobs finished, by kind, outcome and catalogue code", job_outcomes.clone());
+        let job_duration = Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register("job_duration_seconds", "Time one job (a refresh) took", job_duration.clone());
+        let jobs_claimed = Counter::default();
+        registry.register("jobs_claimed", "Jobs claimed by this instance's workers", jobs_claimed.clone());
+        let worker_slots_busy = Gauge::default();
+        registry.register("worker_slots_busy", "Worker slots running a job now", worker_slots_busy.clone());
+        let queue_depth = Family::<StateLabels, Gauge>::default();
+        registry.register("queue_jobs", "Jobs in the queue by state (read at scrape)", queue_depth.clone());
+        let queue_oldest_due_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "queue_oldest_due_seconds",
+            "Age of the oldest job waiting to start (read at scrape)",
+            queue_oldest_due_seconds.clone(),
+        );
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
-        Arc::new(Self { registry, http_requests, http_request_duration, db_pool_connections, db_pool_idle })
+        Arc::new(Self {
+            registry,
+            http_requests,
+            http_request_duration,
+            db_pool_connections,
+            db_pool_idle,
+            job_outcomes,
+            job_duration,
+            jobs_claimed,
+            worker_slots_busy,
+            queue_depth,
+            queue_oldest_due_seconds,
+        })
     }
 
     /// The Prometheus text exposition of every metric.

@@ -7,6 +7,8 @@
 # Usage: bench/catalog/run.sh
 # Knobs (environment):
 #   CARGO_TARGET_DIR    where to build (default: the repo's target/)
+#   BENCH_REV           build this git revision (exported with `git archive` to a directory under
+#                       /tmp) instead of the working tree, e.g. when the tree is mid-edit
 #   FEEDWATCH_BIN       use this binary instead of building one
 #   BENCH_THREADS       wrk threads            (default 2)
 #   BENCH_CONNECTIONS   wrk connections        (default 32)
@@ -50,8 +52,20 @@ if [[ -n ${FEEDWATCH_BIN:-} ]]; then
   log "using FEEDWATCH_BIN=$bin (not building)"
 else
   target_dir="${CARGO_TARGET_DIR:-$root/target}"
-  log "building the release binary (target dir: $target_dir)"
-  CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --bin feedwatch
+  src_dir="$root"
+  if [[ -n ${BENCH_REV:-} ]]; then
+    rev="$(git rev-parse --verify "${BENCH_REV}^{commit}")"
+    # A stable directory per revision, so a second run rebuilds nothing.
+    src_dir="${TMPDIR:-/tmp}/feedwatch-bench-src-$rev"
+    if [[ ! -f $src_dir/Cargo.toml ]]; then
+      log "exporting revision ${rev:0:12} to $src_dir"
+      rm -rf "$src_dir.partial" && mkdir -p "$src_dir.partial"
+      git archive "$rev" | tar -x -C "$src_dir.partial"
+      mv "$src_dir.partial" "$src_dir"
+    fi
+  fi
+  log "building the release binary from $src_dir (target dir: $target_dir)"
+  (cd "$src_dir" && CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --bin feedwatch)
   bin="$target_dir/release/feedwatch"
 fi
 [[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
@@ -134,9 +148,17 @@ wrk_version="$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' || true)"
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || true)"
 started_at="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-dirty=false
-[[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]] && dirty=true
+if [[ -n ${FEEDWATCH_BIN:-} ]]; then
+  commit="unknown (FEEDWATCH_BIN)"
+  dirty=false
+elif [[ -n ${BENCH_REV:-} ]]; then
+  commit="${rev:0:7}"
+  dirty=false
+else
+  commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  dirty=false
+  [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ]] && dirty=true
+fi
 
 log "wrk -t$threads -c$connections -d$duration (warm-up $warmup per endpoint), $rounds round(s), $(nproc) CPU(s) shared by server and wrk"
 

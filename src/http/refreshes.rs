@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Path, Query, parse_json};
 use crate::auth::{Principal, Role};
 use crate::connection::{self, ListFilter, store as connections};
 use crate::jobs::refresh::{self, Trigger};
@@ -50,9 +50,11 @@ pub async fn trigger(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-    body: Option<Json<RefreshRequest>>,
+    body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let force = body.is_some_and(|Json(request)| request.force);
+    // The body is optional: an empty POST asks for a plain refresh.
+    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
+    let force = request.force;
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
     }

@@ -10,3 +10,4 @@ mod conventions;
 mod errors;
 mod jobs;
 mod operations;
+mod providers;

@@ -1,0 +1,404 @@
+//! Normalises an OFX body, SGML or XML, into well-formed XML.
+//!
+//! OFX 1.x leaves elements with a value unclosed (`<NAME>AT&T` then the next
+//! tag) and lets `&` stand bare. An element is taken as a leaf when its name
+//! is never closed anywhere in the file, or once it has text; a leaf is closed
+//! when the next tag arrives. Output keeps every newline of the input, so
+//! line numbers found in the XML are line numbers of the original file.
+
+use std::collections::HashSet;
+
+use super::error::OfxError;
+
+/// `&#x10FFFF;` is the longest entity XML can hold.
+const MAX_ENTITY_LEN: usize = 10;
+
+const PREDEFINED: [&str; 5] = ["amp", "lt", "gt", "quot", "apos"];
+
+/// Aggregates this module reads. They are never taken for leaves, so a file
+/// truncated before their end tags still nests correctly.
+const KNOWN_AGGREGATES: [&str; 33] = [
+    "OFX",
+    "SIGNONMSGSRSV1",
+    "SIGNONMSGSRQV1",
+    "SONRS",
+    "SONRQ",
+    "STATUS",
+    "FI",
+    "SIGNUPMSGSRSV1",
+    "SIGNUPMSGSRQV1",
+    "ACCTINFOTRNRS",
+    "ACCTINFOTRNRQ",
+    "ACCTINFORS",
+    "ACCTINFORQ",
+    "ACCTINFO",
+    "BANKACCTINFO",
+    "CCACCTINFO",
+    "BANKMSGSRSV1",
+    "BANKMSGSRQV1",
+    "STMTTRNRS",
+    "STMTTRNRQ",
+    "STMTRS",
+    "STMTRQ",
+    "CREDITCARDMSGSRSV1",
+    "CREDITCARDMSGSRQV1",
+    "CCSTMTTRNRS",
+    "CCSTMTTRNRQ",
+    "CCSTMTRS",
+    "CCSTMTRQ",
+    "BANKACCTFROM",
+    "CCACCTFROM",
+    "BANKTRANLIST",
+    "STMTTRN",
+    "INCTRAN",
+];
+
+/// Small aggregates inside transactions and statements.
+const KNOWN_INNER_AGGREGATES: [&str; 5] = ["PAYEE", "CURRENCY", "ORIGCURRENCY", "LEDGERBAL", "AVAILBAL"];
+
+pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<String, OfxError> {
+    let mut normaliser = Normaliser {
+        src: text,
+        pos: body_start,
+        out: String::with_capacity(text.len() + text.len() / 4),
+        stack: Vec::new(),
+        closed_names: closed_names(&text[body_start..]),
+        max_depth,
+    };
+    normaliser.keep_newlines(&text[..body_start]);
+    normaliser.run()?;
+    Ok(normaliser.out)
+}
+
+struct Open {
+    name: String,
+    leaf: bool,
+    has_text: bool,
+    has_children: bool,
+}
+
+impl Open {
+    fn closes_implicitly(&self) -> bool {
+        self.leaf || self.has_text
+    }
+}
+
+struct Normaliser<'a> {
+    src: &'a str,
+    pos: usize,
+    out: String,
+    stack: Vec<Open>,
+    closed_names: HashSet<String>,
+    max_depth: usize,
+}
+
+impl<'a> Normaliser<'a> {
+    fn run(&mut self) -> Result<(), OfxError> {
+        while let Some(found) = self.src[self.pos..].find('<') {
+            let text = &self.src[self.pos..self.pos + found];
+            self.pos += found;
+            self.text(text);
+            self.markup()?;
+        }
+        self.text(&self.src[self.pos..]);
+        self.pos = self.src.len();
+        while let Some(open) = self.stack.pop() {
+            self.emit_close(&open.name);
+        }
+        Ok(())
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.src[self.pos..]
+    }
+
+    fn markup(&mut self) -> Result<(), OfxError> {
+        let rest = self.rest();
+        if rest.starts_with("<!--") {
+            self.skip_past("-->", "unterminated comment")
+        } else if rest.starts_with("<![CDATA[") {
+            self.cdata()
+        } else if rest.starts_with("<!") || rest.starts_with("<?") {
+            self.skip_past(">", "unterminated declaration")
+        } else if rest.starts_with("</") {
+            self.end_tag()
+        } else if rest[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+            self.start_tag()
+        } else {
+            // SGML lets `<` stand for itself when no tag can start there.
+            self.text("<");
+            self.pos += 1;
+            Ok(())
+        }
+    }
+
+    fn skip_past(&mut self, terminator: &str, problem: &str) -> Result<(), OfxError> {
+        let Some(found) = self.rest().find(terminator) else {
+            return Err(self.syntax(problem));
+        };
+        let end = self.pos + found + terminator.len();
+        self.keep_newlines(&self.src[self.pos..end]);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn cdata(&mut self) -> Result<(), OfxError> {
+        let body_start = self.pos + "<![CDATA[".len();
+        let Some(found) = self.src[body_start..].find("]]>") else {
+            return Err(self.syntax("unterminated CDATA section"));
+        };
+        let body = &self.src[body_start..body_start + found];
+        self.pos = body_start + found + 3;
+        self.text_with(body, false);
+        Ok(())
+    }
+
+    /// Returns the tag's inside (between `<` and `>`) and moves past it.
+    fn take_tag(&mut self) -> Result<&'a str, OfxError> {
+        let rest = self.rest();
+        let close = rest.find('>');
+        let open = rest[1..].find('<').map(|at| at + 1);
+        match (close, open) {
+            (Some(close), Some(open)) if open < close => Err(self.syntax("'<' inside a tag")),
+            (Some(close), _) => {
+                let start = self.pos + 1;
+                self.pos += close + 1;
+                Ok(&self.src[start..start + close - 1])
+            }
+            (None, _) => Err(self.syntax("unterminated tag")),
+        }
+    }
+
+    fn start_tag(&mut self) -> Result<(), OfxError> {
+        let line = self.line();
+        let inside = self.take_tag()?;
+        let (name, after) = split_name(inside);
+        if !after.is_empty() && !after.starts_with(|c: char| c.is_whitespace() || c == '/') {
+            return Err(OfxError::Syntax { line, message: format!("bad character in tag <{}>", name) });
+        }
+        let self_closing = after.trim_end().ends_with('/');
+        let newlines = inside.matches('\n').count();
+        self.open(name.to_ascii_uppercase(), self_closing, line)?;
+        self.out.extend(std::iter::repeat_n('\n', newlines));
+        Ok(())
+    }
+
+    fn end_tag(&mut self) -> Result<(), OfxError> {
+        let line = self.line();
+        let inside = self.take_tag()?;
+        let (name, after) = split_name(&inside[1..]);
+        if !after.trim().is_empty() {
+            return Err(OfxError::Syntax { line, message: format!("bad character in end tag </{}>", name) });
+        }
+        let newlines = inside.matches('\n').count();
+        self.close(&name.to_ascii_uppercase());
+        self.out.extend(std::iter::repeat_n('\n', newlines));
+        Ok(())
+    }
+
+    fn open(&mut self, name: String, self_closing: bool, line: usize) -> Result<(), OfxError> {
+        self.close_pending_leaves();
+        if let Some(parent) = self.stack.last_mut() {
+            parent.has_children = true;
+        }
+        if self_closing {
+            self.out.push_str(&format!("<{name}/>"));
+            return Ok(());
+        }
+        if self.stack.len() >= self.max_depth {
+            return Err(OfxError::TooDeep { line, limit: self.max_depth });
+        }
+        self.out.push_str(&format!("<{name}>"));
+        let leaf = !self.closed_names.contains(&name);
+        self.stack.push(Open { name, leaf, has_text: false, has_children: false });
+        Ok(())
+    }
+
+    /// A stray end tag (nothing open by that name) is dropped, as SGML
+    /// readers do.
+    fn close(&mut self, name: &str) {
+        let Some(index) = self.stack.iter().rposition(|open| open.name == name) else {
+            self.close_pending_leaves();
+            return;
+        };
+        for open in self.stack.split_off(index).into_iter().rev() {
+            self.emit_close(&open.name);
+        }
+    }
+
+    fn close_pending_leaves(&mut self) {
+        while self.stack.last().is_some_and(Open::closes_implicitly) {
+            if let Some(open) = self.stack.pop() {
+                self.emit_close(&open.name);
+            }
+        }
+    }
+
+    fn emit_close(&mut self, name: &str) {
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push('>');
+    }
+
+    fn text(&mut self, raw: &str) {
+        self.text_with(raw, true);
+    }
+
+    fn text_with(&mut self, raw: &str, keep_entities: bool) {
+        if raw.trim().is_empty() {
+            self.out.push_str(raw);
+            return;
+        }
+        let Some(top) = self.stack.last_mut() else {
+            self.keep_newlines(raw);
+            return;
+        };
+        // Text after child elements is stray mixed content, not a leaf value.
+        if !top.has_children {
+            top.has_text = true;
+        }
+        escape_into(&mut self.out, raw, keep_entities);
+    }
+
+    fn keep_newlines(&mut self, skipped: &str) {
+        let count = skipped.matches('\n').count();
+        self.out.extend(std::iter::repeat_n('\n', count));
+    }
+
+    fn line(&self) -> usize {
+        1 + self.src[..self.pos].matches('\n').count()
+    }
+
+    fn syntax(&self, message: &str) -> OfxError {
+        OfxError::Syntax { line: self.line(), message: message.to_owned() }
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')
+}
+
+fn split_name(inside: &str) -> (&str, &str) {
+    let end = inside.find(|c: char| !is_name_char(c)).unwrap_or(inside.len());
+    inside.split_at(end)
+}
+
+/// Names that are aggregates: closed somewhere in the file, or known.
+fn closed_names(body: &str) -> HashSet<String> {
+    let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
+    body.match_indices("</")
+        .map(|(at, _)| split_name(&body[at + 2..]).0.to_ascii_uppercase())
+        .filter(|name| !name.is_empty())
+        .chain(known.map(|name| (*name).to_owned()))
+        .collect()
+}
+
+/// Escapes `&` unless it starts an entity XML knows, and `<`/`>` always.
+fn escape_into(out: &mut String, raw: &str, keep_entities: bool) {
+    for (at, c) in raw.char_indices() {
+        match c {
+            '&' if keep_entities && starts_entity(&raw[at..]) => out.push('&'),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+}
+
+/// Only a short window is searched for the `;`, so a long run of bare `&`
+/// stays linear.
+fn starts_entity(text: &str) -> bool {
+    let window = &text.as_bytes()[..text.len().min(MAX_ENTITY_LEN)];
+    let Some(end) = window.iter().position(|&b| b == b';') else {
+        return false;
+    };
+    let name = &text[1..end];
+    if let Some(number) = name.strip_prefix('#') {
+        return numeric_entity_char(number).is_some_and(is_xml_char);
+    }
+    PREDEFINED.contains(&name)
+}
+
+fn numeric_entity_char(number: &str) -> Option<char> {
+    let value = match number.strip_prefix(['x', 'X']) {
+        Some(hex) if !hex.is_empty() && hex.len() <= 6 => u32::from_str_radix(hex, 16).ok()?,
+        Some(_) => return None,
+        None if !number.is_empty() && number.len() <= 7 => number.parse().ok()?,
+        None => return None,
+    };
+    char::from_u32(value)
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn xml(body: &str) -> String {
+        to_xml(body, 0, 64).unwrap()
+    }
+
+    #[test]
+    fn unclosed_leaves_are_closed() {
+        assert_eq!(xml("<OFX><A><B>1<C>2</A></OFX>"), "<OFX><A><B>1</B><C>2</C></A></OFX>");
+    }
+
+    #[test]
+    fn bare_ampersand_is_escaped_and_entities_kept() {
+        assert_eq!(
+            xml("<OFX><N>AT&T<M>AT&amp;T &#233; &#xE9; &bogus; &#0; & x</OFX>"),
+            "<OFX><N>AT&amp;T</N><M>AT&amp;T &#233; &#xE9; &amp;bogus; &amp;#0; &amp; x</M></OFX>"
+        );
+    }
+
+    #[test]
+    fn empty_leaf_closes_before_next_tag() {
+        assert_eq!(
+            xml("<OFX><T><MEMO>\r\n<AMT>5\r\n</T></OFX>"),
+            "<OFX><T><MEMO>\r\n</MEMO><AMT>5\r\n</AMT></T></OFX>"
+        );
+    }
+
+    #[test]
+    fn closed_xml_passes_through() {
+        let input = "<OFX>\n<A><B>x</B><C></C><D/></A>\n</OFX>";
+        assert_eq!(xml(input), input);
+    }
+
+    #[test]
+    fn comments_and_stray_end_tags_are_dropped() {
+        assert_eq!(xml("<OFX><!-- a\nb --><A>1</Z></OFX>junk"), "<OFX>\n<A>1</A></OFX>");
+    }
+
+    #[test]
+    fn lowercase_names_and_literal_angle() {
+        assert_eq!(xml("<ofx><n>a < b > c</ofx>"), "<OFX><N>a &lt; b &gt; c</N></OFX>");
+    }
+
+    #[test]
+    fn many_bare_ampersands_stay_linear() {
+        let body = format!("<OFX><N>{}", "&".repeat(200_000));
+        assert!(xml(&body).ends_with("&amp;</N></OFX>"));
+    }
+
+    #[test]
+    fn depth_is_limited() {
+        let deep = "<A>".repeat(100);
+        let closes = "</A>".repeat(100);
+        let error = to_xml(&format!("{deep}{closes}"), 0, 64).err().unwrap();
+        assert_eq!(error, OfxError::TooDeep { line: 1, limit: 64 });
+    }
+
+    #[test]
+    fn broken_tags_report_their_line() {
+        let error = to_xml("<OFX>\n<A\n<B>", 0, 64).err().unwrap();
+        assert!(matches!(error, OfxError::Syntax { line: 2, .. }), "{error:?}");
+        let error = to_xml("<OFX>\n\n<A", 0, 64).err().unwrap();
+        assert!(matches!(error, OfxError::Syntax { line: 3, .. }), "{error:?}");
+    }
+}

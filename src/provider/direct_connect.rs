@@ -1,0 +1,378 @@
+//! The OFX Direct Connect client: the protocol QuickBooks and Quicken use to talk to banks.
+//!
+//! One fetch is two exchanges: an account-list request (ACCTINFORQ), then one POST carrying a
+//! statement request per listed account. Every way an exchange can fail becomes a classified
+//! [`ProviderError`]; nothing is retried here, the job queue owns retries.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::redirect::Policy;
+use secrecy::ExposeSecret;
+
+use super::classify::{self, Transport, transport};
+use super::{
+    AccountFeed, AccountKind, Balance, CLIENT_UID, FeedAccount, FeedData, FeedProvider, FeedTransaction, FetchRequest,
+    ProviderError,
+};
+use crate::ofx::{
+    self, Account, AccountInfo, OfxDocument, OfxRequest, ParseOptions, Password, RequestMessage, SignonRequest,
+    Statement, Status,
+};
+
+/// How much history a first fetch asks for when the caller gives no `since`.
+const DEFAULT_HISTORY: TimeDelta = TimeDelta::days(90);
+
+/// Limits of the HTTP client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectConnectOptions {
+    pub connect_timeout: Duration,
+    /// Whole exchange, body included.
+    pub timeout: Duration,
+    /// Larger bodies are cut off and classified, never buffered.
+    pub max_response_bytes: usize,
+    pub user_agent: String,
+}
+
+impl Default for DirectConnectOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            max_response_bytes: 16 * 1024 * 1024,
+            user_agent: format!("feedwatch/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// A Direct Connect client; cheap to clone (the connection pool is shared).
+#[derive(Debug, Clone)]
+pub struct DirectConnect {
+    client: reqwest::Client,
+    options: DirectConnectOptions,
+}
+
+impl DirectConnect {
+    pub fn new(options: DirectConnectOptions) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .redirect(Policy::none())
+            .user_agent(options.user_agent.clone())
+            .build()?;
+        Ok(Self { client, options })
+    }
+}
+
+impl FeedProvider for DirectConnect {
+    async fn fetch(&self, request: &FetchRequest<'_>) -> Result<FeedData, ProviderError> {
+        let listed = self.account_list(request).await?;
+        let statements = self.statements(request, &listed).await?;
+        Ok(FeedData { accounts: listed.iter().map(|(info, trnuid)| account_feed(info, trnuid, &statements)).collect() })
+    }
+}
+
+impl DirectConnect {
+    /// The accounts the bank lists, each with the TRNUID its statement request will use.
+    async fn account_list(&self, request: &FetchRequest<'_>) -> Result<Vec<(AccountInfo, String)>, ProviderError> {
+        let since = request.now.fixed_offset() - DEFAULT_HISTORY;
+        let message = RequestMessage::AccountList { trnuid: new_trnuid(), since };
+        let document = self.exchange(request, vec![message]).await?;
+        let list = document.account_list.ok_or_else(|| missing("an account list"))?;
+        if let Some(status) = list.status.as_ref().filter(|status| fails(status)) {
+            return Err(classify::ofx_status(status.code, status.message.as_deref()));
+        }
+        if list.accounts.is_empty() {
+            return Err(classify::no_accounts());
+        }
+        Ok(list.accounts.into_iter().map(|info| (info, new_trnuid())).collect())
+    }
+
+    async fn statements(
+        &self,
+        request: &FetchRequest<'_>,
+        listed: &[(AccountInfo, String)],
+    ) -> Result<Vec<Statement>, ProviderError> {
+        let start = request.since.unwrap_or(request.now - DEFAULT_HISTORY).fixed_offset();
+        let messages = listed.iter().map(|(info, trnuid)| statement_request(&info.account, trnuid, start)).collect();
+        Ok(self.exchange(request, messages).await?.statements)
+    }
+
+    /// One POST: writes the request, reads and parses the reply, and checks the sign-on.
+    async fn exchange(
+        &self,
+        request: &FetchRequest<'_>,
+        messages: Vec<RequestMessage>,
+    ) -> Result<OfxDocument, ProviderError> {
+        let body = ofx::write_request(&ofx_request(request, messages));
+        let (bytes, content_type) = self.post(&request.institution.url, body, request.now).await?;
+        let document = parse_reply(&bytes, &content_type)?;
+        let signon = document.signon.as_ref().ok_or_else(|| missing("a sign-on response"))?;
+        if fails(&signon.status) {
+            return Err(classify::ofx_status(signon.status.code, signon.status.message.as_deref()));
+        }
+        Ok(document)
+    }
+
+    async fn post(&self, url: &str, body: String, now: DateTime<Utc>) -> Result<(Vec<u8>, String), ProviderError> {
+        let response = self
+            .client
+            .post(url)
+            .header(CONTENT_TYPE, "application/x-ofx")
+            .body(body)
+            .send()
+            .await
+            .map_err(|error| send_error(&error))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(classify::http_status(status.as_u16(), retry_after(response.headers(), now)));
+        }
+        let content_type = header_text(response.headers(), CONTENT_TYPE);
+        let bytes = read_limited(response, self.options.max_response_bytes).await?;
+        Ok((bytes, content_type))
+    }
+}
+
+fn ofx_request(request: &FetchRequest<'_>, messages: Vec<RequestMessage>) -> OfxRequest {
+    let institution = request.institution;
+    let credentials = request.credentials;
+    OfxRequest {
+        version: institution.version,
+        client_date: request.now.fixed_offset(),
+        signon: SignonRequest {
+            user_id: credentials.user_id.clone(),
+            password: Password::new(credentials.password.expose_secret()),
+            language: "ENG".to_owned(),
+            org: institution.org.clone(),
+            fid: institution.fid.clone(),
+            app_id: institution.app_id.clone(),
+            app_ver: institution.app_ver.clone(),
+            client_uid: credentials.extra.get(CLIENT_UID).map(|uid| uid.expose_secret().to_owned()),
+        },
+        messages,
+    }
+}
+
+fn statement_request(account: &Account, trnuid: &str, start: ofx::OfxDateTime) -> RequestMessage {
+    let trnuid = trnuid.to_owned();
+    match account {
+        Account::Bank(bank) => RequestMessage::BankStatement {
+            trnuid,
+            account: bank.clone(),
+            start: Some(start),
+            end: None,
+            include_transactions: true,
+        },
+        Account::CreditCard { account_id } => RequestMessage::CreditCardStatement {
+            trnuid,
+            account_id: account_id.clone(),
+            start: Some(start),
+            end: None,
+            include_transactions: true,
+        },
+    }
+}
+
+/// Servers reject a reused TRNUID (OFX 2019), so every message gets a fresh one.
+fn new_trnuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A STATUS the client must treat as failure: severity ERROR, or a code that blocks the
+/// connection even when sent as INFO (15000, 13000).
+fn fails(status: &Status) -> bool {
+    !status.is_success() || classify::ofx_code_fails(status.code)
+}
+
+fn missing(what: &str) -> ProviderError {
+    transport(Transport::Malformed, format!("the bank's OFX reply lacks {what}"))
+}
+
+/// reqwest's own messages name the URL, which may carry a token; ours never do.
+fn send_error(error: &reqwest::Error) -> ProviderError {
+    if error.is_timeout() {
+        transport(Transport::Timeout, "the bank's OFX server did not answer in time")
+    } else if is_tls(error) {
+        transport(Transport::Tls, "the secure connection to the bank's OFX server failed")
+    } else if error.is_connect() {
+        transport(Transport::Connect, "could not connect to the bank's OFX server")
+    } else {
+        transport(Transport::Reset, "the bank's OFX server closed the connection before answering")
+    }
+}
+
+/// rustls errors travel wrapped in `io::Error`s (sometimes one inside another), whose
+/// `source()` skips the wrapped error, so io errors are opened by hand.
+fn is_tls(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if current.is::<rustls::Error>() {
+            return true;
+        }
+        cause = match current.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+    }
+    false
+}
+
+/// Retry-After as seconds or an HTTP date, relative to the caller's clock.
+fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(text).ok()?;
+    Some((at.with_timezone(&Utc) - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> String {
+    headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("none").to_owned()
+}
+
+/// Streams the body and stops as soon as it passes `limit`, so a hostile or broken server
+/// cannot make the worker buffer without end.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || transport(Transport::TooLarge, format!("the bank's OFX reply is over {limit} bytes"));
+    if response.content_length().is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|error| body_error(&error))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn body_error(error: &reqwest::Error) -> ProviderError {
+    if error.is_timeout() {
+        return transport(Transport::Timeout, "the bank's OFX reply did not finish in time");
+    }
+    transport(Transport::Truncated, "the bank's OFX reply stopped before its end")
+}
+
+fn parse_reply(bytes: &[u8], content_type: &str) -> Result<OfxDocument, ProviderError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(transport(Transport::Empty, "the bank's OFX server sent an empty reply"));
+    }
+    let options = ParseOptions { max_bytes: usize::MAX, ..ParseOptions::default() };
+    ofx::parse(bytes, &options).map_err(|error| {
+        transport(Transport::Malformed, format!("the bank's reply (content type {content_type}) is not OFX: {error}"))
+    })
+}
+
+fn account_feed(info: &AccountInfo, trnuid: &str, statements: &[Statement]) -> AccountFeed {
+    let account = feed_account(info, None);
+    let statement = statements
+        .iter()
+        .find(|statement| statement.trnuid.as_deref() == Some(trnuid))
+        .or_else(|| statements.iter().find(|statement| statement.account.as_ref() == Some(&info.account)));
+    let Some(statement) = statement else {
+        return failed(account, missing("a statement for this account"));
+    };
+    if let Some(status) = statement.status.as_ref().filter(|status| fails(status)) {
+        return failed(account, classify::ofx_status(status.code, status.message.as_deref()));
+    }
+    let currency = statement.currency.as_deref();
+    AccountFeed {
+        account: feed_account(info, Some(statement)),
+        transactions: statement.transactions.iter().map(|trn| feed_transaction(trn, currency)).collect(),
+        error: None,
+    }
+}
+
+fn failed(account: FeedAccount, error: ProviderError) -> AccountFeed {
+    AccountFeed { account, transactions: Vec::new(), error: Some(error) }
+}
+
+fn feed_account(info: &AccountInfo, statement: Option<&Statement>) -> FeedAccount {
+    let id = info.account.account_id().to_owned();
+    let kind = account_kind(&info.account);
+    let masked_number = mask(&id);
+    let balance = |value: Option<&ofx::Balance>| {
+        value.map(|balance| Balance { amount: balance.amount, as_of: balance.as_of.with_timezone(&Utc) })
+    };
+    FeedAccount {
+        name: info.description.clone().unwrap_or_else(|| format!("{} {masked_number}", kind.as_str())),
+        description: info.description.clone(),
+        currency: statement.and_then(|s| s.currency.clone()),
+        ledger_balance: balance(statement.and_then(|s| s.ledger_balance.as_ref())),
+        available_balance: balance(statement.and_then(|s| s.available_balance.as_ref())),
+        id,
+        kind,
+        masked_number,
+    }
+}
+
+fn account_kind(account: &Account) -> AccountKind {
+    let Account::Bank(bank) = account else {
+        return AccountKind::CreditCard;
+    };
+    match bank.account_type.to_ascii_uppercase().as_str() {
+        "CHECKING" => AccountKind::Checking,
+        "SAVINGS" => AccountKind::Savings,
+        "MONEYMRKT" => AccountKind::MoneyMarket,
+        "CREDITLINE" => AccountKind::CreditLine,
+        "CD" => AccountKind::CertificateOfDeposit,
+        _ => AccountKind::Other,
+    }
+}
+
+/// The last four characters behind a fixed mask, so the length of the number leaks nothing.
+fn mask(id: &str) -> String {
+    let chars: Vec<char> = id.chars().collect();
+    let last: String = chars[chars.len().saturating_sub(4)..].iter().collect();
+    format!("****{last}")
+}
+
+fn feed_transaction(trn: &ofx::Transaction, statement_currency: Option<&str>) -> FeedTransaction {
+    FeedTransaction {
+        fitid: trn.fitid.clone(),
+        posted: trn.posted.with_timezone(&Utc),
+        amount: trn.amount,
+        name: trn.name.clone().or_else(|| trn.payee_name.clone()),
+        memo: trn.memo.clone(),
+        check_number: trn.check_number.clone(),
+        currency: trn.currency.as_ref().map(|c| c.symbol.clone()).or_else(|| statement_currency.map(str::to_owned)),
+        pending: trn.pending,
+        replaces_fitid: trn.replaces_fitid.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_the_last_four() {
+        assert_eq!(mask("1234567890"), "****7890");
+        assert_eq!(mask("12"), "****12");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z").unwrap().with_timezone(&Utc);
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "120".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(120)));
+        headers.insert(RETRY_AFTER, "Sun, 01 Mar 2026 10:05:00 GMT".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), Some(Duration::from_secs(300)));
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
+        assert_eq!(retry_after(&headers, now), None);
+    }
+
+    #[test]
+    fn blank_and_non_ofx_bodies_are_classified() {
+        assert_eq!(parse_reply(b" \r\n", "application/x-ofx").unwrap_err().raw, "http:empty");
+        let html = parse_reply(b"<html><body>Sign in</body></html>", "text/html").unwrap_err();
+        assert_eq!((html.code, html.raw.as_str()), (713, "http:malformed"));
+        assert!(html.message.contains("text/html"), "{}", html.message);
+    }
+}

@@ -1,0 +1,322 @@
+//! The sandbox's accounts and their transaction history, generated from a seed.
+//!
+//! Each account has a stream of planned transactions per day from [`epoch`] on. What the bank
+//! shows at an instant follows from the plan and that instant alone, so history grows as the
+//! clock moves and stays the same when asked twice: a pending card payment posts a few days
+//! later under a new FITID that names the pending one; now and then a posted transaction is
+//! corrected (same FITID, new amount) or removed (no longer returned).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
+
+use super::dice::Dice;
+use crate::ofx::{self, BankAccount};
+
+/// 2025-01-01T00:00:00Z: the first day of every sandbox account's history.
+const EPOCH_SECONDS: i64 = 1_735_689_600;
+
+/// Room on the sandbox credit card; its available balance is what is left of it.
+const CREDIT_LIMIT_CENTS: i64 = 500_000;
+
+pub fn epoch() -> DateTime<Utc> {
+    DateTime::from_timestamp(EPOCH_SECONDS, 0).unwrap_or_default()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Checking,
+    Savings,
+    CreditCard,
+}
+
+/// One account of one user at one institution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxAccount {
+    pub kind: Kind,
+    pub id: String,
+    pub description: &'static str,
+    opening_cents: i64,
+}
+
+impl SandboxAccount {
+    pub fn ofx_account(&self, bank_id: &str) -> ofx::Account {
+        let bank = |account_type: &str| {
+            ofx::Account::Bank(BankAccount {
+                bank_id: bank_id.to_owned(),
+                branch_id: None,
+                account_id: self.id.clone(),
+                account_type: account_type.to_owned(),
+            })
+        };
+        match self.kind {
+            Kind::Checking => bank("CHECKING"),
+            Kind::Savings => bank("SAVINGS"),
+            Kind::CreditCard => ofx::Account::CreditCard { account_id: self.id.clone() },
+        }
+    }
+}
+
+/// Every user has a checking, a savings and a credit-card account; numbers and opening
+/// balances depend on the institution and the user.
+pub fn accounts(seed: u64, institution: &str, user: &str) -> Vec<SandboxAccount> {
+    let mut dice = Dice::new(seed, &["accounts", institution, user]);
+    vec![
+        SandboxAccount {
+            kind: Kind::Checking,
+            id: format!("1{:09}", dice.below(1_000_000_000)),
+            description: "Everyday Checking",
+            opening_cents: 150_000 + dice.below(500_000) as i64,
+        },
+        SandboxAccount {
+            kind: Kind::Savings,
+            id: format!("2{:09}", dice.below(1_000_000_000)),
+            description: "Rainy Day Savings",
+            opening_cents: 1_000_000 + dice.below(1_000_000) as i64,
+        },
+        SandboxAccount {
+            kind: Kind::CreditCard,
+            id: format!("4{:015}", dice.below(1_000_000_000_000_000)),
+            description: "Cashback Card",
+            opening_cents: 0,
+        },
+    ]
+}
+
+/// A transaction as the bank shows it at some instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub fitid: String,
+    pub posted: DateTime<Utc>,
+    pub amount: Decimal,
+    pub trntype: &'static str,
+    pub name: &'static str,
+    pub check_number: Option<String>,
+    pub pending: bool,
+    pub replaces: Option<String>,
+}
+
+/// An account's transactions and balances at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Book {
+    pub transactions: Vec<Shown>,
+    pub ledger: Decimal,
+    pub available: Decimal,
+}
+
+/// What the bank shows for `account` at `now`.
+pub fn book(seed: u64, institution: &str, user: &str, account: &SandboxAccount, now: DateTime<Utc>) -> Book {
+    let dice = Dice::new(seed, &["transactions", institution, user, &account.id]);
+    let days = (now - epoch()).num_days();
+    let transactions: Vec<Shown> = (0..=days)
+        .flat_map(|day| plan_day(account, day, &mut dice.derive(day as u64)))
+        .filter_map(|planned| planned.shown(&account.id, now))
+        .collect();
+    let sum = |pending: bool| transactions.iter().filter(|t| t.pending == pending).map(|t| t.amount).sum::<Decimal>();
+    let ledger = Decimal::new(account.opening_cents, 2) + sum(false);
+    let headroom = if account.kind == Kind::CreditCard { Decimal::new(CREDIT_LIMIT_CENTS, 2) } else { Decimal::ZERO };
+    Book { available: headroom + ledger + sum(true), ledger, transactions }
+}
+
+/// One transaction as planned, with what will happen to it later.
+#[derive(Debug, Clone)]
+struct Planned {
+    day: i64,
+    index: u64,
+    at: DateTime<Utc>,
+    cents: i64,
+    trntype: &'static str,
+    name: &'static str,
+    check_number: Option<u64>,
+    /// Shown pending for this many days, then posted under a new FITID.
+    pending_days: Option<i64>,
+    /// After this many days the amount changes by the given cents (same FITID).
+    correction: Option<(i64, i64)>,
+    /// After this many days the bank stops returning it.
+    removed_after: Option<i64>,
+}
+
+const SHOPS: [&str; 10] = [
+    "CITY GROCERS",
+    "COFFEE CORNER",
+    "FUEL STOP 42",
+    "ONLINE BOOKS",
+    "PHONE CO",
+    "OFFICE SUPPLY CO",
+    "TAXI RIDE",
+    "HARDWARE DEPOT",
+    "LUNCH PLACE",
+    "AT&T MOBILITY",
+];
+
+fn plan_day(account: &SandboxAccount, day: i64, dice: &mut Dice) -> Vec<Planned> {
+    let day_of_month = (epoch() + TimeDelta::days(day)).format("%d").to_string();
+    let mut planned = Vec::new();
+    let scheduled = match (account.kind, day_of_month.as_str()) {
+        (Kind::Checking, "01" | "15") => Some((245_000, "DIRECTDEP", "ACME PAYROLL")),
+        (Kind::Savings, "01") => Some((100 + dice.below(900) as i64, "INT", "INTEREST PAID")),
+        (Kind::CreditCard, "20") => Some((150_000, "PAYMENT", "PAYMENT - THANK YOU")),
+        _ => None,
+    };
+    if let Some((cents, trntype, name)) = scheduled {
+        planned.push(Planned::new(day, 9, dice, cents, trntype, name));
+    }
+    let count = match account.kind {
+        Kind::Checking => dice.below(4),
+        Kind::Savings => u64::from(dice.chance(0.05)),
+        Kind::CreditCard => dice.below(3),
+    };
+    for index in 0..count {
+        planned.push(random_transaction(account.kind, day, index, dice));
+    }
+    planned
+}
+
+fn random_transaction(kind: Kind, day: i64, index: u64, dice: &mut Dice) -> Planned {
+    if kind == Kind::Savings {
+        return Planned::new(day, index, dice, 10_000, "XFER", "TRANSFER FROM CHECKING");
+    }
+    let name = SHOPS[dice.below(SHOPS.len() as u64) as usize];
+    let cents = -(300 + dice.below(12_000) as i64);
+    let mut planned = Planned::new(day, index, dice, cents, "POS", name);
+    if kind == Kind::Checking && dice.chance(0.1) {
+        planned.trntype = "CHECK";
+        planned.name = "CHECK";
+        planned.check_number = Some(1000 + day as u64);
+        return planned;
+    }
+    let pending_rate = if kind == Kind::CreditCard { 0.35 } else { 0.25 };
+    if dice.chance(pending_rate) {
+        planned.pending_days = Some(1 + dice.below(3) as i64);
+        return planned;
+    }
+    match dice.below(100) {
+        0..=2 => planned.correction = Some((1 + dice.below(4) as i64, dice.below(600) as i64 - 300)),
+        3..=4 => planned.removed_after = Some(1 + dice.below(3) as i64),
+        _ => {}
+    }
+    planned
+}
+
+impl Planned {
+    fn new(day: i64, index: u64, dice: &mut Dice, cents: i64, trntype: &'static str, name: &'static str) -> Self {
+        let at = epoch() + TimeDelta::days(day) + TimeDelta::minutes(8 * 60 + dice.below(12 * 60) as i64);
+        Self {
+            day,
+            index,
+            at,
+            cents,
+            trntype,
+            name,
+            check_number: None,
+            pending_days: None,
+            correction: None,
+            removed_after: None,
+        }
+    }
+
+    fn shown(&self, account_id: &str, now: DateTime<Utc>) -> Option<Shown> {
+        let passed = |days: i64| now >= self.at + TimeDelta::days(days);
+        if self.at > now || self.removed_after.is_some_and(passed) {
+            return None;
+        }
+        let fitid = |prefix: char| format!("{prefix}{account_id}-{}-{}", self.day, self.index);
+        let correction = self.correction.filter(|(after, _)| passed(*after)).map_or(0, |(_, cents)| cents);
+        let mut shown = Shown {
+            fitid: fitid('T'),
+            posted: self.at,
+            amount: Decimal::new(self.cents + correction, 2),
+            trntype: self.trntype,
+            name: self.name,
+            check_number: self.check_number.map(|number| number.to_string()),
+            pending: false,
+            replaces: None,
+        };
+        match self.pending_days {
+            Some(days) if passed(days) => {
+                shown.posted = self.at + TimeDelta::days(days);
+                shown.replaces = Some(fitid('P'));
+            }
+            Some(_) => {
+                shown.fitid = fitid('P');
+                shown.pending = true;
+            }
+            None => {}
+        }
+        Some(shown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(days: i64) -> DateTime<Utc> {
+        epoch() + TimeDelta::days(days) + TimeDelta::hours(23)
+    }
+
+    #[test]
+    fn history_is_deterministic_and_grows() {
+        let checking = &accounts(1, "healthy", "user_good")[0];
+        let earlier = book(1, "healthy", "user_good", checking, at(100));
+        assert_eq!(earlier, book(1, "healthy", "user_good", checking, at(100)));
+        let later = book(1, "healthy", "user_good", checking, at(130));
+        assert!(later.transactions.len() > earlier.transactions.len());
+        assert_ne!(earlier, book(1, "healthy", "someone_else", &accounts(1, "healthy", "someone_else")[0], at(100)));
+    }
+
+    #[test]
+    fn pending_transactions_post_under_a_new_fitid_that_names_them() {
+        let card = &accounts(1, "healthy", "user_good")[2];
+        let before = book(1, "healthy", "user_good", card, at(200));
+        let after = book(1, "healthy", "user_good", card, at(205));
+        let pending: Vec<&Shown> = before.transactions.iter().filter(|t| t.pending).collect();
+        assert!(!pending.is_empty());
+        for trn in pending {
+            assert!(!after.transactions.iter().any(|t| t.fitid == trn.fitid));
+            let posted = after
+                .transactions
+                .iter()
+                .find(|t| t.replaces.as_ref() == Some(&trn.fitid))
+                .unwrap_or_else(|| panic!("{} never posted", trn.fitid));
+            assert!(!posted.pending && posted.amount == trn.amount && posted.posted > trn.posted);
+        }
+    }
+
+    #[test]
+    fn some_transactions_are_corrected_and_some_removed() {
+        let checking = &accounts(1, "healthy", "user_good")[0];
+        let (mut corrected, mut removed) = (0, 0);
+        for day in (10..300).step_by(7) {
+            let early = book(1, "healthy", "user_good", checking, at(day));
+            let late = book(1, "healthy", "user_good", checking, at(day + 7));
+            for trn in early.transactions.iter().filter(|t| !t.pending) {
+                match late.transactions.iter().find(|t| t.fitid == trn.fitid) {
+                    Some(same) if same.amount != trn.amount => corrected += 1,
+                    Some(_) => {}
+                    None => removed += 1,
+                }
+            }
+        }
+        assert!(corrected > 0 && removed > 0, "corrected {corrected}, removed {removed}");
+    }
+
+    #[test]
+    fn balances_follow_the_transactions() {
+        for account in accounts(3, "flaky", "user_good") {
+            let book = book(3, "flaky", "user_good", &account, at(60));
+            let posted: Decimal = book.transactions.iter().filter(|t| !t.pending).map(|t| t.amount).sum();
+            let pending: Decimal = book.transactions.iter().filter(|t| t.pending).map(|t| t.amount).sum();
+            assert_eq!(book.ledger, Decimal::new(account.opening_cents, 2) + posted);
+            let headroom = book.available - book.ledger - pending;
+            let expected =
+                if account.kind == Kind::CreditCard { Decimal::new(CREDIT_LIMIT_CENTS, 2) } else { Decimal::ZERO };
+            assert_eq!(headroom, expected);
+        }
+    }
+
+    #[test]
+    fn nothing_before_the_epoch() {
+        let checking = &accounts(1, "healthy", "user_good")[0];
+        assert!(book(1, "healthy", "user_good", checking, epoch() - TimeDelta::days(3)).transactions.is_empty());
+    }
+}
