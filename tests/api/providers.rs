@@ -2,6 +2,7 @@
 //! and against wiremock or raw sockets for the transport faults the sandbox does not make.
 //! No database needed.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,6 +211,51 @@ async fn maintenance_and_rejecting_institutions() {
     let credentials = Credentials::new("user_good", "pass_good");
     let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: day(300) };
     assert_eq!(client.fetch(&request).await.unwrap_err().code, 720);
+}
+
+#[tokio::test]
+async fn the_router_serves_under_a_prefix_as_demo_mode_mounts_it() {
+    let bank = Arc::new(SandboxBank::new(SandboxConfig::default(), Clock::Manual(ManualClock::new(day(300)))));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().nest("/sandbox-bank", feedwatch::http::sandbox_bank::router(bank));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let listing: serde_json::Value =
+        reqwest::get(format!("http://{addr}/sandbox-bank")).await.unwrap().json().await.unwrap();
+    let slugs: Vec<&str> = listing.as_array().unwrap().iter().map(|i| i["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["healthy", "flaky", "maintenance", "slow", "rejecting"]);
+    let settings = DirectConnectSettings {
+        url: format!("http://{addr}/sandbox-bank/ofx/healthy"),
+        ..plain_settings(String::new())
+    };
+    let credentials = Credentials::new("user_good", "pass_good");
+    let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: day(300) };
+    assert_eq!(client(DirectConnectOptions::default()).fetch(&request).await.unwrap().accounts.len(), 3);
+}
+
+#[tokio::test]
+async fn a_stalled_reply_does_not_hold_up_shutdown() {
+    let bank = Arc::new(SandboxBank::new(SandboxConfig::default(), Clock::System));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/ofx/healthy", listener.local_addr().unwrap());
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let router = feedwatch::http::sandbox_bank::router(bank.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned()).into_future(),
+    );
+    let stalled = tokio::spawn(async move {
+        let settings = DirectConnectSettings { url, ..plain_settings(String::new()) };
+        let credentials = Credentials::new("user_good", "error_712");
+        let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: Utc::now() };
+        client(DirectConnectOptions::default()).fetch(&request).await.unwrap_err()
+    });
+    // Not readiness (the listener is bound): time for the request to reach its stall. The
+    // assertion on http:504 below proves it did.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    bank.close();
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("shutdown finished").unwrap().unwrap();
+    assert_eq!(stalled.await.unwrap().raw, "http:504");
 }
 
 // ---- transport faults, against wiremock and raw sockets ----
