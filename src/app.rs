@@ -15,9 +15,12 @@ use tokio_util::task::TaskTracker;
 use crate::auth::cache::KeyCache;
 use crate::auth::{self, NewKey, PresentedKey, Role};
 use crate::catalog::{self, Catalog, CatalogHandle};
-use crate::config::{DatabaseArgs, SandboxBankArgs, ServeArgs};
 use crate::config::WorkerArgs;
+use crate::config::{DatabaseArgs, SandboxBankArgs, ServeArgs};
 use crate::connection::Sealer;
+use crate::database;
+use crate::devdb::{Durability, LocalPostgres};
+use crate::http::{self, AppState, HttpSettings};
 use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
 use crate::jobs::backoff::Backoff;
 use crate::jobs::maintenance::{self, MaintenanceConfig};
@@ -26,11 +29,8 @@ use crate::jobs::schedule;
 use crate::jobs::worker::{PoolConfig, Registration, WorkerPool};
 use crate::provider::{DirectConnect, DirectConnectOptions};
 use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
-use sqlx::postgres::PgPoolOptions;
-use crate::database;
-use crate::devdb::{Durability, LocalPostgres};
-use crate::http::{self, AppState, HttpSettings};
 use crate::telemetry::Metrics;
+use sqlx::postgres::PgPoolOptions;
 
 /// How long a verified API key is trusted without asking the database again; also the longest
 /// a revocation takes to reach the other replicas.
@@ -208,8 +208,8 @@ impl Instance {
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         let metrics = Metrics::new();
         if workers.concurrency > 0 {
-            let worker_pool = worker_pool(&pool, &sealer, &catalog, &workers, settings.shutdown_grace)?
-                .observe(metrics.clone());
+            let worker_pool =
+                worker_pool(&pool, &sealer, &catalog, &workers, settings.shutdown_grace)?.observe(metrics.clone());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
             background.spawn(maintenance::run(pool.clone(), MaintenanceConfig::default(), shutdown.clone()));
             background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, shutdown.clone()));

@@ -155,7 +155,9 @@ impl crate::jobs::worker::PoolObserver for Metrics {
             Outcome::Fail { result, .. } => ("failed", result.as_ref()),
             Outcome::Snooze { .. } => ("snoozed", None),
         };
-        let code = result.and_then(|result| result["code"].as_u64()).map_or_else(|| "none".to_owned(), |code| code.to_string());
+        let code = result
+            .and_then(|result| result["code"].as_u64())
+            .map_or_else(|| "none".to_owned(), |code| code.to_string());
         self.job_outcomes.get_or_create(&JobLabels { kind: kind.to_owned(), outcome: name.to_owned(), code }).inc();
         self.job_duration.get_or_create(&KindLabels { kind: kind.to_owned() }).observe(seconds);
     }

@@ -163,6 +163,9 @@ fi
 log "wrk -t$threads -c$connections -d$duration (warm-up $warmup per endpoint), $rounds round(s), $(nproc) CPU(s) shared by server and wrk"
 
 declare -A res   # res[round:name] = "requests duration_us bytes rps p50 p90 p99 max non2xx sockerr"
+declare -A cpu   # cpu[round:name] = the server process's own CPU time (user+system) per request, µs
+clk_tck="$(getconf CLK_TCK)"
+server_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 invalid=0
 run_wrk() {   # run_wrk DURATION URL [extra wrk args...]
   local d="$1" url="$2"; shift 2
@@ -172,11 +175,15 @@ for round in $(seq 1 "$rounds"); do
   for name in "${names[@]}"; do
     url="$base${path[$name]}"
     run_wrk "$warmup" "$url" >/dev/null
+    ticks_before="$(server_ticks)"
     line="$(run_wrk "$duration" "$url" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
       || { log "wrk produced no result for $name"; exit 1; }
+    ticks_after="$(server_ticks)"
     res[$round:$name]="${line#BENCH_RESULT }"
-    read -r _ _ _ rps _ _ p99 _ non2xx sockerr <<<"${res[$round:$name]}"
-    log "round $round $name: $rps req/s, p99 $(awk -v u="$p99" 'BEGIN{printf "%.2f", u/1000}') ms"
+    read -r reqs _ _ rps _ _ p99 _ non2xx sockerr <<<"${res[$round:$name]}"
+    cpu[$round:$name]="$(awk -v t="$((ticks_after - ticks_before))" -v hz="$clk_tck" -v n="$reqs" \
+      'BEGIN{printf "%.1f", (n > 0 ? t * 1e6 / hz / n : 0)}')"
+    log "round $round $name: $rps req/s, p99 $(awk -v u="$p99" 'BEGIN{printf "%.2f", u/1000}') ms, server CPU ${cpu[$round:$name]} µs/request"
     if (( non2xx > 0 || sockerr > 0 )); then
       log "WARNING: $name had $non2xx non-2xx/3xx responses and $sockerr socket errors: figures not valid"
       invalid=1
@@ -197,12 +204,12 @@ echo "wrk -t$threads -c$connections -d$duration, warm-up $warmup; $(nproc) CPUs 
 echo "response bodies: healthz ${size[healthz]} B, lookup ${size[lookup]} B, search ${size[search]} B"
 for round in $(seq 1 "$rounds"); do
   echo
-  printf '%-6s %-8s %-34s %12s %9s %9s %9s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x healthz'
+  printf '%-6s %-8s %-34s %12s %9s %9s %9s %13s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x healthz' 'srv CPU us/req'
   read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
   for name in "${names[@]}"; do
     read -r _ _ _ rps p50 _ p99 _ <<<"${res[$round:$name]}"
-    printf '%-6s %-8s %-34s %12.1f %9s %9s %9s\n' "$round" "$name" "${path[$name]}" "$rps" \
-      "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$base_rps")"
+    printf '%-6s %-8s %-34s %12.1f %9s %9s %9s %13s\n' "$round" "$name" "${path[$name]}" "$rps" \
+      "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$base_rps")" "${cpu[$round:$name]}"
   done
   read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
   read -r _ _ _ search_rps _ <<<"${res[$round:search]}"
@@ -238,9 +245,9 @@ echo
     for i in "${!names[@]}"; do
       name="${names[$i]}"
       read -r reqs dur_us bytes rps p50 p90 p99 max non2xx sockerr <<<"${res[$round:$name]}"
-      printf '      "%s": {"requests": %d, "duration_s": %s, "bytes": %d, "requests_per_sec": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "max_ms": %s, "non_2xx_3xx": %d, "socket_errors": %d}%s\n' \
+      printf '      "%s": {"requests": %d, "duration_s": %s, "bytes": %d, "requests_per_sec": %s, "p50_ms": %s, "p90_ms": %s, "p99_ms": %s, "max_ms": %s, "server_cpu_us_per_request": %s, "non_2xx_3xx": %d, "socket_errors": %d}%s\n' \
         "$name" "$reqs" "$(awk -v u="$dur_us" 'BEGIN{printf "%.3f", u/1e6}')" "$bytes" "$rps" \
-        "$(ms "$p50")" "$(ms "$p90")" "$(ms "$p99")" "$(ms "$max")" "$non2xx" "$sockerr" \
+        "$(ms "$p50")" "$(ms "$p90")" "$(ms "$p99")" "$(ms "$max")" "${cpu[$round:$name]}" "$non2xx" "$sockerr" \
         "$([[ $i -lt $((${#names[@]} - 1)) ]] && echo ,)"
     done
     printf '    }, "lookup_over_healthz": %s, "search_over_healthz": %s}%s\n' \

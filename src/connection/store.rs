@@ -662,7 +662,10 @@ pub async fn schedule_first_refresh(executor: impl PgExecutor<'_>, id: Uuid) -> 
 
 /// The tenant an account belongs to, for access checks.
 pub async fn account_tenant(executor: impl PgExecutor<'_>, account_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar!("select c.tenant_id from account a join connection c on c.id = a.connection_id where a.id = $1", account_id)
-        .fetch_optional(executor)
-        .await
+    sqlx::query_scalar!(
+        "select c.tenant_id from account a join connection c on c.id = a.connection_id where a.id = $1",
+        account_id
+    )
+    .fetch_optional(executor)
+    .await
 }

@@ -139,8 +139,14 @@ pub async fn for_account(
 }
 
 /// The newest posting date of a connection's live transactions: "data as of".
-pub async fn newest_posting(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
-    sqlx::query_scalar!("select max(posted_at) from feed_transaction where connection_id = $1 and not removed", connection_id)
-        .fetch_one(executor)
-        .await
+pub async fn newest_posting(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select max(posted_at) from feed_transaction where connection_id = $1 and not removed",
+        connection_id
+    )
+    .fetch_one(executor)
+    .await
 }

@@ -117,7 +117,11 @@ pub async fn sync(
     Ok(axum::Json(SyncView {
         added: page.added.into_iter().map(TransactionView::from).collect(),
         modified: page.modified.into_iter().map(TransactionView::from).collect(),
-        removed: page.removed.into_iter().map(|t| RemovedView { id: t.id, account_id: t.account_id, fitid: t.fitid }).collect(),
+        removed: page
+            .removed
+            .into_iter()
+            .map(|t| RemovedView { id: t.id, account_id: t.account_id, fitid: t.fitid })
+            .collect(),
         next_cursor: page.next_cursor.to_string(),
         has_more: page.has_more,
     }))

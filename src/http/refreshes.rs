@@ -53,7 +53,8 @@ pub async fn trigger(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: an empty POST asks for a plain refresh.
-    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
+    let request: RefreshRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
     let force = request.force;
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
@@ -67,9 +68,11 @@ pub async fn trigger(
     let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
     tx.commit().await?;
     let location = format!("/v1/refreshes/{}", enqueued.job_id);
-    let mut response =
-        (StatusCode::ACCEPTED, axum::Json(RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced }))
-            .into_response();
+    let mut response = (
+        StatusCode::ACCEPTED,
+        axum::Json(RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced }),
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -85,7 +88,11 @@ fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time
         return Ok(());
     }
     if connection.paused {
-        return Err(ApiError::new(StatusCode::CONFLICT, "connection_paused", "Refreshes are paused; resume the connection first."));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_paused",
+            "Refreshes are paused; resume the connection first.",
+        ));
     }
     if connection.state == S::NeedsUserAction {
         return Err(ApiError::new(
@@ -95,10 +102,15 @@ fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time
         ));
     }
     let since_success = connection.last_success_at.map(|at| Utc::now() - at);
-    if let Some(elapsed) = since_success.and_then(|elapsed| elapsed.to_std().ok()).filter(|elapsed| *elapsed < cooldown) {
+    if let Some(elapsed) = since_success.and_then(|elapsed| elapsed.to_std().ok()).filter(|elapsed| *elapsed < cooldown)
+    {
         let wait = (cooldown - elapsed).as_secs().max(1);
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "refresh_cooldown", "The connection was refreshed moments ago.")
-            .with_retry_after(wait));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "refresh_cooldown",
+            "The connection was refreshed moments ago.",
+        )
+        .with_retry_after(wait));
     }
     Ok(())
 }
@@ -150,7 +162,11 @@ impl From<jobs::JobRecord> for RefreshView {
         (status = 200, description = "The refresh", body = RefreshView),
         (status = 404, description = "No such refresh visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<i64>) -> Result<axum::Json<RefreshView>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<axum::Json<RefreshView>, ApiError> {
     let job = jobs::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
     let job = match job {
         Some(job) if visible(&state, &caller.0, job.connection_id).await? => job,
@@ -247,8 +263,15 @@ pub async fn bulk(
     Json(request): Json<BulkRefresh>,
 ) -> Result<axum::Json<BulkRefreshResult>, ApiError> {
     caller.require(&[Role::Admin, Role::Helpdesk])?;
-    if request.institution_id.is_none() && request.state.is_none() && request.error_code.is_none() && request.tenant_id.is_none() {
-        return Err(ApiError::validation(vec![FieldError::new("body", "name at least one of institution_id, state, error_code, tenant_id")]));
+    if request.institution_id.is_none()
+        && request.state.is_none()
+        && request.error_code.is_none()
+        && request.tenant_id.is_none()
+    {
+        return Err(ApiError::validation(vec![FieldError::new(
+            "body",
+            "name at least one of institution_id, state, error_code, tenant_id",
+        )]));
     }
     if request.error_code.is_some_and(|code| !(1..=99_999).contains(&code)) {
         return Err(ApiError::validation(vec![FieldError::new("error_code", "must be 1 to 99999")]));
@@ -306,4 +329,3 @@ pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum
         workers: stats.workers,
     }))
 }
-

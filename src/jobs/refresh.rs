@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::worker::{HandlerFuture, JobHandler};
 use super::{ClaimedJob, Enqueued, NewJob, Outcome};
 use crate::catalog::{Actor as CatalogActor, CatalogHandle};
-use crate::connection::store::{self as connections, ReportedAccount, RefreshTarget};
+use crate::connection::store::{self as connections, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Actor, Sealer, State};
 use crate::feed::{self, Changes, ReportedTransaction};
 use crate::institution::{self, Institution, ProviderKind};
@@ -119,7 +119,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let window_start = target.connection.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
         let fetched = match self.prepare(&target, institution.as_ref()) {
             Ok((settings, credentials)) => {
-                let request = FetchRequest { institution: &settings, credentials: &credentials, since: Some(window_start), now };
+                let request =
+                    FetchRequest { institution: &settings, credentials: &credentials, since: Some(window_start), now };
                 self.provider.fetch(&request).await
             }
             Err(error) => Err(error),
@@ -161,15 +162,17 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             app_ver: institution.ofx.app_version.clone(),
             version,
         };
-        let opened = self.sealer.open(target.connection.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
-            code: 799,
-            raw: "feedwatch:credentials".into(),
-            message: error.to_string(),
-            retry: RetryHint::UserAction,
-        })?;
+        let opened =
+            self.sealer.open(target.connection.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
+                code: 799,
+                raw: "feedwatch:credentials".into(),
+                message: error.to_string(),
+                retry: RetryHint::UserAction,
+            })?;
         let extra: BTreeMap<String, SecretString> =
             opened.extra.into_iter().map(|(name, value)| (name, SecretString::from(value))).collect();
-        let credentials = provider::Credentials { user_id: opened.user_id, password: SecretString::from(opened.password), extra };
+        let credentials =
+            provider::Credentials { user_id: opened.user_id, password: SecretString::from(opened.password), extra };
         Ok((settings, credentials))
     }
 
@@ -243,7 +246,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(lost());
         }
         let before = connections::record_failure(&mut *tx, id, now, state, code, &error.raw).await?;
-        let detail = serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
+        let detail =
+            serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
         connections::insert_event(&mut *tx, id, "refresh.failed", &detail, Actor::SYSTEM).await?;
         if let Some(before) = before.filter(|before| before != state.as_str()) {
             let detail = serde_json::json!({ "from": before, "to": state.as_str(), "code": error.code });

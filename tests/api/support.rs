@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use feedwatch::app::{Instance, InstanceSettings};
+use feedwatch::app::{Instance, InstanceSettings, WorkerSettings};
 use feedwatch::auth::NewKey;
 use feedwatch::connection::Sealer;
 use feedwatch::devdb::{Durability, LocalPostgres};
@@ -173,11 +173,20 @@ pub struct Options {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub cors_origins: Vec<String>,
+    /// Background refresh workers; 0 (the default) leaves jobs to `refresh_pool().run_until_idle()`.
+    pub workers: usize,
+    pub refresh_cooldown: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(30), max_body_bytes: 1024 * 1024, cors_origins: vec![] }
+        Self {
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+            cors_origins: vec![],
+            workers: 0,
+            refresh_cooldown: Duration::ZERO,
+        }
     }
 }
 
@@ -202,6 +211,15 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
             sealer: sealer(),
+            workers: WorkerSettings {
+                concurrency: options.workers,
+                db_connections: 4,
+                lease: Duration::from_secs(60),
+                refresh_timeout: Duration::from_secs(30),
+                sandbox_url: None,
+            },
+            refresh_cooldown: options.refresh_cooldown,
+            mount_sandbox: true,
         };
         let instance = Instance::start(pool.clone(), settings).await.unwrap();
         Self {
@@ -255,8 +273,38 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
             sealer: sealer(),
+            workers: WorkerSettings {
+                concurrency: 0,
+                db_connections: 4,
+                lease: Duration::from_secs(60),
+                refresh_timeout: Duration::from_secs(30),
+                sandbox_url: None,
+            },
+            refresh_cooldown: Duration::ZERO,
+            mount_sandbox: false,
         };
         Instance::start(self.pool.clone(), settings).await.unwrap()
+    }
+
+    /// A worker pool over this app's database that refreshes against the app's mounted sandbox
+    /// bank; drive it with `run_until_idle`.
+    pub fn refresh_pool(&self) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
+        let settings = WorkerSettings {
+            concurrency: 8,
+            db_connections: 4,
+            lease: Duration::from_secs(60),
+            refresh_timeout: Duration::from_secs(30),
+            sandbox_url: Some(self.url("/sandbox-bank")),
+        };
+        let sealer = std::sync::Arc::new(sealer());
+        let pool = feedwatch::app::worker_pool(
+            &self.pool,
+            &sealer,
+            &self.instance().catalog,
+            &settings,
+            Duration::from_secs(5),
+        );
+        std::sync::Arc::new(pool.unwrap())
     }
 
     pub fn instance(&self) -> &Instance {
