@@ -285,7 +285,7 @@ pub fn worker_pool(
 async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<()> {
     for bank in crate::sandbox::INSTITUTIONS {
         let fields = InstitutionFields {
-            slug: format!("sandbox-{}", bank.slug),
+            slug: format!("{}{}", refresh::SANDBOX_SLUG_PREFIX, bank.slug),
             name: bank.name.to_owned(),
             provider: ProviderKind::Sandbox,
             ofx: OfxSettings {

@@ -24,6 +24,8 @@ use crate::provider::{self, DirectConnectSettings, FeedData, FeedProvider, Fetch
 pub const KIND: &str = "refresh";
 /// How far back a refresh asks when the connection never succeeded.
 const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
+/// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
+pub const SANDBOX_SLUG_PREFIX: &str = "sandbox-";
 /// Re-read this much before the last success, to see corrections and removals.
 const OVERLAP: TimeDelta = TimeDelta::days(14);
 
@@ -146,7 +148,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let institution = institution.ok_or_else(|| misconfigured("the institution is gone"))?;
         let url = match institution.provider {
             ProviderKind::Ofx => institution.ofx.url.clone(),
-            ProviderKind::Sandbox => self.sandbox_url.as_ref().map(|base| format!("{base}/ofx/{}", institution.slug)),
+            ProviderKind::Sandbox => self.sandbox_url.as_ref().map(|base| {
+                let slug = institution.slug.strip_prefix(SANDBOX_SLUG_PREFIX).unwrap_or(&institution.slug);
+                format!("{base}/ofx/{slug}")
+            }),
         }
         .ok_or_else(|| misconfigured("no OFX URL is configured for this institution"))?;
         let version = match institution.ofx.version {

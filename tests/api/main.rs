@@ -11,3 +11,4 @@ mod errors;
 mod jobs;
 mod operations;
 mod providers;
+mod refreshes;

@@ -1,0 +1,243 @@
+//! Refreshes against the sandbox bank over real HTTP: outcomes, health, triggers, the feed.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::support::{Options, TestApp, assert_problem};
+
+async fn sandbox_institution(app: &TestApp, slug: &str) -> String {
+    let page: Value = app
+        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"][0]["id"].as_str().unwrap().to_owned()
+}
+
+async fn connect(app: &TestApp, key: &str, bank: &str, password: &str) -> String {
+    let bank: Uuid = sandbox_institution(app, bank).await.parse().unwrap();
+    app.connection(key, bank, "Sandbox account", password).await["id"].as_str().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> Value {
+    app.anonymous(Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_new_connection_refreshes_to_healthy_with_accounts_and_transactions() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    let ran = app.refresh_pool().run_until_idle().await;
+    assert_eq!(ran, 1, "the first refresh was enqueued with the connection");
+    let connection = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    assert_eq!(connection["state"], "healthy", "{connection}");
+    assert!(connection["health"]["last_success_at"].is_string());
+    assert!(connection["health"]["data_as_of"].is_string());
+    assert_eq!(connection["accounts"].as_array().unwrap().len(), 3);
+    let sync = get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync")).await;
+    assert!(!sync["added"].as_array().unwrap().is_empty(), "{sync}");
+    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    let first = &history["items"][0];
+    assert_eq!(first["state"], "succeeded");
+    assert_eq!(first["trigger"], "created");
+    assert!(first["result"]["added"].as_u64().unwrap() > 0);
+    let refresh = get(&app, &tenant, &format!("/v1/refreshes/{}", first["refresh_id"])).await;
+    assert_eq!(refresh["connection_id"], id.as_str());
+}
+
+#[tokio::test]
+async fn running_the_same_refresh_twice_changes_nothing_the_second_time() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    let pool = app.refresh_pool();
+    pool.run_until_idle().await;
+    let cursor =
+        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?count=500")).await["next_cursor"].clone();
+    let count = |table: &'static str| {
+        let pool = app.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(&format!("select count(*) from {table}")).fetch_one(&pool).await.unwrap() }
+    };
+    let (transactions, accounts) = (count("feed_transaction").await, count("account").await);
+    let accepted = app
+        .anonymous(Method::POST, &format!("/v1/connections/{id}/refresh"))
+        .bearer_auth(&tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    pool.run_until_idle().await;
+    assert_eq!((count("feed_transaction").await, count("account").await), (transactions, accounts));
+    let again =
+        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?cursor={}", cursor.as_str().unwrap()))
+            .await;
+    assert_eq!(again["added"].as_array().unwrap().len() + again["modified"].as_array().unwrap().len(), 0, "{again}");
+    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    assert_eq!(history["items"][0]["result"], json!({ "accounts": 3, "added": 0, "modified": 0, "removed": 0 }));
+}
+
+#[tokio::test]
+async fn a_changed_password_needs_the_user_and_new_credentials_repair_it() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "error_103").await;
+    let pool = app.refresh_pool();
+    pool.run_until_idle().await;
+    let broken = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    assert_eq!(broken["state"], "needs_user_action");
+    assert_eq!(broken["health"]["error"]["code"], 103);
+    assert_eq!(broken["health"]["error"]["raw"], "ofx:15500");
+    assert_eq!(broken["health"]["error"]["action"], "reconnect");
+    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    assert_eq!(history["items"][0]["state"], "failed", "a sign-in failure is not retried");
+    assert_eq!(history["items"][0]["attempts"], 1);
+
+    let refused = app
+        .anonymous(Method::POST, &format!("/v1/connections/{id}/refresh"))
+        .bearer_auth(&tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 409, "waiting_for_user").await;
+
+    let patched = app
+        .anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
+        .bearer_auth(&tenant)
+        .header("if-match", "*")
+        .json(&json!({ "credentials": { "user_id": "user_good", "password": "pass_good" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_eq!(pool.run_until_idle().await, 1, "new credentials enqueue a refresh");
+    let repaired = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    assert_eq!(repaired["state"], "healthy");
+    assert!(repaired["health"]["error"].is_null());
+    let events = get(&app, &tenant, &format!("/v1/connections/{id}/events?limit=200")).await;
+    let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"refresh.failed")
+            && kinds.contains(&"connection.credentials_updated")
+            && kinds.contains(&"refresh.succeeded"),
+        "{kinds:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bank_outage_is_retried_and_maintenance_snoozes_without_spending_an_attempt() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let down = connect(&app, &tenant, "healthy", "error_102").await;
+    let maintenance = connect(&app, &tenant, "healthy", "error_707").await;
+    app.refresh_pool().run_until_idle().await;
+    let connection = get(&app, &tenant, &format!("/v1/connections/{down}")).await;
+    assert_eq!(connection["state"], "bank_issue");
+    assert_eq!(connection["health"]["error"]["action"], "wait_until");
+    let (state, attempt): (String, i32) = sqlx::query_as("select state, attempt from job where connection_id = $1")
+        .bind(Uuid::parse_str(&down).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((state.as_str(), attempt), ("available", 1), "retried later");
+    let (state, attempt): (String, i32) = sqlx::query_as("select state, attempt from job where connection_id = $1")
+        .bind(Uuid::parse_str(&maintenance).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!((state.as_str(), attempt), ("available", 0), "snoozed until the window ends");
+}
+
+#[tokio::test]
+async fn triggers_coalesce_cool_down_and_respect_tenancy() {
+    let app =
+        TestApp::spawn_with(Options { refresh_cooldown: std::time::Duration::from_secs(300), ..Options::default() })
+            .await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let other = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    let path = format!("/v1/connections/{id}/refresh");
+    let first = app.anonymous(Method::POST, &path).bearer_auth(&tenant).send().await.unwrap();
+    assert_eq!(first.status(), 202);
+    let location = first.headers()["location"].to_str().unwrap().to_owned();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["coalesced"], true, "merged into the refresh enqueued at creation");
+    assert_eq!(location, format!("/v1/refreshes/{}", first["refresh_id"]));
+    assert_problem(app.anonymous(Method::POST, &path).bearer_auth(&other).send().await.unwrap(), 404, "not_found")
+        .await;
+    assert_problem(app.anonymous(Method::GET, &location).bearer_auth(&other).send().await.unwrap(), 404, "not_found")
+        .await;
+
+    app.refresh_pool().run_until_idle().await;
+    let cooled = app.anonymous(Method::POST, &path).bearer_auth(&tenant).send().await.unwrap();
+    assert!(cooled.headers().contains_key("retry-after"));
+    assert_problem(cooled, 429, "refresh_cooldown").await;
+    let forbidden =
+        app.anonymous(Method::POST, &path).bearer_auth(&tenant).json(&json!({ "force": true })).send().await.unwrap();
+    assert_problem(forbidden, 403, "forbidden").await;
+    let helpdesk = app.key("helpdesk", None).await;
+    let forced =
+        app.anonymous(Method::POST, &path).bearer_auth(&helpdesk).json(&json!({ "force": true })).send().await.unwrap();
+    assert_eq!(forced.status(), 202, "helpdesk may force");
+    let bad = app
+        .anonymous(Method::POST, &path)
+        .bearer_auth(&helpdesk)
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(bad, 400, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    connect(&app, &tenant, "flaky", "pass_good").await;
+    connect(&app, &tenant, "flaky", "pass_good").await;
+    connect(&app, &tenant, "healthy", "pass_good").await;
+    app.refresh_pool().run_until_idle().await;
+    let flaky = sandbox_institution(&app, "flaky").await;
+    let helpdesk = app.key("helpdesk", None).await;
+    let dry: Value = app
+        .anonymous(Method::POST, "/v1/refreshes")
+        .bearer_auth(&helpdesk)
+        .json(&json!({ "institution_id": flaky, "dry_run": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dry, json!({ "matched": 2, "enqueued": 0, "coalesced": 0, "dry_run": true }));
+    let real: Value = app
+        .anonymous(Method::POST, "/v1/refreshes")
+        .bearer_auth(&helpdesk)
+        .json(&json!({ "institution_id": flaky }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(real["matched"], 2);
+    assert_eq!(real["enqueued"].as_u64().unwrap() + real["coalesced"].as_u64().unwrap(), 2);
+    let queue = get(&app, &helpdesk, "/v1/queue").await;
+    assert!(queue["by_state"]["available"].as_i64().unwrap() >= 2, "{queue}");
+    let refused = app
+        .anonymous(Method::POST, "/v1/refreshes")
+        .bearer_auth(&tenant)
+        .json(&json!({ "institution_id": flaky }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(refused, 403, "forbidden").await;
+    let unfiltered =
+        app.anonymous(Method::POST, "/v1/refreshes").bearer_auth(&helpdesk).json(&json!({})).send().await.unwrap();
+    assert_problem(unfiltered, 422, "validation_failed").await;
+}
