@@ -241,3 +241,92 @@ async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
         app.anonymous(Method::POST, "/v1/refreshes").bearer_auth(&helpdesk).json(&json!({})).send().await.unwrap();
     assert_problem(unfiltered, 422, "validation_failed").await;
 }
+
+#[tokio::test]
+async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
+    use feedwatch::feed::{ReportedTransaction, store};
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let bank: Uuid = sandbox_institution(&app, "healthy").await.parse().unwrap();
+    let id: Uuid = app.connection(&tenant, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
+    let reported = feedwatch::connection::store::ReportedAccount {
+        bank_account_id: "acct",
+        kind: feedwatch::connection::AccountKind::Checking,
+        masked_number: "1",
+        bank_name: "Checking",
+        currency: "USD",
+        balance: None,
+        available: None,
+        balance_as_of: None,
+        error_code: None,
+    };
+    let account = feedwatch::connection::store::upsert_account(&app.pool, id, &reported).await.unwrap();
+    let day = |d: i64| chrono::DateTime::from_timestamp(1_760_000_000 + d * 86_400, 0).unwrap();
+    let txn = |fitid: &str, d: i64, amount: &str, pending: bool| ReportedTransaction {
+        fitid: fitid.into(),
+        posted_at: day(d),
+        amount: amount.parse().unwrap(),
+        currency: "USD".into(),
+        name: format!("payee {fitid}"),
+        memo: String::new(),
+        check_number: String::new(),
+        pending,
+        replaces_fitid: None,
+    };
+    let apply = |batch: Vec<ReportedTransaction>| {
+        let pool = app.pool.clone();
+        async move {
+            let mut tx = pool.begin().await.unwrap();
+            store::lock_connection(&mut *tx, id).await.unwrap();
+            let changes = store::apply(&mut tx, id, account, &batch, day(0)).await.unwrap();
+            tx.commit().await.unwrap();
+            changes
+        }
+    };
+    let sync = |cursor: String| {
+        let request = app.anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor={cursor}&count=2")).bearer_auth(&tenant).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap() }
+    };
+    // Walks every page from `cursor`; returns (added, modified, removed) fitids and the final cursor.
+    let walk = |mut cursor: String| async move {
+        let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
+        loop {
+            let page = sync(cursor.clone()).await;
+            let fitids = |key: &str| page[key].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+            added.extend(fitids("added"));
+            modified.extend(fitids("modified"));
+            removed.extend(fitids("removed"));
+            cursor = page["next_cursor"].as_str().unwrap().to_owned();
+            if page["has_more"] == false {
+                return (added, modified, removed, cursor);
+            }
+        }
+    };
+
+    let first = apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-20", false), txn("p", 3, "-5", true)]).await;
+    assert_eq!((first.added, first.modified, first.removed), (3, 0, 0));
+    let (added, modified, removed, cursor) = walk("0".into()).await;
+    assert_eq!((added, modified, removed), (vec!["a".to_string(), "b".into(), "p".into()], vec![], vec![]));
+
+    // b is corrected, the pending p posts as q, c is new: a changes nothing.
+    let mut posted = txn("q", 4, "-5", false);
+    posted.replaces_fitid = Some("p".into());
+    let second = apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted.clone(), txn("c", 5, "-7", false)]).await;
+    assert_eq!((second.added, second.modified, second.removed), (2, 1, 1));
+    let (added, modified, removed, cursor) = walk(cursor).await;
+    assert_eq!(added, ["q", "c"]);
+    assert_eq!(modified, ["b"]);
+    assert_eq!(removed, ["p"]);
+
+    let third = apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted, txn("c", 5, "-7", false)]).await;
+    assert_eq!((third.added, third.modified, third.removed), (0, 0, 0), "the same report twice changes nothing");
+    let (added, modified, removed, _) = walk(cursor).await;
+    assert!(added.is_empty() && modified.is_empty() && removed.is_empty());
+
+    let listed: Value = get(&app, &tenant, &format!("/v1/accounts/{account}/transactions?limit=10")).await;
+    let fitids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap()).collect();
+    assert_eq!(fitids, ["a", "b", "q", "c"], "posting order, removed ones left out");
+    let other = app.key("tenant", Some(Uuid::new_v4())).await;
+    assert_problem(app.anonymous(Method::GET, &format!("/v1/accounts/{account}/transactions")).bearer_auth(&other).send().await.unwrap(), 404, "not_found").await;
+    assert_problem(app.anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor=-1")).bearer_auth(&tenant).send().await.unwrap(), 400, "invalid_cursor").await;
+}
