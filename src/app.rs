@@ -124,8 +124,10 @@ pub struct InstanceSettings {
     pub sealer: Sealer,
     pub workers: WorkerSettings,
     pub refresh_cooldown: Duration,
-    /// Serve the sandbox bank under /sandbox-bank (demo mode).
+    /// Serve the sandbox bank under /sandbox-bank.
     pub mount_sandbox: bool,
+    /// Seed the demo tenant (demo mode; needs the sandbox).
+    pub seed_demo: bool,
 }
 
 /// The refresh workers of an instance.
@@ -166,6 +168,7 @@ impl InstanceSettings {
             workers: WorkerSettings::from_args(&args.workers),
             refresh_cooldown: args.refresh_cooldown,
             mount_sandbox: demo_mode(args),
+            seed_demo: demo_mode(args),
         }
     }
 }
@@ -215,6 +218,7 @@ impl Instance {
             background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
         }
         background.close();
+        let (state_pool, state_sealer) = (pool.clone(), Arc::clone(&sealer));
         let state = AppState {
             pool,
             metrics,
@@ -225,6 +229,12 @@ impl Instance {
         };
         let router = http::router(state, &settings.http, sandbox.clone());
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
+        if settings.seed_demo && settings.mount_sandbox {
+            let seeded = crate::demo::seed(&state_pool, &state_sealer).await?;
+            if seeded > 0 {
+                tracing::info!(tenant = %crate::demo::TENANT, connections = seeded, "demo tenant seeded");
+            }
+        }
         if let Some(bank) = sandbox {
             // The sandbox's stalled replies must end when the service does.
             let stop = shutdown.clone();

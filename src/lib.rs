@@ -14,6 +14,8 @@ pub mod config;
 pub mod connection;
 /// Connection pool and embedded migrations.
 pub mod database;
+/// Demo mode: a tenant with a dozen sandbox connections in varied states.
+pub mod demo;
 /// A private local PostgreSQL cluster for when no `DATABASE_URL` is given.
 pub mod devdb;
 /// Transactions stored by FITID and the change feed clients sync from.

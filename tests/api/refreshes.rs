@@ -284,7 +284,10 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
         }
     };
     let sync = |cursor: String| {
-        let request = app.anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor={cursor}&count=2")).bearer_auth(&tenant).send();
+        let request = app
+            .anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor={cursor}&count=2"))
+            .bearer_auth(&tenant)
+            .send();
         async move { request.await.unwrap().json::<Value>().await.unwrap() }
     };
     // Walks every page from `cursor`; returns (added, modified, removed) fitids and the final cursor.
@@ -292,7 +295,14 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
         let (mut added, mut modified, mut removed) = (Vec::new(), Vec::new(), Vec::new());
         loop {
             let page = sync(cursor.clone()).await;
-            let fitids = |key: &str| page[key].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+            let fitids = |key: &str| {
+                page[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t["fitid"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            };
             added.extend(fitids("added"));
             modified.extend(fitids("modified"));
             removed.extend(fitids("removed"));
@@ -311,14 +321,17 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     // b is corrected, the pending p posts as q, c is new: a changes nothing.
     let mut posted = txn("q", 4, "-5", false);
     posted.replaces_fitid = Some("p".into());
-    let second = apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted.clone(), txn("c", 5, "-7", false)]).await;
+    let second =
+        apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted.clone(), txn("c", 5, "-7", false)])
+            .await;
     assert_eq!((second.added, second.modified, second.removed), (2, 1, 1));
     let (added, modified, removed, cursor) = walk(cursor).await;
     assert_eq!(added, ["q", "c"]);
     assert_eq!(modified, ["b"]);
     assert_eq!(removed, ["p"]);
 
-    let third = apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted, txn("c", 5, "-7", false)]).await;
+    let third =
+        apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted, txn("c", 5, "-7", false)]).await;
     assert_eq!((third.added, third.modified, third.removed), (0, 0, 0), "the same report twice changes nothing");
     let (added, modified, removed, _) = walk(cursor).await;
     assert!(added.is_empty() && modified.is_empty() && removed.is_empty());
@@ -327,6 +340,24 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     let fitids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap()).collect();
     assert_eq!(fitids, ["a", "b", "q", "c"], "posting order, removed ones left out");
     let other = app.key("tenant", Some(Uuid::new_v4())).await;
-    assert_problem(app.anonymous(Method::GET, &format!("/v1/accounts/{account}/transactions")).bearer_auth(&other).send().await.unwrap(), 404, "not_found").await;
-    assert_problem(app.anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor=-1")).bearer_auth(&tenant).send().await.unwrap(), 400, "invalid_cursor").await;
+    assert_problem(
+        app.anonymous(Method::GET, &format!("/v1/accounts/{account}/transactions"))
+            .bearer_auth(&other)
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert_problem(
+        app.anonymous(Method::GET, &format!("/v1/connections/{id}/transactions/sync?cursor=-1"))
+            .bearer_auth(&tenant)
+            .send()
+            .await
+            .unwrap(),
+        400,
+        "invalid_cursor",
+    )
+    .await;
 }

@@ -220,6 +220,7 @@ impl TestApp {
             },
             refresh_cooldown: options.refresh_cooldown,
             mount_sandbox: true,
+            seed_demo: false,
         };
         let instance = Instance::start(pool.clone(), settings).await.unwrap();
         Self {
@@ -282,6 +283,7 @@ impl TestApp {
             },
             refresh_cooldown: Duration::ZERO,
             mount_sandbox: false,
+            seed_demo: false,
         };
         Instance::start(self.pool.clone(), settings).await.unwrap()
     }
