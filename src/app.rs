@@ -460,6 +460,30 @@ pub async fn reseal_all(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
     }
 }
 
+/// `feedwatch worker`: refreshes, maintenance and the scheduler with no HTTP server, until
+/// SIGTERM or SIGINT; then in-flight refreshes finish within the grace period or are handed back.
+pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grace: Duration) -> anyhow::Result<()> {
+    let database = Database::open(args).await?;
+    let catalog = load_catalog(&database.pool).await?;
+    let settings = WorkerSettings::from_args(workers);
+    let sealer = Arc::new(database.sealer.clone());
+    let pool = Arc::new(worker_pool(&database.pool, &sealer, &catalog, &settings, shutdown_grace)?);
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
+    tasks.spawn(Arc::clone(&pool).run(shutdown.clone()));
+    tasks.spawn(maintenance::run(database.pool.clone(), MaintenanceConfig::default(), shutdown.clone()));
+    tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
+    tasks.close();
+    println!("feedwatch worker running {} refresh slots", settings.concurrency.max(1));
+    wait_for_signal().await;
+    tracing::info!("shutting down: finishing in-flight refreshes");
+    shutdown.cancel();
+    tasks.wait().await;
+    database.close().await;
+    Ok(())
+}
+
 /// `feedwatch migrate`.
 pub async fn run_migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     let database = Database::open(args).await?;

@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the HTTP API (the default).
     Serve(ServeArgs),
+    /// Run only the refresh workers, maintenance and scheduler (a worker-only replica).
+    Worker(WorkerCommand),
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the OpenAPI document.
@@ -57,6 +59,17 @@ enum OfxCommand {
         /// The file to read (at most 16 MiB).
         file: PathBuf,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct WorkerCommand {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    #[command(flatten)]
+    workers: feedwatch::config::WorkerArgs,
+    /// How long in-flight refreshes may finish after SIGTERM/SIGINT before they are handed back.
+    #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = feedwatch::config::parse_duration)]
+    shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +133,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => feedwatch::app::run_serve(cli.serve).await,
         Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
         Some(Command::Migrate(args)) => feedwatch::app::run_migrate(&args).await,
+        Some(Command::Worker(command)) => {
+            feedwatch::app::run_worker(&command.database, &command.workers, command.shutdown_grace).await
+        }
         Some(Command::Openapi) => {
             println!("{}", feedwatch::http::openapi().to_pretty_json()?);
             Ok(())
