@@ -226,6 +226,7 @@ impl Instance {
             sealer,
             keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
             refresh_cooldown: settings.refresh_cooldown,
+            rendered_entries: Arc::default(),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));

@@ -54,6 +54,7 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// After a successful refresh, how long a manual one answers 429.
     pub refresh_cooldown: Duration,
+    pub rendered_entries: Arc<errors::RenderedEntries>,
 }
 
 /// Settings of the HTTP layer.

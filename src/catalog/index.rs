@@ -84,6 +84,15 @@ impl CatalogIndex {
     /// Resolves a canonical code (`102`), a reason (`bank_unavailable`), a namespaced alias
     /// (`plaid:ITEM_LOGIN_REQUIRED`, any case) or a bare provider code (`ITEM_LOGIN_REQUIRED`).
     pub fn resolve(&self, text: &str) -> Resolution<'_> {
+        match self.resolve_without_suggestions(text) {
+            Resolution::NotFound { .. } => Resolution::NotFound { suggestions: self.suggest(text.trim(), 5) },
+            found => found,
+        }
+    }
+
+    /// As [`resolve`](Self::resolve), without the costly "did you mean" pass: for callers (search)
+    /// that only want an exact match.
+    pub fn resolve_without_suggestions(&self, text: &str) -> Resolution<'_> {
         let text = text.trim();
         if let Some(found) = self.resolve_exact(text) {
             return found;
@@ -91,7 +100,7 @@ impl CatalogIndex {
         let lower = text.to_lowercase();
         let candidates = self.by_bare_code.get(&lower).map(Vec::as_slice).unwrap_or_default();
         match candidates {
-            [] => Resolution::NotFound { suggestions: self.suggest(text, 5) },
+            [] => Resolution::NotFound { suggestions: Vec::new() },
             [first, rest @ ..] if rest.iter().all(|alias| alias.alias.canonical == first.alias.canonical) => {
                 self.found_alias(first)
             }

@@ -241,7 +241,7 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
         }
         _ => query.to_owned(),
     };
-    match index.resolve(&namespaced) {
+    match index.resolve_without_suggestions(&namespaced) {
         Resolution::Found { entry, matched } => {
             let kind = match matched {
                 MatchedBy::Code => HitKind::Code,
@@ -262,7 +262,7 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
     index
         .suggest(query, 3)
         .into_iter()
-        .filter_map(|suggestion| match index.resolve(&suggestion) {
+        .filter_map(|suggestion| match index.resolve_without_suggestions(&suggestion) {
             Resolution::Found { entry, .. } => Some(Hit {
                 code: entry.entry.code,
                 score: 500.0 * trigram_similarity(query, &suggestion),

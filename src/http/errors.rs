@@ -1,6 +1,9 @@
 //! `/v1/errors`: the error-code reference. Reads come from the in-memory index; edits go to
 //! PostgreSQL as revisions and every replica reloads.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -82,6 +85,37 @@ impl ErrorEntry {
     }
 }
 
+/// Each entry's `ErrorEntry` JSON, rendered once per catalogue index: a lookup then copies
+/// bytes instead of cloning and serialising ten kilobytes of text and aliases per request.
+#[derive(Debug, Default)]
+pub struct RenderedEntries {
+    /// The index the bodies were rendered from (its address), and the bodies by code.
+    cache: std::sync::RwLock<Option<(usize, Bodies)>>,
+}
+
+type Bodies = Arc<HashMap<u32, Vec<u8>>>;
+
+impl RenderedEntries {
+    fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
+        let identity = Arc::as_ptr(index) as usize;
+        if let Some((cached, bodies)) = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
+            && *cached == identity
+        {
+            return Arc::clone(bodies);
+        }
+        let bodies: HashMap<u32, Vec<u8>> = index
+            .entries()
+            .filter_map(|stored| {
+                let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
+                Some((stored.entry.code, body))
+            })
+            .collect();
+        let bodies = Arc::new(bodies);
+        *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((identity, Arc::clone(&bodies)));
+        bodies
+    }
+}
+
 /// How the looked-up code matched.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Matched {
@@ -156,8 +190,20 @@ pub async fn lookup(
                 MatchedBy::Reason => Matched { by: "reason", alias: None },
                 MatchedBy::Alias(alias) => Matched { by: "alias", alias: Some((&alias).into()) },
             };
-            let body = ErrorLookup { matched, entry: ErrorEntry::new(&index, entry) };
-            Ok(([(header::ETAG, etag(entry.revision))], axum::Json(body)).into_response())
+            let bodies = state.rendered_entries.get(&index);
+            let rendered = bodies.get(&entry.entry.code).ok_or_else(|| ApiError::internal(&"entry not rendered"))?;
+            // ErrorLookup is `matched` followed by the flattened ErrorEntry: splice the cached object.
+            let matched = serde_json::to_vec(&matched).map_err(|error| ApiError::internal(&error))?;
+            let mut body = Vec::with_capacity(rendered.len() + matched.len() + 16);
+            body.extend_from_slice(b"{\"matched\":");
+            body.extend_from_slice(&matched);
+            body.push(b',');
+            body.extend_from_slice(&rendered[1..]);
+            let headers = [
+                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+                (header::ETAG, etag(entry.revision)),
+            ];
+            Ok((headers, body).into_response())
         }
         Resolution::Ambiguous(aliases) => Ok(ambiguous(&index, &code, aliases)),
         Resolution::NotFound { suggestions } => Err(not_found(&code).with_suggestions(suggestions)),

@@ -132,7 +132,7 @@ pub async fn sync(
 pub struct DateRange {
     /// Posted at or after.
     pub from: Option<DateTime<Utc>>,
-    /// Posted before.
+    /// Posted before. A range that ends before it starts is empty.
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -151,12 +151,6 @@ pub async fn account_transactions(
     Query(page): Query<PageParams>,
 ) -> Result<axum::Json<Page<TransactionView>>, ApiError> {
     let page = page.validate()?;
-    if let (Some(from), Some(to)) = (range.from, range.to)
-        && from > to
-    {
-        return Err(ApiError::bad_request("invalid_query_parameter", "from must not be after to.")
-            .with_errors(vec![FieldError::new("from", "after to")]));
-    }
     let tenant = connections::account_tenant(&state.pool, id).await?;
     if !tenant.is_some_and(|tenant| caller.0.can_see_tenant(tenant)) {
         return Err(ApiError::not_found("No account has that id."));

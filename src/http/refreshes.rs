@@ -53,8 +53,11 @@ pub async fn trigger(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // The body is optional: an empty POST asks for a plain refresh.
-    let request: RefreshRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
+    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        parse_json::<Option<RefreshRequest>>(&body)?.unwrap_or_default()
+    };
     let force = request.force;
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;

@@ -1,0 +1,238 @@
+//! Queue ceiling benchmark (issue #8): how many no-op jobs per second feedwatch's `WorkerPool`
+//! claims and completes on a private PostgreSQL with durable settings (fsync on).
+//!
+//! Two subcommands, so `bench/queue/run.sh` can point pgbench and graphile-worker at the same
+//! cluster:
+//! - `serve-db --dir DIR`: starts the cluster (`Durability::Durable`), migrates, prints one JSON
+//!   line `{"url": …}` on stdout and keeps the cluster up until its standard input closes.
+//! - `run --url URL --jobs N --concurrency C`: empties the `job` table, inserts N no-op jobs with
+//!   one `insert … select from generate_series`, runs a `WorkerPool` whose handler succeeds at
+//!   once, and prints one JSON line per round with jobs/s (timed from the pool's start until the
+//!   last job is `succeeded` in the table).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use feedwatch::devdb::{Durability, LocalPostgres};
+use feedwatch::jobs::backoff::Backoff;
+use feedwatch::jobs::worker::{HandlerFuture, JobHandler, PoolConfig, PoolObserver, Registration, WorkerPool};
+use feedwatch::jobs::{ClaimedJob, Outcome};
+use serde_json::json;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tokio::io::AsyncReadExt;
+use tokio_util::sync::CancellationToken;
+
+const KIND: &str = "bench_noop";
+
+#[derive(Debug, Parser)]
+#[command(about = "feedwatch queue ceiling benchmark")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a durable private PostgreSQL, migrate, print its URL, wait for stdin to close.
+    ServeDb {
+        /// Data directory (created; removed by the caller afterwards).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Run no-op jobs through the worker pool and print jobs/s.
+    Run {
+        #[arg(long, env = "DATABASE_URL")]
+        url: String,
+        #[arg(long, default_value_t = 100_000)]
+        jobs: i64,
+        /// PoolConfig::concurrency (jobs run at once = the largest claim batch).
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        poll_ms: u64,
+        /// Size of the PgPool the worker pool uses.
+        #[arg(long, default_value_t = 10)]
+        db_connections: u32,
+        #[arg(long, default_value_t = 1)]
+        rounds: u32,
+        /// Give up a round after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_s: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,sqlx=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::ServeDb { dir } => serve_db(dir).await,
+        Command::Run { url, jobs, concurrency, poll_ms, db_connections, rounds, timeout_s } => {
+            let pool = PgPoolOptions::new().max_connections(db_connections).connect(&url).await?;
+            for round in 1..=rounds {
+                let mut report =
+                    run_round(&pool, jobs, concurrency, Duration::from_millis(poll_ms), Duration::from_secs(timeout_s))
+                        .await
+                        .with_context(|| format!("round {round}"))?;
+                report["round"] = json!(round);
+                println!("{report}");
+            }
+            pool.close().await;
+            Ok(())
+        }
+    }
+}
+
+async fn serve_db(dir: PathBuf) -> anyhow::Result<()> {
+    let local = LocalPostgres::start(&dir, Durability::Durable).await.context("starting PostgreSQL")?;
+    let pool = feedwatch::database::pool(local.url(), 4)?;
+    feedwatch::database::migrate(&pool).await.context("migrating")?;
+    let settings: Vec<(String, String)> = sqlx::query_as(
+        "select name, setting from pg_settings where name in
+           ('fsync', 'synchronous_commit', 'full_page_writes', 'shared_buffers', 'max_connections', 'wal_level',
+            'server_version')
+         order by name",
+    )
+    .fetch_all(&pool)
+    .await?;
+    pool.close().await;
+    let settings: serde_json::Map<String, serde_json::Value> =
+        settings.into_iter().map(|(name, value)| (name, json!(value))).collect();
+    println!("{}", json!({ "url": local.url(), "port": local.port(), "settings": settings }));
+    eprintln!("[queue_bench] PostgreSQL up on port {}; close stdin to stop it", local.port());
+    // The cluster lives until whoever started us closes our standard input.
+    let mut sink = Vec::new();
+    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    local.stop().await;
+    Ok(())
+}
+
+/// Succeeds at once.
+struct Noop;
+
+impl JobHandler for Noop {
+    fn handle(&self, _job: ClaimedJob) -> HandlerFuture {
+        Box::pin(async { Outcome::Succeeded(json!({})) })
+    }
+}
+
+/// Counts what the pool does, to see the shape of its claims.
+#[derive(Default)]
+struct Counter {
+    claims: AtomicU64,
+    empty_claims: AtomicU64,
+    claimed: AtomicU64,
+    finished: AtomicU64,
+}
+
+impl PoolObserver for Counter {
+    fn claimed(&self, count: usize) {
+        self.claims.fetch_add(1, Ordering::Relaxed);
+        if count == 0 {
+            self.empty_claims.fetch_add(1, Ordering::Relaxed);
+        }
+        self.claimed.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    fn finished(&self, _kind: &str, _outcome: &Outcome, _seconds: f64) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn run_round(
+    pool: &PgPool,
+    jobs: i64,
+    concurrency: usize,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<serde_json::Value> {
+    // A fresh table each round: nothing else lives in this benchmark database.
+    sqlx::query("truncate job").execute(pool).await?;
+    let fill = Instant::now();
+    sqlx::query(
+        "insert into job (kind, args, trigger) select $1, '{}'::jsonb, 'bench' from generate_series(1, $2::bigint)",
+    )
+    .bind(KIND)
+    .bind(jobs)
+    .execute(pool)
+    .await?;
+    sqlx::query("vacuum analyze job").execute(pool).await?;
+    sqlx::query("checkpoint").execute(pool).await?;
+    let fill_seconds = fill.elapsed().as_secs_f64();
+
+    let counter = Arc::new(Counter::default());
+    let mut config = PoolConfig::new(concurrency);
+    config.poll_interval = poll;
+    config.shutdown_grace = Duration::from_secs(5);
+    config.worker_id = format!("queue-bench/{}", std::process::id());
+    let registration =
+        Registration { handler: Arc::new(Noop), timeout: Duration::from_secs(60), backoff: Backoff::REFRESH };
+    let worker = Arc::new(WorkerPool::new(pool.clone(), config).register(KIND, registration).observe(counter.clone()));
+    let shutdown = CancellationToken::new();
+
+    let started = Instant::now();
+    let running = tokio::spawn(Arc::clone(&worker).run(shutdown.clone()));
+    let deadline = started + timeout;
+    // Handlers first (cheap to watch), then the table: a job counts once its row says succeeded.
+    while counter.finished.load(Ordering::Relaxed) < jobs as u64 {
+        if Instant::now() > deadline {
+            shutdown.cancel();
+            bail!("timed out: {} of {jobs} handlers finished", counter.finished.load(Ordering::Relaxed));
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let handlers_done = started.elapsed();
+    loop {
+        let pending: bool = sqlx::query_scalar(
+            "select exists(select 1 from job where state = 'running')
+                 or exists(select 1 from job where state = 'available')",
+        )
+        .fetch_one(pool)
+        .await?;
+        if !pending {
+            break;
+        }
+        if Instant::now() > deadline {
+            shutdown.cancel();
+            bail!("timed out waiting for the completions to be written");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let elapsed = started.elapsed();
+    shutdown.cancel();
+    running.await?;
+
+    let succeeded: i64 =
+        sqlx::query_scalar("select count(*) from job where state = 'succeeded'").fetch_one(pool).await?;
+    if succeeded != jobs {
+        bail!("{succeeded} of {jobs} jobs succeeded");
+    }
+    let claims = counter.claims.load(Ordering::Relaxed);
+    let claimed = counter.claimed.load(Ordering::Relaxed);
+    Ok(json!({
+        "bench": "feedwatch_worker_pool",
+        "jobs": jobs,
+        "concurrency": concurrency,
+        "poll_ms": poll.as_millis() as u64,
+        "fill_seconds": round3(fill_seconds),
+        "seconds": round3(elapsed.as_secs_f64()),
+        "handlers_done_seconds": round3(handlers_done.as_secs_f64()),
+        "jobs_per_s": (jobs as f64 / elapsed.as_secs_f64()).round(),
+        "claim_statements": claims,
+        "empty_claims": counter.empty_claims.load(Ordering::Relaxed),
+        "mean_claim_batch": if claims > 0 { round3(claimed as f64 / claims as f64) } else { 0.0 },
+    }))
+}
+
+fn round3(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0
+}

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Queue ceiling benchmark (issue #8): no-op jobs claimed and completed per second by feedwatch's
+# WorkerPool, beside two references measured in the same run on the same PostgreSQL cluster
+# (private, durable settings: fsync on, synchronous_commit on):
+#   - raw ceiling: pgbench running claim.sql (claim 50 with FOR UPDATE SKIP LOCKED and mark them
+#     succeeded, one statement) with 4 clients; jobs/s = tps x 50;
+#   - graphile-worker (npm) in the configuration of its performance page (concurrentJobs 24,
+#     localQueue 500, completeJobBatchDelay 0), with 1 and with 4 instances, and in its defaults.
+# Targets: feedwatch >= 60% of the raw ceiling, and ahead of graphile-worker's fastest row.
+#
+# Usage: bench/queue/run.sh        (about 2-3 minutes after the build)
+# Knobs (environment):
+#   CARGO_TARGET_DIR          where to build (default: the repo's target/)
+#   QUEUE_BENCH_BIN           use this queue_bench binary instead of building it
+#   BENCH_JOBS                jobs per feedwatch / graphile round      (default 100000)
+#   BENCH_CONCURRENCY         WorkerPool concurrency                   (default 64)
+#   BENCH_POLL_MS             WorkerPool poll interval                 (default 10)
+#   BENCH_ROUNDS              rounds of each measurement; best counts  (default 2)
+#   BENCH_PGBENCH_SECONDS     pgbench duration per round               (default 10)
+#   BENCH_PGBENCH_CLIENTS     pgbench clients                          (default 4)
+#   BENCH_PGBENCH_ROWS        rows pre-filled for each pgbench round   (default 600000)
+#   BENCH_GRAPHILE_INSTANCES  graphile-worker fast-mode instance counts (default "1 4")
+#   BENCH_GRAPHILE_DEFAULT_JOBS  jobs for graphile's default mode, 0 skips (default 20000)
+# Writes bench/queue/last-run.json (not committed).
+set -euo pipefail
+export LC_ALL=C
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+jobs="${BENCH_JOBS:-100000}"
+concurrency="${BENCH_CONCURRENCY:-64}"
+poll_ms="${BENCH_POLL_MS:-10}"
+rounds="${BENCH_ROUNDS:-2}"
+pgbench_seconds="${BENCH_PGBENCH_SECONDS:-10}"
+pgbench_clients="${BENCH_PGBENCH_CLIENTS:-4}"
+pgbench_rows="${BENCH_PGBENCH_ROWS:-600000}"
+graphile_instances="${BENCH_GRAPHILE_INSTANCES:-1 4}"
+graphile_default_jobs="${BENCH_GRAPHILE_DEFAULT_JOBS:-20000}"
+out_json="$here/last-run.json"
+
+log() { printf '[queue-bench] %s\n' "$*" >&2; }
+
+need_apt() {
+  local package="$1"
+  log "$package is not installed; installing it with apt-get"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install $package yourself"; exit 1; }
+    sudo=(sudo)
+  fi
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null
+}
+command -v jq >/dev/null 2>&1 || need_apt jq
+command -v pgbench >/dev/null 2>&1 || need_apt postgresql-contrib
+command -v psql >/dev/null 2>&1 || need_apt postgresql-client
+
+# --- binary --------------------------------------------------------------------------------
+if [[ -n ${QUEUE_BENCH_BIN:-} ]]; then
+  bin="$QUEUE_BENCH_BIN"
+else
+  log "building the queue_bench example (release)"
+  cargo build --release --quiet --example queue_bench
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/queue_bench"
+fi
+
+# --- one cluster for everything ------------------------------------------------------------
+work="$(mktemp -d /var/tmp/feedwatch-queue-bench.XXXXXX)"
+chmod 755 "$work"
+db_pid=""
+cleanup() {
+  exec 3>&- 2>/dev/null || true
+  if [[ -n $db_pid ]]; then wait "$db_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkfifo "$work/lifeline"
+# serve-db keeps the cluster up until its stdin (the FIFO we hold open on fd 3) closes.
+"$bin" serve-db --dir "$work/pg" <"$work/lifeline" >"$work/db.json" 2>"$work/db.log" &
+db_pid=$!
+exec 3>"$work/lifeline"
+for _ in $(seq 1 600); do
+  [[ -s $work/db.json ]] && break
+  kill -0 "$db_pid" 2>/dev/null || { cat "$work/db.log" >&2; exit 1; }
+  sleep 0.1
+done
+url="$(jq -r .url "$work/db.json")"
+settings="$(jq -c .settings "$work/db.json")"
+log "PostgreSQL up: $(jq -r '.settings | to_entries | map("\(.key)=\(.value)") | join(" ")' "$work/db.json")"
+psql_q() { psql "$url" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
+
+# --- 1. feedwatch's WorkerPool -------------------------------------------------------------
+log "feedwatch WorkerPool: $jobs no-op jobs, concurrency $concurrency, poll ${poll_ms}ms, $rounds round(s)"
+"$bin" run --url "$url" --jobs "$jobs" --concurrency "$concurrency" --poll-ms "$poll_ms" --rounds "$rounds" \
+  | tee "$work/feedwatch.jsonl" >&2
+
+# --- 2. raw ceiling: pgbench ----------------------------------------------------------------
+: >"$work/pgbench.jsonl"
+for round in $(seq 1 "$rounds"); do
+  log "raw ceiling round $round: pgbench -n -c $pgbench_clients -j 2 -T $pgbench_seconds -f claim.sql ($pgbench_rows rows)"
+  psql_q "truncate job"
+  psql_q "insert into job (kind, args, trigger) select 'bench_noop', '{}'::jsonb, 'bench' from generate_series(1, $pgbench_rows)"
+  psql_q "vacuum analyze job"
+  psql_q "checkpoint"
+  pgbench -n -c "$pgbench_clients" -j 2 -T "$pgbench_seconds" -f "$here/claim.sql" "$url" >"$work/pgbench.txt" 2>&1 \
+    || { cat "$work/pgbench.txt" >&2; exit 1; }
+  tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)/\1/p' "$work/pgbench.txt")"
+  left="$(psql_q "select count(*) from job where state = 'available'")"
+  done_rows="$(psql_q "select count(*) from job where state = 'succeeded'")"
+  if [[ $left -eq 0 ]]; then
+    log "WARNING: the job table ran dry during pgbench; raise BENCH_PGBENCH_ROWS (the tps then overstates)"
+  fi
+  jq -nc --argjson tps "$tps" --argjson left "$left" --argjson done "$done_rows" --argjson secs "$pgbench_seconds" \
+    --argjson clients "$pgbench_clients" --argjson round "$round" \
+    '{bench: "pgbench_claim50", round: $round, clients: $clients, seconds: $secs, tps: $tps,
+      jobs_per_s: (($tps * 50) | round), jobs_done: $done, rows_left: $left}' \
+    | tee -a "$work/pgbench.jsonl" >&2
+done
+psql_q "truncate job"
+
+# --- 3. graphile-worker --------------------------------------------------------------------
+: >"$work/graphile.jsonl"
+graphile_note=""
+if ! command -v node >/dev/null 2>&1; then
+  graphile_note="node is not installed: graphile-worker skipped"
+elif [[ ! -d $here/node_modules/graphile-worker ]] \
+  && ! (cd "$here" && npm install --no-audit --no-fund --silent >"$work/npm.log" 2>&1); then
+  graphile_note="npm install graphile-worker failed: $(tail -n 3 "$work/npm.log" | tr '\n' ' ')"
+fi
+if [[ -z $graphile_note ]]; then
+  for round in $(seq 1 "$rounds"); do
+    for n in $graphile_instances; do
+      log "graphile-worker round $round: fast configuration, $n instance(s), $jobs jobs"
+      node "$here/graphile.mjs" --url "$url" --jobs "$jobs" --mode fast --instances "$n" \
+        | jq -c --argjson round "$round" '. + {round: $round}' | tee -a "$work/graphile.jsonl" >&2 \
+        || graphile_note="graphile-worker run failed (see above)"
+    done
+  done
+  if [[ $graphile_default_jobs -gt 0 ]]; then
+    log "graphile-worker: default configuration, $graphile_default_jobs jobs"
+    node "$here/graphile.mjs" --url "$url" --jobs "$graphile_default_jobs" --mode default --instances 1 \
+      | jq -c '. + {round: 1}' | tee -a "$work/graphile.jsonl" >&2 || true
+  fi
+  psql_q "delete from graphile_worker._private_jobs" >/dev/null || true
+else
+  log "$graphile_note"
+fi
+
+# --- table ---------------------------------------------------------------------------------
+jq -n --slurpfile fw "$work/feedwatch.jsonl" --slurpfile raw "$work/pgbench.jsonl" \
+  --slurpfile gw "$work/graphile.jsonl" --argjson settings "$settings" --arg note "$graphile_note" \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --arg cpus "$(nproc)" '
+  def best(rows): (rows | map(.jobs_per_s) | max) // null;
+  (best($fw)) as $f | (best($raw)) as $r
+  | (best($gw | map(select(.mode == "fast")))) as $g
+  | (best($gw | map(select(.mode == "default")))) as $gd
+  | {date: $date, git_rev: $rev, cpus: ($cpus | tonumber), postgres: $settings,
+     feedwatch_jobs_per_s: $f, raw_ceiling_jobs_per_s: $r, graphile_fast_jobs_per_s: $g,
+     graphile_default_jobs_per_s: $gd,
+     ratio_to_raw: (if $f and $r then (($f / $r * 1000 | round) / 1000) else null end),
+     target_ratio_to_raw: 0.60,
+     ratio_to_graphile_fast: (if $f and $g then (($f / $g * 1000 | round) / 1000) else null end),
+     target_ratio_to_graphile_fast: 1.0,
+     graphile_note: (if $note == "" then null else $note end),
+     runs: {feedwatch: $fw, raw: $raw, graphile: $gw}}' >"$out_json"
+
+jq -r '
+  def fmt: if . == null then "n/a" else tostring end;
+  def verdict(ok): if ok == null then "n/a" elif ok then "met" else "NOT met" end;
+  "",
+  "queue ceiling, \(.date) (rev \(.git_rev), \(.cpus) CPUs, fsync=\(.postgres.fsync), synchronous_commit=\(.postgres.synchronous_commit))",
+  "best of rounds, jobs/s:",
+  "  feedwatch WorkerPool ............ \(.feedwatch_jobs_per_s | fmt)",
+  "  raw ceiling (pgbench claim 50) .. \(.raw_ceiling_jobs_per_s | fmt)",
+  "  graphile-worker fastest ......... \(.graphile_fast_jobs_per_s | fmt)",
+  "  graphile-worker default ......... \(.graphile_default_jobs_per_s | fmt)",
+  "ratios:",
+  "  feedwatch / raw ceiling ......... \(.ratio_to_raw | fmt)  (target >= 0.60: \(verdict(if .ratio_to_raw == null then null else .ratio_to_raw >= 0.6 end)))",
+  "  feedwatch / graphile fastest .... \(.ratio_to_graphile_fast | fmt)  (target > 1.0: \(verdict(if .ratio_to_graphile_fast == null then null else .ratio_to_graphile_fast > 1.0 end)))",
+  (if .graphile_note then "note: \(.graphile_note)" else empty end)
+' "$out_json"

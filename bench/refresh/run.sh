@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# End-to-end refresh benchmark (issue #8): refreshes per second of feedwatch's refresh worker
+# pool against the sandbox bank answering after 50 ms, at concurrency C (64 and 256), and the
+# resident memory of the refreshing process. Each run starts its own private PostgreSQL
+# (durable settings), seeds K = 4 x C connections to the healthy sandbox bank, enqueues one
+# refresh each and times the pool until all are done.
+# Targets: refreshes/s >= 0.7 x C / latency; peak RSS at C=256 < 150 MB.
+#
+# Usage: bench/refresh/run.sh
+# Knobs (environment):
+#   CARGO_TARGET_DIR         where to build (default: the repo's target/)
+#   REFRESH_BENCH_BIN        use this refresh_bench binary instead of building it
+#   BENCH_CONCURRENCIES      concurrency levels                  (default "64 256")
+#   BENCH_PER_SLOT           connections per slot, K = C x this  (default 4)
+#   BENCH_LATENCY_MS         sandbox bank latency                (default 50)
+#   BENCH_DB_CONNECTIONS     worker pool database connections    (default 5, the service's default)
+#   BENCH_ROUNDS             runs per concurrency                (default 1)
+#   BENCH_BANK               child (separate process) | in-process (default child)
+# Writes bench/refresh/last-run.json (not committed).
+set -euo pipefail
+export LC_ALL=C
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+concurrencies="${BENCH_CONCURRENCIES:-64 256}"
+per_slot="${BENCH_PER_SLOT:-4}"
+latency_ms="${BENCH_LATENCY_MS:-50}"
+db_connections="${BENCH_DB_CONNECTIONS:-5}"
+rounds="${BENCH_ROUNDS:-1}"
+bank="${BENCH_BANK:-child}"
+out_json="$here/last-run.json"
+
+log() { printf '[refresh-bench] %s\n' "$*" >&2; }
+
+if ! command -v jq >/dev/null 2>&1; then
+  log "jq is not installed; installing it with apt-get"
+  if [[ $(id -u) -ne 0 ]]; then sudo apt-get update -qq && sudo apt-get install -y -qq jq >/dev/null
+  else apt-get update -qq && apt-get install -y -qq jq >/dev/null; fi
+fi
+
+if [[ -n ${REFRESH_BENCH_BIN:-} ]]; then
+  bin="$REFRESH_BENCH_BIN"
+else
+  log "building the refresh_bench example (release)"
+  cargo build --release --quiet --example refresh_bench
+  bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/refresh_bench"
+fi
+
+runs="$(mktemp /tmp/refresh-bench.XXXXXX.jsonl)"
+trap 'rm -f "$runs"' EXIT
+for round in $(seq 1 "$rounds"); do
+  for c in $concurrencies; do
+    log "round $round: C=$c, K=$((c * per_slot)) connections, latency ${latency_ms}ms, $db_connections DB connections, bank: $bank"
+    "$bin" run --concurrency "$c" --per-slot "$per_slot" --latency-ms "$latency_ms" \
+      --db-connections "$db_connections" --bank "$bank" \
+      | jq -c --argjson round "$round" '. + {round: $round}' | tee -a "$runs" >&2
+  done
+done
+
+jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --arg cpus "$(nproc)" '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), runs: .}' "$runs" >"$out_json"
+
+jq -r '
+  "",
+  "end-to-end refreshes, \(.date) (rev \(.git_rev), \(.cpus) CPUs), sandbox latency \(.runs[0].latency_ms) ms",
+  "   C     K  refreshes/s  steady/s  target/s  ratio  steady ratio  peak RSS MB  bank RSS MB  rounds",
+  (.runs[] | "\(.concurrency | tostring | .[0:5] | (" " * (4 - length)) + .)  \(.connections | tostring | (" " * (4 - length)) + .)  \(.refreshes_per_s | tostring | (" " * (11 - length)) + .)  \(.steady_refreshes_per_s | tostring | (" " * (8 - length)) + .)  \(.target_per_s | tostring | (" " * (8 - length)) + .)  \(.ratio_to_target | tostring | (" " * (5 - length)) + .)  \(.steady_ratio_to_target | tostring | (" " * (12 - length)) + .)  \(.peak_rss_mb | tostring | (" " * (11 - length)) + .)  \(.bank_peak_rss_mb | tostring | (" " * (11 - length)) + .)  \(.round)"),
+  "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process; bank \(.runs[0].bank))"
+' "$out_json"
