@@ -361,3 +361,61 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    // The slow institution answers after seconds, so a refresh is surely mid-flight when killed.
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        ids.push(connect(&app, &tenant, "slow", "pass_good").await);
+    }
+    let keys = secrecy::ExposeSecret::expose_secret(&crate::support::sealer_config()).to_owned();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args(["worker", "--workers", "3", "--worker-lease", "60s"])
+        .env("DATABASE_URL", &app.database_url)
+        .env("FEEDWATCH_CREDENTIALS_KEYS", keys)
+        .env("FEEDWATCH_SANDBOX_URL", app.url("/sandbox-bank"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("worker running"), "{line}");
+    // Bounded wait for the child to hold a job; the table is the only witness from outside.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let running: i64 = sqlx::query_scalar("select count(*) from job where state = 'running'").fetch_one(&app.pool).await.unwrap();
+        if running > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker never claimed a job");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+
+    // Its leases would expire in a minute; expire them now, as the rescuer then would.
+    sqlx::query("update job set lease_expires_at = now() - interval '1 second' where state = 'running'").execute(&app.pool).await.unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let rescued = feedwatch::jobs::store::rescue_expired(&mut conn, std::time::Duration::ZERO, std::time::Duration::ZERO, 100).await.unwrap();
+    assert!(rescued > 0);
+    app.refresh_pool().run_until_idle().await;
+
+    let states: Vec<String> = sqlx::query_scalar("select state from job order by job_id").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(states, vec!["succeeded"; 6], "every job completed");
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("select count(*), count(distinct (account_id, fitid)) from feed_transaction").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(rows, distinct, "no transaction stored twice");
+    let per_connection: Vec<i64> = sqlx::query_scalar("select count(*) from feed_transaction group by connection_id").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(per_connection.len(), 6);
+    assert!(per_connection.windows(2).all(|pair| pair[0] == pair[1]), "same bank data, same rows: {per_connection:?}");
+    for id in ids {
+        assert_eq!(get(&app, &tenant, &format!("/v1/connections/{id}")).await["state"], "healthy");
+    }
+}

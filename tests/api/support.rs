@@ -163,6 +163,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: PgPool,
     pub database: String,
+    /// A URL of this test's database, password included, for child processes.
+    pub database_url: String,
     pub admin_key: String,
     pub client: reqwest::Client,
     instance: Option<Instance>,
@@ -197,7 +199,7 @@ impl TestApp {
 
     pub async fn spawn_with(options: Options) -> Self {
         logs();
-        let (connect, database, _) = fresh_database().await;
+        let (connect, database, database_url) = fresh_database().await;
         let pool = PgPool::connect_with(connect).await.unwrap();
         let admin = NewKey::generate();
         let admin_key = admin.text.expose_secret().to_owned();
@@ -227,6 +229,7 @@ impl TestApp {
             addr: instance.addr,
             pool,
             database,
+            database_url,
             admin_key,
             client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
             instance: Some(instance),
@@ -322,8 +325,13 @@ impl TestApp {
 
 /// The credentials key every test instance shares, so replicas open each other's credentials.
 pub fn sealer() -> Sealer {
+    Sealer::from_config(&sealer_config()).unwrap()
+}
+
+/// The credentials key configuration, for child processes.
+pub fn sealer_config() -> SecretString {
     static KEY: OnceLock<SecretString> = OnceLock::new();
-    Sealer::from_config(KEY.get_or_init(|| Sealer::generate_config("test"))).unwrap()
+    KEY.get_or_init(|| Sealer::generate_config("test")).clone()
 }
 
 impl TestApp {
