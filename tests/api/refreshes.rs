@@ -390,7 +390,8 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
     // Bounded wait for the child to hold a job; the table is the only witness from outside.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let running: i64 = sqlx::query_scalar("select count(*) from job where state = 'running'").fetch_one(&app.pool).await.unwrap();
+        let running: i64 =
+            sqlx::query_scalar("select count(*) from job where state = 'running'").fetch_one(&app.pool).await.unwrap();
         if running > 0 {
             break;
         }
@@ -401,18 +402,31 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
     child.wait().unwrap();
 
     // Its leases would expire in a minute; expire them now, as the rescuer then would.
-    sqlx::query("update job set lease_expires_at = now() - interval '1 second' where state = 'running'").execute(&app.pool).await.unwrap();
+    sqlx::query("update job set lease_expires_at = now() - interval '1 second' where state = 'running'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
-    let rescued = feedwatch::jobs::store::rescue_expired(&mut conn, std::time::Duration::ZERO, std::time::Duration::ZERO, 100).await.unwrap();
+    let rescued =
+        feedwatch::jobs::store::rescue_expired(&mut conn, std::time::Duration::ZERO, std::time::Duration::ZERO, 100)
+            .await
+            .unwrap();
     assert!(rescued > 0);
     app.refresh_pool().run_until_idle().await;
 
-    let states: Vec<String> = sqlx::query_scalar("select state from job order by job_id").fetch_all(&app.pool).await.unwrap();
+    let states: Vec<String> =
+        sqlx::query_scalar("select state from job order by job_id").fetch_all(&app.pool).await.unwrap();
     assert_eq!(states, vec!["succeeded"; 6], "every job completed");
     let (rows, distinct): (i64, i64) =
-        sqlx::query_as("select count(*), count(distinct (account_id, fitid)) from feed_transaction").fetch_one(&app.pool).await.unwrap();
+        sqlx::query_as("select count(*), count(distinct (account_id, fitid)) from feed_transaction")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(rows, distinct, "no transaction stored twice");
-    let per_connection: Vec<i64> = sqlx::query_scalar("select count(*) from feed_transaction group by connection_id").fetch_all(&app.pool).await.unwrap();
+    let per_connection: Vec<i64> = sqlx::query_scalar("select count(*) from feed_transaction group by connection_id")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(per_connection.len(), 6);
     assert!(per_connection.windows(2).all(|pair| pair[0] == pair[1]), "same bank data, same rows: {per_connection:?}");
     for id in ids {
