@@ -214,7 +214,12 @@ impl Instance {
             let worker_pool =
                 worker_pool(&pool, &sealer, &catalog, &workers, settings.shutdown_grace)?.observe(metrics.clone());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
-            background.spawn(maintenance::run(pool.clone(), MaintenanceConfig::default(), shutdown.clone()));
+            background.spawn(maintenance::run(
+                pool.clone(),
+                MaintenanceConfig::default(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
             background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
         }
         background.close();
@@ -473,7 +478,12 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
     let tasks = TaskTracker::new();
     tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
     tasks.spawn(Arc::clone(&pool).run(shutdown.clone()));
-    tasks.spawn(maintenance::run(database.pool.clone(), MaintenanceConfig::default(), shutdown.clone()));
+    tasks.spawn(maintenance::run(
+        database.pool.clone(),
+        MaintenanceConfig::default(),
+        Metrics::new(),
+        shutdown.clone(),
+    ));
     tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
     tasks.close();
     println!("feedwatch worker running {} refresh slots", settings.concurrency.max(1));

@@ -8,6 +8,7 @@ pub mod error;
 pub mod errors;
 pub mod extract;
 pub mod feed;
+pub mod idempotent;
 pub mod institutions;
 pub mod middleware;
 pub mod ops;

@@ -65,6 +65,7 @@ pub struct Metrics {
     pub job_duration: Family<KindLabels, Histogram>,
     pub jobs_claimed: Counter,
     pub worker_slots_busy: Gauge,
+    pub jobs_rescued: Counter,
     pub queue_depth: Family<StateLabels, Gauge>,
     pub queue_oldest_due_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
@@ -104,6 +105,12 @@ impl Metrics {
         registry.register("jobs_claimed", "Jobs claimed by this instance's workers", jobs_claimed.clone());
         let worker_slots_busy = Gauge::default();
         registry.register("worker_slots_busy", "Worker slots running a job now", worker_slots_busy.clone());
+        let jobs_rescued = Counter::default();
+        registry.register(
+            "jobs_rescued",
+            "Jobs whose lease expired (worker lost) returned to the queue",
+            jobs_rescued.clone(),
+        );
         let queue_depth = Family::<StateLabels, Gauge>::default();
         registry.register("queue_jobs", "Jobs in the queue by state (read at scrape)", queue_depth.clone());
         let queue_oldest_due_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
@@ -123,6 +130,7 @@ impl Metrics {
             job_duration,
             jobs_claimed,
             worker_slots_busy,
+            jobs_rescued,
             queue_depth,
             queue_oldest_due_seconds,
         })
@@ -160,6 +168,10 @@ impl crate::jobs::worker::PoolObserver for Metrics {
             .map_or_else(|| "none".to_owned(), |code| code.to_string());
         self.job_outcomes.get_or_create(&JobLabels { kind: kind.to_owned(), outcome: name.to_owned(), code }).inc();
         self.job_duration.get_or_create(&KindLabels { kind: kind.to_owned() }).observe(seconds);
+    }
+
+    fn rescued(&self, count: u64) {
+        self.jobs_rescued.inc_by(count);
     }
 
     fn busy(&self, running: usize) {

@@ -11,8 +11,8 @@
 //!   last job is `succeeded` in the table).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -60,6 +60,13 @@ enum Command {
         db_connections: u32,
         #[arg(long, default_value_t = 1)]
         rounds: u32,
+        /// Keep the pool running this long after the last job is done, counting the claims it
+        /// still makes (0 skips).
+        #[arg(long, default_value_t = 1000)]
+        linger_ms: u64,
+        /// Write `round,seconds,claimed` per claim statement to this CSV file.
+        #[arg(long)]
+        trace_claims: Option<PathBuf>,
         /// Give up a round after this many seconds.
         #[arg(long, default_value_t = 120)]
         timeout_s: u64,
@@ -76,7 +83,17 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::ServeDb { dir } => serve_db(dir).await,
-        Command::Run { url, jobs, concurrency, poll_ms, db_connections, rounds, timeout_s } => {
+        Command::Run {
+            url,
+            jobs,
+            concurrency,
+            poll_ms,
+            db_connections,
+            rounds,
+            linger_ms,
+            trace_claims,
+            timeout_s,
+        } => {
             let pool = PgPoolOptions::new().max_connections(db_connections).connect(&url).await?;
             for round in 1..=rounds {
                 let mut report =
@@ -128,19 +145,32 @@ impl JobHandler for Noop {
 /// Counts what the pool does, to see the shape of its claims.
 #[derive(Default)]
 struct Counter {
+    /// Jobs in the round: an empty claim before this many were claimed found nothing although
+    /// jobs were waiting.
+    jobs: u64,
     claims: AtomicU64,
     empty_claims: AtomicU64,
+    empty_claims_while_available: AtomicU64,
     claimed: AtomicU64,
     finished: AtomicU64,
+    /// (seconds since the round started, jobs claimed) per claim, for `--trace-claims`.
+    trace: Mutex<Vec<(f64, usize)>>,
+    started: Mutex<Option<Instant>>,
 }
 
 impl PoolObserver for Counter {
     fn claimed(&self, count: usize) {
         self.claims.fetch_add(1, Ordering::Relaxed);
+        let before = self.claimed.fetch_add(count as u64, Ordering::Relaxed);
+        if let Some(started) = *self.started.lock().unwrap_or_else(PoisonError::into_inner) {
+            self.trace.lock().unwrap_or_else(PoisonError::into_inner).push((started.elapsed().as_secs_f64(), count));
+        }
         if count == 0 {
             self.empty_claims.fetch_add(1, Ordering::Relaxed);
+            if before < self.jobs {
+                self.empty_claims_while_available.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        self.claimed.fetch_add(count as u64, Ordering::Relaxed);
     }
 
     fn finished(&self, _kind: &str, _outcome: &Outcome, _seconds: f64) {
@@ -148,13 +178,17 @@ impl PoolObserver for Counter {
     }
 }
 
-async fn run_round(
-    pool: &PgPool,
+#[derive(Debug)]
+struct RoundOptions {
     jobs: i64,
     concurrency: usize,
     poll: Duration,
+    linger: Duration,
     timeout: Duration,
-) -> anyhow::Result<serde_json::Value> {
+}
+
+async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(serde_json::Value, Vec<(f64, usize)>)> {
+    let RoundOptions { jobs, concurrency, poll, linger, timeout } = *options;
     // A fresh table each round: nothing else lives in this benchmark database.
     sqlx::query("truncate job").execute(pool).await?;
     let fill = Instant::now();
@@ -169,7 +203,7 @@ async fn run_round(
     sqlx::query("checkpoint").execute(pool).await?;
     let fill_seconds = fill.elapsed().as_secs_f64();
 
-    let counter = Arc::new(Counter::default());
+    let counter = Arc::new(Counter { jobs: jobs as u64, ..Counter::default() });
     let mut config = PoolConfig::new(concurrency);
     config.poll_interval = poll;
     config.shutdown_grace = Duration::from_secs(5);
@@ -180,6 +214,7 @@ async fn run_round(
     let shutdown = CancellationToken::new();
 
     let started = Instant::now();
+    *counter.started.lock().unwrap_or_else(PoisonError::into_inner) = Some(started);
     let running = tokio::spawn(Arc::clone(&worker).run(shutdown.clone()));
     let deadline = started + timeout;
     // Handlers first (cheap to watch), then the table: a job counts once its row says succeeded.
@@ -208,6 +243,11 @@ async fn run_round(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let elapsed = started.elapsed();
+    // Nothing is left to do: whatever the pool still claims now is overhead.
+    let claims_at_done = counter.claims.load(Ordering::Relaxed);
+    let empty_at_done = counter.empty_claims.load(Ordering::Relaxed);
+    tokio::time::sleep(linger).await;
+    let claims_after_done = counter.claims.load(Ordering::Relaxed) - claims_at_done;
     shutdown.cancel();
     running.await?;
 
@@ -216,9 +256,9 @@ async fn run_round(
     if succeeded != jobs {
         bail!("{succeeded} of {jobs} jobs succeeded");
     }
-    let claims = counter.claims.load(Ordering::Relaxed);
+    let claims = claims_at_done;
     let claimed = counter.claimed.load(Ordering::Relaxed);
-    Ok(json!({
+    let report = json!({
         "bench": "feedwatch_worker_pool",
         "jobs": jobs,
         "concurrency": concurrency,
@@ -228,9 +268,14 @@ async fn run_round(
         "handlers_done_seconds": round3(handlers_done.as_secs_f64()),
         "jobs_per_s": (jobs as f64 / elapsed.as_secs_f64()).round(),
         "claim_statements": claims,
-        "empty_claims": counter.empty_claims.load(Ordering::Relaxed),
+        "empty_claims": empty_at_done,
+        "empty_claims_while_available": counter.empty_claims_while_available.load(Ordering::Relaxed),
         "mean_claim_batch": if claims > 0 { round3(claimed as f64 / claims as f64) } else { 0.0 },
-    }))
+        "linger_ms": linger.as_millis() as u64,
+        "claims_while_lingering": claims_after_done,
+    });
+    let trace = std::mem::take(&mut *counter.trace.lock().unwrap_or_else(PoisonError::into_inner));
+    Ok((report, trace))
 }
 
 fn round3(value: f64) -> f64 {

@@ -19,6 +19,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
+use super::idempotent;
 use super::pagination::{Page, PageParams};
 use crate::auth::{Principal, Role};
 use crate::catalog::{Action, CatalogIndex};
@@ -29,7 +30,6 @@ use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
 use crate::jobs::refresh::{self, Trigger};
 
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
 /// Credentials as entered. Write-only: never returned, logged or stored unsealed.
@@ -311,7 +311,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = writer(&caller)?.clone();
     let input: CreateConnection = parse_json(&body)?;
-    let idempotency_key = idempotency_key(&headers)?;
+    let idempotency_key = idempotent::key(&headers)?;
     let tenant_id = owning_tenant(&principal, input.tenant_id)?;
     let credentials = Credentials::from(input.credentials);
     let mut errors = credential_errors(&credentials);
@@ -336,8 +336,8 @@ pub async fn create(
         let hash = idempotency::request_hash("POST", "/v1/connections", &body);
         match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
             Claim::New => {}
-            Claim::Replay(first) => return Ok(replay(first)),
-            Claim::Mismatch => return Err(idempotency_mismatch()),
+            Claim::Replay(first) => return Ok(idempotent::replay(first)),
+            Claim::Mismatch => return Err(idempotent::mismatch()),
         }
     }
     let id = Uuid::new_v4();
@@ -370,7 +370,7 @@ pub async fn create(
     }
     tx.commit().await?;
     tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
-    let mut response = json_response(StatusCode::CREATED, bytes, Some(&location));
+    let mut response = idempotent::json_response(StatusCode::CREATED, bytes, Some(&location));
     response.headers_mut().insert(header::ETAG, etag(version));
     Ok(response)
 }
@@ -386,40 +386,6 @@ fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Uuid,
         (None, Some(requested)) => Ok(requested),
         (None, None) => Err(ApiError::validation(vec![FieldError::new("tenant_id", "required with an admin key")])),
     }
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else { return Ok(None) };
-    match value.to_str() {
-        Ok(key) if idempotency::valid_key(key) => Ok(Some(key.to_owned())),
-        _ => Err(ApiError::bad_request("invalid_header", "Idempotency-Key must be 1 to 200 visible ASCII characters.")
-            .with_errors(vec![FieldError::new("idempotency-key", "1 to 200 visible ASCII characters")])),
-    }
-}
-
-fn idempotency_mismatch() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-        "This Idempotency-Key was used with a different request; use a new key for a new request.",
-    )
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>, location: Option<&str>) -> Response {
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if let Some(location) = location.and_then(|location| HeaderValue::from_str(location).ok()) {
-        headers.insert(header::LOCATION, location);
-    }
-    response
-}
-
-fn replay(first: StoredResponse) -> Response {
-    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
-    let mut response = json_response(status, first.body, first.location.as_deref());
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-    response
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -2,8 +2,8 @@
 //! `/v1/queue`.
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,8 +13,10 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
+use super::idempotent;
 use crate::auth::{Principal, Role};
 use crate::connection::{self, ListFilter, store as connections};
+use crate::idempotency::{self, Claim, StoredResponse};
 use crate::jobs::refresh::{self, Trigger};
 use crate::jobs::{JobState, store as jobs};
 
@@ -37,7 +39,10 @@ pub struct RefreshRequest {
 /// Ask for a refresh now. Merges into a pending one; refused while the connection waits for
 /// the user or is paused (409), or right after a success (429 with Retry-After).
 #[utoipa::path(post, path = "/v1/connections/{id}/refresh", tag = "refreshes", security(("api_key" = [])),
-    params(("id" = Uuid, Path, description = "Connection id")),
+    params(
+        ("id" = Uuid, Path, description = "Connection id"),
+        ("idempotency-key" = Option<String>, Header, nullable = false, description = "Same key and body → the first response", pattern = "^[!-~]{1,200}$"),
+    ),
     request_body(content = Option<RefreshRequest>, description = "Optional; `{\"force\": true}` for helpdesk"),
     responses(
         (status = 202, description = "Enqueued (or merged into the pending refresh)", body = RefreshAccepted,
@@ -50,8 +55,10 @@ pub async fn trigger(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    let idempotency_key = idempotent::key(&headers)?;
     // The body is optional: an empty POST asks for a plain refresh.
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
@@ -68,18 +75,24 @@ pub async fn trigger(
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
     refusal(&connection, force, state.refresh_cooldown)?;
     let mut tx = state.pool.begin().await?;
-    let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
-    tx.commit().await?;
-    let location = format!("/v1/refreshes/{}", enqueued.job_id);
-    let mut response = (
-        StatusCode::ACCEPTED,
-        axum::Json(RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced }),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
+    if let Some(key) = &idempotency_key {
+        let hash = idempotency::request_hash("POST", &format!("/v1/connections/{id}/refresh"), &body);
+        match idempotency::store::claim(&mut tx, caller.0.key_id, key, &hash).await? {
+            Claim::New => {}
+            Claim::Replay(first) => return Ok(idempotent::replay(first)),
+            Claim::Mismatch => return Err(idempotent::mismatch()),
+        }
     }
-    Ok(response)
+    let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
+    let location = format!("/v1/refreshes/{}", enqueued.job_id);
+    let accepted = RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced };
+    let response_body = serde_json::to_vec(&accepted).map_err(|error| ApiError::internal(&error))?;
+    if let Some(key) = &idempotency_key {
+        let stored = StoredResponse { status: 202, body: response_body.clone(), location: Some(location.clone()) };
+        idempotency::store::complete(&mut tx, caller.0.key_id, key, &stored).await?;
+    }
+    tx.commit().await?;
+    Ok(idempotent::json_response(StatusCode::ACCEPTED, response_body, Some(&location)))
 }
 
 fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time::Duration) -> Result<(), ApiError> {

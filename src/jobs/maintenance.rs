@@ -55,10 +55,16 @@ pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64,
 }
 
 /// Runs maintenance every `config.every` until `shutdown`.
-pub async fn run(pool: PgPool, config: MaintenanceConfig, shutdown: CancellationToken) {
+pub async fn run(
+    pool: PgPool,
+    config: MaintenanceConfig,
+    observer: std::sync::Arc<dyn super::worker::PoolObserver>,
+    shutdown: CancellationToken,
+) {
     loop {
-        if let Err(error) = run_once(&pool, &config).await {
-            tracing::warn!(%error, "queue maintenance failed; retrying next round");
+        match run_once(&pool, &config).await {
+            Ok((rescued, _)) => observer.rescued(rescued),
+            Err(error) => tracing::warn!(%error, "queue maintenance failed; retrying next round"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

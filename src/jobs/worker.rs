@@ -77,6 +77,7 @@ pub trait PoolObserver: Send + Sync + 'static {
     fn claimed(&self, _count: usize) {}
     fn finished(&self, _kind: &str, _outcome: &Outcome, _seconds: f64) {}
     fn busy(&self, _running: usize) {}
+    fn rescued(&self, _count: u64) {}
 }
 
 #[derive(Debug)]

@@ -433,3 +433,65 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
         assert_eq!(get(&app, &tenant, &format!("/v1/connections/{id}")).await["state"], "healthy");
     }
 }
+
+#[tokio::test]
+async fn a_repeated_refresh_request_with_one_idempotency_key_gets_the_first_answer() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    app.refresh_pool().run_until_idle().await;
+    let send = |body: &'static str| {
+        app.anonymous(Method::POST, &format!("/v1/connections/{id}/refresh"))
+            .bearer_auth(&tenant)
+            .header("idempotency-key", "retry-1")
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let first = send("").await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    app.refresh_pool().run_until_idle().await;
+    let again = send("").await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap(), first, "the first answer, not a new refresh");
+    assert_problem(send(r#"{"force": false}"#).await.unwrap(), 422, "idempotency_key_reused").await;
+}
+
+#[tokio::test]
+async fn scheduled_refreshes_are_taken_once_and_skip_connections_waiting_for_the_user() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let due = connect(&app, &tenant, "healthy", "pass_good").await;
+    let waiting = connect(&app, &tenant, "healthy", "error_103").await;
+    app.refresh_pool().run_until_idle().await;
+    sqlx::query("update connection set next_refresh_at = now() - interval '1 minute'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        feedwatch::jobs::schedule::enqueue_due(&app.pool),
+        feedwatch::jobs::schedule::enqueue_due(&app.pool)
+    );
+    assert_eq!(
+        first.unwrap() + second.unwrap(),
+        1,
+        "two replicas take the due refresh once; the one waiting for the user is skipped"
+    );
+    let pending: Vec<(Uuid, String)> =
+        sqlx::query_as("select connection_id, trigger from job where state = 'available'")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(pending, vec![(due.parse().unwrap(), "scheduled".to_string())]);
+    let next: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("select next_refresh_at from connection where id = $1")
+            .bind(Uuid::parse_str(&due).unwrap())
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(next > chrono::Utc::now() + chrono::TimeDelta::hours(23), "the next one is a day later");
+    assert_eq!(feedwatch::jobs::schedule::enqueue_due(&app.pool).await.unwrap(), 0);
+    let _ = waiting;
+}
