@@ -669,3 +669,28 @@ pub async fn account_tenant(executor: impl PgExecutor<'_>, account_id: Uuid) -> 
     .fetch_optional(executor)
     .await
 }
+
+/// Marks connections that have not succeeded for longer than `stale_after` as degraded, so
+/// nothing stays green while silently stale. Returns the connections it changed.
+pub async fn mark_stale(
+    executor: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    stale_after: chrono::TimeDelta,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    Ok(sqlx::query!(
+        r#"with stale as (
+               select id, state from connection
+               where state in ('healthy', 'syncing') and coalesce(last_success_at, created_at) < $1
+               for update skip locked
+           )
+           update connection c set state = 'degraded', updated_at = now()
+           from stale where c.id = stale.id
+           returning c.id, stale.state as "before!""#,
+        now - stale_after,
+    )
+    .fetch_all(executor)
+    .await?
+    .into_iter()
+    .map(|row| (row.id, row.before))
+    .collect())
+}

@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::refresh::{self, Trigger};
+use crate::connection::Actor;
 use crate::connection::store as connections;
 
 const BATCH: i64 = 500;
@@ -30,12 +31,32 @@ pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     }
 }
 
+/// A connection with no success for this long is degraded, error or not.
+pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(48);
+
+/// Degrades connections that went stale, with a timeline event each; returns how many.
+pub async fn degrade_stale(pool: &PgPool) -> Result<usize, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let changed = connections::mark_stale(&mut *tx, Utc::now(), STALE_AFTER).await?;
+    for (id, before) in &changed {
+        let detail = serde_json::json!({ "from": before, "to": "degraded", "reason": "no successful refresh for 48h" });
+        connections::insert_event(&mut *tx, *id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
+    }
+    tx.commit().await?;
+    Ok(changed.len())
+}
+
 pub async fn run(pool: PgPool, every: Duration, shutdown: CancellationToken) {
     loop {
         match enqueue_due(&pool).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "scheduled refreshes enqueued"),
             Err(error) => tracing::warn!(%error, "scheduling refreshes failed; retrying next round"),
+        }
+        match degrade_stale(&pool).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "stale connections degraded"),
+            Err(error) => tracing::warn!(%error, "checking staleness failed; retrying next round"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -495,3 +495,21 @@ async fn scheduled_refreshes_are_taken_once_and_skip_connections_waiting_for_the
     assert_eq!(feedwatch::jobs::schedule::enqueue_due(&app.pool).await.unwrap(), 0);
     let _ = waiting;
 }
+
+#[tokio::test]
+async fn a_connection_without_success_for_two_days_is_degraded_even_without_an_error() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let stale = connect(&app, &tenant, "healthy", "pass_good").await;
+    let fresh = connect(&app, &tenant, "healthy", "pass_good").await;
+    app.refresh_pool().run_until_idle().await;
+    sqlx::query("update connection set last_success_at = now() - interval '3 days' where id = $1")
+        .bind(Uuid::parse_str(&stale).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool).await.unwrap(), 1);
+    assert_eq!(get(&app, &tenant, &format!("/v1/connections/{stale}")).await["state"], "degraded");
+    assert_eq!(get(&app, &tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
+    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool).await.unwrap(), 0, "idempotent");
+}
