@@ -54,6 +54,17 @@ impl From<&NamespacedAlias> for AliasView {
     }
 }
 
+/// An alias as an entry lists it: enough to look it up (`namespace:code`) for its title and note.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasRef {
+    #[schema(example = "plaid")]
+    pub namespace: String,
+    #[schema(example = "ITEM_LOGIN_REQUIRED")]
+    pub code: String,
+    #[serde(rename = "match")]
+    pub match_kind: MatchKind,
+}
+
 /// A catalogue entry with its aliases and revision. `entry` is exactly what `PUT` takes, so an
 /// edit is: fetch, change `entry`, send it back with `If-Match`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -61,8 +72,8 @@ pub struct ErrorEntry {
     pub entry: Entry,
     /// `entry.retry_after` in seconds, for programs.
     pub retry_after_seconds: Option<u64>,
-    /// Every provider code that resolves to this entry.
-    pub aliases: Vec<AliasView>,
+    /// Every provider code that resolves to this entry (look one up for its title and note).
+    pub aliases: Vec<AliasRef>,
     /// Increases with every edit; also the ETag.
     pub revision: i32,
     pub updated_at: DateTime<Utc>,
@@ -78,7 +89,15 @@ impl ErrorEntry {
                 .as_deref()
                 .and_then(|text| parse_duration(text).ok())
                 .map(|d| d.as_secs()),
-            aliases: index.aliases_of(stored.entry.code).iter().map(AliasView::from).collect(),
+            aliases: index
+                .aliases_of(stored.entry.code)
+                .iter()
+                .map(|alias| AliasRef {
+                    namespace: alias.namespace.clone(),
+                    code: alias.alias.code.clone(),
+                    match_kind: alias.alias.match_kind,
+                })
+                .collect(),
             revision: stored.revision,
             updated_at: stored.updated_at,
         }
