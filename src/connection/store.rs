@@ -587,45 +587,10 @@ pub struct RefreshTarget {
     pub key_id: String,
 }
 
-pub async fn refresh_target(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
-    let Some(row) = sqlx::query!(
-        r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
-                  c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
-                  c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
-                  c.version, c.created_at, c.updated_at, c.disconnected_at, c.credentials_sealed, c.credentials_key_id
-           from connection c join institution i on i.id = c.institution_id where c.id = $1"#,
-        id
-    )
-    .fetch_optional(executor)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let connection = ConnectionRow {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        institution_id: row.institution_id,
-        institution_name: row.institution_name,
-        display_name: row.display_name,
-        state: row.state,
-        paused: row.paused,
-        refresh_every_seconds: row.refresh_every_seconds,
-        credentials_updated_at: row.credentials_updated_at,
-        last_attempt_at: row.last_attempt_at,
-        last_success_at: row.last_success_at,
-        data_as_of: row.data_as_of,
-        failure_streak: row.failure_streak,
-        error_code: row.error_code,
-        error_raw: row.error_raw,
-        error_at: row.error_at,
-        next_refresh_at: row.next_refresh_at,
-        version: row.version,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        disconnected_at: row.disconnected_at,
-    }
-    .into_connection()?;
-    Ok(Some(RefreshTarget { connection, sealed: row.credentials_sealed, key_id: row.credentials_key_id }))
+pub async fn refresh_target(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
+    let Some(connection) = get(&mut *conn, id).await? else { return Ok(None) };
+    let Some((sealed, key_id)) = sealed_credentials(&mut *conn, id).await? else { return Ok(None) };
+    Ok(Some(RefreshTarget { connection, sealed, key_id }))
 }
 
 /// Claims connections whose scheduled refresh is due and moves their next refresh one interval

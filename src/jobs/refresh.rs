@@ -110,13 +110,16 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let Some(connection_id) = job.args["connection_id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) else {
             return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
         };
-        let Some(target) = connections::refresh_target(&self.pool, connection_id).await? else {
+        let mut conn = self.pool.acquire().await?;
+        let Some(target) = connections::refresh_target(&mut conn, connection_id).await? else {
             return Ok(skipped("the connection no longer exists"));
         };
         if target.connection.state == State::Disconnected {
             return Ok(skipped("the connection is disconnected"));
         }
-        let institution = institution::store::get(&self.pool, target.connection.institution_id).await?;
+        let institution = institution::store::get(&mut *conn, target.connection.institution_id).await?;
+        // Released before the bank is called: no connection is held while a refresh waits on it.
+        drop(conn);
         let now = Utc::now();
         let window_start = target.connection.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
         let fetched = match self.prepare(&target, institution.as_ref()) {
