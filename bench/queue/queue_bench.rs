@@ -95,13 +95,25 @@ async fn main() -> anyhow::Result<()> {
             timeout_s,
         } => {
             let pool = PgPoolOptions::new().max_connections(db_connections).connect(&url).await?;
+            let mut trace = String::from("round,seconds,claimed\n");
             for round in 1..=rounds {
-                let mut report =
-                    run_round(&pool, jobs, concurrency, Duration::from_millis(poll_ms), Duration::from_secs(timeout_s))
-                        .await
-                        .with_context(|| format!("round {round}"))?;
+                let options = RoundOptions {
+                    jobs,
+                    concurrency,
+                    poll: Duration::from_millis(poll_ms),
+                    linger: Duration::from_millis(linger_ms),
+                    timeout: Duration::from_secs(timeout_s),
+                };
+                let (mut report, claims) =
+                    run_round(&pool, &options).await.with_context(|| format!("round {round}"))?;
                 report["round"] = json!(round);
                 println!("{report}");
+                for (seconds, claimed) in claims {
+                    trace.push_str(&format!("{round},{seconds:.6},{claimed}\n"));
+                }
+            }
+            if let Some(path) = trace_claims {
+                std::fs::write(&path, trace).with_context(|| path.display().to_string())?;
             }
             pool.close().await;
             Ok(())

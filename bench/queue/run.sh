@@ -12,8 +12,10 @@
 # Knobs (environment):
 #   CARGO_TARGET_DIR          where to build (default: the repo's target/)
 #   QUEUE_BENCH_BIN           use this queue_bench binary instead of building it
-#   BENCH_JOBS                jobs per feedwatch / graphile round      (default 100000)
-#   BENCH_CONCURRENCY         WorkerPool concurrency                   (default 64)
+#   BENCH_JOBS                jobs per feedwatch / graphile round      (default 50000)
+#   BENCH_CONCURRENCY         WorkerPool concurrency levels; the best counts (default "64 256")
+#   BENCH_WHATIF_CONCURRENCY  diagnostic row: the pool at this concurrency with the database set to
+#                             plan_cache_mode=force_custom_plan (not counted; 0 skips) (default 512)
 #   BENCH_POLL_MS             WorkerPool poll interval                 (default 10)
 #   BENCH_ROUNDS              rounds of each measurement; best counts  (default 2)
 #   BENCH_PGBENCH_SECONDS     pgbench duration per round               (default 10)
@@ -29,8 +31,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-jobs="${BENCH_JOBS:-100000}"
-concurrency="${BENCH_CONCURRENCY:-64}"
+jobs="${BENCH_JOBS:-50000}"
+concurrencies="${BENCH_CONCURRENCY:-64 256}"
+whatif_concurrency="${BENCH_WHATIF_CONCURRENCY:-512}"
 poll_ms="${BENCH_POLL_MS:-10}"
 rounds="${BENCH_ROUNDS:-2}"
 pgbench_seconds="${BENCH_PGBENCH_SECONDS:-10}"
@@ -92,9 +95,22 @@ log "PostgreSQL up: $(jq -r '.settings | to_entries | map("\(.key)=\(.value)") |
 psql_q() { psql "$url" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
 # --- 1. feedwatch's WorkerPool -------------------------------------------------------------
-log "feedwatch WorkerPool: $jobs no-op jobs, concurrency $concurrency, poll ${poll_ms}ms, $rounds round(s)"
-"$bin" run --url "$url" --jobs "$jobs" --concurrency "$concurrency" --poll-ms "$poll_ms" --rounds "$rounds" \
-  | tee "$work/feedwatch.jsonl" >&2
+: >"$work/feedwatch.jsonl"
+for concurrency in $concurrencies; do
+  log "feedwatch WorkerPool: $jobs no-op jobs, concurrency $concurrency, poll ${poll_ms}ms, $rounds round(s)"
+  "$bin" run --url "$url" --jobs "$jobs" --concurrency "$concurrency" --poll-ms "$poll_ms" --rounds "$rounds" \
+    | tee -a "$work/feedwatch.jsonl" >&2
+done
+: >"$work/whatif.jsonl"
+if [[ $whatif_concurrency -gt 0 ]]; then
+  # Diagnostic only: how fast the same pool goes when PostgreSQL never uses a generic plan for
+  # the prepared completion statement (see bench/README.md).
+  log "diagnostic: concurrency $whatif_concurrency with plan_cache_mode=force_custom_plan"
+  psql_q "alter database feedwatch set plan_cache_mode = force_custom_plan"
+  "$bin" run --url "$url" --jobs "$jobs" --concurrency "$whatif_concurrency" --poll-ms "$poll_ms" --rounds 1 \
+    | jq -c '. + {diagnostic: "plan_cache_mode=force_custom_plan"}' | tee -a "$work/whatif.jsonl" >&2
+  psql_q "alter database feedwatch reset plan_cache_mode"
+fi
 
 # --- 2. raw ceiling: pgbench ----------------------------------------------------------------
 : >"$work/pgbench.jsonl"
@@ -150,22 +166,24 @@ fi
 
 # --- table ---------------------------------------------------------------------------------
 jq -n --slurpfile fw "$work/feedwatch.jsonl" --slurpfile raw "$work/pgbench.jsonl" \
-  --slurpfile gw "$work/graphile.jsonl" --argjson settings "$settings" --arg note "$graphile_note" \
+  --slurpfile gw "$work/graphile.jsonl" --slurpfile wi "$work/whatif.jsonl" --argjson settings "$settings" --arg note "$graphile_note" \
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --arg cpus "$(nproc)" '
   def best(rows): (rows | map(.jobs_per_s) | max) // null;
-  (best($fw)) as $f | (best($raw)) as $r
+  (best($fw)) as $f | (best($raw)) as $r | (best($wi)) as $w
   | (best($gw | map(select(.mode == "fast")))) as $g
   | (best($gw | map(select(.mode == "default")))) as $gd
   | {date: $date, git_rev: $rev, cpus: ($cpus | tonumber), postgres: $settings,
      feedwatch_jobs_per_s: $f, raw_ceiling_jobs_per_s: $r, graphile_fast_jobs_per_s: $g,
      graphile_default_jobs_per_s: $gd,
+     feedwatch_best_concurrency: (($fw | max_by(.jobs_per_s) | .concurrency) // null),
+     diagnostic_custom_plans_jobs_per_s: $w,
      ratio_to_raw: (if $f and $r then (($f / $r * 1000 | round) / 1000) else null end),
      target_ratio_to_raw: 0.60,
      ratio_to_graphile_fast: (if $f and $g then (($f / $g * 1000 | round) / 1000) else null end),
      target_ratio_to_graphile_fast: 1.0,
      graphile_note: (if $note == "" then null else $note end),
-     runs: {feedwatch: $fw, raw: $raw, graphile: $gw}}' >"$out_json"
+     runs: {feedwatch: $fw, raw: $raw, graphile: $gw, diagnostic: $wi}}' >"$out_json"
 
 jq -r '
   def fmt: if . == null then "n/a" else tostring end;
@@ -173,10 +191,13 @@ jq -r '
   "",
   "queue ceiling, \(.date) (rev \(.git_rev), \(.cpus) CPUs, fsync=\(.postgres.fsync), synchronous_commit=\(.postgres.synchronous_commit))",
   "best of rounds, jobs/s:",
-  "  feedwatch WorkerPool ............ \(.feedwatch_jobs_per_s | fmt)",
+  "  feedwatch WorkerPool ............ \(.feedwatch_jobs_per_s | fmt)  (concurrency \(.feedwatch_best_concurrency | fmt))",
+  (.runs.feedwatch[] | "    round \(.round), concurrency \(.concurrency): \(.jobs_per_s) jobs/s, \(.claim_statements) claims of \(.mean_claim_batch) on average, \(.claims_while_lingering) claims in the idle second after"),
   "  raw ceiling (pgbench claim 50) .. \(.raw_ceiling_jobs_per_s | fmt)",
   "  graphile-worker fastest ......... \(.graphile_fast_jobs_per_s | fmt)",
   "  graphile-worker default ......... \(.graphile_default_jobs_per_s | fmt)",
+  (.runs.graphile[] | "    round \(.round), \(.mode), \(.instances) instance(s): \(.jobs_per_s) jobs/s"),
+  "  diagnostic, not counted: feedwatch with plan_cache_mode=force_custom_plan: \(.diagnostic_custom_plans_jobs_per_s | fmt) (concurrency \(.runs.diagnostic[0].concurrency // "n/a"))",
   "ratios:",
   "  feedwatch / raw ceiling ......... \(.ratio_to_raw | fmt)  (target >= 0.60: \(verdict(if .ratio_to_raw == null then null else .ratio_to_raw >= 0.6 end)))",
   "  feedwatch / graphile fastest .... \(.ratio_to_graphile_fast | fmt)  (target > 1.0: \(verdict(if .ratio_to_graphile_fast == null then null else .ratio_to_graphile_fast > 1.0 end)))",

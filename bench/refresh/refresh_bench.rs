@@ -60,6 +60,14 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         latency_ms: u64,
     },
+    /// Diagnostic: time `n` sequential provider fetches (the HTTP exchanges and OFX parsing of one
+    /// refresh, no database) against a sandbox bank child process with the given latency.
+    Probe {
+        #[arg(long, default_value_t = 50)]
+        n: u32,
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
     /// Seed, refresh every connection once, report refreshes/s and memory.
     Run {
         /// Worker pool concurrency C.
@@ -96,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Bank { listen, latency_ms } => serve_bank(listen, latency_ms).await,
+        Command::Probe { n, latency_ms } => probe(n, Duration::from_millis(latency_ms)).await,
         Command::Run { concurrency, per_slot, latency_ms, db_connections, bank, sandbox_url, work_dir, timeout_s } => {
             let options = RunOptions {
                 concurrency,
@@ -436,5 +445,73 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<()
         refresh::enqueue(&mut tx, id, Trigger::Created).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+/// CPU time (user + system) of this process so far.
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+async fn probe(n: u32, latency: Duration) -> anyhow::Result<()> {
+    use feedwatch::provider::{DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedProvider, FetchRequest};
+    let (url, bank) = start_bank(BankPlace::Child, latency).await?;
+    let provider = DirectConnect::new(DirectConnectOptions::default())?;
+    let healthy =
+        feedwatch::sandbox::INSTITUTIONS.iter().find(|i| i.slug == "healthy").ok_or_else(|| anyhow!("no healthy"))?;
+    let settings = DirectConnectSettings {
+        url: format!("{url}/ofx/healthy"),
+        org: Some(healthy.org.to_owned()),
+        fid: Some(healthy.fid.to_owned()),
+        app_id: "QWIN".into(),
+        app_ver: "2700".into(),
+        version: healthy.version,
+    };
+    let credentials = feedwatch::provider::Credentials {
+        user_id: "user_good".into(),
+        password: secrecy::SecretString::from("pass_good".to_owned()),
+        extra: Default::default(),
+    };
+    let now = chrono::Utc::now();
+    let request = FetchRequest {
+        institution: &settings,
+        credentials: &credentials,
+        since: Some(now - chrono::TimeDelta::days(90)),
+        now,
+    };
+    let (wall, cpu) = (Instant::now(), own_cpu());
+    let mut transactions = 0;
+    for _ in 0..n {
+        let data = provider.fetch(&request).await.map_err(|error| anyhow!("{error:?}"))?;
+        transactions = data.accounts.iter().map(|account| account.transactions.len()).sum::<usize>();
+    }
+    let (wall, cpu) = (wall.elapsed(), own_cpu() - cpu);
+    let bank_cpu = match &bank {
+        Bank::Child { pid, .. } => {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let fields: Vec<&str> =
+                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+            let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
+            Some((ticks(11) + ticks(12)) * 10)
+        }
+        _ => None,
+    };
+    bank.stop().await;
+    println!(
+        "{}",
+        json!({
+            "probe": "provider_fetch", "fetches": n, "latency_ms": latency.as_millis() as u64,
+            "transactions_per_fetch": transactions,
+            "wall_ms_per_fetch": (wall.as_secs_f64() * 1000.0 / f64::from(n) * 10.0).round() / 10.0,
+            "client_cpu_ms_per_fetch": (cpu.as_secs_f64() * 1000.0 / f64::from(n) * 10.0).round() / 10.0,
+            "bank_cpu_ms_total": bank_cpu,
+        })
+    );
     Ok(())
 }

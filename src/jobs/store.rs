@@ -95,6 +95,8 @@ pub async fn heartbeat(
 }
 
 /// Marks many jobs succeeded in one statement; returns the ids whose attempt still held.
+/// `job_id = any($1)` lets even a cached generic plan probe the primary key; without it the
+/// benchmark saw 230 ms updates matching every running row against the batch.
 pub async fn complete_many(
     executor: impl PgExecutor<'_>,
     ids: &[i64],
@@ -105,7 +107,7 @@ pub async fn complete_many(
         r#"update job set state = 'succeeded', finished_at = now(), lease_expires_at = null, result = t.result,
                           updated_at = now()
            from unnest($1::bigint[], $2::int[], $3::jsonb[]) as t(id, attempt, result)
-           where job.job_id = t.id and job.attempt = t.attempt and job.state = 'running'
+           where job.job_id = any($1) and job.job_id = t.id and job.attempt = t.attempt and job.state = 'running'
            returning job.job_id"#,
         ids,
         attempts,

@@ -173,6 +173,8 @@ impl WorkerPool {
             () = tokio::time::sleep(self.config.poll_interval) => {}
             Some(_) = tasks.join_next() => {}
         }
+        // Reap every task that finished meanwhile: one claim for all the freed slots, not one each.
+        while tasks.try_join_next().is_some() {}
     }
 
     async fn claim_and_spawn(
