@@ -298,7 +298,9 @@ pub fn worker_pool(
 
 /// The sandbox bank's institutions exist in every database, so demo and test connections can
 /// point at them; they are reached at the configured sandbox URL.
-async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<()> {
+/// Returns each sandbox slug with its institution id.
+pub async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<Vec<(&'static str, uuid::Uuid)>> {
+    let mut seeded = Vec::new();
     for bank in crate::sandbox::INSTITUTIONS {
         let fields = InstitutionFields {
             slug: format!("{}{}", refresh::SANDBOX_SLUG_PREFIX, bank.slug),
@@ -315,9 +317,9 @@ async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<()> {
             aliases: vec![bank.slug.to_owned()],
             active: true,
         };
-        crate::institution::store::upsert_by_slug(pool, &fields).await?;
+        seeded.push((bank.slug, crate::institution::store::upsert_by_slug(pool, &fields).await?));
     }
-    Ok(())
+    Ok(seeded)
 }
 
 /// Syncs the shipped catalogue into the database and builds the in-memory index from it.

@@ -25,9 +25,8 @@ use feedwatch::catalog::CatalogHandle;
 use feedwatch::connection::store::{self as connections, NewConnection};
 use feedwatch::connection::{Credentials, Sealer};
 use feedwatch::devdb::{Durability, LocalPostgres};
-use feedwatch::institution::{InstitutionFields, OfxSettings, ProviderKind};
 use feedwatch::jobs::Outcome;
-use feedwatch::jobs::refresh::{self, SANDBOX_SLUG_PREFIX, Trigger};
+use feedwatch::jobs::refresh::{self, Trigger};
 use feedwatch::jobs::worker::PoolObserver;
 use feedwatch::sandbox::{Clock, SandboxBank, SandboxConfig};
 use serde_json::json;
@@ -401,28 +400,8 @@ async fn measure(
 /// The sandbox institutions (as the service seeds them) and `count` connections to the healthy
 /// one, each with its refresh enqueued, in one transaction.
 async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<()> {
-    let mut healthy = None;
-    for bank in feedwatch::sandbox::INSTITUTIONS {
-        let fields = InstitutionFields {
-            slug: format!("{SANDBOX_SLUG_PREFIX}{}", bank.slug),
-            name: bank.name.to_owned(),
-            provider: ProviderKind::Sandbox,
-            ofx: OfxSettings {
-                url: None,
-                org: bank.org.to_owned(),
-                fid: bank.fid.to_owned(),
-                app_id: "QWIN".into(),
-                app_version: "2700".into(),
-                version: i32::from(bank.version.number()),
-            },
-            aliases: vec![bank.slug.to_owned()],
-            active: true,
-        };
-        let id = feedwatch::institution::store::upsert_by_slug(pool, &fields).await?;
-        if bank.slug == "healthy" {
-            healthy = Some(id);
-        }
-    }
+    let seeded = feedwatch::app::seed_sandbox_institutions(pool).await?;
+    let healthy = seeded.iter().find(|(slug, _)| *slug == "healthy").map(|(_, id)| *id);
     let institution_id = healthy.ok_or_else(|| anyhow!("no healthy sandbox institution"))?;
     let tenant_id = Uuid::new_v4();
     let mut tx = pool.begin().await?;
