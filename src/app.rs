@@ -139,6 +139,7 @@ pub struct WorkerSettings {
     pub lease: Duration,
     pub refresh_timeout: Duration,
     pub sandbox_url: Option<String>,
+    pub incidents: crate::incident::Rules,
 }
 
 impl WorkerSettings {
@@ -149,6 +150,7 @@ impl WorkerSettings {
             lease: args.worker_lease,
             refresh_timeout: args.refresh_timeout,
             sandbox_url: args.sandbox_url.clone(),
+            incidents: args.incidents.rules(),
         }
     }
 }
@@ -284,6 +286,7 @@ pub fn worker_pool(
         provider: DirectConnect::new(DirectConnectOptions::default()).context("building the HTTP client")?,
         catalog: catalog.clone(),
         sandbox_url: settings.sandbox_url.clone(),
+        incidents: settings.incidents.clone(),
     };
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),

@@ -109,6 +109,45 @@ pub struct WorkerArgs {
     /// /sandbox-bank in demo mode).
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
+
+    #[command(flatten)]
+    pub incidents: IncidentArgs,
+}
+
+/// When a bank counts as being in an incident, and how affected connections are retried.
+#[derive(Debug, Clone, Args)]
+pub struct IncidentArgs {
+    /// How far back incident detection looks at refresh outcomes.
+    #[arg(long, env = "FEEDWATCH_INCIDENT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub incident_window: Duration,
+
+    /// Distinct connections of one institution that must fail bank-side within the window.
+    #[arg(long, env = "FEEDWATCH_INCIDENT_MIN_CONNECTIONS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    pub incident_min_connections: i64,
+
+    /// …and their least share of the institution's connections attempted in the window (0 to 1).
+    #[arg(long, env = "FEEDWATCH_INCIDENT_MIN_SHARE", default_value_t = 0.5, value_parser = parse_rate)]
+    pub incident_min_share: f64,
+
+    /// How often connections of an institution in an incident are retried.
+    #[arg(long, env = "FEEDWATCH_INCIDENT_RETRY_EVERY", default_value = "30m", value_parser = parse_duration)]
+    pub incident_retry_every: Duration,
+
+    /// Distinct connections that must succeed again to resolve a detected incident.
+    #[arg(long, env = "FEEDWATCH_INCIDENT_RESOLVE_AFTER", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..))]
+    pub incident_resolve_after: i64,
+}
+
+impl IncidentArgs {
+    pub fn rules(&self) -> crate::incident::Rules {
+        crate::incident::Rules {
+            window: chrono::TimeDelta::from_std(self.incident_window).unwrap_or(chrono::TimeDelta::MAX),
+            min_failed_connections: self.incident_min_connections,
+            min_failed_share: self.incident_min_share,
+            retry_every: self.incident_retry_every,
+            resolve_after_successes: self.incident_resolve_after,
+        }
+    }
 }
 
 /// Settings of `feedwatch sandbox-bank`.

@@ -1,5 +1,6 @@
 //! Connections (a tenant's link to one institution) and their accounts and timeline.
 
+pub mod diagnosis;
 pub mod seal;
 pub mod store;
 
@@ -83,6 +84,18 @@ pub struct Connection {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub disconnected_at: Option<DateTime<Utc>>,
+    /// When the pending refresh runs, if one is queued.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// The institution's open incident.
+    pub incident: Option<OpenIncident>,
+}
+
+/// What a connection shows of its institution's open incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenIncident {
+    pub id: Uuid,
+    pub title: String,
+    pub wait_until: DateTime<Utc>,
 }
 
 /// The kinds of account a bank reports.

@@ -4,11 +4,13 @@
 pub mod api_keys;
 pub mod auth;
 pub mod connections;
+pub mod diagnosis;
 pub mod error;
 pub mod errors;
 pub mod extract;
 pub mod feed;
 pub mod idempotent;
+pub mod incidents;
 pub mod institutions;
 pub mod middleware;
 pub mod ops;
@@ -81,6 +83,7 @@ pub struct HttpSettings {
         (name = "institutions", description = "Banks and card issuers, and how to reach them"),
         (name = "refreshes", description = "Refresh triggers, their history, and the queue"),
         (name = "feed", description = "Transactions: the sync cursor and per-account listing"),
+        (name = "incidents", description = "Banks failing for many connections at once: detected or declared"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
     )
@@ -108,6 +111,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(feed::account_transactions))
         .routes(routes!(institutions::list, institutions::create))
         .routes(routes!(institutions::get, institutions::replace))
+        .routes(routes!(incidents::list, incidents::declare))
+        .routes(routes!(incidents::get, incidents::patch))
+        .routes(routes!(diagnosis::diagnose))
         .routes(routes!(errors::search_entries))
         .routes(routes!(errors::export))
         .routes(routes!(errors::lookup, errors::edit))

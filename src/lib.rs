@@ -24,6 +24,8 @@ pub mod feed;
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.
 pub mod idempotency;
+/// Bank incidents: detection from refresh outcomes, slowed retries, resolution.
+pub mod incident;
 /// Institutions: banks and how to reach them.
 pub mod institution;
 /// The job queue in PostgreSQL and its worker pool.

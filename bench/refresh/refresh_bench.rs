@@ -306,6 +306,7 @@ async fn measure(
         lease: Duration::from_secs(60),
         refresh_timeout: Duration::from_secs(300),
         sandbox_url: Some(bank_url.to_owned()),
+        incidents: feedwatch::incident::Rules::default(),
     };
     let progress = Arc::new(Progress::default());
     let workers =

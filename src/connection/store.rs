@@ -5,7 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
-use super::{Account, AccountKind, AccountState, Actor, Connection, Event, ListFilter, State};
+use super::{Account, AccountKind, AccountState, Actor, Connection, Event, ListFilter, OpenIncident, State};
 
 struct ConnectionRow {
     id: Uuid,
@@ -29,6 +29,10 @@ struct ConnectionRow {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     disconnected_at: Option<DateTime<Utc>>,
+    retry_at: Option<DateTime<Utc>>,
+    incident_id: Option<Uuid>,
+    incident_title: Option<String>,
+    incident_wait_until: Option<DateTime<Utc>>,
 }
 
 impl ConnectionRow {
@@ -57,6 +61,11 @@ impl ConnectionRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             disconnected_at: self.disconnected_at,
+            retry_at: self.retry_at,
+            incident: match (self.incident_id, self.incident_title, self.incident_wait_until) {
+                (Some(id), Some(title), Some(wait_until)) => Some(OpenIncident { id, title, wait_until }),
+                _ => None,
+            },
         })
     }
 }
@@ -97,8 +106,12 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Conne
         r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
                   c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
                   c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
-                  c.version, c.created_at, c.updated_at, c.disconnected_at
+                  c.version, c.created_at, c.updated_at, c.disconnected_at,
+                  (select j.run_at from job j
+                   where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
+                  oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
            from connection c join institution i on i.id = c.institution_id
+                left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
            where c.id = $1"#,
         id
     )
@@ -122,8 +135,12 @@ pub async fn list(
         r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
                   c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
                   c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
-                  c.version, c.created_at, c.updated_at, c.disconnected_at
+                  c.version, c.created_at, c.updated_at, c.disconnected_at,
+                  (select j.run_at from job j
+                   where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
+                  oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
            from connection c join institution i on i.id = c.institution_id
+                left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
            where ($1::timestamptz is null or (c.created_at, c.id) > ($1, $2::uuid))
              and ($3::uuid is null or c.tenant_id = $3)
              and ($4::text is null or c.state = $4)

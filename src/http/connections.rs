@@ -114,8 +114,19 @@ pub struct ConnectionError {
     /// Safe to show the business owner.
     pub user_message: String,
     pub action: Option<Action>,
+    /// With `action: wait_until`: nothing to do before this; we retry by then.
+    pub wait_until: Option<DateTime<Utc>>,
     pub retryable: bool,
     pub since: Option<DateTime<Utc>>,
+}
+
+/// The institution's open incident, as a connection shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentRef {
+    pub id: Uuid,
+    pub title: String,
+    /// Affected connections are not retried before this.
+    pub wait_until: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,6 +139,8 @@ pub struct Health {
     pub failure_streak: i32,
     pub next_refresh_at: Option<DateTime<Utc>>,
     pub error: Option<ConnectionError>,
+    /// The institution's open incident, if any.
+    pub incident: Option<IncidentRef>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -212,8 +225,12 @@ fn every_text(seconds: i32) -> String {
 }
 
 fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
+    // In a bank incident the one action is to wait, whatever the bank's error says.
+    let in_incident = connection.state == connection::State::BankIssue && connection.incident.is_some();
     let error = connection.error_code.map(|code| {
         let entry = u32::try_from(code).ok().and_then(|code| catalog.entry(code)).map(|stored| &stored.entry);
+        let action = if in_incident { Some(Action::WaitUntil) } else { entry.map(|entry| entry.action) };
+        let wait_until = (action == Some(Action::WaitUntil)).then(|| wait_until(&connection)).flatten();
         ConnectionError {
             code,
             raw: connection.error_raw.clone(),
@@ -222,10 +239,16 @@ fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
                 || "Something went wrong refreshing this connection; we will keep trying.".to_owned(),
                 |entry| entry.user_message.clone(),
             ),
-            action: entry.map(|entry| entry.action),
+            action,
+            wait_until,
             retryable: entry.is_some_and(|entry| entry.retryable),
             since: connection.error_at,
         }
+    });
+    let incident = connection.incident.as_ref().map(|incident| IncidentRef {
+        id: incident.id,
+        title: incident.title.clone(),
+        wait_until: incident.wait_until,
     });
     ConnectionView {
         id: connection.id,
@@ -244,6 +267,7 @@ fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
             failure_streak: connection.failure_streak,
             next_refresh_at: connection.next_refresh_at,
             error,
+            incident,
         },
         accounts: None,
         duplicate_account_names: None,
@@ -254,12 +278,20 @@ fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
     }
 }
 
+/// When the next automatic attempt happens: the queued refresh, else the schedule, and never
+/// before the institution's incident says.
+fn wait_until(connection: &Connection) -> Option<DateTime<Utc>> {
+    let next = connection.retry_at.or(connection.next_refresh_at);
+    let incident = connection.incident.as_ref().map(|incident| incident.wait_until);
+    next.max(incident)
+}
+
 fn etag(version: i32) -> HeaderValue {
     HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
 }
 
 /// The connection if the caller may see it; otherwise 404, whether or not it exists.
-async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Connection, ApiError> {
+pub(super) async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Connection, ApiError> {
     connections::get(&state.pool, id)
         .await?
         .filter(|connection| caller.can_see_tenant(connection.tenant_id))

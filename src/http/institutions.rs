@@ -15,6 +15,7 @@ use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use crate::auth::Role;
+use crate::incident;
 use crate::institution::{self, Institution, InstitutionFields, OfxSettings, ProviderKind, store};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,6 +54,35 @@ pub struct InstitutionDetail {
     pub institution: InstitutionView,
     /// Connections by state; states with none are absent.
     pub connections_by_state: BTreeMap<String, i64>,
+    /// How refreshes of this institution fared, across all tenants.
+    pub health: InstitutionHealth,
+}
+
+/// How an institution's refreshes fared lately, and its open incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InstitutionHealth {
+    pub last_hour: SuccessRate,
+    pub last_day: SuccessRate,
+    pub open_incident: Option<super::incidents::IncidentView>,
+}
+
+/// Refresh outcomes over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuccessRate {
+    pub attempts: i64,
+    pub successes: i64,
+    /// successes / attempts, absent when nothing was attempted.
+    #[schema(minimum = 0.0, maximum = 1.0, example = 0.97)]
+    pub rate: Option<f64>,
+}
+
+impl SuccessRate {
+    fn new(attempts: i64, successes: i64) -> Self {
+        // Precision loss is irrelevant for counts far below 2^52.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = (attempts > 0).then(|| successes as f64 / attempts as f64);
+        Self { attempts, successes, rate }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -186,7 +216,8 @@ pub async fn list(
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), InstitutionView::from)))
 }
 
-/// One institution with its connections by state.
+/// One institution: its connections by state, refresh success over the last hour and day, and
+/// its open incident.
 #[utoipa::path(get, path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Institution id")),
     responses(
@@ -201,9 +232,16 @@ pub async fn get(
     let institution =
         store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
     let counts = store::connection_counts(&state.pool, id, caller.0.tenant_id).await?;
+    let rates = incident::store::rates(&state.pool, id, Utc::now()).await?;
+    let open_incident = incident::store::open_for(&state.pool, id).await?;
     Ok(axum::Json(InstitutionDetail {
         institution: institution.into(),
         connections_by_state: counts.into_iter().collect(),
+        health: InstitutionHealth {
+            last_hour: SuccessRate::new(rates.attempts_1h, rates.successes_1h),
+            last_day: SuccessRate::new(rates.attempts_24h, rates.successes_24h),
+            open_incident: open_incident.map(Into::into),
+        },
     }))
 }
 

@@ -17,6 +17,7 @@ use crate::catalog::{Actor as CatalogActor, CatalogHandle};
 use crate::connection::store::{self as connections, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Actor, Sealer, State};
 use crate::feed::{self, Changes, ReportedTransaction};
+use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
 use crate::ofx::OfxVersion;
 use crate::provider::{self, DirectConnectSettings, FeedData, FeedProvider, FetchRequest, ProviderError, RetryHint};
@@ -82,6 +83,7 @@ pub struct Refresher<P> {
     pub catalog: CatalogHandle,
     /// Where the sandbox bank's `/ofx/{slug}` paths live (demo mode or a test's server).
     pub sandbox_url: Option<String>,
+    pub incidents: incident::Rules,
 }
 
 impl<P> std::fmt::Debug for Refresher<P> {
@@ -226,6 +228,13 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         }
         connections::mark_missing_accounts(&mut *tx, id, &reported_ids).await?;
         let before = connections::record_success(&mut *tx, id, now, newest).await?;
+        let outcome = RefreshOutcome { institution_id: target.connection.institution_id, connection_id: id, at: now, failure: None };
+        let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
+        if let Some(resolved) = &effect.resolved {
+            // The bank is back: connections waiting out the incident need not wait any longer.
+            let advanced = super::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+            tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
+        }
         let result = serde_json::json!({
             "accounts": data.accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
         });
@@ -247,12 +256,26 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
         let id = target.connection.id;
-        let state = self.state_for(&error);
         let code = i32::try_from(error.code).unwrap_or(799);
+        let bank_side = self.state_for(&error) == State::BankIssue;
         let mut tx = self.pool.begin().await?;
         if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
+        let outcome = RefreshOutcome {
+            institution_id: target.connection.institution_id,
+            connection_id: id,
+            at: now,
+            failure: Some(Failure { code, bank_side }),
+        };
+        let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
+        if effect.opened {
+            tracing::warn!(institution = %target.connection.institution_id, "incident opened");
+        }
+        // While the bank is in an incident, anything but a user-side failure is the bank's.
+        let incident_until = effect.open.as_ref().map(|open| open.wait_until).filter(|_| error.retry != RetryHint::UserAction);
+        let in_incident = incident_until.is_some();
+        let state = if in_incident { State::BankIssue } else { self.state_for(&error) };
         let before = connections::record_failure(&mut *tx, id, now, state, code, &error.raw).await?;
         let detail =
             serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
@@ -264,6 +287,13 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         tx.commit().await?;
         let result = Some(serde_json::json!({ "code": error.code, "raw": error.raw }));
         let message = error.to_string();
+        if let Some(until) = incident_until {
+            // Slower retries instead of hammering a bank that is down (and not before a declared
+            // incident's time); snoozing spends no attempt, so a long incident does not exhaust the job.
+            let after = (until - now).to_std().unwrap_or_default().max(self.incidents.retry_every);
+            let reason = format!("{message}; the institution is in an incident");
+            return Ok(Outcome::Snooze { after, reason });
+        }
         Ok(match error.retry {
             RetryHint::UserAction => Outcome::Fail { error: message, result },
             RetryHint::After(after) => Outcome::Snooze { after, reason: message },

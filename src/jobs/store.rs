@@ -358,3 +358,17 @@ pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32)
     .await?
     .is_some())
 }
+
+/// Brings the pending refreshes of an institution's connections that wait out a bank incident
+/// forward to now; returns how many moved.
+pub async fn run_refreshes_now(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<u64, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"update job set run_at = now(), updated_at = now()
+           where state = 'available' and kind = 'refresh' and run_at > now()
+             and connection_id in (select id from connection where institution_id = $1 and state = 'bank_issue')"#,
+        institution_id,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected())
+}

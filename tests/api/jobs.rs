@@ -380,6 +380,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
             provider: SharedBank(bank.clone()),
             catalog: app.instance().catalog.clone(),
             sandbox_url: None,
+            incidents: feedwatch::incident::Rules::default(),
         };
         let registration = Registration {
             handler: Arc::new(RefreshHandler(Arc::new(refresher))),

@@ -213,13 +213,7 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
             sealer: sealer(),
-            workers: WorkerSettings {
-                concurrency: options.workers,
-                db_connections: 4,
-                lease: Duration::from_secs(60),
-                refresh_timeout: Duration::from_secs(30),
-                sandbox_url: None,
-            },
+            workers: worker_settings(options.workers, None),
             refresh_cooldown: options.refresh_cooldown,
             mount_sandbox: true,
             seed_demo: false,
@@ -277,13 +271,7 @@ impl TestApp {
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
             sealer: sealer(),
-            workers: WorkerSettings {
-                concurrency: 0,
-                db_connections: 4,
-                lease: Duration::from_secs(60),
-                refresh_timeout: Duration::from_secs(30),
-                sandbox_url: None,
-            },
+            workers: worker_settings(0, None),
             refresh_cooldown: Duration::ZERO,
             mount_sandbox: false,
             seed_demo: false,
@@ -294,13 +282,16 @@ impl TestApp {
     /// A worker pool over this app's database that refreshes against the app's mounted sandbox
     /// bank; drive it with `run_until_idle`.
     pub fn refresh_pool(&self) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
-        let settings = WorkerSettings {
-            concurrency: 8,
-            db_connections: 4,
-            lease: Duration::from_secs(60),
-            refresh_timeout: Duration::from_secs(30),
-            sandbox_url: Some(self.url("/sandbox-bank")),
-        };
+        self.refresh_pool_with(&self.url("/sandbox-bank"), feedwatch::incident::Rules::default())
+    }
+
+    /// A worker pool refreshing against the sandbox bank at `sandbox_url`, with these incident rules.
+    pub fn refresh_pool_with(
+        &self,
+        sandbox_url: &str,
+        incidents: feedwatch::incident::Rules,
+    ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
+        let settings = WorkerSettings { incidents, ..worker_settings(8, Some(sandbox_url.to_owned())) };
         let sealer = std::sync::Arc::new(sealer());
         let pool = feedwatch::app::worker_pool(
             &self.pool,
@@ -320,6 +311,17 @@ impl TestApp {
         if let Some(instance) = self.instance.take() {
             instance.stop().await.unwrap();
         }
+    }
+}
+
+fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSettings {
+    WorkerSettings {
+        concurrency,
+        db_connections: 4,
+        lease: Duration::from_secs(60),
+        refresh_timeout: Duration::from_secs(30),
+        sandbox_url,
+        incidents: feedwatch::incident::Rules::default(),
     }
 }
 

@@ -1,0 +1,73 @@
+//! `GET /v1/connections/{id}/diagnosis`: the troubleshooting ladder over one connection.
+
+use axum::extract::State;
+use chrono::Utc;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, Problem};
+use super::extract::Path;
+use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
+use crate::connection::{self, store as connections};
+use crate::jobs::{self, schedule::STALE_AFTER};
+
+/// The ladder's findings in order; `answer` is the first failing one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Diagnosis {
+    pub connection_id: Uuid,
+    pub state: connection::State,
+    /// The first failing finding: what to fix first. Absent when every check passed.
+    pub answer: Option<Finding>,
+    pub findings: Vec<Finding>,
+}
+
+/// Run the troubleshooting ladder on a connection: institution incident, credentials, MFA,
+/// missing accounts, duplicate names, other errors, staleness, automatic refreshes.
+#[utoipa::path(get, path = "/v1/connections/{id}/diagnosis", tag = "connections", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "Every check in order, and the answer", body = Diagnosis),
+        (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn diagnose(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<Diagnosis>, ApiError> {
+    let connection = super::connections::visible(&state, &caller.0, id).await?;
+    let accounts = connections::accounts(&state.pool, id).await?;
+    let own: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
+    let duplicate_names: Vec<String> = connections::duplicate_account_names(&state.pool, connection.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|name| own.contains(&name.to_lowercase()))
+        .collect();
+    let pending = pending_refresh(&state, id).await?;
+    let catalog = state.catalog.current();
+    let error = connection.error_code.and_then(|code| u32::try_from(code).ok()).and_then(|code| catalog.entry(code));
+    let facts = Facts {
+        connection: &connection,
+        accounts: &accounts,
+        duplicate_names: &duplicate_names,
+        error: error.map(|stored| &stored.entry),
+        pending: pending.as_ref(),
+        stale_after: STALE_AFTER,
+        now: Utc::now(),
+    };
+    let findings = diagnosis::diagnose(&facts);
+    let answer = findings.iter().find(|finding| finding.verdict == Verdict::Fail).cloned();
+    Ok(axum::Json(Diagnosis { connection_id: id, state: connection.state, answer, findings }))
+}
+
+async fn pending_refresh(state: &AppState, id: Uuid) -> Result<Option<PendingRefresh>, ApiError> {
+    let recent = jobs::store::for_connection(&state.pool, id, None, 5).await?;
+    Ok(recent.into_iter().find(|job| job.state == "available" || job.state == "running").map(|job| {
+        let last_error = job.errors.as_array().and_then(|errors| errors.last()).and_then(|last| {
+            last.get("error").and_then(serde_json::Value::as_str).map(str::to_owned)
+        });
+        PendingRefresh { run_at: job.run_at, running: job.state == "running", attempt: job.attempt, last_error }
+    }))
+}

@@ -1,0 +1,249 @@
+//! `/v1/incidents`: banks failing for many connections at once. Everyone reads (a bank's outage
+//! is not a tenant's secret); helpdesk and admins declare, edit and resolve.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::{Json, Path, Query};
+use super::pagination::{Page, PageParams};
+use crate::auth::Role;
+use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
+
+/// A bank incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentView {
+    pub id: Uuid,
+    pub institution: super::connections::InstitutionRef,
+    pub state: IncidentState,
+    pub source: Source,
+    pub title: String,
+    /// Safe to show business owners.
+    pub message: String,
+    /// The bank-side catalogue code most failures had (detected incidents).
+    pub error_code: Option<i32>,
+    /// Distinct connections that failed bank-side in the detection window.
+    pub failed_connections: i32,
+    /// Distinct connections attempted in the detection window.
+    pub attempted_connections: i32,
+    /// Affected connections are not retried before this: the `wait_until` users see.
+    pub wait_until: DateTime<Utc>,
+    pub opened_at: DateTime<Utc>,
+    /// The key that declared it; absent when detected.
+    pub opened_by: Option<Uuid>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<Uuid>,
+    pub resolution: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Incident> for IncidentView {
+    fn from(incident: Incident) -> Self {
+        Self {
+            id: incident.id,
+            institution: super::connections::InstitutionRef {
+                id: incident.institution_id,
+                name: incident.institution_name,
+            },
+            state: incident.state,
+            source: incident.source,
+            title: incident.title,
+            message: incident.message,
+            error_code: incident.error_code,
+            failed_connections: incident.failed_connections,
+            attempted_connections: incident.attempted_connections,
+            wait_until: incident.wait_until,
+            opened_at: incident.opened_at,
+            opened_by: incident.opened_by,
+            resolved_at: incident.resolved_at,
+            resolved_by: incident.resolved_by,
+            resolution: incident.resolution,
+            updated_at: incident.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncidentFilter {
+    /// Only incidents in this state.
+    pub state: Option<IncidentState>,
+    /// Only this institution's incidents.
+    pub institution_id: Option<Uuid>,
+}
+
+/// List incidents, newest first.
+#[utoipa::path(get, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
+    params(PageParams, IncidentFilter),
+    responses((status = 200, description = "One page of incidents", body = Page<IncidentView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Query(page): Query<PageParams>,
+    Query(filter): Query<IncidentFilter>,
+) -> Result<axum::Json<Page<IncidentView>>, ApiError> {
+    let page = page.validate()?;
+    let rows = store::list(&state.pool, filter.state, filter.institution_id, page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.opened_at, row.id), IncidentView::from)))
+}
+
+/// One incident.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    responses(
+        (status = 200, description = "The incident", body = IncidentView),
+        (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<IncidentView>, ApiError> {
+    let incident = store::get(&state.pool, id).await?.ok_or_else(no_such_incident)?;
+    Ok(axum::Json(incident.into()))
+}
+
+fn no_such_incident() -> ApiError {
+    ApiError::not_found("No incident has that id.")
+}
+
+/// A bank incident declared by hand.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeclareIncident {
+    pub institution_id: Uuid,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+        example = "Bank down for scheduled maintenance")]
+    pub title: String,
+    /// Shown to business owners whose connections are affected.
+    #[serde(default)]
+    #[schema(max_length = 2000, example = "The bank expects to be back by 06:00 UTC.")]
+    pub message: String,
+    /// Affected connections are not retried before this (default: in 30 minutes).
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
+/// Declare an incident (helpdesk, admin). One institution has at most one open incident: a
+/// second declaration answers 409 with the open one's id.
+#[utoipa::path(post, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
+    request_body = DeclareIncident,
+    responses(
+        (status = 201, description = "Declared", body = IncidentView, headers(("location" = String, description = "Its URL"))),
+        (status = 409, description = "The institution already has an open incident", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unknown institution or invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn declare(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<DeclareIncident>,
+) -> Result<(StatusCode, HeaderMap, axum::Json<IncidentView>), ApiError> {
+    let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
+    check_text(Some(&input.title), Some(&input.message))?;
+    if crate::institution::store::get(&state.pool, input.institution_id).await?.is_none() {
+        return Err(ApiError::validation(vec![FieldError::new("institution_id", "no institution has that id")]));
+    }
+    let new = NewIncident {
+        institution_id: input.institution_id,
+        source: Source::Declared,
+        title: input.title.trim().to_owned(),
+        message: input.message.trim().to_owned(),
+        error_code: None,
+        failed_connections: 0,
+        attempted_connections: 0,
+        wait_until: input.wait_until.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::minutes(30)),
+        opened_by: Some(principal.key_id),
+    };
+    let Some(opened) = store::open(&state.pool, &new).await? else {
+        let open = store::open_for(&state.pool, input.institution_id).await?;
+        let detail = match open {
+            Some(open) => format!("The institution already has an open incident: {}.", open.id),
+            None => "The institution already has an open incident.".to_owned(),
+        };
+        return Err(ApiError::new(StatusCode::CONFLICT, "incident_already_open", detail));
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(opened.into())))
+}
+
+/// Changes to an open incident; `state: resolved` resolves it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchIncident {
+    /// Only `resolved` is accepted: an incident is opened by POST or by detection.
+    pub state: Option<IncidentState>,
+    /// Why it is resolved (with `state: resolved`).
+    #[schema(max_length = 2000)]
+    pub resolution: Option<String>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
+    pub title: Option<String>,
+    #[schema(max_length = 2000)]
+    pub message: Option<String>,
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
+/// Edit or resolve an open incident (helpdesk, admin). A resolved incident is history: 409.
+#[utoipa::path(patch, path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Incident id")),
+    request_body = PatchIncident,
+    responses(
+        (status = 200, description = "Updated or resolved", body = IncidentView),
+        (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The incident is already resolved", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<PatchIncident>,
+) -> Result<axum::Json<IncidentView>, ApiError> {
+    let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
+    if input.state == Some(IncidentState::Open) {
+        return Err(ApiError::validation(vec![FieldError::new("state", "only `resolved` can be set")]));
+    }
+    check_text(input.title.as_deref(), input.message.as_deref())?;
+    if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
+        return Err(ApiError::validation(vec![FieldError::new("resolution", "at most 2000 characters")]));
+    }
+    let mut tx = state.pool.begin().await?;
+    let changes = store::Changes {
+        title: input.title.as_deref().map(str::trim),
+        message: input.message.as_deref().map(str::trim),
+        wait_until: input.wait_until,
+    };
+    let mut updated = store::update_open(&mut *tx, id, &changes).await?;
+    if updated.is_some() && input.state == Some(IncidentState::Resolved) {
+        let resolution = input.resolution.as_deref().map_or("Resolved by hand.", str::trim);
+        updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
+        if let Some(resolved) = &updated {
+            crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+        }
+    }
+    let Some(updated) = updated else {
+        return match store::get(&mut *tx, id).await? {
+            Some(_) => Err(ApiError::new(StatusCode::CONFLICT, "incident_resolved", "The incident is already resolved.")),
+            None => Err(no_such_incident()),
+        };
+    };
+    tx.commit().await?;
+    Ok(axum::Json(updated.into()))
+}
+
+fn check_text(title: Option<&str>, message: Option<&str>) -> Result<(), ApiError> {
+    let mut problems = Vec::new();
+    if title.is_some_and(|title| !crate::connection::valid_name(title)) {
+        problems.push(FieldError::new("title", "1 to 200 characters, not blank, no control characters"));
+    }
+    if message.is_some_and(|message| message.chars().count() > 2000) {
+        problems.push(FieldError::new("message", "at most 2000 characters"));
+    }
+    if problems.is_empty() { Ok(()) } else { Err(ApiError::validation(problems)) }
+}

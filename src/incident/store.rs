@@ -1,0 +1,332 @@
+//! The only code that touches the `incident` and `refresh_outcome` tables.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use super::{Incident, IncidentState, NewIncident, RefreshOutcome, Source, WindowCounts};
+
+struct Row {
+    id: Uuid,
+    institution_id: Uuid,
+    institution_name: String,
+    state: String,
+    source: String,
+    title: String,
+    message: String,
+    error_code: Option<i32>,
+    failed_connections: i32,
+    attempted_connections: i32,
+    wait_until: DateTime<Utc>,
+    opened_at: DateTime<Utc>,
+    opened_by: Option<Uuid>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolved_by: Option<Uuid>,
+    resolution: String,
+    updated_at: DateTime<Utc>,
+}
+
+impl Row {
+    fn into_incident(self) -> Result<Incident, sqlx::Error> {
+        let decode = |what: &str, text: &str| sqlx::Error::Decode(format!("unknown incident {what} `{text}`").into());
+        Ok(Incident {
+            state: IncidentState::parse(&self.state).ok_or_else(|| decode("state", &self.state))?,
+            source: Source::parse(&self.source).ok_or_else(|| decode("source", &self.source))?,
+            id: self.id,
+            institution_id: self.institution_id,
+            institution_name: self.institution_name,
+            title: self.title,
+            message: self.message,
+            error_code: self.error_code,
+            failed_connections: self.failed_connections,
+            attempted_connections: self.attempted_connections,
+            wait_until: self.wait_until,
+            opened_at: self.opened_at,
+            opened_by: self.opened_by,
+            resolved_at: self.resolved_at,
+            resolved_by: self.resolved_by,
+            resolution: self.resolution,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+pub async fn insert_outcome(executor: impl PgExecutor<'_>, outcome: &RefreshOutcome) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"insert into refresh_outcome (institution_id, connection_id, occurred_at, succeeded, bank_side, error_code)
+           values ($1, $2, $3, $4, $5, $6)"#,
+        outcome.institution_id,
+        outcome.connection_id,
+        outcome.at,
+        outcome.failure.is_none(),
+        outcome.failure.is_some_and(|failure| failure.bank_side),
+        outcome.failure.map(|failure| failure.code),
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Distinct connections attempted and failed bank-side since `since`, and the commonest code.
+pub async fn window_counts(
+    executor: impl PgExecutor<'_>,
+    institution_id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<WindowCounts, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select count(distinct connection_id) as "attempted!",
+                  count(distinct connection_id) filter (where bank_side) as "failed!",
+                  mode() within group (order by error_code) filter (where bank_side) as top_code
+           from refresh_outcome
+           where institution_id = $1 and occurred_at >= $2"#,
+        institution_id,
+        since,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(WindowCounts { attempted: row.attempted, failed: row.failed, top_code: row.top_code })
+}
+
+/// Distinct connections that succeeded after the institution's last bank-side failure (counted
+/// from `since` when there was none after it).
+pub async fn successes_since_last_bank_failure(
+    executor: impl PgExecutor<'_>,
+    institution_id: Uuid,
+    since: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(distinct connection_id) as "count!" from refresh_outcome
+           where institution_id = $1 and succeeded
+             and occurred_at > coalesce((select max(occurred_at) from refresh_outcome
+                                         where institution_id = $1 and bank_side and occurred_at >= $2), $2)"#,
+        institution_id,
+        since,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// Refresh attempts and successes of an institution since each instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub attempts_1h: i64,
+    pub successes_1h: i64,
+    pub attempts_24h: i64,
+    pub successes_24h: i64,
+}
+
+pub async fn rates(
+    executor: impl PgExecutor<'_>,
+    institution_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Rates, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select count(*) filter (where occurred_at >= $2::timestamptz - interval '1 hour') as "attempts_1h!",
+                  count(*) filter (where occurred_at >= $2::timestamptz - interval '1 hour' and succeeded) as "successes_1h!",
+                  count(*) as "attempts_24h!",
+                  count(*) filter (where succeeded) as "successes_24h!"
+           from refresh_outcome
+           where institution_id = $1 and occurred_at >= $2::timestamptz - interval '24 hours' and occurred_at <= $2"#,
+        institution_id,
+        now,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(Rates {
+        attempts_1h: row.attempts_1h,
+        successes_1h: row.successes_1h,
+        attempts_24h: row.attempts_24h,
+        successes_24h: row.successes_24h,
+    })
+}
+
+/// Deletes outcomes older than `before`, a batch per statement.
+pub async fn prune_outcomes(
+    executor: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"delete from refresh_outcome where ctid = any(array(
+               select ctid from refresh_outcome where occurred_at < $1 limit $2))"#,
+        before,
+        batch,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected())
+}
+
+/// Opens an incident unless the institution has one open already (then `None`).
+pub async fn open(executor: impl PgExecutor<'_>, new: &NewIncident) -> Result<Option<Incident>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"with opened as (
+               insert into incident (id, institution_id, source, title, message, error_code, failed_connections,
+                                     attempted_connections, wait_until, opened_by)
+               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               on conflict (institution_id) where state = 'open' do nothing
+               returning *)
+           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from opened o join institution i on i.id = o.institution_id"#,
+        Uuid::now_v7(),
+        new.institution_id,
+        new.source.as_str(),
+        new.title,
+        new.message,
+        new.error_code,
+        new.failed_connections,
+        new.attempted_connections,
+        new.wait_until,
+        new.opened_by,
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
+}
+
+pub async fn open_for(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from incident o join institution i on i.id = o.institution_id
+           where o.institution_id = $1 and o.state = 'open'"#,
+        institution_id,
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from incident o join institution i on i.id = o.institution_id
+           where o.id = $1"#,
+        id,
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
+}
+
+/// Newest first; `after` is the last (opened_at, id) of the previous page.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    state: Option<IncidentState>,
+    institution_id: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Incident>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    sqlx::query_as!(
+        Row,
+        r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from incident o join institution i on i.id = o.institution_id
+           where ($1::text is null or o.state = $1)
+             and ($2::uuid is null or o.institution_id = $2)
+             and ($3::timestamptz is null or (o.opened_at, o.id) < ($3, $4::uuid))
+           order by o.opened_at desc, o.id desc
+           limit $5"#,
+        state.map(IncidentState::as_str),
+        institution_id,
+        after_time,
+        after_id,
+        limit,
+    )
+    .fetch_all(executor)
+    .await?
+    .into_iter()
+    .map(Row::into_incident)
+    .collect()
+}
+
+/// Moves an open incident's retry horizon forward. Skips the write while the stored horizon is
+/// within a minute of the new one, so a burst of failures does not queue on the incident row.
+pub async fn extend_wait(executor: impl PgExecutor<'_>, id: Uuid, until: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"update incident set wait_until = $2, updated_at = now()
+           where id = $1 and state = 'open' and wait_until < $2::timestamptz - interval '1 minute'"#,
+        id,
+        until,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Changes to an incident; `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct Changes<'a> {
+    pub title: Option<&'a str>,
+    pub message: Option<&'a str>,
+    pub wait_until: Option<DateTime<Utc>>,
+}
+
+/// Edits an open incident; `None` when it is not open (or does not exist).
+pub async fn update_open(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    changes: &Changes<'_>,
+) -> Result<Option<Incident>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"with changed as (
+               update incident set title = coalesce($2, title), message = coalesce($3, message),
+                                   wait_until = coalesce($4, wait_until), updated_at = now()
+               where id = $1 and state = 'open'
+               returning *)
+           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from changed o join institution i on i.id = o.institution_id"#,
+        id,
+        changes.title,
+        changes.message,
+        changes.wait_until,
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
+}
+
+/// Resolves an open incident; `None` when it was not open, so only one caller ever resolves it.
+pub async fn resolve(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    by: Option<Uuid>,
+    resolution: &str,
+) -> Result<Option<Incident>, sqlx::Error> {
+    sqlx::query_as!(
+        Row,
+        r#"with resolved as (
+               update incident set state = 'resolved', resolved_at = now(), resolved_by = $2, resolution = $3,
+                                   updated_at = now()
+               where id = $1 and state = 'open'
+               returning *)
+           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from resolved o join institution i on i.id = o.institution_id"#,
+        id,
+        by,
+        resolution,
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
+}
