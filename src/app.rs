@@ -22,6 +22,7 @@ use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::http::{self, AppState, HttpSettings};
 use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
+use crate::health;
 use crate::jobs::backoff::Backoff;
 use crate::jobs::maintenance::{self, MaintenanceConfig};
 use crate::jobs::refresh::{self, RefreshHandler, Refresher};
@@ -140,6 +141,7 @@ pub struct WorkerSettings {
     pub refresh_timeout: Duration,
     pub sandbox_url: Option<String>,
     pub incidents: crate::incident::Rules,
+    pub stale_after: Duration,
 }
 
 impl WorkerSettings {
@@ -151,6 +153,7 @@ impl WorkerSettings {
             refresh_timeout: args.refresh_timeout,
             sandbox_url: args.sandbox_url.clone(),
             incidents: args.incidents.rules(),
+            stale_after: args.stale_after,
         }
     }
 }
@@ -222,8 +225,9 @@ impl Instance {
                 metrics.clone(),
                 shutdown.clone(),
             ));
-            background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
+            background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, workers.stale_after, shutdown.clone()));
         }
+        background.spawn(health::run_rollup(pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
         background.close();
         let (state_pool, state_sealer) = (pool.clone(), Arc::clone(&sealer));
         let state = AppState {
@@ -233,6 +237,7 @@ impl Instance {
             sealer,
             keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
             refresh_cooldown: settings.refresh_cooldown,
+            stale_after: workers.stale_after,
             rendered_entries: Arc::default(),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
@@ -265,6 +270,8 @@ impl Instance {
 
 /// How often each replica looks for due scheduled refreshes.
 const SCHEDULE_EVERY: Duration = Duration::from_secs(30);
+/// Deltas wait at most this long before the tallies include them (readers add them meanwhile).
+const HEALTH_ROLLUP_EVERY: Duration = Duration::from_secs(2);
 
 /// A worker pool that refreshes connections, on a database pool of its own so refreshes cannot
 /// starve the API's connections.
@@ -489,7 +496,8 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
         Metrics::new(),
         shutdown.clone(),
     ));
-    tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, shutdown.clone()));
+    tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, settings.stale_after, shutdown.clone()));
+    tasks.spawn(health::run_rollup(database.pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
     tasks.close();
     println!("feedwatch worker running {} refresh slots", settings.concurrency.max(1));
     wait_for_signal().await;

@@ -110,6 +110,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
 
+    /// A connection with no successful refresh for this long is stale: counted as such and
+    /// degraded, error or not.
+    #[arg(long, env = "FEEDWATCH_STALE_AFTER", default_value = "48h", value_parser = parse_duration)]
+    pub stale_after: Duration,
+
     #[command(flatten)]
     pub incidents: IncidentArgs,
 }

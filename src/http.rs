@@ -9,6 +9,7 @@ pub mod error;
 pub mod errors;
 pub mod extract;
 pub mod feed;
+pub mod health;
 pub mod idempotent;
 pub mod incidents;
 pub mod institutions;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     /// After a successful refresh, how long a manual one answers 429.
     pub refresh_cooldown: Duration,
+    /// A connection without a success for this long is stale.
+    pub stale_after: Duration,
     pub rendered_entries: Arc<errors::RenderedEntries>,
 }
 
@@ -83,6 +86,7 @@ pub struct HttpSettings {
         (name = "institutions", description = "Banks and card issuers, and how to reach them"),
         (name = "refreshes", description = "Refresh triggers, their history, and the queue"),
         (name = "feed", description = "Transactions: the sync cursor and per-account listing"),
+        (name = "health", description = "Fleet health at a glance: counts by state, error, institution, staleness"),
         (name = "incidents", description = "Banks failing for many connections at once: detected or declared"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
@@ -111,6 +115,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(feed::account_transactions))
         .routes(routes!(institutions::list, institutions::create))
         .routes(routes!(institutions::get, institutions::replace))
+        .routes(routes!(health::summary))
         .routes(routes!(incidents::list, incidents::declare))
         .routes(routes!(incidents::get, incidents::patch))
         .routes(routes!(diagnosis::diagnose))

@@ -20,6 +20,8 @@ pub mod demo;
 pub mod devdb;
 /// Transactions stored by FITID and the change feed clients sync from.
 pub mod feed;
+/// Fleet health: tallies by state, error code, institution and staleness for dashboards.
+pub mod health;
 /// The HTTP surface: router, middleware, problem+json errors, one file per resource.
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.

@@ -307,6 +307,7 @@ async fn measure(
         refresh_timeout: Duration::from_secs(300),
         sandbox_url: Some(bank_url.to_owned()),
         incidents: feedwatch::incident::Rules::default(),
+        stale_after: Duration::from_secs(48 * 3600),
     };
     let progress = Arc::new(Progress::default());
     let workers =

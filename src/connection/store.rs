@@ -233,7 +233,7 @@ pub async fn disconnect(
 ) -> Result<Option<i32>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"update connection set state = 'disconnected', disconnected_at = now(), next_refresh_at = null,
-                  version = version + 1, updated_at = now()
+                  stale = false, version = version + 1, updated_at = now()
            where id = $1 and version = $2 and state <> 'disconnected'
            returning version"#,
         id,
@@ -558,7 +558,7 @@ pub async fn record_success(
         r#"with before as (select state from connection where id = $1)
            update connection set state = 'healthy', last_attempt_at = $2, last_success_at = $2,
                   data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null, error_raw = null,
-                  error_at = null, updated_at = now()
+                  error_at = null, stale = false, updated_at = now()
            where id = $1 and state <> 'disconnected'
            returning (select state from before) as "before!""#,
         id,
@@ -652,8 +652,9 @@ pub async fn account_tenant(executor: impl PgExecutor<'_>, account_id: Uuid) -> 
     .await
 }
 
-/// Marks connections that have not succeeded for longer than `stale_after` as degraded, so
-/// nothing stays green while silently stale. Returns the connections it changed.
+/// Marks connections that have not succeeded for longer than `stale_after` as stale, and
+/// degrades the ones that still looked fine, so nothing stays green while silently stale.
+/// Returns the connections whose state changed, with the state they had.
 pub async fn mark_stale(
     executor: impl PgExecutor<'_>,
     now: DateTime<Utc>,
@@ -662,17 +663,21 @@ pub async fn mark_stale(
     Ok(sqlx::query!(
         r#"with stale as (
                select id, state from connection
-               where state in ('healthy', 'syncing') and coalesce(last_success_at, created_at) < $1
+               where not stale and state <> 'disconnected' and coalesce(last_success_at, created_at) < $1
                for update skip locked
            )
-           update connection c set state = 'degraded', updated_at = now()
+           update connection c
+           set stale = true,
+               state = case when stale.state in ('healthy', 'syncing') then 'degraded' else c.state end,
+               updated_at = now()
            from stale where c.id = stale.id
-           returning c.id, stale.state as "before!""#,
+           returning c.id, stale.state as "before!", c.state as "after!""#,
         now - stale_after,
     )
     .fetch_all(executor)
     .await?
     .into_iter()
+    .filter(|row| row.before != row.after)
     .map(|row| (row.id, row.before))
     .collect())
 }

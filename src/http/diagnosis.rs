@@ -12,7 +12,7 @@ use super::error::{ApiError, Problem};
 use super::extract::Path;
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
 use crate::connection::{self, store as connections};
-use crate::jobs::{self, schedule::STALE_AFTER};
+use crate::jobs;
 
 /// The ladder's findings in order; `answer` is the first failing one.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +54,7 @@ pub async fn diagnose(
         duplicate_names: &duplicate_names,
         error: error.map(|stored| &stored.entry),
         pending: pending.as_ref(),
-        stale_after: STALE_AFTER,
+        stale_after: chrono::TimeDelta::from_std(state.stale_after).unwrap_or(chrono::TimeDelta::MAX),
         now: Utc::now(),
     };
     let findings = diagnosis::diagnose(&facts);

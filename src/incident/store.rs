@@ -330,3 +330,14 @@ pub async fn resolve(
     .map(Row::into_incident)
     .transpose()
 }
+
+/// Open incidents, of one institution or all.
+pub async fn count_open(executor: impl PgExecutor<'_>, institution_id: Option<Uuid>) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "count!" from incident
+           where state = 'open' and ($1::uuid is null or institution_id = $1)"#,
+        institution_id,
+    )
+    .fetch_one(executor)
+    .await
+}

@@ -31,29 +31,29 @@ pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     }
 }
 
-/// A connection with no success for this long is degraded, error or not.
-pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::hours(48);
-
-/// Degrades connections that went stale, with a timeline event each; returns how many.
-pub async fn degrade_stale(pool: &PgPool) -> Result<usize, sqlx::Error> {
+/// Marks connections stale that had no success for `stale_after` and degrades those that still
+/// looked fine, with a timeline event each; returns how many changed state.
+pub async fn degrade_stale(pool: &PgPool, stale_after: Duration) -> Result<usize, sqlx::Error> {
+    let limit = chrono::TimeDelta::from_std(stale_after).unwrap_or(chrono::TimeDelta::MAX);
     let mut tx = pool.begin().await?;
-    let changed = connections::mark_stale(&mut *tx, Utc::now(), STALE_AFTER).await?;
+    let changed = connections::mark_stale(&mut *tx, Utc::now(), limit).await?;
+    let reason = format!("no successful refresh for {} h", limit.num_hours());
     for (id, before) in &changed {
-        let detail = serde_json::json!({ "from": before, "to": "degraded", "reason": "no successful refresh for 48h" });
+        let detail = serde_json::json!({ "from": before, "to": "degraded", "reason": reason });
         connections::insert_event(&mut *tx, *id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
     }
     tx.commit().await?;
     Ok(changed.len())
 }
 
-pub async fn run(pool: PgPool, every: Duration, shutdown: CancellationToken) {
+pub async fn run(pool: PgPool, every: Duration, stale_after: Duration, shutdown: CancellationToken) {
     loop {
         match enqueue_due(&pool).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "scheduled refreshes enqueued"),
             Err(error) => tracing::warn!(%error, "scheduling refreshes failed; retrying next round"),
         }
-        match degrade_stale(&pool).await {
+        match degrade_stale(&pool, stale_after).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "stale connections degraded"),
             Err(error) => tracing::warn!(%error, "checking staleness failed; retrying next round"),

@@ -8,6 +8,7 @@ mod api_keys;
 mod connections;
 mod conventions;
 mod errors;
+mod health;
 mod jobs;
 mod operations;
 mod providers;

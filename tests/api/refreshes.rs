@@ -6,6 +6,8 @@ use uuid::Uuid;
 
 use crate::support::{Options, TestApp, assert_problem};
 
+const STALE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
+
 async fn sandbox_institution(app: &TestApp, slug: &str) -> String {
     let page: Value = app
         .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
@@ -508,8 +510,8 @@ async fn a_connection_without_success_for_two_days_is_degraded_even_without_an_e
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool).await.unwrap(), 1);
+    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 1);
     assert_eq!(get(&app, &tenant, &format!("/v1/connections/{stale}")).await["state"], "degraded");
     assert_eq!(get(&app, &tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
-    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool).await.unwrap(), 0, "idempotent");
+    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 0, "idempotent");
 }

@@ -322,6 +322,7 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         refresh_timeout: Duration::from_secs(30),
         sandbox_url,
         incidents: feedwatch::incident::Rules::default(),
+        stale_after: Duration::from_secs(48 * 3600),
     }
 }
 

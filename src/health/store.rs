@@ -1,0 +1,199 @@
+//! The only code that touches the health tallies and their delta log.
+
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::{InstitutionCount, TallyRow};
+
+/// A read-only transaction on one snapshot, so several reads of a summary agree.
+pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
+    Ok(tx)
+}
+
+/// Folds every committed delta into the tallies in one statement. Returns the deltas moved, or
+/// `None` when another replica is rolling up right now (the advisory lock keeps two rollups from
+/// upserting the same tally rows in different orders).
+pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let locked = sqlx::query_scalar!(r#"select pg_try_advisory_xact_lock(hashtext('feedwatch.health_rollup')) as "locked!""#)
+        .fetch_one(&mut *tx)
+        .await?;
+    if !locked {
+        return Ok(None);
+    }
+    let moved = sqlx::query_scalar!(
+        r#"with moved as (
+               delete from health_delta returning institution_id, state, error_code, stale, delta
+           ), grouped as (
+               select institution_id, state, error_code, stale, sum(delta)::bigint as delta
+               from moved group by 1, 2, 3, 4
+           ), fleet as (
+               insert into health_tally as t (state, error_code, stale, connections)
+               select state, error_code, stale, sum(delta)::bigint from grouped group by 1, 2, 3
+               on conflict (state, error_code, stale) do update set connections = t.connections + excluded.connections
+           ), per_institution as (
+               insert into institution_health_tally as t (institution_id, state, error_code, stale, connections)
+               select institution_id, state, error_code, stale, delta from grouped
+               on conflict (institution_id, state, error_code, stale)
+               do update set connections = t.connections + excluded.connections
+           ), totals as (
+               insert into institution_health as t (institution_id, connections, failing, stale)
+               select institution_id, sum(delta)::bigint,
+                      coalesce(sum(delta) filter (where health_is_failing(state)), 0)::bigint,
+                      coalesce(sum(delta) filter (where stale), 0)::bigint
+               from grouped group by 1
+               on conflict (institution_id) do update set connections = t.connections + excluded.connections,
+                   failing = t.failing + excluded.failing, stale = t.stale + excluded.stale
+           )
+           select count(*) as "moved!" from moved"#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(moved))
+}
+
+/// The fleet's tally rows, pending deltas included.
+pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TallyRow,
+        r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
+           from (select state, error_code, stale, connections from health_tally
+                 union all
+                 select state, error_code, stale, delta from health_delta) counted
+           group by 1, 2, 3
+           having sum(connections) <> 0"#
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// One institution's tally rows, pending deltas included.
+pub async fn institution_rows(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<Vec<TallyRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TallyRow,
+        r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
+           from (select state, error_code, stale, connections from institution_health_tally where institution_id = $1
+                 union all
+                 select state, error_code, stale, delta from health_delta where institution_id = $1) counted
+           group by 1, 2, 3
+           having sum(connections) <> 0"#,
+        institution_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A tenant's rows (at one institution, if given), counted from its connections: a tenant's
+/// fleet is small enough to count.
+pub async fn tenant_rows(
+    executor: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    institution_id: Option<Uuid>,
+) -> Result<Vec<TallyRow>, sqlx::Error> {
+    sqlx::query_as!(
+        TallyRow,
+        r#"select state, coalesce(error_code, 0) as "error_code!", stale, count(*) as "connections!"
+           from connection where tenant_id = $1 and ($2::uuid is null or institution_id = $2)
+           group by 1, 2, 3"#,
+        tenant_id,
+        institution_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// The `limit` institutions with the most failing connections, pending deltas included.
+///
+/// Exact without reading every institution: an institution that is neither among the top
+/// `limit + P` of the rolled-up ranking nor touched by one of the P institutions' pending deltas
+/// cannot outrank the `limit` unchanged institutions above it.
+pub async fn top_failing(executor: impl PgExecutor<'_>, limit: i64) -> Result<Vec<InstitutionCount>, sqlx::Error> {
+    sqlx::query_as!(
+        InstitutionCount,
+        r#"with pending as (
+               select institution_id, sum(delta)::bigint as connections,
+                      coalesce(sum(delta) filter (where health_is_failing(state)), 0)::bigint as failing,
+                      coalesce(sum(delta) filter (where stale), 0)::bigint as stale
+               from health_delta group by 1
+           ), candidates as (
+               (select institution_id from institution_health
+                order by failing desc, institution_id
+                limit $1 + (select count(*) from pending))
+               union
+               select institution_id from pending
+           ), counted as (
+               select c.institution_id,
+                      coalesce(h.connections, 0) + coalesce(p.connections, 0) as connections,
+                      coalesce(h.failing, 0) + coalesce(p.failing, 0) as failing,
+                      coalesce(h.stale, 0) + coalesce(p.stale, 0) as stale
+               from candidates c
+               left join institution_health h on h.institution_id = c.institution_id
+               left join pending p on p.institution_id = c.institution_id
+           )
+           select counted.institution_id as "institution_id!", i.name, counted.connections as "connections!",
+                  counted.failing as "failing!", counted.stale as "stale!"
+           from counted join institution i on i.id = counted.institution_id
+           where counted.failing > 0
+           order by counted.failing desc, counted.institution_id
+           limit $1"#,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// One institution's counts, pending deltas included; `None` when none of its connections fail.
+pub async fn institution_count(
+    executor: impl PgExecutor<'_>,
+    institution_id: Uuid,
+) -> Result<Option<InstitutionCount>, sqlx::Error> {
+    sqlx::query_as!(
+        InstitutionCount,
+        r#"with counted as (
+               select sum(connections)::bigint as connections, sum(failing)::bigint as failing,
+                      sum(stale)::bigint as stale
+               from (select connections, failing, stale from institution_health where institution_id = $1
+                     union all
+                     select delta, case when health_is_failing(state) then delta else 0 end,
+                            case when stale then delta else 0 end
+                     from health_delta where institution_id = $1) rows
+           )
+           select i.id as "institution_id!", i.name, counted.connections as "connections!",
+                  counted.failing as "failing!", counted.stale as "stale!"
+           from counted, institution i
+           where i.id = $1 and counted.failing > 0"#,
+        institution_id,
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// A tenant's institutions (or the one given) with the most failing connections, counted from
+/// its connections.
+pub async fn tenant_top_failing(
+    executor: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    institution_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<InstitutionCount>, sqlx::Error> {
+    sqlx::query_as!(
+        InstitutionCount,
+        r#"select c.institution_id, i.name, count(*) as "connections!",
+                  count(*) filter (where health_is_failing(c.state)) as "failing!",
+                  count(*) filter (where c.stale) as "stale!"
+           from connection c join institution i on i.id = c.institution_id
+           where c.tenant_id = $1 and ($2::uuid is null or c.institution_id = $2)
+           group by c.institution_id, i.name
+           having count(*) filter (where health_is_failing(c.state)) > 0
+           order by 4 desc, c.institution_id
+           limit $3"#,
+        tenant_id,
+        institution_id,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}

@@ -1,0 +1,211 @@
+//! `GET /v1/health/summary`: the fleet at a glance for helpdesk dashboards.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::Query;
+use crate::auth::{Principal, Role};
+use crate::catalog::CatalogIndex;
+use crate::health::{Counts, InstitutionCount, Scope, store};
+use crate::incident;
+use crate::jobs::store as jobs;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SummaryParams {
+    /// Only this tenant's connections (helpdesk and admin; a tenant key always gets its own).
+    pub tenant_id: Option<Uuid>,
+    /// Only this institution's connections.
+    pub institution_id: Option<Uuid>,
+    /// How many failing institutions to list.
+    #[param(minimum = 1, maximum = 100, default = 10)]
+    pub top: Option<u32>,
+}
+
+/// What the summary covers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SummaryScope {
+    pub tenant_id: Option<Uuid>,
+    pub institution_id: Option<Uuid>,
+}
+
+/// Connections with one current error.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorCount {
+    pub code: i32,
+    /// The catalogue entry's title; absent for a code the catalogue does not know.
+    pub title: Option<String>,
+    pub connections: i64,
+}
+
+/// An institution ranked by its failing connections.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailingInstitution {
+    pub id: Uuid,
+    pub name: String,
+    pub connections: i64,
+    /// Connections degraded, waiting for the user, or failing at the bank or provider.
+    pub failing: i64,
+    pub stale: i64,
+}
+
+/// Connections gone too long without a successful refresh.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaleCount {
+    pub connections: i64,
+    /// The staleness limit, in seconds.
+    pub stale_after_seconds: u64,
+}
+
+/// Refresh work waiting and running.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Backlog {
+    /// Jobs waiting, due or scheduled later.
+    pub available: i64,
+    /// Waiting jobs whose start time has come.
+    pub due: i64,
+    pub running: i64,
+    /// Age of the oldest due job, in seconds.
+    pub oldest_due_seconds: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthSummary {
+    pub scope: SummaryScope,
+    /// Connections in scope, disconnected ones included.
+    pub connections: i64,
+    /// Connections by state; every state is listed.
+    pub by_state: BTreeMap<String, i64>,
+    /// Connections with a current error, by catalogue code, most first.
+    pub by_error_code: Vec<ErrorCount>,
+    /// Institutions with the most failing connections, most first; only those with any.
+    pub failing_institutions: Vec<FailingInstitution>,
+    pub stale: StaleCount,
+    /// The refresh queue (helpdesk and admin only: it is shared by every tenant).
+    pub queue: Option<Backlog>,
+    pub open_incidents: i64,
+    pub generated_at: DateTime<Utc>,
+}
+
+/// Counts by state, error code and institution, stale connections, the queue and open
+/// incidents, for the whole fleet, one tenant or one institution. Served from tallies, so it
+/// costs the same at a thousand connections as at a million.
+#[utoipa::path(get, path = "/v1/health/summary", tag = "health", security(("api_key" = [])),
+    params(SummaryParams),
+    responses(
+        (status = 200, description = "The summary", body = HealthSummary),
+        (status = 400, description = "A parameter is not valid", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<SummaryParams>,
+) -> Result<axum::Json<HealthSummary>, ApiError> {
+    let top = i64::from(params.top.unwrap_or(10));
+    if !(1..=100).contains(&top) {
+        return Err(ApiError::bad_request("invalid_query_parameter", "Some parameters are not valid.")
+            .with_errors(vec![FieldError::new("top", "must be between 1 and 100")]));
+    }
+    let (tenant_id, institution_id) = (effective_tenant(&caller.0, params.tenant_id), params.institution_id);
+    let scope = match (tenant_id, institution_id) {
+        (Some(tenant), _) => Scope::Tenant(tenant),
+        (None, Some(institution)) => Scope::Institution(institution),
+        (None, None) => Scope::Fleet,
+    };
+    // One snapshot, so the counts, the ranking and the queue agree with each other.
+    let mut tx = store::snapshot(&state.pool).await?;
+    let rows = match scope {
+        Scope::Fleet => store::fleet_rows(&mut *tx).await?,
+        Scope::Institution(institution) => store::institution_rows(&mut *tx, institution).await?,
+        Scope::Tenant(tenant) => store::tenant_rows(&mut *tx, tenant, institution_id).await?,
+    };
+    let failing = match scope {
+        Scope::Fleet => store::top_failing(&mut *tx, top).await?,
+        Scope::Institution(institution) => store::institution_count(&mut *tx, institution).await?.into_iter().collect(),
+        Scope::Tenant(tenant) => store::tenant_top_failing(&mut *tx, tenant, institution_id, top).await?,
+    };
+    let fleet_wide = matches!(caller.0.role, Role::Admin | Role::Helpdesk);
+    let queue = if fleet_wide { Some(jobs::backlog(&mut *tx).await?) } else { None };
+    let open_incidents = incident::store::count_open(&mut *tx, institution_id).await?;
+    tx.commit().await?;
+    let counts = Counts::from_rows(&rows);
+    Ok(axum::Json(HealthSummary {
+        scope: SummaryScope { tenant_id, institution_id },
+        connections: counts.connections,
+        by_state: counts.by_state.iter().map(|(state, count)| ((*state).to_owned(), *count)).collect(),
+        by_error_code: error_counts(&counts, &state.catalog.current()),
+        failing_institutions: failing.into_iter().map(FailingInstitution::from).collect(),
+        stale: StaleCount { connections: counts.stale, stale_after_seconds: state.stale_after.as_secs() },
+        queue: queue.map(|backlog| Backlog {
+            available: backlog.available,
+            due: backlog.due,
+            running: backlog.running,
+            oldest_due_seconds: backlog.oldest_due_seconds,
+        }),
+        open_incidents,
+        generated_at: Utc::now(),
+    }))
+}
+
+/// A tenant key always sees its own tenant: asking for another finds an empty one.
+fn effective_tenant(caller: &Principal, asked: Option<Uuid>) -> Option<Uuid> {
+    match caller.tenant_id {
+        Some(own) if asked.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
+        Some(own) => Some(own),
+        None => asked,
+    }
+}
+
+fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {
+    let mut errors: Vec<ErrorCount> = counts
+        .by_error_code
+        .iter()
+        .map(|(code, connections)| ErrorCount {
+            code: *code,
+            title: u32::try_from(*code).ok().and_then(|code| catalog.entry(code)).map(|stored| stored.entry.title.clone()),
+            connections: *connections,
+        })
+        .collect();
+    errors.sort_by(|a, b| b.connections.cmp(&a.connections).then(a.code.cmp(&b.code)));
+    errors
+}
+
+impl From<InstitutionCount> for FailingInstitution {
+    fn from(count: InstitutionCount) -> Self {
+        Self { id: count.institution_id, name: count.name, connections: count.connections, failing: count.failing, stale: count.stale }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_keys_are_held_to_their_tenant() {
+        let own = Uuid::new_v4();
+        let tenant = Principal { key_id: Uuid::new_v4(), role: Role::Tenant, tenant_id: Some(own) };
+        assert_eq!(effective_tenant(&tenant, None), Some(own));
+        assert_eq!(effective_tenant(&tenant, Some(own)), Some(own));
+        assert_eq!(effective_tenant(&tenant, Some(Uuid::new_v4())), Some(Uuid::nil()));
+        let helpdesk = Principal { key_id: Uuid::new_v4(), role: Role::Helpdesk, tenant_id: None };
+        assert_eq!(effective_tenant(&helpdesk, None), None);
+        assert_eq!(effective_tenant(&helpdesk, Some(own)), Some(own));
+    }
+
+    #[test]
+    fn error_counts_are_most_first() {
+        let counts = Counts { by_error_code: BTreeMap::from([(102, 1), (103, 5), (185, 5)]), ..Counts::default() };
+        let catalog = CatalogIndex::default();
+        let codes: Vec<i32> = error_counts(&counts, &catalog).iter().map(|count| count.code).collect();
+        assert_eq!(codes, [103, 185, 102]);
+    }
+}
