@@ -383,3 +383,13 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "request_id in {body}");
     body
 }
+
+/// A sandbox bank with these dials on a free port, served until the test ends; returns its URL.
+pub async fn serve_sandbox(config: feedwatch::sandbox::SandboxConfig) -> String {
+    let bank = Arc::new(feedwatch::sandbox::SandboxBank::new(config, feedwatch::sandbox::Clock::System));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = feedwatch::http::sandbox_bank::router(bank);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
