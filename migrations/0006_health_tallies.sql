@@ -13,6 +13,14 @@
 -- configured limit, cleared by the next success; the tallies count it like a state.
 alter table connection add column stale boolean not null default false;
 
+-- Dashboard lists filter by state, error code or institution and page in creation order: with
+-- the keyset columns in the index, a page reads its fifty rows instead of sorting every match.
+drop index connection_state_idx;
+create index connection_state_idx on connection (state, created_at, id);
+drop index connection_error_idx;
+create index connection_error_idx on connection (error_code, created_at, id) where error_code is not null;
+create index connection_institution_listing_idx on connection (institution_id, created_at, id);
+
 -- The sweep's candidates, so it does not scan the fleet.
 create index connection_stale_candidates_idx on connection (coalesce(last_success_at, created_at))
     where not stale and state <> 'disconnected';
