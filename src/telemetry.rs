@@ -68,6 +68,9 @@ pub struct Metrics {
     pub jobs_rescued: Counter,
     pub queue_depth: Family<StateLabels, Gauge>,
     pub queue_oldest_due_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub connections: Family<StateLabels, Gauge>,
+    pub connections_stale: Gauge,
+    pub incidents_open: Gauge,
 }
 
 impl Metrics {
@@ -119,6 +122,16 @@ impl Metrics {
             "Age of the oldest job waiting to start (read at scrape)",
             queue_oldest_due_seconds.clone(),
         );
+        let connections = Family::<StateLabels, Gauge>::default();
+        registry.register("connections", "Connections by health state, fleet-wide (read at scrape)", connections.clone());
+        let connections_stale = Gauge::default();
+        registry.register(
+            "connections_stale",
+            "Connections without a success for longer than the staleness limit (read at scrape)",
+            connections_stale.clone(),
+        );
+        let incidents_open = Gauge::default();
+        registry.register("incidents_open", "Open bank incidents (read at scrape)", incidents_open.clone());
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
         Arc::new(Self {
             registry,
@@ -133,6 +146,9 @@ impl Metrics {
             jobs_rescued,
             queue_depth,
             queue_oldest_due_seconds,
+            connections,
+            connections_stale,
+            incidents_open,
         })
     }
 

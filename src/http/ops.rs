@@ -69,6 +69,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         state.metrics.queue_oldest_due_seconds.set(stats.oldest_due_seconds.unwrap_or(0.0));
     }
+    // Fleet health from the tallies: a few rows, whatever the fleet's size.
+    if let Ok(rows) = crate::health::store::fleet_rows(&state.pool).await {
+        let counts = crate::health::Counts::from_rows(&rows);
+        for (name, count) in counts.by_state {
+            state.metrics.connections.get_or_create(&crate::telemetry::StateLabels { state: name.to_owned() }).set(count);
+        }
+        state.metrics.connections_stale.set(counts.stale);
+    }
+    if let Ok(open) = crate::incident::store::count_open(&state.pool, None).await {
+        state.metrics.incidents_open.set(open);
+    }
     let mut response = state.metrics.encode().into_response();
     response
         .headers_mut()

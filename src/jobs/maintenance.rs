@@ -47,7 +47,16 @@ pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64,
             break;
         }
     }
-    let pruned = crate::idempotency::store::prune(&mut conn, 1000).await?;
+    let mut pruned = crate::idempotency::store::prune(&mut conn, 1000).await?;
+    // Incident detection looks back minutes and success rates a day; a week is plenty.
+    let outcomes_before = chrono::Utc::now() - chrono::TimeDelta::days(7);
+    loop {
+        let batch = crate::incident::store::prune_outcomes(&mut *conn, outcomes_before, 1000).await?;
+        pruned += batch;
+        if batch < 1000 {
+            break;
+        }
+    }
     if rescued > 0 || cleaned > 0 || pruned > 0 {
         tracing::info!(rescued, cleaned, pruned, "queue maintenance");
     }

@@ -73,6 +73,9 @@ async fn metrics_count_the_requests_made_by_route_template() {
     assert!(text.contains("feedwatch_http_request_duration_seconds_bucket"));
     assert!(text.contains("feedwatch_db_pool_connections"));
     assert!(text.contains("feedwatch_build_info"));
+    assert!(text.contains(r#"feedwatch_connections{state="healthy"} 0"#), "every state, from the tallies: {text}");
+    assert!(text.contains("feedwatch_connections_stale 0"));
+    assert!(text.contains("feedwatch_incidents_open 0"));
 }
 
 /// A `feedwatch` child process; killed if the test fails before it exits.
