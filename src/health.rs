@@ -55,7 +55,8 @@ pub struct Counts {
 
 impl Counts {
     pub fn from_rows(rows: &[TallyRow]) -> Self {
-        let mut counts = Self { by_state: State::ALL.iter().map(|state| (state.as_str(), 0)).collect(), ..Self::default() };
+        let mut counts =
+            Self { by_state: State::ALL.iter().map(|state| (state.as_str(), 0)).collect(), ..Self::default() };
         for row in rows {
             counts.connections += row.connections;
             if let Some(state) = State::parse(&row.state) {

@@ -145,7 +145,10 @@ pub async fn record(conn: &mut PgConnection, outcome: &RefreshOutcome, rules: &R
         (Some(failure), Some(open)) if failure.bank_side => {
             let wait_until = outcome.at + to_delta(rules.retry_every);
             store::extend_wait(&mut *conn, open.id, wait_until).await?;
-            Ok(Effect { open: Some(Incident { wait_until: open.wait_until.max(wait_until), ..open }), ..Effect::default() })
+            Ok(Effect {
+                open: Some(Incident { wait_until: open.wait_until.max(wait_until), ..open }),
+                ..Effect::default()
+            })
         }
         (Some(failure), None) if failure.bank_side => detect(conn, outcome, rules).await,
         (None, Some(open)) if open.source == Source::Detected => {

@@ -123,7 +123,11 @@ impl Metrics {
             queue_oldest_due_seconds.clone(),
         );
         let connections = Family::<StateLabels, Gauge>::default();
-        registry.register("connections", "Connections by health state, fleet-wide (read at scrape)", connections.clone());
+        registry.register(
+            "connections",
+            "Connections by health state, fleet-wide (read at scrape)",
+            connections.clone(),
+        );
         let connections_stale = Gauge::default();
         registry.register(
             "connections_stale",

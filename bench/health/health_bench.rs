@@ -47,7 +47,8 @@ struct Fleet {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let dir = tempdir()?;
-    let local = LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?;
+    let local =
+        LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?;
     let admin = feedwatch::database::pool(local.url(), 2)?;
     let mut fleets = Vec::new();
     for size in &cli.sizes {
@@ -93,7 +94,8 @@ async fn main() -> anyhow::Result<()> {
             "plans": plan_rows(&fleet.pool).await?,
         }));
     }
-    let mut report = json!({ "sizes": cli.sizes, "requests_per_round": cli.requests, "rounds": cli.rounds, "fleets": measured });
+    let mut report =
+        json!({ "sizes": cli.sizes, "requests_per_round": cli.requests, "rounds": cli.rounds, "fleets": measured });
     let (small, large) = (&report["fleets"][0]["endpoints"], &report["fleets"][fleets.len() - 1]["endpoints"]);
     let mut ratios = serde_json::Map::new();
     for (name, _) in endpoints(&fleets[0]) {

@@ -165,11 +165,8 @@ fn accounts(facts: &Facts<'_>) -> Finding {
     }
     let names: Vec<String> =
         gone.iter().map(|account| format!("{} ({})", account.display_name, account.state.as_str())).collect();
-    let mut evidence = if names.is_empty() {
-        String::new()
-    } else {
-        format!("The bank no longer reports: {}. ", names.join(", "))
-    };
+    let mut evidence =
+        if names.is_empty() { String::new() } else { format!("The bank no longer reports: {}. ", names.join(", ")) };
     if let Some((code, entry)) = account_error {
         evidence.push_str(&format!("Current error {code} ({}).", entry.title));
     }
@@ -196,13 +193,7 @@ fn duplicate_names(facts: &Facts<'_>) -> Finding {
 }
 
 fn other_error(facts: &Facts<'_>) -> Finding {
-    let handled = [
-        Category::Credentials,
-        Category::Consent,
-        Category::BankAction,
-        Category::Mfa,
-        Category::Account,
-    ];
+    let handled = [Category::Credentials, Category::Consent, Category::BankAction, Category::Mfa, Category::Account];
     let Some(code) = facts.connection.error_code else {
         return pass(Check::OtherError, "The last refresh reported no error.");
     };
@@ -234,9 +225,10 @@ fn staleness(facts: &Facts<'_>) -> Finding {
     let connection = facts.connection;
     let since = connection.last_success_at.unwrap_or(connection.created_at);
     let age = facts.now - since;
-    let last = connection.last_success_at.map_or_else(|| "Never refreshed successfully".to_owned(), |time| {
-        format!("Last successful refresh {}", at(time))
-    });
+    let last = connection.last_success_at.map_or_else(
+        || "Never refreshed successfully".to_owned(),
+        |time| format!("Last successful refresh {}", at(time)),
+    );
     if connection.state == State::Disconnected || age <= facts.stale_after {
         return pass(Check::Staleness, format!("{last} ({} h ago).", age.num_hours()));
     }
@@ -266,7 +258,11 @@ fn automatic_refreshes(facts: &Facts<'_>) -> Finding {
             let error = pending.last_error.as_deref().map_or_else(String::new, |error| format!(" (last: {error})"));
             fail(
                 check,
-                format!("Backing off after {} failed attempt(s){error}; next attempt {}.", pending.attempt, at(pending.run_at)),
+                format!(
+                    "Backing off after {} failed attempt(s){error}; next attempt {}.",
+                    pending.attempt,
+                    at(pending.run_at)
+                ),
                 "Wait for the retry, or refresh by hand once the cause above is fixed.",
                 Some(Action::WaitUntil),
             )

@@ -17,9 +17,10 @@ pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::
 /// upserting the same tally rows in different orders).
 pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let locked = sqlx::query_scalar!(r#"select pg_try_advisory_xact_lock(hashtext('feedwatch.health_rollup')) as "locked!""#)
-        .fetch_one(&mut *tx)
-        .await?;
+    let locked =
+        sqlx::query_scalar!(r#"select pg_try_advisory_xact_lock(hashtext('feedwatch.health_rollup')) as "locked!""#)
+            .fetch_one(&mut *tx)
+            .await?;
     if !locked {
         return Ok(None);
     }
@@ -71,7 +72,10 @@ pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, 
 }
 
 /// One institution's tally rows, pending deltas included.
-pub async fn institution_rows(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<Vec<TallyRow>, sqlx::Error> {
+pub async fn institution_rows(
+    executor: impl PgExecutor<'_>,
+    institution_id: Uuid,
+) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
         TallyRow,
         r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"

@@ -65,9 +65,11 @@ pub async fn diagnose(
 async fn pending_refresh(state: &AppState, id: Uuid) -> Result<Option<PendingRefresh>, ApiError> {
     let recent = jobs::store::for_connection(&state.pool, id, None, 5).await?;
     Ok(recent.into_iter().find(|job| job.state == "available" || job.state == "running").map(|job| {
-        let last_error = job.errors.as_array().and_then(|errors| errors.last()).and_then(|last| {
-            last.get("error").and_then(serde_json::Value::as_str).map(str::to_owned)
-        });
+        let last_error = job
+            .errors
+            .as_array()
+            .and_then(|errors| errors.last())
+            .and_then(|last| last.get("error").and_then(serde_json::Value::as_str).map(str::to_owned));
         PendingRefresh { run_at: job.run_at, running: job.state == "running", attempt: job.attempt, last_error }
     }))
 }

@@ -171,7 +171,10 @@ fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {
         .iter()
         .map(|(code, connections)| ErrorCount {
             code: *code,
-            title: u32::try_from(*code).ok().and_then(|code| catalog.entry(code)).map(|stored| stored.entry.title.clone()),
+            title: u32::try_from(*code)
+                .ok()
+                .and_then(|code| catalog.entry(code))
+                .map(|stored| stored.entry.title.clone()),
             connections: *connections,
         })
         .collect();
@@ -181,7 +184,13 @@ fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {
 
 impl From<InstitutionCount> for FailingInstitution {
     fn from(count: InstitutionCount) -> Self {
-        Self { id: count.institution_id, name: count.name, connections: count.connections, failing: count.failing, stale: count.stale }
+        Self {
+            id: count.institution_id,
+            name: count.name,
+            connections: count.connections,
+            failing: count.failing,
+            stale: count.stale,
+        }
     }
 }
 

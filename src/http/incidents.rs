@@ -118,8 +118,12 @@ fn no_such_incident() -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct DeclareIncident {
     pub institution_id: Uuid,
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
-        example = "Bank down for scheduled maintenance")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+        example = "Bank down for scheduled maintenance"
+    )]
     pub title: String,
     /// Shown to business owners whose connections are affected.
     #[serde(default)]
@@ -174,12 +178,18 @@ pub async fn declare(
     Ok((StatusCode::CREATED, headers, axum::Json(opened.into())))
 }
 
+/// The one state a PATCH may set: an incident is opened by POST or by detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveState {
+    Resolved,
+}
+
 /// Changes to an open incident; `state: resolved` resolves it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchIncident {
-    /// Only `resolved` is accepted: an incident is opened by POST or by detection.
-    pub state: Option<IncidentState>,
+    pub state: Option<ResolveState>,
     /// Why it is resolved (with `state: resolved`).
     #[schema(max_length = 2000)]
     pub resolution: Option<String>,
@@ -206,9 +216,6 @@ pub async fn patch(
     Json(input): Json<PatchIncident>,
 ) -> Result<axum::Json<IncidentView>, ApiError> {
     let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
-    if input.state == Some(IncidentState::Open) {
-        return Err(ApiError::validation(vec![FieldError::new("state", "only `resolved` can be set")]));
-    }
     check_text(input.title.as_deref(), input.message.as_deref())?;
     if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
         return Err(ApiError::validation(vec![FieldError::new("resolution", "at most 2000 characters")]));
@@ -220,7 +227,7 @@ pub async fn patch(
         wait_until: input.wait_until,
     };
     let mut updated = store::update_open(&mut *tx, id, &changes).await?;
-    if updated.is_some() && input.state == Some(IncidentState::Resolved) {
+    if updated.is_some() && input.state == Some(ResolveState::Resolved) {
         let resolution = input.resolution.as_deref().map_or("Resolved by hand.", str::trim);
         updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
         if let Some(resolved) = &updated {
@@ -229,7 +236,9 @@ pub async fn patch(
     }
     let Some(updated) = updated else {
         return match store::get(&mut *tx, id).await? {
-            Some(_) => Err(ApiError::new(StatusCode::CONFLICT, "incident_resolved", "The incident is already resolved.")),
+            Some(_) => {
+                Err(ApiError::new(StatusCode::CONFLICT, "incident_resolved", "The incident is already resolved."))
+            }
             None => Err(no_such_incident()),
         };
     };

@@ -73,7 +73,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(rows) = crate::health::store::fleet_rows(&state.pool).await {
         let counts = crate::health::Counts::from_rows(&rows);
         for (name, count) in counts.by_state {
-            state.metrics.connections.get_or_create(&crate::telemetry::StateLabels { state: name.to_owned() }).set(count);
+            state
+                .metrics
+                .connections
+                .get_or_create(&crate::telemetry::StateLabels { state: name.to_owned() })
+                .set(count);
         }
         state.metrics.connections_stale.set(counts.stale);
     }

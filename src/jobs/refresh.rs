@@ -228,7 +228,12 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         }
         connections::mark_missing_accounts(&mut *tx, id, &reported_ids).await?;
         let before = connections::record_success(&mut *tx, id, now, newest).await?;
-        let outcome = RefreshOutcome { institution_id: target.connection.institution_id, connection_id: id, at: now, failure: None };
+        let outcome = RefreshOutcome {
+            institution_id: target.connection.institution_id,
+            connection_id: id,
+            at: now,
+            failure: None,
+        };
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(resolved) = &effect.resolved {
             // The bank is back: connections waiting out the incident need not wait any longer.
@@ -273,7 +278,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             tracing::warn!(institution = %target.connection.institution_id, "incident opened");
         }
         // While the bank is in an incident, anything but a user-side failure is the bank's.
-        let incident_until = effect.open.as_ref().map(|open| open.wait_until).filter(|_| error.retry != RetryHint::UserAction);
+        let incident_until =
+            effect.open.as_ref().map(|open| open.wait_until).filter(|_| error.retry != RetryHint::UserAction);
         let in_incident = incident_until.is_some();
         let state = if in_incident { State::BankIssue } else { self.state_for(&error) };
         let before = connections::record_failure(&mut *tx, id, now, state, code, &error.raw).await?;

@@ -12,13 +12,20 @@ use uuid::Uuid;
 use crate::support::{TestApp, assert_problem};
 
 async fn sandbox_institution(app: &TestApp, slug: &str) -> Uuid {
-    let page: Value =
-        app.admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}")).send().await.unwrap().json().await.unwrap();
+    let page: Value = app
+        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     page["items"][0]["id"].as_str().unwrap().parse().unwrap()
 }
 
 async fn summary(app: &TestApp, key: &str, query: &str) -> Value {
-    let response = app.anonymous(Method::GET, &format!("/v1/health/summary{query}")).bearer_auth(key).send().await.unwrap();
+    let response =
+        app.anonymous(Method::GET, &format!("/v1/health/summary{query}")).bearer_auth(key).send().await.unwrap();
     assert_eq!(response.status(), 200, "{query}");
     response.json().await.unwrap()
 }
@@ -43,10 +50,18 @@ async fn brute_force(app: &TestApp, tenant: Option<Uuid>, institution: Option<Uu
     .await
     .unwrap();
     let mut counted = BruteForce {
-        by_state: ["healthy", "syncing", "degraded", "needs_user_action", "bank_issue", "provider_issue", "disconnected"]
-            .into_iter()
-            .map(|state| (state.to_owned(), 0))
-            .collect(),
+        by_state: [
+            "healthy",
+            "syncing",
+            "degraded",
+            "needs_user_action",
+            "bank_issue",
+            "provider_issue",
+            "disconnected",
+        ]
+        .into_iter()
+        .map(|state| (state.to_owned(), 0))
+        .collect(),
         by_code: BTreeMap::new(),
         stale: 0,
         total: 0,
@@ -117,7 +132,8 @@ async fn the_summary_agrees_with_a_brute_force_count_after_a_random_mix_of_outco
     pool.run_until_idle().await;
     // Some users disconnect; some connections have not succeeded for days.
     for (id, key) in ids.iter().take(4) {
-        let gone = app.anonymous(Method::DELETE, &format!("/v1/connections/{id}")).bearer_auth(key).header("if-match", "*");
+        let gone =
+            app.anonymous(Method::DELETE, &format!("/v1/connections/{id}")).bearer_auth(key).header("if-match", "*");
         assert_eq!(gone.send().await.unwrap().status(), 204);
     }
     sqlx::query("update connection set last_success_at = now() - interval '5 days' where id = any($1::uuid[])")
@@ -213,7 +229,10 @@ async fn connection_filters_use_indexes() {
         ("error_code = 103".to_owned(), "connection_error_idx"),
         ("last_success_at < now() - interval '7 days'".to_owned(), "connection_last_success_idx"),
         ("tenant_id = '5b0c2a8e-1f1e-4a4e-9d3c-2f8e9b7a6c5d'".to_owned(), "connection_tenant_idx"),
-        (format!("institution_id = '{bank}' order by created_at, id limit 50"), "connection_institution_listing_idx|connection_listing_idx"),
+        (
+            format!("institution_id = '{bank}' order by created_at, id limit 50"),
+            "connection_institution_listing_idx|connection_listing_idx",
+        ),
         ("state = 'needs_user_action' order by created_at, id limit 50".to_owned(), "connection_state_idx"),
     ] {
         let plan: Vec<String> = sqlx::query_scalar(&format!("explain select id from connection where {filter}"))

@@ -12,8 +12,14 @@ use feedwatch::incident::Rules;
 use feedwatch::sandbox::SandboxConfig;
 
 async fn sandbox_institution(app: &TestApp, slug: &str) -> Uuid {
-    let page: Value =
-        app.admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}")).send().await.unwrap().json().await.unwrap();
+    let page: Value = app
+        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     page["items"][0]["id"].as_str().unwrap().parse().unwrap()
 }
 
@@ -53,7 +59,9 @@ async fn an_outage_of_the_flaky_bank_opens_one_incident_slows_retries_and_resolv
     let flaky = sandbox_institution(&app, "flaky").await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        ids.push(app.connection(&tenant, flaky, &format!("Card {n}"), "pass_good").await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.connection(&tenant, flaky, &format!("Card {n}"), "pass_good").await["id"].as_str().unwrap().to_owned(),
+        );
     }
     let down = serve_sandbox(SandboxConfig { flaky_rate: 1.0, ..SandboxConfig::default() }).await;
     let (first, second) = (app.refresh_pool_with(&down, rules()), app.refresh_pool_with(&down, rules()));
@@ -130,15 +138,18 @@ async fn helpdesk_declares_and_resolves_an_incident_by_hand() {
     let until = Utc::now() + TimeDelta::hours(2);
     let declare = json!({ "institution_id": bank, "title": "Bank down for maintenance", "message": "Back by 06:00 UTC.",
                           "wait_until": until });
-    let refused = app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&tenant).json(&declare).send().await.unwrap();
+    let refused =
+        app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&tenant).json(&declare).send().await.unwrap();
     assert_problem(refused, 403, "forbidden").await;
-    let declared = app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&helpdesk).json(&declare).send().await.unwrap();
+    let declared =
+        app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&helpdesk).json(&declare).send().await.unwrap();
     assert_eq!(declared.status(), 201);
     let location = declared.headers()["location"].to_str().unwrap().to_owned();
     let incident: Value = declared.json().await.unwrap();
     assert_eq!(location, format!("/v1/incidents/{}", incident["id"].as_str().unwrap()));
     assert_eq!(incident["source"], "declared");
-    let again = app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&helpdesk).json(&declare).send().await.unwrap();
+    let again =
+        app.anonymous(Method::POST, "/v1/incidents").bearer_auth(&helpdesk).json(&declare).send().await.unwrap();
     assert_problem(again, 409, "incident_already_open").await;
 
     // A bank-side failure during a declared incident waits until the declared time.
@@ -175,7 +186,8 @@ async fn diagnosis_finds_the_changed_password_first() {
     let diagnosis = get(&app, &tenant, &format!("/v1/connections/{id}/diagnosis")).await;
     assert_eq!(diagnosis["answer"]["check"], "credentials", "{diagnosis}");
     assert_eq!(diagnosis["answer"]["action"], "reconnect");
-    let checks: Vec<&str> = diagnosis["findings"].as_array().unwrap().iter().map(|f| f["check"].as_str().unwrap()).collect();
+    let checks: Vec<&str> =
+        diagnosis["findings"].as_array().unwrap().iter().map(|f| f["check"].as_str().unwrap()).collect();
     assert_eq!(checks[0], "institution_incident", "the ladder starts with the bank");
     assert_eq!(diagnosis["findings"][0]["verdict"], "pass");
     let other = app.key("tenant", Some(Uuid::new_v4())).await;

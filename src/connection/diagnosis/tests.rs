@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 use chrono::TimeZone;
 use uuid::Uuid;
 
@@ -61,7 +62,12 @@ fn catalog() -> Catalog {
     Catalog::shipped().unwrap_or_else(|errors| panic!("shipped catalogue: {errors}"))
 }
 
-fn run(connection: &Connection, accounts: &[Account], duplicates: &[String], pending: Option<&PendingRefresh>) -> Vec<Finding> {
+fn run(
+    connection: &Connection,
+    accounts: &[Account],
+    duplicates: &[String],
+    pending: Option<&PendingRefresh>,
+) -> Vec<Finding> {
     let catalog = catalog();
     let error = connection.error_code.and_then(|code| catalog.entries.get(&u32::try_from(code).unwrap_or(0)));
     diagnose(&Facts {
@@ -134,7 +140,10 @@ fn mfa_missing_accounts_and_duplicate_names_each_answer_with_their_own_action() 
     let mut connection = healthy();
     connection.error_code = Some(185);
     let answer = run(&connection, &[], &[], None);
-    assert_eq!(first_failure(&answer).map(|finding| (finding.check, finding.action)), Some((Check::Mfa, Some(Action::AnswerMfa))));
+    assert_eq!(
+        first_failure(&answer).map(|finding| (finding.check, finding.action)),
+        Some((Check::Mfa, Some(Action::AnswerMfa)))
+    );
 
     let accounts = [account("Checking", AccountState::Active), account("Old savings", AccountState::NotFound)];
     let findings = run(&healthy(), &accounts, &[], None);
