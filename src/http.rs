@@ -18,6 +18,7 @@ pub mod pagination;
 pub mod refreshes;
 pub mod sandbox_bank;
 pub mod schema;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +59,8 @@ pub struct AppState {
     /// After a successful refresh, how long a manual one answers 429.
     pub refresh_cooldown: Duration,
     pub rendered_entries: Arc<errors::RenderedEntries>,
+    /// Which hosts webhook URLs may name.
+    pub webhook_hosts: Arc<crate::webhook::HostPolicy>,
 }
 
 /// Settings of the HTTP layer.
@@ -86,6 +89,7 @@ pub struct HttpSettings {
         (name = "incidents", description = "Banks failing for many connections at once: detected or declared"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
+        (name = "webhooks", description = "Endpoints that receive signed events, and their delivery logs"),
     )
 )]
 struct ApiDoc;
@@ -118,6 +122,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(errors::export))
         .routes(routes!(errors::lookup, errors::edit))
         .routes(routes!(errors::revisions))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
 }
 
 /// The OpenAPI document, as served at `/openapi.json` and committed in `openapi/`.
