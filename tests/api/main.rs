@@ -12,3 +12,4 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod webhooks;
