@@ -158,24 +158,50 @@ pub async fn reseal(executor: impl PgExecutor<'_>, id: Uuid, sealed: &[u8], key_
 }
 
 /// The enabled endpoints an event reaches: fleet-wide ones always; for a tenant event that
-/// tenant's; for a fleet event the tenants with a live connection at its institution.
+/// tenant's; for a fleet event the tenants with a live connection at its institution. Two
+/// statements, so the tenant case (every refresh) stays a probe of the tenant index.
 pub async fn subscribers(
     executor: impl PgExecutor<'_>,
     event_type: &str,
     tenant_id: Option<Uuid>,
     institution_id: Option<Uuid>,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
+    match tenant_id {
+        Some(tenant_id) => tenant_subscribers(executor, event_type, tenant_id).await,
+        None => fleet_subscribers(executor, event_type, institution_id).await,
+    }
+}
+
+async fn tenant_subscribers(
+    executor: impl PgExecutor<'_>,
+    event_type: &str,
+    tenant_id: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select id from webhook_endpoint
+           where (tenant_id = $2 or tenant_id is null) and enabled and $1 = any(events)
+           order by created_at, id"#,
+        event_type,
+        tenant_id,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+async fn fleet_subscribers(
+    executor: impl PgExecutor<'_>,
+    event_type: &str,
+    institution_id: Option<Uuid>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(
         r#"select e.id from webhook_endpoint e
            where e.enabled and $1 = any(e.events)
              and (e.tenant_id is null
-                  or e.tenant_id = $2
-                  or ($2::uuid is null and $3::uuid is not null and exists (
-                         select 1 from connection c
-                         where c.tenant_id = e.tenant_id and c.institution_id = $3 and c.state <> 'disconnected')))
+                  or exists (select 1 from connection c
+                             where c.tenant_id = e.tenant_id and c.institution_id = $2
+                               and c.state <> 'disconnected'))
            order by e.created_at, e.id"#,
         event_type,
-        tenant_id,
         institution_id,
     )
     .fetch_all(executor)
