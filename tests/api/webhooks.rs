@@ -534,3 +534,27 @@ async fn an_idempotent_create_replays_the_first_response_with_its_secret() {
     let other = send(json!({ "url": "http://127.0.0.1:9/other", "events": ["refresh.completed"] })).await.unwrap();
     assert_problem(other, 422, "idempotency_key_reused").await;
 }
+
+#[tokio::test]
+async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
+    use secrecy::ExposeSecret;
+    let app = TestApp::spawn().await;
+    let key = app.key("tenant", Some(Uuid::new_v4())).await;
+    let created = registered(&app, &key, "http://127.0.0.1:9/hook", &["refresh.completed"]).await;
+    let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let new = feedwatch::connection::Sealer::generate_config("k2");
+    let both = format!("{},{}", new.expose_secret(), crate::support::sealer_config().expose_secret());
+    let rotated = feedwatch::connection::Sealer::from_config(&secrecy::SecretString::from(both)).unwrap();
+    assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 1);
+    let (blob, key_id): (Vec<u8>, String) =
+        sqlx::query_as("select secret_sealed, secret_key_id from webhook_endpoint where id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(key_id, "k2");
+    let only_new = feedwatch::connection::Sealer::from_config(&new).unwrap();
+    let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
+    assert_eq!(opened.expose_secret(), created["secret"].as_str().unwrap(), "the old key is no longer needed");
+    assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0);
+}
