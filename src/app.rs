@@ -31,6 +31,7 @@ use crate::jobs::worker::{PoolConfig, Registration, WorkerPool};
 use crate::provider::{DirectConnect, DirectConnectOptions};
 use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
 use crate::telemetry::Metrics;
+use crate::webhook::{self, deliver::DeliveryHandler};
 use sqlx::postgres::PgPoolOptions;
 
 /// How long a verified API key is trusted without asking the database again; also the longest
@@ -129,6 +130,8 @@ pub struct InstanceSettings {
     pub mount_sandbox: bool,
     /// Seed the demo tenant (demo mode; needs the sandbox).
     pub seed_demo: bool,
+    /// Where webhooks may go (registration and delivery).
+    pub webhooks: webhook::Settings,
 }
 
 /// The refresh workers of an instance.
@@ -174,6 +177,7 @@ impl InstanceSettings {
             refresh_cooldown: args.refresh_cooldown,
             mount_sandbox: demo_mode(args),
             seed_demo: demo_mode(args),
+            webhooks: args.workers.webhooks.settings(),
         }
     }
 }
@@ -217,7 +221,8 @@ impl Instance {
         let metrics = Metrics::new();
         if workers.concurrency > 0 {
             let worker_pool =
-                worker_pool(&pool, &sealer, &catalog, &workers, settings.shutdown_grace)?.observe(metrics.clone());
+                worker_pool_with(&pool, &sealer, &catalog, &workers, &settings.webhooks, settings.shutdown_grace)?
+                    .observe(metrics.clone());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
             background.spawn(maintenance::run(
                 pool.clone(),
@@ -239,6 +244,7 @@ impl Instance {
             refresh_cooldown: settings.refresh_cooldown,
             stale_after: workers.stale_after,
             rendered_entries: Arc::default(),
+            webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
         let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
@@ -274,12 +280,25 @@ const SCHEDULE_EVERY: Duration = Duration::from_secs(30);
 const HEALTH_ROLLUP_EVERY: Duration = Duration::from_secs(2);
 
 /// A worker pool that refreshes connections, on a database pool of its own so refreshes cannot
-/// starve the API's connections.
+/// starve the API's connections. Its webhook deliveries use the default settings (public hosts
+/// only); [`worker_pool_with`] takes configured ones.
 pub fn worker_pool(
     pool: &PgPool,
     sealer: &Arc<Sealer>,
     catalog: &CatalogHandle,
     settings: &WorkerSettings,
+    shutdown_grace: Duration,
+) -> anyhow::Result<WorkerPool> {
+    worker_pool_with(pool, sealer, catalog, settings, &webhook::Settings::default(), shutdown_grace)
+}
+
+/// A worker pool that refreshes connections and delivers webhooks.
+pub fn worker_pool_with(
+    pool: &PgPool,
+    sealer: &Arc<Sealer>,
+    catalog: &CatalogHandle,
+    settings: &WorkerSettings,
+    webhooks: &webhook::Settings,
     shutdown_grace: Duration,
 ) -> anyhow::Result<WorkerPool> {
     let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
@@ -300,10 +319,20 @@ pub fn worker_pool(
         timeout: settings.refresh_timeout,
         backoff: Backoff::REFRESH,
     };
+    let deliverer = webhook::deliver::Deliverer::new(worker_db.clone(), Arc::clone(sealer), webhooks.clone())
+        .context("building the webhook HTTP client")?;
+    let deliveries = Registration {
+        handler: Arc::new(DeliveryHandler(Arc::new(deliverer))),
+        // The client's own timeout ends an attempt first; this is the backstop.
+        timeout: webhooks.timeout + Duration::from_secs(10),
+        backoff: webhook::deliver::BACKOFF,
+    };
     let mut config = PoolConfig::new(settings.concurrency.max(1));
     config.lease = settings.lease;
     config.shutdown_grace = shutdown_grace;
-    Ok(WorkerPool::new(worker_db, config).register(refresh::KIND, registration))
+    Ok(WorkerPool::new(worker_db, config)
+        .register(refresh::KIND, registration)
+        .register(webhook::deliver::KIND, deliveries))
 }
 
 /// The sandbox bank's institutions exist in every database, so demo and test connections can
@@ -461,7 +490,7 @@ pub async fn rotate_credentials(args: &DatabaseArgs) -> anyhow::Result<u64> {
 
 pub async fn reseal_all(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
     use crate::connection::store as connections;
-    let mut total = 0;
+    let mut total = reseal_webhook_secrets(pool, sealer).await?;
     loop {
         let mut tx = pool.begin().await?;
         let batch = connections::sealed_under_other_keys(&mut *tx, sealer.current_key_id(), 500).await?;
@@ -485,7 +514,8 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
     let catalog = load_catalog(&database.pool).await?;
     let settings = WorkerSettings::from_args(workers);
     let sealer = Arc::new(database.sealer.clone());
-    let pool = Arc::new(worker_pool(&database.pool, &sealer, &catalog, &settings, shutdown_grace)?);
+    let webhooks = workers.webhooks.settings();
+    let pool = Arc::new(worker_pool_with(&database.pool, &sealer, &catalog, &settings, &webhooks, shutdown_grace)?);
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
@@ -531,5 +561,25 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = interrupt => {},
         () = terminate => {},
+    }
+}
+
+/// Webhook signing secrets are sealed with the credentials keys too, so a rotation re-seals them.
+async fn reseal_webhook_secrets(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
+    use crate::webhook::{secret, store};
+    let mut total = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let batch = store::sealed_under_other_keys(&mut *tx, sealer.current_key_id(), 500).await?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        for (id, blob, key_id) in &batch {
+            let opened = secret::open(sealer, *id, key_id, blob).with_context(|| format!("webhook {id}"))?;
+            let (sealed, new_key) = secret::seal(sealer, *id, &opened)?;
+            store::reseal(&mut *tx, *id, &sealed, &new_key).await?;
+        }
+        tx.commit().await?;
+        total += batch.len() as u64;
     }
 }

@@ -117,6 +117,39 @@ pub struct WorkerArgs {
 
     #[command(flatten)]
     pub incidents: IncidentArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+}
+
+/// Where webhooks may be sent, and how long a delivery may take.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// The only hosts webhooks may be registered for and delivered to (comma-separated names or
+    /// IP addresses). Unset: any host whose addresses are all public (global unicast);
+    /// loopback, private, link-local and other special addresses are refused.
+    #[arg(long, env = "FEEDWATCH_WEBHOOK_ALLOWED_HOSTS", value_delimiter = ',', value_parser = parse_allowed_host)]
+    pub webhook_allowed_hosts: Vec<Option<crate::webhook::AllowedHost>>,
+
+    /// Longest one webhook delivery may take, connecting included.
+    #[arg(long, env = "FEEDWATCH_WEBHOOK_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub webhook_timeout: Duration,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::webhook::Settings {
+        crate::webhook::Settings {
+            hosts: crate::webhook::HostPolicy::from_list(
+                self.webhook_allowed_hosts.iter().flatten().cloned().collect(),
+            ),
+            timeout: self.webhook_timeout,
+        }
+    }
+}
+
+/// An allow-list entry; an empty one (`FEEDWATCH_WEBHOOK_ALLOWED_HOSTS=`) stands for none.
+fn parse_allowed_host(text: &str) -> Result<Option<crate::webhook::AllowedHost>, String> {
+    if text.trim().is_empty() { Ok(None) } else { text.parse().map(Some) }
 }
 
 /// When a bank counts as being in an incident, and how affected connections are retried.

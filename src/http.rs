@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod refreshes;
 pub mod sandbox_bank;
 pub mod schema;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,8 @@ pub struct AppState {
     /// A connection without a success for this long is stale.
     pub stale_after: Duration,
     pub rendered_entries: Arc<errors::RenderedEntries>,
+    /// Which hosts webhook URLs may name.
+    pub webhook_hosts: Arc<crate::webhook::HostPolicy>,
 }
 
 /// Settings of the HTTP layer.
@@ -90,6 +93,7 @@ pub struct HttpSettings {
         (name = "incidents", description = "Banks failing for many connections at once: detected or declared"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
         (name = "api-keys", description = "API keys and roles (admin)"),
+        (name = "webhooks", description = "Endpoints that receive signed events, and their delivery logs"),
     )
 )]
 struct ApiDoc;
@@ -123,6 +127,9 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(errors::export))
         .routes(routes!(errors::lookup, errors::edit))
         .routes(routes!(errors::revisions))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::deliveries))
 }
 
 /// The OpenAPI document, as served at `/openapi.json` and committed in `openapi/`.

@@ -40,3 +40,5 @@ pub mod provider;
 pub mod sandbox;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
+/// Webhooks: endpoints, events emitted in the caller's transaction, signed deliveries with retries.
+pub mod webhook;

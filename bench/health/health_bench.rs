@@ -141,6 +141,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
             stale_after: Duration::from_secs(48 * 3600),
         },
         refresh_cooldown: Duration::ZERO,
+        webhooks: feedwatch::webhook::Settings::default(),
         mount_sandbox: false,
         seed_demo: false,
     };

@@ -14,3 +14,4 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod webhooks;

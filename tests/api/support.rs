@@ -217,6 +217,7 @@ impl TestApp {
             refresh_cooldown: options.refresh_cooldown,
             mount_sandbox: true,
             seed_demo: false,
+            webhooks: webhook_settings(),
         };
         let instance = Instance::start(pool.clone(), settings).await.unwrap();
         Self {
@@ -275,6 +276,7 @@ impl TestApp {
             refresh_cooldown: Duration::ZERO,
             mount_sandbox: false,
             seed_demo: false,
+            webhooks: webhook_settings(),
         };
         Instance::start(self.pool.clone(), settings).await.unwrap()
     }
@@ -292,12 +294,29 @@ impl TestApp {
         incidents: feedwatch::incident::Rules,
     ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
         let settings = WorkerSettings { incidents, ..worker_settings(8, Some(sandbox_url.to_owned())) };
+        self.worker_pool(&settings, &webhook_settings())
+    }
+
+    /// A worker pool (refreshes and webhook deliveries) whose deliveries use `webhooks`.
+    pub fn webhook_pool(
+        &self,
+        webhooks: &feedwatch::webhook::Settings,
+    ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
+        self.worker_pool(&worker_settings(8, Some(self.url("/sandbox-bank"))), webhooks)
+    }
+
+    fn worker_pool(
+        &self,
+        settings: &WorkerSettings,
+        webhooks: &feedwatch::webhook::Settings,
+    ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
         let sealer = std::sync::Arc::new(sealer());
-        let pool = feedwatch::app::worker_pool(
+        let pool = feedwatch::app::worker_pool_with(
             &self.pool,
             &sealer,
             &self.instance().catalog,
-            &settings,
+            settings,
+            webhooks,
             Duration::from_secs(5),
         );
         std::sync::Arc::new(pool.unwrap())
@@ -323,6 +342,15 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         sandbox_url,
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
+    }
+}
+
+/// Webhooks in tests reach this machine's loopback only: nothing a test (or a fuzzer) registers
+/// can make the service send anything elsewhere.
+pub fn webhook_settings() -> feedwatch::webhook::Settings {
+    feedwatch::webhook::Settings {
+        hosts: feedwatch::webhook::HostPolicy::from_list(vec!["127.0.0.1".parse().unwrap()]),
+        timeout: Duration::from_secs(10),
     }
 }
 

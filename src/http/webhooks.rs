@@ -1,0 +1,351 @@
+//! `/v1/webhooks`: endpoints that receive signed events, and their delivery logs.
+//!
+//! Tenancy: a tenant key registers and sees only its tenant's endpoints; another tenant's (or a
+//! fleet-wide one) answers 404. Helpdesk and admin keys see every endpoint and may register
+//! fleet-wide ones (no `tenant_id`). The signing secret is in the create response only (and in
+//! its idempotent replays), sealed at rest, never listed or logged.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, FieldError, Problem};
+use super::extract::{Path, Query, parse_json};
+use super::idempotent;
+use super::pagination::{Page, PageParams};
+use crate::auth::Principal;
+use crate::idempotency::{self, Claim, StoredResponse};
+use crate::webhook::address::parse_url;
+use crate::webhook::store::{self, NewEndpoint};
+use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id, secret};
+
+const MAX_DESCRIPTION: usize = 500;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// Where events are POSTed: an http(s) URL with a host and no user name or password. The
+    /// host must be public, or in the server's allow-list when it has one.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^https?://\S+$",
+        example = "https://books.example/hooks/feedwatch"
+    )]
+    pub url: String,
+    /// The events to receive; a repeated name counts once.
+    #[schema(min_items = 1, max_items = 6)]
+    pub events: Vec<EventKind>,
+    #[serde(default)]
+    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", example = "books app sync")]
+    pub description: String,
+    /// Whose events: implied (and must match if given) for tenant keys; for helpdesk and admin
+    /// keys, absent means a fleet-wide endpoint that receives every tenant's events.
+    pub tenant_id: Option<Uuid>,
+}
+
+/// A registered endpoint: never its secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WebhookView {
+    pub id: Uuid,
+    /// Null for a fleet-wide endpoint.
+    pub tenant_id: Option<Uuid>,
+    pub url: String,
+    pub events: Vec<EventKind>,
+    pub description: String,
+    /// False once the receiver answered 410 Gone; no more deliveries are made.
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Endpoint> for WebhookView {
+    fn from(endpoint: Endpoint) -> Self {
+        Self {
+            id: endpoint.id,
+            tenant_id: endpoint.tenant_id,
+            url: endpoint.url,
+            events: endpoint.events,
+            description: endpoint.description,
+            enabled: endpoint.enabled,
+            disabled_reason: endpoint.disabled_reason,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+        }
+    }
+}
+
+/// A new endpoint with its signing secret, shown in this response only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhook {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// The Standard Webhooks signing secret (`whsec_` + base64): verify each delivery's
+    /// `webhook-signature` with it. It cannot be shown again.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Delivered,
+    /// The attempt failed; another is queued for `next_attempt_at`.
+    Retrying,
+    /// The attempt failed and no other follows (attempts spent, 410 Gone, host not allowed).
+    Failed,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    /// The `webhook-id` header: the same on every attempt of one message.
+    #[schema(example = "msg_0190c8a1e2b37c4d9e8f0a1b2c3d4e5f")]
+    pub message_id: String,
+    #[schema(example = "refresh.completed")]
+    pub event_type: String,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    pub outcome: DeliveryOutcome,
+    /// The receiver's status; null when none came (timeout, connection refused, host refused).
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(delivery: Delivery) -> Self {
+        let outcome = match delivery.outcome.as_str() {
+            "delivered" => DeliveryOutcome::Delivered,
+            "retrying" => DeliveryOutcome::Retrying,
+            _ => DeliveryOutcome::Failed,
+        };
+        Self {
+            id: delivery.id,
+            webhook_id: delivery.endpoint_id,
+            message_id: message_header_id(delivery.message_id),
+            event_type: delivery.event_type,
+            attempt: delivery.attempt,
+            outcome,
+            status_code: delivery.status_code,
+            error: delivery.error,
+            duration_ms: delivery.duration_ms,
+            next_attempt_at: delivery.next_attempt_at,
+            at: delivery.at,
+        }
+    }
+}
+
+fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Option<Uuid>, FieldError> {
+    match (principal.tenant_id, requested) {
+        (Some(own), None) => Ok(Some(own)),
+        (Some(own), Some(requested)) if requested == own => Ok(Some(own)),
+        (Some(_), Some(_)) => {
+            Err(FieldError::new("tenant_id", "a tenant key registers webhooks for its own tenant only"))
+        }
+        (None, requested) => Ok(requested),
+    }
+}
+
+/// The URL and owning tenant of a valid create request, or every field that is wrong.
+fn validate(input: &CreateWebhook, principal: &Principal) -> Result<(reqwest::Url, Option<Uuid>), ApiError> {
+    let mut errors = Vec::new();
+    let url = parse_url(&input.url).map_err(|refused| errors.push(FieldError::new("url", refused.0))).ok();
+    if input.events.is_empty() {
+        errors.push(FieldError::new("events", "name at least one event"));
+    }
+    if input.events.len() > EventKind::ALL.len() {
+        errors.push(FieldError::new("events", format!("at most {} events", EventKind::ALL.len())));
+    }
+    if input.description.chars().count() > MAX_DESCRIPTION {
+        errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION} characters")));
+    }
+    if input.description.chars().any(char::is_control) {
+        errors.push(FieldError::new("description", "must not contain control characters"));
+    }
+    let tenant_id = owning_tenant(principal, input.tenant_id).map_err(|error| errors.push(error)).ok().flatten();
+    match url {
+        Some(url) if errors.is_empty() => Ok((url, tenant_id)),
+        _ => Err(ApiError::validation(errors)),
+    }
+}
+
+/// Register an endpoint. The response carries its signing secret, once. With an
+/// `Idempotency-Key`, a repeated request gets the first response (secret included).
+#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
+    params(("idempotency-key" = Option<String>, Header, nullable = false, description = "Makes a retried create safe: same key and body → same response", pattern = "^[!-~]{1,200}$")),
+    request_body = CreateWebhook,
+    responses(
+        (status = 201, description = "Registered; the secret is shown only in this response", body = CreatedWebhook,
+            headers(("location" = String, description = "The endpoint's URL"))),
+        (status = 404, description = "A replayed create whose endpoint has been deleted since", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields, a host that is not allowed, or an idempotency key reused with another body", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let principal = caller.0;
+    let input: CreateWebhook = parse_json(&body)?;
+    let idempotency_key = idempotent::key(&headers)?;
+    let (url, tenant_id) = validate(&input, &principal)?;
+    state.webhook_hosts.check_registration(&url).await.map_err(|refused| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_not_allowed", format!("url: {refused}"))
+            .with_errors(vec![FieldError::new("url", refused.0)])
+    })?;
+
+    let mut tx = state.pool.begin().await?;
+    if let Some(key) = &idempotency_key {
+        let hash = idempotency::request_hash("POST", "/v1/webhooks", &body);
+        match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
+            Claim::New => {}
+            Claim::Replay(first) => return replay(&state, first).await,
+            Claim::Mismatch => return Err(idempotent::mismatch()),
+        }
+    }
+    let id = Uuid::new_v4();
+    let secret = secret::generate();
+    let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
+    let events: Vec<String> =
+        EventKind::ALL.iter().filter(|kind| input.events.contains(kind)).map(|kind| kind.as_str().to_owned()).collect();
+    let new = NewEndpoint {
+        id,
+        tenant_id,
+        url: url.as_str(),
+        events: &events,
+        description: input.description.trim(),
+        secret_sealed: &sealed,
+        secret_key_id: &key_id,
+    };
+    let view = WebhookView::from(store::insert_endpoint(&mut *tx, &new).await?);
+    let location = format!("/v1/webhooks/{id}");
+    if let Some(key) = &idempotency_key {
+        // The stored first response leaves the secret out: it stays sealed on the endpoint and
+        // a replay opens it again, so no plaintext copy sits in the idempotency table.
+        let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
+        let stored = StoredResponse { status: 201, body: without_secret, location: Some(location.clone()) };
+        idempotency::store::complete(&mut tx, principal.key_id, key, &stored).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(webhook_id = %id, tenant_id = ?tenant_id, "webhook registered");
+    let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
+    let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
+    Ok(idempotent::json_response(StatusCode::CREATED, bytes, Some(&location)))
+}
+
+/// The first response again, with the secret opened from the endpoint it created.
+async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, ApiError> {
+    let view: WebhookView = serde_json::from_slice(&first.body).map_err(|error| ApiError::internal(&error))?;
+    let gone = || ApiError::not_found("The webhook this Idempotency-Key created has been deleted since.");
+    let (blob, key_id) = store::sealed_secret(&state.pool, view.id).await?.ok_or_else(gone)?;
+    let secret = secret::open(&state.sealer, view.id, &key_id, &blob).map_err(|error| ApiError::internal(&error))?;
+    let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
+    let body = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
+    Ok(idempotent::replay(StoredResponse { body, ..first }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookFilters {
+    /// Only this tenant's endpoints (helpdesk and admin; tenant keys always see only their own).
+    pub tenant_id: Option<Uuid>,
+}
+
+/// List endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
+    params(PageParams, WebhookFilters),
+    responses((status = 200, description = "One page of endpoints", body = Page<WebhookView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageParams>,
+    Query(filters): Query<WebhookFilters>,
+) -> Result<axum::Json<Page<WebhookView>>, ApiError> {
+    let page = page.validate()?;
+    // A tenant key asking for another tenant simply finds nothing of it.
+    let tenant_id = match caller.0.tenant_id {
+        Some(own) if filters.tenant_id.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
+        Some(own) => Some(own),
+        None => filters.tenant_id,
+    };
+    let rows = store::list_endpoints(&state.pool, tenant_id, page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), WebhookView::from)))
+}
+
+/// The endpoint if the caller may see it; otherwise 404, whether or not it exists.
+async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Endpoint, ApiError> {
+    store::get_endpoint(&state.pool, id)
+        .await?
+        .filter(|endpoint| caller.tenant_id.is_none() || endpoint.tenant_id == caller.tenant_id)
+        .ok_or_else(|| ApiError::not_found("No webhook has that id."))
+}
+
+/// One endpoint.
+#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 200, description = "The endpoint", body = WebhookView),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<WebhookView>, ApiError> {
+    Ok(axum::Json(visible(&state, &caller.0, id).await?.into()))
+}
+
+/// Delete an endpoint and its delivery log; queued deliveries to it are dropped.
+#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode, ApiError> {
+    visible(&state, &caller.0, id).await?;
+    if !store::delete_endpoint(&state.pool, id).await? {
+        return Err(ApiError::not_found("No webhook has that id."));
+    }
+    tracing::info!(webhook_id = %id, "webhook deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// An endpoint's delivery attempts, newest first.
+#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id"), PageParams),
+    responses(
+        (status = 200, description = "One page of attempts", body = Page<DeliveryView>),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(page): Query<PageParams>,
+) -> Result<axum::Json<Page<DeliveryView>>, ApiError> {
+    let page = page.validate()?;
+    visible(&state, &caller.0, id).await?;
+    let rows = store::deliveries(&state.pool, id, page.after, page.fetch_limit()).await?;
+    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.at, row.id), DeliveryView::from)))
+}
