@@ -9,6 +9,7 @@
 
 pub mod address;
 pub mod deliver;
+pub mod events;
 pub mod secret;
 pub mod store;
 
@@ -27,7 +28,7 @@ pub enum EventKind {
     /// A connection moved from one health state to another.
     #[serde(rename = "connection.state_changed")]
     ConnectionStateChanged,
-    /// A connection that needed the user works again.
+    /// A failing connection (degraded, waiting for the user, or failing at the bank or provider) is healthy again.
     #[serde(rename = "connection.repaired")]
     ConnectionRepaired,
     /// A refresh finished, successfully or not.

@@ -211,9 +211,10 @@ pub async fn update(
 }
 
 /// Clears an error the user fixed by entering new credentials (sign-in, MFA, lockout pause).
+/// Keeps the failure streak: only a successful refresh ends it (and then counts as a repair).
 pub async fn clear_user_error(executor: impl PgExecutor<'_>, id: Uuid, codes: &[i32]) -> Result<bool, sqlx::Error> {
     let result = sqlx::query!(
-        r#"update connection set error_code = null, error_raw = null, error_at = null, failure_streak = 0,
+        r#"update connection set error_code = null, error_raw = null, error_at = null,
                   state = 'syncing', updated_at = now()
            where id = $1 and error_code = any($2)"#,
         id,
@@ -659,7 +660,7 @@ pub async fn mark_stale(
     executor: impl PgExecutor<'_>,
     now: DateTime<Utc>,
     stale_after: chrono::TimeDelta,
-) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+) -> Result<Vec<Degraded>, sqlx::Error> {
     Ok(sqlx::query!(
         r#"with stale as (
                select id, state from connection
@@ -671,13 +672,27 @@ pub async fn mark_stale(
                state = case when stale.state in ('healthy', 'syncing') then 'degraded' else c.state end,
                updated_at = now()
            from stale where c.id = stale.id
-           returning c.id, stale.state as "before!", c.state as "after!""#,
+           returning c.id, c.tenant_id, c.institution_id, stale.state as "before!", c.state as "after!""#,
         now - stale_after,
     )
     .fetch_all(executor)
     .await?
     .into_iter()
     .filter(|row| row.before != row.after)
-    .map(|row| (row.id, row.before))
+    .map(|row| Degraded {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        institution_id: row.institution_id,
+        before: row.before,
+    })
     .collect())
+}
+
+/// A connection the staleness sweep degraded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub institution_id: Uuid,
+    pub before: String,
 }

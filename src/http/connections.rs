@@ -29,6 +29,7 @@ use crate::connection::{self, Account, AccountKind, AccountState, Actor, Connect
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
 use crate::jobs::refresh::{self, Trigger};
+use crate::webhook::events::{self, Subject};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
@@ -673,6 +674,9 @@ async fn record_changes(
         if connections::clear_user_error(&mut *tx, before.id, &fixed_by_new_credentials).await? {
             let detail = serde_json::json!({ "from": before.state.as_str(), "to": "syncing", "cleared_error": before.error_code });
             connections::insert_event(&mut *tx, before.id, "connection.state_changed", &detail, actor).await?;
+            let notices =
+                events::state_changed(&subject(before), before.state.as_str(), connection::State::Syncing, None);
+            events::emit_all(tx, &notices).await?;
         }
     }
     Ok(())
@@ -735,6 +739,9 @@ pub async fn delete(
     connections::disconnect(&mut *tx, id, expected).await?.ok_or_else(|| stale_etag(current.version))?;
     let detail = serde_json::json!({ "from": current.state.as_str(), "to": "disconnected" });
     connections::insert_event(&mut *tx, id, "connection.disconnected", &detail, actor(&principal)).await?;
+    let notices =
+        events::state_changed(&subject(&current), current.state.as_str(), connection::State::Disconnected, None);
+    events::emit_all(&mut tx, &notices).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -902,4 +909,8 @@ pub async fn events(
     visible(&state, &caller.0, id).await?;
     let rows = connections::events(&state.pool, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.occurred_at, row.id), EventView::from)))
+}
+
+fn subject(connection: &Connection) -> Subject {
+    Subject { tenant_id: connection.tenant_id, institution_id: connection.institution_id, connection_id: connection.id }
 }

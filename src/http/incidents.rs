@@ -15,6 +15,8 @@ use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use crate::auth::Role;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
+use crate::webhook::events;
+use crate::webhook::{self, EventKind};
 
 /// A bank incident.
 #[derive(Debug, Serialize, ToSchema)]
@@ -163,14 +165,17 @@ pub async fn declare(
         wait_until: input.wait_until.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::minutes(30)),
         opened_by: Some(principal.key_id),
     };
-    let Some(opened) = store::open(&state.pool, &new).await? else {
-        let open = store::open_for(&state.pool, input.institution_id).await?;
+    let mut tx = state.pool.begin().await?;
+    let Some(opened) = store::open(&mut *tx, &new).await? else {
+        let open = store::open_for(&mut *tx, input.institution_id).await?;
         let detail = match open {
             Some(open) => format!("The institution already has an open incident: {}.", open.id),
             None => "The institution already has an open incident.".to_owned(),
         };
         return Err(ApiError::new(StatusCode::CONFLICT, "incident_already_open", detail));
     };
+    webhook::emit(&mut tx, &events::incident(EventKind::IncidentOpened, &opened)).await?;
+    tx.commit().await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
         headers.insert(header::LOCATION, location);
@@ -232,6 +237,7 @@ pub async fn patch(
         updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
         if let Some(resolved) = &updated {
             crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+            webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
     }
     let Some(updated) = updated else {

@@ -21,6 +21,8 @@ use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
 use crate::ofx::OfxVersion;
 use crate::provider::{self, DirectConnectSettings, FeedData, FeedProvider, FetchRequest, ProviderError, RetryHint};
+use crate::webhook::events::{self, Finished, Subject};
+use crate::webhook::{self, EventKind};
 
 pub const KIND: &str = "refresh";
 /// How far back a refresh asks when the connection never succeeded.
@@ -239,16 +241,26 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             // The bank is back: connections waiting out the incident need not wait any longer.
             let advanced = super::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
             tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
+            webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
         let result = serde_json::json!({
             "accounts": data.accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
         });
         let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
         connections::insert_event(&mut *tx, id, "refresh.succeeded", &detail, Actor::SYSTEM).await?;
-        if let Some(before) = before.filter(|state| state != State::Healthy.as_str()) {
+        if let Some(before) = before.as_deref().filter(|state| *state != State::Healthy.as_str()) {
             let detail = serde_json::json!({ "from": before, "to": "healthy" });
             connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
         }
+        let subject = subject(&target.connection);
+        let finished =
+            Finished::Succeeded { added: changes.added, modified: changes.modified, removed: changes.removed };
+        let mut notices = events::refresh_completed(&subject, job.job_id, State::Healthy, finished);
+        if let Some(before) = &before {
+            notices.extend(events::state_changed(&subject, before, State::Healthy, None));
+            notices.extend(events::repaired(&subject, before, target.connection.failure_streak));
+        }
+        events::emit_all(&mut tx, &notices).await?;
         tx.commit().await?;
         Ok(Outcome::Succeeded(result))
     }
@@ -274,8 +286,9 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             failure: Some(Failure { code, bank_side }),
         };
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
-        if effect.opened {
+        if let Some(opened) = effect.open.as_ref().filter(|_| effect.opened) {
             tracing::warn!(institution = %target.connection.institution_id, "incident opened");
+            webhook::emit(&mut tx, &events::incident(EventKind::IncidentOpened, opened)).await?;
         }
         // While the bank is in an incident, anything but a user-side failure is the bank's.
         let incident_until =
@@ -286,10 +299,16 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let detail =
             serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
         connections::insert_event(&mut *tx, id, "refresh.failed", &detail, Actor::SYSTEM).await?;
-        if let Some(before) = before.filter(|before| before != state.as_str()) {
+        if let Some(before) = before.as_deref().filter(|before| *before != state.as_str()) {
             let detail = serde_json::json!({ "from": before, "to": state.as_str(), "code": error.code });
             connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
         }
+        let subject = subject(&target.connection);
+        let mut notices = events::refresh_completed(&subject, job.job_id, state, Finished::Failed { code });
+        if let Some(before) = &before {
+            notices.extend(events::state_changed(&subject, before, state, Some(code)));
+        }
+        events::emit_all(&mut tx, &notices).await?;
         tx.commit().await?;
         let result = Some(serde_json::json!({ "code": error.code, "raw": error.raw }));
         let message = error.to_string();
@@ -359,4 +378,8 @@ fn reported_transactions(transactions: &[provider::FeedTransaction], currency: &
         );
     }
     by_fitid.into_values().collect()
+}
+
+fn subject(connection: &crate::connection::Connection) -> Subject {
+    Subject { tenant_id: connection.tenant_id, institution_id: connection.institution_id, connection_id: connection.id }
 }

@@ -9,8 +9,9 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::refresh::{self, Trigger};
-use crate::connection::Actor;
 use crate::connection::store as connections;
+use crate::connection::{Actor, State};
+use crate::webhook::events::{self, Subject};
 
 const BATCH: i64 = 500;
 
@@ -38,9 +39,15 @@ pub async fn degrade_stale(pool: &PgPool, stale_after: Duration) -> Result<usize
     let mut tx = pool.begin().await?;
     let changed = connections::mark_stale(&mut *tx, Utc::now(), limit).await?;
     let reason = format!("no successful refresh for {} h", limit.num_hours());
-    for (id, before) in &changed {
-        let detail = serde_json::json!({ "from": before, "to": "degraded", "reason": reason });
-        connections::insert_event(&mut *tx, *id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
+    for degraded in &changed {
+        let detail = serde_json::json!({ "from": degraded.before, "to": "degraded", "reason": reason });
+        connections::insert_event(&mut *tx, degraded.id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
+        let subject = Subject {
+            tenant_id: degraded.tenant_id,
+            institution_id: degraded.institution_id,
+            connection_id: degraded.id,
+        };
+        events::emit_all(&mut tx, &events::state_changed(&subject, &degraded.before, State::Degraded, None)).await?;
     }
     tx.commit().await?;
     Ok(changed.len())

@@ -519,7 +519,7 @@ async fn new_credentials_clear_a_sign_in_error() {
     let after: Value = response.json().await.unwrap();
     assert_eq!(after["state"], "syncing");
     assert!(after["health"]["error"].is_null());
-    assert_eq!(after["health"]["failure_streak"], 0);
+    assert_eq!(after["health"]["failure_streak"], 3, "only a successful refresh ends the streak");
 }
 
 #[tokio::test]

@@ -280,9 +280,10 @@ async fn events_reach_the_tenants_endpoints_the_fleet_wide_ones_and_no_others() 
     tx.rollback().await.unwrap();
 
     let pool = app.refresh_pool();
-    // The connection's first refresh runs too.
-    assert_eq!(pool.run_until_idle().await, 2 + 1 + 2 + 1 + 1);
-    assert_eq!(receiver.received().len(), 6);
+    // The connection's first refresh runs too, and announces itself to A's endpoints and the
+    // fleet-wide one: refresh.completed twice, connection.state_changed once.
+    assert_eq!(pool.run_until_idle().await, 2 + 1 + 2 + 1 + 1 + 3);
+    assert_eq!(receiver.received().len(), 6 + 3);
     let types: Vec<String> = receiver
         .received()
         .iter()
@@ -557,4 +558,95 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
     assert_eq!(opened.expose_secret(), created["secret"].as_str().unwrap(), "the old key is no longer needed");
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0);
+}
+
+fn events_of(receiver: &Receiver) -> Vec<Value> {
+    receiver.received().iter().map(|request| serde_json::from_str(&request.body).unwrap()).collect()
+}
+
+/// The life of a connection against the sandbox bank, as its tenant's webhook sees it.
+#[tokio::test]
+async fn a_connection_breaks_and_is_repaired_and_its_tenant_hears_each_step() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(200)).await;
+    let all = ["connection.state_changed", "connection.repaired", "refresh.completed", "transactions.sync_available"];
+    let hook = registered(&app, &key, &receiver.url("/events"), &all).await;
+    let page: Value = get(&app, &key, "/v1/institutions?q=sandbox-healthy").await.json().await.unwrap();
+    let bank: Uuid = page["items"][0]["id"].as_str().unwrap().parse().unwrap();
+    let id = app.connection(&key, bank, "Operating", "pass_good").await["id"].as_str().unwrap().to_owned();
+    let pool = app.refresh_pool();
+    // Refreshes and deliveries share the pool: idle means both are done.
+    pool.run_until_idle().await;
+    let first = events_of(&receiver);
+    let types: Vec<&str> = first.iter().map(|event| event["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"refresh.completed") && types.contains(&"transactions.sync_available"), "{types:?}");
+    assert!(first.iter().any(|e| e["type"] == "connection.state_changed" && e["data"]["to"] == "healthy"), "{first:?}");
+
+    // The password changes at the bank: the connection needs its user, with one action.
+    let path = format!("/v1/connections/{id}");
+    let patched = app.client.patch(app.url(&path)).bearer_auth(&key).header("if-match", "*");
+    let patched = patched.json(&json!({ "credentials": { "user_id": "user_good", "password": "error_103" } }));
+    assert_eq!(patched.send().await.unwrap().status(), 200);
+    pool.run_until_idle().await;
+    let broken: Value = get(&app, &key, &path).await.json().await.unwrap();
+    assert_eq!(broken["state"], "needs_user_action", "{broken}");
+    assert_eq!(broken["health"]["error"]["code"], 103);
+    assert_eq!(broken["health"]["error"]["action"], "reconnect");
+    let events = events_of(&receiver);
+    assert!(
+        events.iter().any(|e| e["type"] == "connection.state_changed" && e["data"]["to"] == "needs_user_action"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e["type"] == "refresh.completed" && e["data"]["outcome"] == "failed"));
+
+    // The user types the right password: a refresh is enqueued at once and the connection heals.
+    let fixed = app.client.patch(app.url(&path)).bearer_auth(&key).header("if-match", "*");
+    let fixed = fixed.json(&json!({ "credentials": { "user_id": "user_good", "password": "pass_good" } }));
+    assert_eq!(fixed.send().await.unwrap().status(), 200);
+    let queued: i64 =
+        sqlx::query_scalar("select count(*) from job where connection_id = $1::uuid and state = 'available'")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(queued, 1, "new credentials enqueue a refresh");
+    pool.run_until_idle().await;
+    let healed: Value = get(&app, &key, &path).await.json().await.unwrap();
+    assert_eq!(healed["state"], "healthy", "{healed}");
+    let events = events_of(&receiver);
+    let repaired: Vec<&Value> = events.iter().filter(|e| e["type"] == "connection.repaired").collect();
+    assert_eq!(repaired.len(), 1, "{events:?}");
+    assert_eq!(repaired[0]["data"]["connection_id"], id.as_str());
+    let log = deliveries(&app, &key, hook["id"].as_str().unwrap()).await;
+    assert!(log.iter().all(|delivery| delivery["outcome"] == "delivered"), "{log:?}");
+    assert_eq!(log.len(), events.len(), "one logged attempt per event");
+}
+
+/// Bank incidents reach every tenant with a connection at the bank.
+#[tokio::test]
+async fn incidents_are_announced_to_tenants_with_connections_at_the_bank() {
+    let app = TestApp::spawn().await;
+    let (near, far) = (Uuid::new_v4(), Uuid::new_v4());
+    let (near_key, far_key) = (app.key("tenant", Some(near)).await, app.key("tenant", Some(far)).await);
+    let (near_hook, far_hook) = (Receiver::start(Reply::Status(200)).await, Receiver::start(Reply::Status(200)).await);
+    registered(&app, &near_key, &near_hook.url("/"), &["incident.opened", "incident.resolved"]).await;
+    registered(&app, &far_key, &far_hook.url("/"), &["incident.opened", "incident.resolved"]).await;
+    let page: Value = get(&app, &near_key, "/v1/institutions?q=sandbox-healthy").await.json().await.unwrap();
+    let bank = page["items"][0]["id"].as_str().unwrap().to_owned();
+    app.connection(&near_key, bank.parse().unwrap(), "Operating", "pass_good").await;
+    let helpdesk = app.key("helpdesk", None).await;
+    let declared = app.client.post(app.url("/v1/incidents")).bearer_auth(&helpdesk);
+    let declared = declared.json(&json!({ "institution_id": bank, "title": "Bank down" })).send().await.unwrap();
+    assert_eq!(declared.status(), 201);
+    let incident: Value = declared.json().await.unwrap();
+    let resolve = app.client.patch(app.url(&format!("/v1/incidents/{}", incident["id"].as_str().unwrap())));
+    let resolved = resolve.bearer_auth(&helpdesk).json(&json!({ "state": "resolved" })).send().await.unwrap();
+    assert_eq!(resolved.status(), 200);
+    app.refresh_pool().run_until_idle().await;
+    let heard: Vec<String> = events_of(&near_hook).iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(heard, ["incident.opened", "incident.resolved"]);
+    assert_eq!(events_of(&near_hook)[0]["data"]["incident_id"], incident["id"]);
+    assert!(far_hook.received().is_empty(), "a tenant without a connection at the bank hears nothing");
 }
