@@ -140,9 +140,30 @@ impl From<PathRejection> for ApiError {
 }
 
 /// Query parameters; a malformed one → 400 naming the parameter.
-#[derive(Debug, Clone, Copy, Default, FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        // PostgreSQL text cannot hold U+0000: refused here, naming the parameter, like bodies.
+        if let Some(name) = parts.uri.query().and_then(parameter_with_nul) {
+            return Err(ApiError::bad_request("invalid_query_parameter", "A query parameter holds the NUL character.")
+                .with_errors(vec![FieldError::new(name, "must not contain the NUL character")]));
+        }
+        let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The name of the first parameter whose name or value encodes a NUL (`%00`); a raw NUL cannot
+/// appear in a URI.
+fn parameter_with_nul(query: &str) -> Option<String> {
+    let pair = query.split('&').find(|pair| pair.as_bytes().windows(3).any(|w| w == b"%00"))?;
+    let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+    Some(if name.contains("%00") || name.is_empty() { "query".to_owned() } else { name.to_owned() })
+}
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {

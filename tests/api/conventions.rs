@@ -225,3 +225,20 @@ async fn a_nul_character_in_any_field_is_a_422_naming_it() {
     let problem = assert_problem(response, 422, "validation_failed").await;
     assert_eq!(problem["errors"][0]["field"], "ofx.url");
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_query_parameter_is_a_400_naming_it() {
+    let app = TestApp::spawn().await;
+    for path in [
+        "/v1/connections?q=a%00b",
+        "/v1/institutions?q=%00",
+        "/v1/errors?q=pass%00word",
+        "/v1/incidents?state=open&x%00=1",
+    ] {
+        let response = app.admin(Method::GET, path).send().await.unwrap();
+        let problem = assert_problem(response, 400, "invalid_query_parameter").await;
+        assert!(problem["errors"][0]["field"].is_string(), "{path}: {problem}");
+    }
+    let named = app.admin(Method::GET, "/v1/connections?state=healthy&q=%00").send().await.unwrap();
+    assert_eq!(assert_problem(named, 400, "invalid_query_parameter").await["errors"][0]["field"], "q");
+}
