@@ -435,7 +435,7 @@ pub struct ConnectionFilters {
     #[param(pattern = "^([0-9]{1,6}m|[0-9]{1,5}h|[0-9]{1,4}d)$", example = "48h")]
     pub stale_for: Option<String>,
     /// Text in the display name or the institution's name.
-    #[param(max_length = 200)]
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     pub q: Option<String>,
 }
 

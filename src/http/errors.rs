@@ -242,14 +242,14 @@ fn not_found(code: &str) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words, a code or an alias. Empty lists every entry that passes the filters.
-    #[param(max_length = 200, example = "password changed")]
+    #[param(max_length = 200, pattern = r"^[^\x00]*$", example = "password changed")]
     pub q: Option<String>,
     pub category: Option<Category>,
     pub actor: Option<Actor>,
     pub retryable: Option<bool>,
     pub action: Option<Action>,
     /// A provider namespace (`plaid`, `mx`, `ofx`, ...): entries with an alias there.
-    #[param(max_length = 40, example = "plaid")]
+    #[param(max_length = 40, pattern = r"^[^\x00]*$", example = "plaid")]
     pub provider: Option<String>,
     /// At most this many results, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

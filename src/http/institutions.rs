@@ -192,7 +192,7 @@ fn slug_conflict(error: sqlx::Error) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct InstitutionSearch {
     /// Text in the name, slug or aliases.
-    #[param(max_length = 200, example = "example")]
+    #[param(max_length = 200, pattern = r"^[^\x00]*$", example = "example")]
     pub q: Option<String>,
 }
 

@@ -11,18 +11,6 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, assert_problem};
 
-async fn sandbox_institution(app: &TestApp, slug: &str) -> Uuid {
-    let page: Value = app
-        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"][0]["id"].as_str().unwrap().parse().unwrap()
-}
-
 async fn summary(app: &TestApp, key: &str, query: &str) -> Value {
     let response =
         app.anonymous(Method::GET, &format!("/v1/health/summary{query}")).bearer_auth(key).send().await.unwrap();
@@ -115,9 +103,9 @@ async fn the_summary_agrees_with_a_brute_force_count_after_a_random_mix_of_outco
         tenants
     };
     let banks = [
-        sandbox_institution(&app, "healthy").await,
-        sandbox_institution(&app, "rejecting").await,
-        sandbox_institution(&app, "maintenance").await,
+        app.sandbox_institution("healthy").await,
+        app.sandbox_institution("rejecting").await,
+        app.sandbox_institution("maintenance").await,
     ];
     let passwords = ["pass_good", "pass_good", "error_103", "error_185", "error_102", "error_324", "error_705"];
     let mut ids = Vec::new();
@@ -172,7 +160,7 @@ async fn a_success_clears_staleness_and_a_tenant_cannot_read_another_tenants_sum
     let app = TestApp::spawn().await;
     let tenant = Uuid::new_v4();
     let key = app.key("tenant", Some(tenant)).await;
-    let bank = sandbox_institution(&app, "healthy").await;
+    let bank = app.sandbox_institution("healthy").await;
     let id = app.connection(&key, bank, "Checking", "pass_good").await["id"].as_str().unwrap().to_owned();
     let pool = app.refresh_pool();
     pool.run_until_idle().await;
@@ -208,7 +196,7 @@ async fn a_success_clears_staleness_and_a_tenant_cannot_read_another_tenants_sum
 #[tokio::test]
 async fn connection_filters_use_indexes() {
     let app = TestApp::spawn().await;
-    let bank = sandbox_institution(&app, "healthy").await;
+    let bank = app.sandbox_institution("healthy").await;
     sqlx::query(
         "insert into connection (id, tenant_id, institution_id, display_name, state, error_code, last_success_at,
                                  credentials_sealed, credentials_key_id)

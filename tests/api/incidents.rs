@@ -11,18 +11,6 @@ use crate::support::{TestApp, assert_problem, serve_sandbox};
 use feedwatch::incident::Rules;
 use feedwatch::sandbox::SandboxConfig;
 
-async fn sandbox_institution(app: &TestApp, slug: &str) -> Uuid {
-    let page: Value = app
-        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"][0]["id"].as_str().unwrap().parse().unwrap()
-}
-
 async fn get(app: &TestApp, key: &str, path: &str) -> Value {
     let response = app.anonymous(Method::GET, path).bearer_auth(key).send().await.unwrap();
     assert_eq!(response.status(), 200, "{path}");
@@ -56,7 +44,7 @@ fn rules() -> Rules {
 async fn an_outage_of_the_flaky_bank_opens_one_incident_slows_retries_and_resolves_after_recovery() {
     let app = TestApp::spawn().await;
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let flaky = sandbox_institution(&app, "flaky").await;
+    let flaky = app.sandbox_institution("flaky").await;
     let mut ids = Vec::new();
     for n in 0..10 {
         ids.push(
@@ -120,7 +108,7 @@ async fn an_outage_of_the_flaky_bank_opens_one_incident_slows_retries_and_resolv
 async fn user_side_failures_never_open_an_incident() {
     let app = TestApp::spawn().await;
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank = sandbox_institution(&app, "healthy").await;
+    let bank = app.sandbox_institution("healthy").await;
     for n in 0..8 {
         app.connection(&tenant, bank, &format!("Card {n}"), "error_103").await;
     }
@@ -134,7 +122,7 @@ async fn helpdesk_declares_and_resolves_an_incident_by_hand() {
     let app = TestApp::spawn().await;
     let helpdesk = app.key("helpdesk", None).await;
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank = sandbox_institution(&app, "healthy").await;
+    let bank = app.sandbox_institution("healthy").await;
     let until = Utc::now() + TimeDelta::hours(2);
     let declare = json!({ "institution_id": bank, "title": "Bank down for maintenance", "message": "Back by 06:00 UTC.",
                           "wait_until": until });
@@ -180,7 +168,7 @@ async fn helpdesk_declares_and_resolves_an_incident_by_hand() {
 async fn diagnosis_finds_the_changed_password_first() {
     let app = TestApp::spawn().await;
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank = sandbox_institution(&app, "healthy").await;
+    let bank = app.sandbox_institution("healthy").await;
     let id = app.connection(&tenant, bank, "Checking", "error_103").await["id"].as_str().unwrap().to_owned();
     app.refresh_pool().run_until_idle().await;
     let diagnosis = get(&app, &tenant, &format!("/v1/connections/{id}/diagnosis")).await;

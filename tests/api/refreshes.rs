@@ -8,20 +8,8 @@ use crate::support::{Options, TestApp, assert_problem};
 
 const STALE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
 
-async fn sandbox_institution(app: &TestApp, slug: &str) -> String {
-    let page: Value = app
-        .admin(Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"][0]["id"].as_str().unwrap().to_owned()
-}
-
 async fn connect(app: &TestApp, key: &str, bank: &str, password: &str) -> String {
-    let bank: Uuid = sandbox_institution(app, bank).await.parse().unwrap();
+    let bank = app.sandbox_institution(bank).await;
     app.connection(key, bank, "Sandbox account", password).await["id"].as_str().unwrap().to_owned()
 }
 
@@ -204,7 +192,7 @@ async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
     connect(&app, &tenant, "flaky", "pass_good").await;
     connect(&app, &tenant, "healthy", "pass_good").await;
     app.refresh_pool().run_until_idle().await;
-    let flaky = sandbox_institution(&app, "flaky").await;
+    let flaky = app.sandbox_institution("flaky").await.to_string();
     let helpdesk = app.key("helpdesk", None).await;
     let dry: Value = app
         .anonymous(Method::POST, "/v1/refreshes")
@@ -249,7 +237,7 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     use feedwatch::feed::{ReportedTransaction, store};
     let app = TestApp::spawn().await;
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank: Uuid = sandbox_institution(&app, "healthy").await.parse().unwrap();
+    let bank = app.sandbox_institution("healthy").await;
     let id: Uuid = app.connection(&tenant, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
     let reported = feedwatch::connection::store::ReportedAccount {
         bank_account_id: "acct",

@@ -366,6 +366,19 @@ pub fn sealer_config() -> SecretString {
 }
 
 impl TestApp {
+    /// The id of a sandbox institution the service seeded (`healthy`, `flaky`, …).
+    pub async fn sandbox_institution(&self, slug: &str) -> uuid::Uuid {
+        let page: Value = self
+            .admin(reqwest::Method::GET, &format!("/v1/institutions?q=sandbox-{slug}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"][0]["id"].as_str().unwrap().parse().unwrap()
+    }
+
     /// A sandbox institution created through the API; returns its id.
     pub async fn institution(&self, slug: &str) -> uuid::Uuid {
         let response = self
