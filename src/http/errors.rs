@@ -112,7 +112,36 @@ pub struct RenderedEntries {
     cache: std::sync::RwLock<Option<(usize, Bodies)>>,
 }
 
-type Bodies = Arc<HashMap<u32, Vec<u8>>>;
+type Bodies = Arc<HashMap<u32, Rendered>>;
+
+/// One entry rendered once per index: the entry object, and whole lookup responses for the two
+/// matches that need no alias, so those lookups answer with a shared buffer and copy nothing.
+#[derive(Debug)]
+struct Rendered {
+    entry: Vec<u8>,
+    by_code: axum::body::Bytes,
+    by_reason: axum::body::Bytes,
+}
+
+impl Rendered {
+    fn new(entry: Vec<u8>) -> Self {
+        let by_code = splice(&Matched { by: "code", alias: None }, &entry).into();
+        let by_reason = splice(&Matched { by: "reason", alias: None }, &entry).into();
+        Self { entry, by_code, by_reason }
+    }
+}
+
+/// `ErrorLookup` is `matched` followed by the flattened `ErrorEntry`: the cached object spliced.
+fn splice(matched: &Matched, entry: &[u8]) -> Vec<u8> {
+    // Serialising this small struct of strings cannot fail.
+    let matched = serde_json::to_vec(matched).unwrap_or_default();
+    let mut body = Vec::with_capacity(entry.len() + matched.len() + 16);
+    body.extend_from_slice(b"{\"matched\":");
+    body.extend_from_slice(&matched);
+    body.push(b',');
+    body.extend_from_slice(entry.get(1..).unwrap_or_default());
+    body
+}
 
 impl RenderedEntries {
     fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
@@ -122,11 +151,11 @@ impl RenderedEntries {
         {
             return Arc::clone(bodies);
         }
-        let bodies: HashMap<u32, Vec<u8>> = index
+        let bodies: HashMap<u32, Rendered> = index
             .entries()
             .filter_map(|stored| {
                 let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
-                Some((stored.entry.code, body))
+                Some((stored.entry.code, Rendered::new(body)))
             })
             .collect();
         let bodies = Arc::new(bodies);
@@ -204,20 +233,15 @@ pub async fn lookup(
     let index = state.catalog.current();
     match index.resolve(&code) {
         Resolution::Found { entry, matched } => {
-            let matched = match matched {
-                MatchedBy::Code => Matched { by: "code", alias: None },
-                MatchedBy::Reason => Matched { by: "reason", alias: None },
-                MatchedBy::Alias(alias) => Matched { by: "alias", alias: Some((&alias).into()) },
-            };
             let bodies = state.rendered_entries.get(&index);
             let rendered = bodies.get(&entry.entry.code).ok_or_else(|| ApiError::internal(&"entry not rendered"))?;
-            // ErrorLookup is `matched` followed by the flattened ErrorEntry: splice the cached object.
-            let matched = serde_json::to_vec(&matched).map_err(|error| ApiError::internal(&error))?;
-            let mut body = Vec::with_capacity(rendered.len() + matched.len() + 16);
-            body.extend_from_slice(b"{\"matched\":");
-            body.extend_from_slice(&matched);
-            body.push(b',');
-            body.extend_from_slice(&rendered[1..]);
+            let body = match matched {
+                MatchedBy::Code => rendered.by_code.clone(),
+                MatchedBy::Reason => rendered.by_reason.clone(),
+                MatchedBy::Alias(alias) => {
+                    splice(&Matched { by: "alias", alias: Some((&alias).into()) }, &rendered.entry).into()
+                }
+            };
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
                 (header::ETAG, etag(entry.revision)),
