@@ -156,6 +156,37 @@ async fn an_expired_lease_is_rescued_and_a_stale_attempt_changes_nothing() {
 }
 
 #[tokio::test]
+async fn batched_heartbeats_completions_and_hand_backs_are_fenced_per_job() {
+    let app = TestApp::spawn().await;
+    let (held, stale) = (enqueue(&app.pool, &job(None)).await.job_id, enqueue(&app.pool, &job(None)).await.job_id);
+    assert_eq!(store::claim(&app.pool, 2, Duration::from_secs(1), "w").await.unwrap().len(), 2);
+    // Another worker took `stale` over (rescued and claimed again): its attempt moved on.
+    sqlx::query("update job set attempt = 2 where job_id = $1").bind(stale).execute(&app.pool).await.unwrap();
+    let leases = "select extract(epoch from lease_expires_at - now())::float8 from job where job_id = $1";
+    let kept = store::heartbeat_many(&app.pool, &[(held, 1), (stale, 1)], Duration::from_secs(600)).await.unwrap();
+    assert_eq!(kept, [held]);
+    let lease: f64 = sqlx::query_scalar(leases).bind(held).fetch_one(&app.pool).await.unwrap();
+    assert!(lease > 500.0, "the held lease was extended, {lease} s left");
+    let lease: f64 = sqlx::query_scalar(leases).bind(stale).fetch_one(&app.pool).await.unwrap();
+    assert!(lease < 2.0, "the stale attempt extended nothing, {lease} s left");
+
+    let results = [serde_json::json!({ "n": 1 }), serde_json::json!({ "n": 2 })];
+    let done = store::complete_many(&app.pool, &[held, stale], &[1, 1], &results).await.unwrap();
+    assert_eq!(done, [held]);
+    let result: serde_json::Value =
+        sqlx::query_scalar("select result from job where job_id = $1").bind(held).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(result, serde_json::json!({ "n": 1 }), "each job gets its own result");
+    assert_eq!(state_of(&app.pool, stale).await, ("running".into(), 2), "a stale completion changes nothing");
+
+    let back = store::requeue_unspent_many(&app.pool, &[(held, 1), (stale, 1)], chrono::Utc::now()).await.unwrap();
+    assert_eq!(back, 0, "neither attempt holds its job any more");
+    let back = store::requeue_unspent_many(&app.pool, &[(stale, 2)], chrono::Utc::now()).await.unwrap();
+    assert_eq!(back, 1);
+    assert_eq!(state_of(&app.pool, stale).await, ("available".into(), 1));
+    assert_eq!(state_of(&app.pool, held).await, ("succeeded".into(), 1));
+}
+
+#[tokio::test]
 async fn a_job_that_keeps_killing_its_worker_fails_after_its_attempts() {
     let app = TestApp::spawn().await;
     let enqueued = enqueue(&app.pool, &job(None)).await;
