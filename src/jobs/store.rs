@@ -101,25 +101,6 @@ fn by_id<T: Into<serde_json::Value>>(pairs: impl IntoIterator<Item = (i64, T)>) 
     serde_json::Value::Object(pairs.into_iter().map(|(id, value)| (id.to_string(), value.into())).collect())
 }
 
-/// Extends a lease; false when the attempt is no longer the running one (lost lease).
-pub async fn heartbeat(
-    executor: impl PgExecutor<'_>,
-    job_id: i64,
-    attempt: i32,
-    lease: Duration,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query!(
-        r#"update job set lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
-        job_id,
-        attempt,
-        lease.as_secs_f64(),
-    )
-    .execute(executor)
-    .await?;
-    Ok(result.rows_affected() == 1)
-}
-
 /// Extends the leases of many jobs in one statement; returns the ids whose attempt still held
 /// (the others' leases are lost: a rescuer or another worker took them over).
 pub async fn heartbeat_many(
