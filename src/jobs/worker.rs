@@ -145,6 +145,9 @@ struct Local {
     /// The last claim found fewer due jobs than it asked for: claim again only on a sign of new
     /// work (a notification, the poll, a finished job whose key may have unblocked another).
     drained: bool,
+    /// The last claim got all it asked for. Until one does, a single claim probes the queue, so
+    /// an idle pool makes one empty claim per wake, not `claims_in_flight`.
+    flowing: bool,
     poll: Interval,
 }
 
@@ -189,6 +192,7 @@ impl WorkerPool {
             claiming: JoinSet::new(),
             asked: HashMap::new(),
             drained: false,
+            flowing: false,
             poll,
         };
         while !shutdown.is_cancelled() {
@@ -244,7 +248,8 @@ impl WorkerPool {
 
     /// Starts claims for the room left, unless enough are in flight or the queue looked empty.
     fn claim_if_room(&self, local: &mut Local) {
-        while !local.drained && local.claiming.len() < self.config.claims_in_flight.max(1) {
+        let most = if local.flowing { self.config.claims_in_flight.max(1) } else { 1 };
+        while !local.drained && local.claiming.len() < most {
             let held = local.running.len() + local.buffer.len() + local.asked.values().sum::<usize>();
             let room =
                 (self.config.concurrency + self.config.prefetch).saturating_sub(held).min(self.config.claim_batch);
@@ -267,12 +272,13 @@ impl WorkerPool {
             Ok(jobs) => jobs,
             Err(error) => {
                 tracing::warn!(%error, "claiming jobs failed; retrying after the poll interval");
-                local.drained = true;
+                (local.drained, local.flowing) = (true, false);
                 return;
             }
         };
         self.observer.claimed(jobs.len());
         local.drained = jobs.len() < asked;
+        local.flowing = !local.drained;
         self.hold(&jobs);
         local.buffer.extend(jobs);
     }
