@@ -50,9 +50,21 @@ enum Command {
         url: String,
         #[arg(long, default_value_t = 100_000)]
         jobs: i64,
-        /// PoolConfig::concurrency (jobs run at once = the largest claim batch).
+        /// PoolConfig::concurrency: jobs run at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// PoolConfig::prefetch: jobs claimed ahead of the free slots into the local buffer.
+        #[arg(long, default_value_t = 0)]
+        prefetch: usize,
+        /// PoolConfig::claim_batch: most jobs one claim statement takes.
+        #[arg(long, default_value_t = 500)]
+        claim_batch: usize,
+        /// PoolConfig::claims_in_flight.
+        #[arg(long, default_value_t = 2)]
+        claims_in_flight: usize,
+        /// PoolConfig::completions_in_flight.
+        #[arg(long, default_value_t = 2)]
+        completions_in_flight: usize,
         #[arg(long, default_value_t = 10)]
         poll_ms: u64,
         /// Size of the PgPool the worker pool uses.
@@ -87,6 +99,10 @@ async fn main() -> anyhow::Result<()> {
             url,
             jobs,
             concurrency,
+            prefetch,
+            claim_batch,
+            claims_in_flight,
+            completions_in_flight,
             poll_ms,
             db_connections,
             rounds,
@@ -100,6 +116,10 @@ async fn main() -> anyhow::Result<()> {
                 let options = RoundOptions {
                     jobs,
                     concurrency,
+                    prefetch,
+                    claim_batch,
+                    claims_in_flight,
+                    completions_in_flight,
                     poll: Duration::from_millis(poll_ms),
                     linger: Duration::from_millis(linger_ms),
                     timeout: Duration::from_secs(timeout_s),
@@ -194,13 +214,27 @@ impl PoolObserver for Counter {
 struct RoundOptions {
     jobs: i64,
     concurrency: usize,
+    prefetch: usize,
+    claim_batch: usize,
+    claims_in_flight: usize,
+    completions_in_flight: usize,
     poll: Duration,
     linger: Duration,
     timeout: Duration,
 }
 
 async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(serde_json::Value, Vec<(f64, usize)>)> {
-    let RoundOptions { jobs, concurrency, poll, linger, timeout } = *options;
+    let RoundOptions {
+        jobs,
+        concurrency,
+        prefetch,
+        claim_batch,
+        claims_in_flight,
+        completions_in_flight,
+        poll,
+        linger,
+        timeout,
+    } = *options;
     // A fresh table each round: nothing else lives in this benchmark database.
     sqlx::query("truncate job").execute(pool).await?;
     let fill = Instant::now();
@@ -217,6 +251,10 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
 
     let counter = Arc::new(Counter { jobs: jobs as u64, ..Counter::default() });
     let mut config = PoolConfig::new(concurrency);
+    config.prefetch = prefetch;
+    config.claim_batch = claim_batch;
+    config.claims_in_flight = claims_in_flight;
+    config.completions_in_flight = completions_in_flight;
     config.poll_interval = poll;
     config.shutdown_grace = Duration::from_secs(5);
     config.worker_id = format!("queue-bench/{}", std::process::id());
@@ -274,6 +312,10 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
         "bench": "feedwatch_worker_pool",
         "jobs": jobs,
         "concurrency": concurrency,
+        "prefetch": prefetch,
+        "claim_batch": claim_batch,
+        "claims_in_flight": claims_in_flight,
+        "completions_in_flight": completions_in_flight,
         "poll_ms": poll.as_millis() as u64,
         "fill_seconds": round3(fill_seconds),
         "seconds": round3(elapsed.as_secs_f64()),

@@ -3,6 +3,21 @@
 //! A job going back to `available` (retry, snooze, release, rescue) while a newer job of the
 //! same key is already pending is `cancelled` instead: the pending one does the same work, and
 //! the partial unique index allows only one of them.
+//!
+//! Every statement here must keep a sane plan when PostgreSQL switches the prepared statement
+//! to a generic plan (after five runs), because the queue's statistics are always wrong: the
+//! last analyze usually saw almost no `running` rows. Hence three habits:
+//! - fences test `lease_expires_at is not null`, which the `running_iff_leased` check makes the
+//!   same as `state = 'running'`. Spelled `state = 'running'`, the condition matches the
+//!   predicate of `job_lease_idx`, and a generic plan, believing that index empty, scans every
+//!   running row instead of probing the primary key;
+//! - batches bind their ids as one array (`job_id = any($1)`, a primary key probe) and their
+//!   per-job values as a JSON object keyed by id, looked up per row, rather than joining an
+//!   `unnest`: a generic plan estimates 10 rows for any `unnest` and picks a nested loop that
+//!   rescans it for every row, quadratic in the batch;
+//! - a statement that updates what a `limit $n` CTE selected takes the ids as an array
+//!   (`= any(array(select …))`), since a generic plan guesses the limit at 10% of the table and
+//!   hash-joins a sequential scan of all of it.
 
 use std::time::Duration;
 
@@ -44,7 +59,8 @@ pub async fn notify_available(executor: impl PgExecutor<'_>, kind: &str) -> Resu
     Ok(())
 }
 
-/// Claims up to `limit` due jobs in one short statement; never two of one key at once.
+/// Claims up to `limit` due jobs in one short statement, in claim order; never two of one key at
+/// once.
 pub async fn claim(
     executor: impl PgExecutor<'_>,
     limit: i64,
@@ -61,12 +77,17 @@ pub async fn claim(
                order by j.priority desc, j.run_at, j.job_id
                limit $1
                for update skip locked
+           ),
+           claimed as (
+               update job set state = 'running', attempt = job.attempt + 1,
+                              lease_expires_at = now() + make_interval(secs => $2), locked_by = $3,
+                              started_at = now(), updated_at = now()
+               where job.job_id = any(array(select job_id from next))
+               returning job.job_id, job.kind, job.args, job.attempt, job.max_attempts, job.priority, job.run_at
            )
-           update job set state = 'running', attempt = job.attempt + 1,
-                          lease_expires_at = now() + make_interval(secs => $2), locked_by = $3,
-                          started_at = now(), updated_at = now()
-           from next where job.job_id = next.job_id
-           returning job.job_id, job.kind, job.args, job.attempt, job.max_attempts"#,
+           select job_id as "job_id!", kind as "kind!", args as "args!", attempt as "attempt!",
+                  max_attempts as "max_attempts!"
+           from claimed order by priority desc, run_at, job_id"#,
         limit,
         lease.as_secs_f64(),
         worker,
@@ -75,43 +96,52 @@ pub async fn claim(
     .await
 }
 
-/// Extends a lease; false when the attempt is no longer the running one (lost lease).
-pub async fn heartbeat(
+/// `{"<job id>": value}`: how a batch passes one value per job (see the module comment).
+fn by_id<T: Into<serde_json::Value>>(pairs: impl IntoIterator<Item = (i64, T)>) -> serde_json::Value {
+    serde_json::Value::Object(pairs.into_iter().map(|(id, value)| (id.to_string(), value.into())).collect())
+}
+
+/// Extends the leases of many jobs in one statement; returns the ids whose attempt still held
+/// (the others' leases are lost: a rescuer or another worker took them over).
+pub async fn heartbeat_many(
     executor: impl PgExecutor<'_>,
-    job_id: i64,
-    attempt: i32,
+    held: &[(i64, i32)],
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query!(
+) -> Result<Vec<i64>, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let attempts = by_id(held.iter().copied());
+    sqlx::query_scalar!(
         r#"update job set lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-           where job_id = $1 and attempt = $2 and state = 'running'"#,
-        job_id,
-        attempt,
+           where job_id = any($1) and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int
+           returning job_id"#,
+        &ids,
+        attempts,
         lease.as_secs_f64(),
     )
-    .execute(executor)
-    .await?;
-    Ok(result.rows_affected() == 1)
+    .fetch_all(executor)
+    .await
 }
 
 /// Marks many jobs succeeded in one statement; returns the ids whose attempt still held.
-/// `job_id = any($1)` lets even a cached generic plan probe the primary key; without it the
-/// benchmark saw 230 ms updates matching every running row against the batch.
 pub async fn complete_many(
     executor: impl PgExecutor<'_>,
     ids: &[i64],
     attempts: &[i32],
     results: &[serde_json::Value],
 ) -> Result<Vec<i64>, sqlx::Error> {
+    let fenced = by_id(
+        ids.iter()
+            .zip(attempts.iter().zip(results))
+            .map(|(id, (attempt, result))| (*id, serde_json::json!([attempt, result]))),
+    );
     sqlx::query_scalar!(
-        r#"update job set state = 'succeeded', finished_at = now(), lease_expires_at = null, result = t.result,
-                          updated_at = now()
-           from unnest($1::bigint[], $2::int[], $3::jsonb[]) as t(id, attempt, result)
-           where job.job_id = any($1) and job.job_id = t.id and job.attempt = t.attempt and job.state = 'running'
-           returning job.job_id"#,
+        r#"update job set state = 'succeeded', finished_at = now(), lease_expires_at = null,
+                          result = $2::jsonb -> job_id::text -> 1, updated_at = now()
+           where job_id = any($1) and lease_expires_at is not null
+             and attempt = ($2::jsonb -> job_id::text ->> 0)::int
+           returning job_id"#,
         ids,
-        attempts,
-        results,
+        fenced,
     )
     .fetch_all(executor)
     .await
@@ -139,7 +169,7 @@ pub async fn retry(
                run_at = $3, lease_expires_at = null, locked_by = null,
                errors = case when jsonb_array_length(errors) >= $6 then (errors - 0) || $4 else errors || $4 end,
                result = coalesce($5, result), updated_at = now()
-           where job_id = $1 and attempt = $2 and state = 'running'"#,
+           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
         job_id,
         attempt,
         run_at,
@@ -164,7 +194,7 @@ pub async fn fail(
         r#"update job set state = 'failed', finished_at = now(), lease_expires_at = null,
                errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
                result = coalesce($4, result), updated_at = now()
-           where job_id = $1 and attempt = $2 and state = 'running'"#,
+           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
         job_id,
         attempt,
         error,
@@ -191,7 +221,7 @@ pub async fn requeue_unspent(
                finished_at = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
                                   then now() end,
                attempt = attempt - 1, run_at = $3, lease_expires_at = null, locked_by = null, updated_at = now()
-           where job_id = $1 and attempt = $2 and state = 'running'"#,
+           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
         job_id,
         attempt,
         run_at,
@@ -199,6 +229,32 @@ pub async fn requeue_unspent(
     .execute(executor)
     .await?;
     Ok(outcome.rows_affected() == 1)
+}
+
+/// Puts many jobs back without spending their attempts, in one statement: what a pool held but
+/// did not finish when it stopped. Returns how many went back.
+pub async fn requeue_unspent_many(
+    executor: impl PgExecutor<'_>,
+    held: &[(i64, i32)],
+    run_at: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let attempts = by_id(held.iter().copied());
+    let outcome = sqlx::query!(
+        r#"update job set
+               state = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
+                            then 'cancelled' else 'available' end,
+               finished_at = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
+                                  then now() end,
+               attempt = attempt - 1, run_at = $3, lease_expires_at = null, locked_by = null, updated_at = now()
+           where job_id = any($1) and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int"#,
+        &ids,
+        attempts,
+        run_at,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected())
 }
 
 /// Returns jobs whose lease expired (their worker died) to the queue with a backoff, or fails
@@ -229,7 +285,7 @@ pub async fn rescue_expired(
                lease_expires_at = null, locked_by = null,
                errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
                updated_at = now()
-           from expired where job.job_id = expired.job_id"#,
+           where job.job_id = any(array(select job_id from expired))"#,
         base.as_secs_f64(),
         cap.as_secs_f64(),
         error,
@@ -373,7 +429,8 @@ pub async fn for_connection(
 /// transaction, so a handler's writes and a rescue cannot interleave (fencing).
 pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar!(
-        r#"select true as "held!" from job where job_id = $1 and attempt = $2 and state = 'running' for update"#,
+        r#"select true as "held!" from job where job_id = $1 and attempt = $2 and lease_expires_at is not null
+           for update"#,
         job_id,
         attempt
     )

@@ -1,11 +1,13 @@
-//! The worker pool: claims jobs in batches, runs each in its own task under a lease kept alive
-//! by a heartbeat, records outcomes fenced by the attempt, and hands unfinished jobs back on
-//! shutdown without spending an attempt.
+//! The worker pool: claims in batches (by default one statement in flight, for the free slots
+//! only; optionally several, running ahead of the slots into a small local buffer); each job in
+//! its own task under a lease that one batched heartbeat keeps alive for everything the pool
+//! holds; outcomes fenced by the attempt, successes completed in batches (group commit); on
+//! shutdown, buffered and unfinished jobs are handed back without spending an attempt.
 //!
-//! No database connection or transaction is held while a job runs: the claim and each outcome
-//! are short statements of their own.
+//! No database connection or transaction is held while a job runs: the claim, the heartbeat and
+//! each outcome are short statements of their own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -14,8 +16,9 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinSet;
+use tokio::sync::mpsc;
+use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
@@ -47,6 +50,18 @@ impl std::fmt::Debug for Registration {
 pub struct PoolConfig {
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Jobs claimed beyond the free slots and held here until a slot frees, so a pool of fast
+    /// jobs never waits for a claim round trip. Their leases run while they wait and no other
+    /// replica can take them, so this suits short jobs only; 0 claims only for free slots, which
+    /// is right for slow ones such as refreshes.
+    pub prefetch: usize,
+    /// Most jobs one claim statement takes.
+    pub claim_batch: usize,
+    /// Claim statements in flight at once: with two, one executes while the other waits for its
+    /// commit to reach the disk. Each takes a database connection of the pool's own.
+    pub claims_in_flight: usize,
+    /// Completion statements in flight at once, for the same reason.
+    pub completions_in_flight: usize,
     pub lease: Duration,
     /// How often to look for work when no notification arrives.
     pub poll_interval: Duration,
@@ -60,6 +75,10 @@ impl PoolConfig {
     pub fn new(concurrency: usize) -> Self {
         Self {
             concurrency: concurrency.max(1),
+            prefetch: 0,
+            claim_batch: 500,
+            claims_in_flight: 1,
+            completions_in_flight: 1,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(25),
@@ -84,12 +103,20 @@ pub trait PoolObserver: Send + Sync + 'static {
 struct NoObserver;
 impl PoolObserver for NoObserver {}
 
+/// A job this pool holds (buffered or running): the attempt that fences it, and a token the
+/// heartbeat cancels when the lease turns out to be lost.
+#[derive(Debug)]
+struct Held {
+    attempt: i32,
+    lost: CancellationToken,
+}
+
 pub struct WorkerPool {
     pool: PgPool,
     config: PoolConfig,
     kinds: HashMap<String, Registration>,
     observer: Arc<dyn PoolObserver>,
-    in_flight: Mutex<HashMap<i64, i32>>,
+    held: Mutex<HashMap<i64, Held>>,
 }
 
 impl std::fmt::Debug for WorkerPool {
@@ -98,18 +125,45 @@ impl std::fmt::Debug for WorkerPool {
     }
 }
 
+/// The shortest poll or heartbeat period (a zero period would spin).
+const MIN_TICK: Duration = Duration::from_millis(10);
+
 /// A successful job waiting to be marked, so completions go out in batches.
 type Completion = (i64, i32, serde_json::Value);
 
+type Claimed = Result<Vec<ClaimedJob>, sqlx::Error>;
+
+/// The run loop's own state.
+struct Local {
+    /// Claimed, not started yet, in claim order.
+    buffer: VecDeque<ClaimedJob>,
+    running: JoinSet<()>,
+    /// Claim statements in flight, each in its task so the loop can start jobs meanwhile.
+    claiming: JoinSet<Claimed>,
+    /// How many jobs each claim in flight asked for.
+    asked: HashMap<tokio::task::Id, usize>,
+    /// The last claim found fewer due jobs than it asked for: claim again only on a sign of new
+    /// work (a notification, the poll, a finished job whose key may have unblocked another).
+    drained: bool,
+    /// The last claim got all it asked for. Until one does, a single claim probes the queue, so
+    /// an idle pool makes one empty claim per wake, not `claims_in_flight`.
+    flowing: bool,
+    poll: Interval,
+}
+
+/// Stops the handler's task when the task running it is dropped or aborted, so a job abandoned
+/// (timeout, lost lease, shutdown) stops running instead of going on detached.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl WorkerPool {
     pub fn new(pool: PgPool, config: PoolConfig) -> Self {
-        Self {
-            pool,
-            config,
-            kinds: HashMap::new(),
-            observer: Arc::new(NoObserver),
-            in_flight: Mutex::new(HashMap::new()),
-        }
+        Self { pool, config, kinds: HashMap::new(), observer: Arc::new(NoObserver), held: Mutex::new(HashMap::new()) }
     }
 
     pub fn register(mut self, kind: &str, registration: Registration) -> Self {
@@ -122,24 +176,33 @@ impl WorkerPool {
         self
     }
 
-    /// Runs until `shutdown`: claims as many jobs as there are free slots whenever a job
-    /// finishes, a notification arrives or the poll interval passes.
+    /// Runs until `shutdown`: keeps the slots (and the buffer, with `prefetch`) filled, claiming
+    /// whenever there is room, a notification arrives, a job finishes or the poll interval passes.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         let mut listener = self.listen().await;
-        let slots = Arc::new(Semaphore::new(self.config.concurrency));
-        let mut tasks = JoinSet::new();
         let (completions, receiver) = mpsc::channel::<Completion>(self.config.concurrency * 4 + 64);
-        let completer = tokio::spawn(complete_in_batches(self.pool.clone(), receiver));
+        let completer =
+            tokio::spawn(complete_in_batches(self.pool.clone(), receiver, self.config.completions_in_flight));
+        let heartbeat = Heartbeat::start(&self);
+        let mut poll = tokio::time::interval(self.config.poll_interval.max(MIN_TICK));
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut local = Local {
+            buffer: VecDeque::new(),
+            running: JoinSet::new(),
+            claiming: JoinSet::new(),
+            asked: HashMap::new(),
+            drained: false,
+            flowing: false,
+            poll,
+        };
         while !shutdown.is_cancelled() {
-            let free = slots.available_permits();
-            let claimed = if free > 0 { self.claim_and_spawn(free, &slots, &mut tasks, &completions).await } else { 0 };
-            self.observer.busy(self.config.concurrency - slots.available_permits());
-            if claimed > 0 && claimed == free {
-                continue;
-            }
-            self.wait_for_work(&shutdown, &mut listener, &mut tasks).await;
+            self.start_buffered(&mut local, &completions);
+            self.claim_if_room(&mut local);
+            self.observer.busy(local.running.len());
+            self.wait_for_work(&shutdown, &mut listener, &mut local).await;
         }
-        self.drain(tasks).await;
+        self.stop(local).await;
+        heartbeat.stop().await;
         drop(completions);
         let _ = completer.await;
     }
@@ -150,12 +213,7 @@ impl WorkerPool {
         Some(listener)
     }
 
-    async fn wait_for_work(
-        &self,
-        shutdown: &CancellationToken,
-        listener: &mut Option<PgListener>,
-        tasks: &mut JoinSet<()>,
-    ) {
+    async fn wait_for_work(&self, shutdown: &CancellationToken, listener: &mut Option<PgListener>, local: &mut Local) {
         let notified = async {
             match listener.as_mut() {
                 Some(listener) => {
@@ -169,53 +227,87 @@ impl WorkerPool {
         };
         tokio::select! {
             () = shutdown.cancelled() => {}
-            () = notified => {}
-            () = tokio::time::sleep(self.config.poll_interval) => {}
-            Some(_) = tasks.join_next() => {}
+            Some(claimed) = local.claiming.join_next_with_id() => self.take_claim(local, claimed),
+            Some(_) = local.running.join_next() => local.drained = false,
+            () = notified => local.drained = false,
+            _ = local.poll.tick() => local.drained = false,
         }
-        // Reap every task that finished meanwhile: one claim for all the freed slots, not one each.
-        while tasks.try_join_next().is_some() {}
     }
 
-    async fn claim_and_spawn(
-        self: &Arc<Self>,
-        free: usize,
-        slots: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
-        completions: &mpsc::Sender<Completion>,
-    ) -> usize {
-        let claimed = match store::claim(&self.pool, free as i64, self.config.lease, &self.config.worker_id).await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(%error, "claiming jobs failed; retrying after the poll interval");
-                return 0;
-            }
-        };
-        self.observer.claimed(claimed.len());
-        let count = claimed.len();
-        for job in claimed {
-            let Ok(permit) = slots.clone().try_acquire_owned() else { break };
+    /// Starts buffered jobs while slots are free, after reaping every task that finished: one
+    /// claim for all the freed slots, not one each.
+    fn start_buffered(self: &Arc<Self>, local: &mut Local, completions: &mpsc::Sender<Completion>) {
+        while local.running.try_join_next().is_some() {}
+        while local.running.len() < self.config.concurrency {
+            let Some(job) = local.buffer.pop_front() else { break };
             let pool = Arc::clone(self);
             let completions = completions.clone();
-            tasks.spawn(async move {
-                let (job, outcome) = pool.execute(job).await;
-                pool.record(&job, outcome, Some(&completions)).await;
-                drop(permit);
-            });
+            local.running.spawn(async move { pool.run_one(job, Some(&completions)).await });
         }
-        count
+    }
+
+    /// Starts claims for the room left, unless enough are in flight or the queue looked empty.
+    fn claim_if_room(&self, local: &mut Local) {
+        let most = if local.flowing { self.config.claims_in_flight.max(1) } else { 1 };
+        while !local.drained && local.claiming.len() < most {
+            let held = local.running.len() + local.buffer.len() + local.asked.values().sum::<usize>();
+            let room =
+                (self.config.concurrency + self.config.prefetch).saturating_sub(held).min(self.config.claim_batch);
+            if room == 0 {
+                return;
+            }
+            let (pool, lease, worker) = (self.pool.clone(), self.config.lease, self.config.worker_id.clone());
+            let claim = local.claiming.spawn(async move { store::claim(&pool, room as i64, lease, &worker).await });
+            local.asked.insert(claim.id(), room);
+        }
+    }
+
+    fn take_claim(&self, local: &mut Local, claimed: Result<(tokio::task::Id, Claimed), JoinError>) {
+        let (id, claimed) = match claimed {
+            Ok((id, claimed)) => (id, claimed.map_err(|error| error.to_string())),
+            Err(failed) => (failed.id(), Err(failed.to_string())),
+        };
+        let asked = local.asked.remove(&id).unwrap_or_default();
+        let jobs = match claimed {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::warn!(%error, "claiming jobs failed; retrying after the poll interval");
+                (local.drained, local.flowing) = (true, false);
+                return;
+            }
+        };
+        self.observer.claimed(jobs.len());
+        local.drained = jobs.len() < asked;
+        local.flowing = !local.drained;
+        self.hold(&jobs);
+        local.buffer.extend(jobs);
+    }
+
+    /// Records that the pool holds these jobs, so the heartbeat keeps their leases.
+    fn hold(&self, jobs: &[ClaimedJob]) {
+        let mut held = self.lock_held();
+        for job in jobs {
+            held.insert(job.job_id, Held { attempt: job.attempt, lost: CancellationToken::new() });
+        }
+    }
+
+    /// Runs one held job and records its outcome.
+    async fn run_one(&self, job: ClaimedJob, completions: Option<&mpsc::Sender<Completion>>) {
+        let lost = self.lock_held().get(&job.job_id).map(|held| held.lost.clone()).unwrap_or_default();
+        let outcome = if lost.is_cancelled() { None } else { self.execute(&job, &lost).await };
+        self.record(&job, outcome, completions).await;
     }
 
     /// Runs one job under its lease; `None` when the lease was lost (another attempt owns it).
-    async fn execute(&self, job: ClaimedJob) -> (ClaimedJob, Option<Outcome>) {
-        self.lock_in_flight().insert(job.job_id, job.attempt);
+    async fn execute(&self, job: &ClaimedJob, lost: &CancellationToken) -> Option<Outcome> {
         let Some(registration) = self.kinds.get(&job.kind).cloned() else {
             let error = format!("no handler for job kind `{}`", job.kind);
-            return (job, Some(Outcome::Fail { error, result: None }));
+            return Some(Outcome::Fail { error, result: None });
         };
         let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempt);
         let started = std::time::Instant::now();
         let run = tokio::spawn(tracing::Instrument::instrument(registration.handler.handle(job.clone()), span));
+        let _stop_when_abandoned = AbortOnDrop(run.abort_handle());
         let outcome = tokio::select! {
             result = tokio::time::timeout(registration.timeout, run) => Some(match result {
                 Ok(Ok(outcome)) => outcome,
@@ -223,33 +315,20 @@ impl WorkerPool {
                 Ok(Err(_)) => Outcome::Retry { error: "the job was cancelled".into(), after: None, result: None },
                 Err(_) => Outcome::Retry { error: format!("timed out after {:?}", registration.timeout), after: None, result: None },
             }),
-            () = self.keep_lease(&job) => None,
+            () = lost.cancelled() => {
+                tracing::warn!(job.id = job.job_id, job.attempt = job.attempt, "lease lost; abandoning the run");
+                None
+            }
         };
         if let Some(outcome) = &outcome {
             self.observer.finished(&job.kind, outcome, started.elapsed().as_secs_f64());
         }
-        (job, outcome)
-    }
-
-    /// Heartbeats until the lease is lost, then returns (which abandons the run).
-    async fn keep_lease(&self, job: &ClaimedJob) {
-        let every = self.config.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            match store::heartbeat(&self.pool, job.job_id, job.attempt, self.config.lease).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(job.id = job.job_id, job.attempt = job.attempt, "lease lost; abandoning the run");
-                    return;
-                }
-                Err(error) => tracing::warn!(%error, job.id = job.job_id, "heartbeat failed; will retry"),
-            }
-        }
+        outcome
     }
 
     /// Records an outcome, fenced by the attempt: a stale attempt changes nothing.
     async fn record(&self, job: &ClaimedJob, outcome: Option<Outcome>, completions: Option<&mpsc::Sender<Completion>>) {
-        self.lock_in_flight().remove(&job.job_id);
+        self.lock_held().remove(&job.job_id);
         let Some(outcome) = outcome else { return };
         let backoff = self.kinds.get(&job.kind).map_or(Backoff::REFRESH, |registration| registration.backoff);
         let error_entry = |error: &str| serde_json::json!({ "attempt": job.attempt, "at": Utc::now(), "error": error });
@@ -288,6 +367,18 @@ impl WorkerPool {
         }
     }
 
+    /// Shutdown: the claims in flight are awaited (their jobs are leased already) and every buffered
+    /// job goes back at once, unspent, so other replicas can take it; then running jobs get the
+    /// grace period.
+    async fn stop(&self, mut local: Local) {
+        while let Some(claimed) = local.claiming.join_next_with_id().await {
+            self.take_claim(&mut local, claimed);
+        }
+        let buffered: Vec<i64> = local.buffer.drain(..).map(|job| job.job_id).collect();
+        self.hand_back(&buffered, "buffered").await;
+        self.drain(local.running).await;
+    }
+
     /// Lets in-flight jobs finish within the grace period, then hands the rest back at once.
     async fn drain(&self, mut tasks: JoinSet<()>) {
         let grace = tokio::time::sleep(self.config.shutdown_grace);
@@ -300,72 +391,141 @@ impl WorkerPool {
         }
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
-        let unfinished: Vec<(i64, i32)> = self.lock_in_flight().drain().collect();
-        for (job_id, attempt) in unfinished {
-            match store::requeue_unspent(&self.pool, job_id, attempt, Utc::now()).await {
-                Ok(true) => tracing::info!(job.id = job_id, "handed back at shutdown"),
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, job.id = job_id, "could not hand back; the rescuer will"),
+        let unfinished: Vec<i64> = self.lock_held().keys().copied().collect();
+        self.hand_back(&unfinished, "unfinished").await;
+    }
+
+    /// Puts held jobs back without spending an attempt; the fence skips any this pool lost.
+    async fn hand_back(&self, ids: &[i64], what: &str) {
+        let jobs: Vec<(i64, i32)> = {
+            let mut held = self.lock_held();
+            ids.iter().filter_map(|id| held.remove(id).map(|job| (*id, job.attempt))).collect()
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        match store::requeue_unspent_many(&self.pool, &jobs, Utc::now()).await {
+            Ok(count) => tracing::info!(count, what, "handed back at shutdown"),
+            Err(error) => tracing::warn!(%error, count = jobs.len(), what, "could not hand back; the rescuer will"),
+        }
+    }
+
+    /// Extends the lease of every job the pool holds, in one statement per chunk, and cancels
+    /// the runs whose lease turned out to be lost.
+    async fn heartbeat(&self) {
+        const CHUNK: usize = 1000;
+        let held: Vec<(i64, i32)> = self.lock_held().iter().map(|(id, job)| (*id, job.attempt)).collect();
+        for chunk in held.chunks(CHUNK) {
+            let kept: HashSet<i64> = match store::heartbeat_many(&self.pool, chunk, self.config.lease).await {
+                Ok(kept) => kept.into_iter().collect(),
+                Err(error) => {
+                    tracing::warn!(%error, count = chunk.len(), "heartbeat failed; will retry");
+                    continue;
+                }
+            };
+            let held = self.lock_held();
+            let lost = chunk.iter().filter(|(id, _)| !kept.contains(id));
+            for job in lost.filter_map(|(id, attempt)| held.get(id).filter(|job| job.attempt == *attempt)) {
+                job.lost.cancel();
             }
         }
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i32>> {
-        self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Held>> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs due jobs until none is left, then returns how many ran: for tests and backfills.
     pub async fn run_until_idle(self: &Arc<Self>) -> usize {
+        let heartbeat = Heartbeat::start(self);
         let mut total = 0;
         loop {
-            let claimed = match store::claim(
-                &self.pool,
-                self.config.concurrency as i64,
-                self.config.lease,
-                &self.config.worker_id,
-            )
-            .await
-            {
+            let limit = self.config.concurrency as i64;
+            let claimed = match store::claim(&self.pool, limit, self.config.lease, &self.config.worker_id).await {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(%error, "claiming jobs failed");
-                    return total;
+                    break;
                 }
             };
             if claimed.is_empty() {
-                return total;
+                break;
             }
             total += claimed.len();
-            let runs = claimed.into_iter().map(|job| {
+            self.hold(&claimed);
+            let mut runs = JoinSet::new();
+            for job in claimed {
                 let pool = Arc::clone(self);
-                async move {
-                    let (job, outcome) = pool.execute(job).await;
-                    pool.record(&job, outcome, None).await;
-                }
-            });
-            futures_join_all(runs).await;
+                runs.spawn(async move { pool.run_one(job, None).await });
+            }
+            while runs.join_next().await.is_some() {}
         }
+        heartbeat.stop().await;
+        total
     }
 }
 
-async fn futures_join_all<F: Future<Output = ()> + Send + 'static>(futures: impl Iterator<Item = F>) {
-    let mut set = JoinSet::new();
-    for future in futures {
-        set.spawn(future);
-    }
-    while set.join_next().await.is_some() {}
+/// The pool's heartbeat task, every third of the lease.
+struct Heartbeat {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
 }
 
-/// Marks successes in batches: under load many finish between two flushes, and one statement
-/// for all of them is what lets the queue keep up with fast jobs.
-async fn complete_in_batches(pool: PgPool, mut receiver: mpsc::Receiver<Completion>) {
+impl Heartbeat {
+    fn start(pool: &Arc<WorkerPool>) -> Self {
+        let stop = CancellationToken::new();
+        let (pool, until) = (Arc::clone(pool), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval((pool.config.lease / 3).max(MIN_TICK));
+            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            every.tick().await;
+            loop {
+                tokio::select! {
+                    () = until.cancelled() => return,
+                    _ = every.tick() => pool.heartbeat().await,
+                }
+            }
+        });
+        Self { stop, task }
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+/// Marks successes in batches, at most `in_flight` statements at once: while they wait for their
+/// commits, the successes that arrive pile up in the channel and the next statement takes them
+/// all (group commit), so the faster jobs finish, the larger the batches.
+async fn complete_in_batches(pool: PgPool, mut receiver: mpsc::Receiver<Completion>, in_flight: usize) {
     const BATCH: usize = 500;
-    let mut buffer = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut buffer, BATCH).await > 0 {
-        let ids: Vec<i64> = buffer.iter().map(|(id, _, _)| *id).collect();
-        let attempts: Vec<i32> = buffer.iter().map(|(_, attempt, _)| *attempt).collect();
-        let results: Vec<serde_json::Value> = buffer.drain(..).map(|(_, _, result)| result).collect();
-        if let Err(error) = store::complete_many(&pool, &ids, &attempts, &results).await {
+    let mut flushing = JoinSet::new();
+    loop {
+        if flushing.len() >= in_flight.max(1) {
+            flushing.join_next().await;
+            continue;
+        }
+        let mut batch = Vec::with_capacity(BATCH);
+        tokio::select! {
+            received = receiver.recv_many(&mut batch, BATCH) => if received == 0 { break },
+            Some(_) = flushing.join_next() => continue,
+        }
+        flushing.spawn(complete(pool.clone(), batch));
+    }
+    while flushing.join_next().await.is_some() {}
+}
+
+async fn complete(pool: PgPool, batch: Vec<Completion>) {
+    let ids: Vec<i64> = batch.iter().map(|(id, _, _)| *id).collect();
+    let attempts: Vec<i32> = batch.iter().map(|(_, attempt, _)| *attempt).collect();
+    let results: Vec<serde_json::Value> = batch.into_iter().map(|(_, _, result)| result).collect();
+    match store::complete_many(&pool, &ids, &attempts, &results).await {
+        Ok(done) if done.len() < ids.len() => {
+            tracing::warn!(stale = ids.len() - done.len(), "completions of stale attempts were not recorded");
+        }
+        Ok(_) => {}
+        Err(error) => {
             tracing::warn!(%error, count = ids.len(), "recording completions failed; the rescuer will retry these jobs");
         }
     }

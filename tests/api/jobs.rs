@@ -47,16 +47,41 @@ async fn state_of(pool: &PgPool, id: i64) -> (String, i32) {
     sqlx::query_as("select state, attempt from job where job_id = $1").bind(id).fetch_one(pool).await.unwrap()
 }
 
+fn test_config(concurrency: usize) -> PoolConfig {
+    let mut config = PoolConfig::new(concurrency);
+    config.shutdown_grace = Duration::from_millis(200);
+    config.poll_interval = Duration::from_millis(50);
+    config
+}
+
 fn pool_with(pool: &PgPool, handler: impl Fn(ClaimedJob) -> HandlerFuture + Send + Sync + 'static) -> Arc<WorkerPool> {
+    configured_pool(pool, test_config(4), handler)
+}
+
+fn configured_pool(
+    pool: &PgPool,
+    config: PoolConfig,
+    handler: impl Fn(ClaimedJob) -> HandlerFuture + Send + Sync + 'static,
+) -> Arc<WorkerPool> {
     let registration = Registration {
         handler: Arc::new(FnHandler(handler)),
         timeout: Duration::from_secs(30),
         backoff: Backoff::REFRESH,
     };
-    let mut config = PoolConfig::new(4);
-    config.shutdown_grace = Duration::from_millis(200);
-    config.poll_interval = Duration::from_millis(50);
     Arc::new(WorkerPool::new(pool.clone(), config).register("test", registration))
+}
+
+async fn count(pool: &PgPool, filter: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from job where {filter}")).fetch_one(pool).await.unwrap()
+}
+
+/// Tells a test when it is dropped: how a test sees that an abandoned run really stopped.
+struct DropSignal(Arc<tokio::sync::Notify>);
+
+impl Drop for DropSignal {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
 }
 
 #[tokio::test]
@@ -151,7 +176,8 @@ async fn an_expired_lease_is_rescued_and_a_stale_attempt_changes_nothing() {
     let stale = store::complete_many(&app.pool, &[enqueued.job_id], &[1], &[serde_json::json!({})]).await.unwrap();
     assert!(stale.is_empty(), "the first attempt cannot complete the second");
     assert!(!store::fail(&app.pool, enqueued.job_id, 1, &serde_json::json!({}), None).await.unwrap());
-    assert!(!store::heartbeat(&app.pool, enqueued.job_id, 1, Duration::from_secs(60)).await.unwrap());
+    let kept = store::heartbeat_many(&app.pool, &[(enqueued.job_id, 1)], Duration::from_secs(60)).await.unwrap();
+    assert!(kept.is_empty(), "a stale attempt keeps no lease");
     assert_eq!(state_of(&app.pool, enqueued.job_id).await, ("running".into(), 2));
 }
 
@@ -257,6 +283,101 @@ async fn shutdown_hands_unfinished_jobs_back_without_spending_an_attempt() {
     shutdown.cancel();
     running.await.unwrap();
     assert_eq!(state_of(&app.pool, enqueued.job_id).await, ("available".into(), 0));
+}
+
+#[tokio::test]
+async fn a_pool_holds_no_more_than_its_slots_and_prefetch_and_hands_buffered_jobs_back_unspent() {
+    let app = TestApp::spawn().await;
+    for _ in 0..10 {
+        enqueue(&app.pool, &job(None)).await;
+    }
+    let ran = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (counter, signal) = (ran.clone(), started.clone());
+    let mut config = test_config(1);
+    config.prefetch = 3;
+    let pool = configured_pool(&app.pool, config, move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        signal.notify_one();
+        Box::pin(std::future::pending::<Outcome>())
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(Arc::clone(&pool).run(shutdown.clone()));
+    started.notified().await;
+    assert_eq!(count(&app.pool, "state = 'running'").await, 4, "one running and three buffered, all leased");
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "buffered jobs never started");
+    assert_eq!(count(&app.pool, "state = 'available' and attempt = 0").await, 10, "every job back, no attempt spent");
+}
+
+#[tokio::test]
+async fn batched_heartbeats_completions_and_hand_backs_are_fenced_per_job() {
+    let app = TestApp::spawn().await;
+    let (held, stale) = (enqueue(&app.pool, &job(None)).await.job_id, enqueue(&app.pool, &job(None)).await.job_id);
+    assert_eq!(store::claim(&app.pool, 2, Duration::from_secs(1), "w").await.unwrap().len(), 2);
+    // Another worker took `stale` over (rescued and claimed again): its attempt moved on.
+    sqlx::query("update job set attempt = 2 where job_id = $1").bind(stale).execute(&app.pool).await.unwrap();
+    let leases = "select extract(epoch from lease_expires_at - now())::float8 from job where job_id = $1";
+    let kept = store::heartbeat_many(&app.pool, &[(held, 1), (stale, 1)], Duration::from_secs(600)).await.unwrap();
+    assert_eq!(kept, [held]);
+    let lease: f64 = sqlx::query_scalar(leases).bind(held).fetch_one(&app.pool).await.unwrap();
+    assert!(lease > 500.0, "the held lease was extended, {lease} s left");
+    let lease: f64 = sqlx::query_scalar(leases).bind(stale).fetch_one(&app.pool).await.unwrap();
+    assert!(lease < 2.0, "the stale attempt extended nothing, {lease} s left");
+
+    let results = [serde_json::json!({ "n": 1 }), serde_json::json!({ "n": 2 })];
+    let done = store::complete_many(&app.pool, &[held, stale], &[1, 1], &results).await.unwrap();
+    assert_eq!(done, [held]);
+    let result: serde_json::Value =
+        sqlx::query_scalar("select result from job where job_id = $1").bind(held).fetch_one(&app.pool).await.unwrap();
+    assert_eq!(result, serde_json::json!({ "n": 1 }), "each job gets its own result");
+    assert_eq!(state_of(&app.pool, stale).await, ("running".into(), 2), "a stale completion changes nothing");
+
+    let back = store::requeue_unspent_many(&app.pool, &[(held, 1), (stale, 1)], chrono::Utc::now()).await.unwrap();
+    assert_eq!(back, 0, "neither attempt holds its job any more");
+    let back = store::requeue_unspent_many(&app.pool, &[(stale, 2)], chrono::Utc::now()).await.unwrap();
+    assert_eq!(back, 1);
+    assert_eq!(state_of(&app.pool, stale).await, ("available".into(), 1));
+    assert_eq!(state_of(&app.pool, held).await, ("succeeded".into(), 1));
+}
+
+#[tokio::test]
+async fn a_heartbeat_that_finds_the_lease_lost_stops_the_run_and_records_nothing() {
+    let app = TestApp::spawn().await;
+    let enqueued = enqueue(&app.pool, &job(None)).await;
+    let started = Arc::new(tokio::sync::Notify::new());
+    let stopped = Arc::new(tokio::sync::Notify::new());
+    let (on_start, on_stop) = (started.clone(), stopped.clone());
+    let mut config = test_config(1);
+    // A heartbeat every 100 ms.
+    config.lease = Duration::from_millis(300);
+    let pool = configured_pool(&app.pool, config, move |_| {
+        let (on_start, guard) = (on_start.clone(), DropSignal(on_stop.clone()));
+        Box::pin(async move {
+            let _guard = guard;
+            on_start.notify_one();
+            std::future::pending::<Outcome>().await
+        })
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(Arc::clone(&pool).run(shutdown.clone()));
+    started.notified().await;
+    sqlx::query("update job set attempt = attempt + 1, lease_expires_at = now() + interval '1 hour' where job_id = $1")
+        .bind(enqueued.job_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), stopped.notified())
+        .await
+        .expect("the next heartbeat sees the lease lost and stops the handler");
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(
+        state_of(&app.pool, enqueued.job_id).await,
+        ("running".into(), 2),
+        "the new owner's attempt is untouched, even by the hand-back at shutdown"
+    );
 }
 
 #[tokio::test]
