@@ -145,6 +145,10 @@ pub struct WorkerSettings {
     pub sandbox_url: Option<String>,
     pub incidents: crate::incident::Rules,
     pub stale_after: Duration,
+    /// Jobs claimed ahead of the free slots (0 for slow jobs such as refreshes).
+    pub prefetch: usize,
+    /// Claim and completion statements in flight at once.
+    pub statements_in_flight: usize,
 }
 
 impl WorkerSettings {
@@ -157,6 +161,8 @@ impl WorkerSettings {
             sandbox_url: args.sandbox_url.clone(),
             incidents: args.incidents.rules(),
             stale_after: args.stale_after,
+            prefetch: args.worker_prefetch,
+            statements_in_flight: usize::from(args.worker_statements_in_flight),
         }
     }
 }
@@ -330,6 +336,9 @@ pub fn worker_pool_with(
     let mut config = PoolConfig::new(settings.concurrency.max(1));
     config.lease = settings.lease;
     config.shutdown_grace = shutdown_grace;
+    config.prefetch = settings.prefetch;
+    config.claims_in_flight = settings.statements_in_flight.max(1);
+    config.completions_in_flight = settings.statements_in_flight.max(1);
     Ok(WorkerPool::new(worker_db, config)
         .register(refresh::KIND, registration)
         .register(webhook::deliver::KIND, deliveries))

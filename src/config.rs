@@ -110,6 +110,16 @@ pub struct WorkerArgs {
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
 
+    /// Jobs claimed beyond the free slots and held until one frees: raises the throughput of
+    /// short jobs; their leases run meanwhile, so keep 0 when jobs are slow (refreshes).
+    #[arg(long, env = "FEEDWATCH_WORKER_PREFETCH", default_value_t = 0)]
+    pub worker_prefetch: usize,
+
+    /// Claim and completion statements in flight at once (each holds a worker database
+    /// connection): 2 lets one execute while the other waits for its commit to reach the disk.
+    #[arg(long, env = "FEEDWATCH_WORKER_STATEMENTS_IN_FLIGHT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub worker_statements_in_flight: u16,
+
     /// A connection with no successful refresh for this long is stale: counted as such and
     /// degraded, error or not.
     #[arg(long, env = "FEEDWATCH_STALE_AFTER", default_value = "48h", value_parser = parse_duration)]

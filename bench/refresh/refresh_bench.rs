@@ -308,6 +308,8 @@ async fn measure(
         sandbox_url: Some(bank_url.to_owned()),
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
+        prefetch: 0,
+        statements_in_flight: 1,
     };
     let progress = Arc::new(Progress::default());
     let workers =

@@ -342,6 +342,8 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         sandbox_url,
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
+        prefetch: 0,
+        statements_in_flight: 1,
     }
 }
 
