@@ -58,12 +58,24 @@ pub async fn apply_accounts(
                                     $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[])
                    as r(account_id, id, fitid, posted, amount, currency, name, memo, check_number, pending, replaces)
            ),
+           -- Most of a repeat refresh is transactions stored already as they are: they are left
+           -- out before the upsert, which would otherwise lock (and so write) each of their rows.
+           changed as (
+               select r.* from reported r
+               where not exists (
+                   select 1 from feed_transaction f
+                   where f.account_id = r.account_id and f.fitid = r.fitid and not f.removed
+                     and (f.posted_at, f.amount, f.currency, f.name, f.memo, f.check_number, f.pending,
+                          f.replaces_fitid)
+                         is not distinct from
+                         (r.posted, r.amount, r.currency, r.name, r.memo, r.check_number, r.pending, r.replaces))
+           ),
            upserted as (
                insert into feed_transaction (id, account_id, connection_id, fitid, posted_at, amount, currency, name,
                                              memo, check_number, pending, replaces_fitid, created_seq, change_seq)
                select t.id, t.account_id, $1, t.fitid, t.posted, t.amount, t.currency, t.name, t.memo, t.check_number,
                       t.pending, t.replaces, t.seq, t.seq
-               from (select r.*, nextval('feed_change_seq') as seq from reported r) t
+               from (select c.*, nextval('feed_change_seq') as seq from changed c) t
                on conflict (account_id, fitid) do update set
                    posted_at = excluded.posted_at, amount = excluded.amount, currency = excluded.currency,
                    name = excluded.name, memo = excluded.memo, check_number = excluded.check_number,
