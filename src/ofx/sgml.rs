@@ -6,6 +6,7 @@
 //! when the next tag arrives. Output keeps every newline of the input, so
 //! line numbers found in the XML are line numbers of the original file.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use super::error::OfxError;
@@ -70,14 +71,14 @@ pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<
     Ok(normaliser.out)
 }
 
-struct Open {
-    name: String,
+struct Open<'a> {
+    name: Cow<'a, str>,
     leaf: bool,
     has_text: bool,
     has_children: bool,
 }
 
-impl Open {
+impl Open<'_> {
     fn closes_implicitly(&self) -> bool {
         self.leaf || self.has_text
     }
@@ -87,8 +88,8 @@ struct Normaliser<'a> {
     src: &'a str,
     pos: usize,
     out: String,
-    stack: Vec<Open>,
-    closed_names: HashSet<String>,
+    stack: Vec<Open<'a>>,
+    closed_names: HashSet<Cow<'a, str>>,
     max_depth: usize,
 }
 
@@ -178,9 +179,8 @@ impl<'a> Normaliser<'a> {
             return Err(OfxError::Syntax { line, message: format!("bad character in tag <{}>", name) });
         }
         let self_closing = after.trim_end().ends_with('/');
-        let newlines = inside.matches('\n').count();
-        self.open(name.to_ascii_uppercase(), self_closing, start)?;
-        self.out.extend(std::iter::repeat_n('\n', newlines));
+        self.open(upper(name), self_closing, start)?;
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
         Ok(())
     }
 
@@ -192,27 +192,30 @@ impl<'a> Normaliser<'a> {
             let line = self.line_at(start);
             return Err(OfxError::Syntax { line, message: format!("bad character in end tag </{}>", name) });
         }
-        let newlines = inside.matches('\n').count();
-        self.close(&name.to_ascii_uppercase());
-        self.out.extend(std::iter::repeat_n('\n', newlines));
+        self.close(&upper(name));
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
         Ok(())
     }
 
     /// `start` is where the tag began, for the line of an error.
-    fn open(&mut self, name: String, self_closing: bool, start: usize) -> Result<(), OfxError> {
+    fn open(&mut self, name: Cow<'a, str>, self_closing: bool, start: usize) -> Result<(), OfxError> {
         self.close_pending_leaves();
         if let Some(parent) = self.stack.last_mut() {
             parent.has_children = true;
         }
         if self_closing {
-            self.out.push_str(&format!("<{name}/>"));
+            self.out.push('<');
+            self.out.push_str(&name);
+            self.out.push_str("/>");
             return Ok(());
         }
         if self.stack.len() >= self.max_depth {
             return Err(OfxError::TooDeep { line: self.line_at(start), limit: self.max_depth });
         }
-        self.out.push_str(&format!("<{name}>"));
-        let leaf = !self.closed_names.contains(&name);
+        self.out.push('<');
+        self.out.push_str(&name);
+        self.out.push('>');
+        let leaf = !self.closed_names.contains(&*name);
         self.stack.push(Open { name, leaf, has_text: false, has_children: false });
         Ok(())
     }
@@ -264,8 +267,7 @@ impl<'a> Normaliser<'a> {
     }
 
     fn keep_newlines(&mut self, skipped: &str) {
-        let count = skipped.matches('\n').count();
-        self.out.extend(std::iter::repeat_n('\n', count));
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(skipped)));
     }
 
     /// Counted only when an error needs it: counting at every tag made parsing quadratic
@@ -289,17 +291,34 @@ fn split_name(inside: &str) -> (&str, &str) {
 }
 
 /// Names that are aggregates: closed somewhere in the file, or known.
-fn closed_names(body: &str) -> HashSet<String> {
+fn closed_names(body: &str) -> HashSet<Cow<'_, str>> {
     let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
     body.match_indices("</")
-        .map(|(at, _)| split_name(&body[at + 2..]).0.to_ascii_uppercase())
+        .map(|(at, _)| upper(split_name(&body[at + 2..]).0))
         .filter(|name| !name.is_empty())
-        .chain(known.map(|name| (*name).to_owned()))
+        .chain(known.map(|name| Cow::Borrowed(*name)))
         .collect()
+}
+
+/// Names are compared upper-cased; most already are, and then nothing is copied.
+fn upper(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(name.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+fn newlines_in(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
 }
 
 /// Escapes `&` unless it starts an entity XML knows, and `<`/`>` always.
 fn escape_into(out: &mut String, raw: &str, keep_entities: bool) {
+    if !raw.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
+        out.push_str(raw);
+        return;
+    }
     for (at, c) in raw.char_indices() {
         match c {
             '&' if keep_entities && starts_entity(&raw[at..]) => out.push('&'),
