@@ -7,7 +7,6 @@
 //! line numbers found in the XML are line numbers of the original file.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use super::error::OfxError;
 
@@ -63,7 +62,7 @@ pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<
         pos: body_start,
         out: String::with_capacity(text.len() + text.len() / 4),
         stack: Vec::new(),
-        closed_names: closed_names(&text[body_start..]),
+        closed_names: ClosedNames::of(&text[body_start..]),
         max_depth,
     };
     normaliser.keep_newlines(&text[..body_start]);
@@ -89,7 +88,7 @@ struct Normaliser<'a> {
     pos: usize,
     out: String,
     stack: Vec<Open<'a>>,
-    closed_names: HashSet<Cow<'a, str>>,
+    closed_names: ClosedNames<'a>,
     max_depth: usize,
 }
 
@@ -155,18 +154,18 @@ impl<'a> Normaliser<'a> {
     }
 
     /// Returns the tag's inside (between `<` and `>`) and moves past it.
+    /// One pass to the first `>` or `<`: tags are short, the text after them may not be.
     fn take_tag(&mut self) -> Result<&'a str, OfxError> {
         let rest = self.rest();
-        let close = rest.find('>');
-        let open = rest[1..].find('<').map(|at| at + 1);
-        match (close, open) {
-            (Some(close), Some(open)) if open < close => Err(self.syntax("'<' inside a tag")),
-            (Some(close), _) => {
+        let found = rest.as_bytes()[1..].iter().position(|&b| b == b'>' || b == b'<').map(|at| at + 1);
+        match found {
+            Some(close) if rest.as_bytes()[close] == b'>' => {
                 let start = self.pos + 1;
                 self.pos += close + 1;
                 Ok(&self.src[start..start + close - 1])
             }
-            (None, _) => Err(self.syntax("unterminated tag")),
+            Some(open) if rest[open..].contains('>') => Err(self.syntax("'<' inside a tag")),
+            _ => Err(self.syntax("unterminated tag")),
         }
     }
 
@@ -215,7 +214,7 @@ impl<'a> Normaliser<'a> {
         self.out.push('<');
         self.out.push_str(&name);
         self.out.push('>');
-        let leaf = !self.closed_names.contains(&*name);
+        let leaf = !self.closed_names.contains(&name);
         self.stack.push(Open { name, leaf, has_text: false, has_children: false });
         Ok(())
     }
@@ -290,14 +289,27 @@ fn split_name(inside: &str) -> (&str, &str) {
     inside.split_at(end)
 }
 
-/// Names that are aggregates: closed somewhere in the file, or known.
-fn closed_names(body: &str) -> HashSet<Cow<'_, str>> {
-    let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
-    body.match_indices("</")
-        .map(|(at, _)| upper(split_name(&body[at + 2..]).0))
-        .filter(|name| !name.is_empty())
-        .chain(known.map(|name| Cow::Borrowed(*name)))
-        .collect()
+/// Names that are aggregates: closed somewhere in the file, or known. A sorted list rather
+/// than a hash set: a few dozen distinct names, hundreds of end tags, and hashing each showed.
+struct ClosedNames<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> ClosedNames<'a> {
+    fn of(body: &'a str) -> Self {
+        let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
+        let mut names: Vec<Cow<'a, str>> = body
+            .match_indices("</")
+            .map(|(at, _)| upper(split_name(&body[at + 2..]).0))
+            .filter(|name| !name.is_empty())
+            .chain(known.map(|name| Cow::Borrowed(*name)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Self(names)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|known| known.as_ref().cmp(name)).is_ok()
+    }
 }
 
 /// Names are compared upper-cased; most already are, and then nothing is copied.
