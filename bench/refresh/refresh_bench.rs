@@ -104,6 +104,10 @@ enum Command {
         /// Parent of the PostgreSQL data directory (a fresh subdirectory is made and removed).
         #[arg(long, default_value = "/var/tmp")]
         work_dir: PathBuf,
+        /// Diagnostic: an empty database on this machine to use instead of a private cluster (e.g.
+        /// one with pg_stat_statements loaded); it is migrated and filled, never emptied.
+        #[arg(long)]
+        database_url: Option<String>,
         #[arg(long, default_value_t = 180)]
         timeout_s: u64,
     },
@@ -120,7 +124,17 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bank { listen, latency_ms } => serve_bank(listen, latency_ms).await,
         Command::Probe { n, latency_ms } => probe(n, Duration::from_millis(latency_ms)).await,
-        Command::Run { concurrency, per_slot, latency_ms, db_connections, bank, sandbox_url, work_dir, timeout_s } => {
+        Command::Run {
+            concurrency,
+            per_slot,
+            latency_ms,
+            db_connections,
+            bank,
+            sandbox_url,
+            work_dir,
+            database_url,
+            timeout_s,
+        } => {
             let options = RunOptions {
                 concurrency,
                 connections: concurrency * per_slot,
@@ -130,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let dir = work_dir.join(format!("feedwatch-refresh-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            let result = run(options, bank, sandbox_url, &dir).await;
+            let result = run(options, bank, sandbox_url, database_url, &dir).await;
             let _ = std::fs::remove_dir_all(&dir);
             let report = result?;
             println!("{report}");
@@ -458,11 +472,17 @@ async fn run(
     options: RunOptions,
     place: BankPlace,
     sandbox_url: Option<String>,
+    database_url: Option<String>,
     dir: &std::path::Path,
 ) -> anyhow::Result<serde_json::Value> {
-    let local =
-        LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?;
-    let pool = feedwatch::database::pool(local.url(), 10)?;
+    let local = match database_url {
+        Some(_) => None,
+        None => Some(
+            LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?,
+        ),
+    };
+    let url = database_url.as_deref().or(local.as_ref().map(LocalPostgres::url)).unwrap_or_default();
+    let pool = feedwatch::database::pool(url, 10)?;
     feedwatch::database::migrate(&pool).await.context("migrating")?;
     let label = match (&sandbox_url, place) {
         (Some(_), _) => "external (--sandbox-url)",
@@ -476,7 +496,9 @@ async fn run(
     let result = measure(&pool, &options, &bank_url, &mut bank).await;
     bank.stop().await;
     pool.close().await;
-    local.stop().await;
+    if let Some(local) = local {
+        local.stop().await;
+    }
     let mut report = result?;
     report["bank"] = json!(label);
     Ok(report)
@@ -580,6 +602,8 @@ async fn round_of(
     again: Option<&[Uuid]>,
 ) -> anyhow::Result<serde_json::Value> {
     let exchanges_before = bank.exchanges().await?;
+    // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
+    eprintln!("[refresh_bench] round {} starts", if again.is_some() { "repeat" } else { "first" });
     if let Some(ids) = again {
         let mut tx = pool.begin().await?;
         for id in ids {
@@ -587,6 +611,7 @@ async fn round_of(
         }
         tx.commit().await?;
     }
+    let statements_tracked = reset_statement_stats(pool).await;
     let cpu_before = CpuSample::take(bank.pid(), postmaster);
     let started = under_test.progress.start_round();
     let total = options.connections as u64;
@@ -641,6 +666,7 @@ async fn round_of(
     let ideal = options.concurrency as f64 / options.latency.as_secs_f64();
     let target = 0.7 * ideal;
     let exchanges = exchanges_before.zip(exchanges_after).map(|(before, after)| after - before);
+    let statements = if statements_tracked { statement_stats(pool, total).await? } else { json!(null) };
     Ok(json!({
         "seconds": round(elapsed.as_secs_f64(), 3),
         "refreshes_per_s": overall.round(),
@@ -654,9 +680,34 @@ async fn round_of(
         "bank_exchanges_per_refresh": exchanges.map(|count| round(count as f64 / total as f64, 2)),
         "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
         "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
+        "postgres_statements": statements,
         "peak_rss_kb": hwm_kb.max(peak_rss_kb),
         "bank_peak_rss_kb": bank_peak_kb,
     }))
+}
+
+/// Starts counting statements afresh when the database has pg_stat_statements (only an
+/// external `--database-url` can: the private cluster does not load it).
+async fn reset_statement_stats(pool: &PgPool) -> bool {
+    sqlx::query("select pg_stat_statements_reset()").execute(pool).await.is_ok()
+}
+
+/// The statements that took the most execution time since the reset, per refresh.
+async fn statement_stats(pool: &PgPool, refreshes: u64) -> anyhow::Result<serde_json::Value> {
+    let rows: Vec<(f64, f64, f64, String)> = sqlx::query_as(
+        r#"select calls::float8 / $1, total_exec_time / $1, total_plan_time / $1,
+                  left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+           from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+             and query not like '%pg_stat_statements%'
+           order by total_exec_time desc limit 15"#,
+    )
+    .bind(refreshes.max(1) as f64)
+    .fetch_all(pool)
+    .await?;
+    let per_refresh = rows.into_iter().map(|(calls, exec, plan, query)| {
+        json!({ "calls": round(calls, 2), "exec_ms": round(exec, 3), "plan_ms": round(plan, 3), "query": query })
+    });
+    Ok(json!(per_refresh.collect::<Vec<_>>()))
 }
 
 /// The sandbox institutions (as the service seeds them) and `count` connections to the healthy
