@@ -435,6 +435,8 @@ struct Progress {
     succeeded: AtomicU64,
     other: AtomicU64,
     finished_at: Mutex<Vec<Duration>>,
+    /// How long each refresh's handler ran (bank and database), as the pool measured it.
+    handler_seconds: Mutex<Vec<f64>>,
     started: Mutex<Option<Instant>>,
 }
 
@@ -444,6 +446,7 @@ impl Progress {
         self.succeeded.store(0, Ordering::Relaxed);
         self.other.store(0, Ordering::Relaxed);
         self.finished_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         let now = Instant::now();
         *self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
         now
@@ -455,7 +458,8 @@ impl Progress {
 }
 
 impl PoolObserver for Progress {
-    fn finished(&self, _kind: &str, outcome: &Outcome, _seconds: f64) {
+    fn finished(&self, _kind: &str, outcome: &Outcome, seconds: f64) {
+        self.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(seconds);
         match outcome {
             Outcome::Succeeded(result) if result.get("skipped").is_none() => &self.succeeded,
             _ => &self.other,
@@ -666,6 +670,14 @@ async fn round_of(
     let ideal = options.concurrency as f64 / options.latency.as_secs_f64();
     let target = 0.7 * ideal;
     let exchanges = exchanges_before.zip(exchanges_after).map(|(before, after)| after - before);
+    let mut handler = progress.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    handler.sort_by(f64::total_cmp);
+    let handler_ms = |share: f64| {
+        let index = ((handler.len() as f64 * share) as usize).min(handler.len().saturating_sub(1));
+        handler.get(index).map_or(0.0, |seconds| round(seconds * 1000.0, 1))
+    };
+    // Slots busy in a handler on average; the rest of C waited on the queue (claims, completions).
+    let in_handlers = handler.iter().sum::<f64>() / elapsed.as_secs_f64();
     let statements = if statements_tracked { statement_stats(pool, total).await? } else { json!(null) };
     Ok(json!({
         "seconds": round(elapsed.as_secs_f64(), 3),
@@ -678,6 +690,8 @@ async fn round_of(
         "refreshes_succeeded": succeeded,
         "refreshes_other": progress.other.load(Ordering::Relaxed),
         "bank_exchanges_per_refresh": exchanges.map(|count| round(count as f64 / total as f64, 2)),
+        "handler_ms": { "p50": handler_ms(0.5), "p90": handler_ms(0.9), "p99": handler_ms(0.99) },
+        "mean_refreshes_in_handlers": round(in_handlers, 1),
         "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
         "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
         "postgres_statements": statements,
