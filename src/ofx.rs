@@ -53,22 +53,30 @@ impl Default for ParseOptions {
 
 /// Parses an OFX response file (or any OFX file) into a typed document.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<OfxDocument, OfxError> {
-    let (prelude, ofx) = read_tree(input, options)?;
+    let (prelude, xml) = normalise(input, options)?;
+    let ofx = ofx_element(&prelude, &xml, options)?;
     extract::document(prelude.version, prelude.header, &ofx)
 }
 
-/// Shared front half of [`parse`] and [`parse_request`]: the header and the
-/// `<OFX>` element.
-fn read_tree(input: &[u8], options: &ParseOptions) -> Result<(decode::Prelude, tree::Element), OfxError> {
+/// Shared front half of [`parse`] and [`parse_request`]: the header and the body as XML.
+fn normalise(input: &[u8], options: &ParseOptions) -> Result<(decode::Prelude, String), OfxError> {
     if input.len() > options.max_bytes {
         return Err(OfxError::TooLarge { size: input.len(), limit: options.max_bytes });
     }
     let prelude = decode::decode(input)?;
     let xml = sgml::to_xml(&prelude.text, prelude.body_start, options.max_depth)?;
-    let roots = tree::build(&xml, options.max_depth)?;
-    let Some(ofx) = roots.into_iter().find(|root| root.name == "OFX") else {
+    Ok((prelude, xml))
+}
+
+/// The `<OFX>` element of the normalised body; it borrows from `xml`.
+fn ofx_element<'a>(
+    prelude: &decode::Prelude,
+    xml: &'a str,
+    options: &ParseOptions,
+) -> Result<tree::Element<'a>, OfxError> {
+    let roots = tree::build(xml, options.max_depth)?;
+    roots.into_iter().find(|root| root.name == "OFX").ok_or_else(|| {
         let line = 1 + prelude.text[..prelude.body_start].matches('\n').count();
-        return Err(OfxError::NoOfx { line });
-    };
-    Ok((prelude, ofx))
+        OfxError::NoOfx { line }
+    })
 }

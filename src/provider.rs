@@ -25,6 +25,23 @@ pub trait FeedProvider {
     /// Fetches every account the credentials reach, with transactions posted since
     /// `request.since`.
     fn fetch(&self, request: &FetchRequest<'_>) -> impl Future<Output = Result<FeedData, ProviderError>> + Send;
+
+    /// [`fetch`](Self::fetch), plus how to address each account in a later request
+    /// ([`FetchRequest::known_accounts`]), so a provider able to ask for known accounts along
+    /// with the account list saves a round trip to the bank. The default addresses none: every
+    /// fetch then discovers the accounts anew.
+    fn fetch_with_references(
+        &self,
+        request: &FetchRequest<'_>,
+    ) -> impl Future<Output = Result<Fetched, ProviderError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            let data = self.fetch(request).await?;
+            Ok(Fetched { references: vec![None; data.accounts.len()], data })
+        }
+    }
 }
 
 /// Everything one fetch needs. `now` is the caller's clock, so tests can drive time.
@@ -35,6 +52,17 @@ pub struct FetchRequest<'a> {
     /// Transactions posted from here on; `None` asks for the provider's default history.
     pub since: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
+    /// The accounts the bank listed last time, as [`Fetched::references`] addressed them. Only
+    /// a hint: the bank's account list still decides which accounts exist.
+    pub known_accounts: &'a [serde_json::Value],
+}
+
+/// A fetch's data with each account's address for the next fetch.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Fetched {
+    pub data: FeedData,
+    /// One per `data.accounts`, in the same order; opaque to everyone but the provider.
+    pub references: Vec<Option<serde_json::Value>>,
 }
 
 /// How to reach an institution's OFX Direct Connect server.

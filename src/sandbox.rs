@@ -170,18 +170,31 @@ pub enum Outcome {
     Stall,
 }
 
-/// The sandbox bank. Shared by every request; the only state is the flaky dice's counter.
+/// The sandbox bank. Shared by every request; the only state is two counters: the flaky dice's
+/// and how many exchanges were answered.
 #[derive(Debug)]
 pub struct SandboxBank {
     config: SandboxConfig,
     clock: Clock,
     requests: AtomicU64,
+    exchanges: AtomicU64,
     closing: CancellationToken,
 }
 
 impl SandboxBank {
     pub fn new(config: SandboxConfig, clock: Clock) -> Self {
-        Self { config, clock, requests: AtomicU64::new(0), closing: CancellationToken::new() }
+        Self {
+            config,
+            clock,
+            requests: AtomicU64::new(0),
+            exchanges: AtomicU64::new(0),
+            closing: CancellationToken::new(),
+        }
+    }
+
+    /// Requests answered so far: how tests and benchmarks count round trips to the bank.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges.load(Ordering::Relaxed)
     }
 
     pub fn institutions(&self) -> &'static [Institution] {
@@ -208,6 +221,7 @@ impl SandboxBank {
 
     /// Answers one POST to `/ofx/{slug}` at `now`.
     pub fn respond(&self, slug: &str, body: &[u8], now: DateTime<Utc>) -> BankReply {
+        self.exchanges.fetch_add(1, Ordering::Relaxed);
         let Some(institution) = INSTITUTIONS.iter().find(|institution| institution.slug == slug) else {
             return BankReply { delay: self.config.latency, outcome: Outcome::Http { status: 404, retry_after: None } };
         };

@@ -5,11 +5,19 @@
 //! `run` starts a private PostgreSQL (durable settings, its own process), migrates, seeds the
 //! sandbox institutions and K = C × `--per-slot` connections to the `healthy` sandbox bank
 //! (user_good / pass_good, credentials sealed like the service does), enqueues one refresh per
-//! connection with `jobs::refresh::enqueue`, then runs the worker pool until every job is
-//! finished. By default the sandbox bank runs in a child process (this binary's `bank`
-//! subcommand, the same router `feedwatch sandbox-bank` serves), so this process's RSS is the
-//! refreshing side only (plus the small benchmark driver); `--bank in-process` serves it here.
-//! Prints one JSON line.
+//! connection with `jobs::refresh::enqueue`, and times two rounds of the worker pool:
+//!
+//! - **first**: every connection's first refresh (90 days of history, the account list first);
+//! - **repeat**: the sandbox's clock moves on one day, one refresh per connection is enqueued
+//!   again (`Trigger::Scheduled`), and the pool refreshes every connection a second time, as the
+//!   daily scheduled refresh of an already-synced connection does (a 14-day window, a few new
+//!   transactions, accounts already known).
+//!
+//! Each round reports refreshes/s, bank exchanges per refresh, and the CPU seconds each process
+//! spent (this process, the bank, PostgreSQL, and the rest of the machine) from `/proc`. By
+//! default the sandbox bank runs in a child process (this binary's `bank` subcommand, the same
+//! router `feedwatch sandbox-bank` serves), so this process's RSS is the refreshing side only
+//! (plus the small benchmark driver); `--bank in-process` serves it here. Prints one JSON line.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use chrono::{TimeDelta, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use feedwatch::app::{WorkerSettings, worker_pool};
 use feedwatch::catalog::CatalogHandle;
@@ -27,13 +36,16 @@ use feedwatch::connection::{Credentials, Sealer};
 use feedwatch::devdb::{Durability, LocalPostgres};
 use feedwatch::jobs::Outcome;
 use feedwatch::jobs::refresh::{self, Trigger};
-use feedwatch::jobs::worker::PoolObserver;
-use feedwatch::sandbox::{Clock, SandboxBank, SandboxConfig};
+use feedwatch::jobs::worker::{PoolObserver, WorkerPool};
+use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig};
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
+
+/// How far the sandbox's clock moves between the first and the repeat round.
+const DAY: TimeDelta = TimeDelta::days(1);
 
 #[derive(Debug, Parser)]
 #[command(about = "feedwatch end-to-end refresh benchmark")]
@@ -52,7 +64,9 @@ enum BankPlace {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the sandbox bank until stdin closes; prints `{"url": …}` first.
+    /// Serve the sandbox bank, its clock a day behind, until stdin closes; prints `{"url": …}`
+    /// first. Each stdin line `advance` moves the clock one day on, `stats` asks for the count
+    /// of exchanges; each is answered with one JSON line.
     Bank {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
@@ -60,14 +74,15 @@ enum Command {
         latency_ms: u64,
     },
     /// Diagnostic: time `n` sequential provider fetches (the HTTP exchanges and OFX parsing of one
-    /// refresh, no database) against a sandbox bank child process with the given latency.
+    /// refresh, no database) against a sandbox bank child process with the given latency: first
+    /// fetches (90 days, accounts unknown) and repeat fetches (14 days, accounts known).
     Probe {
         #[arg(long, default_value_t = 50)]
         n: u32,
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
     },
-    /// Seed, refresh every connection once, report refreshes/s and memory.
+    /// Seed, refresh every connection twice (first, then repeat), report refreshes/s, CPU and memory.
     Run {
         /// Worker pool concurrency C.
         #[arg(long, default_value_t = 64)]
@@ -82,12 +97,17 @@ enum Command {
         db_connections: u32,
         #[arg(long, value_enum, default_value_t = BankPlace::Child)]
         bank: BankPlace,
-        /// Use this sandbox bank instead (e.g. `feedwatch sandbox-bank --latency 50ms`).
+        /// Use this sandbox bank instead (e.g. `feedwatch sandbox-bank --latency 50ms`); its clock
+        /// cannot be moved, so the repeat round sees no new day.
         #[arg(long)]
         sandbox_url: Option<String>,
         /// Parent of the PostgreSQL data directory (a fresh subdirectory is made and removed).
         #[arg(long, default_value = "/var/tmp")]
         work_dir: PathBuf,
+        /// Diagnostic: an empty database on this machine to use instead of a private cluster (e.g.
+        /// one with pg_stat_statements loaded); it is migrated and filled, never emptied.
+        #[arg(long)]
+        database_url: Option<String>,
         #[arg(long, default_value_t = 180)]
         timeout_s: u64,
     },
@@ -104,7 +124,17 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bank { listen, latency_ms } => serve_bank(listen, latency_ms).await,
         Command::Probe { n, latency_ms } => probe(n, Duration::from_millis(latency_ms)).await,
-        Command::Run { concurrency, per_slot, latency_ms, db_connections, bank, sandbox_url, work_dir, timeout_s } => {
+        Command::Run {
+            concurrency,
+            per_slot,
+            latency_ms,
+            db_connections,
+            bank,
+            sandbox_url,
+            work_dir,
+            database_url,
+            timeout_s,
+        } => {
             let options = RunOptions {
                 concurrency,
                 connections: concurrency * per_slot,
@@ -114,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let dir = work_dir.join(format!("feedwatch-refresh-bench-{}", std::process::id()));
             std::fs::create_dir_all(&dir)?;
-            let result = run(options, bank, sandbox_url, &dir).await;
+            let result = run(options, bank, sandbox_url, database_url, &dir).await;
             let _ = std::fs::remove_dir_all(&dir);
             let report = result?;
             println!("{report}");
@@ -127,8 +157,15 @@ fn sandbox_config(latency: Duration) -> SandboxConfig {
     SandboxConfig { latency, ..SandboxConfig::default() }
 }
 
+/// A day behind the real clock, so the repeat round can move it to today.
+fn bank_clock() -> ManualClock {
+    ManualClock::new(Utc::now() - DAY)
+}
+
 async fn serve_bank(listen: SocketAddr, latency_ms: u64) -> anyhow::Result<()> {
-    let bank = Arc::new(SandboxBank::new(sandbox_config(Duration::from_millis(latency_ms)), Clock::System));
+    let clock = bank_clock();
+    let bank =
+        Arc::new(SandboxBank::new(sandbox_config(Duration::from_millis(latency_ms)), Clock::Manual(clock.clone())));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
     println!("{}", json!({ "url": format!("http://{addr}"), "pid": std::process::id() }));
@@ -138,8 +175,13 @@ async fn serve_bank(listen: SocketAddr, latency_ms: u64) -> anyhow::Result<()> {
         let router = feedwatch::http::sandbox_bank::router(Arc::clone(&bank));
         async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
     });
-    let mut sink = Vec::new();
-    let _ = tokio::io::stdin().read_to_end(&mut sink).await;
+    let mut commands = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(command) = commands.next_line().await? {
+        if command.trim() == "advance" {
+            clock.set(clock.now() + DAY);
+        }
+        println!("{}", json!({ "clock": clock.now(), "exchanges": bank.exchanges() }));
+    }
     bank.close();
     stop.cancel();
     server.await??;
@@ -155,11 +197,18 @@ struct RunOptions {
     timeout: Duration,
 }
 
-/// The sandbox bank the refreshes talk to, and how to stop it.
+/// The sandbox bank the refreshes talk to, and how to move its clock and stop it.
 enum Bank {
-    Child { child: tokio::process::Child, pid: u32 },
-    InProcess { bank: Arc<SandboxBank>, stop: CancellationToken },
+    Child(Box<ChildBank>),
+    InProcess { bank: Arc<SandboxBank>, clock: ManualClock, stop: CancellationToken },
     External,
+}
+
+/// The `bank` subcommand in a child process, talked to over its stdin and stdout.
+struct ChildBank {
+    child: tokio::process::Child,
+    pid: u32,
+    replies: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
 async fn start_bank(place: BankPlace, latency: Duration) -> anyhow::Result<(String, Bank)> {
@@ -173,15 +222,16 @@ async fn start_bank(place: BankPlace, latency: Duration) -> anyhow::Result<(Stri
                 .spawn()
                 .context("starting the sandbox bank process")?;
             let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-            let mut line = String::new();
-            BufReader::new(stdout).read_line(&mut line).await?;
+            let mut replies = BufReader::new(stdout).lines();
+            let line = replies.next_line().await?.ok_or_else(|| anyhow!("the bank exited"))?;
             let started: serde_json::Value = serde_json::from_str(&line).context("the bank's first line")?;
             let url = started["url"].as_str().ok_or_else(|| anyhow!("no url from the bank"))?.to_owned();
             let pid = child.id().ok_or_else(|| anyhow!("the bank exited"))?;
-            Ok((url, Bank::Child { child, pid }))
+            Ok((url, Bank::Child(Box::new(ChildBank { child, pid, replies }))))
         }
         BankPlace::InProcess => {
-            let bank = Arc::new(SandboxBank::new(sandbox_config(latency), Clock::System));
+            let clock = bank_clock();
+            let bank = Arc::new(SandboxBank::new(sandbox_config(latency), Clock::Manual(clock.clone())));
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             let addr = listener.local_addr()?;
             let stop = CancellationToken::new();
@@ -190,27 +240,63 @@ async fn start_bank(place: BankPlace, latency: Duration) -> anyhow::Result<(Stri
             tokio::spawn(
                 async move { axum::serve(listener, router).with_graceful_shutdown(until.cancelled_owned()).await },
             );
-            Ok((format!("http://{addr}"), Bank::InProcess { bank, stop }))
+            Ok((format!("http://{addr}"), Bank::InProcess { bank, clock, stop }))
         }
     }
 }
 
 impl Bank {
-    fn memory(&self) -> Option<(u64, u64)> {
+    fn pid(&self) -> Option<u32> {
         match self {
-            Self::Child { pid, .. } => memory_of(&format!("/proc/{pid}/status")),
+            Self::Child(child) => Some(child.pid),
             _ => None,
         }
     }
 
+    fn memory(&self) -> Option<(u64, u64)> {
+        self.pid().and_then(|pid| memory_of(&format!("/proc/{pid}/status")))
+    }
+
+    /// Sends one command to the child bank and reads its answer: (exchanges so far).
+    async fn command(&mut self, command: &str) -> anyhow::Result<Option<u64>> {
+        match self {
+            Self::Child(bank) => {
+                let ChildBank { child, replies, .. } = &mut **bank;
+                let stdin = child.stdin.as_mut().ok_or_else(|| anyhow!("the bank's stdin is closed"))?;
+                stdin.write_all(format!("{command}\n").as_bytes()).await?;
+                stdin.flush().await?;
+                let line = replies.next_line().await?.ok_or_else(|| anyhow!("the bank exited"))?;
+                let reply: serde_json::Value = serde_json::from_str(&line)?;
+                Ok(reply["exchanges"].as_u64())
+            }
+            Self::InProcess { bank, clock, .. } => {
+                if command == "advance" {
+                    clock.set(clock.now() + DAY);
+                }
+                Ok(Some(bank.exchanges()))
+            }
+            Self::External => Ok(None),
+        }
+    }
+
+    async fn exchanges(&mut self) -> anyhow::Result<Option<u64>> {
+        self.command("stats").await
+    }
+
+    /// Moves the bank's clock one day on; false when it cannot (an external bank).
+    async fn advance_a_day(&mut self) -> anyhow::Result<bool> {
+        Ok(self.command("advance").await?.is_some())
+    }
+
     async fn stop(self) {
         match self {
-            Self::Child { mut child, .. } => {
+            Self::Child(bank) => {
+                let mut child = bank.child;
                 drop(child.stdin.take());
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 let _ = child.kill().await;
             }
-            Self::InProcess { bank, stop } => {
+            Self::InProcess { bank, stop, .. } => {
                 bank.close();
                 stop.cancel();
             }
@@ -236,17 +322,144 @@ fn own_memory() -> (u64, u64) {
     memory_of("/proc/self/status").unwrap_or((0, 0))
 }
 
-/// Watches refreshes finish: counts by outcome, and when each one finished.
+/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces), so field
+/// N of proc(5) is at index N - 3.
+fn stat_fields(pid: &str) -> Vec<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect()
+}
+
+/// Clock ticks per second of `/proc` CPU times (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// CPU seconds (user + system) of one process so far; with `children`, also of its children
+/// that have exited and been waited for.
+fn cpu_seconds(pid: &str, children: bool) -> f64 {
+    let fields = stat_fields(pid);
+    let field = |index: usize| fields.get(index).copied().unwrap_or(0);
+    let ticks = field(11) + field(12) + if children { field(13) + field(14) } else { 0 };
+    ticks as f64 / TICKS_PER_SECOND
+}
+
+/// The postmaster and every live backend: what PostgreSQL has spent so far.
+fn postgres_cpu_seconds(postmaster: u32) -> f64 {
+    let backends: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().into_string().ok())
+        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|pid| stat_fields(pid).get(1).copied() == Some(u64::from(postmaster)))
+        .map(|pid| cpu_seconds(&pid, false))
+        .sum();
+    cpu_seconds(&postmaster.to_string(), true) + backends
+}
+
+/// Busy and total CPU seconds of the whole machine, from the `cpu` line of `/proc/stat`.
+fn machine_cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal; guest time is already inside user.
+    let total: u64 = ticks.iter().take(8).sum();
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    ((total - idle) as f64 / TICKS_PER_SECOND, total as f64 / TICKS_PER_SECOND)
+}
+
+/// CPU seconds spent so far by each party of a run.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSample {
+    refresher: f64,
+    bank: f64,
+    postgres: f64,
+    machine_busy: f64,
+    machine_total: f64,
+}
+
+impl CpuSample {
+    fn take(bank_pid: Option<u32>, postmaster: u32) -> Self {
+        let (machine_busy, machine_total) = machine_cpu_seconds();
+        Self {
+            refresher: cpu_seconds("self", false),
+            bank: bank_pid.map_or(0.0, |pid| cpu_seconds(&pid.to_string(), false)),
+            postgres: postgres_cpu_seconds(postmaster),
+            machine_busy,
+            machine_total,
+        }
+    }
+
+    /// CPU seconds per party between `self` and `later`, and per refresh in milliseconds.
+    fn report(&self, later: &Self, refreshes: u64, in_process_bank: bool) -> serde_json::Value {
+        let spent = |from: f64, to: f64| to - from;
+        let refresher = spent(self.refresher, later.refresher);
+        let bank = spent(self.bank, later.bank);
+        let postgres = spent(self.postgres, later.postgres);
+        let busy = spent(self.machine_busy, later.machine_busy);
+        let total = spent(self.machine_total, later.machine_total);
+        let others = (busy - refresher - bank - postgres).max(0.0);
+        let per_refresh = |seconds: f64| round(seconds * 1000.0 / refreshes.max(1) as f64, 2);
+        json!({
+            "seconds": {
+                "refresher": round(refresher, 2),
+                "bank": if in_process_bank { json!("inside refresher") } else { json!(round(bank, 2)) },
+                "postgres": round(postgres, 2),
+                "rest_of_machine": round(others, 2),
+                "machine_busy": round(busy, 2),
+                "machine_capacity": round(total, 2),
+            },
+            "ms_per_refresh": {
+                "refresher": per_refresh(refresher),
+                "bank": per_refresh(bank),
+                "postgres": per_refresh(postgres),
+            },
+            "machine_busy_share": round(if total > 0.0 { busy / total } else { 0.0 }, 3),
+        })
+    }
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
+
+/// Watches refreshes finish: counts by outcome, and when each one finished, per round.
 #[derive(Default)]
 struct Progress {
     succeeded: AtomicU64,
     other: AtomicU64,
     finished_at: Mutex<Vec<Duration>>,
+    /// How long each refresh's handler ran (bank and database), as the pool measured it.
+    handler_seconds: Mutex<Vec<f64>>,
     started: Mutex<Option<Instant>>,
 }
 
+impl Progress {
+    /// Zeroes the counts and starts the round's clock.
+    fn start_round(&self) -> Instant {
+        self.succeeded.store(0, Ordering::Relaxed);
+        self.other.store(0, Ordering::Relaxed);
+        self.finished_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        let now = Instant::now();
+        *self.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(now);
+        now
+    }
+
+    fn done(&self) -> u64 {
+        self.succeeded.load(Ordering::Relaxed) + self.other.load(Ordering::Relaxed)
+    }
+}
+
 impl PoolObserver for Progress {
-    fn finished(&self, _kind: &str, outcome: &Outcome, _seconds: f64) {
+    fn finished(&self, _kind: &str, outcome: &Outcome, seconds: f64) {
+        self.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(seconds);
         match outcome {
             Outcome::Succeeded(result) if result.get("skipped").is_none() => &self.succeeded,
             _ => &self.other,
@@ -263,41 +476,59 @@ async fn run(
     options: RunOptions,
     place: BankPlace,
     sandbox_url: Option<String>,
+    database_url: Option<String>,
     dir: &std::path::Path,
 ) -> anyhow::Result<serde_json::Value> {
-    let local =
-        LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?;
-    let pool = feedwatch::database::pool(local.url(), 10)?;
+    let local = match database_url {
+        Some(_) => None,
+        None => Some(
+            LocalPostgres::start(&dir.join("postgres"), Durability::Durable).await.context("starting PostgreSQL")?,
+        ),
+    };
+    let url = database_url.as_deref().or(local.as_ref().map(LocalPostgres::url)).unwrap_or_default();
+    let pool = feedwatch::database::pool(url, 10)?;
     feedwatch::database::migrate(&pool).await.context("migrating")?;
     let label = match (&sandbox_url, place) {
         (Some(_), _) => "external (--sandbox-url)",
         (None, BankPlace::Child) => "separate process",
         (None, BankPlace::InProcess) => "in-process",
     };
-    let (bank_url, bank) = match sandbox_url {
+    let (bank_url, mut bank) = match sandbox_url {
         Some(url) => (url, Bank::External),
         None => start_bank(place, options.latency).await?,
     };
-    let result = measure(&pool, &options, &bank_url, &bank).await;
+    let result = measure(&pool, &options, &bank_url, &mut bank).await;
     bank.stop().await;
     pool.close().await;
-    local.stop().await;
+    if let Some(local) = local {
+        local.stop().await;
+    }
     let mut report = result?;
     report["bank"] = json!(label);
     Ok(report)
+}
+
+/// The worker pool under test, and what watches it.
+struct Pool {
+    workers: Arc<WorkerPool>,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+    running: tokio::task::JoinHandle<()>,
 }
 
 async fn measure(
     pool: &PgPool,
     options: &RunOptions,
     bank_url: &str,
-    bank: &Bank,
+    bank: &mut Bank,
 ) -> anyhow::Result<serde_json::Value> {
     let sealer = Arc::new(Sealer::from_config(&Sealer::generate_config("bench1"))?);
     let catalog = CatalogHandle::new(feedwatch::catalog::shipped_index().map_err(|errors| anyhow!("{errors}"))?);
     let seeding = Instant::now();
-    seed(pool, &sealer, options.connections).await?;
+    let ids = seed(pool, &sealer, options.connections).await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();
+    let backend: i32 = sqlx::query_scalar("select pg_backend_pid()").fetch_one(pool).await?;
+    let postmaster = stat_fields(&backend.to_string()).get(1).copied().unwrap_or(0) as u32;
     let (_, rss_before_kb) = own_memory();
 
     let settings = WorkerSettings {
@@ -315,10 +546,81 @@ async fn measure(
     let workers =
         Arc::new(worker_pool(pool, &sealer, &catalog, &settings, Duration::from_secs(5))?.observe(progress.clone()));
     let shutdown = CancellationToken::new();
-    let started = Instant::now();
-    *progress.started.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(started);
     let running = tokio::spawn(Arc::clone(&workers).run(shutdown.clone()));
+    let under_test = Pool { workers, progress, shutdown, running };
+    let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids).await;
+    under_test.shutdown.cancel();
+    under_test.running.await?;
+    drop(under_test.workers);
+    let (first, repeat) = rounds?;
+    let (hwm_kb, rss_end_kb) = own_memory();
+    let peak_rss_kb =
+        hwm_kb.max(first["peak_rss_kb"].as_u64().unwrap_or(0)).max(repeat["peak_rss_kb"].as_u64().unwrap_or(0));
+    let bank_peak_kb =
+        first["bank_peak_rss_kb"].as_u64().unwrap_or(0).max(repeat["bank_peak_rss_kb"].as_u64().unwrap_or(0));
+    let transactions: i64 = sqlx::query_scalar("select count(*) from feed_transaction").fetch_one(pool).await?;
+    let healthy: i64 =
+        sqlx::query_scalar("select count(*) from connection where last_success_at is not null").fetch_one(pool).await?;
+    let mb = |kb: u64| round(kb as f64 / 1024.0, 1);
+    Ok(json!({
+        "bench": "refresh_end_to_end",
+        "concurrency": options.concurrency,
+        "connections": options.connections,
+        "latency_ms": options.latency.as_millis() as u64,
+        "db_connections": options.db_connections,
+        "seed_seconds": round(seed_seconds, 3),
+        "target_per_s": round(0.7 * options.concurrency as f64 / options.latency.as_secs_f64(), 0),
+        "first": first,
+        "repeat": repeat,
+        "connections_with_success": healthy,
+        "transactions_stored": transactions,
+        "rss_before_pool_mb": mb(rss_before_kb),
+        "peak_rss_mb": mb(peak_rss_kb),
+        "rss_end_mb": mb(rss_end_kb),
+        "bank_peak_rss_mb": if bank_peak_kb > 0 { json!(mb(bank_peak_kb)) } else { json!(null) },
+        "rss_target_mb": 150,
+    }))
+}
 
+/// The first round, then the bank's clock a day on, then the repeat round.
+async fn both_rounds(
+    pool: &PgPool,
+    options: &RunOptions,
+    bank: &mut Bank,
+    under_test: &Pool,
+    postmaster: u32,
+    ids: &[Uuid],
+) -> anyhow::Result<(serde_json::Value, serde_json::Value)> {
+    let first = round_of(pool, options, bank, under_test, postmaster, None).await?;
+    let clock_advanced = bank.advance_a_day().await?;
+    let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids)).await?;
+    repeat["bank_clock_advanced_one_day"] = json!(clock_advanced);
+    Ok((first, repeat))
+}
+
+/// Times one round: every connection refreshed once. The first round's jobs were enqueued by
+/// the seed; a repeat round enqueues one scheduled refresh per connection in `again`.
+async fn round_of(
+    pool: &PgPool,
+    options: &RunOptions,
+    bank: &mut Bank,
+    under_test: &Pool,
+    postmaster: u32,
+    again: Option<&[Uuid]>,
+) -> anyhow::Result<serde_json::Value> {
+    let exchanges_before = bank.exchanges().await?;
+    // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
+    eprintln!("[refresh_bench] round {} starts", if again.is_some() { "repeat" } else { "first" });
+    if let Some(ids) = again {
+        let mut tx = pool.begin().await?;
+        for id in ids {
+            refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
+        }
+        tx.commit().await?;
+    }
+    let statements_tracked = reset_statement_stats(pool).await;
+    let cpu_before = CpuSample::take(bank.pid(), postmaster);
+    let started = under_test.progress.start_round();
     let total = options.connections as u64;
     let mut peak_rss_kb = 0;
     let mut bank_peak_kb = 0;
@@ -328,12 +630,11 @@ async fn measure(
         if let Some((hwm, _)) = bank.memory() {
             bank_peak_kb = bank_peak_kb.max(hwm);
         }
-        let done = progress.succeeded.load(Ordering::Relaxed) + progress.other.load(Ordering::Relaxed);
+        let done = under_test.progress.done();
         if done >= total {
             break;
         }
         if started.elapsed() > options.timeout {
-            shutdown.cancel();
             bail!("timed out: {done} of {total} refreshes finished");
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -355,15 +656,13 @@ async fn measure(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let elapsed = started.elapsed();
-    let (hwm_kb, rss_end_kb) = own_memory();
-    shutdown.cancel();
-    running.await?;
-
+    let cpu_after = CpuSample::take(bank.pid(), postmaster);
+    let exchanges_after = bank.exchanges().await?;
+    let (hwm_kb, _) = own_memory();
+    let progress = &under_test.progress;
+    let succeeded = progress.succeeded.load(Ordering::Relaxed);
     let states: Vec<(String, i64)> =
         sqlx::query_as("select state, count(*) from job group by state order by state").fetch_all(pool).await?;
-    let transactions: i64 = sqlx::query_scalar("select count(*) from feed_transaction").fetch_one(pool).await?;
-    let healthy: i64 =
-        sqlx::query_scalar("select count(*) from connection where last_success_at is not null").fetch_one(pool).await?;
 
     let mut times = progress.finished_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     times.sort();
@@ -373,41 +672,69 @@ async fn measure(
     let overall = total as f64 / elapsed.as_secs_f64();
     let ideal = options.concurrency as f64 / options.latency.as_secs_f64();
     let target = 0.7 * ideal;
-    let mb = |kb: u64| (kb as f64 / 1024.0 * 10.0).round() / 10.0;
+    let exchanges = exchanges_before.zip(exchanges_after).map(|(before, after)| after - before);
+    let mut handler = progress.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    handler.sort_by(f64::total_cmp);
+    let handler_ms = |share: f64| {
+        let index = ((handler.len() as f64 * share) as usize).min(handler.len().saturating_sub(1));
+        handler.get(index).map_or(0.0, |seconds| round(seconds * 1000.0, 1))
+    };
+    // Slots busy in a handler on average; the rest of C waited on the queue (claims, completions).
+    let in_handlers = handler.iter().sum::<f64>() / elapsed.as_secs_f64();
+    let statements = if statements_tracked { statement_stats(pool, total).await? } else { json!(null) };
     Ok(json!({
-        "bench": "refresh_end_to_end",
-        "concurrency": options.concurrency,
-        "connections": total,
-        "latency_ms": options.latency.as_millis() as u64,
-        "db_connections": options.db_connections,
-        "seed_seconds": (seed_seconds * 1000.0).round() / 1000.0,
-        "seconds": (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        "seconds": round(elapsed.as_secs_f64(), 3),
         "refreshes_per_s": overall.round(),
         "steady_refreshes_per_s": steady.round(),
         "ideal_per_s": ideal.round(),
         "target_per_s": target.round(),
-        "ratio_to_target": (overall / target * 1000.0).round() / 1000.0,
-        "steady_ratio_to_target": (steady / target * 1000.0).round() / 1000.0,
-        "refreshes_succeeded": progress.succeeded.load(Ordering::Relaxed),
+        "ratio_to_target": round(overall / target, 3),
+        "steady_ratio_to_target": round(steady / target, 3),
+        "refreshes_succeeded": succeeded,
         "refreshes_other": progress.other.load(Ordering::Relaxed),
-        "job_states": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
-        "connections_with_success": healthy,
-        "transactions_stored": transactions,
-        "rss_before_pool_mb": mb(rss_before_kb),
-        "peak_rss_mb": mb(hwm_kb.max(peak_rss_kb)),
-        "rss_end_mb": mb(rss_end_kb),
-        "bank_peak_rss_mb": if bank_peak_kb > 0 { json!(mb(bank_peak_kb)) } else { json!(null) },
-        "rss_target_mb": 150,
+        "bank_exchanges_per_refresh": exchanges.map(|count| round(count as f64 / total as f64, 2)),
+        "handler_ms": { "p50": handler_ms(0.5), "p90": handler_ms(0.9), "p99": handler_ms(0.99) },
+        "mean_refreshes_in_handlers": round(in_handlers, 1),
+        "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
+        "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
+        "postgres_statements": statements,
+        "peak_rss_kb": hwm_kb.max(peak_rss_kb),
+        "bank_peak_rss_kb": bank_peak_kb,
     }))
 }
 
+/// Starts counting statements afresh when the database has pg_stat_statements (only an
+/// external `--database-url` can: the private cluster does not load it).
+async fn reset_statement_stats(pool: &PgPool) -> bool {
+    sqlx::query("select pg_stat_statements_reset()").execute(pool).await.is_ok()
+}
+
+/// The statements that took the most execution time since the reset, per refresh.
+async fn statement_stats(pool: &PgPool, refreshes: u64) -> anyhow::Result<serde_json::Value> {
+    let rows: Vec<(f64, f64, f64, String)> = sqlx::query_as(
+        r#"select calls::float8 / $1, total_exec_time / $1, total_plan_time / $1,
+                  left(regexp_replace(query, '\s+', ' ', 'g'), 100)
+           from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+             and query not like '%pg_stat_statements%'
+           order by total_exec_time desc limit 15"#,
+    )
+    .bind(refreshes.max(1) as f64)
+    .fetch_all(pool)
+    .await?;
+    let per_refresh = rows.into_iter().map(|(calls, exec, plan, query)| {
+        json!({ "calls": round(calls, 2), "exec_ms": round(exec, 3), "plan_ms": round(plan, 3), "query": query })
+    });
+    Ok(json!(per_refresh.collect::<Vec<_>>()))
+}
+
 /// The sandbox institutions (as the service seeds them) and `count` connections to the healthy
-/// one, each with its refresh enqueued, in one transaction.
-async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<()> {
+/// one, each with its refresh enqueued, in one transaction. Returns the connections' ids.
+async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<Vec<Uuid>> {
     let seeded = feedwatch::app::seed_sandbox_institutions(pool).await?;
     let healthy = seeded.iter().find(|(slug, _)| *slug == "healthy").map(|(_, id)| *id);
     let institution_id = healthy.ok_or_else(|| anyhow!("no healthy sandbox institution"))?;
     let tenant_id = Uuid::new_v4();
+    let mut ids = Vec::with_capacity(count);
     let mut tx = pool.begin().await?;
     for n in 0..count {
         let id = Uuid::new_v4();
@@ -426,25 +753,15 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<()
         };
         connections::insert(&mut *tx, &new).await?;
         refresh::enqueue(&mut tx, id, Trigger::Created).await?;
+        ids.push(id);
     }
     tx.commit().await?;
-    Ok(())
-}
-
-/// CPU time (user + system) of this process so far.
-fn own_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name; 100 ticks/s.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    Ok(ids)
 }
 
 async fn probe(n: u32, latency: Duration) -> anyhow::Result<()> {
     use feedwatch::provider::{DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedProvider, FetchRequest};
-    let (url, bank) = start_bank(BankPlace::Child, latency).await?;
+    let (url, mut bank) = start_bank(BankPlace::Child, latency).await?;
     let provider = DirectConnect::new(DirectConnectOptions::default())?;
     let healthy =
         feedwatch::sandbox::INSTITUTIONS.iter().find(|i| i.slug == "healthy").ok_or_else(|| anyhow!("no healthy"))?;
@@ -461,40 +778,46 @@ async fn probe(n: u32, latency: Duration) -> anyhow::Result<()> {
         password: secrecy::SecretString::from("pass_good".to_owned()),
         extra: Default::default(),
     };
-    let now = chrono::Utc::now();
-    let request = FetchRequest {
+    let now = Utc::now();
+    let first = FetchRequest {
         institution: &settings,
         credentials: &credentials,
-        since: Some(now - chrono::TimeDelta::days(90)),
+        since: Some(now - TimeDelta::days(90)),
         now,
+        known_accounts: &[],
     };
-    let (wall, cpu) = (Instant::now(), own_cpu());
-    let mut transactions = 0;
-    for _ in 0..n {
-        let data = provider.fetch(&request).await.map_err(|error| anyhow!("{error:?}"))?;
-        transactions = data.accounts.iter().map(|account| account.transactions.len()).sum::<usize>();
-    }
-    let (wall, cpu) = (wall.elapsed(), own_cpu() - cpu);
-    let bank_cpu = match &bank {
-        Bank::Child { pid, .. } => {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let fields: Vec<&str> =
-                stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-            let ticks = |index: usize| fields.get(index).and_then(|value| value.parse::<u64>().ok()).unwrap_or(0);
-            Some((ticks(11) + ticks(12)) * 10)
+    let fetched = provider.fetch_with_references(&first).await.map_err(|error| anyhow!("{error:?}"))?;
+    let known: Vec<serde_json::Value> = fetched.references.into_iter().flatten().collect();
+    let repeat = FetchRequest { since: Some(now - TimeDelta::days(14)), known_accounts: &known, ..first };
+    let mut report = serde_json::Map::new();
+    for (name, request) in [("first", &first), ("repeat", &repeat)] {
+        let exchanges = bank.exchanges().await?;
+        let (wall, cpu) = (Instant::now(), cpu_seconds("self", false));
+        let bank_cpu = bank.pid().map(|pid| cpu_seconds(&pid.to_string(), false));
+        let mut transactions = 0;
+        for _ in 0..n {
+            let data = provider.fetch(request).await.map_err(|error| anyhow!("{error:?}"))?;
+            transactions = data.accounts.iter().map(|account| account.transactions.len()).sum::<usize>();
         }
-        _ => None,
-    };
+        let (wall, cpu) = (wall.elapsed().as_secs_f64(), cpu_seconds("self", false) - cpu);
+        let bank_cpu = bank.pid().map(|pid| cpu_seconds(&pid.to_string(), false)).zip(bank_cpu).map(|(b, a)| b - a);
+        let exchanges = bank.exchanges().await?.zip(exchanges).map(|(after, before)| after - before);
+        let per_fetch = |seconds: f64| round(seconds * 1000.0 / f64::from(n), 2);
+        report.insert(
+            name.to_owned(),
+            json!({
+                "transactions_per_fetch": transactions,
+                "exchanges_per_fetch": exchanges.map(|count| count as f64 / f64::from(n)),
+                "wall_ms_per_fetch": per_fetch(wall),
+                "client_cpu_ms_per_fetch": per_fetch(cpu),
+                "bank_cpu_ms_per_fetch": bank_cpu.map(per_fetch),
+            }),
+        );
+    }
     bank.stop().await;
-    println!(
-        "{}",
-        json!({
-            "probe": "provider_fetch", "fetches": n, "latency_ms": latency.as_millis() as u64,
-            "transactions_per_fetch": transactions,
-            "wall_ms_per_fetch": (wall.as_secs_f64() * 1000.0 / f64::from(n) * 10.0).round() / 10.0,
-            "client_cpu_ms_per_fetch": (cpu.as_secs_f64() * 1000.0 / f64::from(n) * 10.0).round() / 10.0,
-            "bank_cpu_ms_total": bank_cpu,
-        })
-    );
+    report.insert("probe".into(), json!("provider_fetch"));
+    report.insert("fetches".into(), json!(n));
+    report.insert("latency_ms".into(), json!(latency.as_millis() as u64));
+    println!("{}", serde_json::Value::Object(report));
     Ok(())
 }

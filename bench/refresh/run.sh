@@ -3,7 +3,10 @@
 # pool against the sandbox bank answering after 50 ms, at concurrency C (64 and 256), and the
 # resident memory of the refreshing process. Each run starts its own private PostgreSQL
 # (durable settings), seeds K = 4 x C connections to the healthy sandbox bank, enqueues one
-# refresh each and times the pool until all are done.
+# refresh each and times two rounds: "first" (every connection's first refresh, 90 days) and
+# "repeat" (the bank's clock a day on, every connection refreshed again, as the daily
+# scheduled refresh of a synced connection is). Each round also reports bank exchanges per
+# refresh and the CPU milliseconds per refresh of the refresher, the bank and PostgreSQL.
 # Targets: refreshes/s >= 0.7 x C / latency; peak RSS at C=256 < 150 MB.
 #
 # Usage: bench/refresh/run.sh
@@ -63,9 +66,11 @@ jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --s
   --arg cpus "$(nproc)" '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), runs: .}' "$runs" >"$out_json"
 
 jq -r '
+  def pad($n): tostring | (" " * ($n - length)) + .;
   "",
   "end-to-end refreshes, \(.date) (rev \(.git_rev), \(.cpus) CPUs), sandbox latency \(.runs[0].latency_ms) ms",
-  "   C     K  refreshes/s  steady/s  target/s  ratio  steady ratio  peak RSS MB  bank RSS MB  rounds",
-  (.runs[] | "\(.concurrency | tostring | .[0:5] | (" " * (4 - length)) + .)  \(.connections | tostring | (" " * (4 - length)) + .)  \(.refreshes_per_s | tostring | (" " * (11 - length)) + .)  \(.steady_refreshes_per_s | tostring | (" " * (8 - length)) + .)  \(.target_per_s | tostring | (" " * (8 - length)) + .)  \(.ratio_to_target | tostring | (" " * (5 - length)) + .)  \(.steady_ratio_to_target | tostring | (" " * (12 - length)) + .)  \(.peak_rss_mb | tostring | (" " * (11 - length)) + .)  \(.bank_peak_rss_mb | tostring | (" " * (11 - length)) + .)  \(.round)"),
-  "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process; bank \(.runs[0].bank))"
+  "   C     K  round   refreshes/s  steady/s  target/s  ratio  steady ratio  exch/refresh  CPU ms/refresh (refresher bank postgres)  machine busy  peak RSS MB  bank RSS MB  n",
+  (.runs[] as $run | ("first", "repeat") as $kind | $run[$kind] as $r |
+    "\($run.concurrency | pad(4))  \($run.connections | pad(4))  \($kind | . + " " * (6 - length))  \($r.refreshes_per_s | pad(11))  \($r.steady_refreshes_per_s | pad(8))  \($r.target_per_s | pad(8))  \($r.ratio_to_target | pad(5))  \($r.steady_ratio_to_target | pad(12))  \($r.bank_exchanges_per_refresh | pad(12))  \("\($r.cpu.ms_per_refresh.refresher) \($r.cpu.ms_per_refresh.bank) \($r.cpu.ms_per_refresh.postgres)" | pad(39))  \($r.cpu.machine_busy_share | pad(12))  \($run.peak_rss_mb | pad(11))  \($run.bank_peak_rss_mb | pad(11))  \($run.round)"),
+  "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process, both rounds; bank \(.runs[0].bank))"
 ' "$out_json"

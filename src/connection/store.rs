@@ -408,6 +408,19 @@ pub struct ReportedAccount<'a> {
     pub error_code: Option<i32>,
 }
 
+/// A new account's display name: the bank's name, or its id when the bank gives none.
+fn initial_display_name<'a>(reported: &ReportedAccount<'a>) -> &'a str {
+    if reported.bank_name.trim().is_empty() { reported.bank_account_id } else { reported.bank_name }
+}
+
+fn reported_state(reported: &ReportedAccount<'_>) -> &'static str {
+    match reported.error_code {
+        Some(324) => "not_found",
+        Some(708) => "closed",
+        _ => "active",
+    }
+}
+
 /// Inserts or updates an account by the bank's id. A new account takes the bank's name as its
 /// display name; an existing one keeps the name and state the user gave it, unless it had gone
 /// missing and is back.
@@ -416,12 +429,8 @@ pub async fn upsert_account(
     connection_id: Uuid,
     reported: &ReportedAccount<'_>,
 ) -> Result<Uuid, sqlx::Error> {
-    let display_name = if reported.bank_name.trim().is_empty() { reported.bank_account_id } else { reported.bank_name };
-    let state = match reported.error_code {
-        Some(324) => "not_found",
-        Some(708) => "closed",
-        _ => "active",
-    };
+    let display_name = initial_display_name(reported);
+    let state = reported_state(reported);
     sqlx::query_scalar!(
         r#"insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name,
                                 state, currency, balance, available, balance_as_of, error_code)
@@ -457,21 +466,93 @@ pub async fn upsert_account(
     .await
 }
 
-/// Marks accounts the bank no longer lists as not found (QuickBooks 324).
-pub async fn mark_missing_accounts(
+/// An account the bank listed in a refresh, with how the provider addresses it next time.
+#[derive(Debug)]
+pub struct ListedAccount<'a> {
+    pub reported: ReportedAccount<'a>,
+    pub provider_ref: Option<&'a serde_json::Value>,
+}
+
+/// Everything a refresh learnt about a connection's accounts, in one statement: upserts the
+/// listed ones as [`upsert_account`] does (and keeps their provider references), and marks the
+/// ones the bank no longer lists as not found (QuickBooks 324), forgetting their references so
+/// the next refresh does not ask for them. Returns each listed account's id, in `listed` order.
+pub async fn store_listed_accounts(
     executor: impl PgExecutor<'_>,
     connection_id: Uuid,
-    reported_ids: &[String],
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query!(
-        r#"update account set state = 'not_found', error_code = 324, updated_at = now()
-           where connection_id = $1 and not (bank_account_id = any($2)) and state = 'active'"#,
+    listed: &[ListedAccount<'_>],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let column = |field: fn(&ReportedAccount<'_>) -> String| listed.iter().map(|a| field(&a.reported)).collect();
+    let ids: Vec<Uuid> = listed.iter().map(|_| Uuid::new_v4()).collect();
+    let bank_ids: Vec<String> = column(|a| a.bank_account_id.to_owned());
+    let kinds: Vec<String> = column(|a| a.kind.as_str().to_owned());
+    let masked: Vec<String> = column(|a| a.masked_number.to_owned());
+    let bank_names: Vec<String> = column(|a| a.bank_name.to_owned());
+    let display_names: Vec<String> = column(|a| initial_display_name(a).to_owned());
+    let states: Vec<String> = column(|a| reported_state(a).to_owned());
+    let currencies: Vec<String> = column(|a| a.currency.to_owned());
+    let balances: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.balance).collect();
+    let available: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.available).collect();
+    let as_of: Vec<Option<DateTime<Utc>>> = listed.iter().map(|a| a.reported.balance_as_of).collect();
+    let error_codes: Vec<Option<i32>> = listed.iter().map(|a| a.reported.error_code).collect();
+    let refs: Vec<Option<serde_json::Value>> = listed.iter().map(|a| a.provider_ref.cloned()).collect();
+    let rows = sqlx::query!(
+        r#"with listed as (
+               select * from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                    $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::timestamptz[],
+                                    $13::int[], $14::jsonb[])
+                   with ordinality
+                   as l(id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency, balance,
+                        available, balance_as_of, error_code, provider_ref, position)
+           ),
+           upserted as (
+               insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name,
+                                    display_name, state, currency, balance, available, balance_as_of, error_code,
+                                    provider_ref)
+               select id, $1, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
+                      balance, available, balance_as_of, error_code, provider_ref
+               from listed
+               on conflict (connection_id, bank_account_id) do update set
+                   kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
+                   currency = excluded.currency,
+                   balance = coalesce(excluded.balance, account.balance),
+                   available = coalesce(excluded.available, account.available),
+                   balance_as_of = coalesce(excluded.balance_as_of, account.balance_as_of),
+                   error_code = excluded.error_code,
+                   state = case when account.state = 'hidden' then 'hidden' else excluded.state end,
+                   provider_ref = coalesce(excluded.provider_ref, account.provider_ref),
+                   updated_at = now()
+               returning id, bank_account_id
+           ),
+           -- Disjoint from the upserted rows: one statement never touches a row twice.
+           vanished as (
+               update account set
+                   state = case when state = 'active' then 'not_found' else state end,
+                   error_code = case when state = 'active' then 324 else error_code end,
+                   provider_ref = null,
+                   updated_at = now()
+               where connection_id = $1 and not (bank_account_id = any($3))
+                 and (state = 'active' or provider_ref is not null)
+           )
+           select u.id as "id!" from upserted u join listed l using (bank_account_id) order by l.position"#,
         connection_id,
-        reported_ids,
+        &ids,
+        &bank_ids,
+        &kinds,
+        &masked,
+        &bank_names,
+        &display_names,
+        &states,
+        &currencies,
+        &balances as &[Option<Decimal>],
+        &available as &[Option<Decimal>],
+        &as_of as &[Option<DateTime<Utc>>],
+        &error_codes as &[Option<i32>],
+        &refs as &[Option<serde_json::Value>],
     )
-    .execute(executor)
-    .await?
-    .rows_affected())
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
 }
 
 /// Changes a user makes to an account.
@@ -548,23 +629,44 @@ pub async fn duplicate_account_names(
     .await
 }
 
-/// Records a successful refresh. Returns the state the connection had before.
+/// Records a successful refresh and its timeline events in one statement: `refresh.succeeded`
+/// with `detail`, then `connection.state_changed` when the connection was not healthy before.
+/// Returns the state the connection had before (`None` when it is disconnected or gone).
 pub async fn record_success(
     executor: impl PgExecutor<'_>,
     id: Uuid,
     at: DateTime<Utc>,
     data_as_of: Option<DateTime<Utc>>,
+    detail: &serde_json::Value,
 ) -> Result<Option<String>, sqlx::Error> {
+    // Time-ordered ids, made in event order, break ties between events of the same instant.
+    let (succeeded_id, changed_id) = (Uuid::now_v7(), Uuid::now_v7());
     sqlx::query_scalar!(
-        r#"with before as (select state from connection where id = $1)
-           update connection set state = 'healthy', last_attempt_at = $2, last_success_at = $2,
-                  data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null, error_raw = null,
-                  error_at = null, stale = false, updated_at = now()
-           where id = $1 and state <> 'disconnected'
-           returning (select state from before) as "before!""#,
+        r#"with before as (select state from connection where id = $1),
+           updated as (
+               update connection set state = 'healthy', last_attempt_at = $2, last_success_at = $2,
+                      data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null,
+                      error_raw = null, error_at = null, stale = false, updated_at = now()
+               where id = $1 and state <> 'disconnected'
+               returning id
+           ),
+           events as (
+               insert into connection_event (id, connection_id, kind, detail, actor_role)
+               select e.id, $1, e.kind, e.detail, 'system'
+               from before b,
+                    lateral (values (1, $4::uuid, 'refresh.succeeded', $5::jsonb),
+                                    (2, $6::uuid, 'connection.state_changed',
+                                     jsonb_build_object('from', b.state, 'to', 'healthy'))) as e(n, id, kind, detail)
+               where e.n = 1 or (b.state <> 'healthy' and exists (select 1 from updated))
+               order by e.n
+           )
+           select (select state from before) as "before!" from updated"#,
         id,
         at,
         data_as_of,
+        succeeded_id,
+        detail,
+        changed_id,
     )
     .fetch_optional(executor)
     .await
@@ -600,15 +702,48 @@ pub async fn record_failure(
 /// What a refresh needs to reach the bank.
 #[derive(Debug)]
 pub struct RefreshTarget {
-    pub connection: Connection,
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub institution_id: Uuid,
+    /// Failed refreshes since the last success: a success after any is a repair.
+    pub failure_streak: i32,
+    pub state: State,
+    pub last_success_at: Option<DateTime<Utc>>,
     pub sealed: Vec<u8>,
     pub key_id: String,
+    /// The provider references of the accounts the bank listed last time.
+    pub known_accounts: Vec<serde_json::Value>,
 }
 
-pub async fn refresh_target(conn: &mut sqlx::PgConnection, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
-    let Some(connection) = get(&mut *conn, id).await? else { return Ok(None) };
-    let Some((sealed, key_id)) = sealed_credentials(&mut *conn, id).await? else { return Ok(None) };
-    Ok(Some(RefreshTarget { connection, sealed, key_id }))
+/// One query, not the connection's full view: this runs once per refresh.
+pub async fn refresh_target(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
+    let Some(row) = sqlx::query!(
+        r#"select c.id, c.tenant_id, c.institution_id, c.failure_streak, c.state, c.last_success_at,
+                  c.credentials_sealed, c.credentials_key_id,
+                  array(select a.provider_ref from account a
+                        where a.connection_id = c.id and a.provider_ref is not null
+                        order by a.created_at, a.id) as "known_accounts!"
+           from connection c where c.id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let state = State::parse(&row.state)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{}`", row.state).into()))?;
+    Ok(Some(RefreshTarget {
+        id: row.id,
+        tenant_id: row.tenant_id,
+        institution_id: row.institution_id,
+        failure_streak: row.failure_streak,
+        state,
+        last_success_at: row.last_success_at,
+        sealed: row.credentials_sealed,
+        key_id: row.credentials_key_id,
+        known_accounts: row.known_accounts,
+    }))
 }
 
 /// Claims connections whose scheduled refresh is due and moves their next refresh one interval

@@ -14,13 +14,15 @@ use uuid::Uuid;
 use super::worker::{HandlerFuture, JobHandler};
 use super::{ClaimedJob, Enqueued, NewJob, Outcome};
 use crate::catalog::{Actor as CatalogActor, CatalogHandle};
-use crate::connection::store::{self as connections, RefreshTarget, ReportedAccount};
+use crate::connection::store::{self as connections, ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Actor, Sealer, State};
-use crate::feed::{self, Changes, ReportedTransaction};
+use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
 use crate::ofx::OfxVersion;
-use crate::provider::{self, DirectConnectSettings, FeedData, FeedProvider, FetchRequest, ProviderError, RetryHint};
+use crate::provider::{
+    self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError, RetryHint,
+};
 use crate::webhook::events::{self, Finished, Subject};
 use crate::webhook::{self, EventKind};
 
@@ -115,27 +117,32 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
         };
         let mut conn = self.pool.acquire().await?;
-        let Some(target) = connections::refresh_target(&mut conn, connection_id).await? else {
+        let Some(target) = connections::refresh_target(&mut *conn, connection_id).await? else {
             return Ok(skipped("the connection no longer exists"));
         };
-        if target.connection.state == State::Disconnected {
+        if target.state == State::Disconnected {
             return Ok(skipped("the connection is disconnected"));
         }
-        let institution = institution::store::get(&mut *conn, target.connection.institution_id).await?;
+        let institution = institution::store::get(&mut *conn, target.institution_id).await?;
         // Released before the bank is called: no connection is held while a refresh waits on it.
         drop(conn);
         let now = Utc::now();
-        let window_start = target.connection.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
+        let window_start = target.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
         let fetched = match self.prepare(&target, institution.as_ref()) {
             Ok((settings, credentials)) => {
-                let request =
-                    FetchRequest { institution: &settings, credentials: &credentials, since: Some(window_start), now };
-                self.provider.fetch(&request).await
+                let request = FetchRequest {
+                    institution: &settings,
+                    credentials: &credentials,
+                    since: Some(window_start),
+                    now,
+                    known_accounts: &target.known_accounts,
+                };
+                self.provider.fetch_with_references(&request).await
             }
             Err(error) => Err(error),
         };
         match fetched {
-            Ok(data) => self.store_success(job, &target, data, window_start, now).await,
+            Ok(fetched) => self.store_success(job, &target, fetched, window_start, now).await,
             Err(error) => self.store_failure(job, &target, error, now).await,
         }
     }
@@ -174,13 +181,12 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             app_ver: institution.ofx.app_version.clone(),
             version,
         };
-        let opened =
-            self.sealer.open(target.connection.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
-                code: 799,
-                raw: "feedwatch:credentials".into(),
-                message: error.to_string(),
-                retry: RetryHint::UserAction,
-            })?;
+        let opened = self.sealer.open(target.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
+            code: 799,
+            raw: "feedwatch:credentials".into(),
+            message: error.to_string(),
+            retry: RetryHint::UserAction,
+        })?;
         let extra: BTreeMap<String, SecretString> =
             opened.extra.into_iter().map(|(name, value)| (name, SecretString::from(value))).collect();
         let credentials =
@@ -188,54 +194,48 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         Ok((settings, credentials))
     }
 
+    /// One short transaction with a fixed number of statements, however many accounts and
+    /// transactions the bank returned.
     async fn store_success(
         &self,
         job: &ClaimedJob,
         target: &RefreshTarget,
-        data: FeedData,
+        fetched: Fetched,
         window_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
-        let id = target.connection.id;
+        let id = target.id;
+        let accounts = distinct_accounts(&fetched);
+        let listed: Vec<ListedAccount> =
+            accounts.iter().map(|(feed, reference)| listed_account(feed, *reference)).collect();
+        let reported: Vec<Option<Vec<ReportedTransaction>>> = accounts
+            .iter()
+            .zip(&listed)
+            .map(|((feed, _), listed)| {
+                feed.error.is_none().then(|| reported_transactions(&feed.transactions, listed.reported.currency))
+            })
+            .collect();
+        let newest = newest_data(&listed, &reported);
         let mut tx = self.pool.begin().await?;
         if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
         feed::store::lock_connection(&mut *tx, id).await?;
-        let mut changes = Changes::default();
-        let mut newest: Option<DateTime<Utc>> = None;
-        let mut reported_ids = Vec::new();
-        for account in &data.accounts {
-            reported_ids.push(account.account.id.clone());
-            let balance = account.account.ledger_balance.as_ref();
-            newest = newest.max(balance.map(|b| b.as_of));
-            let reported = ReportedAccount {
-                bank_account_id: &account.account.id,
-                kind: account_kind(account.account.kind),
-                masked_number: &account.account.masked_number,
-                bank_name: &account.account.name,
-                currency: account.account.currency.as_deref().unwrap_or("USD"),
-                balance: balance.map(|b| b.amount),
-                available: account.account.available_balance.as_ref().map(|b| b.amount),
-                balance_as_of: balance.map(|b| b.as_of),
-                error_code: account.error.as_ref().and_then(|error| i32::try_from(error.code).ok()),
-            };
-            let account_id = connections::upsert_account(&mut *tx, id, &reported).await?;
-            if account.error.is_some() {
-                continue;
-            }
-            let transactions = reported_transactions(&account.transactions, reported.currency);
-            newest = newest.max(transactions.iter().map(|t| t.posted_at).max());
-            changes += feed::store::apply(&mut tx, id, account_id, &transactions, window_start).await?;
-        }
-        connections::mark_missing_accounts(&mut *tx, id, &reported_ids).await?;
-        let before = connections::record_success(&mut *tx, id, now, newest).await?;
-        let outcome = RefreshOutcome {
-            institution_id: target.connection.institution_id,
-            connection_id: id,
-            at: now,
-            failure: None,
-        };
+        let account_ids = connections::store_listed_accounts(&mut *tx, id, &listed).await?;
+        // Accounts whose statement failed keep their transactions: nothing was reported for them.
+        let batches: Vec<(Uuid, &[ReportedTransaction])> = account_ids
+            .iter()
+            .zip(&reported)
+            .filter_map(|(account_id, reported)| reported.as_deref().map(|reported| (*account_id, reported)))
+            .collect();
+        let changes = feed::store::apply_accounts(&mut tx, id, &batches, window_start).await?;
+        let result = serde_json::json!({
+            "accounts": accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
+        });
+        let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
+        let before = connections::record_success(&mut *tx, id, now, newest, &detail).await?;
+        let outcome =
+            RefreshOutcome { institution_id: target.institution_id, connection_id: id, at: now, failure: None };
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(resolved) = &effect.resolved {
             // The bank is back: connections waiting out the incident need not wait any longer.
@@ -243,22 +243,13 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
             webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
-        let result = serde_json::json!({
-            "accounts": data.accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
-        });
-        let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
-        connections::insert_event(&mut *tx, id, "refresh.succeeded", &detail, Actor::SYSTEM).await?;
-        if let Some(before) = before.as_deref().filter(|state| *state != State::Healthy.as_str()) {
-            let detail = serde_json::json!({ "from": before, "to": "healthy" });
-            connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
-        }
-        let subject = subject(&target.connection);
+        let subject = subject(target);
         let finished =
             Finished::Succeeded { added: changes.added, modified: changes.modified, removed: changes.removed };
         let mut notices = events::refresh_completed(&subject, job.job_id, State::Healthy, finished);
         if let Some(before) = &before {
             notices.extend(events::state_changed(&subject, before, State::Healthy, None));
-            notices.extend(events::repaired(&subject, before, target.connection.failure_streak));
+            notices.extend(events::repaired(&subject, before, target.failure_streak));
         }
         events::emit_all(&mut tx, &notices).await?;
         tx.commit().await?;
@@ -272,7 +263,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         error: ProviderError,
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
-        let id = target.connection.id;
+        let id = target.id;
         let code = i32::try_from(error.code).unwrap_or(799);
         let bank_side = self.state_for(&error) == State::BankIssue;
         let mut tx = self.pool.begin().await?;
@@ -280,14 +271,14 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(lost());
         }
         let outcome = RefreshOutcome {
-            institution_id: target.connection.institution_id,
+            institution_id: target.institution_id,
             connection_id: id,
             at: now,
             failure: Some(Failure { code, bank_side }),
         };
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(opened) = effect.open.as_ref().filter(|_| effect.opened) {
-            tracing::warn!(institution = %target.connection.institution_id, "incident opened");
+            tracing::warn!(institution = %target.institution_id, "incident opened");
             webhook::emit(&mut tx, &events::incident(EventKind::IncidentOpened, opened)).await?;
         }
         // While the bank is in an incident, anything but a user-side failure is the bank's.
@@ -303,7 +294,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             let detail = serde_json::json!({ "from": before, "to": state.as_str(), "code": error.code });
             connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
         }
-        let subject = subject(&target.connection);
+        let subject = subject(target);
         let mut notices = events::refresh_completed(&subject, job.job_id, state, Finished::Failed { code });
         if let Some(before) = &before {
             notices.extend(events::state_changed(&subject, before, state, Some(code)));
@@ -346,6 +337,43 @@ fn lost() -> Outcome {
     Outcome::Retry { error: "lease lost before the results were stored".into(), after: None, result: None }
 }
 
+/// Each account once (the first time the bank names it), with its provider reference: the
+/// account upsert must not meet one account twice.
+fn distinct_accounts(fetched: &Fetched) -> Vec<(&AccountFeed, Option<&serde_json::Value>)> {
+    let mut accounts: Vec<(&AccountFeed, Option<&serde_json::Value>)> = Vec::new();
+    let references = fetched.references.iter().map(Option::as_ref).chain(std::iter::repeat(None));
+    for (feed, reference) in fetched.data.accounts.iter().zip(references) {
+        if !accounts.iter().any(|(seen, _)| seen.account.id == feed.account.id) {
+            accounts.push((feed, reference));
+        }
+    }
+    accounts
+}
+
+fn listed_account<'a>(feed: &'a AccountFeed, reference: Option<&'a serde_json::Value>) -> ListedAccount<'a> {
+    let account = &feed.account;
+    let balance = account.ledger_balance.as_ref();
+    let reported = ReportedAccount {
+        bank_account_id: &account.id,
+        kind: account_kind(account.kind),
+        masked_number: &account.masked_number,
+        bank_name: &account.name,
+        currency: account.currency.as_deref().unwrap_or("USD"),
+        balance: balance.map(|b| b.amount),
+        available: account.available_balance.as_ref().map(|b| b.amount),
+        balance_as_of: balance.map(|b| b.as_of),
+        error_code: feed.error.as_ref().and_then(|error| i32::try_from(error.code).ok()),
+    };
+    ListedAccount { reported, provider_ref: reference }
+}
+
+/// "Data as of": the newest balance date or posting date the bank reported.
+fn newest_data(listed: &[ListedAccount], reported: &[Option<Vec<ReportedTransaction>>]) -> Option<DateTime<Utc>> {
+    let balances = listed.iter().filter_map(|account| account.reported.balance_as_of);
+    let postings = reported.iter().flatten().flatten().map(|t| t.posted_at);
+    balances.chain(postings).max()
+}
+
 fn account_kind(kind: provider::AccountKind) -> AccountKind {
     match kind {
         provider::AccountKind::Checking => AccountKind::Checking,
@@ -380,6 +408,6 @@ fn reported_transactions(transactions: &[provider::FeedTransaction], currency: &
     by_fitid.into_values().collect()
 }
 
-fn subject(connection: &crate::connection::Connection) -> Subject {
-    Subject { tenant_id: connection.tenant_id, institution_id: connection.institution_id, connection_id: connection.id }
+fn subject(target: &RefreshTarget) -> Subject {
+    Subject { tenant_id: target.tenant_id, institution_id: target.institution_id, connection_id: target.id }
 }

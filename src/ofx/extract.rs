@@ -186,12 +186,12 @@ pub(crate) fn required<'a>(parent: &'a Element, name: &str) -> Result<&'a str> {
     parent.text_of(name).ok_or_else(|| missing(parent, name))
 }
 
-pub(crate) fn required_child<'a>(parent: &'a Element, name: &str) -> Result<&'a Element> {
+pub(crate) fn required_child<'a, 'x>(parent: &'a Element<'x>, name: &str) -> Result<&'a Element<'x>> {
     parent.child(name).ok_or_else(|| missing(parent, name))
 }
 
 fn missing(parent: &Element, name: &str) -> OfxError {
-    OfxError::Missing { line: parent.line, element: parent.name.clone(), child: name.to_owned() }
+    OfxError::Missing { line: parent.line, element: parent.name.clone().into_owned(), child: name.to_owned() }
 }
 
 fn invalid(parent: &Element, name: &str, value: &str, message: &str) -> OfxError {

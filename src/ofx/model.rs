@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::date::OfxDateTime;
 
@@ -122,7 +122,8 @@ pub struct SignonResponse {
     pub intu_bid: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// Deserialize too: a provider keeps an account's address between refreshes (`provider_ref`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BankAccount {
     pub bank_id: String,
     pub branch_id: Option<String>,
@@ -131,7 +132,7 @@ pub struct BankAccount {
     pub account_type: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Account {
     Bank(BankAccount),

@@ -6,7 +6,7 @@
 //! when the next tag arrives. Output keeps every newline of the input, so
 //! line numbers found in the XML are line numbers of the original file.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 use super::error::OfxError;
 
@@ -62,7 +62,7 @@ pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<
         pos: body_start,
         out: String::with_capacity(text.len() + text.len() / 4),
         stack: Vec::new(),
-        closed_names: closed_names(&text[body_start..]),
+        closed_names: ClosedNames::of(&text[body_start..]),
         max_depth,
     };
     normaliser.keep_newlines(&text[..body_start]);
@@ -70,14 +70,14 @@ pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<
     Ok(normaliser.out)
 }
 
-struct Open {
-    name: String,
+struct Open<'a> {
+    name: Cow<'a, str>,
     leaf: bool,
     has_text: bool,
     has_children: bool,
 }
 
-impl Open {
+impl Open<'_> {
     fn closes_implicitly(&self) -> bool {
         self.leaf || self.has_text
     }
@@ -87,8 +87,8 @@ struct Normaliser<'a> {
     src: &'a str,
     pos: usize,
     out: String,
-    stack: Vec<Open>,
-    closed_names: HashSet<String>,
+    stack: Vec<Open<'a>>,
+    closed_names: ClosedNames<'a>,
     max_depth: usize,
 }
 
@@ -154,61 +154,66 @@ impl<'a> Normaliser<'a> {
     }
 
     /// Returns the tag's inside (between `<` and `>`) and moves past it.
+    /// One pass to the first `>` or `<`: tags are short, the text after them may not be.
     fn take_tag(&mut self) -> Result<&'a str, OfxError> {
         let rest = self.rest();
-        let close = rest.find('>');
-        let open = rest[1..].find('<').map(|at| at + 1);
-        match (close, open) {
-            (Some(close), Some(open)) if open < close => Err(self.syntax("'<' inside a tag")),
-            (Some(close), _) => {
+        let found = rest.as_bytes()[1..].iter().position(|&b| b == b'>' || b == b'<').map(|at| at + 1);
+        match found {
+            Some(close) if rest.as_bytes()[close] == b'>' => {
                 let start = self.pos + 1;
                 self.pos += close + 1;
                 Ok(&self.src[start..start + close - 1])
             }
-            (None, _) => Err(self.syntax("unterminated tag")),
+            Some(open) if rest[open..].contains('>') => Err(self.syntax("'<' inside a tag")),
+            _ => Err(self.syntax("unterminated tag")),
         }
     }
 
     fn start_tag(&mut self) -> Result<(), OfxError> {
-        let line = self.line();
+        let start = self.pos;
         let inside = self.take_tag()?;
         let (name, after) = split_name(inside);
         if !after.is_empty() && !after.starts_with(|c: char| c.is_whitespace() || c == '/') {
+            let line = self.line_at(start);
             return Err(OfxError::Syntax { line, message: format!("bad character in tag <{}>", name) });
         }
         let self_closing = after.trim_end().ends_with('/');
-        let newlines = inside.matches('\n').count();
-        self.open(name.to_ascii_uppercase(), self_closing, line)?;
-        self.out.extend(std::iter::repeat_n('\n', newlines));
+        self.open(upper(name), self_closing, start)?;
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
         Ok(())
     }
 
     fn end_tag(&mut self) -> Result<(), OfxError> {
-        let line = self.line();
+        let start = self.pos;
         let inside = self.take_tag()?;
         let (name, after) = split_name(&inside[1..]);
         if !after.trim().is_empty() {
+            let line = self.line_at(start);
             return Err(OfxError::Syntax { line, message: format!("bad character in end tag </{}>", name) });
         }
-        let newlines = inside.matches('\n').count();
-        self.close(&name.to_ascii_uppercase());
-        self.out.extend(std::iter::repeat_n('\n', newlines));
+        self.close(&upper(name));
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
         Ok(())
     }
 
-    fn open(&mut self, name: String, self_closing: bool, line: usize) -> Result<(), OfxError> {
+    /// `start` is where the tag began, for the line of an error.
+    fn open(&mut self, name: Cow<'a, str>, self_closing: bool, start: usize) -> Result<(), OfxError> {
         self.close_pending_leaves();
         if let Some(parent) = self.stack.last_mut() {
             parent.has_children = true;
         }
         if self_closing {
-            self.out.push_str(&format!("<{name}/>"));
+            self.out.push('<');
+            self.out.push_str(&name);
+            self.out.push_str("/>");
             return Ok(());
         }
         if self.stack.len() >= self.max_depth {
-            return Err(OfxError::TooDeep { line, limit: self.max_depth });
+            return Err(OfxError::TooDeep { line: self.line_at(start), limit: self.max_depth });
         }
-        self.out.push_str(&format!("<{name}>"));
+        self.out.push('<');
+        self.out.push_str(&name);
+        self.out.push('>');
         let leaf = !self.closed_names.contains(&name);
         self.stack.push(Open { name, leaf, has_text: false, has_children: false });
         Ok(())
@@ -261,16 +266,17 @@ impl<'a> Normaliser<'a> {
     }
 
     fn keep_newlines(&mut self, skipped: &str) {
-        let count = skipped.matches('\n').count();
-        self.out.extend(std::iter::repeat_n('\n', count));
+        self.out.extend(std::iter::repeat_n('\n', newlines_in(skipped)));
     }
 
-    fn line(&self) -> usize {
-        1 + self.src[..self.pos].matches('\n').count()
+    /// Counted only when an error needs it: counting at every tag made parsing quadratic
+    /// (a 60 KB statement spent 90% of its parse time here).
+    fn line_at(&self, at: usize) -> usize {
+        1 + self.src.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count()
     }
 
     fn syntax(&self, message: &str) -> OfxError {
-        OfxError::Syntax { line: self.line(), message: message.to_owned() }
+        OfxError::Syntax { line: self.line_at(self.pos), message: message.to_owned() }
     }
 }
 
@@ -283,18 +289,48 @@ fn split_name(inside: &str) -> (&str, &str) {
     inside.split_at(end)
 }
 
-/// Names that are aggregates: closed somewhere in the file, or known.
-fn closed_names(body: &str) -> HashSet<String> {
-    let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
-    body.match_indices("</")
-        .map(|(at, _)| split_name(&body[at + 2..]).0.to_ascii_uppercase())
-        .filter(|name| !name.is_empty())
-        .chain(known.map(|name| (*name).to_owned()))
-        .collect()
+/// Names that are aggregates: closed somewhere in the file, or known. A sorted list rather
+/// than a hash set: a few dozen distinct names, hundreds of end tags, and hashing each showed.
+struct ClosedNames<'a>(Vec<Cow<'a, str>>);
+
+impl<'a> ClosedNames<'a> {
+    fn of(body: &'a str) -> Self {
+        let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
+        let mut names: Vec<Cow<'a, str>> = body
+            .match_indices("</")
+            .map(|(at, _)| upper(split_name(&body[at + 2..]).0))
+            .filter(|name| !name.is_empty())
+            .chain(known.map(|name| Cow::Borrowed(*name)))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Self(names)
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|known| known.as_ref().cmp(name)).is_ok()
+    }
+}
+
+/// Names are compared upper-cased; most already are, and then nothing is copied.
+fn upper(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(name.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+fn newlines_in(text: &str) -> usize {
+    text.bytes().filter(|&b| b == b'\n').count()
 }
 
 /// Escapes `&` unless it starts an entity XML knows, and `<`/`>` always.
 fn escape_into(out: &mut String, raw: &str, keep_entities: bool) {
+    if !raw.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
+        out.push_str(raw);
+        return;
+    }
     for (at, c) in raw.char_indices() {
         match c {
             '&' if keep_entities && starts_entity(&raw[at..]) => out.push('&'),

@@ -1,4 +1,10 @@
 //! Reads normalised XML with quick-xml into a small element tree.
+//!
+//! Names and text borrow from the XML wherever they can: a statement has thousands of
+//! elements, and allocating (then freeing) a string or two for each was a large share of a
+//! parse.
+
+use std::borrow::Cow;
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -6,27 +12,28 @@ use quick_xml::events::Event;
 use super::error::OfxError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Element {
-    pub name: String,
-    pub text: String,
-    pub children: Vec<Element>,
+pub(crate) struct Element<'a> {
+    pub name: Cow<'a, str>,
+    /// The element's own text; leading whitespace may be left out (values are trimmed).
+    pub text: Cow<'a, str>,
+    pub children: Vec<Element<'a>>,
     pub line: usize,
 }
 
-impl Element {
-    fn new(name: String, line: usize) -> Self {
-        Self { name, text: String::new(), children: Vec::new(), line }
+impl<'a> Element<'a> {
+    fn new(name: Cow<'a, str>, line: usize) -> Self {
+        Self { name, text: Cow::Borrowed(""), children: Vec::new(), line }
     }
 
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub fn child(&self, name: &str) -> Option<&Element<'a>> {
         self.children.iter().find(|child| child.name == name)
     }
 
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+    pub fn children_named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Element<'a>> {
         self.children.iter().filter(move |child| child.name == name)
     }
 
-    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+    pub fn path(&self, names: &[&str]) -> Option<&Element<'a>> {
         names.iter().try_fold(self, |element, name| element.child(name))
     }
 
@@ -60,13 +67,14 @@ impl Lines<'_> {
 }
 
 /// Returns the top-level elements of `xml`.
-pub(crate) fn build(xml: &str, max_depth: usize) -> Result<Vec<Element>, OfxError> {
+pub(crate) fn build(xml: &str, max_depth: usize) -> Result<Vec<Element<'_>>, OfxError> {
     let mut reader = Reader::from_str(xml);
     let mut lines = Lines { xml, counted_to: 0, line: 1 };
     // The bottom entry is a nameless root holding the top-level elements.
-    let mut stack = vec![Element::new(String::new(), 1)];
+    let mut stack = vec![Element::new(Cow::Borrowed(""), 1)];
     loop {
-        let line = lines.at(reader.buffer_position());
+        let at = reader.buffer_position();
+        let line = lines.at(at);
         let event = reader.read_event().map_err(|error| OfxError::Syntax {
             line: lines.at(reader.error_position()),
             message: error.to_string(),
@@ -74,52 +82,76 @@ pub(crate) fn build(xml: &str, max_depth: usize) -> Result<Vec<Element>, OfxErro
         if matches!(event, Event::Eof) {
             return finish(stack, line);
         }
-        apply(&mut stack, event, line, max_depth)?;
+        apply(&mut stack, event, Tag { xml, at, line }, max_depth)?;
     }
 }
 
-fn apply(stack: &mut Vec<Element>, event: Event, line: usize, max_depth: usize) -> Result<(), OfxError> {
+/// Where an event starts: its offset in the XML and its line.
+#[derive(Clone, Copy)]
+struct Tag<'a> {
+    xml: &'a str,
+    at: u64,
+    line: usize,
+}
+
+impl<'a> Tag<'a> {
+    /// The name as a slice of the XML when it sits right after the `<` (always, for the
+    /// normaliser's output), else a copy.
+    fn name(&self, raw: &[u8]) -> Cow<'a, str> {
+        let start = usize::try_from(self.at).unwrap_or(usize::MAX).saturating_add(1);
+        match self.xml.get(start..start.saturating_add(raw.len())) {
+            Some(name) if name.as_bytes() == raw => Cow::Borrowed(name),
+            _ => Cow::Owned(String::from_utf8_lossy(raw).into_owned()),
+        }
+    }
+}
+
+fn apply<'a>(stack: &mut Vec<Element<'a>>, event: Event<'a>, tag: Tag<'a>, max_depth: usize) -> Result<(), OfxError> {
+    let line = tag.line;
     match event {
         Event::Start(_) if stack.len() > max_depth => Err(OfxError::TooDeep { line, limit: max_depth }),
         Event::Start(start) => {
-            stack.push(Element::new(name_of(start.name().as_ref()), line));
+            stack.push(Element::new(tag.name(start.name().as_ref()), line));
             Ok(())
         }
         Event::Empty(start) => {
-            push_child(stack, Element::new(name_of(start.name().as_ref()), line));
+            push_child(stack, Element::new(tag.name(start.name().as_ref()), line));
             Ok(())
         }
         Event::End(_) => close(stack, line),
         Event::Text(text) => {
             let text = text.unescape().map_err(|error| OfxError::Syntax { line, message: error.to_string() })?;
-            append_text(stack, &text);
+            append_text(stack, text);
             Ok(())
         }
         Event::CData(data) => {
-            append_text(stack, &String::from_utf8_lossy(&data));
+            append_text(stack, Cow::Owned(String::from_utf8_lossy(&data).into_owned()));
             Ok(())
         }
         _ => Ok(()),
     }
 }
 
-fn name_of(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw).into_owned()
-}
-
-fn push_child(stack: &mut [Element], element: Element) {
+fn push_child<'a>(stack: &mut [Element<'a>], element: Element<'a>) {
     if let Some(parent) = stack.last_mut() {
         parent.children.push(element);
     }
 }
 
-fn append_text(stack: &mut [Element], text: &str) {
-    if let Some(top) = stack.last_mut() {
-        top.text.push_str(text);
+/// The first non-blank piece of text is kept as it is (borrowed, most often); leading blanks
+/// (the line breaks between an aggregate's children) are dropped, as trimming would.
+fn append_text<'a>(stack: &mut [Element<'a>], text: Cow<'a, str>) {
+    let Some(top) = stack.last_mut() else { return };
+    if top.text.is_empty() {
+        if !text.trim().is_empty() {
+            top.text = text;
+        }
+    } else {
+        top.text.to_mut().push_str(&text);
     }
 }
 
-fn close(stack: &mut Vec<Element>, line: usize) -> Result<(), OfxError> {
+fn close(stack: &mut Vec<Element<'_>>, line: usize) -> Result<(), OfxError> {
     if stack.len() < 2 {
         return Err(OfxError::Syntax { line, message: "end tag without start tag".to_owned() });
     }
@@ -129,7 +161,7 @@ fn close(stack: &mut Vec<Element>, line: usize) -> Result<(), OfxError> {
     Ok(())
 }
 
-fn finish(mut stack: Vec<Element>, line: usize) -> Result<Vec<Element>, OfxError> {
+fn finish(mut stack: Vec<Element<'_>>, line: usize) -> Result<Vec<Element<'_>>, OfxError> {
     if stack.len() != 1 {
         return Err(OfxError::Syntax { line, message: "element left open at end of input".to_owned() });
     }

@@ -73,37 +73,52 @@ fn header(version: OfxVersion, ascii: bool) -> String {
     )
 }
 
+// Tags are pushed piece by piece, not with `format!`: a statement has thousands of them.
 fn write_sgml(out: &mut String, node: &Node) {
     match node {
         Node::Leaf(name, value) if !value.trim().is_empty() => {
-            out.push_str(&format!("<{name}>"));
+            push_tag(out, "<", name);
             escape_into(out, value.trim());
             out.push_str("\r\n");
         }
         Node::Aggregate(name, children) => {
-            out.push_str(&format!("<{name}>\r\n"));
+            push_tag(out, "<", name);
+            out.push_str("\r\n");
             children.iter().for_each(|child| write_sgml(out, child));
-            out.push_str(&format!("</{name}>\r\n"));
+            push_tag(out, "</", name);
+            out.push_str("\r\n");
         }
         _ => {}
     }
 }
 
 fn write_xml(out: &mut String, node: &Node, depth: usize) {
-    let indent = "  ".repeat(depth);
+    let indent = |out: &mut String| (0..depth).for_each(|_| out.push_str("  "));
     match node {
         Node::Leaf(name, value) if !value.trim().is_empty() => {
-            out.push_str(&format!("{indent}<{name}>"));
+            indent(out);
+            push_tag(out, "<", name);
             escape_into(out, value.trim());
-            out.push_str(&format!("</{name}>\n"));
+            push_tag(out, "</", name);
+            out.push('\n');
         }
         Node::Aggregate(name, children) => {
-            out.push_str(&format!("{indent}<{name}>\n"));
+            indent(out);
+            push_tag(out, "<", name);
+            out.push('\n');
             children.iter().for_each(|child| write_xml(out, child, depth + 1));
-            out.push_str(&format!("{indent}</{name}>\n"));
+            indent(out);
+            push_tag(out, "</", name);
+            out.push('\n');
         }
         _ => {}
     }
+}
+
+fn push_tag(out: &mut String, opener: &str, name: &str) {
+    out.push_str(opener);
+    out.push_str(name);
+    out.push('>');
 }
 
 /// Control characters other than tab and line breaks are not allowed in

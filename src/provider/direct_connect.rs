@@ -1,7 +1,11 @@
 //! The OFX Direct Connect client: the protocol QuickBooks and Quicken use to talk to banks.
 //!
-//! One fetch is two exchanges: an account-list request (ACCTINFORQ), then one POST carrying a
-//! statement request per listed account. Every way an exchange can fail becomes a classified
+//! A fetch asks for the account list (ACCTINFORQ) and, in the same POST, the statement of every
+//! account the caller already knows (OFX lets one request carry several message sets). Only
+//! accounts the list names that were not asked for yet need a second POST, so a refresh of a
+//! connection whose accounts have not changed is one round trip to the bank and a first refresh
+//! two. The list alone decides which accounts exist: a known account it no longer names is left
+//! out, whatever its statement said. Every way an exchange can fail becomes a classified
 //! [`ProviderError`]; nothing is retried here, the job queue owns retries.
 
 use std::time::Duration;
@@ -10,11 +14,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::redirect::Policy;
 use secrecy::ExposeSecret;
+use serde::Deserialize;
 
 use super::classify::{self, Transport, transport};
 use super::{
     AccountFeed, AccountKind, Balance, CLIENT_UID, FeedAccount, FeedData, FeedProvider, FeedTransaction, FetchRequest,
-    ProviderError,
+    Fetched, ProviderError,
 };
 use crate::ofx::{
     self, Account, AccountInfo, OfxDocument, OfxRequest, ParseOptions, Password, RequestMessage, SignonRequest,
@@ -67,18 +72,52 @@ impl DirectConnect {
 
 impl FeedProvider for DirectConnect {
     async fn fetch(&self, request: &FetchRequest<'_>) -> Result<FeedData, ProviderError> {
-        let listed = self.account_list(request).await?;
-        let statements = self.statements(request, &listed).await?;
-        Ok(FeedData { accounts: listed.iter().map(|(info, trnuid)| account_feed(info, trnuid, &statements)).collect() })
+        Ok(self.fetch_with_references(request).await?.data)
+    }
+
+    async fn fetch_with_references(&self, request: &FetchRequest<'_>) -> Result<Fetched, ProviderError> {
+        let known = known_accounts(request.known_accounts);
+        let (listed, mut statements) = self.account_list(request, &known).await?;
+        let unasked: Vec<(AccountInfo, String)> = listed
+            .iter()
+            .filter(|(info, _)| !known.iter().any(|(account, _)| *account == info.account))
+            .cloned()
+            .collect();
+        if !unasked.is_empty() {
+            statements.extend(self.statements(request, &unasked).await?);
+        }
+        let accounts = listed.iter().map(|(info, trnuid)| account_feed(info, trnuid, &statements)).collect();
+        let references = listed.iter().map(|(info, _)| serde_json::to_value(&info.account).ok()).collect();
+        Ok(Fetched { data: FeedData { accounts }, references })
     }
 }
 
+/// The caller's references that are OFX accounts, each with the TRNUID of its statement request.
+/// One that does not read (another provider's, or an older shape) only costs a second exchange.
+fn known_accounts(references: &[serde_json::Value]) -> Vec<(Account, String)> {
+    let mut known: Vec<(Account, String)> = Vec::new();
+    for account in references.iter().filter_map(|reference| Account::deserialize(reference).ok()) {
+        if !known.iter().any(|(seen, _)| *seen == account) {
+            known.push((account, new_trnuid()));
+        }
+    }
+    known
+}
+
 impl DirectConnect {
-    /// The accounts the bank lists, each with the TRNUID its statement request will use.
-    async fn account_list(&self, request: &FetchRequest<'_>) -> Result<Vec<(AccountInfo, String)>, ProviderError> {
+    /// One exchange: the account list, and the statements of the `known` accounts. Returns the
+    /// listed accounts, each with the TRNUID of its statement request (the one already sent for
+    /// a known account, a fresh one otherwise), and the statements that came along.
+    async fn account_list(
+        &self,
+        request: &FetchRequest<'_>,
+        known: &[(Account, String)],
+    ) -> Result<(Vec<(AccountInfo, String)>, Vec<Statement>), ProviderError> {
         let since = request.now.fixed_offset() - DEFAULT_HISTORY;
-        let message = RequestMessage::AccountList { trnuid: new_trnuid(), since };
-        let document = self.exchange(request, vec![message]).await?;
+        let start = statement_start(request);
+        let mut messages = vec![RequestMessage::AccountList { trnuid: new_trnuid(), since }];
+        messages.extend(known.iter().map(|(account, trnuid)| statement_request(account, trnuid, start)));
+        let document = self.exchange(request, messages).await?;
         let list = document.account_list.ok_or_else(|| missing("an account list"))?;
         if let Some(status) = list.status.as_ref().filter(|status| fails(status)) {
             return Err(classify::ofx_status(status.code, status.message.as_deref()));
@@ -86,7 +125,17 @@ impl DirectConnect {
         if list.accounts.is_empty() {
             return Err(classify::no_accounts());
         }
-        Ok(list.accounts.into_iter().map(|info| (info, new_trnuid())).collect())
+        let trnuid_for = |info: &AccountInfo| {
+            known
+                .iter()
+                .find(|(account, _)| *account == info.account)
+                .map_or_else(new_trnuid, |(_, trnuid)| trnuid.clone())
+        };
+        let listed = list.accounts.into_iter().map(|info| {
+            let trnuid = trnuid_for(&info);
+            (info, trnuid)
+        });
+        Ok((listed.collect(), document.statements))
     }
 
     async fn statements(
@@ -94,7 +143,7 @@ impl DirectConnect {
         request: &FetchRequest<'_>,
         listed: &[(AccountInfo, String)],
     ) -> Result<Vec<Statement>, ProviderError> {
-        let start = request.since.unwrap_or(request.now - DEFAULT_HISTORY).fixed_offset();
+        let start = statement_start(request);
         let messages = listed.iter().map(|(info, trnuid)| statement_request(&info.account, trnuid, start)).collect();
         Ok(self.exchange(request, messages).await?.statements)
     }
@@ -152,6 +201,10 @@ fn ofx_request(request: &FetchRequest<'_>, messages: Vec<RequestMessage>) -> Ofx
         },
         messages,
     }
+}
+
+fn statement_start(request: &FetchRequest<'_>) -> ofx::OfxDateTime {
+    request.since.unwrap_or(request.now - DEFAULT_HISTORY).fixed_offset()
 }
 
 fn statement_request(account: &Account, trnuid: &str, start: ofx::OfxDateTime) -> RequestMessage {

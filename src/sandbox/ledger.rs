@@ -6,7 +6,7 @@
 //! later under a new FITID that names the pending one; now and then a posted transaction is
 //! corrected (same FITID, new amount) or removed (no longer returned).
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use rust_decimal::Decimal;
 
 use super::dice::Dice;
@@ -105,16 +105,42 @@ pub struct Book {
 
 /// What the bank shows for `account` at `now`.
 pub fn book(seed: u64, institution: &str, user: &str, account: &SandboxAccount, now: DateTime<Utc>) -> Book {
+    book_between(seed, institution, user, account, now, epoch(), now)
+}
+
+/// [`book`] with only the transactions posted in `from..=to`; the balances still count all.
+/// A statement asks for a window, and writing out every transaction since the epoch only to
+/// drop most of them was most of the sandbox's work per request.
+pub fn book_between(
+    seed: u64,
+    institution: &str,
+    user: &str,
+    account: &SandboxAccount,
+    now: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Book {
     let dice = Dice::new(seed, &["transactions", institution, user, &account.id]);
     let days = (now - epoch()).num_days();
-    let transactions: Vec<Shown> = (0..=days)
-        .flat_map(|day| plan_day(account, day, &mut dice.derive(day as u64)))
-        .filter_map(|planned| planned.shown(&account.id, now))
-        .collect();
-    let sum = |pending: bool| transactions.iter().filter(|t| t.pending == pending).map(|t| t.amount).sum::<Decimal>();
-    let ledger = Decimal::new(account.opening_cents, 2) + sum(false);
-    let headroom = if account.kind == Kind::CreditCard { Decimal::new(CREDIT_LIMIT_CENTS, 2) } else { Decimal::ZERO };
-    Book { available: headroom + ledger + sum(true), ledger, transactions }
+    let (mut posted_cents, mut pending_cents) = (account.opening_cents, 0);
+    let mut transactions = Vec::new();
+    for planned in (0..=days).flat_map(|day| plan_day(account, day, &mut dice.derive(day as u64))) {
+        let Some(state) = planned.state(now) else { continue };
+        if state.pending {
+            pending_cents += state.cents;
+        } else {
+            posted_cents += state.cents;
+        }
+        if from <= state.posted && state.posted <= to {
+            transactions.push(planned.shown(&account.id, &state));
+        }
+    }
+    let headroom = if account.kind == Kind::CreditCard { CREDIT_LIMIT_CENTS } else { 0 };
+    Book {
+        available: Decimal::new(headroom + posted_cents + pending_cents, 2),
+        ledger: Decimal::new(posted_cents, 2),
+        transactions,
+    }
 }
 
 /// One transaction as planned, with what will happen to it later.
@@ -149,12 +175,12 @@ const SHOPS: [&str; 10] = [
 ];
 
 fn plan_day(account: &SandboxAccount, day: i64, dice: &mut Dice) -> Vec<Planned> {
-    let day_of_month = (epoch() + TimeDelta::days(day)).format("%d").to_string();
+    let day_of_month = (epoch() + TimeDelta::days(day)).day();
     let mut planned = Vec::new();
-    let scheduled = match (account.kind, day_of_month.as_str()) {
-        (Kind::Checking, "01" | "15") => Some((245_000, "DIRECTDEP", "ACME PAYROLL")),
-        (Kind::Savings, "01") => Some((100 + dice.below(900) as i64, "INT", "INTEREST PAID")),
-        (Kind::CreditCard, "20") => Some((150_000, "PAYMENT", "PAYMENT - THANK YOU")),
+    let scheduled = match (account.kind, day_of_month) {
+        (Kind::Checking, 1 | 15) => Some((245_000, "DIRECTDEP", "ACME PAYROLL")),
+        (Kind::Savings, 1) => Some((100 + dice.below(900) as i64, "INT", "INTEREST PAID")),
+        (Kind::CreditCard, 20) => Some((150_000, "PAYMENT", "PAYMENT - THANK YOU")),
         _ => None,
     };
     if let Some((cents, trntype, name)) = scheduled {
@@ -214,36 +240,44 @@ impl Planned {
         }
     }
 
-    fn shown(&self, account_id: &str, now: DateTime<Utc>) -> Option<Shown> {
+    /// Where the transaction stands at `now`, without building its text: `None` before it
+    /// happens and once removed.
+    fn state(&self, now: DateTime<Utc>) -> Option<State> {
         let passed = |days: i64| now >= self.at + TimeDelta::days(days);
         if self.at > now || self.removed_after.is_some_and(passed) {
             return None;
         }
-        let fitid = |prefix: char| format!("{prefix}{account_id}-{}-{}", self.day, self.index);
         let correction = self.correction.filter(|(after, _)| passed(*after)).map_or(0, |(_, cents)| cents);
-        let mut shown = Shown {
-            fitid: fitid('T'),
-            posted: self.at,
-            amount: Decimal::new(self.cents + correction, 2),
+        let (posted, pending, replaces_pending) = match self.pending_days {
+            Some(days) if passed(days) => (self.at + TimeDelta::days(days), false, true),
+            Some(_) => (self.at, true, false),
+            None => (self.at, false, false),
+        };
+        Some(State { posted, cents: self.cents + correction, pending, replaces_pending })
+    }
+
+    fn shown(&self, account_id: &str, state: &State) -> Shown {
+        let fitid = |prefix: char| format!("{prefix}{account_id}-{}-{}", self.day, self.index);
+        Shown {
+            fitid: fitid(if state.pending { 'P' } else { 'T' }),
+            posted: state.posted,
+            amount: Decimal::new(state.cents, 2),
             trntype: self.trntype,
             name: self.name,
             check_number: self.check_number.map(|number| number.to_string()),
-            pending: false,
-            replaces: None,
-        };
-        match self.pending_days {
-            Some(days) if passed(days) => {
-                shown.posted = self.at + TimeDelta::days(days);
-                shown.replaces = Some(fitid('P'));
-            }
-            Some(_) => {
-                shown.fitid = fitid('P');
-                shown.pending = true;
-            }
-            None => {}
+            pending: state.pending,
+            replaces: state.replaces_pending.then(|| fitid('P')),
         }
-        Some(shown)
     }
+}
+
+/// A planned transaction at some instant.
+struct State {
+    posted: DateTime<Utc>,
+    cents: i64,
+    pending: bool,
+    /// Posted after being pending under another FITID.
+    replaces_pending: bool,
 }
 
 #[cfg(test)]
@@ -311,6 +345,20 @@ mod tests {
             let expected =
                 if account.kind == Kind::CreditCard { Decimal::new(CREDIT_LIMIT_CENTS, 2) } else { Decimal::ZERO };
             assert_eq!(headroom, expected);
+        }
+    }
+
+    #[test]
+    fn a_window_holds_the_same_transactions_and_the_same_balances() {
+        for account in accounts(5, "healthy", "user_good") {
+            let whole = book(5, "healthy", "user_good", &account, at(400));
+            let (from, to) = (at(360) - TimeDelta::hours(5), at(375));
+            let window = book_between(5, "healthy", "user_good", &account, at(400), from, to);
+            let expected: Vec<&Shown> =
+                whole.transactions.iter().filter(|t| from <= t.posted && t.posted <= to).collect();
+            assert_eq!(window.transactions.iter().collect::<Vec<_>>(), expected);
+            assert!(!expected.is_empty());
+            assert_eq!((window.ledger, window.available), (whole.ledger, whole.available));
         }
     }
 

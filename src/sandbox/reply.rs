@@ -140,9 +140,10 @@ impl<'a> Session<'a> {
         account: &SandboxAccount,
         [start, end]: [Option<&ofx::OfxDateTime>; 2],
     ) -> Statement {
-        let book = ledger::book(self.seed, self.institution.slug, &self.request.signon.user_id, account, self.now);
         let start = start.map_or(ledger::epoch(), |start| start.with_timezone(&Utc));
         let end = end.map_or(self.now, |end| end.with_timezone(&Utc)).min(self.now);
+        let user = &self.request.signon.user_id;
+        let book = ledger::book_between(self.seed, self.institution.slug, user, account, self.now, start, end);
         let as_of = self.now.fixed_offset();
         Statement {
             kind,
@@ -152,12 +153,7 @@ impl<'a> Session<'a> {
             account: Some(account.ofx_account(self.institution.bank_id)),
             start: Some(start.fixed_offset()),
             end: Some(end.fixed_offset()),
-            transactions: book
-                .transactions
-                .iter()
-                .filter(|shown| start <= shown.posted && shown.posted <= end)
-                .map(transaction)
-                .collect(),
+            transactions: book.transactions.iter().map(transaction).collect(),
             ledger_balance: Some(Balance { amount: book.ledger, as_of }),
             available_balance: Some(Balance { amount: book.available, as_of }),
         }

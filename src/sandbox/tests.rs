@@ -155,3 +155,33 @@ fn maintenance_windows_name_their_end() {
     let reply = bank.respond("maintenance", &good, now());
     assert_eq!(reply.outcome, Outcome::Http { status: 503, retry_after: Some(Duration::from_secs(11 * 3600)) });
 }
+
+#[test]
+fn one_request_carries_the_account_list_and_statements() {
+    let bank = bank(SandboxConfig::default());
+    for version in [OfxVersion::V102, OfxVersion::V220] {
+        let mut messages = account_list();
+        messages.extend(statements(&bank));
+        messages.push(RequestMessage::BankStatement {
+            trnuid: "gone".into(),
+            account: ofx::BankAccount {
+                bank_id: "999999999".into(),
+                branch_id: None,
+                account_id: "3000000000".into(),
+                account_type: "CHECKING".into(),
+            },
+            start: None,
+            end: None,
+            include_transactions: true,
+        });
+        let reply = ofx_reply(&bank.respond("healthy", &request(version, "pass_good", messages), now()));
+        assert_eq!(reply.account_list.unwrap().accounts.len(), 3);
+        let codes: Vec<(Option<&str>, u32)> =
+            reply.statements.iter().map(|s| (s.trnuid.as_deref(), s.status.as_ref().unwrap().code)).collect();
+        assert_eq!(codes, [(Some("0"), 0), (Some("1"), 0), (Some("gone"), 2003), (Some("2"), 0)], "{version:?}");
+        assert!(
+            reply.statements.iter().filter(|s| s.trnuid.as_deref() != Some("gone")).all(|s| !s.transactions.is_empty())
+        );
+    }
+    assert_eq!(bank.exchanges(), 2);
+}

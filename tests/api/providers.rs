@@ -58,7 +58,9 @@ impl Sandbox {
         let settings = self.settings(slug);
         let credentials = Credentials::new("user_good", password);
         let now = self.clock.now();
-        client.fetch(&FetchRequest { institution: &settings, credentials: &credentials, since, now }).await
+        client
+            .fetch(&FetchRequest { institution: &settings, credentials: &credentials, since, now, known_accounts: &[] })
+            .await
     }
 }
 
@@ -186,6 +188,46 @@ async fn history_grows_and_pending_transactions_post_with_a_link() {
 }
 
 #[tokio::test]
+async fn known_accounts_make_one_exchange_and_new_or_vanished_ones_still_show() {
+    let sandbox =
+        Sandbox::start(SandboxConfig { slow_latency: Duration::from_millis(20), ..SandboxConfig::default() }).await;
+    let client = client(DirectConnectOptions::default());
+    let credentials = Credentials::new("user_good", "pass_good");
+    let now = sandbox.clock.now();
+    for slug in ["healthy", "slow"] {
+        let settings = sandbox.settings(slug);
+        let since = Some(now - TimeDelta::days(14));
+        let fetch = |known_accounts: Vec<serde_json::Value>| {
+            let (client, settings, credentials, bank) = (&client, &settings, &credentials, &sandbox.bank);
+            async move {
+                let before = bank.exchanges();
+                let request =
+                    FetchRequest { institution: settings, credentials, since, now, known_accounts: &known_accounts };
+                let fetched = client.fetch_with_references(&request).await.unwrap();
+                (fetched, bank.exchanges() - before)
+            }
+        };
+        let (first, exchanges) = fetch(Vec::new()).await;
+        assert_eq!(exchanges, 2, "{slug}: the account list, then the statements");
+        let references: Vec<serde_json::Value> = first.references.iter().map(|r| r.clone().unwrap()).collect();
+        assert_eq!(references.len(), 3);
+
+        let (known, exchanges) = fetch(references.clone()).await;
+        assert_eq!(exchanges, 1, "{slug}: the list and every known statement in one request");
+        assert_eq!(known, first, "{slug}: the same data either way");
+
+        // The card is new to us, and an account the bank no longer lists is still "known".
+        let mut vanished = references[0].clone();
+        vanished["bank"]["account_id"] = "3000000000".into();
+        let (changed, exchanges) = fetch(vec![references[0].clone(), vanished, references[1].clone()]).await;
+        assert_eq!(exchanges, 2, "{slug}: a second request only for the new account");
+        assert_eq!(changed, first, "{slug}: the new account found, the vanished one left out");
+        let card = &changed.data.accounts[2];
+        assert!(card.account.kind == AccountKind::CreditCard && card.error.is_none() && !card.transactions.is_empty());
+    }
+}
+
+#[tokio::test]
 async fn flaky_institution_fails_bank_side_at_rate_one_and_never_at_zero() {
     let always = Sandbox::start(SandboxConfig { flaky_rate: 1.0, ..SandboxConfig::default() }).await;
     let never = Sandbox::start(SandboxConfig { flaky_rate: 0.0, ..SandboxConfig::default() }).await;
@@ -209,7 +251,13 @@ async fn maintenance_and_rejecting_institutions() {
     let settings = DirectConnectSettings { url: healthy.url.replace("healthy", "nowhere"), ..healthy };
     let client = client(DirectConnectOptions::default());
     let credentials = Credentials::new("user_good", "pass_good");
-    let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: day(300) };
+    let request = FetchRequest {
+        institution: &settings,
+        credentials: &credentials,
+        since: None,
+        now: day(300),
+        known_accounts: &[],
+    };
     assert_eq!(client.fetch(&request).await.unwrap_err().code, 720);
 }
 
@@ -229,7 +277,13 @@ async fn the_router_serves_under_a_prefix_as_demo_mode_mounts_it() {
         ..plain_settings(String::new())
     };
     let credentials = Credentials::new("user_good", "pass_good");
-    let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: day(300) };
+    let request = FetchRequest {
+        institution: &settings,
+        credentials: &credentials,
+        since: None,
+        now: day(300),
+        known_accounts: &[],
+    };
     assert_eq!(client(DirectConnectOptions::default()).fetch(&request).await.unwrap().accounts.len(), 3);
 }
 
@@ -246,7 +300,13 @@ async fn a_stalled_reply_does_not_hold_up_shutdown() {
     let stalled = tokio::spawn(async move {
         let settings = DirectConnectSettings { url, ..plain_settings(String::new()) };
         let credentials = Credentials::new("user_good", "error_712");
-        let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: Utc::now() };
+        let request = FetchRequest {
+            institution: &settings,
+            credentials: &credentials,
+            since: None,
+            now: Utc::now(),
+            known_accounts: &[],
+        };
         client(DirectConnectOptions::default()).fetch(&request).await.unwrap_err()
     });
     // Not readiness (the listener is bound): time for the request to reach its stall. The
@@ -274,7 +334,13 @@ fn plain_settings(url: String) -> DirectConnectSettings {
 async fn fetch_from(url: String, options: DirectConnectOptions) -> ProviderError {
     let settings = plain_settings(url);
     let credentials = Credentials::new("user_good", "s3cret-password");
-    let request = FetchRequest { institution: &settings, credentials: &credentials, since: None, now: Utc::now() };
+    let request = FetchRequest {
+        institution: &settings,
+        credentials: &credentials,
+        since: None,
+        now: Utc::now(),
+        known_accounts: &[],
+    };
     let error = client(options).fetch(&request).await.unwrap_err();
     assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
     error

@@ -503,3 +503,133 @@ async fn a_connection_without_success_for_two_days_is_degraded_even_without_an_e
     assert_eq!(get(&app, &tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
     assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 0, "idempotent");
 }
+
+/// The sandbox bank on its own port with a fixed clock, so the test can count its exchanges and
+/// two refreshes see the same data.
+async fn counting_sandbox() -> (std::sync::Arc<feedwatch::sandbox::SandboxBank>, String) {
+    use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig};
+    let clock = Clock::Manual(ManualClock::new(chrono::Utc::now()));
+    let bank = std::sync::Arc::new(SandboxBank::new(SandboxConfig::default(), clock));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let router = feedwatch::http::sandbox_bank::router(bank.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (bank, url)
+}
+
+#[tokio::test]
+async fn a_known_connection_refreshes_in_one_exchange_and_still_finds_new_and_vanished_accounts() {
+    let app = TestApp::spawn().await;
+    let (bank, url) = counting_sandbox().await;
+    let pool = app.refresh_pool_with(&url, feedwatch::incident::Rules::default());
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    let connection: Uuid = id.parse().unwrap();
+    let refresh = || async {
+        let before = bank.exchanges();
+        let mut tx = app.pool.begin().await.unwrap();
+        feedwatch::jobs::refresh::enqueue(&mut tx, connection, feedwatch::jobs::refresh::Trigger::Manual)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(pool.run_until_idle().await, 1);
+        let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+        assert_eq!(history["items"][0]["state"], "succeeded", "{history}");
+        (bank.exchanges() - before, history["items"][0]["result"].clone())
+    };
+    let accounts = || async {
+        let rows: Vec<(String, String, bool)> = sqlx::query_as(
+            "select bank_account_id, state, provider_ref is not null from account where connection_id = $1
+             order by bank_account_id",
+        )
+        .bind(connection)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    let transactions = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from feed_transaction where not removed")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+
+    assert_eq!(pool.run_until_idle().await, 1);
+    assert_eq!(bank.exchanges(), 2, "a first refresh lists the accounts, then asks for their statements");
+    let listed = accounts().await;
+    assert_eq!(listed.len(), 3);
+    assert!(listed.iter().all(|(_, state, known)| state == "active" && *known), "{listed:?}");
+    let stored = transactions().await;
+
+    let (exchanges, result) = refresh().await;
+    assert_eq!(exchanges, 1, "the list and every statement in one request");
+    assert_eq!(result, json!({ "accounts": 3, "added": 0, "modified": 0, "removed": 0 }));
+
+    // The card becomes unknown to us (as a new account would be), and an account the bank does
+    // not list is known (as one closed since the last refresh would be).
+    sqlx::query("update account set provider_ref = null where connection_id = $1 and kind = 'credit_card'")
+        .bind(connection)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"insert into account (id, connection_id, bank_account_id, kind, display_name, provider_ref)
+           values ($1, $2, '3000000000', 'checking', 'Old checking',
+                   '{"bank": {"bank_id": "999999999", "branch_id": null, "account_id": "3000000000",
+                              "account_type": "CHECKING"}}')"#,
+    )
+    .bind(Uuid::new_v4())
+    .bind(connection)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let (exchanges, result) = refresh().await;
+    assert_eq!(exchanges, 2, "a second request for the account the list names but we did not ask for");
+    assert_eq!(result, json!({ "accounts": 3, "added": 0, "modified": 0, "removed": 0 }));
+    let after = accounts().await;
+    let old = after.iter().find(|(bank_id, _, _)| bank_id == "3000000000").unwrap();
+    assert_eq!((old.1.as_str(), old.2), ("not_found", false), "the vanished account is marked, no longer asked for");
+    assert_eq!(after.iter().filter(|(_, state, known)| state == "active" && *known).count(), 3, "{after:?}");
+    assert_eq!(transactions().await, stored, "the card kept its transactions");
+
+    assert_eq!(refresh().await.0, 1, "known again: one exchange");
+}
+
+#[tokio::test]
+async fn an_account_whose_statement_fails_keeps_its_transactions() {
+    let app = TestApp::spawn().await;
+    let (_bank, url) = counting_sandbox().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = connect(&app, &tenant, "healthy", "pass_good").await;
+    let pool = app.refresh_pool_with(&url, feedwatch::incident::Rules::default());
+    pool.run_until_idle().await;
+    let per_account = || async {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "select a.kind, a.state, count(t.id) filter (where not t.removed) from account a
+             left join feed_transaction t on t.account_id = a.id group by a.id order by a.kind",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    let before = per_account().await;
+    assert!(before.iter().all(|(_, state, count)| state == "active" && *count > 0), "{before:?}");
+    // The sandbox then fails the savings statement (OFX 2003) while the others succeed.
+    let patched = app
+        .anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
+        .bearer_auth(&tenant)
+        .header("if-match", "*")
+        .json(&json!({ "credentials": { "user_id": "user_good", "password": "error_324" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    assert_eq!(pool.run_until_idle().await, 1);
+    let after = per_account().await;
+    let states: Vec<(&str, &str)> = after.iter().map(|(kind, state, _)| (kind.as_str(), state.as_str())).collect();
+    assert_eq!(states, [("checking", "active"), ("credit_card", "active"), ("savings", "not_found")]);
+    let counts = |rows: &[(String, String, i64)]| rows.iter().map(|(_, _, count)| *count).collect::<Vec<_>>();
+    assert_eq!(counts(&after), counts(&before), "nothing removed, the savings account included");
+}
