@@ -9,6 +9,9 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::Backoff;
 use super::store;
 
+/// How long webhook messages and their delivery log are kept.
+pub const WEBHOOK_LOG_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
 #[derive(Debug, Clone)]
 pub struct MaintenanceConfig {
     pub every: Duration,
@@ -52,6 +55,15 @@ pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64,
     let outcomes_before = chrono::Utc::now() - chrono::TimeDelta::days(7);
     loop {
         let batch = crate::incident::store::prune_outcomes(&mut *conn, outcomes_before, 1000).await?;
+        pruned += batch;
+        if batch < 1000 {
+            break;
+        }
+    }
+    // A delivery's retries end within two days; its log is kept a month for support questions.
+    let messages_before = chrono::Utc::now() - WEBHOOK_LOG_RETENTION;
+    loop {
+        let batch = crate::webhook::store::prune_messages(&mut *conn, messages_before, 1000).await?;
         pruned += batch;
         if batch < 1000 {
             break;

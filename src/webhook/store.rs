@@ -319,3 +319,21 @@ pub async fn deliveries(
     .fetch_all(executor)
     .await
 }
+
+/// Deletes messages created before `before`, and with them (by cascade) their delivery log, a
+/// batch per statement. Returns how many messages went.
+pub async fn prune_messages(
+    executor: impl PgExecutor<'_>,
+    before: DateTime<Utc>,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let outcome = sqlx::query!(
+        r#"delete from webhook_message where id = any(array(
+               select id from webhook_message where created_at < $1 limit $2))"#,
+        before,
+        batch,
+    )
+    .execute(executor)
+    .await?;
+    Ok(outcome.rows_affected())
+}

@@ -653,3 +653,29 @@ async fn incidents_are_announced_to_tenants_with_connections_at_the_bank() {
     assert!(heard.iter().all(|event| event["data"]["incident_id"] == incident["id"]), "{heard:?}");
     assert!(far_hook.received().is_empty(), "a tenant without a connection at the bank hears nothing");
 }
+
+#[tokio::test]
+async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(204)).await;
+    let hook = registered(&app, &key, &receiver.url("/"), &["refresh.completed"]).await;
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
+    app.refresh_pool().run_until_idle().await;
+    assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 2);
+    sqlx::query(
+        "update webhook_message set created_at = now() - interval '31 days'
+         where id = (select id from webhook_message order by created_at limit 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
+        .await
+        .unwrap();
+    let messages: i64 = sqlx::query_scalar("select count(*) from webhook_message").fetch_one(&app.pool).await.unwrap();
+    assert_eq!(messages, 1, "the month-old message went, the recent one stayed");
+    assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 1, "and its log with it");
+}
