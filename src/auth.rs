@@ -56,6 +56,16 @@ impl Principal {
     pub fn can_see_tenant(&self, tenant_id: Uuid) -> bool {
         self.role != Role::Tenant || self.tenant_id == Some(tenant_id)
     }
+
+    /// The tenant a list or count asked for `asked` covers: a tenant key always its own, and
+    /// asking for another tenant finds nothing (the nil tenant), never an error that tells.
+    pub fn scope_tenant(&self, asked: Option<Uuid>) -> Option<Uuid> {
+        match self.tenant_id {
+            Some(own) if asked.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
+            Some(own) => Some(own),
+            None => asked,
+        }
+    }
 }
 
 /// A freshly generated key: the full text is shown once and never stored.
@@ -142,5 +152,17 @@ mod tests {
         assert!(!principal.can_see_tenant(Uuid::new_v4()));
         let helpdesk = Principal { key_id: Uuid::nil(), role: Role::Helpdesk, tenant_id: None };
         assert!(helpdesk.can_see_tenant(tenant));
+    }
+
+    #[test]
+    fn tenant_keys_are_held_to_their_tenant() {
+        let own = Uuid::new_v4();
+        let tenant = Principal { key_id: Uuid::new_v4(), role: Role::Tenant, tenant_id: Some(own) };
+        assert_eq!(tenant.scope_tenant(None), Some(own));
+        assert_eq!(tenant.scope_tenant(Some(own)), Some(own));
+        assert_eq!(tenant.scope_tenant(Some(Uuid::new_v4())), Some(Uuid::nil()));
+        let helpdesk = Principal { key_id: Uuid::new_v4(), role: Role::Helpdesk, tenant_id: None };
+        assert_eq!(helpdesk.scope_tenant(None), None);
+        assert_eq!(helpdesk.scope_tenant(Some(own)), Some(own));
     }
 }

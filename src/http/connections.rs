@@ -482,14 +482,8 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
     if !errors.is_empty() {
         return Err(ApiError::bad_request("invalid_query_parameter", "Some filters are not valid.").with_errors(errors));
     }
-    // A tenant key asking for another tenant simply finds nothing of it.
-    let tenant_id = match caller.tenant_id {
-        Some(own) if filters.tenant_id.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
-        Some(own) => Some(own),
-        None => filters.tenant_id,
-    };
     Ok(ListFilter {
-        tenant_id,
+        tenant_id: caller.scope_tenant(filters.tenant_id),
         state: filters.state,
         institution_id: filters.institution_id,
         error_code,

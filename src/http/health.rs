@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::Query;
-use crate::auth::{Principal, Role};
+use crate::auth::Role;
 use crate::catalog::CatalogIndex;
 use crate::health::{Counts, InstitutionCount, Scope, store};
 use crate::incident;
@@ -115,7 +115,7 @@ pub async fn summary(
         return Err(ApiError::bad_request("invalid_query_parameter", "Some parameters are not valid.")
             .with_errors(vec![FieldError::new("top", "must be between 1 and 100")]));
     }
-    let (tenant_id, institution_id) = (effective_tenant(&caller.0, params.tenant_id), params.institution_id);
+    let (tenant_id, institution_id) = (caller.0.scope_tenant(params.tenant_id), params.institution_id);
     let scope = match (tenant_id, institution_id) {
         (Some(tenant), _) => Scope::Tenant(tenant),
         (None, Some(institution)) => Scope::Institution(institution),
@@ -156,15 +156,6 @@ pub async fn summary(
     }))
 }
 
-/// A tenant key always sees its own tenant: asking for another finds an empty one.
-fn effective_tenant(caller: &Principal, asked: Option<Uuid>) -> Option<Uuid> {
-    match caller.tenant_id {
-        Some(own) if asked.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
-        Some(own) => Some(own),
-        None => asked,
-    }
-}
-
 fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {
     let mut errors: Vec<ErrorCount> = counts
         .by_error_code
@@ -197,18 +188,6 @@ impl From<InstitutionCount> for FailingInstitution {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tenant_keys_are_held_to_their_tenant() {
-        let own = Uuid::new_v4();
-        let tenant = Principal { key_id: Uuid::new_v4(), role: Role::Tenant, tenant_id: Some(own) };
-        assert_eq!(effective_tenant(&tenant, None), Some(own));
-        assert_eq!(effective_tenant(&tenant, Some(own)), Some(own));
-        assert_eq!(effective_tenant(&tenant, Some(Uuid::new_v4())), Some(Uuid::nil()));
-        let helpdesk = Principal { key_id: Uuid::new_v4(), role: Role::Helpdesk, tenant_id: None };
-        assert_eq!(effective_tenant(&helpdesk, None), None);
-        assert_eq!(effective_tenant(&helpdesk, Some(own)), Some(own));
-    }
 
     #[test]
     fn error_counts_are_most_first() {

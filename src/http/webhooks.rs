@@ -278,12 +278,7 @@ pub async fn list(
     Query(filters): Query<WebhookFilters>,
 ) -> Result<axum::Json<Page<WebhookView>>, ApiError> {
     let page = page.validate()?;
-    // A tenant key asking for another tenant simply finds nothing of it.
-    let tenant_id = match caller.0.tenant_id {
-        Some(own) if filters.tenant_id.is_some_and(|asked| asked != own) => Some(Uuid::nil()),
-        Some(own) => Some(own),
-        None => filters.tenant_id,
-    };
+    let tenant_id = caller.0.scope_tenant(filters.tenant_id);
     let rows = store::list_endpoints(&state.pool, tenant_id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), WebhookView::from)))
 }
