@@ -31,48 +31,44 @@ impl Default for MaintenanceConfig {
     }
 }
 
-/// One round: rescue every expired lease, then clean in batches. Returns (rescued, cleaned).
+/// One round: rescue every expired lease, then clean and prune in batches. Returns (rescued,
+/// cleaned).
 pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64, u64), sqlx::Error> {
-    let mut rescued = 0;
-    let mut conn = pool.acquire().await?;
-    loop {
-        let batch = store::rescue_expired(&mut conn, config.backoff.base, config.backoff.cap, 500).await?;
-        rescued += batch;
-        if batch < 500 {
-            break;
-        }
-    }
-    let mut cleaned = 0;
-    loop {
-        let batch = store::clean(&mut *conn, config.keep_succeeded, config.keep_failed, 1000).await?;
-        cleaned += batch;
-        if batch < 1000 {
-            break;
-        }
-    }
-    let mut pruned = crate::idempotency::store::prune(&mut conn, 1000).await?;
+    let (base, cap) = (config.backoff.base, config.backoff.cap);
+    let rescued = in_batches(500, || async move {
+        let mut conn = pool.acquire().await?;
+        store::rescue_expired(&mut conn, base, cap, 500).await
+    })
+    .await?;
+    let cleaned = in_batches(1000, || store::clean(pool, config.keep_succeeded, config.keep_failed, 1000)).await?;
+    let mut pruned = crate::idempotency::store::prune(&mut *pool.acquire().await?, 1000).await?;
     // Incident detection looks back minutes and success rates a day; a week is plenty.
     let outcomes_before = chrono::Utc::now() - chrono::TimeDelta::days(7);
-    loop {
-        let batch = crate::incident::store::prune_outcomes(&mut *conn, outcomes_before, 1000).await?;
-        pruned += batch;
-        if batch < 1000 {
-            break;
-        }
-    }
+    pruned += in_batches(1000, || crate::incident::store::prune_outcomes(pool, outcomes_before, 1000)).await?;
     // A delivery's retries end within two days; its log is kept a month for support questions.
     let messages_before = chrono::Utc::now() - WEBHOOK_LOG_RETENTION;
-    loop {
-        let batch = crate::webhook::store::prune_messages(&mut *conn, messages_before, 1000).await?;
-        pruned += batch;
-        if batch < 1000 {
-            break;
-        }
-    }
+    pruned += in_batches(1000, || crate::webhook::store::prune_messages(pool, messages_before, 1000)).await?;
     if rescued > 0 || cleaned > 0 || pruned > 0 {
         tracing::info!(rescued, cleaned, pruned, "queue maintenance");
     }
     Ok((rescued, cleaned))
+}
+
+/// Repeats `step` (one short statement over at most `batch` rows) until a round handles fewer,
+/// so no statement holds many locks or runs long; returns the rows handled.
+async fn in_batches<F, Fut>(batch: u64, mut step: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut total = 0;
+    loop {
+        let done = step().await?;
+        total += done;
+        if done < batch {
+            return Ok(total);
+        }
+    }
 }
 
 /// Runs maintenance every `config.every` until `shutdown`.
