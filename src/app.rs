@@ -431,6 +431,7 @@ fn admin_insert<'a>(id: uuid::Uuid, secret_hash: &'a [u8], label: &'a str) -> au
 
 /// `feedwatch serve`: runs until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal();
     let database = Database::open(&args.database).await?;
     let settings = InstanceSettings::from_args(&args, database.sealer.clone());
     let instance = Instance::start(database.pool.clone(), settings).await?;
@@ -439,7 +440,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  first admin key (shown once, keep it): {}", key.expose_secret());
     }
     println!("  API docs: http://{}/docs", instance.addr);
-    wait_for_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down: finishing in-flight requests");
     instance.stop().await?;
     database.close().await;
@@ -449,6 +450,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// `feedwatch sandbox-bank`: serves the sandbox bank alone until SIGTERM or SIGINT.
 pub async fn run_sandbox_bank(args: SandboxBankArgs) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal();
     let bank = std::sync::Arc::new(SandboxBank::new(args.sandbox_config(), Clock::System));
     let listener = TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
@@ -463,7 +465,7 @@ pub async fn run_sandbox_bank(args: SandboxBankArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let server =
         tokio::spawn(serve(listener, http::sandbox_bank::router(bank.clone()), shutdown.clone(), args.shutdown_grace));
-    wait_for_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down the sandbox bank");
     // Stalled and delayed replies end first, so graceful shutdown has nothing left to wait for.
     bank.close();
@@ -519,6 +521,7 @@ pub async fn reseal_all(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
 /// `feedwatch worker`: refreshes, maintenance and the scheduler with no HTTP server, until
 /// SIGTERM or SIGINT; then in-flight refreshes finish within the grace period or are handed back.
 pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grace: Duration) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal();
     let database = Database::open(args).await?;
     let catalog = load_catalog(&database.pool).await?;
     let settings = WorkerSettings::from_args(workers);
@@ -539,7 +542,7 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
     tasks.spawn(health::run_rollup(database.pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
     tasks.close();
     println!("feedwatch worker running {} refresh slots", settings.concurrency.max(1));
-    wait_for_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down: finishing in-flight refreshes");
     shutdown.cancel();
     tasks.wait().await;
@@ -554,22 +557,25 @@ pub async fn run_migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Listens for SIGTERM and SIGINT from the moment it is called, so a signal that arrives while
+/// the caller is still starting up (or printing its address) is not lost to the default action,
+/// which would kill the process without a graceful shutdown.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        let (mut terminate, mut interrupt) = match (terminate, interrupt) {
+            (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM/SIGINT; falling back to Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
             }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
         }
-    };
-    tokio::select! {
-        _ = interrupt => {},
-        () = terminate => {},
     }
 }
 
