@@ -177,7 +177,9 @@ pub struct SandboxBank {
     config: SandboxConfig,
     clock: Clock,
     requests: AtomicU64,
-    exchanges: AtomicU64,
+    /// Requests received, counted on arrival (before the reply's delay), watchable so a test can
+    /// wait until a client is surely mid-exchange instead of sleeping.
+    exchanges: tokio::sync::watch::Sender<u64>,
     closing: CancellationToken,
 }
 
@@ -187,14 +189,21 @@ impl SandboxBank {
             config,
             clock,
             requests: AtomicU64::new(0),
-            exchanges: AtomicU64::new(0),
+            exchanges: tokio::sync::watch::Sender::new(0),
             closing: CancellationToken::new(),
         }
     }
 
-    /// Requests answered so far: how tests and benchmarks count round trips to the bank.
+    /// Requests received so far: how tests and benchmarks count round trips to the bank.
     pub fn exchanges(&self) -> u64 {
-        self.exchanges.load(Ordering::Relaxed)
+        *self.exchanges.borrow()
+    }
+
+    /// Resolves once at least `count` requests have been received.
+    pub async fn received(&self, count: u64) {
+        let mut exchanges = self.exchanges.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail.
+        let _ = exchanges.wait_for(|received| *received >= count).await;
     }
 
     pub fn institutions(&self) -> &'static [Institution] {
@@ -221,7 +230,7 @@ impl SandboxBank {
 
     /// Answers one POST to `/ofx/{slug}` at `now`.
     pub fn respond(&self, slug: &str, body: &[u8], now: DateTime<Utc>) -> BankReply {
-        self.exchanges.fetch_add(1, Ordering::Relaxed);
+        self.exchanges.send_modify(|received| *received += 1);
         let Some(institution) = INSTITUTIONS.iter().find(|institution| institution.slug == slug) else {
             return BankReply { delay: self.config.latency, outcome: Outcome::Http { status: 404, retry_after: None } };
         };

@@ -309,9 +309,8 @@ async fn a_stalled_reply_does_not_hold_up_shutdown() {
         };
         client(DirectConnectOptions::default()).fetch(&request).await.unwrap_err()
     });
-    // Not readiness (the listener is bound): time for the request to reach its stall. The
-    // assertion on http:504 below proves it did.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the bank has the request, it is stalling (or about to: closing first ends it alike).
+    tokio::time::timeout(Duration::from_secs(10), bank.received(1)).await.expect("the request reached the bank");
     bank.close();
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(5), server).await.expect("shutdown finished").unwrap().unwrap();

@@ -364,11 +364,12 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
         ids.push(connect(&app, &tenant, "slow", "pass_good").await);
     }
     let keys = secrecy::ExposeSecret::expose_secret(&crate::support::sealer_config()).to_owned();
+    let (bank_url, bank) = crate::support::serve_sandbox_bank(feedwatch::sandbox::SandboxConfig::demo()).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
         .args(["worker", "--workers", "3", "--worker-lease", "60s"])
         .env("DATABASE_URL", &app.database_url)
         .env("FEEDWATCH_CREDENTIALS_KEYS", keys)
-        .env("FEEDWATCH_SANDBOX_URL", app.url("/sandbox-bank"))
+        .env("FEEDWATCH_SANDBOX_URL", &bank_url)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -377,17 +378,10 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.contains("worker running"), "{line}");
-    // Bounded wait for the child to hold a job; the table is the only witness from outside.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let running: i64 =
-            sqlx::query_scalar("select count(*) from job where state = 'running'").fetch_one(&app.pool).await.unwrap();
-        if running > 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "the worker never claimed a job");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    // The slow bank has a request once the child is mid-refresh: then it is killed.
+    tokio::time::timeout(std::time::Duration::from_secs(30), bank.received(1))
+        .await
+        .expect("the worker never called the bank");
     Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
 

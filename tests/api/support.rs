@@ -429,10 +429,17 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
 
 /// A sandbox bank with these dials on a free port, served until the test ends; returns its URL.
 pub async fn serve_sandbox(config: feedwatch::sandbox::SandboxConfig) -> String {
+    serve_sandbox_bank(config).await.0
+}
+
+/// [`serve_sandbox`], also returning the bank so a test can watch the requests it receives.
+pub async fn serve_sandbox_bank(
+    config: feedwatch::sandbox::SandboxConfig,
+) -> (String, Arc<feedwatch::sandbox::SandboxBank>) {
     let bank = Arc::new(feedwatch::sandbox::SandboxBank::new(config, feedwatch::sandbox::Clock::System));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = feedwatch::http::sandbox_bank::router(bank);
+    let router = feedwatch::http::sandbox_bank::router(bank.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}")
+    (format!("http://{addr}"), bank)
 }
