@@ -145,7 +145,7 @@ pub struct WorkerSettings {
     pub sandbox_url: Option<String>,
     pub incidents: crate::incident::Rules,
     pub stale_after: Duration,
-    /// Jobs claimed ahead of the free slots (0 for slow jobs such as refreshes).
+    /// Jobs claimed ahead of the free slots.
     pub prefetch: usize,
     /// Claim and completion statements in flight at once.
     pub statements_in_flight: usize,
@@ -161,7 +161,7 @@ impl WorkerSettings {
             sandbox_url: args.sandbox_url.clone(),
             incidents: args.incidents.rules(),
             stale_after: args.stale_after,
-            prefetch: args.worker_prefetch,
+            prefetch: args.worker_prefetch.unwrap_or(args.workers / 4),
             statements_in_flight: usize::from(args.worker_statements_in_flight),
         }
     }

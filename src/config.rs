@@ -110,10 +110,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
 
-    /// Jobs claimed beyond the free slots and held until one frees: raises the throughput of
-    /// short jobs; their leases run meanwhile, so keep 0 when jobs are slow (refreshes).
-    #[arg(long, env = "FEEDWATCH_WORKER_PREFETCH", default_value_t = 0)]
-    pub worker_prefetch: usize,
+    /// Jobs claimed beyond the free slots and held until one frees, so a freed slot does not
+    /// wait for a claim round trip [default: a quarter of --workers]. Their leases run while
+    /// they wait, so keep it well below what the workers finish in a lease.
+    #[arg(long, env = "FEEDWATCH_WORKER_PREFETCH")]
+    pub worker_prefetch: Option<usize>,
 
     /// Claim and completion statements in flight at once (each holds a worker database
     /// connection): 2 lets one execute while the other waits for its commit to reach the disk.

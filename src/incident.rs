@@ -139,8 +139,7 @@ pub struct Effect {
 /// Records a refresh outcome in the caller's transaction and applies the rules: a bank-side
 /// failure may open an incident, a success may resolve a detected one.
 pub async fn record(conn: &mut PgConnection, outcome: &RefreshOutcome, rules: &Rules) -> Result<Effect, sqlx::Error> {
-    store::insert_outcome(&mut *conn, outcome).await?;
-    let open = store::open_for(&mut *conn, outcome.institution_id).await?;
+    let open = store::record_outcome(&mut *conn, outcome).await?;
     match (outcome.failure, open) {
         (Some(failure), Some(open)) if failure.bank_side => {
             let wait_until = outcome.at + to_delta(rules.retry_every);

@@ -95,6 +95,13 @@ enum Command {
         /// Database connections of the worker pool (the service's default is 5).
         #[arg(long, default_value_t = 5)]
         db_connections: u32,
+        /// Jobs claimed ahead of the free slots (`FEEDWATCH_WORKER_PREFETCH`) [default: C / 4,
+        /// as the service].
+        #[arg(long)]
+        prefetch: Option<usize>,
+        /// Claim and completion statements in flight (`FEEDWATCH_WORKER_STATEMENTS_IN_FLIGHT`, 1).
+        #[arg(long, default_value_t = 1)]
+        statements_in_flight: usize,
         #[arg(long, value_enum, default_value_t = BankPlace::Child)]
         bank: BankPlace,
         /// Use this sandbox bank instead (e.g. `feedwatch sandbox-bank --latency 50ms`); its clock
@@ -129,6 +136,8 @@ async fn main() -> anyhow::Result<()> {
             per_slot,
             latency_ms,
             db_connections,
+            prefetch,
+            statements_in_flight,
             bank,
             sandbox_url,
             work_dir,
@@ -140,6 +149,8 @@ async fn main() -> anyhow::Result<()> {
                 connections: concurrency * per_slot,
                 latency: Duration::from_millis(latency_ms),
                 db_connections,
+                prefetch: prefetch.unwrap_or(concurrency / 4),
+                statements_in_flight,
                 timeout: Duration::from_secs(timeout_s),
             };
             let dir = work_dir.join(format!("feedwatch-refresh-bench-{}", std::process::id()));
@@ -194,6 +205,8 @@ struct RunOptions {
     connections: usize,
     latency: Duration,
     db_connections: u32,
+    prefetch: usize,
+    statements_in_flight: usize,
     timeout: Duration,
 }
 
@@ -539,8 +552,8 @@ async fn measure(
         sandbox_url: Some(bank_url.to_owned()),
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
-        prefetch: 0,
-        statements_in_flight: 1,
+        prefetch: options.prefetch,
+        statements_in_flight: options.statements_in_flight,
     };
     let progress = Arc::new(Progress::default());
     let workers =
@@ -568,6 +581,8 @@ async fn measure(
         "connections": options.connections,
         "latency_ms": options.latency.as_millis() as u64,
         "db_connections": options.db_connections,
+        "prefetch": options.prefetch,
+        "statements_in_flight": options.statements_in_flight,
         "seed_seconds": round(seed_seconds, 3),
         "target_per_s": round(0.7 * options.concurrency as f64 / options.latency.as_secs_f64(), 0),
         "first": first,

@@ -17,6 +17,7 @@
 #   BENCH_PER_SLOT           connections per slot, K = C x this  (default 4)
 #   BENCH_LATENCY_MS         sandbox bank latency                (default 50)
 #   BENCH_DB_CONNECTIONS     worker pool database connections    (default 5, the service's default)
+#   BENCH_PREFETCH           jobs claimed ahead of free slots    (default C / 4, the service's default)
 #   BENCH_ROUNDS             runs per concurrency                (default 1)
 #   BENCH_BANK               child (separate process) | in-process (default child)
 # Writes bench/refresh/last-run.json (not committed).
@@ -32,6 +33,8 @@ per_slot="${BENCH_PER_SLOT:-4}"
 latency_ms="${BENCH_LATENCY_MS:-50}"
 db_connections="${BENCH_DB_CONNECTIONS:-5}"
 rounds="${BENCH_ROUNDS:-1}"
+prefetch_args=()
+if [[ -n ${BENCH_PREFETCH:-} ]]; then prefetch_args=(--prefetch "$BENCH_PREFETCH"); fi
 bank="${BENCH_BANK:-child}"
 out_json="$here/last-run.json"
 
@@ -57,7 +60,7 @@ for round in $(seq 1 "$rounds"); do
   for c in $concurrencies; do
     log "round $round: C=$c, K=$((c * per_slot)) connections, latency ${latency_ms}ms, $db_connections DB connections, bank: $bank"
     "$bin" run --concurrency "$c" --per-slot "$per_slot" --latency-ms "$latency_ms" \
-      --db-connections "$db_connections" --bank "$bank" \
+      --db-connections "$db_connections" --bank "$bank" "${prefetch_args[@]}" \
       | jq -c --argjson round "$round" '. + {round: $round}' | tee -a "$runs" >&2
   done
 done

@@ -51,10 +51,25 @@ impl Row {
     }
 }
 
-pub async fn insert_outcome(executor: impl PgExecutor<'_>, outcome: &RefreshOutcome) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"insert into refresh_outcome (institution_id, connection_id, occurred_at, succeeded, bank_side, error_code)
-           values ($1, $2, $3, $4, $5, $6)"#,
+/// Records a refresh outcome and returns the institution's open incident, in one round trip:
+/// every refresh does both.
+pub async fn record_outcome(
+    executor: impl PgExecutor<'_>,
+    outcome: &RefreshOutcome,
+) -> Result<Option<Incident>, sqlx::Error> {
+    // A data-modifying CTE runs exactly once whether or not the query reads it; the open
+    // incident is read from the statement's snapshot, which the insert does not change.
+    sqlx::query_as!(
+        Row,
+        r#"with recorded as (
+               insert into refresh_outcome (institution_id, connection_id, occurred_at, succeeded, bank_side, error_code)
+               values ($1, $2, $3, $4, $5, $6)
+           )
+           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
+                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
+                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
+           from incident o join institution i on i.id = o.institution_id
+           where o.institution_id = $1 and o.state = 'open'"#,
         outcome.institution_id,
         outcome.connection_id,
         outcome.at,
@@ -62,9 +77,10 @@ pub async fn insert_outcome(executor: impl PgExecutor<'_>, outcome: &RefreshOutc
         outcome.failure.is_some_and(|failure| failure.bank_side),
         outcome.failure.map(|failure| failure.code),
     )
-    .execute(executor)
-    .await?;
-    Ok(())
+    .fetch_optional(executor)
+    .await?
+    .map(Row::into_incident)
+    .transpose()
 }
 
 /// Distinct connections attempted and failed bank-side since `since`, and the commonest code.

@@ -50,10 +50,10 @@ impl std::fmt::Debug for Registration {
 pub struct PoolConfig {
     /// Jobs run at once.
     pub concurrency: usize,
-    /// Jobs claimed beyond the free slots and held here until a slot frees, so a pool of fast
-    /// jobs never waits for a claim round trip. Their leases run while they wait and no other
-    /// replica can take them, so this suits short jobs only; 0 claims only for free slots, which
-    /// is right for slow ones such as refreshes.
+    /// Jobs claimed beyond the free slots and held here until a slot frees, so a freed slot
+    /// never waits for a claim round trip. Their leases run while they wait and no other replica
+    /// can take them, so keep it a small share of what the pool finishes in a lease; 0 claims
+    /// only for free slots.
     pub prefetch: usize,
     /// Most jobs one claim statement takes.
     pub claim_batch: usize,
