@@ -598,3 +598,27 @@ async fn reseal_webhook_secrets(pool: &PgPool, sealer: &Sealer) -> anyhow::Resul
         total += batch.len() as u64;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        workers: WorkerArgs,
+    }
+
+    fn settings(args: &[&str]) -> WorkerSettings {
+        WorkerSettings::from_args(&Cli::try_parse_from([&["feedwatch"], args].concat()).expect("valid flags").workers)
+    }
+
+    #[test]
+    fn refresh_pools_claim_a_quarter_of_their_slots_ahead_unless_told_otherwise() {
+        assert_eq!(settings(&["--workers", "64"]).prefetch, 16);
+        assert_eq!(settings(&["--workers", "2"]).prefetch, 0);
+        assert_eq!(settings(&["--workers", "64", "--worker-prefetch", "0"]).prefetch, 0);
+        assert_eq!(settings(&["--workers", "8", "--worker-prefetch", "100"]).prefetch, 100);
+    }
+}
