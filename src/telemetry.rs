@@ -71,6 +71,7 @@ pub struct Metrics {
     pub connections: Family<StateLabels, Gauge>,
     pub connections_stale: Gauge,
     pub incidents_open: Gauge,
+    pub workers_live: Gauge,
 }
 
 impl Metrics {
@@ -136,6 +137,12 @@ impl Metrics {
         );
         let incidents_open = Gauge::default();
         registry.register("incidents_open", "Open bank incidents (read at scrape)", incidents_open.clone());
+        let workers_live = Gauge::default();
+        registry.register(
+            "workers_live",
+            "Worker pools that reported within their lease (read at scrape)",
+            workers_live.clone(),
+        );
         registry.register("build", "Build information", Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]));
         Arc::new(Self {
             registry,
@@ -153,6 +160,7 @@ impl Metrics {
             connections,
             connections_stale,
             incidents_open,
+            workers_live,
         })
     }
 

@@ -68,6 +68,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             state.metrics.queue_depth.get_or_create(&crate::telemetry::StateLabels { state: name }).set(count);
         }
         state.metrics.queue_oldest_due_seconds.set(stats.oldest_due_seconds.unwrap_or(0.0));
+        state.metrics.workers_live.set(i64::try_from(stats.workers.len()).unwrap_or(i64::MAX));
     }
     // Fleet health from the tallies: a few rows, whatever the fleet's size.
     if let Ok(rows) = crate::health::store::fleet_rows(&state.pool).await {

@@ -327,8 +327,38 @@ pub struct QueueView {
     pub due: i64,
     /// Age of the oldest due job, in seconds.
     pub oldest_due_seconds: Option<f64>,
-    /// Hosts with a job running now.
-    pub workers: Vec<String>,
+    /// Worker pools that reported within their lease, busy or idle, by id.
+    pub workers: Vec<WorkerView>,
+}
+
+/// A live worker pool (a `serve` or `feedwatch worker` process).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerView {
+    /// `host/pid`, as in the jobs it holds.
+    #[schema(example = "feedwatch-7d9f/41")]
+    pub id: String,
+    /// The job kinds it runs.
+    pub kinds: Vec<String>,
+    /// Jobs it runs at once.
+    pub concurrency: i32,
+    /// Jobs it was running at its last report.
+    pub running: i32,
+    pub started_at: DateTime<Utc>,
+    /// Its last report; pools report every third of their lease.
+    pub last_seen_at: DateTime<Utc>,
+}
+
+impl From<jobs::LiveWorker> for WorkerView {
+    fn from(worker: jobs::LiveWorker) -> Self {
+        Self {
+            id: worker.id,
+            kinds: worker.kinds,
+            concurrency: worker.concurrency,
+            running: worker.running,
+            started_at: worker.started_at,
+            last_seen_at: worker.last_seen_at,
+        }
+    }
 }
 
 /// Queue depth, age and workers (helpdesk, admin).
@@ -342,6 +372,6 @@ pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum
         by_state: stats.by_state.into_iter().collect(),
         due: stats.due,
         oldest_due_seconds: stats.oldest_due_seconds,
-        workers: stats.workers,
+        workers: stats.workers.into_iter().map(WorkerView::from).collect(),
     }))
 }

@@ -48,6 +48,9 @@ pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64,
     // A delivery's retries end within two days; its log is kept a month for support questions.
     let messages_before = chrono::Utc::now() - WEBHOOK_LOG_RETENTION;
     pruned += in_batches(1000, || crate::webhook::store::prune_messages(pool, messages_before, 1000)).await?;
+    // A killed worker's row stays a day past its lease, so `/v1/queue` history questions
+    // ("which replica held it?") can still be answered from it meanwhile.
+    pruned += store::prune_workers(pool, Duration::from_secs(24 * 3600)).await?;
     if rescued > 0 || cleaned > 0 || pruned > 0 {
         tracing::info!(rescued, cleaned, pruned, "queue maintenance");
     }

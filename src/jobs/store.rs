@@ -122,6 +122,72 @@ pub async fn heartbeat_many(
     .await
 }
 
+/// What a worker pool says of itself on every report.
+#[derive(Debug, Clone)]
+pub struct WorkerReport<'a> {
+    /// host/pid, as the pool writes in `locked_by`.
+    pub id: &'a str,
+    pub kinds: &'a [String],
+    pub concurrency: i32,
+    pub running: i32,
+    /// Presumed gone unless it reports again within this.
+    pub lease: Duration,
+}
+
+/// A worker pool that reported within its lease.
+#[derive(Debug, Clone)]
+pub struct LiveWorker {
+    pub id: String,
+    pub kinds: Vec<String>,
+    pub concurrency: i32,
+    pub running: i32,
+    pub started_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// Records that a pool is alive (inserting it on its first report).
+pub async fn report_worker(executor: impl PgExecutor<'_>, report: &WorkerReport<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"insert into worker (id, kinds, concurrency, running, started_at, last_seen_at, expires_at)
+           values ($1, $2, $3, $4, now(), now(), now() + make_interval(secs => $5))
+           on conflict (id) do update set kinds = excluded.kinds, concurrency = excluded.concurrency,
+               running = excluded.running, last_seen_at = now(), expires_at = excluded.expires_at"#,
+        report.id,
+        report.kinds,
+        report.concurrency,
+        report.running,
+        report.lease.as_secs_f64(),
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// A pool that stops cleanly removes itself at once instead of expiring.
+pub async fn forget_worker(executor: impl PgExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query!("delete from worker where id = $1", id).execute(executor).await?;
+    Ok(())
+}
+
+pub async fn live_workers(executor: impl PgExecutor<'_>) -> Result<Vec<LiveWorker>, sqlx::Error> {
+    sqlx::query_as!(
+        LiveWorker,
+        r#"select id, kinds, concurrency, running, started_at, last_seen_at from worker
+           where expires_at > now() order by id"#
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Drops the rows of workers presumed gone for longer than `after` (killed, not stopped).
+pub async fn prune_workers(executor: impl PgExecutor<'_>, after: Duration) -> Result<u64, sqlx::Error> {
+    let outcome =
+        sqlx::query!("delete from worker where expires_at < now() - make_interval(secs => $1)", after.as_secs_f64())
+            .execute(executor)
+            .await?;
+    Ok(outcome.rows_affected())
+}
+
 /// Marks many jobs succeeded in one statement; returns the ids whose attempt still held.
 pub async fn complete_many(
     executor: impl PgExecutor<'_>,
@@ -326,7 +392,7 @@ pub struct QueueStats {
     pub by_state: Vec<(String, i64)>,
     pub due: i64,
     pub oldest_due_seconds: Option<f64>,
-    pub workers: Vec<String>,
+    pub workers: Vec<LiveWorker>,
 }
 
 pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
@@ -342,12 +408,7 @@ pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
     )
     .fetch_one(&mut *conn)
     .await?;
-    let workers = sqlx::query_scalar!(
-        r#"select distinct split_part(locked_by, '/', 1) as "worker!" from job
-           where state = 'running' and locked_by is not null order by 1"#
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let workers = live_workers(&mut *conn).await?;
     Ok(QueueStats { by_state, due: due.due, oldest_due_seconds: due.oldest, workers })
 }
 

@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -93,6 +94,8 @@ fn hostname() -> String {
 
 /// Hooks for observing the pool (metrics); all optional.
 pub trait PoolObserver: Send + Sync + 'static {
+    /// The pool recorded itself as a live worker (at start, then every third of its lease).
+    fn announced(&self) {}
     fn claimed(&self, _count: usize) {}
     fn finished(&self, _kind: &str, _outcome: &Outcome, _seconds: f64) {}
     fn busy(&self, _running: usize) {}
@@ -117,6 +120,8 @@ pub struct WorkerPool {
     kinds: HashMap<String, Registration>,
     observer: Arc<dyn PoolObserver>,
     held: Mutex<HashMap<i64, Held>>,
+    /// Jobs running now, for the pool's reports of itself.
+    running: AtomicUsize,
 }
 
 impl std::fmt::Debug for WorkerPool {
@@ -163,7 +168,14 @@ impl Drop for AbortOnDrop {
 
 impl WorkerPool {
     pub fn new(pool: PgPool, config: PoolConfig) -> Self {
-        Self { pool, config, kinds: HashMap::new(), observer: Arc::new(NoObserver), held: Mutex::new(HashMap::new()) }
+        Self {
+            pool,
+            config,
+            kinds: HashMap::new(),
+            observer: Arc::new(NoObserver),
+            held: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+        }
     }
 
     pub fn register(mut self, kind: &str, registration: Registration) -> Self {
@@ -183,7 +195,7 @@ impl WorkerPool {
         let (completions, receiver) = mpsc::channel::<Completion>(self.config.concurrency * 4 + 64);
         let completer =
             tokio::spawn(complete_in_batches(self.pool.clone(), receiver, self.config.completions_in_flight));
-        let heartbeat = Heartbeat::start(&self);
+        let heartbeat = Heartbeat::start(&self, Announce::Yes);
         let mut poll = tokio::time::interval(self.config.poll_interval.max(MIN_TICK));
         poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut local = Local {
@@ -198,6 +210,7 @@ impl WorkerPool {
         while !shutdown.is_cancelled() {
             self.start_buffered(&mut local, &completions);
             self.claim_if_room(&mut local);
+            self.running.store(local.running.len(), Ordering::Relaxed);
             self.observer.busy(local.running.len());
             self.wait_for_work(&shutdown, &mut listener, &mut local).await;
         }
@@ -431,13 +444,30 @@ impl WorkerPool {
         }
     }
 
+    /// Records this pool as a live worker until one lease from now.
+    async fn announce(&self) {
+        let mut kinds: Vec<String> = self.kinds.keys().cloned().collect();
+        kinds.sort();
+        let report = store::WorkerReport {
+            id: &self.config.worker_id,
+            kinds: &kinds,
+            concurrency: i32::try_from(self.config.concurrency).unwrap_or(i32::MAX),
+            running: i32::try_from(self.running.load(Ordering::Relaxed)).unwrap_or(i32::MAX),
+            lease: self.config.lease,
+        };
+        match store::report_worker(&self.pool, &report).await {
+            Ok(()) => self.observer.announced(),
+            Err(error) => tracing::warn!(%error, "could not record this worker as live; will retry"),
+        }
+    }
+
     fn lock_held(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Held>> {
         self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Runs due jobs until none is left, then returns how many ran: for tests and backfills.
     pub async fn run_until_idle(self: &Arc<Self>) -> usize {
-        let heartbeat = Heartbeat::start(self);
+        let heartbeat = Heartbeat::start(self, Announce::No);
         let mut total = 0;
         loop {
             let limit = self.config.concurrency as i64;
@@ -466,24 +496,43 @@ impl WorkerPool {
 }
 
 /// The pool's heartbeat task, every third of the lease.
+/// Whether the heartbeat also records the pool as a live worker (`run` does; `run_until_idle`,
+/// a test and backfill driver, does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Announce {
+    Yes,
+    No,
+}
+
 struct Heartbeat {
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Heartbeat {
-    fn start(pool: &Arc<WorkerPool>) -> Self {
+    fn start(pool: &Arc<WorkerPool>, announce: Announce) -> Self {
         let stop = CancellationToken::new();
         let (pool, until) = (Arc::clone(pool), stop.clone());
         let task = tokio::spawn(async move {
             let mut every = tokio::time::interval((pool.config.lease / 3).max(MIN_TICK));
             every.set_missed_tick_behavior(MissedTickBehavior::Delay);
             every.tick().await;
+            if announce == Announce::Yes {
+                pool.announce().await;
+            }
             loop {
                 tokio::select! {
-                    () = until.cancelled() => return,
+                    () = until.cancelled() => break,
                     _ = every.tick() => pool.heartbeat().await,
                 }
+                if announce == Announce::Yes {
+                    pool.announce().await;
+                }
+            }
+            if announce == Announce::Yes
+                && let Err(error) = store::forget_worker(&pool.pool, &pool.config.worker_id).await
+            {
+                tracing::warn!(%error, "could not remove this worker's row; it expires after one lease");
             }
         });
         Self { stop, task }

@@ -547,3 +547,89 @@ impl feedwatch::provider::FeedProvider for SharedBank {
         self.0.fetch(request).await
     }
 }
+
+/// Counts the pool's reports of itself, so a test can wait for one instead of sleeping.
+struct Announcements(tokio::sync::Notify);
+
+impl feedwatch::jobs::worker::PoolObserver for Announcements {
+    fn announced(&self) {
+        self.0.notify_one();
+    }
+}
+
+#[tokio::test]
+async fn the_queue_lists_live_workers_busy_or_idle_and_forgets_them_when_they_stop() {
+    let app = TestApp::spawn().await;
+    let announcements = Arc::new(Announcements(tokio::sync::Notify::new()));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let signal = started.clone();
+    let mut config = test_config(3);
+    // Reports every third of the lease: often enough for the test to see a second one.
+    config.lease = Duration::from_millis(300);
+    let registration = Registration {
+        handler: Arc::new(FnHandler(move |_| -> HandlerFuture {
+            signal.notify_one();
+            Box::pin(std::future::pending::<Outcome>())
+        })),
+        timeout: Duration::from_secs(30),
+        backoff: Backoff::REFRESH,
+    };
+    let pool = Arc::new(
+        WorkerPool::new(app.pool.clone(), config.clone()).register("test", registration).observe(announcements.clone()),
+    );
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(Arc::clone(&pool).run(shutdown.clone()));
+    announcements.0.notified().await;
+
+    let queue = |app: &TestApp| {
+        let request = app.admin(reqwest::Method::GET, "/v1/queue");
+        async move { request.send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+    };
+    let idle = queue(&app).await;
+    let workers = idle["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 1, "an idle pool is listed: {idle}");
+    assert_eq!(workers[0]["id"], config.worker_id.as_str());
+    assert_eq!(workers[0]["kinds"], serde_json::json!(["test"]));
+    assert_eq!(workers[0]["concurrency"], 3);
+    assert_eq!(workers[0]["running"], 0);
+
+    enqueue(&app.pool, &job(None)).await;
+    started.notified().await;
+    // A report made before the job started may still be pending: wait for one that counts it.
+    let busy = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            announcements.0.notified().await;
+            let busy = queue(&app).await;
+            if busy["workers"][0]["running"] == 1 {
+                return busy;
+            }
+        }
+    })
+    .await
+    .expect("a report counted the running job");
+    assert!(busy["workers"][0]["last_seen_at"].as_str() > idle["workers"][0]["last_seen_at"].as_str());
+
+    shutdown.cancel();
+    running.await.unwrap();
+    let stopped = queue(&app).await;
+    assert_eq!(stopped["workers"], serde_json::json!([]), "a pool that stopped cleanly is gone at once");
+
+    // A worker that was killed is no longer listed once its lease passes, and its row is
+    // pruned a day later.
+    sqlx::query(
+        "insert into worker (id, kinds, concurrency, running, started_at, last_seen_at, expires_at)
+         values ('gone/1', '{test}', 4, 2, now() - interval '3 days', now() - interval '2 days',
+                 now() - interval '2 days'),
+                ('late/2', '{test}', 4, 2, now() - interval '1 hour', now() - interval '2 minutes',
+                 now() - interval '1 minute')",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(queue(&app).await["workers"], serde_json::json!([]));
+    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
+        .await
+        .unwrap();
+    let left: Vec<String> = sqlx::query_scalar("select id from worker").fetch_all(&app.pool).await.unwrap();
+    assert_eq!(left, ["late/2"]);
+}

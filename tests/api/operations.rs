@@ -76,6 +76,7 @@ async fn metrics_count_the_requests_made_by_route_template() {
     assert!(text.contains(r#"feedwatch_connections{state="healthy"} 0"#), "every state, from the tallies: {text}");
     assert!(text.contains("feedwatch_connections_stale 0"));
     assert!(text.contains("feedwatch_incidents_open 0"));
+    assert!(text.contains("feedwatch_workers_live 0"), "no pool runs in this test: {text}");
 }
 
 /// A `feedwatch` child process; killed if the test fails before it exits.
