@@ -495,7 +495,6 @@ impl WorkerPool {
     }
 }
 
-/// The pool's heartbeat task, every third of the lease.
 /// Whether the heartbeat also records the pool as a live worker (`run` does; `run_until_idle`,
 /// a test and backfill driver, does not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -504,6 +503,7 @@ enum Announce {
     No,
 }
 
+/// The pool's heartbeat task, every third of the lease.
 struct Heartbeat {
     stop: CancellationToken,
     task: JoinHandle<()>,
