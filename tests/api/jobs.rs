@@ -564,8 +564,9 @@ async fn the_queue_lists_live_workers_busy_or_idle_and_forgets_them_when_they_st
     let started = Arc::new(tokio::sync::Notify::new());
     let signal = started.clone();
     let mut config = test_config(3);
-    // Reports every third of the lease: often enough for the test to see a second one.
-    config.lease = Duration::from_millis(300);
+    // Reports every third of the lease (1 s), and a report is listed for a whole lease: long
+    // enough that a slow machine cannot make the listing miss a pool that is running.
+    config.lease = Duration::from_secs(3);
     let registration = Registration {
         handler: Arc::new(FnHandler(move |_| -> HandlerFuture {
             signal.notify_one();
