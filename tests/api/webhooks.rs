@@ -22,6 +22,8 @@ use crate::support::{TestApp, assert_problem, log_lines_with, webhook_settings};
 #[derive(Debug, Clone)]
 enum Reply {
     Status(u16),
+    /// This status with a `Retry-After` header.
+    RetryAfter(u16, &'static str),
     /// 302 to this URL.
     Redirect(String),
     /// Never answers.
@@ -38,15 +40,18 @@ struct Received {
 struct Receiver {
     addr: std::net::SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    reply: Arc<Mutex<Reply>>,
 }
 
 impl Receiver {
     async fn start(reply: Reply) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&received);
+        let reply = Arc::new(Mutex::new(reply));
+        let replies = Arc::clone(&reply);
         let handler = move |headers: HeaderMap, body: String| {
             let recorded = Arc::clone(&recorded);
-            let reply = reply.clone();
+            let reply = replies.lock().unwrap().clone();
             async move {
                 let headers = headers
                     .iter()
@@ -60,7 +65,12 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().fallback(handler);
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { addr, received }
+        Self { addr, received, reply }
+    }
+
+    /// Answers the requests from now on with `reply`.
+    fn answer_with(&self, reply: Reply) {
+        *self.reply.lock().unwrap() = reply;
     }
 
     fn url(&self, path: &str) -> String {
@@ -75,6 +85,9 @@ impl Receiver {
 async fn answer(reply: Reply) -> Response {
     match reply {
         Reply::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Reply::RetryAfter(status, after) => {
+            (StatusCode::from_u16(status).unwrap(), [("retry-after", after)]).into_response()
+        }
         Reply::Redirect(to) => (StatusCode::FOUND, [("location", to)]).into_response(),
         Reply::Hang => std::future::pending().await,
     }
@@ -678,4 +691,37 @@ async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
     let messages: i64 = sqlx::query_scalar("select count(*) from webhook_message").fetch_one(&app.pool).await.unwrap();
     assert_eq!(messages, 1, "the month-old message went, the recent one stayed");
     assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 1, "and its log with it");
+}
+
+#[tokio::test]
+async fn a_receivers_retry_after_postpones_the_next_attempt() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::RetryAfter(503, "120")).await;
+    let created = registered(&app, &key, &receiver.url("/busy"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let started = Utc::now();
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["outcome"], "retrying");
+    assert_eq!(log[0]["status_code"], 503);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    assert!(next >= started + chrono::TimeDelta::seconds(119), "not the 5 s of the schedule: {next}");
+    assert!(next <= Utc::now() + chrono::TimeDelta::seconds(121), "{next}");
+    let (job_id, state, _, run_at) = delivery_job(&app).await;
+    assert_eq!(state, "available");
+    assert!((run_at - next).num_seconds().abs() <= 1, "the queue waits as the log says: {run_at}");
+
+    // A Retry-After of days is capped at the schedule's longest delay (10 h).
+    receiver.answer_with(Reply::RetryAfter(429, "864000"));
+    sqlx::query("update job set run_at = now() where job_id = $1").bind(job_id).execute(&app.pool).await.unwrap();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["status_code"], 429);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    let longest = chrono::TimeDelta::from_std(SCHEDULE[SCHEDULE.len() - 1]).unwrap();
+    assert!(next <= Utc::now() + longest && next >= Utc::now() + longest - chrono::TimeDelta::minutes(1), "{next}");
 }
