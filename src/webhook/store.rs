@@ -65,6 +65,54 @@ pub async fn insert_endpoint(executor: impl PgExecutor<'_>, new: &NewEndpoint<'_
     Ok(row.into())
 }
 
+/// The endpoint, locked until the caller's transaction ends, so an edit reads what it replaces.
+pub async fn lock_endpoint(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        EndpointRow,
+        r#"select id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at
+           from webhook_endpoint where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Endpoint::from))
+}
+
+/// An edit: `None` leaves a column as it is (so events a newer replica knows and this build does
+/// not survive an edit of the URL); `enabled` and its reason are always written, together.
+#[derive(Debug)]
+pub struct EndpointEdit<'a> {
+    pub url: Option<&'a str>,
+    pub events: Option<&'a [String]>,
+    pub description: Option<&'a str>,
+    pub enabled: bool,
+    pub disabled_reason: Option<&'a str>,
+}
+
+pub async fn update_endpoint(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    edit: &EndpointEdit<'_>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        EndpointRow,
+        r#"update webhook_endpoint
+           set url = coalesce($2, url), events = coalesce($3, events), description = coalesce($4, description),
+               enabled = $5, disabled_reason = $6, updated_at = now()
+           where id = $1
+           returning id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at"#,
+        id,
+        edit.url,
+        edit.events,
+        edit.description,
+        edit.enabled,
+        edit.disabled_reason,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Endpoint::from))
+}
+
 pub async fn get_endpoint(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
     let row = sqlx::query_as!(
         EndpointRow,

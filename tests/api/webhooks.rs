@@ -104,6 +104,10 @@ async fn registered(app: &TestApp, key: &str, url: &str, events: &[&str]) -> Val
     response.json().await.unwrap()
 }
 
+async fn patch(app: &TestApp, key: &str, id: &str, body: Value) -> reqwest::Response {
+    app.client.patch(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(key).json(&body).send().await.unwrap()
+}
+
 async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
     app.client.get(app.url(path)).bearer_auth(key).send().await.unwrap()
 }
@@ -724,4 +728,126 @@ async fn a_receivers_retry_after_postpones_the_next_attempt() {
     let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
     let longest = chrono::TimeDelta::from_std(SCHEDULE[SCHEDULE.len() - 1]).unwrap();
     assert!(next <= Utc::now() + longest && next >= Utc::now() + longest - chrono::TimeDelta::minutes(1), "{next}");
+}
+
+fn error_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_patch_changes_the_url_events_and_description_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let (old, new) = (Receiver::start(Reply::Status(204)).await, Receiver::start(Reply::Status(204)).await);
+    let created = registered(&app, &key, &old.url("/old"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+
+    let body = json!({
+        "url": new.url("/new"),
+        "events": ["refresh.completed", "connection.state_changed", "refresh.completed"],
+        "description": "  books v2 ",
+    });
+    let response = patch(&app, &key, id, body).await;
+    assert_eq!(response.status(), 200);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["url"], new.url("/new"));
+    assert_eq!(patched["events"], json!(["connection.state_changed", "refresh.completed"]), "each once, in order");
+    assert_eq!(patched["description"], "books v2");
+    assert_eq!(patched["enabled"], true);
+    assert_eq!(patched["created_at"], created["created_at"]);
+    let (before, after) = (created["updated_at"].as_str().unwrap(), patched["updated_at"].as_str().unwrap());
+    assert!(after.parse::<DateTime<Utc>>().unwrap() > before.parse::<DateTime<Utc>>().unwrap());
+    assert!(patched.get("secret").is_none(), "{patched}");
+    let read: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(read, patched);
+
+    // Nothing to change: the endpoint as it is, untouched.
+    for body in [json!({}), json!({ "url": new.url("/new"), "enabled": true }), json!({ "url": null, "events": null })]
+    {
+        let response = patch(&app, &key, id, body.clone()).await;
+        assert_eq!(response.status(), 200, "{body}");
+        assert_eq!(response.json::<Value>().await.unwrap(), patched, "{body}");
+    }
+    // As in a JSON merge patch, null clears the description.
+    let cleared: Value = patch(&app, &key, id, json!({ "description": null })).await.json().await.unwrap();
+    assert_eq!(cleared["description"], "");
+    assert_eq!(cleared["url"], new.url("/new"));
+
+    // Deliveries go to the new URL, for the new events, still signed with the same secret.
+    assert_eq!(emit(&app, &tenant_event(EventKind::ConnectionStateChanged, tenant)).await, 1);
+    assert_eq!(app.refresh_pool().run_until_idle().await, 1);
+    assert!(old.received().is_empty());
+    let received = new.received();
+    assert_eq!(received.len(), 1);
+    verify_with_standardwebhooks(created["secret"].as_str().unwrap(), &received[0]).expect("the same secret");
+}
+
+#[tokio::test]
+async fn an_endpoint_disabled_by_410_gone_is_enabled_again_by_a_patch() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(410)).await;
+    let created = registered(&app, &key, &receiver.url("/moved"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let disabled: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 0);
+
+    // The receiver is back: enabling clears the reason, and events reach it again.
+    receiver.answer_with(Reply::Status(204));
+    let enabled: Value = patch(&app, &key, id, json!({ "enabled": true })).await.json().await.unwrap();
+    assert_eq!(enabled["enabled"], true, "{enabled}");
+    assert_eq!(enabled["disabled_reason"], Value::Null);
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
+    assert_eq!(pool.run_until_idle().await, 1);
+    assert_eq!(receiver.received().len(), 2);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["outcome"], "delivered", "{log:?}");
+    assert_eq!(log[1]["status_code"], 410);
+
+    // Disabled through the API: said so, and no deliveries.
+    let off: Value = patch(&app, &key, id, json!({ "enabled": false })).await.json().await.unwrap();
+    assert_eq!(off["enabled"], false);
+    assert_eq!(off["disabled_reason"], "disabled through the API");
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 0);
+}
+
+#[tokio::test]
+async fn a_patch_is_validated_like_a_create() {
+    let app = TestApp::spawn().await;
+    let key = app.key("tenant", Some(Uuid::new_v4())).await;
+    let created = registered(&app, &key, "http://127.0.0.1:9/hook", &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    let cases = [
+        (json!({ "url": "ftp://127.0.0.1/x" }), vec!["url"]),
+        (json!({ "url": "http://user:pw@127.0.0.1/x" }), vec!["url"]),
+        (json!({ "url": "" }), vec!["url"]),
+        (json!({ "events": [] }), vec!["events"]),
+        (json!({ "events": ["connection.deleted"] }), vec!["events[0]"]),
+        (json!({ "description": "d".repeat(501) }), vec!["description"]),
+        (json!({ "description": "line\nbreak" }), vec!["description"]),
+        (json!({ "enabled": "yes" }), vec!["enabled"]),
+        (json!({ "secret": "mine" }), vec!["secret"]),
+        (json!({ "tenant_id": Uuid::new_v4() }), vec!["tenant_id"]),
+        (json!({ "url": "not a url", "events": [], "description": "\u{7}" }), vec!["url", "events", "description"]),
+    ];
+    for (body, fields) in cases {
+        let problem = assert_problem(patch(&app, &key, id, body.clone()).await, 422, "validation_failed").await;
+        let named = error_fields(&problem);
+        assert!(fields.iter().all(|field| named.contains(field)), "{body} → {problem}");
+    }
+    let refused = patch(&app, &key, id, json!({ "url": "https://example.com/hook" })).await;
+    let problem = assert_problem(refused, 422, "webhook_url_not_allowed").await;
+    assert_eq!(error_fields(&problem), ["url"]);
+    let malformed = app.client.patch(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(&key);
+    let malformed = malformed.header("content-type", "application/json").body("{\"url\": ").send().await.unwrap();
+    assert_problem(malformed, 400, "malformed_json").await;
+    let read: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(read["url"], "http://127.0.0.1:9/hook", "nothing was changed");
+    assert_eq!(read["updated_at"], created["updated_at"]);
 }
