@@ -2,14 +2,14 @@
 //!
 //! Tenancy: a tenant key registers and sees only its tenant's endpoints; another tenant's (or a
 //! fleet-wide one) answers 404. Helpdesk and admin keys see every endpoint and may register
-//! fleet-wide ones (no `tenant_id`). The signing secret is in the create response only (and in
-//! its idempotent replays), sealed at rest, never listed or logged.
+//! fleet-wide ones (no `tenant_id`). A signing secret is in the response that made it only (the
+//! create, its idempotent replays, a rotation), sealed at rest, never listed or logged.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -28,6 +28,9 @@ use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
 use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id, secret};
 
 const MAX_DESCRIPTION: usize = 500;
+/// How long a rotated-out secret still signs deliveries: a day lets a receiver deploy the new
+/// one without a window in which its deliveries fail verification.
+const ROTATION_GRACE: TimeDelta = TimeDelta::hours(24);
 /// The `disabled_reason` of an endpoint switched off with `enabled: false`.
 const DISABLED_BY_API: &str = "disabled through the API";
 
@@ -130,6 +133,18 @@ pub struct CreatedWebhook {
     /// `webhook-signature` with it. It cannot be shown again.
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub secret: String,
+}
+
+/// An endpoint with its new signing secret, shown in this response only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// The new Standard Webhooks signing secret. It cannot be shown again.
+    #[schema(example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
+    pub secret: String,
+    /// Until then every delivery carries a second signature, made with the previous secret.
+    pub previous_secret_expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -433,6 +448,35 @@ pub async fn patch(
     tx.commit().await?;
     tracing::info!(webhook_id = %id, enabled = updated.enabled, "webhook updated");
     Ok(axum::Json(updated.into()))
+}
+
+/// Replace the signing secret. The new one is in this response only; the previous one keeps
+/// signing deliveries, beside the new, for 24 hours, so receivers can switch without a gap.
+/// Rotating again within that time drops the oldest secret at once.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 200, description = "Rotated; the new secret is shown only in this response", body = RotatedSecret),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<RotatedSecret>, ApiError> {
+    visible(&state, &caller.0, id).await?;
+    let secret = secret::generate();
+    let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
+    let previous_secret_expires_at = Utc::now() + ROTATION_GRACE;
+    let endpoint = store::rotate_secret(&state.pool, id, &sealed, &key_id, previous_secret_expires_at)
+        .await?
+        .ok_or_else(no_such_webhook)?;
+    tracing::info!(webhook_id = %id, %previous_secret_expires_at, "webhook signing secret rotated");
+    Ok(axum::Json(RotatedSecret {
+        webhook: endpoint.into(),
+        secret: secret.expose_secret().to_owned(),
+        previous_secret_expires_at,
+    }))
 }
 
 /// Delete an endpoint and its delivery log; queued deliveries to it are dropped.

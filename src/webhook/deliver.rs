@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::address::{GuardedResolver, parse_url};
 use super::{Settings, message_header_id, secret, store};
-use crate::connection::Sealer;
+use crate::connection::{SealError, Sealer};
 use crate::jobs::backoff::Backoff;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{self, ClaimedJob, Enqueued, NewJob, Outcome};
@@ -153,8 +153,8 @@ impl Deliverer {
             return Ok(skipped("the endpoint is disabled"));
         }
         let started = Instant::now();
-        let attempt = match secret::open(&self.sealer, endpoint_id, &target.secret_key_id, &target.secret_sealed) {
-            Ok(secret) => self.send(&target, message_id, &secret).await,
+        let attempt = match self.secrets(endpoint_id, &target) {
+            Ok(secrets) => self.send(&target, message_id, &secrets).await,
             Err(error) => Attempt::refused(format!("the signing secret cannot be opened: {error}")),
         };
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
@@ -185,8 +185,18 @@ impl Deliverer {
         Ok(verdict.outcome(&attempt))
     }
 
+    /// The secrets to sign with, the current one first, then the one a rotation replaced while
+    /// its grace period lasts (the store leaves an expired one out).
+    fn secrets(&self, endpoint_id: Uuid, target: &store::DeliveryTarget) -> Result<Vec<SecretString>, SealError> {
+        let mut secrets = vec![secret::open(&self.sealer, endpoint_id, &target.secret_key_id, &target.secret_sealed)?];
+        if let (Some(blob), Some(key_id)) = (&target.previous_secret_sealed, &target.previous_secret_key_id) {
+            secrets.push(secret::open(&self.sealer, endpoint_id, key_id, blob)?);
+        }
+        Ok(secrets)
+    }
+
     /// One signed POST; never an error, only an [`Attempt`] that says how it went.
-    async fn send(&self, target: &store::DeliveryTarget, message_id: Uuid, secret: &SecretString) -> Attempt {
+    async fn send(&self, target: &store::DeliveryTarget, message_id: Uuid, secrets: &[SecretString]) -> Attempt {
         let url = match parse_url(&target.url) {
             Ok(url) => url,
             Err(refused) => return Attempt::refused(format!("the URL {refused}")),
@@ -194,12 +204,16 @@ impl Deliverer {
         if let Err(refused) = self.settings.hosts.check_host(&url) {
             return Attempt::refused(format!("not sent: {refused}"));
         }
-        let Some(key) = secret::key(secret) else {
+        let Some(keys) = secrets.iter().map(secret::key).collect::<Option<Vec<_>>>() else {
             return Attempt::refused("the signing secret is malformed".into());
         };
         let webhook_id = message_header_id(message_id);
         let timestamp = Utc::now().timestamp();
-        let signature = secret::sign(&key, &webhook_id, timestamp, &target.body);
+        // Standard Webhooks: several signatures are space-separated; a receiver accepts the
+        // message if any one verifies, so it may switch secrets at any point of the grace period.
+        let signatures: Vec<String> =
+            keys.iter().map(|key| secret::sign(key, &webhook_id, timestamp, &target.body)).collect();
+        let signature = signatures.join(" ");
         let request = self
             .client
             .post(url)

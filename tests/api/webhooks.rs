@@ -108,6 +108,10 @@ async fn patch(app: &TestApp, key: &str, id: &str, body: Value) -> reqwest::Resp
     app.client.patch(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(key).json(&body).send().await.unwrap()
 }
 
+async fn rotate(app: &TestApp, key: &str, id: &str) -> reqwest::Response {
+    app.client.post(app.url(&format!("/v1/webhooks/{id}/rotate-secret"))).bearer_auth(key).send().await.unwrap()
+}
+
 async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
     app.client.get(app.url(path)).bearer_auth(key).send().await.unwrap()
 }
@@ -560,6 +564,8 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     let key = app.key("tenant", Some(Uuid::new_v4())).await;
     let created = registered(&app, &key, "http://127.0.0.1:9/hook", &["refresh.completed"]).await;
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    // A rotation in its grace period: the previous secret must be re-sealed as well.
+    let rotated_secret: Value = rotate(&app, &key, &id.to_string()).await.json().await.unwrap();
     let new = feedwatch::connection::Sealer::generate_config("k2");
     let both = format!("{},{}", new.expose_secret(), crate::support::sealer_config().expose_secret());
     let rotated = feedwatch::connection::Sealer::from_config(&secrecy::SecretString::from(both)).unwrap();
@@ -573,7 +579,16 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     assert_eq!(key_id, "k2");
     let only_new = feedwatch::connection::Sealer::from_config(&new).unwrap();
     let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
-    assert_eq!(opened.expose_secret(), created["secret"].as_str().unwrap(), "the old key is no longer needed");
+    assert_eq!(opened.expose_secret(), rotated_secret["secret"].as_str().unwrap(), "the old key is no longer needed");
+    let (previous_blob, previous_key_id): (Vec<u8>, String) =
+        sqlx::query_as("select previous_secret_sealed, previous_secret_key_id from webhook_endpoint where id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(previous_key_id, "k2");
+    let previous = webhook::secret::open(&only_new, id, &previous_key_id, &previous_blob).unwrap();
+    assert_eq!(previous.expose_secret(), created["secret"].as_str().unwrap(), "the previous secret too");
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0);
 }
 
@@ -697,39 +712,6 @@ async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
     assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 1, "and its log with it");
 }
 
-#[tokio::test]
-async fn a_receivers_retry_after_postpones_the_next_attempt() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::RetryAfter(503, "120")).await;
-    let created = registered(&app, &key, &receiver.url("/busy"), &["refresh.completed"]).await;
-    let id = created["id"].as_str().unwrap();
-    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
-    let started = Utc::now();
-    let pool = app.refresh_pool();
-    assert_eq!(pool.run_until_idle().await, 1);
-    let log = deliveries(&app, &key, id).await;
-    assert_eq!(log[0]["outcome"], "retrying");
-    assert_eq!(log[0]["status_code"], 503);
-    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
-    assert!(next >= started + chrono::TimeDelta::seconds(119), "not the 5 s of the schedule: {next}");
-    assert!(next <= Utc::now() + chrono::TimeDelta::seconds(121), "{next}");
-    let (job_id, state, _, run_at) = delivery_job(&app).await;
-    assert_eq!(state, "available");
-    assert!((run_at - next).num_seconds().abs() <= 1, "the queue waits as the log says: {run_at}");
-
-    // A Retry-After of days is capped at the schedule's longest delay (10 h).
-    receiver.answer_with(Reply::RetryAfter(429, "864000"));
-    sqlx::query("update job set run_at = now() where job_id = $1").bind(job_id).execute(&app.pool).await.unwrap();
-    assert_eq!(pool.run_until_idle().await, 1);
-    let log = deliveries(&app, &key, id).await;
-    assert_eq!(log[0]["status_code"], 429);
-    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
-    let longest = chrono::TimeDelta::from_std(SCHEDULE[SCHEDULE.len() - 1]).unwrap();
-    assert!(next <= Utc::now() + longest && next >= Utc::now() + longest - chrono::TimeDelta::minutes(1), "{next}");
-}
-
 fn error_fields(problem: &Value) -> Vec<&str> {
     problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect()
 }
@@ -850,4 +832,151 @@ async fn a_patch_is_validated_like_a_create() {
     let read: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
     assert_eq!(read["url"], "http://127.0.0.1:9/hook", "nothing was changed");
     assert_eq!(read["updated_at"], created["updated_at"]);
+}
+
+#[tokio::test]
+async fn tenants_edit_and_rotate_only_their_own_webhooks() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (key_a, key_b) = (app.key("tenant", Some(a)).await, app.key("tenant", Some(b)).await);
+    let own = registered(&app, &key_a, "http://127.0.0.1:9/a", &["refresh.completed"]).await;
+    let fleet = registered(&app, &app.admin_key, "http://127.0.0.1:9/fleet", &["incident.opened"]).await;
+    let missing = Uuid::new_v4().to_string();
+    for id in [own["id"].as_str().unwrap(), fleet["id"].as_str().unwrap(), &missing] {
+        assert_problem(patch(&app, &key_b, id, json!({ "enabled": false })).await, 404, "not_found").await;
+        assert_problem(patch(&app, &key_b, id, json!({})).await, 404, "not_found").await;
+        assert_problem(rotate(&app, &key_b, id).await, 404, "not_found").await;
+    }
+    let fleet_id = fleet["id"].as_str().unwrap();
+    assert_problem(patch(&app, &key_a, fleet_id, json!({ "enabled": false })).await, 404, "not_found").await;
+    assert_problem(rotate(&app, &key_a, fleet_id).await, 404, "not_found").await;
+    let secrets: Vec<Vec<u8>> = sqlx::query_scalar("select secret_sealed from webhook_endpoint order by created_at")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let untouched: i64 = sqlx::query_scalar(
+        "select count(*) from webhook_endpoint where enabled and previous_secret_sealed is null and updated_at = created_at",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((secrets.len(), untouched), (2, 2), "nothing changed, nothing rotated");
+
+    // Helpdesk and admin keys manage every endpoint, fleet-wide ones too.
+    let helpdesk = app.key("helpdesk", None).await;
+    let edited: Value = patch(&app, &helpdesk, fleet_id, json!({ "description": "ops" })).await.json().await.unwrap();
+    assert_eq!(edited["description"], "ops");
+    assert_eq!(rotate(&app, &helpdesk, own["id"].as_str().unwrap()).await.status(), 200);
+    assert_problem(patch(&app, &key_a, "not-a-uuid", json!({})).await, 400, "invalid_path_parameter").await;
+}
+
+/// The `v1,<signature>` entries of a delivery's `webhook-signature` header.
+fn signatures(received: &Received) -> Vec<String> {
+    received.headers["webhook-signature"].split(' ').map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(204)).await;
+    let created = registered(&app, &key, &receiver.url("/hook"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    let old = created["secret"].as_str().unwrap().to_owned();
+
+    let asked = Utc::now();
+    let response = rotate(&app, &key, id).await;
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old, "{rotated}");
+    assert_eq!(rotated["id"], created["id"]);
+    assert_eq!(rotated["url"], created["url"]);
+    let expires: DateTime<Utc> = rotated["previous_secret_expires_at"].as_str().unwrap().parse().unwrap();
+    let day = chrono::TimeDelta::hours(24);
+    assert!(expires >= asked + day && expires <= Utc::now() + day, "{expires}");
+
+    // During the grace period: two signatures, the new secret's first; either secret verifies.
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let request = receiver.received()[0].clone();
+    let both = signatures(&request);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.iter().all(|signature| signature.starts_with("v1,")), "{both:?}");
+    verify_with_standardwebhooks(&new, &request).expect("the new secret verifies");
+    verify_with_standardwebhooks(&old, &request).expect("the previous secret still verifies");
+    let only = |signature: &String| {
+        let mut headers = request.headers.clone();
+        headers.insert("webhook-signature".into(), signature.clone());
+        Received { headers, body: request.body.clone() }
+    };
+    verify_with_standardwebhooks(&new, &only(&both[0])).expect("the first signature is the new secret's");
+    verify_with_standardwebhooks(&old, &only(&both[1])).expect("the second is the previous secret's");
+    let stranger = secrecy::ExposeSecret::expose_secret(&webhook::secret::generate()).to_owned();
+    assert!(verify_with_standardwebhooks(&stranger, &request).is_err());
+
+    // The secret shows in the rotation's response only.
+    for path in [format!("/v1/webhooks/{id}"), "/v1/webhooks".to_owned()] {
+        let text = get(&app, &key, &path).await.text().await.unwrap();
+        assert!(!text.contains(&new[6..]) && !text.contains(&old[6..]), "{path}: {text}");
+    }
+    assert!(log_lines_with(&new[6..]).is_empty(), "the new secret was logged");
+
+    // Once the grace period is over, the previous secret signs nothing.
+    sqlx::query("update webhook_endpoint set previous_secret_expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    assert_eq!(pool.run_until_idle().await, 1);
+    let request = receiver.received()[1].clone();
+    assert_eq!(signatures(&request).len(), 1, "{:?}", request.headers);
+    verify_with_standardwebhooks(&new, &request).expect("the new secret verifies");
+    assert!(verify_with_standardwebhooks(&old, &request).is_err(), "the previous secret has expired");
+
+    // And maintenance forgets it.
+    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
+        .await
+        .unwrap();
+    let kept: i64 =
+        sqlx::query_scalar("select count(*) from webhook_endpoint where previous_secret_sealed is not null")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+}
+
+#[tokio::test]
+async fn a_receivers_retry_after_postpones_the_next_attempt() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::RetryAfter(503, "120")).await;
+    let created = registered(&app, &key, &receiver.url("/busy"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let started = Utc::now();
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["outcome"], "retrying");
+    assert_eq!(log[0]["status_code"], 503);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    assert!(next >= started + chrono::TimeDelta::seconds(119), "not the 5 s of the schedule: {next}");
+    assert!(next <= Utc::now() + chrono::TimeDelta::seconds(121), "{next}");
+    let (job_id, state, _, run_at) = delivery_job(&app).await;
+    assert_eq!(state, "available");
+    assert!((run_at - next).num_seconds().abs() <= 1, "the queue waits as the log says: {run_at}");
+
+    // A Retry-After of days is capped at the schedule's longest delay (10 h).
+    receiver.answer_with(Reply::RetryAfter(429, "864000"));
+    sqlx::query("update job set run_at = now() where job_id = $1").bind(job_id).execute(&app.pool).await.unwrap();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["status_code"], 429);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    let longest = chrono::TimeDelta::from_std(SCHEDULE[SCHEDULE.len() - 1]).unwrap();
+    assert!(next <= Utc::now() + longest && next >= Utc::now() + longest - chrono::TimeDelta::minutes(1), "{next}");
 }
