@@ -589,10 +589,17 @@ async fn reseal_webhook_secrets(pool: &PgPool, sealer: &Sealer) -> anyhow::Resul
         if batch.is_empty() {
             return Ok(total);
         }
-        for (id, blob, key_id) in &batch {
-            let opened = secret::open(sealer, *id, key_id, blob).with_context(|| format!("webhook {id}"))?;
-            let (sealed, new_key) = secret::seal(sealer, *id, &opened)?;
-            store::reseal(&mut *tx, *id, &sealed, &new_key).await?;
+        for endpoint in &batch {
+            let id = endpoint.id;
+            // Both are sealed again under the current key, even one already under it: simpler
+            // than telling which is stale, and cheap.
+            let reseal = |(blob, key_id): &(Vec<u8>, String)| -> anyhow::Result<(Vec<u8>, String)> {
+                let opened = secret::open(sealer, id, key_id, blob).with_context(|| format!("webhook {id}"))?;
+                Ok(secret::seal(sealer, id, &opened)?)
+            };
+            let previous = endpoint.previous.as_ref().map(reseal).transpose()?;
+            let resealed = store::SealedSecrets { id, current: reseal(&endpoint.current)?, previous };
+            store::reseal(&mut *tx, &resealed).await?;
         }
         tx.commit().await?;
         total += batch.len() as u64;

@@ -128,7 +128,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(errors::lookup, errors::edit))
         .routes(routes!(errors::revisions))
         .routes(routes!(webhooks::create, webhooks::list))
-        .routes(routes!(webhooks::get, webhooks::delete))
+        .routes(routes!(webhooks::get, webhooks::patch, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::deliveries))
 }
 

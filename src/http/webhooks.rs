@@ -2,14 +2,14 @@
 //!
 //! Tenancy: a tenant key registers and sees only its tenant's endpoints; another tenant's (or a
 //! fleet-wide one) answers 404. Helpdesk and admin keys see every endpoint and may register
-//! fleet-wide ones (no `tenant_id`). The signing secret is in the create response only (and in
-//! its idempotent replays), sealed at rest, never listed or logged.
+//! fleet-wide ones (no `tenant_id`). A signing secret is in the response that made it only (the
+//! create, its idempotent replays, a rotation), sealed at rest, never listed or logged.
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,16 +18,21 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
-use super::extract::{Path, Query, parse_json};
+use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
 use super::pagination::{Page, PageParams};
 use crate::auth::Principal;
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::webhook::address::parse_url;
-use crate::webhook::store::{self, NewEndpoint};
+use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
 use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id, secret};
 
 const MAX_DESCRIPTION: usize = 500;
+/// How long a rotated-out secret still signs deliveries: a day lets a receiver deploy the new
+/// one without a window in which its deliveries fail verification.
+const ROTATION_GRACE: TimeDelta = TimeDelta::hours(24);
+/// The `disabled_reason` of an endpoint switched off with `enabled: false`.
+const DISABLED_BY_API: &str = "disabled through the API";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +57,40 @@ pub struct CreateWebhook {
     pub tenant_id: Option<Uuid>,
 }
 
+/// Changes to an endpoint, as a JSON merge patch: a field left out (or null) stays as it is,
+/// except `description`, which null clears. The same rules as a create apply to what is given.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchWebhook {
+    /// A new receiver URL; the host policy of a create applies.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^https?://\S+$",
+        example = "https://books.example/hooks/feedwatch-v2"
+    )]
+    pub url: Option<String>,
+    /// The events to receive instead; a repeated name counts once.
+    #[schema(min_items = 1, max_items = 6)]
+    pub events: Option<Vec<EventKind>>,
+    /// A new description; null clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
+    pub description: Option<Option<String>>,
+    /// True re-enables an endpoint (one disabled after a 410 Gone too) and clears its
+    /// `disabled_reason`; false stops deliveries to it.
+    pub enabled: Option<bool>,
+}
+
+/// Tells a field given as null (`Some(None)`) from one left out (`None`, by `serde(default)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// A registered endpoint: never its secret.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WebhookView {
@@ -61,7 +100,8 @@ pub struct WebhookView {
     pub url: String,
     pub events: Vec<EventKind>,
     pub description: String,
-    /// False once the receiver answered 410 Gone; no more deliveries are made.
+    /// False once the receiver answered 410 Gone or a PATCH disabled it; no deliveries are made
+    /// until a PATCH enables it again.
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -93,6 +133,18 @@ pub struct CreatedWebhook {
     /// `webhook-signature` with it. It cannot be shown again.
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub secret: String,
+}
+
+/// An endpoint with its new signing secret, shown in this response only.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RotatedSecret {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// The new Standard Webhooks signing secret. It cannot be shown again.
+    #[schema(example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
+    pub secret: String,
+    /// Until then every delivery carries a second signature, made with the previous secret.
+    pub previous_secret_expires_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, ToSchema)]
@@ -161,22 +213,50 @@ fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Optio
     }
 }
 
+// One check per field, shared by create and edit so both refuse the same input in the same words;
+// each adds what is wrong to `errors`, so a request hears about every field at once.
+
+fn check_url(url: &str, errors: &mut Vec<FieldError>) -> Option<reqwest::Url> {
+    parse_url(url).map_err(|refused| errors.push(FieldError::new("url", refused.0))).ok()
+}
+
+fn check_events(events: &[EventKind], errors: &mut Vec<FieldError>) {
+    if events.is_empty() {
+        errors.push(FieldError::new("events", "name at least one event"));
+    }
+    if events.len() > EventKind::ALL.len() {
+        errors.push(FieldError::new("events", format!("at most {} events", EventKind::ALL.len())));
+    }
+}
+
+fn check_description(description: &str, errors: &mut Vec<FieldError>) {
+    if description.chars().count() > MAX_DESCRIPTION {
+        errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION} characters")));
+    }
+    if description.chars().any(char::is_control) {
+        errors.push(FieldError::new("description", "must not contain control characters"));
+    }
+}
+
+/// The host policy, which may resolve the name: run after the field checks, outside any transaction.
+async fn admit_host(state: &AppState, url: &reqwest::Url) -> Result<(), ApiError> {
+    state.webhook_hosts.check_registration(url).await.map_err(|refused| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_not_allowed", format!("url: {refused}"))
+            .with_errors(vec![FieldError::new("url", refused.0)])
+    })
+}
+
+/// The stored form of a subscription: each name once, in [`EventKind::ALL`] order.
+fn event_names(events: &[EventKind]) -> Vec<String> {
+    EventKind::ALL.iter().filter(|kind| events.contains(kind)).map(|kind| kind.as_str().to_owned()).collect()
+}
+
 /// The URL and owning tenant of a valid create request, or every field that is wrong.
 fn validate(input: &CreateWebhook, principal: &Principal) -> Result<(reqwest::Url, Option<Uuid>), ApiError> {
     let mut errors = Vec::new();
-    let url = parse_url(&input.url).map_err(|refused| errors.push(FieldError::new("url", refused.0))).ok();
-    if input.events.is_empty() {
-        errors.push(FieldError::new("events", "name at least one event"));
-    }
-    if input.events.len() > EventKind::ALL.len() {
-        errors.push(FieldError::new("events", format!("at most {} events", EventKind::ALL.len())));
-    }
-    if input.description.chars().count() > MAX_DESCRIPTION {
-        errors.push(FieldError::new("description", format!("at most {MAX_DESCRIPTION} characters")));
-    }
-    if input.description.chars().any(char::is_control) {
-        errors.push(FieldError::new("description", "must not contain control characters"));
-    }
+    let url = check_url(&input.url, &mut errors);
+    check_events(&input.events, &mut errors);
+    check_description(&input.description, &mut errors);
     let tenant_id = owning_tenant(principal, input.tenant_id).map_err(|error| errors.push(error)).ok().flatten();
     match url {
         Some(url) if errors.is_empty() => Ok((url, tenant_id)),
@@ -205,10 +285,7 @@ pub async fn create(
     let input: CreateWebhook = parse_json(&body)?;
     let idempotency_key = idempotent::key(&headers)?;
     let (url, tenant_id) = validate(&input, &principal)?;
-    state.webhook_hosts.check_registration(&url).await.map_err(|refused| {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "webhook_url_not_allowed", format!("url: {refused}"))
-            .with_errors(vec![FieldError::new("url", refused.0)])
-    })?;
+    admit_host(&state, &url).await?;
 
     let mut tx = state.pool.begin().await?;
     if let Some(key) = &idempotency_key {
@@ -222,8 +299,7 @@ pub async fn create(
     let id = Uuid::new_v4();
     let secret = secret::generate();
     let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
-    let events: Vec<String> =
-        EventKind::ALL.iter().filter(|kind| input.events.contains(kind)).map(|kind| kind.as_str().to_owned()).collect();
+    let events = event_names(&input.events);
     let new = NewEndpoint {
         id,
         tenant_id,
@@ -283,12 +359,18 @@ pub async fn list(
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), WebhookView::from)))
 }
 
+/// Tenant keys see their tenant's endpoints only; helpdesk and admin keys every one.
+fn may_see(caller: &Principal, endpoint: &Endpoint) -> bool {
+    caller.tenant_id.is_none() || endpoint.tenant_id == caller.tenant_id
+}
+
+fn no_such_webhook() -> ApiError {
+    ApiError::not_found("No webhook has that id.")
+}
+
 /// The endpoint if the caller may see it; otherwise 404, whether or not it exists.
 async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Endpoint, ApiError> {
-    store::get_endpoint(&state.pool, id)
-        .await?
-        .filter(|endpoint| caller.tenant_id.is_none() || endpoint.tenant_id == caller.tenant_id)
-        .ok_or_else(|| ApiError::not_found("No webhook has that id."))
+    store::get_endpoint(&state.pool, id).await?.filter(|endpoint| may_see(caller, endpoint)).ok_or_else(no_such_webhook)
 }
 
 /// One endpoint.
@@ -306,6 +388,97 @@ pub async fn get(
     Ok(axum::Json(visible(&state, &caller.0, id).await?.into()))
 }
 
+/// Change an endpoint's URL, events or description, or enable or disable it. Fields left out
+/// stay as they are; a request that changes nothing answers the endpoint as it is.
+#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    request_body = PatchWebhook,
+    responses(
+        (status = 200, description = "The endpoint as it is now", body = WebhookView),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields or a host that is not allowed", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn patch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Json(input): Json<PatchWebhook>,
+) -> Result<axum::Json<WebhookView>, ApiError> {
+    let principal = caller.0;
+    let mut errors = Vec::new();
+    let url = input.url.as_deref().and_then(|url| check_url(url, &mut errors));
+    if let Some(events) = &input.events {
+        check_events(events, &mut errors);
+    }
+    let description = input.description.as_ref().map(|text| text.as_deref().unwrap_or_default());
+    if let Some(description) = description {
+        check_description(description, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    if let Some(url) = &url {
+        admit_host(&state, url).await?;
+    }
+
+    let mut tx = state.pool.begin().await?;
+    let current = store::lock_endpoint(&mut *tx, id)
+        .await?
+        .filter(|endpoint| may_see(&principal, endpoint))
+        .ok_or_else(no_such_webhook)?;
+    let url = url.map(|url| url.as_str().to_owned()).filter(|url| *url != current.url);
+    let events = input.events.as_deref().map(event_names).filter(|events| *events != event_names(&current.events));
+    let description = description.map(str::trim).filter(|text| *text != current.description);
+    let enabled = input.enabled.filter(|enabled| *enabled != current.enabled);
+    if url.is_none() && events.is_none() && description.is_none() && enabled.is_none() {
+        return Ok(axum::Json(current.into()));
+    }
+    let edit = EndpointEdit {
+        url: url.as_deref(),
+        events: events.as_deref(),
+        description,
+        enabled: enabled.unwrap_or(current.enabled),
+        disabled_reason: match enabled {
+            Some(true) => None,
+            Some(false) => Some(DISABLED_BY_API),
+            None => current.disabled_reason.as_deref(),
+        },
+    };
+    let updated = store::update_endpoint(&mut *tx, id, &edit).await?.ok_or_else(no_such_webhook)?;
+    tx.commit().await?;
+    tracing::info!(webhook_id = %id, enabled = updated.enabled, "webhook updated");
+    Ok(axum::Json(updated.into()))
+}
+
+/// Replace the signing secret. The new one is in this response only; the previous one keeps
+/// signing deliveries, beside the new, for 24 hours, so receivers can switch without a gap.
+/// Rotating again within that time drops the oldest secret at once.
+#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Webhook id")),
+    responses(
+        (status = 200, description = "Rotated; the new secret is shown only in this response", body = RotatedSecret),
+        (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<RotatedSecret>, ApiError> {
+    visible(&state, &caller.0, id).await?;
+    let secret = secret::generate();
+    let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
+    let previous_secret_expires_at = Utc::now() + ROTATION_GRACE;
+    let endpoint = store::rotate_secret(&state.pool, id, &sealed, &key_id, previous_secret_expires_at)
+        .await?
+        .ok_or_else(no_such_webhook)?;
+    tracing::info!(webhook_id = %id, %previous_secret_expires_at, "webhook signing secret rotated");
+    Ok(axum::Json(RotatedSecret {
+        webhook: endpoint.into(),
+        secret: secret.expose_secret().to_owned(),
+        previous_secret_expires_at,
+    }))
+}
+
 /// Delete an endpoint and its delivery log; queued deliveries to it are dropped.
 #[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
@@ -320,7 +493,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     visible(&state, &caller.0, id).await?;
     if !store::delete_endpoint(&state.pool, id).await? {
-        return Err(ApiError::not_found("No webhook has that id."));
+        return Err(no_such_webhook());
     }
     tracing::info!(webhook_id = %id, "webhook deleted");
     Ok(StatusCode::NO_CONTENT)

@@ -48,9 +48,11 @@ pub async fn run_once(pool: &PgPool, config: &MaintenanceConfig) -> Result<(u64,
     // A delivery's retries end within two days; its log is kept a month for support questions.
     let messages_before = chrono::Utc::now() - WEBHOOK_LOG_RETENTION;
     pruned += in_batches(1000, || crate::webhook::store::prune_messages(pool, messages_before, 1000)).await?;
-    // A killed worker's row stays a day past its lease, so `/v1/queue` history questions
-    // ("which replica held it?") can still be answered from it meanwhile.
+    // A killed worker never removes its row; it goes a day after its lease ran out, so an
+    // operator looking at the table after an outage still finds which replicas were there.
     pruned += store::prune_workers(pool, Duration::from_secs(24 * 3600)).await?;
+    // Deliveries ignore a previous signing secret once its grace period is over; this forgets it.
+    pruned += in_batches(1000, || crate::webhook::store::clear_expired_previous_secrets(pool, 1000)).await?;
     if rescued > 0 || cleaned > 0 || pruned > 0 {
         tracing::info!(rescued, cleaned, pruned, "queue maintenance");
     }

@@ -271,8 +271,9 @@ fn is_tls(error: &reqwest::Error) -> bool {
     false
 }
 
-/// Retry-After as seconds or an HTTP date, relative to the caller's clock.
-fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+/// Retry-After as seconds or an HTTP date, relative to the caller's clock. Webhook deliveries
+/// read their receivers' with it too.
+pub fn retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

@@ -3,7 +3,8 @@
 //! at most [`MAX_RESPONSE_BYTES`] of the answer, and is logged.
 //!
 //! 2xx delivers; 410 Gone disables the endpoint; anything else (3xx, 4xx, 5xx, a timeout, a
-//! refused connection) retries on the Standard Webhooks schedule until the attempts are spent.
+//! refused connection) retries on the Standard Webhooks schedule until the attempts are spent,
+//! not before a 429's or 503's `Retry-After` (at most the schedule's longest delay).
 //! A host the policy no longer admits fails at once: retrying would not change the answer.
 
 use std::sync::Arc;
@@ -18,10 +19,11 @@ use uuid::Uuid;
 
 use super::address::{GuardedResolver, parse_url};
 use super::{Settings, message_header_id, secret, store};
-use crate::connection::Sealer;
+use crate::connection::{SealError, Sealer};
 use crate::jobs::backoff::Backoff;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{self, ClaimedJob, Enqueued, NewJob, Outcome};
+use crate::provider::direct_connect::retry_after;
 
 pub const KIND: &str = "webhook.deliver";
 /// The first attempt and one retry after each delay of [`SCHEDULE`].
@@ -124,15 +126,17 @@ struct Attempt {
     error: Option<String>,
     /// The host is not admitted: no retry can succeed.
     refused: bool,
+    /// The receiver's `Retry-After` on a 429 or 503: no retry before it.
+    retry_after: Option<Duration>,
 }
 
 impl Attempt {
     fn failed(error: String) -> Self {
-        Self { status: None, error: Some(error), refused: false }
+        Self { status: None, error: Some(error), refused: false, retry_after: None }
     }
 
     fn refused(error: String) -> Self {
-        Self { status: None, error: Some(error), refused: true }
+        Self { status: None, error: Some(error), refused: true, retry_after: None }
     }
 }
 
@@ -149,8 +153,8 @@ impl Deliverer {
             return Ok(skipped("the endpoint is disabled"));
         }
         let started = Instant::now();
-        let attempt = match secret::open(&self.sealer, endpoint_id, &target.secret_key_id, &target.secret_sealed) {
-            Ok(secret) => self.send(&target, message_id, &secret).await,
+        let attempt = match self.secrets(endpoint_id, &target) {
+            Ok(secrets) => self.send(&target, message_id, &secrets).await,
             Err(error) => Attempt::refused(format!("the signing secret cannot be opened: {error}")),
         };
         let duration_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
@@ -181,8 +185,18 @@ impl Deliverer {
         Ok(verdict.outcome(&attempt))
     }
 
+    /// The secrets to sign with, the current one first, then the one a rotation replaced while
+    /// its grace period lasts (the store leaves an expired one out).
+    fn secrets(&self, endpoint_id: Uuid, target: &store::DeliveryTarget) -> Result<Vec<SecretString>, SealError> {
+        let mut secrets = vec![secret::open(&self.sealer, endpoint_id, &target.secret_key_id, &target.secret_sealed)?];
+        if let (Some(blob), Some(key_id)) = (&target.previous_secret_sealed, &target.previous_secret_key_id) {
+            secrets.push(secret::open(&self.sealer, endpoint_id, key_id, blob)?);
+        }
+        Ok(secrets)
+    }
+
     /// One signed POST; never an error, only an [`Attempt`] that says how it went.
-    async fn send(&self, target: &store::DeliveryTarget, message_id: Uuid, secret: &SecretString) -> Attempt {
+    async fn send(&self, target: &store::DeliveryTarget, message_id: Uuid, secrets: &[SecretString]) -> Attempt {
         let url = match parse_url(&target.url) {
             Ok(url) => url,
             Err(refused) => return Attempt::refused(format!("the URL {refused}")),
@@ -190,12 +204,16 @@ impl Deliverer {
         if let Err(refused) = self.settings.hosts.check_host(&url) {
             return Attempt::refused(format!("not sent: {refused}"));
         }
-        let Some(key) = secret::key(secret) else {
+        let Some(keys) = secrets.iter().map(secret::key).collect::<Option<Vec<_>>>() else {
             return Attempt::refused("the signing secret is malformed".into());
         };
         let webhook_id = message_header_id(message_id);
         let timestamp = Utc::now().timestamp();
-        let signature = secret::sign(&key, &webhook_id, timestamp, &target.body);
+        // Standard Webhooks: several signatures are space-separated; a receiver accepts the
+        // message if any one verifies, so it may switch secrets at any point of the grace period.
+        let signatures: Vec<String> =
+            keys.iter().map(|key| secret::sign(key, &webhook_id, timestamp, &target.body)).collect();
+        let signature = signatures.join(" ");
         let request = self
             .client
             .post(url)
@@ -214,6 +232,11 @@ impl Deliverer {
     async fn answered(&self, mut response: reqwest::Response) -> Attempt {
         let status = response.status();
         let location = response.headers().get(LOCATION).and_then(|value| value.to_str().ok()).map(str::to_owned);
+        // Only a receiver that is overloaded or rate-limiting says when to come back.
+        let retry_after = match status.as_u16() {
+            429 | 503 => retry_after(response.headers(), Utc::now()),
+            _ => None,
+        };
         let mut read = 0;
         while read < MAX_RESPONSE_BYTES {
             match response.chunk().await {
@@ -230,7 +253,7 @@ impl Deliverer {
         } else {
             Some(format!("HTTP {status}"))
         };
-        Attempt { status: Some(status.as_u16()), error, refused: false }
+        Attempt { status: Some(status.as_u16()), error, refused: false, retry_after }
     }
 
     /// An error's whole chain, without the URL (it may carry the receiver's token).
@@ -266,7 +289,7 @@ impl Verdict {
             Some(status) if (200..300).contains(&status) => Self::Delivered,
             Some(410) => Self::Gone,
             _ if attempt.refused || number >= max_attempts => Self::Failed,
-            _ => Self::Retry(retry_delay(number, rand::random())),
+            _ => Self::Retry(next_delay(retry_delay(number, rand::random()), attempt.retry_after)),
         }
     }
 
@@ -289,6 +312,13 @@ impl Verdict {
             Self::Failed => Outcome::Fail { error, result },
         }
     }
+}
+
+/// The scheduled delay, or the receiver's `Retry-After` when that is later, but never more
+/// than the longest delay of the schedule: a receiver cannot park a delivery for days.
+fn next_delay(scheduled: Duration, retry_after: Option<Duration>) -> Duration {
+    let longest = SCHEDULE[SCHEDULE.len() - 1];
+    retry_after.map_or(scheduled, |asked| scheduled.max(asked.min(longest)))
 }
 
 fn skipped(reason: &str) -> Outcome {
@@ -325,7 +355,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_status() {
-        let answered = |status| Attempt { status: Some(status), error: None, refused: false };
+        let answered = |status| Attempt { status: Some(status), error: None, refused: false, retry_after: None };
         assert_eq!(Verdict::of(&answered(204), 1, 8), Verdict::Delivered);
         assert_eq!(Verdict::of(&answered(410), 1, 8), Verdict::Gone);
         assert!(matches!(Verdict::of(&answered(500), 1, 8), Verdict::Retry(_)));
@@ -334,6 +364,19 @@ mod tests {
         assert_eq!(Verdict::of(&answered(500), 8, 8), Verdict::Failed);
         assert_eq!(Verdict::of(&Attempt::refused("no".into()), 1, 8), Verdict::Failed);
         assert!(matches!(Verdict::of(&Attempt::failed("timeout".into()), 1, 8), Verdict::Retry(_)));
+    }
+
+    #[test]
+    fn retry_after_postpones_a_retry_up_to_the_longest_delay() {
+        let (scheduled, hour) = (Duration::from_secs(5), Duration::from_secs(3600));
+        assert_eq!(next_delay(scheduled, None), scheduled);
+        assert_eq!(next_delay(scheduled, Some(Duration::from_secs(120))), Duration::from_secs(120));
+        assert_eq!(next_delay(hour, Some(Duration::from_secs(120))), hour, "never sooner than the schedule");
+        assert_eq!(next_delay(scheduled, Some(100 * hour)), 10 * hour, "capped at the schedule's longest");
+        let busy =
+            Attempt { status: Some(503), error: None, refused: false, retry_after: Some(Duration::from_secs(600)) };
+        assert_eq!(Verdict::of(&busy, 1, 8), Verdict::Retry(Duration::from_secs(600)));
+        assert_eq!(Verdict::of(&busy, 8, 8), Verdict::Failed, "no attempt left, whatever the receiver asks");
     }
 
     #[test]

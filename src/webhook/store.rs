@@ -65,6 +65,96 @@ pub async fn insert_endpoint(executor: impl PgExecutor<'_>, new: &NewEndpoint<'_
     Ok(row.into())
 }
 
+/// The endpoint, locked until the caller's transaction ends, so an edit reads what it replaces.
+pub async fn lock_endpoint(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        EndpointRow,
+        r#"select id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at
+           from webhook_endpoint where id = $1 for update"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Endpoint::from))
+}
+
+/// An edit: `None` leaves a column as it is (so events a newer replica knows and this build does
+/// not survive an edit of the URL); `enabled` and its reason are always written, together.
+#[derive(Debug)]
+pub struct EndpointEdit<'a> {
+    pub url: Option<&'a str>,
+    pub events: Option<&'a [String]>,
+    pub description: Option<&'a str>,
+    pub enabled: bool,
+    pub disabled_reason: Option<&'a str>,
+}
+
+pub async fn update_endpoint(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    edit: &EndpointEdit<'_>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        EndpointRow,
+        r#"update webhook_endpoint
+           set url = coalesce($2, url), events = coalesce($3, events), description = coalesce($4, description),
+               enabled = $5, disabled_reason = $6, updated_at = now()
+           where id = $1
+           returning id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at"#,
+        id,
+        edit.url,
+        edit.events,
+        edit.description,
+        edit.enabled,
+        edit.disabled_reason,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Endpoint::from))
+}
+
+/// Makes `sealed` the signing secret and keeps the one it replaces, as it is sealed, until
+/// `previous_expires_at`. A previous secret still in its grace period is dropped: only the two
+/// newest are ever valid.
+pub async fn rotate_secret(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    sealed: &[u8],
+    key_id: &str,
+    previous_expires_at: DateTime<Utc>,
+) -> Result<Option<Endpoint>, sqlx::Error> {
+    // On the right of `set`, columns are the row's values before this update.
+    let row = sqlx::query_as!(
+        EndpointRow,
+        r#"update webhook_endpoint
+           set previous_secret_sealed = secret_sealed, previous_secret_key_id = secret_key_id,
+               previous_secret_expires_at = $4, secret_sealed = $2, secret_key_id = $3, updated_at = now()
+           where id = $1
+           returning id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at"#,
+        id,
+        sealed,
+        key_id,
+        previous_expires_at,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Endpoint::from))
+}
+
+/// Forgets previous signing secrets whose grace period is over, a batch per statement.
+pub async fn clear_expired_previous_secrets(executor: impl PgExecutor<'_>, batch: i64) -> Result<u64, sqlx::Error> {
+    let cleared = sqlx::query!(
+        r#"update webhook_endpoint
+           set previous_secret_sealed = null, previous_secret_key_id = null, previous_secret_expires_at = null
+           where id = any(array(
+               select id from webhook_endpoint where previous_secret_expires_at <= now() limit $1))"#,
+        batch,
+    )
+    .execute(executor)
+    .await?;
+    Ok(cleared.rows_affected())
+}
+
 pub async fn get_endpoint(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
     let row = sqlx::query_as!(
         EndpointRow,
@@ -129,28 +219,55 @@ pub async fn disable(executor: impl PgExecutor<'_>, id: Uuid, reason: &str) -> R
     Ok(updated.rows_affected() == 1)
 }
 
-/// Signing secrets sealed under another key than `current`, for re-sealing after a rotation.
+/// An endpoint's sealed signing secrets: the current one and, during a rotation's grace
+/// period (or until maintenance clears it), the previous one. Each is (blob, key id).
+#[derive(Debug)]
+pub struct SealedSecrets {
+    pub id: Uuid,
+    pub current: (Vec<u8>, String),
+    pub previous: Option<(Vec<u8>, String)>,
+}
+
+/// Endpoints with a secret (current or previous) sealed under another key than `current`, for
+/// re-sealing after a rotation; locked so a secret rotation cannot slip in between.
 pub async fn sealed_under_other_keys(
     executor: impl PgExecutor<'_>,
     current: &str,
     limit: i64,
-) -> Result<Vec<(Uuid, Vec<u8>, String)>, sqlx::Error> {
+) -> Result<Vec<SealedSecrets>, sqlx::Error> {
     let rows = sqlx::query!(
-        "select id, secret_sealed, secret_key_id from webhook_endpoint where secret_key_id <> $1 limit $2",
+        r#"select id, secret_sealed, secret_key_id, previous_secret_sealed, previous_secret_key_id
+           from webhook_endpoint
+           where secret_key_id <> $1 or previous_secret_key_id <> $1
+           limit $2
+           for update"#,
         current,
         limit
     )
     .fetch_all(executor)
     .await?;
-    Ok(rows.into_iter().map(|row| (row.id, row.secret_sealed, row.secret_key_id)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| SealedSecrets {
+            id: row.id,
+            current: (row.secret_sealed, row.secret_key_id),
+            previous: row.previous_secret_sealed.zip(row.previous_secret_key_id),
+        })
+        .collect())
 }
 
-pub async fn reseal(executor: impl PgExecutor<'_>, id: Uuid, sealed: &[u8], key_id: &str) -> Result<(), sqlx::Error> {
+/// Stores re-sealed secrets; the previous secret's expiry is left as it was.
+pub async fn reseal(executor: impl PgExecutor<'_>, sealed: &SealedSecrets) -> Result<(), sqlx::Error> {
+    let (previous_sealed, previous_key_id) = sealed.previous.clone().unzip();
     sqlx::query!(
-        "update webhook_endpoint set secret_sealed = $2, secret_key_id = $3 where id = $1",
-        id,
-        sealed,
-        key_id
+        r#"update webhook_endpoint
+           set secret_sealed = $2, secret_key_id = $3, previous_secret_sealed = $4, previous_secret_key_id = $5
+           where id = $1"#,
+        sealed.id,
+        sealed.current.0,
+        sealed.current.1,
+        previous_sealed,
+        previous_key_id,
     )
     .execute(executor)
     .await?;
@@ -231,13 +348,16 @@ pub async fn insert_message(executor: impl PgExecutor<'_>, message: &NewMessage<
     Ok(())
 }
 
-/// What one delivery needs: where, the sealed secret, and the exact body.
+/// What one delivery needs: where, the sealed secrets, and the exact body.
 #[derive(Debug)]
 pub struct DeliveryTarget {
     pub url: String,
     pub enabled: bool,
     pub secret_sealed: Vec<u8>,
     pub secret_key_id: String,
+    /// The secret a rotation replaced, only while its grace period lasts.
+    pub previous_secret_sealed: Option<Vec<u8>>,
+    pub previous_secret_key_id: Option<String>,
     pub event_type: String,
     pub body: String,
 }
@@ -247,9 +367,15 @@ pub async fn delivery_target(
     endpoint_id: Uuid,
     message_id: Uuid,
 ) -> Result<Option<DeliveryTarget>, sqlx::Error> {
+    // An expired previous secret reads as none, whether or not maintenance has cleared it yet.
     sqlx::query_as!(
         DeliveryTarget,
-        r#"select e.url, e.enabled, e.secret_sealed, e.secret_key_id, m.event_type, m.body
+        r#"select e.url, e.enabled, e.secret_sealed, e.secret_key_id,
+                  case when e.previous_secret_expires_at > now() then e.previous_secret_sealed end
+                      as previous_secret_sealed,
+                  case when e.previous_secret_expires_at > now() then e.previous_secret_key_id end
+                      as previous_secret_key_id,
+                  m.event_type, m.body
            from webhook_endpoint e, webhook_message m
            where e.id = $1 and m.id = $2"#,
         endpoint_id,

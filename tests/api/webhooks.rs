@@ -22,6 +22,8 @@ use crate::support::{TestApp, assert_problem, log_lines_with, webhook_settings};
 #[derive(Debug, Clone)]
 enum Reply {
     Status(u16),
+    /// This status with a `Retry-After` header.
+    RetryAfter(u16, &'static str),
     /// 302 to this URL.
     Redirect(String),
     /// Never answers.
@@ -38,15 +40,18 @@ struct Received {
 struct Receiver {
     addr: std::net::SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
+    reply: Arc<Mutex<Reply>>,
 }
 
 impl Receiver {
     async fn start(reply: Reply) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let recorded = Arc::clone(&received);
+        let reply = Arc::new(Mutex::new(reply));
+        let replies = Arc::clone(&reply);
         let handler = move |headers: HeaderMap, body: String| {
             let recorded = Arc::clone(&recorded);
-            let reply = reply.clone();
+            let reply = replies.lock().unwrap().clone();
             async move {
                 let headers = headers
                     .iter()
@@ -60,7 +65,12 @@ impl Receiver {
         let addr = listener.local_addr().unwrap();
         let router = axum::Router::new().fallback(handler);
         tokio::spawn(async move { axum::serve(listener, router).await });
-        Self { addr, received }
+        Self { addr, received, reply }
+    }
+
+    /// Answers the requests from now on with `reply`.
+    fn answer_with(&self, reply: Reply) {
+        *self.reply.lock().unwrap() = reply;
     }
 
     fn url(&self, path: &str) -> String {
@@ -75,6 +85,9 @@ impl Receiver {
 async fn answer(reply: Reply) -> Response {
     match reply {
         Reply::Status(status) => StatusCode::from_u16(status).unwrap().into_response(),
+        Reply::RetryAfter(status, after) => {
+            (StatusCode::from_u16(status).unwrap(), [("retry-after", after)]).into_response()
+        }
         Reply::Redirect(to) => (StatusCode::FOUND, [("location", to)]).into_response(),
         Reply::Hang => std::future::pending().await,
     }
@@ -89,6 +102,14 @@ async fn registered(app: &TestApp, key: &str, url: &str, events: &[&str]) -> Val
     let response = register(app, key, json!({ "url": url, "events": events })).await;
     assert_eq!(response.status(), 201, "{:?}", response.text().await);
     response.json().await.unwrap()
+}
+
+async fn patch(app: &TestApp, key: &str, id: &str, body: Value) -> reqwest::Response {
+    app.client.patch(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(key).json(&body).send().await.unwrap()
+}
+
+async fn rotate(app: &TestApp, key: &str, id: &str) -> reqwest::Response {
+    app.client.post(app.url(&format!("/v1/webhooks/{id}/rotate-secret"))).bearer_auth(key).send().await.unwrap()
 }
 
 async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
@@ -543,6 +564,8 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     let key = app.key("tenant", Some(Uuid::new_v4())).await;
     let created = registered(&app, &key, "http://127.0.0.1:9/hook", &["refresh.completed"]).await;
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    // A rotation in its grace period: the previous secret must be re-sealed as well.
+    let rotated_secret: Value = rotate(&app, &key, &id.to_string()).await.json().await.unwrap();
     let new = feedwatch::connection::Sealer::generate_config("k2");
     let both = format!("{},{}", new.expose_secret(), crate::support::sealer_config().expose_secret());
     let rotated = feedwatch::connection::Sealer::from_config(&secrecy::SecretString::from(both)).unwrap();
@@ -556,7 +579,16 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     assert_eq!(key_id, "k2");
     let only_new = feedwatch::connection::Sealer::from_config(&new).unwrap();
     let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
-    assert_eq!(opened.expose_secret(), created["secret"].as_str().unwrap(), "the old key is no longer needed");
+    assert_eq!(opened.expose_secret(), rotated_secret["secret"].as_str().unwrap(), "the old key is no longer needed");
+    let (previous_blob, previous_key_id): (Vec<u8>, String) =
+        sqlx::query_as("select previous_secret_sealed, previous_secret_key_id from webhook_endpoint where id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(previous_key_id, "k2");
+    let previous = webhook::secret::open(&only_new, id, &previous_key_id, &previous_blob).unwrap();
+    assert_eq!(previous.expose_secret(), created["secret"].as_str().unwrap(), "the previous secret too");
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0);
 }
 
@@ -678,4 +710,273 @@ async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
     let messages: i64 = sqlx::query_scalar("select count(*) from webhook_message").fetch_one(&app.pool).await.unwrap();
     assert_eq!(messages, 1, "the month-old message went, the recent one stayed");
     assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 1, "and its log with it");
+}
+
+fn error_fields(problem: &Value) -> Vec<&str> {
+    problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect()
+}
+
+#[tokio::test]
+async fn a_patch_changes_the_url_events_and_description_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let (old, new) = (Receiver::start(Reply::Status(204)).await, Receiver::start(Reply::Status(204)).await);
+    let created = registered(&app, &key, &old.url("/old"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+
+    let body = json!({
+        "url": new.url("/new"),
+        "events": ["refresh.completed", "connection.state_changed", "refresh.completed"],
+        "description": "  books v2 ",
+    });
+    let response = patch(&app, &key, id, body).await;
+    assert_eq!(response.status(), 200);
+    let patched: Value = response.json().await.unwrap();
+    assert_eq!(patched["url"], new.url("/new"));
+    assert_eq!(patched["events"], json!(["connection.state_changed", "refresh.completed"]), "each once, in order");
+    assert_eq!(patched["description"], "books v2");
+    assert_eq!(patched["enabled"], true);
+    assert_eq!(patched["created_at"], created["created_at"]);
+    let (before, after) = (created["updated_at"].as_str().unwrap(), patched["updated_at"].as_str().unwrap());
+    assert!(after.parse::<DateTime<Utc>>().unwrap() > before.parse::<DateTime<Utc>>().unwrap());
+    assert!(patched.get("secret").is_none(), "{patched}");
+    let read: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(read, patched);
+
+    // Nothing to change: the endpoint as it is, untouched.
+    for body in [json!({}), json!({ "url": new.url("/new"), "enabled": true }), json!({ "url": null, "events": null })]
+    {
+        let response = patch(&app, &key, id, body.clone()).await;
+        assert_eq!(response.status(), 200, "{body}");
+        assert_eq!(response.json::<Value>().await.unwrap(), patched, "{body}");
+    }
+    // As in a JSON merge patch, null clears the description.
+    let cleared: Value = patch(&app, &key, id, json!({ "description": null })).await.json().await.unwrap();
+    assert_eq!(cleared["description"], "");
+    assert_eq!(cleared["url"], new.url("/new"));
+
+    // Deliveries go to the new URL, for the new events, still signed with the same secret.
+    assert_eq!(emit(&app, &tenant_event(EventKind::ConnectionStateChanged, tenant)).await, 1);
+    assert_eq!(app.refresh_pool().run_until_idle().await, 1);
+    assert!(old.received().is_empty());
+    let received = new.received();
+    assert_eq!(received.len(), 1);
+    verify_with_standardwebhooks(created["secret"].as_str().unwrap(), &received[0]).expect("the same secret");
+}
+
+#[tokio::test]
+async fn an_endpoint_disabled_by_410_gone_is_enabled_again_by_a_patch() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(410)).await;
+    let created = registered(&app, &key, &receiver.url("/moved"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let disabled: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 0);
+
+    // The receiver is back: enabling clears the reason, and events reach it again.
+    receiver.answer_with(Reply::Status(204));
+    let enabled: Value = patch(&app, &key, id, json!({ "enabled": true })).await.json().await.unwrap();
+    assert_eq!(enabled["enabled"], true, "{enabled}");
+    assert_eq!(enabled["disabled_reason"], Value::Null);
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
+    assert_eq!(pool.run_until_idle().await, 1);
+    assert_eq!(receiver.received().len(), 2);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["outcome"], "delivered", "{log:?}");
+    assert_eq!(log[1]["status_code"], 410);
+
+    // Disabled through the API: said so, and no deliveries.
+    let off: Value = patch(&app, &key, id, json!({ "enabled": false })).await.json().await.unwrap();
+    assert_eq!(off["enabled"], false);
+    assert_eq!(off["disabled_reason"], "disabled through the API");
+    assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 0);
+}
+
+#[tokio::test]
+async fn a_patch_is_validated_like_a_create() {
+    let app = TestApp::spawn().await;
+    let key = app.key("tenant", Some(Uuid::new_v4())).await;
+    let created = registered(&app, &key, "http://127.0.0.1:9/hook", &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    let cases = [
+        (json!({ "url": "ftp://127.0.0.1/x" }), vec!["url"]),
+        (json!({ "url": "http://user:pw@127.0.0.1/x" }), vec!["url"]),
+        (json!({ "url": "" }), vec!["url"]),
+        (json!({ "events": [] }), vec!["events"]),
+        (json!({ "events": ["connection.deleted"] }), vec!["events[0]"]),
+        (json!({ "description": "d".repeat(501) }), vec!["description"]),
+        (json!({ "description": "line\nbreak" }), vec!["description"]),
+        (json!({ "enabled": "yes" }), vec!["enabled"]),
+        (json!({ "secret": "mine" }), vec!["secret"]),
+        (json!({ "tenant_id": Uuid::new_v4() }), vec!["tenant_id"]),
+        (json!({ "url": "not a url", "events": [], "description": "\u{7}" }), vec!["url", "events", "description"]),
+    ];
+    for (body, fields) in cases {
+        let problem = assert_problem(patch(&app, &key, id, body.clone()).await, 422, "validation_failed").await;
+        let named = error_fields(&problem);
+        assert!(fields.iter().all(|field| named.contains(field)), "{body} → {problem}");
+    }
+    let refused = patch(&app, &key, id, json!({ "url": "https://example.com/hook" })).await;
+    let problem = assert_problem(refused, 422, "webhook_url_not_allowed").await;
+    assert_eq!(error_fields(&problem), ["url"]);
+    let malformed = app.client.patch(app.url(&format!("/v1/webhooks/{id}"))).bearer_auth(&key);
+    let malformed = malformed.header("content-type", "application/json").body("{\"url\": ").send().await.unwrap();
+    assert_problem(malformed, 400, "malformed_json").await;
+    let read: Value = get(&app, &key, &format!("/v1/webhooks/{id}")).await.json().await.unwrap();
+    assert_eq!(read["url"], "http://127.0.0.1:9/hook", "nothing was changed");
+    assert_eq!(read["updated_at"], created["updated_at"]);
+}
+
+#[tokio::test]
+async fn tenants_edit_and_rotate_only_their_own_webhooks() {
+    let app = TestApp::spawn().await;
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let (key_a, key_b) = (app.key("tenant", Some(a)).await, app.key("tenant", Some(b)).await);
+    let own = registered(&app, &key_a, "http://127.0.0.1:9/a", &["refresh.completed"]).await;
+    let fleet = registered(&app, &app.admin_key, "http://127.0.0.1:9/fleet", &["incident.opened"]).await;
+    let missing = Uuid::new_v4().to_string();
+    for id in [own["id"].as_str().unwrap(), fleet["id"].as_str().unwrap(), &missing] {
+        assert_problem(patch(&app, &key_b, id, json!({ "enabled": false })).await, 404, "not_found").await;
+        assert_problem(patch(&app, &key_b, id, json!({})).await, 404, "not_found").await;
+        assert_problem(rotate(&app, &key_b, id).await, 404, "not_found").await;
+    }
+    let fleet_id = fleet["id"].as_str().unwrap();
+    assert_problem(patch(&app, &key_a, fleet_id, json!({ "enabled": false })).await, 404, "not_found").await;
+    assert_problem(rotate(&app, &key_a, fleet_id).await, 404, "not_found").await;
+    let secrets: Vec<Vec<u8>> = sqlx::query_scalar("select secret_sealed from webhook_endpoint order by created_at")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    let untouched: i64 = sqlx::query_scalar(
+        "select count(*) from webhook_endpoint where enabled and previous_secret_sealed is null and updated_at = created_at",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((secrets.len(), untouched), (2, 2), "nothing changed, nothing rotated");
+
+    // Helpdesk and admin keys manage every endpoint, fleet-wide ones too.
+    let helpdesk = app.key("helpdesk", None).await;
+    let edited: Value = patch(&app, &helpdesk, fleet_id, json!({ "description": "ops" })).await.json().await.unwrap();
+    assert_eq!(edited["description"], "ops");
+    assert_eq!(rotate(&app, &helpdesk, own["id"].as_str().unwrap()).await.status(), 200);
+    assert_problem(patch(&app, &key_a, "not-a-uuid", json!({})).await, 400, "invalid_path_parameter").await;
+}
+
+/// The `v1,<signature>` entries of a delivery's `webhook-signature` header.
+fn signatures(received: &Received) -> Vec<String> {
+    received.headers["webhook-signature"].split(' ').map(str::to_owned).collect()
+}
+
+#[tokio::test]
+async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::Status(204)).await;
+    let created = registered(&app, &key, &receiver.url("/hook"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    let old = created["secret"].as_str().unwrap().to_owned();
+
+    let asked = Utc::now();
+    let response = rotate(&app, &key, id).await;
+    assert_eq!(response.status(), 200);
+    let rotated: Value = response.json().await.unwrap();
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("whsec_") && new != old, "{rotated}");
+    assert_eq!(rotated["id"], created["id"]);
+    assert_eq!(rotated["url"], created["url"]);
+    let expires: DateTime<Utc> = rotated["previous_secret_expires_at"].as_str().unwrap().parse().unwrap();
+    let day = chrono::TimeDelta::hours(24);
+    assert!(expires >= asked + day && expires <= Utc::now() + day, "{expires}");
+
+    // During the grace period: two signatures, the new secret's first; either secret verifies.
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let request = receiver.received()[0].clone();
+    let both = signatures(&request);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.iter().all(|signature| signature.starts_with("v1,")), "{both:?}");
+    verify_with_standardwebhooks(&new, &request).expect("the new secret verifies");
+    verify_with_standardwebhooks(&old, &request).expect("the previous secret still verifies");
+    let only = |signature: &String| {
+        let mut headers = request.headers.clone();
+        headers.insert("webhook-signature".into(), signature.clone());
+        Received { headers, body: request.body.clone() }
+    };
+    verify_with_standardwebhooks(&new, &only(&both[0])).expect("the first signature is the new secret's");
+    verify_with_standardwebhooks(&old, &only(&both[1])).expect("the second is the previous secret's");
+    let stranger = secrecy::ExposeSecret::expose_secret(&webhook::secret::generate()).to_owned();
+    assert!(verify_with_standardwebhooks(&stranger, &request).is_err());
+
+    // The secret shows in the rotation's response only.
+    for path in [format!("/v1/webhooks/{id}"), "/v1/webhooks".to_owned()] {
+        let text = get(&app, &key, &path).await.text().await.unwrap();
+        assert!(!text.contains(&new[6..]) && !text.contains(&old[6..]), "{path}: {text}");
+    }
+    assert!(log_lines_with(&new[6..]).is_empty(), "the new secret was logged");
+
+    // Once the grace period is over, the previous secret signs nothing.
+    sqlx::query("update webhook_endpoint set previous_secret_expires_at = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    assert_eq!(pool.run_until_idle().await, 1);
+    let request = receiver.received()[1].clone();
+    assert_eq!(signatures(&request).len(), 1, "{:?}", request.headers);
+    verify_with_standardwebhooks(&new, &request).expect("the new secret verifies");
+    assert!(verify_with_standardwebhooks(&old, &request).is_err(), "the previous secret has expired");
+
+    // And maintenance forgets it.
+    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
+        .await
+        .unwrap();
+    let kept: i64 =
+        sqlx::query_scalar("select count(*) from webhook_endpoint where previous_secret_sealed is not null")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0);
+}
+
+#[tokio::test]
+async fn a_receivers_retry_after_postpones_the_next_attempt() {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(Reply::RetryAfter(503, "120")).await;
+    let created = registered(&app, &key, &receiver.url("/busy"), &["refresh.completed"]).await;
+    let id = created["id"].as_str().unwrap();
+    emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
+    let started = Utc::now();
+    let pool = app.refresh_pool();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["outcome"], "retrying");
+    assert_eq!(log[0]["status_code"], 503);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    assert!(next >= started + chrono::TimeDelta::seconds(119), "not the 5 s of the schedule: {next}");
+    assert!(next <= Utc::now() + chrono::TimeDelta::seconds(121), "{next}");
+    let (job_id, state, _, run_at) = delivery_job(&app).await;
+    assert_eq!(state, "available");
+    assert!((run_at - next).num_seconds().abs() <= 1, "the queue waits as the log says: {run_at}");
+
+    // A Retry-After of days is capped at the schedule's longest delay (10 h).
+    receiver.answer_with(Reply::RetryAfter(429, "864000"));
+    sqlx::query("update job set run_at = now() where job_id = $1").bind(job_id).execute(&app.pool).await.unwrap();
+    assert_eq!(pool.run_until_idle().await, 1);
+    let log = deliveries(&app, &key, id).await;
+    assert_eq!(log[0]["status_code"], 429);
+    let next: DateTime<Utc> = log[0]["next_attempt_at"].as_str().unwrap().parse().unwrap();
+    let longest = chrono::TimeDelta::from_std(SCHEDULE[SCHEDULE.len() - 1]).unwrap();
+    assert!(next <= Utc::now() + longest && next >= Utc::now() + longest - chrono::TimeDelta::minutes(1), "{next}");
 }
