@@ -190,7 +190,14 @@ impl Deliverer {
     fn secrets(&self, endpoint_id: Uuid, target: &store::DeliveryTarget) -> Result<Vec<SecretString>, SealError> {
         let mut secrets = vec![secret::open(&self.sealer, endpoint_id, &target.secret_key_id, &target.secret_sealed)?];
         if let (Some(blob), Some(key_id)) = (&target.previous_secret_sealed, &target.previous_secret_key_id) {
-            secrets.push(secret::open(&self.sealer, endpoint_id, key_id, blob)?);
+            // The old secret only eases the switch: losing it must not stop deliveries signed
+            // with the current one.
+            match secret::open(&self.sealer, endpoint_id, key_id, blob) {
+                Ok(previous) => secrets.push(previous),
+                Err(error) => {
+                    tracing::warn!(endpoint = %endpoint_id, %error, "the previous signing secret cannot be opened; signing with the current one only");
+                }
+            }
         }
         Ok(secrets)
     }
