@@ -280,21 +280,7 @@ pub async fn requeue_unspent(
     attempt: i32,
     run_at: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
-    let outcome = sqlx::query!(
-        r#"update job set
-               state = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
-                            then 'cancelled' else 'available' end,
-               finished_at = case when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available')
-                                  then now() end,
-               attempt = attempt - 1, run_at = $3, lease_expires_at = null, locked_by = null, updated_at = now()
-           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
-        job_id,
-        attempt,
-        run_at,
-    )
-    .execute(executor)
-    .await?;
-    Ok(outcome.rows_affected() == 1)
+    Ok(requeue_unspent_many(executor, &[(job_id, attempt)], run_at).await? == 1)
 }
 
 /// Puts many jobs back without spending their attempts, in one statement: what a pool held but

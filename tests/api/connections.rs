@@ -716,19 +716,11 @@ async fn institutions_are_searchable_and_admin_managed() {
 
 #[tokio::test]
 async fn rotating_credentials_keys_reseals_everything_under_the_new_key() {
-    use secrecy::ExposeSecret;
     let app = TestApp::spawn().await;
     let bank = app.institution("rotate-bank").await;
     let alice = tenant(&app).await;
     let id: Uuid = id_of(&app.connection(&alice.key, bank, "Rotated", "secret-before").await).parse().unwrap();
-    let old = crate::support::sealer_config();
-    let new = feedwatch::connection::Sealer::generate_config("k2");
-    let rotated = feedwatch::connection::Sealer::from_config(&secrecy::SecretString::from(format!(
-        "{},{}",
-        new.expose_secret(),
-        old.expose_secret()
-    )))
-    .unwrap();
+    let (rotated, only_new) = crate::support::rotated_sealers();
     let resealed = feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap();
     assert_eq!(resealed, 1);
     let (blob, key_id): (Vec<u8>, String) =
@@ -738,7 +730,6 @@ async fn rotating_credentials_keys_reseals_everything_under_the_new_key() {
             .await
             .unwrap();
     assert_eq!(key_id, "k2");
-    let only_new = feedwatch::connection::Sealer::from_config(&new).unwrap();
     assert_eq!(only_new.open(id, &key_id, &blob).unwrap().password, "secret-before", "the old key is no longer needed");
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0, "a second run has nothing to do");
 }

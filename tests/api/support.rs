@@ -367,6 +367,14 @@ pub fn sealer_config() -> SecretString {
     KEY.get_or_init(|| Sealer::generate_config("test")).clone()
 }
 
+/// A key rotation: a new key `k2` in front of the tests' key. Returns the rotated sealer (it opens
+/// both) and one that knows `k2` only, to prove nothing still needs the old key.
+pub fn rotated_sealers() -> (Sealer, Sealer) {
+    let new = Sealer::generate_config("k2");
+    let both = format!("{},{}", new.expose_secret(), sealer_config().expose_secret());
+    (Sealer::from_config(&SecretString::from(both)).unwrap(), Sealer::from_config(&new).unwrap())
+}
+
 impl TestApp {
     /// The id of a sandbox institution the service seeded (`healthy`, `flaky`, …).
     pub async fn sandbox_institution(&self, slug: &str) -> uuid::Uuid {

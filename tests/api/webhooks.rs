@@ -566,9 +566,7 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
     // A rotation in its grace period: the previous secret must be re-sealed as well.
     let rotated_secret: Value = rotate(&app, &key, &id.to_string()).await.json().await.unwrap();
-    let new = feedwatch::connection::Sealer::generate_config("k2");
-    let both = format!("{},{}", new.expose_secret(), crate::support::sealer_config().expose_secret());
-    let rotated = feedwatch::connection::Sealer::from_config(&secrecy::SecretString::from(both)).unwrap();
+    let (rotated, only_new) = crate::support::rotated_sealers();
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 1);
     let (blob, key_id): (Vec<u8>, String) =
         sqlx::query_as("select secret_sealed, secret_key_id from webhook_endpoint where id = $1")
@@ -577,7 +575,6 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
             .await
             .unwrap();
     assert_eq!(key_id, "k2");
-    let only_new = feedwatch::connection::Sealer::from_config(&new).unwrap();
     let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
     assert_eq!(opened.expose_secret(), rotated_secret["secret"].as_str().unwrap(), "the old key is no longer needed");
     let (previous_blob, previous_key_id): (Vec<u8>, String) =
