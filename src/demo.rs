@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use crate::connection::store::{self as connections, NewConnection};
 use crate::connection::{Actor, Credentials, Sealer};
-use crate::jobs::refresh::{self, SANDBOX_SLUG_PREFIX, Trigger};
+use crate::refresh::{self, SANDBOX_SLUG_PREFIX, Trigger};
 
 /// The demo tenant, fixed so its data is easy to find (`?tenant_id=`).
 pub const TENANT: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_de70);

@@ -9,8 +9,6 @@
 
 pub mod backoff;
 pub mod maintenance;
-pub mod refresh;
-pub mod schedule;
 pub mod store;
 pub mod worker;
 

@@ -36,6 +36,8 @@ pub mod jobs;
 pub mod ofx;
 /// Bank-feed providers (OFX Direct Connect) and the classification of their failures into canonical codes.
 pub mod provider;
+/// Refreshes: asking for one, the job that pulls a connection's feed, and the scheduler.
+pub mod refresh;
 /// The sandbox bank: an OFX server with magic credentials, growing deterministic data and fault injection.
 pub mod sandbox;
 /// Tracing subscriber and the Prometheus metrics registry.

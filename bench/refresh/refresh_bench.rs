@@ -5,7 +5,7 @@
 //! `run` starts a private PostgreSQL (durable settings, its own process), migrates, seeds the
 //! sandbox institutions and K = C × `--per-slot` connections to the `healthy` sandbox bank
 //! (user_good / pass_good, credentials sealed like the service does), enqueues one refresh per
-//! connection with `jobs::refresh::enqueue`, and times two rounds of the worker pool:
+//! connection with `refresh::enqueue`, and times two rounds of the worker pool:
 //!
 //! - **first**: every connection's first refresh (90 days of history, the account list first);
 //! - **repeat**: the sandbox's clock moves on one day, one refresh per connection is enqueued
@@ -35,8 +35,8 @@ use feedwatch::connection::store::{self as connections, NewConnection};
 use feedwatch::connection::{Credentials, Sealer};
 use feedwatch::devdb::{Durability, LocalPostgres};
 use feedwatch::jobs::Outcome;
-use feedwatch::jobs::refresh::{self, Trigger};
 use feedwatch::jobs::worker::{PoolObserver, WorkerPool};
+use feedwatch::refresh::{self, Trigger};
 use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig};
 use serde_json::json;
 use sqlx::PgPool;

@@ -28,7 +28,7 @@ use crate::connection::store::{self as connections, AccountChanges, AccountUpdat
 use crate::connection::{self, Account, AccountKind, AccountState, Actor, Connection, Credentials, Event, ListFilter};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
-use crate::jobs::refresh::{self, Trigger};
+use crate::refresh::{self, Trigger};
 use crate::webhook::events::{self, Subject};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;

@@ -17,8 +17,8 @@ use super::idempotent;
 use crate::auth::{Principal, Role};
 use crate::connection::{self, ListFilter, store as connections};
 use crate::idempotency::{self, Claim, StoredResponse};
-use crate::jobs::refresh::{self, Trigger};
 use crate::jobs::{JobState, store as jobs};
+use crate::refresh::{self, Trigger};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RefreshAccepted {

@@ -129,7 +129,7 @@ async fn the_summary_agrees_with_a_brute_force_count_after_a_random_mix_of_outco
         .execute(&app.pool)
         .await
         .unwrap();
-    feedwatch::jobs::schedule::degrade_stale(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.unwrap();
+    feedwatch::refresh::schedule::degrade_stale(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.unwrap();
 
     let mix = brute_force(&app, None, None).await;
     assert!(mix.by_code.len() >= 3 && mix.failing_by_institution.len() >= 2 && mix.stale > 0, "a varied fleet");
@@ -169,7 +169,7 @@ async fn a_success_clears_staleness_and_a_tenant_cannot_read_another_tenants_sum
         .execute(&app.pool)
         .await
         .unwrap();
-    feedwatch::jobs::schedule::degrade_stale(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.unwrap();
+    feedwatch::refresh::schedule::degrade_stale(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.unwrap();
     let stale = summary(&app, &key, "").await;
     assert_eq!(stale["stale"]["connections"], 1, "{stale}");
     assert_eq!(stale["by_state"]["degraded"], 1);

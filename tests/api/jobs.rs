@@ -453,7 +453,7 @@ impl feedwatch::provider::FeedProvider for FakeBank {
 
 #[tokio::test]
 async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
-    use feedwatch::jobs::refresh::{self, RefreshHandler, Refresher};
+    use feedwatch::refresh::{self, RefreshHandler, Refresher};
     const CONNECTIONS: usize = 10_000;
     let app = TestApp::spawn().await;
     let institution = app.institution("fake-bank").await;

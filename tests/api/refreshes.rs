@@ -455,8 +455,8 @@ async fn scheduled_refreshes_are_taken_once_and_skip_connections_waiting_for_the
         .await
         .unwrap();
     let (first, second) = tokio::join!(
-        feedwatch::jobs::schedule::enqueue_due(&app.pool),
-        feedwatch::jobs::schedule::enqueue_due(&app.pool)
+        feedwatch::refresh::schedule::enqueue_due(&app.pool),
+        feedwatch::refresh::schedule::enqueue_due(&app.pool)
     );
     assert_eq!(
         first.unwrap() + second.unwrap(),
@@ -476,7 +476,7 @@ async fn scheduled_refreshes_are_taken_once_and_skip_connections_waiting_for_the
             .await
             .unwrap();
     assert!(next > chrono::Utc::now() + chrono::TimeDelta::hours(23), "the next one is a day later");
-    assert_eq!(feedwatch::jobs::schedule::enqueue_due(&app.pool).await.unwrap(), 0);
+    assert_eq!(feedwatch::refresh::schedule::enqueue_due(&app.pool).await.unwrap(), 0);
     let _ = waiting;
 }
 
@@ -492,10 +492,10 @@ async fn a_connection_without_success_for_two_days_is_degraded_even_without_an_e
         .execute(&app.pool)
         .await
         .unwrap();
-    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 1);
+    assert_eq!(feedwatch::refresh::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 1);
     assert_eq!(get(&app, &tenant, &format!("/v1/connections/{stale}")).await["state"], "degraded");
     assert_eq!(get(&app, &tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
-    assert_eq!(feedwatch::jobs::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 0, "idempotent");
+    assert_eq!(feedwatch::refresh::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 0, "idempotent");
 }
 
 /// The sandbox bank on its own port with a fixed clock, so the test can count its exchanges and
@@ -522,9 +522,7 @@ async fn a_known_connection_refreshes_in_one_exchange_and_still_finds_new_and_va
     let refresh = || async {
         let before = bank.exchanges();
         let mut tx = app.pool.begin().await.unwrap();
-        feedwatch::jobs::refresh::enqueue(&mut tx, connection, feedwatch::jobs::refresh::Trigger::Manual)
-            .await
-            .unwrap();
+        feedwatch::refresh::enqueue(&mut tx, connection, feedwatch::refresh::Trigger::Manual).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(pool.run_until_idle().await, 1);
         let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;

@@ -1,83 +1,31 @@
-//! What refreshing one connection means: open its credentials, ask the institution's provider,
-//! then in one transaction (fenced by the job's attempt and serialised per connection) upsert
-//! accounts and transactions and record the outcome. Running it twice changes nothing the
+//! The refresh job's handler: open the connection's credentials, ask the institution's
+//! provider, then in one transaction (fenced by the job's attempt and serialised per connection)
+//! upsert accounts and transactions and record the outcome. Running it twice changes nothing the
 //! second time.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::worker::{HandlerFuture, JobHandler};
-use super::{ClaimedJob, Enqueued, NewJob, Outcome};
+use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX};
 use crate::catalog::{Actor as CatalogActor, CatalogHandle};
 use crate::connection::store::{self as connections, ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Actor, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
+use crate::jobs::worker::{HandlerFuture, JobHandler};
+use crate::jobs::{ClaimedJob, Outcome};
 use crate::ofx::OfxVersion;
 use crate::provider::{
     self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError, RetryHint,
 };
 use crate::webhook::events::{self, Finished, Subject};
 use crate::webhook::{self, EventKind};
-
-pub const KIND: &str = "refresh";
-/// How far back a refresh asks when the connection never succeeded.
-const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
-/// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
-pub const SANDBOX_SLUG_PREFIX: &str = "sandbox-";
-/// Re-read this much before the last success, to see corrections and removals.
-const OVERLAP: TimeDelta = TimeDelta::days(14);
-
-/// Why a refresh was asked for; shown in its history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Created,
-    Manual,
-    Credentials,
-    Scheduled,
-    Bulk,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Manual => "manual",
-            Self::Credentials => "credentials",
-            Self::Scheduled => "scheduled",
-            Self::Bulk => "bulk",
-        }
-    }
-
-    /// People waiting on a refresh go before the background schedule.
-    fn priority(self) -> i16 {
-        match self {
-            Self::Scheduled | Self::Bulk => 0,
-            _ => 10,
-        }
-    }
-}
-
-/// Enqueues (or merges into) the refresh of a connection, in the caller's transaction.
-pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trigger) -> Result<Enqueued, sqlx::Error> {
-    let job = NewJob {
-        kind: KIND,
-        args: serde_json::json!({ "connection_id": connection_id }),
-        unique_key: Some(format!("refresh:{connection_id}")),
-        priority: trigger.priority(),
-        run_at: None,
-        max_attempts: 8,
-        connection_id: Some(connection_id),
-        trigger: trigger.as_str(),
-    };
-    super::enqueue(conn, &job).await
-}
 
 /// Everything a refresh needs, shared by all refresh jobs of a pool.
 pub struct Refresher<P> {
@@ -217,7 +165,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             .collect();
         let newest = newest_data(&listed, &reported);
         let mut tx = self.pool.begin().await?;
-        if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
+        if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
         feed::store::lock_connection(&mut *tx, id).await?;
@@ -239,7 +187,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(resolved) = &effect.resolved {
             // The bank is back: connections waiting out the incident need not wait any longer.
-            let advanced = super::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+            let advanced = crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
             tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
             webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
@@ -267,7 +215,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let code = i32::try_from(error.code).unwrap_or(799);
         let bank_side = self.state_for(&error) == State::BankIssue;
         let mut tx = self.pool.begin().await?;
-        if !super::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
+        if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
         let outcome = RefreshOutcome {

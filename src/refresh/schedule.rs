@@ -8,7 +8,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use super::refresh::{self, Trigger};
+use super::{self as refresh, Trigger};
 use crate::connection::store as connections;
 use crate::connection::{Actor, State};
 use crate::webhook::events::{self, Subject};

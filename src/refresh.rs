@@ -1,0 +1,67 @@
+//! The refresh use case: asking for a refresh (`enqueue`, in the caller's transaction), the job
+//! that carries it out (`job`), and the scheduler that asks on a connection's behalf
+//! (`schedule`). The queue underneath (`jobs`) knows none of this.
+
+pub mod job;
+pub mod schedule;
+
+use chrono::TimeDelta;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::jobs::{self, Enqueued, NewJob};
+
+pub use job::{RefreshHandler, Refresher};
+
+pub const KIND: &str = "refresh";
+/// How far back a refresh asks when the connection never succeeded.
+pub(crate) const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
+/// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
+pub const SANDBOX_SLUG_PREFIX: &str = "sandbox-";
+/// Re-read this much before the last success, to see corrections and removals.
+pub(crate) const OVERLAP: TimeDelta = TimeDelta::days(14);
+
+/// Why a refresh was asked for; shown in its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Created,
+    Manual,
+    Credentials,
+    Scheduled,
+    Bulk,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Manual => "manual",
+            Self::Credentials => "credentials",
+            Self::Scheduled => "scheduled",
+            Self::Bulk => "bulk",
+        }
+    }
+
+    /// People waiting on a refresh go before the background schedule.
+    fn priority(self) -> i16 {
+        match self {
+            Self::Scheduled | Self::Bulk => 0,
+            _ => 10,
+        }
+    }
+}
+
+/// Enqueues (or merges into) the refresh of a connection, in the caller's transaction.
+pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trigger) -> Result<Enqueued, sqlx::Error> {
+    let job = NewJob {
+        kind: KIND,
+        args: serde_json::json!({ "connection_id": connection_id }),
+        unique_key: Some(format!("refresh:{connection_id}")),
+        priority: trigger.priority(),
+        run_at: None,
+        max_attempts: 8,
+        connection_id: Some(connection_id),
+        trigger: trigger.as_str(),
+    };
+    jobs::enqueue(conn, &job).await
+}
