@@ -1,6 +1,7 @@
 //! Connections (a tenant's link to one institution) and their accounts and timeline.
 
 pub mod diagnosis;
+pub mod lifecycle;
 pub mod seal;
 pub mod store;
 
@@ -185,16 +186,16 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Who caused a timeline event.
+/// Who caused a timeline event (not to be confused with the catalogue's `Actor`, who must act).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
+pub struct ChangedBy {
     pub key_id: Option<Uuid>,
     pub role: &'static str,
 }
 
-impl Actor {
+impl ChangedBy {
     /// Refreshes and maintenance: no key, role `system`.
-    pub const SYSTEM: Actor = Actor { key_id: None, role: "system" };
+    pub const SYSTEM: ChangedBy = ChangedBy { key_id: None, role: "system" };
 }
 
 /// One entry of a connection's timeline.
@@ -220,6 +221,15 @@ pub struct ListFilter {
     pub stale_before: Option<DateTime<Utc>>,
     /// Text in the display name or the institution's name.
     pub q: Option<String>,
+}
+
+/// A refresh interval as people read it: `1d`, `6h`, `30m`.
+pub fn every_text(seconds: i32) -> String {
+    match seconds {
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s => format!("{}m", s / 60),
+    }
 }
 
 /// Checks a display name: what people see in lists.

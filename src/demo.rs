@@ -4,8 +4,9 @@
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::connection::lifecycle;
 use crate::connection::store::{self as connections, NewConnection};
-use crate::connection::{Actor, Credentials, Sealer};
+use crate::connection::{ChangedBy, Credentials, Sealer};
 use crate::refresh::{self, SANDBOX_SLUG_PREFIX, Trigger};
 
 /// The demo tenant, fixed so its data is easy to find (`?tenant_id=`).
@@ -59,17 +60,8 @@ pub async fn seed(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<usize> {
             credentials_sealed: &sealed,
             credentials_key_id: &key_id,
         };
-        connections::insert(&mut *tx, &new).await?;
-        connections::insert_event(
-            &mut *tx,
-            id,
-            "connection.created",
-            &serde_json::json!({ "demo": true }),
-            Actor::SYSTEM,
-        )
-        .await?;
+        lifecycle::created(&mut tx, &new, &serde_json::json!({ "demo": true }), ChangedBy::SYSTEM).await?;
         refresh::enqueue(&mut tx, id, Trigger::Created).await?;
-        connections::schedule_first_refresh(&mut *tx, id).await?;
     }
     tx.commit().await?;
     Ok(CONNECTIONS.len())

@@ -175,7 +175,8 @@ pub struct FeedTransaction {
 }
 
 /// A classified failure. `message` is safe to log and show to support: it never carries
-/// credentials, and quotes the bank only where the bank's words help.
+/// credentials, and quotes the bank only where the bank's words help. Whether retrying can help
+/// is not said here: the live catalogue's entry for `code` says it (see `refresh::retry`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{raw} (catalogue {code}): {message}")]
 pub struct ProviderError {
@@ -185,16 +186,6 @@ pub struct ProviderError {
     /// resolvable through the catalogue's aliases.
     pub raw: String,
     pub message: String,
-    pub retry: RetryHint,
-}
-
-/// When retrying can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryHint {
-    /// The bank said when (Retry-After).
-    After(Duration),
-    /// Retrying later may help; the backoff policy decides when.
-    Later,
-    /// Retrying alone will not help: the user, the bank or support must act first.
-    UserAction,
+    /// When the bank said to come back (`Retry-After`), if it did.
+    pub retry_after: Option<Duration>,
 }

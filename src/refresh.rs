@@ -3,17 +3,29 @@
 //! (`schedule`). The queue underneath (`jobs`) knows none of this.
 
 pub mod job;
+pub mod retry;
 pub mod schedule;
 
 use chrono::TimeDelta;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::connection::lifecycle;
+use crate::incident::Incident;
 use crate::jobs::{self, Enqueued, NewJob};
 
 pub use job::{RefreshHandler, Refresher};
 
 pub const KIND: &str = "refresh";
+
+/// Catalogue codes the refresh path assigns itself, for failures that happen before or
+/// without the bank's answer.
+pub mod codes {
+    /// The institution's settings on our side are wrong or missing.
+    pub const INSTITUTION_SETTINGS: u32 = 720;
+    /// Unclassified: also what an unopenable credentials blob gets.
+    pub const UNCLASSIFIED: u32 = 799;
+}
 /// How far back a refresh asks when the connection never succeeded.
 pub(crate) const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
 /// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
@@ -64,4 +76,12 @@ pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trig
         trigger: trigger.as_str(),
     };
     jobs::enqueue(conn, &job).await
+}
+
+/// An incident was resolved (detected recovery or a person): connections waiting it out need
+/// not wait any longer, so their pending refreshes run now, and subscribers hear of it.
+pub async fn incident_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<(), sqlx::Error> {
+    let advanced = jobs::store::run_refreshes_now(&mut *conn, incident.institution_id).await?;
+    tracing::info!(incident = %incident.id, institution = %incident.institution_id, advanced, "incident resolved");
+    lifecycle::incident_resolved(conn, incident).await
 }

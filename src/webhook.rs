@@ -9,7 +9,6 @@
 
 pub mod address;
 pub mod deliver;
-pub mod events;
 pub mod secret;
 pub mod store;
 

@@ -31,7 +31,9 @@ use chrono::{TimeDelta, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use feedwatch::app::{WorkerSettings, worker_pool};
 use feedwatch::catalog::CatalogHandle;
-use feedwatch::connection::store::{self as connections, NewConnection};
+use feedwatch::connection::ChangedBy;
+use feedwatch::connection::lifecycle;
+use feedwatch::connection::store::NewConnection;
 use feedwatch::connection::{Credentials, Sealer};
 use feedwatch::devdb::{Durability, LocalPostgres};
 use feedwatch::jobs::Outcome;
@@ -766,7 +768,7 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<Ve
             credentials_sealed: &sealed,
             credentials_key_id: &key_id,
         };
-        connections::insert(&mut *tx, &new).await?;
+        lifecycle::created(&mut tx, &new, &serde_json::json!({ "bench": true }), ChangedBy::SYSTEM).await?;
         refresh::enqueue(&mut tx, id, Trigger::Created).await?;
         ids.push(id);
     }

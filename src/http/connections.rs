@@ -24,12 +24,14 @@ use super::pagination::{Page, PageParams};
 use crate::auth::{Principal, Role};
 use crate::catalog::{Action, CatalogIndex};
 use crate::config::parse_duration;
+use crate::connection::lifecycle;
 use crate::connection::store::{self as connections, AccountChanges, AccountUpdate, Changes, NewConnection};
-use crate::connection::{self, Account, AccountKind, AccountState, Actor, Connection, Credentials, Event, ListFilter};
+use crate::connection::{
+    self, Account, AccountKind, AccountState, ChangedBy, Connection, Credentials, Event, ListFilter,
+};
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
 use crate::refresh::{self, Trigger};
-use crate::webhook::events::{self, Subject};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
@@ -217,14 +219,6 @@ pub struct ConnectionView {
     pub disconnected_at: Option<DateTime<Utc>>,
 }
 
-fn every_text(seconds: i32) -> String {
-    match seconds {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s => format!("{}m", s / 60),
-    }
-}
-
 fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
     // In a bank incident the one action is to wait, whatever the bank's error says.
     let in_incident = connection.state == connection::State::BankIssue && connection.incident.is_some();
@@ -258,7 +252,7 @@ fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
         display_name: connection.display_name,
         state: connection.state,
         paused: connection.paused,
-        refresh_every: every_text(connection.refresh_every_seconds),
+        refresh_every: connection::every_text(connection.refresh_every_seconds),
         credentials_updated_at: connection.credentials_updated_at,
         health: Health {
             state: connection.state,
@@ -303,8 +297,8 @@ fn writer(caller: &Caller) -> Result<&Principal, ApiError> {
     caller.require(&[Role::Admin, Role::Tenant])
 }
 
-fn actor(principal: &Principal) -> Actor {
-    Actor { key_id: Some(principal.key_id), role: principal.role.as_str() }
+fn actor(principal: &Principal) -> ChangedBy {
+    ChangedBy { key_id: Some(principal.key_id), role: principal.role.as_str() }
 }
 
 fn refresh_seconds(text: &str) -> Result<i32, FieldError> {
@@ -384,12 +378,10 @@ pub async fn create(
         credentials_sealed: &sealed,
         credentials_key_id: &key_id,
     };
-    connections::insert(&mut *tx, &new).await?;
     let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
-    connections::insert_event(&mut *tx, id, "connection.created", &detail, actor(&principal)).await?;
+    lifecycle::created(&mut tx, &new, &detail, actor(&principal)).await?;
     // The first refresh commits with the connection: there is never one without the other.
     refresh::enqueue(&mut tx, id, Trigger::Created).await?;
-    connections::schedule_first_refresh(&mut *tx, id).await?;
     let created =
         connections::get(&mut *tx, id).await?.ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
     let mut body = view(created, &state.catalog.current());
@@ -631,64 +623,16 @@ pub async fn patch(
         credentials: sealed.as_ref().map(|(blob, key_id)| (blob.as_slice(), key_id.as_str())),
     };
     let mut tx = state.pool.begin().await?;
-    connections::update(&mut *tx, id, expected, &changes).await?.ok_or_else(|| stale_etag(current.version))?;
-    record_changes(&mut tx, &current, &changes, actor(&principal), &state.catalog.current()).await?;
+    lifecycle::edited(&mut tx, &current, expected, &changes, actor(&principal), &state.catalog.current())
+        .await?
+        .ok_or_else(|| stale_etag(current.version))?;
+    if changes.credentials.is_some() {
+        refresh::enqueue(&mut tx, id, Trigger::Credentials).await?;
+    }
     tx.commit().await?;
     let updated = visible(&state, &principal, id).await?;
     let detailed = detailed_view(&state, updated).await?;
     Ok(([(header::ETAG, etag(detailed.version))], axum::Json(detailed)).into_response())
-}
-
-/// Writes one timeline event per change; new credentials also clear a sign-in error.
-async fn record_changes(
-    tx: &mut sqlx::PgConnection,
-    before: &Connection,
-    changes: &Changes<'_>,
-    actor: Actor,
-    catalog: &CatalogIndex,
-) -> Result<(), ApiError> {
-    if let Some(name) = changes.display_name.filter(|name| *name != before.display_name) {
-        let detail = serde_json::json!({ "from": before.display_name, "to": name });
-        connections::insert_event(&mut *tx, before.id, "connection.renamed", &detail, actor).await?;
-    }
-    if let Some(paused) = changes.paused.filter(|paused| *paused != before.paused) {
-        let kind = if paused { "connection.paused" } else { "connection.resumed" };
-        connections::insert_event(&mut *tx, before.id, kind, &serde_json::json!({}), actor).await?;
-    }
-    if let Some(seconds) = changes.refresh_every_seconds.filter(|seconds| *seconds != before.refresh_every_seconds) {
-        let detail = serde_json::json!({ "from": every_text(before.refresh_every_seconds), "to": every_text(seconds) });
-        connections::insert_event(&mut *tx, before.id, "connection.schedule_changed", &detail, actor).await?;
-    }
-    if changes.credentials.is_some() {
-        // The detail says that they changed, never what they are.
-        connections::insert_event(&mut *tx, before.id, "connection.credentials_updated", &serde_json::json!({}), actor)
-            .await?;
-        refresh::enqueue(&mut *tx, before.id, Trigger::Credentials).await?;
-        let fixed_by_new_credentials = user_fixable_codes(catalog);
-        if connections::clear_user_error(&mut *tx, before.id, &fixed_by_new_credentials).await? {
-            let detail = serde_json::json!({ "from": before.state.as_str(), "to": "syncing", "cleared_error": before.error_code });
-            connections::insert_event(&mut *tx, before.id, "connection.state_changed", &detail, actor).await?;
-            let notices =
-                events::state_changed(&subject(before), before.state.as_str(), connection::State::Syncing, None);
-            events::emit_all(tx, &notices).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Errors that new sign-in details fix: the user-side sign-in, MFA, consent and bank-action ones.
-fn user_fixable_codes(catalog: &CatalogIndex) -> Vec<i32> {
-    use crate::catalog::Category;
-    catalog
-        .entries()
-        .filter(|stored| {
-            matches!(
-                stored.entry.category,
-                Category::Credentials | Category::Mfa | Category::Consent | Category::BankAction
-            )
-        })
-        .filter_map(|stored| i32::try_from(stored.entry.code).ok())
-        .collect()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -730,12 +674,9 @@ pub async fn delete(
         return Ok(StatusCode::NO_CONTENT);
     }
     let mut tx = state.pool.begin().await?;
-    connections::disconnect(&mut *tx, id, expected).await?.ok_or_else(|| stale_etag(current.version))?;
-    let detail = serde_json::json!({ "from": current.state.as_str(), "to": "disconnected" });
-    connections::insert_event(&mut *tx, id, "connection.disconnected", &detail, actor(&principal)).await?;
-    let notices =
-        events::state_changed(&subject(&current), current.state.as_str(), connection::State::Disconnected, None);
-    events::emit_all(&mut tx, &notices).await?;
+    lifecycle::disconnected(&mut tx, &current, expected, actor(&principal))
+        .await?
+        .ok_or_else(|| stale_etag(current.version))?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -903,8 +844,4 @@ pub async fn events(
     visible(&state, &caller.0, id).await?;
     let rows = connections::events(&state.pool, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.occurred_at, row.id), EventView::from)))
-}
-
-fn subject(connection: &Connection) -> Subject {
-    Subject { tenant_id: connection.tenant_id, institution_id: connection.institution_id, connection_id: connection.id }
 }

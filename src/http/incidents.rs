@@ -14,9 +14,8 @@ use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use crate::auth::Role;
+use crate::connection::lifecycle;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
-use crate::webhook::events;
-use crate::webhook::{self, EventKind};
 
 /// A bank incident.
 #[derive(Debug, Serialize, ToSchema)]
@@ -174,7 +173,7 @@ pub async fn declare(
         };
         return Err(ApiError::new(StatusCode::CONFLICT, "incident_already_open", detail));
     };
-    webhook::emit(&mut tx, &events::incident(EventKind::IncidentOpened, &opened)).await?;
+    lifecycle::incident_opened(&mut tx, &opened).await?;
     tx.commit().await?;
     let mut headers = HeaderMap::new();
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
@@ -236,8 +235,7 @@ pub async fn patch(
         let resolution = input.resolution.as_deref().map_or("Resolved by hand.", str::trim);
         updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
         if let Some(resolved) = &updated {
-            crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
-            webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
+            crate::refresh::incident_resolved(&mut tx, resolved).await?;
         }
     }
     let Some(updated) = updated else {

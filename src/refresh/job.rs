@@ -11,21 +11,18 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX};
-use crate::catalog::{Actor as CatalogActor, CatalogHandle};
-use crate::connection::store::{self as connections, ListedAccount, RefreshTarget, ReportedAccount};
-use crate::connection::{AccountKind, Actor, Sealer, State};
+use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, codes, retry};
+use crate::catalog::CatalogHandle;
+use crate::connection::lifecycle::{self, Failed, Subject, Succeeded};
+use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
+use crate::connection::{AccountKind, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{ClaimedJob, Outcome};
 use crate::ofx::OfxVersion;
-use crate::provider::{
-    self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError, RetryHint,
-};
-use crate::webhook::events::{self, Finished, Subject};
-use crate::webhook::{self, EventKind};
+use crate::provider::{self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError};
 
 /// Everything a refresh needs, shared by all refresh jobs of a pool.
 pub struct Refresher<P> {
@@ -65,7 +62,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
         };
         let mut conn = self.pool.acquire().await?;
-        let Some(target) = connections::refresh_target(&mut *conn, connection_id).await? else {
+        let Some(target) = connection_store::refresh_target(&mut *conn, connection_id).await? else {
             return Ok(skipped("the connection no longer exists"));
         };
         if target.state == State::Disconnected {
@@ -102,10 +99,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         institution: Option<&Institution>,
     ) -> Result<(DirectConnectSettings, provider::Credentials), ProviderError> {
         let misconfigured = |message: &str| ProviderError {
-            code: 720,
+            code: codes::INSTITUTION_SETTINGS,
             raw: "feedwatch:institution_settings".into(),
             message: message.into(),
-            retry: RetryHint::UserAction,
+            retry_after: None,
         };
         let institution = institution.ok_or_else(|| misconfigured("the institution is gone"))?;
         let url = match institution.provider {
@@ -130,10 +127,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             version,
         };
         let opened = self.sealer.open(target.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
-            code: 799,
+            code: codes::UNCLASSIFIED,
             raw: "feedwatch:credentials".into(),
             message: error.to_string(),
-            retry: RetryHint::UserAction,
+            retry_after: None,
         })?;
         let extra: BTreeMap<String, SecretString> =
             opened.extra.into_iter().map(|(name, value)| (name, SecretString::from(value))).collect();
@@ -169,7 +166,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(lost());
         }
         feed::store::lock_connection(&mut *tx, id).await?;
-        let account_ids = connections::store_listed_accounts(&mut *tx, id, &listed).await?;
+        let account_ids = connection_store::store_listed_accounts(&mut *tx, id, &listed).await?;
         // Accounts whose statement failed keep their transactions: nothing was reported for them.
         let batches: Vec<(Uuid, &[ReportedTransaction])> = account_ids
             .iter()
@@ -181,25 +178,23 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             "accounts": accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
         });
         let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
-        let before = connections::record_success(&mut *tx, id, now, newest, &detail).await?;
         let outcome =
             RefreshOutcome { institution_id: target.institution_id, connection_id: id, at: now, failure: None };
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(resolved) = &effect.resolved {
-            // The bank is back: connections waiting out the incident need not wait any longer.
-            let advanced = crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
-            tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
-            webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
+            super::incident_resolved(&mut tx, resolved).await?;
         }
-        let subject = subject(target);
-        let finished =
-            Finished::Succeeded { added: changes.added, modified: changes.modified, removed: changes.removed };
-        let mut notices = events::refresh_completed(&subject, job.job_id, State::Healthy, finished);
-        if let Some(before) = &before {
-            notices.extend(events::state_changed(&subject, before, State::Healthy, None));
-            notices.extend(events::repaired(&subject, before, target.failure_streak));
-        }
-        events::emit_all(&mut tx, &notices).await?;
+        let done = Succeeded {
+            job_id: job.job_id,
+            at: now,
+            data_as_of: newest,
+            detail: &detail,
+            added: changes.added,
+            modified: changes.modified,
+            removed: changes.removed,
+            failure_streak: target.failure_streak,
+        };
+        lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
         tx.commit().await?;
         Ok(Outcome::Succeeded(result))
     }
@@ -212,12 +207,16 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
         let id = target.id;
-        let code = i32::try_from(error.code).unwrap_or(799);
-        let bank_side = self.state_for(&error) == State::BankIssue;
+        let code = i32::try_from(error.code).unwrap_or(codes::UNCLASSIFIED as i32);
+        let (party, retryable) = {
+            let catalog = self.catalog.current();
+            (lifecycle::party_for(&catalog, code), retry::retryable(&catalog, error.code))
+        };
         let mut tx = self.pool.begin().await?;
         if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
+        let bank_side = party == lifecycle::Party::Bank;
         let outcome = RefreshOutcome {
             institution_id: target.institution_id,
             connection_id: id,
@@ -227,52 +226,24 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(opened) = effect.open.as_ref().filter(|_| effect.opened) {
             tracing::warn!(institution = %target.institution_id, "incident opened");
-            webhook::emit(&mut tx, &events::incident(EventKind::IncidentOpened, opened)).await?;
+            lifecycle::incident_opened(&mut tx, opened).await?;
         }
-        // While the bank is in an incident, anything but a user-side failure is the bank's.
-        let incident_until =
-            effect.open.as_ref().map(|open| open.wait_until).filter(|_| error.retry != RetryHint::UserAction);
-        let in_incident = incident_until.is_some();
-        let state = if in_incident { State::BankIssue } else { self.state_for(&error) };
-        let before = connections::record_failure(&mut *tx, id, now, state, code, &error.raw).await?;
-        let detail =
-            serde_json::json!({ "job_id": job.job_id, "code": error.code, "raw": error.raw, "message": error.message });
-        connections::insert_event(&mut *tx, id, "refresh.failed", &detail, Actor::SYSTEM).await?;
-        if let Some(before) = before.as_deref().filter(|before| *before != state.as_str()) {
-            let detail = serde_json::json!({ "from": before, "to": state.as_str(), "code": error.code });
-            connections::insert_event(&mut *tx, id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
-        }
-        let subject = subject(target);
-        let mut notices = events::refresh_completed(&subject, job.job_id, state, Finished::Failed { code });
-        if let Some(before) = &before {
-            notices.extend(events::state_changed(&subject, before, state, Some(code)));
-        }
-        events::emit_all(&mut tx, &notices).await?;
+        // While the bank is in an incident, any failure that retrying helps with is the bank's.
+        let incident_until = effect.open.as_ref().map(|open| open.wait_until).filter(|_| retryable);
+        let failed = Failed {
+            job_id: job.job_id,
+            at: now,
+            code,
+            raw: &error.raw,
+            message: &error.message,
+            party,
+            in_incident: incident_until.is_some(),
+        };
+        lifecycle::refresh_failed(&mut tx, &subject(target), &failed).await?;
         tx.commit().await?;
         let result = Some(serde_json::json!({ "code": error.code, "raw": error.raw }));
-        let message = error.to_string();
-        if let Some(until) = incident_until {
-            // Slower retries instead of hammering a bank that is down (and not before a declared
-            // incident's time); snoozing spends no attempt, so a long incident does not exhaust the job.
-            let after = (until - now).to_std().unwrap_or_default().max(self.incidents.retry_every);
-            let reason = format!("{message}; the institution is in an incident");
-            return Ok(Outcome::Snooze { after, reason });
-        }
-        Ok(match error.retry {
-            RetryHint::UserAction => Outcome::Fail { error: message, result },
-            RetryHint::After(after) => Outcome::Snooze { after, reason: message },
-            RetryHint::Later => Outcome::Retry { error: message, after: None, result },
-        })
-    }
-
-    /// The connection state a failure implies: who must act, per the catalogue entry.
-    fn state_for(&self, error: &ProviderError) -> State {
-        let index = self.catalog.current();
-        match index.entry(error.code).map(|stored| stored.entry.actor) {
-            Some(CatalogActor::User) => State::NeedsUserAction,
-            Some(CatalogActor::Bank) => State::BankIssue,
-            _ => State::ProviderIssue,
-        }
+        let incident_wait = incident_until.map(|until| retry::incident_wait(until, now, self.incidents.retry_every));
+        Ok(retry::after_failure(retryable, error.retry_after, incident_wait, error.to_string(), result))
     }
 }
 

@@ -9,9 +9,8 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use super::{self as refresh, Trigger};
-use crate::connection::store as connections;
-use crate::connection::{Actor, State};
-use crate::webhook::events::{self, Subject};
+use crate::connection::lifecycle::{self, transition};
+use crate::connection::store as connection_store;
 
 const BATCH: i64 = 500;
 
@@ -20,7 +19,7 @@ pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
-        let due = connections::take_due(&mut *tx, Utc::now(), BATCH).await?;
+        let due = connection_store::take_due(&mut *tx, Utc::now(), BATCH, &transition::scheduled_states()).await?;
         for id in &due {
             refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
         }
@@ -33,24 +32,13 @@ pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
 }
 
 /// Marks connections stale that had no success for `stale_after` and degrades those that still
-/// looked fine, with a timeline event each; returns how many changed state.
+/// looked fine (the lifecycle's staleness transition); returns how many changed state.
 pub async fn degrade_stale(pool: &PgPool, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let limit = chrono::TimeDelta::from_std(stale_after).unwrap_or(chrono::TimeDelta::MAX);
     let mut tx = pool.begin().await?;
-    let changed = connections::mark_stale(&mut *tx, Utc::now(), limit).await?;
-    let reason = format!("no successful refresh for {} h", limit.num_hours());
-    for degraded in &changed {
-        let detail = serde_json::json!({ "from": degraded.before, "to": "degraded", "reason": reason });
-        connections::insert_event(&mut *tx, degraded.id, "connection.state_changed", &detail, Actor::SYSTEM).await?;
-        let subject = Subject {
-            tenant_id: degraded.tenant_id,
-            institution_id: degraded.institution_id,
-            connection_id: degraded.id,
-        };
-        events::emit_all(&mut tx, &events::state_changed(&subject, &degraded.before, State::Degraded, None)).await?;
-    }
+    let changed = lifecycle::went_stale(&mut tx, Utc::now(), limit).await?;
     tx.commit().await?;
-    Ok(changed.len())
+    Ok(changed)
 }
 
 pub async fn run(pool: PgPool, every: Duration, stale_after: Duration, shutdown: CancellationToken) {

@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use feedwatch::provider::{
     AccountKind, Credentials, DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedData, FeedProvider,
-    FetchRequest, ProviderError, RetryHint,
+    FetchRequest, ProviderError,
 };
+use feedwatch::refresh::retry::{self, Plan};
 use feedwatch::sandbox::{Clock, INSTITUTIONS, ManualClock, SandboxBank, SandboxConfig, ledger, magic};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -21,6 +22,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// A day well into the sandbox's history, at noon.
 fn day(n: i64) -> DateTime<Utc> {
     ledger::epoch() + TimeDelta::days(n) + TimeDelta::hours(12)
+}
+
+/// What the refresh path does with `error`, as the shipped catalogue says.
+fn retry_plan(error: &ProviderError) -> Plan {
+    let catalog = feedwatch::catalog::shipped_index().expect("the shipped catalogue loads");
+    retry::plan(retry::retryable(&catalog, error.code), error.retry_after)
 }
 
 struct Sandbox {
@@ -133,10 +140,10 @@ async fn every_magic_password_yields_its_catalogue_code() {
         };
         assert!(!error.message.contains(&password) && !error.raw.contains(&password), "{error:?}");
         let expected_retry = match asked {
-            706 | 707 => RetryHint::After(magic::RETRY_AFTER),
-            _ => error.retry,
+            706 | 707 => Plan::After(magic::RETRY_AFTER),
+            _ => retry_plan(&error),
         };
-        assert_eq!(error.retry, expected_retry, "{password}");
+        assert_eq!(retry_plan(&error), expected_retry, "{password}");
     }
 }
 
@@ -244,9 +251,9 @@ async fn flaky_institution_fails_bank_side_at_rate_one_and_never_at_zero() {
 async fn maintenance_and_rejecting_institutions() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await;
     let down = sandbox.fetch("maintenance", "pass_good", None).await.unwrap_err();
-    assert_eq!((down.code, down.retry), (707, RetryHint::After(magic::RETRY_AFTER)));
+    assert_eq!((down.code, retry_plan(&down)), (707, Plan::After(magic::RETRY_AFTER)));
     let rejected = sandbox.fetch("rejecting", "pass_good", None).await.unwrap_err();
-    assert_eq!((rejected.code, rejected.raw.as_str(), rejected.retry), (103, "ofx:15500", RetryHint::UserAction));
+    assert_eq!((rejected.code, rejected.raw.as_str(), retry_plan(&rejected)), (103, "ofx:15500", Plan::GiveUp));
     let healthy = sandbox.settings("healthy");
     let settings = DirectConnectSettings { url: healthy.url.replace("healthy", "nowhere"), ..healthy };
     let client = client(DirectConnectOptions::default());
@@ -356,7 +363,7 @@ async fn slow_headers_time_out_as_712() {
     let server = mock(ResponseTemplate::new(200).set_delay(Duration::from_secs(5))).await;
     let options = DirectConnectOptions { timeout: Duration::from_millis(300), ..DirectConnectOptions::default() };
     let error = fetch_from(server.uri(), options).await;
-    assert_eq!((error.code, error.raw.as_str(), error.retry), (712, "http:timeout", RetryHint::Later));
+    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (712, "http:timeout", Plan::Later));
 }
 
 #[tokio::test]
@@ -403,7 +410,7 @@ async fn a_redirect_loop_is_720_and_not_followed() {
     // expect(1): a followed redirect would come back here.
     Mock::given(method("POST")).respond_with(template).expect(1).mount(&server).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str(), error.retry), (720, "http:redirect", RetryHint::UserAction));
+    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (720, "http:redirect", Plan::GiveUp));
 }
 
 #[tokio::test]
@@ -411,7 +418,7 @@ async fn too_many_requests_with_retry_after_is_706_after_that_delay() {
     let server = mock(ResponseTemplate::new(429).insert_header("retry-after", "30")).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
     assert_eq!((error.code, error.raw.as_str()), (706, "http:429"));
-    assert_eq!(error.retry, RetryHint::After(Duration::from_secs(30)));
+    assert_eq!(retry_plan(&error), Plan::After(Duration::from_secs(30)));
 }
 
 #[tokio::test]
@@ -426,7 +433,7 @@ async fn server_errors_without_retry_after_are_102() {
     for (status, raw) in [(503, "http:503"), (500, "http:500"), (501, "http:5xx")] {
         let server = mock(ResponseTemplate::new(status)).await;
         let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-        assert_eq!((error.code, error.raw.as_str(), error.retry), (102, raw, RetryHint::Later));
+        assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (102, raw, Plan::Later));
     }
 }
 

@@ -1,13 +1,14 @@
-//! The events the rest of the service emits, with their payloads in one place so every emitter
-//! sends the same shape: ids, states and codes, never credentials or transaction contents.
+//! The webhook events a connection's lifecycle emits, with their payloads in one place so every
+//! transition sends the same shape: ids, states and codes, never credentials or transaction
+//! contents.
 
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Event, EventKind, emit};
 use crate::connection::State;
 use crate::incident::Incident;
+use crate::webhook::{Event, EventKind, emit};
 
 /// Whose connection an event is about.
 #[derive(Debug, Clone, Copy)]
@@ -18,27 +19,37 @@ pub struct Subject {
 }
 
 impl Subject {
+    pub fn of(connection: &crate::connection::Connection) -> Self {
+        Self {
+            tenant_id: connection.tenant_id,
+            institution_id: connection.institution_id,
+            connection_id: connection.id,
+        }
+    }
+
     fn event(&self, kind: EventKind, data: serde_json::Value) -> Event {
         Event { kind, tenant_id: Some(self.tenant_id), institution_id: Some(self.institution_id), data }
     }
 }
 
 /// A state change: `connection.state_changed`; nothing when the state did not change.
-pub fn state_changed(subject: &Subject, from: &str, to: State, error_code: Option<i32>) -> Vec<Event> {
-    if from == to.as_str() {
+pub fn state_changed(subject: &Subject, from: State, to: State, error_code: Option<i32>) -> Vec<Event> {
+    if from == to {
         return Vec::new();
     }
-    let data =
-        json!({ "connection_id": subject.connection_id, "from": from, "to": to.as_str(), "error_code": error_code });
+    let data = json!({
+        "connection_id": subject.connection_id, "from": from.as_str(), "to": to.as_str(), "error_code": error_code
+    });
     vec![subject.event(EventKind::ConnectionStateChanged, data)]
 }
 
 /// `connection.repaired` for a successful refresh that ends a failure: the connection was in a
 /// failing state, or failed refreshes preceded it (new credentials put a connection back to
 /// syncing but only a success shows the fix worked).
-pub fn repaired(subject: &Subject, from: &str, failure_streak: i32) -> Option<Event> {
-    let was_failing = State::parse(from).is_some_and(crate::health::is_failing) || failure_streak > 0;
-    let data = json!({ "connection_id": subject.connection_id, "from": from, "failed_refreshes": failure_streak });
+pub fn repaired(subject: &Subject, from: State, failure_streak: i32) -> Option<Event> {
+    let was_failing = crate::health::is_failing(from) || failure_streak > 0;
+    let data =
+        json!({ "connection_id": subject.connection_id, "from": from.as_str(), "failed_refreshes": failure_streak });
     was_failing.then(|| subject.event(EventKind::ConnectionRepaired, data))
 }
 
@@ -107,15 +118,15 @@ mod tests {
     #[test]
     fn a_failing_connection_that_works_again_is_repaired() {
         let subject = subject();
-        let events = state_changed(&subject, "needs_user_action", State::Healthy, None);
+        let events = state_changed(&subject, State::NeedsUserAction, State::Healthy, None);
         assert_eq!(kinds(&events), [EventKind::ConnectionStateChanged]);
         assert_eq!(events[0].data["from"], "needs_user_action");
         assert_eq!(events[0].tenant_id, Some(subject.tenant_id));
-        assert!(state_changed(&subject, "healthy", State::Healthy, None).is_empty());
-        assert!(repaired(&subject, "needs_user_action", 0).is_some());
-        assert!(repaired(&subject, "syncing", 2).is_some(), "new credentials, then a success");
-        assert!(repaired(&subject, "syncing", 0).is_none(), "a first refresh repairs nothing");
-        assert!(repaired(&subject, "healthy", 0).is_none());
+        assert!(state_changed(&subject, State::Healthy, State::Healthy, None).is_empty());
+        assert!(repaired(&subject, State::NeedsUserAction, 0).is_some());
+        assert!(repaired(&subject, State::Syncing, 2).is_some(), "new credentials, then a success");
+        assert!(repaired(&subject, State::Syncing, 0).is_none(), "a first refresh repairs nothing");
+        assert!(repaired(&subject, State::Healthy, 0).is_none());
     }
 
     #[test]

@@ -1,0 +1,308 @@
+//! A connection's accounts: as the bank reports them, as the user renames, hides or remaps them.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::connection::*;
+
+struct AccountRow {
+    id: Uuid,
+    connection_id: Uuid,
+    bank_account_id: String,
+    kind: String,
+    masked_number: String,
+    bank_name: String,
+    display_name: String,
+    state: String,
+    currency: String,
+    balance: Option<Decimal>,
+    available: Option<Decimal>,
+    balance_as_of: Option<DateTime<Utc>>,
+    error_code: Option<i32>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<AccountRow> for Account {
+    fn from(row: AccountRow) -> Self {
+        Self {
+            id: row.id,
+            connection_id: row.connection_id,
+            bank_account_id: row.bank_account_id,
+            kind: AccountKind::parse(&row.kind),
+            masked_number: row.masked_number,
+            bank_name: row.bank_name,
+            display_name: row.display_name,
+            state: AccountState::parse(&row.state),
+            currency: row.currency,
+            balance: row.balance,
+            available: row.available,
+            balance_as_of: row.balance_as_of,
+            error_code: row.error_code,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+pub async fn accounts(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Result<Vec<Account>, sqlx::Error> {
+    Ok(sqlx::query_as!(
+        AccountRow,
+        r#"select id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
+                  balance, available, balance_as_of, error_code, created_at, updated_at
+           from account where connection_id = $1 order by created_at, id"#,
+        connection_id
+    )
+    .fetch_all(executor)
+    .await?
+    .into_iter()
+    .map(Account::from)
+    .collect())
+}
+
+/// An account as a bank reports it, for refreshes to upsert.
+#[derive(Debug)]
+pub struct ReportedAccount<'a> {
+    pub bank_account_id: &'a str,
+    pub kind: AccountKind,
+    pub masked_number: &'a str,
+    pub bank_name: &'a str,
+    pub currency: &'a str,
+    pub balance: Option<Decimal>,
+    pub available: Option<Decimal>,
+    pub balance_as_of: Option<DateTime<Utc>>,
+    pub error_code: Option<i32>,
+}
+
+/// A new account's display name: the bank's name, or its id when the bank gives none.
+fn initial_display_name<'a>(reported: &ReportedAccount<'a>) -> &'a str {
+    if reported.bank_name.trim().is_empty() { reported.bank_account_id } else { reported.bank_name }
+}
+
+fn reported_state(reported: &ReportedAccount<'_>) -> &'static str {
+    match reported.error_code {
+        Some(324) => "not_found",
+        Some(708) => "closed",
+        _ => "active",
+    }
+}
+
+/// Inserts or updates an account by the bank's id. A new account takes the bank's name as its
+/// display name; an existing one keeps the name and state the user gave it, unless it had gone
+/// missing and is back.
+pub async fn upsert_account(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    reported: &ReportedAccount<'_>,
+) -> Result<Uuid, sqlx::Error> {
+    let display_name = initial_display_name(reported);
+    let state = reported_state(reported);
+    sqlx::query_scalar!(
+        r#"insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name,
+                                state, currency, balance, available, balance_as_of, error_code)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           on conflict (connection_id, bank_account_id) do update set
+               kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
+               currency = excluded.currency,
+               balance = coalesce(excluded.balance, account.balance),
+               available = coalesce(excluded.available, account.available),
+               balance_as_of = coalesce(excluded.balance_as_of, account.balance_as_of),
+               error_code = excluded.error_code,
+               state = case
+                   when account.state = 'hidden' then 'hidden'
+                   else excluded.state
+               end,
+               updated_at = now()
+           returning id"#,
+        Uuid::new_v4(),
+        connection_id,
+        reported.bank_account_id,
+        reported.kind.as_str(),
+        reported.masked_number,
+        reported.bank_name,
+        display_name,
+        state,
+        reported.currency,
+        reported.balance,
+        reported.available,
+        reported.balance_as_of,
+        reported.error_code,
+    )
+    .fetch_one(executor)
+    .await
+}
+
+/// An account the bank listed in a refresh, with how the provider addresses it next time.
+#[derive(Debug)]
+pub struct ListedAccount<'a> {
+    pub reported: ReportedAccount<'a>,
+    pub provider_ref: Option<&'a serde_json::Value>,
+}
+
+/// Everything a refresh learnt about a connection's accounts, in one statement: upserts the
+/// listed ones as [`upsert_account`] does (and keeps their provider references), and marks the
+/// ones the bank no longer lists as not found (QuickBooks 324), forgetting their references so
+/// the next refresh does not ask for them. Returns each listed account's id, in `listed` order.
+pub async fn store_listed_accounts(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    listed: &[ListedAccount<'_>],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let column = |field: fn(&ReportedAccount<'_>) -> String| listed.iter().map(|a| field(&a.reported)).collect();
+    let ids: Vec<Uuid> = listed.iter().map(|_| Uuid::new_v4()).collect();
+    let bank_ids: Vec<String> = column(|a| a.bank_account_id.to_owned());
+    let kinds: Vec<String> = column(|a| a.kind.as_str().to_owned());
+    let masked: Vec<String> = column(|a| a.masked_number.to_owned());
+    let bank_names: Vec<String> = column(|a| a.bank_name.to_owned());
+    let display_names: Vec<String> = column(|a| initial_display_name(a).to_owned());
+    let states: Vec<String> = column(|a| reported_state(a).to_owned());
+    let currencies: Vec<String> = column(|a| a.currency.to_owned());
+    let balances: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.balance).collect();
+    let available: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.available).collect();
+    let as_of: Vec<Option<DateTime<Utc>>> = listed.iter().map(|a| a.reported.balance_as_of).collect();
+    let error_codes: Vec<Option<i32>> = listed.iter().map(|a| a.reported.error_code).collect();
+    let refs: Vec<Option<serde_json::Value>> = listed.iter().map(|a| a.provider_ref.cloned()).collect();
+    let rows = sqlx::query!(
+        r#"with listed as (
+               select * from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                    $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::timestamptz[],
+                                    $13::int[], $14::jsonb[])
+                   with ordinality
+                   as l(id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency, balance,
+                        available, balance_as_of, error_code, provider_ref, position)
+           ),
+           upserted as (
+               insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name,
+                                    display_name, state, currency, balance, available, balance_as_of, error_code,
+                                    provider_ref)
+               select id, $1, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
+                      balance, available, balance_as_of, error_code, provider_ref
+               from listed
+               on conflict (connection_id, bank_account_id) do update set
+                   kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
+                   currency = excluded.currency,
+                   balance = coalesce(excluded.balance, account.balance),
+                   available = coalesce(excluded.available, account.available),
+                   balance_as_of = coalesce(excluded.balance_as_of, account.balance_as_of),
+                   error_code = excluded.error_code,
+                   state = case when account.state = 'hidden' then 'hidden' else excluded.state end,
+                   provider_ref = coalesce(excluded.provider_ref, account.provider_ref),
+                   updated_at = now()
+               returning id, bank_account_id
+           ),
+           -- Disjoint from the upserted rows: one statement never touches a row twice.
+           vanished as (
+               update account set
+                   state = case when state = 'active' then 'not_found' else state end,
+                   error_code = case when state = 'active' then 324 else error_code end,
+                   provider_ref = null,
+                   updated_at = now()
+               where connection_id = $1 and not (bank_account_id = any($3))
+                 and (state = 'active' or provider_ref is not null)
+           )
+           select u.id as "id!" from upserted u join listed l using (bank_account_id) order by l.position"#,
+        connection_id,
+        &ids,
+        &bank_ids,
+        &kinds,
+        &masked,
+        &bank_names,
+        &display_names,
+        &states,
+        &currencies,
+        &balances as &[Option<Decimal>],
+        &available as &[Option<Decimal>],
+        &as_of as &[Option<DateTime<Utc>>],
+        &error_codes as &[Option<i32>],
+        &refs as &[Option<serde_json::Value>],
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.id).collect())
+}
+
+/// Changes a user makes to an account.
+#[derive(Debug, Default)]
+pub struct AccountChanges<'a> {
+    pub display_name: Option<&'a str>,
+    pub hidden: Option<bool>,
+    pub bank_account_id: Option<&'a str>,
+}
+
+#[derive(Debug)]
+pub enum AccountUpdate {
+    Updated(Box<Account>),
+    NotFound,
+    /// Another account of the connection already has that bank id.
+    BankIdTaken,
+}
+
+pub async fn update_account(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    account_id: Uuid,
+    changes: &AccountChanges<'_>,
+) -> Result<AccountUpdate, sqlx::Error> {
+    let result = sqlx::query_as!(
+        AccountRow,
+        r#"update account set
+               display_name = coalesce($3, display_name),
+               state = case
+                   when $4::bool is true then 'hidden'
+                   when $4::bool is false and state = 'hidden' then 'active'
+                   when $5::text is not null then 'active'
+                   else state
+               end,
+               bank_account_id = coalesce($5, bank_account_id),
+               error_code = case when $5::text is not null then null else error_code end,
+               updated_at = now()
+           where id = $2 and connection_id = $1
+           returning id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
+                     balance, available, balance_as_of, error_code, created_at, updated_at"#,
+        connection_id,
+        account_id,
+        changes.display_name,
+        changes.hidden,
+        changes.bank_account_id,
+    )
+    .fetch_optional(executor)
+    .await;
+    match result {
+        Ok(Some(row)) => Ok(AccountUpdate::Updated(Box::new(row.into()))),
+        Ok(None) => Ok(AccountUpdate::NotFound),
+        // 23505 unique_violation on (connection_id, bank_account_id).
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => Ok(AccountUpdate::BankIdTaken),
+        Err(error) => Err(error),
+    }
+}
+
+/// Display names that more than one visible account of the tenant uses: a known cause of
+/// QuickBooks 324, because a bank feed cannot tell such accounts apart.
+pub async fn duplicate_account_names(
+    executor: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select min(a.display_name) as "name!"
+           from account a join connection c on c.id = a.connection_id
+           where c.tenant_id = $1 and a.state <> 'hidden' and c.state <> 'disconnected'
+           group by lower(a.display_name)
+           having count(*) > 1
+           order by 1"#,
+        tenant_id
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// The tenant an account belongs to, for access checks.
+pub async fn account_tenant(executor: impl PgExecutor<'_>, account_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "select c.tenant_id from account a join connection c on c.id = a.connection_id where a.id = $1",
+        account_id
+    )
+    .fetch_optional(executor)
+    .await
+}

@@ -1,0 +1,212 @@
+//! The statements that change `connection.state`. Only `connection::lifecycle` calls them (they
+//! are visible to the `connection` module alone), and each applies a row of the transition table
+//! (`Rule`: the states it moves from, the state it moves to) instead of naming states itself.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::connection::State;
+use crate::connection::lifecycle::transition::Rule;
+
+fn decode_state(text: &str) -> Result<State, sqlx::Error> {
+    State::parse(text).ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{text}`").into()))
+}
+
+/// Creates the connection row in the table's initial state.
+pub async fn insert(
+    executor: impl PgExecutor<'_>,
+    new: &super::NewConnection<'_>,
+    initial: State,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"insert into connection (id, tenant_id, institution_id, display_name, refresh_every_seconds,
+                                   credentials_sealed, credentials_key_id, state)
+           values ($1, $2, $3, $4, $5, $6, $7, $8)"#,
+        new.id,
+        new.tenant_id,
+        new.institution_id,
+        new.display_name,
+        new.refresh_every_seconds,
+        new.credentials_sealed,
+        new.credentials_key_id,
+        initial.as_str(),
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Clears an error the user fixed by entering new credentials (sign-in, MFA, lockout pause), if
+/// the connection still has one of `codes`. Keeps the failure streak: only a successful refresh
+/// ends it (and then counts as a repair).
+pub async fn clear_user_error(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    codes: &[i32],
+    rule: &Rule,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query!(
+        r#"update connection set error_code = null, error_raw = null, error_at = null,
+                  state = $3, updated_at = now()
+           where id = $1 and error_code = any($2) and state = any($4)"#,
+        id,
+        codes,
+        rule.to.as_str(),
+        &rule.from_names() as &[&str],
+    )
+    .execute(executor)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Disconnects: refreshes stop, data stays. Returns the new version, or None if the version
+/// moved, the rule does not apply (already disconnected) or the connection does not exist.
+pub async fn disconnect(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    expected_version: i32,
+    rule: &Rule,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"update connection set state = $3, disconnected_at = now(), next_refresh_at = null,
+                  stale = false, version = version + 1, updated_at = now()
+           where id = $1 and version = $2 and state = any($4)
+           returning version"#,
+        id,
+        expected_version,
+        rule.to.as_str(),
+        &rule.from_names() as &[&str],
+    )
+    .fetch_optional(executor)
+    .await
+}
+
+/// Records a successful refresh and its timeline events in one statement: `refresh.succeeded`
+/// with `detail`, then `connection.state_changed` when the state changed. Returns the state the
+/// connection had before (`None` when the rule does not apply, e.g. it is disconnected, or it
+/// is gone).
+pub async fn record_success(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    at: DateTime<Utc>,
+    data_as_of: Option<DateTime<Utc>>,
+    detail: &serde_json::Value,
+    rule: &Rule,
+) -> Result<Option<State>, sqlx::Error> {
+    // Time-ordered ids, made in event order, break ties between events of the same instant.
+    let (succeeded_id, changed_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let before = sqlx::query_scalar!(
+        r#"with before as (select state from connection where id = $1),
+           updated as (
+               update connection set state = $7, last_attempt_at = $2, last_success_at = $2,
+                      data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null,
+                      error_raw = null, error_at = null, stale = false, updated_at = now()
+               where id = $1 and state = any($8)
+               returning id
+           ),
+           events as (
+               insert into connection_event (id, connection_id, kind, detail, actor_role)
+               select e.id, $1, e.kind, e.detail, 'system'
+               from before b,
+                    lateral (values (1, $4::uuid, 'refresh.succeeded', $5::jsonb),
+                                    (2, $6::uuid, 'connection.state_changed',
+                                     jsonb_build_object('from', b.state, 'to', $7::text))) as e(n, id, kind, detail)
+               where e.n = 1 or (b.state <> $7 and exists (select 1 from updated))
+               order by e.n
+           )
+           select (select state from before) as "before!" from updated"#,
+        id,
+        at,
+        data_as_of,
+        succeeded_id,
+        detail,
+        changed_id,
+        rule.to.as_str(),
+        &rule.from_names() as &[&str],
+    )
+    .fetch_optional(executor)
+    .await?;
+    before.as_deref().map(decode_state).transpose()
+}
+
+/// Records a failed refresh with its catalogue code and the state the rule gives it. Returns
+/// the state the connection had before (`None` when the rule does not apply, or it is gone).
+pub async fn record_failure(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    at: DateTime<Utc>,
+    rule: &Rule,
+    code: i32,
+    raw: &str,
+) -> Result<Option<State>, sqlx::Error> {
+    let before = sqlx::query_scalar!(
+        r#"with before as (select state from connection where id = $1)
+           update connection set state = $3, last_attempt_at = $2, failure_streak = failure_streak + 1,
+                  error_at = case when error_code is distinct from $4 then $2 else error_at end,
+                  error_code = $4, error_raw = $5, updated_at = now()
+           where id = $1 and state = any($6)
+           returning (select state from before) as "before!""#,
+        id,
+        at,
+        rule.to.as_str(),
+        code,
+        raw,
+        &rule.from_names() as &[&str],
+    )
+    .fetch_optional(executor)
+    .await?;
+    before.as_deref().map(decode_state).transpose()
+}
+
+/// Marks connections that are not disconnected and have not succeeded for longer than
+/// `stale_after` as stale, and applies the staleness rule to their state, so nothing stays green
+/// while silently stale. Returns the connections whose state changed.
+pub async fn mark_stale(
+    executor: impl PgExecutor<'_>,
+    now: DateTime<Utc>,
+    stale_after: chrono::TimeDelta,
+    rule: &Rule,
+) -> Result<Vec<Degraded>, sqlx::Error> {
+    // The candidates' predicate is spelled as the partial index `connection_stale_candidates_idx`
+    // spells it (every live state, i.e. not disconnected), so the sweep reads the index.
+    let rows = sqlx::query!(
+        r#"with stale as (
+               select id, state from connection
+               where not stale and state <> 'disconnected' and coalesce(last_success_at, created_at) < $1
+               for update skip locked
+           )
+           update connection c
+           set stale = true,
+               state = case when stale.state = any($2) then $3 else c.state end,
+               updated_at = now()
+           from stale where c.id = stale.id
+           returning c.id, c.tenant_id, c.institution_id, stale.state as "before!", c.state as "after!""#,
+        now - stale_after,
+        &rule.from_names() as &[&str],
+        rule.to.as_str(),
+    )
+    .fetch_all(executor)
+    .await?;
+    let mut changed = Vec::new();
+    for row in rows.into_iter().filter(|row| row.before != row.after) {
+        changed.push(Degraded {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            institution_id: row.institution_id,
+            before: decode_state(&row.before)?,
+            after: decode_state(&row.after)?,
+        });
+    }
+    Ok(changed)
+}
+
+/// A connection the staleness sweep moved to another state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Degraded {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub institution_id: Uuid,
+    pub before: State,
+    pub after: State,
+}
