@@ -142,6 +142,40 @@ async fn a_bank_outage_is_retried_and_maintenance_snoozes_without_spending_an_at
     assert_eq!((state.as_str(), attempt), ("available", 0), "snoozed until the window ends");
 }
 
+async fn job_state(app: &TestApp, connection: &str) -> (String, i32) {
+    sqlx::query_as("select state, attempt from job where connection_id = $1")
+        .bind(Uuid::parse_str(connection).unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_worker_follows_an_admin_edit_of_an_entrys_retry_rule() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let before_edit = connect(&app, &tenant, "healthy", "error_102").await;
+    app.refresh_pool().run_until_idle().await;
+    assert_eq!(job_state(&app, &before_edit).await, ("available".to_owned(), 1), "102 ships retryable");
+
+    // An admin decides a plain retry does not help with 102 (say, a bank that never recovers on its own).
+    let entry: Value = app.admin(Method::GET, "/v1/errors/102").send().await.unwrap().json().await.unwrap();
+    let mut edit = entry["entry"].clone();
+    edit["retryable"] = json!(false);
+    edit["retry_after"] = Value::Null;
+    let response = app.admin(Method::PUT, "/v1/errors/102").json(&edit).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    let after_edit = connect(&app, &tenant, "healthy", "error_102").await;
+    app.refresh_pool().run_until_idle().await;
+    assert_eq!(job_state(&app, &after_edit).await, ("failed".to_owned(), 1), "not retried after the edit");
+    let connection = get(&app, &tenant, &format!("/v1/connections/{after_edit}")).await;
+    assert_eq!(
+        (connection["state"].as_str(), connection["health"]["error"]["code"].as_i64()),
+        (Some("bank_issue"), Some(102))
+    );
+}
+
 #[tokio::test]
 async fn triggers_coalesce_cool_down_and_respect_tenancy() {
     let app =
