@@ -2,7 +2,6 @@
 
 pub mod diagnosis;
 pub mod lifecycle;
-pub mod seal;
 pub mod store;
 
 use chrono::{DateTime, Utc};
@@ -11,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-pub use seal::{Credentials, SealError, Sealer};
+// Sealing is a leaf (webhook secrets use it too); connections re-export it for their callers.
+pub use crate::seal::{Credentials, SealError, Sealer};
 
 /// Health state of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -40,6 +40,8 @@ pub mod provider;
 pub mod refresh;
 /// The sandbox bank: an OFX server with magic credentials, growing deterministic data and fault injection.
 pub mod sandbox;
+/// AES-256-GCM envelopes for secrets at rest (bank credentials, webhook signing secrets), with key rotation.
+pub mod seal;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
 /// Webhooks: endpoints, events emitted in the caller's transaction, signed deliveries with retries.

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::address::{GuardedResolver, parse_url};
 use super::{Settings, message_header_id, secret, store};
-use crate::connection::{SealError, Sealer};
+use crate::seal::{SealError, Sealer};
 use crate::jobs::backoff::Backoff;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{self, ClaimedJob, Enqueued, NewJob, Outcome};

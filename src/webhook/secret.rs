@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use crate::connection::{Credentials, SealError, Sealer};
+use crate::seal::{Credentials, SealError, Sealer};
 
 const PREFIX: &str = "whsec_";
 /// The specification allows 24 to 64 bytes; 32 is what its reference libraries generate.

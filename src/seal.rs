@@ -1,6 +1,7 @@
-//! Credentials at rest: AES-256-GCM under a key from configuration, with key ids so keys can
-//! rotate. The connection id is the associated data: a sealed blob copied onto another row
-//! fails to open.
+//! Secrets at rest (bank credentials, and webhook signing secrets in the same envelope):
+//! AES-256-GCM under a key from configuration, with key ids so keys can rotate. The owning row's
+//! id (a connection's, an endpoint's) is the associated data: a sealed blob copied onto another
+//! row fails to open. A leaf: connections and webhooks both use it, neither through the other.
 
 use std::collections::HashMap;
 
