@@ -123,15 +123,11 @@ impl AccountKind {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "checking" => Self::Checking,
-            "savings" => Self::Savings,
-            "credit_card" => Self::CreditCard,
-            "money_market" => Self::MoneyMarket,
-            "line_of_credit" => Self::LineOfCredit,
-            _ => Self::Other,
-        }
+    pub const ALL: [AccountKind; 6] =
+        [Self::Checking, Self::Savings, Self::CreditCard, Self::MoneyMarket, Self::LineOfCredit, Self::Other];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -157,13 +153,10 @@ impl AccountState {
         }
     }
 
-    pub fn parse(text: &str) -> Self {
-        match text {
-            "closed" => Self::Closed,
-            "not_found" => Self::NotFound,
-            "hidden" => Self::Hidden,
-            _ => Self::Active,
-        }
+    pub const ALL: [AccountState; 4] = [Self::Active, Self::Closed, Self::NotFound, Self::Hidden];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == text)
     }
 }
 

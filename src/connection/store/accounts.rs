@@ -25,17 +25,21 @@ struct AccountRow {
     updated_at: DateTime<Utc>,
 }
 
-impl From<AccountRow> for Account {
-    fn from(row: AccountRow) -> Self {
-        Self {
+impl TryFrom<AccountRow> for Account {
+    type Error = sqlx::Error;
+
+    /// An account kind or state this code does not know is an error, not a default.
+    fn try_from(row: AccountRow) -> Result<Self, sqlx::Error> {
+        let unknown = |what: &str, text: &str| sqlx::Error::Decode(format!("unknown account {what} `{text}`").into());
+        Ok(Self {
             id: row.id,
             connection_id: row.connection_id,
             bank_account_id: row.bank_account_id,
-            kind: AccountKind::parse(&row.kind),
+            kind: AccountKind::parse(&row.kind).ok_or_else(|| unknown("kind", &row.kind))?,
             masked_number: row.masked_number,
             bank_name: row.bank_name,
             display_name: row.display_name,
-            state: AccountState::parse(&row.state),
+            state: AccountState::parse(&row.state).ok_or_else(|| unknown("state", &row.state))?,
             currency: row.currency,
             balance: row.balance,
             available: row.available,
@@ -43,12 +47,12 @@ impl From<AccountRow> for Account {
             error_code: row.error_code,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        }
+        })
     }
 }
 
 pub async fn accounts(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Result<Vec<Account>, sqlx::Error> {
-    Ok(sqlx::query_as!(
+    sqlx::query_as!(
         AccountRow,
         r#"select id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
                   balance, available, balance_as_of, error_code, created_at, updated_at
@@ -58,8 +62,8 @@ pub async fn accounts(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Res
     .fetch_all(executor)
     .await?
     .into_iter()
-    .map(Account::from)
-    .collect())
+    .map(Account::try_from)
+    .collect()
 }
 
 /// An account as a bank reports it, for refreshes to upsert.
@@ -270,7 +274,7 @@ pub async fn update_account(
     .fetch_optional(executor)
     .await;
     match result {
-        Ok(Some(row)) => Ok(AccountUpdate::Updated(Box::new(row.into()))),
+        Ok(Some(row)) => Ok(AccountUpdate::Updated(Box::new(row.try_into()?))),
         Ok(None) => Ok(AccountUpdate::NotFound),
         // 23505 unique_violation on (connection_id, bank_account_id).
         Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => Ok(AccountUpdate::BankIdTaken),
