@@ -25,7 +25,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, NewJob};
+use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, JobState, NewJob};
 
 /// Errors kept on a job row; older ones fall off.
 const MAX_ERRORS: i32 = 20;
@@ -425,7 +425,7 @@ pub async fn backlog(executor: impl PgExecutor<'_>) -> Result<Backlog, sqlx::Err
 #[derive(Debug, Clone)]
 pub struct JobRecord {
     pub job_id: i64,
-    pub state: String,
+    pub state: JobState,
     pub kind: String,
     pub attempt: i32,
     pub max_attempts: i32,
@@ -439,16 +439,59 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A `job` row as read; its state becomes a [`JobState`] or a decode error.
+struct JobRow {
+    job_id: i64,
+    state: String,
+    kind: String,
+    attempt: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    errors: serde_json::Value,
+    result: Option<serde_json::Value>,
+    connection_id: Option<Uuid>,
+    trigger: String,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<JobRow> for JobRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Self, Self::Error> {
+        let state = JobState::parse(&row.state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state `{}`", row.state).into()))?;
+        Ok(Self {
+            job_id: row.job_id,
+            state,
+            kind: row.kind,
+            attempt: row.attempt,
+            max_attempts: row.max_attempts,
+            run_at: row.run_at,
+            errors: row.errors,
+            result: row.result,
+            connection_id: row.connection_id,
+            trigger: row.trigger,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
 pub async fn get(executor: impl PgExecutor<'_>, job_id: i64) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as!(
-        JobRecord,
+        JobRow,
         r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
                   created_at, started_at, finished_at
            from job where job_id = $1"#,
         job_id
     )
     .fetch_optional(executor)
-    .await
+    .await?
+    .map(JobRecord::try_from)
+    .transpose()
 }
 
 /// A connection's jobs, newest first, before `before_id` when paging.
@@ -459,7 +502,7 @@ pub async fn for_connection(
     limit: i64,
 ) -> Result<Vec<JobRecord>, sqlx::Error> {
     sqlx::query_as!(
-        JobRecord,
+        JobRow,
         r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
                   created_at, started_at, finished_at
            from job where connection_id = $1 and ($2::bigint is null or job_id < $2)
@@ -469,7 +512,10 @@ pub async fn for_connection(
         limit,
     )
     .fetch_all(executor)
-    .await
+    .await?
+    .into_iter()
+    .map(JobRecord::try_from)
+    .collect()
 }
 
 /// Whether `attempt` is still the running attempt of the job; locks the row for the rest of the
