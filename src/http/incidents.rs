@@ -236,7 +236,7 @@ pub async fn patch(
         let resolution = input.resolution.as_deref().map_or("Resolved by hand.", str::trim);
         updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
         if let Some(resolved) = &updated {
-            crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+            crate::refresh::store::run_now_for_institution(&mut *tx, resolved.institution_id).await?;
             webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
     }

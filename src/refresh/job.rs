@@ -187,7 +187,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
         if let Some(resolved) = &effect.resolved {
             // The bank is back: connections waiting out the incident need not wait any longer.
-            let advanced = crate::jobs::store::run_refreshes_now(&mut *tx, resolved.institution_id).await?;
+            let advanced = crate::refresh::store::run_now_for_institution(&mut *tx, resolved.institution_id).await?;
             tracing::info!(incident = %resolved.id, institution = %resolved.institution_id, advanced, "incident resolved");
             webhook::emit(&mut tx, &events::incident(EventKind::IncidentResolved, resolved)).await?;
         }
