@@ -1,6 +1,7 @@
 //! The refresh use case: asking for a refresh (`enqueue`, in the caller's transaction), the job
-//! that carries it out (`job`), and the scheduler that asks on a connection's behalf
-//! (`schedule`). The queue underneath (`jobs`) knows none of this.
+//! that carries it out (`job`), the scheduler that asks on a connection's behalf (`schedule`),
+//! and refresh's own statements over the queue's table (`store`). The queue underneath (`jobs`)
+//! knows none of this.
 
 pub mod job;
 pub mod schedule;

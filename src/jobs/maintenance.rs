@@ -1,7 +1,7 @@
 //! Queue upkeep that every replica runs: the rescuer (expired leases), the cleaner (finished
 //! jobs past retention) and the worker registry's pruning. All are idempotent statements with
 //! `SKIP LOCKED` or plain deletes, so no leader is needed. Other modules' tables are pruned by
-//! `crate::housekeeping`, not here: the queue knows no domain.
+//! the housekeeping task, not here: the queue knows no domain.
 
 use std::time::Duration;
 

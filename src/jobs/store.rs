@@ -1,4 +1,6 @@
-//! The only code that touches the `job` table.
+//! The queue's statements: claims, leases, outcomes and upkeep of the `job` table, and the
+//! `worker` registry. Readers that join `job` for their own purpose (a connection's next retry,
+//! refresh's incident rule) keep those statements in their own stores.
 //!
 //! A job going back to `available` (retry, snooze, release, rescue) while a newer job of the
 //! same key is already pending is `cancelled` instead: the pending one does the same work, and
