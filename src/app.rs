@@ -21,9 +21,9 @@ use crate::connection::Sealer;
 use crate::database;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::health;
+use crate::housekeeping;
 use crate::http::{self, AppState, HttpSettings};
 use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
-use crate::jobs::backoff::Backoff;
 use crate::jobs::maintenance::{self, MaintenanceConfig};
 use crate::jobs::worker::{PoolConfig, Registration, WorkerPool};
 use crate::provider::{DirectConnect, DirectConnectOptions};
@@ -229,13 +229,10 @@ impl Instance {
             let worker_pool =
                 worker_pool_with(&pool, &sealer, &catalog, &workers, &settings.webhooks, settings.shutdown_grace)?
                     .observe(metrics.clone());
+            let maintenance = MaintenanceConfig::with_backoffs(worker_pool.backoffs());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
-            background.spawn(maintenance::run(
-                pool.clone(),
-                MaintenanceConfig::default(),
-                metrics.clone(),
-                shutdown.clone(),
-            ));
+            background.spawn(housekeeping::run(pool.clone(), maintenance.every, shutdown.clone()));
+            background.spawn(maintenance::run(pool.clone(), maintenance, metrics.clone(), shutdown.clone()));
             background.spawn(schedule::run(pool.clone(), SCHEDULE_EVERY, workers.stale_after, shutdown.clone()));
         }
         background.spawn(health::run_rollup(pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
@@ -323,7 +320,7 @@ pub fn worker_pool_with(
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),
         timeout: settings.refresh_timeout,
-        backoff: Backoff::REFRESH,
+        backoff: refresh::BACKOFF,
     };
     let deliverer = webhook::deliver::Deliverer::new(worker_db.clone(), Arc::clone(sealer), webhooks.clone())
         .context("building the webhook HTTP client")?;
@@ -532,12 +529,9 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
     let tasks = TaskTracker::new();
     tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
     tasks.spawn(Arc::clone(&pool).run(shutdown.clone()));
-    tasks.spawn(maintenance::run(
-        database.pool.clone(),
-        MaintenanceConfig::default(),
-        Metrics::new(),
-        shutdown.clone(),
-    ));
+    let maintenance = MaintenanceConfig::with_backoffs(pool.backoffs());
+    tasks.spawn(housekeeping::run(database.pool.clone(), maintenance.every, shutdown.clone()));
+    tasks.spawn(maintenance::run(database.pool.clone(), maintenance, Metrics::new(), shutdown.clone()));
     tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, settings.stale_after, shutdown.clone()));
     tasks.spawn(health::run_rollup(database.pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
     tasks.close();

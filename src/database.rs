@@ -30,3 +30,21 @@ pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
 pub fn latest_known_migration() -> i64 {
     MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
 }
+
+/// Repeats `step` (one short statement over at most `batch` rows) until a round handles fewer,
+/// so no statement holds many locks or runs long; returns the rows handled. How every retention
+/// delete runs.
+pub async fn in_batches<F, Fut>(batch: u64, mut step: F) -> Result<u64, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sqlx::Error>>,
+{
+    let mut total = 0;
+    loop {
+        let done = step().await?;
+        total += done;
+        if done < batch {
+            return Ok(total);
+        }
+    }
+}

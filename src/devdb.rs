@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, ChildStdin, Command};
+
+use crate::database;
 
 /// How the cluster is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,12 +143,8 @@ impl LocalPostgres {
 }
 
 async fn ensure_database(conn: &mut PgConnection) -> Result<(), DevDbError> {
-    let exists: bool = sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
-        .bind(DATABASE)
-        .fetch_one(&mut *conn)
-        .await?;
-    if !exists {
-        conn.execute(format!("create database {DATABASE}").as_str()).await?;
+    if !database::store::database_exists(&mut *conn, DATABASE).await? {
+        database::store::create_database(&mut *conn, DATABASE).await?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 pub mod store;
 
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
 
 /// How long a response is kept for replay.
 pub const RETENTION: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -38,6 +39,12 @@ pub fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
         hasher.update(part);
     }
     hasher.finalize().to_vec()
+}
+
+/// Forgets records past their [`RETENTION`], one batch of 1000 per call: housekeeping calls it
+/// every round. Returns how many went.
+pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    store::prune(&mut *pool.acquire().await?, 1000).await
 }
 
 /// Keys are 1 to 200 visible ASCII characters (a UUID is typical).

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// Thresholds for opening and resolving incidents (configuration).
@@ -230,6 +230,16 @@ pub struct NewIncident {
     pub attempted_connections: i32,
     pub wait_until: DateTime<Utc>,
     pub opened_by: Option<Uuid>,
+}
+
+/// How long refresh outcomes are kept. Detection looks back minutes and success rates a day;
+/// a week is plenty.
+pub const OUTCOME_RETENTION: TimeDelta = TimeDelta::days(7);
+
+/// Deletes refresh outcomes past [`OUTCOME_RETENTION`], in batches. Returns how many went.
+pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let before = Utc::now() - OUTCOME_RETENTION;
+    crate::database::in_batches(1000, || store::prune_outcomes(pool, before, 1000)).await
 }
 
 fn clamp(count: i64) -> i32 {

@@ -1,7 +1,8 @@
 //! A job queue in PostgreSQL: enqueue inside the caller's transaction, batch claims with
 //! `FOR UPDATE SKIP LOCKED`, leases with heartbeats, every state change fenced by the attempt
 //! number, retries with capped backoff, snoozes that spend no attempt, a rescuer and a cleaner.
-//! `jobs` knows nothing of HTTP.
+//! `jobs` knows nothing of HTTP nor of any job's domain: a kind's owner registers its handler
+//! and its backoff, and asks for its own statements over the table (refresh, for one).
 //!
 //! Guarantees: a job exists iff its enqueuing transaction committed; it runs at least once; at
 //! most one job per `unique_key` is pending and at most one is running; a stale attempt never

@@ -22,6 +22,8 @@ pub mod devdb;
 pub mod feed;
 /// Fleet health: tallies by state, error code, institution and staleness for dashboards.
 pub mod health;
+/// Retention: one task that calls every module's own `prune`.
+pub mod housekeeping;
 /// The HTTP surface: router, middleware, problem+json errors, one file per resource.
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.

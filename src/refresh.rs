@@ -1,10 +1,12 @@
 //! The refresh use case: asking for a refresh (`enqueue`, in the caller's transaction), the job
-//! that carries it out (`job`), and the scheduler that asks on a connection's behalf
-//! (`schedule`). The queue underneath (`jobs`) knows none of this.
+//! that carries it out (`job`), the scheduler that asks on a connection's behalf (`schedule`),
+//! and refresh's own statements over the queue's table (`store`). The queue underneath (`jobs`)
+//! knows none of this.
 
 pub mod job;
 pub mod retry;
 pub mod schedule;
+pub mod store;
 
 use chrono::TimeDelta;
 use sqlx::PgConnection;
@@ -15,6 +17,7 @@ use crate::incident::Incident;
 use crate::jobs::{self, Enqueued, NewJob};
 
 pub use job::{RefreshHandler, Refresher};
+pub use retry::BACKOFF;
 
 pub const KIND: &str = "refresh";
 
@@ -26,6 +29,7 @@ pub mod codes {
     /// Unclassified: also what an unopenable credentials blob gets.
     pub const UNCLASSIFIED: u32 = 799;
 }
+
 /// How far back a refresh asks when the connection never succeeded.
 pub(crate) const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
 /// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
@@ -81,7 +85,7 @@ pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trig
 /// An incident was resolved (detected recovery or a person): connections waiting it out need
 /// not wait any longer, so their pending refreshes run now, and subscribers hear of it.
 pub async fn incident_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<(), sqlx::Error> {
-    let advanced = jobs::store::run_refreshes_now(&mut *conn, incident.institution_id).await?;
+    let advanced = store::run_now_for_institution(&mut *conn, incident.institution_id).await?;
     tracing::info!(incident = %incident.id, institution = %incident.institution_id, advanced, "incident resolved");
     lifecycle::incident_resolved(conn, incident).await
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 pub use address::{AllowedHost, HostPolicy};
@@ -165,6 +165,20 @@ pub async fn emit(conn: &mut PgConnection, event: &Event) -> Result<u64, sqlx::E
         deliver::enqueue(&mut *conn, *endpoint_id, message.id).await?;
     }
     Ok(endpoints.len() as u64)
+}
+
+/// How long webhook messages and their delivery log are kept. A delivery's retries end within
+/// two days; its log is kept a month for support questions.
+pub const LOG_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);
+
+/// Deletes messages (and by cascade their delivery log) past [`LOG_RETENTION`], and forgets
+/// previous signing secrets whose grace period is over (deliveries ignore them already), in
+/// batches. Returns how many rows went.
+pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let before = Utc::now() - LOG_RETENTION;
+    let messages = crate::database::in_batches(1000, || store::prune_messages(pool, before, 1000)).await?;
+    let secrets = crate::database::in_batches(1000, || store::clear_expired_previous_secrets(pool, 1000)).await?;
+    Ok(messages + secrets)
 }
 
 #[cfg(test)]

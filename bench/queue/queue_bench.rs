@@ -28,6 +28,8 @@ use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
 const KIND: &str = "bench_noop";
+/// Never applied: a no-op job does not fail.
+const BACKOFF: Backoff = Backoff { base: Duration::from_secs(15), cap: Duration::from_secs(15 * 60) };
 
 #[derive(Debug, Parser)]
 #[command(about = "feedwatch queue ceiling benchmark")]
@@ -258,8 +260,7 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
     config.poll_interval = poll;
     config.shutdown_grace = Duration::from_secs(5);
     config.worker_id = format!("queue-bench/{}", std::process::id());
-    let registration =
-        Registration { handler: Arc::new(Noop), timeout: Duration::from_secs(60), backoff: Backoff::REFRESH };
+    let registration = Registration { handler: Arc::new(Noop), timeout: Duration::from_secs(60), backoff: BACKOFF };
     let worker = Arc::new(WorkerPool::new(pool.clone(), config).register(KIND, registration).observe(counter.clone()));
     let shutdown = CancellationToken::new();
 

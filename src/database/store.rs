@@ -1,4 +1,4 @@
-//! Queries about the database itself, for readiness.
+//! Queries about the database itself: readiness, and creating the private cluster's database.
 
 use sqlx::PgExecutor;
 
@@ -12,4 +12,19 @@ pub async fn latest_applied_migration(executor: impl PgExecutor<'_>) -> Result<O
         Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("42P01") => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// Whether the server has a database called `name`. Runs on a connection to another database
+/// (the server's maintenance database), so it is not checked against our schema.
+pub async fn database_exists(executor: impl PgExecutor<'_>, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+        .bind(name)
+        .fetch_one(executor)
+        .await
+}
+
+/// Creates the database `name`, a plain identifier we chose (names cannot be bound parameters).
+pub async fn create_database(executor: impl PgExecutor<'_>, name: &str) -> Result<(), sqlx::Error> {
+    executor.execute(format!("create database {name}").as_str()).await?;
+    Ok(())
 }

@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::{InstitutionCount, TallyRow};
 
-/// A read-only transaction on one snapshot, so several reads of a summary agree.
+/// A read-only transaction on one snapshot, so several reads of a summary agree. Takes the pool
+/// because it begins the transaction it returns: the isolation level must be its first statement.
 pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query!("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
@@ -14,7 +15,8 @@ pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::
 
 /// Folds every committed delta into the tallies in one statement. Returns the deltas moved, or
 /// `None` when another replica is rolling up right now (the advisory lock keeps two rollups from
-/// upserting the same tally rows in different orders).
+/// upserting the same tally rows in different orders). Takes the pool because it owns its
+/// transaction: the advisory lock lasts until that commits, and no caller's work may hold it.
 pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let locked =

@@ -12,7 +12,7 @@ use super::error::{ApiError, Problem};
 use super::extract::Path;
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
 use crate::connection::{self, store as connections};
-use crate::jobs;
+use crate::jobs::{self, JobState};
 
 /// The ladder's findings in order; `answer` is the first failing one.
 #[derive(Debug, Serialize, ToSchema)]
@@ -64,12 +64,12 @@ pub async fn diagnose(
 
 async fn pending_refresh(state: &AppState, id: Uuid) -> Result<Option<PendingRefresh>, ApiError> {
     let recent = jobs::store::for_connection(&state.pool, id, None, 5).await?;
-    Ok(recent.into_iter().find(|job| job.state == "available" || job.state == "running").map(|job| {
+    Ok(recent.into_iter().find(|job| matches!(job.state, JobState::Available | JobState::Running)).map(|job| {
         let last_error = job
             .errors
             .as_array()
             .and_then(|errors| errors.last())
             .and_then(|last| last.get("error").and_then(serde_json::Value::as_str).map(str::to_owned));
-        PendingRefresh { run_at: job.run_at, running: job.state == "running", attempt: job.attempt, last_error }
+        PendingRefresh { run_at: job.run_at, running: job.state == JobState::Running, attempt: job.attempt, last_error }
     }))
 }

@@ -153,7 +153,7 @@ pub struct RefreshView {
 
 impl From<jobs::JobRecord> for RefreshView {
     fn from(job: jobs::JobRecord) -> Self {
-        let state = JobState::parse(&job.state).unwrap_or(JobState::Available);
+        let state = job.state;
         Self {
             refresh_id: job.job_id,
             connection_id: job.connection_id,

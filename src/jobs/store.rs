@@ -1,4 +1,6 @@
-//! The only code that touches the `job` table.
+//! The queue's statements: claims, leases, outcomes and upkeep of the `job` table, and the
+//! `worker` registry. Readers that join `job` for their own purpose (a connection's next retry,
+//! refresh's incident rule) keep those statements in their own stores.
 //!
 //! A job going back to `available` (retry, snooze, release, rescue) while a newer job of the
 //! same key is already pending is `cancelled` instead: the pending one does the same work, and
@@ -22,10 +24,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, NewJob};
+use super::backoff::Backoffs;
+use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, JobState, NewJob};
 
 /// Errors kept on a job row; older ones fall off.
 const MAX_ERRORS: i32 = 20;
@@ -57,6 +61,24 @@ pub async fn insert_or_coalesce(executor: impl PgExecutor<'_>, job: &NewJob) -> 
 pub async fn notify_available(executor: impl PgExecutor<'_>, kind: &str) -> Result<(), sqlx::Error> {
     sqlx::query!("select pg_notify($1, $2)", AVAILABLE_CHANNEL, kind).execute(executor).await?;
     Ok(())
+}
+
+/// A connection of its own that hears [`notify_available`]: how an idle worker wakes at once.
+#[derive(Debug)]
+pub struct AvailableJobs(PgListener);
+
+impl AvailableJobs {
+    pub async fn listen(pool: &PgPool) -> Result<Self, sqlx::Error> {
+        let mut listener = PgListener::connect_with(pool).await?;
+        listener.listen(AVAILABLE_CHANNEL).await?;
+        Ok(Self(listener))
+    }
+
+    /// Waits for the next notification. After an error the listener reconnects on its next use,
+    /// and notifications sent meanwhile are lost: the caller's poll must cover the gap.
+    pub async fn notified(&mut self) -> Result<(), sqlx::Error> {
+        self.0.try_recv().await.map(drop)
+    }
 }
 
 /// Claims up to `limit` due jobs in one short statement, in claim order; never two of one key at
@@ -309,15 +331,20 @@ pub async fn requeue_unspent_many(
     Ok(outcome.rows_affected())
 }
 
-/// Returns jobs whose lease expired (their worker died) to the queue with a backoff, or fails
-/// them when their attempts are spent, so a job that kills its worker cannot loop forever.
-/// Idempotent and safe on every replica. Returns how many were rescued.
-pub async fn rescue_expired(
-    conn: &mut PgConnection,
-    base: Duration,
-    cap: Duration,
-    batch: i64,
-) -> Result<u64, sqlx::Error> {
+/// Returns jobs whose lease expired (their worker died) to the queue after their kind's backoff,
+/// or fails them when their attempts are spent, so a job that kills its worker cannot loop
+/// forever. Idempotent and safe on every replica. Returns how many were rescued.
+///
+/// The registered kinds' policies go as parallel arrays looked up by `array_position` per row
+/// (a handful of kinds, so no `unnest` to misplan); any other kind takes `otherwise`.
+pub async fn rescue_expired(conn: &mut PgConnection, backoffs: &Backoffs, batch: i64) -> Result<u64, sqlx::Error> {
+    let (mut kinds, mut bases, mut caps) = (Vec::new(), Vec::new(), Vec::new());
+    for (kind, backoff) in backoffs.registered() {
+        kinds.push(kind.to_owned());
+        bases.push(backoff.base.as_secs_f64());
+        caps.push(backoff.cap.as_secs_f64());
+    }
+    let otherwise = backoffs.otherwise();
     let error = serde_json::json!({ "at": Utc::now(), "error": "lease expired: the worker was lost" });
     let outcome = sqlx::query!(
         r#"with expired as (
@@ -333,16 +360,23 @@ pub async fn rescue_expired(
                    when job.attempt >= job.max_attempts
                      or exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then now()
                    end,
-               run_at = now() + make_interval(secs => least($2, $1 * power(2, least(job.attempt, 30) - 1)) * (0.5 + random() / 2)),
+               run_at = now() + make_interval(secs =>
+                   least(coalesce(($8::float8[])[array_position($6::text[], job.kind)], $2),
+                         coalesce(($7::float8[])[array_position($6::text[], job.kind)], $1)
+                           * power(2, least(job.attempt, 30) - 1))
+                   * (0.5 + random() / 2)),
                lease_expires_at = null, locked_by = null,
                errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
                updated_at = now()
            where job.job_id = any(array(select job_id from expired))"#,
-        base.as_secs_f64(),
-        cap.as_secs_f64(),
+        otherwise.base.as_secs_f64(),
+        otherwise.cap.as_secs_f64(),
         error,
         batch,
         MAX_ERRORS,
+        &kinds,
+        &bases,
+        &caps,
     )
     .execute(&mut *conn)
     .await?;
@@ -425,7 +459,7 @@ pub async fn backlog(executor: impl PgExecutor<'_>) -> Result<Backlog, sqlx::Err
 #[derive(Debug, Clone)]
 pub struct JobRecord {
     pub job_id: i64,
-    pub state: String,
+    pub state: JobState,
     pub kind: String,
     pub attempt: i32,
     pub max_attempts: i32,
@@ -439,16 +473,59 @@ pub struct JobRecord {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// A `job` row as read; its state becomes a [`JobState`] or a decode error.
+struct JobRow {
+    job_id: i64,
+    state: String,
+    kind: String,
+    attempt: i32,
+    max_attempts: i32,
+    run_at: DateTime<Utc>,
+    errors: serde_json::Value,
+    result: Option<serde_json::Value>,
+    connection_id: Option<Uuid>,
+    trigger: String,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+}
+
+impl TryFrom<JobRow> for JobRecord {
+    type Error = sqlx::Error;
+
+    fn try_from(row: JobRow) -> Result<Self, Self::Error> {
+        let state = JobState::parse(&row.state)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state `{}`", row.state).into()))?;
+        Ok(Self {
+            job_id: row.job_id,
+            state,
+            kind: row.kind,
+            attempt: row.attempt,
+            max_attempts: row.max_attempts,
+            run_at: row.run_at,
+            errors: row.errors,
+            result: row.result,
+            connection_id: row.connection_id,
+            trigger: row.trigger,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
 pub async fn get(executor: impl PgExecutor<'_>, job_id: i64) -> Result<Option<JobRecord>, sqlx::Error> {
     sqlx::query_as!(
-        JobRecord,
+        JobRow,
         r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
                   created_at, started_at, finished_at
            from job where job_id = $1"#,
         job_id
     )
     .fetch_optional(executor)
-    .await
+    .await?
+    .map(JobRecord::try_from)
+    .transpose()
 }
 
 /// A connection's jobs, newest first, before `before_id` when paging.
@@ -459,7 +536,7 @@ pub async fn for_connection(
     limit: i64,
 ) -> Result<Vec<JobRecord>, sqlx::Error> {
     sqlx::query_as!(
-        JobRecord,
+        JobRow,
         r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
                   created_at, started_at, finished_at
            from job where connection_id = $1 and ($2::bigint is null or job_id < $2)
@@ -469,7 +546,10 @@ pub async fn for_connection(
         limit,
     )
     .fetch_all(executor)
-    .await
+    .await?
+    .into_iter()
+    .map(JobRecord::try_from)
+    .collect()
 }
 
 /// Whether `attempt` is still the running attempt of the job; locks the row for the rest of the
@@ -484,18 +564,4 @@ pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32)
     .fetch_optional(&mut *conn)
     .await?
     .is_some())
-}
-
-/// Brings the pending refreshes of an institution's connections that wait out a bank incident
-/// forward to now; returns how many moved.
-pub async fn run_refreshes_now(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<u64, sqlx::Error> {
-    let outcome = sqlx::query!(
-        r#"update job set run_at = now(), updated_at = now()
-           where state = 'available' and kind = 'refresh' and run_at > now()
-             and connection_id in (select id from connection where institution_id = $1 and state = 'bank_issue')"#,
-        institution_id,
-    )
-    .execute(executor)
-    .await?;
-    Ok(outcome.rows_affected())
 }

@@ -16,14 +16,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::Backoff;
-use super::{AVAILABLE_CHANNEL, ClaimedJob, Outcome, store};
+use super::backoff::{Backoff, Backoffs};
+use super::store::AvailableJobs;
+use super::{ClaimedJob, Outcome, store};
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 
@@ -118,6 +118,8 @@ pub struct WorkerPool {
     pool: PgPool,
     config: PoolConfig,
     kinds: HashMap<String, Registration>,
+    /// The registrations' policies, kept beside them for the retry path and the rescuer.
+    backoffs: Backoffs,
     observer: Arc<dyn PoolObserver>,
     held: Mutex<HashMap<i64, Held>>,
     /// Jobs running now, for the pool's reports of itself.
@@ -172,6 +174,7 @@ impl WorkerPool {
             pool,
             config,
             kinds: HashMap::new(),
+            backoffs: Backoffs::default(),
             observer: Arc::new(NoObserver),
             held: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
@@ -179,8 +182,14 @@ impl WorkerPool {
     }
 
     pub fn register(mut self, kind: &str, registration: Registration) -> Self {
+        self.backoffs = self.backoffs.with(kind, registration.backoff);
         self.kinds.insert(kind.to_owned(), registration);
         self
+    }
+
+    /// Each registered kind's backoff, for the rescuer of jobs whose worker died.
+    pub fn backoffs(&self) -> Backoffs {
+        self.backoffs.clone()
     }
 
     pub fn observe(mut self, observer: Arc<dyn PoolObserver>) -> Self {
@@ -191,7 +200,7 @@ impl WorkerPool {
     /// Runs until `shutdown`: keeps the slots (and the buffer, with `prefetch`) filled, claiming
     /// whenever there is room, a notification arrives, a job finishes or the poll interval passes.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut listener = self.listen().await;
+        let mut listener = AvailableJobs::listen(&self.pool).await.ok();
         let (completions, receiver) = mpsc::channel::<Completion>(self.config.concurrency * 4 + 64);
         let completer =
             tokio::spawn(complete_in_batches(self.pool.clone(), receiver, self.config.completions_in_flight));
@@ -220,17 +229,16 @@ impl WorkerPool {
         let _ = completer.await;
     }
 
-    async fn listen(&self) -> Option<PgListener> {
-        let mut listener = PgListener::connect_with(&self.pool).await.ok()?;
-        listener.listen(AVAILABLE_CHANNEL).await.ok()?;
-        Some(listener)
-    }
-
-    async fn wait_for_work(&self, shutdown: &CancellationToken, listener: &mut Option<PgListener>, local: &mut Local) {
+    async fn wait_for_work(
+        &self,
+        shutdown: &CancellationToken,
+        listener: &mut Option<AvailableJobs>,
+        local: &mut Local,
+    ) {
         let notified = async {
             match listener.as_mut() {
                 Some(listener) => {
-                    if listener.try_recv().await.is_err() {
+                    if listener.notified().await.is_err() {
                         // The listener reconnects on its next use; the poll covers the gap.
                         tokio::time::sleep(self.config.poll_interval).await;
                     }
@@ -343,7 +351,7 @@ impl WorkerPool {
     async fn record(&self, job: &ClaimedJob, outcome: Option<Outcome>, completions: Option<&mpsc::Sender<Completion>>) {
         self.lock_held().remove(&job.job_id);
         let Some(outcome) = outcome else { return };
-        let backoff = self.kinds.get(&job.kind).map_or(Backoff::REFRESH, |registration| registration.backoff);
+        let backoff = self.backoffs.of(&job.kind);
         let error_entry = |error: &str| serde_json::json!({ "attempt": job.attempt, "at": Utc::now(), "error": error });
         let recorded = match &outcome {
             Outcome::Succeeded(result) => match completions {

@@ -10,6 +10,12 @@ use chrono::{DateTime, Utc};
 use super::codes;
 use crate::catalog::CatalogIndex;
 use crate::jobs::Outcome;
+use crate::jobs::backoff::Backoff;
+
+/// How a failed refresh is retried when neither the bank nor an incident says when: 15 s
+/// doubling to 15 min; with 8 attempts about half an hour of retrying (the design notes' 5 s
+/// base gives only ten minutes).
+pub const BACKOFF: Backoff = Backoff { base: Duration::from_secs(15), cap: Duration::from_secs(15 * 60) };
 
 /// Whether the catalogue says a plain retry can help with `code`. A code the catalogue does not
 /// know is treated as unclassified.
@@ -105,6 +111,12 @@ mod tests {
         let catalog = crate::catalog::shipped_index().unwrap();
         assert_eq!(retryable(&catalog, 9_999), retryable(&catalog, codes::UNCLASSIFIED));
         assert!(retryable(&catalog, 102) && !retryable(&catalog, 103));
+    }
+
+    #[test]
+    fn eight_attempts_retry_for_about_half_an_hour() {
+        let total: Duration = (1..8).map(|attempt| BACKOFF.delay(attempt, 1.0)).sum();
+        assert!(total >= Duration::from_secs(20 * 60) && total <= Duration::from_secs(40 * 60), "{total:?}");
     }
 
     #[test]

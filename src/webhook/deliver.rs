@@ -19,11 +19,11 @@ use uuid::Uuid;
 
 use super::address::{GuardedResolver, parse_url};
 use super::{Settings, message_header_id, secret, store};
-use crate::seal::{SealError, Sealer};
 use crate::jobs::backoff::Backoff;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{self, ClaimedJob, Enqueued, NewJob, Outcome};
 use crate::provider::direct_connect::retry_after;
+use crate::seal::{SealError, Sealer};
 
 pub const KIND: &str = "webhook.deliver";
 /// The first attempt and one retry after each delay of [`SCHEDULE`].

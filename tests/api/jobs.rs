@@ -4,13 +4,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use feedwatch::jobs::backoff::Backoff;
+use feedwatch::jobs::backoff::{Backoff, Backoffs};
 use feedwatch::jobs::worker::{HandlerFuture, JobHandler, PoolConfig, Registration, WorkerPool};
 use feedwatch::jobs::{self, ClaimedJob, NewJob, Outcome, store};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::TestApp;
+
+/// The test kind's retry policy (15 s doubling to 15 min).
+const BACKOFF: Backoff = Backoff { base: Duration::from_secs(15), cap: Duration::from_secs(15 * 60) };
+/// Rescued jobs are due at once, so a test can claim them again.
+fn no_backoff() -> Backoffs {
+    Backoffs::uniform(Backoff { base: Duration::ZERO, cap: Duration::ZERO })
+}
 
 struct FnHandler<F>(F);
 
@@ -63,11 +70,8 @@ fn configured_pool(
     config: PoolConfig,
     handler: impl Fn(ClaimedJob) -> HandlerFuture + Send + Sync + 'static,
 ) -> Arc<WorkerPool> {
-    let registration = Registration {
-        handler: Arc::new(FnHandler(handler)),
-        timeout: Duration::from_secs(30),
-        backoff: Backoff::REFRESH,
-    };
+    let registration =
+        Registration { handler: Arc::new(FnHandler(handler)), timeout: Duration::from_secs(30), backoff: BACKOFF };
     Arc::new(WorkerPool::new(pool.clone(), config).register("test", registration))
 }
 
@@ -165,7 +169,7 @@ async fn an_expired_lease_is_rescued_and_a_stale_attempt_changes_nothing() {
     assert_eq!(claimed[0].attempt, 1);
     sqlx::query("update job set lease_expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
-    let rescued = store::rescue_expired(&mut conn, Duration::ZERO, Duration::ZERO, 100).await.unwrap();
+    let rescued = store::rescue_expired(&mut conn, &no_backoff(), 100).await.unwrap();
     assert_eq!(rescued, 1);
     assert_eq!(state_of(&app.pool, enqueued.job_id).await, ("available".into(), 1));
     let errors: serde_json::Value = sqlx::query_scalar("select errors from job").fetch_one(&app.pool).await.unwrap();
@@ -182,6 +186,28 @@ async fn an_expired_lease_is_rescued_and_a_stale_attempt_changes_nothing() {
 }
 
 #[tokio::test]
+async fn the_rescuer_delays_each_kind_by_its_own_backoff() {
+    let app = TestApp::spawn().await;
+    let hourly = Backoff { base: Duration::from_secs(3600), cap: Duration::from_secs(3600) };
+    let daily = Backoff { base: Duration::from_secs(86_400), cap: Duration::from_secs(86_400) };
+    let slow = enqueue(&app.pool, &NewJob { kind: "slow", ..job(None) }).await;
+    let other = enqueue(&app.pool, &job(None)).await;
+    assert_eq!(store::claim(&app.pool, 2, Duration::from_secs(60), "w").await.unwrap().len(), 2);
+    sqlx::query("update job set lease_expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
+    let mut conn = app.pool.acquire().await.unwrap();
+    let backoffs = Backoffs::uniform(hourly).with("slow", daily);
+    assert_eq!(store::rescue_expired(&mut conn, &backoffs, 100).await.unwrap(), 2);
+    let delay = |id: i64| {
+        sqlx::query_scalar::<_, f64>("select extract(epoch from run_at - now())::float8 from job where job_id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+    };
+    let (slow_delay, other_delay) = (delay(slow.job_id).await.unwrap(), delay(other.job_id).await.unwrap());
+    assert!((43_000.0..=86_400.0).contains(&slow_delay), "the kind's own policy: {slow_delay}");
+    assert!((1_700.0..=3_600.0).contains(&other_delay), "any other kind's policy: {other_delay}");
+}
+
+#[tokio::test]
 async fn a_job_that_keeps_killing_its_worker_fails_after_its_attempts() {
     let app = TestApp::spawn().await;
     let enqueued = enqueue(&app.pool, &job(None)).await;
@@ -189,7 +215,7 @@ async fn a_job_that_keeps_killing_its_worker_fails_after_its_attempts() {
     for _ in 0..3 {
         assert_eq!(store::claim(&app.pool, 1, Duration::from_secs(60), "w").await.unwrap().len(), 1);
         sqlx::query("update job set lease_expires_at = now() - interval '1 second'").execute(&app.pool).await.unwrap();
-        store::rescue_expired(&mut conn, Duration::ZERO, Duration::ZERO, 100).await.unwrap();
+        store::rescue_expired(&mut conn, &no_backoff(), 100).await.unwrap();
     }
     assert_eq!(state_of(&app.pool, enqueued.job_id).await, ("failed".into(), 3));
 }
@@ -506,7 +532,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
         let registration = Registration {
             handler: Arc::new(RefreshHandler(Arc::new(refresher))),
             timeout: Duration::from_secs(30),
-            backoff: Backoff::REFRESH,
+            backoff: refresh::BACKOFF,
         };
         let mut config = PoolConfig::new(8);
         config.worker_id = name.to_owned();
@@ -573,7 +599,7 @@ async fn the_queue_lists_live_workers_busy_or_idle_and_forgets_them_when_they_st
             Box::pin(std::future::pending::<Outcome>())
         })),
         timeout: Duration::from_secs(30),
-        backoff: Backoff::REFRESH,
+        backoff: BACKOFF,
     };
     let pool = Arc::new(
         WorkerPool::new(app.pool.clone(), config.clone()).register("test", registration).observe(announcements.clone()),

@@ -1,5 +1,6 @@
 //! Refreshes against the sandbox bank over real HTTP: outcomes, health, triggers, the feed.
 
+use feedwatch::jobs::backoff::{Backoff, Backoffs};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -425,10 +426,9 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
         .await
         .unwrap();
     let mut conn = app.pool.acquire().await.unwrap();
+    let due_at_once = Backoff { base: std::time::Duration::ZERO, cap: std::time::Duration::ZERO };
     let rescued =
-        feedwatch::jobs::store::rescue_expired(&mut conn, std::time::Duration::ZERO, std::time::Duration::ZERO, 100)
-            .await
-            .unwrap();
+        feedwatch::jobs::store::rescue_expired(&mut conn, &Backoffs::uniform(due_at_once), 100).await.unwrap();
     assert!(rescued > 0);
     app.refresh_pool().run_until_idle().await;
 

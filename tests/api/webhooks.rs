@@ -701,9 +701,7 @@ async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
     .execute(&app.pool)
     .await
     .unwrap();
-    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
-        .await
-        .unwrap();
+    feedwatch::housekeeping::run_once(&app.pool).await.unwrap();
     let messages: i64 = sqlx::query_scalar("select count(*) from webhook_message").fetch_one(&app.pool).await.unwrap();
     assert_eq!(messages, 1, "the month-old message went, the recent one stayed");
     assert_eq!(deliveries(&app, &key, hook["id"].as_str().unwrap()).await.len(), 1, "and its log with it");
@@ -933,10 +931,8 @@ async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day() {
     verify_with_standardwebhooks(&new, &request).expect("the new secret verifies");
     assert!(verify_with_standardwebhooks(&old, &request).is_err(), "the previous secret has expired");
 
-    // And maintenance forgets it.
-    feedwatch::jobs::maintenance::run_once(&app.pool, &feedwatch::jobs::maintenance::MaintenanceConfig::default())
-        .await
-        .unwrap();
+    // And housekeeping forgets it.
+    feedwatch::housekeeping::run_once(&app.pool).await.unwrap();
     let kept: i64 =
         sqlx::query_scalar("select count(*) from webhook_endpoint where previous_secret_sealed is not null")
             .fetch_one(&app.pool)
