@@ -366,7 +366,7 @@ pub fn validate_entry(entry: &Entry, known_codes: &HashSet<u32>) -> Vec<(String,
     check(entry.sources.len() <= MAX_LIST, "sources", "at most 20 sources");
     match (&entry.retry_after, entry.retryable) {
         (Some(delay), true) => check(
-            crate::config::parse_duration(delay).is_ok(),
+            crate::duration::parse_duration(delay).is_ok(),
             "retry_after",
             "must be a duration such as 30s, 15m, 4h or 1d",
         ),

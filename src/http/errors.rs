@@ -23,7 +23,7 @@ use crate::catalog::{
     self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
     StoredEntry,
 };
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 /// A provider code that resolves to an entry.
 #[derive(Debug, Serialize, ToSchema)]
