@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::model::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
 use super::search::{SearchIndex, trigram_similarity};
-use super::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
 
 /// How a lookup found its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,5 +168,43 @@ impl Filters {
             && self.provider.as_deref().is_none_or(|namespace| {
                 index.aliases_of(entry.code).iter().any(|alias| alias.namespace.eq_ignore_ascii_case(namespace))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::catalog::shipped_index;
+
+    fn index() -> CatalogIndex {
+        shipped_index().unwrap()
+    }
+
+    #[test]
+    fn lookups_accept_any_case_and_bare_codes_unless_ambiguous() {
+        let index = index();
+        for text in
+            ["plaid:ITEM_LOGIN_REQUIRED", "PLAID:item_login_required", "ITEM_LOGIN_REQUIRED", "mx:DENIED", "ofx:15500"]
+        {
+            match index.resolve(text) {
+                Resolution::Found { entry, .. } => assert_eq!(entry.entry.code, 103, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        match index.resolve("402") {
+            Resolution::Ambiguous(candidates) => {
+                let namespaces: HashSet<&str> = candidates.iter().map(|c| c.namespace.as_str()).collect();
+                assert!(namespaces.contains("yodlee") && namespaces.contains("cloudbanking"), "{namespaces:?}");
+            }
+            other => panic!("402: {other:?}"),
+        }
+        match index.resolve("bank_unavailable") {
+            Resolution::Found { entry, .. } => assert_eq!(entry.entry.code, 102),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use rust_stemmers::{Algorithm, Stemmer};
 
 use super::index::{CatalogIndex, Filters, MatchedBy, Resolution};
-use super::{NamespacedAlias, StoredEntry};
+use super::model::{NamespacedAlias, StoredEntry};
 
 /// Why a hit matched.
 #[derive(Debug, Clone, PartialEq)]
@@ -319,7 +319,66 @@ fn jaccard(a: &[[char; 3]], b: &[[char; 3]]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
+    use crate::catalog::Actor;
+    use crate::catalog::shipped_index;
+
+    fn index() -> CatalogIndex {
+        shipped_index().unwrap()
+    }
+
+    fn first_hit(index: &CatalogIndex, query: &str) -> (u32, HitKind) {
+        let hit = search(index, query, &Filters::default(), 5).into_iter().next().unwrap();
+        (hit.code, hit.kind)
+    }
+
+    #[test]
+    fn what_a_helpdesk_agent_types_finds_the_right_entry_first() {
+        let index = index();
+        for (query, expected) in [
+            ("can't connect to bank", 102),
+            ("password changed", 103),
+            ("account not found", 324),
+            ("verification code", 185),
+            ("wrong password", 103),
+            ("bank maintenance", 707),
+            ("account locked", 701),
+        ] {
+            assert_eq!(first_hit(&index, query).0, expected, "{query}");
+        }
+    }
+
+    #[test]
+    fn codes_and_aliases_rank_first_and_typos_are_suggested() {
+        let index = index();
+        assert_eq!(first_hit(&index, "102"), (102, HitKind::Code));
+        assert!(matches!(first_hit(&index, "plaid:item_login_required"), (103, HitKind::Alias(_))));
+        assert!(matches!(first_hit(&index, "ofx 15500"), (103, HitKind::Alias(_))));
+        let (code, kind) = first_hit(&index, "ITEM_LOGIN_REQIRED");
+        assert_eq!(code, 103);
+        assert_eq!(kind, HitKind::SimilarCode("plaid:ITEM_LOGIN_REQUIRED".into()));
+        match index.resolve("ITEM_LOGIN_REQIRED") {
+            Resolution::NotFound { suggestions } => assert_eq!(suggestions[0], "plaid:ITEM_LOGIN_REQUIRED"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn filters_narrow_searches() {
+        let index = index();
+        let filters = Filters { actor: Some(Actor::Bank), ..Filters::default() };
+        let hits = search(&index, "", &filters, 100);
+        assert!(!hits.is_empty());
+        assert!(hits.iter().all(|hit| index.entry(hit.code).unwrap().entry.actor == Actor::Bank));
+        let plaid = Filters { provider: Some("plaid".into()), retryable: Some(false), ..Filters::default() };
+        for hit in search(&index, "", &plaid, 100) {
+            let entry = &index.entry(hit.code).unwrap().entry;
+            assert!(!entry.retryable);
+            assert!(index.aliases_of(entry.code).iter().any(|alias| alias.namespace == "plaid"));
+        }
+    }
 
     #[test]
     fn trigram_similarity_matches_pg_trgm_on_simple_words() {

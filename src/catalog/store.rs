@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use super::{Alias, CHANGED_CHANNEL, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
+use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
+use super::sync::CHANGED_CHANNEL;
 
 fn decode(body: serde_json::Value) -> Result<Entry, sqlx::Error> {
     serde_json::from_value(body).map_err(|error| sqlx::Error::Decode(Box::new(error)))

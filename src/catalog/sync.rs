@@ -1,0 +1,144 @@
+//! Live sync: the shipped catalogue brought into PostgreSQL, admin edits stored as revisions, and
+//! every replica's in-memory index rebuilt when the stored catalogue changes.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::index::CatalogIndex;
+use super::load::Catalog;
+use super::model::Entry;
+use super::store;
+
+/// A fingerprint of an entry's shipped text, to notice when a release changes it.
+fn fingerprint(entry: &Entry) -> String {
+    let canonical = serde_json::to_vec(entry).unwrap_or_default();
+    hex::encode(Sha256::digest(&canonical))
+}
+
+/// The channel the stored catalogue's changes travel on.
+pub const CHANGED_CHANNEL: &str = "catalog_changed";
+
+/// Brings the stored catalogue up to the shipped one. Idempotent and safe on many replicas:
+/// entries whose shipped text is unchanged keep their admin edits; a changed shipped text
+/// becomes a new revision and wins. Returns whether anything changed.
+pub async fn sync_shipped(pool: &PgPool, catalog: &Catalog) -> Result<bool, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    store::lock_for_sync(&mut *tx).await?;
+    let mut changed = false;
+    for entry in catalog.entries.values() {
+        changed |= store::sync_entry(&mut tx, entry, &fingerprint(entry)).await?;
+    }
+    changed |= store::replace_aliases(&mut tx, &catalog.aliases, &catalog.namespaces).await?;
+    if changed {
+        store::notify_changed(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// Who may read the current index, and who rebuilds it.
+#[derive(Debug, Clone)]
+pub struct CatalogHandle {
+    sender: Arc<watch::Sender<Arc<CatalogIndex>>>,
+}
+
+impl CatalogHandle {
+    pub fn new(index: CatalogIndex) -> Self {
+        Self { sender: Arc::new(watch::channel(Arc::new(index)).0) }
+    }
+
+    /// The index as of now; cheap (an `Arc` clone under a brief read lock).
+    pub fn current(&self) -> Arc<CatalogIndex> {
+        self.sender.borrow().clone()
+    }
+
+    /// Rebuilds the index from the database and publishes it.
+    pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let index = load_index(pool).await?;
+        self.sender.send_replace(Arc::new(index));
+        Ok(())
+    }
+
+    /// A receiver that wakes when a new index is published (tests and diagnostics).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<CatalogIndex>> {
+        self.sender.subscribe()
+    }
+}
+
+/// Builds the in-memory index from the stored catalogue.
+pub async fn load_index(pool: &PgPool) -> Result<CatalogIndex, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let entries = store::current_entries(&mut *conn).await?;
+    let aliases = store::aliases(&mut *conn).await?;
+    let namespaces = store::namespaces(&mut *conn).await?;
+    Ok(CatalogIndex::build(entries, aliases, namespaces))
+}
+
+/// Stores an admin edit as a new revision; `expected_revision` guards against lost updates.
+pub async fn save_edit(
+    pool: &PgPool,
+    edit: &Entry,
+    expected_revision: Option<i32>,
+    editor: Uuid,
+) -> Result<EditOutcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let Some(current) = store::lock_entry(&mut *tx, edit.code).await? else {
+        return Ok(EditOutcome::NotFound);
+    };
+    if expected_revision.is_some_and(|expected| expected != current) {
+        return Ok(EditOutcome::Stale { current });
+    }
+    let revision = store::save_admin_revision(&mut tx, edit, current + 1, editor).await?;
+    store::notify_changed(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(EditOutcome::Saved { revision })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditOutcome {
+    Saved { revision: i32 },
+    Stale { current: i32 },
+    NotFound,
+}
+
+/// Keeps this replica's index current: rebuilds on every change notification, and after a lost
+/// listener connection (a notification may have been missed). Runs until `shutdown`.
+pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: tokio_util::sync::CancellationToken) {
+    let mut listener = loop {
+        match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(CHANGED_CHANNEL).await {
+                Ok(()) => break listener,
+                Err(error) => tracing::warn!(%error, "catalogue listener: LISTEN failed"),
+            },
+            Err(error) => tracing::warn!(%error, "catalogue listener: cannot connect"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        }
+    };
+    loop {
+        let next = tokio::select! {
+            () = shutdown.cancelled() => return,
+            next = listener.try_recv() => next,
+        };
+        match next {
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "catalogue listener failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+            }
+        }
+        // A notification, or a reconnect (Ok(None)) after which one may have been missed.
+        if let Err(error) = handle.reload(&pool).await {
+            tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
+        }
+    }
+}
