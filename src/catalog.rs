@@ -7,13 +7,14 @@
 //!
 //! `model` is the vocabulary (entries, aliases, who acts); `load` reads the shipped files and
 //! holds the one validation shipped entries and admin edits both pass; `sync` keeps PostgreSQL
-//! and each replica's index current; `index` resolves codes, `search` ranks, `text` renders for
-//! terminals, and `store` is the only SQL.
+//! and each replica's index current; `index` resolves codes, `search` orders hits, both on
+//! `ranking`'s text relevance; `text` renders for terminals; `store` is the only SQL.
 
 mod files;
 pub mod index;
 mod load;
 mod model;
+mod ranking;
 pub mod search;
 pub mod store;
 mod sync;

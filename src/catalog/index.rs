@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::model::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
-use super::search::{SearchIndex, trigram_similarity};
+use super::ranking::{SearchIndex, trigram_similarity};
 
 /// How a lookup found its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl CatalogIndex {
         &self.namespaces
     }
 
-    pub fn search_index(&self) -> &SearchIndex {
+    pub(super) fn search_index(&self) -> &SearchIndex {
         &self.search
     }
 
