@@ -1,11 +1,11 @@
 //! The only code that touches the catalogue tables.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
-use super::sync::CHANGED_CHANNEL;
 
 fn decode(body: serde_json::Value) -> Result<Entry, sqlx::Error> {
     serde_json::from_value(body).map_err(|error| sqlx::Error::Decode(Box::new(error)))
@@ -121,10 +121,33 @@ fn match_text(kind: MatchKind) -> &'static str {
     }
 }
 
+/// The channel the stored catalogue's changes travel on.
+const CHANGED_CHANNEL: &str = "catalog_changed";
+
 /// Tells every replica (this one included) that the catalogue changed; delivered on commit.
 pub async fn notify_changed(executor: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!("select pg_notify($1, '')", CHANGED_CHANNEL).execute(executor).await?;
     Ok(())
+}
+
+/// What [`notify_changed`] sends, heard on a connection of its own.
+#[derive(Debug)]
+pub struct ChangeListener(PgListener);
+
+/// Connects a listener and subscribes it to catalogue changes.
+pub async fn listen_for_changes(pool: &PgPool) -> Result<ChangeListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGED_CHANNEL).await?;
+    Ok(ChangeListener(listener))
+}
+
+impl ChangeListener {
+    /// Waits for the next change. Also returns `Ok` without one after the connection was lost
+    /// and re-established, as a notification may have been missed; an error means the
+    /// connection is lost now (the next call reconnects).
+    pub async fn next_change(&mut self) -> Result<(), sqlx::Error> {
+        self.0.try_recv().await.map(drop)
+    }
 }
 
 pub async fn current_entries(executor: impl PgExecutor<'_>) -> Result<Vec<StoredEntry>, sqlx::Error> {

@@ -2,10 +2,12 @@
 //! every replica's in-memory index rebuilt when the stored catalogue changes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::index::CatalogIndex;
@@ -18,9 +20,6 @@ fn fingerprint(entry: &Entry) -> String {
     let canonical = serde_json::to_vec(entry).unwrap_or_default();
     hex::encode(Sha256::digest(&canonical))
 }
-
-/// The channel the stored catalogue's changes travel on.
-pub const CHANGED_CHANNEL: &str = "catalog_changed";
 
 /// Brings the stored catalogue up to the shipped one. Idempotent and safe on many replicas:
 /// entries whose shipped text is unchanged keep their admin edits; a changed shipped text
@@ -105,40 +104,43 @@ pub enum EditOutcome {
     NotFound,
 }
 
+/// How long a lost listener waits before it tries again.
+const RETRY_DELAY: Duration = Duration::from_secs(2);
+
 /// Keeps this replica's index current: rebuilds on every change notification, and after a lost
 /// listener connection (a notification may have been missed). Runs until `shutdown`.
-pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: tokio_util::sync::CancellationToken) {
+pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: CancellationToken) {
     let mut listener = loop {
-        match sqlx::postgres::PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(CHANGED_CHANNEL).await {
-                Ok(()) => break listener,
-                Err(error) => tracing::warn!(%error, "catalogue listener: LISTEN failed"),
-            },
-            Err(error) => tracing::warn!(%error, "catalogue listener: cannot connect"),
+        match store::listen_for_changes(&pool).await {
+            Ok(listener) => break listener,
+            Err(error) => tracing::warn!(%error, "catalogue listener: cannot connect and LISTEN"),
         }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+        if !wait_to_retry(&shutdown).await {
+            return;
         }
     };
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => return,
-            next = listener.try_recv() => next,
+            next = listener.next_change() => next,
         };
-        match next {
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(%error, "catalogue listener failed; retrying");
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                }
+        if let Err(error) = next {
+            tracing::warn!(%error, "catalogue listener failed; retrying");
+            if !wait_to_retry(&shutdown).await {
+                return;
             }
         }
-        // A notification, or a reconnect (Ok(None)) after which one may have been missed.
+        // A notification, or a reconnect after which one may have been missed.
         if let Err(error) = handle.reload(&pool).await {
             tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
         }
+    }
+}
+
+/// Waits out [`RETRY_DELAY`]; false when shutdown comes first.
+async fn wait_to_retry(shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        () = shutdown.cancelled() => false,
+        () = tokio::time::sleep(RETRY_DELAY) => true,
     }
 }
