@@ -10,6 +10,7 @@
 //! and each replica's index current; `index` resolves codes, `search` orders hits, both on
 //! `ranking`'s text relevance; `text` renders for terminals; `store` is the only SQL.
 
+mod code;
 mod files;
 pub mod index;
 mod load;
@@ -20,6 +21,7 @@ pub mod store;
 mod sync;
 pub mod text;
 
+pub use code::{Code, CodeOutOfRange};
 pub use files::SHIPPED_FILES;
 pub use index::{CatalogIndex, Resolution};
 pub use load::{Catalog, CatalogError, CatalogErrors, shipped_index, validate_edit, validate_entry};

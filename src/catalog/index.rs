@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::code::Code;
 use super::model::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
 use super::ranking::{SearchIndex, trigram_similarity};
 
@@ -29,13 +30,13 @@ pub enum Resolution<'a> {
 
 #[derive(Debug, Default)]
 pub struct CatalogIndex {
-    entries: BTreeMap<u32, StoredEntry>,
-    by_reason: HashMap<String, u32>,
+    entries: BTreeMap<Code, StoredEntry>,
+    by_reason: HashMap<String, Code>,
     /// `namespace:code`, lowercase.
     by_alias: HashMap<String, NamespacedAlias>,
     /// The code alone, lowercase: every namespace that uses it.
     by_bare_code: HashMap<String, Vec<NamespacedAlias>>,
-    aliases_of: HashMap<u32, Vec<NamespacedAlias>>,
+    aliases_of: HashMap<Code, Vec<NamespacedAlias>>,
     namespaces: Vec<Namespace>,
     search: SearchIndex,
 }
@@ -57,7 +58,7 @@ impl CatalogIndex {
         index
     }
 
-    pub fn entry(&self, code: u32) -> Option<&StoredEntry> {
+    pub fn entry(&self, code: Code) -> Option<&StoredEntry> {
         self.entries.get(&code)
     }
 
@@ -65,11 +66,11 @@ impl CatalogIndex {
         self.entries.values()
     }
 
-    pub fn codes(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn codes(&self) -> impl Iterator<Item = Code> + '_ {
         self.entries.keys().copied()
     }
 
-    pub fn aliases_of(&self, code: u32) -> &[NamespacedAlias] {
+    pub fn aliases_of(&self, code: Code) -> &[NamespacedAlias] {
         self.aliases_of.get(&code).map_or(&[], Vec::as_slice)
     }
 
@@ -109,7 +110,7 @@ impl CatalogIndex {
     }
 
     fn resolve_exact(&self, text: &str) -> Option<Resolution<'_>> {
-        if let Some(entry) = text.parse::<u32>().ok().and_then(|code| self.entries.get(&code)) {
+        if let Some(entry) = text.parse::<Code>().ok().and_then(|code| self.entries.get(&code)) {
             return Some(Resolution::Found { entry, matched: MatchedBy::Code });
         }
         let lower = text.to_lowercase();
@@ -191,7 +192,7 @@ mod tests {
             ["plaid:ITEM_LOGIN_REQUIRED", "PLAID:item_login_required", "ITEM_LOGIN_REQUIRED", "mx:DENIED", "ofx:15500"]
         {
             match index.resolve(text) {
-                Resolution::Found { entry, .. } => assert_eq!(entry.entry.code, 103, "{text}"),
+                Resolution::Found { entry, .. } => assert_eq!(entry.entry.code.get(), 103, "{text}"),
                 other => panic!("{text}: {other:?}"),
             }
         }
@@ -203,7 +204,7 @@ mod tests {
             other => panic!("402: {other:?}"),
         }
         match index.resolve("bank_unavailable") {
-            Resolution::Found { entry, .. } => assert_eq!(entry.entry.code, 102),
+            Resolution::Found { entry, .. } => assert_eq!(entry.entry.code.get(), 102),
             other => panic!("{other:?}"),
         }
     }

@@ -7,6 +7,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::code::Code;
 use super::files::SHIPPED_FILES;
 use super::index::CatalogIndex;
 use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
@@ -56,7 +57,7 @@ impl fmt::Display for CatalogErrors {
 /// The validated catalogue as shipped (or as found in a directory of the same shape).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalog {
-    pub entries: BTreeMap<u32, Entry>,
+    pub entries: BTreeMap<Code, Entry>,
     pub aliases: Vec<NamespacedAlias>,
     pub namespaces: Vec<Namespace>,
 }
@@ -72,8 +73,8 @@ impl Catalog {
     /// Parses and validates `(path, text)` pairs under `entries/` and `aliases/`.
     pub fn from_files(files: &[(&str, &str)]) -> Result<Self, CatalogErrors> {
         let mut errors = Vec::new();
-        let mut entries: BTreeMap<u32, Entry> = BTreeMap::new();
-        let mut entry_files: BTreeMap<u32, String> = BTreeMap::new();
+        let mut entries: BTreeMap<Code, Entry> = BTreeMap::new();
+        let mut entry_files: BTreeMap<Code, String> = BTreeMap::new();
         let mut alias_files = Vec::new();
         for (path, text) in files {
             let file = format!("catalog/{path}");
@@ -102,8 +103,8 @@ impl Catalog {
                 }
             }
         }
-        let codes: HashSet<u32> = entries.keys().copied().collect();
-        let mut reasons: BTreeMap<&str, u32> = BTreeMap::new();
+        let codes: HashSet<Code> = entries.keys().copied().collect();
+        let mut reasons: BTreeMap<&str, Code> = BTreeMap::new();
         for entry in entries.values() {
             let file = &entry_files[&entry.code];
             errors
@@ -151,7 +152,7 @@ fn toml_error(file: &str, text: &str, parse: &toml::de::Error) -> CatalogError {
 
 /// Checks one entry; returns `(field, message)` pairs. Used for shipped files and admin edits
 /// alike, so an edit can never store what a reviewer could not ship.
-pub fn validate_entry(entry: &Entry, known_codes: &HashSet<u32>) -> Vec<(String, String)> {
+pub fn validate_entry(entry: &Entry, known_codes: &HashSet<Code>) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     let field = |name: &str| format!("entry {}.{name}", entry.code);
     let mut check = |ok: bool, name: &str, message: &str| {
@@ -159,7 +160,7 @@ pub fn validate_entry(entry: &Entry, known_codes: &HashSet<u32>) -> Vec<(String,
             problems.push((field(name), message.to_owned()));
         }
     };
-    check(entry.code > 0, "code", "must be a positive number");
+    check(entry.code.get() > 0, "code", "must be a positive number");
     check(is_slug(&entry.reason), "reason", "must be a snake_case slug of at most 64 characters");
     check(is_text(&entry.title, 120), "title", "must be 1 to 120 characters");
     check(is_text(&entry.user_message, 2000), "user_message", "must be 1 to 2000 characters");
@@ -208,7 +209,7 @@ pub fn validate_entry(entry: &Entry, known_codes: &HashSet<u32>) -> Vec<(String,
     problems
 }
 
-fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashSet<u32>) -> Vec<CatalogError> {
+fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashSet<Code>) -> Vec<CatalogError> {
     let mut errors = Vec::new();
     let expected = path.trim_start_matches("aliases/").trim_end_matches(".toml");
     if parsed.namespace != expected {
@@ -257,7 +258,7 @@ pub fn shipped_index() -> Result<CatalogIndex, CatalogErrors> {
 }
 
 /// An admin edit, checked the way a shipped file is checked.
-pub fn validate_edit(index: &CatalogIndex, code: u32, edit: &Entry) -> Vec<(String, String)> {
+pub fn validate_edit(index: &CatalogIndex, code: Code, edit: &Entry) -> Vec<(String, String)> {
     let mut problems = Vec::new();
     if edit.code != code {
         problems.push(("code".to_owned(), format!("must be {code}, the code in the path")));
@@ -265,7 +266,7 @@ pub fn validate_edit(index: &CatalogIndex, code: u32, edit: &Entry) -> Vec<(Stri
     if let Some(current) = index.entry(code).filter(|current| current.entry.reason != edit.reason) {
         problems.push(("reason".to_owned(), format!("is stable and must stay `{}`", current.entry.reason)));
     }
-    let codes: HashSet<u32> = index.codes().collect();
+    let codes: HashSet<Code> = index.codes().collect();
     problems.extend(
         validate_entry(edit, &codes).into_iter().map(|(field, message)| {
             (field.split_once('.').map_or(field.clone(), |(_, name)| name.to_owned()), message)
@@ -294,7 +295,7 @@ mod tests {
             assert!(!entry.sources.is_empty(), "{} has a source", entry.code);
         }
         // The QuickBooks numbers whose meaning is confirmed, and every canonical reason.
-        for code in [102, 103, 185, 187, 310, 324] {
+        for code in [102, 103, 185, 187, 310, 324].map(Code::new) {
             assert!(catalog.entries.contains_key(&code), "entry {code}");
         }
     }

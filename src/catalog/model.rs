@@ -5,6 +5,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::code::Code;
+
 /// What kind of failure an entry describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -89,8 +91,8 @@ impl ToSchema for ListItem {}
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     /// Stable number; the QuickBooks number where its meaning is confirmed.
-    #[schema(example = 102, minimum = 1)]
-    pub code: u32,
+    #[schema(value_type = u32, example = 102, minimum = 1)]
+    pub code: Code,
     /// Stable snake_case slug.
     #[schema(example = "bank_unavailable", pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
     pub reason: String,
@@ -127,8 +129,8 @@ pub struct Entry {
     /// What an agent collects before escalating.
     #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub escalation_evidence: Vec<String>,
-    #[schema(max_items = 20)]
-    pub related: Vec<u32>,
+    #[schema(value_type = Vec<u32>, max_items = 20)]
+    pub related: Vec<Code>,
     /// When the text was last reviewed.
     pub reviewed: NaiveDate,
     #[schema(min_items = 1, max_items = 20)]
@@ -150,7 +152,8 @@ pub struct Alias {
     /// The provider's code as the provider writes it.
     #[schema(example = "ITEM_LOGIN_REQUIRED")]
     pub code: String,
-    pub canonical: u32,
+    #[schema(value_type = u32)]
+    pub canonical: Code,
     #[serde(rename = "match")]
     pub match_kind: MatchKind,
     pub title: String,

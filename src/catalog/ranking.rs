@@ -6,11 +6,12 @@ use std::collections::{HashMap, HashSet};
 
 use rust_stemmers::{Algorithm, Stemmer};
 
+use super::code::Code;
 use super::model::{NamespacedAlias, StoredEntry};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Doc {
-    code: u32,
+    code: Code,
     /// Field-weighted term frequency.
     terms: HashMap<String, f32>,
     /// Adjacent word pairs (both orders) with the weight of the best field they occur in.
@@ -18,6 +19,12 @@ struct Doc {
     /// The title and keywords as whole stemmed phrases: typing one exactly is a strong signal.
     phrases: HashSet<Vec<String>>,
     length: f32,
+}
+
+impl Doc {
+    fn new(code: Code) -> Self {
+        Self { code, terms: HashMap::new(), pairs: HashMap::new(), phrases: HashSet::new(), length: 0.0 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +60,7 @@ fn stems(stemmer: &Stemmer, text: &str) -> Vec<String> {
 impl SearchIndex {
     pub(super) fn build<'a>(
         entries: impl Iterator<Item = &'a StoredEntry>,
-        aliases_of: &HashMap<u32, Vec<NamespacedAlias>>,
+        aliases_of: &HashMap<Code, Vec<NamespacedAlias>>,
     ) -> Self {
         let stemmer = stemmer();
         let docs: Vec<Doc> = entries.map(|stored| document(&stemmer, stored, aliases_of)).collect();
@@ -74,7 +81,7 @@ impl SearchIndex {
     }
 
     /// Text relevance of every entry with a positive score.
-    pub(super) fn text_scores(&self, query: &str) -> Vec<(u32, f32)> {
+    pub(super) fn text_scores(&self, query: &str) -> Vec<(Code, f32)> {
         let stemmer = stemmer();
         let query_terms: Vec<(String, f32)> =
             stems(&stemmer, query).into_iter().filter_map(|term| self.known_term(term)).collect();
@@ -129,14 +136,14 @@ impl SearchIndex {
     }
 }
 
-fn document(stemmer: &Stemmer, stored: &StoredEntry, aliases_of: &HashMap<u32, Vec<NamespacedAlias>>) -> Doc {
+fn document(stemmer: &Stemmer, stored: &StoredEntry, aliases_of: &HashMap<Code, Vec<NamespacedAlias>>) -> Doc {
     let entry = &stored.entry;
     let alias_titles: Vec<&str> = aliases_of
         .get(&entry.code)
         .map(|aliases| aliases.iter().map(|alias| alias.alias.title.as_str()).collect())
         .unwrap_or_default();
     let reason_words = entry.reason.replace('_', " ");
-    let mut doc = Doc { code: entry.code, ..Doc::default() };
+    let mut doc = Doc::new(entry.code);
     let mut add = |text: &str, weight: f32, pairs: bool| {
         let words = stems(stemmer, text);
         let mut counts: HashMap<&str, u32> = HashMap::new();

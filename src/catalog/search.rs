@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use super::code::Code;
 use super::index::{CatalogIndex, Filters, MatchedBy, Resolution};
 use super::model::NamespacedAlias;
 use super::ranking::trigram_similarity;
@@ -23,7 +24,7 @@ pub enum HitKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {
-    pub code: u32,
+    pub code: Code,
     pub score: f32,
     pub kind: HitKind,
 }
@@ -114,7 +115,7 @@ mod tests {
 
     fn first_hit(index: &CatalogIndex, query: &str) -> (u32, HitKind) {
         let hit = search(index, query, &Filters::default(), 5).into_iter().next().unwrap();
-        (hit.code, hit.kind)
+        (hit.code.get(), hit.kind)
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
+    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
     StoredEntry,
 };
 use crate::duration::parse_duration;
@@ -33,7 +33,8 @@ pub struct AliasView {
     #[schema(example = "ITEM_LOGIN_REQUIRED")]
     pub code: String,
     /// The canonical entry it resolves to.
-    pub canonical: u32,
+    #[schema(value_type = u32)]
+    pub canonical: Code,
     /// `exact`, or `nearest` when no entry means exactly the same (then `note` says why).
     #[serde(rename = "match")]
     pub match_kind: MatchKind,
@@ -112,7 +113,7 @@ pub struct RenderedEntries {
     cache: std::sync::RwLock<Option<(usize, Bodies)>>,
 }
 
-type Bodies = Arc<HashMap<u32, Rendered>>;
+type Bodies = Arc<HashMap<Code, Rendered>>;
 
 /// One entry rendered once per index: the entry object, and whole lookup responses for the two
 /// matches that need no alias, so those lookups answer with a shared buffer and copy nothing.
@@ -151,7 +152,7 @@ impl RenderedEntries {
         {
             return Arc::clone(bodies);
         }
-        let bodies: HashMap<u32, Rendered> = index
+        let bodies: HashMap<Code, Rendered> = index
             .entries()
             .filter_map(|stored| {
                 let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
@@ -282,7 +283,8 @@ pub struct SearchParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchHit {
-    pub code: u32,
+    #[schema(value_type = u32)]
+    pub code: Code,
     pub reason: String,
     pub title: String,
     pub category: Category,
@@ -383,7 +385,7 @@ pub async fn search_entries(
 pub async fn edit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(code): Path<u32>,
+    Path(code): Path<Code>,
     headers: HeaderMap,
     Json(edit): Json<Entry>,
 ) -> Result<Response, ApiError> {
@@ -403,7 +405,7 @@ pub async fn edit(
     }
     match catalog::save_edit(&state.pool, &edit, expected, admin.key_id).await? {
         EditOutcome::Saved { revision } => {
-            tracing::info!(code, revision, editor = %admin.key_id, "catalogue entry edited");
+            tracing::info!(code = code.get(), revision, editor = %admin.key_id, "catalogue entry edited");
             state.catalog.reload(&state.pool).await?;
             let index = state.catalog.current();
             let stored = index.entry(code).ok_or_else(|| ApiError::internal(&"edited entry vanished"))?;

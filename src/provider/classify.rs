@@ -190,7 +190,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::catalog::{Catalog, Code};
 
     /// Every raw code this module can produce, with the canonical code it produced.
     fn produced() -> Vec<ProviderError> {
@@ -214,8 +214,8 @@ mod tests {
                 .iter()
                 .find(|a| a.namespace == namespace && a.alias.code.eq_ignore_ascii_case(code))
                 .unwrap_or_else(|| panic!("{} has no alias in catalog/aliases/{namespace}.toml", produced.raw));
-            assert_eq!(alias.alias.canonical, produced.code, "{}", produced.raw);
-            let entry = &catalog.entries[&produced.code];
+            assert_eq!(alias.alias.canonical.get(), produced.code, "{}", produced.raw);
+            let entry = &catalog.entries[&Code::new(produced.code)];
             let retries = produced.retry != RetryHint::UserAction;
             assert_eq!(entry.retryable, retries, "retry hint of {} disagrees with entry {}", produced.raw, entry.code);
         }
@@ -226,7 +226,7 @@ mod tests {
         let catalog = Catalog::shipped().unwrap();
         let unknown = ofx_status(9999, Some("Something odd"));
         assert_eq!((unknown.code, unknown.raw.as_str()), (UNKNOWN, "ofx:9999"));
-        assert!(catalog.entries[&UNKNOWN].retryable);
+        assert!(catalog.entries[&Code::new(UNKNOWN)].retryable);
         assert!(!catalog.aliases.iter().any(|a| a.namespace == "ofx" && a.alias.code == "9999"));
         assert!(!ofx_code_fails(0) && !ofx_code_fails(1) && ofx_code_fails(15000));
     }

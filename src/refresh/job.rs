@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX};
-use crate::catalog::{Actor as CatalogActor, CatalogHandle};
+use crate::catalog::{Actor as CatalogActor, CatalogHandle, Code};
 use crate::connection::store::{self as connections, ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Actor, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
@@ -268,7 +268,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
     /// The connection state a failure implies: who must act, per the catalogue entry.
     fn state_for(&self, error: &ProviderError) -> State {
         let index = self.catalog.current();
-        match index.entry(error.code).map(|stored| stored.entry.actor) {
+        match index.entry(Code::new(error.code)).map(|stored| stored.entry.actor) {
             Some(CatalogActor::User) => State::NeedsUserAction,
             Some(CatalogActor::Bank) => State::BankIssue,
             _ => State::ProviderIssue,
