@@ -39,6 +39,8 @@ pub struct CatalogIndex {
     aliases_of: HashMap<Code, Vec<NamespacedAlias>>,
     namespaces: Vec<Namespace>,
     search: SearchIndex,
+    /// Which of its handle's indexes this is; 0 until a handle publishes it.
+    generation: u64,
 }
 
 impl CatalogIndex {
@@ -56,6 +58,16 @@ impl CatalogIndex {
         }
         index.search = SearchIndex::build(index.entries.values(), &index.aliases_of);
         index
+    }
+
+    /// Distinct for every index a [`CatalogHandle`](super::CatalogHandle) publishes, and growing:
+    /// what caches derived from an index are keyed on (an address can be reused once freed).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(super) fn with_generation(self, generation: u64) -> Self {
+        Self { generation, ..self }
     }
 
     pub fn entry(&self, code: Code) -> Option<&StoredEntry> {

@@ -47,7 +47,7 @@ pub struct CatalogHandle {
 
 impl CatalogHandle {
     pub fn new(index: CatalogIndex) -> Self {
-        Self { sender: Arc::new(watch::channel(Arc::new(index)).0) }
+        Self { sender: Arc::new(watch::channel(Arc::new(index.with_generation(1))).0) }
     }
 
     /// The index as of now; cheap (an `Arc` clone under a brief read lock).
@@ -58,8 +58,19 @@ impl CatalogHandle {
     /// Rebuilds the index from the database and publishes it.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let index = load_index(pool).await?;
-        self.sender.send_replace(Arc::new(index));
+        self.publish(index);
         Ok(())
+    }
+
+    /// Makes `index` the current one, a generation after the one it replaces.
+    fn publish(&self, index: CatalogIndex) {
+        let mut replaced = None;
+        self.sender.send_modify(|current| {
+            let next = Arc::new(index.with_generation(current.generation() + 1));
+            replaced = Some(std::mem::replace(current, next));
+        });
+        // Freed (if this was the last reference) after the lock is released, not under it.
+        drop(replaced);
     }
 
     /// A receiver that wakes when a new index is published (tests and diagnostics).
@@ -142,5 +153,23 @@ async fn wait_to_retry(shutdown: &CancellationToken) -> bool {
     tokio::select! {
         () = shutdown.cancelled() => false,
         () = tokio::time::sleep(RETRY_DELAY) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn successive_indexes_never_share_a_generation() {
+        let handle = CatalogHandle::new(CatalogIndex::default());
+        let mut generations = vec![handle.current().generation()];
+        for _ in 0..3 {
+            // Each old index is freed before the next is built, so an address may be reused.
+            handle.publish(CatalogIndex::default());
+            generations.push(handle.current().generation());
+        }
+        assert!(generations.windows(2).all(|pair| pair[0] < pair[1]), "{generations:?}");
+        assert_ne!(generations[0], CatalogIndex::default().generation(), "an unpublished index never matches");
     }
 }

@@ -109,8 +109,8 @@ impl ErrorEntry {
 /// bytes instead of cloning and serialising ten kilobytes of text and aliases per request.
 #[derive(Debug, Default)]
 pub struct RenderedEntries {
-    /// The index the bodies were rendered from (its address), and the bodies by code.
-    cache: std::sync::RwLock<Option<(usize, Bodies)>>,
+    /// The index the bodies were rendered from (its generation), and the bodies by code.
+    cache: std::sync::RwLock<Option<(u64, Bodies)>>,
 }
 
 type Bodies = Arc<HashMap<Code, Rendered>>;
@@ -146,9 +146,9 @@ fn splice(matched: &Matched, entry: &[u8]) -> Vec<u8> {
 
 impl RenderedEntries {
     fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
-        let identity = Arc::as_ptr(index) as usize;
+        let generation = index.generation();
         if let Some((cached, bodies)) = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
-            && *cached == identity
+            && *cached == generation
         {
             return Arc::clone(bodies);
         }
@@ -160,7 +160,8 @@ impl RenderedEntries {
             })
             .collect();
         let bodies = Arc::new(bodies);
-        *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((identity, Arc::clone(&bodies)));
+        *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((generation, Arc::clone(&bodies)));
         bodies
     }
 }
