@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::catalog::Code;
 use crate::connection::State;
 
 /// What a summary covers.
@@ -22,11 +23,11 @@ pub enum Scope {
     Institution(Uuid),
 }
 
-/// Connections sharing a state, an error code (0: none) and staleness.
+/// Connections sharing a state, an error code and staleness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyRow {
     pub state: String,
-    pub error_code: i32,
+    pub error_code: Option<Code>,
     pub stale: bool,
     pub connections: i64,
 }
@@ -48,7 +49,7 @@ pub struct Counts {
     /// Every state, zero included, so dashboards need not know the list.
     pub by_state: BTreeMap<&'static str, i64>,
     /// Connections with a current error, by catalogue code.
-    pub by_error_code: BTreeMap<i32, i64>,
+    pub by_error_code: BTreeMap<Code, i64>,
     /// Connections (not disconnected) without a success for longer than the staleness limit.
     pub stale: i64,
 }
@@ -62,8 +63,8 @@ impl Counts {
             if let Some(state) = State::parse(&row.state) {
                 *counts.by_state.entry(state.as_str()).or_default() += row.connections;
             }
-            if row.error_code != 0 {
-                *counts.by_error_code.entry(row.error_code).or_default() += row.connections;
+            if let Some(code) = row.error_code {
+                *counts.by_error_code.entry(code).or_default() += row.connections;
             }
             if row.stale {
                 counts.stale += row.connections;
@@ -99,7 +100,8 @@ pub async fn run_rollup(pool: PgPool, every: Duration, shutdown: CancellationTok
 mod tests {
     use super::*;
 
-    fn row(state: &str, error_code: i32, stale: bool, connections: i64) -> TallyRow {
+    fn row(state: &str, error_code: u32, stale: bool, connections: i64) -> TallyRow {
+        let error_code = (error_code != 0).then_some(Code::new(error_code));
         TallyRow { state: state.to_owned(), error_code, stale, connections }
     }
 
@@ -118,7 +120,11 @@ mod tests {
         assert_eq!(counts.by_state["bank_issue"], 4);
         assert_eq!(counts.by_state["syncing"], 0, "every state is listed");
         assert_eq!(counts.by_state.len(), State::ALL.len());
-        assert_eq!(counts.by_error_code, BTreeMap::from([(102, 4), (103, 4)]), "zero counts are dropped");
+        assert_eq!(
+            counts.by_error_code,
+            BTreeMap::from([(Code::new(102), 4), (Code::new(103), 4)]),
+            "zero counts are dropped"
+        );
         assert_eq!(counts.stale, 3);
     }
 

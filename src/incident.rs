@@ -120,7 +120,7 @@ pub struct RefreshOutcome {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Failure {
-    pub code: i32,
+    pub code: crate::catalog::Code,
     /// The catalogue says the bank must act.
     pub bank_side: bool,
 }

@@ -18,6 +18,8 @@ pub mod database;
 pub mod demo;
 /// A private local PostgreSQL cluster for when no `DATABASE_URL` is given.
 pub mod devdb;
+/// Durations written as a number and a unit (`30s`, `48h`), for flags, the catalogue and HTTP.
+pub mod duration;
 /// Transactions stored by FITID and the change feed clients sync from.
 pub mod feed;
 /// Fleet health: tallies by state, error code, institution and staleness for dashboards.

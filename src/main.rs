@@ -68,7 +68,7 @@ struct WorkerCommand {
     #[command(flatten)]
     workers: feedwatch::config::WorkerArgs,
     /// How long in-flight refreshes may finish after SIGTERM/SIGINT before they are handed back.
-    #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = feedwatch::config::parse_duration)]
+    #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = feedwatch::duration::parse_duration)]
     shutdown_grace: std::time::Duration,
 }
 

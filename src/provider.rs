@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 
+use crate::catalog::Code;
 use crate::ofx::OfxVersion;
 
 pub use direct_connect::{DirectConnect, DirectConnectOptions};
@@ -181,7 +182,7 @@ pub struct FeedTransaction {
 #[error("{raw} (catalogue {code}): {message}")]
 pub struct ProviderError {
     /// The canonical catalogue code.
-    pub code: u32,
+    pub code: Code,
     /// The provider's own code as `namespace:code` (`ofx:15500`, `http:503`, `http:timeout`),
     /// resolvable through the catalogue's aliases.
     pub raw: String,

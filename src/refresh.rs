@@ -21,15 +21,6 @@ pub use retry::BACKOFF;
 
 pub const KIND: &str = "refresh";
 
-/// Catalogue codes the refresh path assigns itself, for failures that happen before or
-/// without the bank's answer.
-pub mod codes {
-    /// The institution's settings on our side are wrong or missing.
-    pub const INSTITUTION_SETTINGS: u32 = 720;
-    /// Unclassified: also what an unopenable credentials blob gets.
-    pub const UNCLASSIFIED: u32 = 799;
-}
-
 /// How far back a refresh asks when the connection never succeeded.
 pub(crate) const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
 /// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::search::{SearchIndex, trigram_similarity};
-use super::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
+use super::code::Code;
+use super::model::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
+use super::ranking::{SearchIndex, trigram_similarity};
 
 /// How a lookup found its entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,15 +30,17 @@ pub enum Resolution<'a> {
 
 #[derive(Debug, Default)]
 pub struct CatalogIndex {
-    entries: BTreeMap<u32, StoredEntry>,
-    by_reason: HashMap<String, u32>,
+    entries: BTreeMap<Code, StoredEntry>,
+    by_reason: HashMap<String, Code>,
     /// `namespace:code`, lowercase.
     by_alias: HashMap<String, NamespacedAlias>,
     /// The code alone, lowercase: every namespace that uses it.
     by_bare_code: HashMap<String, Vec<NamespacedAlias>>,
-    aliases_of: HashMap<u32, Vec<NamespacedAlias>>,
+    aliases_of: HashMap<Code, Vec<NamespacedAlias>>,
     namespaces: Vec<Namespace>,
     search: SearchIndex,
+    /// Which of its handle's indexes this is; 0 until a handle publishes it.
+    generation: u64,
 }
 
 impl CatalogIndex {
@@ -57,7 +60,17 @@ impl CatalogIndex {
         index
     }
 
-    pub fn entry(&self, code: u32) -> Option<&StoredEntry> {
+    /// Distinct for every index a [`CatalogHandle`](super::CatalogHandle) publishes, and growing:
+    /// what caches derived from an index are keyed on (an address can be reused once freed).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(super) fn with_generation(self, generation: u64) -> Self {
+        Self { generation, ..self }
+    }
+
+    pub fn entry(&self, code: Code) -> Option<&StoredEntry> {
         self.entries.get(&code)
     }
 
@@ -65,11 +78,11 @@ impl CatalogIndex {
         self.entries.values()
     }
 
-    pub fn codes(&self) -> impl Iterator<Item = u32> + '_ {
+    pub fn codes(&self) -> impl Iterator<Item = Code> + '_ {
         self.entries.keys().copied()
     }
 
-    pub fn aliases_of(&self, code: u32) -> &[NamespacedAlias] {
+    pub fn aliases_of(&self, code: Code) -> &[NamespacedAlias] {
         self.aliases_of.get(&code).map_or(&[], Vec::as_slice)
     }
 
@@ -77,7 +90,7 @@ impl CatalogIndex {
         &self.namespaces
     }
 
-    pub fn search_index(&self) -> &SearchIndex {
+    pub(super) fn search_index(&self) -> &SearchIndex {
         &self.search
     }
 
@@ -109,7 +122,7 @@ impl CatalogIndex {
     }
 
     fn resolve_exact(&self, text: &str) -> Option<Resolution<'_>> {
-        if let Some(entry) = text.parse::<u32>().ok().and_then(|code| self.entries.get(&code)) {
+        if let Some(entry) = text.parse::<Code>().ok().and_then(|code| self.entries.get(&code)) {
             return Some(Resolution::Found { entry, matched: MatchedBy::Code });
         }
         let lower = text.to_lowercase();
@@ -168,5 +181,43 @@ impl Filters {
             && self.provider.as_deref().is_none_or(|namespace| {
                 index.aliases_of(entry.code).iter().any(|alias| alias.namespace.eq_ignore_ascii_case(namespace))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::HashSet;
+
+    use super::*;
+    use crate::catalog::shipped_index;
+
+    fn index() -> CatalogIndex {
+        shipped_index().unwrap()
+    }
+
+    #[test]
+    fn lookups_accept_any_case_and_bare_codes_unless_ambiguous() {
+        let index = index();
+        for text in
+            ["plaid:ITEM_LOGIN_REQUIRED", "PLAID:item_login_required", "ITEM_LOGIN_REQUIRED", "mx:DENIED", "ofx:15500"]
+        {
+            match index.resolve(text) {
+                Resolution::Found { entry, .. } => assert_eq!(entry.entry.code.get(), 103, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        match index.resolve("402") {
+            Resolution::Ambiguous(candidates) => {
+                let namespaces: HashSet<&str> = candidates.iter().map(|c| c.namespace.as_str()).collect();
+                assert!(namespaces.contains("yodlee") && namespaces.contains("cloudbanking"), "{namespaces:?}");
+            }
+            other => panic!("402: {other:?}"),
+        }
+        match index.resolve("bank_unavailable") {
+            Resolution::Found { entry, .. } => assert_eq!(entry.entry.code.get(), 102),
+            other => panic!("{other:?}"),
+        }
     }
 }

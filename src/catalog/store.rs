@@ -1,10 +1,12 @@
 //! The only code that touches the catalogue tables.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{Alias, CHANGED_CHANNEL, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
+use super::code::Code;
+use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
 
 fn decode(body: serde_json::Value) -> Result<Entry, sqlx::Error> {
     serde_json::from_value(body).map_err(|error| sqlx::Error::Decode(Box::new(error)))
@@ -12,6 +14,11 @@ fn decode(body: serde_json::Value) -> Result<Entry, sqlx::Error> {
 
 fn encode(entry: &Entry) -> Result<serde_json::Value, sqlx::Error> {
     serde_json::to_value(entry).map_err(|error| sqlx::Error::Encode(Box::new(error)))
+}
+
+/// A code as its `int` column holds it; one too large for the column is an error, not a clamp.
+fn stored_code(code: Code) -> Result<i32, sqlx::Error> {
+    i32::try_from(code).map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
 /// Serialises catalogue syncs of all replicas for the rest of the transaction.
@@ -23,7 +30,7 @@ pub async fn lock_for_sync(executor: impl PgExecutor<'_>) -> Result<(), sqlx::Er
 /// Inserts a new shipped entry or records a changed shipped text as a new revision; leaves an
 /// entry whose shipped text is unchanged alone. Returns whether anything was written.
 pub async fn sync_entry(conn: &mut PgConnection, entry: &Entry, fingerprint: &str) -> Result<bool, sqlx::Error> {
-    let code = i32::try_from(entry.code).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let code = stored_code(entry.code)?;
     let current = sqlx::query!("select revision, shipped_hash from error_entry where code = $1 for update", code)
         .fetch_optional(&mut *conn)
         .await?;
@@ -97,7 +104,7 @@ pub async fn replace_aliases(
     )
     .execute(&mut *conn)
     .await?;
-    let canonical: Vec<i32> = aliases.iter().map(|a| i32::try_from(a.alias.canonical).unwrap_or(i32::MAX)).collect();
+    let canonical = aliases.iter().map(|a| stored_code(a.alias.canonical)).collect::<Result<Vec<i32>, _>>()?;
     sqlx::query!(
         "insert into error_alias (namespace, code, canonical, match_kind, title, note)
          select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])",
@@ -120,10 +127,33 @@ fn match_text(kind: MatchKind) -> &'static str {
     }
 }
 
+/// The channel the stored catalogue's changes travel on.
+const CHANGED_CHANNEL: &str = "catalog_changed";
+
 /// Tells every replica (this one included) that the catalogue changed; delivered on commit.
 pub async fn notify_changed(executor: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
     sqlx::query!("select pg_notify($1, '')", CHANGED_CHANNEL).execute(executor).await?;
     Ok(())
+}
+
+/// What [`notify_changed`] sends, heard on a connection of its own.
+#[derive(Debug)]
+pub struct ChangeListener(PgListener);
+
+/// Connects a listener and subscribes it to catalogue changes.
+pub async fn listen_for_changes(pool: &PgPool) -> Result<ChangeListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener.listen(CHANGED_CHANNEL).await?;
+    Ok(ChangeListener(listener))
+}
+
+impl ChangeListener {
+    /// Waits for the next change. Also returns `Ok` without one after the connection was lost
+    /// and re-established, as a notification may have been missed; an error means the
+    /// connection is lost now (the next call reconnects).
+    pub async fn next_change(&mut self) -> Result<(), sqlx::Error> {
+        self.0.try_recv().await.map(drop)
+    }
 }
 
 pub async fn current_entries(executor: impl PgExecutor<'_>) -> Result<Vec<StoredEntry>, sqlx::Error> {
@@ -145,7 +175,7 @@ pub async fn aliases(executor: impl PgExecutor<'_>) -> Result<Vec<NamespacedAlia
                 namespace: row.namespace,
                 alias: Alias {
                     code: row.code,
-                    canonical: u32::try_from(row.canonical).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+                    canonical: Code::try_from(row.canonical).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
                     match_kind: if row.match_kind == "exact" { MatchKind::Exact } else { MatchKind::Nearest },
                     title: row.title,
                     note: row.note,
@@ -162,7 +192,7 @@ pub async fn namespaces(executor: impl PgExecutor<'_>) -> Result<Vec<Namespace>,
 }
 
 /// Locks an entry for an edit and returns its current revision.
-pub async fn lock_entry(executor: impl PgExecutor<'_>, code: u32) -> Result<Option<i32>, sqlx::Error> {
+pub async fn lock_entry(executor: impl PgExecutor<'_>, code: Code) -> Result<Option<i32>, sqlx::Error> {
     let Ok(code) = i32::try_from(code) else { return Ok(None) };
     sqlx::query_scalar!("select revision from error_entry where code = $1 for update", code)
         .fetch_optional(executor)
@@ -176,7 +206,7 @@ pub async fn save_admin_revision(
     revision: i32,
     editor: Uuid,
 ) -> Result<i32, sqlx::Error> {
-    let code = i32::try_from(entry.code).map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let code = stored_code(entry.code)?;
     let body = encode(entry)?;
     sqlx::query!(
         "update error_entry set body = $2, revision = $3, updated_at = now() where code = $1",
@@ -209,7 +239,7 @@ pub struct Revision {
 }
 
 /// An entry's revisions, newest first.
-pub async fn revisions(executor: impl PgExecutor<'_>, code: u32) -> Result<Vec<Revision>, sqlx::Error> {
+pub async fn revisions(executor: impl PgExecutor<'_>, code: Code) -> Result<Vec<Revision>, sqlx::Error> {
     let Ok(code) = i32::try_from(code) else { return Ok(Vec::new()) };
     sqlx::query!(
         "select revision, body, origin, edited_by, created_at from error_entry_revision where code = $1 order by revision desc",

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::code::Code;
 use super::index::{CatalogIndex, MatchedBy, Resolution};
 use super::search::{Hit, HitKind};
 
@@ -47,7 +48,7 @@ pub fn lookup(index: &CatalogIndex, query: &str) -> (String, bool) {
 }
 
 /// One entry, as a helpdesk agent reads it.
-pub fn describe(index: &CatalogIndex, code: u32) -> String {
+pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let Some(stored) = index.entry(code) else { return String::new() };
     let entry = &stored.entry;
     let mut out = String::new();
@@ -74,7 +75,7 @@ pub fn describe(index: &CatalogIndex, code: u32) -> String {
         let _ = writeln!(out, "\nAliases: {}", aliases.join(", "));
     }
     if !entry.related.is_empty() {
-        let related: Vec<String> = entry.related.iter().map(u32::to_string).collect();
+        let related: Vec<String> = entry.related.iter().map(Code::to_string).collect();
         let _ = writeln!(out, "Related: {}", related.join(", "));
     }
     let sources: Vec<String> = entry

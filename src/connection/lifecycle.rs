@@ -25,7 +25,7 @@ use sqlx::PgConnection;
 use super::store::transitions;
 use super::store::{self, Changes, NewConnection};
 use super::{ChangedBy, Connection, State};
-use crate::catalog::{self, CatalogIndex};
+use crate::catalog::{self, CatalogIndex, Code};
 use crate::incident::Incident;
 use crate::webhook::EventKind;
 pub use notices::{Finished, Subject};
@@ -85,7 +85,7 @@ pub async fn refresh_succeeded(
 pub struct Failed<'a> {
     pub job_id: i64,
     pub at: DateTime<Utc>,
-    pub code: i32,
+    pub code: Code,
     /// The provider's own code (`ofx:15500`).
     pub raw: &'a str,
     pub message: &'a str,
@@ -119,9 +119,8 @@ pub async fn refresh_failed(
 }
 
 /// Who must act on an error, as the live catalogue says (an admin's edit counts at once).
-pub fn party_for(catalog: &CatalogIndex, code: i32) -> Party {
-    let actor = u32::try_from(code).ok().and_then(|code| catalog.entry(code)).map(|stored| stored.entry.actor);
-    match actor {
+pub fn party_for(catalog: &CatalogIndex, code: Code) -> Party {
+    match catalog.entry(code).map(|stored| stored.entry.actor) {
         Some(catalog::Actor::User) => Party::User,
         Some(catalog::Actor::Bank) => Party::Bank,
         _ => Party::Other,
@@ -129,7 +128,7 @@ pub fn party_for(catalog: &CatalogIndex, code: i32) -> Party {
 }
 
 /// Errors that new sign-in details fix: the user-side sign-in, MFA, consent and bank-action ones.
-fn fixed_by_new_credentials(catalog: &CatalogIndex) -> Vec<i32> {
+fn fixed_by_new_credentials(catalog: &CatalogIndex) -> Vec<Code> {
     use crate::catalog::Category;
     catalog
         .entries()
@@ -139,7 +138,7 @@ fn fixed_by_new_credentials(catalog: &CatalogIndex) -> Vec<i32> {
                 Category::Credentials | Category::Mfa | Category::Consent | Category::BankAction
             )
         })
-        .filter_map(|stored| i32::try_from(stored.entry.code).ok())
+        .map(|stored| stored.entry.code)
         .collect()
 }
 

@@ -4,6 +4,28 @@ use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{InstitutionCount, TallyRow};
+use crate::catalog::Code;
+
+/// A tally row as the tables hold it: error code 0 means none.
+#[derive(Debug)]
+struct StoredTally {
+    state: String,
+    error_code: i32,
+    stale: bool,
+    connections: i64,
+}
+
+impl TryFrom<StoredTally> for TallyRow {
+    type Error = sqlx::Error;
+
+    fn try_from(row: StoredTally) -> Result<Self, sqlx::Error> {
+        let error_code = match row.error_code {
+            0 => None,
+            code => Some(Code::try_from(code).map_err(|error| sqlx::Error::Decode(Box::new(error)))?),
+        };
+        Ok(Self { state: row.state, error_code, stale: row.stale, connections: row.connections })
+    }
+}
 
 /// A read-only transaction on one snapshot, so several reads of a summary agree. Takes the pool
 /// because it begins the transaction it returns: the isolation level must be its first statement.
@@ -61,7 +83,7 @@ pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
 /// The fleet's tally rows, pending deltas included.
 pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
-        TallyRow,
+        StoredTally,
         r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
            from (select state, error_code, stale, connections from health_tally
                  union all
@@ -70,7 +92,10 @@ pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, 
            having sum(connections) <> 0"#
     )
     .fetch_all(executor)
-    .await
+    .await?
+    .into_iter()
+    .map(TallyRow::try_from)
+    .collect()
 }
 
 /// One institution's tally rows, pending deltas included.
@@ -79,7 +104,7 @@ pub async fn institution_rows(
     institution_id: Uuid,
 ) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
-        TallyRow,
+        StoredTally,
         r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
            from (select state, error_code, stale, connections from institution_health_tally where institution_id = $1
                  union all
@@ -89,7 +114,10 @@ pub async fn institution_rows(
         institution_id,
     )
     .fetch_all(executor)
-    .await
+    .await?
+    .into_iter()
+    .map(TallyRow::try_from)
+    .collect()
 }
 
 /// A tenant's rows (at one institution, if given), counted from its connections: a tenant's
@@ -100,7 +128,7 @@ pub async fn tenant_rows(
     institution_id: Option<Uuid>,
 ) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
-        TallyRow,
+        StoredTally,
         r#"select state, coalesce(error_code, 0) as "error_code!", stale, count(*) as "connections!"
            from connection where tenant_id = $1 and ($2::uuid is null or institution_id = $2)
            group by 1, 2, 3"#,
@@ -108,7 +136,10 @@ pub async fn tenant_rows(
         institution_id,
     )
     .fetch_all(executor)
-    .await
+    .await?
+    .into_iter()
+    .map(TallyRow::try_from)
+    .collect()
 }
 
 /// The `limit` institutions with the most failing connections, pending deltas included.

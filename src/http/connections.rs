@@ -22,13 +22,13 @@ use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
 use super::pagination::{Page, PageParams};
 use crate::auth::{Principal, Role};
-use crate::catalog::{Action, CatalogIndex};
-use crate::config::parse_duration;
+use crate::catalog::{Action, CatalogIndex, Code};
 use crate::connection::lifecycle;
 use crate::connection::store::{self as connections, AccountChanges, AccountUpdate, Changes, NewConnection};
 use crate::connection::{
     self, Account, AccountKind, AccountState, ChangedBy, Connection, Credentials, Event, ListFilter,
 };
+use crate::duration::parse_duration;
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::institution;
 use crate::refresh::{self, Trigger};
@@ -223,7 +223,7 @@ fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
     // In a bank incident the one action is to wait, whatever the bank's error says.
     let in_incident = connection.state == connection::State::BankIssue && connection.incident.is_some();
     let error = connection.error_code.map(|code| {
-        let entry = u32::try_from(code).ok().and_then(|code| catalog.entry(code)).map(|stored| &stored.entry);
+        let entry = Code::try_from(code).ok().and_then(|code| catalog.entry(code)).map(|stored| &stored.entry);
         let action = if in_incident { Some(Action::WaitUntil) } else { entry.map(|entry| entry.action) };
         let wait_until = (action == Some(Action::WaitUntil)).then(|| wait_until(&connection)).flatten();
         ConnectionError {

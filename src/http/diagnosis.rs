@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, Problem};
 use super::extract::Path;
+use crate::catalog::Code;
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
 use crate::connection::{self, store as connections};
 use crate::jobs::{self, JobState};
@@ -47,7 +48,7 @@ pub async fn diagnose(
         .collect();
     let pending = pending_refresh(&state, id).await?;
     let catalog = state.catalog.current();
-    let error = connection.error_code.and_then(|code| u32::try_from(code).ok()).and_then(|code| catalog.entry(code));
+    let error = connection.error_code.and_then(|code| Code::try_from(code).ok()).and_then(|code| catalog.entry(code));
     let facts = Facts {
         connection: &connection,
         accounts: &accounts,

@@ -20,10 +20,10 @@ use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
+    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
     StoredEntry,
 };
-use crate::config::parse_duration;
+use crate::duration::parse_duration;
 
 /// A provider code that resolves to an entry.
 #[derive(Debug, Serialize, ToSchema)]
@@ -33,7 +33,8 @@ pub struct AliasView {
     #[schema(example = "ITEM_LOGIN_REQUIRED")]
     pub code: String,
     /// The canonical entry it resolves to.
-    pub canonical: u32,
+    #[schema(value_type = u32)]
+    pub canonical: Code,
     /// `exact`, or `nearest` when no entry means exactly the same (then `note` says why).
     #[serde(rename = "match")]
     pub match_kind: MatchKind,
@@ -108,11 +109,11 @@ impl ErrorEntry {
 /// bytes instead of cloning and serialising ten kilobytes of text and aliases per request.
 #[derive(Debug, Default)]
 pub struct RenderedEntries {
-    /// The index the bodies were rendered from (its address), and the bodies by code.
-    cache: std::sync::RwLock<Option<(usize, Bodies)>>,
+    /// The index the bodies were rendered from (its generation), and the bodies by code.
+    cache: std::sync::RwLock<Option<(u64, Bodies)>>,
 }
 
-type Bodies = Arc<HashMap<u32, Rendered>>;
+type Bodies = Arc<HashMap<Code, Rendered>>;
 
 /// One entry rendered once per index: the entry object, and whole lookup responses for the two
 /// matches that need no alias, so those lookups answer with a shared buffer and copy nothing.
@@ -145,13 +146,13 @@ fn splice(matched: &Matched, entry: &[u8]) -> Vec<u8> {
 
 impl RenderedEntries {
     fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
-        let identity = Arc::as_ptr(index) as usize;
+        let generation = index.generation();
         if let Some((cached, bodies)) = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
-            && *cached == identity
+            && *cached == generation
         {
             return Arc::clone(bodies);
         }
-        let bodies: HashMap<u32, Rendered> = index
+        let bodies: HashMap<Code, Rendered> = index
             .entries()
             .filter_map(|stored| {
                 let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
@@ -159,7 +160,8 @@ impl RenderedEntries {
             })
             .collect();
         let bodies = Arc::new(bodies);
-        *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((identity, Arc::clone(&bodies)));
+        *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((generation, Arc::clone(&bodies)));
         bodies
     }
 }
@@ -282,7 +284,8 @@ pub struct SearchParams {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchHit {
-    pub code: u32,
+    #[schema(value_type = u32)]
+    pub code: Code,
     pub reason: String,
     pub title: String,
     pub category: Category,
@@ -383,7 +386,7 @@ pub async fn search_entries(
 pub async fn edit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(code): Path<u32>,
+    Path(code): Path<Code>,
     headers: HeaderMap,
     Json(edit): Json<Entry>,
 ) -> Result<Response, ApiError> {
@@ -403,7 +406,7 @@ pub async fn edit(
     }
     match catalog::save_edit(&state.pool, &edit, expected, admin.key_id).await? {
         EditOutcome::Saved { revision } => {
-            tracing::info!(code, revision, editor = %admin.key_id, "catalogue entry edited");
+            tracing::info!(code = code.get(), revision, editor = %admin.key_id, "catalogue entry edited");
             state.catalog.reload(&state.pool).await?;
             let index = state.catalog.current();
             let stored = index.entry(code).ok_or_else(|| ApiError::internal(&"edited entry vanished"))?;

@@ -13,7 +13,7 @@ use super::auth::Caller;
 use super::error::{ApiError, FieldError, Problem};
 use super::extract::Query;
 use crate::auth::Role;
-use crate::catalog::CatalogIndex;
+use crate::catalog::{CatalogIndex, Code};
 use crate::health::{Counts, InstitutionCount, Scope, store};
 use crate::incident;
 use crate::jobs::store as jobs;
@@ -41,7 +41,8 @@ pub struct SummaryScope {
 /// Connections with one current error.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorCount {
-    pub code: i32,
+    #[schema(value_type = i32)]
+    pub code: Code,
     /// The catalogue entry's title; absent for a code the catalogue does not know.
     pub title: Option<String>,
     pub connections: i64,
@@ -162,10 +163,7 @@ fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {
         .iter()
         .map(|(code, connections)| ErrorCount {
             code: *code,
-            title: u32::try_from(*code)
-                .ok()
-                .and_then(|code| catalog.entry(code))
-                .map(|stored| stored.entry.title.clone()),
+            title: catalog.entry(*code).map(|stored| stored.entry.title.clone()),
             connections: *connections,
         })
         .collect();
@@ -191,9 +189,10 @@ mod tests {
 
     #[test]
     fn error_counts_are_most_first() {
-        let counts = Counts { by_error_code: BTreeMap::from([(102, 1), (103, 5), (185, 5)]), ..Counts::default() };
+        let by_error_code = BTreeMap::from([(Code::new(102), 1), (Code::new(103), 5), (Code::new(185), 5)]);
+        let counts = Counts { by_error_code, ..Counts::default() };
         let catalog = CatalogIndex::default();
-        let codes: Vec<i32> = error_counts(&counts, &catalog).iter().map(|count| count.code).collect();
+        let codes: Vec<u32> = error_counts(&counts, &catalog).iter().map(|count| count.code.get()).collect();
         assert_eq!(codes, [103, 185, 102]);
     }
 }

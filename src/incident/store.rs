@@ -57,6 +57,8 @@ pub async fn record_outcome(
     executor: impl PgExecutor<'_>,
     outcome: &RefreshOutcome,
 ) -> Result<Option<Incident>, sqlx::Error> {
+    let code = outcome.failure.map(|failure| i32::try_from(failure.code)).transpose();
+    let code = code.map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
     // A data-modifying CTE runs exactly once whether or not the query reads it; the open
     // incident is read from the statement's snapshot, which the insert does not change.
     sqlx::query_as!(
@@ -75,7 +77,7 @@ pub async fn record_outcome(
         outcome.at,
         outcome.failure.is_none(),
         outcome.failure.is_some_and(|failure| failure.bank_side),
-        outcome.failure.map(|failure| failure.code),
+        code,
     )
     .fetch_optional(executor)
     .await?

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::ProviderError;
+use crate::catalog::Code;
 
 /// OFX STATUS codes and their canonical entries (`ofx:<code>` aliases).
 const OFX_STATUS: &[(u32, u32)] = &[
@@ -48,9 +49,6 @@ const OFX_STATUS: &[(u32, u32)] = &[
     (16502, 720),
     (16503, 720),
 ];
-
-/// The catalogue's "unclassified" entry, for OFX codes it does not list.
-const UNKNOWN: u32 = 799;
 
 /// `ofx:no_accounts`: not an OFX STATUS but our name for a sign-on that lists no accounts.
 const NO_ACCOUNTS: (&str, u32) = ("no_accounts", 714);
@@ -140,7 +138,8 @@ fn http_alias(status: u16, has_retry_after: bool) -> (String, u32) {
 
 /// A failing OFX STATUS, at sign-on, on the account list or on one statement.
 pub fn ofx_status(code: u32, bank_message: Option<&str>) -> ProviderError {
-    let canonical = ofx_canonical(code).unwrap_or(UNKNOWN);
+    // The catalogue's "unclassified" entry stands for OFX codes it does not list.
+    let canonical = ofx_canonical(code).unwrap_or(Code::UNCLASSIFIED.get());
     let message = match bank_message {
         Some(text) => format!("the bank answered OFX status {code}: {}", quote(text)),
         None => format!("the bank answered OFX status {code}"),
@@ -165,7 +164,7 @@ pub fn no_accounts() -> ProviderError {
 }
 
 fn error(code: u32, raw: String, message: String, retry_after: Option<Duration>) -> ProviderError {
-    ProviderError { code, raw, message, retry_after }
+    ProviderError { code: Code::new(code), raw, message, retry_after }
 }
 
 /// Bank messages are shown to support; a hostile server must not flood logs with them.
@@ -183,7 +182,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::catalog::Catalog;
+    use crate::catalog::{Catalog, Code};
 
     /// Every raw code this module can produce, with the canonical code it produced.
     fn produced() -> Vec<ProviderError> {
@@ -216,8 +215,8 @@ mod tests {
     fn codes_the_catalogue_does_not_list_are_unclassified_and_resolve_to_nothing() {
         let catalog = Catalog::shipped().unwrap();
         let unknown = ofx_status(9999, Some("Something odd"));
-        assert_eq!((unknown.code, unknown.raw.as_str()), (UNKNOWN, "ofx:9999"));
-        assert!(catalog.entries[&UNKNOWN].retryable);
+        assert_eq!((unknown.code, unknown.raw.as_str()), (Code::UNCLASSIFIED, "ofx:9999"));
+        assert!(catalog.entries[&Code::UNCLASSIFIED].retryable);
         assert!(!catalog.aliases.iter().any(|a| a.namespace == "ofx" && a.alias.code == "9999"));
         assert!(!ofx_code_fails(0) && !ofx_code_fails(1) && ofx_code_fails(15000));
     }
@@ -225,12 +224,12 @@ mod tests {
     #[test]
     fn a_503_with_retry_after_is_maintenance_and_keeps_the_delay() {
         let maintenance = http_status(503, Some(Duration::from_secs(90)));
-        assert_eq!((maintenance.code, maintenance.retry_after), (707, Some(Duration::from_secs(90))));
-        assert_eq!(http_status(503, None).code, 102);
-        assert_eq!((http_status(429, None).code, http_status(429, None).retry_after), (706, None));
-        assert_eq!(http_status(404, Some(Duration::from_secs(5))).code, 720);
+        assert_eq!((maintenance.code, maintenance.retry_after), (Code::new(707), Some(Duration::from_secs(90))));
+        assert_eq!(http_status(503, None).code, Code::new(102));
+        assert_eq!((http_status(429, None).code, http_status(429, None).retry_after), (Code::new(706), None));
+        assert_eq!(http_status(404, Some(Duration::from_secs(5))).code, Code::new(720));
         let redirect = http_status(302, None);
-        assert_eq!((redirect.code, redirect.raw.as_str()), (720, "http:redirect"));
+        assert_eq!((redirect.code, redirect.raw.as_str()), (Code::new(720), "http:redirect"));
     }
 
     #[test]

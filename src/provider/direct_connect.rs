@@ -426,7 +426,7 @@ mod tests {
     fn blank_and_non_ofx_bodies_are_classified() {
         assert_eq!(parse_reply(b" \r\n", "application/x-ofx").unwrap_err().raw, "http:empty");
         let html = parse_reply(b"<html><body>Sign in</body></html>", "text/html").unwrap_err();
-        assert_eq!((html.code, html.raw.as_str()), (713, "http:malformed"));
+        assert_eq!((html.code, html.raw.as_str()), (crate::catalog::Code::new(713), "http:malformed"));
         assert!(html.message.contains("text/html"), "{}", html.message);
     }
 }

@@ -11,8 +11,8 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, codes, retry};
-use crate::catalog::CatalogHandle;
+use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, retry};
+use crate::catalog::{CatalogHandle, Code};
 use crate::connection::lifecycle::{self, Failed, Subject, Succeeded};
 use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, Sealer, State};
@@ -99,7 +99,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         institution: Option<&Institution>,
     ) -> Result<(DirectConnectSettings, provider::Credentials), ProviderError> {
         let misconfigured = |message: &str| ProviderError {
-            code: codes::INSTITUTION_SETTINGS,
+            code: Code::INSTITUTION_SETTINGS,
             raw: "feedwatch:institution_settings".into(),
             message: message.into(),
             retry_after: None,
@@ -127,7 +127,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             version,
         };
         let opened = self.sealer.open(target.id, &target.key_id, &target.sealed).map_err(|error| ProviderError {
-            code: codes::UNCLASSIFIED,
+            code: Code::UNCLASSIFIED,
             raw: "feedwatch:credentials".into(),
             message: error.to_string(),
             retry_after: None,
@@ -207,10 +207,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
         let id = target.id;
-        let code = i32::try_from(error.code).unwrap_or(codes::UNCLASSIFIED as i32);
+        let code = error.code;
         let (party, retryable) = {
             let catalog = self.catalog.current();
-            (lifecycle::party_for(&catalog, code), retry::retryable(&catalog, error.code))
+            (lifecycle::party_for(&catalog, code), retry::retryable(&catalog, code))
         };
         let mut tx = self.pool.begin().await?;
         if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {

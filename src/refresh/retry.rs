@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::codes;
-use crate::catalog::CatalogIndex;
+use crate::catalog::{CatalogIndex, Code};
 use crate::jobs::Outcome;
 use crate::jobs::backoff::Backoff;
 
@@ -19,8 +18,8 @@ pub const BACKOFF: Backoff = Backoff { base: Duration::from_secs(15), cap: Durat
 
 /// Whether the catalogue says a plain retry can help with `code`. A code the catalogue does not
 /// know is treated as unclassified.
-pub fn retryable(catalog: &CatalogIndex, code: u32) -> bool {
-    let entry = catalog.entry(code).or_else(|| catalog.entry(codes::UNCLASSIFIED));
+pub fn retryable(catalog: &CatalogIndex, code: Code) -> bool {
+    let entry = catalog.entry(code).or_else(|| catalog.entry(Code::UNCLASSIFIED));
     entry.is_some_and(|stored| stored.entry.retryable)
 }
 
@@ -109,8 +108,8 @@ mod tests {
     #[test]
     fn codes_the_catalogue_does_not_know_retry_as_unclassified() {
         let catalog = crate::catalog::shipped_index().unwrap();
-        assert_eq!(retryable(&catalog, 9_999), retryable(&catalog, codes::UNCLASSIFIED));
-        assert!(retryable(&catalog, 102) && !retryable(&catalog, 103));
+        assert_eq!(retryable(&catalog, Code::new(9_999)), retryable(&catalog, Code::UNCLASSIFIED));
+        assert!(retryable(&catalog, Code::new(102)) && !retryable(&catalog, Code::new(103)));
     }
 
     #[test]

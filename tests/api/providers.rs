@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use feedwatch::catalog::Code;
 use feedwatch::provider::{
     AccountKind, Credentials, DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedData, FeedProvider,
     FetchRequest, ProviderError,
@@ -84,8 +85,8 @@ fn client(options: DirectConnectOptions) -> DirectConnect {
 /// The code a fetch ended with: its error, or the first failing account's.
 fn outcome_code(result: &Result<FeedData, ProviderError>) -> Option<u32> {
     match result {
-        Err(error) => Some(error.code),
-        Ok(data) => data.accounts.iter().find_map(|account| account.error.as_ref().map(|error| error.code)),
+        Err(error) => Some(error.code.get()),
+        Ok(data) => data.accounts.iter().find_map(|account| account.error.as_ref().map(|error| error.code.get())),
     }
 }
 
@@ -251,9 +252,12 @@ async fn flaky_institution_fails_bank_side_at_rate_one_and_never_at_zero() {
 async fn maintenance_and_rejecting_institutions() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await;
     let down = sandbox.fetch("maintenance", "pass_good", None).await.unwrap_err();
-    assert_eq!((down.code, retry_plan(&down)), (707, Plan::After(magic::RETRY_AFTER)));
+    assert_eq!((down.code, retry_plan(&down)), (Code::new(707), Plan::After(magic::RETRY_AFTER)));
     let rejected = sandbox.fetch("rejecting", "pass_good", None).await.unwrap_err();
-    assert_eq!((rejected.code, rejected.raw.as_str(), retry_plan(&rejected)), (103, "ofx:15500", Plan::GiveUp));
+    assert_eq!(
+        (rejected.code, rejected.raw.as_str(), retry_plan(&rejected)),
+        (Code::new(103), "ofx:15500", Plan::GiveUp)
+    );
     let healthy = sandbox.settings("healthy");
     let settings = DirectConnectSettings { url: healthy.url.replace("healthy", "nowhere"), ..healthy };
     let client = client(DirectConnectOptions::default());
@@ -265,7 +269,7 @@ async fn maintenance_and_rejecting_institutions() {
         now: day(300),
         known_accounts: &[],
     };
-    assert_eq!(client.fetch(&request).await.unwrap_err().code, 720);
+    assert_eq!(client.fetch(&request).await.unwrap_err().code, Code::new(720));
 }
 
 #[tokio::test]
@@ -363,7 +367,7 @@ async fn slow_headers_time_out_as_712() {
     let server = mock(ResponseTemplate::new(200).set_delay(Duration::from_secs(5))).await;
     let options = DirectConnectOptions { timeout: Duration::from_millis(300), ..DirectConnectOptions::default() };
     let error = fetch_from(server.uri(), options).await;
-    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (712, "http:timeout", Plan::Later));
+    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (Code::new(712), "http:timeout", Plan::Later));
 }
 
 #[tokio::test]
@@ -372,7 +376,7 @@ async fn a_body_over_the_limit_is_713() {
     let server = mock(ResponseTemplate::new(200).set_body_raw(body, "application/x-ofx")).await;
     let options = DirectConnectOptions { max_response_bytes: 64 * 1024, ..DirectConnectOptions::default() };
     let error = fetch_from(server.uri(), options).await;
-    assert_eq!((error.code, error.raw.as_str()), (713, "http:too_large"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(713), "http:too_large"));
 }
 
 /// No Content-Length and no end: the client must stop reading at its limit on its own.
@@ -391,7 +395,7 @@ async fn an_endless_chunked_body_is_cut_off_at_the_limit() {
     });
     let options = DirectConnectOptions { max_response_bytes: 256 * 1024, ..DirectConnectOptions::default() };
     let error = fetch_from(format!("http://{addr}/ofx"), options).await;
-    assert_eq!((error.code, error.raw.as_str()), (713, "http:too_large"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(713), "http:too_large"));
 }
 
 #[tokio::test]
@@ -399,7 +403,7 @@ async fn an_html_page_is_713() {
     let page = "<html><head><title>Sign in</title></head><body>Please log in</body></html>";
     let server = mock(ResponseTemplate::new(200).set_body_raw(page, "text/html")).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str()), (713, "http:malformed"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(713), "http:malformed"));
     assert!(error.message.contains("text/html"), "{}", error.message);
 }
 
@@ -410,14 +414,14 @@ async fn a_redirect_loop_is_720_and_not_followed() {
     // expect(1): a followed redirect would come back here.
     Mock::given(method("POST")).respond_with(template).expect(1).mount(&server).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (720, "http:redirect", Plan::GiveUp));
+    assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (Code::new(720), "http:redirect", Plan::GiveUp));
 }
 
 #[tokio::test]
 async fn too_many_requests_with_retry_after_is_706_after_that_delay() {
     let server = mock(ResponseTemplate::new(429).insert_header("retry-after", "30")).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str()), (706, "http:429"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(706), "http:429"));
     assert_eq!(retry_plan(&error), Plan::After(Duration::from_secs(30)));
 }
 
@@ -425,7 +429,7 @@ async fn too_many_requests_with_retry_after_is_706_after_that_delay() {
 async fn an_empty_success_is_713() {
     let server = mock(ResponseTemplate::new(200)).await;
     let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str()), (713, "http:empty"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(713), "http:empty"));
 }
 
 #[tokio::test]
@@ -433,7 +437,7 @@ async fn server_errors_without_retry_after_are_102() {
     for (status, raw) in [(503, "http:503"), (500, "http:500"), (501, "http:5xx")] {
         let server = mock(ResponseTemplate::new(status)).await;
         let error = fetch_from(server.uri(), DirectConnectOptions::default()).await;
-        assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (102, raw, Plan::Later));
+        assert_eq!((error.code, error.raw.as_str(), retry_plan(&error)), (Code::new(102), raw, Plan::Later));
     }
 }
 
@@ -443,7 +447,7 @@ async fn a_refused_connection_is_102() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let error = fetch_from(format!("http://{addr}/ofx"), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str()), (102, "http:connect"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(102), "http:connect"));
 }
 
 /// A server that answers plain HTTP where TLS was expected fails the handshake.
@@ -458,5 +462,5 @@ async fn a_failed_tls_handshake_is_718() {
         let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
     });
     let error = fetch_from(format!("https://{addr}/ofx"), DirectConnectOptions::default()).await;
-    assert_eq!((error.code, error.raw.as_str()), (718, "http:tls"));
+    assert_eq!((error.code, error.raw.as_str()), (Code::new(718), "http:tls"));
 }

@@ -3,7 +3,7 @@ use chrono::TimeZone;
 use uuid::Uuid;
 
 use super::*;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Code};
 use crate::connection::{AccountKind, OpenIncident};
 
 fn now() -> DateTime<Utc> {
@@ -69,7 +69,8 @@ fn run(
     pending: Option<&PendingRefresh>,
 ) -> Vec<Finding> {
     let catalog = catalog();
-    let error = connection.error_code.and_then(|code| catalog.entries.get(&u32::try_from(code).unwrap_or(0)));
+    let error =
+        connection.error_code.and_then(|code| catalog.entries.get(&Code::try_from(code).unwrap_or(Code::new(0))));
     diagnose(&Facts {
         connection,
         accounts,

@@ -6,6 +6,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::catalog::Code;
 use crate::connection::State;
 use crate::incident::Incident;
 use crate::webhook::{Event, EventKind, emit};
@@ -33,7 +34,7 @@ impl Subject {
 }
 
 /// A state change: `connection.state_changed`; nothing when the state did not change.
-pub fn state_changed(subject: &Subject, from: State, to: State, error_code: Option<i32>) -> Vec<Event> {
+pub fn state_changed(subject: &Subject, from: State, to: State, error_code: Option<Code>) -> Vec<Event> {
     if from == to {
         return Vec::new();
     }
@@ -57,7 +58,7 @@ pub fn repaired(subject: &Subject, from: State, failure_streak: i32) -> Option<E
 #[derive(Debug, Clone, Copy)]
 pub enum Finished {
     Succeeded { added: u64, modified: u64, removed: u64 },
-    Failed { code: i32 },
+    Failed { code: Code },
 }
 
 /// `refresh.completed` for every stored attempt, and `transactions.sync_available` when the
@@ -138,7 +139,7 @@ mod tests {
         let events = refresh_completed(&subject, 7, State::Healthy, busy);
         assert_eq!(kinds(&events), [EventKind::RefreshCompleted, EventKind::TransactionsSyncAvailable]);
         assert_eq!(events[1].data["added"], 3);
-        let failed = refresh_completed(&subject, 8, State::BankIssue, Finished::Failed { code: 102 });
+        let failed = refresh_completed(&subject, 8, State::BankIssue, Finished::Failed { code: Code::new(102) });
         assert_eq!(failed[0].data["outcome"], "failed");
         assert_eq!(failed[0].data["error_code"], 102);
     }

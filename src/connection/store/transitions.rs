@@ -6,8 +6,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::catalog::Code;
 use crate::connection::State;
 use crate::connection::lifecycle::transition::Rule;
+
+/// Codes are `int` columns; one that does not fit is refused before the statement runs.
+fn stored_code(code: Code) -> Result<i32, sqlx::Error> {
+    i32::try_from(code).map_err(|error| sqlx::Error::Encode(Box::new(error)))
+}
 
 fn decode_state(text: &str) -> Result<State, sqlx::Error> {
     State::parse(text).ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{text}`").into()))
@@ -43,15 +49,16 @@ pub async fn insert(
 pub async fn clear_user_error(
     executor: impl PgExecutor<'_>,
     id: Uuid,
-    codes: &[i32],
+    codes: &[Code],
     rule: &Rule,
 ) -> Result<bool, sqlx::Error> {
+    let codes = codes.iter().map(|code| stored_code(*code)).collect::<Result<Vec<i32>, _>>()?;
     let result = sqlx::query!(
         r#"update connection set error_code = null, error_raw = null, error_at = null,
                   state = $3, updated_at = now()
            where id = $1 and error_code = any($2) and state = any($4)"#,
         id,
-        codes,
+        &codes,
         rule.to.as_str(),
         &rule.from_names() as &[&str],
     )
@@ -137,9 +144,10 @@ pub async fn record_failure(
     id: Uuid,
     at: DateTime<Utc>,
     rule: &Rule,
-    code: i32,
+    code: Code,
     raw: &str,
 ) -> Result<Option<State>, sqlx::Error> {
+    let code = stored_code(code)?;
     let before = sqlx::query_scalar!(
         r#"with before as (select state from connection where id = $1)
            update connection set state = $3, last_attempt_at = $2, failure_streak = failure_streak + 1,
