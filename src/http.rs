@@ -5,7 +5,6 @@ pub mod api_keys;
 pub mod auth;
 pub mod connections;
 pub mod diagnosis;
-pub mod error;
 pub mod errors;
 pub mod extract;
 pub mod feed;
@@ -16,6 +15,7 @@ pub mod institutions;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod problem;
 pub mod refreshes;
 pub mod sandbox_bank;
 pub mod schema;
@@ -46,7 +46,7 @@ use crate::auth::cache::KeyCache;
 use crate::catalog::CatalogHandle;
 use crate::connection::Sealer;
 use crate::telemetry::Metrics;
-use error::{ApiError, Problem};
+use problem::{ApiError, Problem};
 
 /// What handlers share. Cloned per request; everything inside is a handle.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ pub struct HttpSettings {
                        problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, error::FieldError)),
+    components(schemas(Problem, problem::FieldError)),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
@@ -178,11 +178,11 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
 }
 
 async fn route_not_found() -> ApiError {
-    error::problem_for_status(StatusCode::NOT_FOUND)
+    problem::problem_for_status(StatusCode::NOT_FOUND)
 }
 
 async fn method_not_allowed() -> ApiError {
-    error::problem_for_status(StatusCode::METHOD_NOT_ALLOWED)
+    problem::problem_for_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
@@ -279,7 +279,7 @@ fn problem_response(description: &str) -> RefOr<Response> {
         ResponseBuilder::new()
             .description(description)
             .content(
-                error::PROBLEM_JSON,
+                problem::PROBLEM_JSON,
                 utoipa::openapi::ContentBuilder::new()
                     .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
                     .build(),

@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
 use crate::catalog::{Action, CatalogIndex};
 use crate::config::parse_duration;

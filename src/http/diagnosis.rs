@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
 use super::extract::Path;
+use super::problem::{ApiError, Problem};
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
 use crate::connection::{self, store as connections};
 use crate::jobs;

@@ -14,8 +14,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};

@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Path, Query};
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::connection::store as connections;
 use crate::feed::{self, Transaction};
 

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::Query;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::CatalogIndex;
 use crate::health::{Counts, InstitutionCount, Scope, store};

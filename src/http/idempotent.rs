@@ -4,7 +4,7 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::error::{ApiError, FieldError};
+use super::problem::{ApiError, FieldError};
 use crate::idempotency::{self, StoredResponse};
 
 const HEADER: &str = "idempotency-key";

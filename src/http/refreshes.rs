@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
 use crate::connection::{self, ListFilter, store as connections};
 use crate::idempotency::{self, Claim, StoredResponse};

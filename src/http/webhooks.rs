@@ -17,10 +17,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Principal;
 use crate::idempotency::{self, Claim, StoredResponse};
 use crate::webhook::address::parse_url;
