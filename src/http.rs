@@ -27,6 +27,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -174,6 +176,29 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         // so it sits outside the API's layers.
         Some(bank) => app.nest_service("/sandbox-bank", sandbox_bank::router(bank)),
         None => app,
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish for up to `grace` before giving up on them, so a stuck request cannot hold a
+/// shutdown forever.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace_expired = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace_expired => {
+            tracing::warn!(?grace, "in-flight requests still running after the grace period; exiting anyway");
+            Ok(())
+        }
     }
 }
 
