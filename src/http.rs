@@ -15,6 +15,7 @@ pub mod institutions;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod precondition;
 pub mod problem;
 pub mod refreshes;
 pub mod sandbox_bank;

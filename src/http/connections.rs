@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -20,6 +20,7 @@ use super::auth::Caller;
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent;
 use super::pagination::{Page, PageParams};
+use super::precondition::{self, Counter, etag, if_match, required_if_match};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
 use crate::catalog::{Action, CatalogIndex};
@@ -287,10 +288,6 @@ fn wait_until(connection: &Connection) -> Option<DateTime<Utc>> {
     next.max(incident)
 }
 
-fn etag(version: i32) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
-}
-
 /// The connection if the caller may see it; otherwise 404, whether or not it exists.
 pub(super) async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Connection, ApiError> {
     connections::get(&state.pool, id)
@@ -404,7 +401,7 @@ pub async fn create(
     tx.commit().await?;
     tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
     let mut response = idempotent::json_response(StatusCode::CREATED, bytes, Some(&location));
-    response.headers_mut().insert(header::ETAG, etag(version));
+    response.headers_mut().insert(header::ETAG, etag(Counter::Version, version));
     Ok(response)
 }
 
@@ -502,7 +499,7 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Response, ApiError> {
     let connection = visible(&state, &caller.0, id).await?;
     let detailed = detailed_view(&state, connection).await?;
-    Ok(([(header::ETAG, etag(detailed.version))], axum::Json(detailed)).into_response())
+    Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
 async fn detailed_view(state: &AppState, connection: Connection) -> Result<ConnectionView, ApiError> {
@@ -516,52 +513,8 @@ async fn detailed_view(state: &AppState, connection: Connection) -> Result<Conne
     Ok(view)
 }
 
-/// The version an `If-Match` names; `*` means whatever is current.
-fn if_match(headers: &HeaderMap, required: bool) -> Result<Option<IfMatch>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return if required {
-            Err(ApiError::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "if_match_required",
-                "Send If-Match with the ETag from your last GET, so you cannot overwrite a change you have not seen.",
-            ))
-        } else {
-            Ok(None)
-        };
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(Some(IfMatch::Any));
-    }
-    text.strip_prefix("\"v")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|digits| (1..=9).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse().ok())
-        .map(|version| Some(IfMatch::Version(version)))
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_header", "If-Match must be an ETag of this API, such as \"v3\", or *.")
-                .with_errors(vec![FieldError::new("if-match", "must be \"v<version>\" or *")])
-        })
-}
-
-#[derive(Debug, Clone, Copy)]
-enum IfMatch {
-    Any,
-    Version(i32),
-}
-
-impl IfMatch {
-    fn version_or(self, current: i32) -> i32 {
-        match self {
-            IfMatch::Any => current,
-            IfMatch::Version(version) => version,
-        }
-    }
-}
-
 fn stale_etag(current: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
+    precondition::failed(
         "stale_etag",
         format!("The connection changed since you read it (it is at version {current}); fetch it and try again."),
     )
@@ -590,7 +543,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let principal = writer(&caller)?.clone();
     let current = visible(&state, &principal, id).await?;
-    let expected = if_match(&headers, true)?.map_or(current.version, |m| m.version_or(current.version));
+    let expected = required_if_match(&headers, Counter::Version)?.version_or(current.version);
     if current.state == connection::State::Disconnected {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -636,7 +589,7 @@ pub async fn patch(
     tx.commit().await?;
     let updated = visible(&state, &principal, id).await?;
     let detailed = detailed_view(&state, updated).await?;
-    Ok(([(header::ETAG, etag(detailed.version))], axum::Json(detailed)).into_response())
+    Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
 /// Writes one timeline event per change; new credentials also clear a sign-in error.
@@ -719,7 +672,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let principal = writer(&caller)?.clone();
     let current = visible(&state, &principal, id).await?;
-    let expected = if_match(&headers, false)?.map_or(current.version, |m| m.version_or(current.version));
+    let expected = if_match(&headers, Counter::Version)?.map_or(current.version, |m| m.version_or(current.version));
     if params.purge == Some(true) {
         caller.require(&[Role::Admin])?;
         connections::purge(&state.pool, id).await?;

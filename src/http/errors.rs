@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query};
+use super::precondition::{self, Counter, IfMatch, etag, if_match};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
@@ -209,10 +210,6 @@ fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) ->
     (StatusCode::MULTIPLE_CHOICES, axum::Json(AmbiguousCode { detail, candidates })).into_response()
 }
 
-fn etag(revision: i32) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"r{revision}\"")).unwrap_or(HeaderValue::from_static("\"r0\""))
-}
-
 /// Look up an error by canonical code, reason or any provider alias.
 ///
 /// Accepts `102`, `bank_unavailable`, `plaid:ITEM_LOGIN_REQUIRED`, `ofx:15500`, `qbo:OL-301`, or a
@@ -244,7 +241,7 @@ pub async fn lookup(
             };
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                (header::ETAG, etag(entry.revision)),
+                (header::ETAG, etag(Counter::Revision, entry.revision)),
             ];
             Ok((headers, body).into_response())
         }
@@ -394,7 +391,7 @@ pub async fn edit(
             "No catalogue entry has code {code}; aliases are edited in catalog/aliases."
         )));
     }
-    let expected = expected_revision(&headers)?;
+    let expected = if_match(&headers, Counter::Revision)?.and_then(IfMatch::named);
     let problems = catalog::validate_edit(&index, code, &edit);
     if !problems.is_empty() {
         return Err(ApiError::validation(
@@ -407,34 +404,18 @@ pub async fn edit(
             state.catalog.reload(&state.pool).await?;
             let index = state.catalog.current();
             let stored = index.entry(code).ok_or_else(|| ApiError::internal(&"edited entry vanished"))?;
-            Ok(([(header::ETAG, etag(stored.revision))], axum::Json(ErrorEntry::new(&index, stored))).into_response())
+            Ok((
+                [(header::ETAG, etag(Counter::Revision, stored.revision))],
+                axum::Json(ErrorEntry::new(&index, stored)),
+            )
+                .into_response())
         }
-        EditOutcome::Stale { current } => Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
+        EditOutcome::Stale { current } => Err(precondition::failed(
             "stale_revision",
             format!("The entry is at revision {current}; fetch it again and re-apply your edit."),
         )),
         EditOutcome::NotFound => Err(ApiError::not_found(format!("No catalogue entry has code {code}."))),
     }
-}
-
-/// The revision an `If-Match` names: a malformed header is a 400, a well-formed one that names
-/// another revision is the caller's 412 later.
-fn expected_revision(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    text.strip_prefix("\"r")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|number| (1..=9).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|number| number.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_header", "If-Match must be an ETag of this API, such as \"r3\", or *.")
-                .with_errors(vec![FieldError::new("if-match", "must be \"r<revision>\" or *")])
-        })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
