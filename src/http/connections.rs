@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
 use super::precondition::{self, Counter, etag, if_match, required_if_match};
 use super::problem::{ApiError, FieldError, Problem};
@@ -27,7 +27,7 @@ use crate::catalog::{Action, CatalogIndex};
 use crate::config::parse_duration;
 use crate::connection::store::{self as connections, AccountChanges, AccountUpdate, Changes, NewConnection};
 use crate::connection::{self, Account, AccountKind, AccountState, Actor, Connection, Credentials, Event, ListFilter};
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::StoredResponse;
 use crate::institution;
 use crate::refresh::{self, Trigger};
 use crate::webhook::events::{self, Subject};
@@ -341,7 +341,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = writer(&caller)?.clone();
     let input: CreateConnection = parse_json(&body)?;
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &principal, "/v1/connections", &body)?;
     let tenant_id = owning_tenant(&principal, input.tenant_id)?;
     let credentials = Credentials::from(input.credentials);
     let mut errors = credential_errors(&credentials);
@@ -361,48 +361,45 @@ pub async fn create(
     }
     validation(errors)?;
 
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", "/v1/connections", &body);
-        match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return Ok(idempotent::replay(first)),
-            Claim::Mismatch => return Err(idempotent::mismatch()),
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let id = Uuid::new_v4();
+            let (sealed, key_id) = state.sealer.seal(id, &credentials).map_err(|error| ApiError::internal(&error))?;
+            let new = NewConnection {
+                id,
+                tenant_id,
+                institution_id: input.institution_id,
+                display_name: input.display_name.trim(),
+                refresh_every_seconds: refresh_every,
+                credentials_sealed: &sealed,
+                credentials_key_id: &key_id,
+            };
+            connections::insert(&mut *tx, &new).await?;
+            let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
+            connections::insert_event(&mut *tx, id, "connection.created", &detail, actor(&principal)).await?;
+            // The first refresh commits with the connection: there is never one without the other.
+            refresh::enqueue(&mut *tx, id, Trigger::Created).await?;
+            connections::schedule_first_refresh(&mut *tx, id).await?;
+            let created = connections::get(&mut *tx, id)
+                .await?
+                .ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
+            let mut body = view(created, &state.catalog.current());
+            body.accounts = Some(Vec::new());
+            let bytes = serde_json::to_vec(&body).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/connections/{id}");
+            let first = StoredResponse { status: StatusCode::CREATED.as_u16(), body: bytes, location: Some(location) };
+            Ok(((id, body.version), first))
+        })
+        .await?;
+    match outcome {
+        Outcome::Done((id, version), first) => {
+            tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
+            let mut response = idempotent::respond(first);
+            response.headers_mut().insert(header::ETAG, etag(Counter::Version, version));
+            Ok(response)
         }
+        Outcome::Replay(first) => Ok(idempotent::replay(first)),
     }
-    let id = Uuid::new_v4();
-    let (sealed, key_id) = state.sealer.seal(id, &credentials).map_err(|error| ApiError::internal(&error))?;
-    let new = NewConnection {
-        id,
-        tenant_id,
-        institution_id: input.institution_id,
-        display_name: input.display_name.trim(),
-        refresh_every_seconds: refresh_every,
-        credentials_sealed: &sealed,
-        credentials_key_id: &key_id,
-    };
-    connections::insert(&mut *tx, &new).await?;
-    let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
-    connections::insert_event(&mut *tx, id, "connection.created", &detail, actor(&principal)).await?;
-    // The first refresh commits with the connection: there is never one without the other.
-    refresh::enqueue(&mut tx, id, Trigger::Created).await?;
-    connections::schedule_first_refresh(&mut *tx, id).await?;
-    let created =
-        connections::get(&mut *tx, id).await?.ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
-    let mut body = view(created, &state.catalog.current());
-    body.accounts = Some(Vec::new());
-    let version = body.version;
-    let location = format!("/v1/connections/{id}");
-    let bytes = serde_json::to_vec(&body).map_err(|error| ApiError::internal(&error))?;
-    if let Some(key) = &idempotency_key {
-        let stored = StoredResponse { status: 201, body: bytes.clone(), location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, principal.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
-    let mut response = idempotent::json_response(StatusCode::CREATED, bytes, Some(&location));
-    response.headers_mut().insert(header::ETAG, etag(Counter::Version, version));
-    Ok(response)
 }
 
 fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Uuid, ApiError> {

@@ -12,11 +12,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
 use crate::connection::{self, ListFilter, store as connections};
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::StoredResponse;
 use crate::jobs::{JobState, store as jobs};
 use crate::refresh::{self, Trigger};
 
@@ -58,7 +58,7 @@ pub async fn trigger(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &caller.0, &format!("/v1/connections/{id}/refresh"), &body)?;
     // The body is optional: an empty POST asks for a plain refresh.
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
@@ -69,30 +69,24 @@ pub async fn trigger(
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
     }
-    let connection = connections::get(&state.pool, id)
+    let connection = connection::store::get(&state.pool, id)
         .await?
         .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
     refusal(&connection, force, state.refresh_cooldown)?;
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", &format!("/v1/connections/{id}/refresh"), &body);
-        match idempotency::store::claim(&mut tx, caller.0.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return Ok(idempotent::replay(first)),
-            Claim::Mismatch => return Err(idempotent::mismatch()),
-        }
-    }
-    let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
-    let location = format!("/v1/refreshes/{}", enqueued.job_id);
-    let accepted = RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced };
-    let response_body = serde_json::to_vec(&accepted).map_err(|error| ApiError::internal(&error))?;
-    if let Some(key) = &idempotency_key {
-        let stored = StoredResponse { status: 202, body: response_body.clone(), location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, caller.0.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    Ok(idempotent::json_response(StatusCode::ACCEPTED, response_body, Some(&location)))
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let enqueued = refresh::enqueue(tx, id, Trigger::Manual).await?;
+            let accepted = RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced };
+            let body = serde_json::to_vec(&accepted).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/refreshes/{}", enqueued.job_id);
+            Ok(((), StoredResponse { status: StatusCode::ACCEPTED.as_u16(), body, location: Some(location) }))
+        })
+        .await?;
+    Ok(match outcome {
+        Outcome::Done((), first) => idempotent::respond(first),
+        Outcome::Replay(first) => idempotent::replay(first),
+    })
 }
 
 fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time::Duration) -> Result<(), ApiError> {

@@ -18,11 +18,11 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Principal;
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::StoredResponse;
 use crate::webhook::address::parse_url;
 use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
 use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id, secret};
@@ -283,46 +283,44 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = caller.0;
     let input: CreateWebhook = parse_json(&body)?;
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &principal, "/v1/webhooks", &body)?;
     let (url, tenant_id) = validate(&input, &principal)?;
     admit_host(&state, &url).await?;
 
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", "/v1/webhooks", &body);
-        match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return replay(&state, first).await,
-            Claim::Mismatch => return Err(idempotent::mismatch()),
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let id = Uuid::new_v4();
+            let secret = secret::generate();
+            let (sealed, key_id) =
+                secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
+            let events = event_names(&input.events);
+            let new = NewEndpoint {
+                id,
+                tenant_id,
+                url: url.as_str(),
+                events: &events,
+                description: input.description.trim(),
+                secret_sealed: &sealed,
+                secret_key_id: &key_id,
+            };
+            let view = WebhookView::from(store::insert_endpoint(tx, &new).await?);
+            // The recorded first response leaves the secret out: it stays sealed on the endpoint
+            // and a replay opens it again, so no plaintext copy sits in the idempotency table.
+            let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/webhooks/{id}");
+            let recorded =
+                StoredResponse { status: StatusCode::CREATED.as_u16(), body: without_secret, location: Some(location) };
+            Ok((CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() }, recorded))
+        })
+        .await?;
+    match outcome {
+        Outcome::Done(created, recorded) => {
+            tracing::info!(webhook_id = %created.webhook.id, tenant_id = ?tenant_id, "webhook registered");
+            let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
+            Ok(idempotent::json_response(StatusCode::CREATED, bytes, recorded.location.as_deref()))
         }
+        Outcome::Replay(first) => replay(&state, first).await,
     }
-    let id = Uuid::new_v4();
-    let secret = secret::generate();
-    let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
-    let events = event_names(&input.events);
-    let new = NewEndpoint {
-        id,
-        tenant_id,
-        url: url.as_str(),
-        events: &events,
-        description: input.description.trim(),
-        secret_sealed: &sealed,
-        secret_key_id: &key_id,
-    };
-    let view = WebhookView::from(store::insert_endpoint(&mut *tx, &new).await?);
-    let location = format!("/v1/webhooks/{id}");
-    if let Some(key) = &idempotency_key {
-        // The stored first response leaves the secret out: it stays sealed on the endpoint and
-        // a replay opens it again, so no plaintext copy sits in the idempotency table.
-        let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
-        let stored = StoredResponse { status: 201, body: without_secret, location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, principal.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(webhook_id = %id, tenant_id = ?tenant_id, "webhook registered");
-    let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
-    let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
-    Ok(idempotent::json_response(StatusCode::CREATED, bytes, Some(&location)))
 }
 
 /// The first response again, with the secret opened from the endpoint it created.
