@@ -15,9 +15,9 @@ use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
-use crate::connection::{self, ListFilter, store as connections};
+use crate::connection::{self, ListFilter};
 use crate::idempotency::StoredResponse;
-use crate::jobs::{JobState, store as jobs};
+use crate::jobs::{self, JobState};
 use crate::refresh::{self, Trigger};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -90,8 +90,7 @@ pub async fn trigger(
 }
 
 fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time::Duration) -> Result<(), ApiError> {
-    use connection::State as S;
-    if connection.state == S::Disconnected {
+    if connection.state == connection::State::Disconnected {
         return Err(ApiError::new(StatusCode::CONFLICT, "connection_disconnected", "The connection is disconnected."));
     }
     if force {
@@ -104,7 +103,7 @@ fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time
             "Refreshes are paused; resume the connection first.",
         ));
     }
-    if connection.state == S::NeedsUserAction {
+    if connection.state == connection::State::NeedsUserAction {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "waiting_for_user",
@@ -145,8 +144,8 @@ pub struct RefreshView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl From<jobs::JobRecord> for RefreshView {
-    fn from(job: jobs::JobRecord) -> Self {
+impl From<jobs::store::JobRecord> for RefreshView {
+    fn from(job: jobs::store::JobRecord) -> Self {
         let state = JobState::parse(&job.state).unwrap_or(JobState::Available);
         Self {
             refresh_id: job.job_id,
@@ -177,7 +176,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<RefreshView>, ApiError> {
-    let job = jobs::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
+    let job = jobs::store::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
     let job = match job {
         Some(job) if visible(&state, &caller.0, job.connection_id).await? => job,
         _ => return Err(ApiError::not_found("No refresh has that id.")),
@@ -190,7 +189,9 @@ async fn visible(state: &AppState, caller: &Principal, connection_id: Option<Uui
         return Ok(true);
     }
     let Some(id) = connection_id else { return Ok(false) };
-    Ok(connections::get(&state.pool, id).await?.is_some_and(|connection| caller.can_see_tenant(connection.tenant_id)))
+    Ok(connection::store::get(&state.pool, id)
+        .await?
+        .is_some_and(|connection| caller.can_see_tenant(connection.tenant_id)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -228,10 +229,10 @@ pub async fn history(
     if !(1..=200).contains(&limit) || params.before.is_some_and(|before| before < 1) {
         return Err(ApiError::bad_request("invalid_query_parameter", "limit must be 1 to 200 and before at least 1."));
     }
-    if !visible(&state, &caller.0, Some(id)).await? || connections::get(&state.pool, id).await?.is_none() {
+    if !visible(&state, &caller.0, Some(id)).await? || connection::store::get(&state.pool, id).await?.is_none() {
         return Err(ApiError::not_found("No connection has that id."));
     }
-    let mut rows = jobs::for_connection(&state.pool, id, params.before, i64::from(limit) + 1).await?;
+    let mut rows = jobs::store::for_connection(&state.pool, id, params.before, i64::from(limit) + 1).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|job| job.job_id) } else { None };
@@ -293,7 +294,7 @@ pub async fn bulk(
         error_code: request.error_code,
         ..ListFilter::default()
     };
-    let matched: Vec<Uuid> = connections::list(&state.pool, &filter, None, BULK_LIMIT)
+    let matched: Vec<Uuid> = connection::store::list(&state.pool, &filter, None, BULK_LIMIT)
         .await?
         .into_iter()
         .filter(|connection| connection.state != connection::State::Disconnected)
@@ -342,8 +343,8 @@ pub struct WorkerView {
     pub last_seen_at: DateTime<Utc>,
 }
 
-impl From<jobs::LiveWorker> for WorkerView {
-    fn from(worker: jobs::LiveWorker) -> Self {
+impl From<jobs::store::LiveWorker> for WorkerView {
+    fn from(worker: jobs::store::LiveWorker) -> Self {
         Self {
             id: worker.id,
             kinds: worker.kinds,
@@ -361,7 +362,7 @@ impl From<jobs::LiveWorker> for WorkerView {
 pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<QueueView>, ApiError> {
     caller.require(&[Role::Admin, Role::Helpdesk])?;
     let mut conn = state.pool.acquire().await?;
-    let stats = jobs::stats(&mut conn).await?;
+    let stats = jobs::store::stats(&mut conn).await?;
     Ok(axum::Json(QueueView {
         by_state: stats.by_state.into_iter().collect(),
         due: stats.due,
