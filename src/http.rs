@@ -1,6 +1,7 @@
 //! The HTTP surface. The router and the OpenAPI document are built from the same route list,
 //! so the document cannot forget a route.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod connections;
@@ -110,8 +111,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::get, connections::patch, connections::delete))
-        .routes(routes!(connections::accounts))
-        .routes(routes!(connections::patch_account))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::patch))
         .routes(routes!(connections::events))
         .routes(routes!(refreshes::trigger))
         .routes(routes!(refreshes::history))

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
-use super::problem::{ApiError, FieldError, Problem};
+use super::problem::{self, ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
 use crate::webhook::events;
@@ -22,7 +22,7 @@ use crate::webhook::{self, EventKind};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentView {
     pub id: Uuid,
-    pub institution: super::connections::InstitutionRef,
+    pub institution: super::connections::views::InstitutionRef,
     pub state: IncidentState,
     pub source: Source,
     pub title: String,
@@ -49,7 +49,7 @@ impl From<Incident> for IncidentView {
     fn from(incident: Incident) -> Self {
         Self {
             id: incident.id,
-            institution: super::connections::InstitutionRef {
+            institution: super::connections::views::InstitutionRef {
                 id: incident.institution_id,
                 name: incident.institution_name,
             },
@@ -260,5 +260,5 @@ fn check_text(title: Option<&str>, message: Option<&str>) -> Result<(), ApiError
     if message.is_some_and(|message| message.chars().count() > 2000) {
         problems.push(FieldError::new("message", "at most 2000 characters"));
     }
-    if problems.is_empty() { Ok(()) } else { Err(ApiError::validation(problems)) }
+    problem::reject_invalid(problems)
 }
