@@ -1,5 +1,9 @@
 //! `/v1/errors`: the error-code reference. Reads come from the in-memory index; edits go to
-//! PostgreSQL as revisions and every replica reloads.
+//! PostgreSQL as revisions and every replica reloads. The entry as the API shows it
+//! (`ErrorEntry`) is rendered here, beside the cache of rendered bodies; the other answers are in
+//! `views`.
+
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
@@ -21,50 +24,10 @@ use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
-    StoredEntry,
+    self, Action, Actor, CatalogIndex, Category, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
 };
 use crate::config::parse_duration;
-
-/// A provider code that resolves to an entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AliasView {
-    #[schema(example = "plaid")]
-    pub namespace: String,
-    #[schema(example = "ITEM_LOGIN_REQUIRED")]
-    pub code: String,
-    /// The canonical entry it resolves to.
-    pub canonical: u32,
-    /// `exact`, or `nearest` when no entry means exactly the same (then `note` says why).
-    #[serde(rename = "match")]
-    pub match_kind: MatchKind,
-    pub title: String,
-    pub note: Option<String>,
-}
-
-impl From<&NamespacedAlias> for AliasView {
-    fn from(alias: &NamespacedAlias) -> Self {
-        Self {
-            namespace: alias.namespace.clone(),
-            code: alias.alias.code.clone(),
-            canonical: alias.alias.canonical,
-            match_kind: alias.alias.match_kind,
-            title: alias.alias.title.clone(),
-            note: alias.alias.note.clone(),
-        }
-    }
-}
-
-/// An alias as an entry lists it: enough to look it up (`namespace:code`) for its title and note.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AliasRef {
-    #[schema(example = "plaid")]
-    pub namespace: String,
-    #[schema(example = "ITEM_LOGIN_REQUIRED")]
-    pub code: String,
-    #[serde(rename = "match")]
-    pub match_kind: MatchKind,
-}
+use views::{AliasRef, AmbiguousCode, Candidate, ErrorLookup, Matched, RevisionView, SearchHit, SearchResults};
 
 /// A catalogue entry with its aliases and revision. `entry` is exactly what `PUT` takes, so an
 /// edit is: fetch, change `entry`, send it back with `If-Match`.
@@ -165,39 +128,6 @@ impl RenderedEntries {
     }
 }
 
-/// How the looked-up code matched.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Matched {
-    /// `code`, `reason` or `alias`.
-    #[schema(example = "alias")]
-    pub by: &'static str,
-    /// The alias that matched, when `by` is `alias`.
-    pub alias: Option<AliasView>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorLookup {
-    pub matched: Matched,
-    #[serde(flatten)]
-    pub entry: ErrorEntry,
-}
-
-/// A bare code that several providers use with different meanings.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AmbiguousCode {
-    pub detail: String,
-    /// Each candidate with its namespace; look one up as `namespace:code`.
-    pub candidates: Vec<Candidate>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Candidate {
-    pub alias: AliasView,
-    /// The canonical entry's reason and title.
-    pub reason: String,
-    pub entry_title: String,
-}
-
 fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) -> Response {
     let candidates = aliases
         .iter()
@@ -275,30 +205,6 @@ pub struct SearchParams {
     /// At most this many results, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchHit {
-    pub code: u32,
-    pub reason: String,
-    pub title: String,
-    pub category: Category,
-    pub actor: Actor,
-    pub retryable: bool,
-    pub action: Action,
-    pub user_message: String,
-    /// `code`, `reason`, `alias`, `similar_code` or `text`.
-    #[schema(example = "text")]
-    pub matched_by: &'static str,
-    /// The alias or similar code that matched, for code matches.
-    pub matched: Option<String>,
-    /// Relevance; only comparable within one response.
-    pub score: f32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchResults {
-    pub items: Vec<SearchHit>,
 }
 
 /// Search the catalogue: exact codes and aliases first, then similar codes, then text relevance.
@@ -416,18 +322,6 @@ pub async fn edit(
         )),
         EditOutcome::NotFound => Err(ApiError::not_found(format!("No catalogue entry has code {code}."))),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevisionView {
-    pub revision: i32,
-    /// `shipped` (from a release) or `admin` (an edit through the API).
-    #[schema(example = "admin")]
-    pub origin: String,
-    /// The key that made an admin edit.
-    pub edited_by: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub entry: Entry,
 }
 
 /// An entry's revision history, newest first.
