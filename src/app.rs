@@ -250,7 +250,7 @@ impl Instance {
             webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
-        let server = tokio::spawn(serve(listener, router, shutdown.clone(), settings.shutdown_grace));
+        let server = tokio::spawn(http::serve(listener, router, shutdown.clone(), settings.shutdown_grace));
         if settings.seed_demo && settings.mount_sandbox {
             let seeded = crate::demo::seed(&state_pool, &state_sealer).await?;
             if seeded > 0 {
@@ -380,26 +380,6 @@ async fn load_catalog(pool: &PgPool) -> anyhow::Result<CatalogHandle> {
     Ok(CatalogHandle::new(catalog::load_index(pool).await?))
 }
 
-async fn serve(
-    listener: TcpListener,
-    router: axum::Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let grace_expired = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        result = server => result,
-        () = grace_expired => {
-            tracing::warn!(?grace, "in-flight requests still running after the grace period; exiting anyway");
-            Ok(())
-        }
-    }
-}
-
 /// Registers the configured bootstrap admin key, or creates the first admin key of an empty
 /// database and returns it so the caller can show it once.
 async fn bootstrap_keys(pool: &PgPool, configured: Option<&SecretString>) -> anyhow::Result<Option<SecretString>> {
@@ -460,8 +440,12 @@ pub async fn run_sandbox_bank(args: SandboxBankArgs) -> anyhow::Result<()> {
     }
     println!("  sign in as user_good / pass_good, or any user with password error_<code>");
     let shutdown = CancellationToken::new();
-    let server =
-        tokio::spawn(serve(listener, http::sandbox_bank::router(bank.clone()), shutdown.clone(), args.shutdown_grace));
+    let server = tokio::spawn(http::serve(
+        listener,
+        http::sandbox_bank::router(bank.clone()),
+        shutdown.clone(),
+        args.shutdown_grace,
+    ));
     stop_requested.await;
     tracing::info!("shutting down the sandbox bank");
     // Stalled and delayed replies end first, so graceful shutdown has nothing left to wait for.

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::catalog::Code;
+
 // Sealing is a leaf (webhook secrets use it too); connections re-export it for their callers.
 pub use crate::seal::{Credentials, SealError, Sealer};
 
@@ -77,7 +79,7 @@ pub struct Connection {
     pub last_success_at: Option<DateTime<Utc>>,
     pub data_as_of: Option<DateTime<Utc>>,
     pub failure_streak: i32,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
     pub error_raw: Option<String>,
     pub error_at: Option<DateTime<Utc>>,
     pub next_refresh_at: Option<DateTime<Utc>>,
@@ -174,7 +176,7 @@ pub struct Account {
     pub balance: Option<Decimal>,
     pub available: Option<Decimal>,
     pub balance_as_of: Option<DateTime<Utc>>,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -209,7 +211,7 @@ pub struct ListFilter {
     pub tenant_id: Option<Uuid>,
     pub state: Option<State>,
     pub institution_id: Option<Uuid>,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
     /// Connections with no success since this instant (created before it, too).
     pub stale_before: Option<DateTime<Utc>>,
     /// Text in the display name or the institution's name.

@@ -1,11 +1,11 @@
 //! The HTTP surface. The router and the OpenAPI document are built from the same route list,
 //! so the document cannot forget a route.
 
+pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod connections;
 pub mod diagnosis;
-pub mod error;
 pub mod errors;
 pub mod extract;
 pub mod feed;
@@ -16,6 +16,8 @@ pub mod institutions;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
+pub mod precondition;
+pub mod problem;
 pub mod refreshes;
 pub mod sandbox_bank;
 pub mod schema;
@@ -27,6 +29,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -46,7 +50,7 @@ use crate::auth::cache::KeyCache;
 use crate::catalog::CatalogHandle;
 use crate::connection::Sealer;
 use crate::telemetry::Metrics;
-use error::{ApiError, Problem};
+use problem::{ApiError, Problem};
 
 /// What handlers share. Cloned per request; everything inside is a handle.
 #[derive(Debug, Clone)]
@@ -82,7 +86,7 @@ pub struct HttpSettings {
                        problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, error::FieldError)),
+    components(schemas(Problem, problem::FieldError)),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
@@ -107,8 +111,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(api_keys::get, api_keys::revoke))
         .routes(routes!(connections::create, connections::list))
         .routes(routes!(connections::get, connections::patch, connections::delete))
-        .routes(routes!(connections::accounts))
-        .routes(routes!(connections::patch_account))
+        .routes(routes!(accounts::list))
+        .routes(routes!(accounts::patch))
         .routes(routes!(connections::events))
         .routes(routes!(refreshes::trigger))
         .routes(routes!(refreshes::history))
@@ -177,12 +181,35 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
     }
 }
 
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish for up to `grace` before giving up on them, so a stuck request cannot hold a
+/// shutdown forever.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let grace_expired = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => result,
+        () = grace_expired => {
+            tracing::warn!(?grace, "in-flight requests still running after the grace period; exiting anyway");
+            Ok(())
+        }
+    }
+}
+
 async fn route_not_found() -> ApiError {
-    error::problem_for_status(StatusCode::NOT_FOUND)
+    problem::problem_for_status(StatusCode::NOT_FOUND)
 }
 
 async fn method_not_allowed() -> ApiError {
-    error::problem_for_status(StatusCode::METHOD_NOT_ALLOWED)
+    problem::problem_for_status(StatusCode::METHOD_NOT_ALLOWED)
 }
 
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
@@ -279,7 +306,7 @@ fn problem_response(description: &str) -> RefOr<Response> {
         ResponseBuilder::new()
             .description(description)
             .content(
-                error::PROBLEM_JSON,
+                problem::PROBLEM_JSON,
                 utoipa::openapi::ContentBuilder::new()
                     .schema(Some(utoipa::openapi::Ref::from_schema_name("Problem")))
                     .build(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Account, AccountState, Connection, State};
-use crate::catalog::{Action, Actor, Category, Entry};
+use crate::catalog::{Action, Actor, Category, Code, Entry};
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -120,7 +120,7 @@ fn incident(facts: &Facts<'_>) -> Finding {
 }
 
 /// The current error, when its catalogue category is one of `categories`.
-fn error_in<'a>(facts: &Facts<'a>, categories: &[Category]) -> Option<(i32, &'a Entry)> {
+fn error_in<'a>(facts: &Facts<'a>, categories: &[Category]) -> Option<(Code, &'a Entry)> {
     let code = facts.connection.error_code?;
     facts.error.filter(|entry| categories.contains(&entry.category)).map(|entry| (code, entry))
 }

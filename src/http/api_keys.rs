@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::store::{self, KeyInsert, KeyRecord};
 use crate::auth::{NewKey, Role};
 

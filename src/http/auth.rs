@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::AppState;
-use super::error::ApiError;
+use super::problem::ApiError;
 use crate::auth::{PresentedKey, Principal, Role, store};
 
 /// The authenticated caller of a request.

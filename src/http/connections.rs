@@ -1,303 +1,54 @@
-//! `/v1/connections`: a tenant's bank connections, their accounts and timeline.
+//! `/v1/connections`: a tenant's bank connections and their timeline. What the resource takes is
+//! in `requests`, what it answers in `views`; accounts are their own resource (`http::accounts`).
 //!
 //! Tenancy: a tenant key sees only its tenant, and another tenant's connection answers 404 (not
 //! 403), so ids cannot be probed. Helpdesk reads every tenant; admin does everything.
 
-use std::collections::BTreeMap;
+pub mod requests;
+pub mod views;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use chrono::Utc;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
+use super::precondition::{self, Counter, etag, if_match, required_if_match};
+use super::problem::{self, ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
-use crate::catalog::{Action, CatalogIndex, Code};
-use crate::connection::lifecycle;
-use crate::connection::store::{self as connections, AccountChanges, AccountUpdate, Changes, NewConnection};
-use crate::connection::{
-    self, Account, AccountKind, AccountState, ChangedBy, Connection, Credentials, Event, ListFilter,
-};
+use crate::catalog::Code;
+use crate::connection::store::{self as connection_store, Changes, NewConnection};
+use crate::connection::{self, ChangedBy, Connection, Credentials, ListFilter, lifecycle};
 use crate::duration::parse_duration;
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::StoredResponse;
 use crate::institution;
 use crate::refresh::{self, Trigger};
+use requests::{ConnectionFilters, CreateConnection, PatchConnection};
+use views::{AccountView, ConnectionView, EventView, view};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
-/// Credentials as entered. Write-only: never returned, logged or stored unsealed.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CredentialsInput {
-    /// The user id for the bank's website.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
-        example = "user_good",
-        write_only
-    )]
-    pub user_id: String,
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password, example = "pass_good", write_only)]
-    pub password: String,
-    /// Extra sign-in fields some banks need.
-    #[serde(default)]
-    #[schema(write_only)]
-    pub extra: BTreeMap<String, String>,
-}
-
-impl std::fmt::Debug for CredentialsInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CredentialsInput(<redacted>)")
-    }
-}
-
-impl From<CredentialsInput> for Credentials {
-    fn from(input: CredentialsInput) -> Self {
-        Credentials { user_id: input.user_id, password: input.password, extra: input.extra }
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateConnection {
-    pub institution_id: Uuid,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
-        example = "Operating account"
-    )]
-    pub display_name: String,
-    pub credentials: CredentialsInput,
-    /// Whose connection: required for admin keys, implied (and must match if given) for tenant keys.
-    pub tenant_id: Option<Uuid>,
-    /// How often to refresh automatically (1h to 7d; default 24h).
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "24h")]
-    pub refresh_every: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchConnection {
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
-    pub display_name: Option<String>,
-    /// Pause or resume automatic refreshes.
-    pub paused: Option<bool>,
-    /// New sign-in details; clears a sign-in error.
-    pub credentials: Option<CredentialsInput>,
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "12h")]
-    pub refresh_every: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstitutionRef {
-    pub id: Uuid,
-    pub name: String,
-}
-
-/// The catalogue error a connection is in, with the one thing to do about it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionError {
-    #[schema(example = 103)]
-    pub code: i32,
-    /// The provider's own code (`ofx:15500`, `http:503`).
-    pub raw: Option<String>,
-    pub title: String,
-    /// Safe to show the business owner.
-    pub user_message: String,
-    pub action: Option<Action>,
-    /// With `action: wait_until`: nothing to do before this; we retry by then.
-    pub wait_until: Option<DateTime<Utc>>,
-    pub retryable: bool,
-    pub since: Option<DateTime<Utc>>,
-}
-
-/// The institution's open incident, as a connection shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IncidentRef {
-    pub id: Uuid,
-    pub title: String,
-    /// Affected connections are not retried before this.
-    pub wait_until: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    pub state: connection::State,
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    pub last_success_at: Option<DateTime<Utc>>,
-    /// The newest balance or transaction date the bank gave.
-    pub data_as_of: Option<DateTime<Utc>>,
-    pub failure_streak: i32,
-    pub next_refresh_at: Option<DateTime<Utc>>,
-    pub error: Option<ConnectionError>,
-    /// The institution's open incident, if any.
-    pub incident: Option<IncidentRef>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AccountView {
-    pub id: Uuid,
-    pub connection_id: Uuid,
-    /// The bank's id for the account; a remap changes it and keeps the history.
-    pub bank_account_id: String,
-    pub kind: AccountKind,
-    pub masked_number: String,
-    /// The account's name at the bank.
-    pub bank_name: String,
-    /// The account's name in the books.
-    pub display_name: String,
-    pub state: AccountState,
-    pub currency: String,
-    #[schema(value_type = Option<String>, example = "1523.40")]
-    pub balance: Option<Decimal>,
-    #[schema(value_type = Option<String>, example = "1500.00")]
-    pub available: Option<Decimal>,
-    pub balance_as_of: Option<DateTime<Utc>>,
-    pub error_code: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Account> for AccountView {
-    fn from(account: Account) -> Self {
-        Self {
-            id: account.id,
-            connection_id: account.connection_id,
-            bank_account_id: account.bank_account_id,
-            kind: account.kind,
-            masked_number: account.masked_number,
-            bank_name: account.bank_name,
-            display_name: account.display_name,
-            state: account.state,
-            currency: account.currency,
-            balance: account.balance,
-            available: account.available,
-            balance_as_of: account.balance_as_of,
-            error_code: account.error_code,
-            created_at: account.created_at,
-            updated_at: account.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionView {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub institution: InstitutionRef,
-    pub display_name: String,
-    pub state: connection::State,
-    pub paused: bool,
-    /// Automatic refresh interval, e.g. `24h`.
-    pub refresh_every: String,
-    pub credentials_updated_at: DateTime<Utc>,
-    pub health: Health,
-    /// Present on single-connection responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub accounts: Option<Vec<AccountView>>,
-    /// Display names several of the tenant's accounts share: a known cause of error 324.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(nullable = false)]
-    pub duplicate_account_names: Option<Vec<String>>,
-    /// Also the ETag.
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub disconnected_at: Option<DateTime<Utc>>,
-}
-
-fn view(connection: Connection, catalog: &CatalogIndex) -> ConnectionView {
-    // In a bank incident the one action is to wait, whatever the bank's error says.
-    let in_incident = connection.state == connection::State::BankIssue && connection.incident.is_some();
-    let error = connection.error_code.map(|code| {
-        let entry = Code::try_from(code).ok().and_then(|code| catalog.entry(code)).map(|stored| &stored.entry);
-        let action = if in_incident { Some(Action::WaitUntil) } else { entry.map(|entry| entry.action) };
-        let wait_until = (action == Some(Action::WaitUntil)).then(|| wait_until(&connection)).flatten();
-        ConnectionError {
-            code,
-            raw: connection.error_raw.clone(),
-            title: entry.map_or_else(|| format!("Error {code}"), |entry| entry.title.clone()),
-            user_message: entry.map_or_else(
-                || "Something went wrong refreshing this connection; we will keep trying.".to_owned(),
-                |entry| entry.user_message.clone(),
-            ),
-            action,
-            wait_until,
-            retryable: entry.is_some_and(|entry| entry.retryable),
-            since: connection.error_at,
-        }
-    });
-    let incident = connection.incident.as_ref().map(|incident| IncidentRef {
-        id: incident.id,
-        title: incident.title.clone(),
-        wait_until: incident.wait_until,
-    });
-    ConnectionView {
-        id: connection.id,
-        tenant_id: connection.tenant_id,
-        institution: InstitutionRef { id: connection.institution_id, name: connection.institution_name },
-        display_name: connection.display_name,
-        state: connection.state,
-        paused: connection.paused,
-        refresh_every: connection::every_text(connection.refresh_every_seconds),
-        credentials_updated_at: connection.credentials_updated_at,
-        health: Health {
-            state: connection.state,
-            last_attempt_at: connection.last_attempt_at,
-            last_success_at: connection.last_success_at,
-            data_as_of: connection.data_as_of,
-            failure_streak: connection.failure_streak,
-            next_refresh_at: connection.next_refresh_at,
-            error,
-            incident,
-        },
-        accounts: None,
-        duplicate_account_names: None,
-        version: connection.version,
-        created_at: connection.created_at,
-        updated_at: connection.updated_at,
-        disconnected_at: connection.disconnected_at,
-    }
-}
-
-/// When the next automatic attempt happens: the queued refresh, else the schedule, and never
-/// before the institution's incident says.
-fn wait_until(connection: &Connection) -> Option<DateTime<Utc>> {
-    let next = connection.retry_at.or(connection.next_refresh_at);
-    let incident = connection.incident.as_ref().map(|incident| incident.wait_until);
-    next.max(incident)
-}
-
-fn etag(version: i32) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"v{version}\"")).unwrap_or(HeaderValue::from_static("\"v0\""))
-}
-
 /// The connection if the caller may see it; otherwise 404, whether or not it exists.
 pub(super) async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Connection, ApiError> {
-    connections::get(&state.pool, id)
+    connection_store::get(&state.pool, id)
         .await?
         .filter(|connection| caller.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))
 }
 
-fn writer(caller: &Caller) -> Result<&Principal, ApiError> {
+pub(super) fn writer(caller: &Caller) -> Result<&Principal, ApiError> {
     caller.require(&[Role::Admin, Role::Tenant])
 }
 
-fn actor(principal: &Principal) -> ChangedBy {
+pub(super) fn actor(principal: &Principal) -> ChangedBy {
     ChangedBy { key_id: Some(principal.key_id), role: principal.role.as_str() }
 }
 
@@ -306,10 +57,6 @@ fn refresh_seconds(text: &str) -> Result<i32, FieldError> {
     let duration = parse_duration(text).map_err(|_| invalid())?;
     let seconds = i32::try_from(duration.as_secs()).map_err(|_| invalid())?;
     if (3600..=604_800).contains(&seconds) { Ok(seconds) } else { Err(invalid()) }
-}
-
-fn validation(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
 
 fn credential_errors(credentials: &Credentials) -> Vec<FieldError> {
@@ -338,7 +85,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = writer(&caller)?.clone();
     let input: CreateConnection = parse_json(&body)?;
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &principal, "/v1/connections", &body)?;
     let tenant_id = owning_tenant(&principal, input.tenant_id)?;
     let credentials = Credentials::from(input.credentials);
     let mut errors = credential_errors(&credentials);
@@ -356,48 +103,45 @@ pub async fn create(
     if institution.is_none() {
         errors.push(FieldError::new("institution_id", "no active institution has this id"));
     }
-    validation(errors)?;
+    problem::reject_invalid(errors)?;
 
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", "/v1/connections", &body);
-        match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return Ok(idempotent::replay(first)),
-            Claim::Mismatch => return Err(idempotent::mismatch()),
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let id = Uuid::new_v4();
+            let (sealed, key_id) = state.sealer.seal(id, &credentials).map_err(|error| ApiError::internal(&error))?;
+            let new = NewConnection {
+                id,
+                tenant_id,
+                institution_id: input.institution_id,
+                display_name: input.display_name.trim(),
+                refresh_every_seconds: refresh_every,
+                credentials_sealed: &sealed,
+                credentials_key_id: &key_id,
+            };
+            let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
+            lifecycle::created(&mut *tx, &new, &detail, actor(&principal)).await?;
+            // The first refresh commits with the connection: there is never one without the other.
+            refresh::enqueue(&mut *tx, id, Trigger::Created).await?;
+            let created = connection_store::get(&mut *tx, id)
+                .await?
+                .ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
+            let mut body = view(created, &state.catalog.current());
+            body.accounts = Some(Vec::new());
+            let bytes = serde_json::to_vec(&body).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/connections/{id}");
+            let first = StoredResponse { status: StatusCode::CREATED.as_u16(), body: bytes, location: Some(location) };
+            Ok(((id, body.version), first))
+        })
+        .await?;
+    match outcome {
+        Outcome::Done((id, version), first) => {
+            tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
+            let mut response = idempotent::respond(first);
+            response.headers_mut().insert(header::ETAG, etag(Counter::Version, version));
+            Ok(response)
         }
+        Outcome::Replay(first) => Ok(idempotent::replay(first)),
     }
-    let id = Uuid::new_v4();
-    let (sealed, key_id) = state.sealer.seal(id, &credentials).map_err(|error| ApiError::internal(&error))?;
-    let new = NewConnection {
-        id,
-        tenant_id,
-        institution_id: input.institution_id,
-        display_name: input.display_name.trim(),
-        refresh_every_seconds: refresh_every,
-        credentials_sealed: &sealed,
-        credentials_key_id: &key_id,
-    };
-    let detail = serde_json::json!({ "display_name": new.display_name, "institution_id": new.institution_id });
-    lifecycle::created(&mut tx, &new, &detail, actor(&principal)).await?;
-    // The first refresh commits with the connection: there is never one without the other.
-    refresh::enqueue(&mut tx, id, Trigger::Created).await?;
-    let created =
-        connections::get(&mut *tx, id).await?.ok_or_else(|| ApiError::internal(&"created connection vanished"))?;
-    let mut body = view(created, &state.catalog.current());
-    body.accounts = Some(Vec::new());
-    let version = body.version;
-    let location = format!("/v1/connections/{id}");
-    let bytes = serde_json::to_vec(&body).map_err(|error| ApiError::internal(&error))?;
-    if let Some(key) = &idempotency_key {
-        let stored = StoredResponse { status: 201, body: bytes.clone(), location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, principal.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(connection_id = %id, tenant_id = %tenant_id, "connection created");
-    let mut response = idempotent::json_response(StatusCode::CREATED, bytes, Some(&location));
-    response.headers_mut().insert(header::ETAG, etag(version));
-    Ok(response)
 }
 
 fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Uuid, ApiError> {
@@ -413,24 +157,6 @@ fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Uuid,
     }
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ConnectionFilters {
-    /// Only this tenant's (helpdesk and admin; tenant keys always see only their own).
-    pub tenant_id: Option<Uuid>,
-    pub state: Option<connection::State>,
-    pub institution_id: Option<Uuid>,
-    /// Only connections whose current error is this catalogue code.
-    #[param(minimum = 1, maximum = 99999)]
-    pub error_code: Option<u32>,
-    /// Only connections with no successful refresh for at least this long (`48h`, `7d`).
-    #[param(pattern = "^([0-9]{1,6}m|[0-9]{1,5}h|[0-9]{1,4}d)$", example = "48h")]
-    pub stale_for: Option<String>,
-    /// Text in the display name or the institution's name.
-    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
-    pub q: Option<String>,
-}
-
 /// List connections, oldest first, with filters.
 #[utoipa::path(get, path = "/v1/connections", tag = "connections", security(("api_key" = [])),
     params(PageParams, ConnectionFilters),
@@ -443,7 +169,7 @@ pub async fn list(
 ) -> Result<axum::Json<Page<ConnectionView>>, ApiError> {
     let page = page.validate()?;
     let filter = list_filter(&caller.0, filters)?;
-    let rows = connections::list(&state.pool, &filter, page.after, page.fetch_limit()).await?;
+    let rows = connection_store::list(&state.pool, &filter, page.after, page.fetch_limit()).await?;
     let catalog = state.catalog.current();
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), |row| view(row, &catalog))))
 }
@@ -463,8 +189,8 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
     if filters.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         errors.push(FieldError::new("q", "at most 200 characters"));
     }
-    let error_code = match filters.error_code.filter(|code| (1..=99_999).contains(code)).map(i32::try_from) {
-        Some(Ok(code)) => Some(code),
+    let error_code = match filters.error_code.filter(|code| (1..=99_999).contains(code)) {
+        Some(code) => Some(Code::new(code)),
         None if filters.error_code.is_none() => None,
         _ => {
             errors.push(FieldError::new("error_code", "not a catalogue code"));
@@ -494,12 +220,12 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Response, ApiError> {
     let connection = visible(&state, &caller.0, id).await?;
     let detailed = detailed_view(&state, connection).await?;
-    Ok(([(header::ETAG, etag(detailed.version))], axum::Json(detailed)).into_response())
+    Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
 async fn detailed_view(state: &AppState, connection: Connection) -> Result<ConnectionView, ApiError> {
-    let accounts = connections::accounts(&state.pool, connection.id).await?;
-    let duplicates = connections::duplicate_account_names(&state.pool, connection.tenant_id).await?;
+    let accounts = connection_store::accounts(&state.pool, connection.id).await?;
+    let duplicates = connection_store::duplicate_account_names(&state.pool, connection.tenant_id).await?;
     let own_names: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
     let mut view = view(connection, &state.catalog.current());
     view.duplicate_account_names =
@@ -508,52 +234,8 @@ async fn detailed_view(state: &AppState, connection: Connection) -> Result<Conne
     Ok(view)
 }
 
-/// The version an `If-Match` names; `*` means whatever is current.
-fn if_match(headers: &HeaderMap, required: bool) -> Result<Option<IfMatch>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return if required {
-            Err(ApiError::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "if_match_required",
-                "Send If-Match with the ETag from your last GET, so you cannot overwrite a change you have not seen.",
-            ))
-        } else {
-            Ok(None)
-        };
-    };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(Some(IfMatch::Any));
-    }
-    text.strip_prefix("\"v")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|digits| (1..=9).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|digits| digits.parse().ok())
-        .map(|version| Some(IfMatch::Version(version)))
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_header", "If-Match must be an ETag of this API, such as \"v3\", or *.")
-                .with_errors(vec![FieldError::new("if-match", "must be \"v<version>\" or *")])
-        })
-}
-
-#[derive(Debug, Clone, Copy)]
-enum IfMatch {
-    Any,
-    Version(i32),
-}
-
-impl IfMatch {
-    fn version_or(self, current: i32) -> i32 {
-        match self {
-            IfMatch::Any => current,
-            IfMatch::Version(version) => version,
-        }
-    }
-}
-
 fn stale_etag(current: i32) -> ApiError {
-    ApiError::new(
-        StatusCode::PRECONDITION_FAILED,
+    precondition::failed(
         "stale_etag",
         format!("The connection changed since you read it (it is at version {current}); fetch it and try again."),
     )
@@ -582,7 +264,7 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let principal = writer(&caller)?.clone();
     let current = visible(&state, &principal, id).await?;
-    let expected = if_match(&headers, true)?.map_or(current.version, |m| m.version_or(current.version));
+    let expected = required_if_match(&headers, Counter::Version)?.version_or(current.version);
     if current.state == connection::State::Disconnected {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -610,7 +292,7 @@ pub async fn patch(
     {
         errors.push(FieldError::new("body", "name at least one of display_name, paused, credentials, refresh_every"));
     }
-    validation(errors)?;
+    problem::reject_invalid(errors)?;
     let sealed = credentials
         .as_ref()
         .map(|credentials| state.sealer.seal(id, credentials))
@@ -632,7 +314,7 @@ pub async fn patch(
     tx.commit().await?;
     let updated = visible(&state, &principal, id).await?;
     let detailed = detailed_view(&state, updated).await?;
-    Ok(([(header::ETAG, etag(detailed.version))], axum::Json(detailed)).into_response())
+    Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -663,10 +345,10 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let principal = writer(&caller)?.clone();
     let current = visible(&state, &principal, id).await?;
-    let expected = if_match(&headers, false)?.map_or(current.version, |m| m.version_or(current.version));
+    let expected = if_match(&headers, Counter::Version)?.map_or(current.version, |m| m.version_or(current.version));
     if params.purge == Some(true) {
         caller.require(&[Role::Admin])?;
-        connections::purge(&state.pool, id).await?;
+        connection_store::purge(&state.pool, id).await?;
         tracing::info!(connection_id = %id, "connection purged");
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -679,152 +361,6 @@ pub async fn delete(
         .ok_or_else(|| stale_etag(current.version))?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A connection's accounts.
-#[utoipa::path(get, path = "/v1/connections/{id}/accounts", tag = "connections", security(("api_key" = [])),
-    params(("id" = Uuid, Path, description = "Connection id")),
-    responses(
-        (status = 200, description = "Its accounts", body = Vec<AccountView>),
-        (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn accounts(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<axum::Json<Vec<AccountView>>, ApiError> {
-    visible(&state, &caller.0, id).await?;
-    let accounts = connections::accounts(&state.pool, id).await?;
-    Ok(axum::Json(accounts.into_iter().map(AccountView::from).collect()))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchAccount {
-    /// The account's name in the books.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
-    pub display_name: Option<String>,
-    /// Hide from the books (still refreshed), or show again.
-    pub hidden: Option<bool>,
-    /// Remap to the bank's new id for this account: how error 324 is fixed without losing history.
-    #[schema(min_length = 1, max_length = 64)]
-    pub bank_account_id: Option<String>,
-}
-
-/// Rename, hide or show, or remap an account.
-#[utoipa::path(patch, path = "/v1/connections/{id}/accounts/{account_id}", tag = "connections", security(("api_key" = [])),
-    params(("id" = Uuid, Path, description = "Connection id"), ("account_id" = Uuid, Path, description = "Account id")),
-    request_body = PatchAccount,
-    responses(
-        (status = 200, description = "Updated", body = AccountView),
-        (status = 404, description = "No such connection or account visible to this key", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another account of the connection already has that bank id", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn patch_account(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((id, account_id)): Path<(Uuid, Uuid)>,
-    Json(input): Json<PatchAccount>,
-) -> Result<axum::Json<AccountView>, ApiError> {
-    let principal = writer(&caller)?.clone();
-    visible(&state, &principal, id).await?;
-    let mut errors = Vec::new();
-    if input.display_name.as_deref().is_some_and(|name| !connection::valid_name(name)) {
-        errors.push(FieldError::new("display_name", "must be 1 to 200 characters"));
-    }
-    let bank_id_ok = |bank_id: &str| {
-        (1..=64).contains(&bank_id.len()) && !bank_id.chars().any(|c| c.is_control() || c.is_whitespace())
-    };
-    if input.bank_account_id.as_deref().is_some_and(|bank_id| !bank_id_ok(bank_id)) {
-        errors.push(FieldError::new("bank_account_id", "1 to 64 characters without spaces"));
-    }
-    if input.display_name.is_none() && input.hidden.is_none() && input.bank_account_id.is_none() {
-        errors.push(FieldError::new("body", "name at least one of display_name, hidden, bank_account_id"));
-    }
-    validation(errors)?;
-    let before = connections::accounts(&state.pool, id)
-        .await?
-        .into_iter()
-        .find(|account| account.id == account_id)
-        .ok_or_else(|| ApiError::not_found("The connection has no account with that id."))?;
-    let changes = AccountChanges {
-        display_name: input.display_name.as_deref().map(str::trim),
-        hidden: input.hidden,
-        bank_account_id: input.bank_account_id.as_deref(),
-    };
-    let mut tx = state.pool.begin().await?;
-    let updated = match connections::update_account(&mut *tx, id, account_id, &changes).await? {
-        AccountUpdate::Updated(account) => *account,
-        AccountUpdate::NotFound => return Err(ApiError::not_found("The connection has no account with that id.")),
-        AccountUpdate::BankIdTaken => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "bank_account_id_taken",
-                "Another account of this connection has that bank id.",
-            )
-            .with_errors(vec![FieldError::new("bank_account_id", "already used by another account")]));
-        }
-    };
-    for (kind, detail) in account_events(&before, &updated) {
-        connections::insert_event(&mut *tx, id, kind, &detail, actor(&principal)).await?;
-    }
-    tx.commit().await?;
-    Ok(axum::Json(updated.into()))
-}
-
-fn account_events(before: &Account, after: &Account) -> Vec<(&'static str, serde_json::Value)> {
-    let mut events = Vec::new();
-    let base = serde_json::json!({ "account_id": after.id });
-    let with = |mut value: serde_json::Value, extra: serde_json::Value| {
-        if let (Some(target), Some(extra)) = (value.as_object_mut(), extra.as_object()) {
-            target.extend(extra.clone());
-        }
-        value
-    };
-    if before.display_name != after.display_name {
-        events.push((
-            "account.renamed",
-            with(base.clone(), serde_json::json!({ "from": before.display_name, "to": after.display_name })),
-        ));
-    }
-    if before.bank_account_id != after.bank_account_id {
-        let detail = serde_json::json!({ "from": before.bank_account_id, "to": after.bank_account_id });
-        events.push(("account.remapped", with(base.clone(), detail)));
-    }
-    if before.state != after.state {
-        let kind = if after.state == AccountState::Hidden { "account.hidden" } else { "account.state_changed" };
-        events
-            .push((kind, with(base, serde_json::json!({ "from": before.state.as_str(), "to": after.state.as_str() }))));
-    }
-    events
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub id: Uuid,
-    /// `connection.created`, `connection.renamed`, `connection.credentials_updated`,
-    /// `connection.paused`, `connection.disconnected`, `connection.state_changed`, `account.remapped`, ...
-    #[schema(example = "connection.renamed")]
-    pub kind: String,
-    pub detail: serde_json::Value,
-    /// The API key that made the change; absent for the system's own events.
-    pub actor_key_id: Option<Uuid>,
-    #[schema(example = "tenant")]
-    pub actor_role: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
-        Self {
-            id: event.id,
-            kind: event.kind,
-            detail: event.detail,
-            actor_key_id: event.actor_key_id,
-            actor_role: event.actor_role,
-            occurred_at: event.occurred_at,
-        }
-    }
 }
 
 /// A connection's timeline, oldest first.
@@ -842,6 +378,6 @@ pub async fn events(
 ) -> Result<axum::Json<Page<EventView>>, ApiError> {
     let page = page.validate()?;
     visible(&state, &caller.0, id).await?;
-    let rows = connections::events(&state.pool, id, page.after, page.fetch_limit()).await?;
+    let rows = connection_store::events(&state.pool, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.occurred_at, row.id), EventView::from)))
 }

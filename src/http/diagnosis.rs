@@ -8,11 +8,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, Problem};
 use super::extract::Path;
-use crate::catalog::Code;
+use super::problem::{ApiError, Problem};
+use crate::connection;
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
-use crate::connection::{self, store as connections};
 use crate::jobs::{self, JobState};
 
 /// The ladder's findings in order; `answer` is the first failing one.
@@ -39,16 +38,16 @@ pub async fn diagnose(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Diagnosis>, ApiError> {
     let connection = super::connections::visible(&state, &caller.0, id).await?;
-    let accounts = connections::accounts(&state.pool, id).await?;
+    let accounts = connection::store::accounts(&state.pool, id).await?;
     let own: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
-    let duplicate_names: Vec<String> = connections::duplicate_account_names(&state.pool, connection.tenant_id)
+    let duplicate_names: Vec<String> = connection::store::duplicate_account_names(&state.pool, connection.tenant_id)
         .await?
         .into_iter()
         .filter(|name| own.contains(&name.to_lowercase()))
         .collect();
     let pending = pending_refresh(&state, id).await?;
     let catalog = state.catalog.current();
-    let error = connection.error_code.and_then(|code| Code::try_from(code).ok()).and_then(|code| catalog.entry(code));
+    let error = connection.error_code.and_then(|code| catalog.entry(code));
     let facts = Facts {
         connection: &connection,
         accounts: &accounts,

@@ -1,5 +1,9 @@
 //! `/v1/errors`: the error-code reference. Reads come from the in-memory index; edits go to
-//! PostgreSQL as revisions and every replica reloads.
+//! PostgreSQL as revisions and every replica reloads. The entry as the API shows it
+//! (`ErrorEntry`) is rendered here, beside the cache of rendered bodies; the other answers are in
+//! `views`.
+
+pub mod views;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,61 +14,20 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
+use super::precondition::{self, Counter, IfMatch, etag, if_match};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, MatchKind, NamespacedAlias, Resolution,
-    StoredEntry,
+    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
 };
 use crate::duration::parse_duration;
-
-/// A provider code that resolves to an entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AliasView {
-    #[schema(example = "plaid")]
-    pub namespace: String,
-    #[schema(example = "ITEM_LOGIN_REQUIRED")]
-    pub code: String,
-    /// The canonical entry it resolves to.
-    #[schema(value_type = u32)]
-    pub canonical: Code,
-    /// `exact`, or `nearest` when no entry means exactly the same (then `note` says why).
-    #[serde(rename = "match")]
-    pub match_kind: MatchKind,
-    pub title: String,
-    pub note: Option<String>,
-}
-
-impl From<&NamespacedAlias> for AliasView {
-    fn from(alias: &NamespacedAlias) -> Self {
-        Self {
-            namespace: alias.namespace.clone(),
-            code: alias.alias.code.clone(),
-            canonical: alias.alias.canonical,
-            match_kind: alias.alias.match_kind,
-            title: alias.alias.title.clone(),
-            note: alias.alias.note.clone(),
-        }
-    }
-}
-
-/// An alias as an entry lists it: enough to look it up (`namespace:code`) for its title and note.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AliasRef {
-    #[schema(example = "plaid")]
-    pub namespace: String,
-    #[schema(example = "ITEM_LOGIN_REQUIRED")]
-    pub code: String,
-    #[serde(rename = "match")]
-    pub match_kind: MatchKind,
-}
+use views::{AliasRef, AmbiguousCode, Candidate, ErrorLookup, Matched, RevisionView, SearchHit, SearchResults};
 
 /// A catalogue entry with its aliases and revision. `entry` is exactly what `PUT` takes, so an
 /// edit is: fetch, change `entry`, send it back with `If-Match`.
@@ -166,39 +129,6 @@ impl RenderedEntries {
     }
 }
 
-/// How the looked-up code matched.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Matched {
-    /// `code`, `reason` or `alias`.
-    #[schema(example = "alias")]
-    pub by: &'static str,
-    /// The alias that matched, when `by` is `alias`.
-    pub alias: Option<AliasView>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorLookup {
-    pub matched: Matched,
-    #[serde(flatten)]
-    pub entry: ErrorEntry,
-}
-
-/// A bare code that several providers use with different meanings.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AmbiguousCode {
-    pub detail: String,
-    /// Each candidate with its namespace; look one up as `namespace:code`.
-    pub candidates: Vec<Candidate>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Candidate {
-    pub alias: AliasView,
-    /// The canonical entry's reason and title.
-    pub reason: String,
-    pub entry_title: String,
-}
-
 fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) -> Response {
     let candidates = aliases
         .iter()
@@ -209,10 +139,6 @@ fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) ->
         .collect();
     let detail = format!("`{}` is a code of several providers; look it up as namespace:code.", code.trim());
     (StatusCode::MULTIPLE_CHOICES, axum::Json(AmbiguousCode { detail, candidates })).into_response()
-}
-
-fn etag(revision: i32) -> HeaderValue {
-    HeaderValue::from_str(&format!("\"r{revision}\"")).unwrap_or(HeaderValue::from_static("\"r0\""))
 }
 
 /// Look up an error by canonical code, reason or any provider alias.
@@ -246,7 +172,7 @@ pub async fn lookup(
             };
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                (header::ETAG, etag(entry.revision)),
+                (header::ETAG, etag(Counter::Revision, entry.revision)),
             ];
             Ok((headers, body).into_response())
         }
@@ -280,31 +206,6 @@ pub struct SearchParams {
     /// At most this many results, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchHit {
-    #[schema(value_type = u32)]
-    pub code: Code,
-    pub reason: String,
-    pub title: String,
-    pub category: Category,
-    pub actor: Actor,
-    pub retryable: bool,
-    pub action: Action,
-    pub user_message: String,
-    /// `code`, `reason`, `alias`, `similar_code` or `text`.
-    #[schema(example = "text")]
-    pub matched_by: &'static str,
-    /// The alias or similar code that matched, for code matches.
-    pub matched: Option<String>,
-    /// Relevance; only comparable within one response.
-    pub score: f32,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SearchResults {
-    pub items: Vec<SearchHit>,
 }
 
 /// Search the catalogue: exact codes and aliases first, then similar codes, then text relevance.
@@ -397,7 +298,7 @@ pub async fn edit(
             "No catalogue entry has code {code}; aliases are edited in catalog/aliases."
         )));
     }
-    let expected = expected_revision(&headers)?;
+    let expected = if_match(&headers, Counter::Revision)?.and_then(IfMatch::named);
     let problems = catalog::validate_edit(&index, code, &edit);
     if !problems.is_empty() {
         return Err(ApiError::validation(
@@ -410,46 +311,18 @@ pub async fn edit(
             state.catalog.reload(&state.pool).await?;
             let index = state.catalog.current();
             let stored = index.entry(code).ok_or_else(|| ApiError::internal(&"edited entry vanished"))?;
-            Ok(([(header::ETAG, etag(stored.revision))], axum::Json(ErrorEntry::new(&index, stored))).into_response())
+            Ok((
+                [(header::ETAG, etag(Counter::Revision, stored.revision))],
+                axum::Json(ErrorEntry::new(&index, stored)),
+            )
+                .into_response())
         }
-        EditOutcome::Stale { current } => Err(ApiError::new(
-            StatusCode::PRECONDITION_FAILED,
+        EditOutcome::Stale { current } => Err(precondition::failed(
             "stale_revision",
             format!("The entry is at revision {current}; fetch it again and re-apply your edit."),
         )),
         EditOutcome::NotFound => Err(ApiError::not_found(format!("No catalogue entry has code {code}."))),
     }
-}
-
-/// The revision an `If-Match` names: a malformed header is a 400, a well-formed one that names
-/// another revision is the caller's 412 later.
-fn expected_revision(headers: &HeaderMap) -> Result<Option<i32>, ApiError> {
-    let Some(value) = headers.get(header::IF_MATCH) else { return Ok(None) };
-    let text = value.to_str().unwrap_or_default().trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    text.strip_prefix("\"r")
-        .and_then(|rest| rest.strip_suffix('"'))
-        .filter(|number| (1..=9).contains(&number.len()) && number.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|number| number.parse().ok())
-        .map(Some)
-        .ok_or_else(|| {
-            ApiError::bad_request("invalid_header", "If-Match must be an ETag of this API, such as \"r3\", or *.")
-                .with_errors(vec![FieldError::new("if-match", "must be \"r<revision>\" or *")])
-        })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RevisionView {
-    pub revision: i32,
-    /// `shipped` (from a release) or `admin` (an edit through the API).
-    #[schema(example = "admin")]
-    pub origin: String,
-    /// The key that made an admin edit.
-    pub edited_by: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub entry: Entry,
 }
 
 /// An entry's revision history, newest first.

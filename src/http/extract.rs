@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, FieldError};
+use super::problem::{ApiError, FieldError};
 
 /// A JSON body. Wrong content type → 415, malformed JSON → 400, wrong types, missing or unknown
 /// fields → 422 naming the field (request types use `deny_unknown_fields`).
@@ -26,7 +26,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         }
         let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                super::error::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
+                super::problem::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
             } else {
                 ApiError::bad_request("unreadable_body", "The request body could not be read.")
             }

@@ -9,10 +9,10 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Path, Query};
 use super::pagination::{Page, PageParams};
-use crate::connection::store as connections;
+use super::problem::{ApiError, FieldError, Problem};
+use crate::connection;
 use crate::feed::{self, Transaction};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -108,7 +108,7 @@ pub async fn sync(
         return Err(ApiError::bad_request("invalid_query_parameter", "count must be 1 to 500.")
             .with_errors(vec![FieldError::new("count", "must be 1 to 500")]));
     }
-    connections::get(&state.pool, id)
+    connection::store::get(&state.pool, id)
         .await?
         .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
@@ -151,7 +151,7 @@ pub async fn account_transactions(
     Query(page): Query<PageParams>,
 ) -> Result<axum::Json<Page<TransactionView>>, ApiError> {
     let page = page.validate()?;
-    let tenant = connections::account_tenant(&state.pool, id).await?;
+    let tenant = connection::store::account_tenant(&state.pool, id).await?;
     if !tenant.is_some_and(|tenant| caller.0.can_see_tenant(tenant)) {
         return Err(ApiError::not_found("No account has that id."));
     }

@@ -10,13 +10,13 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::Query;
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::{CatalogIndex, Code};
 use crate::health::{Counts, InstitutionCount, Scope, store};
 use crate::incident;
-use crate::jobs::store as jobs;
+use crate::jobs;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -135,7 +135,7 @@ pub async fn summary(
         Scope::Tenant(tenant) => store::tenant_top_failing(&mut *tx, tenant, institution_id, top).await?,
     };
     let fleet_wide = matches!(caller.0.role, Role::Admin | Role::Helpdesk);
-    let queue = if fleet_wide { Some(jobs::backlog(&mut *tx).await?) } else { None };
+    let queue = if fleet_wide { Some(jobs::store::backlog(&mut *tx).await?) } else { None };
     let open_incidents = incident::store::count_open(&mut *tx, institution_id).await?;
     tx.commit().await?;
     let counts = Counts::from_rows(&rows);

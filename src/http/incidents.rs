@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
+use super::problem::{self, ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::connection::lifecycle;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
@@ -21,7 +21,7 @@ use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IncidentView {
     pub id: Uuid,
-    pub institution: super::connections::InstitutionRef,
+    pub institution: super::connections::views::InstitutionRef,
     pub state: IncidentState,
     pub source: Source,
     pub title: String,
@@ -48,7 +48,7 @@ impl From<Incident> for IncidentView {
     fn from(incident: Incident) -> Self {
         Self {
             id: incident.id,
-            institution: super::connections::InstitutionRef {
+            institution: super::connections::views::InstitutionRef {
                 id: incident.institution_id,
                 name: incident.institution_name,
             },
@@ -258,5 +258,5 @@ fn check_text(title: Option<&str>, message: Option<&str>) -> Result<(), ApiError
     if message.is_some_and(|message| message.chars().count() > 2000) {
         problems.push(FieldError::new("message", "at most 2000 characters"));
     }
-    if problems.is_empty() { Ok(()) } else { Err(ApiError::validation(problems)) }
+    problem::reject_invalid(problems)
 }

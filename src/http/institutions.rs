@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::incident;
 use crate::institution::{self, Institution, InstitutionFields, OfxSettings, ProviderKind, store};

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 
 use super::AppState;
-use super::error::{PROBLEM_JSON, problem_for_status};
+use super::problem::{PROBLEM_JSON, problem_for_status};
 use crate::telemetry::RequestLabels;
 
 pub const REQUEST_ID: &str = "x-request-id";

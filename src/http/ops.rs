@@ -9,7 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, Problem};
+use super::problem::{ApiError, Problem};
 use crate::database;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -11,13 +11,13 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
-use crate::connection::{self, ListFilter, store as connections};
-use crate::idempotency::{self, Claim, StoredResponse};
-use crate::jobs::{JobState, store as jobs};
+use crate::connection::{self, ListFilter};
+use crate::idempotency::StoredResponse;
+use crate::jobs::{self, JobState};
 use crate::refresh::{self, Trigger};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,7 +58,7 @@ pub async fn trigger(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &caller.0, &format!("/v1/connections/{id}/refresh"), &body)?;
     // The body is optional: an empty POST asks for a plain refresh.
     let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RefreshRequest::default()
@@ -69,35 +69,28 @@ pub async fn trigger(
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
     }
-    let connection = connections::get(&state.pool, id)
+    let connection = connection::store::get(&state.pool, id)
         .await?
         .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
     refusal(&connection, force, state.refresh_cooldown)?;
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", &format!("/v1/connections/{id}/refresh"), &body);
-        match idempotency::store::claim(&mut tx, caller.0.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return Ok(idempotent::replay(first)),
-            Claim::Mismatch => return Err(idempotent::mismatch()),
-        }
-    }
-    let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
-    let location = format!("/v1/refreshes/{}", enqueued.job_id);
-    let accepted = RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced };
-    let response_body = serde_json::to_vec(&accepted).map_err(|error| ApiError::internal(&error))?;
-    if let Some(key) = &idempotency_key {
-        let stored = StoredResponse { status: 202, body: response_body.clone(), location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, caller.0.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    Ok(idempotent::json_response(StatusCode::ACCEPTED, response_body, Some(&location)))
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let enqueued = refresh::enqueue(tx, id, Trigger::Manual).await?;
+            let accepted = RefreshAccepted { refresh_id: enqueued.job_id, coalesced: enqueued.coalesced };
+            let body = serde_json::to_vec(&accepted).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/refreshes/{}", enqueued.job_id);
+            Ok(((), StoredResponse { status: StatusCode::ACCEPTED.as_u16(), body, location: Some(location) }))
+        })
+        .await?;
+    Ok(match outcome {
+        Outcome::Done((), first) => idempotent::respond(first),
+        Outcome::Replay(first) => idempotent::replay(first),
+    })
 }
 
 fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time::Duration) -> Result<(), ApiError> {
-    use connection::State as S;
-    if connection.state == S::Disconnected {
+    if connection.state == connection::State::Disconnected {
         return Err(ApiError::new(StatusCode::CONFLICT, "connection_disconnected", "The connection is disconnected."));
     }
     if force {
@@ -110,7 +103,7 @@ fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time
             "Refreshes are paused; resume the connection first.",
         ));
     }
-    if connection.state == S::NeedsUserAction {
+    if connection.state == connection::State::NeedsUserAction {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "waiting_for_user",
@@ -151,8 +144,8 @@ pub struct RefreshView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-impl From<jobs::JobRecord> for RefreshView {
-    fn from(job: jobs::JobRecord) -> Self {
+impl From<jobs::store::JobRecord> for RefreshView {
+    fn from(job: jobs::store::JobRecord) -> Self {
         let state = job.state;
         Self {
             refresh_id: job.job_id,
@@ -183,7 +176,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<RefreshView>, ApiError> {
-    let job = jobs::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
+    let job = jobs::store::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
     let job = match job {
         Some(job) if visible(&state, &caller.0, job.connection_id).await? => job,
         _ => return Err(ApiError::not_found("No refresh has that id.")),
@@ -196,7 +189,9 @@ async fn visible(state: &AppState, caller: &Principal, connection_id: Option<Uui
         return Ok(true);
     }
     let Some(id) = connection_id else { return Ok(false) };
-    Ok(connections::get(&state.pool, id).await?.is_some_and(|connection| caller.can_see_tenant(connection.tenant_id)))
+    Ok(connection::store::get(&state.pool, id)
+        .await?
+        .is_some_and(|connection| caller.can_see_tenant(connection.tenant_id)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -234,10 +229,10 @@ pub async fn history(
     if !(1..=200).contains(&limit) || params.before.is_some_and(|before| before < 1) {
         return Err(ApiError::bad_request("invalid_query_parameter", "limit must be 1 to 200 and before at least 1."));
     }
-    if !visible(&state, &caller.0, Some(id)).await? || connections::get(&state.pool, id).await?.is_none() {
+    if !visible(&state, &caller.0, Some(id)).await? || connection::store::get(&state.pool, id).await?.is_none() {
         return Err(ApiError::not_found("No connection has that id."));
     }
-    let mut rows = jobs::for_connection(&state.pool, id, params.before, i64::from(limit) + 1).await?;
+    let mut rows = jobs::store::for_connection(&state.pool, id, params.before, i64::from(limit) + 1).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|job| job.job_id) } else { None };
@@ -296,10 +291,11 @@ pub async fn bulk(
         tenant_id: request.tenant_id,
         state: request.state,
         institution_id: request.institution_id,
-        error_code: request.error_code,
+        // Checked to be 1 to 99999 above.
+        error_code: request.error_code.and_then(|code| u32::try_from(code).ok()).map(crate::catalog::Code::new),
         ..ListFilter::default()
     };
-    let matched: Vec<Uuid> = connections::list(&state.pool, &filter, None, BULK_LIMIT)
+    let matched: Vec<Uuid> = connection::store::list(&state.pool, &filter, None, BULK_LIMIT)
         .await?
         .into_iter()
         .filter(|connection| connection.state != connection::State::Disconnected)
@@ -348,8 +344,8 @@ pub struct WorkerView {
     pub last_seen_at: DateTime<Utc>,
 }
 
-impl From<jobs::LiveWorker> for WorkerView {
-    fn from(worker: jobs::LiveWorker) -> Self {
+impl From<jobs::store::LiveWorker> for WorkerView {
+    fn from(worker: jobs::store::LiveWorker) -> Self {
         Self {
             id: worker.id,
             kinds: worker.kinds,
@@ -367,7 +363,7 @@ impl From<jobs::LiveWorker> for WorkerView {
 pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<QueueView>, ApiError> {
     caller.require(&[Role::Admin, Role::Helpdesk])?;
     let mut conn = state.pool.acquire().await?;
-    let stats = jobs::stats(&mut conn).await?;
+    let stats = jobs::store::stats(&mut conn).await?;
     Ok(axum::Json(QueueView {
         by_state: stats.by_state.into_iter().collect(),
         due: stats.due,

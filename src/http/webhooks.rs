@@ -4,28 +4,32 @@
 //! fleet-wide one) answers 404. Helpdesk and admin keys see every endpoint and may register
 //! fleet-wide ones (no `tenant_id`). A signing secret is in the response that made it only (the
 //! create, its idempotent replays, a rotation), sealed at rest, never listed or logged.
+//! What the resource takes is in `requests`, what it answers in `views`.
+
+pub mod requests;
+pub mod views;
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, FieldError, Problem};
 use super::extract::{Json, Path, Query, parse_json};
-use super::idempotent;
+use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
+use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Principal;
-use crate::idempotency::{self, Claim, StoredResponse};
+use crate::idempotency::StoredResponse;
 use crate::webhook::address::parse_url;
 use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
-use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id, secret};
+use crate::webhook::{Endpoint, EventKind, secret};
+use requests::{CreateWebhook, PatchWebhook, WebhookFilters};
+use views::{CreatedWebhook, DeliveryView, RotatedSecret, WebhookView};
 
 const MAX_DESCRIPTION: usize = 500;
 /// How long a rotated-out secret still signs deliveries: a day lets a receiver deploy the new
@@ -33,174 +37,6 @@ const MAX_DESCRIPTION: usize = 500;
 const ROTATION_GRACE: TimeDelta = TimeDelta::hours(24);
 /// The `disabled_reason` of an endpoint switched off with `enabled: false`.
 const DISABLED_BY_API: &str = "disabled through the API";
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWebhook {
-    /// Where events are POSTed: an http(s) URL with a host and no user name or password. The
-    /// host must be public, or in the server's allow-list when it has one.
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^https?://\S+$",
-        example = "https://books.example/hooks/feedwatch"
-    )]
-    pub url: String,
-    /// The events to receive; a repeated name counts once.
-    #[schema(min_items = 1, max_items = 6)]
-    pub events: Vec<EventKind>,
-    #[serde(default)]
-    #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", example = "books app sync")]
-    pub description: String,
-    /// Whose events: implied (and must match if given) for tenant keys; for helpdesk and admin
-    /// keys, absent means a fleet-wide endpoint that receives every tenant's events.
-    pub tenant_id: Option<Uuid>,
-}
-
-/// Changes to an endpoint, as a JSON merge patch: a field left out (or null) stays as it is,
-/// except `description`, which null clears. The same rules as a create apply to what is given.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PatchWebhook {
-    /// A new receiver URL; the host policy of a create applies.
-    #[schema(
-        min_length = 1,
-        max_length = 2000,
-        pattern = r"^https?://\S+$",
-        example = "https://books.example/hooks/feedwatch-v2"
-    )]
-    pub url: Option<String>,
-    /// The events to receive instead; a repeated name counts once.
-    #[schema(min_items = 1, max_items = 6)]
-    pub events: Option<Vec<EventKind>>,
-    /// A new description; null clears it.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")]
-    pub description: Option<Option<String>>,
-    /// True re-enables an endpoint (one disabled after a 410 Gone too) and clears its
-    /// `disabled_reason`; false stops deliveries to it.
-    pub enabled: Option<bool>,
-}
-
-/// Tells a field given as null (`Some(None)`) from one left out (`None`, by `serde(default)`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
-/// A registered endpoint: never its secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WebhookView {
-    pub id: Uuid,
-    /// Null for a fleet-wide endpoint.
-    pub tenant_id: Option<Uuid>,
-    pub url: String,
-    pub events: Vec<EventKind>,
-    pub description: String,
-    /// False once the receiver answered 410 Gone or a PATCH disabled it; no deliveries are made
-    /// until a PATCH enables it again.
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Endpoint> for WebhookView {
-    fn from(endpoint: Endpoint) -> Self {
-        Self {
-            id: endpoint.id,
-            tenant_id: endpoint.tenant_id,
-            url: endpoint.url,
-            events: endpoint.events,
-            description: endpoint.description,
-            enabled: endpoint.enabled,
-            disabled_reason: endpoint.disabled_reason,
-            created_at: endpoint.created_at,
-            updated_at: endpoint.updated_at,
-        }
-    }
-}
-
-/// A new endpoint with its signing secret, shown in this response only.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedWebhook {
-    #[serde(flatten)]
-    pub webhook: WebhookView,
-    /// The Standard Webhooks signing secret (`whsec_` + base64): verify each delivery's
-    /// `webhook-signature` with it. It cannot be shown again.
-    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
-    pub secret: String,
-}
-
-/// An endpoint with its new signing secret, shown in this response only.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedSecret {
-    #[serde(flatten)]
-    pub webhook: WebhookView,
-    /// The new Standard Webhooks signing secret. It cannot be shown again.
-    #[schema(example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
-    pub secret: String,
-    /// Until then every delivery carries a second signature, made with the previous secret.
-    pub previous_secret_expires_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryOutcome {
-    /// The receiver answered 2xx.
-    Delivered,
-    /// The attempt failed; another is queued for `next_attempt_at`.
-    Retrying,
-    /// The attempt failed and no other follows (attempts spent, 410 Gone, host not allowed).
-    Failed,
-}
-
-/// One delivery attempt.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryView {
-    pub id: Uuid,
-    pub webhook_id: Uuid,
-    /// The `webhook-id` header: the same on every attempt of one message.
-    #[schema(example = "msg_0190c8a1e2b37c4d9e8f0a1b2c3d4e5f")]
-    pub message_id: String,
-    #[schema(example = "refresh.completed")]
-    pub event_type: String,
-    /// 1 for the first attempt.
-    pub attempt: i32,
-    pub outcome: DeliveryOutcome,
-    /// The receiver's status; null when none came (timeout, connection refused, host refused).
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
-    pub duration_ms: i32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub at: DateTime<Utc>,
-}
-
-impl From<Delivery> for DeliveryView {
-    fn from(delivery: Delivery) -> Self {
-        let outcome = match delivery.outcome.as_str() {
-            "delivered" => DeliveryOutcome::Delivered,
-            "retrying" => DeliveryOutcome::Retrying,
-            _ => DeliveryOutcome::Failed,
-        };
-        Self {
-            id: delivery.id,
-            webhook_id: delivery.endpoint_id,
-            message_id: message_header_id(delivery.message_id),
-            event_type: delivery.event_type,
-            attempt: delivery.attempt,
-            outcome,
-            status_code: delivery.status_code,
-            error: delivery.error,
-            duration_ms: delivery.duration_ms,
-            next_attempt_at: delivery.next_attempt_at,
-            at: delivery.at,
-        }
-    }
-}
 
 fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Option<Uuid>, FieldError> {
     match (principal.tenant_id, requested) {
@@ -283,46 +119,44 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let principal = caller.0;
     let input: CreateWebhook = parse_json(&body)?;
-    let idempotency_key = idempotent::key(&headers)?;
+    let post = IdempotentPost::read(&headers, &principal, "/v1/webhooks", &body)?;
     let (url, tenant_id) = validate(&input, &principal)?;
     admit_host(&state, &url).await?;
 
-    let mut tx = state.pool.begin().await?;
-    if let Some(key) = &idempotency_key {
-        let hash = idempotency::request_hash("POST", "/v1/webhooks", &body);
-        match idempotency::store::claim(&mut tx, principal.key_id, key, &hash).await? {
-            Claim::New => {}
-            Claim::Replay(first) => return replay(&state, first).await,
-            Claim::Mismatch => return Err(idempotent::mismatch()),
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let id = Uuid::new_v4();
+            let secret = secret::generate();
+            let (sealed, key_id) =
+                secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
+            let events = event_names(&input.events);
+            let new = NewEndpoint {
+                id,
+                tenant_id,
+                url: url.as_str(),
+                events: &events,
+                description: input.description.trim(),
+                secret_sealed: &sealed,
+                secret_key_id: &key_id,
+            };
+            let view = WebhookView::from(store::insert_endpoint(tx, &new).await?);
+            // The recorded first response leaves the secret out: it stays sealed on the endpoint
+            // and a replay opens it again, so no plaintext copy sits in the idempotency table.
+            let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/webhooks/{id}");
+            let recorded =
+                StoredResponse { status: StatusCode::CREATED.as_u16(), body: without_secret, location: Some(location) };
+            Ok((CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() }, recorded))
+        })
+        .await?;
+    match outcome {
+        Outcome::Done(created, recorded) => {
+            tracing::info!(webhook_id = %created.webhook.id, tenant_id = ?tenant_id, "webhook registered");
+            let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
+            Ok(idempotent::json_response(StatusCode::CREATED, bytes, recorded.location.as_deref()))
         }
+        Outcome::Replay(first) => replay(&state, first).await,
     }
-    let id = Uuid::new_v4();
-    let secret = secret::generate();
-    let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
-    let events = event_names(&input.events);
-    let new = NewEndpoint {
-        id,
-        tenant_id,
-        url: url.as_str(),
-        events: &events,
-        description: input.description.trim(),
-        secret_sealed: &sealed,
-        secret_key_id: &key_id,
-    };
-    let view = WebhookView::from(store::insert_endpoint(&mut *tx, &new).await?);
-    let location = format!("/v1/webhooks/{id}");
-    if let Some(key) = &idempotency_key {
-        // The stored first response leaves the secret out: it stays sealed on the endpoint and
-        // a replay opens it again, so no plaintext copy sits in the idempotency table.
-        let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
-        let stored = StoredResponse { status: 201, body: without_secret, location: Some(location.clone()) };
-        idempotency::store::complete(&mut tx, principal.key_id, key, &stored).await?;
-    }
-    tx.commit().await?;
-    tracing::info!(webhook_id = %id, tenant_id = ?tenant_id, "webhook registered");
-    let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
-    let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
-    Ok(idempotent::json_response(StatusCode::CREATED, bytes, Some(&location)))
 }
 
 /// The first response again, with the secret opened from the endpoint it created.
@@ -334,13 +168,6 @@ async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, Api
     let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
     let body = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
     Ok(idempotent::replay(StoredResponse { body, ..first }))
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct WebhookFilters {
-    /// Only this tenant's endpoints (helpdesk and admin; tenant keys always see only their own).
-    pub tenant_id: Option<Uuid>,
 }
 
 /// List endpoints, oldest first.

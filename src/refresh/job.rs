@@ -281,7 +281,7 @@ fn listed_account<'a>(feed: &'a AccountFeed, reference: Option<&'a serde_json::V
         balance: balance.map(|b| b.amount),
         available: account.available_balance.as_ref().map(|b| b.amount),
         balance_as_of: balance.map(|b| b.as_of),
-        error_code: feed.error.as_ref().and_then(|error| i32::try_from(error.code).ok()),
+        error_code: feed.error.as_ref().map(|error| error.code),
     };
     ListedAccount { reported, provider_ref: reference }
 }

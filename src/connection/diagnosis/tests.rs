@@ -69,8 +69,7 @@ fn run(
     pending: Option<&PendingRefresh>,
 ) -> Vec<Finding> {
     let catalog = catalog();
-    let error =
-        connection.error_code.and_then(|code| catalog.entries.get(&Code::try_from(code).unwrap_or(Code::new(0))));
+    let error = connection.error_code.and_then(|code| catalog.entries.get(&code));
     diagnose(&Facts {
         connection,
         accounts,
@@ -111,7 +110,7 @@ fn a_healthy_connection_passes_every_check_in_ladder_order() {
 fn an_incident_comes_first_and_says_to_wait() {
     let mut connection = healthy();
     connection.state = State::BankIssue;
-    connection.error_code = Some(102);
+    connection.error_code = Some(Code::new(102));
     let until = now() + TimeDelta::minutes(30);
     connection.incident = Some(OpenIncident { id: Uuid::nil(), title: "Bank down".into(), wait_until: until });
     let findings = run(&connection, &[], &[], None);
@@ -125,7 +124,7 @@ fn an_incident_comes_first_and_says_to_wait() {
 fn a_changed_password_fails_the_credentials_check_with_when_they_last_changed() {
     let mut connection = healthy();
     connection.state = State::NeedsUserAction;
-    connection.error_code = Some(103);
+    connection.error_code = Some(Code::new(103));
     connection.error_at = Some(now() - TimeDelta::hours(5));
     let findings = run(&connection, &[], &[], None);
     let answer = first_failure(&findings).unwrap();
@@ -139,7 +138,7 @@ fn a_changed_password_fails_the_credentials_check_with_when_they_last_changed() 
 #[test]
 fn mfa_missing_accounts_and_duplicate_names_each_answer_with_their_own_action() {
     let mut connection = healthy();
-    connection.error_code = Some(185);
+    connection.error_code = Some(Code::new(185));
     let answer = run(&connection, &[], &[], None);
     assert_eq!(
         first_failure(&answer).map(|finding| (finding.check, finding.action)),

@@ -5,7 +5,13 @@ use rust_decimal::Decimal;
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::catalog::Code;
 use crate::connection::*;
+
+/// Codes are `int` columns; one that does not fit is refused before the statement runs.
+fn stored_code(code: Option<Code>) -> Result<Option<i32>, sqlx::Error> {
+    code.map(i32::try_from).transpose().map_err(|error| sqlx::Error::Encode(Box::new(error)))
+}
 
 struct AccountRow {
     id: Uuid,
@@ -44,7 +50,11 @@ impl TryFrom<AccountRow> for Account {
             balance: row.balance,
             available: row.available,
             balance_as_of: row.balance_as_of,
-            error_code: row.error_code,
+            error_code: row
+                .error_code
+                .map(Code::try_from)
+                .transpose()
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -77,7 +87,7 @@ pub struct ReportedAccount<'a> {
     pub balance: Option<Decimal>,
     pub available: Option<Decimal>,
     pub balance_as_of: Option<DateTime<Utc>>,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
 }
 
 /// A new account's display name: the bank's name, or its id when the bank gives none.
@@ -87,9 +97,9 @@ fn initial_display_name<'a>(reported: &ReportedAccount<'a>) -> &'a str {
 
 fn reported_state(reported: &ReportedAccount<'_>) -> &'static str {
     match reported.error_code {
-        Some(324) => "not_found",
-        Some(708) => "closed",
-        _ => "active",
+        Some(Code::ACCOUNT_NOT_FOUND) => AccountState::NotFound.as_str(),
+        Some(Code::ACCOUNT_CLOSED) => AccountState::Closed.as_str(),
+        _ => AccountState::Active.as_str(),
     }
 }
 
@@ -132,7 +142,7 @@ pub async fn upsert_account(
         reported.balance,
         reported.available,
         reported.balance_as_of,
-        reported.error_code,
+        stored_code(reported.error_code)?,
     )
     .fetch_one(executor)
     .await
@@ -166,7 +176,7 @@ pub async fn store_listed_accounts(
     let balances: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.balance).collect();
     let available: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.available).collect();
     let as_of: Vec<Option<DateTime<Utc>>> = listed.iter().map(|a| a.reported.balance_as_of).collect();
-    let error_codes: Vec<Option<i32>> = listed.iter().map(|a| a.reported.error_code).collect();
+    let error_codes = listed.iter().map(|a| stored_code(a.reported.error_code)).collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<Option<serde_json::Value>> = listed.iter().map(|a| a.provider_ref.cloned()).collect();
     let rows = sqlx::query!(
         r#"with listed as (
@@ -200,7 +210,7 @@ pub async fn store_listed_accounts(
            vanished as (
                update account set
                    state = case when state = 'active' then 'not_found' else state end,
-                   error_code = case when state = 'active' then 324 else error_code end,
+                   error_code = case when state = 'active' then $15 else error_code end,
                    provider_ref = null,
                    updated_at = now()
                where connection_id = $1 and not (bank_account_id = any($3))
@@ -221,6 +231,7 @@ pub async fn store_listed_accounts(
         &as_of as &[Option<DateTime<Utc>>],
         &error_codes as &[Option<i32>],
         &refs as &[Option<serde_json::Value>],
+        stored_code(Some(Code::ACCOUNT_NOT_FOUND))?,
     )
     .fetch_all(executor)
     .await?;

@@ -4,7 +4,12 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::catalog::{Code, CodeOutOfRange};
 use crate::connection::*;
+
+fn decode_code(error: CodeOutOfRange) -> sqlx::Error {
+    sqlx::Error::Decode(Box::new(error))
+}
 
 struct ConnectionRow {
     id: Uuid,
@@ -52,7 +57,7 @@ impl ConnectionRow {
             last_success_at: self.last_success_at,
             data_as_of: self.data_as_of,
             failure_streak: self.failure_streak,
-            error_code: self.error_code,
+            error_code: self.error_code.map(Code::try_from).transpose().map_err(decode_code)?,
             error_raw: self.error_raw,
             error_at: self.error_at,
             next_refresh_at: self.next_refresh_at,
@@ -137,7 +142,7 @@ pub async fn list(
         filter.tenant_id,
         filter.state.map(State::as_str),
         filter.institution_id,
-        filter.error_code,
+        filter.error_code.map(i32::try_from).transpose().map_err(|error| sqlx::Error::Encode(Box::new(error)))?,
         filter.stale_before,
         pattern,
         limit,

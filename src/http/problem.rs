@@ -209,6 +209,11 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Ok when no field failed; otherwise the 422 naming every field that did.
+pub fn reject_invalid(errors: Vec<FieldError>) -> Result<(), ApiError> {
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
+}
+
 /// The problem for a bare status produced outside our handlers (routing, timeouts, layers).
 pub fn problem_for_status(status: StatusCode) -> ApiError {
     let (code, detail) = match status {

@@ -1,0 +1,92 @@
+//! What `/v1/connections` takes: request bodies and list filters.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::connection::{self, Credentials};
+
+/// Credentials as entered. Write-only: never returned, logged or stored unsealed.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsInput {
+    /// The user id for the bank's website.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+        example = "user_good",
+        write_only
+    )]
+    pub user_id: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password, example = "pass_good", write_only)]
+    pub password: String,
+    /// Extra sign-in fields some banks need.
+    #[serde(default)]
+    #[schema(write_only)]
+    pub extra: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for CredentialsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CredentialsInput(<redacted>)")
+    }
+}
+
+impl From<CredentialsInput> for Credentials {
+    fn from(input: CredentialsInput) -> Self {
+        Credentials { user_id: input.user_id, password: input.password, extra: input.extra }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateConnection {
+    pub institution_id: Uuid,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$",
+        example = "Operating account"
+    )]
+    pub display_name: String,
+    pub credentials: CredentialsInput,
+    /// Whose connection: required for admin keys, implied (and must match if given) for tenant keys.
+    pub tenant_id: Option<Uuid>,
+    /// How often to refresh automatically (1h to 7d; default 24h).
+    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "24h")]
+    pub refresh_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchConnection {
+    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$")]
+    pub display_name: Option<String>,
+    /// Pause or resume automatic refreshes.
+    pub paused: Option<bool>,
+    /// New sign-in details; clears a sign-in error.
+    pub credentials: Option<CredentialsInput>,
+    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "12h")]
+    pub refresh_every: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConnectionFilters {
+    /// Only this tenant's (helpdesk and admin; tenant keys always see only their own).
+    pub tenant_id: Option<Uuid>,
+    pub state: Option<connection::State>,
+    pub institution_id: Option<Uuid>,
+    /// Only connections whose current error is this catalogue code.
+    #[param(minimum = 1, maximum = 99999)]
+    pub error_code: Option<u32>,
+    /// Only connections with no successful refresh for at least this long (`48h`, `7d`).
+    #[param(pattern = "^([0-9]{1,6}m|[0-9]{1,5}h|[0-9]{1,4}d)$", example = "48h")]
+    pub stale_for: Option<String>,
+    /// Text in the display name or the institution's name.
+    #[param(max_length = 200, pattern = r"^[^\x00]*$")]
+    pub q: Option<String>,
+}
