@@ -10,7 +10,7 @@ pub mod auth;
 pub mod catalog;
 /// Configuration from flags and `FEEDWATCH_*` environment variables; secrets stay wrapped.
 pub mod config;
-/// Connections, their accounts and timeline; credentials sealed at rest.
+/// Connections, their accounts and timeline, and the lifecycle: the one owner of their health state.
 pub mod connection;
 /// Connection pool and embedded migrations.
 pub mod database;
