@@ -162,20 +162,27 @@ impl AccountState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = AccountView)]
 pub struct Account {
     pub id: Uuid,
     pub connection_id: Uuid,
+    /// The bank's id for the account; a remap changes it and keeps the history.
     pub bank_account_id: String,
     pub kind: AccountKind,
     pub masked_number: String,
+    /// The account's name at the bank.
     pub bank_name: String,
+    /// The account's name in the books.
     pub display_name: String,
     pub state: AccountState,
     pub currency: String,
+    #[schema(value_type = Option<String>, example = "1523.40")]
     pub balance: Option<Decimal>,
+    #[schema(value_type = Option<String>, example = "1500.00")]
     pub available: Option<Decimal>,
     pub balance_as_of: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<i32>)]
     pub error_code: Option<Code>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

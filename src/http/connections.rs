@@ -32,7 +32,7 @@ use crate::idempotency::StoredResponse;
 use crate::institution;
 use crate::refresh::{self, Trigger};
 use requests::{ConnectionFilters, CreateConnection, PatchConnection};
-use views::{AccountView, ConnectionView, EventView, view};
+use views::{ConnectionView, EventView, view};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
@@ -230,7 +230,7 @@ async fn detailed_view(state: &AppState, connection: Connection) -> Result<Conne
     let mut view = view(connection, &state.catalog.current());
     view.duplicate_account_names =
         Some(duplicates.into_iter().filter(|name| own_names.contains(&name.to_lowercase())).collect());
-    view.accounts = Some(accounts.into_iter().map(AccountView::from).collect());
+    view.accounts = Some(accounts);
     Ok(view)
 }
 
