@@ -200,14 +200,22 @@ impl ChangedBy {
     pub const SYSTEM: ChangedBy = ChangedBy { key_id: None, role: "system" };
 }
 
-/// One entry of a connection's timeline.
-#[derive(Debug, Clone, PartialEq)]
+// One entry of a connection's timeline (a plain comment: a doc comment would become the
+// schema's description). The API lists it under its connection, so leaves that out.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = EventView)]
 pub struct Event {
     pub id: Uuid,
+    #[serde(skip)]
     pub connection_id: Uuid,
+    /// `connection.created`, `connection.renamed`, `connection.credentials_updated`,
+    /// `connection.paused`, `connection.disconnected`, `connection.state_changed`, `account.remapped`, ...
+    #[schema(example = "connection.renamed")]
     pub kind: String,
     pub detail: serde_json::Value,
+    /// The API key that made the change; absent for the system's own events.
     pub actor_key_id: Option<Uuid>,
+    #[schema(example = "tenant")]
     pub actor_role: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalog::{Action, CatalogIndex, Code};
-use crate::connection::{self, Account, Connection, Event};
+use crate::connection::{self, Account, Connection};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstitutionRef {
@@ -142,32 +142,4 @@ fn wait_until(connection: &Connection) -> Option<DateTime<Utc>> {
     let next = connection.retry_at.or(connection.next_refresh_at);
     let incident = connection.incident.as_ref().map(|incident| incident.wait_until);
     next.max(incident)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub id: Uuid,
-    /// `connection.created`, `connection.renamed`, `connection.credentials_updated`,
-    /// `connection.paused`, `connection.disconnected`, `connection.state_changed`, `account.remapped`, ...
-    #[schema(example = "connection.renamed")]
-    pub kind: String,
-    pub detail: serde_json::Value,
-    /// The API key that made the change; absent for the system's own events.
-    pub actor_key_id: Option<Uuid>,
-    #[schema(example = "tenant")]
-    pub actor_role: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
-        Self {
-            id: event.id,
-            kind: event.kind,
-            detail: event.detail,
-            actor_key_id: event.actor_key_id,
-            actor_role: event.actor_role,
-            occurred_at: event.occurred_at,
-        }
-    }
 }
