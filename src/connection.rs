@@ -162,20 +162,27 @@ impl AccountState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = AccountView)]
 pub struct Account {
     pub id: Uuid,
     pub connection_id: Uuid,
+    /// The bank's id for the account; a remap changes it and keeps the history.
     pub bank_account_id: String,
     pub kind: AccountKind,
     pub masked_number: String,
+    /// The account's name at the bank.
     pub bank_name: String,
+    /// The account's name in the books.
     pub display_name: String,
     pub state: AccountState,
     pub currency: String,
+    #[schema(value_type = Option<String>, example = "1523.40")]
     pub balance: Option<Decimal>,
+    #[schema(value_type = Option<String>, example = "1500.00")]
     pub available: Option<Decimal>,
     pub balance_as_of: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<i32>)]
     pub error_code: Option<Code>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -193,14 +200,22 @@ impl ChangedBy {
     pub const SYSTEM: ChangedBy = ChangedBy { key_id: None, role: "system" };
 }
 
-/// One entry of a connection's timeline.
-#[derive(Debug, Clone, PartialEq)]
+// One entry of a connection's timeline (a plain comment: a doc comment would become the
+// schema's description). The API lists it under its connection, so leaves that out.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = EventView)]
 pub struct Event {
     pub id: Uuid,
+    #[serde(skip)]
     pub connection_id: Uuid,
+    /// `connection.created`, `connection.renamed`, `connection.credentials_updated`,
+    /// `connection.paused`, `connection.disconnected`, `connection.state_changed`, `account.remapped`, ...
+    #[schema(example = "connection.renamed")]
     pub kind: String,
     pub detail: serde_json::Value,
+    /// The API key that made the change; absent for the system's own events.
     pub actor_key_id: Option<Uuid>,
+    #[schema(example = "tenant")]
     pub actor_role: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }

@@ -21,23 +21,34 @@ pub struct ReportedTransaction {
     pub replaces_fitid: Option<String>,
 }
 
-/// A stored transaction.
-#[derive(Debug, Clone, PartialEq)]
+// A stored transaction. Plain comments here: a doc comment would become the schema's
+// description. The API shows it without the feed's bookkeeping (its connection, removal and
+// sequence numbers), which a sync answer conveys by itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = TransactionView)]
 pub struct Transaction {
     pub id: Uuid,
     pub account_id: Uuid,
+    #[serde(skip)]
     pub connection_id: Uuid,
+    /// The bank's id (FITID).
     pub fitid: String,
     pub posted_at: DateTime<Utc>,
+    /// Negative for money leaving the account.
+    #[schema(value_type = String, example = "-42.17")]
     pub amount: Decimal,
     pub currency: String,
     pub name: String,
     pub memo: String,
     pub check_number: String,
     pub pending: bool,
+    /// For a posted transaction: the FITID of the pending one it replaces.
     pub replaces_fitid: Option<String>,
+    #[serde(skip)]
     pub removed: bool,
+    #[serde(skip)]
     pub created_seq: i64,
+    #[serde(skip)]
     pub change_seq: i64,
 }
 

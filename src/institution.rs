@@ -53,7 +53,8 @@ pub struct OfxSettings {
     pub version: i32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = InstitutionView)]
 pub struct Institution {
     pub id: Uuid,
     pub slug: String,

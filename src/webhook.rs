@@ -82,15 +82,19 @@ pub struct Event {
     pub data: serde_json::Value,
 }
 
-/// A registered endpoint (its secret stays sealed in the store).
-#[derive(Debug, Clone, PartialEq)]
+/// A registered endpoint: never its secret.
+// Its secret stays sealed in the store, so the endpoint is what the API answers as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = WebhookView)]
 pub struct Endpoint {
     pub id: Uuid,
-    /// None for a fleet-wide endpoint.
+    /// Null for a fleet-wide endpoint.
     pub tenant_id: Option<Uuid>,
     pub url: String,
     pub events: Vec<EventKind>,
     pub description: String,
+    /// False once the receiver answered 410 Gone or a PATCH disabled it; no deliveries are made
+    /// until a PATCH enables it again.
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,

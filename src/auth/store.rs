@@ -6,8 +6,9 @@ use uuid::Uuid;
 
 use super::Role;
 
-/// An API key as stored, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKeyView)]
 pub struct KeyRecord {
     pub id: Uuid,
     pub role: Role,

@@ -64,15 +64,30 @@ pub async fn sync_entry(conn: &mut PgConnection, entry: &Entry, fingerprint: &st
             1
         }
     };
+    record_revision(conn, code, revision, &body, "shipped", None).await?;
+    Ok(true)
+}
+
+/// Keeps a text of an entry in its history: `origin` is `shipped` or `admin` (then `edited_by`).
+async fn record_revision(
+    conn: &mut PgConnection,
+    code: i32,
+    revision: i32,
+    body: &serde_json::Value,
+    origin: &str,
+    edited_by: Option<Uuid>,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        "insert into error_entry_revision (code, revision, body, origin) values ($1, $2, $3, 'shipped')",
+        "insert into error_entry_revision (code, revision, body, origin, edited_by) values ($1, $2, $3, $4, $5)",
         code,
         revision,
         body,
+        origin,
+        edited_by,
     )
-    .execute(&mut *conn)
+    .execute(conn)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Replaces every namespace and alias with the shipped ones, unless they are already equal.
@@ -216,15 +231,7 @@ pub async fn save_admin_revision(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!(
-        "insert into error_entry_revision (code, revision, body, origin, edited_by) values ($1, $2, $3, 'admin', $4)",
-        code,
-        revision,
-        body,
-        editor,
-    )
-    .execute(&mut *conn)
-    .await?;
+    record_revision(conn, code, revision, &body, "admin", Some(editor)).await?;
     Ok(revision)
 }
 

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::connections::views::AccountView;
 use super::connections::{actor, visible, writer};
 use super::extract::{Json, Path};
 use super::problem::{self, ApiError, FieldError, Problem};
@@ -20,17 +19,17 @@ use crate::connection::{self, Account, AccountState};
 #[utoipa::path(get, path = "/v1/connections/{id}/accounts", operation_id = "accounts", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
-        (status = 200, description = "Its accounts", body = Vec<AccountView>),
+        (status = 200, description = "Its accounts", body = Vec<Account>),
         (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<Vec<AccountView>>, ApiError> {
+) -> Result<axum::Json<Vec<Account>>, ApiError> {
     visible(&state, &caller.0, id).await?;
     let accounts = connection::store::accounts(&state.pool, id).await?;
-    Ok(axum::Json(accounts.into_iter().map(AccountView::from).collect()))
+    Ok(axum::Json(accounts))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,7 +50,7 @@ pub struct PatchAccount {
     params(("id" = Uuid, Path, description = "Connection id"), ("account_id" = Uuid, Path, description = "Account id")),
     request_body = PatchAccount,
     responses(
-        (status = 200, description = "Updated", body = AccountView),
+        (status = 200, description = "Updated", body = Account),
         (status = 404, description = "No such connection or account visible to this key", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another account of the connection already has that bank id", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -60,7 +59,7 @@ pub async fn patch(
     caller: Caller,
     Path((id, account_id)): Path<(Uuid, Uuid)>,
     Json(input): Json<PatchAccount>,
-) -> Result<axum::Json<AccountView>, ApiError> {
+) -> Result<axum::Json<Account>, ApiError> {
     let principal = writer(&caller)?.clone();
     visible(&state, &principal, id).await?;
     let mut errors = Vec::new();
@@ -104,7 +103,7 @@ pub async fn patch(
         connection::store::insert_event(&mut *tx, id, kind, &detail, actor(&principal)).await?;
     }
     tx.commit().await?;
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(updated))
 }
 
 fn account_events(before: &Account, after: &Account) -> Vec<(&'static str, serde_json::Value)> {

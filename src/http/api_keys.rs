@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -79,35 +78,11 @@ impl CreateApiKey {
     }
 }
 
-/// A key as listed: never its secret.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyView {
-    pub id: Uuid,
-    pub role: Role,
-    pub tenant_id: Option<Uuid>,
-    pub label: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<KeyRecord> for ApiKeyView {
-    fn from(record: KeyRecord) -> Self {
-        Self {
-            id: record.id,
-            role: record.role,
-            tenant_id: record.tenant_id,
-            label: record.label,
-            created_at: record.created_at,
-            revoked_at: record.revoked_at,
-        }
-    }
-}
-
 /// A new key with its text, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedApiKey {
     #[serde(flatten)]
-    pub key: ApiKeyView,
+    pub key: KeyRecord,
     /// The key to send as `Authorization: Bearer <key>`. It is not stored and cannot be shown again.
     #[schema(example = "fw_0b1e…_9f3a…")]
     pub secret: String,
@@ -154,7 +129,7 @@ pub async fn create(
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/api-keys/{}", record.id)) {
         headers.insert(header::LOCATION, location);
     }
-    let created = CreatedApiKey { key: record.into(), secret: key.text.expose_secret().to_owned() };
+    let created = CreatedApiKey { key: record, secret: key.text.expose_secret().to_owned() };
     Ok((StatusCode::CREATED, headers, axum::Json(created)))
 }
 
@@ -168,39 +143,39 @@ pub struct ListParams {
 /// List API keys, oldest first (admin).
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
     params(PageParams, ListParams),
-    responses((status = 200, description = "One page of keys", body = Page<ApiKeyView>)))]
+    responses((status = 200, description = "One page of keys", body = Page<KeyRecord>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(params): Query<PageParams>,
     Query(filters): Query<ListParams>,
-) -> Result<axum::Json<Page<ApiKeyView>>, ApiError> {
+) -> Result<axum::Json<Page<KeyRecord>>, ApiError> {
     caller.require(&[Role::Admin])?;
     let page = params.validate()?;
     let include_revoked = filters.include_revoked.unwrap_or(false);
     let rows = store::list(&state.pool, page.after, page.fetch_limit(), include_revoked).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), ApiKeyView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
 /// One API key (admin).
 #[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Key id")),
     responses(
-        (status = 200, description = "The key", body = ApiKeyView),
+        (status = 200, description = "The key", body = KeyRecord),
         (status = 404, description = "No such key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<ApiKeyView>, ApiError> {
+) -> Result<axum::Json<KeyRecord>, ApiError> {
     caller.require(&[Role::Admin])?;
     // A revoked key is gone for the API (its row stays, for the audit trail).
     let record = store::get(&state.pool, id)
         .await?
         .filter(|record| record.revoked_at.is_none())
         .ok_or_else(|| ApiError::not_found("No active API key has that id."))?;
-    Ok(axum::Json(record.into()))
+    Ok(axum::Json(record))
 }
 
 /// Revoke an API key (admin). Requests with it fail from then on.

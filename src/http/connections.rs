@@ -32,7 +32,7 @@ use crate::idempotency::StoredResponse;
 use crate::institution;
 use crate::refresh::{self, Trigger};
 use requests::{ConnectionFilters, CreateConnection, PatchConnection};
-use views::{AccountView, ConnectionView, EventView, view};
+use views::{ConnectionView, view};
 
 const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
@@ -230,7 +230,7 @@ async fn detailed_view(state: &AppState, connection: Connection) -> Result<Conne
     let mut view = view(connection, &state.catalog.current());
     view.duplicate_account_names =
         Some(duplicates.into_iter().filter(|name| own_names.contains(&name.to_lowercase())).collect());
-    view.accounts = Some(accounts.into_iter().map(AccountView::from).collect());
+    view.accounts = Some(accounts);
     Ok(view)
 }
 
@@ -367,7 +367,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/v1/connections/{id}/events", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), PageParams),
     responses(
-        (status = 200, description = "One page of events", body = Page<EventView>),
+        (status = 200, description = "One page of events", body = Page<connection::Event>),
         (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn events(
@@ -375,9 +375,9 @@ pub async fn events(
     caller: Caller,
     Path(id): Path<Uuid>,
     Query(page): Query<PageParams>,
-) -> Result<axum::Json<Page<EventView>>, ApiError> {
+) -> Result<axum::Json<Page<connection::Event>>, ApiError> {
     let page = page.validate()?;
     visible(&state, &caller.0, id).await?;
     let rows = connection_store::events(&state.pool, id, page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.occurred_at, row.id), EventView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.occurred_at, row.id))))
 }

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -16,43 +15,6 @@ use crate::connection;
 use crate::feed::{self, Transaction};
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TransactionView {
-    pub id: Uuid,
-    pub account_id: Uuid,
-    /// The bank's id (FITID).
-    pub fitid: String,
-    pub posted_at: DateTime<Utc>,
-    /// Negative for money leaving the account.
-    #[schema(value_type = String, example = "-42.17")]
-    pub amount: Decimal,
-    pub currency: String,
-    pub name: String,
-    pub memo: String,
-    pub check_number: String,
-    pub pending: bool,
-    /// For a posted transaction: the FITID of the pending one it replaces.
-    pub replaces_fitid: Option<String>,
-}
-
-impl From<Transaction> for TransactionView {
-    fn from(t: Transaction) -> Self {
-        Self {
-            id: t.id,
-            account_id: t.account_id,
-            fitid: t.fitid,
-            posted_at: t.posted_at,
-            amount: t.amount,
-            currency: t.currency,
-            name: t.name,
-            memo: t.memo,
-            check_number: t.check_number,
-            pending: t.pending,
-            replaces_fitid: t.replaces_fitid,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct RemovedView {
     pub id: Uuid,
     pub account_id: Uuid,
@@ -61,8 +23,8 @@ pub struct RemovedView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SyncView {
-    pub added: Vec<TransactionView>,
-    pub modified: Vec<TransactionView>,
+    pub added: Vec<Transaction>,
+    pub modified: Vec<Transaction>,
     pub removed: Vec<RemovedView>,
     /// Pass back as `cursor`; keep it to resume later.
     #[schema(example = "1042")]
@@ -115,8 +77,8 @@ pub async fn sync(
     let rows = feed::store::changes_after(&state.pool, id, cursor, i64::from(count) + 1).await?;
     let page = feed::classify(rows, cursor, count as usize);
     Ok(axum::Json(SyncView {
-        added: page.added.into_iter().map(TransactionView::from).collect(),
-        modified: page.modified.into_iter().map(TransactionView::from).collect(),
+        added: page.added,
+        modified: page.modified,
         removed: page
             .removed
             .into_iter()
@@ -140,7 +102,7 @@ pub struct DateRange {
 #[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "feed", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Account id"), DateRange, PageParams),
     responses(
-        (status = 200, description = "One page of transactions", body = Page<TransactionView>),
+        (status = 200, description = "One page of transactions", body = Page<Transaction>),
         (status = 404, description = "No such account visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn account_transactions(
@@ -149,12 +111,12 @@ pub async fn account_transactions(
     Path(id): Path<Uuid>,
     Query(range): Query<DateRange>,
     Query(page): Query<PageParams>,
-) -> Result<axum::Json<Page<TransactionView>>, ApiError> {
+) -> Result<axum::Json<Page<Transaction>>, ApiError> {
     let page = page.validate()?;
     let tenant = connection::store::account_tenant(&state.pool, id).await?;
     if !tenant.is_some_and(|tenant| caller.0.can_see_tenant(tenant)) {
         return Err(ApiError::not_found("No account has that id."));
     }
     let rows = feed::store::for_account(&state.pool, id, range.from, range.to, page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.posted_at, row.id), TransactionView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.posted_at, row.id))))
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -18,40 +18,11 @@ use crate::auth::Role;
 use crate::incident;
 use crate::institution::{self, Institution, InstitutionFields, OfxSettings, ProviderKind, store};
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstitutionView {
-    pub id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub provider: ProviderKind,
-    pub ofx: OfxSettings,
-    pub aliases: Vec<String>,
-    pub active: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Institution> for InstitutionView {
-    fn from(institution: Institution) -> Self {
-        Self {
-            id: institution.id,
-            slug: institution.slug,
-            name: institution.name,
-            provider: institution.provider,
-            ofx: institution.ofx,
-            aliases: institution.aliases,
-            active: institution.active,
-            created_at: institution.created_at,
-            updated_at: institution.updated_at,
-        }
-    }
-}
-
 /// An institution with its connections by state (the caller's own, for tenant keys).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstitutionDetail {
     #[serde(flatten)]
-    pub institution: InstitutionView,
+    pub institution: Institution,
     /// Connections by state; states with none are absent.
     pub connections_by_state: BTreeMap<String, i64>,
     /// How refreshes of this institution fared, across all tenants.
@@ -199,13 +170,13 @@ pub struct InstitutionSearch {
 /// List institutions, oldest first, optionally matching `q`.
 #[utoipa::path(get, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
     params(PageParams, InstitutionSearch),
-    responses((status = 200, description = "One page of institutions", body = Page<InstitutionView>)))]
+    responses((status = 200, description = "One page of institutions", body = Page<Institution>)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
     Query(page): Query<PageParams>,
     Query(search): Query<InstitutionSearch>,
-) -> Result<axum::Json<Page<InstitutionView>>, ApiError> {
+) -> Result<axum::Json<Page<Institution>>, ApiError> {
     let page = page.validate()?;
     let q = search.q.filter(|q| !q.trim().is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
@@ -213,7 +184,7 @@ pub async fn list(
             .with_errors(vec![FieldError::new("q", "at most 200 characters")]));
     }
     let rows = store::list(&state.pool, q.as_deref(), page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), InstitutionView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
 /// One institution: its connections by state, refresh success over the last hour and day, and
@@ -235,7 +206,7 @@ pub async fn get(
     let rates = incident::store::rates(&state.pool, id, Utc::now()).await?;
     let open_incident = incident::store::open_for(&state.pool, id).await?;
     Ok(axum::Json(InstitutionDetail {
-        institution: institution.into(),
+        institution,
         connections_by_state: counts.into_iter().collect(),
         health: InstitutionHealth {
             last_hour: SuccessRate::new(rates.attempts_1h, rates.successes_1h),
@@ -249,14 +220,14 @@ pub async fn get(
 #[utoipa::path(post, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
     request_body = InstitutionInput,
     responses(
-        (status = 201, description = "Created", body = InstitutionView, headers(("location" = String, description = "Its URL"))),
+        (status = 201, description = "Created", body = Institution, headers(("location" = String, description = "Its URL"))),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     Json(input): Json<InstitutionInput>,
-) -> Result<(StatusCode, HeaderMap, axum::Json<InstitutionView>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, axum::Json<Institution>), ApiError> {
     caller.require(&[Role::Admin])?;
     let fields = input.into_fields()?;
     let created = store::insert(&state.pool, Uuid::new_v4(), &fields).await.map_err(slug_conflict)?;
@@ -264,7 +235,7 @@ pub async fn create(
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/institutions/{}", created.id)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(created.into())))
+    Ok((StatusCode::CREATED, headers, axum::Json(created)))
 }
 
 /// Replace an institution's fields (admin).
@@ -272,7 +243,7 @@ pub async fn create(
     params(("id" = Uuid, Path, description = "Institution id")),
     request_body = InstitutionInput,
     responses(
-        (status = 200, description = "Updated", body = InstitutionView),
+        (status = 200, description = "Updated", body = Institution),
         (status = 404, description = "No such institution", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -281,12 +252,12 @@ pub async fn replace(
     caller: Caller,
     Path(id): Path<Uuid>,
     Json(input): Json<InstitutionInput>,
-) -> Result<axum::Json<InstitutionView>, ApiError> {
+) -> Result<axum::Json<Institution>, ApiError> {
     caller.require(&[Role::Admin])?;
     let fields = input.into_fields()?;
     let updated = store::update(&state.pool, id, &fields)
         .await
         .map_err(slug_conflict)?
         .ok_or_else(|| ApiError::not_found("No institution has that id."))?;
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(updated))
 }

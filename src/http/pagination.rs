@@ -101,6 +101,11 @@ impl<T> Page<T> {
         };
         Self { items: rows.into_iter().map(view).collect(), next_cursor }
     }
+
+    /// [`Page::from_rows`] for rows that are already what the API answers.
+    pub fn of(rows: Vec<T>, request: &PageRequest, position: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> Self {
+        Self::from_rows(rows, request, position, std::convert::identity)
+    }
 }
 
 #[cfg(test)]

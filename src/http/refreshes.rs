@@ -324,37 +324,7 @@ pub struct QueueView {
     /// Age of the oldest due job, in seconds.
     pub oldest_due_seconds: Option<f64>,
     /// Worker pools that reported within their lease, busy or idle, by id.
-    pub workers: Vec<WorkerView>,
-}
-
-/// A live worker pool (a `serve` or `feedwatch worker` process).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorkerView {
-    /// `host/pid`, as in the jobs it holds.
-    #[schema(example = "feedwatch-7d9f/41")]
-    pub id: String,
-    /// The job kinds it runs.
-    pub kinds: Vec<String>,
-    /// Jobs it runs at once.
-    pub concurrency: i32,
-    /// Jobs it was running at its last report.
-    pub running: i32,
-    pub started_at: DateTime<Utc>,
-    /// Its last report; pools report every third of their lease.
-    pub last_seen_at: DateTime<Utc>,
-}
-
-impl From<jobs::store::LiveWorker> for WorkerView {
-    fn from(worker: jobs::store::LiveWorker) -> Self {
-        Self {
-            id: worker.id,
-            kinds: worker.kinds,
-            concurrency: worker.concurrency,
-            running: worker.running,
-            started_at: worker.started_at,
-            last_seen_at: worker.last_seen_at,
-        }
-    }
+    pub workers: Vec<jobs::store::LiveWorker>,
 }
 
 /// Queue depth, age and workers (helpdesk, admin).
@@ -368,6 +338,6 @@ pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum
         by_state: stats.by_state.into_iter().collect(),
         due: stats.due,
         oldest_due_seconds: stats.oldest_due_seconds,
-        workers: stats.workers.into_iter().map(WorkerView::from).collect(),
+        workers: stats.workers,
     }))
 }

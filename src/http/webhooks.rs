@@ -29,7 +29,7 @@ use crate::webhook::address::parse_url;
 use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
 use crate::webhook::{Endpoint, EventKind, secret};
 use requests::{CreateWebhook, PatchWebhook, WebhookFilters};
-use views::{CreatedWebhook, DeliveryView, RotatedSecret, WebhookView};
+use views::{CreatedWebhook, DeliveryView, RotatedSecret};
 
 const MAX_DESCRIPTION: usize = 500;
 /// How long a rotated-out secret still signs deliveries: a day lets a receiver deploy the new
@@ -139,7 +139,7 @@ pub async fn create(
                 secret_sealed: &sealed,
                 secret_key_id: &key_id,
             };
-            let view = WebhookView::from(store::insert_endpoint(tx, &new).await?);
+            let view = store::insert_endpoint(tx, &new).await?;
             // The recorded first response leaves the secret out: it stays sealed on the endpoint
             // and a replay opens it again, so no plaintext copy sits in the idempotency table.
             let without_secret = serde_json::to_vec(&view).map_err(|error| ApiError::internal(&error))?;
@@ -161,7 +161,7 @@ pub async fn create(
 
 /// The first response again, with the secret opened from the endpoint it created.
 async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, ApiError> {
-    let view: WebhookView = serde_json::from_slice(&first.body).map_err(|error| ApiError::internal(&error))?;
+    let view: Endpoint = serde_json::from_slice(&first.body).map_err(|error| ApiError::internal(&error))?;
     let gone = || ApiError::not_found("The webhook this Idempotency-Key created has been deleted since.");
     let (blob, key_id) = store::sealed_secret(&state.pool, view.id).await?.ok_or_else(gone)?;
     let secret = secret::open(&state.sealer, view.id, &key_id, &blob).map_err(|error| ApiError::internal(&error))?;
@@ -173,17 +173,17 @@ async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, Api
 /// List endpoints, oldest first.
 #[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
     params(PageParams, WebhookFilters),
-    responses((status = 200, description = "One page of endpoints", body = Page<WebhookView>)))]
+    responses((status = 200, description = "One page of endpoints", body = Page<Endpoint>)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(page): Query<PageParams>,
     Query(filters): Query<WebhookFilters>,
-) -> Result<axum::Json<Page<WebhookView>>, ApiError> {
+) -> Result<axum::Json<Page<Endpoint>>, ApiError> {
     let page = page.validate()?;
     let tenant_id = caller.0.scope_tenant(filters.tenant_id);
     let rows = store::list_endpoints(&state.pool, tenant_id, page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), WebhookView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
 /// Tenant keys see their tenant's endpoints only; helpdesk and admin keys every one.
@@ -204,15 +204,15 @@ async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Endpo
 #[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
-        (status = 200, description = "The endpoint", body = WebhookView),
+        (status = 200, description = "The endpoint", body = Endpoint),
         (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<WebhookView>, ApiError> {
-    Ok(axum::Json(visible(&state, &caller.0, id).await?.into()))
+) -> Result<axum::Json<Endpoint>, ApiError> {
+    Ok(axum::Json(visible(&state, &caller.0, id).await?))
 }
 
 /// Change an endpoint's URL, events or description, or enable or disable it. Fields left out
@@ -221,7 +221,7 @@ pub async fn get(
     params(("id" = Uuid, Path, description = "Webhook id")),
     request_body = PatchWebhook,
     responses(
-        (status = 200, description = "The endpoint as it is now", body = WebhookView),
+        (status = 200, description = "The endpoint as it is now", body = Endpoint),
         (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields or a host that is not allowed", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -230,7 +230,7 @@ pub async fn patch(
     caller: Caller,
     Path(id): Path<Uuid>,
     Json(input): Json<PatchWebhook>,
-) -> Result<axum::Json<WebhookView>, ApiError> {
+) -> Result<axum::Json<Endpoint>, ApiError> {
     let principal = caller.0;
     let mut errors = Vec::new();
     let url = input.url.as_deref().and_then(|url| check_url(url, &mut errors));
@@ -258,7 +258,7 @@ pub async fn patch(
     let description = description.map(str::trim).filter(|text| *text != current.description);
     let enabled = input.enabled.filter(|enabled| *enabled != current.enabled);
     if url.is_none() && events.is_none() && description.is_none() && enabled.is_none() {
-        return Ok(axum::Json(current.into()));
+        return Ok(axum::Json(current));
     }
     let edit = EndpointEdit {
         url: url.as_deref(),
@@ -274,7 +274,7 @@ pub async fn patch(
     let updated = store::update_endpoint(&mut *tx, id, &edit).await?.ok_or_else(no_such_webhook)?;
     tx.commit().await?;
     tracing::info!(webhook_id = %id, enabled = updated.enabled, "webhook updated");
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(updated))
 }
 
 /// Replace the signing secret. The new one is in this response only; the previous one keeps
@@ -300,7 +300,7 @@ pub async fn rotate_secret(
         .ok_or_else(no_such_webhook)?;
     tracing::info!(webhook_id = %id, %previous_secret_expires_at, "webhook signing secret rotated");
     Ok(axum::Json(RotatedSecret {
-        webhook: endpoint.into(),
+        webhook: endpoint,
         secret: secret.expose_secret().to_owned(),
         previous_secret_expires_at,
     }))

@@ -156,14 +156,22 @@ pub struct WorkerReport<'a> {
     pub lease: Duration,
 }
 
-/// A worker pool that reported within its lease.
-#[derive(Debug, Clone)]
+/// A live worker pool (a `serve` or `feedwatch worker` process).
+// Live: it reported within its lease.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = WorkerView)]
 pub struct LiveWorker {
+    /// `host/pid`, as in the jobs it holds.
+    #[schema(example = "feedwatch-7d9f/41")]
     pub id: String,
+    /// The job kinds it runs.
     pub kinds: Vec<String>,
+    /// Jobs it runs at once.
     pub concurrency: i32,
+    /// Jobs it was running at its last report.
     pub running: i32,
     pub started_at: DateTime<Utc>,
+    /// Its last report; pools report every third of their lease.
     pub last_seen_at: DateTime<Utc>,
 }
 

@@ -1,13 +1,12 @@
 //! What `/v1/connections` answers: a connection with its health and accounts, and its timeline.
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalog::{Action, CatalogIndex, Code};
-use crate::connection::{self, Account, AccountKind, AccountState, Connection, Event};
+use crate::connection::{self, Account, Connection};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InstitutionRef {
@@ -57,53 +56,6 @@ pub struct Health {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AccountView {
-    pub id: Uuid,
-    pub connection_id: Uuid,
-    /// The bank's id for the account; a remap changes it and keeps the history.
-    pub bank_account_id: String,
-    pub kind: AccountKind,
-    pub masked_number: String,
-    /// The account's name at the bank.
-    pub bank_name: String,
-    /// The account's name in the books.
-    pub display_name: String,
-    pub state: AccountState,
-    pub currency: String,
-    #[schema(value_type = Option<String>, example = "1523.40")]
-    pub balance: Option<Decimal>,
-    #[schema(value_type = Option<String>, example = "1500.00")]
-    pub available: Option<Decimal>,
-    pub balance_as_of: Option<DateTime<Utc>>,
-    #[schema(value_type = Option<i32>)]
-    pub error_code: Option<Code>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Account> for AccountView {
-    fn from(account: Account) -> Self {
-        Self {
-            id: account.id,
-            connection_id: account.connection_id,
-            bank_account_id: account.bank_account_id,
-            kind: account.kind,
-            masked_number: account.masked_number,
-            bank_name: account.bank_name,
-            display_name: account.display_name,
-            state: account.state,
-            currency: account.currency,
-            balance: account.balance,
-            available: account.available,
-            balance_as_of: account.balance_as_of,
-            error_code: account.error_code,
-            created_at: account.created_at,
-            updated_at: account.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionView {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -118,7 +70,7 @@ pub struct ConnectionView {
     /// Present on single-connection responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub accounts: Option<Vec<AccountView>>,
+    pub accounts: Option<Vec<Account>>,
     /// Display names several of the tenant's accounts share: a known cause of error 324.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -190,32 +142,4 @@ fn wait_until(connection: &Connection) -> Option<DateTime<Utc>> {
     let next = connection.retry_at.or(connection.next_refresh_at);
     let incident = connection.incident.as_ref().map(|incident| incident.wait_until);
     next.max(incident)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    pub id: Uuid,
-    /// `connection.created`, `connection.renamed`, `connection.credentials_updated`,
-    /// `connection.paused`, `connection.disconnected`, `connection.state_changed`, `account.remapped`, ...
-    #[schema(example = "connection.renamed")]
-    pub kind: String,
-    pub detail: serde_json::Value,
-    /// The API key that made the change; absent for the system's own events.
-    pub actor_key_id: Option<Uuid>,
-    #[schema(example = "tenant")]
-    pub actor_role: Option<String>,
-    pub occurred_at: DateTime<Utc>,
-}
-
-impl From<Event> for EventView {
-    fn from(event: Event) -> Self {
-        Self {
-            id: event.id,
-            kind: event.kind,
-            detail: event.detail,
-            actor_key_id: event.actor_key_id,
-            actor_role: event.actor_role,
-            occurred_at: event.occurred_at,
-        }
-    }
 }

@@ -2,50 +2,17 @@
 //! delivery attempts.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::webhook::{Delivery, Endpoint, EventKind, message_header_id};
-
-/// A registered endpoint: never its secret.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct WebhookView {
-    pub id: Uuid,
-    /// Null for a fleet-wide endpoint.
-    pub tenant_id: Option<Uuid>,
-    pub url: String,
-    pub events: Vec<EventKind>,
-    pub description: String,
-    /// False once the receiver answered 410 Gone or a PATCH disabled it; no deliveries are made
-    /// until a PATCH enables it again.
-    pub enabled: bool,
-    pub disabled_reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Endpoint> for WebhookView {
-    fn from(endpoint: Endpoint) -> Self {
-        Self {
-            id: endpoint.id,
-            tenant_id: endpoint.tenant_id,
-            url: endpoint.url,
-            events: endpoint.events,
-            description: endpoint.description,
-            enabled: endpoint.enabled,
-            disabled_reason: endpoint.disabled_reason,
-            created_at: endpoint.created_at,
-            updated_at: endpoint.updated_at,
-        }
-    }
-}
+use crate::webhook::{Delivery, Endpoint, message_header_id};
 
 /// A new endpoint with its signing secret, shown in this response only.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedWebhook {
     #[serde(flatten)]
-    pub webhook: WebhookView,
+    pub webhook: Endpoint,
     /// The Standard Webhooks signing secret (`whsec_` + base64): verify each delivery's
     /// `webhook-signature` with it. It cannot be shown again.
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
@@ -56,7 +23,7 @@ pub struct CreatedWebhook {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RotatedSecret {
     #[serde(flatten)]
-    pub webhook: WebhookView,
+    pub webhook: Endpoint,
     /// The new Standard Webhooks signing secret. It cannot be shown again.
     #[schema(example = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")]
     pub secret: String,
