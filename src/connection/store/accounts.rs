@@ -77,7 +77,7 @@ pub async fn accounts(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Res
 }
 
 /// An account as a bank reports it, for refreshes to upsert.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ReportedAccount<'a> {
     pub bank_account_id: &'a str,
     pub kind: AccountKind,
@@ -103,49 +103,17 @@ fn reported_state(reported: &ReportedAccount<'_>) -> &'static str {
     }
 }
 
-/// Inserts or updates an account by the bank's id. A new account takes the bank's name as its
-/// display name; an existing one keeps the name and state the user gave it, unless it had gone
-/// missing and is back.
+/// Inserts or updates one account by the bank's id, leaving the connection's other accounts
+/// alone (tests and tools that add accounts one by one): [`store_listed_accounts`] without its
+/// "unlisted accounts vanished" step.
 pub async fn upsert_account(
     executor: impl PgExecutor<'_>,
     connection_id: Uuid,
     reported: &ReportedAccount<'_>,
 ) -> Result<Uuid, sqlx::Error> {
-    let display_name = initial_display_name(reported);
-    let state = reported_state(reported);
-    sqlx::query_scalar!(
-        r#"insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name,
-                                state, currency, balance, available, balance_as_of, error_code)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-           on conflict (connection_id, bank_account_id) do update set
-               kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
-               currency = excluded.currency,
-               balance = coalesce(excluded.balance, account.balance),
-               available = coalesce(excluded.available, account.available),
-               balance_as_of = coalesce(excluded.balance_as_of, account.balance_as_of),
-               error_code = excluded.error_code,
-               state = case
-                   when account.state = 'hidden' then 'hidden'
-                   else excluded.state
-               end,
-               updated_at = now()
-           returning id"#,
-        Uuid::new_v4(),
-        connection_id,
-        reported.bank_account_id,
-        reported.kind.as_str(),
-        reported.masked_number,
-        reported.bank_name,
-        display_name,
-        state,
-        reported.currency,
-        reported.balance,
-        reported.available,
-        reported.balance_as_of,
-        stored_code(reported.error_code)?,
-    )
-    .fetch_one(executor)
-    .await
+    let listed = [ListedAccount { reported: reported.clone(), provider_ref: None }];
+    let ids = upsert_listed(executor, connection_id, &listed, false).await?;
+    ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// An account the bank listed in a refresh, with how the provider addresses it next time.
@@ -156,13 +124,24 @@ pub struct ListedAccount<'a> {
 }
 
 /// Everything a refresh learnt about a connection's accounts, in one statement: upserts the
-/// listed ones as [`upsert_account`] does (and keeps their provider references), and marks the
-/// ones the bank no longer lists as not found (QuickBooks 324), forgetting their references so
-/// the next refresh does not ask for them. Returns each listed account's id, in `listed` order.
+/// listed ones by the bank's id (a new account takes the bank's name as its display name; an
+/// existing one keeps the name and state the user gave it, unless it had gone missing and is
+/// back; provider references are kept), and marks the ones the bank no longer lists as not found
+/// (QuickBooks 324), forgetting their references so the next refresh does not ask for them.
+/// Returns each listed account's id, in `listed` order.
 pub async fn store_listed_accounts(
     executor: impl PgExecutor<'_>,
     connection_id: Uuid,
     listed: &[ListedAccount<'_>],
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    upsert_listed(executor, connection_id, listed, true).await
+}
+
+async fn upsert_listed(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    listed: &[ListedAccount<'_>],
+    unlisted_vanished: bool,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
     let column = |field: fn(&ReportedAccount<'_>) -> String| listed.iter().map(|a| field(&a.reported)).collect();
     let ids: Vec<Uuid> = listed.iter().map(|_| Uuid::new_v4()).collect();
@@ -213,7 +192,7 @@ pub async fn store_listed_accounts(
                    error_code = case when state = 'active' then $15 else error_code end,
                    provider_ref = null,
                    updated_at = now()
-               where connection_id = $1 and not (bank_account_id = any($3))
+               where $16 and connection_id = $1 and not (bank_account_id = any($3))
                  and (state = 'active' or provider_ref is not null)
            )
            select u.id as "id!" from upserted u join listed l using (bank_account_id) order by l.position"#,
@@ -232,6 +211,7 @@ pub async fn store_listed_accounts(
         &error_codes as &[Option<i32>],
         &refs as &[Option<serde_json::Value>],
         stored_code(Some(Code::ACCOUNT_NOT_FOUND))?,
+        unlisted_vanished,
     )
     .fetch_all(executor)
     .await?;
