@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::catalog::Code;
+
 /// Thresholds for opening and resolving incidents (configuration).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rules {
@@ -96,7 +98,7 @@ pub struct Incident {
     pub source: Source,
     pub title: String,
     pub message: String,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
     pub failed_connections: i32,
     pub attempted_connections: i32,
     pub wait_until: DateTime<Utc>,
@@ -120,7 +122,7 @@ pub struct RefreshOutcome {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Failure {
-    pub code: crate::catalog::Code,
+    pub code: Code,
     /// The catalogue says the bank must act.
     pub bank_side: bool,
 }
@@ -207,7 +209,7 @@ pub struct WindowCounts {
     pub attempted: i64,
     pub failed: i64,
     /// The most frequent bank-side code.
-    pub top_code: Option<i32>,
+    pub top_code: Option<Code>,
 }
 
 /// Whether a window's failures call for an incident.
@@ -225,7 +227,7 @@ pub struct NewIncident {
     pub source: Source,
     pub title: String,
     pub message: String,
-    pub error_code: Option<i32>,
+    pub error_code: Option<Code>,
     pub failed_connections: i32,
     pub attempted_connections: i32,
     pub wait_until: DateTime<Utc>,
@@ -255,7 +257,7 @@ mod tests {
     use super::*;
 
     fn counts(attempted: i64, failed: i64) -> WindowCounts {
-        WindowCounts { attempted, failed, top_code: Some(102) }
+        WindowCounts { attempted, failed, top_code: Some(Code::new(102)) }
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct IncidentView {
     /// Safe to show business owners.
     pub message: String,
     /// The bank-side catalogue code most failures had (detected incidents).
-    pub error_code: Option<i32>,
+    #[schema(value_type = Option<i32>)]
+    pub error_code: Option<crate::catalog::Code>,
     /// Distinct connections that failed bank-side in the detection window.
     pub failed_connections: i32,
     /// Distinct connections attempted in the detection window.

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
+use crate::catalog::Code;
+
 use super::{Incident, IncidentState, NewIncident, RefreshOutcome, Source, WindowCounts};
 
 struct Row {
@@ -37,7 +39,11 @@ impl Row {
             institution_name: self.institution_name,
             title: self.title,
             message: self.message,
-            error_code: self.error_code,
+            error_code: self
+                .error_code
+                .map(Code::try_from)
+                .transpose()
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
             failed_connections: self.failed_connections,
             attempted_connections: self.attempted_connections,
             wait_until: self.wait_until,
@@ -102,7 +108,9 @@ pub async fn window_counts(
     )
     .fetch_one(executor)
     .await?;
-    Ok(WindowCounts { attempted: row.attempted, failed: row.failed, top_code: row.top_code })
+    let top_code =
+        row.top_code.map(Code::try_from).transpose().map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+    Ok(WindowCounts { attempted: row.attempted, failed: row.failed, top_code })
 }
 
 /// Distinct connections that succeeded after the institution's last bank-side failure (counted
@@ -194,7 +202,7 @@ pub async fn open(executor: impl PgExecutor<'_>, new: &NewIncident) -> Result<Op
         new.source.as_str(),
         new.title,
         new.message,
-        new.error_code,
+        new.error_code.map(i32::try_from).transpose().map_err(|error| sqlx::Error::Encode(Box::new(error)))?,
         new.failed_connections,
         new.attempted_connections,
         new.wait_until,
