@@ -65,7 +65,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         && let Ok(stats) = crate::jobs::store::stats(&mut conn).await
     {
         for (name, count) in stats.by_state {
-            state.metrics.queue_depth.get_or_create(&crate::telemetry::StateLabels { state: name }).set(count);
+            let labels = crate::telemetry::StateLabels { state: name.as_str().to_owned() };
+            state.metrics.queue_depth.get_or_create(&labels).set(count);
         }
         state.metrics.queue_oldest_due_seconds.set(stats.oldest_due_seconds.unwrap_or(0.0));
         state.metrics.workers_live.set(i64::try_from(stats.workers.len()).unwrap_or(i64::MAX));

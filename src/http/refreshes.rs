@@ -335,7 +335,7 @@ pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum
     let mut conn = state.pool.acquire().await?;
     let stats = jobs::store::stats(&mut conn).await?;
     Ok(axum::Json(QueueView {
-        by_state: stats.by_state.into_iter().collect(),
+        by_state: stats.by_state.into_iter().map(|(state, count)| (state.as_str().to_owned(), count)).collect(),
         due: stats.due,
         oldest_due_seconds: stats.oldest_due_seconds,
         workers: stats.workers,

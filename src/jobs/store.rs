@@ -417,7 +417,7 @@ pub async fn clean(
 /// Queue depth and age, for `/v1/queue` and metrics.
 #[derive(Debug, Clone, Default)]
 pub struct QueueStats {
-    pub by_state: Vec<(String, i64)>,
+    pub by_state: Vec<(JobState, i64)>,
     pub due: i64,
     pub oldest_due_seconds: Option<f64>,
     pub workers: Vec<LiveWorker>,
@@ -428,8 +428,12 @@ pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(|row| (row.state, row.count))
-        .collect();
+        .map(|row| {
+            let state = JobState::parse(&row.state)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state `{}`", row.state).into()))?;
+            Ok((state, row.count))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let due = sqlx::query!(
         r#"select count(*) as "due!", extract(epoch from now() - min(run_at))::float8 as oldest
            from job where state = 'available' and run_at <= now()"#
