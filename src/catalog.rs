@@ -8,9 +8,11 @@
 //! `model` is the vocabulary (entries, aliases, who acts); `load` reads the shipped files and
 //! holds the one validation shipped entries and admin edits both pass; `sync` keeps PostgreSQL
 //! and each replica's index current; `index` resolves codes, `search` orders hits, both on
-//! `ranking`'s text relevance; `text` renders for terminals; `store` is the only SQL.
+//! `ranking`'s text relevance; `evidence` says whether an alias's sources back its `match`;
+//! `text` renders for terminals; `store` is the only SQL.
 
 mod code;
+pub mod evidence;
 mod files;
 pub mod index;
 mod load;

@@ -40,8 +40,12 @@ enum Command {
     /// Examples: `errors 102`, `errors plaid:ITEM_LOGIN_REQUIRED`, `errors search password changed`.
     Errors {
         /// A code or alias, or `search` followed by words.
-        #[arg(required = true, num_args = 1..)]
+        #[arg(required_unless_present = "check_sources", num_args = 1..)]
         words: Vec<String>,
+        /// Print every alias whose sources are weaker than its `match` claims (an `exact` alias
+        /// with no vendor source, an alias with no source) and exit 1 if there is any.
+        #[arg(long, conflicts_with = "words")]
+        check_sources: bool,
     },
     /// Read OFX files; needs no server or database.
     #[command(subcommand)]
@@ -127,7 +131,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Some(Command::Errors { words }) => errors(&words),
+        Some(Command::Errors { check_sources: true, .. }) => check_sources(),
+        Some(Command::Errors { words, .. }) => errors(&words),
         Some(Command::Ofx(OfxCommand::Inspect { file })) => ofx_inspect(&file),
         Some(Command::SandboxBank(args)) => feedwatch::app::run_sandbox_bank(args).await,
         None => feedwatch::app::run_serve(cli.serve).await,
@@ -177,6 +182,21 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
             print!("{output}");
             if found { Ok(()) } else { anyhow::bail!("unknown code") }
         }
+    }
+}
+
+fn check_sources() -> anyhow::Result<()> {
+    let catalog = feedwatch::catalog::Catalog::shipped()?;
+    let weak = feedwatch::catalog::evidence::weak_aliases(&catalog.aliases);
+    for alias in &weak {
+        println!("{}: {}", alias.alias, alias.problem);
+    }
+    match weak.len() {
+        0 => {
+            println!("every one of {} aliases has sources that back its match", catalog.aliases.len());
+            Ok(())
+        }
+        count => anyhow::bail!("{count} of {} aliases claim more than their sources show", catalog.aliases.len()),
     }
 }
 

@@ -10,6 +10,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("entries/institution.toml", include_str!("../../catalog/entries/institution.toml")),
     ("entries/mfa.toml", include_str!("../../catalog/entries/mfa.toml")),
     ("entries/provider.toml", include_str!("../../catalog/entries/provider.toml")),
+    ("entries/status.toml", include_str!("../../catalog/entries/status.toml")),
     ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
     ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),
     ("aliases/gocardless.toml", include_str!("../../catalog/aliases/gocardless.toml")),

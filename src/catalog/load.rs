@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::code::Code;
 use super::files::SHIPPED_FILES;
 use super::index::CatalogIndex;
-use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, StoredEntry};
+use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, Source, StoredEntry};
 
 /// One `aliases/<namespace>.toml` file.
 #[derive(Debug, Clone, Deserialize)]
@@ -63,6 +63,7 @@ pub struct Catalog {
 }
 
 const MAX_LIST: usize = 20;
+const MAX_ALIAS_SOURCES: usize = 10;
 
 impl Catalog {
     /// The catalogue compiled into this binary.
@@ -197,16 +198,23 @@ pub fn validate_entry(entry: &Entry, known_codes: &HashSet<Code>) -> Vec<(String
             &format!("{code} is not another catalogue entry"),
         );
     }
-    for source in &entry.sources {
-        check(is_text(&source.title, 300), "sources.title", "must be 1 to 300 characters");
-        check(
-            source.url.starts_with("https://") || source.url.starts_with("http://"),
-            "sources.url",
-            "must be an http(s) URL",
-        );
-        check(source.url.len() <= 500, "sources.url", "at most 500 characters");
+    for (name, message) in entry.sources.iter().flat_map(source_problems) {
+        check(false, name, message);
     }
     problems
+}
+
+fn source_problems(source: &Source) -> Vec<(&'static str, &'static str)> {
+    let url_is_http = source.url.starts_with("https://") || source.url.starts_with("http://");
+    [
+        (is_text(&source.title, 300), "sources.title", "must be 1 to 300 characters"),
+        (url_is_http, "sources.url", "must be an http(s) URL"),
+        (source.url.len() <= 500, "sources.url", "at most 500 characters"),
+    ]
+    .into_iter()
+    .filter(|(ok, _, _)| !ok)
+    .map(|(_, name, message)| (name, message))
+    .collect()
 }
 
 fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashSet<Code>) -> Vec<CatalogError> {
@@ -232,6 +240,12 @@ fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashS
         }
         if alias.match_kind == MatchKind::Nearest && alias.note.as_deref().is_none_or(|note| note.trim().is_empty()) {
             errors.push(error(file, &field("note"), "a nearest match needs a note saying why"));
+        }
+        if alias.sources.len() > MAX_ALIAS_SOURCES {
+            errors.push(error(file, &field("sources"), "at most 10 sources"));
+        }
+        for (name, message) in alias.sources.iter().flat_map(source_problems) {
+            errors.push(error(file, &field(name), message));
         }
     }
     errors

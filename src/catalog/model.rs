@@ -19,6 +19,15 @@ pub enum Category {
     Account,
     Institution,
     Provider,
+    /// Not a failure: a provider status that means the connection works or is still being set up.
+    Status,
+}
+
+impl Category {
+    /// Whether codes of this category report something that went wrong (all but statuses).
+    pub fn is_failure(self) -> bool {
+        self != Self::Status
+    }
 }
 
 /// Who must act for the error to go away.
@@ -29,6 +38,8 @@ pub enum Actor {
     Bank,
     Provider,
     Support,
+    /// Nobody: the code is a status, not an error.
+    Nobody,
 }
 
 /// The one primary action a front end offers for the error.
@@ -42,6 +53,9 @@ pub enum Action {
     WaitUntil,
     UploadFile,
     ContactSupport,
+    /// The code is not an error; nothing needs doing.
+    #[serde(rename = "none")]
+    Nothing,
 }
 
 /// How much a source can be trusted.
@@ -160,6 +174,10 @@ pub struct Alias {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub note: Option<String>,
+    /// Where the provider's meaning comes from; `exact` needs the provider's own documentation.
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 10)]
+    pub sources: Vec<Source>,
 }
 
 /// An alias with the namespace of its file.

@@ -120,15 +120,20 @@ pub async fn replace_aliases(
     .execute(&mut *conn)
     .await?;
     let canonical = aliases.iter().map(|a| stored_code(a.alias.canonical)).collect::<Result<Vec<i32>, _>>()?;
+    let sources = aliases
+        .iter()
+        .map(|a| serde_json::to_value(&a.alias.sources).map_err(|error| sqlx::Error::Encode(Box::new(error))))
+        .collect::<Result<Vec<_>, _>>()?;
     sqlx::query!(
-        "insert into error_alias (namespace, code, canonical, match_kind, title, note)
-         select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[])",
+        "insert into error_alias (namespace, code, canonical, match_kind, title, note, sources)
+         select * from unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::jsonb[])",
         &aliases.iter().map(|a| a.namespace.clone()).collect::<Vec<_>>(),
         &aliases.iter().map(|a| a.alias.code.clone()).collect::<Vec<_>>(),
         &canonical,
         &aliases.iter().map(|a| match_text(a.alias.match_kind).to_owned()).collect::<Vec<_>>(),
         &aliases.iter().map(|a| a.alias.title.clone()).collect::<Vec<_>>(),
         &aliases.iter().map(|a| a.alias.note.clone()).collect::<Vec<_>>() as &[Option<String>],
+        &sources,
     )
     .execute(&mut *conn)
     .await?;
@@ -140,6 +145,11 @@ fn match_text(kind: MatchKind) -> &'static str {
         MatchKind::Exact => "exact",
         MatchKind::Nearest => "nearest",
     }
+}
+
+/// The stored text back to its kind; anything else is a decode error, never a guess.
+fn match_kind(text: &str) -> Result<MatchKind, sqlx::Error> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|error| sqlx::Error::Decode(Box::new(error)))
 }
 
 /// The channel the stored catalogue's changes travel on.
@@ -181,23 +191,26 @@ pub async fn current_entries(executor: impl PgExecutor<'_>) -> Result<Vec<Stored
 }
 
 pub async fn aliases(executor: impl PgExecutor<'_>) -> Result<Vec<NamespacedAlias>, sqlx::Error> {
-    sqlx::query!("select namespace, code, canonical, match_kind, title, note from error_alias order by namespace, code")
-        .fetch_all(executor)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(NamespacedAlias {
-                namespace: row.namespace,
-                alias: Alias {
-                    code: row.code,
-                    canonical: Code::try_from(row.canonical).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
-                    match_kind: if row.match_kind == "exact" { MatchKind::Exact } else { MatchKind::Nearest },
-                    title: row.title,
-                    note: row.note,
-                },
-            })
+    sqlx::query!(
+        "select namespace, code, canonical, match_kind, title, note, sources from error_alias order by namespace, code"
+    )
+    .fetch_all(executor)
+    .await?
+    .into_iter()
+    .map(|row| {
+        Ok(NamespacedAlias {
+            namespace: row.namespace,
+            alias: Alias {
+                code: row.code,
+                canonical: Code::try_from(row.canonical).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+                match_kind: match_kind(&row.match_kind)?,
+                title: row.title,
+                note: row.note,
+                sources: serde_json::from_value(row.sources).map_err(|error| sqlx::Error::Decode(Box::new(error)))?,
+            },
         })
-        .collect()
+    })
+    .collect()
 }
 
 pub async fn namespaces(executor: impl PgExecutor<'_>) -> Result<Vec<Namespace>, sqlx::Error> {

@@ -208,6 +208,9 @@ fn other_error(facts: &Facts<'_>) -> Finding {
     if handled.contains(&entry.category) {
         return pass(Check::OtherError, format!("Error {code} is covered by the checks above."));
     }
+    if entry.category == Category::Status {
+        return pass(Check::OtherError, format!("Code {code} ({}) is a status, not an error.", entry.title));
+    }
     let who = match entry.actor {
         Actor::Bank => "the bank",
         Actor::User => "the user",

@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::ErrorEntry;
-use crate::catalog::{Action, Actor, Category, Code, Entry, MatchKind, NamespacedAlias};
+use crate::catalog::{Action, Actor, Category, Code, Entry, MatchKind, NamespacedAlias, Source};
 
 /// A provider code that resolves to an entry.
 #[derive(Debug, Serialize, ToSchema)]
@@ -24,6 +24,8 @@ pub struct AliasView {
     pub match_kind: MatchKind,
     pub title: String,
     pub note: Option<String>,
+    /// Where the provider's meaning comes from; `vendor` is the provider's own documentation.
+    pub sources: Vec<Source>,
 }
 
 impl From<&NamespacedAlias> for AliasView {
@@ -35,6 +37,7 @@ impl From<&NamespacedAlias> for AliasView {
             match_kind: alias.alias.match_kind,
             title: alias.alias.title.clone(),
             note: alias.alias.note.clone(),
+            sources: alias.alias.sources.clone(),
         }
     }
 }
