@@ -13,9 +13,11 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::catalog::Code;
+use crate::institution::InstitutionRef;
 
 /// Thresholds for opening and resolving incidents (configuration).
 #[derive(Debug, Clone, PartialEq)]
@@ -89,20 +91,28 @@ impl Source {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// A bank incident.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = IncidentView)]
 pub struct Incident {
     pub id: Uuid,
-    pub institution_id: Uuid,
-    pub institution_name: String,
+    pub institution: InstitutionRef,
     pub state: IncidentState,
     pub source: Source,
     pub title: String,
+    /// Safe to show business owners.
     pub message: String,
+    /// The bank-side catalogue code most failures had (detected incidents).
+    #[schema(value_type = Option<i32>)]
     pub error_code: Option<Code>,
+    /// Distinct connections that failed bank-side in the detection window.
     pub failed_connections: i32,
+    /// Distinct connections attempted in the detection window.
     pub attempted_connections: i32,
+    /// Affected connections are not retried before this: the `wait_until` users see.
     pub wait_until: DateTime<Utc>,
     pub opened_at: DateTime<Utc>,
+    /// The key that declared it; absent when detected.
     pub opened_by: Option<Uuid>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub resolved_by: Option<Uuid>,
@@ -195,7 +205,7 @@ async fn resolve_if_recovered(
     open: &Incident,
     rules: &Rules,
 ) -> Result<Option<Incident>, sqlx::Error> {
-    let recovered = store::successes_since_last_bank_failure(&mut *conn, open.institution_id, open.opened_at).await?;
+    let recovered = store::successes_since_last_bank_failure(&mut *conn, open.institution.id, open.opened_at).await?;
     if recovered < rules.resolve_after_successes {
         return Ok(None);
     }

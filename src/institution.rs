@@ -53,6 +53,13 @@ pub struct OfxSettings {
     pub version: i32,
 }
 
+/// An institution as other resources name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InstitutionRef {
+    pub id: Uuid,
+    pub name: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[schema(as = InstitutionView)]
 pub struct Institution {

@@ -76,7 +76,7 @@ pub async fn enqueue(conn: &mut PgConnection, connection_id: Uuid, trigger: Trig
 /// An incident was resolved (detected recovery or a person): connections waiting it out need
 /// not wait any longer, so their pending refreshes run now, and subscribers hear of it.
 pub async fn incident_resolved(conn: &mut PgConnection, incident: &Incident) -> Result<(), sqlx::Error> {
-    let advanced = store::run_now_for_institution(&mut *conn, incident.institution_id).await?;
-    tracing::info!(incident = %incident.id, institution = %incident.institution_id, advanced, "incident resolved");
+    let advanced = store::run_now_for_institution(&mut *conn, incident.institution.id).await?;
+    tracing::info!(incident = %incident.id, institution = %incident.institution.id, advanced, "incident resolved");
     lifecycle::incident_resolved(conn, incident).await
 }

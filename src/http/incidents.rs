@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -16,60 +16,6 @@ use super::problem::{self, ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::connection::lifecycle;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
-
-/// A bank incident.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct IncidentView {
-    pub id: Uuid,
-    pub institution: super::connections::views::InstitutionRef,
-    pub state: IncidentState,
-    pub source: Source,
-    pub title: String,
-    /// Safe to show business owners.
-    pub message: String,
-    /// The bank-side catalogue code most failures had (detected incidents).
-    #[schema(value_type = Option<i32>)]
-    pub error_code: Option<crate::catalog::Code>,
-    /// Distinct connections that failed bank-side in the detection window.
-    pub failed_connections: i32,
-    /// Distinct connections attempted in the detection window.
-    pub attempted_connections: i32,
-    /// Affected connections are not retried before this: the `wait_until` users see.
-    pub wait_until: DateTime<Utc>,
-    pub opened_at: DateTime<Utc>,
-    /// The key that declared it; absent when detected.
-    pub opened_by: Option<Uuid>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolved_by: Option<Uuid>,
-    pub resolution: String,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Incident> for IncidentView {
-    fn from(incident: Incident) -> Self {
-        Self {
-            id: incident.id,
-            institution: super::connections::views::InstitutionRef {
-                id: incident.institution_id,
-                name: incident.institution_name,
-            },
-            state: incident.state,
-            source: incident.source,
-            title: incident.title,
-            message: incident.message,
-            error_code: incident.error_code,
-            failed_connections: incident.failed_connections,
-            attempted_connections: incident.attempted_connections,
-            wait_until: incident.wait_until,
-            opened_at: incident.opened_at,
-            opened_by: incident.opened_by,
-            resolved_at: incident.resolved_at,
-            resolved_by: incident.resolved_by,
-            resolution: incident.resolution,
-            updated_at: incident.updated_at,
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -83,32 +29,32 @@ pub struct IncidentFilter {
 /// List incidents, newest first.
 #[utoipa::path(get, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
     params(PageParams, IncidentFilter),
-    responses((status = 200, description = "One page of incidents", body = Page<IncidentView>)))]
+    responses((status = 200, description = "One page of incidents", body = Page<Incident>)))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller,
     Query(page): Query<PageParams>,
     Query(filter): Query<IncidentFilter>,
-) -> Result<axum::Json<Page<IncidentView>>, ApiError> {
+) -> Result<axum::Json<Page<Incident>>, ApiError> {
     let page = page.validate()?;
     let rows = store::list(&state.pool, filter.state, filter.institution_id, page.after, page.fetch_limit()).await?;
-    Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.opened_at, row.id), IncidentView::from)))
+    Ok(axum::Json(Page::of(rows, &page, |row| (row.opened_at, row.id))))
 }
 
 /// One incident.
 #[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Incident id")),
     responses(
-        (status = 200, description = "The incident", body = IncidentView),
+        (status = 200, description = "The incident", body = Incident),
         (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
     _caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<IncidentView>, ApiError> {
+) -> Result<axum::Json<Incident>, ApiError> {
     let incident = store::get(&state.pool, id).await?.ok_or_else(no_such_incident)?;
-    Ok(axum::Json(incident.into()))
+    Ok(axum::Json(incident))
 }
 
 fn no_such_incident() -> ApiError {
@@ -140,7 +86,7 @@ pub struct DeclareIncident {
 #[utoipa::path(post, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
     request_body = DeclareIncident,
     responses(
-        (status = 201, description = "Declared", body = IncidentView, headers(("location" = String, description = "Its URL"))),
+        (status = 201, description = "Declared", body = Incident, headers(("location" = String, description = "Its URL"))),
         (status = 409, description = "The institution already has an open incident", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown institution or invalid fields", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -148,7 +94,7 @@ pub async fn declare(
     State(state): State<AppState>,
     caller: Caller,
     Json(input): Json<DeclareIncident>,
-) -> Result<(StatusCode, HeaderMap, axum::Json<IncidentView>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, axum::Json<Incident>), ApiError> {
     let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
     check_text(Some(&input.title), Some(&input.message))?;
     if crate::institution::store::get(&state.pool, input.institution_id).await?.is_none() {
@@ -166,7 +112,7 @@ pub async fn declare(
         opened_by: Some(principal.key_id),
     };
     let mut tx = state.pool.begin().await?;
-    let Some(opened) = store::open(&mut *tx, &new).await? else {
+    let Some(opened) = store::open(&mut tx, &new).await? else {
         let open = store::open_for(&mut *tx, input.institution_id).await?;
         let detail = match open {
             Some(open) => format!("The institution already has an open incident: {}.", open.id),
@@ -180,7 +126,7 @@ pub async fn declare(
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
         headers.insert(header::LOCATION, location);
     }
-    Ok((StatusCode::CREATED, headers, axum::Json(opened.into())))
+    Ok((StatusCode::CREATED, headers, axum::Json(opened)))
 }
 
 /// The one state a PATCH may set: an incident is opened by POST or by detection.
@@ -210,7 +156,7 @@ pub struct PatchIncident {
     params(("id" = Uuid, Path, description = "Incident id")),
     request_body = PatchIncident,
     responses(
-        (status = 200, description = "Updated or resolved", body = IncidentView),
+        (status = 200, description = "Updated or resolved", body = Incident),
         (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The incident is already resolved", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -219,7 +165,7 @@ pub async fn patch(
     caller: Caller,
     Path(id): Path<Uuid>,
     Json(input): Json<PatchIncident>,
-) -> Result<axum::Json<IncidentView>, ApiError> {
+) -> Result<axum::Json<Incident>, ApiError> {
     let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
     check_text(input.title.as_deref(), input.message.as_deref())?;
     if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
@@ -231,10 +177,10 @@ pub async fn patch(
         message: input.message.as_deref().map(str::trim),
         wait_until: input.wait_until,
     };
-    let mut updated = store::update_open(&mut *tx, id, &changes).await?;
+    let mut updated = store::update_open(&mut tx, id, &changes).await?;
     if updated.is_some() && input.state == Some(ResolveState::Resolved) {
         let resolution = input.resolution.as_deref().map_or("Resolved by hand.", str::trim);
-        updated = store::resolve(&mut *tx, id, Some(principal.key_id), resolution).await?;
+        updated = store::resolve(&mut tx, id, Some(principal.key_id), resolution).await?;
         if let Some(resolved) = &updated {
             crate::refresh::incident_resolved(&mut tx, resolved).await?;
         }
@@ -248,7 +194,7 @@ pub async fn patch(
         };
     };
     tx.commit().await?;
-    Ok(axum::Json(updated.into()))
+    Ok(axum::Json(updated))
 }
 
 fn check_text(title: Option<&str>, message: Option<&str>) -> Result<(), ApiError> {

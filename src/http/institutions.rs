@@ -34,7 +34,7 @@ pub struct InstitutionDetail {
 pub struct InstitutionHealth {
     pub last_hour: SuccessRate,
     pub last_day: SuccessRate,
-    pub open_incident: Option<super::incidents::IncidentView>,
+    pub open_incident: Option<crate::incident::Incident>,
 }
 
 /// Refresh outcomes over a period.
@@ -211,7 +211,7 @@ pub async fn get(
         health: InstitutionHealth {
             last_hour: SuccessRate::new(rates.attempts_1h, rates.successes_1h),
             last_day: SuccessRate::new(rates.attempts_24h, rates.successes_24h),
-            open_incident: open_incident.map(Into::into),
+            open_incident,
         },
     }))
 }

@@ -1,10 +1,11 @@
 //! The only code that touches the `incident` and `refresh_outcome` tables.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::catalog::Code;
+use crate::institution::InstitutionRef;
 
 use super::{Incident, IncidentState, NewIncident, RefreshOutcome, Source, WindowCounts};
 
@@ -35,8 +36,7 @@ impl Row {
             state: IncidentState::parse(&self.state).ok_or_else(|| decode("state", &self.state))?,
             source: Source::parse(&self.source).ok_or_else(|| decode("source", &self.source))?,
             id: self.id,
-            institution_id: self.institution_id,
-            institution_name: self.institution_name,
+            institution: InstitutionRef { id: self.institution_id, name: self.institution_name },
             title: self.title,
             message: self.message,
             error_code: self
@@ -184,19 +184,13 @@ pub async fn prune_outcomes(
 }
 
 /// Opens an incident unless the institution has one open already (then `None`).
-pub async fn open(executor: impl PgExecutor<'_>, new: &NewIncident) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"with opened as (
-               insert into incident (id, institution_id, source, title, message, error_code, failed_connections,
-                                     attempted_connections, wait_until, opened_by)
-               values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               on conflict (institution_id) where state = 'open' do nothing
-               returning *)
-           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
-                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
-                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
-           from opened o join institution i on i.id = o.institution_id"#,
+pub async fn open(conn: &mut PgConnection, new: &NewIncident) -> Result<Option<Incident>, sqlx::Error> {
+    let opened = sqlx::query_scalar!(
+        r#"insert into incident (id, institution_id, source, title, message, error_code, failed_connections,
+                                 attempted_connections, wait_until, opened_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           on conflict (institution_id) where state = 'open' do nothing
+           returning id"#,
         Uuid::now_v7(),
         new.institution_id,
         new.source.as_str(),
@@ -208,42 +202,19 @@ pub async fn open(executor: impl PgExecutor<'_>, new: &NewIncident) -> Result<Op
         new.wait_until,
         new.opened_by,
     )
-    .fetch_optional(executor)
-    .await?
-    .map(Row::into_incident)
-    .transpose()
+    .fetch_optional(&mut *conn)
+    .await?;
+    read_back(conn, opened).await
 }
 
 pub async fn open_for(executor: impl PgExecutor<'_>, institution_id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
-                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
-                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
-           from incident o join institution i on i.id = o.institution_id
-           where o.institution_id = $1 and o.state = 'open'"#,
-        institution_id,
-    )
-    .fetch_optional(executor)
-    .await?
-    .map(Row::into_incident)
-    .transpose()
+    let only_open =
+        Selection { state: Some(IncidentState::Open), institution_id: Some(institution_id), ..Selection::one() };
+    Ok(select(executor, &only_open).await?.pop())
 }
 
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
-                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
-                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
-           from incident o join institution i on i.id = o.institution_id
-           where o.id = $1"#,
-        id,
-    )
-    .fetch_optional(executor)
-    .await?
-    .map(Row::into_incident)
-    .transpose()
+    Ok(select(executor, &Selection { id: Some(id), ..Selection::one() }).await?.pop())
 }
 
 /// Newest first; `after` is the last (opened_at, id) of the previous page.
@@ -254,29 +225,60 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Incident>, sqlx::Error> {
-    let (after_time, after_id) = after.unzip();
+    select(executor, &Selection { id: None, state, institution_id, after, limit }).await
+}
+
+/// Which incidents to read; a `None` filter lets every value through.
+struct Selection {
+    id: Option<Uuid>,
+    state: Option<IncidentState>,
+    institution_id: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+}
+
+impl Selection {
+    fn one() -> Self {
+        Self { id: None, state: None, institution_id: None, after: None, limit: 1 }
+    }
+}
+
+/// The one read of incidents with their institution's name: every other read and every write's
+/// answer goes through it, so the row's shape is written once.
+async fn select(executor: impl PgExecutor<'_>, selection: &Selection) -> Result<Vec<Incident>, sqlx::Error> {
+    let (after_time, after_id) = selection.after.unzip();
     sqlx::query_as!(
         Row,
         r#"select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
                   o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
                   o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
            from incident o join institution i on i.id = o.institution_id
-           where ($1::text is null or o.state = $1)
-             and ($2::uuid is null or o.institution_id = $2)
-             and ($3::timestamptz is null or (o.opened_at, o.id) < ($3, $4::uuid))
+           where ($1::uuid is null or o.id = $1)
+             and ($2::text is null or o.state = $2)
+             and ($3::uuid is null or o.institution_id = $3)
+             and ($4::timestamptz is null or (o.opened_at, o.id) < ($4, $5::uuid))
            order by o.opened_at desc, o.id desc
-           limit $5"#,
-        state.map(IncidentState::as_str),
-        institution_id,
+           limit $6"#,
+        selection.id,
+        selection.state.map(IncidentState::as_str),
+        selection.institution_id,
         after_time,
         after_id,
-        limit,
+        selection.limit,
     )
     .fetch_all(executor)
     .await?
     .into_iter()
     .map(Row::into_incident)
     .collect()
+}
+
+/// The incident a write touched, as the reads show it; `None` when the write touched none.
+async fn read_back(conn: &mut PgConnection, written: Option<Uuid>) -> Result<Option<Incident>, sqlx::Error> {
+    match written {
+        Some(id) => get(conn, id).await,
+        None => Ok(None),
+    }
 }
 
 /// Moves an open incident's retry horizon forward. Skips the write while the stored horizon is
@@ -303,58 +305,44 @@ pub struct Changes<'a> {
 
 /// Edits an open incident; `None` when it is not open (or does not exist).
 pub async fn update_open(
-    executor: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     id: Uuid,
     changes: &Changes<'_>,
 ) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"with changed as (
-               update incident set title = coalesce($2, title), message = coalesce($3, message),
-                                   wait_until = coalesce($4, wait_until), updated_at = now()
-               where id = $1 and state = 'open'
-               returning *)
-           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
-                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
-                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
-           from changed o join institution i on i.id = o.institution_id"#,
+    let changed = sqlx::query_scalar!(
+        r#"update incident set title = coalesce($2, title), message = coalesce($3, message),
+                               wait_until = coalesce($4, wait_until), updated_at = now()
+           where id = $1 and state = 'open'
+           returning id"#,
         id,
         changes.title,
         changes.message,
         changes.wait_until,
     )
-    .fetch_optional(executor)
-    .await?
-    .map(Row::into_incident)
-    .transpose()
+    .fetch_optional(&mut *conn)
+    .await?;
+    read_back(conn, changed).await
 }
 
 /// Resolves an open incident; `None` when it was not open, so only one caller ever resolves it.
 pub async fn resolve(
-    executor: impl PgExecutor<'_>,
+    conn: &mut PgConnection,
     id: Uuid,
     by: Option<Uuid>,
     resolution: &str,
 ) -> Result<Option<Incident>, sqlx::Error> {
-    sqlx::query_as!(
-        Row,
-        r#"with resolved as (
-               update incident set state = 'resolved', resolved_at = now(), resolved_by = $2, resolution = $3,
-                                   updated_at = now()
-               where id = $1 and state = 'open'
-               returning *)
-           select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
-                  o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
-                  o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
-           from resolved o join institution i on i.id = o.institution_id"#,
+    let resolved = sqlx::query_scalar!(
+        r#"update incident set state = 'resolved', resolved_at = now(), resolved_by = $2, resolution = $3,
+                               updated_at = now()
+           where id = $1 and state = 'open'
+           returning id"#,
         id,
         by,
         resolution,
     )
-    .fetch_optional(executor)
-    .await?
-    .map(Row::into_incident)
-    .transpose()
+    .fetch_optional(&mut *conn)
+    .await?;
+    read_back(conn, resolved).await
 }
 
 /// Open incidents, of one institution or all.

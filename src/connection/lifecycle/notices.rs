@@ -88,12 +88,12 @@ pub fn refresh_completed(subject: &Subject, refresh_id: i64, state: State, finis
 /// `incident.opened` or `incident.resolved`, to everyone with a connection at the bank.
 pub fn incident(kind: EventKind, incident: &Incident) -> Event {
     let data = json!({
-        "incident_id": incident.id, "institution_id": incident.institution_id,
-        "institution_name": incident.institution_name, "state": incident.state.as_str(),
+        "incident_id": incident.id, "institution_id": incident.institution.id,
+        "institution_name": incident.institution.name, "state": incident.state.as_str(),
         "source": incident.source.as_str(), "title": incident.title, "message": incident.message,
         "error_code": incident.error_code, "wait_until": incident.wait_until, "resolution": incident.resolution,
     });
-    Event { kind, tenant_id: None, institution_id: Some(incident.institution_id), data }
+    Event { kind, tenant_id: None, institution_id: Some(incident.institution.id), data }
 }
 
 /// Emits each event in the caller's transaction.

@@ -7,12 +7,7 @@ use uuid::Uuid;
 
 use crate::catalog::{Action, CatalogIndex, Code};
 use crate::connection::{self, Account, Connection};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InstitutionRef {
-    pub id: Uuid,
-    pub name: String,
-}
+use crate::institution::InstitutionRef;
 
 /// The catalogue error a connection is in, with the one thing to do about it.
 #[derive(Debug, Serialize, ToSchema)]
