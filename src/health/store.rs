@@ -82,20 +82,7 @@ pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
 
 /// The fleet's tally rows, pending deltas included.
 pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, sqlx::Error> {
-    sqlx::query_as!(
-        StoredTally,
-        r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
-           from (select state, error_code, stale, connections from health_tally
-                 union all
-                 select state, error_code, stale, delta from health_delta) counted
-           group by 1, 2, 3
-           having sum(connections) <> 0"#
-    )
-    .fetch_all(executor)
-    .await?
-    .into_iter()
-    .map(TallyRow::try_from)
-    .collect()
+    tally_rows(executor, None).await
 }
 
 /// One institution's tally rows, pending deltas included.
@@ -103,12 +90,21 @@ pub async fn institution_rows(
     executor: impl PgExecutor<'_>,
     institution_id: Uuid,
 ) -> Result<Vec<TallyRow>, sqlx::Error> {
+    tally_rows(executor, Some(institution_id)).await
+}
+
+/// The fleet's tallies, or one institution's, with the pending deltas folded in. The tests on
+/// `$1` are one-time filters, so each scope reads only its own tally table.
+async fn tally_rows(executor: impl PgExecutor<'_>, institution_id: Option<Uuid>) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
         StoredTally,
         r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
-           from (select state, error_code, stale, connections from institution_health_tally where institution_id = $1
+           from (select state, error_code, stale, connections from health_tally where $1::uuid is null
                  union all
-                 select state, error_code, stale, delta from health_delta where institution_id = $1) counted
+                 select state, error_code, stale, connections from institution_health_tally where institution_id = $1
+                 union all
+                 select state, error_code, stale, delta from health_delta
+                 where $1::uuid is null or institution_id = $1) counted
            group by 1, 2, 3
            having sum(connections) <> 0"#,
         institution_id,

@@ -249,7 +249,7 @@ pub async fn patch(
     }
 
     let mut tx = state.pool.begin().await?;
-    let current = store::lock_endpoint(&mut *tx, id)
+    let current = store::lock_endpoint(&mut tx, id)
         .await?
         .filter(|endpoint| may_see(&principal, endpoint))
         .ok_or_else(no_such_webhook)?;

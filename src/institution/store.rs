@@ -1,7 +1,7 @@
 //! The only code that touches the `institution` table.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::{Institution, InstitutionFields, OfxSettings, ProviderKind};
@@ -78,32 +78,29 @@ pub async fn insert(
     .into_institution()
 }
 
-/// Creates or refreshes an institution known by slug (the sandbox bank's, at start).
-pub async fn upsert_by_slug(executor: impl PgExecutor<'_>, fields: &InstitutionFields) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"insert into institution (id, slug, name, provider, ofx_url, ofx_org, ofx_fid, ofx_app_id, ofx_app_version,
-                                    ofx_version, aliases, active)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-           on conflict (slug) do update set
-               name = excluded.name, provider = excluded.provider, ofx_url = excluded.ofx_url,
-               ofx_org = excluded.ofx_org, ofx_fid = excluded.ofx_fid, ofx_version = excluded.ofx_version,
-               aliases = excluded.aliases, updated_at = now()
-           returning id"#,
-        Uuid::new_v4(),
-        fields.slug,
-        fields.name,
-        fields.provider.as_str(),
-        fields.ofx.url,
-        fields.ofx.org,
-        fields.ofx.fid,
-        fields.ofx.app_id,
-        fields.ofx.app_version,
-        fields.ofx.version,
-        &fields.aliases,
-        fields.active,
-    )
-    .fetch_one(executor)
-    .await
+/// Creates or refreshes an institution known by slug (the sandbox bank's, at start), through
+/// the same writes the API uses; an admin's deactivation stands. Replicas starting together may
+/// race to create it: the loser's unique violation sends it to update the winner's row instead.
+pub async fn upsert_by_slug(pool: &PgPool, fields: &InstitutionFields) -> Result<Uuid, sqlx::Error> {
+    if let Some(id) = refresh_by_slug(pool, fields).await? {
+        return Ok(id);
+    }
+    match insert(pool, Uuid::new_v4(), fields).await {
+        Ok(institution) => Ok(institution.id),
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("23505") => {
+            refresh_by_slug(pool, fields).await?.ok_or(sqlx::Error::Database(error))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Updates the institution with `fields.slug`, keeping whether it is active; `None` if none has it.
+async fn refresh_by_slug(pool: &PgPool, fields: &InstitutionFields) -> Result<Option<Uuid>, sqlx::Error> {
+    let existing =
+        sqlx::query!("select id, active from institution where slug = $1", fields.slug).fetch_optional(pool).await?;
+    let Some(existing) = existing else { return Ok(None) };
+    update(pool, existing.id, &InstitutionFields { active: existing.active, ..fields.clone() }).await?;
+    Ok(Some(existing.id))
 }
 
 pub async fn update(

@@ -252,30 +252,7 @@ pub async fn retry(
     error: &serde_json::Value,
     result: Option<&serde_json::Value>,
 ) -> Result<bool, sqlx::Error> {
-    let outcome = sqlx::query!(
-        r#"update job set
-               state = case
-                   when job.attempt >= job.max_attempts then 'failed'
-                   when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then 'cancelled'
-                   else 'available' end,
-               finished_at = case
-                   when job.attempt >= job.max_attempts
-                     or exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then now()
-                   end,
-               run_at = $3, lease_expires_at = null, locked_by = null,
-               errors = case when jsonb_array_length(errors) >= $6 then (errors - 0) || $4 else errors || $4 end,
-               result = coalesce($5, result), updated_at = now()
-           where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
-        job_id,
-        attempt,
-        run_at,
-        error,
-        result,
-        MAX_ERRORS,
-    )
-    .execute(executor)
-    .await?;
-    Ok(outcome.rows_affected() == 1)
+    end_attempt(executor, (job_id, attempt), Some(run_at), error, result).await
 }
 
 /// Fails a job for good.
@@ -286,13 +263,36 @@ pub async fn fail(
     error: &serde_json::Value,
     result: Option<&serde_json::Value>,
 ) -> Result<bool, sqlx::Error> {
+    end_attempt(executor, (job_id, attempt), None, error, result).await
+}
+
+/// Ends a failed attempt: with a retry time the job runs again then (unless its attempts are
+/// spent or a newer copy is waiting); without one it fails for good and keeps its lock history.
+async fn end_attempt(
+    executor: impl PgExecutor<'_>,
+    (job_id, attempt): (i64, i32),
+    retry_at: Option<DateTime<Utc>>,
+    error: &serde_json::Value,
+    result: Option<&serde_json::Value>,
+) -> Result<bool, sqlx::Error> {
     let outcome = sqlx::query!(
-        r#"update job set state = 'failed', finished_at = now(), lease_expires_at = null,
-               errors = case when jsonb_array_length(errors) >= $5 then (errors - 0) || $3 else errors || $3 end,
-               result = coalesce($4, result), updated_at = now()
+        r#"update job set
+               state = case
+                   when $3::timestamptz is null or job.attempt >= job.max_attempts then 'failed'
+                   when exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then 'cancelled'
+                   else 'available' end,
+               finished_at = case
+                   when $3::timestamptz is null or job.attempt >= job.max_attempts
+                     or exists (select 1 from job o where o.unique_key = job.unique_key and o.state = 'available') then now()
+                   end,
+               run_at = coalesce($3, run_at), lease_expires_at = null,
+               locked_by = case when $3::timestamptz is null then locked_by end,
+               errors = case when jsonb_array_length(errors) >= $6 then (errors - 0) || $4 else errors || $4 end,
+               result = coalesce($5, result), updated_at = now()
            where job_id = $1 and attempt = $2 and lease_expires_at is not null"#,
         job_id,
         attempt,
+        retry_at,
         error,
         result,
         MAX_ERRORS,

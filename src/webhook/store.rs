@@ -1,7 +1,7 @@
 //! The only code that touches `webhook_endpoint`, `webhook_message` and `webhook_delivery`.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use super::{Delivery, Endpoint, EventKind};
@@ -66,16 +66,14 @@ pub async fn insert_endpoint(executor: impl PgExecutor<'_>, new: &NewEndpoint<'_
 }
 
 /// The endpoint, locked until the caller's transaction ends, so an edit reads what it replaces.
-pub async fn lock_endpoint(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
-    let row = sqlx::query_as!(
-        EndpointRow,
-        r#"select id, tenant_id, url, events, description, enabled, disabled_reason, created_at, updated_at
-           from webhook_endpoint where id = $1 for update"#,
-        id
-    )
-    .fetch_optional(executor)
-    .await?;
-    Ok(row.map(Endpoint::from))
+pub async fn lock_endpoint(conn: &mut PgConnection, id: Uuid) -> Result<Option<Endpoint>, sqlx::Error> {
+    let locked = sqlx::query_scalar!("select id from webhook_endpoint where id = $1 for update", id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match locked {
+        Some(id) => get_endpoint(conn, id).await,
+        None => Ok(None),
+    }
 }
 
 /// An edit: `None` leaves a column as it is (so events a newer replica knows and this build does

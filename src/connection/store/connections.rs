@@ -87,29 +87,24 @@ pub struct NewConnection<'a> {
 }
 
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Connection>, sqlx::Error> {
-    sqlx::query_as!(
-        ConnectionRow,
-        r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
-                  c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
-                  c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
-                  c.version, c.created_at, c.updated_at, c.disconnected_at,
-                  (select j.run_at from job j
-                   where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
-                  oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
-           from connection c join institution i on i.id = c.institution_id
-                left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
-           where c.id = $1"#,
-        id
-    )
-    .fetch_optional(executor)
-    .await?
-    .map(ConnectionRow::into_connection)
-    .transpose()
+    Ok(select(executor, Some(id), &ListFilter::default(), None, 1).await?.pop())
 }
 
 /// One page of connections in creation order.
 pub async fn list(
     executor: impl PgExecutor<'_>,
+    filter: &ListFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Connection>, sqlx::Error> {
+    select(executor, None, filter, after, limit).await
+}
+
+/// The one read of connections with their institution, pending retry and open incident, so the
+/// row's shape is written once; `id` narrows it to one connection.
+async fn select(
+    executor: impl PgExecutor<'_>,
+    id: Option<Uuid>,
     filter: &ListFilter,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
@@ -135,6 +130,7 @@ pub async fn list(
              and ($7::timestamptz is null
                   or (c.state <> 'disconnected' and coalesce(c.last_success_at, c.created_at) < $7))
              and ($8::text is null or c.display_name ilike $8 or i.name ilike $8)
+             and ($10::uuid is null or c.id = $10)
            order by c.created_at, c.id
            limit $9"#,
         after_time,
@@ -146,6 +142,7 @@ pub async fn list(
         filter.stale_before,
         pattern,
         limit,
+        id,
     )
     .fetch_all(executor)
     .await?
