@@ -19,6 +19,8 @@ mod load;
 mod model;
 mod ranking;
 pub mod search;
+#[cfg(test)]
+mod seed_claims;
 pub mod store;
 mod sync;
 pub mod text;
