@@ -58,6 +58,13 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_alias_has_sources_that_back_its_match() {
+        let catalog = crate::catalog::Catalog::shipped().unwrap();
+        let weak = weak_aliases(&catalog.aliases);
+        assert!(weak.is_empty(), "{} aliases claim more than their sources show: {weak:#?}", weak.len());
+    }
+
+    #[test]
     fn an_exact_alias_needs_a_vendor_source_and_every_alias_needs_one() {
         use Confidence::{Inferred, ThirdParty, Vendor};
         assert_eq!(weakness(&alias(MatchKind::Exact, &[Vendor])), None);

@@ -241,8 +241,8 @@ fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashS
         if alias.match_kind == MatchKind::Nearest && alias.note.as_deref().is_none_or(|note| note.trim().is_empty()) {
             errors.push(error(file, &field("note"), "a nearest match needs a note saying why"));
         }
-        if alias.sources.len() > MAX_ALIAS_SOURCES {
-            errors.push(error(file, &field("sources"), "at most 10 sources"));
+        if alias.sources.is_empty() || alias.sources.len() > MAX_ALIAS_SOURCES {
+            errors.push(error(file, &field("sources"), "needs 1 to 10 sources: where the provider's meaning was read"));
         }
         for (name, message) in alias.sources.iter().flat_map(source_problems) {
             errors.push(error(file, &field(name), message));
@@ -395,10 +395,12 @@ mod tests {
         assert!(message.contains(".steps") && message.contains(".sources"), "{message}");
 
         let mx = SHIPPED_FILES.iter().find(|(name, _)| *name == "aliases/mx.toml").unwrap().1;
-        let dangling =
-            format!("{mx}\n[[alias]]\ncode = \"NEW_STATUS\"\ncanonical = 4242\nmatch = \"exact\"\ntitle = \"x\"\n");
+        let dangling = format!(
+            "{mx}\n[[alias]]\ncode = \"NEW_STATUS\"\ncanonical = 4242\nmatch = \"exact\"\ntitle = \"x\"\nsources = []\n"
+        );
         let message = load(&with_replaced("aliases/mx.toml", &dangling)).unwrap_err().to_string();
         assert!(message.contains("catalog/aliases/mx.toml") && message.contains("4242"), "{message}");
+        assert!(message.contains("alias NEW_STATUS.sources"), "an alias without evidence is refused: {message}");
     }
 
     #[test]

@@ -175,7 +175,6 @@ pub struct Alias {
     #[schema(nullable = false)]
     pub note: Option<String>,
     /// Where the provider's meaning comes from; `exact` needs the provider's own documentation.
-    #[serde(default)]
     #[schema(min_items = 1, max_items = 10)]
     pub sources: Vec<Source>,
 }
