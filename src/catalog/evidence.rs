@@ -35,6 +35,7 @@ pub fn weak_aliases<'a>(aliases: impl IntoIterator<Item = &'a NamespacedAlias>) 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::catalog::code::Code;
     use crate::catalog::model::{Alias, Source};
