@@ -16,7 +16,7 @@ use crate::connection::store::{AccountChanges, AccountUpdate};
 use crate::connection::{self, Account, AccountState};
 
 /// A connection's accounts.
-#[utoipa::path(get, path = "/v1/connections/{id}/accounts", operation_id = "accounts", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_accounts", path = "/v1/connections/{id}/accounts", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 200, description = "Its accounts", body = Vec<Account>),
@@ -46,9 +46,9 @@ pub struct PatchAccount {
 }
 
 /// Rename, hide or show, or remap an account.
-#[utoipa::path(patch, path = "/v1/connections/{id}/accounts/{account_id}", operation_id = "patch_account", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(patch, operation_id = "update_account", path = "/v1/connections/{id}/accounts/{account_id}", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), ("account_id" = Uuid, Path, description = "Account id")),
-    request_body = PatchAccount,
+    request_body(content = PatchAccount, example = json!({"display_name": "Operating (old card)", "hidden": false})),
     responses(
         (status = 200, description = "Updated", body = Account),
         (status = 404, description = "No such connection or account visible to this key", body = Problem, content_type = "application/problem+json"),
