@@ -41,7 +41,12 @@ pub struct PatchAccount {
     /// Hide from the books (still refreshed), or show again.
     pub hidden: Option<bool>,
     /// Remap to the bank's new id for this account: how error 324 is fixed without losing history.
-    #[schema(min_length = 1, max_length = 64)]
+    /// No spaces or control characters (what `char::is_whitespace` and `is_control` refuse).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub bank_account_id: Option<String>,
 }
 
@@ -67,7 +72,8 @@ pub async fn patch(
         errors.push(FieldError::new("display_name", "must be 1 to 200 characters"));
     }
     let bank_id_ok = |bank_id: &str| {
-        (1..=64).contains(&bank_id.len()) && !bank_id.chars().any(|c| c.is_control() || c.is_whitespace())
+        // Characters, as the document's maxLength and the column's check count them.
+        (1..=64).contains(&bank_id.chars().count()) && !bank_id.chars().any(|c| c.is_control() || c.is_whitespace())
     };
     if input.bank_account_id.as_deref().is_some_and(|bank_id| !bank_id_ok(bank_id)) {
         errors.push(FieldError::new("bank_account_id", "1 to 64 characters without spaces"));
