@@ -8,7 +8,7 @@ use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
-use utoipa::openapi::{OpenApi, RefOr};
+use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 use crate::catalog::{Catalog, Code};
 
@@ -157,19 +157,42 @@ fn add_link(document: &mut OpenApi, link: &Link) {
     // A link naming an operation the document lacks would be silently useless: fail the
     // document test (and the start) instead.
     assert!(operation(document, link.to).is_some(), "link target {} is not an operation", link.to);
+    let entry = match link.body {
+        Some(body) => RefOr::Ref(Ref::new(shared_link(document, link, body()))),
+        None => {
+            let builder = link
+                .parameters
+                .iter()
+                .fold(LinkBuilder::new(), |builder, (name, value)| builder.parameter(*name, *value));
+            // utoipa 5.5 serialises `Link::operation_id` as `operation_id`, which no reader
+            // knows; the specification's `operationId` goes in through the extensions.
+            let operation_id = Extensions::from_iter([("operationId", link.to)]);
+            RefOr::T(builder.extensions(Some(operation_id)).build())
+        }
+    };
     let Some(from) = operation(document, link.from) else { panic!("link source {} is not an operation", link.from) };
     let Some(RefOr::T(response)) = from.responses.responses.get_mut(link.status) else {
         panic!("{} has no {} response to link from", link.from, link.status)
     };
-    let builder =
-        link.parameters.iter().fold(LinkBuilder::new(), |builder, (name, value)| builder.parameter(*name, *value));
-    // utoipa 5.5 serialises `Link::operation_id` as `operation_id`, which no reader knows; the
-    // specification's `operationId` goes in through the flattened extensions instead.
-    let mut fields = Extensions::from_iter([("operationId", Value::from(link.to))]);
-    if let Some(body) = link.body {
-        fields.insert("requestBody".to_owned(), body());
+    response.links.insert(link.to.to_owned(), entry);
+}
+
+/// A link with a request body, written whole under `components.links`; returns its reference.
+/// Inline it would need two extension keys (`operationId`, `requestBody`), and extensions are a
+/// hash map: their order would change from run to run, and the committed document with it.
+fn shared_link(document: &mut OpenApi, link: &Link, body: Value) -> String {
+    let name = format!("{}_{}", link.from, link.to);
+    let parameters: serde_json::Map<String, Value> =
+        link.parameters.iter().map(|(name, value)| ((*name).to_owned(), Value::from(*value))).collect();
+    let mut value = json!({ "operationId": link.to, "requestBody": body });
+    if !parameters.is_empty() {
+        value["parameters"] = Value::Object(parameters);
     }
-    response.links.insert(link.to.to_owned(), RefOr::T(builder.extensions(Some(fields)).build()));
+    let components = document.components.get_or_insert_with(Default::default);
+    let extensions = components.extensions.get_or_insert_with(Default::default);
+    let links = extensions.entry("links".to_owned()).or_insert_with(|| json!({}));
+    links[name.as_str()] = value;
+    format!("#/components/links/{name}")
 }
 
 fn operation<'a>(document: &'a mut OpenApi, id: &str) -> Option<&'a mut Operation> {
@@ -227,6 +250,8 @@ mod tests {
             .collect();
         assert!(links.len() >= 20, "{}", links.len());
         for link in links {
+            let shared = link["$ref"].as_str().and_then(|at| at.strip_prefix("#/components/links/"));
+            let link = shared.map_or(link, |name| &document["components"]["links"][name]);
             let target = link["operationId"].as_str().unwrap_or_default();
             assert!(ids.contains(&target), "{link}");
         }
