@@ -230,9 +230,16 @@ impl Instance {
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         let metrics = Metrics::new();
         if workers.concurrency > 0 {
-            let worker_pool =
-                worker_pool_with(&pool, &sealer, &catalog, &workers, &settings.webhooks, settings.shutdown_grace)?
-                    .observe(metrics.clone());
+            let worker_pool = worker_pool_with(
+                &pool,
+                &sealer,
+                &catalog,
+                &workers,
+                &settings.webhooks,
+                settings.shutdown_grace,
+                &metrics,
+            )?
+            .observe(metrics.clone());
             let maintenance = MaintenanceConfig::with_backoffs(worker_pool.backoffs());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
             background.spawn(housekeeping::run(pool.clone(), maintenance.every, shutdown.clone()));
@@ -296,7 +303,7 @@ pub fn worker_pool(
     settings: &WorkerSettings,
     shutdown_grace: Duration,
 ) -> anyhow::Result<WorkerPool> {
-    worker_pool_with(pool, sealer, catalog, settings, &webhook::Settings::default(), shutdown_grace)
+    worker_pool_with(pool, sealer, catalog, settings, &webhook::Settings::default(), shutdown_grace, &Metrics::new())
 }
 
 /// A worker pool that refreshes connections and delivers webhooks.
@@ -307,6 +314,7 @@ pub fn worker_pool_with(
     settings: &WorkerSettings,
     webhooks: &webhook::Settings,
     shutdown_grace: Duration,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<WorkerPool> {
     let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
     let worker_db = PgPoolOptions::new()
@@ -320,14 +328,16 @@ pub fn worker_pool_with(
         catalog: catalog.clone(),
         sandbox_url: settings.sandbox_url.clone(),
         incidents: settings.incidents.clone(),
+        metrics: Arc::clone(metrics),
     };
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),
         timeout: settings.refresh_timeout,
         backoff: refresh::BACKOFF,
     };
-    let deliverer = webhook::deliver::Deliverer::new(worker_db.clone(), Arc::clone(sealer), webhooks.clone())
-        .context("building the webhook HTTP client")?;
+    let deliverer =
+        webhook::deliver::Deliverer::new(worker_db.clone(), Arc::clone(sealer), webhooks.clone(), Arc::clone(metrics))
+            .context("building the webhook HTTP client")?;
     let deliveries = Registration {
         handler: Arc::new(DeliveryHandler(Arc::new(deliverer))),
         // The client's own timeout ends an attempt first; this is the backstop.
@@ -467,14 +477,17 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
     let settings = WorkerSettings::from_args(workers);
     let sealer = Arc::new(database.sealer.clone());
     let webhooks = workers.webhooks.settings();
-    let pool = Arc::new(worker_pool_with(&database.pool, &sealer, &catalog, &settings, &webhooks, shutdown_grace)?);
+    // A worker-only process serves no /metrics: its counters go nowhere.
+    let metrics = Metrics::new();
+    let pool =
+        Arc::new(worker_pool_with(&database.pool, &sealer, &catalog, &settings, &webhooks, shutdown_grace, &metrics)?);
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
     tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
     tasks.spawn(Arc::clone(&pool).run(shutdown.clone()));
     let maintenance = MaintenanceConfig::with_backoffs(pool.backoffs());
     tasks.spawn(housekeeping::run(database.pool.clone(), maintenance.every, shutdown.clone()));
-    tasks.spawn(maintenance::run(database.pool.clone(), maintenance, Metrics::new(), shutdown.clone()));
+    tasks.spawn(maintenance::run(database.pool.clone(), maintenance, metrics, shutdown.clone()));
     tasks.spawn(schedule::run(database.pool.clone(), SCHEDULE_EVERY, settings.stale_after, shutdown.clone()));
     tasks.spawn(health::run_rollup(database.pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
     tasks.close();

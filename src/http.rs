@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod connections;
 pub mod diagnosis;
+pub mod document;
 pub mod errors;
 pub mod extract;
 pub mod feed;
@@ -86,7 +87,7 @@ pub struct HttpSettings {
                        problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, problem::FieldError)),
+    components(schemas(Problem, problem::FieldError, refreshes::RefreshRequest)),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
@@ -147,6 +148,7 @@ pub fn openapi() -> OpenApiDocument {
 fn split_routes() -> (Router<AppState>, OpenApiDocument) {
     let (router, mut document) = routes().split_for_parts();
     SecurityAndProblems.modify(&mut document);
+    document::complete(&mut document);
     (router, document)
 }
 
@@ -158,6 +160,7 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(axum::middleware::from_fn(middleware::trace_context))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
@@ -215,7 +218,9 @@ async fn method_not_allowed() -> ApiError {
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     let request_id =
         request.headers().get(middleware::REQUEST_ID).and_then(|value| value.to_str().ok()).unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+    // `middleware::trace_context` runs first, so the request's trace is current here.
+    let trace_id = crate::telemetry::trace::current().map(|context| context.trace_id()).unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id, trace_id)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

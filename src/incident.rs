@@ -69,8 +69,11 @@ impl IncidentState {
 }
 
 /// Who opened an incident.
+// Named apart from the catalogue's `Source` (an entry's reference): under one name, the second
+// schema silently replaced the first in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = IncidentSource)]
 pub enum Source {
     /// The refresh path, from failure counts.
     Detected,

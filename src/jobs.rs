@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::telemetry::trace::{self, TraceContext};
+
 /// The channel workers listen on; a notification is a hint, the table is the truth.
 pub const AVAILABLE_CHANNEL: &str = "job_available";
 
@@ -47,7 +49,8 @@ pub struct Enqueued {
 /// enqueue with the `unique_key` of a pending job merges into it: the earlier start and the
 /// higher priority win.
 pub async fn enqueue(conn: &mut PgConnection, job: &NewJob) -> Result<Enqueued, sqlx::Error> {
-    let enqueued = store::insert_or_coalesce(&mut *conn, job).await?;
+    // The request (or job) asking carries on in the job: its trace id follows.
+    let enqueued = store::insert_or_coalesce(&mut *conn, job, trace::current()).await?;
     store::notify_available(&mut *conn, job.kind).await?;
     Ok(enqueued)
 }
@@ -60,6 +63,8 @@ pub struct ClaimedJob {
     pub args: serde_json::Value,
     pub attempt: i32,
     pub max_attempts: i32,
+    /// The trace of the request or job that enqueued it; the job runs in it.
+    pub trace: Option<TraceContext>,
 }
 
 /// What a handler decided.

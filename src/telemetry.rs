@@ -1,6 +1,8 @@
 //! Logging and metrics. The metrics registry is a value owned by the app, not a global, so two
 //! instances in one process (as in tests) never mix their numbers.
 
+pub mod trace;
+
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -53,6 +55,45 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefreshLabels {
+    pub institution_id: String,
+    /// succeeded, bank_failure, other_failure
+    pub outcome: String,
+}
+
+/// How a stored refresh ended, as far as a bank's health is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshResult {
+    Succeeded,
+    /// The catalogue says the bank must act: what incidents are made of.
+    BankFailure,
+    /// The user's or ours (credentials, configuration, unclassified).
+    OtherFailure,
+}
+
+impl RefreshResult {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::BankFailure => "bank_failure",
+            Self::OtherFailure => "other_failure",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InstitutionLabels {
+    pub institution_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub endpoint_id: String,
+    /// delivered, retrying, failed
+    pub outcome: String,
+}
+
 /// Every metric the service exports.
 #[derive(Debug)]
 pub struct Metrics {
@@ -61,6 +102,12 @@ pub struct Metrics {
     pub http_request_duration: Family<RequestLabels, Histogram>,
     pub db_pool_connections: Gauge,
     pub db_pool_idle: Gauge,
+    pub db_pool_max: Gauge,
+    pub ready: Gauge,
+    pub refresh_outcomes: Family<RefreshLabels, Counter>,
+    pub webhook_deliveries: Family<DeliveryLabels, Counter>,
+    pub institution_incident_open: Family<InstitutionLabels, Gauge>,
+    pub institution_incident_expected_end: Family<InstitutionLabels, Gauge>,
     pub job_outcomes: Family<JobLabels, Counter>,
     pub job_duration: Family<KindLabels, Histogram>,
     pub jobs_claimed: Counter,
@@ -100,6 +147,42 @@ impl Metrics {
             "db_pool_idle_connections",
             "Idle connections in the API's database pool",
             db_pool_idle.clone(),
+        );
+        let db_pool_max = Gauge::default();
+        registry.register(
+            "db_pool_max_connections",
+            "Most connections the API's database pool may open (FEEDWATCH_DB_MAX_CONNECTIONS)",
+            db_pool_max.clone(),
+        );
+        let ready = Gauge::default();
+        registry.register(
+            "ready",
+            "1 when /readyz would answer 200 (database reachable, migrations applied), else 0 (read at scrape)",
+            ready.clone(),
+        );
+        let refresh_outcomes = Family::<RefreshLabels, Counter>::default();
+        registry.register(
+            "refresh_outcomes",
+            "Refreshes stored, by institution and outcome (succeeded, bank_failure, other_failure)",
+            refresh_outcomes.clone(),
+        );
+        let webhook_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts, by endpoint and outcome (delivered, retrying, failed)",
+            webhook_deliveries.clone(),
+        );
+        let institution_incident_open = Family::<InstitutionLabels, Gauge>::default();
+        registry.register(
+            "institution_incident_open",
+            "1 for each institution with an open incident (read at scrape)",
+            institution_incident_open.clone(),
+        );
+        let institution_incident_expected_end = Family::<InstitutionLabels, Gauge>::default();
+        registry.register(
+            "institution_incident_expected_end_timestamp_seconds",
+            "When an institution's open incident is expected to end: its wait_until, Unix seconds (read at scrape)",
+            institution_incident_expected_end.clone(),
         );
         let job_outcomes = Family::<JobLabels, Counter>::default();
         registry.register("job_outcomes", "Jobs finished, by kind, outcome and catalogue code", job_outcomes.clone());
@@ -150,6 +233,12 @@ impl Metrics {
             http_request_duration,
             db_pool_connections,
             db_pool_idle,
+            db_pool_max,
+            ready,
+            refresh_outcomes,
+            webhook_deliveries,
+            institution_incident_open,
+            institution_incident_expected_end,
             job_outcomes,
             job_duration,
             jobs_claimed,
@@ -162,6 +251,27 @@ impl Metrics {
             incidents_open,
             workers_live,
         })
+    }
+
+    pub fn refresh_stored(&self, institution_id: impl std::fmt::Display, outcome: RefreshResult) {
+        let labels = RefreshLabels { institution_id: institution_id.to_string(), outcome: outcome.as_str().to_owned() };
+        self.refresh_outcomes.get_or_create(&labels).inc();
+    }
+
+    pub fn delivery_attempted(&self, endpoint_id: impl std::fmt::Display, outcome: &str) {
+        let labels = DeliveryLabels { endpoint_id: endpoint_id.to_string(), outcome: outcome.to_owned() };
+        self.webhook_deliveries.get_or_create(&labels).inc();
+    }
+
+    /// Replaces the open-incident gauges: an institution whose incident ended drops out.
+    pub fn set_open_incidents(&self, open: impl IntoIterator<Item = (String, i64)>) {
+        self.institution_incident_open.clear();
+        self.institution_incident_expected_end.clear();
+        for (institution_id, expected_end) in open {
+            let labels = InstitutionLabels { institution_id };
+            self.institution_incident_open.get_or_create(&labels).set(1);
+            self.institution_incident_expected_end.get_or_create(&labels).set(expected_end);
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -16,7 +16,7 @@ use crate::connection::store::{AccountChanges, AccountUpdate};
 use crate::connection::{self, Account, AccountState};
 
 /// A connection's accounts.
-#[utoipa::path(get, path = "/v1/connections/{id}/accounts", operation_id = "accounts", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_accounts", path = "/v1/connections/{id}/accounts", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 200, description = "Its accounts", body = Vec<Account>),
@@ -41,14 +41,19 @@ pub struct PatchAccount {
     /// Hide from the books (still refreshed), or show again.
     pub hidden: Option<bool>,
     /// Remap to the bank's new id for this account: how error 324 is fixed without losing history.
-    #[schema(min_length = 1, max_length = 64)]
+    /// No spaces or control characters (what `char::is_whitespace` and `is_control` refuse).
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\x00-\x20\x7f-\x9f\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$"
+    )]
     pub bank_account_id: Option<String>,
 }
 
 /// Rename, hide or show, or remap an account.
-#[utoipa::path(patch, path = "/v1/connections/{id}/accounts/{account_id}", operation_id = "patch_account", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(patch, operation_id = "update_account", path = "/v1/connections/{id}/accounts/{account_id}", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), ("account_id" = Uuid, Path, description = "Account id")),
-    request_body = PatchAccount,
+    request_body(content = PatchAccount, example = json!({"display_name": "Operating (old card)", "hidden": false})),
     responses(
         (status = 200, description = "Updated", body = Account),
         (status = 404, description = "No such connection or account visible to this key", body = Problem, content_type = "application/problem+json"),
@@ -67,7 +72,8 @@ pub async fn patch(
         errors.push(FieldError::new("display_name", "must be 1 to 200 characters"));
     }
     let bank_id_ok = |bank_id: &str| {
-        (1..=64).contains(&bank_id.len()) && !bank_id.chars().any(|c| c.is_control() || c.is_whitespace())
+        // Characters, as the document's maxLength and the column's check count them.
+        (1..=64).contains(&bank_id.chars().count()) && !bank_id.chars().any(|c| c.is_control() || c.is_whitespace())
     };
     if input.bank_account_id.as_deref().is_some_and(|bank_id| !bank_id_ok(bank_id)) {
         errors.push(FieldError::new("bank_account_id", "1 to 64 characters without spaces"));

@@ -96,8 +96,8 @@ fn validate(label: &str) -> Result<(), ApiError> {
 }
 
 /// Create an API key (admin).
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
-    request_body = CreateApiKey,
+#[utoipa::path(post, operation_id = "create_api_key", path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
+    request_body(content = CreateApiKey, example = json!({"role": "tenant", "tenant_id": "00000000-0000-4000-8000-00000000de70", "label": "books.example web app"})),
     responses(
         (status = 201, description = "Created; the secret is shown only in this response", body = CreatedApiKey,
             headers(("location" = String, description = "The new key's URL"))),
@@ -141,7 +141,7 @@ pub struct ListParams {
 }
 
 /// List API keys, oldest first (admin).
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_api_keys", path = "/v1/api-keys", tag = "api-keys", security(("api_key" = [])),
     params(PageParams, ListParams),
     responses((status = 200, description = "One page of keys", body = Page<KeyRecord>)))]
 pub async fn list(
@@ -158,7 +158,7 @@ pub async fn list(
 }
 
 /// One API key (admin).
-#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_api_key", path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 200, description = "The key", body = KeyRecord),
@@ -179,7 +179,7 @@ pub async fn get(
 }
 
 /// Revoke an API key (admin). Requests with it fail from then on.
-#[utoipa::path(delete, path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
+#[utoipa::path(delete, operation_id = "revoke_api_key", path = "/v1/api-keys/{id}", tag = "api-keys", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Key id")),
     responses(
         (status = 204, description = "Revoked"),

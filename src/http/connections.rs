@@ -68,9 +68,12 @@ fn credential_errors(credentials: &Credentials) -> Vec<FieldError> {
 
 /// Connect a bank: store the connection with its credentials sealed. With an `Idempotency-Key`,
 /// a repeated request gets the first response.
-#[utoipa::path(post, path = "/v1/connections", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(post, operation_id = "create_connection", path = "/v1/connections", tag = "connections", security(("api_key" = [])),
     params(("idempotency-key" = Option<String>, Header, nullable = false, description = "Makes a retried create safe: same key and body → same response", pattern = "^[!-~]{1,200}$")),
-    request_body = CreateConnection,
+    request_body(content = CreateConnection, example = json!({
+        "tenant_id": "00000000-0000-4000-8000-00000000de70", "institution_id": "4f1c2a9e-7b3d-4e5f-9a1b-2c3d4e5f6a7b", "display_name": "Operating account",
+        "credentials": {"user_id": "user_good", "password": "pass_good"}, "refresh_every": "24h"
+    })),
     responses(
         (status = 201, description = "Created", body = ConnectionView, headers(
             ("location" = String, description = "The connection's URL"),
@@ -158,7 +161,7 @@ fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Uuid,
 }
 
 /// List connections, oldest first, with filters.
-#[utoipa::path(get, path = "/v1/connections", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_connections", path = "/v1/connections", tag = "connections", security(("api_key" = [])),
     params(PageParams, ConnectionFilters),
     responses((status = 200, description = "One page of connections", body = Page<ConnectionView>)))]
 pub async fn list(
@@ -211,7 +214,7 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
 }
 
 /// One connection with its health and accounts.
-#[utoipa::path(get, path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_connection", path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 200, description = "The connection", body = ConnectionView, headers(("etag" = String, description = "Its version, for If-Match"))),
@@ -242,12 +245,12 @@ fn stale_etag(current: i32) -> ApiError {
 }
 
 /// Rename, pause or resume, replace credentials, or change the schedule. Needs `If-Match`.
-#[utoipa::path(patch, path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(patch, operation_id = "update_connection", path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
     params(
         ("id" = Uuid, Path, description = "Connection id"),
         ("if-match" = String, Header, description = "The ETag from your last read", pattern = "^(\\*|\"v[0-9]{1,9}\")$", example = "\"v1\""),
     ),
-    request_body = PatchConnection,
+    request_body(content = PatchConnection, example = json!({"paused": true})),
     responses(
         (status = 200, description = "Updated", body = ConnectionView, headers(("etag" = String, description = "The new version"))),
         (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
@@ -325,7 +328,7 @@ pub struct DeleteParams {
 }
 
 /// Disconnect: refreshes stop, data stays. `?purge=true` (admin) deletes it and all its data.
-#[utoipa::path(delete, path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(delete, operation_id = "delete_connection", path = "/v1/connections/{id}", tag = "connections", security(("api_key" = [])),
     params(
         ("id" = Uuid, Path, description = "Connection id"),
         DeleteParams,
@@ -364,7 +367,7 @@ pub async fn delete(
 }
 
 /// A connection's timeline, oldest first.
-#[utoipa::path(get, path = "/v1/connections/{id}/events", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_connection_events", path = "/v1/connections/{id}/events", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), PageParams),
     responses(
         (status = 200, description = "One page of events", body = Page<connection::Event>),

@@ -26,7 +26,7 @@ pub struct Diagnosis {
 
 /// Run the troubleshooting ladder on a connection: institution incident, credentials, MFA,
 /// missing accounts, duplicate names, other errors, staleness, automatic refreshes.
-#[utoipa::path(get, path = "/v1/connections/{id}/diagnosis", tag = "connections", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "diagnose_connection", path = "/v1/connections/{id}/diagnosis", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
         (status = 200, description = "Every check in order, and the answer", body = Diagnosis),

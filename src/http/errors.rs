@@ -146,7 +146,7 @@ fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) ->
 /// Accepts `102`, `bank_unavailable`, `plaid:ITEM_LOGIN_REQUIRED`, `ofx:15500`, `qbo:OL-301`, or a
 /// bare provider code such as `ITEM_LOGIN_REQUIRED` (case-insensitive). A bare code several
 /// providers use with different meanings answers 300 with every candidate.
-#[utoipa::path(get, path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "lookup_error", path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
     params(("code" = String, Path, description = "Canonical code, reason slug, or alias with or without namespace", example = "plaid:ITEM_LOGIN_REQUIRED")),
     responses(
         (status = 200, description = "The entry", body = ErrorLookup, headers(("etag" = String, description = "The entry's revision"))),
@@ -209,7 +209,7 @@ pub struct SearchParams {
 }
 
 /// Search the catalogue: exact codes and aliases first, then similar codes, then text relevance.
-#[utoipa::path(get, path = "/v1/errors", tag = "errors", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "search_errors", path = "/v1/errors", tag = "errors", security(("api_key" = [])),
     params(SearchParams),
     responses((status = 200, description = "Best matches first", body = SearchResults)))]
 pub async fn search_entries(
@@ -273,7 +273,7 @@ pub async fn search_entries(
 /// Replace an entry's text (admin). Stored as a new revision that wins over the shipped text
 /// until a release changes the shipped text. `If-Match` with the entry's ETag guards against
 /// overwriting someone else's edit.
-#[utoipa::path(put, path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
+#[utoipa::path(put, operation_id = "edit_error", path = "/v1/errors/{code}", tag = "errors", security(("api_key" = [])),
     params(
         ("code" = u32, Path, description = "Canonical code (aliases are not editable)", minimum = 1),
         ("if-match" = Option<String>, Header, nullable = false, description = "ETag of the revision being replaced", pattern = "^(\\*|\"r[0-9]{1,9}\")$", example = "\"r1\""),
@@ -326,7 +326,7 @@ pub async fn edit(
 }
 
 /// An entry's revision history, newest first.
-#[utoipa::path(get, path = "/v1/errors/{code}/revisions", tag = "errors", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_error_revisions", path = "/v1/errors/{code}/revisions", tag = "errors", security(("api_key" = [])),
     params(("code" = String, Path, description = "Canonical code, reason or alias")),
     responses(
         (status = 200, description = "Revisions, newest first", body = Vec<RevisionView>),
@@ -375,7 +375,7 @@ pub struct ExportParams {
 }
 
 /// The whole catalogue, for spreadsheets and other tools.
-#[utoipa::path(get, path = "/v1/errors/export", tag = "errors", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "export_errors", path = "/v1/errors/export", tag = "errors", security(("api_key" = [])),
     params(ExportParams),
     responses((status = 200, description = "Every entry", content(
         (Vec<ErrorEntry> = "application/json"),

@@ -46,7 +46,7 @@ pub struct SyncParams {
 
 /// Every added, modified and removed transaction of a connection since a cursor, exactly once
 /// and in order.
-#[utoipa::path(get, path = "/v1/connections/{id}/transactions/sync", tag = "feed", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "sync_transactions", path = "/v1/connections/{id}/transactions/sync", tag = "feed", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), SyncParams),
     responses(
         (status = 200, description = "Changes after the cursor", body = SyncView),
@@ -99,7 +99,7 @@ pub struct DateRange {
 }
 
 /// An account's current transactions in posting order.
-#[utoipa::path(get, path = "/v1/accounts/{id}/transactions", tag = "feed", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_account_transactions", path = "/v1/accounts/{id}/transactions", tag = "feed", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Account id"), DateRange, PageParams),
     responses(
         (status = 200, description = "One page of transactions", body = Page<Transaction>),

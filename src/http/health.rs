@@ -100,7 +100,7 @@ pub struct HealthSummary {
 /// Counts by state, error code and institution, stale connections, the queue and open
 /// incidents, for the whole fleet, one tenant or one institution. Served from tallies, so it
 /// costs the same at a thousand connections as at a million.
-#[utoipa::path(get, path = "/v1/health/summary", tag = "health", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_health_summary", path = "/v1/health/summary", tag = "health", security(("api_key" = [])),
     params(SummaryParams),
     responses(
         (status = 200, description = "The summary", body = HealthSummary),

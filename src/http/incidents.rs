@@ -27,7 +27,7 @@ pub struct IncidentFilter {
 }
 
 /// List incidents, newest first.
-#[utoipa::path(get, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_incidents", path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
     params(PageParams, IncidentFilter),
     responses((status = 200, description = "One page of incidents", body = Page<Incident>)))]
 pub async fn list(
@@ -42,7 +42,7 @@ pub async fn list(
 }
 
 /// One incident.
-#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_incident", path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Incident id")),
     responses(
         (status = 200, description = "The incident", body = Incident),
@@ -83,8 +83,11 @@ pub struct DeclareIncident {
 
 /// Declare an incident (helpdesk, admin). One institution has at most one open incident: a
 /// second declaration answers 409 with the open one's id.
-#[utoipa::path(post, path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
-    request_body = DeclareIncident,
+#[utoipa::path(post, operation_id = "declare_incident", path = "/v1/incidents", tag = "incidents", security(("api_key" = [])),
+    request_body(content = DeclareIncident, example = json!({
+        "institution_id": "4f1c2a9e-7b3d-4e5f-9a1b-2c3d4e5f6a7b", "title": "Bank down for scheduled maintenance",
+        "message": "The bank expects to be back by 06:00 UTC.", "wait_until": "2026-12-03T06:00:00Z"
+    })),
     responses(
         (status = 201, description = "Declared", body = Incident, headers(("location" = String, description = "Its URL"))),
         (status = 409, description = "The institution already has an open incident", body = Problem, content_type = "application/problem+json"),
@@ -152,9 +155,9 @@ pub struct PatchIncident {
 }
 
 /// Edit or resolve an open incident (helpdesk, admin). A resolved incident is history: 409.
-#[utoipa::path(patch, path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
+#[utoipa::path(patch, operation_id = "update_incident", path = "/v1/incidents/{id}", tag = "incidents", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Incident id")),
-    request_body = PatchIncident,
+    request_body(content = PatchIncident, example = json!({"state": "resolved", "resolution": "The bank confirmed it is back."})),
     responses(
         (status = 200, description = "Updated or resolved", body = Incident),
         (status = 404, description = "No such incident", body = Problem, content_type = "application/problem+json"),

@@ -168,7 +168,7 @@ pub struct InstitutionSearch {
 }
 
 /// List institutions, oldest first, optionally matching `q`.
-#[utoipa::path(get, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_institutions", path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
     params(PageParams, InstitutionSearch),
     responses((status = 200, description = "One page of institutions", body = Page<Institution>)))]
 pub async fn list(
@@ -189,7 +189,7 @@ pub async fn list(
 
 /// One institution: its connections by state, refresh success over the last hour and day, and
 /// its open incident.
-#[utoipa::path(get, path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_institution", path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Institution id")),
     responses(
         (status = 200, description = "The institution", body = InstitutionDetail),
@@ -217,8 +217,11 @@ pub async fn get(
 }
 
 /// Create an institution (admin).
-#[utoipa::path(post, path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
-    request_body = InstitutionInput,
+#[utoipa::path(post, operation_id = "create_institution", path = "/v1/institutions", tag = "institutions", security(("api_key" = [])),
+    request_body(content = InstitutionInput, example = json!({
+        "slug": "first-example-bank", "name": "First Example Bank", "provider": "ofx",
+        "ofx": {"url": "https://ofx.bank.example/ofx", "org": "FEB", "fid": "1234"}, "aliases": ["FEB"]
+    })),
     responses(
         (status = 201, description = "Created", body = Institution, headers(("location" = String, description = "Its URL"))),
         (status = 409, description = "The slug is taken", body = Problem, content_type = "application/problem+json"),
@@ -239,9 +242,12 @@ pub async fn create(
 }
 
 /// Replace an institution's fields (admin).
-#[utoipa::path(put, path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
+#[utoipa::path(put, operation_id = "replace_institution", path = "/v1/institutions/{id}", tag = "institutions", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Institution id")),
-    request_body = InstitutionInput,
+    request_body(content = InstitutionInput, example = json!({
+        "slug": "first-example-bank", "name": "First Example Bank", "provider": "ofx",
+        "ofx": {"url": "https://ofx.bank.example/ofx", "org": "FEB", "fid": "1234", "version": 103}, "active": true
+    })),
     responses(
         (status = 200, description = "Updated", body = Institution),
         (status = 404, description = "No such institution", body = Problem, content_type = "application/problem+json"),

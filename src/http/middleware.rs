@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use super::AppState;
 use super::problem::{PROBLEM_JSON, problem_for_status};
 use crate::telemetry::RequestLabels;
+use crate::telemetry::trace::{self, TraceContext};
 
 pub const REQUEST_ID: &str = "x-request-id";
 /// Problem bodies are small; anything larger is not ours and is replaced wholesale.
@@ -72,4 +73,17 @@ pub async fn record_metrics(State(state): State<AppState>, request: Request, nex
     state.metrics.http_requests.get_or_create(&labels).inc();
     state.metrics.http_request_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// Continues the caller's W3C trace (`traceparent`), or starts one: the request's log lines,
+/// the jobs it enqueues and their calls to banks and webhook receivers share its trace id.
+/// A header the specification calls invalid is ignored, as it says, not refused.
+pub async fn trace_context(request: Request, next: Next) -> Response {
+    let context = request
+        .headers()
+        .get(trace::HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(TraceContext::parse)
+        .unwrap_or_else(TraceContext::new_root);
+    context.scope(next.run(request)).await
 }

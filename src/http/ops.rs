@@ -34,6 +34,11 @@ pub async fn healthz() -> axum::Json<Status> {
         (status = 503, description = "Not ready: database unreachable or schema behind", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>, ApiError> {
+    readiness(&state).await.map(|()| axum::Json(Status { status: "ready" }))
+}
+
+/// The readiness check `/readyz` answers and `/metrics` exports as `feedwatch_ready`.
+async fn readiness(state: &AppState) -> Result<(), ApiError> {
     let check = database::store::latest_applied_migration(&state.pool);
     let applied = match tokio::time::timeout(Duration::from_secs(2), check).await {
         Ok(Ok(applied)) => applied,
@@ -45,7 +50,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Status>,
     };
     let known = database::latest_known_migration();
     match applied {
-        Some(version) if version >= known => Ok(axum::Json(Status { status: "ready" })),
+        Some(version) if version >= known => Ok(()),
         _ => Err(not_ready("Database migrations are not applied yet.")),
     }
 }
@@ -60,6 +65,8 @@ fn not_ready(detail: &str) -> ApiError {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.db_pool_connections.set(i64::from(state.pool.size()));
     state.metrics.db_pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    state.metrics.db_pool_max.set(i64::from(state.pool.options().get_max_connections()));
+    state.metrics.ready.set(i64::from(readiness(&state).await.is_ok()));
     // Queue figures come from the table, so every replica reports the same fleet-wide numbers.
     if let Ok(mut conn) = state.pool.acquire().await
         && let Ok(stats) = crate::jobs::store::stats(&mut conn).await
@@ -83,8 +90,11 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         }
         state.metrics.connections_stale.set(counts.stale);
     }
-    if let Ok(open) = crate::incident::store::count_open(&state.pool, None).await {
-        state.metrics.incidents_open.set(open);
+    if let Ok(open) = crate::incident::store::open_expected_ends(&state.pool).await {
+        state.metrics.incidents_open.set(i64::try_from(open.len()).unwrap_or(i64::MAX));
+        state.metrics.set_open_incidents(
+            open.into_iter().map(|(institution, ends)| (institution.to_string(), ends.timestamp())),
+        );
     }
     let mut response = state.metrics.encode().into_response();
     response

@@ -38,12 +38,15 @@ pub struct RefreshRequest {
 
 /// Ask for a refresh now. Merges into a pending one; refused while the connection waits for
 /// the user or is paused (409), or right after a success (429 with Retry-After).
-#[utoipa::path(post, path = "/v1/connections/{id}/refresh", tag = "refreshes", security(("api_key" = [])),
+#[utoipa::path(post, operation_id = "trigger_refresh", path = "/v1/connections/{id}/refresh", tag = "refreshes", security(("api_key" = [])),
     params(
         ("id" = Uuid, Path, description = "Connection id"),
         ("idempotency-key" = Option<String>, Header, nullable = false, description = "Same key and body → the first response", pattern = "^[!-~]{1,200}$"),
     ),
-    request_body(content = Option<RefreshRequest>, description = "Optional; `{\"force\": true}` for helpdesk"),
+    // Declared as the object alone and not required: `oneOf [null, object]` is what the
+    // generators we check (openapi-python-client) cannot send. An empty body is the plain refresh.
+    request_body(content = ref("#/components/schemas/RefreshRequest"), description = "Optional; `{\"force\": true}` for helpdesk",
+        example = json!({"force": true})),
     responses(
         (status = 202, description = "Enqueued (or merged into the pending refresh)", body = RefreshAccepted,
             headers(("location" = String, description = "The refresh's URL"))),
@@ -59,12 +62,10 @@ pub async fn trigger(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let post = IdempotentPost::read(&headers, &caller.0, &format!("/v1/connections/{id}/refresh"), &body)?;
-    // The body is optional: an empty POST asks for a plain refresh.
-    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        parse_json::<Option<RefreshRequest>>(&body)?.unwrap_or_default()
-    };
+    // The body is optional: an empty POST asks for a plain refresh. A JSON `null` is not the
+    // documented object and is refused like any other wrong body.
+    let request: RefreshRequest =
+        if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
     let force = request.force;
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
@@ -165,7 +166,7 @@ impl From<jobs::store::JobRecord> for RefreshView {
 }
 
 /// One refresh: state, attempts with their errors, timings, counts.
-#[utoipa::path(get, path = "/v1/refreshes/{id}", tag = "refreshes", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_refresh", path = "/v1/refreshes/{id}", tag = "refreshes", security(("api_key" = [])),
     params(("id" = i64, Path, description = "Refresh id", minimum = 1)),
     responses(
         (status = 200, description = "The refresh", body = RefreshView),
@@ -213,7 +214,7 @@ pub struct RefreshHistory {
 }
 
 /// A connection's refreshes, newest first.
-#[utoipa::path(get, path = "/v1/connections/{id}/refreshes", tag = "refreshes", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_connection_refreshes", path = "/v1/connections/{id}/refreshes", tag = "refreshes", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id"), HistoryParams),
     responses(
         (status = 200, description = "Newest first", body = RefreshHistory),
@@ -265,8 +266,8 @@ const BULK_LIMIT: i64 = 10_000;
 
 /// Refresh every connection matching the filters (helpdesk, admin). At least one filter is
 /// required; at most 10,000 connections per request.
-#[utoipa::path(post, path = "/v1/refreshes", tag = "refreshes", security(("api_key" = [])),
-    request_body = BulkRefresh,
+#[utoipa::path(post, operation_id = "bulk_refresh", path = "/v1/refreshes", tag = "refreshes", security(("api_key" = [])),
+    request_body(content = BulkRefresh, example = json!({"state": "bank_issue", "dry_run": true})),
     responses((status = 200, description = "What was (or would be) enqueued", body = BulkRefreshResult)))]
 pub async fn bulk(
     State(state): State<AppState>,
@@ -328,7 +329,7 @@ pub struct QueueView {
 }
 
 /// Queue depth, age and workers (helpdesk, admin).
-#[utoipa::path(get, path = "/v1/queue", tag = "refreshes", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_queue", path = "/v1/queue", tag = "refreshes", security(("api_key" = [])),
     responses((status = 200, description = "The queue now", body = QueueView)))]
 pub async fn queue(State(state): State<AppState>, caller: Caller) -> Result<axum::Json<QueueView>, ApiError> {
     caller.require(&[Role::Admin, Role::Helpdesk])?;

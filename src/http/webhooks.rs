@@ -102,9 +102,13 @@ fn validate(input: &CreateWebhook, principal: &Principal) -> Result<(reqwest::Ur
 
 /// Register an endpoint. The response carries its signing secret, once. With an
 /// `Idempotency-Key`, a repeated request gets the first response (secret included).
-#[utoipa::path(post, path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, operation_id = "create_webhook", path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
     params(("idempotency-key" = Option<String>, Header, nullable = false, description = "Makes a retried create safe: same key and body → same response", pattern = "^[!-~]{1,200}$")),
-    request_body = CreateWebhook,
+    request_body(content = CreateWebhook, example = json!({
+        "url": "https://books.example/hooks/feedwatch",
+        "events": ["connection.state_changed", "connection.repaired", "incident.opened"],
+        "description": "books app sync"
+    })),
     responses(
         (status = 201, description = "Registered; the secret is shown only in this response", body = CreatedWebhook,
             headers(("location" = String, description = "The endpoint's URL"))),
@@ -171,7 +175,7 @@ async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, Api
 }
 
 /// List endpoints, oldest first.
-#[utoipa::path(get, path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_webhooks", path = "/v1/webhooks", tag = "webhooks", security(("api_key" = [])),
     params(PageParams, WebhookFilters),
     responses((status = 200, description = "One page of endpoints", body = Page<Endpoint>)))]
 pub async fn list(
@@ -201,7 +205,7 @@ async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Endpo
 }
 
 /// One endpoint.
-#[utoipa::path(get, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "get_webhook", path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The endpoint", body = Endpoint),
@@ -217,9 +221,9 @@ pub async fn get(
 
 /// Change an endpoint's URL, events or description, or enable or disable it. Fields left out
 /// stay as they are; a request that changes nothing answers the endpoint as it is.
-#[utoipa::path(patch, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(patch, operation_id = "update_webhook", path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
-    request_body = PatchWebhook,
+    request_body(content = PatchWebhook, example = json!({"enabled": true})),
     responses(
         (status = 200, description = "The endpoint as it is now", body = Endpoint),
         (status = 404, description = "No such webhook visible to this key", body = Problem, content_type = "application/problem+json"),
@@ -280,7 +284,7 @@ pub async fn patch(
 /// Replace the signing secret. The new one is in this response only; the previous one keeps
 /// signing deliveries, beside the new, for 24 hours, so receivers can switch without a gap.
 /// Rotating again within that time drops the oldest secret at once.
-#[utoipa::path(post, path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(post, operation_id = "rotate_webhook_secret", path = "/v1/webhooks/{id}/rotate-secret", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "Rotated; the new secret is shown only in this response", body = RotatedSecret),
@@ -307,7 +311,7 @@ pub async fn rotate_secret(
 }
 
 /// Delete an endpoint and its delivery log; queued deliveries to it are dropped.
-#[utoipa::path(delete, path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(delete, operation_id = "delete_webhook", path = "/v1/webhooks/{id}", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -327,7 +331,7 @@ pub async fn delete(
 }
 
 /// An endpoint's delivery attempts, newest first.
-#[utoipa::path(get, path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
+#[utoipa::path(get, operation_id = "list_webhook_deliveries", path = "/v1/webhooks/{id}/deliveries", tag = "webhooks", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Webhook id"), PageParams),
     responses(
         (status = 200, description = "One page of attempts", body = Page<DeliveryView>),

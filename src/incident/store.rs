@@ -355,3 +355,14 @@ pub async fn count_open(executor: impl PgExecutor<'_>, institution_id: Option<Uu
     .fetch_one(executor)
     .await
 }
+
+/// Each institution with an open incident, and when that incident is expected to end (its
+/// `wait_until`): what `/metrics` exports. At most one open incident per institution (a
+/// partial unique index), and few institutions at once.
+pub async fn open_expected_ends(executor: impl PgExecutor<'_>) -> Result<Vec<(Uuid, DateTime<Utc>)>, sqlx::Error> {
+    let rows =
+        sqlx::query!(r#"select institution_id, wait_until from incident where state = 'open' order by institution_id"#)
+            .fetch_all(executor)
+            .await?;
+    Ok(rows.into_iter().map(|row| (row.institution_id, row.wait_until)).collect())
+}

@@ -30,14 +30,20 @@ use uuid::Uuid;
 
 use super::backoff::Backoffs;
 use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, JobState, NewJob};
+use crate::telemetry::trace::TraceContext;
 
 /// Errors kept on a job row; older ones fall off.
 const MAX_ERRORS: i32 = 20;
 
-pub async fn insert_or_coalesce(executor: impl PgExecutor<'_>, job: &NewJob) -> Result<Enqueued, sqlx::Error> {
+/// A job merged into a pending one keeps the pending one's trace: that is the run that happens.
+pub async fn insert_or_coalesce(
+    executor: impl PgExecutor<'_>,
+    job: &NewJob,
+    trace: Option<TraceContext>,
+) -> Result<Enqueued, sqlx::Error> {
     let row = sqlx::query!(
-        r#"insert into job (kind, args, unique_key, priority, run_at, max_attempts, connection_id, trigger)
-           values ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8)
+        r#"insert into job (kind, args, unique_key, priority, run_at, max_attempts, connection_id, trigger, traceparent)
+           values ($1, $2, $3, $4, coalesce($5, now()), $6, $7, $8, $9)
            on conflict (unique_key) where unique_key is not null and state = 'available'
            do update set run_at = least(job.run_at, excluded.run_at),
                          priority = greatest(job.priority, excluded.priority),
@@ -51,6 +57,7 @@ pub async fn insert_or_coalesce(executor: impl PgExecutor<'_>, job: &NewJob) -> 
         job.max_attempts,
         job.connection_id,
         job.trigger,
+        trace.map(|context| context.header()),
     )
     .fetch_one(executor)
     .await?;
@@ -89,8 +96,7 @@ pub async fn claim(
     lease: Duration,
     worker: &str,
 ) -> Result<Vec<ClaimedJob>, sqlx::Error> {
-    sqlx::query_as!(
-        ClaimedJob,
+    let rows = sqlx::query!(
         r#"with next as (
                select j.job_id from job j
                where j.state = 'available' and j.run_at <= now()
@@ -105,17 +111,31 @@ pub async fn claim(
                               lease_expires_at = now() + make_interval(secs => $2), locked_by = $3,
                               started_at = now(), updated_at = now()
                where job.job_id = any(array(select job_id from next))
-               returning job.job_id, job.kind, job.args, job.attempt, job.max_attempts, job.priority, job.run_at
+               returning job.job_id, job.kind, job.args, job.attempt, job.max_attempts, job.priority, job.run_at,
+                         job.traceparent
            )
            select job_id as "job_id!", kind as "kind!", args as "args!", attempt as "attempt!",
-                  max_attempts as "max_attempts!"
+                  max_attempts as "max_attempts!", traceparent
            from claimed order by priority desc, run_at, job_id"#,
         limit,
         lease.as_secs_f64(),
         worker,
     )
     .fetch_all(executor)
-    .await
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ClaimedJob {
+            job_id: row.job_id,
+            kind: row.kind,
+            args: row.args,
+            attempt: row.attempt,
+            max_attempts: row.max_attempts,
+            // Only `insert_or_coalesce` writes the column, from a parsed context; were it ever
+            // unreadable, the job runs in a new trace rather than not at all.
+            trace: row.traceparent.as_deref().and_then(TraceContext::parse),
+        })
+        .collect())
 }
 
 /// `{"<job id>": value}`: how a batch passes one value per job (see the module comment).

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::{Backoff, Backoffs};
 use super::store::AvailableJobs;
 use super::{ClaimedJob, Outcome, store};
+use crate::telemetry::trace::TraceContext;
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 
@@ -325,9 +326,14 @@ impl WorkerPool {
             let error = format!("no handler for job kind `{}`", job.kind);
             return Some(Outcome::Fail { error, result: None });
         };
-        let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempt);
+        // A job nobody traced (a scheduled refresh) starts its own trace, so its outbound calls
+        // and the jobs it enqueues still share one id.
+        let trace = job.trace.unwrap_or_else(TraceContext::new_root);
+        let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempt,
+            trace_id = %trace.trace_id());
         let started = std::time::Instant::now();
-        let run = tokio::spawn(tracing::Instrument::instrument(registration.handler.handle(job.clone()), span));
+        let work = trace.scope(registration.handler.handle(job.clone()));
+        let run = tokio::spawn(tracing::Instrument::instrument(work, span));
         let _stop_when_abandoned = AbortOnDrop(run.abort_handle());
         let outcome = tokio::select! {
             result = tokio::time::timeout(registration.timeout, run) => Some(match result {

@@ -25,6 +25,7 @@ use crate::ofx::{
     self, Account, AccountInfo, OfxDocument, OfxRequest, ParseOptions, Password, RequestMessage, SignonRequest,
     Statement, Status,
 };
+use crate::telemetry::trace;
 
 /// How much history a first fetch asks for when the caller gives no `since`.
 const DEFAULT_HISTORY: TimeDelta = TimeDelta::days(90);
@@ -165,14 +166,12 @@ impl DirectConnect {
     }
 
     async fn post(&self, url: &str, body: String, now: DateTime<Utc>) -> Result<(Vec<u8>, String), ProviderError> {
-        let response = self
-            .client
-            .post(url)
-            .header(CONTENT_TYPE, "application/x-ofx")
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| send_error(&error))?;
+        let mut request = self.client.post(url).header(CONTENT_TYPE, "application/x-ofx");
+        // The refresh's trace continues at the bank, for a bank (or proxy) that reads it.
+        if let Some(traceparent) = trace::outbound_header() {
+            request = request.header(trace::HEADER, traceparent);
+        }
+        let response = request.body(body).send().await.map_err(|error| send_error(&error))?;
         let status = response.status();
         if !status.is_success() {
             return Err(classify::http_status(status.as_u16(), retry_after(response.headers(), now)));

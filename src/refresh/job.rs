@@ -23,6 +23,7 @@ use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{ClaimedJob, Outcome};
 use crate::ofx::OfxVersion;
 use crate::provider::{self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError};
+use crate::telemetry::{Metrics, RefreshResult};
 
 /// Everything a refresh needs, shared by all refresh jobs of a pool.
 pub struct Refresher<P> {
@@ -33,6 +34,8 @@ pub struct Refresher<P> {
     /// Where the sandbox bank's `/ofx/{slug}` paths live (demo mode or a test's server).
     pub sandbox_url: Option<String>,
     pub incidents: incident::Rules,
+    /// Refresh outcomes by institution, which the queue's own job metrics cannot label.
+    pub metrics: Arc<Metrics>,
 }
 
 impl<P> std::fmt::Debug for Refresher<P> {
@@ -196,6 +199,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         };
         lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
         tx.commit().await?;
+        self.metrics.refresh_stored(target.institution_id, RefreshResult::Succeeded);
         Ok(Outcome::Succeeded(result))
     }
 
@@ -241,6 +245,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         };
         lifecycle::refresh_failed(&mut tx, &subject(target), &failed).await?;
         tx.commit().await?;
+        let result = if bank_side { RefreshResult::BankFailure } else { RefreshResult::OtherFailure };
+        self.metrics.refresh_stored(target.institution_id, result);
         let result = Some(serde_json::json!({ "code": error.code, "raw": error.raw }));
         let incident_wait = incident_until.map(|until| retry::incident_wait(until, now, self.incidents.retry_every));
         Ok(retry::after_failure(retryable, error.retry_after, incident_wait, error.to_string(), result))

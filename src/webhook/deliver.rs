@@ -24,6 +24,7 @@ use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{self, ClaimedJob, Enqueued, NewJob, Outcome};
 use crate::provider::direct_connect::retry_after;
 use crate::seal::{SealError, Sealer};
+use crate::telemetry::{Metrics, trace};
 
 pub const KIND: &str = "webhook.deliver";
 /// The first attempt and one retry after each delay of [`SCHEDULE`].
@@ -79,6 +80,7 @@ pub struct Deliverer {
     sealer: Arc<Sealer>,
     client: reqwest::Client,
     settings: Settings,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -88,7 +90,12 @@ impl std::fmt::Debug for Deliverer {
 }
 
 impl Deliverer {
-    pub fn new(pool: PgPool, sealer: Arc<Sealer>, settings: Settings) -> Result<Self, reqwest::Error> {
+    pub fn new(
+        pool: PgPool,
+        sealer: Arc<Sealer>,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -98,7 +105,7 @@ impl Deliverer {
             .dns_resolver(Arc::new(GuardedResolver(settings.hosts.clone())))
             .user_agent(format!("feedwatch-webhooks/{}", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { pool, sealer, client, settings })
+        Ok(Self { pool, sealer, client, settings, metrics })
     }
 }
 
@@ -182,6 +189,7 @@ impl Deliverer {
             tracing::info!(endpoint = %endpoint_id, "webhook endpoint disabled: 410 Gone");
         }
         tx.commit().await?;
+        self.metrics.delivery_attempted(endpoint_id, verdict.logged_as());
         Ok(verdict.outcome(&attempt))
     }
 
@@ -221,14 +229,18 @@ impl Deliverer {
         let signatures: Vec<String> =
             keys.iter().map(|key| secret::sign(key, &webhook_id, timestamp, &target.body)).collect();
         let signature = signatures.join(" ");
-        let request = self
+        let mut request = self
             .client
             .post(url)
             .header("webhook-id", webhook_id)
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
-            .header(CONTENT_TYPE, "application/json")
-            .body(target.body.clone());
+            .header(CONTENT_TYPE, "application/json");
+        // The receiver can tie the event to the request (and refresh) that caused it.
+        if let Some(traceparent) = trace::outbound_header() {
+            request = request.header(trace::HEADER, traceparent);
+        }
+        let request = request.body(target.body.clone());
         match request.send().await {
             Ok(response) => self.answered(response).await,
             Err(error) => Attempt::failed(self.describe(&error)),

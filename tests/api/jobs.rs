@@ -528,6 +528,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
             catalog: app.instance().catalog.clone(),
             sandbox_url: None,
             incidents: feedwatch::incident::Rules::default(),
+            metrics: feedwatch::telemetry::Metrics::new(),
         };
         let registration = Registration {
             handler: Arc::new(RefreshHandler(Arc::new(refresher))),

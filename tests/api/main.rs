@@ -14,4 +14,5 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod trace_context;
 mod webhooks;

@@ -318,6 +318,7 @@ impl TestApp {
             settings,
             webhooks,
             Duration::from_secs(5),
+            &feedwatch::telemetry::Metrics::new(),
         );
         std::sync::Arc::new(pool.unwrap())
     }

@@ -1,0 +1,259 @@
+//! What the OpenAPI document says about operations that the path attributes cannot: links from
+//! the operations that create a resource (or list one) to the operations that take its id, so
+//! clients and stateful fuzzers (schemathesis) can follow them, and request examples drawn from
+//! shipped data.
+
+use serde_json::{Value, json};
+use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::link::LinkBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{OpenApi, Ref, RefOr};
+
+use crate::catalog::{Catalog, Code};
+
+/// One link: after `from` answers `status`, `to` can be called with these parameters
+/// (runtime expressions, `path.`/`header.` qualified where a name is ambiguous).
+struct Link {
+    from: &'static str,
+    status: &'static str,
+    to: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+    /// A request body for `to`, with runtime expressions as values where it needs ids.
+    body: Option<fn() -> Value>,
+}
+
+const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const SAME_ID: &[(&str, &str)] = &[("id", "$request.path.id")];
+
+const LINKS: &[Link] = &[
+    Link { from: "create_api_key", status: "201", to: "get_api_key", parameters: ID, body: None },
+    Link { from: "create_api_key", status: "201", to: "revoke_api_key", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "get_connection", parameters: ID, body: None },
+    Link {
+        from: "create_connection",
+        status: "201",
+        to: "update_connection",
+        parameters: &[("path.id", "$response.body#/id"), ("header.if-match", "$response.header.etag")],
+        body: None,
+    },
+    Link {
+        from: "create_connection",
+        status: "201",
+        to: "delete_connection",
+        parameters: &[("path.id", "$response.body#/id"), ("header.if-match", "$response.header.etag")],
+        body: None,
+    },
+    Link { from: "create_connection", status: "201", to: "list_accounts", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "list_connection_events", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "trigger_refresh", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "list_connection_refreshes", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "sync_transactions", parameters: ID, body: None },
+    Link { from: "create_connection", status: "201", to: "diagnose_connection", parameters: ID, body: None },
+    Link {
+        from: "list_accounts",
+        status: "200",
+        to: "update_account",
+        parameters: &[("id", "$request.path.id"), ("account_id", "$response.body#/0/id")],
+        body: None,
+    },
+    Link {
+        from: "list_accounts",
+        status: "200",
+        to: "list_account_transactions",
+        parameters: &[("id", "$response.body#/0/id")],
+        body: None,
+    },
+    Link {
+        from: "trigger_refresh",
+        status: "202",
+        to: "get_refresh",
+        parameters: &[("id", "$response.body#/refresh_id")],
+        body: None,
+    },
+    Link { from: "trigger_refresh", status: "202", to: "list_connection_refreshes", parameters: SAME_ID, body: None },
+    Link { from: "create_institution", status: "201", to: "get_institution", parameters: ID, body: None },
+    Link {
+        from: "create_institution",
+        status: "201",
+        to: "create_connection",
+        parameters: &[],
+        body: Some(connection_body),
+    },
+    Link {
+        from: "create_institution",
+        status: "201",
+        to: "declare_incident",
+        parameters: &[],
+        body: Some(incident_body),
+    },
+    Link { from: "create_institution", status: "201", to: "replace_institution", parameters: ID, body: None },
+    Link { from: "declare_incident", status: "201", to: "get_incident", parameters: ID, body: None },
+    Link { from: "declare_incident", status: "201", to: "update_incident", parameters: ID, body: None },
+    Link { from: "create_webhook", status: "201", to: "get_webhook", parameters: ID, body: None },
+    Link { from: "create_webhook", status: "201", to: "update_webhook", parameters: ID, body: None },
+    Link { from: "create_webhook", status: "201", to: "delete_webhook", parameters: ID, body: None },
+    Link { from: "create_webhook", status: "201", to: "rotate_webhook_secret", parameters: ID, body: None },
+    Link { from: "create_webhook", status: "201", to: "list_webhook_deliveries", parameters: ID, body: None },
+    Link {
+        from: "lookup_error",
+        status: "200",
+        to: "list_error_revisions",
+        parameters: &[("code", "$response.body#/code")],
+        body: None,
+    },
+    Link {
+        from: "lookup_error",
+        status: "200",
+        to: "edit_error",
+        parameters: &[("code", "$response.body#/code")],
+        body: None,
+    },
+];
+
+/// A connection at a new institution (for an admin key, which must name the tenant).
+fn connection_body() -> Value {
+    json!({
+        "institution_id": "$response.body#/id",
+        "tenant_id": "00000000-0000-4000-8000-00000000de70",
+        "display_name": "Operating account",
+        "credentials": {"user_id": "user_good", "password": "pass_good"}
+    })
+}
+
+fn incident_body() -> Value {
+    json!({"institution_id": "$response.body#/id", "title": "Bank down for scheduled maintenance"})
+}
+
+/// Adds every link and the examples no attribute can hold.
+pub fn complete(document: &mut OpenApi) {
+    for link in LINKS {
+        add_link(document, link);
+    }
+    add_entry_example(document);
+    require_a_value(
+        document,
+        "PatchAccount",
+        &[("display_name", "string"), ("hidden", "boolean"), ("bank_account_id", "string")],
+    );
+}
+
+/// An account patch must give at least one field a value (an empty one is refused with 422);
+/// the derive cannot say so, and a fuzzer that believes `{}` valid reports the refusal. utoipa's
+/// `Object` has no `anyOf`, so it goes in through the flattened extensions.
+fn require_a_value(document: &mut OpenApi, schema: &str, fields: &[(&str, &str)]) {
+    let Some(components) = document.components.as_mut() else { return };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        panic!("{schema} is not an object schema")
+    };
+    let choices: Vec<Value> = fields
+        .iter()
+        .map(|(name, kind)| json!({ "required": [name], "properties": { *name: { "type": kind } } }))
+        .collect();
+    object.extensions.get_or_insert_with(Default::default).insert("anyOf".to_owned(), Value::Array(choices));
+}
+
+fn add_link(document: &mut OpenApi, link: &Link) {
+    // A link naming an operation the document lacks would be silently useless: fail the
+    // document test (and the start) instead.
+    assert!(operation(document, link.to).is_some(), "link target {} is not an operation", link.to);
+    let entry = match link.body {
+        Some(body) => RefOr::Ref(Ref::new(shared_link(document, link, body()))),
+        None => {
+            let builder = link
+                .parameters
+                .iter()
+                .fold(LinkBuilder::new(), |builder, (name, value)| builder.parameter(*name, *value));
+            // utoipa 5.5 serialises `Link::operation_id` as `operation_id`, which no reader
+            // knows; the specification's `operationId` goes in through the extensions.
+            let operation_id = Extensions::from_iter([("operationId", link.to)]);
+            RefOr::T(builder.extensions(Some(operation_id)).build())
+        }
+    };
+    let Some(from) = operation(document, link.from) else { panic!("link source {} is not an operation", link.from) };
+    let Some(RefOr::T(response)) = from.responses.responses.get_mut(link.status) else {
+        panic!("{} has no {} response to link from", link.from, link.status)
+    };
+    response.links.insert(link.to.to_owned(), entry);
+}
+
+/// A link with a request body, written whole under `components.links`; returns its reference.
+/// Inline it would need two extension keys (`operationId`, `requestBody`), and extensions are a
+/// hash map: their order would change from run to run, and the committed document with it.
+fn shared_link(document: &mut OpenApi, link: &Link, body: Value) -> String {
+    let name = format!("{}_{}", link.from, link.to);
+    let parameters: serde_json::Map<String, Value> =
+        link.parameters.iter().map(|(name, value)| ((*name).to_owned(), Value::from(*value))).collect();
+    let mut value = json!({ "operationId": link.to, "requestBody": body });
+    if !parameters.is_empty() {
+        value["parameters"] = Value::Object(parameters);
+    }
+    let components = document.components.get_or_insert_with(Default::default);
+    let extensions = components.extensions.get_or_insert_with(Default::default);
+    let links = extensions.entry("links".to_owned()).or_insert_with(|| json!({}));
+    links[name.as_str()] = value;
+    format!("#/components/links/{name}")
+}
+
+fn operation<'a>(document: &'a mut OpenApi, id: &str) -> Option<&'a mut Operation> {
+    document.paths.paths.values_mut().find_map(|item| {
+        [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
+            .into_iter()
+            .flatten()
+            .find(|operation| operation.operation_id.as_deref() == Some(id))
+    })
+}
+
+/// An admin edit's body is a whole entry: the shipped entry for 102 is the truest example.
+fn add_entry_example(document: &mut OpenApi) {
+    // The shipped files are compiled in and checked by their own tests; were they unreadable
+    // the service would not start, so the example is simply left out here.
+    let Some(example) = Catalog::shipped()
+        .ok()
+        .and_then(|catalog| catalog.entries.get(&Code::new(102)).map(serde_json::to_value))
+        .and_then(Result::ok)
+    else {
+        return;
+    };
+    let Some(body) = operation(document, "edit_error").and_then(|edit| edit.request_body.as_mut()) else { return };
+    for content in body.content.values_mut() {
+        content.example = Some(Value::clone(&example));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use serde_json::Value;
+
+    /// Generators name functions and types after operation ids: a repeated one breaks them
+    /// (openapi-typescript's `operations` interface), and a link to it would be ambiguous.
+    #[test]
+    fn every_operation_has_its_own_id_and_every_link_names_one() {
+        let document = serde_json::to_value(crate::http::openapi()).unwrap_or_default();
+        let operations: Vec<&Value> = document["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .flat_map(|item| item.as_object().into_iter().flat_map(|item| item.values()))
+            .collect();
+        let ids: Vec<&str> = operations.iter().filter_map(|operation| operation["operationId"].as_str()).collect();
+        assert_eq!(ids.len(), operations.len(), "every operation has an id");
+        assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len(), "{ids:?}");
+        let links: Vec<&Value> = operations
+            .iter()
+            .filter_map(|operation| operation["responses"].as_object())
+            .flat_map(|responses| responses.values())
+            .filter_map(|response| response["links"].as_object())
+            .flat_map(|links| links.values())
+            .collect();
+        assert!(links.len() >= 20, "{}", links.len());
+        for link in links {
+            let shared = link["$ref"].as_str().and_then(|at| at.strip_prefix("#/components/links/"));
+            let link = shared.map_or(link, |name| &document["components"]["links"][name]);
+            let target = link["operationId"].as_str().unwrap_or_default();
+            assert!(ids.contains(&target), "{link}");
+        }
+    }
+}
