@@ -29,6 +29,9 @@ pub struct Hit {
     pub kind: HitKind,
 }
 
+/// How many hits a search returns when the caller does not say: the API's default and the CLI's.
+pub const DEFAULT_LIMIT: usize = 20;
+
 /// Searches: exact code or alias first, then similar codes, then text relevance.
 pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize) -> Vec<Hit> {
     let query = query.trim();
@@ -100,6 +103,9 @@ fn looks_like_a_code(query: &str) -> bool {
             || query.chars().any(|c| c.is_ascii_digit())
             || query.chars().all(|c| c.is_ascii_uppercase()))
 }
+
+#[cfg(test)]
+mod evaluation;
 
 #[cfg(test)]
 mod tests {
