@@ -29,6 +29,10 @@ pub struct Hit {
     pub kind: HitKind,
 }
 
+/// The score of a code named inside a longer question: below an exact match of the whole query,
+/// above any similarity of words.
+const MENTIONED: f32 = 900.0;
+
 /// How many hits a search returns when the caller does not say: the API's default and the CLI's.
 pub const DEFAULT_LIMIT: usize = 20;
 
@@ -40,6 +44,7 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         hits.extend(index.entries().map(|stored| Hit { code: stored.entry.code, score: 0.0, kind: HitKind::Text }));
     } else {
         hits.extend(exact_hits(index, query));
+        hits.extend(mentioned_codes(index, query));
         if looks_like_a_code(query) {
             hits.extend(similar_code_hits(index, query));
         }
@@ -65,18 +70,60 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
     };
     match index.resolve_without_suggestions(&namespaced) {
         Resolution::Found { entry, matched } => {
-            let kind = match matched {
-                MatchedBy::Code => HitKind::Code,
-                MatchedBy::Reason => HitKind::Reason,
-                MatchedBy::Alias(alias) => HitKind::Alias(alias),
-            };
-            vec![Hit { code: entry.entry.code, score: 1000.0, kind }]
+            vec![Hit { code: entry.entry.code, score: 1000.0, kind: hit_kind(matched) }]
         }
         Resolution::Ambiguous(aliases) => aliases
             .into_iter()
             .map(|alias| Hit { code: alias.alias.canonical, score: 1000.0, kind: HitKind::Alias(alias) })
             .collect(),
         Resolution::NotFound { .. } => Vec::new(),
+    }
+}
+
+/// Codes named inside a sentence ("QuickBooks error 185", "ITEM_LOCKED from plaid"): the
+/// person has told us which entry they mean, more surely than any word can.
+fn mentioned_codes(index: &CatalogIndex, query: &str) -> Vec<Hit> {
+    if !query.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let words: Vec<&str> = query
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_')))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let namespaces: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|word| index.namespaces().iter().any(|n| n.namespace.eq_ignore_ascii_case(word)))
+        .collect();
+    let mut hits = Vec::new();
+    for word in words.into_iter().filter(|word| looks_like_a_code(word)) {
+        let in_namespace = namespaces.iter().find_map(|namespace| {
+            match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
+                found @ Resolution::Found { .. } => Some(found),
+                _ => None,
+            }
+        });
+        match in_namespace.unwrap_or_else(|| index.resolve_without_suggestions(word)) {
+            Resolution::Found { entry, matched } => {
+                hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: hit_kind(matched) });
+            }
+            Resolution::Ambiguous(aliases) => hits.extend(aliases.into_iter().map(|alias| Hit {
+                code: alias.alias.canonical,
+                score: MENTIONED / 2.0,
+                kind: HitKind::Alias(alias),
+            })),
+            Resolution::NotFound { .. } => {}
+        }
+    }
+    hits
+}
+
+fn hit_kind(matched: MatchedBy) -> HitKind {
+    match matched {
+        MatchedBy::Code => HitKind::Code,
+        MatchedBy::Reason => HitKind::Reason,
+        MatchedBy::Alias(alias) => HitKind::Alias(alias),
     }
 }
 

@@ -84,6 +84,17 @@ impl Scores {
     }
 }
 
+/// `EXPLAIN="a question" cargo test --lib explain_a_question -- --nocapture` shows its scores.
+#[test]
+fn explain_a_question() {
+    if let Ok(query) = std::env::var("EXPLAIN") {
+        let index = shipped_index().unwrap();
+        for query in query.split('|') {
+            println!("{}", index.search_index().explain(query));
+        }
+    }
+}
+
 #[test]
 fn the_question_set_is_split_by_its_fixed_rule() {
     let questions = questions();
@@ -112,8 +123,12 @@ fn plain_language_questions_find_their_entry_first() {
             Half::Holdout => holdout.add(rank),
         }
         if rank != Some(1) {
-            let top: Vec<u32> = search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
-            misses.push(format!("  {:?} {:?} expected {:?}, got {top:?}: {}", question.set, rank, question.expect, question.q));
+            let top: Vec<u32> =
+                search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
+            misses.push(format!(
+                "  {:?} {:?} expected {:?}, got {top:?}: {}",
+                question.set, rank, question.expect, question.q
+            ));
         }
     }
     println!("{}\n{}\n{}", dev.line("dev"), holdout.line("holdout"), all.line("all"));
