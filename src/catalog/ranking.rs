@@ -116,7 +116,7 @@ impl SearchIndex {
                 postings[term as usize].push((doc, bm25(idf[term as usize], frequency, draft.length / average_length)));
             }
             for ((a, b), weight) in draft.pairs {
-                pairs.entry((a, b)).or_default().push((doc, weight * (idf[a as usize] + idf[b as usize]) / 2.0));
+                pairs.entry((a, b)).or_default().push((doc, weight * idf[a as usize].min(idf[b as usize])));
             }
             for phrase in draft.phrases {
                 let docs = phrases.entry(phrase.into_boxed_slice()).or_default();

@@ -32,6 +32,9 @@ const CORRECTED: f32 = 0.7;
 #[serde(deny_unknown_fields)]
 pub(super) struct Synonyms {
     stopwords: Vec<String>,
+    /// Words the stemmer would merge with a word of another meaning ("activity", "activate").
+    #[serde(default)]
+    unstemmed: Vec<String>,
     negation: NegationWords,
     #[serde(default)]
     concept: Vec<ConceptSpec>,
@@ -90,8 +93,6 @@ pub(super) struct Token {
     term: TermId,
     /// Words separated by punctuation are in different clauses; a denial stops at the clause.
     clause: u32,
-    /// The word ended in "n't".
-    denied: bool,
     weight: f32,
 }
 
@@ -126,6 +127,7 @@ struct Match {
 
 #[derive(Debug, Default)]
 pub(super) struct Lexicon {
+    unstemmed: Vec<String>,
     stems: HashMap<Box<str>, TermId>,
     /// Lowercased words already seen, with their stem's term: a known word is not stemmed again.
     surface: HashMap<Box<str>, TermId>,
@@ -134,8 +136,11 @@ pub(super) struct Lexicon {
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
     actors: Vec<(Actor, TermId)>,
-    /// Known words with one letter deleted, for misspellings of one letter (SymSpell).
-    deletions: HashMap<Box<str>, Vec<TermId>>,
+    /// Known words (of four letters or more) with their terms, for misspellings.
+    spellings: Vec<(Box<str>, TermId)>,
+    /// Each known word with one letter deleted, to the word (its index in `spellings`): the
+    /// candidates for a misspelling of one letter (SymSpell), checked by edit distance.
+    deletions: HashMap<Box<str>, Vec<u32>>,
     /// Longer known words with their trigrams, for misspellings of two letters.
     long_words: Vec<(Vec<[char; 3]>, TermId)>,
     /// In how many entries a term occurs: a correction goes to the likelier word.
@@ -148,13 +153,13 @@ fn stemmer() -> Stemmer {
 
 const APOSTROPHE_LESS: &[&str] = &[
     "cant", "dont", "wont", "didnt", "doesnt", "isnt", "hasnt", "havent", "hadnt", "wasnt", "werent", "arent",
-    "couldnt", "wouldnt", "shouldnt",
+    "couldnt", "wouldnt", "shouldnt", "cannot",
 ];
 
-/// Lowercased words with their clause; "didn't" is one denied word ("didn"), "bank's" is "bank"
-/// and "s".
-fn words(text: &str) -> Vec<(String, u32, bool)> {
-    let mut words: Vec<(String, u32, bool)> = Vec::new();
+/// Lowercased words with their clause. A denial is always the word "not": "didn't" and "didnt"
+/// read as "did not", "can't" and "cannot" as "can not", so one phrase covers every spelling.
+fn words(text: &str) -> Vec<(String, u32)> {
+    let mut words: Vec<(String, u32)> = Vec::new();
     let mut clause = 0;
     let mut rest = text;
     while !rest.is_empty() {
@@ -167,12 +172,12 @@ fn words(text: &str) -> Vec<(String, u32, bool)> {
         if end == 0 {
             break;
         }
-        let mut word = american(rest[..end].to_lowercase());
+        let word = american(rest[..end].to_lowercase());
         rest = &rest[end..];
-        // "cant", "didnt": the apostrophe people leave out.
         if APOSTROPHE_LESS.contains(&word.as_str()) {
-            word.pop();
-            words.push((word, clause, true));
+            let stem = word.strip_suffix("not").or_else(|| word.strip_suffix("nt")).unwrap_or(&word);
+            words.push((affirmative(stem), clause));
+            words.push(("not".to_owned(), clause));
             continue;
         }
         if word == "t"
@@ -180,17 +185,27 @@ fn words(text: &str) -> Vec<(String, u32, bool)> {
             && last.0.ends_with('n')
             && last.1 == clause
         {
-            last.2 = true;
+            last.0 = affirmative(last.0.strip_suffix('n').unwrap_or(&last.0));
+            words.push(("not".to_owned(), clause));
             continue;
         }
-        words.push((word, clause, false));
+        words.push((word, clause));
     }
     words
 }
 
+/// The verb a denial was made of: "did" of "didn't", "can" of "can't", "will" of "won't".
+fn affirmative(stem: &str) -> String {
+    match stem {
+        "ca" | "can" => "can".to_owned(),
+        "wo" => "will".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
 impl Lexicon {
     pub(super) fn new(synonyms: &Synonyms) -> Self {
-        let mut lexicon = Self::default();
+        let mut lexicon = Self { unstemmed: synonyms.unstemmed.clone(), ..Self::default() };
         let stemmer = stemmer();
         let negation = &synonyms.negation;
         for (list, flag) in [
@@ -240,7 +255,7 @@ impl Lexicon {
     }
 
     fn add_phrase(&mut self, stemmer: &Stemmer, text: &str, concept: usize, part: usize) {
-        let terms: Box<[TermId]> = words(text).iter().map(|(word, _, _)| self.intern_word(stemmer, word)).collect();
+        let terms: Box<[TermId]> = words(text).iter().map(|(word, _)| self.intern_word(stemmer, word)).collect();
         if let Some(&first) = terms.first() {
             self.phrases_by_first.entry(first).or_default().push(self.phrases.len());
             self.phrases.push(Phrase { terms, concept, part });
@@ -262,7 +277,11 @@ impl Lexicon {
         if let Some(&term) = self.surface.get(word) {
             return term;
         }
-        let term = self.intern_stem(&stemmer.stem(word));
+        let term = if self.unstemmed.iter().any(|kept| kept == word) {
+            self.intern_stem(word)
+        } else {
+            self.intern_stem(&stemmer.stem(word))
+        };
         self.surface.insert(word.into(), term);
         term
     }
@@ -272,12 +291,7 @@ impl Lexicon {
         let stemmer = stemmer();
         words(text)
             .into_iter()
-            .map(|(word, clause, denied)| Token {
-                term: self.intern_word(&stemmer, &word),
-                clause,
-                denied,
-                weight: 1.0,
-            })
+            .map(|(word, clause)| Token { term: self.intern_word(&stemmer, &word), clause, weight: 1.0 })
             .collect()
     }
 
@@ -293,22 +307,26 @@ impl Lexicon {
     /// Called once every entry is interned: the misspelling tables cover the entries' words.
     pub(super) fn finish(&mut self, document_frequency: Vec<u32>) {
         self.document_frequency = document_frequency;
-        let mut deletions: HashMap<Box<str>, Vec<TermId>> = HashMap::new();
+        let mut spellings: Vec<(Box<str>, TermId)> = self
+            .surface
+            .iter()
+            .filter(|(word, term)| {
+                !self.has(**term, STOP) && word.chars().count() >= 4 && word.chars().all(char::is_alphabetic)
+            })
+            .map(|(word, term)| (word.clone(), *term))
+            .collect();
+        spellings.sort();
+        let mut deletions: HashMap<Box<str>, Vec<u32>> = HashMap::new();
         let mut long_words = Vec::new();
-        for (word, &term) in &self.surface {
-            if self.has(term, STOP) || word.chars().count() < 4 || !word.chars().all(char::is_alphabetic) {
-                continue;
-            }
+        for (index, (word, term)) in spellings.iter().enumerate() {
             for deleted in deletions_of(word) {
-                let terms = deletions.entry(deleted.into()).or_default();
-                if !terms.contains(&term) {
-                    terms.push(term);
-                }
+                deletions.entry(deleted.into()).or_default().push(index as u32);
             }
             if word.chars().count() >= 6 {
-                long_words.push((trigrams(word), term));
+                long_words.push((trigrams(word), *term));
             }
         }
+        self.spellings = spellings;
         long_words.sort_by_key(|(_, term)| *term);
         self.deletions = deletions;
         self.long_words = long_words;
@@ -332,9 +350,9 @@ impl Lexicon {
         let stemmer = stemmer();
         words(text)
             .into_iter()
-            .map(|(word, clause, denied)| {
+            .map(|(word, clause)| {
                 let (term, weight) = self.term_of(&stemmer, &word);
-                Token { term, clause, denied, weight }
+                Token { term, clause, weight }
             })
             .collect()
     }
@@ -356,11 +374,20 @@ impl Lexicon {
         if length < 5 || !word.chars().all(char::is_alphabetic) {
             return None;
         }
-        let mut candidates: Vec<TermId> = self.deletions.get(word).cloned().unwrap_or_default();
+        let mut candidates: Vec<u32> = self.deletions.get(word).cloned().unwrap_or_default();
         for deleted in deletions_of(word) {
-            candidates.extend(self.surface.get(deleted.as_str()).filter(|&&term| !self.has(term, STOP)));
             candidates.extend(self.deletions.get(deleted.as_str()).into_iter().flatten());
+            if let Some(&term) = self.surface.get(deleted.as_str())
+                && !self.has(term, STOP)
+            {
+                return Some(term);
+            }
         }
+        let candidates = candidates
+            .into_iter()
+            .filter_map(|index| self.spellings.get(index as usize))
+            .filter(|(known, _)| one_edit_apart(word, known))
+            .map(|(_, term)| *term);
         let likeliest = candidates.into_iter().max_by_key(|&term| (self.frequency(term), std::cmp::Reverse(term)));
         if likeliest.is_some() || length < 8 {
             return likeliest;
@@ -386,14 +413,13 @@ impl Lexicon {
         // A phrase holding a denial speaks only as its concept: "not accepted" is not
         // "accepted". A word one of several synonyms stands for counts mostly as the concept:
         // "refresh" and "sync" are one thing, whichever an entry's title happens to use.
-        let holds_denial =
-            |m: &Match| tokens[m.start..m.end].iter().any(|token| token.denied || self.has(token.term, CUE));
+        let holds_denial = |m: &Match| tokens[m.start..m.end].iter().any(|token| self.has(token.term, CUE));
         let mut spoken_for = vec![false; tokens.len()];
         let mut in_synonym = vec![false; tokens.len()];
         for m in &matches {
             if holds_denial(m) {
                 spoken_for[m.start..m.end].iter_mut().for_each(|flag| *flag = true);
-            } else if self.concepts[m.concept].parts == 1 {
+            } else {
                 in_synonym[m.start..m.end].iter_mut().for_each(|flag| *flag = true);
             }
         }
@@ -409,11 +435,7 @@ impl Lexicon {
         };
         let mut reading = Reading::default();
         for (position, token) in tokens.iter().enumerate() {
-            if token.term != UNKNOWN
-                && !denied[position]
-                && !spoken_for[position]
-                && !token.denied
-                && !self.has(token.term, STOP | CUE)
+            if token.term != UNKNOWN && !denied[position] && !spoken_for[position] && !self.has(token.term, STOP | CUE)
             {
                 let weight = if in_synonym[position] { token.weight * SYNONYM_LITERAL } else { token.weight };
                 reading.terms.push((token.term, weight));
@@ -463,7 +485,7 @@ impl Lexicon {
     fn denied(&self, tokens: &[Token], matches: &[Match]) -> Vec<bool> {
         let mut denied = vec![false; tokens.len()];
         for (position, token) in tokens.iter().enumerate() {
-            let cue = token.denied || self.has(token.term, CUE);
+            let cue = self.has(token.term, CUE);
             if !cue || matches.iter().any(|m| (m.start..m.end).contains(&position)) {
                 continue;
             }
@@ -548,6 +570,18 @@ fn american(mut word: String) -> String {
         }
     }
     word
+}
+
+/// Whether one letter inserted, deleted, replaced, or two neighbours swapped turn `a` into `b`.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
+    match (a.len() - prefix - suffix, b.len() - prefix - suffix) {
+        (0, 0) | (0, 1) | (1, 0) | (1, 1) => true,
+        (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
+        _ => false,
+    }
 }
 
 fn deletions_of(word: &str) -> Vec<String> {
