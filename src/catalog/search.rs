@@ -33,6 +33,10 @@ pub struct Hit {
 /// above any similarity of words.
 const MENTIONED: f32 = 900.0;
 
+/// Text hits scoring below this share of the best one matched only words every entry uses
+/// ("bank", "account"): noise in a list a helpdesk agent reads, so they are left out.
+const RELEVANCE_FLOOR: f32 = 0.1;
+
 /// How many hits a search returns when the caller does not say: the API's default and the CLI's.
 pub const DEFAULT_LIMIT: usize = 20;
 
@@ -50,7 +54,12 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         }
         let mut text = index.search_index().text_scores(query);
         text.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.extend(text.into_iter().map(|(code, score)| Hit { code, score, kind: HitKind::Text }));
+        let floor = text.first().map_or(0.0, |(_, best)| best * RELEVANCE_FLOOR);
+        hits.extend(text.into_iter().take_while(|(_, score)| *score >= floor).map(|(code, score)| Hit {
+            code,
+            score,
+            kind: HitKind::Text,
+        }));
     }
     let mut seen = HashSet::new();
     hits.into_iter()

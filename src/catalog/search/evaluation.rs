@@ -136,3 +136,13 @@ fn plain_language_questions_find_their_entry_first() {
     assert!(all.first as f64 >= 0.95 * all.count as f64, "top-1 below 95%: {}", all.line("all"));
     assert_eq!(all.top3, all.count, "some expected entries are not in the top 3");
 }
+
+#[test]
+fn print_a_search() {
+    if let Ok(query) = std::env::var("SEARCH") {
+        let index = shipped_index().unwrap();
+        for hit in search(&index, &query, &Filters::default(), DEFAULT_LIMIT) {
+            println!("{} {:.3} {:?}", hit.code, hit.score, hit.kind);
+        }
+    }
+}
