@@ -56,8 +56,10 @@ impl Draft {
         for (term, term_weight) in &reading.terms {
             *counts.entry(*term).or_default() += term_weight;
         }
+        // Summed weights saturate (1 + ln); a lone word a concept also stands for (read at 0.5)
+        // counts about a third of a word of its own, never below nothing.
         for (term, count) in counts {
-            *self.terms.entry(term).or_default() += weight * (1.0 + count.ln());
+            *self.terms.entry(term).or_default() += weight * (1.0 + count.ln()).max(0.0);
             self.length += weight;
         }
         if pairs {
