@@ -53,6 +53,8 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
             hits.extend(similar_code_hits(index, query));
         }
         let mut text = index.search_index().text_scores(query);
+        // Filtered first, so the floor is relative to the best entry the caller can see.
+        text.retain(|(code, _)| index.entry(*code).is_some_and(|stored| filters.accept(index, stored)));
         text.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let floor = text.first().map_or(0.0, |(_, best)| best * RELEVANCE_FLOOR);
         hits.extend(text.into_iter().take_while(|(_, score)| *score >= floor).map(|(code, score)| Hit {
@@ -224,6 +226,18 @@ mod tests {
             assert!(!entry.retryable);
             assert!(index.aliases_of(entry.code).iter().any(|alias| alias.namespace == "plaid"));
         }
+    }
+
+    #[test]
+    fn weak_hits_are_left_out_relative_to_the_best_the_filters_allow() {
+        let index = index();
+        let all = search(&index, "password changed", &Filters::default(), 100);
+        assert_eq!(all[0].code.get(), 103);
+        assert!(all.len() < 10, "{} hits", all.len());
+        let bank = Filters { actor: Some(Actor::Bank), ..Filters::default() };
+        let hits = search(&index, "password changed", &bank, 100);
+        assert!(!hits.is_empty());
+        assert!(hits.iter().all(|hit| index.entry(hit.code).unwrap().entry.actor == Actor::Bank));
     }
 
     #[test]
