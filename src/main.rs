@@ -169,11 +169,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn errors(words: &[String]) -> anyhow::Result<()> {
-    use feedwatch::catalog::{index::Filters, search::search, shipped_index, text};
+    use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
+    use feedwatch::catalog::{index::Filters, shipped_index, text};
     let index = shipped_index()?;
     match words {
         [first, rest @ ..] if first == "search" && !rest.is_empty() => {
-            let hits = search(&index, &rest.join(" "), &Filters::default(), 10);
+            let hits = search(&index, &rest.join(" "), &Filters::default(), DEFAULT_LIMIT);
             print!("{}", text::search_results(&index, &hits));
             Ok(())
         }

@@ -23,3 +23,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),
     ("aliases/yodlee.toml", include_str!("../../catalog/aliases/yodlee.toml")),
 ];
+
+/// How people say things (`catalog/synonyms.toml`): the search side's phrasings, stopwords and
+/// denials; not catalogue entries, so not synced or editable.
+pub const SYNONYMS: &str = include_str!("../../catalog/synonyms.toml");

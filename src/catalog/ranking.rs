@@ -1,60 +1,77 @@
 //! Text relevance over the catalogue, the leaf both lookup suggestions and search stand on:
-//! stemmed words weighted by field and by rarity (BM25), a bonus for adjacent word pairs, and
-//! trigram similarity (the measure pg_trgm uses) for misspelt words and look-alike codes.
+//! words and concepts (`language`) weighted by field and by rarity (BM25), a bonus for adjacent
+//! word pairs and for a whole title or keyword, and trigram similarity (the measure pg_trgm uses)
+//! for look-alike codes and long misspelt words.
+//!
+//! Everything a question's score needs is computed when the index is built: each term's BM25
+//! contribution to each entry it occurs in, each word pair's bonus, each phrase's entries. A
+//! question costs a lookup per word and an addition per posting.
 
-use std::collections::{HashMap, HashSet};
+mod language;
 
-use rust_stemmers::{Algorithm, Stemmer};
+use std::collections::HashMap;
 
 use super::code::Code;
-use super::model::{NamespacedAlias, StoredEntry};
+use super::files::SYNONYMS;
+use super::model::{Actor, NamespacedAlias, StoredEntry};
+use language::{Lexicon, Reading, Synonyms, TermId};
 
-#[derive(Debug)]
-struct Doc {
-    code: Code,
-    /// Field-weighted term frequency.
-    terms: HashMap<String, f32>,
-    /// Adjacent word pairs (both orders) with the weight of the best field they occur in.
-    pairs: HashMap<(String, String), f32>,
-    /// The title and keywords as whole stemmed phrases: typing one exactly is a strong signal.
-    phrases: HashSet<Vec<String>>,
-    length: f32,
-}
+/// An entry's position in the index; the catalogue has tens of entries.
+type Doc = u16;
 
-impl Doc {
-    fn new(code: Code) -> Self {
-        Self { code, terms: HashMap::new(), pairs: HashMap::new(), phrases: HashSet::new(), length: 0.0 }
-    }
-}
+/// Typing a title or keyword exactly is a strong signal.
+const WHOLE_PHRASE: f32 = 20.0;
+
+/// What a question that says who must act ("on the bank's end") adds to every entry with that
+/// actor: the same for all of them, so it decides between parties, never within one.
+const ACTOR_BONUS: f32 = 1.5;
 
 #[derive(Debug, Default)]
 pub(super) struct SearchIndex {
-    docs: Vec<Doc>,
-    average_length: f32,
-    idf: HashMap<String, f32>,
-    /// Every indexed stem with its trigrams, for misspelt query words.
-    vocabulary: Vec<(String, Vec<[char; 3]>)>,
+    lexicon: Lexicon,
+    codes: Vec<Code>,
+    actors: Vec<Actor>,
+    /// For every term, the entries it occurs in with its BM25 contribution there.
+    postings: Vec<Vec<(Doc, f32)>>,
+    /// Adjacent word pairs (both orders) with their bonus in each entry.
+    pairs: HashMap<(TermId, TermId), Vec<(Doc, f32)>>,
+    /// Titles and keywords as whole word sequences.
+    phrases: HashMap<Box<[TermId]>, Vec<Doc>>,
 }
 
-const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "to", "of", "in", "on", "at", "for", "and", "or", "is", "are", "was", "be", "been", "my", "i",
-    "it", "its", "can", "t", "s", "do", "does", "did", "not", "no", "with", "by", "from", "this", "that", "we", "you",
-    "your", "our", "me", "what", "why", "how", "when", "won", "don", "isn", "doesn", "has", "have", "had", "as", "but",
-    "if",
-];
-
-fn stemmer() -> Stemmer {
-    Stemmer::create(Algorithm::English)
+/// An entry's terms while the index is built.
+#[derive(Debug, Default)]
+struct Draft {
+    /// Field-weighted term frequency.
+    terms: HashMap<TermId, f32>,
+    /// The weight of the best field each adjacent pair occurs in.
+    pairs: HashMap<(TermId, TermId), f32>,
+    phrases: Vec<Vec<TermId>>,
+    length: f32,
 }
 
-/// Lowercased, stemmed words without stopwords, in order.
-fn stems(stemmer: &Stemmer, text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
-        .filter(|word| !STOPWORDS.contains(&word.as_str()))
-        .map(|word| stemmer.stem(&word).into_owned())
-        .collect()
+impl Draft {
+    fn add(&mut self, reading: &Reading, weight: f32, pairs: bool) {
+        let mut counts: HashMap<TermId, f32> = HashMap::new();
+        for (term, term_weight) in &reading.terms {
+            *counts.entry(*term).or_default() += term_weight;
+        }
+        // Summed weights saturate (1 + ln); a lone word a concept also stands for (read at 0.5)
+        // counts about a third of a word of its own, never below nothing.
+        for (term, count) in counts {
+            *self.terms.entry(term).or_default() += weight * (1.0 + count.ln()).max(0.0);
+            self.length += weight;
+        }
+        if pairs {
+            // Both orders: "password changed" and "changed password" mean the same.
+            for pair in reading.words.windows(2) {
+                for key in [(pair[0], pair[1]), (pair[1], pair[0])] {
+                    let best = self.pairs.entry(key).or_default();
+                    *best = best.max(weight);
+                }
+            }
+        }
+    }
 }
 
 impl SearchIndex {
@@ -62,138 +79,154 @@ impl SearchIndex {
         entries: impl Iterator<Item = &'a StoredEntry>,
         aliases_of: &HashMap<Code, Vec<NamespacedAlias>>,
     ) -> Self {
-        let stemmer = stemmer();
-        let docs: Vec<Doc> = entries.map(|stored| document(&stemmer, stored, aliases_of)).collect();
-        let mut document_frequency: HashMap<&str, u32> = HashMap::new();
-        for doc in &docs {
-            for term in doc.terms.keys() {
-                *document_frequency.entry(term).or_default() += 1;
+        // The file is compiled in and a test parses it; an error here is a build that skipped it.
+        let synonyms = Synonyms::parse(SYNONYMS).unwrap_or_else(|error| {
+            tracing::error!(%error, "catalog/synonyms.toml does not parse; searching without synonyms");
+            Synonyms::default()
+        });
+        let mut lexicon = Lexicon::new(&synonyms);
+        let (mut codes, mut actors) = (Vec::new(), Vec::new());
+        let mut drafts = Vec::new();
+        for stored in entries {
+            codes.push(stored.entry.code);
+            actors.push(stored.entry.actor);
+            drafts.push(draft(&mut lexicon, stored, aliases_of));
+        }
+        let mut document_frequency = vec![0_u32; lexicon.term_count()];
+        for draft in &drafts {
+            for term in draft.terms.keys() {
+                document_frequency[*term as usize] += 1;
             }
         }
-        let total = docs.len().max(1) as f32;
-        let idf: HashMap<String, f32> = document_frequency
-            .into_iter()
-            .map(|(term, count)| (term.to_owned(), (1.0 + total / count as f32).ln()))
+        let total = drafts.len().max(1) as f32;
+        // Robertson-Sparck Jones: a term in nearly every entry (bank, update) says almost nothing.
+        let idf: Vec<f32> = document_frequency
+            .iter()
+            .map(
+                |&count| {
+                    if count == 0 { 0.0 } else { ((total - count as f32 + 0.5) / (count as f32 + 0.5) + 1.0).ln() }
+                },
+            )
             .collect();
-        let vocabulary = idf.keys().map(|term| (term.clone(), trigrams(term))).collect();
-        let average_length = docs.iter().map(|doc| doc.length).sum::<f32>() / total;
-        Self { docs, average_length, idf, vocabulary }
+        let average_length = (drafts.iter().map(|draft| draft.length).sum::<f32>() / total).max(1.0);
+        let mut postings = vec![Vec::new(); lexicon.term_count()];
+        let mut pairs: HashMap<(TermId, TermId), Vec<(Doc, f32)>> = HashMap::new();
+        let mut phrases: HashMap<Box<[TermId]>, Vec<Doc>> = HashMap::new();
+        for (doc, draft) in drafts.into_iter().enumerate() {
+            let doc = doc as Doc;
+            for (term, frequency) in draft.terms {
+                postings[term as usize].push((doc, bm25(idf[term as usize], frequency, draft.length / average_length)));
+            }
+            for ((a, b), weight) in draft.pairs {
+                pairs.entry((a, b)).or_default().push((doc, weight * idf[a as usize].min(idf[b as usize])));
+            }
+            for phrase in draft.phrases {
+                let docs = phrases.entry(phrase.into_boxed_slice()).or_default();
+                if !docs.contains(&doc) {
+                    docs.push(doc);
+                }
+            }
+        }
+        lexicon.finish(document_frequency);
+        Self { lexicon, codes, actors, postings, pairs, phrases }
     }
 
     /// Text relevance of every entry with a positive score.
     pub(super) fn text_scores(&self, query: &str) -> Vec<(Code, f32)> {
-        let stemmer = stemmer();
-        let query_terms: Vec<(String, f32)> =
-            stems(&stemmer, query).into_iter().filter_map(|term| self.known_term(term)).collect();
-        if query_terms.is_empty() {
-            return Vec::new();
-        }
-        let query_phrase: Vec<String> = query_terms.iter().map(|(term, _)| term.clone()).collect();
-        let mut scores = Vec::new();
-        for doc in &self.docs {
-            let mut score: f32 = query_terms.iter().map(|(term, weight)| weight * self.term_score(doc, term)).sum();
-            for pair in query_terms.windows(2) {
-                if let Some(field_weight) = doc.pairs.get(&(pair[0].0.clone(), pair[1].0.clone())) {
-                    score += field_weight * (self.idf[&pair[0].0] + self.idf[&pair[1].0]) / 2.0;
+        let reading = self.lexicon.read(&self.lexicon.look_up(query));
+        let mut terms = reading.terms;
+        // A word said twice is not twice as important; keep its best weight.
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        terms.dedup_by_key(|(term, _)| *term);
+        let mut scores = vec![0.0_f32; self.codes.len()];
+        for (term, weight) in terms {
+            if let Some(actor) = self.lexicon.actor_of(term) {
+                for (score, _) in scores.iter_mut().zip(&self.actors).filter(|(_, known)| **known == actor) {
+                    *score += ACTOR_BONUS * weight;
                 }
             }
-            if doc.phrases.contains(&query_phrase) {
-                score += 20.0;
-            }
-            if score > 0.0 {
-                scores.push((doc.code, score));
+            for (doc, score) in self.postings.get(term as usize).map(Vec::as_slice).unwrap_or_default() {
+                scores[*doc as usize] += weight * score;
             }
         }
-        scores
-    }
-
-    /// BM25: frequent terms saturate, and long entries do not win by length alone.
-    fn term_score(&self, doc: &Doc, term: &str) -> f32 {
-        const K1: f32 = 1.2;
-        const B: f32 = 0.75;
-        let frequency = doc.terms.get(term).copied().unwrap_or(0.0);
-        if frequency == 0.0 {
-            return 0.0;
+        for pair in reading.words.windows(2) {
+            for (doc, bonus) in self.pairs.get(&(pair[0], pair[1])).map(Vec::as_slice).unwrap_or_default() {
+                scores[*doc as usize] += bonus;
+            }
         }
-        let idf = self.idf.get(term).copied().unwrap_or(0.0);
-        let norm = K1 * (1.0 - B + B * doc.length / self.average_length.max(1.0));
-        idf * frequency * (K1 + 1.0) / (frequency + norm)
-    }
-
-    /// The indexed term a query word stands for, with a weight below 1 when only a similar
-    /// (misspelt) term matched.
-    fn known_term(&self, term: String) -> Option<(String, f32)> {
-        if self.idf.contains_key(&term) {
-            return Some((term, 1.0));
+        for doc in self.phrases.get(reading.words.as_slice()).map(Vec::as_slice).unwrap_or_default() {
+            scores[*doc as usize] += WHOLE_PHRASE;
         }
-        let query = trigrams(&term);
-        self.vocabulary
-            .iter()
-            .map(|(known, grams)| (known, jaccard(&query, grams)))
-            .filter(|(_, similarity)| *similarity >= 0.45)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(known, similarity)| (known.clone(), similarity))
+        self.codes.iter().zip(scores).filter(|(_, score)| *score > 0.0).map(|(code, score)| (*code, score)).collect()
     }
 }
 
-fn document(stemmer: &Stemmer, stored: &StoredEntry, aliases_of: &HashMap<Code, Vec<NamespacedAlias>>) -> Doc {
+#[cfg(test)]
+impl SearchIndex {
+    /// Which terms gave each entry its score: for looking into a ranking by hand.
+    pub(super) fn explain(&self, query: &str) -> String {
+        use std::fmt::Write;
+        let reading = self.lexicon.read(&self.lexicon.look_up(query));
+        let mut out = String::new();
+        let said: Vec<String> =
+            reading.terms.iter().map(|(term, weight)| format!("{}:{weight}", self.lexicon.name(*term))).collect();
+        let _ = writeln!(out, "{query}\n  reads {said:?}");
+        let mut ranked = self.text_scores(query);
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (code, score) in ranked.into_iter().take(4) {
+            let doc = self.codes.iter().position(|known| *known == code).unwrap_or_default() as Doc;
+            let parts: Vec<String> = reading
+                .terms
+                .iter()
+                .filter_map(|(term, weight)| {
+                    let posting = self.postings.get(*term as usize)?.iter().find(|(d, _)| *d == doc)?;
+                    Some(format!("{}={:.2}", self.lexicon.name(*term), weight * posting.1))
+                })
+                .collect();
+            let _ = writeln!(out, "  {code} {score:.2}: {}", parts.join(" "));
+        }
+        out
+    }
+}
+
+/// BM25: frequent terms saturate, and long entries do not win by length alone.
+fn bm25(idf: f32, frequency: f32, relative_length: f32) -> f32 {
+    const K1: f32 = 1.2;
+    const B: f32 = 0.75;
+    let norm = K1 * (1.0 - B + B * relative_length);
+    idf * frequency * (K1 + 1.0) / (frequency + norm)
+}
+
+fn draft(lexicon: &mut Lexicon, stored: &StoredEntry, aliases_of: &HashMap<Code, Vec<NamespacedAlias>>) -> Draft {
     let entry = &stored.entry;
-    let alias_titles: Vec<&str> = aliases_of
-        .get(&entry.code)
-        .map(|aliases| aliases.iter().map(|alias| alias.alias.title.as_str()).collect())
-        .unwrap_or_default();
-    let reason_words = entry.reason.replace('_', " ");
-    let mut doc = Doc::new(entry.code);
-    let mut add = |text: &str, weight: f32, pairs: bool| {
-        let words = stems(stemmer, text);
-        let mut counts: HashMap<&str, u32> = HashMap::new();
-        for word in &words {
-            *counts.entry(word).or_default() += 1;
-        }
-        for (word, count) in counts {
-            *doc.terms.entry(word.to_owned()).or_default() += weight * (1.0 + (count as f32).ln());
-            doc.length += weight;
-        }
-        if pairs {
-            // Both orders: "password changed" and "changed password" mean the same.
-            for pair in words.windows(2) {
-                for key in [(pair[0].clone(), pair[1].clone()), (pair[1].clone(), pair[0].clone())] {
-                    let best = doc.pairs.entry(key).or_default();
-                    *best = best.max(weight);
-                }
-            }
-        }
-        words
+    let mut draft = Draft::default();
+    let mut add = |draft: &mut Draft, text: &str, weight: f32, pairs: bool| {
+        let tokens = lexicon.intern(text);
+        let reading = lexicon.read(&tokens);
+        draft.add(&reading, weight, pairs);
+        reading.words
     };
-    let title = add(&entry.title, 4.0, true);
-    doc_phrase(&mut doc.phrases, title);
-    let mut keyword_phrases = Vec::new();
+    let title = add(&mut draft, &entry.title, 4.0, true);
+    draft.phrases.push(title);
     for keyword in &entry.keywords {
-        keyword_phrases.push(add(keyword, 3.0, true));
+        let words = add(&mut draft, keyword, 3.0, true);
+        draft.phrases.push(words);
     }
-    add(&reason_words, 3.0, true);
-    add(&entry.meaning, 1.5, true);
-    add(&entry.user_message, 1.0, true);
+    add(&mut draft, &entry.reason.replace('_', " "), 3.0, true);
+    add(&mut draft, &entry.meaning, 1.5, true);
+    add(&mut draft, &entry.user_message, 1.0, true);
     for cause in &entry.causes {
-        add(cause, 1.0, true);
+        add(&mut draft, cause, 1.0, true);
     }
-    for title in alias_titles {
-        add(title, 1.5, true);
+    for alias in aliases_of.get(&entry.code).into_iter().flatten() {
+        add(&mut draft, &alias.alias.title, 1.5, true);
     }
     for step in &entry.steps {
-        add(step, 0.5, false);
+        add(&mut draft, step, 0.5, false);
     }
-    add(&entry.agent_notes, 0.3, false);
-    for phrase in keyword_phrases {
-        doc_phrase(&mut doc.phrases, phrase);
-    }
-    doc
-}
-
-fn doc_phrase(phrases: &mut HashSet<Vec<String>>, phrase: Vec<String>) {
-    if !phrase.is_empty() {
-        phrases.insert(phrase);
-    }
+    add(&mut draft, &entry.agent_notes, 0.3, false);
+    draft.phrases.retain(|phrase| !phrase.is_empty());
+    draft
 }
 
 /// pg_trgm's similarity: shared trigrams of the padded words over all trigrams of both.

@@ -29,6 +29,17 @@ pub struct Hit {
     pub kind: HitKind,
 }
 
+/// The score of a code named inside a longer question: below an exact match of the whole query,
+/// above any similarity of words.
+const MENTIONED: f32 = 900.0;
+
+/// Text hits scoring below this share of the best one matched only words every entry uses
+/// ("bank", "account"): noise in a list a helpdesk agent reads, so they are left out.
+const RELEVANCE_FLOOR: f32 = 0.1;
+
+/// How many hits a search returns when the caller does not say: the API's default and the CLI's.
+pub const DEFAULT_LIMIT: usize = 20;
+
 /// Searches: exact code or alias first, then similar codes, then text relevance.
 pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize) -> Vec<Hit> {
     let query = query.trim();
@@ -37,12 +48,20 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         hits.extend(index.entries().map(|stored| Hit { code: stored.entry.code, score: 0.0, kind: HitKind::Text }));
     } else {
         hits.extend(exact_hits(index, query));
+        hits.extend(mentioned_codes(index, query));
         if looks_like_a_code(query) {
             hits.extend(similar_code_hits(index, query));
         }
         let mut text = index.search_index().text_scores(query);
+        // Filtered first, so the floor is relative to the best entry the caller can see.
+        text.retain(|(code, _)| index.entry(*code).is_some_and(|stored| filters.accept(index, stored)));
         text.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        hits.extend(text.into_iter().map(|(code, score)| Hit { code, score, kind: HitKind::Text }));
+        let floor = text.first().map_or(0.0, |(_, best)| best * RELEVANCE_FLOOR);
+        hits.extend(text.into_iter().take_while(|(_, score)| *score >= floor).map(|(code, score)| Hit {
+            code,
+            score,
+            kind: HitKind::Text,
+        }));
     }
     let mut seen = HashSet::new();
     hits.into_iter()
@@ -62,18 +81,60 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
     };
     match index.resolve_without_suggestions(&namespaced) {
         Resolution::Found { entry, matched } => {
-            let kind = match matched {
-                MatchedBy::Code => HitKind::Code,
-                MatchedBy::Reason => HitKind::Reason,
-                MatchedBy::Alias(alias) => HitKind::Alias(alias),
-            };
-            vec![Hit { code: entry.entry.code, score: 1000.0, kind }]
+            vec![Hit { code: entry.entry.code, score: 1000.0, kind: hit_kind(matched) }]
         }
         Resolution::Ambiguous(aliases) => aliases
             .into_iter()
             .map(|alias| Hit { code: alias.alias.canonical, score: 1000.0, kind: HitKind::Alias(alias) })
             .collect(),
         Resolution::NotFound { .. } => Vec::new(),
+    }
+}
+
+/// Codes named inside a sentence ("QuickBooks error 185", "ITEM_LOCKED from plaid"): the
+/// person has told us which entry they mean, more surely than any word can.
+fn mentioned_codes(index: &CatalogIndex, query: &str) -> Vec<Hit> {
+    if !query.contains(char::is_whitespace) {
+        return Vec::new();
+    }
+    let words: Vec<&str> = query
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_')))
+        .filter(|word| !word.is_empty())
+        .collect();
+    let namespaces: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|word| index.namespaces().iter().any(|n| n.namespace.eq_ignore_ascii_case(word)))
+        .collect();
+    let mut hits = Vec::new();
+    for word in words.into_iter().filter(|word| looks_like_a_code(word)) {
+        let in_namespace = namespaces.iter().find_map(|namespace| {
+            match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
+                found @ Resolution::Found { .. } => Some(found),
+                _ => None,
+            }
+        });
+        match in_namespace.unwrap_or_else(|| index.resolve_without_suggestions(word)) {
+            Resolution::Found { entry, matched } => {
+                hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: hit_kind(matched) });
+            }
+            Resolution::Ambiguous(aliases) => hits.extend(aliases.into_iter().map(|alias| Hit {
+                code: alias.alias.canonical,
+                score: MENTIONED / 2.0,
+                kind: HitKind::Alias(alias),
+            })),
+            Resolution::NotFound { .. } => {}
+        }
+    }
+    hits
+}
+
+fn hit_kind(matched: MatchedBy) -> HitKind {
+    match matched {
+        MatchedBy::Code => HitKind::Code,
+        MatchedBy::Reason => HitKind::Reason,
+        MatchedBy::Alias(alias) => HitKind::Alias(alias),
     }
 }
 
@@ -100,6 +161,9 @@ fn looks_like_a_code(query: &str) -> bool {
             || query.chars().any(|c| c.is_ascii_digit())
             || query.chars().all(|c| c.is_ascii_uppercase()))
 }
+
+#[cfg(test)]
+mod evaluation;
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +226,18 @@ mod tests {
             assert!(!entry.retryable);
             assert!(index.aliases_of(entry.code).iter().any(|alias| alias.namespace == "plaid"));
         }
+    }
+
+    #[test]
+    fn weak_hits_are_left_out_relative_to_the_best_the_filters_allow() {
+        let index = index();
+        let all = search(&index, "password changed", &Filters::default(), 100);
+        assert_eq!(all[0].code.get(), 103);
+        assert!(all.len() < 10, "{} hits", all.len());
+        let bank = Filters { actor: Some(Actor::Bank), ..Filters::default() };
+        let hits = search(&index, "password changed", &bank, 100);
+        assert!(!hits.is_empty());
+        assert!(hits.iter().all(|hit| index.entry(hit.code).unwrap().entry.actor == Actor::Bank));
     }
 
     #[test]

@@ -22,12 +22,14 @@ use super::precondition::{self, Counter, IfMatch, etag, if_match};
 use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
-use crate::catalog::search::{HitKind, search};
+use crate::catalog::search::{Hit, HitKind, search};
 use crate::catalog::{
     self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
 };
 use crate::duration::parse_duration;
-use views::{AliasRef, AmbiguousCode, Candidate, ErrorLookup, Matched, RevisionView, SearchHit, SearchResults};
+use views::{
+    AliasRef, AmbiguousCode, Candidate, ErrorLookup, HitEntry, HitMatch, Matched, RevisionView, SearchResults,
+};
 
 /// A catalogue entry with its aliases and revision. `entry` is exactly what `PUT` takes, so an
 /// edit is: fetch, change `entry`, send it back with `If-Match`.
@@ -78,20 +80,23 @@ pub struct RenderedEntries {
 
 type Bodies = Arc<HashMap<Code, Rendered>>;
 
-/// One entry rendered once per index: the entry object, and whole lookup responses for the two
-/// matches that need no alias, so those lookups answer with a shared buffer and copy nothing.
+/// One entry rendered once per index: the entry object, whole lookup responses for the two
+/// matches that need no alias (those lookups answer with a shared buffer and copy nothing), and
+/// its fields as a search hit, without braces (a search copies them and adds how it matched).
 #[derive(Debug)]
 struct Rendered {
     entry: Vec<u8>,
     by_code: axum::body::Bytes,
     by_reason: axum::body::Bytes,
+    hit: Vec<u8>,
 }
 
 impl Rendered {
-    fn new(entry: Vec<u8>) -> Self {
+    fn new(entry: Vec<u8>, hit: &[u8]) -> Self {
         let by_code = splice(&Matched { by: "code", alias: None }, &entry).into();
         let by_reason = splice(&Matched { by: "reason", alias: None }, &entry).into();
-        Self { entry, by_code, by_reason }
+        let hit = hit.get(1..hit.len().saturating_sub(1)).unwrap_or_default().to_vec();
+        Self { entry, by_code, by_reason, hit }
     }
 }
 
@@ -119,7 +124,8 @@ impl RenderedEntries {
             .entries()
             .filter_map(|stored| {
                 let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
-                Some((stored.entry.code, Rendered::new(body)))
+                let hit = serde_json::to_vec(&HitEntry::new(&stored.entry)).ok()?;
+                Some((stored.entry.code, Rendered::new(body, &hit)))
             })
             .collect();
         let bodies = Arc::new(bodies);
@@ -216,8 +222,8 @@ pub async fn search_entries(
     State(state): State<AppState>,
     _caller: Caller,
     Query(params): Query<SearchParams>,
-) -> Result<axum::Json<SearchResults>, ApiError> {
-    let limit = params.limit.unwrap_or(20);
+) -> Result<Response, ApiError> {
+    let limit = params.limit.unwrap_or(crate::catalog::search::DEFAULT_LIMIT as u32);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
@@ -241,33 +247,44 @@ pub async fn search_entries(
         action: params.action,
         provider: params.provider,
     };
-    let items = search(&index, &query, &filters, limit as usize)
-        .into_iter()
-        .filter_map(|hit| {
-            let entry = &index.entry(hit.code)?.entry;
-            let (matched_by, matched) = match hit.kind {
-                HitKind::Code => ("code", None),
-                HitKind::Reason => ("reason", None),
-                HitKind::Alias(alias) => ("alias", Some(format!("{}:{}", alias.namespace, alias.alias.code))),
-                HitKind::SimilarCode(code) => ("similar_code", Some(code)),
-                HitKind::Text => ("text", None),
-            };
-            Some(SearchHit {
-                code: entry.code,
-                reason: entry.reason.clone(),
-                title: entry.title.clone(),
-                category: entry.category,
-                actor: entry.actor,
-                retryable: entry.retryable,
-                action: entry.action,
-                user_message: entry.user_message.clone(),
-                matched_by,
-                matched,
-                score: hit.score,
-            })
-        })
-        .collect();
-    Ok(axum::Json(SearchResults { items }))
+    let hits = search(&index, &query, &filters, limit as usize);
+    let body = search_body(&state.rendered_entries.get(&index), &hits);
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+}
+
+/// `SearchResults` for these hits, from the entries' pre-rendered hit fields: a search copies
+/// bytes and serialises only how each hit matched.
+fn search_body(bodies: &HashMap<Code, Rendered>, hits: &[Hit]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(
+        16 + hits.iter().filter_map(|hit| bodies.get(&hit.code)).map(|r| r.hit.len() + 64).sum::<usize>(),
+    );
+    body.extend_from_slice(b"{\"items\":[");
+    for hit in hits {
+        let Some(rendered) = bodies.get(&hit.code) else { continue };
+        if body.last() == Some(&b'}') {
+            body.push(b',');
+        }
+        body.push(b'{');
+        body.extend_from_slice(&rendered.hit);
+        let (matched_by, matched) = how_matched(&hit.kind);
+        // Serialising this small struct of strings and a number cannot fail.
+        let how = serde_json::to_vec(&HitMatch { matched_by, matched: matched.as_deref(), score: hit.score })
+            .unwrap_or_default();
+        body.push(b',');
+        body.extend_from_slice(how.get(1..).unwrap_or_default());
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+fn how_matched(kind: &HitKind) -> (&'static str, Option<String>) {
+    match kind {
+        HitKind::Code => ("code", None),
+        HitKind::Reason => ("reason", None),
+        HitKind::Alias(alias) => ("alias", Some(format!("{}:{}", alias.namespace, alias.alias.code))),
+        HitKind::SimilarCode(code) => ("similar_code", Some(code.clone())),
+        HitKind::Text => ("text", None),
+    }
 }
 
 /// Replace an entry's text (admin). Stored as a new revision that wins over the shipped text
@@ -436,4 +453,46 @@ fn json_word<T: Serialize>(value: &T) -> String {
 fn csv_field(field: &str) -> String {
     let field = if field.starts_with(['=', '+', '-', '@']) { format!("'{field}") } else { field.to_owned() };
     if field.contains([',', '"', '\n', '\r']) { format!("\"{}\"", field.replace('"', "\"\"")) } else { field }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::views::SearchHit;
+    use super::*;
+
+    #[test]
+    fn a_spliced_search_body_is_what_serialising_the_hits_gives() {
+        let index = Arc::new(catalog::shipped_index().unwrap());
+        let bodies = RenderedEntries::default().get(&index);
+        for query in ["password changed", "102", "plaid:ITEM_LOGIN_REQUIRED", "ITEM_LOGIN_REQIRED", "", "402", "zzzz"] {
+            let hits = search(&index, query, &Filters::default(), 100);
+            let items = hits
+                .iter()
+                .map(|hit| {
+                    let entry = &index.entry(hit.code).unwrap().entry;
+                    let (matched_by, matched) = how_matched(&hit.kind);
+                    SearchHit {
+                        code: entry.code,
+                        reason: entry.reason.clone(),
+                        title: entry.title.clone(),
+                        category: entry.category,
+                        actor: entry.actor,
+                        retryable: entry.retryable,
+                        action: entry.action,
+                        user_message: entry.user_message.clone(),
+                        matched_by,
+                        matched,
+                        score: hit.score,
+                    }
+                })
+                .collect();
+            // Compared as the bytes on the wire read back: f32 scores print in their shortest form.
+            let expected: serde_json::Value =
+                serde_json::from_slice(&serde_json::to_vec(&SearchResults { items }).unwrap()).unwrap();
+            let spliced: serde_json::Value = serde_json::from_slice(&search_body(&bodies, &hits)).unwrap();
+            assert_eq!(spliced, expected, "{query}");
+        }
+    }
 }

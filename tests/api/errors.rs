@@ -228,3 +228,37 @@ async fn the_catalogue_exports_as_json_and_csv() {
     let response = app.admin(Method::GET, "/v1/errors/export?format=xml").send().await.unwrap();
     assert_problem(response, 400, "invalid_query_parameter").await;
 }
+
+/// `feedwatch errors search …` and `GET /v1/errors?q=…` give the same entries in the same order:
+/// both ask `catalog::search::search` with its default limit. Checked on every third question of
+/// the search evaluation set (`catalog/eval/questions.toml`).
+#[tokio::test]
+async fn the_cli_and_the_api_answer_questions_alike() {
+    let app = TestApp::spawn().await;
+    let questions: toml::Value = toml::from_str(include_str!("../../catalog/eval/questions.toml")).unwrap();
+    let questions = questions["question"].as_array().unwrap();
+    let mut compared = 0;
+    for question in questions.iter().step_by(3) {
+        let text = question["q"].as_str().unwrap();
+        let response = app.admin(Method::GET, "/v1/errors").query(&[("q", text)]).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{text}");
+        let body: Value = response.json().await.unwrap();
+        let api: Vec<u64> = body["items"].as_array().unwrap().iter().map(|hit| hit["code"].as_u64().unwrap()).collect();
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+            .args(["errors", "search"])
+            .args(text.split(' '))
+            .output()
+            .await
+            .unwrap();
+        assert!(output.status.success(), "{text}");
+        let cli: Vec<u64> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert!(!api.is_empty(), "{text}");
+        assert_eq!(cli, api, "{text}");
+        compared += 1;
+    }
+    assert!(compared >= 50, "{compared} questions compared");
+}

@@ -106,6 +106,42 @@ pub struct SearchHit {
     pub score: f32,
 }
 
+/// A hit's entry fields, `SearchHit` up to how it matched: rendered once per catalogue index.
+#[derive(Debug, Serialize)]
+pub(super) struct HitEntry<'a> {
+    code: Code,
+    reason: &'a str,
+    title: &'a str,
+    category: Category,
+    actor: Actor,
+    retryable: bool,
+    action: Action,
+    user_message: &'a str,
+}
+
+impl<'a> HitEntry<'a> {
+    pub(super) fn new(entry: &'a Entry) -> Self {
+        Self {
+            code: entry.code,
+            reason: &entry.reason,
+            title: &entry.title,
+            category: entry.category,
+            actor: entry.actor,
+            retryable: entry.retryable,
+            action: entry.action,
+            user_message: &entry.user_message,
+        }
+    }
+}
+
+/// The rest of a `SearchHit`: how it matched, per request.
+#[derive(Debug, Serialize)]
+pub(super) struct HitMatch<'a> {
+    pub(super) matched_by: &'static str,
+    pub(super) matched: Option<&'a str>,
+    pub(super) score: f32,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResults {
     pub items: Vec<SearchHit>,

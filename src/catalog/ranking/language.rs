@@ -1,0 +1,657 @@
+//! How search reads a text, entries and questions alike: words, stems, denials ("I did not change
+//! my password"), the concepts of `catalog/synonyms.toml` (several phrasings of one cause), and
+//! misspelt words in questions. Every word becomes a number once, when the index is built, so
+//! reading a question is a few hash lookups per word.
+
+use std::collections::HashMap;
+
+use rust_stemmers::{Algorithm, Stemmer};
+use serde::Deserialize;
+
+use super::super::model::Actor;
+use super::{jaccard, trigrams};
+
+pub(super) type TermId = u32;
+
+/// A question's word that no entry and no concept uses.
+pub(super) const UNKNOWN: TermId = TermId::MAX;
+
+/// A concept's parts must lie within this many words of each other ("reset" near "password").
+const WINDOW: usize = 6;
+
+/// How much a word counts as itself when a concept also stands for it.
+const SYNONYM_LITERAL: f32 = 0.5;
+
+/// How much a concept of several parts counts against a word.
+const COMPOUND: f32 = 2.0;
+
+/// How much a misspelt word counts against a word typed right.
+const CORRECTED: f32 = 0.7;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Synonyms {
+    stopwords: Vec<String>,
+    /// Words the stemmer would merge with a word of another meaning ("activity", "activate").
+    #[serde(default)]
+    unstemmed: Vec<String>,
+    negation: NegationWords,
+    #[serde(default)]
+    concept: Vec<ConceptSpec>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NegationWords {
+    cues: Vec<String>,
+    ruled_out: Vec<String>,
+    determiners: Vec<String>,
+    blame: Vec<String>,
+    clause_breaks: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConceptSpec {
+    name: String,
+    #[serde(default)]
+    means: Vec<String>,
+    #[serde(default)]
+    all: Vec<Vec<String>>,
+    actor: Option<Actor>,
+}
+
+impl Synonyms {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
+        let synonyms: Self = toml::from_str(text).map_err(|error| error.to_string())?;
+        for concept in &synonyms.concept {
+            if concept.means.is_empty() == concept.all.is_empty() {
+                return Err(format!("concept {}: give either `means` or `all`", concept.name));
+            }
+            for phrase in concept.all.iter().flatten() {
+                if let Some(name) = phrase.strip_prefix('@')
+                    && !synonyms.concept.iter().any(|other| other.name == name && !other.means.is_empty())
+                {
+                    return Err(format!("concept {}: no concept {name} with `means`", concept.name));
+                }
+            }
+        }
+        Ok(synonyms)
+    }
+}
+
+const STOP: u8 = 1;
+const CUE: u8 = 2;
+const RULED_OUT: u8 = 4;
+const DETERMINER: u8 = 8;
+const BLAME: u8 = 16;
+const BREAK: u8 = 32;
+
+/// One word of a text, as a term.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Token {
+    term: TermId,
+    /// Words separated by punctuation are in different clauses; a denial stops at the clause.
+    clause: u32,
+    weight: f32,
+}
+
+/// What a text says, for scoring: every counted term (words and the concepts that fired, with
+/// their weights) and the words alone in order (for adjacent pairs and whole phrases).
+#[derive(Debug, Default)]
+pub(super) struct Reading {
+    pub(super) terms: Vec<(TermId, f32)>,
+    pub(super) words: Vec<TermId>,
+}
+
+#[derive(Debug)]
+struct Phrase {
+    terms: Box<[TermId]>,
+    concept: usize,
+    part: usize,
+}
+
+#[derive(Debug)]
+struct Concept {
+    term: TermId,
+    parts: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Match {
+    concept: usize,
+    part: usize,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Lexicon {
+    unstemmed: Vec<String>,
+    stems: HashMap<Box<str>, TermId>,
+    /// Lowercased words already seen, with their stem's term: a known word is not stemmed again.
+    surface: HashMap<Box<str>, TermId>,
+    flags: Vec<u8>,
+    phrases: Vec<Phrase>,
+    phrases_by_first: HashMap<TermId, Vec<usize>>,
+    concepts: Vec<Concept>,
+    actors: Vec<(Actor, TermId)>,
+    /// Known words (of four letters or more) with their terms, for misspellings.
+    spellings: Vec<(Box<str>, TermId)>,
+    /// Each known word with one letter deleted, to the word (its index in `spellings`): the
+    /// candidates for a misspelling of one letter (SymSpell), checked by edit distance.
+    deletions: HashMap<Box<str>, Vec<u32>>,
+    /// Longer known words with their trigrams, for misspellings of two letters.
+    long_words: Vec<(Vec<[char; 3]>, TermId)>,
+    /// In how many entries a term occurs: a correction goes to the likelier word.
+    document_frequency: Vec<u32>,
+}
+
+fn stemmer() -> Stemmer {
+    Stemmer::create(Algorithm::English)
+}
+
+const APOSTROPHE_LESS: &[&str] = &[
+    "cant", "dont", "wont", "didnt", "doesnt", "isnt", "hasnt", "havent", "hadnt", "wasnt", "werent", "arent",
+    "couldnt", "wouldnt", "shouldnt", "cannot",
+];
+
+/// Lowercased words with their clause. A denial is always the word "not": "didn't" and "didnt"
+/// read as "did not", "can't" and "cannot" as "can not", so one phrase covers every spelling.
+fn words(text: &str) -> Vec<(String, u32)> {
+    let mut words: Vec<(String, u32)> = Vec::new();
+    let mut clause = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let start = rest.find(char::is_alphanumeric).unwrap_or(rest.len());
+        if rest[..start].contains([',', '.', ';', ':', '!', '?', '(', ')', '\n']) {
+            clause += 1;
+        }
+        rest = &rest[start..];
+        let end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        if end == 0 {
+            break;
+        }
+        let word = american(rest[..end].to_lowercase());
+        rest = &rest[end..];
+        if APOSTROPHE_LESS.contains(&word.as_str()) {
+            let stem = word.strip_suffix("not").or_else(|| word.strip_suffix("nt")).unwrap_or(&word);
+            words.push((affirmative(stem), clause));
+            words.push(("not".to_owned(), clause));
+            continue;
+        }
+        if word == "t"
+            && let Some(last) = words.last_mut()
+            && last.0.ends_with('n')
+            && last.1 == clause
+        {
+            last.0 = affirmative(last.0.strip_suffix('n').unwrap_or(&last.0));
+            words.push(("not".to_owned(), clause));
+            continue;
+        }
+        words.push((word, clause));
+    }
+    words
+}
+
+/// The verb a denial was made of: "did" of "didn't", "can" of "can't", "will" of "won't".
+fn affirmative(stem: &str) -> String {
+    match stem {
+        "ca" | "can" => "can".to_owned(),
+        "wo" => "will".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+impl Lexicon {
+    pub(super) fn new(synonyms: &Synonyms) -> Self {
+        let mut lexicon = Self { unstemmed: synonyms.unstemmed.clone(), ..Self::default() };
+        let stemmer = stemmer();
+        let negation = &synonyms.negation;
+        for (list, flag) in [
+            (&synonyms.stopwords, STOP),
+            (&negation.cues, CUE),
+            (&negation.ruled_out, RULED_OUT),
+            (&negation.determiners, DETERMINER),
+            (&negation.blame, BLAME),
+            (&negation.clause_breaks, BREAK),
+        ] {
+            for word in list {
+                let term = lexicon.intern_word(&stemmer, word);
+                lexicon.flags[term as usize] |= flag;
+            }
+        }
+        let means: HashMap<&str, &[String]> = synonyms
+            .concept
+            .iter()
+            .filter(|concept| !concept.means.is_empty())
+            .map(|concept| (concept.name.as_str(), concept.means.as_slice()))
+            .collect();
+        for spec in &synonyms.concept {
+            let term = lexicon.intern_stem(&format!("#{}", spec.name));
+            let concept = lexicon.concepts.len();
+            let parts: Vec<&[String]> = if spec.all.is_empty() {
+                vec![spec.means.as_slice()]
+            } else {
+                spec.all.iter().map(Vec::as_slice).collect()
+            };
+            lexicon.concepts.push(Concept { term, parts: parts.len() });
+            if let Some(actor) = spec.actor {
+                lexicon.actors.push((actor, term));
+            }
+            for (part, phrases) in parts.into_iter().enumerate() {
+                for phrase in phrases {
+                    let expanded = match phrase.strip_prefix('@') {
+                        Some(name) => means.get(name).copied().unwrap_or_default(),
+                        None => std::slice::from_ref(phrase),
+                    };
+                    for text in expanded {
+                        lexicon.add_phrase(&stemmer, text, concept, part);
+                    }
+                }
+            }
+        }
+        lexicon
+    }
+
+    fn add_phrase(&mut self, stemmer: &Stemmer, text: &str, concept: usize, part: usize) {
+        let terms: Box<[TermId]> = words(text).iter().map(|(word, _)| self.intern_word(stemmer, word)).collect();
+        if let Some(&first) = terms.first() {
+            self.phrases_by_first.entry(first).or_default().push(self.phrases.len());
+            self.phrases.push(Phrase { terms, concept, part });
+        }
+    }
+
+    fn intern_stem(&mut self, stem: &str) -> TermId {
+        if let Some(&term) = self.stems.get(stem) {
+            return term;
+        }
+        let term = self.flags.len() as TermId;
+        self.stems.insert(stem.into(), term);
+        self.flags.push(0);
+        self.document_frequency.push(0);
+        term
+    }
+
+    fn intern_word(&mut self, stemmer: &Stemmer, word: &str) -> TermId {
+        if let Some(&term) = self.surface.get(word) {
+            return term;
+        }
+        let term = if self.unstemmed.iter().any(|kept| kept == word) {
+            self.intern_stem(word)
+        } else {
+            self.intern_stem(&stemmer.stem(word))
+        };
+        self.surface.insert(word.into(), term);
+        term
+    }
+
+    /// The tokens of an entry's text, every word becoming a term.
+    pub(super) fn intern(&mut self, text: &str) -> Vec<Token> {
+        let stemmer = stemmer();
+        words(text)
+            .into_iter()
+            .map(|(word, clause)| Token { term: self.intern_word(&stemmer, &word), clause, weight: 1.0 })
+            .collect()
+    }
+
+    /// Who must act, when `term` is a concept that says so.
+    pub(super) fn actor_of(&self, term: TermId) -> Option<Actor> {
+        self.actors.iter().find(|(_, known)| *known == term).map(|(actor, _)| *actor)
+    }
+
+    pub(super) fn term_count(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Called once every entry is interned: the misspelling tables cover the entries' words.
+    pub(super) fn finish(&mut self, document_frequency: Vec<u32>) {
+        self.document_frequency = document_frequency;
+        let mut spellings: Vec<(Box<str>, TermId)> = self
+            .surface
+            .iter()
+            .filter(|(word, term)| {
+                !self.has(**term, STOP) && word.chars().count() >= 4 && word.chars().all(char::is_alphabetic)
+            })
+            .map(|(word, term)| (word.clone(), *term))
+            .collect();
+        spellings.sort();
+        let mut deletions: HashMap<Box<str>, Vec<u32>> = HashMap::new();
+        let mut long_words = Vec::new();
+        for (index, (word, term)) in spellings.iter().enumerate() {
+            for deleted in deletions_of(word) {
+                deletions.entry(deleted.into()).or_default().push(index as u32);
+            }
+            if word.chars().count() >= 6 {
+                long_words.push((trigrams(word), *term));
+            }
+        }
+        self.spellings = spellings;
+        long_words.sort_by_key(|(_, term)| *term);
+        self.deletions = deletions;
+        self.long_words = long_words;
+    }
+
+    #[cfg(test)]
+    pub(super) fn name(&self, term: TermId) -> String {
+        self.stems
+            .iter()
+            .find(|(_, known)| **known == term)
+            .map_or_else(|| "?".to_owned(), |(stem, _)| stem.to_string())
+    }
+
+    fn has(&self, term: TermId, flag: u8) -> bool {
+        self.flags.get(term as usize).is_some_and(|flags| flags & flag != 0)
+    }
+
+    /// The tokens of a question: known words as they are, misspelt ones corrected (and counting
+    /// less), unknown ones kept as placeholders so that denials still see them.
+    pub(super) fn look_up(&self, text: &str) -> Vec<Token> {
+        let stemmer = stemmer();
+        words(text)
+            .into_iter()
+            .map(|(word, clause)| {
+                let (term, weight) = self.term_of(&stemmer, &word);
+                Token { term, clause, weight }
+            })
+            .collect()
+    }
+
+    fn term_of(&self, stemmer: &Stemmer, word: &str) -> (TermId, f32) {
+        if let Some(&term) = self.surface.get(word) {
+            return (term, 1.0);
+        }
+        if let Some(&term) = self.stems.get(stemmer.stem(word).as_ref()) {
+            return (term, 1.0);
+        }
+        self.correction(word).map_or((UNKNOWN, 0.0), |term| (term, CORRECTED))
+    }
+
+    /// The known word a misspelt one stands for: one letter missing, added, replaced or two
+    /// swapped (words of five letters or more), or a close trigram match (eight or more).
+    fn correction(&self, word: &str) -> Option<TermId> {
+        let length = word.chars().count();
+        if length < 5 || !word.chars().all(char::is_alphabetic) {
+            return None;
+        }
+        let mut candidates: Vec<u32> = self.deletions.get(word).cloned().unwrap_or_default();
+        for deleted in deletions_of(word) {
+            candidates.extend(self.deletions.get(deleted.as_str()).into_iter().flatten());
+            if let Some(&term) = self.surface.get(deleted.as_str())
+                && !self.has(term, STOP)
+            {
+                return Some(term);
+            }
+        }
+        let candidates = candidates
+            .into_iter()
+            .filter_map(|index| self.spellings.get(index as usize))
+            .filter(|(known, _)| one_edit_apart(word, known))
+            .map(|(_, term)| *term);
+        let likeliest = candidates.into_iter().max_by_key(|&term| (self.frequency(term), std::cmp::Reverse(term)));
+        if likeliest.is_some() || length < 8 {
+            return likeliest;
+        }
+        let grams = trigrams(word);
+        self.long_words
+            .iter()
+            .map(|(known, term)| (jaccard(&grams, known), *term))
+            .filter(|(similarity, _)| *similarity >= 0.5)
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
+            .map(|(_, term)| term)
+    }
+
+    fn frequency(&self, term: TermId) -> u32 {
+        self.document_frequency.get(term as usize).copied().unwrap_or(0)
+    }
+
+    /// What the tokens say: content words not denied, and every concept whose phrases occur
+    /// (undenied, and close enough together when it has several parts).
+    pub(super) fn read(&self, tokens: &[Token]) -> Reading {
+        let matches = self.phrase_matches(tokens);
+        let denied = self.denied(tokens, &matches);
+        // A phrase holding a denial speaks only as its concept: "not accepted" is not
+        // "accepted". A word one of several synonyms stands for counts mostly as the concept:
+        // "refresh" and "sync" are one thing, whichever an entry's title happens to use.
+        let holds_denial = |m: &Match| tokens[m.start..m.end].iter().any(|token| self.has(token.term, CUE));
+        let mut spoken_for = vec![false; tokens.len()];
+        let mut in_synonym = vec![false; tokens.len()];
+        for m in &matches {
+            if holds_denial(m) {
+                spoken_for[m.start..m.end].iter_mut().for_each(|flag| *flag = true);
+            } else {
+                in_synonym[m.start..m.end].iter_mut().for_each(|flag| *flag = true);
+            }
+        }
+        // "nothing changed" says nothing changed: a phrase inside a longer denying one is not said.
+        let inside_denial = |m: &Match| {
+            !holds_denial(m)
+                && matches.iter().any(|outer| {
+                    outer.start <= m.start
+                        && m.end <= outer.end
+                        && outer.end - outer.start > m.end - m.start
+                        && holds_denial(outer)
+                })
+        };
+        let mut reading = Reading::default();
+        for (position, token) in tokens.iter().enumerate() {
+            if token.term != UNKNOWN && !denied[position] && !spoken_for[position] && !self.has(token.term, STOP | CUE)
+            {
+                let weight = if in_synonym[position] { token.weight * SYNONYM_LITERAL } else { token.weight };
+                reading.terms.push((token.term, weight));
+                reading.words.push(token.term);
+            }
+        }
+        let live: Vec<Match> = matches
+            .iter()
+            .filter(|m| !denied[m.start..m.end].iter().any(|&denied| denied) && !inside_denial(m))
+            .copied()
+            .collect();
+        for (index, concept) in self.concepts.iter().enumerate() {
+            let mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let times = if concept.parts == 1 { mine.len() } else { usize::from(all_parts_near(&mine, concept.parts)) };
+            // A concept of several parts ("password" near "reset") names a cause, not a topic.
+            let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
+            for _ in 0..times {
+                reading.terms.push((concept.term, weight));
+            }
+        }
+        reading
+    }
+
+    fn phrase_matches(&self, tokens: &[Token]) -> Vec<Match> {
+        let mut matches = Vec::new();
+        for (start, token) in tokens.iter().enumerate() {
+            let Some(candidates) = self.phrases_by_first.get(&token.term) else { continue };
+            for &index in candidates {
+                let phrase = &self.phrases[index];
+                let end = start + phrase.terms.len();
+                if tokens.get(start..end).is_some_and(|span| span.iter().zip(&phrase.terms).all(|(t, p)| t.term == *p))
+                {
+                    matches.push(Match { concept: phrase.concept, part: phrase.part, start, end });
+                }
+            }
+        }
+        matches
+    }
+
+    /// Which tokens a denial rules out. A denial of an action ("did not change my password") or
+    /// of a thing ("not my bank", "not an outage") rules out the next two content words; a
+    /// denial of anything else describes the symptom ("can't connect") and rules out nothing.
+    /// A denial inside a concept's phrase ("no longer", "not supported") is part of the phrase.
+    fn denied(&self, tokens: &[Token], matches: &[Match]) -> Vec<bool> {
+        let mut denied = vec![false; tokens.len()];
+        for (position, token) in tokens.iter().enumerate() {
+            let cue = self.has(token.term, CUE);
+            if !cue || matches.iter().any(|m| (m.start..m.end).contains(&position)) {
+                continue;
+            }
+            let mut next = position + 1;
+            let mut determiner = false;
+            while let Some(following) = tokens.get(next)
+                && following.clause == token.clause
+                && self.has(following.term, STOP)
+                && !self.has(following.term, BREAK | CUE)
+            {
+                determiner |= self.has(following.term, DETERMINER);
+                next += 1;
+            }
+            let Some(first) = tokens.get(next).filter(|t| t.clause == token.clause && !self.has(t.term, BREAK | CUE))
+            else {
+                continue;
+            };
+            if !(determiner || self.has(first.term, RULED_OUT)) {
+                continue;
+            }
+            let mut ruled_out = vec![next];
+            let mut after = next + 1;
+            while let Some(following) = tokens.get(after)
+                && following.clause == token.clause
+                && !self.has(following.term, BREAK | CUE)
+            {
+                if !self.has(following.term, STOP) {
+                    ruled_out.push(after);
+                    break;
+                }
+                after += 1;
+            }
+            for &index in &ruled_out {
+                denied[index] = true;
+            }
+            if ruled_out.iter().any(|&index| self.has(tokens[index].term, BLAME))
+                && let Some(before) = (0..position)
+                    .rev()
+                    .find(|&index| tokens[index].clause == token.clause && !self.has(tokens[index].term, STOP | CUE))
+            {
+                denied[before] = true;
+            }
+        }
+        denied
+    }
+}
+
+/// Whether one match of every part lies within [`WINDOW`] words, without sharing words.
+fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
+    fn extend(matches: &[&Match], parts: usize, chosen: &mut Vec<Match>) -> bool {
+        let part = chosen.len();
+        if part == parts {
+            return true;
+        }
+        for candidate in matches.iter().filter(|m| m.part == part) {
+            let near = chosen.iter().all(|other| {
+                candidate.start.abs_diff(other.start) <= WINDOW
+                    && (candidate.end <= other.start || other.end <= candidate.start)
+            });
+            if near {
+                chosen.push(**candidate);
+                if extend(matches, parts, chosen) {
+                    return true;
+                }
+                chosen.pop();
+            }
+        }
+        false
+    }
+    extend(matches, parts, &mut Vec::with_capacity(parts))
+}
+
+/// "authorise" and "authorize" are one word to the stemmer only if spelt one way.
+fn american(mut word: String) -> String {
+    for (british, american) in
+        [("isation", "ization"), ("ised", "ized"), ("ise", "ize"), ("ises", "izes"), ("ising", "izing")]
+    {
+        if word.len() > british.len() + 3 && word.ends_with(british) {
+            word.truncate(word.len() - british.len());
+            word.push_str(american);
+            break;
+        }
+    }
+    word
+}
+
+/// Whether one letter inserted, deleted, replaced, or two neighbours swapped turn `a` into `b`.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
+    match (a.len() - prefix - suffix, b.len() - prefix - suffix) {
+        (0, 0) | (0, 1) | (1, 0) | (1, 1) => true,
+        (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
+        _ => false,
+    }
+}
+
+fn deletions_of(word: &str) -> Vec<String> {
+    word.char_indices()
+        .map(|(index, c)| {
+            let mut deleted = String::with_capacity(word.len());
+            deleted.push_str(&word[..index]);
+            deleted.push_str(&word[index + c.len_utf8()..]);
+            deleted
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn lexicon() -> Lexicon {
+        let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+        lexicon.intern("The password was changed at the bank. The account is closed; the bank is down.");
+        let frequency = vec![1; lexicon.term_count()];
+        lexicon.finish(frequency);
+        lexicon
+    }
+
+    fn said(lexicon: &Lexicon, text: &str) -> Vec<TermId> {
+        lexicon.read(&lexicon.look_up(text)).terms.into_iter().map(|(term, _)| term).collect()
+    }
+
+    fn term(lexicon: &Lexicon, stem: &str) -> TermId {
+        lexicon.stems[stem]
+    }
+
+    #[test]
+    fn the_shipped_synonyms_parse() {
+        Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap();
+    }
+
+    #[test]
+    fn different_words_for_one_cause_fire_one_concept() {
+        let lexicon = lexicon();
+        let changed = term(&lexicon, "#credential_changed");
+        for text in
+            ["I changed my password", "updated my bank password", "password reset yesterday", "new passcode pin"]
+        {
+            assert!(said(&lexicon, text).contains(&changed), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_denied_action_is_ruled_out_and_a_denied_symptom_is_kept() {
+        let lexicon = lexicon();
+        let (password, changed, connect) =
+            (term(&lexicon, "password"), term(&lexicon, "#credential_changed"), term(&lexicon, "#outage"));
+        let ruled_out = said(&lexicon, "I did not change my password");
+        assert!(!ruled_out.contains(&password) && !ruled_out.contains(&changed), "{ruled_out:?}");
+        assert!(said(&lexicon, "I didn't change anything, but the password is wrong").contains(&password));
+        assert!(said(&lexicon, "I can't connect to my bank").contains(&connect));
+        assert!(!said(&lexicon, "the password is not the problem").contains(&password));
+        assert!(!said(&lexicon, "it's the provider, not my bank").contains(&term(&lexicon, "bank")));
+    }
+
+    #[test]
+    fn misspelt_words_are_read_as_the_word_meant() {
+        let lexicon = lexicon();
+        assert_eq!(said(&lexicon, "pasword")[0], term(&lexicon, "password"));
+        assert_eq!(said(&lexicon, "passowrd")[0], term(&lexicon, "password"));
+        assert_eq!(said(&lexicon, "clossed")[0], term(&lexicon, "close"));
+        assert!(said(&lexicon, "xyzzy").is_empty());
+    }
+}

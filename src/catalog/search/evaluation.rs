@@ -1,0 +1,171 @@
+//! The search evaluation: questions people ask about bank-feed errors, written from forum posts,
+//! support threads and agents' notes (`catalog/eval/questions.toml`), each with the entry that
+//! should rank first. Every question goes through [`search`], the function the API and the CLI
+//! both answer with. Half of the set ("dev") is what ranking changes may be tuned on; the other
+//! half ("holdout") only measures them, so a gain that is real shows on both.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use serde::Deserialize;
+
+use super::*;
+use crate::catalog::shipped_index;
+
+const QUESTIONS: &str = include_str!("../../../catalog/eval/questions.toml");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuestionFile {
+    question: Vec<Question>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Question {
+    q: String,
+    /// Any of these first is right; more than one only where the question is honestly ambiguous.
+    expect: Vec<u32>,
+    source: String,
+    set: Half,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Half {
+    Dev,
+    Holdout,
+}
+
+impl Half {
+    /// The fixed rule: FNV-1a (32-bit) of the question's text, even for dev.
+    fn of(text: &str) -> Self {
+        let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+        if hash % 2 == 0 { Self::Dev } else { Self::Holdout }
+    }
+}
+
+fn questions() -> Vec<Question> {
+    toml::from_str::<QuestionFile>(QUESTIONS).unwrap().question
+}
+
+/// The 1-based rank of the first expected entry among the hits, if any.
+fn rank(index: &CatalogIndex, question: &Question) -> Option<usize> {
+    search(index, &question.q, &Filters::default(), DEFAULT_LIMIT)
+        .iter()
+        .position(|hit| question.expect.contains(&hit.code.get()))
+        .map(|position| position + 1)
+}
+
+#[derive(Debug, Default)]
+struct Scores {
+    count: usize,
+    first: usize,
+    top3: usize,
+    reciprocal: f64,
+}
+
+impl Scores {
+    fn add(&mut self, rank: Option<usize>) {
+        self.count += 1;
+        self.first += usize::from(rank == Some(1));
+        self.top3 += usize::from(rank.is_some_and(|rank| rank <= 3));
+        self.reciprocal += rank.map_or(0.0, |rank| 1.0 / rank as f64);
+    }
+
+    fn line(&self, name: &str) -> String {
+        let n = self.count.max(1) as f64;
+        format!(
+            "{name:<8} {:>4} questions  top-1 {:.3}  top-3 {:.3}  MRR {:.3}",
+            self.count,
+            self.first as f64 / n,
+            self.top3 as f64 / n,
+            self.reciprocal / n
+        )
+    }
+}
+
+/// `EXPLAIN="a question" cargo test --lib explain_a_question -- --nocapture` shows its scores.
+#[test]
+fn explain_a_question() {
+    if let Ok(query) = std::env::var("EXPLAIN") {
+        let index = shipped_index().unwrap();
+        for query in query.split('|') {
+            println!("{}", index.search_index().explain(query));
+        }
+    }
+}
+
+#[test]
+fn the_question_set_is_split_by_its_fixed_rule() {
+    let questions = questions();
+    assert!(questions.len() >= 150, "{} questions", questions.len());
+    let index = shipped_index().unwrap();
+    for question in &questions {
+        assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
+        assert!(!question.source.trim().is_empty(), "{}", question.q);
+        assert!(!question.expect.is_empty(), "{}", question.q);
+        for code in &question.expect {
+            assert!(index.entry(Code::new(*code)).is_some(), "{}: no entry {code}", question.q);
+        }
+    }
+}
+
+/// Each half's top-1, top-3 and MRR, printed, with the dev half's misses.
+fn evaluate() -> (Scores, Scores, Scores) {
+    let index = shipped_index().unwrap();
+    let (mut dev, mut holdout, mut all) = (Scores::default(), Scores::default(), Scores::default());
+    let mut misses = Vec::new();
+    for question in questions() {
+        let rank = rank(&index, &question);
+        all.add(rank);
+        match question.set {
+            Half::Dev => dev.add(rank),
+            Half::Holdout => holdout.add(rank),
+        }
+        // Only the dev half's misses are shown: the held-out half is measured, not studied.
+        if rank != Some(1) && question.set == Half::Dev {
+            let top: Vec<u32> =
+                search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
+            misses.push(format!(
+                "  {:?} {:?} expected {:?}, got {top:?}: {}",
+                question.set, rank, question.expect, question.q
+            ));
+        }
+    }
+    println!("{}\n{}\n{}", dev.line("dev"), holdout.line("holdout"), all.line("all"));
+    println!("dev questions not first:\n{}", misses.join("\n"));
+    (dev, holdout, all)
+}
+
+/// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
+/// all. Not met yet (dev 0.976/1.000, held-out 0.895/0.974 top-1/top-3), so it runs on demand:
+/// `cargo test --lib -- --ignored plain_language`.
+#[test]
+#[ignore = "issue 14's target is not met yet on the held-out half; see the test's comment"]
+fn plain_language_questions_find_their_entry_first() {
+    let (_, _, all) = evaluate();
+    assert!(all.first as f64 >= 0.95 * all.count as f64, "top-1 below 95%: {}", all.line("all"));
+    assert_eq!(all.top3, all.count, "some expected entries are not in the top 3");
+}
+
+/// What the ranking reaches today, per half, so a change that loses ground fails: raise these
+/// as the ranking improves, never lower them to let a change through.
+#[test]
+fn the_ranking_keeps_what_it_reached() {
+    let (dev, holdout, _) = evaluate();
+    for (scores, first, top3, name) in [(&dev, 0.97, 1.0, "dev"), (&holdout, 0.89, 0.97, "holdout")] {
+        let n = scores.count as f64;
+        assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
+        assert!(scores.top3 as f64 >= top3 * n, "{}", scores.line(name));
+    }
+}
+
+#[test]
+fn print_a_search() {
+    if let Ok(query) = std::env::var("SEARCH") {
+        let index = shipped_index().unwrap();
+        for hit in search(&index, &query, &Filters::default(), DEFAULT_LIMIT) {
+            println!("{} {:.3} {:?}", hit.code, hit.score, hit.kind);
+        }
+    }
+}
