@@ -219,12 +219,12 @@ fn draft(lexicon: &mut Lexicon, stored: &StoredEntry, aliases_of: &HashMap<Code,
         add(&mut draft, cause, 1.0, true);
     }
     for alias in aliases_of.get(&entry.code).into_iter().flatten() {
-        add(&mut draft, &alias.alias.title, 1.5, true);
+        add(&mut draft, &alias.alias.title, 0.75, true);
     }
     for step in &entry.steps {
         add(&mut draft, step, 0.5, false);
     }
-    add(&mut draft, &entry.agent_notes, 0.3, false);
+    add(&mut draft, &entry.agent_notes, 0.15, false);
     draft.phrases.retain(|phrase| !phrase.is_empty());
     draft
 }
