@@ -24,91 +24,60 @@ struct Link {
 }
 
 const ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const ID_AND_ETAG: &[(&str, &str)] = &[("path.id", "$response.body#/id"), ("header.if-match", "$response.header.etag")];
+const CODE: &[(&str, &str)] = &[("code", "$response.body#/code")];
 const SAME_ID: &[(&str, &str)] = &[("id", "$request.path.id")];
 
+impl Link {
+    const fn new(
+        from: &'static str,
+        status: &'static str,
+        to: &'static str,
+        parameters: &'static [(&'static str, &'static str)],
+    ) -> Self {
+        Self { from, status, to, parameters, body: None }
+    }
+
+    /// A link whose target takes a body built from the response instead of path parameters.
+    const fn with_body(from: &'static str, status: &'static str, to: &'static str, body: fn() -> Value) -> Self {
+        Self { from, status, to, parameters: &[], body: Some(body) }
+    }
+}
+
 const LINKS: &[Link] = &[
-    Link { from: "create_api_key", status: "201", to: "get_api_key", parameters: ID, body: None },
-    Link { from: "create_api_key", status: "201", to: "revoke_api_key", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "get_connection", parameters: ID, body: None },
-    Link {
-        from: "create_connection",
-        status: "201",
-        to: "update_connection",
-        parameters: &[("path.id", "$response.body#/id"), ("header.if-match", "$response.header.etag")],
-        body: None,
-    },
-    Link {
-        from: "create_connection",
-        status: "201",
-        to: "delete_connection",
-        parameters: &[("path.id", "$response.body#/id"), ("header.if-match", "$response.header.etag")],
-        body: None,
-    },
-    Link { from: "create_connection", status: "201", to: "list_accounts", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "list_connection_events", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "trigger_refresh", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "list_connection_refreshes", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "sync_transactions", parameters: ID, body: None },
-    Link { from: "create_connection", status: "201", to: "diagnose_connection", parameters: ID, body: None },
-    Link {
-        from: "list_accounts",
-        status: "200",
-        to: "update_account",
-        parameters: &[("id", "$request.path.id"), ("account_id", "$response.body#/0/id")],
-        body: None,
-    },
-    Link {
-        from: "list_accounts",
-        status: "200",
-        to: "list_account_transactions",
-        parameters: &[("id", "$response.body#/0/id")],
-        body: None,
-    },
-    Link {
-        from: "trigger_refresh",
-        status: "202",
-        to: "get_refresh",
-        parameters: &[("id", "$response.body#/refresh_id")],
-        body: None,
-    },
-    Link { from: "trigger_refresh", status: "202", to: "list_connection_refreshes", parameters: SAME_ID, body: None },
-    Link { from: "create_institution", status: "201", to: "get_institution", parameters: ID, body: None },
-    Link {
-        from: "create_institution",
-        status: "201",
-        to: "create_connection",
-        parameters: &[],
-        body: Some(connection_body),
-    },
-    Link {
-        from: "create_institution",
-        status: "201",
-        to: "declare_incident",
-        parameters: &[],
-        body: Some(incident_body),
-    },
-    Link { from: "create_institution", status: "201", to: "replace_institution", parameters: ID, body: None },
-    Link { from: "declare_incident", status: "201", to: "get_incident", parameters: ID, body: None },
-    Link { from: "declare_incident", status: "201", to: "update_incident", parameters: ID, body: None },
-    Link { from: "create_webhook", status: "201", to: "get_webhook", parameters: ID, body: None },
-    Link { from: "create_webhook", status: "201", to: "update_webhook", parameters: ID, body: None },
-    Link { from: "create_webhook", status: "201", to: "delete_webhook", parameters: ID, body: None },
-    Link { from: "create_webhook", status: "201", to: "rotate_webhook_secret", parameters: ID, body: None },
-    Link { from: "create_webhook", status: "201", to: "list_webhook_deliveries", parameters: ID, body: None },
-    Link {
-        from: "lookup_error",
-        status: "200",
-        to: "list_error_revisions",
-        parameters: &[("code", "$response.body#/code")],
-        body: None,
-    },
-    Link {
-        from: "lookup_error",
-        status: "200",
-        to: "edit_error",
-        parameters: &[("code", "$response.body#/code")],
-        body: None,
-    },
+    Link::new("create_api_key", "201", "get_api_key", ID),
+    Link::new("create_api_key", "201", "revoke_api_key", ID),
+    Link::new("create_connection", "201", "get_connection", ID),
+    Link::new("create_connection", "201", "update_connection", ID_AND_ETAG),
+    Link::new("create_connection", "201", "delete_connection", ID_AND_ETAG),
+    Link::new("create_connection", "201", "list_accounts", ID),
+    Link::new("create_connection", "201", "list_connection_events", ID),
+    Link::new("create_connection", "201", "trigger_refresh", ID),
+    Link::new("create_connection", "201", "list_connection_refreshes", ID),
+    Link::new("create_connection", "201", "sync_transactions", ID),
+    Link::new("create_connection", "201", "diagnose_connection", ID),
+    Link::new(
+        "list_accounts",
+        "200",
+        "update_account",
+        &[("id", "$request.path.id"), ("account_id", "$response.body#/0/id")],
+    ),
+    Link::new("list_accounts", "200", "list_account_transactions", &[("id", "$response.body#/0/id")]),
+    Link::new("trigger_refresh", "202", "get_refresh", &[("id", "$response.body#/refresh_id")]),
+    Link::new("trigger_refresh", "202", "list_connection_refreshes", SAME_ID),
+    Link::new("create_institution", "201", "get_institution", ID),
+    Link::with_body("create_institution", "201", "create_connection", connection_body),
+    Link::with_body("create_institution", "201", "declare_incident", incident_body),
+    Link::new("create_institution", "201", "replace_institution", ID),
+    Link::new("declare_incident", "201", "get_incident", ID),
+    Link::new("declare_incident", "201", "update_incident", ID),
+    Link::new("create_webhook", "201", "get_webhook", ID),
+    Link::new("create_webhook", "201", "update_webhook", ID),
+    Link::new("create_webhook", "201", "delete_webhook", ID),
+    Link::new("create_webhook", "201", "rotate_webhook_secret", ID),
+    Link::new("create_webhook", "201", "list_webhook_deliveries", ID),
+    Link::new("lookup_error", "200", "list_error_revisions", CODE),
+    Link::new("lookup_error", "200", "edit_error", CODE),
 ];
 
 /// A connection at a new institution (for an admin key, which must name the tenant).
