@@ -9,7 +9,9 @@ use rust_stemmers::{Algorithm, Stemmer};
 use serde::Deserialize;
 
 use super::super::model::Actor;
-use super::{jaccard, trigrams};
+
+mod spelling;
+use spelling::Spelling;
 
 pub(super) type TermId = u32;
 
@@ -136,13 +138,8 @@ pub(super) struct Lexicon {
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
     actors: Vec<(Actor, TermId)>,
-    /// Known words (of four letters or more) with their terms, for misspellings.
-    spellings: Vec<(Box<str>, TermId)>,
-    /// Each known word with one letter deleted, to the word (its index in `spellings`): the
-    /// candidates for a misspelling of one letter (SymSpell), checked by edit distance.
-    deletions: HashMap<Box<str>, Vec<u32>>,
-    /// Longer known words with their trigrams, for misspellings of two letters.
-    long_words: Vec<(Vec<[char; 3]>, TermId)>,
+    /// The entries' words, for reading a misspelt one as the word meant.
+    spelling: Spelling,
     /// In how many entries a term occurs: a correction goes to the likelier word.
     document_frequency: Vec<u32>,
 }
@@ -307,29 +304,10 @@ impl Lexicon {
     /// Called once every entry is interned: the misspelling tables cover the entries' words.
     pub(super) fn finish(&mut self, document_frequency: Vec<u32>) {
         self.document_frequency = document_frequency;
-        let mut spellings: Vec<(Box<str>, TermId)> = self
-            .surface
-            .iter()
-            .filter(|(word, term)| {
-                !self.has(**term, STOP) && word.chars().count() >= 4 && word.chars().all(char::is_alphabetic)
-            })
-            .map(|(word, term)| (word.clone(), *term))
-            .collect();
-        spellings.sort();
-        let mut deletions: HashMap<Box<str>, Vec<u32>> = HashMap::new();
-        let mut long_words = Vec::new();
-        for (index, (word, term)) in spellings.iter().enumerate() {
-            for deleted in deletions_of(word) {
-                deletions.entry(deleted.into()).or_default().push(index as u32);
-            }
-            if word.chars().count() >= 6 {
-                long_words.push((trigrams(word), *term));
-            }
-        }
-        self.spellings = spellings;
-        long_words.sort_by_key(|(_, term)| *term);
-        self.deletions = deletions;
-        self.long_words = long_words;
+        let known = self.surface.iter().filter(|(word, term)| {
+            !self.has(**term, STOP) && word.chars().count() >= 4 && word.chars().all(char::is_alphabetic)
+        });
+        self.spelling = Spelling::new(known.map(|(word, term)| (word.clone(), *term)));
     }
 
     #[cfg(test)]
@@ -367,38 +345,9 @@ impl Lexicon {
         self.correction(word).map_or((UNKNOWN, 0.0), |term| (term, CORRECTED))
     }
 
-    /// The known word a misspelt one stands for: one letter missing, added, replaced or two
-    /// swapped (words of five letters or more), or a close trigram match (eight or more).
     fn correction(&self, word: &str) -> Option<TermId> {
-        let length = word.chars().count();
-        if length < 5 || !word.chars().all(char::is_alphabetic) {
-            return None;
-        }
-        let mut candidates: Vec<u32> = self.deletions.get(word).cloned().unwrap_or_default();
-        for deleted in deletions_of(word) {
-            candidates.extend(self.deletions.get(deleted.as_str()).into_iter().flatten());
-            if let Some(&term) = self.surface.get(deleted.as_str())
-                && !self.has(term, STOP)
-            {
-                return Some(term);
-            }
-        }
-        let candidates = candidates
-            .into_iter()
-            .filter_map(|index| self.spellings.get(index as usize))
-            .filter(|(known, _)| one_edit_apart(word, known))
-            .map(|(_, term)| *term);
-        let likeliest = candidates.into_iter().max_by_key(|&term| (self.frequency(term), std::cmp::Reverse(term)));
-        if likeliest.is_some() || length < 8 {
-            return likeliest;
-        }
-        let grams = trigrams(word);
-        self.long_words
-            .iter()
-            .map(|(known, term)| (jaccard(&grams, known), *term))
-            .filter(|(similarity, _)| *similarity >= 0.5)
-            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
-            .map(|(_, term)| term)
+        let known_word = |candidate: &str| self.surface.get(candidate).copied().filter(|&term| !self.has(term, STOP));
+        self.spelling.correct(word, known_word, |term| self.frequency(term))
     }
 
     fn frequency(&self, term: TermId) -> u32 {
@@ -570,29 +519,6 @@ fn american(mut word: String) -> String {
         }
     }
     word
-}
-
-/// Whether one letter inserted, deleted, replaced, or two neighbours swapped turn `a` into `b`.
-fn one_edit_apart(a: &str, b: &str) -> bool {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
-    match (a.len() - prefix - suffix, b.len() - prefix - suffix) {
-        (0, 0) | (0, 1) | (1, 0) | (1, 1) => true,
-        (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
-        _ => false,
-    }
-}
-
-fn deletions_of(word: &str) -> Vec<String> {
-    word.char_indices()
-        .map(|(index, c)| {
-            let mut deleted = String::with_capacity(word.len());
-            deleted.push_str(&word[..index]);
-            deleted.push_str(&word[index + c.len_utf8()..]);
-            deleted
-        })
-        .collect()
 }
 
 #[cfg(test)]
