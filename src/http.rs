@@ -69,6 +69,8 @@ pub struct AppState {
     pub rendered_entries: Arc<errors::RenderedEntries>,
     /// Which hosts webhook URLs may name.
     pub webhook_hosts: Arc<crate::webhook::HostPolicy>,
+    /// Failed authentication attempts per client address.
+    pub auth_failures: Arc<crate::auth::throttle::FailureThrottle>,
 }
 
 /// Settings of the HTTP layer.
@@ -77,6 +79,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Failed authentication attempts a client address may make before it is answered 429.
+    pub auth_throttle: crate::auth::throttle::ThrottleSettings,
 }
 
 #[derive(OpenApi)]
@@ -193,7 +197,9 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The peer's address is kept for the failed-authentication throttle.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -278,6 +284,7 @@ impl Modify for SecurityAndProblems {
                 if secured {
                     add("401", "Missing, malformed, unknown or revoked API key");
                     add("403", "The key's role does not allow this");
+                    add("429", "Too many failed authentication attempts from this address; see Retry-After");
                 }
                 if has_body {
                     add("413", "Request body too large");

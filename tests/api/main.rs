@@ -14,5 +14,6 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod security;
 mod trace_context;
 mod webhooks;
