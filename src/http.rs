@@ -11,6 +11,7 @@ pub mod errors;
 pub mod extract;
 pub mod feed;
 pub mod health;
+pub mod hygiene;
 pub mod idempotent;
 pub mod incidents;
 pub mod institutions;
@@ -153,6 +154,7 @@ fn split_routes() -> (Router<AppState>, OpenApiDocument) {
     let (router, mut document) = routes().split_for_parts();
     SecurityAndProblems.modify(&mut document);
     document::complete(&mut document);
+    schema::forbid_nul_in_request_text(&mut document);
     (router, document)
 }
 
@@ -163,6 +165,8 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(axum::middleware::from_fn(hygiene::security_headers))
+        .layer(axum::middleware::from_fn(hygiene::bound_request_id))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(axum::middleware::from_fn(middleware::trace_context))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))

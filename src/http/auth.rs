@@ -143,7 +143,7 @@ impl Roles for Writers {
 /// A caller whose role is one of `R`'s. Extracted before the body, so a key that may not call an
 /// operation hears 403 whatever body it sent, never a 422 about a body it may not send.
 #[derive(Debug)]
-pub struct Allowed<R>(pub Principal, PhantomData<R>);
+pub struct Allowed<R>(pub Principal, pub PhantomData<R>);
 
 impl<R: Roles> FromRequestParts<AppState> for Allowed<R> {
     type Rejection = ApiError;
