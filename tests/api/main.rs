@@ -5,6 +5,7 @@
 mod support;
 
 mod api_keys;
+mod authz;
 mod connections;
 mod conventions;
 mod errors;
