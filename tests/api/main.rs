@@ -15,6 +15,7 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod refused_accounts;
 mod security;
 mod trace_context;
 mod webhooks;
