@@ -8,6 +8,7 @@ mod api_keys;
 mod authz;
 mod connections;
 mod conventions;
+mod credentials_canary;
 mod errors;
 mod health;
 mod incidents;

@@ -127,6 +127,13 @@ impl Write for LogBuffer {
     }
 }
 
+impl LogBuffer {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     type Writer = LogBuffer;
     fn make_writer(&'a self) -> Self::Writer {
