@@ -179,6 +179,10 @@ impl InstanceSettings {
                 cors_origins: args.cors_origins.clone(),
                 max_body_bytes: args.max_body_bytes,
                 request_timeout: args.request_timeout,
+                auth_throttle: crate::auth::throttle::ThrottleSettings {
+                    burst: args.auth_failure_burst,
+                    refill: args.auth_failure_refill,
+                },
             },
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),
@@ -259,6 +263,7 @@ impl Instance {
             stale_after: workers.stale_after,
             rendered_entries: Arc::default(),
             webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
+            auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
         let server = tokio::spawn(http::serve(listener, router, shutdown.clone(), settings.shutdown_grace));

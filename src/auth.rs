@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod store;
+pub mod throttle;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};

@@ -61,6 +61,16 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// Failed authentication attempts one client address may make at once before it is answered
+    /// 429 with Retry-After; 0 turns the throttle off. The address is the TCP peer's: behind a
+    /// proxy, every client shares the proxy's (throttle there instead).
+    #[arg(long, env = "FEEDWATCH_AUTH_FAILURE_BURST", default_value_t = 20)]
+    pub auth_failure_burst: u32,
+
+    /// Time that gives a throttled address one more failed attempt (e.g. 3s).
+    #[arg(long, env = "FEEDWATCH_AUTH_FAILURE_REFILL", default_value = "3s", value_parser = parse_duration)]
+    pub auth_failure_refill: Duration,
+
     /// Longest in-flight requests may run after SIGTERM/SIGINT before the process exits.
     #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

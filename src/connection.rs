@@ -143,6 +143,9 @@ pub enum AccountState {
     NotFound,
     /// Hidden by the user; still refreshed, not shown in the books.
     Hidden,
+    /// The bank refuses this account's statements while the connection's other accounts
+    /// refresh (709: not enabled for online access); `error_code` says why.
+    Refused,
 }
 
 impl AccountState {
@@ -152,10 +155,22 @@ impl AccountState {
             Self::Closed => "closed",
             Self::NotFound => "not_found",
             Self::Hidden => "hidden",
+            Self::Refused => "refused",
         }
     }
 
-    pub const ALL: [AccountState; 4] = [Self::Active, Self::Closed, Self::NotFound, Self::Hidden];
+    pub const ALL: [AccountState; 5] = [Self::Active, Self::Closed, Self::NotFound, Self::Hidden, Self::Refused];
+
+    /// The state a refresh leaves an account in, by the error the bank reported for it: gone
+    /// (324) and closed (708) are facts about the account; any other error is a refusal.
+    pub fn reported(error: Option<Code>) -> Self {
+        match error {
+            None => Self::Active,
+            Some(Code::ACCOUNT_NOT_FOUND) => Self::NotFound,
+            Some(Code::ACCOUNT_CLOSED) => Self::Closed,
+            Some(_) => Self::Refused,
+        }
+    }
 
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|state| state.as_str() == text)

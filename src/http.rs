@@ -11,6 +11,7 @@ pub mod errors;
 pub mod extract;
 pub mod feed;
 pub mod health;
+pub mod hygiene;
 pub mod idempotent;
 pub mod incidents;
 pub mod institutions;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub rendered_entries: Arc<errors::RenderedEntries>,
     /// Which hosts webhook URLs may name.
     pub webhook_hosts: Arc<crate::webhook::HostPolicy>,
+    /// Failed authentication attempts per client address.
+    pub auth_failures: Arc<crate::auth::throttle::FailureThrottle>,
 }
 
 /// Settings of the HTTP layer.
@@ -77,6 +80,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Failed authentication attempts a client address may make before it is answered 429.
+    pub auth_throttle: crate::auth::throttle::ThrottleSettings,
 }
 
 #[derive(OpenApi)]
@@ -149,6 +154,7 @@ fn split_routes() -> (Router<AppState>, OpenApiDocument) {
     let (router, mut document) = routes().split_for_parts();
     SecurityAndProblems.modify(&mut document);
     document::complete(&mut document);
+    schema::forbid_nul_in_request_text(&mut document);
     (router, document)
 }
 
@@ -159,6 +165,8 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
     let layers = ServiceBuilder::new()
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
+        .layer(axum::middleware::from_fn(hygiene::security_headers))
+        .layer(axum::middleware::from_fn(hygiene::bound_request_id))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(axum::middleware::from_fn(middleware::trace_context))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
@@ -193,7 +201,9 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    // The peer's address is kept for the failed-authentication throttle.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;
@@ -278,6 +288,7 @@ impl Modify for SecurityAndProblems {
                 if secured {
                     add("401", "Missing, malformed, unknown or revoked API key");
                     add("403", "The key's role does not allow this");
+                    add("429", "Too many failed authentication attempts from this address; see Retry-After");
                 }
                 if has_body {
                     add("413", "Request body too large");

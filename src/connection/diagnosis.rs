@@ -158,8 +158,10 @@ fn accounts(facts: &Facts<'_>) -> Finding {
         .iter()
         .filter(|account| matches!(account.state, AccountState::NotFound | AccountState::Closed))
         .collect();
+    let refused: Vec<&Account> =
+        facts.accounts.iter().filter(|account| account.state == AccountState::Refused).collect();
     let account_error = error_in(facts, &[Category::Account]);
-    if gone.is_empty() && account_error.is_none() {
+    if gone.is_empty() && refused.is_empty() && account_error.is_none() {
         let active = facts.accounts.iter().filter(|account| account.state == AccountState::Active).count();
         return pass(Check::Accounts, format!("{active} active account(s); the bank reported every one of them."));
     }
@@ -167,16 +169,27 @@ fn accounts(facts: &Facts<'_>) -> Finding {
         gone.iter().map(|account| format!("{} ({})", account.display_name, account.state.as_str())).collect();
     let mut evidence =
         if names.is_empty() { String::new() } else { format!("The bank no longer reports: {}. ", names.join(", ")) };
+    let refusals: Vec<String> = refused
+        .iter()
+        .map(|account| match account.error_code {
+            Some(code) => format!("{} (error {code})", account.display_name),
+            None => account.display_name.clone(),
+        })
+        .collect();
+    if !refusals.is_empty() {
+        evidence.push_str(&format!("The bank refuses statements for: {}. ", refusals.join(", ")));
+    }
     if let Some((code, entry)) = account_error {
         evidence.push_str(&format!("Current error {code} ({}).", entry.title));
     }
-    fail(
-        Check::Accounts,
-        evidence.trim_end().to_owned(),
-        "Map each missing account to the bank's new account (PATCH the account's bank_account_id), or hide it \
-         if it was closed.",
-        Some(Action::RemapAccount),
-    )
+    let remap = "Map each missing account to the bank's new account (PATCH the account's bank_account_id), or hide \
+                 it if it was closed.";
+    let (next_step, action) = match account_error {
+        // A refusal is fixed at the bank, as its entry says, not by remapping.
+        Some((_, entry)) if gone.is_empty() && !refused.is_empty() => (first_step(entry, remap), entry.action),
+        _ => (remap.to_owned(), Action::RemapAccount),
+    };
+    fail(Check::Accounts, evidence.trim_end().to_owned(), next_step, Some(action))
 }
 
 fn duplicate_names(facts: &Facts<'_>) -> Finding {

@@ -7,7 +7,7 @@
 //! | event | function | state afterwards |
 //! |---|---|---|
 //! | created | [`created`] | `syncing` |
-//! | refresh succeeded | [`refresh_succeeded`] | `healthy` |
+//! | refresh succeeded | [`refresh_succeeded`] | `healthy`; `degraded` with the account's code when the bank refused an account |
 //! | refresh failed | [`refresh_failed`] | by who must act: user → `needs_user_action`, bank (or anything during an incident) → `bank_issue`, else `provider_issue` |
 //! | credentials replaced | [`edited`] | `syncing` when the error is one new credentials fix, else unchanged |
 //! | paused, resumed, renamed, rescheduled | [`edited`] | unchanged |
@@ -58,6 +58,9 @@ pub struct Succeeded<'a> {
     pub removed: u64,
     /// Failed refreshes before this one: a success after any is a repair.
     pub failure_streak: i32,
+    /// The code and raw code of an account whose statement the bank refused (709), if any:
+    /// the connection carries it as its error, so its health and diagnosis name it.
+    pub refused_account: Option<(Code, &'a str)>,
 }
 
 /// A refresh succeeded: the connection is healthy again. Returns the state it is in.
@@ -66,15 +69,21 @@ pub async fn refresh_succeeded(
     subject: &Subject,
     done: &Succeeded<'_>,
 ) -> Result<State, sqlx::Error> {
-    let rule = transition::rule(Cause::RefreshSucceeded);
-    let before =
-        transitions::record_success(&mut *tx, subject.connection_id, done.at, done.data_as_of, done.detail, &rule)
-            .await?;
+    let cause = match done.refused_account {
+        Some(_) => Cause::RefreshSucceededWithRefusedAccounts,
+        None => Cause::RefreshSucceeded,
+    };
+    let rule = transition::rule(cause);
+    let success = transitions::Success { at: done.at, data_as_of: done.data_as_of, error: done.refused_account };
+    let before = transitions::record_success(&mut *tx, subject.connection_id, &success, done.detail, &rule).await?;
     let finished = Finished::Succeeded { added: done.added, modified: done.modified, removed: done.removed };
     let mut events = notices::refresh_completed(subject, done.job_id, rule.to, finished);
     if let Some(before) = before {
-        events.extend(notices::state_changed(subject, before, rule.to, None));
-        events.extend(notices::repaired(subject, before, done.failure_streak));
+        let code = done.refused_account.map(|(code, _)| code);
+        events.extend(notices::state_changed(subject, before, rule.to, code));
+        if code.is_none() {
+            events.extend(notices::repaired(subject, before, done.failure_streak));
+        }
     }
     notices::emit_all(tx, &events).await?;
     Ok(rule.to)

@@ -8,8 +8,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
-use super::connections::{actor, visible, writer};
+use super::auth::{Allowed, Caller, Writers};
+use super::connections::{actor, visible};
 use super::extract::{Json, Path};
 use super::problem::{self, ApiError, FieldError, Problem};
 use crate::connection::store::{AccountChanges, AccountUpdate};
@@ -61,11 +61,10 @@ pub struct PatchAccount {
     ))]
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(principal, _): Allowed<Writers>,
     Path((id, account_id)): Path<(Uuid, Uuid)>,
     Json(input): Json<PatchAccount>,
 ) -> Result<axum::Json<Account>, ApiError> {
-    let principal = writer(&caller)?.clone();
     visible(&state, &principal, id).await?;
     let mut errors = Vec::new();
     if input.display_name.as_deref().is_some_and(|name| !connection::valid_name(name)) {

@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Admins, Allowed, Caller};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use super::problem::{ApiError, FieldError, Problem};
@@ -105,10 +105,9 @@ fn validate(label: &str) -> Result<(), ApiError> {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(admin, _): Allowed<Admins>,
     Json(body): Json<CreateApiKey>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<CreatedApiKey>), ApiError> {
-    let admin = caller.require(&[Role::Admin])?;
     let (role, tenant_id, label) = body.parts();
     validate(label)?;
     let key = NewKey::generate();
@@ -125,7 +124,7 @@ pub async fn create(
     )
     .await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), "api key created");
-    let mut headers = HeaderMap::new();
+    let mut headers = HeaderMap::from_iter([super::hygiene::no_store()]);
     if let Ok(location) = HeaderValue::from_str(&format!("/v1/api-keys/{}", record.id)) {
         headers.insert(header::LOCATION, location);
     }

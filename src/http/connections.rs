@@ -7,7 +7,6 @@
 pub mod requests;
 pub mod views;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +16,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
-use super::extract::{Json, Path, Query, parse_json};
+use super::auth::{Allowed, Caller, Writers};
+use super::extract::{Json, JsonBytes, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
 use super::precondition::{self, Counter, etag, if_match, required_if_match};
@@ -82,11 +81,10 @@ fn credential_errors(credentials: &Credentials) -> Vec<FieldError> {
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(principal, _): Allowed<Writers>,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let principal = writer(&caller)?.clone();
     let input: CreateConnection = parse_json(&body)?;
     let post = IdempotentPost::read(&headers, &principal, "/v1/connections", &body)?;
     let tenant_id = owning_tenant(&principal, input.tenant_id)?;
@@ -260,12 +258,11 @@ fn stale_etag(current: i32) -> ApiError {
     ))]
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(principal, _): Allowed<Writers>,
     Path(id): Path<Uuid>,
     headers: HeaderMap,
     Json(input): Json<PatchConnection>,
 ) -> Result<Response, ApiError> {
-    let principal = writer(&caller)?.clone();
     let current = visible(&state, &principal, id).await?;
     let expected = required_if_match(&headers, Counter::Version)?.version_or(current.version);
     if current.state == connection::State::Disconnected {

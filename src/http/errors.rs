@@ -16,11 +16,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Admins, Allowed, Caller};
 use super::extract::{Json, Path, Query};
 use super::precondition::{self, Counter, IfMatch, etag, if_match};
 use super::problem::{ApiError, FieldError, Problem};
-use crate::auth::Role;
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{Hit, HitKind, search};
 use crate::catalog::{
@@ -303,12 +302,11 @@ fn how_matched(kind: &HitKind) -> (&'static str, Option<String>) {
     ))]
 pub async fn edit(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(admin, _): Allowed<Admins>,
     Path(code): Path<Code>,
     headers: HeaderMap,
     Json(edit): Json<Entry>,
 ) -> Result<Response, ApiError> {
-    let admin = caller.require(&[Role::Admin])?;
     let index = state.catalog.current();
     if index.entry(code).is_none() {
         return Err(ApiError::not_found(format!(

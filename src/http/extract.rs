@@ -17,13 +17,21 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !has_json_content_type(&request) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as JSON with `Content-Type: application/json`.",
-            ));
-        }
+        let JsonBytes(bytes) = JsonBytes::from_request(request, state).await?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+/// The raw bytes of a body sent as JSON, for handlers that fingerprint the body as sent
+/// (`Idempotency-Key`) before parsing it: the content type is checked like [`Json`]'s.
+#[derive(Debug, Clone, Default)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json_content_type(request.headers())?;
         let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 super::problem::problem_for_status(StatusCode::PAYLOAD_TOO_LARGE)
@@ -31,21 +39,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 ApiError::bad_request("unreadable_body", "The request body could not be read.")
             }
         })?;
-        parse_json(&bytes).map(Json)
+        Ok(Self(bytes))
     }
 }
 
-fn has_json_content_type(request: &Request) -> bool {
-    let Some(value) = request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+/// 415 unless the request says its body is JSON (`application/json` or `application/*+json`).
+pub fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    match essence {
+        Some(essence)
+            if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the body as JSON with `Content-Type: application/json`.",
+        )),
+    }
 }
 
 /// Parses a JSON body, telling apart syntax errors (400) from shape errors (422 with the path).
+/// Every request body the API documents is an object, so nothing else is read as one (serde
+/// would otherwise take `["a", "b"]` for a struct's fields in order).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     reject_nul(bytes)?;
+    reject_non_object(bytes)?;
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         // Decide by the document, not the error category: serde_json reports some shape errors
@@ -62,6 +85,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::validation(vec![FieldError::new(field, message)])
     })
+}
+
+fn reject_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    let first = bytes.iter().find(|byte| !byte.is_ascii_whitespace());
+    let is_json = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
+    if first == Some(&b'{') || !is_json() {
+        // Not JSON at all is the parser's 400, below.
+        return Ok(());
+    }
+    Err(ApiError::validation(vec![FieldError::new("body", "must be a JSON object")]))
 }
 
 /// PostgreSQL text cannot hold U+0000, so no field of any body may: refused here, once, with
@@ -152,6 +185,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             return Err(ApiError::bad_request("invalid_query_parameter", "A query parameter holds the NUL character.")
                 .with_errors(vec![FieldError::new(name, "must not contain the NUL character")]));
         }
+        // The form decoder would silently turn bytes that are not UTF-8 into U+FFFD and search
+        // for that instead: refused, naming the parameter.
+        if let Some(name) = parts.uri.query().and_then(parameter_not_utf8) {
+            return Err(ApiError::bad_request(
+                "invalid_query_parameter",
+                "A query parameter is not UTF-8 once percent-decoded.",
+            )
+            .with_errors(vec![FieldError::new(name, "must be UTF-8 once percent-decoded")]));
+        }
         let axum::extract::Query(value) = axum::extract::Query::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
@@ -163,6 +205,38 @@ fn parameter_with_nul(query: &str) -> Option<String> {
     let pair = query.split('&').find(|pair| pair.as_bytes().windows(3).any(|w| w == b"%00"))?;
     let name = pair.split_once('=').map_or(pair, |(name, _)| name);
     Some(if name.contains("%00") || name.is_empty() { "query".to_owned() } else { name.to_owned() })
+}
+
+/// The name of the first parameter whose name or value does not percent-decode to UTF-8.
+fn parameter_not_utf8(query: &str) -> Option<String> {
+    let pair = query.split('&').find(|pair| !decodes(pair))?;
+    let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+    Some(if decodes(name) && !name.is_empty() { name.to_owned() } else { "query".to_owned() })
+}
+
+/// Whether `text` percent-decodes to UTF-8 (a `%` without two hex digits stays itself, as the
+/// form decoder reads it).
+fn decodes(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|pair| std::str::from_utf8(pair).ok());
+        match (bytes[index], hex.and_then(|pair| u8::from_str_radix(pair, 16).ok())) {
+            (b'%', Some(byte)) => {
+                decoded.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                decoded.push(byte);
+                index += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 impl From<QueryRejection> for ApiError {

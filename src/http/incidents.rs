@@ -9,11 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Allowed, Caller, Operators};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use super::problem::{self, ApiError, FieldError, Problem};
-use crate::auth::Role;
 use crate::connection::lifecycle;
 use crate::incident::{Incident, IncidentState, NewIncident, Source, store};
 
@@ -95,10 +94,9 @@ pub struct DeclareIncident {
     ))]
 pub async fn declare(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(principal, _): Allowed<Operators>,
     Json(input): Json<DeclareIncident>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Incident>), ApiError> {
-    let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
     check_text(Some(&input.title), Some(&input.message))?;
     if crate::institution::store::get(&state.pool, input.institution_id).await?.is_none() {
         return Err(ApiError::validation(vec![FieldError::new("institution_id", "no institution has that id")]));
@@ -165,11 +163,10 @@ pub struct PatchIncident {
     ))]
 pub async fn patch(
     State(state): State<AppState>,
-    caller: Caller,
+    Allowed(principal, _): Allowed<Operators>,
     Path(id): Path<Uuid>,
     Json(input): Json<PatchIncident>,
 ) -> Result<axum::Json<Incident>, ApiError> {
-    let principal = caller.require(&[Role::Admin, Role::Helpdesk])?;
     check_text(input.title.as_deref(), input.message.as_deref())?;
     if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
         return Err(ApiError::validation(vec![FieldError::new("resolution", "at most 2000 characters")]));

@@ -10,11 +10,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Admins, Allowed, Caller};
 use super::extract::{Json, Path, Query};
 use super::pagination::{Page, PageParams};
 use super::problem::{ApiError, FieldError, Problem};
-use crate::auth::Role;
 use crate::incident;
 use crate::institution::{self, Institution, InstitutionFields, OfxSettings, ProviderKind, store};
 
@@ -228,10 +227,9 @@ pub async fn get(
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Allowed<Admins>,
     Json(input): Json<InstitutionInput>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Institution>), ApiError> {
-    caller.require(&[Role::Admin])?;
     let fields = input.into_fields()?;
     let created = store::insert(&state.pool, Uuid::new_v4(), &fields).await.map_err(slug_conflict)?;
     let mut headers = HeaderMap::new();
@@ -255,11 +253,10 @@ pub async fn create(
     ))]
 pub async fn replace(
     State(state): State<AppState>,
-    caller: Caller,
+    _admin: Allowed<Admins>,
     Path(id): Path<Uuid>,
     Json(input): Json<InstitutionInput>,
 ) -> Result<axum::Json<Institution>, ApiError> {
-    caller.require(&[Role::Admin])?;
     let fields = input.into_fields()?;
     let updated = store::update(&state.pool, id, &fields)
         .await

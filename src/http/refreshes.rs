@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Allowed, Caller, Operators};
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
 use super::problem::{ApiError, FieldError, Problem};
@@ -64,8 +64,12 @@ pub async fn trigger(
     let post = IdempotentPost::read(&headers, &caller.0, &format!("/v1/connections/{id}/refresh"), &body)?;
     // The body is optional: an empty POST asks for a plain refresh. A JSON `null` is not the
     // documented object and is refused like any other wrong body.
-    let request: RefreshRequest =
-        if body.iter().all(u8::is_ascii_whitespace) { RefreshRequest::default() } else { parse_json(&body)? };
+    let request: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        super::extract::require_json_content_type(&headers)?;
+        parse_json(&body)?
+    };
     let force = request.force;
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
@@ -271,10 +275,9 @@ const BULK_LIMIT: i64 = 10_000;
     responses((status = 200, description = "What was (or would be) enqueued", body = BulkRefreshResult)))]
 pub async fn bulk(
     State(state): State<AppState>,
-    caller: Caller,
+    _operator: Allowed<Operators>,
     Json(request): Json<BulkRefresh>,
 ) -> Result<axum::Json<BulkRefreshResult>, ApiError> {
-    caller.require(&[Role::Admin, Role::Helpdesk])?;
     if request.institution_id.is_none()
         && request.state.is_none()
         && request.error_code.is_none()

@@ -29,3 +29,87 @@ impl<const MIN: usize, const MAX: usize> utoipa::ToSchema for Text<MIN, MAX> {
         Cow::Owned(format!("Text{MIN}To{MAX}"))
     }
 }
+
+/// No body field may hold U+0000 (`extract::parse_json` refuses it, PostgreSQL text cannot store
+/// it): the pattern that says so, for request text with no pattern of its own.
+pub const NUL_FREE: &str = r"^[^\x00]*$";
+
+/// Gives every free-text string a request body can carry (no pattern, format or enum of its own)
+/// the [`NUL_FREE`] pattern, map keys included, so the document excludes exactly what the server
+/// refuses. Runs over the finished document, so a new field cannot be forgotten.
+pub fn forbid_nul_in_request_text(document: &mut utoipa::openapi::OpenApi) {
+    let mut pending = Vec::new();
+    for item in document.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten();
+        for operation in operations {
+            let Some(body) = operation.request_body.as_mut() else { continue };
+            for content in body.content.values_mut() {
+                if let Some(schema) = content.schema.as_mut() {
+                    visit(schema, &mut pending);
+                }
+            }
+        }
+    }
+    let Some(components) = document.components.as_mut() else { return };
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !done.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = components.schemas.get_mut(&name) {
+            visit(schema, &mut pending);
+        }
+    }
+}
+
+fn visit(schema: &mut RefOr<Schema>, pending: &mut Vec<String>) {
+    match schema {
+        RefOr::Ref(reference) => {
+            if let Some(name) = reference.ref_location.strip_prefix("#/components/schemas/") {
+                pending.push(name.to_owned());
+            }
+        }
+        RefOr::T(schema) => visit_schema(schema, pending),
+    }
+}
+
+fn visit_schema(schema: &mut Schema, pending: &mut Vec<String>) {
+    use utoipa::openapi::schema::{AdditionalProperties, ArrayItems};
+    match schema {
+        Schema::Object(object) => {
+            if is_free_text(object) {
+                object.pattern = Some(NUL_FREE.to_owned());
+            }
+            for property in object.properties.values_mut() {
+                visit(property, pending);
+            }
+            if let Some(additional) = object.additional_properties.as_deref_mut()
+                && let AdditionalProperties::RefOr(values) = additional
+            {
+                visit(values, pending);
+                let keys = ObjectBuilder::new().schema_type(Type::String).pattern(Some(NUL_FREE)).build();
+                object.property_names = Some(Box::new(Schema::Object(keys)));
+            }
+        }
+        Schema::Array(array) => {
+            if let ArrayItems::RefOrSchema(items) = &mut array.items {
+                visit(items, pending);
+            }
+        }
+        Schema::OneOf(one_of) => one_of.items.iter_mut().for_each(|item| visit(item, pending)),
+        Schema::AllOf(all_of) => all_of.items.iter_mut().for_each(|item| visit(item, pending)),
+        Schema::AnyOf(any_of) => any_of.items.iter_mut().for_each(|item| visit(item, pending)),
+        _ => {}
+    }
+}
+
+fn is_free_text(object: &utoipa::openapi::schema::Object) -> bool {
+    use utoipa::openapi::schema::SchemaType;
+    let text = match &object.schema_type {
+        SchemaType::Type(kind) => *kind == Type::String,
+        SchemaType::Array(kinds) => kinds.contains(&Type::String),
+        SchemaType::AnyValue => false,
+    };
+    text && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none()
+}

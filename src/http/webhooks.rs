@@ -9,7 +9,6 @@
 pub mod requests;
 pub mod views;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -19,7 +18,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::extract::{Json, Path, Query, parse_json};
+use super::extract::{Json, JsonBytes, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
 use super::problem::{ApiError, FieldError, Problem};
@@ -119,7 +118,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, ApiError> {
     let principal = caller.0;
     let input: CreateWebhook = parse_json(&body)?;
@@ -157,7 +156,9 @@ pub async fn create(
         Outcome::Done(created, recorded) => {
             tracing::info!(webhook_id = %created.webhook.id, tenant_id = ?tenant_id, "webhook registered");
             let bytes = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
-            Ok(idempotent::json_response(StatusCode::CREATED, bytes, recorded.location.as_deref()))
+            let mut response = idempotent::json_response(StatusCode::CREATED, bytes, recorded.location.as_deref());
+            response.headers_mut().extend([super::hygiene::no_store()]);
+            Ok(response)
         }
         Outcome::Replay(first) => replay(&state, first).await,
     }
@@ -171,7 +172,9 @@ async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, Api
     let secret = secret::open(&state.sealer, view.id, &key_id, &blob).map_err(|error| ApiError::internal(&error))?;
     let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
     let body = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
-    Ok(idempotent::replay(StoredResponse { body, ..first }))
+    let mut response = idempotent::replay(StoredResponse { body, ..first });
+    response.headers_mut().extend([super::hygiene::no_store()]);
+    Ok(response)
 }
 
 /// List endpoints, oldest first.
@@ -294,7 +297,7 @@ pub async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<Uuid>,
-) -> Result<axum::Json<RotatedSecret>, ApiError> {
+) -> Result<impl axum::response::IntoResponse, ApiError> {
     visible(&state, &caller.0, id).await?;
     let secret = secret::generate();
     let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
@@ -303,11 +306,9 @@ pub async fn rotate_secret(
         .await?
         .ok_or_else(no_such_webhook)?;
     tracing::info!(webhook_id = %id, %previous_secret_expires_at, "webhook signing secret rotated");
-    Ok(axum::Json(RotatedSecret {
-        webhook: endpoint,
-        secret: secret.expose_secret().to_owned(),
-        previous_secret_expires_at,
-    }))
+    let rotated =
+        RotatedSecret { webhook: endpoint, secret: secret.expose_secret().to_owned(), previous_secret_expires_at };
+    Ok(([super::hygiene::no_store()], axum::Json(rotated)))
 }
 
 /// Delete an endpoint and its delivery log; queued deliveries to it are dropped.

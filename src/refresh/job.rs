@@ -15,7 +15,7 @@ use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, retry};
 use crate::catalog::{CatalogHandle, Code};
 use crate::connection::lifecycle::{self, Failed, Subject, Succeeded};
 use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
-use crate::connection::{AccountKind, Sealer, State};
+use crate::connection::{AccountKind, AccountState, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
@@ -196,6 +196,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             modified: changes.modified,
             removed: changes.removed,
             failure_streak: target.failure_streak,
+            refused_account: refused_account(&accounts),
         };
         lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
         tx.commit().await?;
@@ -255,6 +256,13 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
 
 fn skipped(reason: &str) -> Outcome {
     Outcome::Succeeded(serde_json::json!({ "skipped": reason }))
+}
+
+/// The first account whose statement the bank refused, by its code and raw code.
+fn refused_account<'a>(accounts: &[(&'a AccountFeed, Option<&serde_json::Value>)]) -> Option<(Code, &'a str)> {
+    accounts.iter().filter_map(|(feed, _)| feed.error.as_ref()).find_map(|error| {
+        (AccountState::reported(Some(error.code)) == AccountState::Refused).then_some((error.code, error.raw.as_str()))
+    })
 }
 
 /// Another attempt owns the job now; whatever we return is fenced off.

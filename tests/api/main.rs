@@ -5,8 +5,10 @@
 mod support;
 
 mod api_keys;
+mod authz;
 mod connections;
 mod conventions;
+mod credentials_canary;
 mod errors;
 mod health;
 mod incidents;
@@ -14,5 +16,7 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod refused_accounts;
+mod security;
 mod trace_context;
 mod webhooks;

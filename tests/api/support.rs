@@ -127,6 +127,13 @@ impl Write for LogBuffer {
     }
 }
 
+impl LogBuffer {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
     type Writer = LogBuffer;
     fn make_writer(&'a self) -> Self::Writer {
@@ -178,6 +185,7 @@ pub struct Options {
     /// Background refresh workers; 0 (the default) leaves jobs to `refresh_pool().run_until_idle()`.
     pub workers: usize,
     pub refresh_cooldown: Duration,
+    pub auth_throttle: feedwatch::auth::throttle::ThrottleSettings,
 }
 
 impl Default for Options {
@@ -188,6 +196,7 @@ impl Default for Options {
             cors_origins: vec![],
             workers: 0,
             refresh_cooldown: Duration::ZERO,
+            auth_throttle: Default::default(),
         }
     }
 }
@@ -209,6 +218,7 @@ impl TestApp {
                 cors_origins: options.cors_origins,
                 max_body_bytes: options.max_body_bytes,
                 request_timeout: options.request_timeout,
+                auth_throttle: options.auth_throttle,
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
@@ -268,6 +278,7 @@ impl TestApp {
                 cors_origins: vec![],
                 max_body_bytes: 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
+                auth_throttle: Default::default(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),

@@ -183,3 +183,20 @@ fn a_paused_connection_says_how_to_resume() {
     assert_eq!(answer.check, Check::AutomaticRefreshes);
     assert!(answer.next_step.as_deref().unwrap().contains("paused: false"));
 }
+
+#[test]
+fn an_account_the_bank_refuses_is_the_answer_and_named_with_its_code_even_among_duplicate_names() {
+    let mut connection = healthy();
+    connection.state = State::Degraded;
+    connection.error_code = Some(Code::new(709));
+    let mut refused = account("Business savings", AccountState::Refused);
+    refused.error_code = Some(Code::new(709));
+    let accounts = [account("Checking", AccountState::Active), refused];
+    let findings = run(&connection, &accounts, &["Checking".to_owned()], None);
+    let answer = first_failure(&findings).unwrap();
+    assert_eq!((answer.check, answer.action), (Check::Accounts, Some(Action::FixAtBank)), "{answer:?}");
+    assert!(answer.evidence.contains("Business savings (error 709)"), "{answer:?}");
+    assert!(answer.evidence.contains("Account not enabled for online access"), "{answer:?}");
+    let entry = &catalog().entries[&Code::new(709)];
+    assert_eq!(answer.next_step.as_deref(), entry.steps.first().map(String::as_str));
+}

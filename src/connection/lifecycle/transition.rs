@@ -19,6 +19,9 @@ pub enum Party {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cause {
     RefreshSucceeded,
+    /// The refresh succeeded, but the bank refused the statement of one account or more
+    /// (709: not enabled for online access): the rest is fine, that account gets nothing.
+    RefreshSucceededWithRefusedAccounts,
     /// `in_incident`: the institution has an open incident, so anything but a user-side failure
     /// is taken to be the bank's.
     RefreshFailed {
@@ -73,6 +76,8 @@ impl Rule {
 pub fn rule(cause: Cause) -> Rule {
     match cause {
         Cause::RefreshSucceeded => Rule { from: LIVE, to: State::Healthy },
+        // Not a failing state: the other accounts keep refreshing on schedule.
+        Cause::RefreshSucceededWithRefusedAccounts => Rule { from: LIVE, to: State::Degraded },
         Cause::RefreshFailed { party, in_incident } => Rule { from: LIVE, to: failing_state(party, in_incident) },
         Cause::CredentialsReplaced { fixes_error: true } => Rule { from: LIVE, to: State::Syncing },
         Cause::Disconnected => Rule { from: LIVE, to: State::Disconnected },
@@ -117,8 +122,9 @@ mod tests {
     use super::*;
     use State::*;
 
-    const CAUSES: [Cause; 15] = [
+    const CAUSES: [Cause; 16] = [
         Cause::RefreshSucceeded,
+        Cause::RefreshSucceededWithRefusedAccounts,
         Cause::RefreshFailed { party: Party::User, in_incident: false },
         Cause::RefreshFailed { party: Party::User, in_incident: true },
         Cause::RefreshFailed { party: Party::Bank, in_incident: false },
@@ -141,6 +147,9 @@ mod tests {
     fn expected(cause: Cause) -> [State; 7] {
         match cause {
             Cause::RefreshSucceeded => [Healthy, Healthy, Healthy, Healthy, Healthy, Healthy, Disconnected],
+            Cause::RefreshSucceededWithRefusedAccounts => {
+                [Degraded, Degraded, Degraded, Degraded, Degraded, Degraded, Disconnected]
+            }
             Cause::RefreshFailed { party: Party::User, .. } => [
                 NeedsUserAction,
                 NeedsUserAction,

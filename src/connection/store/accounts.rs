@@ -96,11 +96,7 @@ fn initial_display_name<'a>(reported: &ReportedAccount<'a>) -> &'a str {
 }
 
 fn reported_state(reported: &ReportedAccount<'_>) -> &'static str {
-    match reported.error_code {
-        Some(Code::ACCOUNT_NOT_FOUND) => AccountState::NotFound.as_str(),
-        Some(Code::ACCOUNT_CLOSED) => AccountState::Closed.as_str(),
-        _ => AccountState::Active.as_str(),
-    }
+    AccountState::reported(reported.error_code).as_str()
 }
 
 /// Inserts or updates one account by the bank's id, leaving the connection's other accounts

@@ -96,19 +96,24 @@ pub async fn disconnect(
 pub async fn record_success(
     executor: impl PgExecutor<'_>,
     id: Uuid,
-    at: DateTime<Utc>,
-    data_as_of: Option<DateTime<Utc>>,
+    success: &Success<'_>,
     detail: &serde_json::Value,
     rule: &Rule,
 ) -> Result<Option<State>, sqlx::Error> {
     // Time-ordered ids, made in event order, break ties between events of the same instant.
     let (succeeded_id, changed_id) = (Uuid::now_v7(), Uuid::now_v7());
+    let (at, data_as_of) = (success.at, success.data_as_of);
+    let error_code = success.error.map(|(code, _)| stored_code(code)).transpose()?;
+    let error_raw = success.error.map(|(_, raw)| raw);
     let before = sqlx::query_scalar!(
         r#"with before as (select state from connection where id = $1),
            updated as (
                update connection set state = $7, last_attempt_at = $2, last_success_at = $2,
-                      data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = null,
-                      error_raw = null, error_at = null, stale = false, updated_at = now()
+                      data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = $9::int,
+                      error_raw = $10::text,
+                      error_at = case when $9::int is null then null
+                                      when error_code is not distinct from $9::int then error_at else $2 end,
+                      stale = false, updated_at = now()
                where id = $1 and state = any($8)
                returning id
            ),
@@ -131,10 +136,21 @@ pub async fn record_success(
         changed_id,
         rule.to.as_str(),
         &rule.from_names() as &[&str],
+        error_code,
+        error_raw,
     )
     .fetch_optional(executor)
     .await?;
     before.as_deref().map(decode_state).transpose()
+}
+
+/// A successful refresh as stored: when, the newest data, and the code (with the raw code) of
+/// an account the bank refused, which the connection keeps as its error.
+#[derive(Debug, Clone, Copy)]
+pub struct Success<'a> {
+    pub at: DateTime<Utc>,
+    pub data_as_of: Option<DateTime<Utc>>,
+    pub error: Option<(Code, &'a str)>,
 }
 
 /// Records a failed refresh with its catalogue code and the state the rule gives it. Returns
