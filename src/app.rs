@@ -32,7 +32,6 @@ use crate::refresh::{self, RefreshHandler, Refresher};
 use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
 use crate::telemetry::Metrics;
 use crate::webhook::{self, deliver::DeliveryHandler};
-use sqlx::postgres::PgPoolOptions;
 
 mod keys;
 
@@ -317,8 +316,7 @@ pub fn worker_pool_with(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<WorkerPool> {
     let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
-    let worker_db = PgPoolOptions::new()
-        .max_connections(settings.db_connections.max(2))
+    let worker_db = database::pool_options(settings.db_connections.max(2))
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
     let refresher = Refresher {
