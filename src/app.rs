@@ -32,7 +32,6 @@ use crate::refresh::{self, RefreshHandler, Refresher};
 use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
 use crate::telemetry::Metrics;
 use crate::webhook::{self, deliver::DeliveryHandler};
-use sqlx::postgres::PgPoolOptions;
 
 mod keys;
 
@@ -149,8 +148,11 @@ pub struct WorkerSettings {
     pub sandbox_url: Option<String>,
     pub incidents: crate::incident::Rules,
     pub stale_after: Duration,
-    /// Jobs claimed ahead of the free slots.
+    /// Jobs claimed ahead of the free slots (the floor, when it adapts).
     pub prefetch: usize,
+    /// Above `prefetch`, the buffer adapts to observed handler and claim times up to this many
+    /// (`jobs::pace`); the default unless a prefetch is configured, which is then fixed.
+    pub prefetch_ceiling: usize,
     /// Claim and completion statements in flight at once.
     pub statements_in_flight: usize,
 }
@@ -166,6 +168,7 @@ impl WorkerSettings {
             incidents: args.incidents.rules(),
             stale_after: args.stale_after,
             prefetch: args.worker_prefetch.unwrap_or(args.workers / 4),
+            prefetch_ceiling: if args.worker_prefetch.is_some() { 0 } else { crate::jobs::pace::PREFETCH_CEILING },
             statements_in_flight: usize::from(args.worker_statements_in_flight),
         }
     }
@@ -322,8 +325,7 @@ pub fn worker_pool_with(
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<WorkerPool> {
     let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
-    let worker_db = PgPoolOptions::new()
-        .max_connections(settings.db_connections.max(2))
+    let worker_db = database::pool_options(settings.db_connections.max(2))
         .acquire_timeout(Duration::from_secs(10))
         .connect_lazy_with(options);
     let refresher = Refresher {
@@ -353,6 +355,7 @@ pub fn worker_pool_with(
     config.lease = settings.lease;
     config.shutdown_grace = shutdown_grace;
     config.prefetch = settings.prefetch;
+    config.prefetch_ceiling = settings.prefetch_ceiling;
     config.claims_in_flight = settings.statements_in_flight.max(1);
     config.completions_in_flight = settings.statements_in_flight.max(1);
     Ok(WorkerPool::new(worker_db, config)
@@ -555,5 +558,7 @@ mod tests {
         assert_eq!(settings(&["--workers", "2"]).prefetch, 0);
         assert_eq!(settings(&["--workers", "64", "--worker-prefetch", "0"]).prefetch, 0);
         assert_eq!(settings(&["--workers", "8", "--worker-prefetch", "100"]).prefetch, 100);
+        assert_eq!(settings(&["--workers", "64"]).prefetch_ceiling, crate::jobs::pace::PREFETCH_CEILING);
+        assert_eq!(settings(&["--workers", "64", "--worker-prefetch", "16"]).prefetch_ceiling, 0);
     }
 }

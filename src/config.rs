@@ -122,8 +122,9 @@ pub struct WorkerArgs {
     pub sandbox_url: Option<String>,
 
     /// Jobs claimed beyond the free slots and held until one frees, so a freed slot does not
-    /// wait for a claim round trip [default: a quarter of --workers]. Their leases run while
-    /// they wait, so keep it well below what the workers finish in a lease.
+    /// wait for a claim round trip [default: a quarter of --workers, growing up to 1 000 while
+    /// the slots finish jobs faster than claims return; a value given here is fixed]. Their
+    /// leases run while they wait, so keep it well below what the workers finish in a lease.
     #[arg(long, env = "FEEDWATCH_WORKER_PREFETCH")]
     pub worker_prefetch: Option<usize>,
 

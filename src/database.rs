@@ -15,10 +15,17 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// `/readyz` says so until it comes back.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.parse()?;
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
+    Ok(pool_options(max_connections)
         .acquire_timeout(Duration::from_secs(5))
         .connect_lazy_with(options.application_name("feedwatch")))
+}
+
+/// Options every pool of the service shares. No ping before each acquire: it is a round trip
+/// (a wake-up of a backend and of the caller) on every request and every refresh, and sqlx pings
+/// each connection when it is released anyway; a connection that broke in between fails the one
+/// statement that meets it (a 503, or a refresh retried) and is not pooled again.
+pub fn pool_options(max_connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new().max_connections(max_connections).test_before_acquire(false)
 }
 
 /// Applies pending migrations. Safe on many replicas at once: sqlx takes an advisory lock.

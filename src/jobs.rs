@@ -10,6 +10,7 @@
 
 pub mod backoff;
 pub mod maintenance;
+pub mod pace;
 pub mod store;
 pub mod worker;
 

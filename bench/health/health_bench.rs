@@ -145,6 +145,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
             incidents: feedwatch::incident::Rules::default(),
             stale_after: Duration::from_secs(48 * 3600),
             prefetch: 0,
+            prefetch_ceiling: 0,
             statements_in_flight: 1,
         },
         refresh_cooldown: Duration::ZERO,

@@ -23,7 +23,6 @@ use feedwatch::jobs::worker::{HandlerFuture, JobHandler, PoolConfig, PoolObserve
 use feedwatch::jobs::{ClaimedJob, Outcome};
 use serde_json::json;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use tokio::io::AsyncReadExt;
 use tokio_util::sync::CancellationToken;
 
@@ -58,6 +57,10 @@ enum Command {
         /// PoolConfig::prefetch: jobs claimed ahead of the free slots into the local buffer.
         #[arg(long, default_value_t = 0)]
         prefetch: usize,
+        /// PoolConfig::prefetch_ceiling: above --prefetch, the buffer adapts up to this many
+        /// (the service's default pool: --prefetch C/4 --prefetch-ceiling 1000).
+        #[arg(long, default_value_t = 0)]
+        prefetch_ceiling: usize,
         /// PoolConfig::claim_batch: most jobs one claim statement takes.
         #[arg(long, default_value_t = 500)]
         claim_batch: usize,
@@ -102,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             jobs,
             concurrency,
             prefetch,
+            prefetch_ceiling,
             claim_batch,
             claims_in_flight,
             completions_in_flight,
@@ -112,13 +116,15 @@ async fn main() -> anyhow::Result<()> {
             trace_claims,
             timeout_s,
         } => {
-            let pool = PgPoolOptions::new().max_connections(db_connections).connect(&url).await?;
+            // The service's pool options (no ping before each acquire).
+            let pool = feedwatch::database::pool_options(db_connections).connect(&url).await?;
             let mut trace = String::from("round,seconds,claimed\n");
             for round in 1..=rounds {
                 let options = RoundOptions {
                     jobs,
                     concurrency,
                     prefetch,
+                    prefetch_ceiling,
                     claim_batch,
                     claims_in_flight,
                     completions_in_flight,
@@ -217,6 +223,7 @@ struct RoundOptions {
     jobs: i64,
     concurrency: usize,
     prefetch: usize,
+    prefetch_ceiling: usize,
     claim_batch: usize,
     claims_in_flight: usize,
     completions_in_flight: usize,
@@ -230,6 +237,7 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
         jobs,
         concurrency,
         prefetch,
+        prefetch_ceiling,
         claim_batch,
         claims_in_flight,
         completions_in_flight,
@@ -254,6 +262,7 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
     let counter = Arc::new(Counter { jobs: jobs as u64, ..Counter::default() });
     let mut config = PoolConfig::new(concurrency);
     config.prefetch = prefetch;
+    config.prefetch_ceiling = prefetch_ceiling;
     config.claim_batch = claim_batch;
     config.claims_in_flight = claims_in_flight;
     config.completions_in_flight = completions_in_flight;
@@ -314,6 +323,7 @@ async fn run_round(pool: &PgPool, options: &RoundOptions) -> anyhow::Result<(ser
         "jobs": jobs,
         "concurrency": concurrency,
         "prefetch": prefetch,
+        "prefetch_ceiling": prefetch_ceiling,
         "claim_batch": claim_batch,
         "claims_in_flight": claims_in_flight,
         "completions_in_flight": completions_in_flight,

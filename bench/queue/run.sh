@@ -36,7 +36,7 @@ root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
 jobs="${BENCH_JOBS:-50000}"
-pools="${BENCH_POOLS:-64/0/1 256/0/1 256/1000/2}"
+pools="${BENCH_POOLS:-service 64/0/1 256/1000/2}"
 generic_pool="${BENCH_GENERIC_POOL-256/1000/2}"
 poll_ms="${BENCH_POLL_MS:-10}"
 rounds="${BENCH_ROUNDS:-2}"
@@ -99,8 +99,19 @@ log "PostgreSQL up: $(jq -r '.settings | to_entries | map("\(.key)=\(.value)") |
 psql_q() { psql "$url" -X -q -t -A -v ON_ERROR_STOP=1 -c "$1"; }
 
 # --- the rows, one round of each per pass ----------------------------------------------------
-feedwatch_row() { # round concurrency/prefetch/in_flight [jq filter]
+feedwatch_row() { # round concurrency/prefetch/in_flight|service [jq filter]
   local round="$1" concurrency prefetch in_flight
+  if [[ $2 == service ]]; then
+    # The service's default pool (`feedwatch serve`): 16 workers, prefetch 16/4 adapting up to
+    # 1 000 where the binary has it, one statement of each in flight, 5 worker connections.
+    local ceiling=()
+    "$bin" run --help | grep -q -- --prefetch-ceiling && ceiling=(--prefetch-ceiling 1000)
+    log "feedwatch WorkerPool round $round: $jobs no-op jobs, the service's defaults (16/4${ceiling:+ adapting to 1000}/1, 5 connections)"
+    "$bin" run --url "$url" --jobs "$jobs" --concurrency 16 --prefetch 4 "${ceiling[@]}" --claims-in-flight 1 \
+      --completions-in-flight 1 --db-connections 5 --poll-ms "$poll_ms" --rounds 1 \
+      | jq -c --argjson round "$round" "${3:-.} + {round: \$round, pool: \"service\"}"
+    return
+  fi
   IFS=/ read -r concurrency prefetch in_flight <<<"$2"
   log "feedwatch WorkerPool round $round: $jobs no-op jobs, concurrency $concurrency, prefetch $prefetch," \
     "$in_flight claim(s) and completion(s) in flight, poll ${poll_ms}ms"
@@ -183,13 +194,16 @@ jq -n --slurpfile fw "$work/feedwatch.jsonl" --slurpfile raw "$work/pgbench.json
   --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
   --arg cpus "$(nproc)" '
   def best(rows): (rows | map(.jobs_per_s) | max) // null;
-  (best($fw)) as $f | (best($raw)) as $r | (best($wi)) as $w
+  (best($fw | map(select(.pool != "service")))) as $f | (best($raw)) as $r | (best($wi)) as $w
+  | (best($fw | map(select(.pool == "service")))) as $s
   | (best($gw | map(select(.mode == "fast")))) as $g
   | (best($gw | map(select(.mode == "default")))) as $gd
   | {date: $date, git_rev: $rev, cpus: ($cpus | tonumber), postgres: $settings,
      feedwatch_jobs_per_s: $f, raw_ceiling_jobs_per_s: $r, graphile_fast_jobs_per_s: $g,
      graphile_default_jobs_per_s: $gd,
-     feedwatch_best_pool: (($fw | max_by(.jobs_per_s) | "\(.concurrency)/\(.prefetch)/\(.claims_in_flight)") // null),
+     feedwatch_service_defaults_jobs_per_s: $s,
+     ratio_service_defaults_to_graphile_fast: (if $s and $g then (($s / $g * 1000 | round) / 1000) else null end),
+     feedwatch_best_pool: (($fw | map(select(.pool != "service")) | max_by(.jobs_per_s) | "\(.concurrency)/\(.prefetch)/\(.claims_in_flight)") // null),
      diagnostic_generic_plans_jobs_per_s: $w,
      ratio_to_raw: (if $f and $r then (($f / $r * 1000 | round) / 1000) else null end),
      target_ratio_to_raw: 0.60,
@@ -205,7 +219,8 @@ jq -r '
   "queue ceiling, \(.date) (rev \(.git_rev), \(.cpus) CPUs, fsync=\(.postgres.fsync), synchronous_commit=\(.postgres.synchronous_commit))",
   "best of rounds, jobs/s:",
   "  feedwatch WorkerPool ............ \(.feedwatch_jobs_per_s | fmt)  (concurrency/prefetch/in flight \(.feedwatch_best_pool | fmt))",
-  (.runs.feedwatch[] | "    round \(.round), pool \(.concurrency)/\(.prefetch)/\(.claims_in_flight): \(.jobs_per_s) jobs/s, \(.claim_statements) claims of \(.mean_claim_batch) on average, \(.claims_while_lingering) claims in the idle second after"),
+  "  feedwatch, the service defaults . \(.feedwatch_service_defaults_jobs_per_s | fmt)  (\(.ratio_service_defaults_to_graphile_fast | fmt) of graphile-worker fastest; target above 1.0)",
+  (.runs.feedwatch[] | "    round \(.round), pool \(.pool // "\(.concurrency)/\(.prefetch)/\(.claims_in_flight)"): \(.jobs_per_s) jobs/s, \(.claim_statements) claims of \(.mean_claim_batch) on average, \(.claims_while_lingering) claims in the idle second after"),
   "  raw ceiling (pgbench claim 50) .. \(.raw_ceiling_jobs_per_s | fmt)",
   (.runs.raw[] | "    round \(.round): \(.jobs_per_s) jobs/s"),
   "  graphile-worker fastest ......... \(.graphile_fast_jobs_per_s | fmt)",

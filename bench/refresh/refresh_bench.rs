@@ -152,6 +152,8 @@ async fn main() -> anyhow::Result<()> {
                 latency: Duration::from_millis(latency_ms),
                 db_connections,
                 prefetch: prefetch.unwrap_or(concurrency / 4),
+                // Unset, the service's default: C / 4 at least, adapting up to the ceiling.
+                prefetch_ceiling: if prefetch.is_some() { 0 } else { feedwatch::jobs::pace::PREFETCH_CEILING },
                 statements_in_flight,
                 timeout: Duration::from_secs(timeout_s),
             };
@@ -208,6 +210,7 @@ struct RunOptions {
     latency: Duration,
     db_connections: u32,
     prefetch: usize,
+    prefetch_ceiling: usize,
     statements_in_flight: usize,
     timeout: Duration,
 }
@@ -555,6 +558,7 @@ async fn measure(
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: options.prefetch,
+        prefetch_ceiling: options.prefetch_ceiling,
         statements_in_flight: options.statements_in_flight,
     };
     let progress = Arc::new(Progress::default());
@@ -584,6 +588,7 @@ async fn measure(
         "latency_ms": options.latency.as_millis() as u64,
         "db_connections": options.db_connections,
         "prefetch": options.prefetch,
+        "prefetch_ceiling": options.prefetch_ceiling,
         "statements_in_flight": options.statements_in_flight,
         "seed_seconds": round(seed_seconds, 3),
         "target_per_s": round(0.7 * options.concurrency as f64 / options.latency.as_secs_f64(), 0),

@@ -20,6 +20,11 @@
 #   BENCH_PREFETCH           jobs claimed ahead of free slots    (default C / 4, the service's default)
 #   BENCH_ROUNDS             runs per concurrency                (default 1)
 #   BENCH_BANK               child (separate process) | in-process (default child)
+#   BENCH_PGBENCH_SECONDS    length of the pgbench -N reference  (default 10; 0 skips it)
+#   BENCH_PGBENCH_CLIENTS    its clients                          (default 16)
+# Every run uses one PostgreSQL cluster this script starts (the private cluster's durable settings,
+# with pg_stat_statements loaded), a fresh database per run, and `pgbench -N` (one small durable
+# write per transaction) on the same cluster first: issue #17 compares refreshes/s to its TPS.
 # Writes bench/refresh/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -55,18 +60,55 @@ else
 fi
 
 runs="$(mktemp /tmp/refresh-bench.XXXXXX.jsonl)"
-trap 'rm -f "$runs"' EXIT
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+[[ -x $pg_bin/initdb && -x $pg_bin/pgbench ]] || { log "PostgreSQL server binaries (initdb, pgbench) not found"; exit 1; }
+as_postgres=()
+cluster="$(mktemp -d /var/tmp/refresh-bench-pg.XXXXXX)"
+if [[ $(id -u) -eq 0 ]]; then
+  chown postgres:postgres "$cluster"
+  as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
+cleanup() {
+  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$cluster" "$runs"
+}
+trap cleanup EXIT
+"${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -A trust -U postgres >/dev/null
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+# The private cluster's durable settings (src/devdb.rs), plus statement statistics.
+"${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
+  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
+  start >/dev/null
+server="postgres://postgres@127.0.0.1:$port"
+sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
+
+pgbench_tps=null
+pgbench_seconds="${BENCH_PGBENCH_SECONDS:-10}"
+if (( pgbench_seconds > 0 )); then
+  sql postgres "create database pgbench"
+  "$pg_bin/pgbench" -q -i -s 10 "$server/pgbench" >/dev/null 2>&1
+  pgbench_tps="$("$pg_bin/pgbench" -n -N -c "${BENCH_PGBENCH_CLIENTS:-16}" -j 2 -T "$pgbench_seconds" "$server/pgbench" 2>/dev/null \
+    | awk '/^tps = / {print $3; exit}')"
+  log "pgbench -N -c ${BENCH_PGBENCH_CLIENTS:-16} -j 2 -T $pgbench_seconds on the same cluster: $pgbench_tps transactions/s"
+  sql postgres "drop database pgbench"
+fi
+
 for round in $(seq 1 "$rounds"); do
   for c in $concurrencies; do
+    database="refresh_${c}_${round}"
+    sql postgres "create database $database"
+    sql "$database" "create extension pg_stat_statements"
     log "round $round: C=$c, K=$((c * per_slot)) connections, latency ${latency_ms}ms, $db_connections DB connections, bank: $bank"
     "$bin" run --concurrency "$c" --per-slot "$per_slot" --latency-ms "$latency_ms" \
-      --db-connections "$db_connections" --bank "$bank" "${prefetch_args[@]}" \
+      --db-connections "$db_connections" --bank "$bank" "${prefetch_args[@]}" --database-url "$server/$database" \
       | jq -c --argjson round "$round" '. + {round: $round}' | tee -a "$runs" >&2
+    sql postgres "drop database $database"
   done
 done
 
 jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --arg cpus "$(nproc)" '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), runs: .}' "$runs" >"$out_json"
+  --arg cpus "$(nproc)" --argjson pgbench "${pgbench_tps:-null}" \
+  '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), pgbench_n_tps: $pgbench, runs: .}' "$runs" >"$out_json"
 
 jq -r '
   def pad($n): tostring | (" " * ($n - length)) + .;
@@ -75,5 +117,8 @@ jq -r '
   "   C     K  round   refreshes/s  steady/s  target/s  ratio  steady ratio  exch/refresh  CPU ms/refresh (refresher bank postgres)  machine busy  peak RSS MB  bank RSS MB  n",
   (.runs[] as $run | ("first", "repeat") as $kind | $run[$kind] as $r |
     "\($run.concurrency | pad(4))  \($run.connections | pad(4))  \($kind | . + " " * (6 - length))  \($r.refreshes_per_s | pad(11))  \($r.steady_refreshes_per_s | pad(8))  \($r.target_per_s | pad(8))  \($r.ratio_to_target | pad(5))  \($r.steady_ratio_to_target | pad(12))  \($r.bank_exchanges_per_refresh | pad(12))  \("\($r.cpu.ms_per_refresh.refresher) \($r.cpu.ms_per_refresh.bank) \($r.cpu.ms_per_refresh.postgres)" | pad(39))  \($r.cpu.machine_busy_share | pad(12))  \($run.peak_rss_mb | pad(11))  \($run.bank_peak_rss_mb | pad(11))  \($run.round)"),
+  "pgbench -N on the same cluster: \(.pgbench_n_tps) transactions/s",
+  (.pgbench_n_tps as $tps | .runs[] as $run | $run.repeat as $r
+    | "C=\($run.concurrency) repeat: refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh (target <= 0.8); \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N (target >= 0.5 at C=256)" else "no pgbench reference" end)"),
   "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process, both rounds; bank \(.runs[0].bank))"
 ' "$out_json"

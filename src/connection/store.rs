@@ -4,11 +4,13 @@
 
 mod accounts;
 mod connections;
+mod detail;
 mod refresh;
 mod timeline;
 pub(super) mod transitions;
 
 pub use accounts::*;
 pub use connections::*;
+pub use detail::*;
 pub use refresh::*;
 pub use timeline::*;

@@ -219,19 +219,20 @@ fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFil
         (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Response, ApiError> {
-    let connection = visible(&state, &caller.0, id).await?;
-    let detailed = detailed_view(&state, connection).await?;
+    let detailed = visible_detail(&state, &caller.0, id).await?;
     Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
-async fn detailed_view(state: &AppState, connection: Connection) -> Result<ConnectionView, ApiError> {
-    let accounts = connection_store::accounts(&state.pool, connection.id).await?;
-    let duplicates = connection_store::duplicate_account_names(&state.pool, connection.tenant_id).await?;
-    let own_names: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
-    let mut view = view(connection, &state.catalog.current());
-    view.duplicate_account_names =
-        Some(duplicates.into_iter().filter(|name| own_names.contains(&name.to_lowercase())).collect());
-    view.accounts = Some(accounts);
+/// The connection's own page (row, accounts, shared account names: one read), if the caller may
+/// see it; otherwise 404, whether or not it exists.
+async fn visible_detail(state: &AppState, caller: &Principal, id: Uuid) -> Result<ConnectionView, ApiError> {
+    let detail = connection_store::detail(&state.pool, id)
+        .await?
+        .filter(|detail| caller.can_see_tenant(detail.connection.tenant_id))
+        .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
+    let mut view = view(detail.connection, &state.catalog.current());
+    view.duplicate_account_names = Some(detail.duplicate_account_names);
+    view.accounts = Some(detail.accounts);
     Ok(view)
 }
 
@@ -312,8 +313,7 @@ pub async fn patch(
         refresh::enqueue(&mut tx, id, Trigger::Credentials).await?;
     }
     tx.commit().await?;
-    let updated = visible(&state, &principal, id).await?;
-    let detailed = detailed_view(&state, updated).await?;
+    let detailed = visible_detail(&state, &principal, id).await?;
     Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 

@@ -12,7 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use sqlx::PgPool;
@@ -22,6 +22,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, Backoffs};
+use super::pace::Pace;
 use super::store::AvailableJobs;
 use super::{ClaimedJob, Outcome, store};
 use crate::telemetry::trace::TraceContext;
@@ -57,6 +58,10 @@ pub struct PoolConfig {
     /// can take them, so keep it a small share of what the pool finishes in a lease; 0 claims
     /// only for free slots.
     pub prefetch: usize,
+    /// Above `prefetch`, the buffer adapts between the two: it holds what the slots finish in
+    /// two claim round trips, from the observed handler and claim times (`jobs::pace`). At or
+    /// below it, `prefetch` is fixed.
+    pub prefetch_ceiling: usize,
     /// Most jobs one claim statement takes.
     pub claim_batch: usize,
     /// Claim statements in flight at once: with two, one executes while the other waits for its
@@ -78,6 +83,7 @@ impl PoolConfig {
         Self {
             concurrency: concurrency.max(1),
             prefetch: 0,
+            prefetch_ceiling: 0,
             claim_batch: 500,
             claims_in_flight: 1,
             completions_in_flight: 1,
@@ -125,6 +131,8 @@ pub struct WorkerPool {
     held: Mutex<HashMap<i64, Held>>,
     /// Jobs running now, for the pool's reports of itself.
     running: AtomicUsize,
+    /// Observed handler and claim times, for an adaptive prefetch.
+    pace: Arc<Pace>,
 }
 
 impl std::fmt::Debug for WorkerPool {
@@ -179,6 +187,7 @@ impl WorkerPool {
             observer: Arc::new(NoObserver),
             held: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
+            pace: Arc::new(Pace::default()),
         }
     }
 
@@ -273,13 +282,20 @@ impl WorkerPool {
         let most = if local.flowing { self.config.claims_in_flight.max(1) } else { 1 };
         while !local.drained && local.claiming.len() < most {
             let held = local.running.len() + local.buffer.len() + local.asked.values().sum::<usize>();
-            let room =
-                (self.config.concurrency + self.config.prefetch).saturating_sub(held).min(self.config.claim_batch);
+            let prefetch =
+                self.pace.prefetch(self.config.concurrency, self.config.prefetch, self.config.prefetch_ceiling);
+            let room = (self.config.concurrency + prefetch).saturating_sub(held).min(self.config.claim_batch);
             if room == 0 {
                 return;
             }
             let (pool, lease, worker) = (self.pool.clone(), self.config.lease, self.config.worker_id.clone());
-            let claim = local.claiming.spawn(async move { store::claim(&pool, room as i64, lease, &worker).await });
+            let pace = Arc::clone(&self.pace);
+            let claim = local.claiming.spawn(async move {
+                let started = Instant::now();
+                let claimed = store::claim(&pool, room as i64, lease, &worker).await;
+                pace.claimed(started.elapsed());
+                claimed
+            });
             local.asked.insert(claim.id(), room);
         }
     }
@@ -331,7 +347,7 @@ impl WorkerPool {
         let trace = job.trace.unwrap_or_else(TraceContext::new_root);
         let span = tracing::info_span!("job", job.id = job.job_id, job.kind = %job.kind, job.attempt = job.attempt,
             trace_id = %trace.trace_id());
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let work = trace.scope(registration.handler.handle(job.clone()));
         let run = tokio::spawn(tracing::Instrument::instrument(work, span));
         let _stop_when_abandoned = AbortOnDrop(run.abort_handle());
@@ -348,6 +364,7 @@ impl WorkerPool {
             }
         };
         if let Some(outcome) = &outcome {
+            self.pace.handled(started.elapsed());
             self.observer.finished(&job.kind, outcome, started.elapsed().as_secs_f64());
         }
         outcome

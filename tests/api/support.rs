@@ -355,6 +355,8 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         incidents: feedwatch::incident::Rules::default(),
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: 0,
+        // The service's default: the buffer adapts to observed handler and claim times.
+        prefetch_ceiling: feedwatch::jobs::pace::PREFETCH_CEILING,
         statements_in_flight: 1,
     }
 }

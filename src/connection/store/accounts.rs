@@ -13,22 +13,22 @@ fn stored_code(code: Option<Code>) -> Result<Option<i32>, sqlx::Error> {
     code.map(i32::try_from).transpose().map_err(|error| sqlx::Error::Encode(Box::new(error)))
 }
 
-struct AccountRow {
-    id: Uuid,
-    connection_id: Uuid,
-    bank_account_id: String,
-    kind: String,
-    masked_number: String,
-    bank_name: String,
-    display_name: String,
-    state: String,
-    currency: String,
-    balance: Option<Decimal>,
-    available: Option<Decimal>,
-    balance_as_of: Option<DateTime<Utc>>,
-    error_code: Option<i32>,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+pub(super) struct AccountRow {
+    pub(super) id: Uuid,
+    pub(super) connection_id: Uuid,
+    pub(super) bank_account_id: String,
+    pub(super) kind: String,
+    pub(super) masked_number: String,
+    pub(super) bank_name: String,
+    pub(super) display_name: String,
+    pub(super) state: String,
+    pub(super) currency: String,
+    pub(super) balance: Option<Decimal>,
+    pub(super) available: Option<Decimal>,
+    pub(super) balance_as_of: Option<DateTime<Utc>>,
+    pub(super) error_code: Option<i32>,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
 }
 
 impl TryFrom<AccountRow> for Account {

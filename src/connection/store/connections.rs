@@ -11,36 +11,36 @@ fn decode_code(error: CodeOutOfRange) -> sqlx::Error {
     sqlx::Error::Decode(Box::new(error))
 }
 
-struct ConnectionRow {
-    id: Uuid,
-    tenant_id: Uuid,
-    institution_id: Uuid,
-    institution_name: String,
-    display_name: String,
-    state: String,
-    paused: bool,
-    refresh_every_seconds: i32,
-    credentials_updated_at: DateTime<Utc>,
-    last_attempt_at: Option<DateTime<Utc>>,
-    last_success_at: Option<DateTime<Utc>>,
-    data_as_of: Option<DateTime<Utc>>,
-    failure_streak: i32,
-    error_code: Option<i32>,
-    error_raw: Option<String>,
-    error_at: Option<DateTime<Utc>>,
-    next_refresh_at: Option<DateTime<Utc>>,
-    version: i32,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    disconnected_at: Option<DateTime<Utc>>,
-    retry_at: Option<DateTime<Utc>>,
-    incident_id: Option<Uuid>,
-    incident_title: Option<String>,
-    incident_wait_until: Option<DateTime<Utc>>,
+pub(super) struct ConnectionRow {
+    pub(super) id: Uuid,
+    pub(super) tenant_id: Uuid,
+    pub(super) institution_id: Uuid,
+    pub(super) institution_name: String,
+    pub(super) display_name: String,
+    pub(super) state: String,
+    pub(super) paused: bool,
+    pub(super) refresh_every_seconds: i32,
+    pub(super) credentials_updated_at: DateTime<Utc>,
+    pub(super) last_attempt_at: Option<DateTime<Utc>>,
+    pub(super) last_success_at: Option<DateTime<Utc>>,
+    pub(super) data_as_of: Option<DateTime<Utc>>,
+    pub(super) failure_streak: i32,
+    pub(super) error_code: Option<i32>,
+    pub(super) error_raw: Option<String>,
+    pub(super) error_at: Option<DateTime<Utc>>,
+    pub(super) next_refresh_at: Option<DateTime<Utc>>,
+    pub(super) version: i32,
+    pub(super) created_at: DateTime<Utc>,
+    pub(super) updated_at: DateTime<Utc>,
+    pub(super) disconnected_at: Option<DateTime<Utc>>,
+    pub(super) retry_at: Option<DateTime<Utc>>,
+    pub(super) incident_id: Option<Uuid>,
+    pub(super) incident_title: Option<String>,
+    pub(super) incident_wait_until: Option<DateTime<Utc>>,
 }
 
 impl ConnectionRow {
-    fn into_connection(self) -> Result<Connection, sqlx::Error> {
+    pub(super) fn into_connection(self) -> Result<Connection, sqlx::Error> {
         let state = State::parse(&self.state)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{}`", self.state).into()))?;
         Ok(Connection {
