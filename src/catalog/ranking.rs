@@ -170,7 +170,12 @@ impl SearchIndex {
         let mut out = String::new();
         let said: Vec<String> =
             reading.terms.iter().map(|(term, weight)| format!("{}:{weight}", self.lexicon.name(*term))).collect();
-        let _ = writeln!(out, "{query}\n  reads {said:?}");
+        let unknown: Vec<&str> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .filter(|word| self.lexicon.look_up(word).iter().all(|token| token.is_unknown()))
+            .collect();
+        let _ = writeln!(out, "{query}\n  reads {said:?}\n  unknown {unknown:?}");
         let mut ranked = self.text_scores(query);
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
         for (code, score) in ranked.into_iter().take(4) {

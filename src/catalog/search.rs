@@ -153,13 +153,15 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
         .collect()
 }
 
-/// One token with an underscore, a digit or only capitals reads as a code, not as words.
+/// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
+/// class name such as `AccessExpiredError`) reads as a code, not as words.
 fn looks_like_a_code(query: &str) -> bool {
     !query.contains(char::is_whitespace)
         && query.len() >= 3
         && (query.contains(['_', ':', '-'])
             || query.chars().any(|c| c.is_ascii_digit())
-            || query.chars().all(|c| c.is_ascii_uppercase()))
+            || query.chars().all(|c| c.is_ascii_uppercase())
+            || query.chars().skip(1).filter(char::is_ascii_uppercase).count() >= 2)
 }
 
 #[cfg(test)]
@@ -204,6 +206,8 @@ mod tests {
         assert_eq!(first_hit(&index, "102"), (102, HitKind::Code));
         assert!(matches!(first_hit(&index, "plaid:item_login_required"), (103, HitKind::Alias(_))));
         assert!(matches!(first_hit(&index, "ofx 15500"), (103, HitKind::Alias(_))));
+        let in_a_sentence = first_hit(&index, "the log says AccessExpiredError, what now?");
+        assert!(matches!(in_a_sentence, (702, HitKind::Alias(_))), "{in_a_sentence:?}");
         let (code, kind) = first_hit(&index, "ITEM_LOGIN_REQIRED");
         assert_eq!(code, 103);
         assert_eq!(kind, HitKind::SimilarCode("plaid:ITEM_LOGIN_REQUIRED".into()));
@@ -245,6 +249,8 @@ mod tests {
         assert!(looks_like_a_code("ITEM_LOGIN_REQIRED"));
         assert!(looks_like_a_code("OL-301"));
         assert!(looks_like_a_code("15500"));
+        assert!(looks_like_a_code("AccessExpiredError"));
+        assert!(!looks_like_a_code("QuickBooks"));
         assert!(!looks_like_a_code("password changed"));
         assert!(!looks_like_a_code("locked"));
     }

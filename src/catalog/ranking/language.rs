@@ -98,6 +98,13 @@ pub(super) struct Token {
     weight: f32,
 }
 
+impl Token {
+    #[cfg(test)]
+    pub(super) fn is_unknown(&self) -> bool {
+        self.term == UNKNOWN
+    }
+}
+
 /// What a text says, for scoring: every counted term (words and the concepts that fired, with
 /// their weights) and the words alone in order (for adjacent pairs and whole phrases).
 #[derive(Debug, Default)]
@@ -169,8 +176,13 @@ fn words(text: &str) -> Vec<(String, u32)> {
         if end == 0 {
             break;
         }
-        let word = american(rest[..end].to_lowercase());
+        let token = &rest[..end];
         rest = &rest[end..];
+        if let Some(parts) = camel_case_parts(token) {
+            words.extend(parts.into_iter().map(|part| (american(part.to_lowercase()), clause)));
+            continue;
+        }
+        let word = american(token.to_lowercase());
         if APOSTROPHE_LESS.contains(&word.as_str()) {
             let stem = word.strip_suffix("not").or_else(|| word.strip_suffix("nt")).unwrap_or(&word);
             words.push((affirmative(stem), clause));
@@ -189,6 +201,29 @@ fn words(text: &str) -> Vec<(String, u32)> {
         words.push((word, clause));
     }
     words
+}
+
+/// An error's class name as logs quote it ("InstitutionTimeoutError", "AccessExpiredError") is
+/// the words it is made of. Two humps or more: a product name with one ("QuickBooks",
+/// "GoCardless") is one word, as people also type it.
+fn camel_case_parts(token: &str) -> Option<Vec<&str>> {
+    let humps: Vec<usize> = token
+        .char_indices()
+        .zip(token.chars().skip(1))
+        .filter(|((_, before), after)| before.is_lowercase() && after.is_uppercase())
+        .map(|((index, before), _)| index + before.len_utf8())
+        .collect();
+    if humps.len() < 2 {
+        return None;
+    }
+    let mut parts = Vec::with_capacity(humps.len() + 1);
+    let mut start = 0;
+    for hump in humps {
+        parts.push(&token[start..hump]);
+        start = hump;
+    }
+    parts.push(&token[start..]);
+    Some(parts)
 }
 
 /// The verb a denial was made of: "did" of "didn't", "can" of "can't", "will" of "won't".
@@ -570,6 +605,15 @@ mod tests {
         assert!(said(&lexicon, "I can't connect to my bank").contains(&connect));
         assert!(!said(&lexicon, "the password is not the problem").contains(&password));
         assert!(!said(&lexicon, "it's the provider, not my bank").contains(&term(&lexicon, "bank")));
+    }
+
+    #[test]
+    fn an_error_class_name_reads_as_its_words() {
+        assert_eq!(camel_case_parts("InstitutionTimeoutError"), Some(vec!["Institution", "Timeout", "Error"]));
+        assert_eq!(camel_case_parts("QuickBooks"), None);
+        assert_eq!(camel_case_parts("password"), None);
+        let lexicon = lexicon();
+        assert_eq!(said(&lexicon, "PasswordChangedError")[..2], said(&lexicon, "password changed error")[..2]);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! support threads and agents' notes (`catalog/eval/questions.toml`), each with the entry that
 //! should rank first. Every question goes through [`search`], the function the API and the CLI
 //! both answer with. Half of the set ("dev") is what ranking changes may be tuned on; the other
-//! half ("holdout") only measures them, so a gain that is real shows on both.
+//! half ("holdout") only measures them, so a gain that is real shows on both. A third split
+//! ("fresh") was written later from threads found with their addresses, its expected entries set
+//! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
+//! for.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -27,6 +30,10 @@ struct Question {
     expect: Vec<u32>,
     source: String,
     set: Half,
+    /// Questions added after a split's floor was set carry their batch ("s6"), so the floors of
+    /// the earlier questions stay what they were.
+    #[serde(default)]
+    batch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -34,6 +41,7 @@ struct Question {
 enum Half {
     Dev,
     Holdout,
+    Fresh,
 }
 
 impl Half {
@@ -101,7 +109,9 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
+        if question.set != Half::Fresh {
+            assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
+        }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
         assert!(!question.expect.is_empty(), "{}", question.q);
         for code in &question.expect {
@@ -110,19 +120,41 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     }
 }
 
-/// Each half's top-1, top-3 and MRR, printed, with the dev half's misses.
-fn evaluate() -> (Scores, Scores, Scores) {
+/// Each split's top-1, top-3 and MRR, and the dev and held-out halves as they were before
+/// session 6 added questions to them.
+#[derive(Debug, Default)]
+struct Evaluation {
+    dev: Scores,
+    holdout: Scores,
+    fresh: Scores,
+    all: Scores,
+    first_dev: Scores,
+    first_holdout: Scores,
+}
+
+/// Every split's scores, printed, with the dev half's misses.
+fn evaluate() -> Evaluation {
     let index = shipped_index().unwrap();
-    let (mut dev, mut holdout, mut all) = (Scores::default(), Scores::default(), Scores::default());
+    let mut scores = Evaluation::default();
+    let mut first_set = Scores::default();
     let mut misses = Vec::new();
     for question in questions() {
         let rank = rank(&index, &question);
-        all.add(rank);
+        scores.all.add(rank);
         match question.set {
-            Half::Dev => dev.add(rank),
-            Half::Holdout => holdout.add(rank),
+            Half::Dev => scores.dev.add(rank),
+            Half::Holdout => scores.holdout.add(rank),
+            Half::Fresh => scores.fresh.add(rank),
         }
-        // Only the dev half's misses are shown: the held-out half is measured, not studied.
+        if question.set != Half::Fresh {
+            first_set.add(rank);
+        }
+        match (question.set, question.batch.is_none()) {
+            (Half::Dev, true) => scores.first_dev.add(rank),
+            (Half::Holdout, true) => scores.first_holdout.add(rank),
+            _ => {}
+        }
+        // Only the dev half's misses are shown: the other splits are measured, not studied.
         if rank != Some(1) && question.set == Half::Dev {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
@@ -132,9 +164,18 @@ fn evaluate() -> (Scores, Scores, Scores) {
             ));
         }
     }
-    println!("{}\n{}\n{}", dev.line("dev"), holdout.line("holdout"), all.line("all"));
+    println!(
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        scores.first_dev.line("dev<s6"),
+        scores.first_holdout.line("hold<s6"),
+        scores.dev.line("dev"),
+        scores.holdout.line("holdout"),
+        first_set.line("dev+hold"),
+        scores.fresh.line("fresh"),
+        scores.all.line("all")
+    );
     println!("dev questions not first:\n{}", misses.join("\n"));
-    (dev, holdout, all)
+    scores
 }
 
 /// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
@@ -143,7 +184,7 @@ fn evaluate() -> (Scores, Scores, Scores) {
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out half; see the test's comment"]
 fn plain_language_questions_find_their_entry_first() {
-    let (_, _, all) = evaluate();
+    let all = evaluate().all;
     assert!(all.first as f64 >= 0.95 * all.count as f64, "top-1 below 95%: {}", all.line("all"));
     assert_eq!(all.top3, all.count, "some expected entries are not in the top 3");
 }
@@ -152,8 +193,14 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a change through.
 #[test]
 fn the_ranking_keeps_what_it_reached() {
-    let (dev, holdout, _) = evaluate();
-    for (scores, first, top3, name) in [(&dev, 0.98, 1.0, "dev"), (&holdout, 0.85, 0.97, "holdout")] {
+    let scores = evaluate();
+    for (scores, first, top3, name) in [
+        (&scores.first_dev, 0.98, 1.0, "dev<s6"),
+        (&scores.first_holdout, 0.85, 0.97, "hold<s6"),
+        (&scores.dev, 0.95, 0.97, "dev"),
+        (&scores.holdout, 0.80, 0.92, "holdout"),
+        (&scores.fresh, 0.72, 0.82, "fresh"),
+    ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
         assert!(scores.top3 as f64 >= top3 * n, "{}", scores.line(name));
