@@ -11,6 +11,8 @@ mod from_ofx;
 mod model;
 
 #[cfg(test)]
+mod evaluation;
+#[cfg(test)]
 mod proptests;
 
 pub use format::Format;

@@ -120,8 +120,13 @@ fn date_order(
         return Ok(order);
     }
     match dates::decide(&shapes).map_err(|(line, reason)| Refusal::at(line, reason))? {
-        dates::Decided::ByValues(order) => Ok(order),
-        dates::Decided::BySequence(order) => {
+        dates::Decided::Values(order) => Ok(order),
+        dates::Decided::Dots => {
+            let message = "every date fits both orders; dates written with dots are read day first";
+            warnings.push(ReadWarning::at(shapes.first().map_or(1, |s| s.0), WarningCode::DateOrderInferred, message));
+            Ok(DateOrder::DayFirst)
+        }
+        dates::Decided::Sequence(order) => {
             let message = format!(
                 "every date fits both orders; {} is the only one that lists the rows in date order",
                 if order == DateOrder::DayFirst { "day first" } else { "month first" }

@@ -71,6 +71,9 @@ fn row(transaction: &Transaction, line: usize) -> Result<StatementRow, SkippedRo
         .next()
         .cloned()
         .unwrap_or_default();
+    if transaction.fitid.is_empty() && is_balance_line(&payee) {
+        return Err(SkippedRow { line, reason: format!("{payee:?} is a balance line, not a transaction") });
+    }
     if transaction.pending {
         return Err(SkippedRow { line, reason: "pending transaction: it is imported once posted".to_owned() });
     }
@@ -85,6 +88,15 @@ fn row(transaction: &Transaction, line: usize) -> Result<StatementRow, SkippedRo
         kind: Some(transaction.trntype.clone()),
         balance: None,
     })
+}
+
+/// Some banks (Banco do Brasil among them) list the opening and daily balances as
+/// transactions without a FITID; importing them would add the balance as money.
+fn is_balance_line(payee: &str) -> bool {
+    let letters: String = payee.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect();
+    ["saldo", "openingbalance", "closingbalance", "balanceforward", "solde", "kontostand"]
+        .iter()
+        .any(|label| letters.starts_with(label))
 }
 
 fn failed_statement(statement: &Statement) -> ReadWarning {

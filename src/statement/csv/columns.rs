@@ -100,6 +100,8 @@ const NAMES: &[(&str, Role)] = &[
     ("omschrijving", Role::Description),
     ("merchant", Role::Description),
     ("beschreibung", Role::Description),
+    ("auftraggeberempfaenger", Role::Description),
+    ("empfaenger", Role::Description),
     ("buchungstext", Role::Description),
     ("auftraggeberbeguenstigter", Role::Description),
     ("beguenstigterzahlungspflichtiger", Role::Description),
@@ -163,6 +165,9 @@ const NAMES: &[(&str, Role)] = &[
     ("checkorslip", Role::Reference),
     ("transactionid", Role::Reference),
     ("referencia", Role::Reference),
+    ("oesszeg", Role::Amount),
+    ("egyenleg", Role::Balance),
+    ("koezlemeny", Role::Description),
     ("currency", Role::Currency),
     ("waehrung", Role::Currency),
     ("wahrung", Role::Currency),
@@ -215,6 +220,10 @@ pub(crate) fn normalise(cell: &str) -> String {
     out
 }
 
+/// Columns considered for detection: statements have a dozen; a row of thousands of
+/// delimiters is damage, and looking at every one of its cells in every row would be slow.
+const MAX_COLUMNS: usize = 64;
+
 /// Rows searched for a header: banks put an account summary of a few lines above it.
 const HEADER_SEARCH_ROWS: usize = 30;
 
@@ -222,7 +231,7 @@ const HEADER_SEARCH_ROWS: usize = 30;
 /// amount (or debit/credit) column among its names.
 pub(crate) fn find_header(records: &[Record]) -> Option<usize> {
     records.iter().take(HEADER_SEARCH_ROWS).position(|record| {
-        let roles: Vec<Role> = record.cells.iter().filter_map(|cell| role_of(cell)).collect();
+        let roles: Vec<Role> = record.cells.iter().take(MAX_COLUMNS).filter_map(|cell| role_of(cell)).collect();
         let dated = roles.iter().any(|role| matches!(role, Role::Date | Role::ValueDate));
         let valued = roles.iter().any(|role| matches!(role, Role::Amount | Role::Debit | Role::Credit));
         dated && valued
@@ -232,7 +241,7 @@ pub(crate) fn find_header(records: &[Record]) -> Option<usize> {
 pub(crate) fn from_header(header: &Record) -> Columns {
     let mut columns = Columns::default();
     let mut value_date = None;
-    for (index, cell) in header.cells.iter().enumerate() {
+    for (index, cell) in header.cells.iter().enumerate().take(MAX_COLUMNS) {
         let slot = match role_of(cell) {
             Some(Role::Date) => &mut columns.date,
             Some(Role::ValueDate) => &mut value_date,
@@ -260,15 +269,15 @@ pub(crate) fn from_header(header: &Record) -> Columns {
 /// Without a header: the column where most cells are dates, the one where most are
 /// amounts (the last such, balances tend to come after), and the longest text.
 pub(crate) fn from_content(rows: &[Record]) -> Columns {
-    let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0);
+    let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0).min(MAX_COLUMNS);
     let share = |test: &dyn Fn(&str) -> bool, column: usize| {
         let hits = rows.iter().filter(|row| test(row.cell(column))).count();
         hits * 100 / rows.len().max(1)
     };
     let is_date = |cell: &str| dates::shape(cell).is_some();
     let is_amount = |cell: &str| amounts::parts(cell).is_some() && dates::shape(cell).is_none();
-    let date = (0..width).filter(|&c| share(&is_date, c) >= 80).min_by_key(|&c| c);
-    let amount_columns: Vec<usize> = (0..width).filter(|&c| Some(c) != date && share(&is_amount, c) >= 80).collect();
+    let date = (0..width).filter(|&c| share(&is_date, c) >= 60).min_by_key(|&c| c);
+    let amount_columns: Vec<usize> = (0..width).filter(|&c| Some(c) != date && share(&is_amount, c) >= 60).collect();
     let text_len = |column: usize| {
         rows.iter().map(|row| row.cell(column).chars().filter(|c| c.is_alphabetic()).count()).sum::<usize>()
     };

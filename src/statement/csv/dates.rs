@@ -19,15 +19,15 @@ pub(crate) enum Shape {
     /// Year first or a month name: one reading only.
     Exact(NaiveDate),
     /// `a/b/y`: day-month or month-day.
-    Numeric { a: u32, b: u32, year: i32 },
+    Numeric { a: u32, b: u32, year: i32, dotted: bool },
 }
 
 impl Shape {
     pub fn resolve(self, order: DateOrder) -> Option<NaiveDate> {
         match (self, order) {
             (Self::Exact(date), _) => Some(date),
-            (Self::Numeric { a, b, year }, DateOrder::DayFirst) => NaiveDate::from_ymd_opt(year, b, a),
-            (Self::Numeric { a, b, year }, DateOrder::MonthFirst) => NaiveDate::from_ymd_opt(year, a, b),
+            (Self::Numeric { a, b, year, .. }, DateOrder::DayFirst) => NaiveDate::from_ymd_opt(year, b, a),
+            (Self::Numeric { a, b, year, .. }, DateOrder::MonthFirst) => NaiveDate::from_ymd_opt(year, a, b),
         }
     }
 }
@@ -67,7 +67,7 @@ fn numeric(date: &str) -> Option<Shape> {
     if a == 0 || b == 0 || (a > 12 && b > 12) || a > 31 || b > 31 {
         return None;
     }
-    Some(Shape::Numeric { a, b, year: full_year(third)? })
+    Some(Shape::Numeric { a, b, year: full_year(third)?, dotted: separator == '.' })
 }
 
 /// Two-digit years: 70–99 are the 1900s, the rest this century.
@@ -145,9 +145,12 @@ fn named_month(cell: &str) -> Option<NaiveDate> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Decided {
     /// Some date fits only one order, or every date starts with the year.
-    ByValues(DateOrder),
+    Values(DateOrder),
     /// Every date fits both orders; only one of them lists the rows in date order.
-    BySequence(DateOrder),
+    Sequence(DateOrder),
+    /// Every date fits both orders and is written with dots (`05.03.2024`): day first, the
+    /// order of every locale that writes dates with dots (German, Russian, Czech, Norwegian…).
+    Dots,
 }
 
 /// `Err` names the line of a date that fits neither order given the rest (conflict), or the
@@ -173,8 +176,8 @@ pub(crate) fn decide(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String
                 day, month
             ),
         )),
-        (Some(_), None) => Ok(Decided::ByValues(DateOrder::DayFirst)),
-        (None, Some(_)) => Ok(Decided::ByValues(DateOrder::MonthFirst)),
+        (Some(_), None) => Ok(Decided::Values(DateOrder::DayFirst)),
+        (None, Some(_)) => Ok(Decided::Values(DateOrder::MonthFirst)),
         (None, None) => by_sequence(cells),
     }
 }
@@ -182,7 +185,16 @@ pub(crate) fn decide(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String
 fn by_sequence(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String)> {
     let ambiguous = cells.iter().any(|(_, shape)| matches!(shape, Shape::Numeric { a, b, .. } if a != b));
     if !ambiguous {
-        return Ok(Decided::ByValues(DateOrder::DayFirst));
+        return Ok(Decided::Values(DateOrder::DayFirst));
+    }
+    let numeric = || {
+        cells.iter().filter_map(|(_, shape)| match shape {
+            Shape::Numeric { dotted, .. } => Some(*dotted),
+            Shape::Exact(_) => None,
+        })
+    };
+    if numeric().all(|dotted| dotted) {
+        return Ok(Decided::Dots);
     }
     let ordered = |order| {
         let dates: Vec<NaiveDate> = cells.iter().filter_map(|(_, shape)| shape.resolve(order)).collect();
@@ -190,8 +202,8 @@ fn by_sequence(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String)> {
     };
     let first_line = cells.first().map_or(1, |(line, _)| *line);
     match (ordered(DateOrder::DayFirst), ordered(DateOrder::MonthFirst)) {
-        (true, false) => Ok(Decided::BySequence(DateOrder::DayFirst)),
-        (false, true) => Ok(Decided::BySequence(DateOrder::MonthFirst)),
+        (true, false) => Ok(Decided::Sequence(DateOrder::DayFirst)),
+        (false, true) => Ok(Decided::Sequence(DateOrder::MonthFirst)),
         _ => Err((first_line, "every date reads both day-first and month-first; say which with date_order".to_owned())),
     }
 }
@@ -210,7 +222,7 @@ mod tests {
         assert_eq!(shape("2024-03-05"), Some(Shape::Exact(date(2024, 3, 5))));
         assert_eq!(shape("2024/03/05 10:00"), Some(Shape::Exact(date(2024, 3, 5))));
         assert_eq!(shape("20240305"), Some(Shape::Exact(date(2024, 3, 5))));
-        assert_eq!(shape("05.03.24"), Some(Shape::Numeric { a: 5, b: 3, year: 2024 }));
+        assert_eq!(shape("05.03.24"), Some(Shape::Numeric { a: 5, b: 3, year: 2024, dotted: true }));
         assert_eq!(shape("29-Jun-2022"), Some(Shape::Exact(date(2022, 6, 29))));
         assert_eq!(shape("01 NOV 2021"), Some(Shape::Exact(date(2021, 11, 1))));
         assert_eq!(shape("Mar 5, 2024"), Some(Shape::Exact(date(2024, 3, 5))));
@@ -224,11 +236,11 @@ mod tests {
     fn order_from_values_then_sequence() {
         let cells =
             |texts: &[&str]| texts.iter().enumerate().map(|(i, t)| (i + 2, shape(t).unwrap())).collect::<Vec<_>>();
-        assert_eq!(decide(&cells(&["12/01/2026", "12/31/2026"])), Ok(Decided::ByValues(DateOrder::MonthFirst)));
-        assert_eq!(decide(&cells(&["13/03/2021", "01/04/2021"])), Ok(Decided::ByValues(DateOrder::DayFirst)));
+        assert_eq!(decide(&cells(&["12/01/2026", "12/31/2026"])), Ok(Decided::Values(DateOrder::MonthFirst)));
+        assert_eq!(decide(&cells(&["13/03/2021", "01/04/2021"])), Ok(Decided::Values(DateOrder::DayFirst)));
         assert_eq!(
             decide(&cells(&["05/01/2024", "10/01/2024", "02/02/2024"])),
-            Ok(Decided::BySequence(DateOrder::DayFirst))
+            Ok(Decided::Sequence(DateOrder::DayFirst))
         );
         assert!(decide(&cells(&["01/02/2024", "01/03/2024"])).is_err());
         assert!(decide(&cells(&["13/01/2024", "01/13/2024"])).is_err());
