@@ -30,6 +30,8 @@ pub mod housekeeping;
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.
 pub mod idempotency;
+/// Statement import: files into the feed's store, deduplicated against it, doubtful rows held.
+pub mod import;
 /// Bank incidents: detection from refresh outcomes, slowed retries, resolution.
 pub mod incident;
 /// Institutions: banks and how to reach them.

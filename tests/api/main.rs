@@ -9,6 +9,7 @@ mod connections;
 mod conventions;
 mod errors;
 mod health;
+mod imports;
 mod incidents;
 mod jobs;
 mod operations;
