@@ -265,3 +265,139 @@ async fn a_file_over_the_body_limit_is_413() {
     let big = "Date,Description,Amount\n".to_owned() + &"2024-01-01,Coffee,-3.50\n".repeat(200);
     assert_problem(post_file(&app, &tenant, &id, big).await, 413, "payload_too_large").await;
 }
+
+/// Any interleaving of refreshes and imports (OFX with the bank's ids, CSV without) over
+/// overlapping windows leaves the account holding exactly the bank's transactions of the days
+/// covered: nothing twice, nothing lost, identical rows of one day kept apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interleaved_imports_and_refreshes_leave_exactly_the_banks_set() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let app = TestApp::spawn().await;
+    let (tenant, id) = connected(&app).await;
+    let (account, _) = first_account(&app, &tenant, &id).await;
+    let connection_id: Uuid = id.parse().unwrap();
+    let account_id: Uuid = account["id"].as_str().unwrap().parse().unwrap();
+    let bank_account_id = account["bank_account_id"].as_str().unwrap().to_owned();
+
+    let bank = proptest::collection::vec((0u32..12, 0usize..3, 0usize..3), 1..25);
+    let op = (0u8..3, 0u32..12, 0u32..12);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24);
+    let mut runner = TestRunner::new(Config { cases, ..Config::default() });
+    let handle = tokio::runtime::Handle::current();
+    let result = runner.run(&(bank, proptest::collection::vec(op, 1..6)), |(bank, ops)| {
+        let run = interleaving(&app.pool, connection_id, account_id, &bank_account_id, &bank, &ops);
+        let (held, expected) = tokio::task::block_in_place(|| handle.block_on(run));
+        prop_assert_eq!(held, expected);
+        Ok(())
+    });
+    result.unwrap();
+}
+
+/// One bank transaction: (day of January 2015, amount index, payee index).
+type BankRow = (u32, usize, usize);
+
+const AMOUNTS: [&str; 3] = ["-3.50", "-10.00", "25.00"];
+const PAYEES: [&str; 3] = ["COFFEE", "GROCER", "SALARY"];
+
+fn facts(row: &BankRow) -> (String, String, String) {
+    let (day, amount, payee) = *row;
+    (format!("2015-01-{:02}", day + 1), AMOUNTS[amount].to_owned(), PAYEES[payee].to_owned())
+}
+
+async fn interleaving(
+    pool: &sqlx::PgPool,
+    connection_id: Uuid,
+    account_id: Uuid,
+    bank_account_id: &str,
+    bank: &[BankRow],
+    ops: &[(u8, u32, u32)],
+) -> (Vec<(String, String, String)>, Vec<(String, String, String)>) {
+    use feedwatch::feed::{ReportedTransaction, store};
+    use rust_decimal::Decimal;
+    sqlx::query("delete from feed_transaction where account_id = $1 and posted_at < '2016-01-01'")
+        .bind(account_id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut bank: Vec<BankRow> = bank.to_vec();
+    bank.sort_by_key(|row| row.0);
+    let fitid = |index: usize| format!("B{index}");
+    let mut covered = [false; 12];
+    for &(kind, a, b) in ops {
+        let (from, to) = if kind == 0 { (a, 11) } else { (a.min(b), a.max(b)) };
+        let rows: Vec<(usize, &BankRow)> =
+            bank.iter().enumerate().filter(|(_, r)| (from..=to).contains(&r.0)).collect();
+        let mut conn = pool.begin().await.unwrap();
+        match kind {
+            0 => {
+                let reported: Vec<ReportedTransaction> = rows
+                    .iter()
+                    .map(|(index, row)| {
+                        let (day, amount, payee) = facts(row);
+                        ReportedTransaction {
+                            fitid: fitid(*index),
+                            posted_at: format!("{day}T15:30:00Z").parse().unwrap(),
+                            amount: amount.parse::<Decimal>().unwrap(),
+                            currency: "USD".to_owned(),
+                            name: payee,
+                            memo: String::new(),
+                            check_number: String::new(),
+                            pending: false,
+                            replaces_fitid: None,
+                        }
+                    })
+                    .collect();
+                let start = format!("2015-01-{:02}T00:00:00Z", from + 1).parse().unwrap();
+                store::lock_connection(&mut *conn, connection_id).await.unwrap();
+                store::apply_accounts(&mut conn, connection_id, &[(account_id, &reported)], start).await.unwrap();
+            }
+            _ if rows.is_empty() => {}
+            1 => {
+                let ofx: Vec<(String, String, &str, &str)> = rows
+                    .iter()
+                    .map(|(index, row)| (fitid(*index), facts(row).0.replace('-', ""), AMOUNTS[row.1], PAYEES[row.2]))
+                    .collect();
+                let ofx: Vec<(&str, &str, &str, &str)> =
+                    ofx.iter().map(|(f, d, a, p)| (f.as_str(), d.as_str(), *a, *p)).collect();
+                let file = sgml(bank_account_id, &ofx);
+                let target = feedwatch::import::Target { connection_id, account_id: Some(account_id) };
+                feedwatch::import::import(&mut conn, target, file.as_bytes(), &Default::default()).await.unwrap();
+            }
+            _ => {
+                let mut csv = String::from("Date,Description,Amount\n");
+                for (_, row) in &rows {
+                    let (day, amount, payee) = facts(row);
+                    csv.push_str(&format!("{day},{payee},{amount}\n"));
+                }
+                let target = feedwatch::import::Target { connection_id, account_id: Some(account_id) };
+                feedwatch::import::import(&mut conn, target, csv.as_bytes(), &Default::default()).await.unwrap();
+            }
+        }
+        conn.commit().await.unwrap();
+        for day in from..=to {
+            covered[day as usize] = true;
+        }
+    }
+    let held: Vec<(String, String, String)> = sqlx::query_as::<_, (String, String, String)>(
+        "select to_char(posted_at at time zone 'UTC', 'YYYY-MM-DD'), trim_scale(amount)::text, name from feed_transaction
+         where account_id = $1 and posted_at < '2016-01-01' and not removed order by 1, 2, 3",
+    )
+    .bind(account_id)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut expected: Vec<(String, String, String)> = bank
+        .iter()
+        .filter(|row| covered[row.0 as usize])
+        .map(|row| {
+            let (day, amount, payee) = facts(row);
+            (day, amount.parse::<Decimal>().unwrap().normalize().to_string(), payee)
+        })
+        .collect();
+    expected.sort();
+    let mut held = held;
+    held.sort();
+    (held, expected)
+}
