@@ -13,6 +13,7 @@ pub mod feed;
 pub mod health;
 pub mod hygiene;
 pub mod idempotent;
+pub mod imports;
 pub mod incidents;
 pub mod institutions;
 pub mod middleware;
@@ -99,6 +100,7 @@ pub struct HttpSettings {
         (name = "institutions", description = "Banks and card issuers, and how to reach them"),
         (name = "refreshes", description = "Refresh triggers, their history, and the queue"),
         (name = "feed", description = "Transactions: the sync cursor and per-account listing"),
+        (name = "imports", description = "Statement files (OFX, QFX, QBO, CSV) imported into a connection, and rows held for confirmation"),
         (name = "health", description = "Fleet health at a glance: counts by state, error, institution, staleness"),
         (name = "incidents", description = "Banks failing for many connections at once: detected or declared"),
         (name = "errors", description = "The error-code reference: lookup by code or alias, search, edits"),
@@ -126,6 +128,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(refreshes::bulk))
         .routes(routes!(refreshes::queue))
         .routes(routes!(feed::sync))
+        .routes(routes!(imports::import_file))
+        .routes(routes!(imports::import_account_file))
+        .routes(routes!(imports::get))
+        .routes(routes!(imports::decide))
         .routes(routes!(feed::account_transactions))
         .routes(routes!(institutions::list, institutions::create))
         .routes(routes!(institutions::get, institutions::replace))

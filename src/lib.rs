@@ -30,6 +30,8 @@ pub mod housekeeping;
 pub mod http;
 /// Idempotency-Key records: a repeated POST gets the first response.
 pub mod idempotency;
+/// Statement import: files into the feed's store, deduplicated against it, doubtful rows held.
+pub mod import;
 /// Bank incidents: detection from refresh outcomes, slowed retries, resolution.
 pub mod incident;
 /// Institutions: banks and how to reach them.
@@ -46,6 +48,8 @@ pub mod refresh;
 pub mod sandbox;
 /// AES-256-GCM envelopes for secrets at rest (bank credentials, webhook signing secrets), with key rotation.
 pub mod seal;
+/// Statement files people bring (OFX, QFX, QBO, CSV): format recognition and lenient readers.
+pub mod statement;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
 /// Webhooks: endpoints, events emitted in the caller's transaction, signed deliveries with retries.

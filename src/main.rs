@@ -50,6 +50,10 @@ enum Command {
     /// Read OFX files; needs no server or database.
     #[command(subcommand)]
     Ofx(OfxCommand),
+    /// Read statement files people download from their bank (OFX, QFX, QBO, CSV); needs no
+    /// server or database.
+    #[command(subcommand)]
+    Statement(StatementCommand),
     /// Run the sandbox bank: an OFX Direct Connect server with magic credentials and faults.
     SandboxBank(SandboxBankArgs),
 }
@@ -62,6 +66,21 @@ enum OfxCommand {
     Inspect {
         /// The file to read (at most 16 MiB).
         file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StatementCommand {
+    /// Print what a statement file holds as JSON: its format, each account with its period,
+    /// transaction count and total, rows left out with their lines, and every warning. The
+    /// format is recognised from the content. Exits 1 with the line and reason when the file
+    /// cannot be read without guessing.
+    Inspect {
+        /// The file to read.
+        file: PathBuf,
+        /// Also print every transaction.
+        #[arg(long)]
+        rows: bool,
     },
 }
 
@@ -134,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Errors { check_sources: true, .. }) => check_sources(),
         Some(Command::Errors { words, .. }) => errors(&words),
         Some(Command::Ofx(OfxCommand::Inspect { file })) => ofx_inspect(&file),
+        Some(Command::Statement(StatementCommand::Inspect { file, rows })) => statement_inspect(&file, rows),
         Some(Command::SandboxBank(args)) => feedwatch::app::run_sandbox_bank(args).await,
         None => feedwatch::app::run_serve(cli.serve).await,
         Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
@@ -218,5 +238,18 @@ fn ofx_inspect(path: &Path) -> anyhow::Result<()> {
     // A closed pipe (`| head`) ends the output quietly instead of panicking as println! would.
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&document.summary())?);
+    Ok(())
+}
+
+fn statement_inspect(path: &Path, rows: bool) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use feedwatch::statement::{MAX_FILE_BYTES, ReadOptions, read};
+    let shown = path.display();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {shown}"))?;
+    let statement = read(&bytes, &ReadOptions::default()).with_context(|| format!("{shown} cannot be read"))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&statement.inspection(rows))?);
     Ok(())
 }

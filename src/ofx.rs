@@ -15,11 +15,14 @@ mod decode;
 mod error;
 mod extract;
 mod model;
+mod repair;
 mod request;
 mod sgml;
 mod summary;
 mod tree;
 mod write;
+
+use serde::Serialize;
 
 #[cfg(test)]
 mod proptests;
@@ -32,6 +35,7 @@ pub use model::{
     Account, AccountInfo, AccountListResponse, Balance, BankAccount, CurrencyInfo, FinancialInstitution, OfxDocument,
     OfxHeader, OfxVersion, Severity, SignonResponse, Statement, StatementKind, Status, Transaction,
 };
+pub use repair::{ReadWarning, WarningCode};
 pub use request::{OfxRequest, Password, RequestMessage, SignonRequest, parse_request, write_request};
 pub use summary::{AccountSummary, StatusEntry, StatusScope, Summary};
 pub use write::write_response;
@@ -79,4 +83,35 @@ fn ofx_element<'a>(
         let line = 1 + prelude.text[..prelude.body_start].matches('\n').count();
         OfxError::NoOfx { line }
     })
+}
+
+/// A statement file read leniently: the document, what was tolerated, and each
+/// transaction's line (`transaction_lines[statement][transaction]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LenientReading {
+    pub document: OfxDocument,
+    pub warnings: Vec<ReadWarning>,
+    pub transaction_lines: Vec<Vec<usize>>,
+}
+
+/// Reads a file a person downloaded from a bank (OFX, QFX, QBO): the known defects of such
+/// files are repaired with a warning each (`repair`); a transaction may lack a FITID (its
+/// `fitid` is then empty); what stays ambiguous is an error with its line.
+pub fn read_lenient(input: &[u8], options: &ParseOptions) -> Result<LenientReading, OfxError> {
+    if input.len() > options.max_bytes {
+        return Err(OfxError::TooLarge { size: input.len(), limit: options.max_bytes });
+    }
+    let mut warnings = Vec::new();
+    let mut prelude = decode::decode(input)?;
+    decode::review_encoding(input, &mut prelude, &mut warnings);
+    let end = repair::body_end(&prelude.text, prelude.body_start, &mut warnings);
+    prelude.text.truncate(end);
+    repair::lowercase_tags(&prelude.text, prelude.body_start, &mut warnings);
+    let xml = sgml::to_xml(&prelude.text, prelude.body_start, options.max_depth)?;
+    let mut ofx = ofx_element(&prelude, &xml, options)?;
+    repair::repair(&mut ofx, &mut warnings)?;
+    let transaction_lines = extract::transaction_lines(&ofx);
+    let document = extract::document_with(prelude.version, prelude.header, &ofx, extract::Fitids::MayBeMissing)?;
+    warnings.sort_by_key(|warning| warning.line);
+    Ok(LenientReading { document, warnings, transaction_lines })
 }

@@ -5,6 +5,7 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::identity::{Facts, synthetic_keys};
 use super::{Changes, ReportedTransaction, Transaction};
 
 /// Serialises writers of one connection's feed for the rest of the transaction, so its changes
@@ -39,6 +40,7 @@ pub async fn apply_accounts(
     accounts: &[(Uuid, &[ReportedTransaction])],
     window_start: DateTime<Utc>,
 ) -> Result<Changes, sqlx::Error> {
+    adopt_imported(conn, accounts).await?;
     let rows = || accounts.iter().flat_map(|(account_id, reported)| reported.iter().map(move |t| (*account_id, t)));
     let account_ids: Vec<Uuid> = accounts.iter().map(|(account_id, _)| *account_id).collect();
     let row_accounts: Vec<Uuid> = rows().map(|(account_id, _)| account_id).collect();
@@ -93,7 +95,7 @@ pub async fn apply_accounts(
            -- touched twice by this statement.
            removed as (
                update feed_transaction f set removed = true, change_seq = nextval('feed_change_seq'), updated_at = now()
-               where f.account_id = any($13) and not f.removed and f.posted_at >= $14
+               where f.account_id = any($13) and not f.removed and f.posted_at >= $14 and f.source = 'feed'
                  and not exists (select 1 from reported r where r.account_id = f.account_id and r.fitid = f.fitid)
                returning 1
            )
@@ -184,4 +186,145 @@ pub async fn newest_posting(
     )
     .fetch_one(executor)
     .await
+}
+
+/// Imported rows the bank now reports become the feed's: by FITID when the file had the
+/// bank's, else by synthetic identity (`identity`), so an import and a later refresh of the
+/// same days leave one transaction each. An adopted row takes the bank's FITID.
+async fn adopt_imported(
+    conn: &mut PgConnection,
+    accounts: &[(Uuid, &[ReportedTransaction])],
+) -> Result<(), sqlx::Error> {
+    let mut account_ids = Vec::new();
+    let mut keys = Vec::new();
+    let mut fitids = Vec::new();
+    for (account_id, reported) in accounts {
+        let facts: Vec<Facts<'_>> = reported
+            .iter()
+            .map(|t| Facts { day: t.posted_at.date_naive(), amount: t.amount, payee: &t.name })
+            .collect();
+        for (key, transaction) in synthetic_keys(&facts).into_iter().zip(reported.iter()) {
+            account_ids.push(*account_id);
+            keys.push(key);
+            fitids.push(transaction.fitid.as_str());
+        }
+    }
+    if account_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        r#"with reported as (select * from unnest($1::uuid[], $2::text[], $3::text[]) as r(account_id, key, fitid)),
+           by_fitid as (
+               update feed_transaction f set source = 'feed'
+               from reported r
+               where f.account_id = r.account_id and f.fitid = r.fitid and f.source = 'import'
+               returning f.id
+           )
+           update feed_transaction f set fitid = r.fitid, source = 'feed', change_seq = nextval('feed_change_seq'),
+                  updated_at = now()
+           from reported r
+           where f.account_id = r.account_id and f.synthetic_key = r.key and f.source = 'import'
+             and f.fitid <> r.fitid
+             and not exists (select 1 from feed_transaction g where g.account_id = r.account_id and g.fitid = r.fitid)"#,
+        &account_ids,
+        &keys,
+        &fitids as &[&str],
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A stored transaction as an import compares against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: Uuid,
+    pub fitid: String,
+    pub posted_at: DateTime<Utc>,
+    pub amount: Decimal,
+    pub name: String,
+    pub synthetic_key: Option<String>,
+}
+
+/// An account's transactions (removed ones too: importing them again would bring back what the
+/// bank withdrew) posted on the days `from..=to` (UTC), in the order they were stored.
+pub async fn stored_between(
+    executor: impl PgExecutor<'_>,
+    account_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Stored>, sqlx::Error> {
+    sqlx::query_as!(
+        Stored,
+        r#"select id, fitid, posted_at, amount, name, synthetic_key from feed_transaction
+           where account_id = $1 and posted_at >= $2 and posted_at < $3
+           order by posted_at, created_seq"#,
+        account_id,
+        from,
+        to,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// A row of a statement file to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Imported {
+    pub account_id: Uuid,
+    pub fitid: String,
+    pub synthetic_key: String,
+    pub posted_at: DateTime<Utc>,
+    pub amount: Decimal,
+    pub currency: String,
+    pub name: String,
+    pub memo: String,
+    pub check_number: String,
+}
+
+/// Inserts imported rows; each takes a change number, so a sync shows them as added. A row
+/// whose FITID is stored already is left alone (the caller has classified them; this guards
+/// against a concurrent refresh).
+pub async fn insert_imported(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+    import_id: Uuid,
+    rows: &[Imported],
+) -> Result<u64, sqlx::Error> {
+    let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
+    let accounts: Vec<Uuid> = rows.iter().map(|r| r.account_id).collect();
+    let fitids: Vec<&str> = rows.iter().map(|r| r.fitid.as_str()).collect();
+    let keys: Vec<&str> = rows.iter().map(|r| r.synthetic_key.as_str()).collect();
+    let posted: Vec<DateTime<Utc>> = rows.iter().map(|r| r.posted_at).collect();
+    let amounts: Vec<Decimal> = rows.iter().map(|r| r.amount).collect();
+    let currencies: Vec<&str> = rows.iter().map(|r| r.currency.as_str()).collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+    let memos: Vec<&str> = rows.iter().map(|r| r.memo.as_str()).collect();
+    let checks: Vec<&str> = rows.iter().map(|r| r.check_number.as_str()).collect();
+    let inserted = sqlx::query!(
+        r#"insert into feed_transaction (id, account_id, connection_id, fitid, synthetic_key, posted_at, amount, currency,
+                                         name, memo, check_number, source, import_id, created_seq, change_seq)
+           select t.id, t.account_id, $1, t.fitid, t.key, t.posted, t.amount, t.currency, t.name, t.memo, t.check_number,
+                  'import', $2, t.seq, t.seq
+           from (select r.*, nextval('feed_change_seq') as seq
+                 from unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[], $8::numeric[],
+                             $9::text[], $10::text[], $11::text[], $12::text[])
+                      with ordinality as r(id, account_id, fitid, key, posted, amount, currency, name, memo, check_number, n)
+                 order by r.n) t
+           on conflict (account_id, fitid) do nothing"#,
+        connection_id,
+        import_id,
+        &ids,
+        &accounts,
+        &fitids as &[&str],
+        &keys as &[&str],
+        &posted,
+        &amounts,
+        &currencies as &[&str],
+        &names as &[&str],
+        &memos as &[&str],
+        &checks as &[&str],
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected())
 }

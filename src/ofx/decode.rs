@@ -9,6 +9,7 @@ use encoding_rs::{Encoding, UTF_8, WINDOWS_1252};
 
 use super::error::OfxError;
 use super::model::{OfxHeader, OfxVersion};
+use super::repair::{ReadWarning, WarningCode};
 
 /// A decoded file: its header and the full text, with the body (from the
 /// first element on) starting at `body_start`.
@@ -75,6 +76,41 @@ fn choose_encoding(header: &RawHeader) -> &'static Encoding {
         Some(encoding) if encoding == UTF_8 || encoding.is_single_byte() => encoding,
         _ => UTF_8,
     }
+}
+
+/// Files whose header names a single-byte charset (USASCII, 1252) but whose bytes are UTF-8
+/// are read as UTF-8, since reading them as declared would garble every accented letter;
+/// declared UTF-8 that is not was already read as CP1252 (`decode_with`). Both are warned.
+pub(crate) fn review_encoding(input: &[u8], prelude: &mut Prelude, warnings: &mut Vec<ReadWarning>) {
+    if Encoding::for_bom(input).is_some() {
+        return;
+    }
+    let declared = declared_label(prelude);
+    let used = prelude.header.encoding.clone();
+    if used != UTF_8.name()
+        && !input.is_ascii()
+        && let Ok(text) = std::str::from_utf8(input)
+    {
+        let message = format!("header declares {declared} but the bytes are UTF-8; read as UTF-8");
+        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
+        prelude.text = text.to_owned();
+        prelude.header.encoding = UTF_8.name().to_owned();
+        return;
+    }
+    let declared_utf8 = declared.eq_ignore_ascii_case("UTF-8") || declared.eq_ignore_ascii_case("UTF8");
+    if declared_utf8 && used != UTF_8.name() {
+        let message = format!("header declares UTF-8 but the bytes are not; read as {used}");
+        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
+    }
+}
+
+fn declared_label(prelude: &Prelude) -> String {
+    let head = &prelude.text[..prelude.body_start];
+    if head.trim_start().starts_with("<?") {
+        let declaration = processing_instruction(head, "xml");
+        return pi_attributes(declaration).remove("ENCODING").unwrap_or_else(|| "UTF-8".to_owned());
+    }
+    sgml_encoding_label(&prelude.header.fields).unwrap_or_else(|| "no charset".to_owned())
 }
 
 fn header_end_bytes(input: &[u8]) -> usize {

@@ -19,13 +19,30 @@ use super::write::{PENDING, REPLACES};
 
 type Result<T> = std::result::Result<T, OfxError>;
 
+/// Whether a transaction without a FITID is an error (Direct Connect) or is kept with an
+/// empty one for the caller to identify otherwise (files from a bank's website).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fitids {
+    Required,
+    MayBeMissing,
+}
+
 pub(crate) fn document(version: OfxVersion, header: OfxHeader, ofx: &Element) -> Result<OfxDocument> {
+    document_with(version, header, ofx, Fitids::Required)
+}
+
+pub(crate) fn document_with(
+    version: OfxVersion,
+    header: OfxHeader,
+    ofx: &Element,
+    fitids: Fitids,
+) -> Result<OfxDocument> {
     Ok(OfxDocument {
         version,
         header,
         signon: ofx.path(&["SIGNONMSGSRSV1", "SONRS"]).map(signon).transpose()?,
         account_list: ofx.path(&["SIGNUPMSGSRSV1", "ACCTINFOTRNRS"]).map(account_list).transpose()?,
-        statements: statements(ofx)?,
+        statements: statements(ofx, fitids)?,
     })
 }
 
@@ -59,17 +76,29 @@ const STATEMENT_SETS: [(&str, &str, &str, StatementKind); 2] = [
     ("CREDITCARDMSGSRSV1", "CCSTMTTRNRS", "CCSTMTRS", StatementKind::CreditCard),
 ];
 
-fn statements(ofx: &Element) -> Result<Vec<Statement>> {
+fn statements(ofx: &Element, fitids: Fitids) -> Result<Vec<Statement>> {
     let mut found = Vec::new();
     for (set, trn, body, kind) in STATEMENT_SETS {
         for trnrs in ofx.children_named(set).flat_map(|s| s.children_named(trn)) {
-            found.push(statement(trnrs, trnrs.child(body), kind)?);
+            found.push(statement(trnrs, trnrs.child(body), kind, fitids)?);
         }
     }
     Ok(found)
 }
 
-fn statement(trnrs: &Element, body: Option<&Element>, kind: StatementKind) -> Result<Statement> {
+/// The line of each transaction, statement by statement, in the order [`statements`] reads them.
+pub(crate) fn transaction_lines(ofx: &Element) -> Vec<Vec<usize>> {
+    let mut found = Vec::new();
+    for (set, trn, body, _) in STATEMENT_SETS {
+        for trnrs in ofx.children_named(set).flat_map(|s| s.children_named(trn)) {
+            let list = trnrs.child(body).and_then(|body| body.child("BANKTRANLIST"));
+            found.push(list.into_iter().flat_map(|l| l.children_named("STMTTRN")).map(|t| t.line).collect());
+        }
+    }
+    found
+}
+
+fn statement(trnrs: &Element, body: Option<&Element>, kind: StatementKind, fitids: Fitids) -> Result<Statement> {
     let status = optional_status(trnrs)?;
     let trnuid = string(trnrs, "TRNUID");
     let Some(body) = body else {
@@ -87,7 +116,7 @@ fn statement(trnrs: &Element, body: Option<&Element>, kind: StatementKind) -> Re
         account: Some(statement_account(body, kind)?),
         start: list.map(|l| date(l, "DTSTART")).transpose()?.flatten(),
         end: list.map(|l| date(l, "DTEND")).transpose()?.flatten(),
-        transactions: list.map_or(Ok(Vec::new()), transactions)?,
+        transactions: list.map_or(Ok(Vec::new()), |list| transactions(list, fitids))?,
         ledger_balance: balance(body, "LEDGERBAL")?,
         available_balance: balance(body, "AVAILBAL")?,
     })
@@ -113,13 +142,17 @@ fn card_account(from: &Element) -> Result<Account> {
     Ok(Account::CreditCard { account_id: required(from, "ACCTID")?.to_owned() })
 }
 
-fn transactions(list: &Element) -> Result<Vec<Transaction>> {
-    list.children_named("STMTTRN").map(transaction).collect()
+fn transactions(list: &Element, fitids: Fitids) -> Result<Vec<Transaction>> {
+    list.children_named("STMTTRN").map(|trn| transaction(trn, fitids)).collect()
 }
 
-fn transaction(trn: &Element) -> Result<Transaction> {
+fn transaction(trn: &Element, fitids: Fitids) -> Result<Transaction> {
+    let fitid = match fitids {
+        Fitids::Required => required(trn, "FITID")?,
+        Fitids::MayBeMissing => trn.text_of("FITID").unwrap_or_default(),
+    };
     Ok(Transaction {
-        fitid: required(trn, "FITID")?.to_owned(),
+        fitid: fitid.to_owned(),
         trntype: required(trn, "TRNTYPE")?.to_owned(),
         posted: required_date(trn, "DTPOSTED")?,
         user_date: date(trn, "DTUSER")?,

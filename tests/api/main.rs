@@ -11,6 +11,7 @@ mod conventions;
 mod credentials_canary;
 mod errors;
 mod health;
+mod imports;
 mod incidents;
 mod jobs;
 mod operations;

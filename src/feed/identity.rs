@@ -1,0 +1,57 @@
+//! How a transaction is recognised when the two sides do not share a FITID: the posting day,
+//! the amount, the payee with case, spacing and punctuation taken out, and its occurrence among
+//! identical rows of that day, so two real identical coffees stay two.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+
+/// Payee text kept in a key; longer names are cut (the start tells them apart).
+const PAYEE_CHARS: usize = 64;
+
+/// One row as identity sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    pub day: NaiveDate,
+    pub amount: Decimal,
+    pub payee: &'a str,
+}
+
+/// Keys for `rows` in the order given (the order the source lists them).
+pub fn synthetic_keys(rows: &[Facts<'_>]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    rows.iter()
+        .map(|row| {
+            let base = format!("{}|{}|{}", row.day, row.amount.normalize(), normalise_payee(row.payee));
+            let occurrence = seen.entry(base.clone()).or_insert(0);
+            let key = format!("{base}|{occurrence}");
+            *occurrence += 1;
+            key
+        })
+        .collect()
+}
+
+/// Lower-case letters and digits only: `AMAZON.COM*2X4` and `Amazon.com *2x4` are one payee.
+pub fn normalise_payee(payee: &str) -> String {
+    payee.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).take(PAYEE_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn identical_rows_of_a_day_stay_distinct() {
+        let day = NaiveDate::from_ymd_opt(2024, 1, 5).unwrap();
+        let coffee = Facts { day, amount: Decimal::new(-350, 2), payee: "Blue Bottle #12" };
+        let keys = synthetic_keys(&[
+            coffee,
+            Facts { payee: "BLUE BOTTLE 12", ..coffee },
+            Facts { amount: Decimal::new(-35, 1), ..coffee },
+        ]);
+        assert_eq!(
+            keys,
+            ["2024-01-05|-3.5|bluebottle12|0", "2024-01-05|-3.5|bluebottle12|1", "2024-01-05|-3.5|bluebottle12|2"]
+        );
+    }
+}

@@ -1,0 +1,303 @@
+//! Statement import: `POST /v1/connections/{id}/imports` (or `…/accounts/{account_id}/imports`)
+//! with the file as the raw body or as the `file` part of `multipart/form-data`; the import's
+//! report at `GET /v1/imports/{id}`; decisions on held rows at
+//! `POST /v1/imports/{id}/duplicates/{duplicate_id}`.
+
+use axum::extract::{FromRequest, Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::connections::{visible, writer};
+use super::extract::{Json, Path, Query, parse_json};
+use super::idempotent::{self, IdempotentPost, Outcome};
+use super::problem::{ApiError, FieldError, Problem};
+use crate::idempotency::StoredResponse;
+use crate::import::{self, DuplicateState, ImportError, ImportReport, Target};
+use crate::statement::ReadOptions;
+use crate::statement::csv::{CsvOptions, DateOrder, DecimalMark};
+
+/// How to read a CSV file when its own detection should not decide.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// The account the file is for; by default accounts are matched by the file's ids.
+    pub account_id: Option<Uuid>,
+    /// For CSV: the order of day and month in dates like 03/04/2024.
+    pub date_order: Option<DateOrder>,
+    /// For CSV: the decimal mark of amounts like 1,234.
+    pub decimal_mark: Option<DecimalMark>,
+}
+
+/// A statement file as the raw request body.
+#[derive(Debug, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)]
+pub struct StatementBytes(Vec<u8>);
+
+/// The multipart form: the file, and optionally CSV options as JSON.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ImportUpload {
+    /// The statement file (OFX, QFX, QBO or CSV; recognised from its content).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// `CsvOptions` as JSON: columns by name or 1-based position, date order, decimal mark.
+    #[schema(value_type = Option<String>, example = r#"{"columns": {"date": "Buchungstag", "amount": 9}}"#)]
+    options: Option<String>,
+}
+
+/// Import a statement file into a connection; accounts are matched by the file's account
+/// ids. The same file twice adds nothing.
+#[utoipa::path(post, operation_id = "import_statement", path = "/v1/connections/{id}/imports", tag = "imports", security(("api_key" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Connection id"),
+        ImportParams,
+        ("idempotency-key" = Option<String>, Header, nullable = false, description = "Same key and body → the first response", pattern = "^[!-~]{1,200}$"),
+    ),
+    request_body(description = "The file, raw or as the `file` part of a form",
+        content((ImportUpload = "multipart/form-data"), (StatementBytes = "application/octet-stream"))),
+    responses(
+        (status = 201, description = "Imported; the report", body = ImportReport,
+            headers(("location" = String, description = "The import's URL"))),
+        (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the service accepts", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The file cannot be read (the line and the problem), or its accounts are not the connection's", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn import_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    Query(params): Query<ImportParams>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    run(state, caller, id, params, headers, body).await
+}
+
+/// Import a statement file into one account of a connection.
+#[utoipa::path(post, operation_id = "import_account_statement", path = "/v1/connections/{id}/accounts/{account_id}/imports", tag = "imports", security(("api_key" = [])),
+    params(
+        ("id" = Uuid, Path, description = "Connection id"),
+        ("account_id" = Uuid, Path, description = "Account id"),
+        ("date_order" = Option<DateOrder>, Query, description = "For CSV: the order of day and month"),
+        ("decimal_mark" = Option<DecimalMark>, Query, description = "For CSV: the decimal mark"),
+        ("idempotency-key" = Option<String>, Header, nullable = false, description = "Same key and body → the first response", pattern = "^[!-~]{1,200}$"),
+    ),
+    request_body(description = "The file, raw or as the `file` part of a form",
+        content((ImportUpload = "multipart/form-data"), (StatementBytes = "application/octet-stream"))),
+    responses(
+        (status = 201, description = "Imported; the report", body = ImportReport,
+            headers(("location" = String, description = "The import's URL"))),
+        (status = 404, description = "No such connection visible to this key", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The file is larger than the service accepts", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The file cannot be read (the line and the problem), or it is for another account", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn import_account_file(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, account_id)): Path<(Uuid, Uuid)>,
+    Query(params): Query<AccountImportParams>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let params =
+        ImportParams { account_id: Some(account_id), date_order: params.date_order, decimal_mark: params.decimal_mark };
+    run(state, caller, id, params, headers, body).await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountImportParams {
+    pub date_order: Option<DateOrder>,
+    pub decimal_mark: Option<DecimalMark>,
+}
+
+async fn run(
+    state: AppState,
+    caller: Caller,
+    id: Uuid,
+    params: ImportParams,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    writer(&caller)?;
+    visible(&state, &caller.0, id).await?;
+    let path = format!("/v1/connections/{id}/imports?{}", params.account_id.map(|a| a.to_string()).unwrap_or_default());
+    let post = IdempotentPost::read(&headers, &caller.0, &path, &body)?;
+    let (file, form_options) = file_of(&headers, body).await?;
+    let mut csv = form_options.unwrap_or_default();
+    csv.date_order = params.date_order.or(csv.date_order);
+    csv.decimal_mark = params.decimal_mark.or(csv.decimal_mark);
+    let options = ReadOptions { csv };
+    let target = Target { connection_id: id, account_id: params.account_id };
+    let outcome = post
+        .run(&state.pool, async |tx| {
+            let report = import::import(tx, target, &file, &options).await.map_err(import_problem)?;
+            let body = serde_json::to_vec(&report).map_err(|error| ApiError::internal(&error))?;
+            let location = format!("/v1/imports/{}", report.import_id);
+            Ok(((), StoredResponse { status: StatusCode::CREATED.as_u16(), body, location: Some(location) }))
+        })
+        .await?;
+    Ok(match outcome {
+        Outcome::Done((), first) => idempotent::respond(first),
+        Outcome::Replay(first) => idempotent::replay(first),
+    })
+}
+
+/// The file and any CSV options, from a form or the raw body.
+async fn file_of(headers: &HeaderMap, body: axum::body::Bytes) -> Result<(Vec<u8>, Option<CsvOptions>), ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
+        return Ok((body.to_vec(), None));
+    }
+    let request = axum::http::Request::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .body(axum::body::Body::from(body))
+        .map_err(|error| ApiError::internal(&error))?;
+    let bad_form = |detail: String| {
+        ApiError::bad_request("invalid_form", detail)
+            .with_errors(vec![FieldError::new("file", "a multipart form with a file part")])
+    };
+    let mut form = Multipart::from_request(request, &()).await.map_err(|rejection| bad_form(rejection.body_text()))?;
+    let (mut file, mut options) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(|error| bad_form(error.body_text()))? {
+        match field.name() {
+            Some("file") => file = Some(field.bytes().await.map_err(|error| bad_form(error.body_text()))?.to_vec()),
+            Some("options") => {
+                let text = field.bytes().await.map_err(|error| bad_form(error.body_text()))?;
+                options = Some(parse_json::<CsvOptions>(&text)?);
+            }
+            _ => {}
+        }
+    }
+    let file = file.ok_or_else(|| bad_form("the form has no part named `file`".to_owned()))?;
+    Ok((file, options))
+}
+
+fn import_problem(error: ImportError) -> ApiError {
+    match error {
+        ImportError::Unreadable(refusal) => {
+            let field = refusal.line.map_or_else(|| "file".to_owned(), |line| format!("file:line {line}"));
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "statement_unreadable",
+                format!("The file cannot be read: {refusal}."),
+            )
+            .with_errors(vec![FieldError::new(field, refusal.reason)])
+        }
+        ImportError::NoAccount(message) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "statement_account_unmatched",
+            format!("The file's account cannot be matched: {message}."),
+        ),
+        ImportError::AlreadyDecided => {
+            ApiError::new(StatusCode::CONFLICT, "duplicate_decided", "This row was confirmed or rejected already.")
+        }
+        ImportError::Database(error) => error.into(),
+        ImportError::Corrupt(value) => ApiError::internal(&value),
+    }
+}
+
+/// An import's report, with the current state of the rows it held.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportView {
+    pub report: ImportReport,
+    pub duplicates: Vec<DuplicateView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicateView {
+    pub duplicate_id: Uuid,
+    pub account_id: Uuid,
+    pub line: i32,
+    pub state: DuplicateState,
+    pub resembles: Uuid,
+}
+
+/// An import's report and the rows it holds for confirmation.
+#[utoipa::path(get, operation_id = "get_import", path = "/v1/imports/{id}", tag = "imports", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Import id")),
+    responses(
+        (status = 200, description = "The report", body = ImportView),
+        (status = 404, description = "No such import visible to this key", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (connection_id, report) =
+        import::store::report(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No import has that id."))?;
+    visible(&state, &caller.0, connection_id).await.map_err(|_| ApiError::not_found("No import has that id."))?;
+    let held = import::store::held_of_import(&state.pool, id).await?;
+    let duplicates: Result<Vec<DuplicateView>, ApiError> = held
+        .into_iter()
+        .map(|h| {
+            let state = DuplicateState::parse(&h.state).ok_or_else(|| ApiError::internal(&h.state))?;
+            Ok(DuplicateView {
+                duplicate_id: h.id,
+                account_id: h.account_id,
+                line: h.line,
+                state,
+                resembles: h.resembles,
+            })
+        })
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "report": report, "duplicates": duplicates? })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DuplicateDecision {
+    /// `imported`: a transaction of its own, added to the feed; `discarded`: the stored one.
+    pub decision: Decision,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Imported,
+    Discarded,
+}
+
+/// Confirm a held row as a transaction of its own, or reject it as the stored one.
+#[utoipa::path(post, operation_id = "decide_duplicate", path = "/v1/imports/{id}/duplicates/{duplicate_id}", tag = "imports", security(("api_key" = [])),
+    params(("id" = Uuid, Path, description = "Import id"), ("duplicate_id" = Uuid, Path, description = "Held row id")),
+    request_body = DuplicateDecision,
+    responses(
+        (status = 200, description = "Decided", body = DuplicateView),
+        (status = 404, description = "No such import or row visible to this key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Decided already", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn decide(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, duplicate_id)): Path<(Uuid, Uuid)>,
+    Json(request): Json<DuplicateDecision>,
+) -> Result<axum::Json<DuplicateView>, ApiError> {
+    writer(&caller)?;
+    let missing = || ApiError::not_found("No held row has that id.");
+    let (connection_id, _) = import::store::report(&state.pool, id).await?.ok_or_else(missing)?;
+    visible(&state, &caller.0, connection_id).await.map_err(|_| missing())?;
+    let decision = match request.decision {
+        Decision::Imported => DuplicateState::Imported,
+        Decision::Discarded => DuplicateState::Discarded,
+    };
+    let mut tx = state.pool.begin().await?;
+    let (_, held) =
+        import::decide(&mut tx, id, duplicate_id, decision).await.map_err(import_problem)?.ok_or_else(missing)?;
+    tx.commit().await?;
+    Ok(axum::Json(DuplicateView {
+        duplicate_id: held.id,
+        account_id: held.account_id,
+        line: held.line,
+        state: decision,
+        resembles: held.resembles,
+    }))
+}

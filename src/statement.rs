@@ -1,0 +1,45 @@
+//! Statement files a person brings (Web Connect OFX/QFX/QBO, CSV exports): the format is
+//! recognised from the content, each reader is lenient where the meaning is unambiguous and
+//! says so in a warning with the line, and refuses with the line and reason otherwise.
+//!
+//! OFX is read by [`crate::ofx::read_lenient`] (the one OFX parser); this module turns either
+//! format into the same [`StatementFile`].
+
+pub mod csv;
+mod format;
+mod from_ofx;
+mod model;
+
+#[cfg(test)]
+mod evaluation;
+#[cfg(test)]
+mod proptests;
+
+pub use format::Format;
+pub use model::{AccountRef, AccountStatement, Refusal, SkippedRow, StatementFile, StatementRow};
+
+pub use crate::ofx::{ReadWarning, WarningCode};
+
+/// What a caller may say about a file: limits, and for CSV the columns and date order when
+/// the reader's own detection should not decide.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    pub csv: csv::CsvOptions,
+}
+
+/// Largest file any reader accepts; the HTTP layer answers 413 above its own limit first.
+pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Reads any supported statement file.
+pub fn read(input: &[u8], options: &ReadOptions) -> Result<StatementFile, Refusal> {
+    if input.len() > MAX_FILE_BYTES {
+        return Err(Refusal::whole_file(format!("file is {} bytes, over the limit of {MAX_FILE_BYTES}", input.len())));
+    }
+    match format::recognise(input) {
+        Format::Ofx => from_ofx::read(input),
+        Format::Csv => csv::read(input, &options.csv),
+        Format::Unknown => {
+            Err(Refusal::whole_file("neither OFX (QFX, QBO) nor CSV: no <OFX> element and no delimited rows"))
+        }
+    }
+}
