@@ -14,5 +14,6 @@ mod jobs;
 mod operations;
 mod providers;
 mod refreshes;
+mod reliability;
 mod trace_context;
 mod webhooks;
