@@ -199,12 +199,11 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(%error, "database unavailable");
-                Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
-            }
-            _ => Self::internal(&error),
+        if crate::database::is_unavailable(&error) {
+            tracing::error!(%error, "database unavailable");
+            Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
+        } else {
+            Self::internal(&error)
         }
     }
 }

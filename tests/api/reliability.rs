@@ -85,7 +85,9 @@ async fn a_killed_private_postgres_comes_back_by_itself_and_loses_no_acknowledge
                         acknowledged.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
                         written += 1;
                     } else {
-                        statuses.lock().unwrap().push(status);
+                        let retry_after = response.headers().contains_key("retry-after");
+                        let problem = response.headers()["content-type"] == "application/problem+json";
+                        statuses.lock().unwrap().push((status, retry_after, problem));
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
@@ -112,6 +114,9 @@ async fn a_killed_private_postgres_comes_back_by_itself_and_loses_no_acknowledge
     assert_ne!(new_postmaster, postmaster, "a new postmaster runs");
     eprintln!("readiness returned {recovered:?} after the kill; refusals while down: {:?}", statuses.lock().unwrap());
 
+    for (status, retry_after, problem) in statuses.lock().unwrap().iter() {
+        assert!(*status == 503 && *retry_after && *problem, "a refusal while the database was down: {status}");
+    }
     let ids = acknowledged.lock().unwrap().clone();
     let listed: BTreeSet<String> = list_key_ids(&client, &addr, &key).await;
     let lost: Vec<_> = ids.difference(&listed).collect();
@@ -137,4 +142,116 @@ async fn list_key_ids(client: &reqwest::Client, addr: &str, key: &str) -> BTreeS
             None => return ids,
         }
     }
+}
+
+#[tokio::test]
+async fn a_restart_right_after_feedwatch_was_killed_waits_for_the_old_cluster_to_stop() {
+    let (dir, data_dir) = private_data_dir("restart");
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        let (mut serve, addr, _) = start_serve(&[], &["--data-dir", &data_dir, "--no-demo"]);
+        assert!(ready(&client, &addr).await);
+        // Killed as a process supervisor would see it crash; its cluster is still stopping.
+        serve.0.kill().unwrap();
+        serve.0.wait().unwrap();
+    }
+    let old_postmaster = postmaster_pid(&data_dir);
+    let (mut serve, addr, _) = start_serve(&[], &["--data-dir", &data_dir, "--no-demo"]);
+    assert!(ready(&client, &addr).await);
+    let postmaster = postmaster_pid(&data_dir).unwrap();
+    assert_ne!(Some(postmaster), old_postmaster);
+    assert!(terminate(&mut serve).success());
+    assert!(!process_exists(postmaster), "the cluster never outlives feedwatch");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn with_its_cluster_gone_feedwatch_stops_promptly_and_a_failing_start_says_why() {
+    let (dir, data_dir) = private_data_dir("gone");
+    let client = reqwest::Client::new();
+    let (mut serve, addr, _) = start_serve(&[], &["--data-dir", &data_dir, "--no-demo"]);
+    assert!(ready(&client, &addr).await);
+    // From now on the server cannot start: every restart fails.
+    let conf = Path::new(&data_dir).join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str("\nfeedwatch_test_bogus_setting = on\n");
+    std::fs::write(&conf, text).unwrap();
+    kill("-KILL", postmaster_pid(&data_dir).unwrap());
+    within(Duration::from_secs(5), "readiness notices the crash", || async { !ready(&client, &addr).await }).await;
+
+    let stopping = Instant::now();
+    assert!(terminate(&mut serve).success());
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(5), "stopping took {took:?}");
+
+    let started = Instant::now();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-demo", "--data-dir", &data_dir])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("feedwatch_test_bogus_setting"), "the error quotes the server's log: {stderr}");
+    assert!(started.elapsed() < Duration::from_secs(15), "it fails at once, took {:?}", started.elapsed());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until a statement of the app on `database` waits for a lock, and returns its backend.
+async fn blocked_backend(admin: &mut sqlx::PgConnection, database: &str) -> i32 {
+    let started = Instant::now();
+    loop {
+        let blocked: Option<i32> = sqlx::query_scalar(
+            "select pid from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' limit 1",
+        )
+        .bind(database)
+        .fetch_optional(&mut *admin)
+        .await
+        .unwrap();
+        if let Some(pid) = blocked {
+            return pid;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "no request blocked on the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_database_session_ended_by_the_server_answers_503_with_retry_after_not_500() {
+    use sqlx::Connection;
+    let app = crate::support::TestApp::spawn().await;
+    // Verified once, the admin key is cached: the request below blocks in its own statement.
+    assert_eq!(app.admin(reqwest::Method::GET, "/v1/api-keys").send().await.unwrap().status(), 200);
+    let mut holder =
+        sqlx::PgConnection::connect_with(&crate::support::maintenance().database(&app.database)).await.unwrap();
+    let mut admin = sqlx::PgConnection::connect_with(&crate::support::maintenance()).await.unwrap();
+    sqlx::query("begin").execute(&mut holder).await.unwrap();
+    sqlx::query("lock table api_key in access exclusive mode").execute(&mut holder).await.unwrap();
+    let request = tokio::spawn(app.admin(reqwest::Method::GET, "/v1/api-keys").send());
+    let backend = blocked_backend(&mut admin, &app.database).await;
+    // What a fast shutdown or a crash of the server does to a session: 57P01 mid-statement.
+    let terminated: bool =
+        sqlx::query_scalar("select pg_terminate_backend($1)").bind(backend).fetch_one(&mut admin).await.unwrap();
+    assert!(terminated);
+    let response = request.await.unwrap().unwrap();
+    assert!(response.headers().contains_key("retry-after"), "{:?}", response.headers());
+    crate::support::assert_problem(response, 503, "database_unavailable").await;
+    sqlx::query("rollback").execute(&mut holder).await.unwrap();
+}
+
+#[tokio::test]
+async fn readyz_answers_within_its_own_timeout_when_the_database_does_not() {
+    use sqlx::Connection;
+    let app = crate::support::TestApp::spawn().await;
+    let mut holder =
+        sqlx::PgConnection::connect_with(&crate::support::maintenance().database(&app.database)).await.unwrap();
+    sqlx::query("begin").execute(&mut holder).await.unwrap();
+    sqlx::query("lock table _sqlx_migrations in access exclusive mode").execute(&mut holder).await.unwrap();
+    let started = Instant::now();
+    let response = app.anonymous(reqwest::Method::GET, "/readyz").send().await.unwrap();
+    let took = started.elapsed();
+    crate::support::assert_problem(response, 503, "not_ready").await;
+    assert!(took < Duration::from_millis(1500), "readyz took {took:?}");
+    sqlx::query("rollback").execute(&mut holder).await.unwrap();
+    assert_eq!(app.anonymous(reqwest::Method::GET, "/readyz").send().await.unwrap().status(), 200);
 }
