@@ -14,6 +14,7 @@ pub mod health;
 pub mod idempotent;
 pub mod incidents;
 pub mod institutions;
+pub mod listener;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
@@ -77,6 +78,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// Header read and keep-alive timeouts, and the cap on connections.
+    pub connections: listener::ConnectionLimits,
 }
 
 #[derive(OpenApi)]
@@ -178,8 +181,13 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         .with_state(state);
     match sandbox {
         // The sandbox bank answers OFX like a bank would (503s, 429s, stalls), not problem+json,
-        // so it sits outside the API's layers.
-        Some(bank) => app.nest_service("/sandbox-bank", sandbox_bank::router(bank)),
+        // so it sits outside the API's layers; but not outside its time limit: a stall is
+        // answered 504, as a bank's gateway would, when the request timeout passes.
+        Some(bank) => app.nest_service(
+            "/sandbox-bank",
+            sandbox_bank::router(bank)
+                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, settings.request_timeout)),
+        ),
         None => app,
     }
 }
@@ -193,7 +201,18 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let server = axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    serve_with_limits(listener, router, shutdown, grace, listener::ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the given connection limits.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+    limits: listener::ConnectionLimits,
+) -> std::io::Result<()> {
+    let server = listener::serve_connections(listener, router, shutdown.clone(), limits);
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;

@@ -556,6 +556,10 @@ async fn measure(
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: options.prefetch,
         statements_in_flight: options.statements_in_flight,
+        // The benchmark measures the pool's throughput, not the per-bank bulkhead: every slot
+        // may refresh the same sandbox bank.
+        institution_concurrency: options.concurrency,
+        bank_timeout: Duration::from_secs(30),
     };
     let progress = Arc::new(Progress::default());
     let workers =

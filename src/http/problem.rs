@@ -161,6 +161,12 @@ impl ApiError {
     pub fn code(&self) -> &str {
         &self.0.code
     }
+
+    /// The problem document's bytes, for answers written below the router (a refused
+    /// connection).
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.0.problem()).unwrap_or_default()
+    }
 }
 
 impl ErrorParts {

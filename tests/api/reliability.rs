@@ -255,3 +255,156 @@ async fn readyz_answers_within_its_own_timeout_when_the_database_does_not() {
     sqlx::query("rollback").execute(&mut holder).await.unwrap();
     assert_eq!(app.anonymous(reqwest::Method::GET, "/readyz").send().await.unwrap().status(), 200);
 }
+
+fn short_connection_limits(max_connections: usize) -> crate::support::Options {
+    crate::support::Options {
+        connections: feedwatch::http::listener::ConnectionLimits {
+            header_read_timeout: Duration::from_secs(1),
+            keep_alive_timeout: Duration::from_secs(1),
+            max_connections,
+        },
+        ..Default::default()
+    }
+}
+
+/// Whether the server closes `socket` within `limit` (reads until end of stream).
+async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        loop {
+            match socket.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn a_slow_header_flood_neither_slows_the_service_nor_keeps_its_sockets() {
+    use tokio::io::AsyncWriteExt;
+    let app = crate::support::TestApp::spawn_with(short_connection_limits(512)).await;
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: feedwatch\r\nX-Slow: ").await.unwrap();
+        flood.push(socket);
+    }
+    for _ in 0..5 {
+        let started = Instant::now();
+        assert_eq!(app.anonymous(reqwest::Method::GET, "/healthz").send().await.unwrap().status(), 200);
+        assert_eq!(app.admin(reqwest::Method::GET, "/v1/api-keys").send().await.unwrap().status(), 200);
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(1), "two requests during the flood took {took:?}");
+    }
+    let started = Instant::now();
+    for socket in &mut flood {
+        assert!(closed_within(socket, Duration::from_secs(5)).await, "a slow header was held past its timeout");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::support::TestApp::spawn_with(short_connection_limits(512)).await;
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: feedwatch\r\n\r\n").await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = socket.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 200"));
+    let idle = Instant::now();
+    assert!(closed_within(&mut socket, Duration::from_secs(5)).await, "the idle connection stayed open");
+    assert!(idle.elapsed() >= Duration::from_millis(900), "closed after {:?}, before its timeout", idle.elapsed());
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_are_refused_with_a_problem_and_served_again_once_below() {
+    let app = crate::support::TestApp::spawn_with(short_connection_limits(8)).await;
+    // A fresh client per request: each request needs a connection of its own.
+    let fresh = || reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    let refused = within(Duration::from_secs(5), "a connection over the cap is refused", || async {
+        let response = fresh().get(app.url("/healthz")).send().await;
+        response.is_ok_and(|response| response.status() == 503)
+    });
+    refused.await;
+    let response = fresh().get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.headers()["retry-after"], "1");
+    crate::support::assert_problem(response, 503, "too_many_connections").await;
+    drop(held);
+    within(Duration::from_secs(5), "served again below the cap", || async {
+        fresh().get(app.url("/healthz")).send().await.is_ok_and(|response| response.status() == 200)
+    })
+    .await;
+}
+
+async fn connection_state(app: &crate::support::TestApp, key: &str, id: &str) -> String {
+    let response = app.anonymous(reqwest::Method::GET, &format!("/v1/connections/{id}")).bearer_auth(key).send().await;
+    let body: Value = response.unwrap().json().await.unwrap();
+    body["state"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn healthy_banks_refresh_on_time_while_one_bank_stalls_and_the_stalling_bank_opens_an_incident() {
+    let app = crate::support::TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(uuid::Uuid::new_v4())).await;
+    let (stalling, healthy) = (app.sandbox_institution("slow").await, app.sandbox_institution("healthy").await);
+    // The stalling bank's refreshes are queued first: without bulkheads they would take every slot.
+    for n in 0..8 {
+        app.connection(&tenant, stalling, &format!("Stalled {n}"), "error_712").await;
+    }
+    let mut healthy_ids = Vec::new();
+    for n in 0..4 {
+        let created = app.connection(&tenant, healthy, &format!("Healthy {n}"), "pass_good").await;
+        healthy_ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let settings = feedwatch::app::WorkerSettings {
+        concurrency: 4,
+        db_connections: 4,
+        lease: Duration::from_secs(20),
+        refresh_timeout: Duration::from_secs(15),
+        sandbox_url: Some(app.url("/sandbox-bank")),
+        incidents: feedwatch::incident::Rules { min_failed_connections: 3, ..feedwatch::incident::Rules::default() },
+        stale_after: Duration::from_secs(48 * 3600),
+        prefetch: 0,
+        statements_in_flight: 1,
+        institution_concurrency: 2,
+        bank_timeout: Duration::from_secs(4),
+    };
+    let sealer = Arc::new(crate::support::sealer());
+    let pool =
+        feedwatch::app::worker_pool(&app.pool, &sealer, &app.instance().catalog, &settings, Duration::from_secs(1))
+            .unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(Arc::new(pool).run(shutdown.clone()));
+
+    // Two slots stall on the slow bank for the bank timeout; the other two serve the healthy bank.
+    let took = within(Duration::from_secs(3), "every healthy connection refreshed", || async {
+        for id in &healthy_ids {
+            if connection_state(&app, &tenant, id).await != "healthy" {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    eprintln!("healthy connections refreshed within {took:?} while the other bank stalled");
+
+    // Timeouts are the bank's failures: two rounds of two stalls reach the incident threshold.
+    let opened = within(Duration::from_secs(20), "the stalling bank's incident opens", || async {
+        let response = app.admin(reqwest::Method::GET, "/v1/incidents?state=open").send().await.unwrap();
+        let page: Value = response.json().await.unwrap();
+        page["items"].as_array().unwrap().iter().any(|incident| incident["institution"]["id"] == stalling.to_string())
+    })
+    .await;
+    eprintln!("the incident opened after {opened:?} more");
+    shutdown.cancel();
+    running.await.unwrap();
+}

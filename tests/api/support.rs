@@ -178,6 +178,8 @@ pub struct Options {
     /// Background refresh workers; 0 (the default) leaves jobs to `refresh_pool().run_until_idle()`.
     pub workers: usize,
     pub refresh_cooldown: Duration,
+    /// Header read and keep-alive timeouts, connection cap.
+    pub connections: feedwatch::http::listener::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -188,6 +190,7 @@ impl Default for Options {
             cors_origins: vec![],
             workers: 0,
             refresh_cooldown: Duration::ZERO,
+            connections: feedwatch::http::listener::ConnectionLimits::default(),
         }
     }
 }
@@ -209,6 +212,7 @@ impl TestApp {
                 cors_origins: options.cors_origins,
                 max_body_bytes: options.max_body_bytes,
                 request_timeout: options.request_timeout,
+                connections: options.connections,
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
@@ -268,6 +272,7 @@ impl TestApp {
                 cors_origins: vec![],
                 max_body_bytes: 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
+                connections: Default::default(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
@@ -345,6 +350,10 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: 0,
         statements_in_flight: 1,
+        // Tests drive pools until idle over many connections of one sandbox bank: no bulkhead
+        // puts any of them off (tests/api/reliability.rs tests the bulkhead).
+        institution_concurrency: 64,
+        bank_timeout: Duration::from_secs(20),
     }
 }
 
