@@ -27,6 +27,7 @@ use crate::institution::{InstitutionFields, OfxSettings, ProviderKind};
 use crate::jobs::maintenance::{self, MaintenanceConfig};
 use crate::jobs::worker::{PoolConfig, Registration, WorkerPool};
 use crate::provider::{DirectConnect, DirectConnectOptions};
+use crate::refresh::bulkhead::Bulkheads;
 use crate::refresh::schedule;
 use crate::refresh::{self, RefreshHandler, Refresher};
 use crate::sandbox::{Clock, SandboxBank, SandboxConfig};
@@ -155,6 +156,10 @@ pub struct WorkerSettings {
     pub prefetch_ceiling: usize,
     /// Claim and completion statements in flight at once.
     pub statements_in_flight: usize,
+    /// Refreshes of one institution this instance runs at once.
+    pub institution_concurrency: usize,
+    /// Longest one exchange with a bank may take; shorter than the lease and the refresh timeout.
+    pub bank_timeout: Duration,
 }
 
 impl WorkerSettings {
@@ -170,6 +175,8 @@ impl WorkerSettings {
             prefetch: args.worker_prefetch.unwrap_or(args.workers / 4),
             prefetch_ceiling: if args.worker_prefetch.is_some() { 0 } else { crate::jobs::pace::PREFETCH_CEILING },
             statements_in_flight: usize::from(args.worker_statements_in_flight),
+            institution_concurrency: usize::from(args.institution_concurrency),
+            bank_timeout: args.bank_timeout,
         }
     }
 }
@@ -186,6 +193,7 @@ impl InstanceSettings {
                     burst: args.auth_failure_burst,
                     refill: args.auth_failure_refill,
                 },
+                connections: args.connection_limits(),
             },
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),
@@ -269,7 +277,13 @@ impl Instance {
             auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
         };
         let router = http::router(state, &settings.http, sandbox.clone());
-        let server = tokio::spawn(http::serve(listener, router, shutdown.clone(), settings.shutdown_grace));
+        let server = tokio::spawn(http::serve_with_limits(
+            listener,
+            router,
+            shutdown.clone(),
+            settings.shutdown_grace,
+            settings.http.connections,
+        ));
         if settings.seed_demo && settings.mount_sandbox {
             let seeded = crate::demo::seed(&state_pool, &state_sealer).await?;
             if seeded > 0 {
@@ -324,6 +338,15 @@ pub fn worker_pool_with(
     shutdown_grace: Duration,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<WorkerPool> {
+    anyhow::ensure!(
+        settings.bank_timeout < settings.lease && settings.bank_timeout < settings.refresh_timeout,
+        "FEEDWATCH_BANK_TIMEOUT ({:?}) must be shorter than FEEDWATCH_WORKER_LEASE ({:?}) and \
+         FEEDWATCH_REFRESH_TIMEOUT ({:?}), so a bank that stalls fails the refresh (and counts towards \
+         an incident) before the job is given up",
+        settings.bank_timeout,
+        settings.lease,
+        settings.refresh_timeout
+    );
     let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
     let worker_db = database::pool_options(settings.db_connections.max(2))
         .acquire_timeout(Duration::from_secs(10))
@@ -331,11 +354,13 @@ pub fn worker_pool_with(
     let refresher = Refresher {
         pool: worker_db.clone(),
         sealer: Arc::clone(sealer),
-        provider: DirectConnect::new(DirectConnectOptions::default()).context("building the HTTP client")?,
+        provider: DirectConnect::new(DirectConnectOptions { timeout: settings.bank_timeout, ..Default::default() })
+            .context("building the HTTP client")?,
         catalog: catalog.clone(),
         sandbox_url: settings.sandbox_url.clone(),
         incidents: settings.incidents.clone(),
         metrics: Arc::clone(metrics),
+        bulkheads: Bulkheads::new(settings.institution_concurrency),
     };
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),

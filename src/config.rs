@@ -75,6 +75,21 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// Longest wait for a request's head (request line and headers), counted from the accept
+    /// or from the end of the previous response; the connection is closed when it passes.
+    #[arg(long, env = "FEEDWATCH_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A connection with no request in progress for this long is closed. Behind a load
+    /// balancer, set it (and the header read timeout) above the balancer's idle timeout.
+    #[arg(long, env = "FEEDWATCH_KEEP_ALIVE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// Connections served at once; further ones get a 503 problem (`too_many_connections`,
+    /// Retry-After 1) and are closed.
+    #[arg(long, env = "FEEDWATCH_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Log line format.
     #[arg(long, env = "FEEDWATCH_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
@@ -94,6 +109,16 @@ pub struct ServeArgs {
     /// Never mount the sandbox bank or seed demo data.
     #[arg(long, overrides_with = "demo")]
     pub no_demo: bool,
+}
+
+impl ServeArgs {
+    pub fn connection_limits(&self) -> crate::http::listener::ConnectionLimits {
+        crate::http::listener::ConnectionLimits {
+            header_read_timeout: self.header_read_timeout,
+            keep_alive_timeout: self.keep_alive_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+        }
+    }
 }
 
 /// Settings of the refresh workers (in `serve` and in `feedwatch worker`).
@@ -137,6 +162,17 @@ pub struct WorkerArgs {
     /// degraded, error or not.
     #[arg(long, env = "FEEDWATCH_STALE_AFTER", default_value = "48h", value_parser = parse_duration)]
     pub stale_after: Duration,
+
+    /// Refreshes of one institution this instance runs at once; more wait a few seconds (no
+    /// attempt spent), so a bank that stalls cannot take every worker slot.
+    #[arg(long, env = "FEEDWATCH_INSTITUTION_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub institution_concurrency: u16,
+
+    /// Longest one exchange with a bank may take (connecting, asking, reading the reply); a bank
+    /// that takes longer fails the refresh with 712, which counts towards an incident. Must be
+    /// shorter than the worker lease and the refresh timeout.
+    #[arg(long, env = "FEEDWATCH_BANK_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub bank_timeout: Duration,
 
     #[command(flatten)]
     pub incidents: IncidentArgs,

@@ -38,6 +38,21 @@ pub fn latest_known_migration() -> i64 {
     MIGRATOR.iter().map(|migration| migration.version).max().unwrap_or(0)
 }
 
+/// Whether an error says the database cannot be used right now (rather than that a statement
+/// is wrong): a pool that timed out or closed, a connection refused or cut, and the server
+/// shutting down (`57P01`), crashing (`57P02`), still starting or unable to connect (`57P03`),
+/// out of connections (`53300`) or any connection exception (class `08`). Such a failure is
+/// worth retrying shortly; the one answer to "is this an outage?".
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+        }),
+        _ => false,
+    }
+}
+
 /// Repeats `step` (one short statement over at most `batch` rows) until a round handles fewer,
 /// so no statement holds many locks or runs long; returns the rows handled. How every retention
 /// delete runs.
@@ -53,5 +68,19 @@ where
         if done < batch {
             return Ok(total);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outages_are_told_from_faulty_statements() {
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolClosed));
+        assert!(is_unavailable(&sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into())));
+        assert!(!is_unavailable(&sqlx::Error::RowNotFound));
+        assert!(!is_unavailable(&sqlx::Error::Protocol("unexpected message".into())));
     }
 }

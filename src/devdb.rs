@@ -2,19 +2,25 @@
 //! `DATABASE_URL` is given: `feedwatch serve` on a fresh machine, and the test suite.
 //!
 //! The server runs under a small `sh` supervisor whose standard input is a pipe from this
-//! process. When this process exits for any reason, even SIGKILL, the pipe closes, `read`
-//! returns and the supervisor shuts PostgreSQL down: a crashed feedwatch never leaves a stray
-//! server holding the data directory.
+//! process. When this process exits for any reason, even SIGKILL, the pipe closes and the
+//! supervisor shuts PostgreSQL down: a crashed feedwatch never leaves a stray server holding
+//! the data directory. A task of this process watches the supervisor in turn: when PostgreSQL
+//! dies, it is started again (`server.rs`), and `/readyz` recovers without anyone's help.
+
+mod lockfile;
+mod server;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::{Connection, PgConnection};
-use tokio::process::{Child, ChildStdin, Command};
+use sqlx::PgConnection;
+use tokio::process::Command;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::database;
+use server::ServerSpec;
 
 /// How the cluster is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,31 +50,37 @@ pub enum DevDbError {
     DataDirUnreachable(PathBuf),
     #[error("{action} failed: {detail}")]
     Command { action: String, detail: String },
-    #[error("PostgreSQL did not become ready within {0:?}; its log is at {1}")]
-    NotReady(Duration, PathBuf),
-    #[error("PostgreSQL exited during start-up; its log is at {0}")]
-    ExitedEarly(PathBuf),
+    #[error("PostgreSQL did not become ready within {waited:?}; its log ({log}) ends: {tail}")]
+    NotReady { waited: Duration, log: PathBuf, tail: String },
+    #[error("PostgreSQL exited during start-up; its log ({log}) ends: {tail}")]
+    ExitedEarly { log: PathBuf, tail: String },
+    #[error(
+        "another PostgreSQL (pid {pid}) still runs on {dir} after {waited:?}; stop it, or give this \
+         instance its own --data-dir"
+    )]
+    DirectoryBusy { pid: u32, dir: PathBuf, waited: Duration },
+    #[error("the start was cancelled")]
+    Cancelled,
     #[error("i/o error on {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("database error while preparing the cluster: {0}")]
     Database(#[from] sqlx::Error),
 }
 
-/// A running private cluster. Dropping it stops the server (the supervisor sees its input
-/// close); [`LocalPostgres::stop`] does the same and waits for the shutdown to finish.
+/// A running private cluster, kept running by a supervising task. Dropping it stops the server
+/// (the task closes the supervisor's input); [`LocalPostgres::stop`] does the same and waits
+/// for the shutdown to finish.
 #[derive(Debug)]
 pub struct LocalPostgres {
     url: String,
     port: u16,
-    supervisor: Child,
-    lifeline: Option<ChildStdin>,
-    log_path: PathBuf,
     run_as_postgres: bool,
+    stop: CancellationToken,
+    supervision: Option<JoinHandle<()>>,
 }
 
 /// The database feedwatch uses inside its private cluster.
 const DATABASE: &str = "feedwatch";
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl LocalPostgres {
     /// Initialises the cluster at `data_dir` if needed, starts it on a free loopback port and
@@ -86,18 +98,28 @@ impl LocalPostgres {
             init_cluster(&bin, &data_dir, &password_path, &owner, durability).await?;
         }
         let password = read_to_string(&password_path)?;
+        let password = password.trim();
         let port = free_port()?;
-        let (supervisor, lifeline) = spawn_supervisor(&bin, &data_dir, &log_path, port, &owner, durability)?;
-        let mut server = Self {
-            url: format!("postgres://postgres:{}@127.0.0.1:{port}/{DATABASE}", password.trim()),
-            port,
-            supervisor,
-            lifeline: Some(lifeline),
+        let run_as_postgres = owner.is_postgres();
+        let spec = ServerSpec {
+            bin,
+            data_dir,
             log_path,
-            run_as_postgres: owner.is_postgres(),
+            port,
+            owner,
+            durability,
+            maintenance_url: format!("postgres://postgres:{password}@127.0.0.1:{port}/postgres"),
         };
-        server.wait_until_ready(password.trim()).await?;
-        Ok(server)
+        let stop = CancellationToken::new();
+        let running = spec.launch(&stop).await?;
+        let supervision = tokio::spawn(server::supervise(spec, running, stop.clone()));
+        Ok(Self {
+            url: format!("postgres://postgres:{password}@127.0.0.1:{port}/{DATABASE}"),
+            port,
+            run_as_postgres,
+            stop,
+            supervision: Some(supervision),
+        })
     }
 
     /// A URL for the `feedwatch` database. It carries the cluster's generated password, so it
@@ -115,29 +137,34 @@ impl LocalPostgres {
         self.run_as_postgres
     }
 
-    /// Stops the server (fast shutdown: open sessions are ended) and waits for it to exit.
+    /// Stops the server (fast shutdown: open sessions are ended) and waits for it to exit; at
+    /// once when it is already gone.
     pub async fn stop(mut self) {
-        self.lifeline.take();
-        if let Err(error) = self.supervisor.wait().await {
-            tracing::warn!(%error, "waiting for PostgreSQL to stop failed");
+        self.stop.cancel();
+        if let Some(supervision) = self.supervision.take()
+            && let Err(error) = supervision.await
+        {
+            tracing::warn!(%error, "the private PostgreSQL's supervising task failed");
         }
     }
+}
 
-    async fn wait_until_ready(&mut self, password: &str) -> Result<(), DevDbError> {
-        let maintenance = format!("postgres://postgres:{password}@127.0.0.1:{}/postgres", self.port);
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(_)) = self.supervisor.try_wait() {
-                return Err(DevDbError::ExitedEarly(self.log_path.clone()));
+impl Drop for LocalPostgres {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl DevDbError {
+    /// The same error with the server log's last lines since `from` (a byte offset), so a
+    /// failed start says why without a trip to the log file.
+    fn with_log(self, log_path: &Path, from: u64) -> Self {
+        match self {
+            Self::ExitedEarly { log, .. } => Self::ExitedEarly { tail: server::log_tail(log_path, from), log },
+            Self::NotReady { waited, log, .. } => {
+                Self::NotReady { waited, tail: server::log_tail(log_path, from), log }
             }
-            match PgConnection::connect(&maintenance).await {
-                Ok(mut conn) => return ensure_database(&mut conn).await,
-                Err(_) if started.elapsed() < READY_TIMEOUT => {
-                    // Start-up takes about a second; a short poll keeps `serve` snappy.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(_) => return Err(DevDbError::NotReady(READY_TIMEOUT, self.log_path.clone())),
-            }
+            other => other,
         }
     }
 }
@@ -323,56 +350,4 @@ fn free_port() -> Result<u16, DevDbError> {
     let io = |source| DevDbError::Io { path: PathBuf::from("127.0.0.1:0"), source };
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io)?;
     Ok(listener.local_addr().map_err(io)?.port())
-}
-
-/// The supervisor: starts `postgres`, waits for its own input to close, then asks PostgreSQL
-/// for a fast shutdown. For throwaway clusters it then deletes the directory.
-const SUPERVISOR: &str = r#"
-bin="$1"; data="$2"; port="$3"; cleanup="$4"; shift 4
-"$bin/postgres" -D "$data" -p "$port" -c listen_addresses=127.0.0.1 -c unix_socket_directories= "$@" &
-pg=$!
-trap 'kill -INT $pg 2>/dev/null' TERM INT
-read -r _ignored
-kill -INT $pg 2>/dev/null
-wait $pg
-if [ "$cleanup" = yes ]; then
-  rm -rf "$data" "$data.password" "$data.log"
-  rmdir "$(dirname "$data")" 2>/dev/null
-fi
-"#;
-
-fn spawn_supervisor(
-    bin: &Path,
-    data_dir: &Path,
-    log_path: &Path,
-    port: u16,
-    owner: &ServerUser,
-    durability: Durability,
-) -> Result<(Child, ChildStdin), DevDbError> {
-    let io = |source| DevDbError::Io { path: log_path.to_owned(), source };
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path).map_err(io)?;
-    let mut command = owner.command(Path::new("/bin/sh"));
-    command
-        .args(["-c", SUPERVISOR, "feedwatch-postgres"])
-        .arg(bin)
-        .arg(data_dir)
-        .arg(port.to_string())
-        .arg(if durability == Durability::Throwaway { "yes" } else { "no" });
-    if durability == Durability::Throwaway {
-        command.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
-    }
-    command
-        .args(["-c", "max_connections=300"])
-        .stdin(Stdio::piped())
-        .stdout(log.try_clone().map_err(io)?)
-        .stderr(log)
-        .kill_on_drop(false);
-    let mut child = command
-        .spawn()
-        .map_err(|error| DevDbError::Command { action: "starting postgres".into(), detail: error.to_string() })?;
-    let lifeline = child
-        .stdin
-        .take()
-        .ok_or_else(|| DevDbError::Command { action: "starting postgres".into(), detail: "no stdin pipe".into() })?;
-    Ok((child, lifeline))
 }

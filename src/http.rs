@@ -16,6 +16,7 @@ pub mod idempotent;
 pub mod imports;
 pub mod incidents;
 pub mod institutions;
+pub mod listener;
 pub mod middleware;
 pub mod ops;
 pub mod pagination;
@@ -83,6 +84,8 @@ pub struct HttpSettings {
     pub request_timeout: Duration,
     /// Failed authentication attempts a client address may make before it is answered 429.
     pub auth_throttle: crate::auth::throttle::ThrottleSettings,
+    /// Header read and keep-alive timeouts, and the cap on connections.
+    pub connections: listener::ConnectionLimits,
 }
 
 #[derive(OpenApi)]
@@ -192,8 +195,13 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         .with_state(state);
     match sandbox {
         // The sandbox bank answers OFX like a bank would (503s, 429s, stalls), not problem+json,
-        // so it sits outside the API's layers.
-        Some(bank) => app.nest_service("/sandbox-bank", sandbox_bank::router(bank)),
+        // so it sits outside the API's layers; but not outside its time limit: a stall is
+        // answered 504, as a bank's gateway would, when the request timeout passes.
+        Some(bank) => app.nest_service(
+            "/sandbox-bank",
+            sandbox_bank::router(bank)
+                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, settings.request_timeout)),
+        ),
         None => app,
     }
 }
@@ -207,9 +215,18 @@ pub async fn serve(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> std::io::Result<()> {
-    // The peer's address is kept for the failed-authentication throttle.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    serve_with_limits(listener, router, shutdown, grace, listener::ConnectionLimits::default()).await
+}
+
+/// [`serve`] with the given connection limits.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+    limits: listener::ConnectionLimits,
+) -> std::io::Result<()> {
+    let server = listener::serve_connections(listener, router, shutdown.clone(), limits);
     let grace_expired = async {
         shutdown.cancelled().await;
         tokio::time::sleep(grace).await;

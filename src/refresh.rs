@@ -3,6 +3,7 @@
 //! and refresh's own statements over the queue's table (`store`). The queue underneath (`jobs`)
 //! knows none of this.
 
+pub mod bulkhead;
 pub mod job;
 pub mod retry;
 pub mod schedule;

@@ -560,6 +560,10 @@ async fn measure(
         prefetch: options.prefetch,
         prefetch_ceiling: options.prefetch_ceiling,
         statements_in_flight: options.statements_in_flight,
+        // The benchmark measures the pool's throughput, not the per-bank bulkhead: every slot
+        // may refresh the same sandbox bank.
+        institution_concurrency: options.concurrency,
+        bank_timeout: Duration::from_secs(30),
     };
     let progress = Arc::new(Progress::default());
     let workers =

@@ -161,6 +161,12 @@ impl ApiError {
     pub fn code(&self) -> &str {
         &self.0.code
     }
+
+    /// The problem document's bytes, for answers written below the router (a refused
+    /// connection).
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.0.problem()).unwrap_or_default()
+    }
 }
 
 impl ErrorParts {
@@ -199,12 +205,11 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        match &error {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                tracing::error!(%error, "database unavailable");
-                Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
-            }
-            _ => Self::internal(&error),
+        if crate::database::is_unavailable(&error) {
+            tracing::error!(%error, "database unavailable");
+            Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
+        } else {
+            Self::internal(&error)
         }
     }
 }

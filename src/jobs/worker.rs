@@ -415,8 +415,15 @@ impl WorkerPool {
     /// job goes back at once, unspent, so other replicas can take it; then running jobs get the
     /// grace period.
     async fn stop(&self, mut local: Local) {
-        while let Some(claimed) = local.claiming.join_next_with_id().await {
-            self.take_claim(&mut local, claimed);
+        let claims = async {
+            while let Some(claimed) = local.claiming.join_next_with_id().await {
+                self.take_claim(&mut local, claimed);
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, claims).await.is_err() {
+            // The database is not answering; whatever these claims leased, the rescuer frees.
+            local.claiming.abort_all();
+            tracing::warn!("claims in flight did not finish at shutdown; the rescuer frees what they took");
         }
         let buffered: Vec<i64> = local.buffer.drain(..).map(|job| job.job_id).collect();
         self.hand_back(&buffered, "buffered").await;
@@ -448,9 +455,11 @@ impl WorkerPool {
         if jobs.is_empty() {
             return;
         }
-        match store::requeue_unspent_many(&self.pool, &jobs, Utc::now()).await {
-            Ok(count) => tracing::info!(count, what, "handed back at shutdown"),
-            Err(error) => tracing::warn!(%error, count = jobs.len(), what, "could not hand back; the rescuer will"),
+        let handing_back = store::requeue_unspent_many(&self.pool, &jobs, Utc::now());
+        match tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, handing_back).await {
+            Ok(Ok(count)) => tracing::info!(count, what, "handed back at shutdown"),
+            Ok(Err(error)) => tracing::warn!(%error, count = jobs.len(), what, "could not hand back; the rescuer will"),
+            Err(_) => tracing::warn!(count = jobs.len(), what, "handing back timed out; the rescuer will"),
         }
     }
 
@@ -534,6 +543,11 @@ enum Announce {
     No,
 }
 
+/// How long shutdown waits for each of its statements (claims in flight, hand-backs, the last
+/// completions, the worker row): with the database gone, a stop must not wait out the pool's
+/// acquire timeouts one after another; whatever is left undone, leases and the rescuer undo.
+const SHUTDOWN_STATEMENT_LIMIT: Duration = Duration::from_secs(1);
+
 /// The pool's heartbeat task, every third of the lease.
 struct Heartbeat {
     stop: CancellationToken,
@@ -560,10 +574,15 @@ impl Heartbeat {
                     pool.announce().await;
                 }
             }
-            if announce == Announce::Yes
-                && let Err(error) = store::forget_worker(&pool.pool, &pool.config.worker_id).await
-            {
-                tracing::warn!(%error, "could not remove this worker's row; it expires after one lease");
+            if announce == Announce::Yes {
+                let forgetting = store::forget_worker(&pool.pool, &pool.config.worker_id);
+                match tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, forgetting).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "could not remove this worker's row; it expires after one lease");
+                    }
+                    Err(_) => tracing::warn!("removing this worker's row timed out; it expires after one lease"),
+                }
             }
         });
         Self { stop, task }
@@ -593,7 +612,10 @@ async fn complete_in_batches(pool: PgPool, mut receiver: mpsc::Receiver<Completi
         }
         flushing.spawn(complete(pool.clone(), batch));
     }
-    while flushing.join_next().await.is_some() {}
+    let flushed = async { while flushing.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, flushed).await.is_err() {
+        tracing::warn!("recording the last completions timed out; the rescuer will retry those jobs");
+    }
 }
 
 async fn complete(pool: PgPool, batch: Vec<Completion>) {

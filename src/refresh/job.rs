@@ -36,6 +36,8 @@ pub struct Refresher<P> {
     pub incidents: incident::Rules,
     /// Refresh outcomes by institution, which the queue's own job metrics cannot label.
     pub metrics: Arc<Metrics>,
+    /// How many refreshes of one institution run at once.
+    pub bulkheads: super::bulkhead::Bulkheads,
 }
 
 impl<P> std::fmt::Debug for Refresher<P> {
@@ -74,6 +76,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let institution = institution::store::get(&mut *conn, target.institution_id).await?;
         // Released before the bank is called: no connection is held while a refresh waits on it.
         drop(conn);
+        let Some(_place) = self.bulkheads.try_enter(target.institution_id) else {
+            let reason = "as many refreshes of this institution run as it may have at once".to_owned();
+            return Ok(Outcome::Snooze { after: super::bulkhead::wait_when_full(), reason });
+        };
         let now = Utc::now();
         let window_start = target.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
         let fetched = match self.prepare(&target, institution.as_ref()) {

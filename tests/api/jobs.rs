@@ -529,6 +529,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
             sandbox_url: None,
             incidents: feedwatch::incident::Rules::default(),
             metrics: feedwatch::telemetry::Metrics::new(),
+            bulkheads: feedwatch::refresh::bulkhead::Bulkheads::new(8),
         };
         let registration = Registration {
             handler: Arc::new(RefreshHandler(Arc::new(refresher))),

@@ -19,5 +19,6 @@ mod providers;
 mod refreshes;
 mod refused_accounts;
 mod security;
+mod reliability;
 mod trace_context;
 mod webhooks;

@@ -80,7 +80,7 @@ async fn metrics_count_the_requests_made_by_route_template() {
 }
 
 /// A `feedwatch` child process; killed if the test fails before it exits.
-struct Process(Child);
+pub(crate) struct Process(pub(crate) Child);
 
 impl Drop for Process {
     fn drop(&mut self) {
@@ -90,7 +90,7 @@ impl Drop for Process {
 
 /// Starts `feedwatch serve` and returns it with the address and the lines it printed before
 /// listening.
-fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, String, Vec<String>) {
+pub(crate) fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, String, Vec<String>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_feedwatch"));
     command.args(["serve", "--listen", "127.0.0.1:0"]).args(args).env_remove("DATABASE_URL");
     for (name, value) in envs {
@@ -113,7 +113,7 @@ fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, String, Vec<St
     (Process(child), addr, lines)
 }
 
-fn terminate(process: &mut Process) -> std::process::ExitStatus {
+pub(crate) fn terminate(process: &mut Process) -> std::process::ExitStatus {
     let status = Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
     assert!(status.success());
     process.0.wait().unwrap()

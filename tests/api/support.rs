@@ -186,6 +186,8 @@ pub struct Options {
     pub workers: usize,
     pub refresh_cooldown: Duration,
     pub auth_throttle: feedwatch::auth::throttle::ThrottleSettings,
+    /// Header read and keep-alive timeouts, connection cap.
+    pub connections: feedwatch::http::listener::ConnectionLimits,
 }
 
 impl Default for Options {
@@ -197,6 +199,7 @@ impl Default for Options {
             workers: 0,
             refresh_cooldown: Duration::ZERO,
             auth_throttle: Default::default(),
+            connections: feedwatch::http::listener::ConnectionLimits::default(),
         }
     }
 }
@@ -219,6 +222,7 @@ impl TestApp {
                 max_body_bytes: options.max_body_bytes,
                 request_timeout: options.request_timeout,
                 auth_throttle: options.auth_throttle,
+                connections: options.connections,
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
@@ -279,6 +283,7 @@ impl TestApp {
                 max_body_bytes: 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
                 auth_throttle: Default::default(),
+                connections: Default::default(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
@@ -358,6 +363,10 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         // The service's default: the buffer adapts to observed handler and claim times.
         prefetch_ceiling: feedwatch::jobs::pace::PREFETCH_CEILING,
         statements_in_flight: 1,
+        // Tests drive pools until idle over many connections of one sandbox bank: no bulkhead
+        // puts any of them off (tests/api/reliability.rs tests the bulkhead).
+        institution_concurrency: 64,
+        bank_timeout: Duration::from_secs(20),
     }
 }
 
