@@ -374,6 +374,7 @@ async fn healthy_banks_refresh_on_time_while_one_bank_stalls_and_the_stalling_ba
         incidents: feedwatch::incident::Rules { min_failed_connections: 3, ..feedwatch::incident::Rules::default() },
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: 0,
+        prefetch_ceiling: feedwatch::jobs::pace::PREFETCH_CEILING,
         statements_in_flight: 1,
         institution_concurrency: 2,
         bank_timeout: Duration::from_secs(4),
