@@ -6,7 +6,7 @@ use utoipa::openapi::schema::{Schema, Type};
 use utoipa::openapi::{ObjectBuilder, RefOr};
 
 /// Printable text with at least one visible character: what `valid_name`-style checks accept.
-pub const PRINTABLE: &str = r"^[^\x00-\x1f\x7f-\x9f]*\S[^\x00-\x1f\x7f-\x9f]*$";
+pub const PRINTABLE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
 /// A string of `MIN` to `MAX` printable characters, for list items (`Vec<Text<1, 200>>` in
 /// `value_type`).
