@@ -36,7 +36,11 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct PatchAccount {
     /// The account's name in the books.
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub display_name: Option<String>,
     /// Hide from the books (still refreshed), or show again.
     pub hidden: Option<bool>,

@@ -32,7 +32,8 @@ impl FromRequestParts<AppState> for Caller {
                 }
                 // The client's address and, when the key parsed, its id (not secret: it only
                 // finds the row); never the key's text.
-                tracing::warn!(client = ?client, key_id = ?failure.key_id, reason = failure.error.code(), "authentication failed");
+                let client = client.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+                tracing::warn!(%client, key_id = ?failure.key_id, reason = failure.error.code(), "authentication failed");
             }
             failure.error
         })

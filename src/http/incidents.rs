@@ -145,7 +145,11 @@ pub struct PatchIncident {
     /// Why it is resolved (with `state: resolved`).
     #[schema(max_length = 2000)]
     pub resolution: Option<String>,
-    #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub title: Option<String>,
     #[schema(max_length = 2000)]
     pub message: Option<String>,

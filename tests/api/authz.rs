@@ -34,6 +34,11 @@ struct Row {
     /// The operation removes or uses up its resource: each caller gets resources of its own.
     #[serde(default)]
     fresh: bool,
+    /// Callers that may call the operation, but not with every valid request (they hear 403 for
+    /// the others): the contract fuzzer's per-role runs accept 403 from them.
+    #[serde(default)]
+    #[allow(dead_code)]
+    forbidden_by_request: Vec<String>,
 }
 
 /// The keys of every caller, made once.

@@ -215,3 +215,27 @@ async fn every_response_forbids_sniffing_and_framing_and_secrets_are_never_store
     assert_eq!(rotated.status(), 200);
     assert_eq!(rotated.headers()["cache-control"], "no-store");
 }
+
+/// What schemathesis' use-after-free check would prove, were it not off (tests/contract/
+/// schemathesis.toml says why): a deleted webhook and a purged connection are gone for good.
+#[tokio::test]
+async fn deleted_resources_answer_404_afterwards() {
+    let app = TestApp::spawn().await;
+    let hook = serde_json::json!({ "url": "http://127.0.0.1:9/hook", "events": ["incident.opened"] });
+    let created: serde_json::Value =
+        app.admin(Method::POST, "/v1/webhooks").json(&hook).send().await.unwrap().json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.admin(Method::DELETE, &format!("/v1/webhooks/{id}")).send().await.unwrap().status(), 204);
+    for path in [format!("/v1/webhooks/{id}"), format!("/v1/webhooks/{id}/deliveries")] {
+        assert_problem(app.admin(Method::GET, &path).send().await.unwrap(), 404, "not_found").await;
+    }
+    let institution = app.sandbox_institution("healthy").await;
+    let tenant = app.key("tenant", Some(uuid::Uuid::new_v4())).await;
+    let connection = app.connection(&tenant, institution, "Purged", "pass_good").await;
+    let id = connection["id"].as_str().unwrap().to_owned();
+    let purge = app.admin(Method::DELETE, &format!("/v1/connections/{id}?purge=true")).header("if-match", "*");
+    assert_eq!(purge.send().await.unwrap().status(), 204);
+    for path in [format!("/v1/connections/{id}"), format!("/v1/connections/{id}/events")] {
+        assert_problem(app.admin(Method::GET, &path).send().await.unwrap(), 404, "not_found").await;
+    }
+}
