@@ -106,7 +106,7 @@ curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/rea
 id=""
 for _ in $(seq 1 240); do
   id="$(curl -fsS -H "$auth" "$base/v1/connections?limit=20" \
-    | jq -r '[.data[] | select(.display_name == "Operating account" and .state == "healthy")][0].id // empty')"
+    | jq -r '[.items[] | select(.display_name == "Operating account" and .state == "healthy")][0].id // empty')"
   if [[ -n $id ]] && [[ "$(curl -fsS -H "$auth" "$base/v1/connections/$id" | jq '.accounts | length')" -gt 0 ]]; then break; fi
   id=""
   sleep 0.25
@@ -136,12 +136,13 @@ done
 
 clk_tck="$(getconf CLK_TCK)"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# PostgreSQL's CPU: the benchmark cluster's postmaster and its live children (the API's pooled
-# backends live through the run, so their counters cover it).
+# PostgreSQL's CPU: the benchmark cluster's postmaster with its reaped children (backends that
+# ended), plus its live children.
 pg_ticks() {
-  local pm sum=0 p
+  local pm sum p
   pm="$(sed -n 1p "$pid_file")"
-  for p in "$pm" $(pgrep -P "$pm"); do
+  sum="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")"
+  for p in $(pgrep -P "$pm"); do
     [[ -r /proc/$p/stat ]] && sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo "$sum"
