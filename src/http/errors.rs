@@ -8,7 +8,7 @@ pub mod views;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -23,7 +23,8 @@ use super::problem::{ApiError, FieldError, Problem};
 use crate::catalog::index::{Filters, MatchedBy};
 use crate::catalog::search::{Hit, HitKind, search};
 use crate::catalog::{
-    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
+    self, Action, Actor, CatalogHandle, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution,
+    StoredEntry,
 };
 use crate::duration::parse_duration;
 use views::{
@@ -80,22 +81,38 @@ pub struct RenderedEntries {
 type Bodies = Arc<HashMap<Code, Rendered>>;
 
 /// One entry rendered once per index: the entry object, whole lookup responses for the two
-/// matches that need no alias (those lookups answer with a shared buffer and copy nothing), and
-/// its fields as a search hit, without braces (a search copies them and adds how it matched).
+/// matches that need no alias (those lookups answer with a shared buffer and copy nothing), its
+/// ETag, and its fields as a search hit, without braces (a search copies them and adds how it
+/// matched).
 #[derive(Debug)]
 struct Rendered {
     entry: Vec<u8>,
     by_code: axum::body::Bytes,
     by_reason: axum::body::Bytes,
+    etag: HeaderValue,
     hit: Vec<u8>,
 }
 
 impl Rendered {
-    fn new(entry: Vec<u8>, hit: &[u8]) -> Self {
+    fn new(entry: Vec<u8>, hit: &[u8], revision: i32) -> Self {
         let by_code = splice(&Matched { by: "code", alias: None }, &entry).into();
         let by_reason = splice(&Matched { by: "reason", alias: None }, &entry).into();
         let hit = hit.get(1..hit.len().saturating_sub(1)).unwrap_or_default().to_vec();
-        Self { entry, by_code, by_reason, hit }
+        Self { entry, by_code, by_reason, etag: etag(Counter::Revision, revision), hit }
+    }
+}
+
+// A lookup takes only the two handles it reads, not a clone of the whole `AppState`: every
+// handle cloned and dropped is an atomic count that the request threads pass between them.
+impl FromRef<AppState> for CatalogHandle {
+    fn from_ref(state: &AppState) -> Self {
+        state.catalog.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<RenderedEntries> {
+    fn from_ref(state: &AppState) -> Self {
+        Arc::clone(&state.rendered_entries)
     }
 }
 
@@ -124,7 +141,7 @@ impl RenderedEntries {
             .filter_map(|stored| {
                 let body = serde_json::to_vec(&ErrorEntry::new(index, stored)).ok()?;
                 let hit = serde_json::to_vec(&HitEntry::new(&stored.entry)).ok()?;
-                Some((stored.entry.code, Rendered::new(body, &hit)))
+                Some((stored.entry.code, Rendered::new(body, &hit, stored.revision)))
             })
             .collect();
         let bodies = Arc::new(bodies);
@@ -159,14 +176,15 @@ fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) ->
         (status = 404, description = "Unknown code; `suggestions` lists close matches", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn lookup(
-    State(state): State<AppState>,
+    State(catalog): State<CatalogHandle>,
+    State(rendered_entries): State<Arc<RenderedEntries>>,
     _caller: Caller,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let index = state.catalog.current();
+    let index = catalog.current();
     match index.resolve(&code) {
         Resolution::Found { entry, matched } => {
-            let bodies = state.rendered_entries.get(&index);
+            let bodies = rendered_entries.get(&index);
             let rendered = bodies.get(&entry.entry.code).ok_or_else(|| ApiError::internal(&"entry not rendered"))?;
             let body = match matched {
                 MatchedBy::Code => rendered.by_code.clone(),
@@ -177,7 +195,7 @@ pub async fn lookup(
             };
             let headers = [
                 (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                (header::ETAG, etag(Counter::Revision, entry.revision)),
+                (header::ETAG, rendered.etag.clone()),
             ];
             Ok((headers, body).into_response())
         }
