@@ -45,3 +45,14 @@ create table import_held_duplicate (
 );
 
 create index import_held_duplicate_import_idx on import_held_duplicate (import_id);
+
+-- The days each account's transactions are known for, by source: a refresh covers its window
+-- (from its start to the day it ran), an import the period of its file. Overlapping and
+-- adjacent ranges of one source are merged as they are written, so an account keeps a handful.
+create table account_coverage (
+    account_id  uuid  not null references account (id) on delete cascade,
+    source      text  not null check (source in ('feed', 'import')),
+    from_day    date  not null,
+    to_day      date  not null check (to_day >= from_day),
+    primary key (account_id, source, from_day)
+);

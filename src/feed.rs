@@ -1,6 +1,7 @@
 //! Transactions as the bank reported them, stored idempotently by (account, FITID), and the
 //! change feed a client syncs from: every added, modified and removed transaction exactly once.
 
+pub mod coverage;
 pub mod identity;
 pub mod store;
 

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod connections;
+pub mod coverage;
 pub mod diagnosis;
 pub mod document;
 pub mod errors;
@@ -131,6 +132,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(refreshes::bulk))
         .routes(routes!(refreshes::queue))
         .routes(routes!(feed::sync))
+        .routes(routes!(coverage::get))
         .routes(routes!(imports::import_file))
         .routes(routes!(imports::import_account_file))
         .routes(routes!(imports::get))

@@ -235,6 +235,9 @@ async fn plan_account(
     let from = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     let to = last.succ_opt().unwrap_or(last).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
     let stored = feed::store::stored_between(&mut *conn, account.id, from, to).await?;
+    if let (Some(start), Some(end)) = (statement.start, statement.end) {
+        feed::store::record_coverage(&mut *conn, account.id, feed::coverage::Source::Import, start, end).await?;
+    }
     // A FITID a bank repeats within one file cannot name two rows: later ones go by identity.
     let mut seen = std::collections::HashSet::new();
     let fitids: Vec<Option<&str>> =

@@ -1,10 +1,11 @@
 //! The only code that touches `feed_transaction`.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
+use super::coverage::{Range, Source};
 use super::identity::{Facts, synthetic_keys};
 use super::{Changes, ReportedTransaction, Transaction};
 
@@ -41,6 +42,10 @@ pub async fn apply_accounts(
     window_start: DateTime<Utc>,
 ) -> Result<Changes, sqlx::Error> {
     adopt_imported(conn, accounts).await?;
+    let today = Utc::now().date_naive();
+    for (account_id, _) in accounts {
+        record_coverage(&mut *conn, *account_id, Source::Feed, window_start.date_naive(), today).await?;
+    }
     let rows = || accounts.iter().flat_map(|(account_id, reported)| reported.iter().map(move |t| (*account_id, t)));
     let account_ids: Vec<Uuid> = accounts.iter().map(|(account_id, _)| *account_id).collect();
     let row_accounts: Vec<Uuid> = rows().map(|(account_id, _)| account_id).collect();
@@ -327,4 +332,48 @@ pub async fn insert_imported(
     .execute(&mut *conn)
     .await?;
     Ok(inserted.rows_affected())
+}
+
+/// Records that `source` covered an account's days `from..=to`, merged with that source's
+/// overlapping or adjacent ranges in the same statement.
+pub async fn record_coverage(
+    executor: impl PgExecutor<'_>,
+    account_id: Uuid,
+    source: Source,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"with merged as (
+               delete from account_coverage
+               where account_id = $1 and source = $2 and from_day <= $4::date + 1 and to_day >= $3::date - 1
+               returning from_day, to_day
+           )
+           insert into account_coverage (account_id, source, from_day, to_day)
+           select $1, $2, least($3::date, min(from_day)), greatest($4::date, max(to_day)) from merged"#,
+        account_id,
+        source.as_str(),
+        from,
+        to,
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Every stored coverage range of an account.
+pub async fn coverage(executor: impl PgExecutor<'_>, account_id: Uuid) -> Result<Vec<Range>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "select source, from_day, to_day from account_coverage where account_id = $1 order by from_day",
+        account_id
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let source = Source::parse(&row.source)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown coverage source {:?}", row.source).into()))?;
+            Ok(Range { source, from: row.from_day, to: row.to_day })
+        })
+        .collect()
 }

@@ -94,6 +94,8 @@ pub(crate) fn review_encoding(input: &[u8], prelude: &mut Prelude, warnings: &mu
         let message = format!("header declares {declared} but the bytes are UTF-8; read as UTF-8");
         warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
         prelude.text = text.to_owned();
+        // Offsets of the other decoding do not hold where the header had non-ASCII bytes.
+        prelude.body_start = header_end(&prelude.text);
         prelude.header.encoding = UTF_8.name().to_owned();
         return;
     }

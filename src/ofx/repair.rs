@@ -141,7 +141,7 @@ fn repair_date(raw: &str) -> Option<(String, &'static str)> {
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     let separated = stamp.chars().any(|c| matches!(c, '-' | ':' | 'T' | ' ' | '/'));
     // Only year-first forms: 2024-01-15, 2024-01-15T10:00:00, 20240115 100000.
-    let year_first = stamp.len() >= 8 && stamp[..4].bytes().all(|b| b.is_ascii_digit());
+    let year_first = stamp.len() >= 8 && stamp.as_bytes()[..4].iter().all(u8::is_ascii_digit);
     if !year_first || stamp.contains('/') {
         return None;
     }
@@ -285,7 +285,9 @@ pub(crate) fn statement_bodies<'s, 'a>(ofx: &'s Element<'a>) -> Vec<&'s Element<
 /// Text after `</OFX>` (NUL padding, an HTML footer) is not part of the file; the line where
 /// it starts is reported. Returns where the body ends.
 pub(crate) fn body_end(text: &str, body_start: usize, warnings: &mut Vec<ReadWarning>) -> usize {
-    let body = &text[body_start..];
+    let Some(body) = text.get(body_start..) else {
+        return text.len();
+    };
     let Some(close) = rfind_ignore_case(body, "</OFX>") else {
         return text.len();
     };
@@ -308,7 +310,7 @@ fn rfind_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
 
 /// The first tag written in lower case, if any (the reader upper-cases every name).
 pub(crate) fn lowercase_tags(text: &str, body_start: usize, warnings: &mut Vec<ReadWarning>) {
-    let body = &text[body_start..];
+    let Some(body) = text.get(body_start..) else { return };
     let mut at = 0;
     while let Some(found) = body[at..].find('<') {
         let start = at + found + 1;

@@ -118,6 +118,11 @@ async fn an_ofx_file_adds_what_is_new_holds_look_alikes_and_adds_nothing_twice()
     assert_eq!(again["accounts"][0]["added"], 0, "{again}");
     assert_eq!(again["accounts"][0]["already_present"], 3, "{again}");
 
+    // The file's period runs from 2020 into the feed's window: one span, both sources.
+    let coverage = get(&app, &tenant, &format!("/v1/accounts/{}/coverage", account["id"].as_str().unwrap())).await;
+    assert_eq!(coverage["covered"][0]["from"], "2020-01-02", "{coverage}");
+    assert_eq!(coverage["covered"][0]["sources"], serde_json::json!(["feed", "import"]), "{coverage}");
+    assert_eq!(coverage["gaps"], serde_json::json!([]), "{coverage}");
     let shown = get(&app, &tenant, &location).await;
     assert_eq!(shown["duplicates"][0]["state"], "held", "{shown}");
     let decide = |decision: &'static str, duplicate: Value| {
