@@ -76,7 +76,14 @@ pub async fn serve_connections(
         match Arc::clone(&slots).try_acquire_owned() {
             Ok(slot) => {
                 let (builder, router, shutdown) = (builder.clone(), router.clone(), shutdown.clone());
-                connections.spawn(serve_one(builder, (stream, peer), router, shutdown, limits.keep_alive_timeout, slot));
+                connections.spawn(serve_one(
+                    builder,
+                    (stream, peer),
+                    router,
+                    shutdown,
+                    limits.keep_alive_timeout,
+                    slot,
+                ));
             }
             Err(_) => {
                 tracing::warn!(limit = limits.max_connections, "connection limit reached; refusing a connection");

@@ -18,7 +18,7 @@ mod operations;
 mod providers;
 mod refreshes;
 mod refused_accounts;
-mod security;
 mod reliability;
+mod security;
 mod trace_context;
 mod webhooks;
