@@ -115,6 +115,9 @@ async fn fixture(app: &TestApp, keys: &Keys) -> Fixture {
         // The entry the document's edit example is written for.
         ("code", "102".to_owned()),
         ("unique", unique),
+        // No import exists in the fixture: a well-formed id that names none, so an allowed
+        // caller hears 404 and a caller without the role 403 (the role is checked first).
+        ("import", Uuid::new_v4().to_string()),
     ]);
     Fixture { values }
 }
@@ -130,12 +133,14 @@ impl Fixture {
             Some("institutions") => "institution",
             Some("incidents") => "incident",
             Some("api-keys") => "api_key",
+            Some("imports") => "import",
             _ => "unknown",
         };
         template
             .replace("{id}", self.values.get(id).map_or("unknown", String::as_str))
             .replace("{account_id}", &self.values["account"])
             .replace("{code}", &self.values["code"])
+            .replace("{duplicate_id}", &self.values["import"])
     }
 
     fn body(&self, template: &str) -> Value {
