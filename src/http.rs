@@ -97,7 +97,13 @@ pub struct HttpSettings {
                        problem+json documents with a stable `code`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(Problem, problem::FieldError, refreshes::RefreshRequest)),
+    components(schemas(
+        Problem,
+        problem::FieldError,
+        refreshes::RefreshRequest,
+        crate::statement::csv::DateOrder,
+        crate::statement::csv::DecimalMark
+    )),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics"),
         (name = "connections", description = "A tenant's bank connections, accounts and timeline"),
