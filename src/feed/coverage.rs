@@ -7,6 +7,9 @@ use serde::Serialize;
 /// Where knowledge of a day came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Named apart from the catalogue's `Source` (a cited document): the same schema name made the
+// document describe coverage spans with the catalogue's object.
+#[schema(as = CoverageSource)]
 pub enum Source {
     Feed,
     Import,
