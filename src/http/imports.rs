@@ -43,6 +43,9 @@ pub struct StatementBytes(Vec<u8>);
 /// The multipart form: the file, and optionally CSV options as JSON.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)]
+// The form has these two parts and no others (`additionalProperties: false`): a part by another
+// name is refused, so a misspelt `options` is not silently ignored.
+#[serde(deny_unknown_fields)]
 pub struct ImportUpload {
     /// The statement file (OFX, QFX, QBO or CSV; recognised from its content).
     #[schema(value_type = String, format = Binary)]
@@ -171,13 +174,28 @@ async fn file_of(headers: &HeaderMap, body: axum::body::Bytes) -> Result<(Vec<u8
             Some("file") => file = Some(field.bytes().await.map_err(|error| bad_form(error.body_text()))?.to_vec()),
             Some("options") => {
                 let text = field.bytes().await.map_err(|error| bad_form(error.body_text()))?;
-                options = Some(parse_json::<CsvOptions>(&text)?);
+                options = Some(options_of(&text)?);
             }
-            _ => {}
+            name => {
+                let name = name.unwrap_or_default().chars().take(40).collect::<String>();
+                return Err(ApiError::validation(vec![FieldError::new(
+                    name,
+                    "the form has two parts: `file` and `options`",
+                )]));
+            }
         }
     }
     let file = file.ok_or_else(|| bad_form("the form has no part named `file`".to_owned()))?;
     Ok((file, options))
+}
+
+/// The `options` part is a form field whose value is JSON: a value that is not `CsvOptions` is a
+/// refused field (422 on `options`), like any other field value, not a malformed request body.
+fn options_of(text: &[u8]) -> Result<CsvOptions, ApiError> {
+    parse_json::<CsvOptions>(text).map_err(|problem| {
+        let reason = problem.detail().to_owned();
+        ApiError::validation(vec![FieldError::new("options", reason)])
+    })
 }
 
 fn import_problem(error: ImportError) -> ApiError {

@@ -167,6 +167,11 @@ impl ApiError {
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&self.0.problem()).unwrap_or_default()
     }
+
+    /// The sentence the problem tells its reader.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
 }
 
 impl ErrorParts {

@@ -239,6 +239,40 @@ async fn a_multipart_upload_with_options_reads_as_told() {
 }
 
 #[tokio::test]
+async fn a_form_whose_parts_are_not_the_documented_ones_is_refused_and_imports_nothing() {
+    let app = TestApp::spawn().await;
+    let (tenant, id) = connected(&app).await;
+    let csv = "Date,Text,Amount\n2024-01-02,Kiosk,-1.50\n";
+    let boundary = "feedwatch-test-boundary";
+    let form = |name: &str, value: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"e.csv\"\r\n\r\n{csv}\r\n\
+             --{boundary}--\r\n"
+        )
+    };
+    for (body, field) in [(form("options", "not json at all"), "options"), (form("notes", "{}"), "notes")] {
+        let response = app
+            .anonymous(Method::POST, &format!("/v1/connections/{id}/imports"))
+            .bearer_auth(&tenant)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let problem = assert_problem(response, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    // The refused forms wrote nothing: the same row sent properly is still new.
+    let (account, _) = first_account(&app, &tenant, &id).await;
+    let url = format!("/v1/connections/{id}/imports?account_id={}", account["id"].as_str().unwrap());
+    let response = app.anonymous(Method::POST, &url).bearer_auth(&tenant).body(csv).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["accounts"][0]["added"], 1, "{report}");
+}
+
+#[tokio::test]
 async fn a_raw_upload_repeated_with_its_idempotency_key_gets_the_first_answer() {
     let app = TestApp::spawn().await;
     let (tenant, id) = connected(&app).await;
