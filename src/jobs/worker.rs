@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinError, JoinHandle, JoinSet};
+use tokio::task::{AbortHandle, JoinError, JoinSet};
 use tokio::time::{Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -26,6 +26,11 @@ use super::pace::Pace;
 use super::store::AvailableJobs;
 use super::{ClaimedJob, Outcome, store};
 use crate::telemetry::trace::TraceContext;
+
+mod completions;
+mod heartbeat;
+use completions::complete_in_batches;
+use heartbeat::{Announce, Heartbeat};
 
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 
@@ -535,100 +540,7 @@ impl WorkerPool {
     }
 }
 
-/// Whether the heartbeat also records the pool as a live worker (`run` does; `run_until_idle`,
-/// a test and backfill driver, does not).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Announce {
-    Yes,
-    No,
-}
-
 /// How long shutdown waits for each of its statements (claims in flight, hand-backs, the last
 /// completions, the worker row): with the database gone, a stop must not wait out the pool's
 /// acquire timeouts one after another; whatever is left undone, leases and the rescuer undo.
 const SHUTDOWN_STATEMENT_LIMIT: Duration = Duration::from_secs(1);
-
-/// The pool's heartbeat task, every third of the lease.
-struct Heartbeat {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Heartbeat {
-    fn start(pool: &Arc<WorkerPool>, announce: Announce) -> Self {
-        let stop = CancellationToken::new();
-        let (pool, until) = (Arc::clone(pool), stop.clone());
-        let task = tokio::spawn(async move {
-            let mut every = tokio::time::interval((pool.config.lease / 3).max(MIN_TICK));
-            every.set_missed_tick_behavior(MissedTickBehavior::Delay);
-            every.tick().await;
-            if announce == Announce::Yes {
-                pool.announce().await;
-            }
-            loop {
-                tokio::select! {
-                    () = until.cancelled() => break,
-                    _ = every.tick() => pool.heartbeat().await,
-                }
-                if announce == Announce::Yes {
-                    pool.announce().await;
-                }
-            }
-            if announce == Announce::Yes {
-                let forgetting = store::forget_worker(&pool.pool, &pool.config.worker_id);
-                match tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, forgetting).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => {
-                        tracing::warn!(%error, "could not remove this worker's row; it expires after one lease");
-                    }
-                    Err(_) => tracing::warn!("removing this worker's row timed out; it expires after one lease"),
-                }
-            }
-        });
-        Self { stop, task }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
-}
-
-/// Marks successes in batches, at most `in_flight` statements at once: while they wait for their
-/// commits, the successes that arrive pile up in the channel and the next statement takes them
-/// all (group commit), so the faster jobs finish, the larger the batches.
-async fn complete_in_batches(pool: PgPool, mut receiver: mpsc::Receiver<Completion>, in_flight: usize) {
-    const BATCH: usize = 500;
-    let mut flushing = JoinSet::new();
-    loop {
-        if flushing.len() >= in_flight.max(1) {
-            flushing.join_next().await;
-            continue;
-        }
-        let mut batch = Vec::with_capacity(BATCH);
-        tokio::select! {
-            received = receiver.recv_many(&mut batch, BATCH) => if received == 0 { break },
-            Some(_) = flushing.join_next() => continue,
-        }
-        flushing.spawn(complete(pool.clone(), batch));
-    }
-    let flushed = async { while flushing.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, flushed).await.is_err() {
-        tracing::warn!("recording the last completions timed out; the rescuer will retry those jobs");
-    }
-}
-
-async fn complete(pool: PgPool, batch: Vec<Completion>) {
-    let ids: Vec<i64> = batch.iter().map(|(id, _, _)| *id).collect();
-    let attempts: Vec<i32> = batch.iter().map(|(_, attempt, _)| *attempt).collect();
-    let results: Vec<serde_json::Value> = batch.into_iter().map(|(_, _, result)| result).collect();
-    match store::complete_many(&pool, &ids, &attempts, &results).await {
-        Ok(done) if done.len() < ids.len() => {
-            tracing::warn!(stale = ids.len() - done.len(), "completions of stale attempts were not recorded");
-        }
-        Ok(_) => {}
-        Err(error) => {
-            tracing::warn!(%error, count = ids.len(), "recording completions failed; the rescuer will retry these jobs");
-        }
-    }
-}

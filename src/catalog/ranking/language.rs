@@ -11,7 +11,9 @@ use serde::Deserialize;
 use super::super::model::Actor;
 
 mod spelling;
+mod words;
 use spelling::Spelling;
+use words::words;
 
 pub(super) type TermId = u32;
 
@@ -153,86 +155,6 @@ pub(super) struct Lexicon {
 
 fn stemmer() -> Stemmer {
     Stemmer::create(Algorithm::English)
-}
-
-const APOSTROPHE_LESS: &[&str] = &[
-    "cant", "dont", "wont", "didnt", "doesnt", "isnt", "hasnt", "havent", "hadnt", "wasnt", "werent", "arent",
-    "couldnt", "wouldnt", "shouldnt", "cannot",
-];
-
-/// Lowercased words with their clause. A denial is always the word "not": "didn't" and "didnt"
-/// read as "did not", "can't" and "cannot" as "can not", so one phrase covers every spelling.
-fn words(text: &str) -> Vec<(String, u32)> {
-    let mut words: Vec<(String, u32)> = Vec::new();
-    let mut clause = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let start = rest.find(char::is_alphanumeric).unwrap_or(rest.len());
-        if rest[..start].contains([',', '.', ';', ':', '!', '?', '(', ')', '\n']) {
-            clause += 1;
-        }
-        rest = &rest[start..];
-        let end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
-        if end == 0 {
-            break;
-        }
-        let token = &rest[..end];
-        rest = &rest[end..];
-        if let Some(parts) = camel_case_parts(token) {
-            words.extend(parts.into_iter().map(|part| (american(part.to_lowercase()), clause)));
-            continue;
-        }
-        let word = american(token.to_lowercase());
-        if APOSTROPHE_LESS.contains(&word.as_str()) {
-            let stem = word.strip_suffix("not").or_else(|| word.strip_suffix("nt")).unwrap_or(&word);
-            words.push((affirmative(stem), clause));
-            words.push(("not".to_owned(), clause));
-            continue;
-        }
-        if word == "t"
-            && let Some(last) = words.last_mut()
-            && last.0.ends_with('n')
-            && last.1 == clause
-        {
-            last.0 = affirmative(last.0.strip_suffix('n').unwrap_or(&last.0));
-            words.push(("not".to_owned(), clause));
-            continue;
-        }
-        words.push((word, clause));
-    }
-    words
-}
-
-/// An error's class name as logs quote it ("InstitutionTimeoutError", "AccessExpiredError") is
-/// the words it is made of. Two humps or more: a product name with one ("QuickBooks",
-/// "GoCardless") is one word, as people also type it.
-fn camel_case_parts(token: &str) -> Option<Vec<&str>> {
-    let humps: Vec<usize> = token
-        .char_indices()
-        .zip(token.chars().skip(1))
-        .filter(|((_, before), after)| before.is_lowercase() && after.is_uppercase())
-        .map(|((index, before), _)| index + before.len_utf8())
-        .collect();
-    if humps.len() < 2 {
-        return None;
-    }
-    let mut parts = Vec::with_capacity(humps.len() + 1);
-    let mut start = 0;
-    for hump in humps {
-        parts.push(&token[start..hump]);
-        start = hump;
-    }
-    parts.push(&token[start..]);
-    Some(parts)
-}
-
-/// The verb a denial was made of: "did" of "didn't", "can" of "can't", "will" of "won't".
-fn affirmative(stem: &str) -> String {
-    match stem {
-        "ca" | "can" => "can".to_owned(),
-        "wo" => "will".to_owned(),
-        other => other.to_owned(),
-    }
 }
 
 impl Lexicon {
@@ -542,20 +464,6 @@ fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
     extend(matches, parts, &mut Vec::with_capacity(parts))
 }
 
-/// "authorise" and "authorize" are one word to the stemmer only if spelt one way.
-fn american(mut word: String) -> String {
-    for (british, american) in
-        [("isation", "ization"), ("ised", "ized"), ("ise", "ize"), ("ises", "izes"), ("ising", "izing")]
-    {
-        if word.len() > british.len() + 3 && word.ends_with(british) {
-            word.truncate(word.len() - british.len());
-            word.push_str(american);
-            break;
-        }
-    }
-    word
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -609,9 +517,6 @@ mod tests {
 
     #[test]
     fn an_error_class_name_reads_as_its_words() {
-        assert_eq!(camel_case_parts("InstitutionTimeoutError"), Some(vec!["Institution", "Timeout", "Error"]));
-        assert_eq!(camel_case_parts("QuickBooks"), None);
-        assert_eq!(camel_case_parts("password"), None);
         let lexicon = lexicon();
         assert_eq!(said(&lexicon, "PasswordChangedError")[..2], said(&lexicon, "password changed error")[..2]);
     }
