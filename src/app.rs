@@ -179,6 +179,13 @@ impl InstanceSettings {
                 cors_origins: args.cors_origins.clone(),
                 max_body_bytes: args.max_body_bytes,
                 request_timeout: args.request_timeout,
+                console: crate::http::console::Settings {
+                    secure_cookies: args.console_secure_cookies,
+                    lifetimes: crate::session::Lifetimes {
+                        idle: args.console_idle_timeout,
+                        absolute: args.console_session_lifetime,
+                    },
+                },
             },
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),

@@ -46,6 +46,8 @@ pub mod refresh;
 pub mod sandbox;
 /// AES-256-GCM envelopes for secrets at rest (bank credentials, webhook signing secrets), with key rotation.
 pub mod seal;
+/// Console sessions: an API key exchanged for a cookie-held session id, and its form token.
+pub mod session;
 /// Tracing subscriber and the Prometheus metrics registry.
 pub mod telemetry;
 /// Webhooks: endpoints, events emitted in the caller's transaction, signed deliveries with retries.

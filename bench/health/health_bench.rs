@@ -127,7 +127,12 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
     let text = key.text.expose_secret().to_owned();
     let settings = InstanceSettings {
         listen: "127.0.0.1:0".parse()?,
-        http: HttpSettings { cors_origins: vec![], max_body_bytes: 1 << 20, request_timeout: Duration::from_secs(30) },
+        http: HttpSettings {
+            cors_origins: vec![],
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(30),
+            console: Default::default(),
+        },
         shutdown_grace: Duration::from_secs(5),
         bootstrap_admin_key: Some(SecretString::from(text.clone())),
         sealer: Sealer::from_config(&Sealer::generate_config("bench"))?,

@@ -19,25 +19,30 @@ impl FromRequestParts<AppState> for Caller {
         let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
             ApiError::unauthorized("missing_credentials", "Send an API key as `Authorization: Bearer <key>`.")
         })?;
-        let key = value
+        let token = value
             .to_str()
             .ok()
             .and_then(|text| text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")))
-            .and_then(|token| PresentedKey::parse(token.trim()))
             .ok_or_else(invalid_key)?;
-        let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
-            Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
-            None => {
-                let stored = store::find_active(&state.pool, key.id).await?.ok_or_else(invalid_key)?;
-                state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash.clone());
-                (stored.role, stored.tenant_id, stored.secret_hash)
-            }
-        };
-        if !key.matches(&secret_hash) {
-            return Err(invalid_key());
-        }
-        Ok(Caller(Principal { key_id: key.id, role, tenant_id }))
+        verify(state, token.trim()).await.map(Caller)
     }
+}
+
+/// The caller a key's text stands for: the bearer header's check, and the console's sign-in.
+pub(in crate::http) async fn verify(state: &AppState, text: &str) -> Result<Principal, ApiError> {
+    let key = PresentedKey::parse(text).ok_or_else(invalid_key)?;
+    let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
+        Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
+        None => {
+            let stored = store::find_active(&state.pool, key.id).await?.ok_or_else(invalid_key)?;
+            state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash.clone());
+            (stored.role, stored.tenant_id, stored.secret_hash)
+        }
+    };
+    if !key.matches(&secret_hash) {
+        return Err(invalid_key());
+    }
+    Ok(Principal { key_id: key.id, role, tenant_id })
 }
 
 fn invalid_key() -> ApiError {

@@ -177,7 +177,7 @@ pub async fn list(
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), |row| view(row, &catalog))))
 }
 
-fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFilter, ApiError> {
+pub(in crate::http) fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFilter, ApiError> {
     let mut errors = Vec::new();
     let stale_before = match filters.stale_for.as_deref().map(parse_duration).transpose() {
         Ok(Some(duration)) if duration.as_secs() <= 10_000 * 86_400 => {
@@ -226,7 +226,10 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<U
     Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
 }
 
-async fn detailed_view(state: &AppState, connection: Connection) -> Result<ConnectionView, ApiError> {
+pub(in crate::http) async fn detailed_view(
+    state: &AppState,
+    connection: Connection,
+) -> Result<ConnectionView, ApiError> {
     let accounts = connection_store::accounts(&state.pool, connection.id).await?;
     let duplicates = connection_store::duplicate_account_names(&state.pool, connection.tenant_id).await?;
     let own_names: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
@@ -318,6 +321,31 @@ pub async fn patch(
     let updated = visible(&state, &principal, id).await?;
     let detailed = detailed_view(&state, updated).await?;
     Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
+}
+
+/// Pauses or resumes refreshes, as a PATCH of `paused` alone would: the console's buttons.
+pub(in crate::http) async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    paused: bool,
+) -> Result<(), ApiError> {
+    let principal = writer(caller)?;
+    let current = visible(state, principal, id).await?;
+    if current.state == connection::State::Disconnected {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_disconnected",
+            "A disconnected connection cannot be changed; connect the bank again.",
+        ));
+    }
+    let changes = Changes { paused: Some(paused), ..Changes::default() };
+    let mut tx = state.pool.begin().await?;
+    lifecycle::edited(&mut tx, &current, current.version, &changes, actor(principal), &state.catalog.current())
+        .await?
+        .ok_or_else(|| stale_etag(current.version))?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

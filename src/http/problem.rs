@@ -161,6 +161,11 @@ impl ApiError {
     pub fn code(&self) -> &str {
         &self.0.code
     }
+
+    /// The sentence for people; the console shows it as the page's message.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
 }
 
 impl ErrorParts {

@@ -178,6 +178,7 @@ pub struct Options {
     /// Background refresh workers; 0 (the default) leaves jobs to `refresh_pool().run_until_idle()`.
     pub workers: usize,
     pub refresh_cooldown: Duration,
+    pub console: feedwatch::http::console::Settings,
 }
 
 impl Default for Options {
@@ -188,6 +189,7 @@ impl Default for Options {
             cors_origins: vec![],
             workers: 0,
             refresh_cooldown: Duration::ZERO,
+            console: Default::default(),
         }
     }
 }
@@ -209,6 +211,7 @@ impl TestApp {
                 cors_origins: options.cors_origins,
                 max_body_bytes: options.max_body_bytes,
                 request_timeout: options.request_timeout,
+                console: options.console.clone(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
@@ -268,6 +271,7 @@ impl TestApp {
                 cors_origins: vec![],
                 max_body_bytes: 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
+                console: Default::default(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),
