@@ -6,6 +6,7 @@ mod support;
 
 mod api_keys;
 mod connections;
+mod console;
 mod conventions;
 mod errors;
 mod health;

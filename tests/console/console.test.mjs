@@ -61,10 +61,15 @@ const driver = await new Builder().forBrowser("chrome").setChromeOptions(options
 
 mkdirSync(shots, { recursive: true });
 let shotNumber = 0;
+// The whole page, not only the window: the window grows to the page's height for the shot.
 async function screenshot(name) {
   shotNumber += 1;
   const file = join(shots, `${String(shotNumber).padStart(2, "0")}-${name}.png`);
+  const rect = await driver.manage().window().getRect();
+  const height = await driver.executeScript("return document.documentElement.scrollHeight;");
+  await driver.manage().window().setRect({ width: rect.width, height: Math.min(Math.max(height + 140, rect.height), 4000) });
   writeFileSync(file, await driver.takeScreenshot(), "base64");
+  await driver.manage().window().setRect({ width: rect.width, height: rect.height });
   return file;
 }
 

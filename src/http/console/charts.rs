@@ -1,10 +1,8 @@
 //! SVG charts drawn on the server: a sparkline of hourly success rates, stacked bars of failing
 //! connections by side, and an incident's timeline. No chart library, no script.
 
-use std::fmt::Write;
-
 use chrono::{DateTime, Utc};
-use maud::{Markup, PreEscaped, html};
+use maud::{Markup, html};
 
 use crate::incident::store::HourlyOutcomes;
 
@@ -41,46 +39,30 @@ pub fn percent(part: i64, whole: i64) -> String {
 const SPARK_WIDTH: f64 = 120.0;
 const SPARK_HEIGHT: f64 = 28.0;
 
-/// 24 hourly success rates as a line; hours without attempts leave a gap.
+/// 24 hourly success rates as small bars, oldest on the left; an hour without attempts is a
+/// grey tick, so a quiet hour is not mistaken for a failing one.
 pub fn sparkline(rates: &[Option<f64>; 24], label: &str) -> Markup {
-    let step = SPARK_WIDTH / 23.0;
-    let mut segments: Vec<String> = Vec::new();
-    let mut current = String::new();
-    for (hour, rate) in rates.iter().enumerate() {
-        match rate {
-            Some(rate) => {
-                #[allow(clippy::cast_precision_loss)]
-                let x = hour as f64 * step;
-                let y = 2.0 + (1.0 - rate) * (SPARK_HEIGHT - 4.0);
-                let _ = write!(current, "{x:.1},{y:.1} ");
-            }
-            None if !current.is_empty() => segments.push(std::mem::take(&mut current)),
-            None => {}
-        }
-    }
-    if !current.is_empty() {
-        segments.push(current);
-    }
+    let slot = SPARK_WIDTH / 24.0;
     html! {
         svg.spark width=(SPARK_WIDTH) height=(SPARK_HEIGHT) viewBox={ "0 0 " (SPARK_WIDTH) " " (SPARK_HEIGHT) } role="img" aria-label=(label) {
             title { (label) }
-            @if segments.is_empty() {
-                rect.spark-gap x="0" y=(SPARK_HEIGHT / 2.0 - 1.0) width=(SPARK_WIDTH) height="2" {}
-            }
-            @for points in &segments {
-                @if points.trim().contains(' ') {
-                    polyline.spark-line points=(points.trim()) {}
-                } @else {
-                    (PreEscaped(dot(points.trim())))
+            @for (hour, rate) in rates.iter().enumerate() {
+                @let x = {
+                    #[allow(clippy::cast_precision_loss)]
+                    let x = hour as f64 * slot + 0.5;
+                    format!("{x:.1}")
+                };
+                @match rate {
+                    Some(rate) => {
+                        @let height = (rate * (SPARK_HEIGHT - 2.0)).max(1.5);
+                        rect class=(if *rate < 0.5 { "bar-bad" } else { "bar" }) x=(x) y=(format!("{:.1}", SPARK_HEIGHT - height))
+                            width=(format!("{:.1}", slot - 1.0)) height=(format!("{height:.1}")) {}
+                    },
+                    None => rect.spark-gap x=(x) y=(SPARK_HEIGHT - 2.0) width=(format!("{:.1}", slot - 1.0)) height="2" {},
                 }
             }
         }
     }
-}
-
-fn dot(point: &str) -> String {
-    let (x, y) = point.split_once(',').unwrap_or(("0", "0"));
-    format!(r#"<circle class="spark-line" cx="{x}" cy="{y}" r="1.5"></circle>"#)
 }
 
 /// One stacked bar: bank side, user side and other failures, scaled to `max`.
@@ -170,6 +152,6 @@ mod tests {
         assert_eq!(totals(&rows, id, 1), (4, 3));
         assert_eq!(totals(&rows, id, 24), (6, 5));
         let svg = sparkline(&rates, "x").into_string();
-        assert!(svg.contains("circle"), "{svg}");
+        assert_eq!(svg.matches("<rect").count(), 24, "{svg}");
     }
 }

@@ -158,7 +158,7 @@ fn diagnosis_card(diagnosis: &Diagnosis) -> Markup {
         section.card #diagnosis aria-labelledby="diagnosis-title" {
             h2 #diagnosis-title { "Diagnosis" }
             @match &diagnosis.answer {
-                Some(answer) => p.notice.error #diagnosis-answer { strong { (page::words(&answer.check)) ": " } (answer.next_step.as_deref().unwrap_or(&answer.evidence)) },
+                Some(answer) => p.notice.error #diagnosis-answer { strong { (capitalised(&page::words(&answer.check))) ": " } (answer.next_step.as_deref().unwrap_or(&answer.evidence)) },
                 None => p.notice.ok #diagnosis-answer { "Every check passed." },
             }
             ol.ladder {

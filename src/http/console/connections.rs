@@ -16,7 +16,7 @@ use super::super::connections::{list_filter, set_paused};
 use super::super::pagination::PageParams;
 use super::super::problem::{ApiError, FieldError};
 use super::super::refreshes::{self, may_refresh};
-use super::page::{self, Section, when_or};
+use super::page::{self, Section};
 use super::{Agent, Refusal};
 use crate::auth::Role;
 use crate::catalog::{Action, Code};
@@ -173,7 +173,10 @@ fn list_row(row: &ConnectionView, fleet_wide: bool, now: chrono::DateTime<Utc>) 
                 Some(error) => { (page::code_link(error.code)) " " (error.title) },
                 None => span.muted { "none" },
             } }
-            td { "last success " (when_or(row.health.last_success_at, now, "never")) }
+            td { @match row.health.last_success_at {
+                Some(at) => { "last success " (page::when(at, now)) },
+                None => span.muted { "never succeeded" },
+            } }
             td { (next_step(row)) }
         }
     }
