@@ -104,13 +104,12 @@ fn queue_card(queue: &jobs::store::QueueStats, now: chrono::DateTime<Utc>) -> Ma
                 (page::empty("No worker pool has reported recently: refreshes are not running. Start `feedwatch serve` or `feedwatch worker`."))
             } @else {
                 table {
-                    thead { tr { th { "Pool" } th.num { "Busy" } th class="hide-narrow" { "Kinds" } th { "Seen" } } }
+                    thead { tr { th { "Pool" } th.num { "Busy" } th { "Seen" } } }
                     tbody {
                         @for worker in &queue.workers {
                             tr {
-                                td { (worker.id) }
+                                td { (worker.id) br; span.muted { (worker.kinds.join(", ")) } }
                                 td.num { (worker.running) " / " (worker.concurrency) }
-                                td class="hide-narrow" { (worker.kinds.join(", ")) }
                                 td { (when(worker.last_seen_at, now)) }
                             }
                         }
@@ -167,7 +166,7 @@ fn failing_card(failing: &[FailingBySide], hourly: &[incident::store::HourlyOutc
                             @let rate = charts::percent(successes, attempts);
                             tr {
                                 td { a href={ "/console/institutions/" (row.institution_id) } { (row.name) }
-                                     span.muted { " · " (row.connections) " connections" } }
+                                     span.muted { " · " (row.connections) @if row.connections == 1 { " connection" } @else { " connections" } } }
                                 td.num data-side="bank" { (row.bank_side) }
                                 td.num data-side="user" { (row.user_side) }
                                 td.num data-side="other" { (row.other) }

@@ -44,14 +44,7 @@ pub fn render(agent: &Agent, section: Section, title: &str, body: Markup) -> Res
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
-                    nav aria-label="Console" {
-                        a.brand href="/console" { "feedwatch" }
-                        ul {
-                            @for (each, href, label) in SECTIONS {
-                                li { a href=(href) aria-current=[(each == section).then_some("page")] { (label) } }
-                            }
-                        }
-                    }
+                    (navigation(Some(section)))
                     form.signout method="post" action="/console/sign-out" {
                         input type="hidden" name="csrf" value=(agent.csrf());
                         span.who { "Signed in as " (who) }
@@ -65,14 +58,33 @@ pub fn render(agent: &Agent, section: Section, title: &str, body: Markup) -> Res
     html_response(StatusCode::OK, frame)
 }
 
-/// A page with no session: sign-in, or an error before one.
+fn navigation(section: Option<Section>) -> Markup {
+    html! {
+        nav aria-label="Console" {
+            a.brand href="/console" { "feedwatch" }
+            ul {
+                @for (each, href, label) in SECTIONS {
+                    li { a href=(href) aria-current=[(Some(each) == section).then_some("page")] { (label) } }
+                }
+            }
+        }
+    }
+}
+
+/// A page without the agent's session at hand: sign-in, or an error page (whose links lead
+/// back into the console, or to sign-in for someone signed out).
 pub fn bare(status: StatusCode, title: &str, body: Markup) -> Response {
+    let signed_out = status == StatusCode::OK || status == StatusCode::UNAUTHORIZED;
     let frame = html! {
         (DOCTYPE)
         html lang="en" {
             (head(title))
             body {
-                header.top { nav aria-label="Console" { a.brand href="/console" { "feedwatch" } } }
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    @if signed_out { nav aria-label="Console" { a.brand href="/console" { "feedwatch" } } }
+                    @else { (navigation(None)) }
+                }
                 main #main { (body) }
             }
         }
