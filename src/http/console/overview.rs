@@ -30,12 +30,9 @@ pub async fn page(State(state): State<AppState>, agent: Agent) -> Result<Respons
     };
     let ids: Vec<uuid::Uuid> = failing.iter().map(|row| row.institution_id).collect();
     let hourly = incident::store::hourly_outcomes(&state.pool, &ids, now).await?;
-    let queue = if fleet_wide {
-        let mut conn = state.pool.acquire().await?;
-        Some(jobs::store::stats(&mut conn).await?)
-    } else {
-        None
-    };
+    // The summary's backlog reads the claim indexes only; counting every job by state would
+    // read the retained history, which grows with the fleet.
+    let workers = if fleet_wide { jobs::store::live_workers(&state.pool).await? } else { Vec::new() };
     let incidents = incident::store::list(&state.pool, Some(IncidentState::Open), None, None, 10).await?;
 
     let counts: Vec<(String, i64)> = connection::State::ALL
@@ -62,7 +59,7 @@ pub async fn page(State(state): State<AppState>, agent: Agent) -> Result<Respons
                 }
                 (charts::state_bars(&counts))
             }
-            @if let Some(queue) = &queue { (queue_card(queue, now)) }
+            @if let Some(backlog) = &summary.queue { (queue_card(backlog, &workers, now)) }
             (incidents_card(&incidents, now))
         }
         (failing_card(&failing, &hourly))
@@ -87,26 +84,27 @@ pub async fn page(State(state): State<AppState>, agent: Agent) -> Result<Respons
     Ok(page::render(&agent, Section::Overview, "Fleet overview", body))
 }
 
-fn queue_card(queue: &jobs::store::QueueStats, now: chrono::DateTime<Utc>) -> Markup {
+fn queue_card(backlog: &health::Backlog, workers: &[jobs::store::LiveWorker], now: chrono::DateTime<Utc>) -> Markup {
     html! {
         section.card aria-labelledby="queue" {
             h2 #queue { "Refresh queue" }
             dl.facts {
-                @for (state, count) in &queue.by_state { dt { (state.as_str()) } dd { (count) } }
-                dt { "due now" } dd #queue-due { (queue.due) }
-                dt { "oldest due" } dd { @match queue.oldest_due_seconds {
+                dt { "waiting" } dd { (backlog.available) }
+                dt { "due now" } dd #queue-due { (backlog.due) }
+                dt { "running" } dd { (backlog.running) }
+                dt { "oldest due" } dd { @match backlog.oldest_due_seconds {
                     Some(seconds) => { (page::duration(seconds)) " waiting" },
                     None => span.muted { "nothing waiting" },
                 } }
             }
             h2 { "Live worker pools" }
-            @if queue.workers.is_empty() {
+            @if workers.is_empty() {
                 (page::empty("No worker pool has reported recently: refreshes are not running. Start `feedwatch serve` or `feedwatch worker`."))
             } @else {
                 table {
                     thead { tr { th { "Pool" } th.num { "Busy" } th { "Seen" } } }
                     tbody {
-                        @for worker in &queue.workers {
+                        @for worker in workers {
                             tr {
                                 td { (worker.id) br; span.muted { (worker.kinds.join(", ")) } }
                                 td.num { (worker.running) " / " (worker.concurrency) }
