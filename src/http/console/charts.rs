@@ -119,15 +119,24 @@ pub fn incident_timeline(
         (resolved, "resolved"),
         (resolved.is_none().then_some(now), "now"),
     ];
+    let present: Vec<(DateTime<Utc>, &str)> =
+        marks.iter().filter_map(|(at, label)| at.map(|at| (at, *label))).collect();
+    // One row of text per mark, so marks close in time do not write over each other.
+    #[allow(clippy::cast_precision_loss)]
+    let height = 34.0 + 14.0 * present.len() as f64;
     html! {
-        svg width="100%" height="56" viewBox="0 0 400 56" preserveAspectRatio="xMinYMin meet" role="img"
+        svg width="100%" height=(height) viewBox={ "0 0 400 " (height) } preserveAspectRatio="xMinYMin meet" role="img"
             aria-label="Incident timeline: opened, expected end and resolution" {
-            line.tick x1="10" y1="20" x2="390" y2="20" {}
-            @for (index, (at, label)) in marks.iter().enumerate() {
-                @if let Some(at) = at {
-                    @let y = if index % 2 == 0 { 40 } else { 52 };
-                    line.tick x1=(format!("{:.1}", x(*at))) y1="12" x2=(format!("{:.1}", x(*at))) y2="28" {}
-                    text x=(format!("{:.1}", x(*at).min(330.0))) y=(y) { (label) " " (at.format("%H:%M")) }
+            line.tick x1="10" y1="16" x2="390" y2="16" {}
+            @for (row, (at, label)) in present.iter().enumerate() {
+                @let (position, y) = {
+                    #[allow(clippy::cast_precision_loss)]
+                    let y = 38.0 + 14.0 * row as f64;
+                    (x(*at), y)
+                };
+                line.tick x1=(format!("{position:.1}")) y1="8" x2=(format!("{position:.1}")) y2=(format!("{:.1}", y - 10.0)) {}
+                text x=(format!("{position:.1}")) y=(format!("{y:.1}")) text-anchor=(if position > 200.0 { "end" } else { "start" }) {
+                    (label) " " (at.format("%H:%M"))
                 }
             }
         }
