@@ -194,6 +194,13 @@ impl InstanceSettings {
                     refill: args.auth_failure_refill,
                 },
                 connections: args.connection_limits(),
+                console: crate::http::console::Settings {
+                    secure_cookies: args.console_secure_cookies,
+                    lifetimes: crate::session::Lifetimes {
+                        idle: args.console_idle_timeout,
+                        absolute: args.console_session_lifetime,
+                    },
+                },
             },
             shutdown_grace: args.shutdown_grace,
             bootstrap_admin_key: args.bootstrap_admin_key.clone(),

@@ -71,6 +71,19 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_AUTH_FAILURE_REFILL", default_value = "3s", value_parser = parse_duration)]
     pub auth_failure_refill: Duration,
 
+    /// Console sessions end after this long without a request (e.g. 30m).
+    #[arg(long, env = "FEEDWATCH_CONSOLE_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration)]
+    pub console_idle_timeout: Duration,
+
+    /// Console sessions end this long after sign-in, however busy (e.g. 12h).
+    #[arg(long, env = "FEEDWATCH_CONSOLE_SESSION_LIFETIME", default_value = "12h", value_parser = parse_duration)]
+    pub console_session_lifetime: Duration,
+
+    /// Mark the console's session cookie Secure even without `X-Forwarded-Proto: https` (for a TLS
+    /// proxy that does not send it).
+    #[arg(long, env = "FEEDWATCH_CONSOLE_SECURE_COOKIES")]
+    pub console_secure_cookies: bool,
+
     /// Longest in-flight requests may run after SIGTERM/SIGINT before the process exits.
     #[arg(long, env = "FEEDWATCH_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_grace: Duration,

@@ -42,6 +42,19 @@ pub struct InstitutionCount {
     pub stale: i64,
 }
 
+/// An institution's failing connections by who must act, so a bank's outage is not confused with
+/// its customers' wrong passwords: `bank_side` waits for the bank (`bank_issue`), `user_side` for
+/// the user (`needs_user_action`), `other` for us or the provider (`provider_issue`, `degraded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailingBySide {
+    pub institution_id: Uuid,
+    pub name: String,
+    pub connections: i64,
+    pub bank_side: i64,
+    pub user_side: i64,
+    pub other: i64,
+}
+
 /// The counts of a scope, folded from its tally rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {

@@ -10,13 +10,14 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::{idempotency, incident, webhook};
+use crate::{idempotency, incident, session, webhook};
 
 /// One round: every module's prune. Returns the rows that went.
 pub async fn run_once(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let mut pruned = idempotency::prune(pool).await?;
     pruned += incident::prune(pool).await?;
     pruned += webhook::prune(pool).await?;
+    pruned += session::prune(pool).await?;
     if pruned > 0 {
         tracing::info!(pruned, "housekeeping");
     }

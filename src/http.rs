@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod auth;
 pub mod connections;
+pub mod console;
 pub mod coverage;
 pub mod diagnosis;
 pub mod document;
@@ -83,6 +84,8 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// The helpdesk console's sessions.
+    pub console: console::Settings,
     /// Failed authentication attempts a client address may make before it is answered 429.
     pub auth_throttle: crate::auth::throttle::ThrottleSettings,
     /// Header read and keep-alive timeouts, and the cap on connections.
@@ -195,7 +198,9 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
+    // The console is not part of the JSON API, so not of its document; it shares the layers.
     let app = api
+        .merge(console::router(settings.console.clone()))
         .merge(docs)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -48,6 +48,8 @@ pub mod refresh;
 pub mod sandbox;
 /// AES-256-GCM envelopes for secrets at rest (bank credentials, webhook signing secrets), with key rotation.
 pub mod seal;
+/// Console sessions: an API key exchanged for a cookie-held session id, and its form token.
+pub mod session;
 /// Statement files people bring (OFX, QFX, QBO, CSV): format recognition and lenient readers.
 pub mod statement;
 /// Tracing subscriber and the Prometheus metrics registry.

@@ -3,7 +3,7 @@
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{InstitutionCount, TallyRow};
+use super::{FailingBySide, InstitutionCount, TallyRow};
 use crate::catalog::Code;
 
 /// A tally row as the tables hold it: error code 0 means none.
@@ -225,6 +225,59 @@ pub async fn tenant_top_failing(
            limit $3"#,
         tenant_id,
         institution_id,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Institutions with failing connections, split by who must act (pending deltas included),
+/// ranked bank side first: the list a helpdesk reads for outages.
+pub async fn failing_by_side(executor: impl PgExecutor<'_>, limit: i64) -> Result<Vec<FailingBySide>, sqlx::Error> {
+    sqlx::query_as!(
+        FailingBySide,
+        r#"with rows as (
+               select institution_id, state, connections from institution_health_tally
+               union all
+               select institution_id, state, delta from health_delta
+           ), counted as (
+               select institution_id, sum(connections)::bigint as connections,
+                      coalesce(sum(connections) filter (where state = 'bank_issue'), 0)::bigint as bank_side,
+                      coalesce(sum(connections) filter (where state = 'needs_user_action'), 0)::bigint as user_side,
+                      coalesce(sum(connections) filter (where state in ('provider_issue', 'degraded')), 0)::bigint as other
+               from rows group by institution_id
+           )
+           select c.institution_id as "institution_id!", i.name, c.connections as "connections!",
+                  c.bank_side as "bank_side!", c.user_side as "user_side!", c.other as "other!"
+           from counted c join institution i on i.id = c.institution_id
+           where c.bank_side + c.user_side + c.other > 0
+           order by c.bank_side desc, c.other desc, c.user_side desc, c.institution_id
+           limit $1"#,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// As [`failing_by_side`], counted from one tenant's connections.
+pub async fn tenant_failing_by_side(
+    executor: impl PgExecutor<'_>,
+    tenant_id: Uuid,
+    limit: i64,
+) -> Result<Vec<FailingBySide>, sqlx::Error> {
+    sqlx::query_as!(
+        FailingBySide,
+        r#"select c.institution_id as "institution_id!", i.name, count(*) as "connections!",
+                  count(*) filter (where c.state = 'bank_issue') as "bank_side!",
+                  count(*) filter (where c.state = 'needs_user_action') as "user_side!",
+                  count(*) filter (where c.state in ('provider_issue', 'degraded')) as "other!"
+           from connection c join institution i on i.id = c.institution_id
+           where c.tenant_id = $1
+           group by c.institution_id, i.name
+           having count(*) filter (where health_is_failing(c.state)) > 0
+           order by 4 desc, 6 desc, 5 desc, c.institution_id
+           limit $2"#,
+        tenant_id,
         limit,
     )
     .fetch_all(executor)

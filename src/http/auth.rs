@@ -19,25 +19,46 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let client = client_address(parts);
-        if let Some(client) = client
-            && let Err(wait) = state.auth_failures.check(client)
-        {
-            return Err(throttled(wait));
-        }
-        verify(parts, state).await.map_err(|failure| {
-            if failure.counts {
-                if let Some(client) = client {
-                    state.auth_failures.failed(client);
-                }
-                // The client's address and, when the key parsed, its id (not secret: it only
-                // finds the row); never the key's text.
-                let client = client.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
-                tracing::warn!(%client, key_id = ?failure.key_id, reason = failure.error.code(), "authentication failed");
-            }
-            failure.error
-        })
+        authenticate(state, client_address(parts), bearer(parts)).await.map(Caller)
     }
+}
+
+/// The console's sign-in: a key typed into a form, checked and throttled exactly as a bearer
+/// header is, so guessing through the form counts against the same address.
+pub(in crate::http) async fn sign_in(
+    state: &AppState,
+    client: Option<IpAddr>,
+    text: &str,
+) -> Result<Principal, ApiError> {
+    authenticate(state, client, Ok(text)).await
+}
+
+async fn authenticate(
+    state: &AppState,
+    client: Option<IpAddr>,
+    presented: Result<&str, Failure>,
+) -> Result<Principal, ApiError> {
+    if let Some(client) = client
+        && let Err(wait) = state.auth_failures.check(client)
+    {
+        return Err(throttled(wait));
+    }
+    let verified = match presented {
+        Ok(text) => verify(state, text).await,
+        Err(failure) => Err(failure),
+    };
+    verified.map_err(|failure| {
+        if failure.counts {
+            if let Some(client) = client {
+                state.auth_failures.failed(client);
+            }
+            // The client's address and, when the key parsed, its id (not secret: it only
+            // finds the row); never the key's text.
+            let client = client.map_or_else(|| "unknown".to_owned(), |address| address.to_string());
+            tracing::warn!(%client, key_id = ?failure.key_id, reason = failure.error.code(), "authentication failed");
+        }
+        failure.error
+    })
 }
 
 /// Why a request did not authenticate.
@@ -55,17 +76,21 @@ impl Failure {
     }
 }
 
-async fn verify(parts: &Parts, state: &AppState) -> Result<Caller, Failure> {
+/// The key text of `Authorization: Bearer <key>`.
+fn bearer(parts: &Parts) -> Result<&str, Failure> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
         let error = ApiError::unauthorized("missing_credentials", "Send an API key as `Authorization: Bearer <key>`.");
         Failure::rejected(error, None)
     })?;
-    let key = value
+    value
         .to_str()
         .ok()
         .and_then(|text| text.strip_prefix("Bearer ").or_else(|| text.strip_prefix("bearer ")))
-        .and_then(|token| PresentedKey::parse(token.trim()))
-        .ok_or_else(|| Failure::rejected(invalid_key(), None))?;
+        .ok_or_else(|| Failure::rejected(invalid_key(), None))
+}
+
+async fn verify(state: &AppState, text: &str) -> Result<Principal, Failure> {
+    let key = PresentedKey::parse(text.trim()).ok_or_else(|| Failure::rejected(invalid_key(), None))?;
     let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
         Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
         None => {
@@ -80,7 +105,7 @@ async fn verify(parts: &Parts, state: &AppState) -> Result<Caller, Failure> {
     if !key.matches(&secret_hash) {
         return Err(Failure::rejected(invalid_key(), Some(key.id)));
     }
-    Ok(Caller(Principal { key_id: key.id, role, tenant_id }))
+    Ok(Principal { key_id: key.id, role, tenant_id })
 }
 
 fn throttled(wait: std::time::Duration) -> ApiError {
@@ -96,6 +121,19 @@ fn throttled(wait: std::time::Duration) -> ApiError {
 /// The client's IP address, when the server recorded it.
 pub fn client_address(parts: &Parts) -> Option<IpAddr> {
     parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())
+}
+
+/// The client's IP address as an extractor that never fails (absent when no listener recorded
+/// it, as in a router driven without one).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_address(parts)))
+    }
 }
 
 fn invalid_key() -> ApiError {
@@ -151,7 +189,14 @@ impl<R: Roles> FromRequestParts<AppState> for Allowed<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        let principal = caller.require(R::ROLES)?.clone();
-        Ok(Self(principal, PhantomData))
+        Self::check(&caller)
+    }
+}
+
+impl<R: Roles> Allowed<R> {
+    /// The caller, if its role is one of `R`'s: the extractor's check, and the console's before it
+    /// acts on a session's behalf.
+    pub fn check(caller: &Caller) -> Result<Self, ApiError> {
+        Ok(Self(caller.require(R::ROLES)?.clone(), PhantomData))
     }
 }

@@ -175,7 +175,7 @@ pub async fn list(
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), |row| view(row, &catalog))))
 }
 
-fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFilter, ApiError> {
+pub(in crate::http) fn list_filter(caller: &Principal, filters: ConnectionFilters) -> Result<ListFilter, ApiError> {
     let mut errors = Vec::new();
     let stale_before = match filters.stale_for.as_deref().map(parse_duration).transpose() {
         Ok(Some(duration)) if duration.as_secs() <= 10_000 * 86_400 => {
@@ -224,8 +224,12 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<U
 }
 
 /// The connection's own page (row, accounts, shared account names: one read), if the caller may
-/// see it; otherwise 404, whether or not it exists.
-async fn visible_detail(state: &AppState, caller: &Principal, id: Uuid) -> Result<ConnectionView, ApiError> {
+/// see it; otherwise 404, whether or not it exists. The API and the console read here.
+pub(in crate::http) async fn visible_detail(
+    state: &AppState,
+    caller: &Principal,
+    id: Uuid,
+) -> Result<ConnectionView, ApiError> {
     let detail = connection_store::detail(&state.pool, id)
         .await?
         .filter(|detail| caller.can_see_tenant(detail.connection.tenant_id))
@@ -315,6 +319,31 @@ pub async fn patch(
     tx.commit().await?;
     let detailed = visible_detail(&state, &principal, id).await?;
     Ok(([(header::ETAG, etag(Counter::Version, detailed.version))], axum::Json(detailed)).into_response())
+}
+
+/// Pauses or resumes refreshes, as a PATCH of `paused` alone would: the console's buttons.
+pub(in crate::http) async fn set_paused(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    paused: bool,
+) -> Result<(), ApiError> {
+    let principal = writer(caller)?;
+    let current = visible(state, principal, id).await?;
+    if current.state == connection::State::Disconnected {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "connection_disconnected",
+            "A disconnected connection cannot be changed; connect the bank again.",
+        ));
+    }
+    let changes = Changes { paused: Some(paused), ..Changes::default() };
+    let mut tx = state.pool.begin().await?;
+    lifecycle::edited(&mut tx, &current, current.version, &changes, actor(principal), &state.catalog.current())
+        .await?
+        .ok_or_else(|| stale_etag(current.version))?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

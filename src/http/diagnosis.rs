@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::Path;
 use super::problem::{ApiError, Problem};
+use crate::auth::Principal;
 use crate::connection;
 use crate::connection::diagnosis::{self, Facts, Finding, PendingRefresh, Verdict};
 use crate::jobs::{self, JobState};
@@ -37,7 +38,13 @@ pub async fn diagnose(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Diagnosis>, ApiError> {
-    let connection = super::connections::visible(&state, &caller.0, id).await?;
+    Ok(axum::Json(build(&state, &caller.0, id).await?))
+}
+
+/// The ladder over a connection the caller may see (else 404): the API's answer and the
+/// console's diagnosis panel.
+pub(in crate::http) async fn build(state: &AppState, caller: &Principal, id: Uuid) -> Result<Diagnosis, ApiError> {
+    let connection = super::connections::visible(state, caller, id).await?;
     let accounts = connection::store::accounts(&state.pool, id).await?;
     let own: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
     let duplicate_names: Vec<String> = connection::store::duplicate_account_names(&state.pool, connection.tenant_id)
@@ -45,7 +52,7 @@ pub async fn diagnose(
         .into_iter()
         .filter(|name| own.contains(&name.to_lowercase()))
         .collect();
-    let pending = pending_refresh(&state, id).await?;
+    let pending = pending_refresh(state, id).await?;
     let catalog = state.catalog.current();
     let error = connection.error_code.and_then(|code| catalog.entry(code));
     let facts = Facts {
@@ -59,7 +66,7 @@ pub async fn diagnose(
     };
     let findings = diagnosis::diagnose(&facts);
     let answer = findings.iter().find(|finding| finding.verdict == Verdict::Fail).cloned();
-    Ok(axum::Json(Diagnosis { connection_id: id, state: connection.state, answer, findings }))
+    Ok(Diagnosis { connection_id: id, state: connection.state, answer, findings })
 }
 
 async fn pending_refresh(state: &AppState, id: Uuid) -> Result<Option<PendingRefresh>, ApiError> {

@@ -12,7 +12,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::extract::Query;
 use super::problem::{ApiError, FieldError, Problem};
-use crate::auth::Role;
+use crate::auth::{Principal, Role};
 use crate::catalog::{CatalogIndex, Code};
 use crate::health::{Counts, InstitutionCount, Scope, store};
 use crate::incident;
@@ -116,7 +116,18 @@ pub async fn summary(
         return Err(ApiError::bad_request("invalid_query_parameter", "Some parameters are not valid.")
             .with_errors(vec![FieldError::new("top", "must be between 1 and 100")]));
     }
-    let (tenant_id, institution_id) = (caller.0.scope_tenant(params.tenant_id), params.institution_id);
+    Ok(axum::Json(build(&state, &caller.0, params.tenant_id, params.institution_id, top).await?))
+}
+
+/// The summary a caller may see: the API answers it, the console's overview shows it.
+pub(in crate::http) async fn build(
+    state: &AppState,
+    caller: &Principal,
+    tenant_id: Option<Uuid>,
+    institution_id: Option<Uuid>,
+    top: i64,
+) -> Result<HealthSummary, ApiError> {
+    let tenant_id = caller.scope_tenant(tenant_id);
     let scope = match (tenant_id, institution_id) {
         (Some(tenant), _) => Scope::Tenant(tenant),
         (None, Some(institution)) => Scope::Institution(institution),
@@ -134,12 +145,12 @@ pub async fn summary(
         Scope::Institution(institution) => store::institution_count(&mut *tx, institution).await?.into_iter().collect(),
         Scope::Tenant(tenant) => store::tenant_top_failing(&mut *tx, tenant, institution_id, top).await?,
     };
-    let fleet_wide = matches!(caller.0.role, Role::Admin | Role::Helpdesk);
+    let fleet_wide = matches!(caller.role, Role::Admin | Role::Helpdesk);
     let queue = if fleet_wide { Some(jobs::store::backlog(&mut *tx).await?) } else { None };
     let open_incidents = incident::store::count_open(&mut *tx, institution_id).await?;
     tx.commit().await?;
     let counts = Counts::from_rows(&rows);
-    Ok(axum::Json(HealthSummary {
+    Ok(HealthSummary {
         scope: SummaryScope { tenant_id, institution_id },
         connections: counts.connections,
         by_state: counts.by_state.iter().map(|(state, count)| ((*state).to_owned(), *count)).collect(),
@@ -154,7 +165,7 @@ pub async fn summary(
         }),
         open_incidents,
         generated_at: Utc::now(),
-    }))
+    })
 }
 
 fn error_counts(counts: &Counts, catalog: &CatalogIndex) -> Vec<ErrorCount> {

@@ -94,9 +94,23 @@ pub struct DeclareIncident {
     ))]
 pub async fn declare(
     State(state): State<AppState>,
-    Allowed(principal, _): Allowed<Operators>,
+    operator: Allowed<Operators>,
     Json(input): Json<DeclareIncident>,
 ) -> Result<(StatusCode, HeaderMap, axum::Json<Incident>), ApiError> {
+    let opened = declare_for(&state, &operator, input).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
+        headers.insert(header::LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, axum::Json(opened)))
+}
+
+/// Declares an incident: the API's POST and the console's form.
+pub(in crate::http) async fn declare_for(
+    state: &AppState,
+    Allowed(principal, _): &Allowed<Operators>,
+    input: DeclareIncident,
+) -> Result<Incident, ApiError> {
     check_text(Some(&input.title), Some(&input.message))?;
     if crate::institution::store::get(&state.pool, input.institution_id).await?.is_none() {
         return Err(ApiError::validation(vec![FieldError::new("institution_id", "no institution has that id")]));
@@ -123,11 +137,7 @@ pub async fn declare(
     };
     lifecycle::incident_opened(&mut tx, &opened).await?;
     tx.commit().await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(location) = HeaderValue::from_str(&format!("/v1/incidents/{}", opened.id)) {
-        headers.insert(header::LOCATION, location);
-    }
-    Ok((StatusCode::CREATED, headers, axum::Json(opened)))
+    Ok(opened)
 }
 
 /// The one state a PATCH may set: an incident is opened by POST or by detection.
@@ -167,10 +177,20 @@ pub struct PatchIncident {
     ))]
 pub async fn patch(
     State(state): State<AppState>,
-    Allowed(principal, _): Allowed<Operators>,
+    operator: Allowed<Operators>,
     Path(id): Path<Uuid>,
     Json(input): Json<PatchIncident>,
 ) -> Result<axum::Json<Incident>, ApiError> {
+    Ok(axum::Json(update_for(&state, &operator, id, input).await?))
+}
+
+/// Edits or resolves an open incident: the API's PATCH and the console's resolve form.
+pub(in crate::http) async fn update_for(
+    state: &AppState,
+    Allowed(principal, _): &Allowed<Operators>,
+    id: Uuid,
+    input: PatchIncident,
+) -> Result<Incident, ApiError> {
     check_text(input.title.as_deref(), input.message.as_deref())?;
     if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
         return Err(ApiError::validation(vec![FieldError::new("resolution", "at most 2000 characters")]));
@@ -198,7 +218,7 @@ pub async fn patch(
         };
     };
     tx.commit().await?;
-    Ok(axum::Json(updated))
+    Ok(updated)
 }
 
 fn check_text(title: Option<&str>, message: Option<&str>) -> Result<(), ApiError> {

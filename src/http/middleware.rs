@@ -24,7 +24,7 @@ const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 pub async fn problem_details(request: Request, next: Next) -> Response {
     let request_id = request.headers().get(REQUEST_ID).and_then(|value| value.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
-    if !(response.status().is_client_error() || response.status().is_server_error()) {
+    if !(response.status().is_client_error() || response.status().is_server_error()) || is_console_page(&response) {
         return response;
     }
     let is_problem = response
@@ -53,6 +53,11 @@ pub async fn problem_details(request: Request, next: Next) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// The console's error pages are HTML for people (a 404 page, a refused form), not API errors.
+fn is_console_page(response: &Response) -> bool {
+    response.headers().get(header::CONTENT_TYPE).is_some_and(|value| value.as_bytes().starts_with(b"text/html"))
 }
 
 async fn read_problem(body: Body) -> Option<serde_json::Map<String, serde_json::Value>> {

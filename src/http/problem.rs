@@ -168,7 +168,7 @@ impl ApiError {
         serde_json::to_vec(&self.0.problem()).unwrap_or_default()
     }
 
-    /// The sentence the problem tells its reader.
+    /// The sentence for people; the console shows it as the page's message.
     pub fn detail(&self) -> &str {
         &self.0.detail
     }

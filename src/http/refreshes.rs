@@ -70,15 +70,7 @@ pub async fn trigger(
         super::extract::require_json_content_type(&headers)?;
         parse_json(&body)?
     };
-    let force = request.force;
-    if force {
-        caller.require(&[Role::Admin, Role::Helpdesk])?;
-    }
-    let connection = connection::store::get(&state.pool, id)
-        .await?
-        .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
-        .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
-    refusal(&connection, force, state.refresh_cooldown)?;
+    may_refresh(&state, &caller, id, request.force).await?;
     let outcome = post
         .run(&state.pool, async |tx| {
             let enqueued = refresh::enqueue(tx, id, Trigger::Manual).await?;
@@ -92,6 +84,24 @@ pub async fn trigger(
         Outcome::Done((), first) => idempotent::respond(first),
         Outcome::Replay(first) => idempotent::replay(first),
     })
+}
+
+/// Whether the caller may refresh the connection now: visible (else 404), `force` for helpdesk
+/// and admin only, and not refused by the connection's state. The API and the console ask here.
+pub(in crate::http) async fn may_refresh(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    force: bool,
+) -> Result<(), ApiError> {
+    if force {
+        caller.require(&[Role::Admin, Role::Helpdesk])?;
+    }
+    let connection = connection::store::get(&state.pool, id)
+        .await?
+        .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
+        .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
+    refusal(&connection, force, state.refresh_cooldown)
 }
 
 fn refusal(connection: &connection::Connection, force: bool, cooldown: std::time::Duration) -> Result<(), ApiError> {
@@ -189,7 +199,11 @@ pub async fn get(
     Ok(axum::Json(job.into()))
 }
 
-async fn visible(state: &AppState, caller: &Principal, connection_id: Option<Uuid>) -> Result<bool, ApiError> {
+pub(in crate::http) async fn visible(
+    state: &AppState,
+    caller: &Principal,
+    connection_id: Option<Uuid>,
+) -> Result<bool, ApiError> {
     if caller.role != Role::Tenant {
         return Ok(true);
     }

@@ -166,6 +166,37 @@ pub async fn rates(
     })
 }
 
+/// Refresh attempts and successes of one institution in one hour of the last day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourlyOutcomes {
+    pub institution_id: Uuid,
+    /// 0 is the hour ending `now`, 23 the one a day ago.
+    pub hours_ago: i32,
+    pub attempts: i64,
+    pub successes: i64,
+}
+
+/// The last 24 hours of outcomes of these institutions, by hour; hours without attempts are absent.
+pub async fn hourly_outcomes(
+    executor: impl PgExecutor<'_>,
+    institution_ids: &[Uuid],
+    now: DateTime<Utc>,
+) -> Result<Vec<HourlyOutcomes>, sqlx::Error> {
+    sqlx::query_as!(
+        HourlyOutcomes,
+        r#"select institution_id as "institution_id!",
+                  least(floor(extract(epoch from ($2::timestamptz - occurred_at)) / 3600), 23)::int as "hours_ago!",
+                  count(*) as "attempts!", count(*) filter (where succeeded) as "successes!"
+           from refresh_outcome
+           where institution_id = any($1) and occurred_at > $2::timestamptz - interval '24 hours' and occurred_at <= $2
+           group by 1, 2"#,
+        institution_ids,
+        now,
+    )
+    .fetch_all(executor)
+    .await
+}
+
 /// Deletes outcomes older than `before`, a batch per statement.
 pub async fn prune_outcomes(
     executor: impl PgExecutor<'_>,

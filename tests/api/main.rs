@@ -7,6 +7,7 @@ mod support;
 mod api_keys;
 mod authz;
 mod connections;
+mod console;
 mod conventions;
 mod credentials_canary;
 mod errors;

@@ -188,6 +188,7 @@ pub struct Options {
     pub auth_throttle: feedwatch::auth::throttle::ThrottleSettings,
     /// Header read and keep-alive timeouts, connection cap.
     pub connections: feedwatch::http::listener::ConnectionLimits,
+    pub console: feedwatch::http::console::Settings,
 }
 
 impl Default for Options {
@@ -200,6 +201,7 @@ impl Default for Options {
             refresh_cooldown: Duration::ZERO,
             auth_throttle: Default::default(),
             connections: feedwatch::http::listener::ConnectionLimits::default(),
+            console: Default::default(),
         }
     }
 }
@@ -223,6 +225,7 @@ impl TestApp {
                 request_timeout: options.request_timeout,
                 auth_throttle: options.auth_throttle,
                 connections: options.connections,
+                console: options.console.clone(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(admin_key.clone())),
@@ -284,6 +287,7 @@ impl TestApp {
                 request_timeout: Duration::from_secs(30),
                 auth_throttle: Default::default(),
                 connections: Default::default(),
+                console: Default::default(),
             },
             shutdown_grace: Duration::from_secs(5),
             bootstrap_admin_key: Some(SecretString::from(self.admin_key.clone())),

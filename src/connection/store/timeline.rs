@@ -52,3 +52,23 @@ pub async fn events(
     .fetch_all(executor)
     .await
 }
+
+/// The newest `limit` events of a connection, newest first: what a helpdesk reads first.
+pub async fn recent_events(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Event>, sqlx::Error> {
+    sqlx::query_as!(
+        Event,
+        r#"select id, connection_id, kind, detail, actor_key_id, actor_role, occurred_at
+           from connection_event
+           where connection_id = $1
+           order by occurred_at desc, id desc
+           limit $2"#,
+        connection_id,
+        limit,
+    )
+    .fetch_all(executor)
+    .await
+}

@@ -77,7 +77,7 @@ pub struct PatchConnection {
     pub refresh_every: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConnectionFilters {
     /// Only this tenant's (helpdesk and admin; tenant keys always see only their own).
