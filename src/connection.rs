@@ -93,6 +93,14 @@ pub struct Connection {
     pub incident: Option<OpenIncident>,
 }
 
+impl Connection {
+    /// When the scheduler will next refresh it on its own: never while it is paused, waiting for
+    /// the user or disconnected, whatever its stored `next_refresh_at` still says.
+    pub fn next_scheduled_refresh(&self) -> Option<DateTime<Utc>> {
+        self.next_refresh_at.filter(|_| !self.paused && lifecycle::transition::scheduled(self.state))
+    }
+}
+
 /// What a connection shows of its institution's open incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenIncident {

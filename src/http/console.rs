@@ -69,6 +69,7 @@ pub fn router(settings: Settings) -> Router<AppState> {
         .route("/console/assets/console.js", get(assets::script))
         .route("/console/assets/console.css", get(assets::style))
         .route("/console/{*rest}", get(not_found))
+        .method_not_allowed_fallback(not_allowed)
         .layer(axum::middleware::from_fn(security_headers))
         .layer(Extension(Arc::new(settings)))
 }
@@ -86,6 +87,17 @@ async fn security_headers(request: Request, next: Next) -> Response {
 async fn not_found(agent: Agent) -> Refusal {
     let _ = agent;
     Refusal::Api(ApiError::not_found("There is no console page at this address."))
+}
+
+/// A form's address opened as a page (a bookmarked or reloaded action): a console page that
+/// says so, not the API's JSON.
+async fn not_allowed(agent: Agent) -> Refusal {
+    let _ = agent;
+    Refusal::Api(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This address only takes the console's own form. Go back to the page it came from and use its button.",
+    ))
 }
 
 /// A signed-in agent: the caller its session stands for, and the session's form token.

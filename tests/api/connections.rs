@@ -507,6 +507,7 @@ async fn new_credentials_clear_a_sign_in_error() {
     assert_eq!(before["health"]["error"]["code"], 103);
     assert_eq!(before["health"]["error"]["action"], "reconnect");
     assert!(before["health"]["error"]["user_message"].as_str().unwrap().len() > 20);
+    assert!(before["health"]["next_refresh_at"].is_null(), "nothing refreshes on its own while the user must act");
     let response = app
         .anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
         .bearer_auth(&alice.key)
@@ -520,6 +521,19 @@ async fn new_credentials_clear_a_sign_in_error() {
     assert_eq!(after["state"], "syncing");
     assert!(after["health"]["error"].is_null());
     assert_eq!(after["health"]["failure_streak"], 3, "only a successful refresh ends the streak");
+    assert!(after["health"]["next_refresh_at"].is_string(), "the schedule resumes with new credentials: {after}");
+    let paused: Value = app
+        .anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
+        .bearer_auth(&alice.key)
+        .header("if-match", "*")
+        .json(&json!({ "paused": true }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(paused["health"]["next_refresh_at"].is_null(), "a paused connection has no next refresh: {paused}");
 }
 
 #[tokio::test]

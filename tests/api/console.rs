@@ -262,7 +262,8 @@ async fn console_pages_carry_the_security_headers_and_are_not_in_the_api_documen
     let app = TestApp::spawn().await;
     let mut browser = Browser::new(&app);
     browser.sign_in(&app.admin_key).await;
-    for path in ["/console/sign-in", "/console", "/console/errors?q=password", "/console/no-such-page"] {
+    let form_only = format!("/console/connections/{}/refresh", uuid::Uuid::new_v4());
+    for path in ["/console/sign-in", "/console", "/console/errors?q=password", "/console/no-such-page", &form_only] {
         let response = browser.get(path).await;
         let headers = response.headers();
         let csp = headers.get("content-security-policy").unwrap().to_str().unwrap();
@@ -273,6 +274,8 @@ async fn console_pages_carry_the_security_headers_and_are_not_in_the_api_documen
         assert!(is_html(&response), "{path}");
     }
     assert_eq!(browser.get("/console/no-such-page").await.status(), StatusCode::NOT_FOUND);
+    // A form's address opened as a page is the console's own 405 page, not the API's JSON.
+    assert_eq!(browser.get(&form_only).await.status(), StatusCode::METHOD_NOT_ALLOWED);
     // The API's errors stay problem+json.
     let api = app.admin(reqwest::Method::GET, "/v1/no-such-thing").send().await.unwrap();
     assert_eq!(api.headers().get(CONTENT_TYPE).unwrap(), "application/problem+json");

@@ -44,6 +44,8 @@ pub struct Health {
     /// The newest balance or transaction date the bank gave.
     pub data_as_of: Option<DateTime<Utc>>,
     pub failure_streak: i32,
+    /// The next automatic refresh; null while none will happen (paused, waiting for the user,
+    /// disconnected), so nobody tells a customer to wait for it.
     pub next_refresh_at: Option<DateTime<Utc>>,
     pub error: Option<ConnectionError>,
     /// The institution's open incident, if any.
@@ -103,6 +105,7 @@ pub(in crate::http) fn view(connection: Connection, catalog: &CatalogIndex) -> C
         title: incident.title.clone(),
         wait_until: incident.wait_until,
     });
+    let next_refresh_at = connection.next_scheduled_refresh();
     ConnectionView {
         id: connection.id,
         tenant_id: connection.tenant_id,
@@ -118,7 +121,7 @@ pub(in crate::http) fn view(connection: Connection, catalog: &CatalogIndex) -> C
             last_success_at: connection.last_success_at,
             data_as_of: connection.data_as_of,
             failure_streak: connection.failure_streak,
-            next_refresh_at: connection.next_refresh_at,
+            next_refresh_at,
             error,
             incident,
         },

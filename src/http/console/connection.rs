@@ -17,7 +17,7 @@ use super::page::{self, Section, when, when_or};
 use super::{Agent, Refusal};
 use crate::auth::Role;
 use crate::catalog::Code;
-use crate::connection::diagnosis::Verdict;
+use crate::connection::diagnosis::{Check, Verdict};
 use crate::connection::{self, Event, store as connection_store};
 use crate::jobs::store::JobRecord;
 use crate::jobs::{self, JobState};
@@ -157,14 +157,14 @@ fn diagnosis_card(diagnosis: &Diagnosis) -> Markup {
         section.card #diagnosis aria-labelledby="diagnosis-title" {
             h2 #diagnosis-title { "Diagnosis" }
             @match &diagnosis.answer {
-                Some(answer) => p.notice.error #diagnosis-answer { strong { (capitalised(&page::words(&answer.check))) ": " } (answer.next_step.as_deref().unwrap_or(&answer.evidence)) },
+                Some(answer) => p.notice.error #diagnosis-answer { strong { (check_title(answer.check)) ": " } (answer.next_step.as_deref().unwrap_or(&answer.evidence)) },
                 None => p.notice.ok #diagnosis-answer { "Every check passed." },
             }
             ol.ladder {
                 @for finding in &diagnosis.findings {
                     @let failed = finding.verdict == Verdict::Fail;
                     li data-check=(page::wire(&finding.check)) data-verdict=(page::wire(&finding.verdict)) {
-                        strong { (capitalised(&page::words(&finding.check))) }
+                        strong { (check_title(finding.check)) }
                         " — " span class={ "verdict-" (page::wire(&finding.verdict)) } { @if failed { "fails" } @else { "passes" } }
                         br; span { (finding.evidence) }
                         @if let Some(step) = &finding.next_step { br; em { "Next: " (step) } }
@@ -175,9 +175,18 @@ fn diagnosis_card(diagnosis: &Diagnosis) -> Markup {
     }
 }
 
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+/// A check's name as an agent says it.
+fn check_title(check: Check) -> &'static str {
+    match check {
+        Check::InstitutionIncident => "Bank-wide incident",
+        Check::Credentials => "Sign-in details",
+        Check::Mfa => "Security code or question (MFA)",
+        Check::Accounts => "Accounts at the bank",
+        Check::DuplicateNames => "Duplicate account names",
+        Check::OtherError => "Other errors",
+        Check::Staleness => "Fresh data",
+        Check::AutomaticRefreshes => "Automatic refreshes",
+    }
 }
 
 fn accounts_card(view: &ConnectionView, now: DateTime<Utc>) -> Markup {
