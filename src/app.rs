@@ -160,6 +160,8 @@ pub struct WorkerSettings {
     pub institution_concurrency: usize,
     /// Longest one exchange with a bank may take; shorter than the lease and the refresh timeout.
     pub bank_timeout: Duration,
+    /// When a connection whose refreshes succeed counts as stalled.
+    pub stalls: crate::feed::stall::Rules,
 }
 
 impl WorkerSettings {
@@ -177,6 +179,7 @@ impl WorkerSettings {
             statements_in_flight: usize::from(args.worker_statements_in_flight),
             institution_concurrency: usize::from(args.institution_concurrency),
             bank_timeout: args.bank_timeout,
+            stalls: crate::feed::stall::Rules::with_floor(args.stall_floor),
         }
     }
 }
@@ -279,6 +282,7 @@ impl Instance {
             keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
             refresh_cooldown: settings.refresh_cooldown,
             stale_after: workers.stale_after,
+            stalls: workers.stalls,
             rendered_entries: Arc::default(),
             webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
             auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
@@ -368,6 +372,7 @@ pub fn worker_pool_with(
         incidents: settings.incidents.clone(),
         metrics: Arc::clone(metrics),
         bulkheads: Bulkheads::new(settings.institution_concurrency),
+        stalls: settings.stalls,
     };
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),

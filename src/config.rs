@@ -187,6 +187,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "FEEDWATCH_BANK_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub bank_timeout: Duration,
 
+    /// An account whose refreshes succeed is stalled only after at least this much silence,
+    /// however regular its rhythm (whole days), so quiet accounts are not flagged.
+    #[arg(long, env = "FEEDWATCH_STALL_FLOOR", default_value = "14d", value_parser = parse_duration)]
+    pub stall_floor: Duration,
+
     #[command(flatten)]
     pub incidents: IncidentArgs,
 

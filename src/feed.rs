@@ -3,6 +3,7 @@
 
 pub mod coverage;
 pub mod identity;
+pub mod stall;
 pub mod store;
 
 use chrono::{DateTime, Utc};

@@ -71,6 +71,8 @@ pub struct AppState {
     pub refresh_cooldown: Duration,
     /// A connection without a success for this long is stale.
     pub stale_after: Duration,
+    /// When an account whose refreshes succeed counts as stalled (the diagnosis explains it).
+    pub stalls: crate::feed::stall::Rules,
     pub rendered_entries: Arc<errors::RenderedEntries>,
     /// Which hosts webhook URLs may name.
     pub webhook_hosts: Arc<crate::webhook::HostPolicy>,

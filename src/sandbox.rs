@@ -296,6 +296,7 @@ fn session_outcome(session: &reply::Session, magic: Magic) -> Outcome {
         Magic::StatementStatus(code) => Outcome::Ofx(session.full(Some(code))),
         Magic::SignonStatus(code) => Outcome::Ofx(session.signon_failure(code)),
         Magic::NoAccounts => Outcome::Ofx(session.no_accounts()),
+        Magic::EmptyStatements => Outcome::Ofx(session.empty_statements()),
         Magic::Garbled => Outcome::Garbled(reply::garble(&session.full(None))),
         Magic::Stall => Outcome::Stall,
         Magic::Http { status, retry_after } => {

@@ -30,6 +30,9 @@ pub enum EventKind {
     /// A failing connection (degraded, waiting for the user, or failing at the bank or provider) is healthy again.
     #[serde(rename = "connection.repaired")]
     ConnectionRepaired,
+    /// Refreshes succeed, but an account has brought nothing new for far longer than its usual rhythm.
+    #[serde(rename = "connection.stalled")]
+    ConnectionStalled,
     /// A refresh finished, successfully or not.
     #[serde(rename = "refresh.completed")]
     RefreshCompleted,
@@ -45,9 +48,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         Self::ConnectionStateChanged,
         Self::ConnectionRepaired,
+        Self::ConnectionStalled,
         Self::RefreshCompleted,
         Self::TransactionsSyncAvailable,
         Self::IncidentOpened,
@@ -58,6 +62,7 @@ impl EventKind {
         match self {
             Self::ConnectionStateChanged => "connection.state_changed",
             Self::ConnectionRepaired => "connection.repaired",
+            Self::ConnectionStalled => "connection.stalled",
             Self::RefreshCompleted => "refresh.completed",
             Self::TransactionsSyncAvailable => "transactions.sync_available",
             Self::IncidentOpened => "incident.opened",

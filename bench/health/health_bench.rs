@@ -176,6 +176,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
             statements_in_flight: 1,
             institution_concurrency: 4,
             bank_timeout: Duration::from_secs(30),
+            stalls: feedwatch::feed::stall::Rules::default(),
         },
         refresh_cooldown: Duration::ZERO,
         webhooks: feedwatch::webhook::Settings::default(),

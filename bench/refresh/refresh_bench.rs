@@ -564,6 +564,7 @@ async fn measure(
         // may refresh the same sandbox bank.
         institution_concurrency: options.concurrency,
         bank_timeout: Duration::from_secs(30),
+        stalls: feedwatch::feed::stall::Rules::default(),
     };
     let progress = Arc::new(Progress::default());
     let workers =

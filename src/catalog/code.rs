@@ -26,6 +26,9 @@ impl Code {
     pub const ACCOUNT_NOT_FOUND: Code = Code(324);
     /// The account is closed at the bank.
     pub const ACCOUNT_CLOSED: Code = Code(708);
+    /// Refreshes succeed but an account has brought nothing new for far longer than its usual
+    /// rhythm (`feed::stall`).
+    pub const FEED_STALLED: Code = Code(721);
 
     pub const fn new(code: u32) -> Self {
         Self(code)

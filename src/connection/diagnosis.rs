@@ -1,7 +1,7 @@
 //! The troubleshooting ladder a good helpdesk agent runs on a broken connection, in the order
 //! that finds the cause fastest: a bank-wide incident first (nothing else matters then), then
-//! sign-in, MFA, accounts, names, other errors, staleness and finally why automatic refreshes
-//! are not running. Each rung is a pure function of facts gathered beforehand, so the ladder is
+//! sign-in, MFA, accounts, names, other errors, silent stalls (refreshes succeed, nothing new
+//! arrives), staleness and finally why automatic refreshes are not running. Each rung is a pure function of facts gathered beforehand, so the ladder is
 //! tested without a database.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 use super::{Account, AccountState, Connection, State};
 use crate::catalog::{Action, Actor, Category, Code, Entry};
+use crate::feed::stall::{self, Activity, Rules as StallRules};
 
 /// One rung of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -27,6 +28,8 @@ pub enum Check {
     DuplicateNames,
     /// Does another error of the catalogue stop refreshes?
     OtherError,
+    /// Do the accounts still bring new transactions at their usual rhythm (silent stalls)?
+    FeedActivity,
     /// Has the connection gone without a success for too long?
     Staleness,
     /// Are automatic refreshes running, or paused by the user or by backoff?
@@ -72,6 +75,9 @@ pub struct Facts<'a> {
     /// The catalogue entry of the connection's current error.
     pub error: Option<&'a Entry>,
     pub pending: Option<&'a PendingRefresh>,
+    /// Each active account's days of feed activity, and when silence counts as a stall.
+    pub activity: &'a [Activity],
+    pub stalls: StallRules,
     pub stale_after: TimeDelta,
     pub now: DateTime<Utc>,
 }
@@ -85,6 +91,7 @@ pub fn diagnose(facts: &Facts<'_>) -> Vec<Finding> {
         accounts(facts),
         duplicate_names(facts),
         other_error(facts),
+        feed_activity(facts),
         staleness(facts),
         automatic_refreshes(facts),
     ]
@@ -160,7 +167,8 @@ fn accounts(facts: &Facts<'_>) -> Finding {
         .collect();
     let refused: Vec<&Account> =
         facts.accounts.iter().filter(|account| account.state == AccountState::Refused).collect();
-    let account_error = error_in(facts, &[Category::Account]);
+    // A stall is an account's silence, not a missing account: its own rung explains it.
+    let account_error = error_in(facts, &[Category::Account]).filter(|(code, _)| *code != Code::FEED_STALLED);
     if gone.is_empty() && refused.is_empty() && account_error.is_none() {
         let active = facts.accounts.iter().filter(|account| account.state == AccountState::Active).count();
         return pass(Check::Accounts, format!("{active} active account(s); the bank reported every one of them."));
@@ -234,6 +242,47 @@ fn other_error(facts: &Facts<'_>) -> Finding {
         format!("Error {code} ({}); {who} must act.", entry.title),
         first_step(entry, "Follow the catalogue entry's steps."),
         Some(entry.action),
+    )
+}
+
+fn feed_activity(facts: &Facts<'_>) -> Finding {
+    let today = facts.now.date_naive();
+    let verdicts: Vec<stall::Verdict> =
+        facts.activity.iter().map(|activity| stall::judge(activity, today, facts.stalls)).collect();
+    let stalled: Vec<String> = verdicts
+        .iter()
+        .filter_map(|verdict| match verdict {
+            stall::Verdict::Stalled(stall) => Some(format!(
+                "{} (last new transaction {}, {} days ago; usually at most {} day(s) apart, stalled after {})",
+                stall.account_name, stall.last_active, stall.silent_days, stall.usual_gap_days, stall.limit_days
+            )),
+            _ => None,
+        })
+        .collect();
+    if stalled.is_empty() {
+        let judged = verdicts.iter().filter(|verdict| matches!(verdict, stall::Verdict::Flowing { .. })).count();
+        let unjudged = verdicts.len() - judged;
+        return pass(
+            Check::FeedActivity,
+            format!(
+                "{judged} account(s) bring new transactions at their usual rhythm; {unjudged} have too little history \
+                 to judge."
+            ),
+        );
+    }
+    let entry = facts.error.filter(|entry| entry.code == Code::FEED_STALLED);
+    fail(
+        Check::FeedActivity,
+        format!("Refreshes answer, but nothing new arrives from: {}.", stalled.join("; ")),
+        entry.map_or_else(
+            || {
+                "Ask the user whether the bank's website shows recent activity; if it does, import a statement \
+                 file to fill the gap and reconnect."
+                    .to_owned()
+            },
+            |entry| first_step(entry, ""),
+        ),
+        Some(entry.map_or(Action::UploadFile, |entry| entry.action)),
     )
 }
 

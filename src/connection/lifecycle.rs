@@ -7,7 +7,7 @@
 //! | event | function | state afterwards |
 //! |---|---|---|
 //! | created | [`created`] | `syncing` |
-//! | refresh succeeded | [`refresh_succeeded`] | `healthy`; `degraded` with the account's code when the bank refused an account |
+//! | refresh succeeded | [`refresh_succeeded`] | `healthy`; `degraded` with the account's code when the bank refused an account, or with 721 when an account has stalled (`feed::stall`) |
 //! | refresh failed | [`refresh_failed`] | by who must act: user → `needs_user_action`, bank (or anything during an incident) → `bank_issue`, else `provider_issue` |
 //! | credentials replaced | [`edited`] | `syncing` when the error is one new credentials fix, else unchanged |
 //! | paused, resumed, renamed, rescheduled | [`edited`] | unchanged |
@@ -26,6 +26,7 @@ use super::store::transitions;
 use super::store::{self, Changes, NewConnection};
 use super::{ChangedBy, Connection, State};
 use crate::catalog::{self, CatalogIndex, Code};
+use crate::feed::stall::AccountStall;
 use crate::incident::Incident;
 use crate::webhook::EventKind;
 pub use notices::{Finished, Subject};
@@ -61,28 +62,55 @@ pub struct Succeeded<'a> {
     /// The code and raw code of an account whose statement the bank refused (709), if any:
     /// the connection carries it as its error, so its health and diagnosis name it.
     pub refused_account: Option<(Code, &'a str)>,
+    /// Accounts silent for far longer than their rhythm (`feed::stall`): unless an account was
+    /// refused, the connection carries the stall code as its error.
+    pub stalled: &'a [AccountStall],
 }
 
-/// A refresh succeeded: the connection is healthy again. Returns the state it is in.
+impl Succeeded<'_> {
+    fn cause(&self) -> Cause {
+        match (self.refused_account, self.stalled.is_empty()) {
+            (Some(_), _) => Cause::RefreshSucceededWithRefusedAccounts,
+            (None, false) => Cause::RefreshSucceededButStalled,
+            (None, true) => Cause::RefreshSucceeded,
+        }
+    }
+
+    /// The error the connection keeps after this success.
+    fn error(&self) -> Option<(Code, &str)> {
+        self.refused_account.or_else(|| (!self.stalled.is_empty()).then_some((Code::FEED_STALLED, STALLED_RAW)))
+    }
+}
+
+/// The raw code a stall is stored with: feedwatch's own observation, not a provider's code.
+pub const STALLED_RAW: &str = "feedwatch:stalled";
+
+/// A refresh succeeded: the connection is healthy again, or degraded when an account was refused
+/// or has stalled. Returns the state it is in. A stall's onset (the connection did not carry
+/// the stall code before) adds a `connection.stalled` timeline event and webhook; a success
+/// that brings the account back clears it like any other error.
 pub async fn refresh_succeeded(
     tx: &mut PgConnection,
     subject: &Subject,
     done: &Succeeded<'_>,
 ) -> Result<State, sqlx::Error> {
-    let cause = match done.refused_account {
-        Some(_) => Cause::RefreshSucceededWithRefusedAccounts,
-        None => Cause::RefreshSucceeded,
-    };
+    let cause = done.cause();
     let rule = transition::rule(cause);
-    let success = transitions::Success { at: done.at, data_as_of: done.data_as_of, error: done.refused_account };
+    let success = transitions::Success { at: done.at, data_as_of: done.data_as_of, error: done.error() };
     let before = transitions::record_success(&mut *tx, subject.connection_id, &success, done.detail, &rule).await?;
     let finished = Finished::Succeeded { added: done.added, modified: done.modified, removed: done.removed };
     let mut events = notices::refresh_completed(subject, done.job_id, rule.to, finished);
     if let Some(before) = before {
-        let code = done.refused_account.map(|(code, _)| code);
-        events.extend(notices::state_changed(subject, before, rule.to, code));
+        let code = success.error.map(|(code, _)| code);
+        events.extend(notices::state_changed(subject, before.state, rule.to, code));
         if code.is_none() {
-            events.extend(notices::repaired(subject, before, done.failure_streak));
+            events.extend(notices::repaired(subject, before.state, done.failure_streak));
+        }
+        if cause == Cause::RefreshSucceededButStalled && before.error_code != Some(Code::FEED_STALLED) {
+            let detail = notices::stall_detail(done.stalled);
+            store::insert_event(&mut *tx, subject.connection_id, "connection.stalled", &detail, ChangedBy::SYSTEM)
+                .await?;
+            events.push(notices::stalled(subject, done.stalled));
         }
     }
     notices::emit_all(tx, &events).await?;

@@ -1,5 +1,7 @@
 //! The only code that touches `feed_transaction`.
 
+pub mod stall;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};

@@ -26,7 +26,7 @@ pub struct Diagnosis {
 }
 
 /// Run the troubleshooting ladder on a connection: institution incident, credentials, MFA,
-/// missing accounts, duplicate names, other errors, staleness, automatic refreshes.
+/// missing accounts, duplicate names, other errors, silent stalls, staleness, automatic refreshes.
 #[utoipa::path(get, operation_id = "diagnose_connection", path = "/v1/connections/{id}/diagnosis", tag = "connections", security(("api_key" = [])),
     params(("id" = Uuid, Path, description = "Connection id")),
     responses(
@@ -55,12 +55,16 @@ pub(in crate::http) async fn build(state: &AppState, caller: &Principal, id: Uui
     let pending = pending_refresh(state, id).await?;
     let catalog = state.catalog.current();
     let error = connection.error_code.and_then(|code| catalog.entry(code));
+    let since = (Utc::now() - crate::feed::stall::LOOKBACK).date_naive();
+    let activity = crate::feed::store::stall::activity(&state.pool, id, since).await?;
     let facts = Facts {
         connection: &connection,
         accounts: &accounts,
         duplicate_names: &duplicate_names,
         error: error.map(|stored| &stored.entry),
         pending: pending.as_ref(),
+        activity: &activity,
+        stalls: state.stalls,
         stale_after: chrono::TimeDelta::from_std(state.stale_after).unwrap_or(chrono::TimeDelta::MAX),
         now: Utc::now(),
     };

@@ -67,6 +67,13 @@ pub struct StaleCount {
     pub stale_after_seconds: u64,
 }
 
+/// Connections whose refreshes succeed while an account brings nothing new for far longer than
+/// its usual rhythm (error 721, `connection.stalled`); they are also among the degraded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StalledCount {
+    pub connections: i64,
+}
+
 /// Refresh work waiting and running.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Backlog {
@@ -91,6 +98,7 @@ pub struct HealthSummary {
     /// Institutions with the most failing connections, most first; only those with any.
     pub failing_institutions: Vec<FailingInstitution>,
     pub stale: StaleCount,
+    pub stalled: StalledCount,
     /// The refresh queue (helpdesk and admin only: it is shared by every tenant).
     pub queue: Option<Backlog>,
     pub open_incidents: i64,
@@ -157,6 +165,7 @@ pub(in crate::http) async fn build(
         by_error_code: error_counts(&counts, &state.catalog.current()),
         failing_institutions: failing.into_iter().map(FailingInstitution::from).collect(),
         stale: StaleCount { connections: counts.stale, stale_after_seconds: state.stale_after.as_secs() },
+        stalled: StalledCount { connections: counts.by_error_code.get(&Code::FEED_STALLED).copied().unwrap_or(0) },
         queue: queue.map(|backlog| Backlog {
             available: backlog.available,
             due: backlog.due,

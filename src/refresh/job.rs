@@ -38,6 +38,8 @@ pub struct Refresher<P> {
     pub metrics: Arc<Metrics>,
     /// How many refreshes of one institution run at once.
     pub bulkheads: super::bulkhead::Bulkheads,
+    /// When an account that stopped bringing transactions counts as stalled.
+    pub stalls: feed::stall::Rules,
 }
 
 impl<P> std::fmt::Debug for Refresher<P> {
@@ -193,6 +195,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         if let Some(resolved) = &effect.resolved {
             super::incident_resolved(&mut tx, resolved).await?;
         }
+        // Judged on what the store now holds, this refresh's rows included: one statement.
+        let since = (now - feed::stall::LOOKBACK).date_naive();
+        let activity = feed::store::stall::activity(&mut *tx, id, since).await?;
+        let stalled = feed::stall::stalled(&activity, now.date_naive(), self.stalls);
         let done = Succeeded {
             job_id: job.job_id,
             at: now,
@@ -203,6 +209,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             removed: changes.removed,
             failure_streak: target.failure_streak,
             refused_account: refused_account(&accounts),
+            stalled: &stalled,
         };
         lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
         tx.commit().await?;

@@ -17,6 +17,8 @@ enum Plan {
     Normal { savings_status: Option<u32> },
     /// The account list is empty.
     NoAccounts,
+    /// Every statement succeeds and holds no transactions (a bank that stopped sending data).
+    Empty,
     /// Every transaction fails with this code (a bank-side failure behind a good sign-on).
     AllFail(u32),
 }
@@ -43,6 +45,10 @@ impl<'a> Session<'a> {
 
     pub(crate) fn no_accounts(&self) -> String {
         self.write(Plan::NoAccounts)
+    }
+
+    pub(crate) fn empty_statements(&self) -> String {
+        self.write(Plan::Empty)
     }
 
     pub(crate) fn every_transaction_fails(&self, code: u32) -> String {
@@ -87,7 +93,7 @@ impl<'a> Session<'a> {
         let (status, accounts) = match plan {
             Plan::AllFail(code) => (failure(code), Vec::new()),
             Plan::NoAccounts => (Status::ok(), Vec::new()),
-            Plan::Normal { .. } => {
+            Plan::Normal { .. } | Plan::Empty => {
                 (Status::ok(), self.accounts.iter().map(|account| self.account_info(account)).collect())
             }
         };
@@ -128,6 +134,11 @@ impl<'a> Session<'a> {
             Plan::AllFail(code) => Statement::failed(kind, trnuid.as_str(), failure(code)),
             Plan::Normal { savings_status: Some(code) } if account.kind == Kind::Savings => {
                 Statement::failed(kind, trnuid.as_str(), failure(code))
+            }
+            Plan::Empty => {
+                let mut statement = self.statement_body(kind, trnuid, account, [start.as_ref(), end.as_ref()]);
+                statement.transactions.clear();
+                statement
             }
             _ => self.statement_body(kind, trnuid, account, [start.as_ref(), end.as_ref()]),
         }

@@ -530,6 +530,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
             incidents: feedwatch::incident::Rules::default(),
             metrics: feedwatch::telemetry::Metrics::new(),
             bulkheads: feedwatch::refresh::bulkhead::Bulkheads::new(8),
+            stalls: feedwatch::feed::stall::Rules::default(),
         };
         let registration = Registration {
             handler: Arc::new(RefreshHandler(Arc::new(refresher))),

@@ -21,5 +21,6 @@ mod refreshes;
 mod refused_accounts;
 mod reliability;
 mod security;
+mod stall;
 mod trace_context;
 mod webhooks;

@@ -149,6 +149,21 @@ async fn every_magic_password_yields_its_catalogue_code() {
 }
 
 #[tokio::test]
+async fn codes_seen_over_time_come_from_well_formed_empty_statements() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await;
+    for code in magic::OVER_TIME {
+        assert_eq!(magic::for_code(*code), Some(magic::Magic::EmptyStatements), "{code}");
+        let data = sandbox.fetch("healthy", &format!("error_{code}"), None).await.unwrap();
+        assert_eq!(data.accounts.len(), 3, "every account is listed");
+        for feed in &data.accounts {
+            assert!(feed.error.is_none(), "every statement succeeds: {:?}", feed.error);
+            assert!(feed.transactions.is_empty(), "and holds nothing: {:?}", feed.transactions.len());
+            assert!(feed.account.ledger_balance.is_some(), "balances still come");
+        }
+    }
+}
+
+#[tokio::test]
 async fn magic_codes_travel_the_way_a_bank_would_send_them() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await;
     let raw = |result: Result<FeedData, ProviderError>| match result {

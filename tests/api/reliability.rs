@@ -378,6 +378,7 @@ async fn healthy_banks_refresh_on_time_while_one_bank_stalls_and_the_stalling_ba
         statements_in_flight: 1,
         institution_concurrency: 2,
         bank_timeout: Duration::from_secs(4),
+        stalls: feedwatch::feed::stall::Rules::default(),
     };
     let sealer = Arc::new(crate::support::sealer());
     let pool =

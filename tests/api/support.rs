@@ -371,6 +371,7 @@ fn worker_settings(concurrency: usize, sandbox_url: Option<String>) -> WorkerSet
         // puts any of them off (tests/api/reliability.rs tests the bulkhead).
         institution_concurrency: 64,
         bank_timeout: Duration::from_secs(20),
+        stalls: feedwatch::feed::stall::Rules::default(),
     }
 }
 

@@ -76,6 +76,8 @@ fn run(
         duplicate_names: duplicates,
         error,
         pending,
+        activity: &[],
+        stalls: crate::feed::stall::Rules::default(),
         stale_after: TimeDelta::hours(48),
         now: now(),
     })
@@ -98,6 +100,7 @@ fn a_healthy_connection_passes_every_check_in_ladder_order() {
             Check::Accounts,
             Check::DuplicateNames,
             Check::OtherError,
+            Check::FeedActivity,
             Check::Staleness,
             Check::AutomaticRefreshes
         ]
@@ -199,4 +202,62 @@ fn an_account_the_bank_refuses_is_the_answer_and_named_with_its_code_even_among_
     assert!(answer.evidence.contains("Account not enabled for online access"), "{answer:?}");
     let entry = &catalog().entries[&Code::new(709)];
     assert_eq!(answer.next_step.as_deref(), entry.steps.first().map(String::as_str));
+}
+
+#[test]
+fn a_stalled_account_is_the_answer_with_the_entry_s_first_step_and_not_a_remap() {
+    let mut connection = healthy();
+    connection.state = State::Degraded;
+    connection.error_code = Some(Code::FEED_STALLED);
+    let accounts = [account("Savings", AccountState::Active)];
+    let today = now().date_naive();
+    let silent = crate::feed::stall::Activity {
+        account_id: accounts[0].id,
+        account_name: "Savings".into(),
+        days: (30..90).map(|ago| today - TimeDelta::days(ago)).rev().collect(),
+    };
+    let flowing = crate::feed::stall::Activity {
+        account_name: "Checking".into(),
+        days: (0..60).map(|ago| today - TimeDelta::days(ago)).rev().collect(),
+        ..silent.clone()
+    };
+    let catalog = catalog();
+    let entry = catalog.entries.get(&Code::FEED_STALLED).unwrap();
+    let activity = [flowing, silent];
+    let findings = diagnose(&Facts {
+        connection: &connection,
+        accounts: &accounts,
+        duplicate_names: &[],
+        error: Some(entry),
+        pending: None,
+        activity: &activity,
+        stalls: crate::feed::stall::Rules::default(),
+        stale_after: TimeDelta::hours(48),
+        now: now(),
+    });
+    let answer = first_failure(&findings).unwrap();
+    assert_eq!(answer.check, Check::FeedActivity, "{findings:#?}");
+    assert_eq!(answer.action, Some(entry.action));
+    assert_eq!(answer.next_step.as_deref(), entry.steps.first().map(String::as_str));
+    assert!(answer.evidence.contains("Savings") && answer.evidence.contains("30 days ago"), "{}", answer.evidence);
+    assert!(!answer.evidence.contains("Checking"), "{}", answer.evidence);
+
+    let quiet = [crate::feed::stall::Activity { days: activity[1].days[..4].to_vec(), ..activity[1].clone() }];
+    let findings = diagnose(&Facts {
+        activity: &quiet,
+        error: None,
+        ..Facts {
+            connection: &healthy(),
+            accounts: &accounts,
+            duplicate_names: &[],
+            error: None,
+            pending: None,
+            activity: &[],
+            stalls: crate::feed::stall::Rules::default(),
+            stale_after: TimeDelta::hours(48),
+            now: now(),
+        }
+    });
+    let rung = findings.iter().find(|finding| finding.check == Check::FeedActivity).unwrap();
+    assert_eq!(rung.verdict, Verdict::Pass, "too little history is not judged: {rung:?}");
 }

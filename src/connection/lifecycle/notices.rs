@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::catalog::Code;
 use crate::connection::State;
+use crate::feed::stall::AccountStall;
 use crate::incident::Incident;
 use crate::webhook::{Event, EventKind, emit};
 
@@ -52,6 +53,19 @@ pub fn repaired(subject: &Subject, from: State, failure_streak: i32) -> Option<E
     let data =
         json!({ "connection_id": subject.connection_id, "from": from.as_str(), "failed_refreshes": failure_streak });
     was_failing.then(|| subject.event(EventKind::ConnectionRepaired, data))
+}
+
+/// `connection.stalled`: refreshes succeed, but these accounts have brought nothing new for far
+/// longer than their own rhythm.
+pub fn stalled(subject: &Subject, accounts: &[AccountStall]) -> Event {
+    let mut data = stall_detail(accounts);
+    data["connection_id"] = json!(subject.connection_id);
+    subject.event(EventKind::ConnectionStalled, data)
+}
+
+/// The stalled accounts as the timeline event and the webhook describe them.
+pub fn stall_detail(accounts: &[AccountStall]) -> serde_json::Value {
+    json!({ "error_code": Code::FEED_STALLED, "accounts": accounts })
 }
 
 /// What one refresh attempt ended with.

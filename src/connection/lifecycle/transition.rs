@@ -22,6 +22,9 @@ pub enum Cause {
     /// The refresh succeeded, but the bank refused the statement of one account or more
     /// (709: not enabled for online access): the rest is fine, that account gets nothing.
     RefreshSucceededWithRefusedAccounts,
+    /// The refresh succeeded, but an account has brought nothing new for far longer than its
+    /// own rhythm (`feed::stall`): the bank answers, with nothing in it.
+    RefreshSucceededButStalled,
     /// `in_incident`: the institution has an open incident, so anything but a user-side failure
     /// is taken to be the bank's.
     RefreshFailed {
@@ -78,6 +81,8 @@ pub fn rule(cause: Cause) -> Rule {
         Cause::RefreshSucceeded => Rule { from: LIVE, to: State::Healthy },
         // Not a failing state: the other accounts keep refreshing on schedule.
         Cause::RefreshSucceededWithRefusedAccounts => Rule { from: LIVE, to: State::Degraded },
+        // Every check passes, yet data stopped: green would hide it, failing would overstate it.
+        Cause::RefreshSucceededButStalled => Rule { from: LIVE, to: State::Degraded },
         Cause::RefreshFailed { party, in_incident } => Rule { from: LIVE, to: failing_state(party, in_incident) },
         Cause::CredentialsReplaced { fixes_error: true } => Rule { from: LIVE, to: State::Syncing },
         Cause::Disconnected => Rule { from: LIVE, to: State::Disconnected },
@@ -122,9 +127,10 @@ mod tests {
     use super::*;
     use State::*;
 
-    const CAUSES: [Cause; 16] = [
+    const CAUSES: [Cause; 17] = [
         Cause::RefreshSucceeded,
         Cause::RefreshSucceededWithRefusedAccounts,
+        Cause::RefreshSucceededButStalled,
         Cause::RefreshFailed { party: Party::User, in_incident: false },
         Cause::RefreshFailed { party: Party::User, in_incident: true },
         Cause::RefreshFailed { party: Party::Bank, in_incident: false },
@@ -147,7 +153,7 @@ mod tests {
     fn expected(cause: Cause) -> [State; 7] {
         match cause {
             Cause::RefreshSucceeded => [Healthy, Healthy, Healthy, Healthy, Healthy, Healthy, Disconnected],
-            Cause::RefreshSucceededWithRefusedAccounts => {
+            Cause::RefreshSucceededWithRefusedAccounts | Cause::RefreshSucceededButStalled => {
                 [Degraded, Degraded, Degraded, Degraded, Degraded, Degraded, Disconnected]
             }
             Cause::RefreshFailed { party: Party::User, .. } => [

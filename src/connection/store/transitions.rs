@@ -90,23 +90,23 @@ pub async fn disconnect(
 }
 
 /// Records a successful refresh and its timeline events in one statement: `refresh.succeeded`
-/// with `detail`, then `connection.state_changed` when the state changed. Returns the state the
-/// connection had before (`None` when the rule does not apply, e.g. it is disconnected, or it
-/// is gone).
+/// with `detail`, then `connection.state_changed` when the state changed. Returns the state and
+/// error code the connection had before (`None` when the rule does not apply, e.g. it is
+/// disconnected, or it is gone).
 pub async fn record_success(
     executor: impl PgExecutor<'_>,
     id: Uuid,
     success: &Success<'_>,
     detail: &serde_json::Value,
     rule: &Rule,
-) -> Result<Option<State>, sqlx::Error> {
+) -> Result<Option<Before>, sqlx::Error> {
     // Time-ordered ids, made in event order, break ties between events of the same instant.
     let (succeeded_id, changed_id) = (Uuid::now_v7(), Uuid::now_v7());
     let (at, data_as_of) = (success.at, success.data_as_of);
     let error_code = success.error.map(|(code, _)| stored_code(code)).transpose()?;
     let error_raw = success.error.map(|(_, raw)| raw);
-    let before = sqlx::query_scalar!(
-        r#"with before as (select state from connection where id = $1),
+    let before = sqlx::query!(
+        r#"with before as (select state, error_code from connection where id = $1),
            updated as (
                update connection set state = $7, last_attempt_at = $2, last_success_at = $2,
                       data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = $9::int,
@@ -127,7 +127,8 @@ pub async fn record_success(
                where e.n = 1 or (b.state <> $7 and exists (select 1 from updated))
                order by e.n
            )
-           select (select state from before) as "before!" from updated"#,
+           select (select state from before) as "state!", (select error_code from before) as error_code
+           from updated"#,
         id,
         at,
         data_as_of,
@@ -141,7 +142,19 @@ pub async fn record_success(
     )
     .fetch_optional(executor)
     .await?;
-    before.as_deref().map(decode_state).transpose()
+    let Some(before) = before else { return Ok(None) };
+    let error_code = before
+        .error_code
+        .map(|code| Code::try_from(code).map_err(|error| sqlx::Error::Decode(Box::new(error))))
+        .transpose()?;
+    Ok(Some(Before { state: decode_state(&before.state)?, error_code }))
+}
+
+/// What a connection was before a successful refresh changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Before {
+    pub state: State,
+    pub error_code: Option<Code>,
 }
 
 /// A successful refresh as stored: when, the newest data, and the code (with the raw code) of
