@@ -184,6 +184,7 @@ fn check_title(check: Check) -> &'static str {
         Check::Accounts => "Accounts at the bank",
         Check::DuplicateNames => "Duplicate account names",
         Check::OtherError => "Other errors",
+        Check::FeedActivity => "New transactions arriving",
         Check::Staleness => "Fresh data",
         Check::AutomaticRefreshes => "Automatic refreshes",
     }
