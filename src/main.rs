@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run only the refresh workers, maintenance and scheduler (a worker-only replica).
     Worker(WorkerCommand),
     /// Apply database migrations and exit.
@@ -156,7 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Command::Statement(StatementCommand::Inspect { file, rows })) => statement_inspect(&file, rows),
         Some(Command::SandboxBank(args)) => feedwatch::app::run_sandbox_bank(args).await,
         None => feedwatch::app::run_serve(cli.serve).await,
-        Some(Command::Serve(args)) => feedwatch::app::run_serve(args).await,
+        Some(Command::Serve(args)) => feedwatch::app::run_serve(*args).await,
         Some(Command::Migrate(args)) => feedwatch::app::run_migrate(&args).await,
         Some(Command::Worker(command)) => {
             feedwatch::app::run_worker(&command.database, &command.workers, command.shutdown_grace).await

@@ -19,6 +19,7 @@ mod providers;
 mod refreshes;
 mod refused_accounts;
 mod reliability;
+mod sandbox_listener;
 mod security;
 mod trace_context;
 mod webhooks;
