@@ -14,6 +14,7 @@ mod health;
 mod imports;
 mod incidents;
 mod jobs;
+mod kill_anywhere;
 mod nested_objects;
 mod operations;
 mod providers;
