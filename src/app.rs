@@ -130,8 +130,10 @@ pub struct InstanceSettings {
     pub sealer: Sealer,
     pub workers: WorkerSettings,
     pub refresh_cooldown: Duration,
-    /// Serve the sandbox bank under /sandbox-bank.
+    /// Serve the sandbox bank (demo mode), on its own listener at `sandbox_listen`.
     pub mount_sandbox: bool,
+    /// Where the sandbox bank listens in demo mode; port 0 picks a free one.
+    pub sandbox_listen: SocketAddr,
     /// Seed the demo tenant (demo mode; needs the sandbox).
     pub seed_demo: bool,
     /// Where webhooks may go (registration and delivery).
@@ -211,6 +213,7 @@ impl InstanceSettings {
             workers: WorkerSettings::from_args(&args.workers),
             refresh_cooldown: args.refresh_cooldown,
             mount_sandbox: demo_mode(args),
+            sandbox_listen: args.sandbox_addr,
             seed_demo: demo_mode(args),
             webhooks: args.workers.webhooks.settings(),
         }
@@ -226,6 +229,8 @@ fn demo_mode(args: &ServeArgs) -> bool {
 #[derive(Debug)]
 pub struct Instance {
     pub addr: SocketAddr,
+    /// Where the sandbox bank listens, in demo mode.
+    pub sandbox_addr: Option<SocketAddr>,
     /// A newly generated admin key, when the database had no key at all.
     pub first_admin_key: Option<SecretString>,
     pub shutdown: CancellationToken,
@@ -245,13 +250,18 @@ impl Instance {
         let catalog = load_catalog(&pool).await?;
         seed_sandbox_institutions(&pool).await?;
         let sealer = Arc::new(settings.sealer);
-        let sandbox = settings.mount_sandbox.then(|| Arc::new(SandboxBank::new(SandboxConfig::demo(), Clock::System)));
-        let mut workers = settings.workers.clone();
-        if sandbox.is_some() && workers.sandbox_url.is_none() {
-            workers.sandbox_url = Some(format!("http://{addr}/sandbox-bank"));
-        }
         let shutdown = CancellationToken::new();
         let background = TaskTracker::new();
+        let sandbox_addr = if settings.mount_sandbox {
+            let listen = settings.sandbox_listen;
+            Some(serve_sandbox(listen, &settings.http, settings.shutdown_grace, &shutdown, &background).await?)
+        } else {
+            None
+        };
+        let mut workers = settings.workers.clone();
+        if let (Some(sandbox), None) = (sandbox_addr, &workers.sandbox_url) {
+            workers.sandbox_url = Some(format!("http://{sandbox}"));
+        }
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         let metrics = Metrics::new();
         if workers.concurrency > 0 {
@@ -287,7 +297,7 @@ impl Instance {
             webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
             auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
         };
-        let router = http::router(state, &settings.http, sandbox.clone());
+        let router = http::router(state, &settings.http);
         let server = tokio::spawn(http::serve_with_limits(
             listener,
             router,
@@ -301,15 +311,7 @@ impl Instance {
                 tracing::info!(tenant = %crate::demo::TENANT, connections = seeded, "demo tenant seeded");
             }
         }
-        if let Some(bank) = sandbox {
-            // The sandbox's stalled replies must end when the service does.
-            let stop = shutdown.clone();
-            tokio::spawn(async move {
-                stop.cancelled().await;
-                bank.close();
-            });
-        }
-        Ok(Self { addr, first_admin_key, shutdown, catalog, server, background })
+        Ok(Self { addr, sandbox_addr, first_admin_key, shutdown, catalog, server, background })
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period), and returns.
@@ -319,6 +321,38 @@ impl Instance {
         self.background.wait().await;
         served
     }
+}
+
+/// Serves the demo sandbox bank on its own listener, with the API's connection limits, until
+/// `shutdown`; returns the address refreshes reach it at.
+async fn serve_sandbox(
+    listen: SocketAddr,
+    http_settings: &HttpSettings,
+    grace: Duration,
+    shutdown: &CancellationToken,
+    background: &TaskTracker,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("binding the sandbox bank to {listen}"))?;
+    let mut addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let bank = Arc::new(SandboxBank::new(SandboxConfig::demo(), Clock::System));
+    let router = http::sandbox_bank::service(Arc::clone(&bank), http_settings.request_timeout);
+    let stop = shutdown.clone();
+    background.spawn(async move {
+        stop.cancelled().await;
+        // Stalled and delayed replies end first, so the listener's graceful end waits for nothing.
+        bank.close();
+    });
+    let (stop, limits) = (shutdown.clone(), http_settings.connections);
+    background.spawn(async move {
+        if let Err(error) = http::serve_with_limits(listener, router, stop, grace, limits).await {
+            tracing::error!(%error, "the sandbox bank's listener failed");
+        }
+    });
+    tracing::info!(%addr, "sandbox bank listening");
+    Ok(addr)
 }
 
 /// How often each replica looks for due scheduled refreshes.
@@ -476,6 +510,9 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  first admin key (shown once, keep it): {}", key.expose_secret());
     }
     println!("  API docs: http://{}/docs", instance.addr);
+    if let Some(sandbox) = instance.sandbox_addr {
+        println!("  sandbox bank (demo mode): http://{sandbox}");
+    }
     stop_requested.await;
     tracing::info!("shutting down: finishing in-flight requests");
     instance.stop().await?;

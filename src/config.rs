@@ -114,14 +114,20 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_REFRESH_COOLDOWN", default_value = "60s", value_parser = parse_duration)]
     pub refresh_cooldown: Duration,
 
-    /// Serve the sandbox bank under /sandbox-bank and seed a demo tenant with connections in
-    /// varied states. On by default with the private PostgreSQL; off with DATABASE_URL.
+    /// Serve the sandbox bank on its own listener (--sandbox-addr) and seed a demo tenant with
+    /// connections in varied states. On by default with the private PostgreSQL; off with
+    /// DATABASE_URL.
     #[arg(long, env = "FEEDWATCH_DEMO", overrides_with = "no_demo")]
     pub demo: bool,
 
     /// Never mount the sandbox bank or seed demo data.
     #[arg(long, overrides_with = "demo")]
     pub no_demo: bool,
+
+    /// Where the sandbox bank listens in demo mode: unauthenticated, so loopback by default.
+    /// Port 0 picks a free port (printed at start).
+    #[arg(long, env = "FEEDWATCH_SANDBOX_ADDR", default_value = "127.0.0.1:0")]
+    pub sandbox_addr: SocketAddr,
 }
 
 impl ServeArgs {
@@ -154,8 +160,8 @@ pub struct WorkerArgs {
     #[arg(long, env = "FEEDWATCH_REFRESH_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub refresh_timeout: Duration,
 
-    /// Base URL of the sandbox bank for `sandbox` institutions (default: this instance's
-    /// /sandbox-bank in demo mode).
+    /// Base URL of the sandbox bank for `sandbox` institutions (default: this instance's own
+    /// sandbox listener in demo mode).
     #[arg(long, env = "FEEDWATCH_SANDBOX_URL")]
     pub sandbox_url: Option<String>,
 

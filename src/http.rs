@@ -180,8 +180,9 @@ fn split_routes() -> (Router<AppState>, OpenApiDocument) {
     (router, document)
 }
 
-/// The whole service: routes, docs page, fallback and middleware.
-pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crate::sandbox::SandboxBank>>) -> Router {
+/// The whole service: routes, docs page, fallback and middleware. The sandbox bank is not
+/// here: demo mode serves it on a listener of its own (`sandbox_bank::service`).
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let (api, document) = split_routes();
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", document);
     let request_id = HeaderName::from_static(middleware::REQUEST_ID);
@@ -201,24 +202,12 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
     // The console is not part of the JSON API, so not of its document; it shares the layers.
-    let app = api
-        .merge(console::router(settings.console.clone()))
+    api.merge(console::router(settings.console.clone()))
         .merge(docs)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
-        .with_state(state);
-    match sandbox {
-        // The sandbox bank answers OFX like a bank would (503s, 429s, stalls), not problem+json,
-        // so it sits outside the API's layers; but not outside its time limit: a stall is
-        // answered 504, as a bank's gateway would, when the request timeout passes.
-        Some(bank) => app.nest_service(
-            "/sandbox-bank",
-            sandbox_bank::router(bank)
-                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, settings.request_timeout)),
-        ),
-        None => app,
-    }
+        .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets in-flight requests

@@ -9,6 +9,7 @@
 //! changes a job's state.
 
 pub mod backoff;
+pub mod fault;
 pub mod maintenance;
 pub mod pace;
 pub mod store;

@@ -181,6 +181,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
         refresh_cooldown: Duration::ZERO,
         webhooks: feedwatch::webhook::Settings::default(),
         mount_sandbox: false,
+        sandbox_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         seed_demo: false,
     };
     let instance = Instance::start(pool.clone(), settings).await?;

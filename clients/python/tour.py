@@ -2,7 +2,8 @@
 openapi-python-client generates from openapi/openapi.json (scripts/client-test generates it
 into target/clients/python and puts it on PYTHONPATH).
 
-FEEDWATCH_URL and FEEDWATCH_ADMIN_KEY name a live service (scripts/with-feedwatch starts one).
+FEEDWATCH_URL and FEEDWATCH_ADMIN_KEY name a live service, FEEDWATCH_SANDBOX_URL its sandbox bank
+(scripts/with-feedwatch starts one).
 Every answer is parsed into the generated models: a response outside the document fails here.
 """
 
@@ -47,6 +48,7 @@ from feedwatch_client.models import (
 from feedwatch_client.types import Response
 
 BASE_URL = os.environ["FEEDWATCH_URL"]
+SANDBOX_URL = os.environ["FEEDWATCH_SANDBOX_URL"]
 ADMIN_KEY = os.environ["FEEDWATCH_ADMIN_KEY"]
 # One trace for the whole tour: the service logs it and passes it on to the bank it calls.
 TRACEPARENT = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
@@ -113,7 +115,7 @@ def main() -> None:
     tenant = client(created.secret)
 
     # An institution (this service's own sandbox bank, spoken to over real OFX) and a connection.
-    ofx = OfxInput(url=f"{BASE_URL}/sandbox-bank/ofx/healthy", org="FEEDWATCH-SANDBOX", fid="90001")
+    ofx = OfxInput(url=f"{SANDBOX_URL}/ofx/healthy", org="FEEDWATCH-SANDBOX", fid="90001")
     institution_body = InstitutionInput(slug=f"py-tour-{secrets.token_hex(4)}", name="Python Tour Bank", provider=ProviderKind.OFX, ofx=ofx)
     institution = ok("create an institution", create_institution.sync_detailed(client=admin, body=institution_body), InstitutionView)
     connection_body = CreateConnection(

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 
 use super::problem::{ApiError, FieldError};
 
+mod objects;
+
 /// A JSON body. Wrong content type → 415, malformed JSON → 400, wrong types, missing or unknown
 /// fields → 422 naming the field (request types use `deny_unknown_fields`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,12 +67,13 @@ pub fn require_json_content_type(headers: &axum::http::HeaderMap) -> Result<(), 
 
 /// Parses a JSON body, telling apart syntax errors (400) from shape errors (422 with the path).
 /// Every request body the API documents is an object, so nothing else is read as one (serde
-/// would otherwise take `["a", "b"]` for a struct's fields in order).
+/// would otherwise take `["a", "b"]` for a struct's fields in order), and neither is any nested
+/// value that the document says is an object (`objects::ObjectsOnly`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     reject_nul(bytes)?;
     reject_non_object(bytes)?;
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    serde_path_to_error::deserialize(objects::ObjectsOnly(deserializer)).map_err(|error| {
         // Decide by the document, not the error category: serde_json reports some shape errors
         // (a number where an enum belongs) as syntax errors.
         if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_err() {

@@ -1,6 +1,7 @@
 //! Serves the sandbox bank over HTTP: `POST /ofx/{slug}` as an OFX Direct Connect server, and
-//! `GET /` listing the institutions. Mountable under a prefix (demo mode) or served alone
-//! (`feedwatch sandbox-bank`).
+//! `GET /` listing the institutions. Demo mode serves it on a loopback listener of its own, never
+//! on the API's port (it is unauthenticated, and it stalls on purpose); `feedwatch sandbox-bank`
+//! serves it alone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::sandbox::{Outcome, SandboxBank};
 
@@ -19,6 +21,14 @@ const OFX_CONTENT_TYPE: &str = "application/x-ofx";
 
 pub fn router(bank: Arc<SandboxBank>) -> Router {
     Router::new().route("/", get(institutions)).route("/ofx/{slug}", post(exchange)).with_state(bank)
+}
+
+/// The sandbox bank as demo mode serves it: the bank's own answers (503s, 429s, stalls), not
+/// problem+json, so none of the API's layers; but a stall ends at `request_timeout` with the 504
+/// a bank's gateway would give, so a stalled request holds its connection no longer than an API
+/// request may.
+pub fn service(bank: Arc<SandboxBank>, request_timeout: Duration) -> Router {
+    router(bank).layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, request_timeout))
 }
 
 #[derive(Debug, Serialize)]

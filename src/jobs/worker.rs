@@ -336,6 +336,7 @@ impl WorkerPool {
 
     /// Runs one held job and records its outcome.
     async fn run_one(&self, job: ClaimedJob, completions: Option<&mpsc::Sender<Completion>>) {
+        super::fault::pause_at(super::fault::CLAIMED).await;
         let lost = self.lock_held().get(&job.job_id).map(|held| held.lost.clone()).unwrap_or_default();
         let outcome = if lost.is_cancelled() { None } else { self.execute(&job, &lost).await };
         self.record(&job, outcome, completions).await;

@@ -19,6 +19,7 @@ use crate::connection::{AccountKind, AccountState, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
 use crate::institution::{self, Institution, ProviderKind};
+use crate::jobs::fault;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{ClaimedJob, Outcome};
 use crate::ofx::OfxVersion;
@@ -49,6 +50,12 @@ impl<P> std::fmt::Debug for Refresher<P> {
 }
 
 /// The job handler: one shared [`Refresher`].
+/// Crash points of a refresh for the kill tests (`jobs::fault`): the bank has answered and
+/// nothing is stored; the storing transaction has committed and the job's completion is not
+/// yet recorded.
+pub const FAULT_EXCHANGED: &str = "refresh.exchanged";
+pub const FAULT_STORED: &str = "refresh.stored";
+
 #[derive(Debug)]
 pub struct RefreshHandler<P>(pub Arc<Refresher<P>>);
 
@@ -97,6 +104,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             }
             Err(error) => Err(error),
         };
+        // The bank has answered; nothing of it is stored.
+        fault::pause_at(FAULT_EXCHANGED).await;
         match fetched {
             Ok(fetched) => self.store_success(job, &target, fetched, window_start, now).await,
             Err(error) => self.store_failure(job, &target, error, now).await,
@@ -213,6 +222,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         };
         lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
         tx.commit().await?;
+        // Stored and committed; the job's completion is not yet recorded.
+        fault::pause_at(FAULT_STORED).await;
         self.metrics.refresh_stored(target.institution_id, RefreshResult::Succeeded);
         Ok(Outcome::Succeeded(result))
     }

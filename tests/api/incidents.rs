@@ -112,7 +112,7 @@ async fn user_side_failures_never_open_an_incident() {
     for n in 0..8 {
         app.connection(&tenant, bank, &format!("Card {n}"), "error_103").await;
     }
-    app.refresh_pool_with(&app.url("/sandbox-bank"), rules()).run_until_idle().await;
+    app.refresh_pool_with(&app.sandbox_url(), rules()).run_until_idle().await;
     let incidents = get(&app, &app.admin_key, "/v1/incidents").await;
     assert_eq!(incidents["items"], json!([]), "a wave of changed passwords is not a bank outage");
 }

@@ -256,7 +256,7 @@ async fn readyz_answers_within_its_own_timeout_when_the_database_does_not() {
     assert_eq!(app.anonymous(reqwest::Method::GET, "/readyz").send().await.unwrap().status(), 200);
 }
 
-fn short_connection_limits(max_connections: usize) -> crate::support::Options {
+pub(crate) fn short_connection_limits(max_connections: usize) -> crate::support::Options {
     crate::support::Options {
         connections: feedwatch::http::listener::ConnectionLimits {
             header_read_timeout: Duration::from_secs(1),
@@ -268,7 +268,7 @@ fn short_connection_limits(max_connections: usize) -> crate::support::Options {
 }
 
 /// Whether the server closes `socket` within `limit` (reads until end of stream).
-async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+pub(crate) async fn closed_within(socket: &mut tokio::net::TcpStream, limit: Duration) -> bool {
     use tokio::io::AsyncReadExt;
     let mut sink = [0u8; 1024];
     tokio::time::timeout(limit, async {
@@ -370,7 +370,7 @@ async fn healthy_banks_refresh_on_time_while_one_bank_stalls_and_the_stalling_ba
         db_connections: 4,
         lease: Duration::from_secs(20),
         refresh_timeout: Duration::from_secs(15),
-        sandbox_url: Some(app.url("/sandbox-bank")),
+        sandbox_url: Some(app.sandbox_url()),
         incidents: feedwatch::incident::Rules { min_failed_connections: 3, ..feedwatch::incident::Rules::default() },
         stale_after: Duration::from_secs(48 * 3600),
         prefetch: 0,

@@ -233,6 +233,7 @@ impl TestApp {
             workers: worker_settings(options.workers, None),
             refresh_cooldown: options.refresh_cooldown,
             mount_sandbox: true,
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
             seed_demo: false,
             webhooks: webhook_settings(),
         };
@@ -250,6 +251,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The base URL of the sandbox bank this app serves on its own listener.
+    pub fn sandbox_url(&self) -> String {
+        format!("http://{}", self.instance().sandbox_addr.expect("the test app serves the sandbox bank"))
     }
 
     /// A request with the admin key.
@@ -295,16 +301,16 @@ impl TestApp {
             workers: worker_settings(0, None),
             refresh_cooldown: Duration::ZERO,
             mount_sandbox: false,
+            sandbox_listen: "127.0.0.1:0".parse().unwrap(),
             seed_demo: false,
             webhooks: webhook_settings(),
         };
         Instance::start(self.pool.clone(), settings).await.unwrap()
     }
 
-    /// A worker pool over this app's database that refreshes against the app's mounted sandbox
-    /// bank; drive it with `run_until_idle`.
+    /// A worker pool over this app's database that refreshes against the app's sandbox bank; drive it with `run_until_idle`.
     pub fn refresh_pool(&self) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
-        self.refresh_pool_with(&self.url("/sandbox-bank"), feedwatch::incident::Rules::default())
+        self.refresh_pool_with(&self.sandbox_url(), feedwatch::incident::Rules::default())
     }
 
     /// A worker pool refreshing against the sandbox bank at `sandbox_url`, with these incident rules.
@@ -322,7 +328,7 @@ impl TestApp {
         &self,
         webhooks: &feedwatch::webhook::Settings,
     ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
-        self.worker_pool(&worker_settings(8, Some(self.url("/sandbox-bank"))), webhooks)
+        self.worker_pool(&worker_settings(8, Some(self.sandbox_url())), webhooks)
     }
 
     fn worker_pool(

@@ -2,7 +2,8 @@
 // from openapi/openapi.json, so a change to the document that breaks a client breaks `tsc`,
 // and a server that answers outside its document breaks this run.
 //
-// FEEDWATCH_URL and FEEDWATCH_ADMIN_KEY name a live service (scripts/client-test starts one).
+// FEEDWATCH_URL and FEEDWATCH_ADMIN_KEY name a live service, FEEDWATCH_SANDBOX_URL its sandbox
+// bank (scripts/client-test starts one).
 
 import { randomUUID } from "node:crypto";
 import createClient, { type Middleware } from "openapi-fetch";
@@ -12,6 +13,7 @@ type Problem = components["schemas"]["Problem"];
 type JobState = components["schemas"]["JobState"];
 
 const baseUrl = required("FEEDWATCH_URL");
+const sandboxUrl = required("FEEDWATCH_SANDBOX_URL");
 const adminKey = required("FEEDWATCH_ADMIN_KEY");
 // One trace for the whole tour: the service logs it and passes it to the bank it calls.
 const traceparent = `00-${randomHex(16)}-${randomHex(8)}-01`;
@@ -97,7 +99,7 @@ const institution = ok(
       slug: `ts-tour-${randomHex(4)}`,
       name: "TypeScript Tour Bank",
       provider: "ofx",
-      ofx: { url: `${baseUrl}/sandbox-bank/ofx/healthy`, org: "FEEDWATCH-SANDBOX", fid: "90001" },
+      ofx: { url: `${sandboxUrl}/ofx/healthy`, org: "FEEDWATCH-SANDBOX", fid: "90001" },
     },
   }),
 );

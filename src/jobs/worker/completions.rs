@@ -35,6 +35,7 @@ async fn complete(pool: PgPool, batch: Vec<Completion>) {
     let ids: Vec<i64> = batch.iter().map(|(id, _, _)| *id).collect();
     let attempts: Vec<i32> = batch.iter().map(|(_, attempt, _)| *attempt).collect();
     let results: Vec<serde_json::Value> = batch.into_iter().map(|(_, _, result)| result).collect();
+    crate::jobs::fault::mark(crate::jobs::fault::COMPLETING);
     match store::complete_many(&pool, &ids, &attempts, &results).await {
         Ok(done) if done.len() < ids.len() => {
             tracing::warn!(stale = ids.len() - done.len(), "completions of stale attempts were not recorded");
