@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod auth;
+pub mod body_limit;
 pub mod connections;
 pub mod coverage;
 pub mod diagnosis;
@@ -40,7 +41,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -82,6 +82,8 @@ pub struct AppState {
 pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Largest statement file a `POST …/imports` accepts (every other route: `max_body_bytes`).
+    pub import_max_bytes: usize,
     pub request_timeout: Duration,
     /// Failed authentication attempts a client address may make before it is answered 429.
     pub auth_throttle: crate::auth::throttle::ThrottleSettings,
@@ -194,7 +196,12 @@ pub fn router(state: AppState, settings: &HttpSettings, sandbox: Option<Arc<crat
         .layer(axum::middleware::from_fn(middleware::problem_details))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::new())
-        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit::BodyLimits { api: settings.max_body_bytes, import: settings.import_max_bytes },
+            body_limit::limit,
+        ))
+        // `body_limit` bounds every body by its route; axum's own 2 MB default would cut imports.
+        .layer(axum::extract::DefaultBodyLimit::disable());
     let app = api
         .merge(docs)
         .fallback(route_not_found)
