@@ -212,8 +212,9 @@ fn match_accounts<'f>(
         .collect()
 }
 
-/// Imported rows are stored at noon UTC of their posting day, so the day reads the same in
-/// every time zone a bank uses.
+/// Imported rows are stored at noon UTC of their posting day (the day in the file's own offset):
+/// identity and dedup work on the day, CSV exports and many OFX files give no time, so none is
+/// kept, and noon keeps the day the same wherever it is shown from UTC−11 to UTC+11.
 fn noon(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()).and_utc()
 }
