@@ -193,6 +193,7 @@ impl InstanceSettings {
             http: HttpSettings {
                 cors_origins: args.cors_origins.clone(),
                 max_body_bytes: args.max_body_bytes,
+                import_max_bytes: args.import_max_bytes,
                 request_timeout: args.request_timeout,
                 auth_throttle: crate::auth::throttle::ThrottleSettings {
                     burst: args.auth_failure_burst,

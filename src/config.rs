@@ -57,6 +57,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Largest statement file accepted by `POST …/imports`, in bytes (years of a busy account's
+    /// history in OFX run to tens of megabytes).
+    #[arg(long, env = "FEEDWATCH_IMPORT_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub import_max_bytes: usize,
+
     /// Longest a request may take before it is answered 503 (e.g. 30s, 500ms, 2m).
     #[arg(long, env = "FEEDWATCH_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod auth;
+pub mod body_limit;
 pub mod connections;
 pub mod console;
 pub mod coverage;
@@ -41,7 +42,6 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -85,6 +85,8 @@ pub struct AppState {
 pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
+    /// Largest statement file a `POST …/imports` accepts (every other route: `max_body_bytes`).
+    pub import_max_bytes: usize,
     pub request_timeout: Duration,
     /// The helpdesk console's sessions.
     pub console: console::Settings,
@@ -200,7 +202,12 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(axum::middleware::from_fn(middleware::problem_details))
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
         .layer(CatchPanicLayer::new())
-        .layer(RequestBodyLimitLayer::new(settings.max_body_bytes));
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit::BodyLimits { api: settings.max_body_bytes, import: settings.import_max_bytes },
+            body_limit::limit,
+        ))
+        // `body_limit` bounds every body by its route; axum's own 2 MB default would cut imports.
+        .layer(axum::extract::DefaultBodyLimit::disable());
     // The console is not part of the JSON API, so not of its document; it shares the layers.
     api.merge(console::router(settings.console.clone()))
         .merge(docs)

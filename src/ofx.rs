@@ -58,7 +58,7 @@ impl Default for ParseOptions {
 /// Parses an OFX response file (or any OFX file) into a typed document.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<OfxDocument, OfxError> {
     let (prelude, xml) = normalise(input, options)?;
-    let ofx = ofx_element(&prelude, &xml, options)?;
+    let ofx = ofx_element(body_line(&prelude), &xml, options)?;
     extract::document(prelude.version, prelude.header, &ofx)
 }
 
@@ -72,17 +72,15 @@ fn normalise(input: &[u8], options: &ParseOptions) -> Result<(decode::Prelude, S
     Ok((prelude, xml))
 }
 
+/// The line where the body (after the header) starts.
+fn body_line(prelude: &decode::Prelude) -> usize {
+    1 + prelude.text[..prelude.body_start].matches('\n').count()
+}
+
 /// The `<OFX>` element of the normalised body; it borrows from `xml`.
-fn ofx_element<'a>(
-    prelude: &decode::Prelude,
-    xml: &'a str,
-    options: &ParseOptions,
-) -> Result<tree::Element<'a>, OfxError> {
+fn ofx_element<'a>(body_line: usize, xml: &'a str, options: &ParseOptions) -> Result<tree::Element<'a>, OfxError> {
     let roots = tree::build(xml, options.max_depth)?;
-    roots.into_iter().find(|root| root.name == "OFX").ok_or_else(|| {
-        let line = 1 + prelude.text[..prelude.body_start].matches('\n').count();
-        OfxError::NoOfx { line }
-    })
+    roots.into_iter().find(|root| root.name == "OFX").ok_or(OfxError::NoOfx { line: body_line })
 }
 
 /// A statement file read leniently: the document, what was tolerated, and each
@@ -108,7 +106,10 @@ pub fn read_lenient(input: &[u8], options: &ParseOptions) -> Result<LenientReadi
     prelude.text.truncate(end);
     repair::lowercase_tags(&prelude.text, prelude.body_start, &mut warnings);
     let xml = sgml::to_xml(&prelude.text, prelude.body_start, options.max_depth)?;
-    let mut ofx = ofx_element(&prelude, &xml, options)?;
+    let body_line = body_line(&prelude);
+    // The decoded text is not needed past here; the tree is the largest thing a read holds.
+    drop(std::mem::take(&mut prelude.text));
+    let mut ofx = ofx_element(body_line, &xml, options)?;
     repair::repair(&mut ofx, &mut warnings)?;
     let transaction_lines = extract::transaction_lines(&ofx);
     let document = extract::document_with(prelude.version, prelude.header, &ofx, extract::Fitids::MayBeMissing)?;

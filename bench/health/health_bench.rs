@@ -155,6 +155,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
         http: HttpSettings {
             cors_origins: vec![],
             max_body_bytes: 1 << 20,
+            import_max_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
             auth_throttle: Default::default(),
             connections: Default::default(),

@@ -154,10 +154,14 @@ async fn run(
 }
 
 /// The file and any CSV options, from a form or the raw body.
-async fn file_of(headers: &HeaderMap, body: axum::body::Bytes) -> Result<(Vec<u8>, Option<CsvOptions>), ApiError> {
+/// The raw body is the file itself, not a copy: files run to tens of megabytes.
+async fn file_of(
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(axum::body::Bytes, Option<CsvOptions>), ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Ok((body.to_vec(), None));
+        return Ok((body, None));
     }
     let request = axum::http::Request::builder()
         .header(header::CONTENT_TYPE, content_type)
@@ -171,7 +175,7 @@ async fn file_of(headers: &HeaderMap, body: axum::body::Bytes) -> Result<(Vec<u8
     let (mut file, mut options) = (None, None);
     while let Some(field) = form.next_field().await.map_err(|error| bad_form(error.body_text()))? {
         match field.name() {
-            Some("file") => file = Some(field.bytes().await.map_err(|error| bad_form(error.body_text()))?.to_vec()),
+            Some("file") => file = Some(field.bytes().await.map_err(|error| bad_form(error.body_text()))?),
             Some("options") => {
                 let text = field.bytes().await.map_err(|error| bad_form(error.body_text()))?;
                 options = Some(options_of(&text)?);

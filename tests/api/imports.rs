@@ -298,11 +298,90 @@ async fn post_file_with_key(app: &TestApp, key: &str, connection: &str, body: St
 }
 
 #[tokio::test]
-async fn a_file_over_the_body_limit_is_413() {
-    let app = TestApp::spawn_with(Options { max_body_bytes: 2048, ..Options::default() }).await;
+async fn a_file_over_the_import_limit_is_413() {
+    let app = TestApp::spawn_with(Options { import_max_bytes: 2048, ..Options::default() }).await;
     let (tenant, id) = connected(&app).await;
     let big = "Date,Description,Amount\n".to_owned() + &"2024-01-01,Coffee,-3.50\n".repeat(200);
     assert_problem(post_file(&app, &tenant, &id, big).await, 413, "payload_too_large").await;
+}
+
+/// A CSV of `rows` distinct transactions, one a minute of the same far-past days.
+fn csv_of(rows: usize) -> String {
+    let mut csv = String::from("Date,Description,Amount\n");
+    for i in 0..rows {
+        csv.push_str(&format!("2019-{:02}-{:02},\"Kiosk {i:07}\",-{}.{:02}\n", 1 + i % 12, 1 + i % 28, 1 + i, i % 100));
+    }
+    csv
+}
+
+/// Posts `body` chunked (no declared length), as a client streaming a file does; the status line.
+async fn chunked_post(app: &TestApp, key: &str, path: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {key}\r\ntransfer-encoding: chunked\r\n\r\n",
+        app.addr
+    );
+    let chunks: Vec<Vec<u8>> = body.chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+    // The server may answer and stop reading before the last chunk: writes may then fail.
+    let writer = tokio::spawn(async move {
+        write.write_all(head.as_bytes()).await?;
+        for chunk in chunks {
+            write.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+            write.write_all(&chunk).await?;
+            write.write_all(b"\r\n").await?;
+        }
+        write.write_all(b"0\r\n\r\n").await
+    });
+    let mut answer = vec![0; 64];
+    let read_bytes = read.read(&mut answer).await.unwrap();
+    writer.abort();
+    String::from_utf8_lossy(&answer[..read_bytes]).into_owned()
+}
+
+async fn imported_rows(app: &TestApp) -> (i64, i64) {
+    let files: i64 = sqlx::query_scalar("select count(*) from statement_import").fetch_one(&app.pool).await.unwrap();
+    let rows: i64 = sqlx::query_scalar("select count(*) from feed_transaction where source = 'import'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    (files, rows)
+}
+
+/// Imports have their own limit: a file past the API's 1 MiB is taken whole, raw or chunked;
+/// one past the import limit is refused with nothing stored; other routes keep 1 MiB.
+#[tokio::test]
+async fn imports_take_files_past_the_api_body_limit_up_to_their_own() {
+    let app = TestApp::spawn_with(Options { import_max_bytes: 3 << 20, ..Options::default() }).await;
+    let (tenant, id) = connected(&app).await;
+    let (account, _) = first_account(&app, &tenant, &id).await;
+    let url = format!("/v1/connections/{id}/accounts/{}/imports", account["id"].as_str().unwrap());
+    let file = csv_of(40_000);
+    assert!((1 << 20..3 << 20).contains(&file.len()), "{}", file.len());
+    let response = app.anonymous(Method::POST, &url).bearer_auth(&tenant).body(file).send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(report["accounts"][0]["added"], 40_000);
+    assert_eq!(imported_rows(&app).await, (1, 40_000));
+
+    let too_big = csv_of(120_000);
+    assert!(too_big.len() > 3 << 20);
+    let declared = app.anonymous(Method::POST, &url).bearer_auth(&tenant).body(too_big.clone()).send().await.unwrap();
+    assert_problem(declared, 413, "payload_too_large").await;
+    assert!(chunked_post(&app, &tenant, &url, too_big.as_bytes()).await.starts_with("HTTP/1.1 413"));
+    assert_eq!(imported_rows(&app).await, (1, 40_000), "nothing of the refused files is stored");
+
+    let padding = "x".repeat(3 << 19);
+    let other = app
+        .anonymous(Method::POST, "/v1/webhooks")
+        .bearer_auth(&tenant)
+        .header("content-type", "application/json")
+        .body(format!("{{\"url\": \"https://example.com/{padding}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(other, 413, "payload_too_large").await;
 }
 
 /// Any interleaving of refreshes and imports (OFX with the bank's ids, CSV without) over

@@ -181,6 +181,7 @@ pub struct TestApp {
 pub struct Options {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    pub import_max_bytes: usize,
     pub cors_origins: Vec<String>,
     /// Background refresh workers; 0 (the default) leaves jobs to `refresh_pool().run_until_idle()`.
     pub workers: usize,
@@ -196,6 +197,7 @@ impl Default for Options {
         Self {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            import_max_bytes: 64 * 1024 * 1024,
             cors_origins: vec![],
             workers: 0,
             refresh_cooldown: Duration::ZERO,
@@ -222,6 +224,7 @@ impl TestApp {
             http: HttpSettings {
                 cors_origins: options.cors_origins,
                 max_body_bytes: options.max_body_bytes,
+                import_max_bytes: options.import_max_bytes,
                 request_timeout: options.request_timeout,
                 auth_throttle: options.auth_throttle,
                 connections: options.connections,
@@ -290,6 +293,7 @@ impl TestApp {
             http: HttpSettings {
                 cors_origins: vec![],
                 max_body_bytes: 1024 * 1024,
+                import_max_bytes: 64 * 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
                 auth_throttle: Default::default(),
                 connections: Default::default(),
