@@ -37,6 +37,10 @@ pub async fn apply(
 /// the transactions of these accounts posted inside `window_start..` that the bank no longer
 /// reports. A transaction whose fields did not change is not touched, so running the same
 /// refresh twice changes nothing. An account must appear once.
+///
+/// An account reported with no transaction at all loses only its pending ones: banks drop
+/// holds, but a bank that suddenly answers empty statements for a window where it had posted
+/// transactions is failing (a silent stall, `feed::stall`), not un-posting a fortnight of them.
 pub async fn apply_accounts(
     conn: &mut PgConnection,
     connection_id: Uuid,
@@ -50,6 +54,8 @@ pub async fn apply_accounts(
     }
     let rows = || accounts.iter().flat_map(|(account_id, reported)| reported.iter().map(move |t| (*account_id, t)));
     let account_ids: Vec<Uuid> = accounts.iter().map(|(account_id, _)| *account_id).collect();
+    let silent_accounts: Vec<Uuid> =
+        accounts.iter().filter(|(_, reported)| reported.is_empty()).map(|(account_id, _)| *account_id).collect();
     let row_accounts: Vec<Uuid> = rows().map(|(account_id, _)| account_id).collect();
     let ids: Vec<Uuid> = rows().map(|_| Uuid::now_v7()).collect();
     let fitids: Vec<&str> = rows().map(|(_, t)| t.fitid.as_str()).collect();
@@ -103,6 +109,7 @@ pub async fn apply_accounts(
            removed as (
                update feed_transaction f set removed = true, change_seq = nextval('feed_change_seq'), updated_at = now()
                where f.account_id = any($13) and not f.removed and f.posted_at >= $14 and f.source = 'feed'
+                 and (f.pending or f.account_id <> all($15))
                  and not exists (select 1 from reported r where r.account_id = f.account_id and r.fitid = f.fitid)
                returning 1
            )
@@ -123,6 +130,7 @@ pub async fn apply_accounts(
         &replaces as &[Option<&str>],
         &account_ids,
         window_start,
+        &silent_accounts,
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -356,10 +356,22 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     assert_eq!(removed, ["p"]);
 
     let third =
-        apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted, txn("c", 5, "-7", false)]).await;
+        apply(vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted.clone(), txn("c", 5, "-7", false)])
+            .await;
     assert_eq!((third.added, third.modified, third.removed), (0, 0, 0), "the same report twice changes nothing");
-    let (added, modified, removed, _) = walk(cursor).await;
+    let (added, modified, removed, cursor) = walk(cursor).await;
     assert!(added.is_empty() && modified.is_empty() && removed.is_empty());
+
+    // A hold h appears; then the bank answers an empty statement: h goes, the posted rows stay.
+    let held = vec![txn("a", 1, "-10", false), txn("b", 2, "-21", false), posted, txn("c", 5, "-7", false)];
+    let fourth = apply([held, vec![txn("h", 6, "-3", true)]].concat()).await;
+    assert_eq!((fourth.added, fourth.modified, fourth.removed), (1, 0, 0));
+    let (added, _, _, cursor) = walk(cursor).await;
+    assert_eq!(added, ["h"]);
+    let empty = apply(vec![]).await;
+    assert_eq!((empty.added, empty.modified, empty.removed), (0, 0, 1), "an empty statement drops only holds");
+    let (_, _, removed, _) = walk(cursor).await;
+    assert_eq!(removed, ["h"]);
 
     let listed: Value = get(&app, &tenant, &format!("/v1/accounts/{account}/transactions?limit=10")).await;
     let fitids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap()).collect();
