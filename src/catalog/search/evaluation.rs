@@ -185,8 +185,9 @@ fn evaluate() -> Evaluation {
 }
 
 /// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
-/// all, over every split. Not met yet (top-1/top-3: dev 0.955/0.977, held-out 0.806/0.930, fresh
-/// 0.720/0.820, all 311 questions 0.855/0.932), so it runs on demand:
+/// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
+/// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927), so it runs
+/// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -202,11 +203,12 @@ fn plain_language_questions_find_their_entry_first() {
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
-        (&scores.first_dev, 0.98, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.85, 0.97, "hold<s6"),
-        (&scores.dev, 0.95, 0.97, "dev"),
-        (&scores.holdout, 0.80, 0.92, "holdout"),
-        (&scores.fresh, 0.72, 0.82, "fresh"),
+        (&scores.first_dev, 1.0, 1.0, "dev<s6"),
+        (&scores.first_holdout, 0.91, 0.99, "hold<s6"),
+        (&scores.dev, 0.969, 0.977, "dev"),
+        (&scores.holdout, 0.852, 0.945, "holdout"),
+        (&scores.fresh, 0.72, 0.86, "fresh"),
+        (&scores.blind, 0.52, 0.80, "blind"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
