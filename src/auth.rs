@@ -5,7 +5,7 @@ pub mod cache;
 pub mod store;
 pub mod throttle;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -92,11 +92,13 @@ impl NewKey {
     }
 }
 
-/// A key as presented by a caller, split into its id and secret.
+/// A key as presented by a caller: its id and the digest of its secret. The secret's text is
+/// digested while parsing and not kept, so nothing of it outlives the parse, and a request
+/// allocates nothing for it.
 #[derive(Debug)]
 pub struct PresentedKey {
     pub id: Uuid,
-    secret: SecretString,
+    secret_digest: [u8; 32],
 }
 
 impl PresentedKey {
@@ -107,17 +109,17 @@ impl PresentedKey {
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
-        Some(Self { id: Uuid::try_parse(id).ok()?, secret: SecretString::from(secret.to_owned()) })
+        Some(Self { id: Uuid::try_parse(id).ok()?, secret_digest: digest(secret) })
     }
 
     /// Whether this key's secret matches a stored digest, compared in constant time.
     pub fn matches(&self, stored_hash: &[u8]) -> bool {
-        digest(self.secret.expose_secret()).ct_eq(stored_hash).into()
+        self.secret_digest.ct_eq(stored_hash).into()
     }
 
     /// The digest to store when a configured key (the bootstrap key) is registered.
     pub fn secret_hash(&self) -> [u8; 32] {
-        digest(self.secret.expose_secret())
+        self.secret_digest
     }
 }
 
@@ -127,6 +129,8 @@ fn digest(secret: &str) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     #[test]

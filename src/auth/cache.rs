@@ -3,7 +3,8 @@
 //! takes at most `ttl` on the others.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::Arc;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -14,7 +15,8 @@ use super::Role;
 pub struct CachedKey {
     pub role: Role,
     pub tenant_id: Option<Uuid>,
-    pub secret_hash: Vec<u8>,
+    /// Shared, so that handing a cached key to a request copies a pointer, not the digest.
+    pub secret_hash: Arc<[u8]>,
     fetched: Instant,
 }
 
@@ -22,22 +24,25 @@ pub struct CachedKey {
 pub struct KeyCache {
     ttl: Duration,
     capacity: usize,
-    entries: Mutex<HashMap<Uuid, CachedKey>>,
+    /// Read on every authenticated request, written once per key and ttl: a read lock lets the
+    /// request threads look up keys side by side.
+    entries: RwLock<HashMap<Uuid, CachedKey>>,
 }
 
 impl KeyCache {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, capacity, entries: RwLock::new(HashMap::new()) }
     }
 
     /// The cached credentials of `id`, if fetched less than `ttl` ago.
     pub fn get(&self, id: Uuid) -> Option<CachedKey> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.get(&id).filter(|cached| cached.fetched.elapsed() < self.ttl).cloned()
     }
 
     pub fn put(&self, id: Uuid, role: Role, tenant_id: Option<Uuid>, secret_hash: Vec<u8>) {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let secret_hash: Arc<[u8]> = secret_hash.into();
+        let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= self.capacity {
             // Rare and cheap to rebuild: better than an eviction policy nobody needs.
             entries.clear();
@@ -46,7 +51,7 @@ impl KeyCache {
     }
 
     pub fn forget(&self, id: Uuid) {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+        self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
     }
 }
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How many failures an address may make at once, and how fast it earns another.
@@ -31,6 +32,9 @@ const CAPACITY: usize = 100_000;
 pub struct FailureThrottle {
     settings: ThrottleSettings,
     buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// How many addresses have buckets, readable without the lock: every authenticated request
+    /// asks, and almost always no address has failed, so most requests never take the lock.
+    tracked: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +46,7 @@ struct Bucket {
 
 impl FailureThrottle {
     pub fn new(settings: ThrottleSettings) -> Self {
-        Self { settings, buckets: Mutex::new(HashMap::new()) }
+        Self { settings, buckets: Mutex::new(HashMap::new()), tracked: AtomicUsize::new(0) }
     }
 
     /// `Err(wait)` when `address` has no failures left: how long until it has one again.
@@ -56,7 +60,7 @@ impl FailureThrottle {
     }
 
     fn check_at(&self, address: IpAddr, now: Instant) -> Result<(), Duration> {
-        if self.settings.burst == 0 {
+        if self.settings.burst == 0 || self.tracked.load(Ordering::Acquire) == 0 {
             return Ok(());
         }
         let buckets = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -86,6 +90,7 @@ impl FailureThrottle {
         let bucket = buckets.entry(address).or_insert(fresh);
         let tokens = self.tokens(*bucket, now);
         *bucket = Bucket { tokens: (tokens - 1.0).max(0.0), at: now };
+        self.tracked.store(buckets.len(), Ordering::Release);
     }
 
     fn tokens(&self, bucket: Bucket, now: Instant) -> f64 {

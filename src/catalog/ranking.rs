@@ -133,14 +133,18 @@ impl SearchIndex {
 
     /// Text relevance of every entry with a positive score.
     pub(super) fn text_scores(&self, query: &str) -> Vec<(Code, f32)> {
-        let reading = self.lexicon.read(&self.lexicon.look_up(query));
-        let mut terms = reading.terms;
+        let tokens = self.lexicon.look_up(query);
+        let reading = self.lexicon.read(&tokens);
+        // A title typed whole is a strong signal only when it is all that was typed: words we
+        // could not read ("bank maintanence tonight" before correction) may be what mattered.
+        let whole_question_read = !tokens.iter().any(|token| token.is_unknown());
+        let mut terms = reading.terms.clone();
         // A word said twice is not twice as important; keep its best weight.
         terms.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
         terms.dedup_by_key(|(term, _)| *term);
         let mut scores = vec![0.0_f32; self.codes.len()];
         for (term, weight) in terms {
-            if let Some(actor) = self.lexicon.actor_of(term) {
+            if let Some(actor) = self.lexicon.actor_of(term, reading.names_a_cause) {
                 for (score, _) in scores.iter_mut().zip(&self.actors).filter(|(_, known)| **known == actor) {
                     *score += ACTOR_BONUS * weight;
                 }
@@ -154,7 +158,8 @@ impl SearchIndex {
                 scores[*doc as usize] += bonus;
             }
         }
-        for doc in self.phrases.get(reading.words.as_slice()).map(Vec::as_slice).unwrap_or_default() {
+        let phrase_docs = self.phrases.get(reading.words.as_slice()).filter(|_| whole_question_read);
+        for doc in phrase_docs.map(Vec::as_slice).unwrap_or_default() {
             scores[*doc as usize] += WHOLE_PHRASE;
         }
         self.codes.iter().zip(scores).filter(|(_, score)| *score > 0.0).map(|(code, score)| (*code, score)).collect()

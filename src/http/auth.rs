@@ -99,7 +99,7 @@ async fn verify(state: &AppState, text: &str) -> Result<Principal, Failure> {
                 .map_err(|error| Failure { error: error.into(), key_id: Some(key.id), counts: false })?
                 .ok_or_else(|| Failure::rejected(invalid_key(), Some(key.id)))?;
             state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash.clone());
-            (stored.role, stored.tenant_id, stored.secret_hash)
+            (stored.role, stored.tenant_id, stored.secret_hash.into())
         }
     };
     if !key.matches(&secret_hash) {

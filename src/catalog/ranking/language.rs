@@ -63,6 +63,10 @@ struct ConceptSpec {
     #[serde(default)]
     all: Vec<Vec<String>>,
     actor: Option<Actor>,
+    /// The actor is a default for when the question names no cause: "it stopped updating" is
+    /// most often the bank's side, "I changed my password and it stopped updating" is not.
+    #[serde(default)]
+    actor_unless_a_cause_is_named: bool,
 }
 
 impl Synonyms {
@@ -101,7 +105,6 @@ pub(super) struct Token {
 }
 
 impl Token {
-    #[cfg(test)]
     pub(super) fn is_unknown(&self) -> bool {
         self.term == UNKNOWN
     }
@@ -113,6 +116,8 @@ impl Token {
 pub(super) struct Reading {
     pub(super) terms: Vec<(TermId, f32)>,
     pub(super) words: Vec<TermId>,
+    /// Whether a concept of several parts fired: those name a cause ("password" near "reset").
+    pub(super) names_a_cause: bool,
 }
 
 #[derive(Debug)]
@@ -146,7 +151,8 @@ pub(super) struct Lexicon {
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
-    actors: Vec<(Actor, TermId)>,
+    /// Who-acts concepts: the actor, the concept, and whether a named cause overrides it.
+    actors: Vec<(Actor, TermId, bool)>,
     /// The entries' words, for reading a misspelt one as the word meant.
     spelling: Spelling,
     /// In how many entries a term occurs: a correction goes to the likelier word.
@@ -191,7 +197,7 @@ impl Lexicon {
             };
             lexicon.concepts.push(Concept { term, parts: parts.len() });
             if let Some(actor) = spec.actor {
-                lexicon.actors.push((actor, term));
+                lexicon.actors.push((actor, term, spec.actor_unless_a_cause_is_named));
             }
             for (part, phrases) in parts.into_iter().enumerate() {
                 for phrase in phrases {
@@ -250,8 +256,13 @@ impl Lexicon {
     }
 
     /// Who must act, when `term` is a concept that says so.
-    pub(super) fn actor_of(&self, term: TermId) -> Option<Actor> {
-        self.actors.iter().find(|(_, known)| *known == term).map(|(actor, _)| *actor)
+    /// The party a who-acts concept points at, in a question that does or does not name a cause.
+    pub(super) fn actor_of(&self, term: TermId, names_a_cause: bool) -> Option<Actor> {
+        self.actors
+            .iter()
+            .find(|(_, known, _)| *known == term)
+            .filter(|(_, _, unless_a_cause)| !(names_a_cause && *unless_a_cause))
+            .map(|(actor, _, _)| *actor)
     }
 
     pub(super) fn term_count(&self) -> usize {
@@ -354,13 +365,17 @@ impl Lexicon {
             .copied()
             .collect();
         for (index, concept) in self.concepts.iter().enumerate() {
-            let mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
+            let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
+            // Phrases that stem alike ("expire", "expired", "expires") match the same words once.
+            mine.sort_by_key(|m| (m.start, m.end, m.part));
+            mine.dedup_by_key(|m| (m.start, m.end, m.part));
             if mine.is_empty() {
                 continue;
             }
             let times = if concept.parts == 1 { mine.len() } else { usize::from(all_parts_near(&mine, concept.parts)) };
             // A concept of several parts ("password" near "reset") names a cause, not a topic.
             let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
+            reading.names_a_cause |= concept.parts > 1 && times > 0;
             for _ in 0..times {
                 reading.terms.push((concept.term, weight));
             }
@@ -368,7 +383,31 @@ impl Lexicon {
         reading
     }
 
+    /// Every concept phrase that occurs, except one inside a longer phrase of another concept:
+    /// "shut down my account" says closed, not "down". A who-acts phrase says who, not what, so
+    /// it hides nothing: "the bank is down" is still an outage.
     fn phrase_matches(&self, tokens: &[Token]) -> Vec<Match> {
+        let matches = self.all_phrase_matches(tokens);
+        let says_who = |m: &Match| {
+            let term = self.concepts[m.concept].term;
+            self.actors.iter().any(|(_, known, _)| *known == term)
+        };
+        matches
+            .iter()
+            .filter(|m| {
+                !matches.iter().any(|outer| {
+                    outer.concept != m.concept
+                        && !says_who(outer)
+                        && outer.start <= m.start
+                        && m.end <= outer.end
+                        && outer.end - outer.start > m.end - m.start
+                })
+            })
+            .copied()
+            .collect()
+    }
+
+    fn all_phrase_matches(&self, tokens: &[Token]) -> Vec<Match> {
         let mut matches = Vec::new();
         for (start, token) in tokens.iter().enumerate() {
             let Some(candidates) = self.phrases_by_first.get(&token.term) else { continue };
@@ -528,5 +567,43 @@ mod tests {
         assert_eq!(said(&lexicon, "passowrd")[0], term(&lexicon, "password"));
         assert_eq!(said(&lexicon, "clossed")[0], term(&lexicon, "close"));
         assert!(said(&lexicon, "xyzzy").is_empty());
+    }
+
+    #[test]
+    fn two_slips_in_a_long_word_are_read_as_the_word_meant() {
+        let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+        lexicon.intern("The bank is in planned maintenance.");
+        let frequency = vec![1; lexicon.term_count()];
+        lexicon.finish(frequency);
+        let maintenance = term(&lexicon, "mainten");
+        assert_eq!(said(&lexicon, "maintanence")[0], maintenance);
+        assert_eq!(said(&lexicon, "maintenence")[0], maintenance);
+    }
+
+    #[test]
+    fn a_phrase_inside_a_longer_one_of_another_concept_is_not_said() {
+        let lexicon = lexicon();
+        let (closed, outage) = (term(&lexicon, "#closed"), term(&lexicon, "#outage"));
+        let shut = said(&lexicon, "the bank shut down my account");
+        assert!(shut.contains(&closed) && !shut.contains(&outage), "{shut:?}");
+        assert!(said(&lexicon, "the bank is down").contains(&outage));
+    }
+
+    #[test]
+    fn a_word_is_one_occurrence_however_many_phrases_stem_to_it() {
+        let lexicon = lexicon();
+        let renew = term(&lexicon, "#renew");
+        assert_eq!(said(&lexicon, "my access will expire").iter().filter(|&&t| t == renew).count(), 1);
+    }
+
+    #[test]
+    fn a_named_cause_overrides_the_default_party_of_a_stalled_feed() {
+        let lexicon = lexicon();
+        let stalled = term(&lexicon, "#stalled");
+        let reading = lexicon.read(&lexicon.look_up("the feed stopped updating"));
+        assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), Some(Actor::Bank));
+        let reading = lexicon.read(&lexicon.look_up("I changed my password and the feed stopped updating"));
+        assert!(reading.names_a_cause);
+        assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), None);
     }
 }

@@ -42,6 +42,8 @@ enum Half {
     Dev,
     Holdout,
     Fresh,
+    /// Written in session 7 before that session's ranking changes; measured, never studied.
+    Blind,
 }
 
 impl Half {
@@ -109,7 +111,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if question.set != Half::Fresh {
+        if !matches!(question.set, Half::Fresh | Half::Blind) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -127,6 +129,7 @@ struct Evaluation {
     dev: Scores,
     holdout: Scores,
     fresh: Scores,
+    blind: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -145,8 +148,9 @@ fn evaluate() -> Evaluation {
             Half::Dev => scores.dev.add(rank),
             Half::Holdout => scores.holdout.add(rank),
             Half::Fresh => scores.fresh.add(rank),
+            Half::Blind => scores.blind.add(rank),
         }
-        if question.set != Half::Fresh {
+        if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
         }
         match (question.set, question.batch.is_none()) {
@@ -154,8 +158,9 @@ fn evaluate() -> Evaluation {
             (Half::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // Only the dev half's misses are shown: the other splits are measured, not studied.
-        if rank != Some(1) && question.set == Half::Dev {
+        // Session 7 studied the held-out and fresh misses too (issue 14 asked for it), so only
+        // the blind split is still measured without being studied: its misses stay unprinted.
+        if rank != Some(1) && question.set != Half::Blind {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -165,22 +170,24 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
         scores.holdout.line("holdout"),
         first_set.line("dev+hold"),
         scores.fresh.line("fresh"),
+        scores.blind.line("blind"),
         scores.all.line("all")
     );
-    println!("dev questions not first:\n{}", misses.join("\n"));
+    println!("questions not first (all splits but blind):\n{}", misses.join("\n"));
     scores
 }
 
 /// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
-/// all, over every split. Not met yet (top-1/top-3: dev 0.955/0.977, held-out 0.806/0.930, fresh
-/// 0.720/0.820, all 311 questions 0.855/0.932), so it runs on demand:
+/// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
+/// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927), so it runs
+/// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -196,11 +203,12 @@ fn plain_language_questions_find_their_entry_first() {
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
-        (&scores.first_dev, 0.98, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.85, 0.97, "hold<s6"),
-        (&scores.dev, 0.95, 0.97, "dev"),
-        (&scores.holdout, 0.80, 0.92, "holdout"),
-        (&scores.fresh, 0.72, 0.82, "fresh"),
+        (&scores.first_dev, 1.0, 1.0, "dev<s6"),
+        (&scores.first_holdout, 0.91, 0.99, "hold<s6"),
+        (&scores.dev, 0.969, 0.977, "dev"),
+        (&scores.holdout, 0.852, 0.945, "holdout"),
+        (&scores.fresh, 0.72, 0.86, "fresh"),
+        (&scores.blind, 0.52, 0.80, "blind"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));

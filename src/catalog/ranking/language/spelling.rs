@@ -16,6 +16,8 @@ pub(super) struct Spelling {
     deletions: HashMap<Box<str>, Vec<u32>>,
     /// Longer known words with their trigrams, for misspellings of two letters.
     long_words: Vec<(Vec<[char; 3]>, TermId)>,
+    /// Known words of eight letters or more, checked by edit distance for two slips.
+    long_spellings: Vec<(Box<str>, TermId)>,
 }
 
 impl Spelling {
@@ -33,7 +35,8 @@ impl Spelling {
             }
         }
         long_words.sort_by_key(|(_, term)| *term);
-        Self { spellings, deletions, long_words }
+        let long_spellings = spellings.iter().filter(|(word, _)| word.chars().count() >= 8).cloned().collect();
+        Self { spellings, deletions, long_words, long_spellings }
     }
 
     /// The known word a misspelt one stands for: one letter missing, added, replaced or two
@@ -66,6 +69,17 @@ impl Spelling {
         if likeliest.is_some() || length < 8 {
             return likeliest;
         }
+        // Two slips in a long word ("maintanence") keep its letters in order, which trigrams,
+        // cut apart by each slip, can miss: an edit distance of two finds it first.
+        let two_edits = self
+            .long_spellings
+            .iter()
+            .filter(|(known, _)| known.chars().count().abs_diff(length) <= 2)
+            .filter_map(|(known, term)| Some((edit_distance_within(word, known, 2)?, *term)))
+            .min_by_key(|&(distance, term)| (distance, std::cmp::Reverse(frequency(term)), term));
+        if let Some((_, term)) = two_edits {
+            return Some(term);
+        }
         let grams = trigrams(word);
         self.long_words
             .iter()
@@ -86,6 +100,29 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
         (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
         _ => false,
     }
+}
+
+/// The optimal-string-alignment distance of `a` and `b` (insertions, deletions, replacements and
+/// swaps of neighbours), if it is at most `bound`.
+fn edit_distance_within(a: &str, b: &str, bound: usize) -> Option<usize> {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut before: Vec<usize> = Vec::new();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut current = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let replace = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+            current[j] = replace.min(previous[j] + 1).min(current[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                current[j] = current[j].min(before[j - 2] + 1);
+            }
+        }
+        if current.iter().min().is_some_and(|&least| least > bound) {
+            return None;
+        }
+        before = std::mem::replace(&mut previous, current);
+    }
+    previous.last().copied().filter(|&distance| distance <= bound)
 }
 
 fn deletions_of(word: &str) -> Vec<String> {
