@@ -25,6 +25,10 @@ const WHOLE_PHRASE: f32 = 20.0;
 /// What a question that says who must act ("on the bank's end") adds to every entry with that
 /// actor: the same for all of them, so it decides between parties, never within one.
 const ACTOR_BONUS: f32 = 1.5;
+/// How much a bare symptom ("stopped updating") still counts once the question names its cause:
+/// enough to break ties between causes, not enough to pull up the entry about the symptom alone
+/// (721, a feed that went silent with no cause anyone can see).
+const SYMPTOM_BESIDE_A_CAUSE: f32 = 0.25;
 
 #[derive(Debug, Default)]
 pub(super) struct SearchIndex {
@@ -144,6 +148,11 @@ impl SearchIndex {
         terms.dedup_by_key(|(term, _)| *term);
         let mut scores = vec![0.0_f32; self.codes.len()];
         for (term, weight) in terms {
+            let weight = if reading.names_a_cause && self.lexicon.yields_to_a_named_cause(term) {
+                weight * SYMPTOM_BESIDE_A_CAUSE
+            } else {
+                weight
+            };
             if let Some(actor) = self.lexicon.actor_of(term, reading.names_a_cause) {
                 for (score, _) in scores.iter_mut().zip(&self.actors).filter(|(_, known)| **known == actor) {
                     *score += ACTOR_BONUS * weight;

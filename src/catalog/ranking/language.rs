@@ -255,7 +255,6 @@ impl Lexicon {
             .collect()
     }
 
-    /// Who must act, when `term` is a concept that says so.
     /// The party a who-acts concept points at, in a question that does or does not name a cause.
     pub(super) fn actor_of(&self, term: TermId, names_a_cause: bool) -> Option<Actor> {
         self.actors
@@ -263,6 +262,13 @@ impl Lexicon {
             .find(|(_, known, _)| *known == term)
             .filter(|(_, _, unless_a_cause)| !(names_a_cause && *unless_a_cause))
             .map(|(actor, _, _)| *actor)
+    }
+
+    /// Whether `term` is a bare symptom ("stopped updating") that a named cause explains: in
+    /// "I changed my password and it stopped updating" the password is the diagnosis and the
+    /// stall only its consequence.
+    pub(super) fn yields_to_a_named_cause(&self, term: TermId) -> bool {
+        self.actors.iter().any(|(_, known, unless_a_cause)| *known == term && *unless_a_cause)
     }
 
     pub(super) fn term_count(&self) -> usize {
