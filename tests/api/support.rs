@@ -247,7 +247,14 @@ impl TestApp {
             database,
             database_url,
             admin_key,
-            client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            // Idle pooled connections are dropped before the server's keep-alive timeout (5 s)
+            // closes them: otherwise a request sent just as the server hangs up fails, as any
+            // HTTP client with a longer idle timeout than its server's would.
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(2))
+                .build()
+                .unwrap(),
             instance: Some(instance),
         }
     }
