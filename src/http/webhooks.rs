@@ -22,7 +22,7 @@ use super::extract::{Json, JsonBytes, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
 use super::pagination::{Page, PageParams};
 use super::problem::{ApiError, FieldError, Problem};
-use crate::auth::Principal;
+use crate::auth::{Principal, Role};
 use crate::idempotency::StoredResponse;
 use crate::webhook::address::parse_url;
 use crate::webhook::store::{self, EndpointEdit, NewEndpoint};
@@ -46,6 +46,18 @@ fn owning_tenant(principal: &Principal, requested: Option<Uuid>) -> Result<Optio
         }
         (None, requested) => Ok(requested),
     }
+}
+
+/// Helpdesk keys read every endpoint and manage the fleet-wide ones (the team's own incident
+/// alerts), but change no tenant's: a new or rotated secret would hand them what signs the
+/// tenant's deliveries, and a changed URL would send the tenant's events elsewhere.
+fn may_change(principal: &Principal, endpoint_tenant: Option<Uuid>) -> Result<(), ApiError> {
+    if principal.role == Role::Helpdesk && endpoint_tenant.is_some() {
+        return Err(ApiError::forbidden(
+            "Helpdesk keys read a tenant's webhooks but do not register, change, rotate or delete them; the tenant or an admin does.",
+        ));
+    }
+    Ok(())
 }
 
 // One check per field, shared by create and edit so both refuse the same input in the same words;
@@ -124,6 +136,7 @@ pub async fn create(
     let input: CreateWebhook = parse_json(&body)?;
     let post = IdempotentPost::read(&headers, &principal, "/v1/webhooks", &body)?;
     let (url, tenant_id) = validate(&input, &principal)?;
+    may_change(&principal, tenant_id)?;
     admit_host(&state, &url).await?;
 
     let outcome = post
@@ -239,6 +252,9 @@ pub async fn patch(
     Json(input): Json<PatchWebhook>,
 ) -> Result<axum::Json<Endpoint>, ApiError> {
     let principal = caller.0;
+    // Who may change it is settled before what is asked: a helpdesk key hears 403 for a
+    // tenant's endpoint whatever body it sent.
+    may_change(&principal, visible(&state, &principal, id).await?.tenant_id)?;
     let mut errors = Vec::new();
     let url = input.url.as_deref().and_then(|url| check_url(url, &mut errors));
     if let Some(events) = &input.events {
@@ -298,7 +314,8 @@ pub async fn rotate_secret(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
-    visible(&state, &caller.0, id).await?;
+    let endpoint = visible(&state, &caller.0, id).await?;
+    may_change(&caller.0, endpoint.tenant_id)?;
     let secret = secret::generate();
     let (sealed, key_id) = secret::seal(&state.sealer, id, &secret).map_err(|error| ApiError::internal(&error))?;
     let previous_secret_expires_at = Utc::now() + ROTATION_GRACE;
@@ -323,7 +340,8 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    visible(&state, &caller.0, id).await?;
+    let endpoint = visible(&state, &caller.0, id).await?;
+    may_change(&caller.0, endpoint.tenant_id)?;
     if !store::delete_endpoint(&state.pool, id).await? {
         return Err(no_such_webhook());
     }

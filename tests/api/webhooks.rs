@@ -857,11 +857,27 @@ async fn tenants_edit_and_rotate_only_their_own_webhooks() {
     .unwrap();
     assert_eq!((secrets.len(), untouched), (2, 2), "nothing changed, nothing rotated");
 
-    // Helpdesk and admin keys manage every endpoint, fleet-wide ones too.
+    // Helpdesk keys manage fleet-wide endpoints and read a tenant's, but change none of a
+    // tenant's (its secret signs the tenant's deliveries); admin keys manage every endpoint.
     let helpdesk = app.key("helpdesk", None).await;
     let edited: Value = patch(&app, &helpdesk, fleet_id, json!({ "description": "ops" })).await.json().await.unwrap();
     assert_eq!(edited["description"], "ops");
-    assert_eq!(rotate(&app, &helpdesk, own["id"].as_str().unwrap()).await.status(), 200);
+    let own_id = own["id"].as_str().unwrap();
+    let read = app.client.get(app.url(&format!("/v1/webhooks/{own_id}"))).bearer_auth(&helpdesk).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    assert_problem(rotate(&app, &helpdesk, own_id).await, 403, "forbidden").await;
+    assert_problem(patch(&app, &helpdesk, own_id, json!({ "enabled": false })).await, 403, "forbidden").await;
+    let tenant_a = own["tenant_id"].as_str().unwrap();
+    let for_tenant = app
+        .client
+        .post(app.url("/v1/webhooks"))
+        .bearer_auth(&helpdesk)
+        .json(&json!({ "url": "https://books.example/hook", "events": ["refresh.completed"], "tenant_id": tenant_a }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(for_tenant, 403, "forbidden").await;
+    assert_eq!(rotate(&app, &app.admin_key, own_id).await.status(), 200);
     assert_problem(patch(&app, &key_a, "not-a-uuid", json!({})).await, 400, "invalid_path_parameter").await;
 }
 
