@@ -34,8 +34,9 @@ struct Row {
     /// The operation removes or uses up its resource: each caller gets resources of its own.
     #[serde(default)]
     fresh: bool,
-    /// Callers that may call the operation, but not with every valid request (they hear 403 for
-    /// the others): the contract fuzzer's per-role runs accept 403 from them.
+    /// Callers whose answer depends on the request or the resource, not only on the role: beside
+    /// their cell's status they may hear 403 (a success cell) or succeed (a 403 cell, on
+    /// resources of their own). The contract fuzzer's per-role runs accept both from them.
     #[serde(default)]
     #[allow(dead_code)]
     forbidden_by_request: Vec<String>,

@@ -86,8 +86,10 @@ def seeded_parameters(ids):
 def accepted(base, status, forbidden_by_request):
     """What a valid request of the role may get: exactly 403 where the role may not call the
     operation; elsewhere what the committed configuration accepts, less 401, and less 403 unless
-    some valid requests are not the role's to send (the matrix's `forbidden_by_request`)."""
-    if status == 403:
+    some valid requests are not the role's to send (the matrix's `forbidden_by_request`). A 403
+    cell with `forbidden_by_request` is refused on the matrix's resource (tenant A's) but not on
+    every resource (a helpdesk key's own fleet-wide webhook): both answers are the role's."""
+    if status == 403 and not forbidden_by_request:
         return [403]
     refused = ("401",) if forbidden_by_request else ("401", "403")
     kept = [code for code in base if str(code) not in refused]
