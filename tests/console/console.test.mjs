@@ -240,6 +240,7 @@ await test("refresh now on a healthy connection ends in a new success, without a
   assert(await driver.executeScript("return window.__sameDocument === true;"), "the page was not reloaded");
   assert(/finished/.test(await text("#progress")), "the progress says it finished");
   assert(!(await driver.getCurrentUrl()).includes("refresh="), "the address no longer follows the refresh");
+  assert(/\(feed\)/.test(await text("#coverage")), "the days the feed covered are listed");
   await checkPage("connection (after refresh)");
   await screenshot("refresh-now-succeeded");
 });

@@ -19,6 +19,7 @@ use crate::auth::Role;
 use crate::catalog::Code;
 use crate::connection::diagnosis::{Check, Verdict};
 use crate::connection::{self, Event, store as connection_store};
+use crate::feed::{self, coverage::Coverage};
 use crate::jobs::store::JobRecord;
 use crate::jobs::{self, JobState};
 
@@ -38,6 +39,11 @@ pub async fn detail(
     let diagnosis = diagnosis::build(&state, &agent.caller.0, id).await?;
     let events = connection_store::recent_events(&state.pool, id, 30).await?;
     let history = jobs::store::for_connection(&state.pool, id, None, 20).await?;
+    let mut coverage = Vec::new();
+    for account in view.accounts.as_deref().unwrap_or_default() {
+        let ranges = feed::store::coverage(&state.pool, account.id).await?;
+        coverage.push((account.display_name.clone(), feed::coverage::summarise(ranges)));
+    }
     let following = query.refresh.and_then(|refresh| history.iter().find(|job| job.job_id == refresh));
     let now = Utc::now();
     let body = html! {
@@ -56,6 +62,7 @@ pub async fn detail(
         (actions_card(&agent, &view))
         (diagnosis_card(&diagnosis))
         (accounts_card(&view, now))
+        (coverage_card(&coverage, view.id))
         div.grid {
             (history_card(&history, now))
             (timeline_card(&events, now))
@@ -215,6 +222,44 @@ fn accounts_card(view: &ConnectionView, now: DateTime<Utc>) -> Markup {
             }
         }
     }
+}
+
+/// Which days each account's transactions are known for, and the holes a statement file fills.
+fn coverage_card(coverage: &[(String, Coverage)], connection: Uuid) -> Markup {
+    let any_gap = coverage.iter().any(|(_, coverage)| !coverage.gaps.is_empty());
+    html! {
+        section.card #coverage aria-labelledby="coverage-title" {
+            h2 #coverage-title { "Days covered" }
+            @if coverage.iter().all(|(_, coverage)| coverage.covered.is_empty()) {
+                (page::empty("No days covered yet: a successful refresh or an imported statement file covers them."))
+            } @else {
+                table {
+                    thead { tr { th { "Account" } th { "Covered" } th { "Missing" } } }
+                    tbody {
+                        @for (name, coverage) in coverage {
+                            tr {
+                                td { (name) }
+                                td { @for span in &coverage.covered {
+                                    div { (span.from) " – " (span.to) span.muted { " " (sources(&span.sources)) } }
+                                } }
+                                td { @if coverage.gaps.is_empty() { span.muted { "none" } } @else {
+                                    @for gap in &coverage.gaps { div.gap { (gap.from) " – " (gap.to) } }
+                                } }
+                            }
+                        }
+                    }
+                }
+                @if any_gap {
+                    p.muted { "A statement file from the bank's website (QFX, QBO, OFX or CSV) for the missing days fills them: POST it to " code { "/v1/connections/" (connection) "/imports" } "." }
+                }
+            }
+        }
+    }
+}
+
+fn sources(sources: &[feed::coverage::Source]) -> String {
+    let names: Vec<&str> = sources.iter().map(|source| source.as_str()).collect();
+    format!("({})", names.join(", "))
 }
 
 fn history_card(history: &[JobRecord], now: DateTime<Utc>) -> Markup {

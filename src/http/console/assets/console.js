@@ -59,7 +59,7 @@
           box.classList.add(status.succeeded ? "done" : "failed");
           var page = location.pathname;
           fetchPage(page).then(function (fresh) {
-            swap(fresh.doc, ["health", "history", "timeline", "diagnosis", "tell", "actions"]);
+            swap(fresh.doc, ["health", "history", "timeline", "diagnosis", "tell", "actions", "accounts", "coverage"]);
             history.replaceState(null, "", page);
           });
         })
