@@ -638,7 +638,7 @@ async fn round_of(
     // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
     eprintln!("[refresh_bench] round {} starts", if again.is_some() { "repeat" } else { "first" });
     if let Some(ids) = again {
-        let mut tx = pool.begin().await?;
+        let mut tx = feedwatch::database::begin(pool).await?;
         for id in ids {
             refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
         }
@@ -761,7 +761,7 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<Ve
     let institution_id = healthy.ok_or_else(|| anyhow!("no healthy sandbox institution"))?;
     let tenant_id = Uuid::new_v4();
     let mut ids = Vec::with_capacity(count);
-    let mut tx = pool.begin().await?;
+    let mut tx = feedwatch::database::begin(pool).await?;
     for n in 0..count {
         let id = Uuid::new_v4();
         let credentials =
