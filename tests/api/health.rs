@@ -216,7 +216,10 @@ async fn connection_filters_use_indexes() {
     for (filter, index) in [
         ("state = 'bank_issue'".to_owned(), "connection_state_idx"),
         ("error_code = 103".to_owned(), "connection_error_idx"),
-        ("last_success_at < now() - interval '7 days'".to_owned(), "connection_last_success_idx"),
+        (
+            "not stale and state <> 'disconnected' and swept_success_at < now() - interval '7 days'".to_owned(),
+            "connection_stale_candidates_idx",
+        ),
         ("tenant_id = '5b0c2a8e-1f1e-4a4e-9d3c-2f8e9b7a6c5d'".to_owned(), "connection_tenant_idx"),
         (
             format!("institution_id = '{bank}' order by created_at, id limit 50"),

@@ -15,6 +15,7 @@ mod imports;
 mod incidents;
 mod jobs;
 mod operations;
+mod per_refresh_columns;
 mod providers;
 mod refreshes;
 mod refused_accounts;
