@@ -47,3 +47,14 @@ create index connection_stale_candidates_idx on connection (swept_success_at)
 -- Room on each page for the new version of a row, so a success stays on its page (new pages;
 -- existing ones get it as they are rewritten).
 alter table connection set (fillfactor = 80);
+
+-- What a connection's last refresh applied to its feed, reduced to a digest of every account's
+-- reported rows, with the window and the connection's newest change after it: a repeat refresh
+-- reporting the same rows over a window starting no earlier, with nothing written in between,
+-- would change nothing, so it leaves the feed alone (feed::store::apply_accounts).
+create table feed_digest (
+    connection_id uuid        primary key references connection (id) on delete cascade,
+    digest        bytea       not null,
+    window_start  timestamptz not null,
+    change_seq    bigint      not null
+);
