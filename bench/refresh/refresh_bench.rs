@@ -569,13 +569,15 @@ async fn measure(
         institution_concurrency: options.concurrency,
         bank_timeout: Duration::from_secs(30),
     };
+    // Before the pool starts: the first round's refreshes are enqueued already.
+    let updates_at_seed = connection_updates(pool).await?;
     let progress = Arc::new(Progress::default());
     let workers =
         Arc::new(worker_pool(pool, &sealer, &catalog, &settings, Duration::from_secs(5))?.observe(progress.clone()));
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(Arc::clone(&workers).run(shutdown.clone()));
     let under_test = Pool { workers, progress, shutdown, running };
-    let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids).await;
+    let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids, updates_at_seed).await;
     under_test.shutdown.cancel();
     under_test.running.await?;
     drop(under_test.workers);
@@ -621,14 +623,17 @@ async fn both_rounds(
     under_test: &Pool,
     postmaster: u32,
     ids: &[Uuid],
+    updates_at_seed: (i64, i64),
 ) -> anyhow::Result<(serde_json::Value, serde_json::Value, serde_json::Value)> {
-    let first = round_of(pool, options, bank, under_test, postmaster, None).await?;
+    let first = round_of(pool, options, bank, under_test, postmaster, None, updates_at_seed).await?;
     let clock_advanced = bank.advance_a_day().await?;
-    let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids)).await?;
+    let updates = connection_updates(pool).await?;
+    let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
     repeat["bank_clock_advanced_one_day"] = json!(clock_advanced);
     // The same day again (an hourly schedule, a retry, "refresh now"): the bank reports what is
     // stored already.
-    let again = round_of(pool, options, bank, under_test, postmaster, Some(ids)).await?;
+    let updates = connection_updates(pool).await?;
+    let again = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
     Ok((first, repeat, again))
 }
 
@@ -652,11 +657,11 @@ async fn round_of(
     under_test: &Pool,
     postmaster: u32,
     again: Option<&[Uuid]>,
+    updates_before: (i64, i64),
 ) -> anyhow::Result<serde_json::Value> {
     let exchanges_before = bank.exchanges().await?;
     // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
     eprintln!("[refresh_bench] round {} starts", if again.is_some() { "repeat" } else { "first" });
-    let updates_before = connection_updates(pool).await?;
     if let Some(ids) = again {
         let mut tx = feedwatch::database::begin(pool).await?;
         for id in ids {
