@@ -4,9 +4,9 @@ pub mod store;
 
 use std::time::Duration;
 
-use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, Transaction};
 
 /// Every migration under `migrations/`, compiled in.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
@@ -26,6 +26,43 @@ pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
 /// statement that meets it (a 503, or a refresh retried) and is not pooled again.
 pub fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new().max_connections(max_connections).test_before_acquire(false)
+}
+
+/// Begins a transaction. Every transaction of the service begins here (clippy refuses
+/// `Pool::begin` elsewhere): sqlx 0.8.6 counts a transaction as open only once `BEGIN` has
+/// answered, so a caller dropped while it waits (a client that hung up) hands the pool a
+/// connection still inside the transaction, where the next borrower's statements run and its own
+/// `BEGIN` is ignored (sqlx issue #4393, fixed upstream after 0.9.0). Here the begin runs in a task
+/// of its own, so it always finishes; a transaction whose caller is gone is dropped in that task,
+/// which queues its rollback before the connection goes back to the pool.
+pub async fn begin(pool: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_in_task(pool, None).await
+}
+
+/// Begins a transaction with `statement` (`BEGIN` and its modes, one statement, so nothing can
+/// run between the two), as cancel-safe as [`begin`].
+pub async fn begin_with(pool: &PgPool, statement: &'static str) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_in_task(pool, Some(statement)).await
+}
+
+#[allow(clippy::disallowed_methods)] // the one place that may call them: it makes them cancel-safe
+async fn begin_in_task(
+    pool: &PgPool,
+    statement: Option<&'static str>,
+) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    let begun = tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    });
+    match begun.await {
+        Ok(begun) => begun,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }
 
 /// Applies pending migrations. Safe on many replicas at once: sqlx takes an advisory lock.

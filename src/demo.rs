@@ -31,7 +31,7 @@ const CONNECTIONS: [(&str, &str, &str); 12] = [
 /// Seeds the demo tenant once (nothing happens if it has connections already); returns how
 /// many connections were created.
 pub async fn seed(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<usize> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::database::begin(pool).await?;
     let existing = connections::list(
         &mut *tx,
         &crate::connection::ListFilter { tenant_id: Some(TENANT), ..Default::default() },

@@ -2,6 +2,7 @@
 //! change feed a client syncs from: every added, modified and removed transaction exactly once.
 
 pub mod coverage;
+mod digest;
 pub mod identity;
 pub mod stall;
 pub mod store;

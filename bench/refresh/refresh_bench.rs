@@ -5,13 +5,17 @@
 //! `run` starts a private PostgreSQL (durable settings, its own process), migrates, seeds the
 //! sandbox institutions and K = C × `--per-slot` connections to the `healthy` sandbox bank
 //! (user_good / pass_good, credentials sealed like the service does), enqueues one refresh per
-//! connection with `refresh::enqueue`, and times two rounds of the worker pool:
+//! connection with `refresh::enqueue`, and times three rounds of the worker pool:
 //!
 //! - **first**: every connection's first refresh (90 days of history, the account list first);
 //! - **repeat**: the sandbox's clock moves on one day, one refresh per connection is enqueued
 //!   again (`Trigger::Scheduled`), and the pool refreshes every connection a second time, as the
 //!   daily scheduled refresh of an already-synced connection does (a 14-day window, a few new
-//!   transactions, accounts already known).
+//!   transactions, accounts already known);
+//! - **again**: the same day once more (an hourly schedule, a retry, "refresh now"): the bank
+//!   reports what is stored already.
+//!
+//! Each round also reports the updates of `connection` and how many were HOT (issue #17).
 //!
 //! Each round reports refreshes/s, bank exchanges per refresh, and the CPU seconds each process
 //! spent (this process, the bank, PostgreSQL, and the rest of the machine) from `/proc`. By
@@ -566,22 +570,24 @@ async fn measure(
         bank_timeout: Duration::from_secs(30),
         stalls: feedwatch::feed::stall::Rules::default(),
     };
+    // Before the pool starts: the first round's refreshes are enqueued already.
+    let updates_at_seed = connection_updates(pool).await?;
     let progress = Arc::new(Progress::default());
     let workers =
         Arc::new(worker_pool(pool, &sealer, &catalog, &settings, Duration::from_secs(5))?.observe(progress.clone()));
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(Arc::clone(&workers).run(shutdown.clone()));
     let under_test = Pool { workers, progress, shutdown, running };
-    let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids).await;
+    let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids, updates_at_seed).await;
     under_test.shutdown.cancel();
     under_test.running.await?;
     drop(under_test.workers);
-    let (first, repeat) = rounds?;
+    let (first, repeat, again) = rounds?;
     let (hwm_kb, rss_end_kb) = own_memory();
     let peak_rss_kb =
-        hwm_kb.max(first["peak_rss_kb"].as_u64().unwrap_or(0)).max(repeat["peak_rss_kb"].as_u64().unwrap_or(0));
+        [&first, &repeat, &again].iter().map(|r| r["peak_rss_kb"].as_u64().unwrap_or(0)).fold(hwm_kb, u64::max);
     let bank_peak_kb =
-        first["bank_peak_rss_kb"].as_u64().unwrap_or(0).max(repeat["bank_peak_rss_kb"].as_u64().unwrap_or(0));
+        [&first, &repeat, &again].iter().map(|r| r["bank_peak_rss_kb"].as_u64().unwrap_or(0)).fold(0, u64::max);
     let transactions: i64 = sqlx::query_scalar("select count(*) from feed_transaction").fetch_one(pool).await?;
     let healthy: i64 =
         sqlx::query_scalar("select count(*) from connection where last_success_at is not null").fetch_one(pool).await?;
@@ -599,6 +605,7 @@ async fn measure(
         "target_per_s": round(0.7 * options.concurrency as f64 / options.latency.as_secs_f64(), 0),
         "first": first,
         "repeat": repeat,
+        "again": again,
         "connections_with_success": healthy,
         "transactions_stored": transactions,
         "rss_before_pool_mb": mb(rss_before_kb),
@@ -609,7 +616,7 @@ async fn measure(
     }))
 }
 
-/// The first round, then the bank's clock a day on, then the repeat round.
+/// The first round, then the bank's clock a day on, then the repeat round, then the again round.
 async fn both_rounds(
     pool: &PgPool,
     options: &RunOptions,
@@ -617,12 +624,29 @@ async fn both_rounds(
     under_test: &Pool,
     postmaster: u32,
     ids: &[Uuid],
-) -> anyhow::Result<(serde_json::Value, serde_json::Value)> {
-    let first = round_of(pool, options, bank, under_test, postmaster, None).await?;
+    updates_at_seed: (i64, i64),
+) -> anyhow::Result<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+    let first = round_of(pool, options, bank, under_test, postmaster, None, updates_at_seed).await?;
     let clock_advanced = bank.advance_a_day().await?;
-    let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids)).await?;
+    let updates = connection_updates(pool).await?;
+    let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
     repeat["bank_clock_advanced_one_day"] = json!(clock_advanced);
-    Ok((first, repeat))
+    // The same day again (an hourly schedule, a retry, "refresh now"): the bank reports what is
+    // stored already.
+    let updates = connection_updates(pool).await?;
+    let again = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
+    Ok((first, repeat, again))
+}
+
+/// Updates of `connection` so far, and how many of them were HOT (one heap tuple, no index
+/// entry), from the cumulative statistics. Backends report their counts when idle, at most once a
+/// second: the pause lets the last round's reach the view.
+async fn connection_updates(pool: &PgPool) -> anyhow::Result<(i64, i64)> {
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    sqlx::query("select pg_stat_clear_snapshot()").execute(pool).await?;
+    Ok(sqlx::query_as("select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'connection'")
+        .fetch_one(pool)
+        .await?)
 }
 
 /// Times one round: every connection refreshed once. The first round's jobs were enqueued by
@@ -634,12 +658,13 @@ async fn round_of(
     under_test: &Pool,
     postmaster: u32,
     again: Option<&[Uuid]>,
+    updates_before: (i64, i64),
 ) -> anyhow::Result<serde_json::Value> {
     let exchanges_before = bank.exchanges().await?;
     // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
     eprintln!("[refresh_bench] round {} starts", if again.is_some() { "repeat" } else { "first" });
     if let Some(ids) = again {
-        let mut tx = pool.begin().await?;
+        let mut tx = feedwatch::database::begin(pool).await?;
         for id in ids {
             refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
         }
@@ -709,6 +734,8 @@ async fn round_of(
     // Slots busy in a handler on average; the rest of C waited on the queue (claims, completions).
     let in_handlers = handler.iter().sum::<f64>() / elapsed.as_secs_f64();
     let statements = if statements_tracked { statement_stats(pool, total).await? } else { json!(null) };
+    let updates_after = connection_updates(pool).await?;
+    let (updated, hot) = (updates_after.0 - updates_before.0, updates_after.1 - updates_before.1);
     Ok(json!({
         "seconds": round(elapsed.as_secs_f64(), 3),
         "refreshes_per_s": overall.round(),
@@ -725,6 +752,7 @@ async fn round_of(
         "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
         "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
         "postgres_statements": statements,
+        "connection_updates": { "n_tup_upd": updated, "n_tup_hot_upd": hot },
         "peak_rss_kb": hwm_kb.max(peak_rss_kb),
         "bank_peak_rss_kb": bank_peak_kb,
     }))
@@ -762,7 +790,7 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<Ve
     let institution_id = healthy.ok_or_else(|| anyhow!("no healthy sandbox institution"))?;
     let tenant_id = Uuid::new_v4();
     let mut ids = Vec::with_capacity(count);
-    let mut tx = pool.begin().await?;
+    let mut tx = feedwatch::database::begin(pool).await?;
     for n in 0..count {
         let id = Uuid::new_v4();
         let credentials =

@@ -115,10 +115,14 @@ jq -r '
   "",
   "end-to-end refreshes, \(.date) (rev \(.git_rev), \(.cpus) CPUs), sandbox latency \(.runs[0].latency_ms) ms",
   "   C     K  round   refreshes/s  steady/s  target/s  ratio  steady ratio  exch/refresh  CPU ms/refresh (refresher bank postgres)  machine busy  peak RSS MB  bank RSS MB  n",
-  (.runs[] as $run | ("first", "repeat") as $kind | $run[$kind] as $r |
+  (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind] // empty | . as $r |
     "\($run.concurrency | pad(4))  \($run.connections | pad(4))  \($kind | . + " " * (6 - length))  \($r.refreshes_per_s | pad(11))  \($r.steady_refreshes_per_s | pad(8))  \($r.target_per_s | pad(8))  \($r.ratio_to_target | pad(5))  \($r.steady_ratio_to_target | pad(12))  \($r.bank_exchanges_per_refresh | pad(12))  \("\($r.cpu.ms_per_refresh.refresher) \($r.cpu.ms_per_refresh.bank) \($r.cpu.ms_per_refresh.postgres)" | pad(39))  \($r.cpu.machine_busy_share | pad(12))  \($run.peak_rss_mb | pad(11))  \($run.bank_peak_rss_mb | pad(11))  \($run.round)"),
+  (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].connection_updates // empty
+    | "C=\($run.concurrency) \($kind): \(.n_tup_upd) updates of connection, \(.n_tup_hot_upd) HOT"),
   "pgbench -N on the same cluster: \(.pgbench_n_tps) transactions/s",
   (.pgbench_n_tps as $tps | .runs[] as $run | $run.repeat as $r
     | "C=\($run.concurrency) repeat: refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh (target <= 0.8); \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N (target >= 0.5 at C=256)" else "no pgbench reference" end)"),
+  (.pgbench_n_tps as $tps | .runs[] as $run | $run.again // empty | . as $r
+    | "C=\($run.concurrency) again (same day, nothing new): refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh; \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N" else "no pgbench reference" end)"),
   "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process, both rounds; bank \(.runs[0].bank))"
 ' "$out_json"

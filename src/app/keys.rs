@@ -41,7 +41,7 @@ pub async fn reseal_all(pool: &PgPool, sealer: &Sealer) -> anyhow::Result<u64> {
     use crate::connection::store as connections;
     let mut total = reseal_webhook_secrets(pool, sealer).await?;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::database::begin(pool).await?;
         let batch = connections::sealed_under_other_keys(&mut *tx, sealer.current_key_id(), 500).await?;
         if batch.is_empty() {
             return Ok(total);
@@ -61,7 +61,7 @@ async fn reseal_webhook_secrets(pool: &PgPool, sealer: &Sealer) -> anyhow::Resul
     use crate::webhook::{secret, store};
     let mut total = 0;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::database::begin(pool).await?;
         let batch = store::sealed_under_other_keys(&mut *tx, sealer.current_key_id(), 500).await?;
         if batch.is_empty() {
             return Ok(total);

@@ -25,7 +25,7 @@ fn fingerprint(entry: &Entry) -> String {
 /// entries whose shipped text is unchanged keep their admin edits; a changed shipped text
 /// becomes a new revision and wins. Returns whether anything changed.
 pub async fn sync_shipped(pool: &PgPool, catalog: &Catalog) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::database::begin(pool).await?;
     store::lock_for_sync(&mut *tx).await?;
     let mut changed = false;
     for entry in catalog.entries.values() {
@@ -95,7 +95,7 @@ pub async fn save_edit(
     expected_revision: Option<i32>,
     editor: Uuid,
 ) -> Result<EditOutcome, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::database::begin(pool).await?;
     let Some(current) = store::lock_entry(&mut *tx, edit.code).await? else {
         return Ok(EditOutcome::NotFound);
     };

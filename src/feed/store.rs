@@ -47,11 +47,15 @@ pub async fn apply_accounts(
     accounts: &[(Uuid, &[ReportedTransaction])],
     window_start: DateTime<Utc>,
 ) -> Result<Changes, sqlx::Error> {
-    adopt_imported(conn, accounts).await?;
     let today = Utc::now().date_naive();
     for (account_id, _) in accounts {
         record_coverage(&mut *conn, *account_id, Source::Feed, window_start.date_naive(), today).await?;
     }
+    let digest = super::digest::of(accounts);
+    if applied_already(&mut *conn, connection_id, &digest, window_start).await? {
+        return Ok(Changes::default());
+    }
+    adopt_imported(conn, accounts).await?;
     let rows = || accounts.iter().flat_map(|(account_id, reported)| reported.iter().map(move |t| (*account_id, t)));
     let account_ids: Vec<Uuid> = accounts.iter().map(|(account_id, _)| *account_id).collect();
     let silent_accounts: Vec<Uuid> =
@@ -134,8 +138,54 @@ pub async fn apply_accounts(
     )
     .fetch_one(&mut *conn)
     .await?;
+    remember_applied(&mut *conn, connection_id, &digest, window_start).await?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Changes { added: count(counts.added), modified: count(counts.modified), removed: count(counts.removed) })
+}
+
+/// Whether this connection's last apply had the same digest over a window starting no later,
+/// and no transaction of the connection changed since (an import, another apply): then applying
+/// again would add, modify and remove nothing, and the feed is left alone. The caller holds the
+/// connection's lock, so no write of its feed commits in between.
+async fn applied_already(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+    digest: &[u8],
+    window_start: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (
+               select 1 from feed_digest d
+               where d.connection_id = $1 and d.digest = $2 and d.window_start <= $3
+                 and d.change_seq = (select coalesce(max(change_seq), 0) from feed_transaction where connection_id = $1)
+           ) as "applied!""#,
+        connection_id,
+        digest,
+        window_start,
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Records what was just applied, with the connection's newest change after it.
+async fn remember_applied(
+    conn: &mut PgConnection,
+    connection_id: Uuid,
+    digest: &[u8],
+    window_start: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"insert into feed_digest (connection_id, digest, window_start, change_seq)
+           select $1, $2, $3, coalesce(max(change_seq), 0) from feed_transaction where connection_id = $1
+           on conflict (connection_id) do update
+           set digest = excluded.digest, window_start = excluded.window_start, change_seq = excluded.change_seq"#,
+        connection_id,
+        digest,
+        window_start,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Changes of a connection after `cursor`, in change order; one more than `limit` to tell
@@ -345,7 +395,7 @@ pub async fn insert_imported(
 }
 
 /// Records that `source` covered an account's days `from..=to`, merged with that source's
-/// overlapping or adjacent ranges in the same statement.
+/// overlapping or adjacent ranges in the same statement; nothing is written when one range covers it already.
 pub async fn record_coverage(
     executor: impl PgExecutor<'_>,
     account_id: Uuid,
@@ -354,13 +404,19 @@ pub async fn record_coverage(
     to: NaiveDate,
 ) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"with merged as (
+        r#"with covered as (
+               select exists (select 1 from account_coverage
+                              where account_id = $1 and source = $2 and from_day <= $3 and to_day >= $4) as already
+           ),
+           merged as (
                delete from account_coverage
                where account_id = $1 and source = $2 and from_day <= $4::date + 1 and to_day >= $3::date - 1
+                 and not (select already from covered)
                returning from_day, to_day
            )
            insert into account_coverage (account_id, source, from_day, to_day)
-           select $1, $2, least($3::date, min(from_day)), greatest($4::date, max(to_day)) from merged"#,
+           select $1, $2, least($3::date, min(from_day)), greatest($4::date, max(to_day)) from merged
+           having not (select already from covered)"#,
         account_id,
         source.as_str(),
         from,

@@ -28,11 +28,10 @@ impl TryFrom<StoredTally> for TallyRow {
 }
 
 /// A read-only transaction on one snapshot, so several reads of a summary agree. Takes the pool
-/// because it begins the transaction it returns: the isolation level must be its first statement.
+/// because it begins the transaction it returns, with its isolation level in the `BEGIN` itself:
+/// a separate `SET TRANSACTION` fails whenever anything ran in the transaction before it.
 pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query!("set transaction isolation level repeatable read, read only").execute(&mut *tx).await?;
-    Ok(tx)
+    crate::database::begin_with(pool, "begin isolation level repeatable read, read only").await
 }
 
 /// Folds every committed delta into the tallies in one statement. Returns the deltas moved, or
@@ -40,7 +39,7 @@ pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::
 /// upserting the same tally rows in different orders). Takes the pool because it owns its
 /// transaction: the advisory lock lasts until that commits, and no caller's work may hold it.
 pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::database::begin(pool).await?;
     let locked =
         sqlx::query_scalar!(r#"select pg_try_advisory_xact_lock(hashtext('feedwatch.health_rollup')) as "locked!""#)
             .fetch_one(&mut *tx)

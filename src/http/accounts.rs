@@ -95,7 +95,7 @@ pub async fn patch(
         hidden: input.hidden,
         bank_account_id: input.bank_account_id.as_deref(),
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let updated = match connection::store::update_account(&mut *tx, id, account_id, &changes).await? {
         AccountUpdate::Updated(account) => *account,
         AccountUpdate::NotFound => return Err(ApiError::not_found("The connection has no account with that id.")),

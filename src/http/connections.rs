@@ -309,7 +309,7 @@ pub async fn patch(
         refresh_every_seconds: refresh_every,
         credentials: sealed.as_ref().map(|(blob, key_id)| (blob.as_slice(), key_id.as_str())),
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     lifecycle::edited(&mut tx, &current, expected, &changes, actor(&principal), &state.catalog.current())
         .await?
         .ok_or_else(|| stale_etag(current.version))?;
@@ -338,7 +338,7 @@ pub(in crate::http) async fn set_paused(
         ));
     }
     let changes = Changes { paused: Some(paused), ..Changes::default() };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     lifecycle::edited(&mut tx, &current, current.version, &changes, actor(principal), &state.catalog.current())
         .await?
         .ok_or_else(|| stale_etag(current.version))?;
@@ -384,7 +384,7 @@ pub async fn delete(
     if current.state == connection::State::Disconnected {
         return Ok(StatusCode::NO_CONTENT);
     }
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     lifecycle::disconnected(&mut tx, &current, expected, actor(&principal))
         .await?
         .ok_or_else(|| stale_etag(current.version))?;

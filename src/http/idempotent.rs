@@ -47,7 +47,7 @@ impl IdempotentPost {
         pool: &PgPool,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<(T, StoredResponse), ApiError>,
     ) -> Result<Outcome<T>, ApiError> {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::database::begin(pool).await?;
         if let Some((key, hash)) = &self.key {
             match idempotency::store::claim(&mut tx, self.api_key_id, key, hash).await? {
                 Claim::New => {}

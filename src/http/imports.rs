@@ -311,7 +311,7 @@ pub async fn decide(
         Decision::Imported => DuplicateState::Imported,
         Decision::Discarded => DuplicateState::Discarded,
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let (_, held) =
         import::decide(&mut tx, id, duplicate_id, decision).await.map_err(import_problem)?.ok_or_else(missing)?;
     tx.commit().await?;

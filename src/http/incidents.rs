@@ -126,7 +126,7 @@ pub(in crate::http) async fn declare_for(
         wait_until: input.wait_until.unwrap_or_else(|| Utc::now() + chrono::TimeDelta::minutes(30)),
         opened_by: Some(principal.key_id),
     };
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let Some(opened) = store::open(&mut tx, &new).await? else {
         let open = store::open_for(&mut *tx, input.institution_id).await?;
         let detail = match open {
@@ -195,7 +195,7 @@ pub(in crate::http) async fn update_for(
     if input.resolution.as_ref().is_some_and(|text| text.chars().count() > 2000) {
         return Err(ApiError::validation(vec![FieldError::new("resolution", "at most 2000 characters")]));
     }
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let changes = store::Changes {
         title: input.title.as_deref().map(str::trim),
         message: input.message.as_deref().map(str::trim),

@@ -323,7 +323,7 @@ pub async fn bulk(
     if request.dry_run {
         return Ok(axum::Json(result));
     }
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     for id in matched {
         let enqueued = refresh::enqueue(&mut tx, id, Trigger::Bulk).await?;
         if enqueued.coalesced { result.coalesced += 1 } else { result.enqueued += 1 }

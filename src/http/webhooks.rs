@@ -271,7 +271,7 @@ pub async fn patch(
         admit_host(&state, url).await?;
     }
 
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let current = store::lock_endpoint(&mut tx, id)
         .await?
         .filter(|endpoint| may_see(&principal, endpoint))

@@ -181,7 +181,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             })
             .collect();
         let newest = newest_data(&listed, &reported);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::database::begin(&self.pool).await?;
         if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }
@@ -241,7 +241,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             let catalog = self.catalog.current();
             (lifecycle::party_for(&catalog, code), retry::retryable(&catalog, code))
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::database::begin(&self.pool).await?;
         if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
             return Ok(lost());
         }

@@ -18,7 +18,7 @@ const BATCH: i64 = 500;
 pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
     let mut total = 0;
     loop {
-        let mut tx = pool.begin().await?;
+        let mut tx = crate::database::begin(pool).await?;
         let due = connection_store::take_due(&mut *tx, Utc::now(), BATCH, &transition::scheduled_states()).await?;
         for id in &due {
             refresh::enqueue(&mut tx, *id, Trigger::Scheduled).await?;
@@ -35,7 +35,7 @@ pub async fn enqueue_due(pool: &PgPool) -> Result<usize, sqlx::Error> {
 /// looked fine (the lifecycle's staleness transition); returns how many changed state.
 pub async fn degrade_stale(pool: &PgPool, stale_after: Duration) -> Result<usize, sqlx::Error> {
     let limit = chrono::TimeDelta::from_std(stale_after).unwrap_or(chrono::TimeDelta::MAX);
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::database::begin(pool).await?;
     let changed = lifecycle::went_stale(&mut tx, Utc::now(), limit).await?;
     tx.commit().await?;
     Ok(changed)

@@ -182,7 +182,7 @@ impl Deliverer {
             duration_ms,
             next_attempt_at,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::database::begin(&self.pool).await?;
         store::insert_delivery(&mut *tx, &log).await?;
         if verdict == Verdict::Gone {
             store::disable(&mut *tx, endpoint_id, "the receiver answered 410 Gone").await?;

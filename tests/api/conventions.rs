@@ -115,7 +115,7 @@ async fn request_ids_are_echoed_generated_and_logged() {
 async fn a_request_over_the_time_limit_is_a_503_problem() {
     let app = TestApp::spawn_with(Options { request_timeout: Duration::from_millis(200), ..Options::default() }).await;
     // Readiness reads the migrations table; holding an exclusive lock on it stalls the request.
-    let mut blocker = app.pool.begin().await.unwrap();
+    let mut blocker = feedwatch::database::begin(&app.pool).await.unwrap();
     sqlx::query("lock table _sqlx_migrations in access exclusive mode").execute(&mut *blocker).await.unwrap();
     let response = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     let problem = assert_problem(response, 503, "request_timeout").await;

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
 use serde_json::{Value, json};
+use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
 use crate::support::{TestApp, assert_problem};
@@ -215,7 +216,10 @@ async fn connection_filters_use_indexes() {
     for (filter, index) in [
         ("state = 'bank_issue'".to_owned(), "connection_state_idx"),
         ("error_code = 103".to_owned(), "connection_error_idx"),
-        ("last_success_at < now() - interval '7 days'".to_owned(), "connection_last_success_idx"),
+        (
+            "not stale and state <> 'disconnected' and swept_success_at < now() - interval '7 days'".to_owned(),
+            "connection_stale_candidates_idx",
+        ),
         ("tenant_id = '5b0c2a8e-1f1e-4a4e-9d3c-2f8e9b7a6c5d'".to_owned(), "connection_tenant_idx"),
         (
             format!("institution_id = '{bank}' order by created_at, id limit 50"),
@@ -241,4 +245,40 @@ async fn connection_filters_use_indexes() {
         .collect();
     assert_eq!(codes, [(102, 400), (103, 400)], "{summary}");
     assert_eq!(summary["by_error_code"][0]["title"], json!("Bank not responding"), "{summary}");
+}
+
+/// A client that hangs up drops the summary's handler wherever it waits, the begin of its
+/// snapshot included. Such drops used to pool a connection still inside a transaction: the next
+/// borrower's statements ran in it, and the next summary's `SET TRANSACTION` after them answered
+/// 500. Two pooled connections here, one of them the catalogue's listener, so every request meets
+/// whatever the dropped one left behind.
+#[tokio::test]
+async fn summaries_dropped_mid_flight_leave_no_connection_inside_a_transaction() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica_on(feedwatch::database::pool(&app.database_url, 2).unwrap()).await;
+    let get = |path: &str| app.client.get(format!("http://{}{path}", replica.addr)).bearer_auth(&app.admin_key).send();
+    assert_eq!(get("/v1/health/summary").await.unwrap().status(), 200);
+    let request = format!(
+        "GET /v1/health/summary HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\r\n",
+        replica.addr, app.admin_key
+    );
+    for hang_up_after in 0..240 {
+        let mut client = tokio::net::TcpStream::connect(replica.addr).await.unwrap();
+        client.write_all(request.as_bytes()).await.unwrap();
+        // Each turn lets the server go one await further before the client hangs up.
+        for _ in 0..hang_up_after % 24 {
+            tokio::task::yield_now().await;
+        }
+        drop(client);
+        // A plain read first: on a connection left inside a transaction it would run there.
+        let listed = get("/v1/connections?limit=1").await.unwrap();
+        assert_eq!(listed.status(), 200, "after hanging up at turn {hang_up_after}");
+        let summary = get("/v1/health/summary").await.unwrap();
+        assert_eq!(
+            summary.status(),
+            200,
+            "after hanging up at turn {hang_up_after}: {}",
+            summary.text().await.unwrap()
+        );
+    }
 }

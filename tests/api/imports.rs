@@ -447,7 +447,7 @@ async fn interleaving(
         let (from, to) = if kind == 0 { (a, 11) } else { (a.min(b), a.max(b)) };
         let rows: Vec<(usize, &BankRow)> =
             bank.iter().enumerate().filter(|(_, r)| (from..=to).contains(&r.0)).collect();
-        let mut conn = pool.begin().await.unwrap();
+        let mut conn = feedwatch::database::begin(pool).await.unwrap();
         match kind {
             0 => {
                 let reported: Vec<ReportedTransaction> = rows

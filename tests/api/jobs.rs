@@ -44,7 +44,7 @@ fn job(key: Option<&str>) -> NewJob {
 }
 
 async fn enqueue(pool: &PgPool, job: &NewJob) -> jobs::Enqueued {
-    let mut tx = pool.begin().await.unwrap();
+    let mut tx = feedwatch::database::begin(pool).await.unwrap();
     let enqueued = jobs::enqueue(&mut tx, job).await.unwrap();
     tx.commit().await.unwrap();
     enqueued
@@ -91,7 +91,7 @@ impl Drop for DropSignal {
 #[tokio::test]
 async fn a_rolled_back_transaction_leaves_no_job() {
     let app = TestApp::spawn().await;
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
     jobs::enqueue(&mut tx, &job(None)).await.unwrap();
     tx.rollback().await.unwrap();
     let count: i64 = sqlx::query_scalar("select count(*) from job").fetch_one(&app.pool).await.unwrap();
@@ -513,7 +513,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
     for id in &ids {
         refresh::enqueue(&mut tx, *id, refresh::Trigger::Bulk).await.unwrap();
     }

@@ -19,6 +19,7 @@ mod kill_anywhere;
 mod nested_objects;
 mod operations;
 mod providers;
+mod refresh_writes;
 mod refreshes;
 mod refused_accounts;
 mod reliability;

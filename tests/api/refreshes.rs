@@ -301,7 +301,7 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     let apply = |batch: Vec<ReportedTransaction>| {
         let pool = app.pool.clone();
         async move {
-            let mut tx = pool.begin().await.unwrap();
+            let mut tx = feedwatch::database::begin(&pool).await.unwrap();
             store::lock_connection(&mut *tx, id).await.unwrap();
             let changes = store::apply(&mut tx, id, account, &batch, day(0)).await.unwrap();
             tx.commit().await.unwrap();
@@ -567,7 +567,7 @@ async fn a_known_connection_refreshes_in_one_exchange_and_still_finds_new_and_va
     let connection: Uuid = id.parse().unwrap();
     let refresh = || async {
         let before = bank.exchanges();
-        let mut tx = app.pool.begin().await.unwrap();
+        let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
         feedwatch::refresh::enqueue(&mut tx, connection, feedwatch::refresh::Trigger::Manual).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(pool.run_until_idle().await, 1);

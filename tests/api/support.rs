@@ -295,6 +295,11 @@ impl TestApp {
 
     /// A second instance on the same database, as another replica would be.
     pub async fn replica(&self) -> Instance {
+        self.replica_on(self.pool.clone()).await
+    }
+
+    /// A second instance on the same database whose requests use `pool`.
+    pub async fn replica_on(&self, pool: PgPool) -> Instance {
         let settings = InstanceSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             http: HttpSettings {
@@ -316,7 +321,7 @@ impl TestApp {
             seed_demo: false,
             webhooks: webhook_settings(),
         };
-        Instance::start(self.pool.clone(), settings).await.unwrap()
+        Instance::start(pool, settings).await.unwrap()
     }
 
     /// A worker pool over this app's database that refreshes against the app's sandbox bank; drive it with `run_until_idle`.

@@ -117,7 +117,7 @@ async fn get(app: &TestApp, key: &str, path: &str) -> reqwest::Response {
 }
 
 async fn emit(app: &TestApp, event: &Event) -> u64 {
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
     let enqueued = webhook::emit(&mut tx, event).await.unwrap();
     tx.commit().await.unwrap();
     enqueued
@@ -296,7 +296,7 @@ async fn events_reach_the_tenants_endpoints_the_fleet_wide_ones_and_no_others() 
     assert_eq!(emit(&app, &elsewhere).await, 1, "only the fleet-wide one");
 
     // Emitted in a transaction that rolls back: no message, no delivery.
-    let mut tx = app.pool.begin().await.unwrap();
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
     assert_eq!(webhook::emit(&mut tx, &tenant_event(EventKind::RefreshCompleted, b)).await.unwrap(), 2);
     tx.rollback().await.unwrap();
 

@@ -206,19 +206,25 @@ pub async fn mark_stale(
     rule: &Rule,
 ) -> Result<Vec<Degraded>, sqlx::Error> {
     // The candidates' predicate is spelled as the partial index `connection_stale_candidates_idx`
-    // spells it (every live state, i.e. not disconnected), so the sweep reads the index.
+    // spells it (every live state, i.e. not disconnected), so the sweep reads the index. The index
+    // holds the last success the sweep has seen, which a refresh leaves alone (its success stays a
+    // HOT update): a candidate that succeeded since has it moved on instead of being marked.
     let rows = sqlx::query!(
-        r#"with stale as (
-               select id, state from connection
-               where not stale and state <> 'disconnected' and coalesce(last_success_at, created_at) < $1
+        r#"with candidates as (
+               select id, state, coalesce(last_success_at, created_at) as succeeded_at from connection
+               where not stale and state <> 'disconnected' and swept_success_at < $1
                for update skip locked
+           ), seen as (
+               update connection c set swept_success_at = candidates.succeeded_at
+               from candidates where c.id = candidates.id and candidates.succeeded_at >= $1
            )
            update connection c
            set stale = true,
-               state = case when stale.state = any($2) then $3 else c.state end,
+               state = case when candidates.state = any($2) then $3 else c.state end,
+               swept_success_at = candidates.succeeded_at,
                updated_at = now()
-           from stale where c.id = stale.id
-           returning c.id, c.tenant_id, c.institution_id, stale.state as "before!", c.state as "after!""#,
+           from candidates where c.id = candidates.id and candidates.succeeded_at < $1
+           returning c.id, c.tenant_id, c.institution_id, candidates.state as "before!", c.state as "after!""#,
         now - stale_after,
         &rule.from_names() as &[&str],
         rule.to.as_str(),

@@ -219,7 +219,7 @@ pub async fn refresh(
     agent.check_form(&form.csrf)?;
     let force = agent.caller.0.role != Role::Tenant;
     may_refresh(&state, &agent.caller, id, force).await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::database::begin(&state.pool).await?;
     let enqueued = refresh::enqueue(&mut tx, id, Trigger::Manual).await?;
     tx.commit().await?;
     tracing::info!(connection_id = %id, refresh_id = enqueued.job_id, "console refresh");

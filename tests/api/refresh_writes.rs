@@ -1,0 +1,196 @@
+//! What a refresh writes (issue #17): its success is a HOT update of `connection` (one heap
+//! tuple, no index entry), because no index names a column every refresh rewrites, and the
+//! staleness sweep still finds every connection without a recent success; a repeat refresh that
+//! reports what is stored already writes no transaction row, and a correction is still written.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use feedwatch::connection::lifecycle::{self, Subject, Succeeded};
+use feedwatch::feed::{ReportedTransaction, store};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::TestApp;
+
+/// The columns a refresh's outcome rewrites (`connection::store::transitions`), which no index of
+/// `connection` may name (ARCHITECTURE.md, "Per-refresh columns").
+const PER_REFRESH: [&str; 7] =
+    ["last_attempt_at", "last_success_at", "data_as_of", "failure_streak", "error_raw", "error_at", "updated_at"];
+
+#[tokio::test]
+async fn no_index_of_connection_names_a_column_every_refresh_rewrites() {
+    let app = TestApp::spawn().await;
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "select c.relname::text, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indexrelid
+         where i.indrelid = 'connection'::regclass",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(indexes.len() >= 5, "{indexes:?}");
+    for (name, definition) in &indexes {
+        for column in PER_REFRESH {
+            assert!(!definition.contains(column), "{name} names {column}: {definition}");
+        }
+    }
+}
+
+async fn synced_connection(app: &TestApp) -> Subject {
+    let tenant_id = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant_id)).await;
+    let institution_id = app.sandbox_institution("healthy").await;
+    let connection = app.connection(&key, institution_id, "Feed", "pass_good").await;
+    assert_eq!(app.refresh_pool().run_until_idle().await, 1);
+    Subject { tenant_id, institution_id, connection_id: connection["id"].as_str().unwrap().parse().unwrap() }
+}
+
+#[tokio::test]
+async fn a_repeat_success_updates_one_heap_tuple_and_no_index() {
+    let app = TestApp::spawn().await;
+    let subject = synced_connection(&app).await;
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
+    let before = updates(&mut tx, "connection").await;
+    let detail = json!({ "counts": { "added": 0 } });
+    let done = Succeeded {
+        job_id: 0,
+        at: Utc::now(),
+        data_as_of: Some(Utc::now()),
+        detail: &detail,
+        added: 0,
+        modified: 0,
+        removed: 0,
+        failure_streak: 0,
+        refused_account: None,
+        stalled: &[],
+    };
+    lifecycle::refresh_succeeded(&mut tx, &subject, &done).await.unwrap();
+    let after = updates(&mut tx, "connection").await;
+    let (updated, hot) = (after.0 - before.0, after.1 - before.1);
+    assert_eq!((updated, hot), (1, 1), "the success updated {updated} connection rows, {hot} of them HOT");
+}
+
+/// The rows of `table` this backend inserted, updated and HOT-updated that the cumulative view
+/// has not been told of yet. Read twice in one transaction, the difference is exactly what ran in
+/// between: a backend reports its counts only between transactions (and on PostgreSQL 15 these
+/// functions include the earlier transactions' counts it has not reported yet).
+async fn counts(tx: &mut sqlx::PgConnection, table: &str) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "select pg_stat_get_xact_tuples_inserted($1::regclass), pg_stat_get_xact_tuples_updated($1::regclass),
+                pg_stat_get_xact_tuples_hot_updated($1::regclass)",
+    )
+    .bind(table)
+    .fetch_one(tx)
+    .await
+    .unwrap()
+}
+
+/// Updated and HOT-updated rows of `table`, as [`counts`] reads them.
+async fn updates(tx: &mut sqlx::PgConnection, table: &str) -> (i64, i64) {
+    let (_, updated, hot) = counts(tx, table).await;
+    (updated, hot)
+}
+
+#[tokio::test]
+async fn the_staleness_sweep_marks_old_successes_and_moves_past_recent_ones() {
+    let app = TestApp::spawn().await;
+    let (recent, old) = (synced_connection(&app).await, synced_connection(&app).await);
+    let now = Utc::now();
+    // Both last swept long ago; only `old` has gone without a success since.
+    sqlx::query("update connection set swept_success_at = $1 where id = any($2)")
+        .bind(now - TimeDelta::days(10))
+        .bind(vec![recent.connection_id, old.connection_id])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("update connection set last_success_at = $1 where id = $2")
+        .bind(now - TimeDelta::days(5))
+        .bind(old.connection_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
+    let changed = lifecycle::went_stale(&mut tx, now, TimeDelta::days(2)).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(changed, 1);
+    let rows: Vec<(Uuid, bool, bool)> = sqlx::query_as(
+        "select id, stale, swept_success_at = coalesce(last_success_at, created_at) from connection order by stale",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(rows, [(recent.connection_id, false, true), (old.connection_id, true, true)]);
+}
+
+fn reported(fitid: &str, day: i64, amount: &str) -> ReportedTransaction {
+    ReportedTransaction {
+        fitid: fitid.into(),
+        posted_at: DateTime::from_timestamp(1_760_000_000 + day * 86_400, 0).unwrap(),
+        amount: amount.parse().unwrap(),
+        currency: "USD".into(),
+        name: format!("payee {fitid}"),
+        memo: String::new(),
+        check_number: String::new(),
+        pending: false,
+        replaces_fitid: None,
+    }
+}
+
+/// Applies `batch` as a refresh does (under the connection's lock) and returns what it changed
+/// with the rows of `feed_transaction` it inserted or updated, as this transaction counted them.
+async fn apply(app: &TestApp, connection: Uuid, account: Uuid, batch: &[ReportedTransaction], from: i64) -> (u64, i64) {
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
+    store::lock_connection(&mut *tx, connection).await.unwrap();
+    let window_start = DateTime::from_timestamp(1_760_000_000 + from * 86_400, 0).unwrap();
+    let before = counts(&mut tx, "feed_transaction").await;
+    let changes = store::apply(&mut tx, connection, account, batch, window_start).await.unwrap();
+    let after = counts(&mut tx, "feed_transaction").await;
+    tx.commit().await.unwrap();
+    (changes.added + changes.modified + changes.removed, (after.0 - before.0) + (after.1 - before.1))
+}
+
+#[tokio::test]
+async fn a_repeat_statement_writes_no_transaction_row_and_a_correction_is_written() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let bank = app.sandbox_institution("healthy").await;
+    let id: Uuid = app.connection(&tenant, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
+    let listed = feedwatch::connection::store::ReportedAccount {
+        bank_account_id: "acct",
+        kind: feedwatch::connection::AccountKind::Checking,
+        masked_number: "1",
+        bank_name: "Checking",
+        currency: "USD",
+        balance: None,
+        available: None,
+        balance_as_of: None,
+        error_code: None,
+    };
+    let account = feedwatch::connection::store::upsert_account(&app.pool, id, &listed).await.unwrap();
+    let statement = vec![reported("a", 1, "-10.00"), reported("b", 2, "-20.00"), reported("c", 3, "5.00")];
+    assert_eq!(apply(&app, id, account, &statement, 0).await, (3, 3), "the first apply adds the three");
+    assert_eq!(apply(&app, id, account, &statement, 0).await, (0, 0), "the same statement again writes nothing");
+    assert_eq!(apply(&app, id, account, &statement, 1).await, (0, 0), "nor over a later window");
+    let mut corrected = statement.clone();
+    corrected[1].amount = "-21.00".parse().unwrap();
+    assert_eq!(apply(&app, id, account, &corrected, 1).await, (1, 1), "a corrected amount is written");
+    assert_eq!(
+        apply(&app, id, account, &corrected, 0).await.0,
+        0,
+        "an earlier window is applied in full, finding nothing"
+    );
+    // A write in between (here by hand, as an import would) means the digest no longer speaks
+    // for what is stored: the next apply runs in full and puts the bank's row back.
+    sqlx::query(
+        "update feed_transaction set memo = 'edited', change_seq = nextval('feed_change_seq') where fitid = 'a'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(apply(&app, id, account, &corrected, 0).await, (1, 1), "the edited row is restored");
+    let amount: String =
+        sqlx::query_scalar("select amount::text from feed_transaction where account_id = $1 and fitid = 'b'")
+            .bind(account)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(amount, "-21.0000");
+}
