@@ -150,21 +150,7 @@ async fn apply(app: &TestApp, connection: Uuid, account: Uuid, batch: &[Reported
 #[tokio::test]
 async fn a_repeat_statement_writes_no_transaction_row_and_a_correction_is_written() {
     let app = TestApp::spawn().await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank = app.sandbox_institution("healthy").await;
-    let id: Uuid = app.connection(&tenant, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
-    let listed = feedwatch::connection::store::ReportedAccount {
-        bank_account_id: "acct",
-        kind: feedwatch::connection::AccountKind::Checking,
-        masked_number: "1",
-        bank_name: "Checking",
-        currency: "USD",
-        balance: None,
-        available: None,
-        balance_as_of: None,
-        error_code: None,
-    };
-    let account = feedwatch::connection::store::upsert_account(&app.pool, id, &listed).await.unwrap();
+    let crate::support::FedAccount { connection: id, account, .. } = app.fed_account().await;
     let statement = vec![reported("a", 1, "-10.00"), reported("b", 2, "-20.00"), reported("c", 3, "5.00")];
     assert_eq!(apply(&app, id, account, &statement, 0).await, (3, 3), "the first apply adds the three");
     assert_eq!(apply(&app, id, account, &statement, 0).await, (0, 0), "the same statement again writes nothing");

@@ -271,21 +271,7 @@ async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
 async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     use feedwatch::feed::{ReportedTransaction, store};
     let app = TestApp::spawn().await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let bank = app.sandbox_institution("healthy").await;
-    let id: Uuid = app.connection(&tenant, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
-    let reported = feedwatch::connection::store::ReportedAccount {
-        bank_account_id: "acct",
-        kind: feedwatch::connection::AccountKind::Checking,
-        masked_number: "1",
-        bank_name: "Checking",
-        currency: "USD",
-        balance: None,
-        available: None,
-        balance_as_of: None,
-        error_code: None,
-    };
-    let account = feedwatch::connection::store::upsert_account(&app.pool, id, &reported).await.unwrap();
+    let crate::support::FedAccount { tenant_key: tenant, connection: id, account } = app.fed_account().await;
     let day = |d: i64| chrono::DateTime::from_timestamp(1_760_000_000 + d * 86_400, 0).unwrap();
     let txn = |fitid: &str, d: i64, amount: &str, pending: bool| ReportedTransaction {
         fitid: fitid.into(),

@@ -425,6 +425,13 @@ pub fn rotated_sealers() -> (Sealer, Sealer) {
     (Sealer::from_config(&SecretString::from(both)).unwrap(), Sealer::from_config(&new).unwrap())
 }
 
+/// What [`TestApp::fed_account`] made.
+pub struct FedAccount {
+    pub tenant_key: String,
+    pub connection: uuid::Uuid,
+    pub account: uuid::Uuid,
+}
+
 impl TestApp {
     /// The id of a sandbox institution the service seeded (`healthy`, `flaky`, …).
     pub async fn sandbox_institution(&self, slug: &str) -> uuid::Uuid {
@@ -451,6 +458,28 @@ impl TestApp {
             .unwrap();
         assert_eq!(response.status(), 201);
         response.json::<Value>().await.unwrap()["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// A tenant's connection to the healthy sandbox bank with one checking account stored
+    /// directly (no refresh has run): for tests that feed statements to the store themselves.
+    pub async fn fed_account(&self) -> FedAccount {
+        let tenant_key = self.key("tenant", Some(uuid::Uuid::new_v4())).await;
+        let bank = self.sandbox_institution("healthy").await;
+        let connection: uuid::Uuid =
+            self.connection(&tenant_key, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
+        let listed = feedwatch::connection::store::ReportedAccount {
+            bank_account_id: "acct",
+            kind: feedwatch::connection::AccountKind::Checking,
+            masked_number: "1",
+            bank_name: "Checking",
+            currency: "USD",
+            balance: None,
+            available: None,
+            balance_as_of: None,
+            error_code: None,
+        };
+        let account = feedwatch::connection::store::upsert_account(&self.pool, connection, &listed).await.unwrap();
+        FedAccount { tenant_key, connection, account }
     }
 
     /// Creates a connection with `key`; returns its JSON.
