@@ -545,6 +545,15 @@ def table(doc):
     add("failed: " + ("; ".join(f"{f['count']} x {f['last_error']}" for f in jobs["failed_by_error"]) or "none"))
     add(f"stuck (running past lease, or due > 60 s unclaimed): {len(jobs['stuck'])} {jobs['stuck'][:10]}")
     add(f"jobs lost (acknowledged but missing + stuck): {jobs['lost']} (target 0)")
+    if rss:
+        # The sample at 0 s is taken right after set-up, before any load: growth is judged from
+        # the first minute's sample (the warm process) to the end of the load.
+        warm = rss[1] if len(rss) > 2 else rss[0]
+        end = next((s for s in rss if s.get("after_load")), rss[-1])
+        growth = (end["rss_kb"] - warm["rss_kb"]) / 1024
+        add(f"summary: 5xx outside windows {len(doc['5xx_outside_windows'])} (target 0); RSS {warm['rss_kb'] / 1024:.1f} MB "
+            f"at {warm['t'] / 60:.0f} min -> {end['rss_kb'] / 1024:.1f} MB at the end of the load ({growth:+.1f} MB); "
+            f"jobs lost {jobs['lost']} (target 0)")
     return "\n".join(out)
 
 
