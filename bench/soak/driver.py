@@ -354,7 +354,8 @@ class Soak:
             fds = len(os.listdir(f"/proc/{self.args.server_pid}/fd"))
         except OSError:
             return
-        self.rss.append({"t": now() - self.t0, "rss_kb": int(status["VmRSS"].split()[0]),
+        self.rss.append({"t": now() - self.t0, "connections": len(self.connections),
+                         "rss_kb": int(status["VmRSS"].split()[0]),
                          "hwm_kb": int(status["VmHWM"].split()[0]), "threads": int(status["Threads"]), "fds": fds})
 
     def sampler(self):
@@ -431,6 +432,13 @@ class Soak:
         (rescued,), = self.psql.rows(
             """select count(*) from job
                where exists (select 1 from jsonb_array_elements(errors) e where e ->> 'error' like 'lease expired%')""")
+        # Where the unfinished jobs wait: a bulkhead (a few refreshes per institution at once)
+        # behind a slow or stalling bank shows here as due jobs of one institution.
+        pending = [{"institution": slug, "state": state, "count": int(n), "due": int(due)}
+                   for slug, state, n, due in self.psql.rows(
+            """select i.slug, j.state, count(*), count(*) filter (where j.run_at <= now())
+               from job j join connection c on c.id = j.connection_id join institution i on i.id = c.institution_id
+               where j.state in ('available', 'running') group by 1, 2 order by 1, 2""")]
         ids = sorted(self.refresh_ids)
         missing = []
         acknowledged_states = {}
@@ -444,7 +452,7 @@ class Soak:
                 else:
                     acknowledged_states[state] = acknowledged_states.get(state, 0) + 1
         return {"by_state": by_state, "by_trigger": by_trigger, "stuck": stuck, "waiting": waiting,
-                "failed_by_error": failed, "ever_rescued_after_lease_expiry": int(rescued),
+                "failed_by_error": failed, "pending_by_institution": pending, "ever_rescued_after_lease_expiry": int(rescued),
                 "acknowledged": {"count": len(ids), "by_state": acknowledged_states, "missing": missing},
                 "lost": len(missing) + len(stuck)}
 
@@ -528,7 +536,7 @@ def table(doc):
         add(f"  t={r['t']} s {r['kind']} {r['status']} {r['code']} {r['latency_ms']} ms")
     rss = doc["rss"]
     if rss:
-        add("RSS MB by minute: " + " ".join(f"{s['rss_kb'] / 1024:.0f}" for s in rss)
+        add("RSS MB (connections) by minute: " + " ".join(f"{s['rss_kb'] / 1024:.0f} ({s.get('connections', '?')})" for s in rss)
             + f"; start {rss[0]['rss_kb'] / 1024:.1f}, end of load "
             + f"{next((s['rss_kb'] for s in rss if s.get('after_load')), rss[-1]['rss_kb']) / 1024:.1f}, "
             + f"after drain {rss[-1]['rss_kb'] / 1024:.1f}, peak {max(s['hwm_kb'] for s in rss) / 1024:.1f}; "
@@ -543,6 +551,9 @@ def table(doc):
         + ("; ".join(f"{w['count']} x {w['last_error']} (next within {w['next_run_within_s']:.0f} s)"
                      for w in jobs["waiting"]) or "none"))
     add("failed: " + ("; ".join(f"{f['count']} x {f['last_error']}" for f in jobs["failed_by_error"]) or "none"))
+    add("unfinished by institution (state count/due now): " + ", ".join(
+        f"{p['institution'].removeprefix('sandbox-')} {p['state']} {p['count']}/{p['due']}"
+        for p in jobs.get("pending_by_institution", [])))
     add(f"stuck (running past lease, or due > 60 s unclaimed): {len(jobs['stuck'])} {jobs['stuck'][:10]}")
     add(f"jobs lost (acknowledged but missing + stuck): {jobs['lost']} (target 0)")
     if rss:
