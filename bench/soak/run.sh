@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Soak benchmark (issue #18): the release `feedwatch serve`, with its default settings and the
+# demo sandbox bank on its own loopback listener, against a PostgreSQL cluster this script owns,
+# under mixed API load and continuous refreshes of a few hundred connections to healthy, flaky,
+# slow, maintenance and failing sandbox banks, while PostgreSQL is restarted (`pg_ctl restart -m
+# fast`) every few minutes. bench/soak/driver.py makes the load, the restarts and the records.
+# Reports p50/p99 overall and per kind of request, the 5xx count inside and outside the restart
+# windows (a window runs from the restart's start to /readyz answering 200 again, plus a grace),
+# feedwatch's RSS sampled each minute, and jobs lost: after the load the queue drains, then every
+# refresh the API acknowledged (202) is looked up by id, and jobs still running past their lease
+# or due and unclaimed for a minute count as stuck.
+# Targets: 0 5xx outside the windows; RSS flat from start to end; 0 jobs lost.
+# Everything is on loopback; the cluster and the processes go when the script exits.
+#
+# Usage: bench/soak/run.sh
+# Knobs (environment):
+#   CARGO_TARGET_DIR       where to build (default: the repo's target/)
+#   FEEDWATCH_BIN          use this feedwatch binary instead of building one
+#   SOAK_MINUTES (20)  SOAK_RESTART_EVERY (4, minutes)  SOAK_RATE (100 requests/s)  SOAK_WORKERS (16)
+#   SOAK_CONNECTIONS (300, at set-up)  SOAK_TENANTS (4)  SOAK_WINDOW_GRACE (5 s)
+#   SOAK_DUE_CYCLE (300 s: every connection's schedule is made due about this often)
+#   SOAK_DRAIN_SECONDS (180: longest wait for the queue to drain after the load)
+# Writes bench/soak/last-run.json (not committed).
+set -euo pipefail
+export LC_ALL=C
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+cd "$root"
+
+minutes="${SOAK_MINUTES:-20}"
+restart_every="${SOAK_RESTART_EVERY:-4}"
+out_json="$here/last-run.json"
+
+log() { printf '[soak] %s\n' "$*" >&2; }
+
+for tool in curl jq python3 setpriv; do
+  command -v "$tool" >/dev/null 2>&1 || { log "$tool is required"; exit 1; }
+done
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+[[ -x $pg_bin/initdb && -x $pg_bin/pg_ctl && -x $pg_bin/psql ]] || { log "PostgreSQL server binaries not found"; exit 1; }
+
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+if [[ -z ${FEEDWATCH_BIN:-} ]]; then
+  log "building feedwatch (release)"
+  cargo build --release --locked --quiet --bin feedwatch
+fi
+bin="${FEEDWATCH_BIN:-$target_dir/release/feedwatch}"
+[[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
+
+hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+key="fw_$(hex 16)_$(hex 32)"
+tmp="$(mktemp -d /tmp/feedwatch-soak.XXXXXX)"
+cluster="$(mktemp -d /var/tmp/feedwatch-soak-pg.XXXXXX)"
+as_postgres=()
+if [[ $(id -u) -eq 0 ]]; then
+  chown postgres:postgres "$cluster"
+  as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
+fi
+server_pid=""
+
+stop() {   # stop PID: SIGTERM, then wait up to 30 s
+  local pid=$1
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  trap - EXIT INT TERM
+  stop "$server_pid"
+  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
+  if [[ $status -ne 0 && -s $tmp/server.err ]]; then tail -n 20 "$tmp/server.err" >&2 || true; fi
+  rm -rf "$tmp" "$cluster"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A cluster of our own, so the benchmark can restart it: the private cluster's durable settings
+# (src/devdb/server.rs: PostgreSQL's defaults and 300 connections).
+"${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -A trust -U postgres >/dev/null
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
+  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300" start >/dev/null
+db_url="postgres://postgres@127.0.0.1:$port/feedwatch"
+"$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$port/postgres" -c "create database feedwatch"
+# -l again: without it the restarted postmaster would write to (and hold open) the caller's pipe.
+restart_cmd="${as_postgres[*]} $pg_bin/pg_ctl -D $cluster/data -l $cluster/log -m fast -w restart"
+
+wait_for_address() {   # wait_for_address FILE PREFIX PID
+  local line
+  for _ in $(seq 1 480); do
+    if line="$(grep -m1 -o "$2 listening on http://[^[:space:]]*" "$1" 2>/dev/null)"; then
+      echo "${line#"$2" listening on http://}"
+      return 0
+    fi
+    kill -0 "$3" 2>/dev/null || { log "$2 exited during start-up"; return 1; }
+    sleep 0.25
+  done
+  log "$2 did not report its address within 2 minutes"
+  return 1
+}
+
+log "starting feedwatch (default settings, demo mode) against PostgreSQL on port $port"
+env -u RUST_LOG -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN \
+  DATABASE_URL="$db_url" FEEDWATCH_CREDENTIALS_KEYS="$("$bin" keys new-credentials-key)" \
+  FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
+  "$bin" serve --demo --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.err" &
+server_pid=$!
+addr="$(wait_for_address "$tmp/server.out" feedwatch "$server_pid")"
+base="http://$addr"
+curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/readyz"
+grep -m1 'sandbox bank' "$tmp/server.out" >&2 || { log "no sandbox bank: demo mode is off"; exit 1; }
+
+python3 "$here/driver.py" run --base "$base" --admin-key "$key" --server-pid "$server_pid" \
+  --psql "$pg_bin/psql" --db-url "$db_url" --restart-cmd "$restart_cmd" \
+  --minutes "$minutes" --restart-every "$restart_every" --rate "${SOAK_RATE:-100}" --workers "${SOAK_WORKERS:-16}" \
+  --connections "${SOAK_CONNECTIONS:-300}" --tenants "${SOAK_TENANTS:-4}" --window-grace "${SOAK_WINDOW_GRACE:-5}" \
+  --due-cycle "${SOAK_DUE_CYCLE:-300}" --drain-seconds "${SOAK_DRAIN_SECONDS:-180}" --out "$tmp/run.json"
+
+alive=false
+kill -0 "$server_pid" 2>/dev/null && alive=true
+sed 's/\x1b\[[0-9;]*m//g' "$tmp/server.err" >"$tmp/server.log"   # without colour codes
+count() { grep -c -E "$1" "$tmp/server.log" || true; }
+jq --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --arg cpus "$(nproc)" \
+  --argjson alive "$alive" --argjson errors "$(count ' ERROR ')" --argjson warns "$(count ' WARN ')" \
+  --argjson panics "$(count 'panicked')" --argjson bytes "$(stat -c %s "$tmp/server.err")" \
+  '. + {git_rev: $rev, cpus: ($cpus | tonumber), server_alive_at_end: $alive,
+        server_log: {error_lines: $errors, warn_lines: $warns, panics: $panics, bytes: $bytes}}' \
+  "$tmp/run.json" >"$out_json"
+python3 "$here/driver.py" table "$out_json"
+jq -r '"feedwatch alive at the end: \(.server_alive_at_end); its log: \(.server_log.error_lines) ERROR, \(.server_log.warn_lines) WARN lines, \(.server_log.panics) panics"' "$out_json"
+# The log's ERROR lines by where they come from and what they say (request spans and ids cut).
+grep -E ' ERROR ' "$tmp/server.log" | sed -E 's/^[^ ]+ +ERROR +//; s/^[a-z_]+\{[^}]*\}: //; s/(request_id|trace_id|job\.id|id)=[^ ]+//g; s/latency=[0-9.]+ [a-zµ]+//' \
+  | cut -c1-150 | sort | uniq -c | sort -rn | head -n 10 >&2 || true
+[[ $alive == true ]] || { log "feedwatch exited during the soak"; exit 1; }
