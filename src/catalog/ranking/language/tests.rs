@@ -1,0 +1,99 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn lexicon() -> Lexicon {
+    let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+    lexicon.intern("The password was changed at the bank. The account is closed; the bank is down.");
+    let frequency = vec![1; lexicon.term_count()];
+    lexicon.finish(frequency);
+    lexicon
+}
+
+fn said(lexicon: &Lexicon, text: &str) -> Vec<TermId> {
+    lexicon.read(&lexicon.look_up(text)).terms.into_iter().map(|(term, _)| term).collect()
+}
+
+fn term(lexicon: &Lexicon, stem: &str) -> TermId {
+    lexicon.stems[stem]
+}
+
+#[test]
+fn the_shipped_synonyms_parse() {
+    Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap();
+}
+
+#[test]
+fn different_words_for_one_cause_fire_one_concept() {
+    let lexicon = lexicon();
+    let changed = term(&lexicon, "#credential_changed");
+    for text in ["I changed my password", "updated my bank password", "password reset yesterday", "new passcode pin"] {
+        assert!(said(&lexicon, text).contains(&changed), "{text}");
+    }
+}
+
+#[test]
+fn a_denied_action_is_ruled_out_and_a_denied_symptom_is_kept() {
+    let lexicon = lexicon();
+    let (password, changed, connect) =
+        (term(&lexicon, "password"), term(&lexicon, "#credential_changed"), term(&lexicon, "#outage"));
+    let ruled_out = said(&lexicon, "I did not change my password");
+    assert!(!ruled_out.contains(&password) && !ruled_out.contains(&changed), "{ruled_out:?}");
+    assert!(said(&lexicon, "I didn't change anything, but the password is wrong").contains(&password));
+    assert!(said(&lexicon, "I can't connect to my bank").contains(&connect));
+    assert!(!said(&lexicon, "the password is not the problem").contains(&password));
+    assert!(!said(&lexicon, "it's the provider, not my bank").contains(&term(&lexicon, "bank")));
+}
+
+#[test]
+fn an_error_class_name_reads_as_its_words() {
+    let lexicon = lexicon();
+    assert_eq!(said(&lexicon, "PasswordChangedError")[..2], said(&lexicon, "password changed error")[..2]);
+}
+
+#[test]
+fn misspelt_words_are_read_as_the_word_meant() {
+    let lexicon = lexicon();
+    assert_eq!(said(&lexicon, "pasword")[0], term(&lexicon, "password"));
+    assert_eq!(said(&lexicon, "passowrd")[0], term(&lexicon, "password"));
+    assert_eq!(said(&lexicon, "clossed")[0], term(&lexicon, "close"));
+    assert!(said(&lexicon, "xyzzy").is_empty());
+}
+
+#[test]
+fn two_slips_in_a_long_word_are_read_as_the_word_meant() {
+    let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+    lexicon.intern("The bank is in planned maintenance.");
+    let frequency = vec![1; lexicon.term_count()];
+    lexicon.finish(frequency);
+    let maintenance = term(&lexicon, "mainten");
+    assert_eq!(said(&lexicon, "maintanence")[0], maintenance);
+    assert_eq!(said(&lexicon, "maintenence")[0], maintenance);
+}
+
+#[test]
+fn a_phrase_inside_a_longer_one_of_another_concept_is_not_said() {
+    let lexicon = lexicon();
+    let (closed, outage) = (term(&lexicon, "#closed"), term(&lexicon, "#outage"));
+    let shut = said(&lexicon, "the bank shut down my account");
+    assert!(shut.contains(&closed) && !shut.contains(&outage), "{shut:?}");
+    assert!(said(&lexicon, "the bank is down").contains(&outage));
+}
+
+#[test]
+fn a_word_is_one_occurrence_however_many_phrases_stem_to_it() {
+    let lexicon = lexicon();
+    let renew = term(&lexicon, "#renew");
+    assert_eq!(said(&lexicon, "my access will expire").iter().filter(|&&t| t == renew).count(), 1);
+}
+
+#[test]
+fn a_named_cause_overrides_the_default_party_of_a_stalled_feed() {
+    let lexicon = lexicon();
+    let stalled = term(&lexicon, "#stalled");
+    let reading = lexicon.read(&lexicon.look_up("the feed stopped updating"));
+    assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), Some(Actor::Bank));
+    let reading = lexicon.read(&lexicon.look_up("I changed my password and the feed stopped updating"));
+    assert!(reading.names_a_cause);
+    assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), None);
+}
