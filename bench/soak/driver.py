@@ -67,6 +67,8 @@ KINDS = [
     ("patch", 6),
     ("create", 4),
 ]
+# Recorded but not drawn: the fixed-fleet mode's purge that follows each create.
+RECORDED_KINDS = [k for k, _ in KINDS] + ["purge"]
 
 ERROR_CODES = ["102", "103", "108", "185", "187", "324", "701", "706", "707", "709", "712", "713",
                "714", "715", "720", "721", "799", "15500", "plaid:ITEM_LOGIN_REQUIRED", "402"]
@@ -154,7 +156,8 @@ class Soak:
         self.lock = threading.Lock()
         self.records = []         # (start, end, kind, status, latency_ms, problem code or "")
         self.connections = []     # {"id", "key", "etag"}
-        self.refresh_ids = set()  # jobs the API acknowledged with 202
+        self.refresh_ids = {}     # job the API acknowledged with 202 -> its connection
+        self.purged = set()       # connections purged by the fixed-fleet mode
         self.windows = []         # {"start", "ready", "end", "restart_seconds", "readyz_after_s", "ok"}
         self.rss = []             # {"t", "rss_kb", "hwm_kb", "threads", "fds"}
         self.aging = {"rounds": 0, "made_due": 0, "failed_rounds": 0}
@@ -231,7 +234,10 @@ class Soak:
     def one(self, api, rng, kind):
         if kind == "create":
             start = now()
-            return self.record(start, kind, self.create_connection(api, rng))
+            result = self.record(start, kind, self.create_connection(api, rng))
+            if self.args.fixed_fleet and result[0] == 201:
+                self.purge_one(api, rng, json.loads(result[2])["id"])
+            return result
         if kind == "summary":
             start = now()
             top = rng.choice(["", "?top=5"])
@@ -264,7 +270,7 @@ class Soak:
             result = self.record(start, kind, api.request("POST", f"{path}/refresh", connection["key"]))
             if result[0] == 202:
                 with self.lock:
-                    self.refresh_ids.add(int(json.loads(result[2])["refresh_id"]))
+                    self.refresh_ids[int(json.loads(result[2])["refresh_id"])] = connection["id"]
             return result
         start = now()
         result = self.record(start, "detail", api.request("GET", path, connection["key"]))
@@ -281,6 +287,18 @@ class Soak:
         if result[0] == 200:
             connection["etag"] = result[1].get("etag", connection["etag"])
         return result
+
+    def purge_one(self, api, rng, keep):
+        """The fixed-fleet mode: every create is paired with the purge of another connection, so
+        the fleet (and the rows behind it) stays the size it had at set-up while the create and
+        delete paths keep running: RSS can then be compared from start to end."""
+        with self.lock:
+            victim = rng.choice([c for c in self.connections if c["id"] != keep])
+            self.connections.remove(victim)
+            self.purged.add(victim["id"])
+        start = now()
+        self.record(start, "purge", api.request("DELETE", f"/v1/connections/{victim['id']}?purge=true",
+                                                self.args.admin_key))
 
     def worker(self, index):
         rng = random.Random(self.rng.random() + index)
@@ -439,7 +457,9 @@ class Soak:
             """select i.slug, j.state, count(*), count(*) filter (where j.run_at <= now())
                from job j join connection c on c.id = j.connection_id join institution i on i.id = c.institution_id
                where j.state in ('available', 'running') group by 1, 2 order by 1, 2""")]
-        ids = sorted(self.refresh_ids)
+        # A purged connection takes its jobs with it: its acknowledged refreshes are not lost.
+        ids = sorted(job for job, connection in self.refresh_ids.items() if connection not in self.purged)
+        purged_acknowledged = len(self.refresh_ids) - len(ids)
         missing = []
         acknowledged_states = {}
         if ids:
@@ -453,7 +473,8 @@ class Soak:
                     acknowledged_states[state] = acknowledged_states.get(state, 0) + 1
         return {"by_state": by_state, "by_trigger": by_trigger, "stuck": stuck, "waiting": waiting,
                 "failed_by_error": failed, "pending_by_institution": pending, "ever_rescued_after_lease_expiry": int(rescued),
-                "acknowledged": {"count": len(ids), "by_state": acknowledged_states, "missing": missing},
+                "acknowledged": {"count": len(ids), "by_state": acknowledged_states, "missing": missing,
+                                 "of_purged_connections": purged_acknowledged},
                 "lost": len(missing) + len(stuck)}
 
     def report(self):
@@ -477,7 +498,7 @@ class Soak:
 
         outside = [r for r in self.records if not inside(r)]
         inside_records = [r for r in self.records if inside(r)]
-        kinds = sorted({r[2] for r in self.records}, key=[k for k, _ in KINDS].index)
+        kinds = sorted({r[2] for r in self.records}, key=RECORDED_KINDS.index)
         bad_outside = [{"t": round(r[0] - self.t0, 2), "kind": r[2], "status": r[3], "latency_ms": round(r[4], 1),
                         "code": r[5]} for r in outside if r[3] >= 500 or r[3] == 0]
         inside_codes = {}
@@ -546,7 +567,8 @@ def table(doc):
     add(f"jobs by state: {jobs['by_state']}; rescued after a lost lease at some point: "
         f"{jobs['ever_rescued_after_lease_expiry']}")
     ack = jobs["acknowledged"]
-    add(f"refreshes acknowledged (202): {ack['count']}, by state now {ack['by_state']}, missing {len(ack['missing'])}")
+    add(f"refreshes acknowledged (202): {ack['count']}, by state now {ack['by_state']}, missing {len(ack['missing'])}"
+        f" (not counted: {ack['of_purged_connections']} of connections the fixed-fleet mode purged)")
     add(f"waiting (available, run_at in the future or due < 60 s): "
         + ("; ".join(f"{w['count']} x {w['last_error']} (next within {w['next_run_within_s']:.0f} s)"
                      for w in jobs["waiting"]) or "none"))
@@ -594,6 +616,8 @@ def main():
     run.add_argument("--due-cycle", type=float, default=300)
     run.add_argument("--drain-seconds", type=float, default=180)
     run.add_argument("--seed", type=int, default=18)
+    run.add_argument("--fixed-fleet", action="store_true",
+                     help="pair every create with the purge of another connection (fleet size constant)")
     run.add_argument("--out", required=True)
     show = sub.add_parser("table")
     show.add_argument("file")

@@ -20,6 +20,8 @@
 #   SOAK_CONNECTIONS (300, at set-up)  SOAK_TENANTS (4)  SOAK_WINDOW_GRACE (5 s)
 #   SOAK_DUE_CYCLE (300 s: every connection's schedule is made due about this often)
 #   SOAK_DRAIN_SECONDS (180: longest wait for the queue to drain after the load)
+#   SOAK_FIXED_FLEET (0; 1: each create is paired with an admin purge of another connection,
+#                     so the fleet keeps its set-up size and RSS can be compared start to end)
 # Writes bench/soak/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -120,7 +122,8 @@ python3 "$here/driver.py" run --base "$base" --admin-key "$key" --server-pid "$s
   --psql "$pg_bin/psql" --db-url "$db_url" --restart-cmd "$restart_cmd" \
   --minutes "$minutes" --restart-every "$restart_every" --rate "${SOAK_RATE:-100}" --workers "${SOAK_WORKERS:-16}" \
   --connections "${SOAK_CONNECTIONS:-300}" --tenants "${SOAK_TENANTS:-4}" --window-grace "${SOAK_WINDOW_GRACE:-5}" \
-  --due-cycle "${SOAK_DUE_CYCLE:-300}" --drain-seconds "${SOAK_DRAIN_SECONDS:-180}" --out "$tmp/run.json"
+  --due-cycle "${SOAK_DUE_CYCLE:-300}" --drain-seconds "${SOAK_DRAIN_SECONDS:-180}" --out "$tmp/run.json" \
+  $([ "${SOAK_FIXED_FLEET:-0}" = 1 ] && echo --fixed-fleet)
 
 alive=false
 kill -0 "$server_pid" 2>/dev/null && alive=true
