@@ -28,3 +28,13 @@ pub async fn create_database(executor: impl PgExecutor<'_>, name: &str) -> Resul
     executor.execute(format!("create database {name}").as_str()).await?;
     Ok(())
 }
+
+/// What the server is: a standby or a primary, and whether a new session of it may write.
+/// Asked of each server of a multi-host `DATABASE_URL`, and of every new connection to one.
+pub async fn server_role(executor: impl PgExecutor<'_>) -> Result<super::hosts::ServerRole, sqlx::Error> {
+    let (in_recovery, read_only): (bool, bool) =
+        sqlx::query_as("select pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'")
+            .fetch_one(executor)
+            .await?;
+    Ok(super::hosts::ServerRole { in_recovery, read_only })
+}

@@ -1,0 +1,298 @@
+//! PostgreSQL failover: a primary and a synchronous streaming standby started here, a real
+//! `feedwatch serve` on a multi-host DATABASE_URL, and the primary stopped (immediate mode, as a
+//! crash) and the standby promoted while clients write.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection};
+use tokio::process::Command;
+
+use crate::operations::{start_serve, terminate};
+use crate::reliability::within;
+
+/// The standby's name in `synchronous_standby_names`, given to it as its `cluster_name`.
+const STANDBY_NAME: &str = "feedwatch_standby";
+
+/// PostgreSQL's programs: PATH first, then Debian's versioned directories, newest first.
+fn bin_dir() -> PathBuf {
+    let on_path = std::env::var_os("PATH").map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>());
+    let mut debian: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .collect();
+    debian
+        .sort_by_key(|dir| std::cmp::Reverse(dir.parent().and_then(|dir| dir.file_name()).map(|name| name.to_owned())));
+    on_path
+        .into_iter()
+        .flatten()
+        .chain(debian)
+        .find(|dir| dir.join("pg_basebackup").is_file() && dir.join("pg_ctl").is_file())
+        .expect("PostgreSQL's programs (pg_ctl, pg_basebackup)")
+}
+
+/// Two clusters under one directory, run as `postgres` when the tests run as root; stopped and
+/// removed when dropped, so a failed test leaves nothing running.
+struct Pair {
+    dir: PathBuf,
+    bin: PathBuf,
+    as_postgres: bool,
+    primary_port: u16,
+    standby_port: u16,
+}
+
+impl Pair {
+    fn primary(&self) -> PathBuf {
+        self.dir.join("primary")
+    }
+
+    fn standby(&self) -> PathBuf {
+        self.dir.join("standby")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("setpriv");
+            command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    async fn run(&self, program: &str, args: &[&str]) {
+        let output = self.command(program).args(args).output().await.unwrap();
+        assert!(output.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
+    async fn pg_ctl(&self, data: &Path, args: &[&str]) {
+        let log = data.with_extension("log");
+        let mut all = vec!["-D", data.to_str().unwrap(), "-l", log.to_str().unwrap(), "-w"];
+        all.extend_from_slice(args);
+        self.run("pg_ctl", &all).await;
+    }
+
+    fn url(&self, port: u16, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/{database}")
+    }
+
+    /// A primary whose commits wait for the standby's flush, and that standby, streaming.
+    async fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("feedwatch-failover-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let as_postgres = Command::new("id").arg("-u").output().await.unwrap().stdout.trim_ascii() == b"0";
+        let pair = Self { dir, bin: bin_dir(), as_postgres, primary_port: free_port(), standby_port: free_port() };
+        if as_postgres {
+            let uid = Command::new("id").args(["-u", "postgres"]).output().await.unwrap().stdout;
+            let gid = Command::new("id").args(["-g", "postgres"]).output().await.unwrap().stdout;
+            let (uid, gid) = (number(&uid), number(&gid));
+            std::os::unix::fs::chown(&pair.dir, Some(uid), Some(gid)).unwrap();
+        }
+        let primary = pair.primary();
+        pair.run(
+            "initdb",
+            &[
+                "-D",
+                primary.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ],
+        )
+        .await;
+        append(
+            &primary.join("postgresql.conf"),
+            &format!(
+                "listen_addresses = '127.0.0.1'\nport = {}\nunix_socket_directories = '{}'\nwal_level = replica\n\
+                 max_wal_senders = 4\nsynchronous_standby_names = '{STANDBY_NAME}'\nmax_connections = 60\n",
+                pair.primary_port,
+                pair.dir.display()
+            ),
+        );
+        pair.pg_ctl(&primary, &["start"]).await;
+        let standby = pair.standby();
+        let port = pair.primary_port.to_string();
+        pair.run(
+            "pg_basebackup",
+            &["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-D", standby.to_str().unwrap()]
+                .into_iter()
+                .chain(["-R", "-X", "stream", "--checkpoint=fast", "--no-sync"])
+                .collect::<Vec<_>>(),
+        )
+        .await;
+        // Once promoted it has no standby of its own: it must not wait for one to commit.
+        append(
+            &standby.join("postgresql.conf"),
+            &format!("port = {}\ncluster_name = '{STANDBY_NAME}'\nsynchronous_standby_names = ''\n", pair.standby_port),
+        );
+        pair.pg_ctl(&standby, &["start"]).await;
+        let mut admin = PgConnection::connect(&pair.url(pair.primary_port, "postgres")).await.unwrap();
+        let started = Instant::now();
+        while !replicates_synchronously(&mut admin).await {
+            assert!(started.elapsed() < Duration::from_secs(15), "the standby does not replicate synchronously");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sqlx::Executor::execute(&mut admin, "create database feedwatch").await.unwrap();
+        pair
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for data in [self.primary(), self.standby()] {
+            let program = self.bin.join("pg_ctl");
+            let mut command = if self.as_postgres {
+                let mut command = std::process::Command::new("setpriv");
+                command.args(["--reuid=postgres", "--regid=postgres", "--init-groups", "--"]).arg(program);
+                command
+            } else {
+                std::process::Command::new(program)
+            };
+            let _ = command.arg("-D").arg(&data).args(["-m", "immediate", "-w", "stop"]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn replicates_synchronously(admin: &mut PgConnection) -> bool {
+    let sync: Option<String> =
+        sqlx::query_scalar("select sync_state from pg_stat_replication where application_name = $1")
+            .bind(STANDBY_NAME)
+            .fetch_optional(admin)
+            .await
+            .unwrap();
+    sync.as_deref() == Some("sync")
+}
+
+async fn worker_sessions(server: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("select count(*) from pg_stat_activity where application_name = 'feedwatch-worker'")
+        .fetch_one(server)
+        .await
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn number(output: &[u8]) -> u32 {
+    std::str::from_utf8(output).unwrap().trim().parse().unwrap()
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+/// Refusals seen by the writers: status, whether it said when to retry, whether it is a problem.
+type Refusals = Arc<Mutex<Vec<(u16, bool, bool)>>>;
+
+/// Creates API keys until `stop`, recording each acknowledged id and each refusal.
+fn writer(
+    addr: String,
+    key: String,
+    acknowledged: Arc<Mutex<BTreeSet<String>>>,
+    refusals: Refusals,
+    stop: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let client = reqwest::Client::new();
+    tokio::spawn(async move {
+        while !stop.is_cancelled() {
+            let response = client
+                .post(format!("http://{addr}/v1/api-keys"))
+                .bearer_auth(&key)
+                .json(&json!({ "role": "helpdesk", "label": "failover writer" }))
+                .timeout(Duration::from_secs(10))
+                .send()
+                .await;
+            let Ok(response) = response else { continue };
+            let status = response.status().as_u16();
+            if status == 201 {
+                let body: Value = response.json().await.unwrap();
+                acknowledged.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+            } else {
+                let retry_after = response.headers().contains_key("retry-after");
+                let problem = response.headers()["content-type"] == "application/problem+json";
+                refusals.lock().unwrap().push((status, retry_after, problem));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_takes_the_writes_within_seconds_and_no_acknowledged_write_is_lost() {
+    let pair = Pair::start().await;
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/feedwatch?target_session_attrs=read-write",
+        pair.primary_port, pair.standby_port
+    );
+    let keys = secrecy::ExposeSecret::expose_secret(&feedwatch::connection::Sealer::generate_config("k1")).to_owned();
+    let (mut serve, addr, lines) =
+        start_serve(&[("DATABASE_URL", &url), ("FEEDWATCH_CREDENTIALS_KEYS", &keys)], &["--workers", "2"]);
+    let key =
+        lines.iter().find(|line| line.contains("first admin key")).unwrap().rsplit(' ').next().unwrap().to_owned();
+
+    let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
+    let refusals: Refusals = Arc::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let writers: Vec<_> = (0..4)
+        .map(|_| writer(addr.clone(), key.clone(), Arc::clone(&acknowledged), Arc::clone(&refusals), stop.clone()))
+        .collect();
+    let count = || acknowledged.lock().unwrap().len();
+    within(Duration::from_secs(15), "writes are acknowledged", || async { count() >= 20 }).await;
+
+    // The primary dies as in a crash; the standby is promoted, as an operator or Patroni would.
+    pair.pg_ctl(&pair.primary(), &["-m", "immediate", "stop"]).await;
+    let killed = Instant::now();
+    let before = count();
+    pair.pg_ctl(&pair.standby(), &["promote"]).await;
+    let promoted = killed.elapsed();
+    let first_write = within(Duration::from_secs(10), "writes resume", || async { count() > before }).await;
+    within(Duration::from_secs(10), "writes keep going", || async { count() >= before + 20 }).await;
+    stop.cancel();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let recovered = promoted + first_write;
+    eprintln!(
+        "failover: promotion done {promoted:?} after the primary stopped; first acknowledged write {recovered:?} \
+         after it ({first_write:?} after the promotion); refusals meanwhile: {:?}",
+        refusals.lock().unwrap()
+    );
+    assert!(recovered < Duration::from_secs(10), "recovered in {recovered:?}");
+    for (status, retry_after, problem) in refusals.lock().unwrap().iter() {
+        assert!(*status == 503 && *retry_after && *problem, "a refusal during the failover: {status}");
+    }
+
+    let mut new_primary = PgConnection::connect(&pair.url(pair.standby_port, "feedwatch")).await.unwrap();
+    let stored: BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("select id from api_key")
+        .fetch_all(&mut new_primary)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|id| id.to_string())
+        .collect();
+    let ids = acknowledged.lock().unwrap().clone();
+    let lost: Vec<_> = ids.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {lost:?}", lost.len(), ids.len());
+    // The workers' own pool moved too: its sessions (and the queue's LISTEN) are on the new primary.
+    let started = Instant::now();
+    while worker_sessions(&mut new_primary).await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the worker pool does not reach the new primary");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    new_primary.close().await.unwrap();
+    assert!(terminate(&mut serve).success());
+}
