@@ -6,11 +6,12 @@
 //! the first that fits (`Pool::set_connect_options`). Meanwhile requests meet a closed or refused
 //! connection and answer 503 `database_unavailable` (`database::is_unavailable`).
 //!
-//! Two checks keep a pool off a server that no longer fits, both cheap: with `read-write` or
-//! `primary`, every new connection asks the server what it is (one statement per connection,
-//! not per acquire) and is refused if it does not fit; and a connection opened before the pools
-//! last moved is closed when next acquired (a comparison of its age, no statement), so no
-//! session to the old primary survives a move, even one that comes back as a standby.
+//! Three things keep the pools off a server that no longer fits, none of them a statement per
+//! acquire: with `read-write` or `primary`, every new connection asks the server what it is (one
+//! statement per connection) and is refused if it does not fit; a connection opened before the
+//! pools last moved is closed when next acquired (a comparison of its age); and on a move the
+//! watcher ends the pools' sessions on the host left, if it still answers (a primary turned
+//! read-only, or back as a standby), so idle connections and `LISTEN`s reconnect to the new one.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,8 @@ const RETRY_LONGEST: Duration = Duration::from_secs(2);
 const START_WAIT: Duration = Duration::from_secs(10);
 /// The watcher's own sessions, told apart from the pools' in `pg_stat_activity`.
 const PROBE_APPLICATION: &str = "feedwatch-failover";
+/// How often the watcher forgets the sessions that have ended on the current host.
+const FORGET_ENDED_EVERY: Duration = Duration::from_secs(60);
 
 /// The hosts, the one in use, and the pools that follow it. Cloning shares them.
 #[derive(Debug, Clone)]
@@ -47,6 +50,8 @@ struct Inner {
     pools: Mutex<Vec<PgPool>>,
     /// When the pools last moved to another host.
     moved_at: Mutex<Option<Instant>>,
+    /// The pools' sessions (listeners included) by host, ended on a host the pools leave.
+    sessions: Mutex<Vec<Session>>,
     /// Wakes the watcher before its next probe (a new connection met a server that does not fit).
     suspect: Notify,
 }
@@ -75,6 +80,7 @@ impl Failover {
                         current: AtomicUsize::new(index),
                         pools: Mutex::new(Vec::new()),
                         moved_at: Mutex::new(None),
+                        sessions: Mutex::new(Vec::new()),
                         suspect: Notify::new(),
                     })));
                 }
@@ -107,14 +113,22 @@ impl Failover {
     /// longer fits. Runs until `shutdown`.
     pub async fn follow(self, shutdown: CancellationToken) {
         let mut session: Option<PgConnection> = None;
+        let mut forgotten_at = Instant::now();
         loop {
             if !self.current_fits(&mut session).await {
                 let (index, kept) = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     chosen = self.choose_again() => chosen,
                 };
-                self.move_to(index);
+                if let Some(left) = self.move_to(index) {
+                    self.end_sessions_on(left).await;
+                }
                 session = Some(kept);
+            } else if forgotten_at.elapsed() >= FORGET_ENDED_EVERY
+                && let Some(connection) = session.as_mut()
+            {
+                self.forget_ended_sessions(connection).await;
+                forgotten_at = Instant::now();
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -158,7 +172,7 @@ impl Failover {
     async fn current_fits(&self, session: &mut Option<PgConnection>) -> bool {
         let candidate = &self.0.candidates[self.0.current.load(Ordering::Acquire)];
         let asked = match session {
-            Some(connection) => within_probe_timeout(super::store::server_role(connection)).await,
+            Some(connection) => within_probe_timeout(super::store::server_role(connection)).await.map(|(role, _)| role),
             None => probe(&candidate.options).await.map(|(connection, role)| {
                 *session = Some(connection);
                 role
@@ -193,12 +207,12 @@ impl Failover {
     }
 
     /// Hands every pool the chosen host's options; connections to the previous host close when
-    /// next acquired.
-    fn move_to(&self, index: usize) {
+    /// next acquired. Returns the host left, if the pools moved.
+    fn move_to(&self, index: usize) -> Option<usize> {
         let previous = self.0.current.swap(index, Ordering::AcqRel);
         if previous == index {
             tracing::info!(host = %self.0.candidates[index].label, "database host usable again");
-            return;
+            return None;
         }
         *self.0.moved_at.lock().expect("moved_at lock") = Some(Instant::now());
         for pool in self.0.pools.lock().expect("pools lock").iter() {
@@ -209,7 +223,61 @@ impl Failover {
             to = %self.0.candidates[index].label,
             "database failover: the pools moved to another host"
         );
+        Some(previous)
     }
+
+    /// Ends the pools' sessions on a host they left, if it still answers: idle connections and
+    /// listeners would otherwise stay on a server that no longer fits (they reconnect here).
+    async fn end_sessions_on(&self, left: usize) {
+        let pids: Vec<i32> = {
+            let mut sessions = self.0.sessions.lock().expect("sessions lock");
+            let (on_left, others) = sessions.drain(..).partition(|session: &Session| session.host == left);
+            *sessions = others;
+            on_left.into_iter().map(|session| session.backend_pid).collect()
+        };
+        if pids.is_empty() {
+            return;
+        }
+        let candidate = &self.0.candidates[left];
+        let ended = match probe(&candidate.options).await {
+            Ok((mut connection, _)) => within_probe_timeout(super::store::end_sessions(&mut connection, &pids)).await,
+            Err(error) => Err(error),
+        };
+        match ended {
+            Ok(ended) => tracing::info!(host = %candidate.label, ended, "ended the pools' sessions on the host left"),
+            // A host that does not answer holds no usable session of ours either.
+            Err(error) => tracing::debug!(host = %candidate.label, %error, "the host left does not answer"),
+        }
+    }
+
+    /// Drops the record of sessions that ended on the current host, so the record stays the
+    /// size of the pools.
+    async fn forget_ended_sessions(&self, connection: &mut PgConnection) {
+        let current = self.0.current.load(Ordering::Acquire);
+        let pids: Vec<i32> = self.recorded_on(current);
+        let Ok(Ok(live)) = tokio::time::timeout(PROBE_TIMEOUT, super::store::live_sessions(connection, &pids)).await
+        else {
+            return;
+        };
+        let ended: Vec<i32> = pids.into_iter().filter(|pid| !live.contains(pid)).collect();
+        self.0
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .retain(|session| session.host != current || !ended.contains(&session.backend_pid));
+    }
+
+    fn recorded_on(&self, host: usize) -> Vec<i32> {
+        let sessions = self.0.sessions.lock().expect("sessions lock");
+        sessions.iter().filter(|session| session.host == host).map(|session| session.backend_pid).collect()
+    }
+}
+
+/// A session of a pool: the host it was opened on and its backend process there.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    host: usize,
+    backend_pid: i32,
 }
 
 impl Inner {
@@ -222,8 +290,10 @@ impl Inner {
     /// Refuses a new connection to a server that does not fit (the pool tries again, by then
     /// perhaps on another host) and wakes the watcher.
     async fn admit(&self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let role = super::store::server_role(&mut *connection).await?;
+        let (role, backend_pid) = super::store::server_role(&mut *connection).await?;
         if self.target.accepts(role) {
+            let host = self.current.load(Ordering::Acquire);
+            self.sessions.lock().expect("sessions lock").push(Session { host, backend_pid });
             return Ok(());
         }
         self.suspect.notify_one();
@@ -251,7 +321,7 @@ async fn probe(options: &PgConnectOptions) -> Result<(PgConnection, ServerRole),
     let options = options.clone().application_name(PROBE_APPLICATION);
     within_probe_timeout(async move {
         let mut connection = options.connect().await?;
-        let role = super::store::server_role(&mut connection).await?;
+        let (role, _) = super::store::server_role(&mut connection).await?;
         Ok((connection, role))
     })
     .await

@@ -175,13 +175,6 @@ async fn replicates_synchronously(admin: &mut PgConnection) -> bool {
     sync.as_deref() == Some("sync")
 }
 
-async fn worker_sessions(server: &mut PgConnection) -> i64 {
-    sqlx::query_scalar("select count(*) from pg_stat_activity where application_name = 'feedwatch-worker'")
-        .fetch_one(server)
-        .await
-        .unwrap()
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -198,101 +191,202 @@ fn append(path: &Path, text: &str) {
 /// Refusals seen by the writers: status, whether it said when to retry, whether it is a problem.
 type Refusals = Arc<Mutex<Vec<(u16, bool, bool)>>>;
 
-/// Creates API keys until `stop`, recording each acknowledged id and each refusal.
-fn writer(
-    addr: String,
-    key: String,
-    acknowledged: Arc<Mutex<BTreeSet<String>>>,
-    refusals: Refusals,
-    stop: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    let client = reqwest::Client::new();
-    tokio::spawn(async move {
-        while !stop.is_cancelled() {
-            let response = client
-                .post(format!("http://{addr}/v1/api-keys"))
-                .bearer_auth(&key)
-                .json(&json!({ "role": "helpdesk", "label": "failover writer" }))
-                .timeout(Duration::from_secs(10))
-                .send()
-                .await;
-            let Ok(response) = response else { continue };
-            let status = response.status().as_u16();
-            if status == 201 {
-                let body: Value = response.json().await.unwrap();
-                acknowledged.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
-            } else {
-                let retry_after = response.headers().contains_key("retry-after");
-                let problem = response.headers()["content-type"] == "application/problem+json";
-                refusals.lock().unwrap().push((status, retry_after, problem));
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-    })
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_promoted_standby_takes_the_writes_within_seconds_and_no_acknowledged_write_is_lost() {
-    let pair = Pair::start().await;
+/// `feedwatch serve` (a real process, two refresh slots) on both servers, the primary first.
+fn serve_on(pair: &Pair) -> (crate::operations::Process, String, String) {
     let url = format!(
         "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/feedwatch?target_session_attrs=read-write",
         pair.primary_port, pair.standby_port
     );
     let keys = secrecy::ExposeSecret::expose_secret(&feedwatch::connection::Sealer::generate_config("k1")).to_owned();
-    let (mut serve, addr, lines) =
+    let (serve, addr, lines) =
         start_serve(&[("DATABASE_URL", &url), ("FEEDWATCH_CREDENTIALS_KEYS", &keys)], &["--workers", "2"]);
     let key =
         lines.iter().find(|line| line.contains("first admin key")).unwrap().rsplit(' ').next().unwrap().to_owned();
+    (serve, addr, key)
+}
 
-    let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
-    let refusals: Refusals = Arc::default();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let writers: Vec<_> = (0..4)
-        .map(|_| writer(addr.clone(), key.clone(), Arc::clone(&acknowledged), Arc::clone(&refusals), stop.clone()))
-        .collect();
-    let count = || acknowledged.lock().unwrap().len();
-    within(Duration::from_secs(15), "writes are acknowledged", || async { count() >= 20 }).await;
+/// Four clients creating API keys until finished, recording each acknowledged id and each refusal.
+struct Writes {
+    acknowledged: Arc<Mutex<BTreeSet<String>>>,
+    refusals: Refusals,
+    stop: tokio_util::sync::CancellationToken,
+    writers: Vec<tokio::task::JoinHandle<()>>,
+}
 
-    // The primary dies as in a crash; the standby is promoted, as an operator or Patroni would.
-    pair.pg_ctl(&pair.primary(), &["-m", "immediate", "stop"]).await;
-    let killed = Instant::now();
-    let before = count();
-    pair.pg_ctl(&pair.standby(), &["promote"]).await;
-    let promoted = killed.elapsed();
-    let first_write = within(Duration::from_secs(10), "writes resume", || async { count() > before }).await;
-    within(Duration::from_secs(10), "writes keep going", || async { count() >= before + 20 }).await;
-    stop.cancel();
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    let recovered = promoted + first_write;
-    eprintln!(
-        "failover: promotion done {promoted:?} after the primary stopped; first acknowledged write {recovered:?} \
-         after it ({first_write:?} after the promotion); refusals meanwhile: {:?}",
-        refusals.lock().unwrap()
-    );
-    assert!(recovered < Duration::from_secs(10), "recovered in {recovered:?}");
-    for (status, retry_after, problem) in refusals.lock().unwrap().iter() {
-        assert!(*status == 503 && *retry_after && *problem, "a refusal during the failover: {status}");
+impl Writes {
+    fn start(addr: &str, key: &str) -> Self {
+        let acknowledged = Arc::new(Mutex::new(BTreeSet::new()));
+        let refusals: Refusals = Arc::default();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let writers = (0..4)
+            .map(|_| {
+                let (acknowledged, refusals) = (Arc::clone(&acknowledged), Arc::clone(&refusals));
+                tokio::spawn(write_until(addr.to_owned(), key.to_owned(), acknowledged, refusals, stop.clone()))
+            })
+            .collect();
+        Self { acknowledged, refusals, stop, writers }
     }
 
-    let mut new_primary = PgConnection::connect(&pair.url(pair.standby_port, "feedwatch")).await.unwrap();
+    fn acknowledged(&self) -> usize {
+        self.acknowledged.lock().unwrap().len()
+    }
+
+    fn refused(&self) -> usize {
+        self.refusals.lock().unwrap().len()
+    }
+
+    /// Stops the clients; every refusal must have been a 503 problem with Retry-After.
+    async fn finish(self) -> BTreeSet<String> {
+        self.stop.cancel();
+        for writer in self.writers {
+            writer.await.unwrap();
+        }
+        let refusals = self.refusals.lock().unwrap().clone();
+        eprintln!("refusals meanwhile: {refusals:?}");
+        for (status, retry_after, problem) in refusals {
+            assert!(status == 503 && retry_after && problem, "a refusal during the failover: {status}");
+        }
+        self.acknowledged.lock().unwrap().clone()
+    }
+}
+
+async fn write_until(
+    addr: String,
+    key: String,
+    acknowledged: Arc<Mutex<BTreeSet<String>>>,
+    refusals: Refusals,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let client = reqwest::Client::new();
+    while !stop.is_cancelled() {
+        let response = client
+            .post(format!("http://{addr}/v1/api-keys"))
+            .bearer_auth(&key)
+            .json(&json!({ "role": "helpdesk", "label": "failover writer" }))
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let Ok(response) = response else { continue };
+        let status = response.status().as_u16();
+        if status == 201 {
+            let body: Value = response.json().await.unwrap();
+            acknowledged.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+        } else {
+            let retry_after = response.headers().contains_key("retry-after");
+            let problem = response.headers()["content-type"] == "application/problem+json";
+            refusals.lock().unwrap().push((status, retry_after, problem));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Every acknowledged write must be on `server`.
+async fn assert_all_stored(server: &mut PgConnection, acknowledged: &BTreeSet<String>) {
     let stored: BTreeSet<String> = sqlx::query_scalar::<_, uuid::Uuid>("select id from api_key")
-        .fetch_all(&mut new_primary)
+        .fetch_all(server)
         .await
         .unwrap()
         .into_iter()
         .map(|id| id.to_string())
         .collect();
-    let ids = acknowledged.lock().unwrap().clone();
-    let lost: Vec<_> = ids.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {lost:?}", lost.len(), ids.len());
-    // The workers' own pool moved too: its sessions (and the queue's LISTEN) are on the new primary.
+    let lost: Vec<_> = acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "{} of {} acknowledged writes lost: {lost:?}", lost.len(), acknowledged.len());
+}
+
+/// Sessions of the service's pools (not of its failover probe) on `server`.
+async fn pool_sessions(server: &mut PgConnection, application: &str) -> i64 {
+    sqlx::query_scalar("select count(*) from pg_stat_activity where application_name = $1")
+        .bind(application)
+        .fetch_one(server)
+        .await
+        .unwrap()
+}
+
+/// Polls a statement's answer every 20 ms until `done` holds, for at most `limit`.
+async fn until_server<F>(server: &mut PgConnection, application: &str, limit: Duration, done: F)
+where
+    F: Fn(i64) -> bool,
+{
     let started = Instant::now();
-    while worker_sessions(&mut new_primary).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the worker pool does not reach the new primary");
+    loop {
+        let sessions = pool_sessions(server, application).await;
+        if done(sessions) {
+            return;
+        }
+        if started.elapsed() >= limit {
+            let rows: Vec<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+                "select pid, state, query, wait_event from pg_stat_activity where application_name = $1",
+            )
+            .bind(application)
+            .fetch_all(&mut *server)
+            .await
+            .unwrap();
+            panic!("{application} sessions: {sessions} after {limit:?}: {rows:?}");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_standby_takes_the_writes_within_seconds_and_no_acknowledged_write_is_lost() {
+    let pair = Pair::start().await;
+    let (mut serve, addr, key) = serve_on(&pair);
+    let writes = Writes::start(&addr, &key);
+    within(Duration::from_secs(15), "writes are acknowledged", || async { writes.acknowledged() >= 20 }).await;
+
+    // The primary dies as in a crash; the standby is promoted, as an operator or Patroni would.
+    pair.pg_ctl(&pair.primary(), &["-m", "immediate", "stop"]).await;
+    let killed = Instant::now();
+    let before = writes.acknowledged();
+    pair.pg_ctl(&pair.standby(), &["promote"]).await;
+    let promoted = killed.elapsed();
+    let first_write =
+        within(Duration::from_secs(10), "writes resume", || async { writes.acknowledged() > before }).await;
+    within(Duration::from_secs(10), "writes keep going", || async { writes.acknowledged() >= before + 20 }).await;
+    let acknowledged = writes.finish().await;
+    let recovered = promoted + first_write;
+    eprintln!(
+        "failover: promotion done {promoted:?} after the primary stopped; first acknowledged write {recovered:?} \
+         after it ({first_write:?} after the promotion); {} writes acknowledged",
+        acknowledged.len()
+    );
+    assert!(recovered < Duration::from_secs(10), "recovered in {recovered:?}");
+
+    let mut new_primary = PgConnection::connect(&pair.url(pair.standby_port, "feedwatch")).await.unwrap();
+    assert_all_stored(&mut new_primary, &acknowledged).await;
+    // The workers' own pool moved too: its sessions (and the queue's LISTEN) are on the new primary.
+    until_server(&mut new_primary, "feedwatch-worker", Duration::from_secs(10), |sessions| sessions > 0).await;
     new_primary.close().await.unwrap();
+    assert!(terminate(&mut serve).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_that_turns_read_only_answers_503_and_keeps_none_of_the_sessions_once_the_standby_is_promoted() {
+    let pair = Pair::start().await;
+    let (mut serve, addr, key) = serve_on(&pair);
+    let writes = Writes::start(&addr, &key);
+    within(Duration::from_secs(15), "writes are acknowledged", || async { writes.acknowledged() >= 20 }).await;
+
+    // The old primary stays up but refuses writes (as a demoted or fenced primary would); the
+    // pools' sessions on it are idle connections and listeners that would otherwise stay.
+    let mut old_primary = PgConnection::connect(&pair.url(pair.primary_port, "feedwatch")).await.unwrap();
+    for statement in ["alter system set default_transaction_read_only = on", "select pg_reload_conf()"] {
+        sqlx::Executor::execute(&mut old_primary, statement).await.unwrap();
+    }
+    let refused = writes.refused();
+    within(Duration::from_secs(10), "writes are refused", || async { writes.refused() > refused }).await;
+    let before = writes.acknowledged();
+    pair.pg_ctl(&pair.standby(), &["promote"]).await;
+    let promoted = Instant::now();
+    within(Duration::from_secs(10), "writes resume", || async { writes.acknowledged() >= before + 20 }).await;
+    eprintln!("read-only primary: 20 writes acknowledged {:?} after the promotion", promoted.elapsed());
+    let acknowledged = writes.finish().await;
+
+    let mut new_primary = PgConnection::connect(&pair.url(pair.standby_port, "feedwatch")).await.unwrap();
+    assert_all_stored(&mut new_primary, &acknowledged).await;
+    for application in ["feedwatch", "feedwatch-worker"] {
+        until_server(&mut old_primary, application, Duration::from_secs(5), |sessions| sessions == 0).await;
+        until_server(&mut new_primary, application, Duration::from_secs(10), |sessions| sessions > 0).await;
+    }
     assert!(terminate(&mut serve).success());
 }
