@@ -32,7 +32,7 @@ fn bin_dir() -> PathBuf {
         .into_iter()
         .flatten()
         .chain(debian)
-        .find(|dir| dir.join("pg_basebackup").is_file() && dir.join("pg_ctl").is_file())
+        .find(|dir| ["initdb", "pg_ctl", "pg_basebackup"].iter().all(|program| dir.join(program).is_file()))
         .expect("PostgreSQL's programs (pg_ctl, pg_basebackup)")
 }
 
@@ -314,8 +314,8 @@ where
             return;
         }
         if started.elapsed() >= limit {
-            let rows: Vec<(i32, Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-                "select pid, state, query, wait_event from pg_stat_activity where application_name = $1",
+            let rows: Vec<String> = sqlx::query_scalar(
+                "select concat_ws(' ', pid, state, wait_event, query) from pg_stat_activity where application_name = $1",
             )
             .bind(application)
             .fetch_all(&mut *server)
@@ -389,4 +389,29 @@ async fn a_primary_that_turns_read_only_answers_503_and_keeps_none_of_the_sessio
         until_server(&mut new_primary, application, Duration::from_secs(10), |sessions| sessions > 0).await;
     }
     assert!(terminate(&mut serve).success());
+}
+
+#[test]
+fn a_database_url_feedwatch_cannot_use_stops_the_start_with_the_reason_and_without_the_password() {
+    for (url, reason) in [
+        (
+            "postgres://feed:hunter2@127.0.0.1:1,127.0.0.1:2/feedwatch?target_session_attrs=standby",
+            "could not write to",
+        ),
+        ("postgres://feed:hunter2@127.0.0.1:1,127.0.0.1:x/feedwatch", "port `x`"),
+        ("postgres://feed:hunter2@127.0.0.1:1,127.0.0.1:2/feedwatch?load_balance_hosts=random", "in the order given"),
+    ] {
+        let started = Instant::now();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("DATABASE_URL", url)
+            .env("FEEDWATCH_CREDENTIALS_KEYS", "unused")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{url} was accepted");
+        assert!(stderr.contains(reason), "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "the password is printed: {stderr}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{url} took {:?} to be refused", started.elapsed());
+    }
 }
