@@ -19,6 +19,7 @@ use crate::config::WorkerArgs;
 use crate::config::{DatabaseArgs, SandboxBankArgs, ServeArgs};
 use crate::connection::Sealer;
 use crate::database;
+use crate::database::failover::Failover;
 use crate::devdb::{Durability, LocalPostgres};
 use crate::health;
 use crate::housekeeping;
@@ -48,6 +49,8 @@ pub struct Database {
     /// Seals and opens bank credentials.
     pub sealer: Sealer,
     local: Option<LocalPostgres>,
+    /// Moves the pools between the hosts of a multi-host DATABASE_URL.
+    failover: Option<Failover>,
 }
 
 impl Database {
@@ -68,11 +71,20 @@ impl Database {
                 (local.url().to_owned(), Some(local))
             }
         };
-        let pool =
-            database::pool(&url, args.db_max_connections).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let (pool, failover) = database::connect(&url, args.db_max_connections).await?;
         database::migrate(&pool).await.context("applying database migrations")?;
         let sealer = credentials_sealer(args, local.is_some())?;
-        Ok(Self { pool, sealer, local })
+        Ok(Self { pool, sealer, local, failover })
+    }
+
+    /// With a multi-host DATABASE_URL: makes `companions` (pools built beside this one) move
+    /// with it, and watches the hosts until `shutdown`.
+    fn follow_failover(&self, companions: &[&PgPool], shutdown: &CancellationToken) -> Option<JoinHandle<()>> {
+        let failover = self.failover.as_ref()?;
+        for pool in companions {
+            failover.adopt(pool);
+        }
+        Some(tokio::spawn(failover.clone().follow(shutdown.clone())))
     }
 
     /// Closes the pool, then stops the private server if we started one.
@@ -190,6 +202,8 @@ pub struct Instance {
     pub shutdown: CancellationToken,
     /// The catalogue this instance serves, for tests that watch it change.
     pub catalog: CatalogHandle,
+    /// The worker pool's own database pool, when this instance runs workers.
+    worker_database: Option<PgPool>,
     server: JoinHandle<std::io::Result<()>>,
     background: TaskTracker,
 }
@@ -218,6 +232,7 @@ impl Instance {
         }
         background.spawn(catalog::follow_changes(pool.clone(), catalog.clone(), shutdown.clone()));
         let metrics = Metrics::new();
+        let mut worker_database = None;
         if workers.concurrency > 0 {
             let worker_pool = worker_pool_with(
                 &pool,
@@ -229,6 +244,7 @@ impl Instance {
                 &metrics,
             )?
             .observe(metrics.clone());
+            worker_database = Some(worker_pool.database().clone());
             let maintenance = MaintenanceConfig::with_backoffs(worker_pool.backoffs());
             background.spawn(Arc::new(worker_pool).run(shutdown.clone()));
             background.spawn(housekeeping::run(pool.clone(), maintenance.every, shutdown.clone()));
@@ -265,7 +281,12 @@ impl Instance {
                 tracing::info!(tenant = %crate::demo::TENANT, connections = seeded, "demo tenant seeded");
             }
         }
-        Ok(Self { addr, sandbox_addr, first_admin_key, shutdown, catalog, server, background })
+        Ok(Self { addr, sandbox_addr, first_admin_key, shutdown, catalog, worker_database, server, background })
+    }
+
+    /// The database pools this instance built beside the one it was given.
+    pub fn companion_pools(&self) -> Vec<&PgPool> {
+        self.worker_database.iter().collect()
     }
 
     /// Stops accepting, lets in-flight requests finish (up to the grace period), and returns.
@@ -385,6 +406,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let database = Database::open(&args.database).await?;
     let settings = InstanceSettings::from_args(&args, database.sealer.clone());
     let instance = Instance::start(database.pool.clone(), settings).await?;
+    let failover = database.follow_failover(&instance.companion_pools(), &instance.shutdown);
     println!("feedwatch listening on http://{}", instance.addr);
     if let Some(key) = &instance.first_admin_key {
         println!("  first admin key (shown once, keep it): {}", key.expose_secret());
@@ -396,6 +418,9 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     stop_requested.await;
     tracing::info!("shutting down: finishing in-flight requests");
     instance.stop().await?;
+    if let Some(failover) = failover {
+        let _ = failover.await;
+    }
     database.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -445,6 +470,9 @@ pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grac
         Arc::new(worker_pool_with(&database.pool, &sealer, &catalog, &settings, &webhooks, shutdown_grace, &metrics)?);
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    if let Some(failover) = database.follow_failover(&[pool.database()], &shutdown) {
+        tasks.spawn(failover);
+    }
     tasks.spawn(catalog::follow_changes(database.pool.clone(), catalog.clone(), shutdown.clone()));
     tasks.spawn(Arc::clone(&pool).run(shutdown.clone()));
     let maintenance = MaintenanceConfig::with_backoffs(pool.backoffs());

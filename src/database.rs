@@ -1,5 +1,7 @@
 //! The connection pool and the schema migrations embedded in the binary.
 
+pub mod failover;
+pub mod hosts;
 pub mod store;
 
 use std::time::Duration;
@@ -14,10 +16,47 @@ pub static MIGRATOR: Migrator = sqlx::migrate!();
 /// Opens a pool without connecting yet: `serve` starts even while the database is down, and
 /// `/readyz` says so until it comes back.
 pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options: PgConnectOptions = url.parse()?;
-    Ok(pool_options(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_lazy_with(options.application_name("feedwatch")))
+    Ok(single_host_pool(url.parse()?, max_connections))
+}
+
+/// The service's pool for `url`, and the [`Failover`](failover::Failover) that moves it (and the
+/// pools made beside it) between the hosts of a multi-host URL. A URL with one host and no
+/// `target_session_attrs` gives exactly [`pool`]'s pool and no failover.
+pub async fn connect(url: &str, max_connections: u32) -> Result<(PgPool, Option<failover::Failover>), ConnectError> {
+    match hosts::parse(url)? {
+        hosts::DatabaseUrl::Single(options) => Ok((single_host_pool(*options, max_connections), None)),
+        hosts::DatabaseUrl::Hosts { candidates, target } => {
+            let failover = failover::Failover::start(candidates, target).await?;
+            let pool = failover.pool("feedwatch", max_connections, API_ACQUIRE_TIMEOUT);
+            Ok((pool, Some(failover)))
+        }
+    }
+}
+
+/// Why [`connect`] could not give a pool.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Url(#[from] hosts::UrlError),
+    #[error(transparent)]
+    NoHost(#[from] failover::NoHost),
+}
+
+/// A second pool beside `pool`: the same server and pool settings (the failover's checks
+/// included), its own connections, size, acquire timeout and application name. A failover must
+/// still [`adopt`](failover::Failover::adopt) it to move it.
+pub fn companion(pool: &PgPool, application_name: &str, max_connections: u32, acquire_timeout: Duration) -> PgPool {
+    let options = (*pool.connect_options()).clone().application_name(application_name);
+    pool.options().clone().max_connections(max_connections).acquire_timeout(acquire_timeout).connect_lazy_with(options)
+}
+
+/// How long an API request waits for a connection before it answers 503.
+const API_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn single_host_pool(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    pool_options(max_connections)
+        .acquire_timeout(API_ACQUIRE_TIMEOUT)
+        .connect_lazy_with(options.application_name("feedwatch"))
 }
 
 /// Options every pool of the service shares. No ping before each acquire: it is a round trip
@@ -78,13 +117,15 @@ pub fn latest_known_migration() -> i64 {
 /// Whether an error says the database cannot be used right now (rather than that a statement
 /// is wrong): a pool that timed out or closed, a connection refused or cut, and the server
 /// shutting down (`57P01`), crashing (`57P02`), still starting or unable to connect (`57P03`),
-/// out of connections (`53300`) or any connection exception (class `08`). Such a failure is
-/// worth retrying shortly; the one answer to "is this an outage?".
+/// out of connections (`53300`), any connection exception (class `08`), and a write refused
+/// by a read-only server (`25006`: a demoted primary or a standby, met during a failover before
+/// the pools move on). Such a failure is worth retrying shortly; the one answer to "is this an
+/// outage?".
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(database) => database.code().is_some_and(|code| {
-            matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300") || code.starts_with("08")
+            matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "25006") || code.starts_with("08")
         }),
         _ => false,
     }

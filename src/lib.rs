@@ -12,7 +12,7 @@ pub mod catalog;
 pub mod config;
 /// Connections, their accounts and timeline, and the lifecycle: the one owner of their health state.
 pub mod connection;
-/// Connection pool and embedded migrations.
+/// Connection pools (on the writable host of a multi-host URL, moved at failover) and embedded migrations.
 pub mod database;
 /// Demo mode: a tenant with a dozen sandbox connections in varied states.
 pub mod demo;

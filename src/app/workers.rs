@@ -96,10 +96,8 @@ pub fn worker_pool_with(
         settings.lease,
         settings.refresh_timeout
     );
-    let options = (*pool.connect_options()).clone().application_name("feedwatch-worker");
-    let worker_db = database::pool_options(settings.db_connections.max(2))
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_lazy_with(options);
+    let worker_db =
+        database::companion(pool, "feedwatch-worker", settings.db_connections.max(2), Duration::from_secs(10));
     let refresher = Refresher {
         pool: worker_db.clone(),
         sealer: Arc::clone(sealer),

@@ -203,6 +203,11 @@ impl WorkerPool {
     }
 
     /// Each registered kind's backoff, for the rescuer of jobs whose worker died.
+    /// The database pool the workers claim and run jobs on.
+    pub fn database(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub fn backoffs(&self) -> Backoffs {
         self.backoffs.clone()
     }

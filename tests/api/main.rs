@@ -11,6 +11,7 @@ mod console;
 mod conventions;
 mod credentials_canary;
 mod errors;
+mod failover;
 mod health;
 mod imports;
 mod incidents;

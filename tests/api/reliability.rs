@@ -34,7 +34,7 @@ fn kill(signal: &str, pid: u32) {
 }
 
 /// Polls `check` every 20 ms until it holds or `limit` passes; returns how long it took.
-async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
+pub(crate) async fn within<F, Fut>(limit: Duration, what: &str, mut check: F) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
