@@ -196,7 +196,8 @@ fn evaluate() -> Evaluation {
 /// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
 /// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
 /// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927; after
-/// session 8: fresh 0.720/0.880, fresh8 0.686/0.882, all 408 questions 0.816/0.922), so it runs
+/// session 8: held-out 0.868/0.946, fresh 0.760/0.900, blind 0.565/0.783, fresh8 0.686/0.882,
+/// all 408 questions 0.831/0.924), so it runs
 /// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
@@ -214,14 +215,14 @@ fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.91, 0.99, "hold<s6"),
+        (&scores.first_holdout, 0.92, 0.99, "hold<s6"),
         (&scores.dev, 0.969, 0.977, "dev"),
-        (&scores.holdout, 0.852, 0.945, "holdout"),
-        (&scores.fresh, 0.72, 0.88, "fresh"),
+        (&scores.holdout, 0.868, 0.945, "holdout"),
+        (&scores.fresh, 0.76, 0.90, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
-        (&scores.blind, 0.52, 0.78, "blind"),
+        (&scores.blind, 0.56, 0.78, "blind"),
         // Session 8's held-out split as it was written, before that session's ranking changes.
         (&scores.fresh8, 0.68, 0.88, "fresh8"),
     ] {
