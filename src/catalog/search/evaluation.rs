@@ -5,7 +5,8 @@
 //! half ("holdout") only measures them, so a gain that is real shows on both. A third split
 //! ("fresh") was written later from threads found with their addresses, its expected entries set
 //! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
-//! for.
+//! for. Two splits are measured and never studied: "blind" (session 7) and "fresh8" (session 8),
+//! each written before its session changed the ranking; only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -44,6 +45,8 @@ enum Half {
     Fresh,
     /// Written in session 7 before that session's ranking changes; measured, never studied.
     Blind,
+    /// Written in session 8 before that session's ranking changes; measured, never studied.
+    Fresh8,
 }
 
 impl Half {
@@ -111,7 +114,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(question.set, Half::Fresh | Half::Blind) {
+        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -130,6 +133,7 @@ struct Evaluation {
     holdout: Scores,
     fresh: Scores,
     blind: Scores,
+    fresh8: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -138,6 +142,7 @@ struct Evaluation {
 /// Every split's scores, printed, with the dev half's misses.
 fn evaluate() -> Evaluation {
     let index = shipped_index().unwrap();
+    let started = std::time::Instant::now();
     let mut scores = Evaluation::default();
     let mut first_set = Scores::default();
     let mut misses = Vec::new();
@@ -149,6 +154,7 @@ fn evaluate() -> Evaluation {
             Half::Holdout => scores.holdout.add(rank),
             Half::Fresh => scores.fresh.add(rank),
             Half::Blind => scores.blind.add(rank),
+            Half::Fresh8 => scores.fresh8.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -159,8 +165,9 @@ fn evaluate() -> Evaluation {
             _ => {}
         }
         // Session 7 studied the held-out and fresh misses too (issue 14 asked for it), so only
-        // the blind split is still measured without being studied: its misses stay unprinted.
-        if rank != Some(1) && question.set != Half::Blind {
+        // the blind split is still measured without being studied: its misses stay unprinted, and so
+        // do those of session 8's held-out split.
+        if rank != Some(1) && !matches!(question.set, Half::Blind | Half::Fresh8) {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -170,7 +177,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -178,15 +185,19 @@ fn evaluate() -> Evaluation {
         first_set.line("dev+hold"),
         scores.fresh.line("fresh"),
         scores.blind.line("blind"),
+        scores.fresh8.line("fresh8"),
         scores.all.line("all")
     );
-    println!("questions not first (all splits but blind):\n{}", misses.join("\n"));
+    println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
+    println!("questions not first (all splits but blind and fresh8):\n{}", misses.join("\n"));
     scores
 }
 
 /// The target of issue 14: the expected entry first for 95% of the questions, in the top 3 for
 /// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
-/// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927), so it runs
+/// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927; after
+/// session 8: held-out 0.868/0.946, fresh 0.760/0.900, blind 0.565/0.783, fresh8 0.686/0.882,
+/// all 408 questions 0.831/0.924), so it runs
 /// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
@@ -204,14 +215,16 @@ fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.91, 0.99, "hold<s6"),
+        (&scores.first_holdout, 0.92, 0.99, "hold<s6"),
         (&scores.dev, 0.969, 0.977, "dev"),
-        (&scores.holdout, 0.852, 0.945, "holdout"),
-        (&scores.fresh, 0.72, 0.86, "fresh"),
+        (&scores.holdout, 0.868, 0.945, "holdout"),
+        (&scores.fresh, 0.76, 0.90, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
-        (&scores.blind, 0.52, 0.78, "blind"),
+        (&scores.blind, 0.56, 0.78, "blind"),
+        // Session 8's held-out split as it was written, before that session's ranking changes.
+        (&scores.fresh8, 0.68, 0.88, "fresh8"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
