@@ -206,10 +206,12 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         if let Some(resolved) = &effect.resolved {
             super::incident_resolved(&mut tx, resolved).await?;
         }
-        // Judged on what the store now holds, this refresh's rows included: one statement.
-        let since = (now - feed::stall::LOOKBACK).date_naive();
-        let activity = feed::store::stall::activity(&mut *tx, id, since).await?;
-        let stalled = feed::stall::stalled(&activity, now.date_naive(), self.stalls);
+        // Judged on what the store now holds, this refresh's rows included: one statement, which
+        // reads the history only of accounts quiet long enough to be stalled.
+        let (since, today) = ((now - feed::stall::LOOKBACK).date_naive(), now.date_naive());
+        let quiet_since = feed::stall::quiet_since(today, self.stalls);
+        let activity = feed::store::stall::quiet_activity(&mut *tx, id, since, quiet_since).await?;
+        let stalled = feed::stall::stalled(&activity, today, self.stalls);
         let done = Succeeded {
             job_id: job.job_id,
             at: now,
