@@ -23,7 +23,7 @@
 #   BENCH_PGBENCH_SECONDS    length of the pgbench -N reference  (default 10; 0 skips it)
 #   BENCH_PGBENCH_CLIENTS    its clients                          (default 16)
 # Every run uses one PostgreSQL cluster this script starts (the private cluster's durable settings,
-# with pg_stat_statements loaded), a fresh database per run, and `pgbench -N` (one small durable
+# with pg_stat_statements loaded, planning tracked too), a fresh database per run, and `pgbench -N` (one small durable
 # write per transaction) on the same cluster first: issue #17 compares refreshes/s to its TPS.
 # Writes bench/refresh/last-run.json (not committed).
 set -euo pipefail
@@ -77,7 +77,7 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # The private cluster's durable settings (src/devdb.rs), plus statement statistics.
 "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
-  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
+  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on" \
   start >/dev/null
 server="postgres://postgres@127.0.0.1:$port"
 sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
