@@ -408,14 +408,16 @@ async fn cover_accounts(
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar!(
         r#"with uncovered as (
-               select distinct w.account_id from unnest($1::uuid[]) as w(account_id)
-               where not exists (select 1 from account_coverage c
-                                 where c.account_id = w.account_id and c.source = $2
-                                   and c.from_day <= $3 and c.to_day >= $4)
+               -- Both reads go through the primary key with the array of accounts: a join of the
+               -- accounts with the table was planned as a scan of all of it.
+               select w.account_id from unnest($1::uuid[]) as w(account_id)
+               except
+               select c.account_id from account_coverage c
+               where c.account_id = any($1) and c.source = $2 and c.from_day <= $3 and c.to_day >= $4
            ),
            merged as (
-               delete from account_coverage c using uncovered u
-               where c.account_id = u.account_id and c.source = $2
+               delete from account_coverage c
+               where c.account_id = any(array(select account_id from uncovered)) and c.source = $2
                  and c.from_day <= $4::date + 1 and c.to_day >= $3::date - 1
                returning c.account_id, c.from_day, c.to_day
            ),
