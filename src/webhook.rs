@@ -156,6 +156,40 @@ struct Payload<'a> {
 /// No network: the deliveries run later in the worker pool. Returns the deliveries enqueued.
 pub async fn emit(conn: &mut PgConnection, event: &Event) -> Result<u64, sqlx::Error> {
     let endpoints = store::subscribers(&mut *conn, event.kind.as_str(), event.tenant_id, event.institution_id).await?;
+    emit_to(conn, event, &endpoints).await
+}
+
+/// [`emit`] for several events. The endpoints of one tenant's events are read in one statement
+/// (a refresh emits two or three of them), so a refresh pays one subscriber probe, not one per
+/// event; fleet-wide events are read one by one as in [`emit`].
+pub async fn emit_all(conn: &mut PgConnection, events: &[Event]) -> Result<u64, sqlx::Error> {
+    let mut delivered = 0;
+    let mut tenants: Vec<Uuid> = events.iter().filter_map(|event| event.tenant_id).collect();
+    tenants.dedup();
+    let listeners = match tenants.as_slice() {
+        [tenant_id] => {
+            let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+            Some(store::tenant_listeners(&mut *conn, *tenant_id, &kinds).await?)
+        }
+        _ => None,
+    };
+    for event in events {
+        delivered += match (&listeners, event.tenant_id) {
+            (Some(listeners), Some(_)) => {
+                let endpoints: Vec<Uuid> = listeners
+                    .iter()
+                    .filter(|listener| listener.events.iter().any(|kind| kind == event.kind.as_str()))
+                    .map(|listener| listener.id)
+                    .collect();
+                emit_to(conn, event, &endpoints).await?
+            }
+            _ => emit(conn, event).await?,
+        };
+    }
+    Ok(delivered)
+}
+
+async fn emit_to(conn: &mut PgConnection, event: &Event, endpoints: &[Uuid]) -> Result<u64, sqlx::Error> {
     if endpoints.is_empty() {
         return Ok(0);
     }
@@ -170,7 +204,7 @@ pub async fn emit(conn: &mut PgConnection, event: &Event) -> Result<u64, sqlx::E
         body: &body,
     };
     store::insert_message(&mut *conn, &message).await?;
-    for endpoint_id in &endpoints {
+    for endpoint_id in endpoints {
         deliver::enqueue(&mut *conn, *endpoint_id, message.id).await?;
     }
     Ok(endpoints.len() as u64)

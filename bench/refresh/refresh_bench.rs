@@ -764,7 +764,9 @@ async fn reset_statement_stats(pool: &PgPool) -> bool {
     sqlx::query("select pg_stat_statements_reset()").execute(pool).await.is_ok()
 }
 
-/// The statements that took the most execution time since the reset, per refresh.
+/// The statements that took the most execution time since the reset, per refresh; with every
+/// statement's calls and time summed, and the stall judgement's read (`feed::store::stall`,
+/// one per successful refresh) on its own, wherever it ranks.
 async fn statement_stats(pool: &PgPool, refreshes: u64) -> anyhow::Result<serde_json::Value> {
     let rows: Vec<(f64, f64, f64, String)> = sqlx::query_as(
         r#"select calls::float8 / $1, total_exec_time / $1, total_plan_time / $1,
@@ -776,10 +778,25 @@ async fn statement_stats(pool: &PgPool, refreshes: u64) -> anyhow::Result<serde_
     .bind(refreshes.max(1) as f64)
     .fetch_all(pool)
     .await?;
-    let per_refresh = rows.into_iter().map(|(calls, exec, plan, query)| {
+    let (calls, exec_ms, stall_calls, stall_ms): (f64, f64, f64, f64) = sqlx::query_as(
+        r#"select coalesce(sum(calls), 0)::float8 / $1, coalesce(sum(total_exec_time), 0)::float8 / $1,
+                  coalesce(sum(calls) filter (where query like '%array(select distinct (t.posted_at%'), 0)::float8 / $1,
+                  coalesce(sum(total_exec_time) filter (where query like '%array(select distinct (t.posted_at%'), 0)::float8
+                      / $1
+           from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+             and query not like '%pg_stat_statements%'"#,
+    )
+    .bind(refreshes.max(1) as f64)
+    .fetch_one(pool)
+    .await?;
+    let top = rows.into_iter().map(|(calls, exec, plan, query)| {
         json!({ "calls": round(calls, 2), "exec_ms": round(exec, 3), "plan_ms": round(plan, 3), "query": query })
     });
-    Ok(json!(per_refresh.collect::<Vec<_>>()))
+    Ok(json!({
+        "all": { "calls": round(calls, 2), "exec_ms": round(exec_ms, 3) },
+        "stall": { "calls": round(stall_calls, 2), "exec_ms": round(stall_ms, 3) },
+        "top": top.collect::<Vec<_>>(),
+    }))
 }
 
 /// The sandbox institutions (as the service seeds them) and `count` connections to the healthy

@@ -23,7 +23,7 @@
 #   BENCH_PGBENCH_SECONDS    length of the pgbench -N reference  (default 10; 0 skips it)
 #   BENCH_PGBENCH_CLIENTS    its clients                          (default 16)
 # Every run uses one PostgreSQL cluster this script starts (the private cluster's durable settings,
-# with pg_stat_statements loaded), a fresh database per run, and `pgbench -N` (one small durable
+# with pg_stat_statements loaded, planning tracked too), a fresh database per run, and `pgbench -N` (one small durable
 # write per transaction) on the same cluster first: issue #17 compares refreshes/s to its TPS.
 # Writes bench/refresh/last-run.json (not committed).
 set -euo pipefail
@@ -77,7 +77,7 @@ trap cleanup EXIT
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 # The private cluster's durable settings (src/devdb.rs), plus statement statistics.
 "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
-  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements" \
+  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on" \
   start >/dev/null
 server="postgres://postgres@127.0.0.1:$port"
 sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
@@ -119,6 +119,9 @@ jq -r '
     "\($run.concurrency | pad(4))  \($run.connections | pad(4))  \($kind | . + " " * (6 - length))  \($r.refreshes_per_s | pad(11))  \($r.steady_refreshes_per_s | pad(8))  \($r.target_per_s | pad(8))  \($r.ratio_to_target | pad(5))  \($r.steady_ratio_to_target | pad(12))  \($r.bank_exchanges_per_refresh | pad(12))  \("\($r.cpu.ms_per_refresh.refresher) \($r.cpu.ms_per_refresh.bank) \($r.cpu.ms_per_refresh.postgres)" | pad(39))  \($r.cpu.machine_busy_share | pad(12))  \($run.peak_rss_mb | pad(11))  \($run.bank_peak_rss_mb | pad(11))  \($run.round)"),
   (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].connection_updates // empty
     | "C=\($run.concurrency) \($kind): \(.n_tup_upd) updates of connection, \(.n_tup_hot_upd) HOT"),
+  (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].postgres_statements // empty
+    | select(type == "object")
+    | "C=\($run.concurrency) \($kind): \(.all.calls) statements per refresh (BEGIN/COMMIT, claims, completions included), \(.all.exec_ms) ms executing; stall read (feed::stall) \(.stall.calls) per refresh, \(.stall.exec_ms) ms"),
   "pgbench -N on the same cluster: \(.pgbench_n_tps) transactions/s",
   (.pgbench_n_tps as $tps | .runs[] as $run | $run.repeat as $r
     | "C=\($run.concurrency) repeat: refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh (target <= 0.8); \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N (target >= 0.5 at C=256)" else "no pgbench reference" end)"),

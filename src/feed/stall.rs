@@ -126,6 +126,13 @@ pub fn judge(activity: &Activity, today: NaiveDate, rules: Rules) -> Verdict {
     })
 }
 
+/// The first day on which feed activity proves an account is not stalled on `today`, whatever
+/// its rhythm: its silence is then at most the floor, and a stall needs more than the floor.
+/// The refresh reads the history only of accounts quiet since then (most are not).
+pub fn quiet_since(today: NaiveDate, rules: Rules) -> NaiveDate {
+    today - TimeDelta::days(rules.floor_days)
+}
+
 /// The stalled accounts among `accounts`, in their order: a connection is stalled when any is.
 pub fn stalled(accounts: &[Activity], today: NaiveDate, rules: Rules) -> Vec<AccountStall> {
     accounts
@@ -166,6 +173,27 @@ mod tests {
         assert_eq!(rhythm.last_active, day(49));
         let monthly: Vec<NaiveDate> = (0..12).map(|month| day(month * 30)).collect();
         assert_eq!(super::rhythm(&monthly).unwrap().usual_gap_days, 30);
+    }
+
+    proptest! {
+        /// The refresh skips the history of accounts active since `quiet_since`: sound only if
+        /// no such account is ever judged stalled, whatever its rhythm.
+        #[test]
+        fn an_account_active_since_quiet_since_is_never_stalled(
+            gaps in proptest::collection::vec(1_i64..90, 0..40), floor in 1_i64..60, after in 0_i64..200,
+        ) {
+            let rules = Rules { floor_days: floor };
+            let mut days = vec![day(0)];
+            for gap in gaps {
+                days.push(*days.last().unwrap() + TimeDelta::days(gap));
+            }
+            let last = *days.last().unwrap();
+            let today = last + TimeDelta::days(after);
+            let judged = judge(&activity(days), today, rules);
+            if last >= quiet_since(today, rules) {
+                prop_assert!(!matches!(judged, Verdict::Stalled(_)));
+            }
+        }
     }
 
     #[test]

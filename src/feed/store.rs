@@ -14,10 +14,15 @@ use super::{Changes, ReportedTransaction, Transaction};
 /// Serialises writers of one connection's feed for the rest of the transaction, so its changes
 /// commit in sequence order and the sync cursor never skips one.
 pub async fn lock_connection(executor: impl PgExecutor<'_>, connection_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query!("select pg_advisory_xact_lock(hashtextextended($1::text, 7262))", connection_id.to_string())
-        .execute(executor)
-        .await?;
+    let (name, seed) = connection_lock(connection_id);
+    sqlx::query!("select pg_advisory_xact_lock(hashtextextended($1::text, $2))", name, seed).execute(executor).await?;
     Ok(())
+}
+
+/// The advisory lock [`lock_connection`] takes, as `pg_advisory_xact_lock(hashtextextended(name,
+/// seed))`: for a caller that takes it in a statement of its own (a refresh, with its job's fence).
+pub fn connection_lock(connection_id: Uuid) -> (String, i64) {
+    (connection_id.to_string(), 7262)
 }
 
 /// Upserts an account's reported transactions by FITID and marks those the bank stopped
@@ -48,11 +53,11 @@ pub async fn apply_accounts(
     window_start: DateTime<Utc>,
 ) -> Result<Changes, sqlx::Error> {
     let today = Utc::now().date_naive();
-    for (account_id, _) in accounts {
-        record_coverage(&mut *conn, *account_id, Source::Feed, window_start.date_naive(), today).await?;
-    }
+    let covered: Vec<Uuid> = accounts.iter().map(|(account_id, _)| *account_id).collect();
     let digest = super::digest::of(accounts);
-    if applied_already(&mut *conn, connection_id, &digest, window_start).await? {
+    let days = (window_start.date_naive(), today);
+    let applied = Applied { connection_id, digest: &digest, window_start };
+    if cover_accounts(&mut *conn, &covered, Source::Feed, days, Some(&applied)).await? {
         return Ok(Changes::default());
     }
     adopt_imported(conn, accounts).await?;
@@ -106,7 +111,7 @@ pub async fn apply_accounts(
                      is distinct from
                      (excluded.posted_at, excluded.amount, excluded.currency, excluded.name, excluded.memo,
                       excluded.check_number, excluded.pending, excluded.replaces_fitid, false)
-               returning (created_seq = change_seq) as inserted
+               returning (created_seq = change_seq) as inserted, change_seq
            ),
            -- Only rows the bank did not report: disjoint from the upserted ones, so no row is
            -- touched twice by this statement.
@@ -115,7 +120,17 @@ pub async fn apply_accounts(
                where f.account_id = any($13) and not f.removed and f.posted_at >= $14 and f.source = 'feed'
                  and (f.pending or f.account_id <> all($15))
                  and not exists (select 1 from reported r where r.account_id = f.account_id and r.fitid = f.fitid)
-               returning 1
+               returning f.change_seq
+           ),
+           -- What was applied, with the connection's newest change after it: the snapshot's
+           -- newest (earlier statements of this transaction included) or one this statement made.
+           remembered as (
+               insert into feed_digest (connection_id, digest, window_start, change_seq)
+               select $1, $16, $14,
+                      greatest((select coalesce(max(change_seq), 0) from feed_transaction where connection_id = $1),
+                               (select max(change_seq) from upserted), (select max(change_seq) from removed))
+               on conflict (connection_id) do update
+               set digest = excluded.digest, window_start = excluded.window_start, change_seq = excluded.change_seq
            )
            select (select count(*) from upserted where inserted) as "added!",
                   (select count(*) from upserted where not inserted) as "modified!",
@@ -135,57 +150,12 @@ pub async fn apply_accounts(
         &account_ids,
         window_start,
         &silent_accounts,
+        &digest,
     )
     .fetch_one(&mut *conn)
     .await?;
-    remember_applied(&mut *conn, connection_id, &digest, window_start).await?;
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
     Ok(Changes { added: count(counts.added), modified: count(counts.modified), removed: count(counts.removed) })
-}
-
-/// Whether this connection's last apply had the same digest over a window starting no later,
-/// and no transaction of the connection changed since (an import, another apply): then applying
-/// again would add, modify and remove nothing, and the feed is left alone. The caller holds the
-/// connection's lock, so no write of its feed commits in between.
-async fn applied_already(
-    conn: &mut PgConnection,
-    connection_id: Uuid,
-    digest: &[u8],
-    window_start: DateTime<Utc>,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select exists (
-               select 1 from feed_digest d
-               where d.connection_id = $1 and d.digest = $2 and d.window_start <= $3
-                 and d.change_seq = (select coalesce(max(change_seq), 0) from feed_transaction where connection_id = $1)
-           ) as "applied!""#,
-        connection_id,
-        digest,
-        window_start,
-    )
-    .fetch_one(conn)
-    .await
-}
-
-/// Records what was just applied, with the connection's newest change after it.
-async fn remember_applied(
-    conn: &mut PgConnection,
-    connection_id: Uuid,
-    digest: &[u8],
-    window_start: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"insert into feed_digest (connection_id, digest, window_start, change_seq)
-           select $1, $2, $3, coalesce(max(change_seq), 0) from feed_transaction where connection_id = $1
-           on conflict (connection_id) do update
-           set digest = excluded.digest, window_start = excluded.window_start, change_seq = excluded.change_seq"#,
-        connection_id,
-        digest,
-        window_start,
-    )
-    .execute(conn)
-    .await?;
-    Ok(())
 }
 
 /// Changes of a connection after `cursor`, in change order; one more than `limit` to tell
@@ -279,16 +249,25 @@ async fn adopt_imported(
     }
     sqlx::query!(
         r#"with reported as (select * from unnest($1::uuid[], $2::text[], $3::text[]) as r(account_id, key, fitid)),
+           -- Most accounts never had a file imported: one probe of the (partial) synthetic-key
+           -- index says so, and neither update below looks up a reported row.
+           imported as (
+               select exists (select 1 from feed_transaction g
+                              where g.account_id = any($1) and g.synthetic_key is not null and g.source = 'import')
+                   as present
+           ),
            by_fitid as (
                update feed_transaction f set source = 'feed'
                from reported r
-               where f.account_id = r.account_id and f.fitid = r.fitid and f.source = 'import'
+               where (select present from imported)
+                 and f.account_id = r.account_id and f.fitid = r.fitid and f.source = 'import'
                returning f.id
            )
            update feed_transaction f set fitid = r.fitid, source = 'feed', change_seq = nextval('feed_change_seq'),
                   updated_at = now()
            from reported r
-           where f.account_id = r.account_id and f.synthetic_key = r.key and f.source = 'import'
+           where (select present from imported)
+             and f.account_id = r.account_id and f.synthetic_key = r.key and f.source = 'import'
              and f.fitid <> r.fitid
              and not exists (select 1 from feed_transaction g where g.account_id = r.account_id and g.fitid = r.fitid)"#,
         &account_ids,
@@ -403,28 +382,66 @@ pub async fn record_coverage(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"with covered as (
-               select exists (select 1 from account_coverage
-                              where account_id = $1 and source = $2 and from_day <= $3 and to_day >= $4) as already
+    cover_accounts(executor, &[account_id], source, (from, to), None).await?;
+    Ok(())
+}
+
+/// A connection's statement about to be applied, to compare with what its last apply stored.
+struct Applied<'a> {
+    connection_id: Uuid,
+    digest: &'a [u8],
+    window_start: DateTime<Utc>,
+}
+
+/// [`record_coverage`] for several accounts and the same days (a refresh asks every account of
+/// a connection for one window), and in the same round trip, when `applied` is given, whether
+/// that connection's last apply had the same digest over a window starting no later with no
+/// transaction of the connection changed since (an import, another apply): then applying again
+/// would add, modify and remove nothing, and the feed is left alone. The caller holds the
+/// connection's lock, so no write of its feed commits in between.
+async fn cover_accounts(
+    executor: impl PgExecutor<'_>,
+    account_ids: &[Uuid],
+    source: Source,
+    (from, to): (NaiveDate, NaiveDate),
+    applied: Option<&Applied<'_>>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"with uncovered as (
+               -- Both reads go through the primary key with the array of accounts: a join of the
+               -- accounts with the table was planned as a scan of all of it.
+               select w.account_id from unnest($1::uuid[]) as w(account_id)
+               except
+               select c.account_id from account_coverage c
+               where c.account_id = any($1) and c.source = $2 and c.from_day <= $3 and c.to_day >= $4
            ),
            merged as (
-               delete from account_coverage
-               where account_id = $1 and source = $2 and from_day <= $4::date + 1 and to_day >= $3::date - 1
-                 and not (select already from covered)
-               returning from_day, to_day
+               delete from account_coverage c
+               where c.account_id = any(array(select account_id from uncovered)) and c.source = $2
+                 and c.from_day <= $4::date + 1 and c.to_day >= $3::date - 1
+               returning c.account_id, c.from_day, c.to_day
+           ),
+           covered as (
+               insert into account_coverage (account_id, source, from_day, to_day)
+               select u.account_id, $2, least($3::date, min(m.from_day)), greatest($4::date, max(m.to_day))
+               from uncovered u left join merged m on m.account_id = u.account_id
+               group by u.account_id
            )
-           insert into account_coverage (account_id, source, from_day, to_day)
-           select $1, $2, least($3::date, min(from_day)), greatest($4::date, max(to_day)) from merged
-           having not (select already from covered)"#,
-        account_id,
+           select $6::bytea is not null and exists (
+               select 1 from feed_digest d
+               where d.connection_id = $5 and d.digest = $6 and d.window_start <= $7
+                 and d.change_seq = (select coalesce(max(change_seq), 0) from feed_transaction where connection_id = $5)
+           ) as "applied!""#,
+        account_ids,
         source.as_str(),
         from,
         to,
+        applied.map(|applied| applied.connection_id),
+        applied.map(|applied| applied.digest),
+        applied.map(|applied| applied.window_start),
     )
-    .execute(executor)
-    .await?;
-    Ok(())
+    .fetch_one(executor)
+    .await
 }
 
 /// Every stored coverage range of an account.

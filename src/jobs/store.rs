@@ -597,3 +597,29 @@ pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32)
     .await?
     .is_some())
 }
+
+/// [`hold_if_current`], and when the attempt is current also the caller's transaction-scoped
+/// advisory lock `(name, seed)` (as `pg_advisory_xact_lock(hashtextextended(name, seed))`), in
+/// one statement: a handler that serialises its writes on a lock of its own pays one round
+/// trip for the fence and the lock. The lock is taken after the job row is locked, as the two
+/// statements would, and not at all when the attempt is stale.
+pub async fn hold_if_current_locking(
+    conn: &mut PgConnection,
+    job_id: i64,
+    attempt: i32,
+    lock: (&str, i64),
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!(
+        r#"select true as "held!" from (
+               select job_id from job where job_id = $1 and attempt = $2 and lease_expires_at is not null for update
+           ) held
+           cross join lateral (select pg_advisory_xact_lock(hashtextextended($3, $4)) where held.job_id is not null) locked"#,
+        job_id,
+        attempt,
+        lock.0,
+        lock.1,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}

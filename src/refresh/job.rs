@@ -182,10 +182,12 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             .collect();
         let newest = newest_data(&listed, &reported);
         let mut tx = crate::database::begin(&self.pool).await?;
-        if !crate::jobs::store::hold_if_current(&mut tx, job.job_id, job.attempt).await? {
+        // The fence and the connection's feed lock in one round trip.
+        let (lock_name, lock_seed) = feed::store::connection_lock(id);
+        let lock = (lock_name.as_str(), lock_seed);
+        if !crate::jobs::store::hold_if_current_locking(&mut tx, job.job_id, job.attempt, lock).await? {
             return Ok(lost());
         }
-        feed::store::lock_connection(&mut *tx, id).await?;
         let account_ids = connection_store::store_listed_accounts(&mut *tx, id, &listed).await?;
         // Accounts whose statement failed keep their transactions: nothing was reported for them.
         let batches: Vec<(Uuid, &[ReportedTransaction])> = account_ids
@@ -204,10 +206,12 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         if let Some(resolved) = &effect.resolved {
             super::incident_resolved(&mut tx, resolved).await?;
         }
-        // Judged on what the store now holds, this refresh's rows included: one statement.
-        let since = (now - feed::stall::LOOKBACK).date_naive();
-        let activity = feed::store::stall::activity(&mut *tx, id, since).await?;
-        let stalled = feed::stall::stalled(&activity, now.date_naive(), self.stalls);
+        // Judged on what the store now holds, this refresh's rows included: one statement, which
+        // reads the history only of accounts quiet long enough to be stalled.
+        let (since, today) = ((now - feed::stall::LOOKBACK).date_naive(), now.date_naive());
+        let quiet_since = feed::stall::quiet_since(today, self.stalls);
+        let activity = feed::store::stall::quiet_activity(&mut *tx, id, since, quiet_since).await?;
+        let stalled = feed::stall::stalled(&activity, today, self.stalls);
         let done = Succeeded {
             job_id: job.job_id,
             at: now,

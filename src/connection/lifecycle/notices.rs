@@ -10,7 +10,7 @@ use crate::catalog::Code;
 use crate::connection::State;
 use crate::feed::stall::AccountStall;
 use crate::incident::Incident;
-use crate::webhook::{Event, EventKind, emit};
+use crate::webhook::{self, Event, EventKind};
 
 /// Whose connection an event is about.
 #[derive(Debug, Clone, Copy)]
@@ -112,9 +112,7 @@ pub fn incident(kind: EventKind, incident: &Incident) -> Event {
 
 /// Emits each event in the caller's transaction.
 pub async fn emit_all(conn: &mut PgConnection, events: &[Event]) -> Result<(), sqlx::Error> {
-    for event in events {
-        emit(&mut *conn, event).await?;
-    }
+    webhook::emit_all(conn, events).await?;
     Ok(())
 }
 

@@ -36,3 +36,39 @@ pub async fn activity(
         .map(|row| Activity { account_id: row.id, account_name: row.display_name, days: row.days })
         .collect())
 }
+
+/// [`activity`] of the accounts with no feed transaction posted on or after `quiet_since`; the
+/// others are left out. With `quiet_since` from `feed::stall::quiet_since` the judgement is the
+/// same as over every account, since an account active since then cannot be stalled; and an
+/// account that is active costs one probe of `feed_transaction_account_idx` instead of a year of
+/// its rows (the refresh judges after every success).
+pub async fn quiet_activity(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    since: NaiveDate,
+    quiet_since: NaiveDate,
+) -> Result<Vec<Activity>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"select a.id, a.display_name,
+                  array(select distinct (t.posted_at at time zone 'UTC')::date
+                        from feed_transaction t
+                        where t.account_id = a.id and t.posted_at >= ($2::date)::timestamp at time zone 'UTC'
+                          and t.source = 'feed'
+                        order by 1) as "days!: Vec<NaiveDate>"
+           from account a
+           where a.connection_id = $1 and a.state = 'active'
+             and not exists (select 1 from feed_transaction r
+                             where r.account_id = a.id and r.posted_at >= ($3::date)::timestamp at time zone 'UTC'
+                               and r.source = 'feed')
+           order by a.created_at, a.id"#,
+        connection_id,
+        since,
+        quiet_since,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Activity { account_id: row.id, account_name: row.display_name, days: row.days })
+        .collect())
+}
