@@ -12,6 +12,7 @@ mod conventions;
 mod credentials_canary;
 mod errors;
 mod health;
+mod import_streaming;
 mod imports;
 mod incidents;
 mod jobs;
