@@ -1,0 +1,190 @@
+//! A statement file read as a sequence of events, so an import of tens of megabytes holds a
+//! batch of rows at a time, not the file: each account as it starts, then its rows (or the
+//! rows left out, with why), and at the end what describes the file and each account (period,
+//! balance, warnings). [`super::read`] collects the same events into a [`StatementFile`].
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+
+use chrono::NaiveDate;
+
+use super::format::{self, Format};
+use super::model::{AccountRef, AccountStatement, Refusal, SkippedRow, StatementFile, StatementRow};
+use super::{ReadOptions, ReadWarning, csv, from_ofx};
+
+/// What a read hands out, in file order. `key` tells the file's accounts apart.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The rows of this account follow (an account with no rows may be told only at the end).
+    Account {
+        key: usize,
+        account: AccountRef,
+        currency: Option<String>,
+    },
+    Row {
+        key: usize,
+        row: StatementRow,
+    },
+    Skipped {
+        key: usize,
+        skipped: SkippedRow,
+    },
+}
+
+/// What is known once every row was handed out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    pub format: Format,
+    pub dialect: String,
+    pub intu_bid: Option<String>,
+    /// Each account in the file's order of statements, with its period and balance; `rows`
+    /// and `skipped` are empty (they were handed out).
+    pub accounts: Vec<(usize, AccountStatement)>,
+    pub warnings: Vec<ReadWarning>,
+    /// Warnings past the readers' cap, counted but not kept.
+    pub omitted_warnings: usize,
+}
+
+/// A read in progress.
+#[derive(Debug)]
+pub struct StatementStream<R> {
+    inner: Inner<R>,
+    /// Each account's first and last posting day, to widen its period to its rows'.
+    days: HashMap<usize, (NaiveDate, NaiveDate)>,
+}
+
+#[derive(Debug)]
+enum Inner<R> {
+    Ofx(Box<from_ofx::Stream<R>>),
+    /// CSV files are read whole: the date order and decimal mark are decided from every row.
+    Whole {
+        file: Option<StatementFile>,
+        events: std::vec::IntoIter<Event>,
+    },
+}
+
+/// Opens `source`, recognising its format from its first bytes.
+pub fn open<R: Read + Seek>(mut source: R, options: &ReadOptions) -> Result<StatementStream<R>, Refusal> {
+    let unreadable = |error: std::io::Error| Refusal::whole_file(format!("the file cannot be read: {error}"));
+    let mut head = Vec::with_capacity(format::SNIFF_BYTES);
+    (&mut source).take(format::SNIFF_BYTES as u64).read_to_end(&mut head).map_err(unreadable)?;
+    source.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let inner = match format::recognise(&head) {
+        Format::Ofx => Inner::Ofx(Box::new(from_ofx::Stream::open(source)?)),
+        Format::Csv => {
+            let mut bytes = Vec::new();
+            let limit = super::MAX_FILE_BYTES as u64;
+            source.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
+            if bytes.len() as u64 > limit {
+                return Err(Refusal::whole_file(format!("file is over the limit of {limit} bytes")));
+            }
+            let mut file = csv::read(&bytes, &options.csv)?;
+            let events = take_events(&mut file);
+            Inner::Whole { file: Some(file), events: events.into_iter() }
+        }
+        Format::Unknown => {
+            return Err(Refusal::whole_file("neither OFX (QFX, QBO) nor CSV: no <OFX> element and no delimited rows"));
+        }
+    };
+    Ok(StatementStream { inner, days: HashMap::new() })
+}
+
+/// A whole file's rows as events, leaving its accounts without rows.
+fn take_events(file: &mut StatementFile) -> Vec<Event> {
+    let mut events = Vec::new();
+    for (key, account) in file.accounts.iter_mut().enumerate() {
+        events.push(Event::Account { key, account: account.account.clone(), currency: account.currency.clone() });
+        let mut rows = std::mem::take(&mut account.rows).into_iter().peekable();
+        let mut skipped = std::mem::take(&mut account.skipped).into_iter().peekable();
+        // In line order, as the file has them.
+        loop {
+            let take_row = match (rows.peek(), skipped.peek()) {
+                (Some(row), Some(skip)) => row.line <= skip.line,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            if take_row {
+                events.extend(rows.next().map(|row| Event::Row { key, row }));
+            } else {
+                events.extend(skipped.next().map(|skipped| Event::Skipped { key, skipped }));
+            }
+        }
+    }
+    events
+}
+
+impl<R: Read + Seek> StatementStream<R> {
+    /// The next event; `None` once the file is read (then [`Self::finish`]).
+    pub fn next_event(&mut self) -> Result<Option<Event>, Refusal> {
+        let event = match &mut self.inner {
+            Inner::Ofx(stream) => stream.next_event()?,
+            Inner::Whole { events, .. } => events.next(),
+        };
+        if let Some(Event::Row { key, row }) = &event {
+            let days = self.days.entry(*key).or_insert((row.posted, row.posted));
+            *days = (days.0.min(row.posted), days.1.max(row.posted));
+        }
+        Ok(event)
+    }
+
+    pub fn finish(self) -> Result<Ending, Refusal> {
+        let mut ending = match self.inner {
+            Inner::Ofx(stream) => stream.finish()?,
+            Inner::Whole { mut file, .. } => {
+                let file = file.take().unwrap_or_else(|| StatementFile {
+                    format: Format::Unknown,
+                    dialect: String::new(),
+                    intu_bid: None,
+                    accounts: Vec::new(),
+                    warnings: Vec::new(),
+                });
+                Ending {
+                    format: file.format,
+                    dialect: file.dialect,
+                    intu_bid: file.intu_bid,
+                    accounts: file.accounts.into_iter().enumerate().collect(),
+                    warnings: file.warnings,
+                    omitted_warnings: 0,
+                }
+            }
+        };
+        for (key, account) in &mut ending.accounts {
+            if let Some(&(first, last)) = self.days.get(key) {
+                account.start = Some(account.start.map_or(first, |start| start.min(first)));
+                account.end = Some(account.end.map_or(last, |end| end.max(last)));
+            }
+        }
+        Ok(ending)
+    }
+}
+
+/// Every event of `stream`, collected into the file they describe.
+pub(crate) fn collect<R: Read + Seek>(mut stream: StatementStream<R>) -> Result<StatementFile, Refusal> {
+    let mut rows: HashMap<usize, (Vec<StatementRow>, Vec<SkippedRow>)> = HashMap::new();
+    while let Some(event) = stream.next_event()? {
+        match event {
+            Event::Account { .. } => {}
+            Event::Row { key, row } => rows.entry(key).or_default().0.push(row),
+            Event::Skipped { key, skipped } => rows.entry(key).or_default().1.push(skipped),
+        }
+    }
+    let ending = stream.finish()?;
+    let accounts = ending
+        .accounts
+        .into_iter()
+        .map(|(key, mut account)| {
+            let (taken, skipped) = rows.remove(&key).unwrap_or_default();
+            account.rows = taken;
+            account.skipped = skipped;
+            account
+        })
+        .collect();
+    Ok(StatementFile {
+        format: ending.format,
+        dialect: ending.dialect,
+        intu_bid: ending.intu_bid,
+        accounts,
+        warnings: ending.warnings,
+    })
+}
