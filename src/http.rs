@@ -29,6 +29,7 @@ pub mod refreshes;
 pub mod route_timeout;
 pub mod sandbox_bank;
 pub mod schema;
+pub mod spool;
 pub mod webhooks;
 
 use std::sync::Arc;

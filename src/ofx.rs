@@ -105,7 +105,7 @@ pub fn read_lenient(input: &[u8], options: &ParseOptions) -> Result<LenientReadi
     let mut streamed: Vec<(StatementKey, usize, Transaction)> = Vec::new();
     while let Some(item) = stream.next_item()? {
         if let Item::Transaction { key, line, transaction } = item {
-            streamed.push((key, line, transaction));
+            streamed.push((key, line, *transaction));
         }
     }
     let Ending { mut document, keys, mut transaction_lines, warnings, .. } = stream.finish()?;

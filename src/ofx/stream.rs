@@ -52,7 +52,7 @@ pub enum Item {
     Transaction {
         key: StatementKey,
         line: usize,
-        transaction: Transaction,
+        transaction: Box<Transaction>,
     },
 }
 
@@ -419,7 +419,7 @@ impl Records {
             self.warn(warning);
         }
         let transaction = extract::transaction(&trn, Fitids::MayBeMissing)?;
-        self.ready.push_back(Item::Transaction { key, line: trn.line, transaction });
+        self.ready.push_back(Item::Transaction { key, line: trn.line, transaction: Box::new(transaction) });
         Ok(None)
     }
 }
