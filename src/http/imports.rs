@@ -171,7 +171,7 @@ async fn file_of(
 ) -> Result<(spool::Spooled, Option<CsvOptions>), ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Ok((spool::body(body, fingerprint).await?, None));
+        return Ok((spool::body(headers, body, fingerprint).await?, None));
     }
     let hasher = Arc::new(Mutex::new(std::mem::take(fingerprint)));
     let request = axum::http::Request::builder()
@@ -191,7 +191,7 @@ async fn file_of(
     while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         match field.name() {
             Some("file") => {
-                let mut spool = spool::Spool::create().await?;
+                let mut spool = spool::Spool::create(headers).await?;
                 while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
                     spool.write(&chunk).await?;
                 }

@@ -9,7 +9,7 @@ use std::io::{Seek, SeekFrom};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -41,8 +41,18 @@ impl std::fmt::Debug for Spool {
 }
 
 impl Spool {
-    pub async fn create() -> Result<Self, ApiError> {
-        let path = std::env::temp_dir().join(format!("{PREFIX}{}", uuid::Uuid::new_v4()));
+    /// A spool named after the request (its `x-request-id`), so an operator who sees one open
+    /// (`ls -l /proc/PID/fd`) can tell whose upload it is.
+    pub async fn create(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let request: String = headers
+            .get(super::middleware::REQUEST_ID)
+            .and_then(|id| id.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(64)
+            .collect();
+        let path = std::env::temp_dir().join(format!("{PREFIX}{request}-{}", uuid::Uuid::new_v4()));
         let file = tokio::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -69,8 +79,8 @@ impl Spool {
 }
 
 /// Writes a raw body to a spool, feeding `also` (the request's fingerprint) the same bytes.
-pub async fn body(mut body: Body, also: &mut Sha256) -> Result<Spooled, ApiError> {
-    let mut spool = Spool::create().await?;
+pub async fn body(headers: &HeaderMap, mut body: Body, also: &mut Sha256) -> Result<Spooled, ApiError> {
+    let mut spool = Spool::create(headers).await?;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| body_error(&error))?;
         if let Some(data) = frame.data_ref() {

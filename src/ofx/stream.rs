@@ -513,6 +513,43 @@ mod tests {
         assert!(compared >= 10, "{compared} OFX files in the corpus");
     }
 
+    /// A statement of 20,000 transactions (2.6 MB) is read holding a piece of its text and a
+    /// handful of elements at any time, never the file or its tree.
+    #[test]
+    fn a_large_file_is_read_a_piece_at_a_time() {
+        let mut file =
+            String::from("OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\n\n<OFX><BANKMSGSRSV1><STMTTRNRS><TRNUID>1\n");
+        file.push_str(
+            "<STMTRS><CURDEF>usd<BANKACCTFROM><BANKID>1<ACCTID>42<ACCTTYPE>checking</BANKACCTFROM><BANKTRANLIST>\n",
+        );
+        for i in 0..20_000 {
+            file.push_str(&format!(
+                "<STMTTRN><TRNTYPE>debit<DTPOSTED>2024-01-{:02}<TRNAMT>-{i}.50<FITID>F{i}<NAME>Shop number {i} with a long name<MEMO>\n</STMTTRN>\n",
+                1 + i % 28
+            ));
+        }
+        file.push_str("</BANKTRANLIST><LEDGERBAL><BALAMT>1<DTASOF>20240131</LEDGERBAL></STMTRS></STMTTRNRS></BANKMSGSRSV1></OFX>\n");
+        assert!(file.len() > 2 << 20);
+        let mut stream = LenientStream::open(std::io::Cursor::new(file.as_bytes()), &ParseOptions::default()).unwrap();
+        let (mut transactions, mut largest_text, mut largest_tree) = (0, 0, 0);
+        while let Some(item) = stream.next_item().unwrap() {
+            if let Item::Transaction { transaction, .. } = item {
+                assert_eq!(transaction.trntype, "DEBIT");
+                transactions += 1;
+            }
+            largest_text = largest_text.max(stream.text.capacity() + stream.xml.capacity());
+            largest_tree = largest_tree.max(stream.builder.held());
+        }
+        assert_eq!(transactions, 20_000);
+        assert!(largest_text < 1 << 20, "text held: {largest_text} bytes");
+        assert!(largest_tree < 64, "elements held: {largest_tree}");
+        let ending = stream.finish().unwrap();
+        assert_eq!(ending.document.statements[0].currency.as_deref(), Some("USD"));
+        assert!(ending.document.statements[0].transactions.is_empty(), "handed out, not kept");
+        assert_eq!(ending.warnings.len(), MAX_WARNINGS, "a warning a row, capped");
+        assert!(ending.omitted_warnings > 20_000, "{}", ending.omitted_warnings);
+    }
+
     #[test]
     fn trailing_bytes_are_cut_with_their_line() {
         let ending = read(b"<OFX>\n</OFX>\n\0\0\0<html>").unwrap();

@@ -145,6 +145,15 @@ impl Streaming {
         Ok(())
     }
 
+    /// Elements held (open ones and everything attached to them).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        fn count(element: &Element<'_>) -> usize {
+            1 + element.children.iter().map(count).sum::<usize>()
+        }
+        self.stack.iter().map(count).sum()
+    }
+
     /// The top-level elements, once the whole body was fed.
     pub fn finish(self) -> Result<Vec<Element<'static>>, OfxError> {
         let line = 1 + self.lines_before;

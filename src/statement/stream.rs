@@ -188,3 +188,21 @@ pub(crate) fn collect<R: Read + Seek>(mut stream: StatementStream<R>) -> Result<
         warnings: ending.warnings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Files are read from an open file as from bytes, whatever their format.
+    #[test]
+    fn a_file_on_disk_reads_as_its_bytes() {
+        let corpus = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/statement/corpus");
+        for name in ["chase_checking.csv", "bb_brazil_balance_lines.ofx", "cba_cc_empty_fitid.ofx"] {
+            let path = corpus.join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            let from_file = collect(open(std::fs::File::open(&path).unwrap(), &ReadOptions::default()).unwrap());
+            assert_eq!(from_file, super::super::read(&bytes, &ReadOptions::default()), "{name}");
+        }
+    }
+}
