@@ -2,6 +2,8 @@
 //! batch of rows at a time, not the file: each account as it starts, then its rows (or the
 //! rows left out, with why), and at the end what describes the file and each account (period,
 //! balance, warnings). [`super::read`] collects the same events into a [`StatementFile`].
+//! OFX is read from the source a piece at a time; CSV is held as its decoded text (its date
+//! order and decimal mark are decided from every row first), not as records.
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -56,10 +58,10 @@ pub struct StatementStream<R> {
 #[derive(Debug)]
 enum Inner<R> {
     Ofx(Box<from_ofx::Stream<R>>),
-    /// CSV files are read whole: the date order and decimal mark are decided from every row.
-    Whole {
-        file: Option<StatementFile>,
-        events: std::vec::IntoIter<Event>,
+    /// The account is told first (a CSV file has one, named by no id).
+    Csv {
+        stream: Box<csv::Stream>,
+        told: bool,
     },
 }
 
@@ -78,9 +80,7 @@ pub fn open<R: Read + Seek>(mut source: R, options: &ReadOptions) -> Result<Stat
             if bytes.len() as u64 > limit {
                 return Err(Refusal::whole_file(format!("file is over the limit of {limit} bytes")));
             }
-            let mut file = csv::read(&bytes, &options.csv)?;
-            let events = take_events(&mut file);
-            Inner::Whole { file: Some(file), events: events.into_iter() }
+            Inner::Csv { stream: Box::new(csv::Stream::open(&bytes, &options.csv)?), told: false }
         }
         Format::Unknown => {
             return Err(Refusal::whole_file("neither OFX (QFX, QBO) nor CSV: no <OFX> element and no delimited rows"));
@@ -89,37 +89,19 @@ pub fn open<R: Read + Seek>(mut source: R, options: &ReadOptions) -> Result<Stat
     Ok(StatementStream { inner, days: HashMap::new() })
 }
 
-/// A whole file's rows as events, leaving its accounts without rows.
-fn take_events(file: &mut StatementFile) -> Vec<Event> {
-    let mut events = Vec::new();
-    for (key, account) in file.accounts.iter_mut().enumerate() {
-        events.push(Event::Account { key, account: account.account.clone(), currency: account.currency.clone() });
-        let mut rows = std::mem::take(&mut account.rows).into_iter().peekable();
-        let mut skipped = std::mem::take(&mut account.skipped).into_iter().peekable();
-        // In line order, as the file has them.
-        loop {
-            let take_row = match (rows.peek(), skipped.peek()) {
-                (Some(row), Some(skip)) => row.line <= skip.line,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            if take_row {
-                events.extend(rows.next().map(|row| Event::Row { key, row }));
-            } else {
-                events.extend(skipped.next().map(|skipped| Event::Skipped { key, skipped }));
-            }
-        }
-    }
-    events
-}
-
 impl<R: Read + Seek> StatementStream<R> {
     /// The next event; `None` once the file is read (then [`Self::finish`]).
     pub fn next_event(&mut self) -> Result<Option<Event>, Refusal> {
         let event = match &mut self.inner {
             Inner::Ofx(stream) => stream.next_event()?,
-            Inner::Whole { events, .. } => events.next(),
+            Inner::Csv { stream, told: told @ false } => {
+                *told = true;
+                Some(Event::Account { key: 0, account: AccountRef(None), currency: stream.currency() })
+            }
+            Inner::Csv { stream, .. } => stream.next_row().map(|row| match row {
+                Ok(row) => Event::Row { key: 0, row },
+                Err(skipped) => Event::Skipped { key: 0, skipped },
+            }),
         };
         if let Some(Event::Row { key, row }) = &event {
             let days = self.days.entry(*key).or_insert((row.posted, row.posted));
@@ -131,19 +113,15 @@ impl<R: Read + Seek> StatementStream<R> {
     pub fn finish(self) -> Result<Ending, Refusal> {
         let mut ending = match self.inner {
             Inner::Ofx(stream) => stream.finish()?,
-            Inner::Whole { mut file, .. } => {
-                let file = file.take().unwrap_or_else(|| StatementFile {
-                    format: Format::Unknown,
-                    dialect: String::new(),
-                    intu_bid: None,
-                    accounts: Vec::new(),
-                    warnings: Vec::new(),
-                });
+            Inner::Csv { stream, .. } => {
+                let (file, tail) = stream.finish()?;
+                let mut account = AccountStatement::new(AccountRef(None));
+                account.currency = tail.currency;
                 Ending {
                     format: file.format,
                     dialect: file.dialect,
                     intu_bid: file.intu_bid,
-                    accounts: file.accounts.into_iter().enumerate().collect(),
+                    accounts: vec![(0, account)],
                     warnings: file.warnings,
                     omitted_warnings: 0,
                 }
