@@ -27,7 +27,7 @@ pub fn synthetic_keys(rows: &[Facts<'_>]) -> Vec<String> {
 /// file of hundreds of thousands of rows is keyed in a few megabytes.
 #[derive(Debug, Default)]
 pub struct Occurrences {
-    seen: std::collections::HashMap<u128, usize>,
+    seen: std::collections::HashMap<u64, usize>,
 }
 
 impl Occurrences {
@@ -41,14 +41,16 @@ impl Occurrences {
     }
 }
 
-/// The first 128 bits of the SHA-256 of `text`: how identities and FITIDs are remembered when
-/// a whole file's worth must be (two texts sharing a digest is beyond any file's odds).
-pub fn digest(text: &str) -> u128 {
+/// The first 64 bits of the SHA-256 of `text`: how identities and FITIDs are remembered when a
+/// whole file's worth must be. Two of a file's 400,000 rows sharing one is a chance in a
+/// hundred million; and since the digest is the same on every read, such a pair would be keyed
+/// the same way by every import and refresh, not once one way and once another.
+pub fn digest(text: &str) -> u64 {
     use sha2::{Digest, Sha256};
     let hash = Sha256::digest(text.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&hash[..16]);
-    u128::from_le_bytes(first)
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// Lower-case letters and digits only: `AMAZON.COM*2X4` and `Amazon.com *2x4` are one payee.

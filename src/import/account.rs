@@ -30,10 +30,10 @@ pub(super) struct AccountImport {
     pub report: AccountReport,
     pub held: Vec<store::Held>,
     pending: Vec<StatementRow>,
-    fitids: HashSet<u128>,
+    fitids: HashSet<u64>,
     occurrences: Occurrences,
     taken: HashSet<Uuid>,
-    inserted: HashSet<u128>,
+    inserted: HashSet<u64>,
     days: Option<(NaiveDate, NaiveDate)>,
 }
 

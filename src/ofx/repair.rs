@@ -266,12 +266,13 @@ fn statements(ofx: &Element<'_>, warnings: &mut Vec<ReadWarning>) {
     }
 }
 
-/// FITIDs present and distinct within one statement. The FITIDs seen are kept as 128-bit
+/// FITIDs present and distinct within one statement. The FITIDs seen are kept as 64-bit
 /// digests: a statement of hundreds of thousands of transactions is checked in a few
-/// megabytes, and two FITIDs sharing a digest is beyond any file's odds.
+/// megabytes (two of them sharing a digest, a chance in a hundred million, would be warned
+/// as a repeat).
 #[derive(Debug, Default)]
 pub(crate) struct FitidCheck {
-    seen: std::collections::HashSet<u128>,
+    seen: std::collections::HashSet<u64>,
 }
 
 impl FitidCheck {
@@ -290,13 +291,13 @@ impl FitidCheck {
     }
 }
 
-/// The first 128 bits of the SHA-256 of `text`.
-pub(crate) fn digest(text: &str) -> u128 {
+/// The first 64 bits of the SHA-256 of `text`.
+pub(crate) fn digest(text: &str) -> u64 {
     use sha2::{Digest, Sha256};
     let hash = Sha256::digest(text.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&hash[..16]);
-    u128::from_le_bytes(first)
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// Every `STMTRS`/`CCSTMTRS`, in the order `extract` reads them.
