@@ -160,6 +160,7 @@ impl InstanceSettings {
                 max_body_bytes: args.max_body_bytes,
                 import_max_bytes: args.import_max_bytes,
                 request_timeout: args.request_timeout,
+                import_timeout: args.import_timeout,
                 auth_throttle: crate::auth::throttle::ThrottleSettings {
                     burst: args.auth_failure_burst,
                     refill: args.auth_failure_refill,

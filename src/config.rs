@@ -66,6 +66,11 @@ pub struct ServeArgs {
     #[arg(long, env = "FEEDWATCH_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
+    /// Longest a statement import (`POST …/imports`) may take, upload included, before it is
+    /// answered 503 and rolled back; every other route keeps `FEEDWATCH_REQUEST_TIMEOUT`.
+    #[arg(long, env = "FEEDWATCH_IMPORT_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub import_timeout: Duration,
+
     /// Failed authentication attempts one client address may make at once before it is answered
     /// 429 with Retry-After; 0 turns the throttle off. The address is the TCP peer's: behind a
     /// proxy, every client shares the proxy's (throttle there instead).

@@ -26,8 +26,10 @@ pub mod pagination;
 pub mod precondition;
 pub mod problem;
 pub mod refreshes;
+pub mod route_timeout;
 pub mod sandbox_bank;
 pub mod schema;
+pub mod spool;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -44,7 +46,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{OpenApi as OpenApiDocument, RefOr, Response, ResponseBuilder};
@@ -88,6 +89,8 @@ pub struct HttpSettings {
     /// Largest statement file a `POST …/imports` accepts (every other route: `max_body_bytes`).
     pub import_max_bytes: usize,
     pub request_timeout: Duration,
+    /// Longest a `POST …/imports` may take (every other route: `request_timeout`).
+    pub import_timeout: Duration,
     /// The helpdesk console's sessions.
     pub console: console::Settings,
     /// Failed authentication attempts a client address may make before it is answered 429.
@@ -200,7 +203,10 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(cors(&settings.cors_origins))
         .layer(CompressionLayer::new())
         .layer(axum::middleware::from_fn(middleware::problem_details))
-        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, settings.request_timeout))
+        .layer(axum::middleware::from_fn_with_state(
+            route_timeout::Timeouts { api: settings.request_timeout, import: settings.import_timeout },
+            route_timeout::limit,
+        ))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::from_fn_with_state(
             body_limit::BodyLimits { api: settings.max_body_bytes, import: settings.import_max_bytes },

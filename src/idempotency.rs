@@ -34,11 +34,18 @@ pub enum Claim {
 
 /// A fingerprint of what the request asks for.
 pub fn request_hash(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut hasher = request_hasher(method, path);
+    hasher.update(body);
+    hasher.finalize().to_vec()
+}
+
+/// [`request_hash`] for a body that arrives in pieces: feed it the body, then finalise.
+pub fn request_hasher(method: &str, path: &str) -> Sha256 {
     let mut hasher = Sha256::new();
-    for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
+    for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n"] {
         hasher.update(part);
     }
-    hasher.finalize().to_vec()
+    hasher
 }
 
 /// Forgets records past their [`RETENTION`], one batch of 1000 per call: housekeeping calls it

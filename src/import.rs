@@ -3,7 +3,9 @@
 //! transaction per file. Rows that only resemble a stored transaction are held for a person
 //! to confirm; nothing is merged silently.
 
+mod account;
 pub mod dedup;
+mod matching;
 pub mod store;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
@@ -13,9 +15,13 @@ use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::connection::{self, Account};
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+
+use crate::connection;
 use crate::feed;
-use crate::statement::{self, AccountStatement, ReadOptions, ReadWarning, Refusal, SkippedRow, StatementFile};
+use crate::statement::{self, Event, ReadOptions, ReadWarning, Refusal, SkippedRow, StatementStream};
+use account::AccountImport;
 
 pub use crate::statement::Format;
 
@@ -38,9 +44,11 @@ pub struct ImportReport {
     /// What the reader found: `OFX 102 (SGML), Web Connect (QFX/QBO)`, `CSV, semicolon separated…`.
     pub dialect: String,
     pub accounts: Vec<AccountReport>,
-    /// Defects the reader tolerated, each with its line.
+    /// Defects the reader tolerated, each with its line (the first thousand).
     #[schema(value_type = Vec<Object>)]
     pub warnings: Vec<ReadWarning>,
+    /// Warnings past those listed in `warnings`.
+    pub omitted_warnings: u64,
     /// First and last day the file covers, over every account.
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
@@ -53,9 +61,11 @@ pub struct AccountReport {
     pub already_present: u64,
     /// Rows held for a person to confirm (`POST /v1/imports/{id}/duplicates/{duplicate_id}`).
     pub probable_duplicates: Vec<HeldDuplicate>,
-    /// Rows left out, with their line and why.
+    /// Rows left out, with their line and why (the first thousand).
     #[schema(value_type = Vec<Object>)]
     pub skipped: Vec<SkippedRow>,
+    /// Rows left out past those listed in `skipped`.
+    pub omitted_skipped: u64,
     pub start: Option<NaiveDate>,
     pub end: Option<NaiveDate>,
 }
@@ -126,199 +136,164 @@ pub async fn import(
     bytes: &[u8],
     options: &ReadOptions,
 ) -> Result<ImportReport, ImportError> {
-    let file = statement::read(bytes, options).map_err(ImportError::Unreadable)?;
+    let digest = Sha256::digest(bytes);
+    import_from(conn, target, std::io::Cursor::new(bytes.to_vec()), &digest, options).await
+}
+
+/// Reads and imports a file (a spooled upload) in the caller's transaction (one per file),
+/// a batch of rows at a time: the file is read on a blocking thread, a batch ahead of the
+/// statements that classify and insert the one before. `sha256` is the file's digest.
+pub async fn import_from<R: Read + Seek + Send + 'static>(
+    conn: &mut PgConnection,
+    target: Target,
+    source: R,
+    sha256: &[u8],
+    options: &ReadOptions,
+) -> Result<ImportReport, ImportError> {
+    let options = options.clone();
+    let stream = blocking(move || statement::open(source, &options)).await?.map_err(ImportError::Unreadable)?;
     let accounts = connection::store::accounts(&mut *conn, target.connection_id).await?;
-    let matched = match_accounts(&file, &accounts, target.account_id)?;
     feed::store::lock_connection(&mut *conn, target.connection_id).await?;
     let import_id = Uuid::now_v7();
-    let mut plan = Plan::default();
-    let mut reports = Vec::new();
-    for (statement, account) in &matched {
-        reports.push(plan_account(conn, import_id, statement, account, &mut plan).await?);
+    let mut matcher = matching::Matcher::new(accounts, target.account_id);
+    let mut importing: HashMap<usize, AccountImport> = HashMap::new();
+    let mut next = Some(tokio::task::spawn_blocking(move || read_batch(stream)));
+    while let Some(reading) = next.take() {
+        let (stream, batch, done) = reading.await.map_err(|error| ImportError::Corrupt(error.to_string()))?;
+        let batch = batch.map_err(ImportError::Unreadable)?;
+        if done {
+            apply(conn, target, import_id, &mut matcher, &mut importing, batch).await?;
+            let ending = blocking(move || stream.finish()).await?.map_err(ImportError::Unreadable)?;
+            return finish(conn, target, import_id, sha256, matcher, importing, ending).await;
+        }
+        next = Some(tokio::task::spawn_blocking(move || read_batch(stream)));
+        apply(conn, target, import_id, &mut matcher, &mut importing, batch).await?;
     }
-    let (start, end) = period(&file);
+    Err(ImportError::Corrupt("the file's reading stopped".to_owned()))
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ImportError> {
+    tokio::task::spawn_blocking(work).await.map_err(|error| ImportError::Corrupt(error.to_string()))
+}
+
+/// A batch read, and whether the file is read to its end.
+type Batch<R> = (StatementStream<R>, Result<Vec<Event>, Refusal>, bool);
+
+fn read_batch<R: Read + Seek>(mut stream: StatementStream<R>) -> Batch<R> {
+    let mut batch = Vec::with_capacity(account::BATCH);
+    while batch.len() < account::BATCH {
+        match stream.next_event() {
+            Ok(Some(event)) => batch.push(event),
+            Ok(None) => return (stream, Ok(batch), true),
+            Err(refusal) => return (stream, Err(refusal), true),
+        }
+    }
+    (stream, Ok(batch), false)
+}
+
+/// A batch of events: accounts matched, rows classified and inserted.
+async fn apply(
+    conn: &mut PgConnection,
+    target: Target,
+    import_id: Uuid,
+    matcher: &mut matching::Matcher,
+    importing: &mut HashMap<usize, AccountImport>,
+    batch: Vec<Event>,
+) -> Result<(), ImportError> {
+    for event in batch {
+        match event {
+            Event::Account { key, account, currency } => match matcher.place(key, &account)? {
+                matching::Place::Into(found) => {
+                    importing.insert(key, AccountImport::new(found, currency));
+                }
+                matching::Place::Tentatively(found) => {
+                    store::savepoint(&mut *conn).await?;
+                    importing.insert(key, AccountImport::new(found, currency));
+                }
+                matching::Place::Instead { dropped, found } => {
+                    store::rollback_to_savepoint(&mut *conn).await?;
+                    importing.remove(&dropped);
+                    if let Some(found) = found {
+                        importing.insert(key, AccountImport::new(found, currency));
+                    }
+                }
+                matching::Place::Nowhere => {}
+            },
+            Event::Row { key, row } => {
+                if let Some(account) = importing.get_mut(&key)
+                    && account.push(row)
+                {
+                    account.flush(conn, target.connection_id, import_id).await?;
+                }
+            }
+            Event::Skipped { key, skipped } => {
+                if let Some(account) = importing.get_mut(&key) {
+                    account.skip(skipped);
+                }
+            }
+        }
+    }
+    for account in importing.values_mut() {
+        account.flush(conn, target.connection_id, import_id).await?;
+    }
+    Ok(())
+}
+
+/// The report, coverage and held rows, once every row is in.
+async fn finish(
+    conn: &mut PgConnection,
+    target: Target,
+    import_id: Uuid,
+    sha256: &[u8],
+    matcher: matching::Matcher,
+    mut importing: HashMap<usize, AccountImport>,
+    ending: statement::Ending,
+) -> Result<ImportReport, ImportError> {
+    matcher.finish()?;
+    let mut reports = Vec::new();
+    let mut held = Vec::new();
+    for (key, statement) in &ending.accounts {
+        let Some(mut account) = importing.remove(key) else { continue };
+        account.report.start = statement.start;
+        account.report.end = statement.end;
+        if account.days().is_some()
+            && let (Some(start), Some(end)) = (statement.start, statement.end)
+        {
+            let source = feed::coverage::Source::Import;
+            feed::store::record_coverage(&mut *conn, account.account.id, source, start, end).await?;
+        }
+        held.append(&mut account.held);
+        reports.push(account.report);
+    }
+    let start = ending.accounts.iter().filter_map(|(_, a)| a.start).min();
+    let end = ending.accounts.iter().filter_map(|(_, a)| a.end).max();
     let report = ImportReport {
         import_id,
-        format: file.format,
-        dialect: file.dialect.clone(),
+        format: ending.format,
+        dialect: ending.dialect,
         accounts: reports,
-        warnings: file.warnings.clone(),
+        warnings: ending.warnings,
+        omitted_warnings: ending.omitted_warnings as u64,
         start,
         end,
     };
     let stored_report = serde_json::to_value(&report).map_err(|error| ImportError::Corrupt(error.to_string()))?;
-    let digest = Sha256::digest(bytes);
-    store::insert_import(&mut *conn, import_id, target.connection_id, &digest, file.format, &stored_report).await?;
-    // In batches: one statement's parameter arrays for a whole large file would be held in
-    // memory beside the rows; a batch's are small and the statements are as fast.
-    for batch in plan.added.chunks(INSERT_BATCH) {
-        feed::store::insert_imported(&mut *conn, target.connection_id, import_id, batch).await?;
-    }
-    store::insert_held(conn, &plan.held).await?;
+    store::insert_import(&mut *conn, import_id, target.connection_id, sha256, report.format, &stored_report).await?;
+    store::insert_held(conn, &held).await?;
     Ok(report)
-}
-
-/// Rows inserted per statement.
-const INSERT_BATCH: usize = 5_000;
-
-#[derive(Debug, Default)]
-struct Plan {
-    added: Vec<feed::store::Imported>,
-    held: Vec<store::Held>,
-}
-
-/// Files name their accounts by the bank's id; CSV names none, so it needs the account named
-/// by the caller, or a connection with one account.
-fn match_accounts<'f>(
-    file: &'f StatementFile,
-    accounts: &[Account],
-    named: Option<Uuid>,
-) -> Result<Vec<(&'f AccountStatement, Account)>, ImportError> {
-    if let Some(named) = named {
-        let account = accounts
-            .iter()
-            .find(|a| a.id == named)
-            .ok_or_else(|| ImportError::NoAccount("the connection has no account with that id".to_owned()))?;
-        let fitting: Vec<&AccountStatement> = file
-            .accounts
-            .iter()
-            .filter(|s| s.account.account_id().is_none_or(|id| id == account.bank_account_id))
-            .collect();
-        return match (fitting.as_slice(), file.accounts.as_slice()) {
-            ([one], _) => Ok(vec![(*one, account.clone())]),
-            ([], [only]) => Ok(vec![(only, account.clone())]),
-            _ => Err(ImportError::NoAccount(format!(
-                "the file holds {} statements and none (or several) is for account {}",
-                file.accounts.len(),
-                account.bank_account_id
-            ))),
-        };
-    }
-    file.accounts
-        .iter()
-        .map(|statement| {
-            let found = match statement.account.account_id() {
-                Some(id) => accounts.iter().find(|a| a.bank_account_id == id),
-                None if accounts.len() == 1 => accounts.first(),
-                None => None,
-            };
-            found.map(|account| (statement, account.clone())).ok_or_else(|| {
-                ImportError::NoAccount(match statement.account.account_id() {
-                    Some(id) => format!("no account of this connection has the bank id {id:?}; name the account"),
-                    None => "the file names no account and the connection has several; name the account".to_owned(),
-                })
-            })
-        })
-        .collect()
 }
 
 /// Imported rows are stored at noon UTC of their posting day (the day in the file's own offset):
 /// identity and dedup work on the day, CSV exports and many OFX files give no time, so none is
 /// kept, and noon keeps the day the same wherever it is shown from UTC−11 to UTC+11.
-fn noon(day: NaiveDate) -> DateTime<Utc> {
+pub(crate) fn noon(day: NaiveDate) -> DateTime<Utc> {
     day.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap_or_default()).and_utc()
-}
-
-async fn plan_account(
-    conn: &mut PgConnection,
-    import_id: Uuid,
-    statement: &AccountStatement,
-    account: &Account,
-    plan: &mut Plan,
-) -> Result<AccountReport, ImportError> {
-    let mut report = AccountReport {
-        account_id: account.id,
-        added: 0,
-        already_present: 0,
-        probable_duplicates: Vec::new(),
-        skipped: statement.skipped.clone(),
-        start: statement.start,
-        end: statement.end,
-    };
-    let (Some(first), Some(last)) =
-        (statement.rows.iter().map(|r| r.posted).min(), statement.rows.iter().map(|r| r.posted).max())
-    else {
-        return Ok(report);
-    };
-    let from = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    let to = last.succ_opt().unwrap_or(last).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    let stored = feed::store::stored_between(&mut *conn, account.id, from, to).await?;
-    if let (Some(start), Some(end)) = (statement.start, statement.end) {
-        feed::store::record_coverage(&mut *conn, account.id, feed::coverage::Source::Import, start, end).await?;
-    }
-    // A FITID a bank repeats within one file cannot name two rows: later ones go by identity.
-    let mut seen = std::collections::HashSet::new();
-    let fitids: Vec<Option<&str>> =
-        statement.rows.iter().map(|r| r.fitid.as_deref().filter(|fitid| seen.insert(*fitid))).collect();
-    let candidates: Vec<dedup::Candidate<'_>> = statement
-        .rows
-        .iter()
-        .zip(&fitids)
-        .map(|(r, fitid)| dedup::Candidate { fitid: *fitid, day: r.posted, amount: r.amount, payee: &r.payee })
-        .collect();
-    let (verdicts, keys) = dedup::classify(&candidates, &stored);
-    let currency = statement.currency.clone().filter(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()));
-    let currency = currency.unwrap_or_else(|| account.currency.clone());
-    for (((row, verdict), key), fitid) in statement.rows.iter().zip(verdicts).zip(keys).zip(&fitids) {
-        let fitid = fitid.map_or_else(|| synthetic_fitid(&key), str::to_owned);
-        match verdict {
-            dedup::Verdict::Present(_) => report.already_present += 1,
-            dedup::Verdict::Add => {
-                report.added += 1;
-                plan.added.push(feed::store::Imported {
-                    account_id: account.id,
-                    fitid,
-                    synthetic_key: key,
-                    posted_at: noon(row.posted),
-                    amount: row.amount,
-                    currency: currency.clone(),
-                    name: row.payee.clone(),
-                    memo: row.memo.clone().unwrap_or_default(),
-                    check_number: row.reference.clone().unwrap_or_default(),
-                });
-            }
-            dedup::Verdict::Held(resembles) => {
-                let id = Uuid::now_v7();
-                report.probable_duplicates.push(HeldDuplicate {
-                    duplicate_id: id,
-                    line: row.line,
-                    posted_on: row.posted,
-                    amount: row.amount,
-                    payee: row.payee.clone(),
-                    resembles,
-                });
-                plan.held.push(store::Held {
-                    id,
-                    import_id,
-                    account_id: account.id,
-                    line: i32::try_from(row.line).unwrap_or(i32::MAX),
-                    fitid: Some(fitid),
-                    synthetic_key: key,
-                    posted_at: noon(row.posted),
-                    amount: row.amount,
-                    currency: currency.clone(),
-                    name: row.payee.clone(),
-                    memo: row.memo.clone().unwrap_or_default(),
-                    check_number: row.reference.clone().unwrap_or_default(),
-                    resembles,
-                    state: DuplicateState::Held.as_str().to_owned(),
-                });
-            }
-        }
-    }
-    Ok(report)
 }
 
 /// Rows without the bank's id are stored under one derived from their identity, so the same
 /// row imported twice lands on the same key.
-fn synthetic_fitid(key: &str) -> String {
+pub(crate) fn synthetic_fitid(key: &str) -> String {
     format!("import:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..40])
-}
-
-fn period(file: &StatementFile) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let start = file.accounts.iter().filter_map(|a| a.start).min();
-    let end = file.accounts.iter().filter_map(|a| a.end).max();
-    (start, end)
 }
 
 /// A person's decision on a held row: `Imported` adds it to the feed as a transaction of its

@@ -18,6 +18,7 @@ mod model;
 mod repair;
 mod request;
 mod sgml;
+mod stream;
 mod summary;
 mod tree;
 mod write;
@@ -37,6 +38,7 @@ pub use model::{
 };
 pub use repair::{ReadWarning, WarningCode};
 pub use request::{OfxRequest, Password, RequestMessage, SignonRequest, parse_request, write_request};
+pub use stream::{Ending, Item, LenientStream, MAX_WARNINGS, StatementKey};
 pub use summary::{AccountSummary, StatusEntry, StatusScope, Summary};
 pub use write::write_response;
 
@@ -99,20 +101,19 @@ pub fn read_lenient(input: &[u8], options: &ParseOptions) -> Result<LenientReadi
     if input.len() > options.max_bytes {
         return Err(OfxError::TooLarge { size: input.len(), limit: options.max_bytes });
     }
-    let mut warnings = Vec::new();
-    let mut prelude = decode::decode(input)?;
-    decode::review_encoding(input, &mut prelude, &mut warnings);
-    let end = repair::body_end(&prelude.text, prelude.body_start, &mut warnings);
-    prelude.text.truncate(end);
-    repair::lowercase_tags(&prelude.text, prelude.body_start, &mut warnings);
-    let xml = sgml::to_xml(&prelude.text, prelude.body_start, options.max_depth)?;
-    let body_line = body_line(&prelude);
-    // The decoded text is not needed past here; the tree is the largest thing a read holds.
-    drop(std::mem::take(&mut prelude.text));
-    let mut ofx = ofx_element(body_line, &xml, options)?;
-    repair::repair(&mut ofx, &mut warnings)?;
-    let transaction_lines = extract::transaction_lines(&ofx);
-    let document = extract::document_with(prelude.version, prelude.header, &ofx, extract::Fitids::MayBeMissing)?;
-    warnings.sort_by_key(|warning| warning.line);
+    let mut stream = LenientStream::open(std::io::Cursor::new(input), options)?;
+    let mut streamed: Vec<(StatementKey, usize, Transaction)> = Vec::new();
+    while let Some(item) = stream.next_item()? {
+        if let Item::Transaction { key, line, transaction } = item {
+            streamed.push((key, line, *transaction));
+        }
+    }
+    let Ending { mut document, keys, mut transaction_lines, warnings, .. } = stream.finish()?;
+    for (key, line, transaction) in streamed {
+        if let Some(index) = keys.iter().position(|k| *k == key) {
+            document.statements[index].transactions.push(transaction);
+            transaction_lines[index].push(line);
+        }
+    }
     Ok(LenientReading { document, warnings, transaction_lines })
 }

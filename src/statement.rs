@@ -9,6 +9,7 @@ pub mod csv;
 mod format;
 mod from_ofx;
 mod model;
+mod stream;
 
 #[cfg(test)]
 mod evaluation;
@@ -17,6 +18,7 @@ mod proptests;
 
 pub use format::Format;
 pub use model::{AccountRef, AccountStatement, Refusal, SkippedRow, StatementFile, StatementRow};
+pub use stream::{Ending, Event, StatementStream, open};
 
 pub use crate::ofx::{ReadWarning, WarningCode};
 
@@ -35,11 +37,5 @@ pub fn read(input: &[u8], options: &ReadOptions) -> Result<StatementFile, Refusa
     if input.len() > MAX_FILE_BYTES {
         return Err(Refusal::whole_file(format!("file is {} bytes, over the limit of {MAX_FILE_BYTES}", input.len())));
     }
-    match format::recognise(input) {
-        Format::Ofx => from_ofx::read(input),
-        Format::Csv => csv::read(input, &options.csv),
-        Format::Unknown => {
-            Err(Refusal::whole_file("neither OFX (QFX, QBO) nor CSV: no <OFX> element and no delimited rows"))
-        }
-    }
+    stream::collect(open(std::io::Cursor::new(input), options)?)
 }

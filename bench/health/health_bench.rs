@@ -157,6 +157,7 @@ async fn fleet(admin: &PgPool, url: &str, size: i64) -> anyhow::Result<Fleet> {
             max_body_bytes: 1 << 20,
             import_max_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
+            import_timeout: Duration::from_secs(120),
             auth_throttle: Default::default(),
             connections: Default::default(),
             console: Default::default(),

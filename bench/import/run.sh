@@ -10,7 +10,8 @@
 # Targets: import >= 0.5 x COPY rate; peak RSS < 100 MB for the 50 MB file.
 #
 # The release binary, the service's default settings (`feedwatch serve` with its private
-# PostgreSQL, 1 MiB API body limit, 64 MiB import limit, 30 s request timeout), loopback only.
+# PostgreSQL, 1 MiB API body limit, 64 MiB import limit, 30 s request timeout, 120 s import
+# timeout), loopback only.
 #
 # Usage: bench/import/run.sh
 # Knobs (environment):

@@ -18,16 +18,39 @@ pub struct Facts<'a> {
 
 /// Keys for `rows` in the order given (the order the source lists them).
 pub fn synthetic_keys(rows: &[Facts<'_>]) -> Vec<String> {
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    rows.iter()
-        .map(|row| {
-            let base = format!("{}|{}|{}", row.day, row.amount.normalize(), normalise_payee(row.payee));
-            let occurrence = seen.entry(base.clone()).or_insert(0);
-            let key = format!("{base}|{occurrence}");
-            *occurrence += 1;
-            key
-        })
-        .collect()
+    let mut occurrences = Occurrences::default();
+    rows.iter().map(|row| occurrences.key(*row)).collect()
+}
+
+/// How many rows of each identity came before: the keys of a long list given a part at a time
+/// (an import's batches) are those of the whole list. Identities are remembered by digest, so a
+/// file of hundreds of thousands of rows is keyed in a few megabytes.
+#[derive(Debug, Default)]
+pub struct Occurrences {
+    seen: std::collections::HashMap<u64, usize>,
+}
+
+impl Occurrences {
+    /// The next row's key.
+    pub fn key(&mut self, row: Facts<'_>) -> String {
+        let base = format!("{}|{}|{}", row.day, row.amount.normalize(), normalise_payee(row.payee));
+        let occurrence = self.seen.entry(digest(&base)).or_insert(0);
+        let key = format!("{base}|{occurrence}");
+        *occurrence += 1;
+        key
+    }
+}
+
+/// The first 64 bits of the SHA-256 of `text`: how identities and FITIDs are remembered when a
+/// whole file's worth must be. Two of a file's 400,000 rows sharing one is a chance in a
+/// hundred million; and since the digest is the same on every read, such a pair would be keyed
+/// the same way by every import and refresh, not once one way and once another.
+pub fn digest(text: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// Lower-case letters and digits only: `AMAZON.COM*2X4` and `Amazon.com *2x4` are one payee.

@@ -19,7 +19,8 @@ pub struct BodyLimits {
 }
 
 /// The routes that take a statement file.
-const IMPORT_ROUTES: [&str; 2] = ["/v1/connections/{id}/imports", "/v1/connections/{id}/accounts/{account_id}/imports"];
+pub(super) const IMPORT_ROUTES: [&str; 2] =
+    ["/v1/connections/{id}/imports", "/v1/connections/{id}/accounts/{account_id}/imports"];
 
 impl BodyLimits {
     fn for_route(self, route: Option<&str>) -> usize {

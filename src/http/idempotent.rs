@@ -38,6 +38,12 @@ impl IdempotentPost {
         Ok(Self { key, api_key_id: caller.key_id })
     }
 
+    /// [`Self::read`] for a body fingerprinted as it arrived (`idempotency::request_hasher`).
+    pub fn fingerprinted(headers: &HeaderMap, caller: &Principal, fingerprint: Vec<u8>) -> Result<Self, ApiError> {
+        let key = key(headers)?.map(|key| (key, fingerprint));
+        Ok(Self { key, api_key_id: caller.key_id })
+    }
+
     /// Runs `work` in one transaction with the key's record, so a crash can never leave one
     /// without the other. The first use of a key does the work and records the response it
     /// returns; the same request again gets that response without doing it twice; the key with

@@ -3,6 +3,9 @@
 //! report at `GET /v1/imports/{id}`; decisions on held rows at
 //! `POST /v1/imports/{id}/duplicates/{duplicate_id}`.
 
+use std::sync::{Arc, Mutex};
+
+use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
@@ -15,11 +18,13 @@ use super::auth::Caller;
 use super::connections::{visible, writer};
 use super::extract::{Json, Path, Query, parse_json};
 use super::idempotent::{self, IdempotentPost, Outcome};
-use super::problem::{ApiError, FieldError, Problem};
+use super::problem::{ApiError, FieldError, Problem, problem_for_status};
+use super::spool;
 use crate::idempotency::StoredResponse;
 use crate::import::{self, DuplicateState, ImportError, ImportReport, Target};
 use crate::statement::ReadOptions;
 use crate::statement::csv::{CsvOptions, DateOrder, DecimalMark};
+use sha2::{Digest, Sha256};
 
 /// How to read a CSV file when its own detection should not decide.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,7 +83,7 @@ pub async fn import_file(
     Path(id): Path<Uuid>,
     Query(params): Query<ImportParams>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     run(state, caller, id, params, headers, body).await
 }
@@ -107,7 +112,7 @@ pub async fn import_account_file(
     Path((id, account_id)): Path<(Uuid, Uuid)>,
     Query(params): Query<AccountImportParams>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     let params =
         ImportParams { account_id: Some(account_id), date_order: params.date_order, decimal_mark: params.decimal_mark };
@@ -127,21 +132,25 @@ async fn run(
     id: Uuid,
     params: ImportParams,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
     writer(&caller)?;
     visible(&state, &caller.0, id).await?;
     let path = format!("/v1/connections/{id}/imports?{}", params.account_id.map(|a| a.to_string()).unwrap_or_default());
-    let post = IdempotentPost::read(&headers, &caller.0, &path, &body)?;
-    let (file, form_options) = file_of(&headers, body).await?;
+    let mut fingerprint = crate::idempotency::request_hasher("POST", &path);
+    let (file, form_options) = file_of(&headers, body, &mut fingerprint).await?;
+    let post = IdempotentPost::fingerprinted(&headers, &caller.0, fingerprint.finalize().to_vec())?;
     let mut csv = form_options.unwrap_or_default();
     csv.date_order = params.date_order.or(csv.date_order);
     csv.decimal_mark = params.decimal_mark.or(csv.decimal_mark);
     let options = ReadOptions { csv };
     let target = Target { connection_id: id, account_id: params.account_id };
+    let spool::Spooled { file, sha256, .. } = file;
+    let mut file = Some(file);
     let outcome = post
         .run(&state.pool, async |tx| {
-            let report = import::import(tx, target, &file, &options).await.map_err(import_problem)?;
+            let file = file.take().ok_or_else(|| ApiError::internal(&"the file was taken"))?;
+            let report = import::import_from(tx, target, file, &sha256, &options).await.map_err(import_problem)?;
             let body = serde_json::to_vec(&report).map_err(|error| ApiError::internal(&error))?;
             let location = format!("/v1/imports/{}", report.import_id);
             Ok(((), StoredResponse { status: StatusCode::CREATED.as_u16(), body, location: Some(location) }))
@@ -153,31 +162,43 @@ async fn run(
     })
 }
 
-/// The file and any CSV options, from a form or the raw body.
-/// The raw body is the file itself, not a copy: files run to tens of megabytes.
+/// The file (spooled) and any CSV options, from a form or the raw body; `fingerprint` is fed
+/// the whole body as it arrives.
 async fn file_of(
     headers: &HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<(axum::body::Bytes, Option<CsvOptions>), ApiError> {
+    body: axum::body::Body,
+    fingerprint: &mut Sha256,
+) -> Result<(spool::Spooled, Option<CsvOptions>), ApiError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if !content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
-        return Ok((body, None));
+        return Ok((spool::body(headers, body, fingerprint).await?, None));
     }
+    let hasher = Arc::new(Mutex::new(std::mem::take(fingerprint)));
     let request = axum::http::Request::builder()
         .header(header::CONTENT_TYPE, content_type)
-        .body(axum::body::Body::from(body))
+        .body(spool::hashing(body, Arc::clone(&hasher)))
         .map_err(|error| ApiError::internal(&error))?;
-    let bad_form = |detail: String| {
-        ApiError::bad_request("invalid_form", detail)
-            .with_errors(vec![FieldError::new("file", "a multipart form with a file part")])
+    let bad_form = |error: MultipartError| match error.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => problem_for_status(StatusCode::PAYLOAD_TOO_LARGE),
+        _ => ApiError::bad_request("invalid_form", error.body_text())
+            .with_errors(vec![FieldError::new("file", "a multipart form with a file part")]),
     };
-    let mut form = Multipart::from_request(request, &()).await.map_err(|rejection| bad_form(rejection.body_text()))?;
+    let mut form = Multipart::from_request(request, &()).await.map_err(|rejection| {
+        ApiError::bad_request("invalid_form", rejection.body_text())
+            .with_errors(vec![FieldError::new("file", "a multipart form with a file part")])
+    })?;
     let (mut file, mut options) = (None, None);
-    while let Some(field) = form.next_field().await.map_err(|error| bad_form(error.body_text()))? {
+    while let Some(mut field) = form.next_field().await.map_err(bad_form)? {
         match field.name() {
-            Some("file") => file = Some(field.bytes().await.map_err(|error| bad_form(error.body_text()))?),
+            Some("file") => {
+                let mut spool = spool::Spool::create(headers).await?;
+                while let Some(chunk) = field.chunk().await.map_err(bad_form)? {
+                    spool.write(&chunk).await?;
+                }
+                file = Some(spool.finish().await?);
+            }
             Some("options") => {
-                let text = field.bytes().await.map_err(|error| bad_form(error.body_text()))?;
+                let text = field.bytes().await.map_err(bad_form)?;
                 options = Some(options_of(&text)?);
             }
             name => {
@@ -189,7 +210,13 @@ async fn file_of(
             }
         }
     }
-    let file = file.ok_or_else(|| bad_form("the form has no part named `file`".to_owned()))?;
+    drop(form);
+    // The rest of the body (the closing boundary) is fingerprinted as it was read.
+    *fingerprint = hasher.lock().map(|hasher| hasher.clone()).map_err(|_| ApiError::internal(&"fingerprint"))?;
+    let file = file.ok_or_else(|| {
+        ApiError::bad_request("invalid_form", "the form has no part named `file`".to_owned())
+            .with_errors(vec![FieldError::new("file", "a multipart form with a file part")])
+    })?;
     Ok((file, options))
 }
 

@@ -1,7 +1,7 @@
 //! Which rows of a file the account holds already, which resemble a stored transaction too
 //! closely to add without a person's word, and which are new. Pure: the caller gathers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -36,10 +36,31 @@ pub enum Verdict {
 pub fn classify(rows: &[Candidate<'_>], stored: &[Stored]) -> (Vec<Verdict>, Vec<String>) {
     let facts: Vec<Facts<'_>> = rows.iter().map(|r| Facts { day: r.day, amount: r.amount, payee: r.payee }).collect();
     let keys = synthetic_keys(&facts);
+    let verdicts = classify_part(rows, &keys, stored, &mut HashSet::new());
+    (verdicts, keys)
+}
+
+/// [`classify`] for a part of a file (an import's batch): `keys` are the rows' keys among the
+/// whole file's (`identity::Occurrences`), `stored` every stored transaction of the days the
+/// part covers, and `taken` the stored transactions earlier parts have answered for (they
+/// answer for none here; those this part takes are added).
+pub fn classify_part(
+    rows: &[Candidate<'_>],
+    keys: &[String],
+    stored: &[Stored],
+    taken: &mut HashSet<Uuid>,
+) -> Vec<Verdict> {
     let stored_keys = keys_of_stored(stored);
     let mut index = StoredIndex::new(stored, &stored_keys);
-    let verdicts = rows.iter().zip(&keys).map(|(row, key)| index.verdict(row, key)).collect();
-    (verdicts, keys)
+    for (used, transaction) in index.used.iter_mut().zip(stored) {
+        *used = taken.contains(&transaction.id);
+    }
+    let verdicts: Vec<Verdict> = rows.iter().zip(keys).map(|(row, key)| index.verdict(row, key)).collect();
+    taken.extend(verdicts.iter().filter_map(|verdict| match verdict {
+        Verdict::Present(id) | Verdict::Held(id) => Some(*id),
+        Verdict::Add => None,
+    }));
+    verdicts
 }
 
 /// The stored transactions by FITID, identity and (day, amount), so a file of a hundred

@@ -113,3 +113,15 @@ pub async fn decide(executor: impl PgExecutor<'_>, id: Uuid, state: DuplicateSta
         .await?;
     Ok(())
 }
+
+/// Marks where a statement imported on trust begins (`import::matching`), so it can be undone
+/// if the file turns out to hold another.
+pub async fn savepoint(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("savepoint import_statement").execute(conn).await?;
+    Ok(())
+}
+
+pub async fn rollback_to_savepoint(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("rollback to savepoint import_statement").execute(conn).await?;
+    Ok(())
+}

@@ -78,41 +78,91 @@ fn choose_encoding(header: &RawHeader) -> &'static Encoding {
     }
 }
 
-/// Files whose header names a single-byte charset (USASCII, 1252) but whose bytes are UTF-8
-/// are read as UTF-8, since reading them as declared would garble every accented letter;
-/// declared UTF-8 that is not was already read as CP1252 (`decode_with`). Both are warned.
-pub(crate) fn review_encoding(input: &[u8], prelude: &mut Prelude, warnings: &mut Vec<ReadWarning>) {
-    if Encoding::for_bom(input).is_some() {
-        return;
+/// Whether a whole file's bytes are UTF-8, and ASCII: what [`plan`] needs besides the start.
+/// Gathered a piece at a time, so the file need not be held.
+#[derive(Debug)]
+pub(crate) struct ByteFacts {
+    utf8: bool,
+    ascii: bool,
+    /// The start of a character the previous piece cut.
+    pending: Vec<u8>,
+}
+
+impl ByteFacts {
+    pub fn new() -> Self {
+        Self { utf8: true, ascii: true, pending: Vec::new() }
     }
-    let declared = declared_label(prelude);
-    let used = prelude.header.encoding.clone();
-    if used != UTF_8.name()
-        && !input.is_ascii()
-        && let Ok(text) = std::str::from_utf8(input)
-    {
-        let message = format!("header declares {declared} but the bytes are UTF-8; read as UTF-8");
-        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
-        prelude.text = text.to_owned();
-        // Offsets of the other decoding do not hold where the header had non-ASCII bytes.
-        prelude.body_start = header_end(&prelude.text);
-        prelude.header.encoding = UTF_8.name().to_owned();
-        return;
+
+    pub fn update(&mut self, piece: &[u8]) {
+        if self.pending.is_empty() && piece.is_ascii() {
+            return;
+        }
+        self.ascii = false;
+        if !self.utf8 {
+            return;
+        }
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(piece);
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => {}
+            Err(error) if error.error_len().is_none() => self.pending = bytes[error.valid_up_to()..].to_vec(),
+            Err(_) => self.utf8 = false,
+        }
     }
-    let declared_utf8 = declared.eq_ignore_ascii_case("UTF-8") || declared.eq_ignore_ascii_case("UTF8");
-    if declared_utf8 && used != UTF_8.name() {
-        let message = format!("header declares UTF-8 but the bytes are not; read as {used}");
-        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
+
+    /// (valid UTF-8, ASCII only)
+    pub fn finish(self) -> (bool, bool) {
+        (self.utf8 && self.pending.is_empty(), self.ascii)
     }
 }
 
-fn declared_label(prelude: &Prelude) -> String {
-    let head = &prelude.text[..prelude.body_start];
+/// How a file read piece by piece is decoded: its header, the encoding and the BOM to skip.
+pub(crate) struct Plan {
+    pub version: OfxVersion,
+    pub header: OfxHeader,
+    pub encoding: &'static Encoding,
+    pub bom_len: usize,
+}
+
+/// Decides the encoding from the file's start (`head`, which holds the header) and the facts
+/// of all its bytes, as [`decode`] does for a whole file, and more leniently: files whose
+/// header names a single-byte charset (USASCII, 1252) but whose bytes are UTF-8 are read as
+/// UTF-8, since reading them as declared would garble every accented letter; declared UTF-8
+/// that is not is read as CP1252. Both are warned.
+pub(crate) fn plan(head: &[u8], utf8: bool, ascii: bool, warnings: &mut Vec<ReadWarning>) -> Result<Plan, OfxError> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(head) {
+        let (text, _) = encoding.decode_without_bom_handling(&head[bom_len..]);
+        let header = read_header(&text[..header_end(&text)])?;
+        let header_out = OfxHeader { fields: header.fields, encoding: encoding.name().to_owned() };
+        return Ok(Plan { version: header.version, header: header_out, encoding, bom_len });
+    }
+    let sniffed = String::from_utf8_lossy(&head[..header_end_bytes(head)]);
+    let mut encoding = choose_encoding(&read_header(&sniffed)?);
+    if encoding == UTF_8 && !utf8 {
+        encoding = WINDOWS_1252;
+    }
+    let (text, _) = encoding.decode_without_bom_handling(head);
+    let region = &text[..header_end(&text)];
+    let header = read_header(region)?;
+    let declared = declared_label(region, &header.fields);
+    if encoding != UTF_8 && !ascii && utf8 {
+        let message = format!("header declares {declared} but the bytes are UTF-8; read as UTF-8");
+        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
+        encoding = UTF_8;
+    } else if (declared.eq_ignore_ascii_case("UTF-8") || declared.eq_ignore_ascii_case("UTF8")) && encoding != UTF_8 {
+        let message = format!("header declares UTF-8 but the bytes are not; read as {}", encoding.name());
+        warnings.push(ReadWarning::at(1, WarningCode::CharsetMismatch, message));
+    }
+    let header_out = OfxHeader { fields: header.fields, encoding: encoding.name().to_owned() };
+    Ok(Plan { version: header.version, header: header_out, encoding, bom_len: 0 })
+}
+
+fn declared_label(head: &str, fields: &BTreeMap<String, String>) -> String {
     if head.trim_start().starts_with("<?") {
         let declaration = processing_instruction(head, "xml");
         return pi_attributes(declaration).remove("ENCODING").unwrap_or_else(|| "UTF-8".to_owned());
     }
-    sgml_encoding_label(&prelude.header.fields).unwrap_or_else(|| "no charset".to_owned())
+    sgml_encoding_label(fields).unwrap_or_else(|| "no charset".to_owned())
 }
 
 fn header_end_bytes(input: &[u8]) -> usize {
@@ -130,7 +180,7 @@ fn header_end_bytes(input: &[u8]) -> usize {
     input.len()
 }
 
-fn header_end(text: &str) -> usize {
+pub(crate) fn header_end(text: &str) -> usize {
     header_end_bytes(text.as_bytes())
 }
 

@@ -122,7 +122,7 @@ fn statement(trnrs: &Element, body: Option<&Element>, kind: StatementKind, fitid
     })
 }
 
-fn statement_account(body: &Element, kind: StatementKind) -> Result<Account> {
+pub(crate) fn statement_account(body: &Element, kind: StatementKind) -> Result<Account> {
     match kind {
         StatementKind::Bank => Ok(Account::Bank(bank_account(required_child(body, "BANKACCTFROM")?)?)),
         StatementKind::CreditCard => card_account(required_child(body, "CCACCTFROM")?),
@@ -146,7 +146,7 @@ fn transactions(list: &Element, fitids: Fitids) -> Result<Vec<Transaction>> {
     list.children_named("STMTTRN").map(|trn| transaction(trn, fitids)).collect()
 }
 
-fn transaction(trn: &Element, fitids: Fitids) -> Result<Transaction> {
+pub(crate) fn transaction(trn: &Element, fitids: Fitids) -> Result<Transaction> {
     let fitid = match fitids {
         Fitids::Required => required(trn, "FITID")?,
         Fitids::MayBeMissing => trn.text_of("FITID").unwrap_or_default(),

@@ -72,6 +72,12 @@ pub(crate) fn repair(ofx: &mut Element<'_>, warnings: &mut Vec<ReadWarning>) -> 
     Ok(())
 }
 
+/// Repairs one `STMTTRN` (or any aggregate) handed out by a streaming read, as [`repair`]
+/// repairs it in a whole tree.
+pub(crate) fn aggregate(element: &mut Element<'_>, warnings: &mut Vec<ReadWarning>) -> Result<(), OfxError> {
+    walk(element, warnings)
+}
+
 fn walk(element: &mut Element<'_>, warnings: &mut Vec<ReadWarning>) -> Result<(), OfxError> {
     for child in &mut element.children {
         leaf(child, warnings)?;
@@ -253,21 +259,45 @@ fn statements(ofx: &Element<'_>, warnings: &mut Vec<ReadWarning>) {
             let message = "statement names no currency (<CURDEF>); the account's own currency applies";
             warnings.push(ReadWarning::at(body.line, WarningCode::MissingCurrency, message));
         }
-        let mut seen = std::collections::HashSet::new();
+        let mut fitids = FitidCheck::default();
         for trn in body.child("BANKTRANLIST").into_iter().flat_map(|l| l.children_named("STMTTRN")) {
-            match trn.text_of("FITID") {
-                None => {
-                    let message = "transaction has no FITID; it is identified by date, amount and payee";
-                    warnings.push(ReadWarning::at(trn.line, WarningCode::MissingFitid, message));
-                }
-                Some(fitid) if !seen.insert(fitid.to_owned()) => {
-                    let message = format!("FITID {fitid:?} repeats within the statement");
-                    warnings.push(ReadWarning::at(trn.line, WarningCode::DuplicateFitid, message));
-                }
-                Some(_) => {}
-            }
+            fitids.check(trn, warnings);
         }
     }
+}
+
+/// FITIDs present and distinct within one statement. The FITIDs seen are kept as 64-bit
+/// digests: a statement of hundreds of thousands of transactions is checked in a few
+/// megabytes (two of them sharing a digest, a chance in a hundred million, would be warned
+/// as a repeat).
+#[derive(Debug, Default)]
+pub(crate) struct FitidCheck {
+    seen: std::collections::HashSet<u64>,
+}
+
+impl FitidCheck {
+    pub fn check(&mut self, trn: &Element<'_>, warnings: &mut Vec<ReadWarning>) {
+        match trn.text_of("FITID") {
+            None => {
+                let message = "transaction has no FITID; it is identified by date, amount and payee";
+                warnings.push(ReadWarning::at(trn.line, WarningCode::MissingFitid, message));
+            }
+            Some(fitid) if !self.seen.insert(digest(fitid)) => {
+                let message = format!("FITID {fitid:?} repeats within the statement");
+                warnings.push(ReadWarning::at(trn.line, WarningCode::DuplicateFitid, message));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The first 64 bits of the SHA-256 of `text`.
+pub(crate) fn digest(text: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(text.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hash[..8]);
+    u64::from_le_bytes(first)
 }
 
 /// Every `STMTRS`/`CCSTMTRS`, in the order `extract` reads them.
@@ -280,50 +310,6 @@ pub(crate) fn statement_bodies<'s, 'a>(ofx: &'s Element<'a>) -> Vec<&'s Element<
         }
     }
     found
-}
-
-/// Text after `</OFX>` (NUL padding, an HTML footer) is not part of the file; the line where
-/// it starts is reported. Returns where the body ends.
-pub(crate) fn body_end(text: &str, body_start: usize, warnings: &mut Vec<ReadWarning>) -> usize {
-    let Some(body) = text.get(body_start..) else {
-        return text.len();
-    };
-    let Some(close) = rfind_ignore_case(body, "</OFX>") else {
-        return text.len();
-    };
-    let end = body_start + close + "</OFX>".len();
-    let rest = &text[end..];
-    if let Some(offset) = rest.find(|c: char| !c.is_whitespace()) {
-        let line = 1 + text[..end + offset].matches('\n').count();
-        let message = format!("{} bytes after </OFX> ignored", rest.trim_end().len() - offset);
-        warnings.push(ReadWarning::at(line, WarningCode::TrailingBytes, message));
-    }
-    end
-}
-
-fn rfind_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
-    let bytes = haystack.as_bytes();
-    (0..=bytes.len().checked_sub(needle.len())?)
-        .rev()
-        .find(|&at| bytes[at..at + needle.len()].eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// The first tag written in lower case, if any (the reader upper-cases every name).
-pub(crate) fn lowercase_tags(text: &str, body_start: usize, warnings: &mut Vec<ReadWarning>) {
-    let Some(body) = text.get(body_start..) else { return };
-    let mut at = 0;
-    while let Some(found) = body[at..].find('<') {
-        let start = at + found + 1;
-        let name_end =
-            body[start..].find(|c: char| !c.is_ascii_alphanumeric() && c != '.').map_or(body.len(), |e| start + e);
-        if body[start..name_end].bytes().any(|b| b.is_ascii_lowercase()) {
-            let line = 1 + text[..body_start + start].matches('\n').count();
-            let message = format!("element names are written in lower case (<{}>)", &body[start..name_end]);
-            warnings.push(ReadWarning::at(line, WarningCode::LowercaseTags, message));
-            return;
-        }
-        at = start;
-    }
 }
 
 #[cfg(test)]
@@ -366,14 +352,5 @@ mod tests {
             assert_eq!(repair_amount(raw, 1, "TRNAMT").unwrap().as_deref(), expected, "{raw}");
         }
         assert!(repair_amount("1,234", 7, "TRNAMT").is_err());
-    }
-
-    #[test]
-    fn trailing_bytes_are_cut_with_their_line() {
-        let mut warnings = Vec::new();
-        let text = "<OFX>\n</OFX>\n\0\0\0<html>";
-        assert_eq!(body_end(text, 0, &mut warnings), 12);
-        assert_eq!(warnings[0].line, Some(3));
-        assert_eq!(warnings[0].code, WarningCode::TrailingBytes);
     }
 }

@@ -57,17 +57,59 @@ const KNOWN_AGGREGATES: [&str; 33] = [
 const KNOWN_INNER_AGGREGATES: [&str; 5] = ["PAYEE", "CURRENCY", "ORIGCURRENCY", "LEDGERBAL", "AVAILBAL"];
 
 pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<String, OfxError> {
-    let mut normaliser = Normaliser {
-        src: text,
-        pos: body_start,
-        out: String::with_capacity(text.len() + text.len() / 4),
+    let mut state = State {
         stack: Vec::new(),
         closed_names: ClosedNames::of(&text[body_start..]),
         max_depth,
+        lines_before: 0,
+        last: true,
     };
-    normaliser.keep_newlines(&text[..body_start]);
-    normaliser.run()?;
-    Ok(normaliser.out)
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    out.extend(std::iter::repeat_n('\n', newlines_in(&text[..body_start])));
+    Normaliser { src: text, pos: body_start, out: &mut out, state: &mut state, keep: |name| name, incomplete: false }
+        .run()?;
+    Ok(out)
+}
+
+/// The normaliser of a body read piece by piece (a statement file of tens of megabytes): the
+/// same rules as [`to_xml`], with the aggregates' names gathered from the whole file first
+/// (`Streaming::new`) since whether an element is a leaf depends on the whole file.
+pub(crate) struct Streaming {
+    state: State<'static>,
+}
+
+impl Streaming {
+    /// `closed` names every element closed anywhere in the body; `lines_before` counts the
+    /// lines of the header, so errors name lines of the file.
+    pub fn new(closed: impl IntoIterator<Item = String>, max_depth: usize, lines_before: usize) -> Self {
+        let state = State {
+            stack: Vec::new(),
+            closed_names: ClosedNames::from_names(closed.into_iter().map(Cow::Owned)),
+            max_depth,
+            lines_before,
+            last: false,
+        };
+        Self { state }
+    }
+
+    /// Normalises what `text` holds of complete markup into `out` and returns how many bytes
+    /// of `text` it used; the rest (an unfinished tag, text not yet followed by a tag) must be
+    /// given again, with more after it. With `last`, everything is used and open elements close.
+    pub fn feed(&mut self, text: &str, last: bool, out: &mut String) -> Result<usize, OfxError> {
+        self.state.last = last;
+        let mut normaliser = Normaliser {
+            src: text,
+            pos: 0,
+            out,
+            state: &mut self.state,
+            keep: |name| Cow::Owned(name.into_owned()),
+            incomplete: false,
+        };
+        normaliser.run()?;
+        let used = normaliser.pos;
+        self.state.lines_before += newlines_in(&text[..used]);
+        Ok(used)
+    }
 }
 
 struct Open<'a> {
@@ -83,26 +125,51 @@ impl Open<'_> {
     }
 }
 
-struct Normaliser<'a> {
-    src: &'a str,
-    pos: usize,
-    out: String,
-    stack: Vec<Open<'a>>,
-    closed_names: ClosedNames<'a>,
+/// What lasts from one piece of the body to the next.
+struct State<'n> {
+    stack: Vec<Open<'n>>,
+    closed_names: ClosedNames<'n>,
     max_depth: usize,
+    /// Lines before `src` starts.
+    lines_before: usize,
+    /// `src` ends where the body does.
+    last: bool,
 }
 
-impl<'a> Normaliser<'a> {
+/// Markup needs at most this much text after its `<` to tell what it is (`<![CDATA[`).
+const LONGEST_OPENER: usize = 9;
+
+struct Normaliser<'a, 'n, 's> {
+    src: &'a str,
+    pos: usize,
+    out: &'s mut String,
+    state: &'s mut State<'n>,
+    /// How a name read from `src` is kept on the stack (borrowed while `src` is the whole body).
+    keep: fn(Cow<'a, str>) -> Cow<'n, str>,
+    /// The markup at `pos` ends past `src`: wait for more.
+    incomplete: bool,
+}
+
+impl<'a> Normaliser<'a, '_, '_> {
     fn run(&mut self) -> Result<(), OfxError> {
         while let Some(found) = self.src[self.pos..].find('<') {
-            let text = &self.src[self.pos..self.pos + found];
+            if !self.state.last && self.src.len() - (self.pos + found) < LONGEST_OPENER {
+                return Ok(());
+            }
+            let before = self.pos;
             self.pos += found;
-            self.text(text);
+            self.text(&self.src[before..self.pos]);
             self.markup()?;
+            if self.incomplete {
+                return Ok(());
+            }
+        }
+        if !self.state.last {
+            return Ok(());
         }
         self.text(&self.src[self.pos..]);
         self.pos = self.src.len();
-        while let Some(open) = self.stack.pop() {
+        while let Some(open) = self.state.stack.pop() {
             self.emit_close(&open.name);
         }
         Ok(())
@@ -110,6 +177,15 @@ impl<'a> Normaliser<'a> {
 
     fn rest(&self) -> &'a str {
         &self.src[self.pos..]
+    }
+
+    /// Leaves `pos` where it is and flags the markup as unfinished, unless the body ends here.
+    fn wait_or(&mut self, problem: &str) -> Result<(), OfxError> {
+        if self.state.last {
+            return Err(self.syntax(problem));
+        }
+        self.incomplete = true;
+        Ok(())
     }
 
     fn markup(&mut self) -> Result<(), OfxError> {
@@ -134,7 +210,7 @@ impl<'a> Normaliser<'a> {
 
     fn skip_past(&mut self, terminator: &str, problem: &str) -> Result<(), OfxError> {
         let Some(found) = self.rest().find(terminator) else {
-            return Err(self.syntax(problem));
+            return self.wait_or(problem);
         };
         let end = self.pos + found + terminator.len();
         self.keep_newlines(&self.src[self.pos..end]);
@@ -145,7 +221,7 @@ impl<'a> Normaliser<'a> {
     fn cdata(&mut self) -> Result<(), OfxError> {
         let body_start = self.pos + "<![CDATA[".len();
         let Some(found) = self.src[body_start..].find("]]>") else {
-            return Err(self.syntax("unterminated CDATA section"));
+            return self.wait_or("unterminated CDATA section");
         };
         let body = &self.src[body_start..body_start + found];
         self.pos = body_start + found + 3;
@@ -153,25 +229,26 @@ impl<'a> Normaliser<'a> {
         Ok(())
     }
 
-    /// Returns the tag's inside (between `<` and `>`) and moves past it.
-    /// One pass to the first `>` or `<`: tags are short, the text after them may not be.
-    fn take_tag(&mut self) -> Result<&'a str, OfxError> {
+    /// Returns the tag's inside (between `<` and `>`) and moves past it; `None` when the tag
+    /// ends past `src`. One pass to the first `>` or `<`: tags are short, the text after them
+    /// may not be.
+    fn take_tag(&mut self) -> Result<Option<&'a str>, OfxError> {
         let rest = self.rest();
         let found = rest.as_bytes()[1..].iter().position(|&b| b == b'>' || b == b'<').map(|at| at + 1);
         match found {
             Some(close) if rest.as_bytes()[close] == b'>' => {
                 let start = self.pos + 1;
                 self.pos += close + 1;
-                Ok(&self.src[start..start + close - 1])
+                Ok(Some(&self.src[start..start + close - 1]))
             }
             Some(open) if rest[open..].contains('>') => Err(self.syntax("'<' inside a tag")),
-            _ => Err(self.syntax("unterminated tag")),
+            _ => self.wait_or("unterminated tag").map(|()| None),
         }
     }
 
     fn start_tag(&mut self) -> Result<(), OfxError> {
         let start = self.pos;
-        let inside = self.take_tag()?;
+        let Some(inside) = self.take_tag()? else { return Ok(()) };
         let (name, after) = split_name(inside);
         if !after.is_empty() && !after.starts_with(|c: char| c.is_whitespace() || c == '/') {
             let line = self.line_at(start);
@@ -185,7 +262,7 @@ impl<'a> Normaliser<'a> {
 
     fn end_tag(&mut self) -> Result<(), OfxError> {
         let start = self.pos;
-        let inside = self.take_tag()?;
+        let Some(inside) = self.take_tag()? else { return Ok(()) };
         let (name, after) = split_name(&inside[1..]);
         if !after.trim().is_empty() {
             let line = self.line_at(start);
@@ -199,7 +276,7 @@ impl<'a> Normaliser<'a> {
     /// `start` is where the tag began, for the line of an error.
     fn open(&mut self, name: Cow<'a, str>, self_closing: bool, start: usize) -> Result<(), OfxError> {
         self.close_pending_leaves();
-        if let Some(parent) = self.stack.last_mut() {
+        if let Some(parent) = self.state.stack.last_mut() {
             parent.has_children = true;
         }
         if self_closing {
@@ -208,32 +285,32 @@ impl<'a> Normaliser<'a> {
             self.out.push_str("/>");
             return Ok(());
         }
-        if self.stack.len() >= self.max_depth {
-            return Err(OfxError::TooDeep { line: self.line_at(start), limit: self.max_depth });
+        if self.state.stack.len() >= self.state.max_depth {
+            return Err(OfxError::TooDeep { line: self.line_at(start), limit: self.state.max_depth });
         }
         self.out.push('<');
         self.out.push_str(&name);
         self.out.push('>');
-        let leaf = !self.closed_names.contains(&name);
-        self.stack.push(Open { name, leaf, has_text: false, has_children: false });
+        let leaf = !self.state.closed_names.contains(&name);
+        self.state.stack.push(Open { name: (self.keep)(name), leaf, has_text: false, has_children: false });
         Ok(())
     }
 
     /// A stray end tag (nothing open by that name) is dropped, as SGML
     /// readers do.
     fn close(&mut self, name: &str) {
-        let Some(index) = self.stack.iter().rposition(|open| open.name == name) else {
+        let Some(index) = self.state.stack.iter().rposition(|open| open.name == name) else {
             self.close_pending_leaves();
             return;
         };
-        for open in self.stack.split_off(index).into_iter().rev() {
+        for open in self.state.stack.split_off(index).into_iter().rev() {
             self.emit_close(&open.name);
         }
     }
 
     fn close_pending_leaves(&mut self) {
-        while self.stack.last().is_some_and(Open::closes_implicitly) {
-            if let Some(open) = self.stack.pop() {
+        while self.state.stack.last().is_some_and(Open::closes_implicitly) {
+            if let Some(open) = self.state.stack.pop() {
                 self.emit_close(&open.name);
             }
         }
@@ -254,7 +331,7 @@ impl<'a> Normaliser<'a> {
             self.out.push_str(raw);
             return;
         }
-        let Some(top) = self.stack.last_mut() else {
+        let Some(top) = self.state.stack.last_mut() else {
             self.keep_newlines(raw);
             return;
         };
@@ -262,7 +339,7 @@ impl<'a> Normaliser<'a> {
         if !top.has_children {
             top.has_text = true;
         }
-        escape_into(&mut self.out, raw, keep_entities);
+        escape_into(self.out, raw, keep_entities);
     }
 
     fn keep_newlines(&mut self, skipped: &str) {
@@ -272,7 +349,7 @@ impl<'a> Normaliser<'a> {
     /// Counted only when an error needs it: counting at every tag made parsing quadratic
     /// (a 60 KB statement spent 90% of its parse time here).
     fn line_at(&self, at: usize) -> usize {
-        1 + self.src.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count()
+        1 + self.state.lines_before + self.src.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count()
     }
 
     fn syntax(&self, message: &str) -> OfxError {
@@ -295,13 +372,12 @@ struct ClosedNames<'a>(Vec<Cow<'a, str>>);
 
 impl<'a> ClosedNames<'a> {
     fn of(body: &'a str) -> Self {
+        Self::from_names(end_tag_names(body))
+    }
+
+    fn from_names(closed: impl Iterator<Item = Cow<'a, str>>) -> Self {
         let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
-        let mut names: Vec<Cow<'a, str>> = body
-            .match_indices("</")
-            .map(|(at, _)| upper(split_name(&body[at + 2..]).0))
-            .filter(|name| !name.is_empty())
-            .chain(known.map(|name| Cow::Borrowed(*name)))
-            .collect();
+        let mut names: Vec<Cow<'a, str>> = closed.chain(known.map(|name| Cow::Borrowed(*name))).collect();
         names.sort_unstable();
         names.dedup();
         Self(names)
@@ -310,6 +386,11 @@ impl<'a> ClosedNames<'a> {
     fn contains(&self, name: &str) -> bool {
         self.0.binary_search_by(|known| known.as_ref().cmp(name)).is_ok()
     }
+}
+
+/// The names of the end tags in `text`, upper-cased, as the normaliser reads them.
+pub(crate) fn end_tag_names(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
+    text.match_indices("</").map(|(at, _)| upper(split_name(&text[at + 2..]).0)).filter(|name| !name.is_empty())
 }
 
 /// Names are compared upper-cased; most already are, and then nothing is copied.

@@ -86,6 +86,81 @@ pub(crate) fn build(xml: &str, max_depth: usize) -> Result<Vec<Element<'_>>, Ofx
     }
 }
 
+/// A tree built from XML that arrives in pieces (each a run of complete events, as
+/// `sgml::Streaming` writes them), with a say for the caller over each element as it closes:
+/// a statement file's transactions are handed out one by one instead of kept in the tree.
+pub(crate) struct Streaming {
+    stack: Vec<Element<'static>>,
+    max_depth: usize,
+    lines_before: usize,
+}
+
+/// What the caller does with an element that just closed, given the open elements around it
+/// (outermost first, the nameless root at 0).
+pub(crate) type OnClose<'f> =
+    dyn FnMut(&[Element<'static>], Element<'static>) -> Result<Option<Element<'static>>, OfxError> + 'f;
+
+impl Streaming {
+    pub fn new(max_depth: usize, lines_before: usize) -> Self {
+        Self { stack: vec![Element::new(Cow::Borrowed(""), 1)], max_depth, lines_before }
+    }
+
+    /// Adds `xml`'s events; `on_close` keeps each closed element out of the tree (`Ok(None)`)
+    /// or gives it back to be attached to its parent.
+    pub fn feed(&mut self, xml: &str, on_close: &mut OnClose<'_>) -> Result<(), OfxError> {
+        // A piece may close elements a previous piece opened: the reader is told of them first
+        // (their start tags, skipped below), so it sees one well-nested document.
+        let reopened: String = self.stack[1..].iter().map(|open| format!("<{}>", open.name)).collect();
+        let whole = format!("{reopened}{xml}");
+        let mut reader = Reader::from_str(&whole);
+        let mut lines = Lines { xml: &whole, counted_to: 0, line: 1 + self.lines_before };
+        let mut skip = self.stack.len() - 1;
+        loop {
+            let at = reader.buffer_position();
+            let line = lines.at(at);
+            let event = reader.read_event().map_err(|error| OfxError::Syntax {
+                line: lines.at(reader.error_position()),
+                message: error.to_string(),
+            })?;
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            match event {
+                Event::Eof => break,
+                Event::End(_) => {
+                    if self.stack.len() < 2 {
+                        return Err(OfxError::Syntax { line, message: "end tag without start tag".to_owned() });
+                    }
+                    if let Some(done) = self.stack.pop()
+                        && let Some(kept) = on_close(&self.stack, done)?
+                    {
+                        push_child(&mut self.stack, kept);
+                    }
+                }
+                event => apply(&mut self.stack, event.into_owned(), Tag { xml: "", at, line }, self.max_depth)?,
+            }
+        }
+        self.lines_before += xml.bytes().filter(|&b| b == b'\n').count();
+        Ok(())
+    }
+
+    /// Elements held (open ones and everything attached to them).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        fn count(element: &Element<'_>) -> usize {
+            1 + element.children.iter().map(count).sum::<usize>()
+        }
+        self.stack.iter().map(count).sum()
+    }
+
+    /// The top-level elements, once the whole body was fed.
+    pub fn finish(self) -> Result<Vec<Element<'static>>, OfxError> {
+        let line = 1 + self.lines_before;
+        finish(self.stack, line)
+    }
+}
+
 /// Where an event starts: its offset in the XML and its line.
 #[derive(Clone, Copy)]
 struct Tag<'a> {

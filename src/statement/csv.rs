@@ -15,7 +15,9 @@ pub use columns::{ColumnOverrides, ColumnRef, Columns};
 pub use dates::DateOrder;
 
 use super::format::Format;
-use super::model::{AccountRef, AccountStatement, Refusal, SkippedRow, StatementFile, StatementRow};
+#[cfg(test)]
+use super::model::{AccountRef, AccountStatement};
+use super::model::{Refusal, SkippedRow, StatementFile, StatementRow};
 use crate::ofx::{ReadWarning, WarningCode};
 use records::Record;
 
@@ -29,53 +31,162 @@ pub struct CsvOptions {
     pub decimal_mark: Option<DecimalMark>,
 }
 
+/// A whole file, for tests of this reader alone (`statement::read` is the reader's caller).
+#[cfg(test)]
 pub(crate) fn read(input: &[u8], options: &CsvOptions) -> Result<StatementFile, Refusal> {
-    let mut warnings = Vec::new();
-    let text = records::decode(input, &mut warnings);
-    let delimiter = records::choose_delimiter(&text);
-    let all: Vec<Record> = records::split(&text, delimiter).filter(|record| !record.is_blank()).collect();
-    let (header, body) = header_and_body(&all, &mut warnings);
-    let mut columns = match header {
-        Some(header) => columns::from_header(header),
-        None => columns::from_content(body),
-    };
-    columns::apply(&mut columns, &options.columns, header).map_err(Refusal::whole_file)?;
-    let date_column = columns.date.ok_or_else(|| Refusal::at(first_line(header, body), "no column holds dates"))?;
-    if columns.amount.is_none() && columns.debit.is_none() && columns.credit.is_none() {
-        return Err(Refusal::at(first_line(header, body), "no column holds amounts"));
-    }
-    let order = date_order(body, date_column, options.date_order, &mut warnings)?;
-    let mark = decimal_mark(body, &columns, options.decimal_mark)?;
-    let reader = RowReader { columns: &columns, order, mark };
+    let mut stream = Stream::open(input, options)?;
     let mut account = AccountStatement::new(AccountRef(None));
-    for record in body {
-        match reader.row(record) {
+    while let Some(row) = stream.next_row() {
+        match row {
             Ok(row) => account.rows.push(row),
-            Err(reason) => account.skipped.push(SkippedRow { line: record.line, reason }),
+            Err(skipped) => account.skipped.push(skipped),
         }
     }
-    if account.rows.is_empty() {
-        return Err(match account.skipped.first() {
-            Some(skipped) => Refusal::at(skipped.line, format!("no row could be read; the first: {}", skipped.reason)),
-            None => Refusal::whole_file("the file holds no rows"),
-        });
-    }
-    account.currency = currency(body, &columns);
+    let (mut file, tail) = stream.finish()?;
+    account.currency = tail.currency;
     account.settle_period();
-    let dialect = format!(
-        "CSV, {} separated, {} header, dates {}, decimal {}",
-        describe(delimiter),
-        if header.is_some() { "with" } else { "no" },
-        match order {
-            DateOrder::DayFirst => "day first (or year first)",
-            DateOrder::MonthFirst => "month first (or year first)",
-        },
-        match mark {
-            DecimalMark::Dot => "point",
-            DecimalMark::Comma => "comma",
+    file.accounts.push(account);
+    Ok(file)
+}
+
+/// A CSV file read in two passes over its decoded text: the first decides the header, the
+/// columns, the date order and the decimal mark from every row (so one row cannot be read one
+/// way and the next another), the second hands out the rows one at a time. The text is held,
+/// its records are not.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    text: String,
+    delimiter: char,
+    cursor: records::Cursor,
+    reader: Decided,
+    header: bool,
+    warnings: Vec<ReadWarning>,
+    rows: usize,
+    first_skipped: Option<SkippedRow>,
+}
+
+/// What the first pass decided.
+#[derive(Debug)]
+struct Decided {
+    columns: Columns,
+    order: DateOrder,
+    mark: DecimalMark,
+    currency: Option<String>,
+}
+
+/// The account's part of a CSV file that is known once every row was read.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    pub currency: Option<String>,
+}
+
+impl Stream {
+    pub fn open(input: &[u8], options: &CsvOptions) -> Result<Self, Refusal> {
+        let mut warnings = Vec::new();
+        let text = records::decode(input, &mut warnings);
+        let delimiter = records::choose_delimiter(&text);
+        let body = || records::split(&text, delimiter).filter(|record| !record.is_blank());
+        let first: Vec<Record> = body().take(columns::HEADER_SEARCH_ROWS).collect();
+        let header_at = header_of(&first, &mut warnings);
+        let header = header_at.map(|index| first[index].clone());
+        let skip = header_at.map_or(0, |index| index + 1);
+        let rows = || body().skip(skip);
+        let first_line = header.as_ref().or(first.get(skip)).map_or(1, |record| record.line);
+        drop(first);
+        let mut columns = match &header {
+            Some(header) => columns::from_header(header),
+            None => columns::from_content(&rows().collect::<Vec<_>>()),
+        };
+        columns::apply(&mut columns, &options.columns, header.as_ref()).map_err(Refusal::whole_file)?;
+        let date_column = columns.date.ok_or_else(|| Refusal::at(first_line, "no column holds dates"))?;
+        if columns.amount.is_none() && columns.debit.is_none() && columns.credit.is_none() {
+            return Err(Refusal::at(first_line, "no column holds amounts"));
         }
-    );
-    Ok(StatementFile { format: Format::Csv, dialect, intu_bid: None, accounts: vec![account], warnings })
+        let order = date_order(rows(), date_column, options.date_order, &mut warnings)?;
+        let mark = decimal_mark(rows(), &columns, options.decimal_mark)?;
+        let currency = currency(rows(), &columns);
+        let mut cursor = records::Cursor::default();
+        let mut skipped = 0;
+        // Past the blank lines, preamble and header, to the first row.
+        while skipped < skip {
+            let Some(record) = cursor.next(&text, delimiter) else { break };
+            if !record.is_blank() {
+                skipped += 1;
+            }
+        }
+        Ok(Self {
+            text,
+            delimiter,
+            cursor,
+            reader: Decided { columns, order, mark, currency },
+            header: header.is_some(),
+            warnings,
+            rows: 0,
+            first_skipped: None,
+        })
+    }
+
+    /// The currency column's value when every row agrees.
+    pub fn currency(&self) -> Option<String> {
+        self.reader.currency.clone()
+    }
+
+    /// The next row, or the next row left out with why.
+    pub fn next_row(&mut self) -> Option<Result<StatementRow, SkippedRow>> {
+        loop {
+            let record = self.cursor.next(&self.text, self.delimiter)?;
+            if record.is_blank() {
+                continue;
+            }
+            let reader = RowReader { columns: &self.reader.columns, order: self.reader.order, mark: self.reader.mark };
+            return Some(match reader.row(&record) {
+                Ok(row) => {
+                    self.rows += 1;
+                    Ok(row)
+                }
+                Err(reason) => {
+                    let skipped = SkippedRow { line: record.line, reason };
+                    self.first_skipped.get_or_insert_with(|| skipped.clone());
+                    Err(skipped)
+                }
+            });
+        }
+    }
+
+    /// The file without its account (the caller has its rows) and the account's tail; a file
+    /// none of whose rows could be read is refused.
+    pub fn finish(self) -> Result<(StatementFile, Tail), Refusal> {
+        if self.rows == 0 {
+            return Err(match self.first_skipped {
+                Some(skipped) => {
+                    Refusal::at(skipped.line, format!("no row could be read; the first: {}", skipped.reason))
+                }
+                None => Refusal::whole_file("the file holds no rows"),
+            });
+        }
+        let Decided { order, mark, currency, .. } = self.reader;
+        let dialect = format!(
+            "CSV, {} separated, {} header, dates {}, decimal {}",
+            describe(self.delimiter),
+            if self.header { "with" } else { "no" },
+            match order {
+                DateOrder::DayFirst => "day first (or year first)",
+                DateOrder::MonthFirst => "month first (or year first)",
+            },
+            match mark {
+                DecimalMark::Dot => "point",
+                DecimalMark::Comma => "comma",
+            }
+        );
+        let file = StatementFile {
+            format: Format::Csv,
+            dialect,
+            intu_bid: None,
+            accounts: Vec::new(),
+            warnings: self.warnings,
+        };
+        Ok((file, Tail { currency }))
+    }
 }
 
 fn describe(delimiter: char) -> &'static str {
@@ -87,35 +198,32 @@ fn describe(delimiter: char) -> &'static str {
     }
 }
 
-fn first_line(header: Option<&Record>, body: &[Record]) -> usize {
-    header.or(body.first()).map_or(1, |record| record.line)
-}
-
-fn header_and_body<'r>(all: &'r [Record], warnings: &mut Vec<ReadWarning>) -> (Option<&'r Record>, &'r [Record]) {
-    match columns::find_header(all) {
+/// Where the header row is among the first rows, if there is one.
+fn header_of(first: &[Record], warnings: &mut Vec<ReadWarning>) -> Option<usize> {
+    match columns::find_header(first) {
         Some(index) => {
             if index > 0 {
                 let message = format!("{index} line(s) before the header row ignored (an account summary)");
-                warnings.push(ReadWarning::at(all[0].line, WarningCode::Preamble, message));
+                warnings.push(ReadWarning::at(first[0].line, WarningCode::Preamble, message));
             }
-            (Some(&all[index]), &all[index + 1..])
+            Some(index)
         }
         None => {
             let message = "no header row found; columns were told by their content";
-            warnings.push(ReadWarning::at(all.first().map_or(1, |r| r.line), WarningCode::NoHeader, message));
-            (None, all)
+            warnings.push(ReadWarning::at(first.first().map_or(1, |r| r.line), WarningCode::NoHeader, message));
+            None
         }
     }
 }
 
 fn date_order(
-    body: &[Record],
+    body: impl Iterator<Item = Record>,
     column: usize,
     given: Option<DateOrder>,
     warnings: &mut Vec<ReadWarning>,
 ) -> Result<DateOrder, Refusal> {
     let shapes: Vec<(usize, dates::Shape)> =
-        body.iter().filter_map(|record| dates::shape(record.cell(column)).map(|shape| (record.line, shape))).collect();
+        body.filter_map(|record| dates::shape(record.cell(column)).map(|shape| (record.line, shape))).collect();
     if let Some(order) = given {
         return Ok(order);
     }
@@ -137,15 +245,22 @@ fn date_order(
     }
 }
 
-fn decimal_mark(body: &[Record], columns: &Columns, given: Option<DecimalMark>) -> Result<DecimalMark, Refusal> {
+fn decimal_mark(
+    body: impl Iterator<Item = Record>,
+    columns: &Columns,
+    given: Option<DecimalMark>,
+) -> Result<DecimalMark, Refusal> {
     if let Some(mark) = given {
         return Ok(mark);
     }
     let money = [columns.amount, columns.debit, columns.credit, columns.balance];
     let cells: Vec<(usize, amounts::Parts)> = body
-        .iter()
         .flat_map(|record| {
-            money.iter().flatten().filter_map(|&c| amounts::parts(record.cell(c)).map(|p| (record.line, p)))
+            money
+                .iter()
+                .flatten()
+                .filter_map(|&c| amounts::parts(record.cell(c)).map(|p| (record.line, p)))
+                .collect::<Vec<_>>()
         })
         .collect();
     amounts::decide(&cells).map_err(|(line, reason)| Refusal::at(line, reason))
@@ -237,9 +352,9 @@ fn clip(cell: &str) -> String {
 }
 
 /// The currency column's value when every row agrees.
-fn currency(body: &[Record], columns: &Columns) -> Option<String> {
+fn currency(body: impl Iterator<Item = Record>, columns: &Columns) -> Option<String> {
     let column = columns.currency?;
-    let mut values = body.iter().map(|r| r.cell(column).to_ascii_uppercase()).filter(|v| v.len() == 3);
+    let mut values = body.map(|r| r.cell(column).to_ascii_uppercase()).filter(|v| v.len() == 3);
     let first = values.next()?;
     values.all(|v| v == first).then_some(first)
 }

@@ -14,7 +14,7 @@ pub enum Format {
 
 /// How far into a file the markers of OFX are looked for: headers are short, but some banks
 /// pad the start with blank lines or a byte-order mark.
-const SNIFF_BYTES: usize = 4096;
+pub(crate) const SNIFF_BYTES: usize = 4096;
 
 pub(crate) fn recognise(input: &[u8]) -> Format {
     let head = &input[..input.len().min(SNIFF_BYTES)];

@@ -95,6 +95,7 @@ impl AccountStatement {
     }
 
     /// Widens the declared period to the rows', so a file that states none still has one.
+    #[cfg(test)]
     pub(crate) fn settle_period(&mut self) {
         let dates = self.rows.iter().map(|row| row.posted);
         let (first, last) = (dates.clone().min(), dates.max());

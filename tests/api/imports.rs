@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::support::{Options, TestApp, assert_problem};
 
-async fn connected(app: &TestApp) -> (String, String) {
+pub(crate) async fn connected(app: &TestApp) -> (String, String) {
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
     let bank = app.sandbox_institution("healthy").await;
     let id = app.connection(&tenant, bank, "Imports", "pass_good").await["id"].as_str().unwrap().to_owned();
@@ -20,7 +20,7 @@ async fn get(app: &TestApp, key: &str, path: &str) -> Value {
 }
 
 /// The first account of the connection and its stored transactions (oldest first).
-async fn first_account(app: &TestApp, key: &str, connection: &str) -> (Value, Vec<Value>) {
+pub(crate) async fn first_account(app: &TestApp, key: &str, connection: &str) -> (Value, Vec<Value>) {
     let accounts = get(app, key, &format!("/v1/connections/{connection}/accounts")).await;
     let account = accounts[0].clone();
     let listed =
@@ -28,7 +28,7 @@ async fn first_account(app: &TestApp, key: &str, connection: &str) -> (Value, Ve
     (account, listed["items"].as_array().unwrap().clone())
 }
 
-fn sgml(account: &str, rows: &[(&str, &str, &str, &str)]) -> String {
+pub(crate) fn sgml(account: &str, rows: &[(&str, &str, &str, &str)]) -> String {
     let mut body = String::from(
         "OFXHEADER:100\nDATA:OFXSGML\nVERSION:102\nSECURITY:NONE\nENCODING:USASCII\nCHARSET:1252\nCOMPRESSION:NONE\nOLDFILEUID:NONE\nNEWFILEUID:NONE\n\n<OFX><SIGNONMSGSRSV1><SONRS><STATUS><CODE>0<SEVERITY>INFO</STATUS><LANGUAGE>ENG</SONRS></SIGNONMSGSRSV1>\n<BANKMSGSRSV1><STMTTRNRS><TRNUID>1<STATUS><CODE>0<SEVERITY>INFO</STATUS><STMTRS><CURDEF>USD\n",
     );
@@ -49,7 +49,12 @@ fn ofx_day(posted_at: &Value) -> String {
     posted_at.as_str().unwrap()[..10].replace('-', "")
 }
 
-async fn post_file(app: &TestApp, key: &str, connection: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+pub(crate) async fn post_file(
+    app: &TestApp,
+    key: &str,
+    connection: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
     app.anonymous(Method::POST, &format!("/v1/connections/{connection}/imports"))
         .bearer_auth(key)
         .body(body)
@@ -306,7 +311,7 @@ async fn a_file_over_the_import_limit_is_413() {
 }
 
 /// A CSV of `rows` distinct transactions, one a minute of the same far-past days.
-fn csv_of(rows: usize) -> String {
+pub(crate) fn csv_of(rows: usize) -> String {
     let mut csv = String::from("Date,Description,Amount\n");
     for i in 0..rows {
         csv.push_str(&format!("2019-{:02}-{:02},\"Kiosk {i:07}\",-{}.{:02}\n", 1 + i % 12, 1 + i % 28, 1 + i, i % 100));
@@ -315,7 +320,7 @@ fn csv_of(rows: usize) -> String {
 }
 
 /// Posts `body` chunked (no declared length), as a client streaming a file does; the status line.
-async fn chunked_post(app: &TestApp, key: &str, path: &str, body: &[u8]) -> String {
+pub(crate) async fn chunked_post(app: &TestApp, key: &str, path: &str, body: &[u8]) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     let (mut read, mut write) = stream.into_split();
@@ -340,7 +345,7 @@ async fn chunked_post(app: &TestApp, key: &str, path: &str, body: &[u8]) -> Stri
     String::from_utf8_lossy(&answer[..read_bytes]).into_owned()
 }
 
-async fn imported_rows(app: &TestApp) -> (i64, i64) {
+pub(crate) async fn imported_rows(app: &TestApp) -> (i64, i64) {
     let files: i64 = sqlx::query_scalar("select count(*) from statement_import").fetch_one(&app.pool).await.unwrap();
     let rows: i64 = sqlx::query_scalar("select count(*) from feed_transaction where source = 'import'")
         .fetch_one(&app.pool)

@@ -13,6 +13,7 @@ mod credentials_canary;
 mod errors;
 mod failover;
 mod health;
+mod import_streaming;
 mod imports;
 mod incidents;
 mod jobs;

@@ -180,6 +180,7 @@ pub struct TestApp {
 /// Knobs a test may turn; everything else is the production default.
 pub struct Options {
     pub request_timeout: Duration,
+    pub import_timeout: Duration,
     pub max_body_bytes: usize,
     pub import_max_bytes: usize,
     pub cors_origins: Vec<String>,
@@ -196,6 +197,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             request_timeout: Duration::from_secs(30),
+            import_timeout: Duration::from_secs(120),
             max_body_bytes: 1024 * 1024,
             import_max_bytes: 64 * 1024 * 1024,
             cors_origins: vec![],
@@ -226,6 +228,7 @@ impl TestApp {
                 max_body_bytes: options.max_body_bytes,
                 import_max_bytes: options.import_max_bytes,
                 request_timeout: options.request_timeout,
+                import_timeout: options.import_timeout,
                 auth_throttle: options.auth_throttle,
                 connections: options.connections,
                 console: options.console.clone(),
@@ -307,6 +310,7 @@ impl TestApp {
                 max_body_bytes: 1024 * 1024,
                 import_max_bytes: 64 * 1024 * 1024,
                 request_timeout: Duration::from_secs(30),
+                import_timeout: Duration::from_secs(120),
                 auth_throttle: Default::default(),
                 connections: Default::default(),
                 console: Default::default(),

@@ -225,7 +225,7 @@ pub(crate) fn normalise(cell: &str) -> String {
 const MAX_COLUMNS: usize = 64;
 
 /// Rows searched for a header: banks put an account summary of a few lines above it.
-const HEADER_SEARCH_ROWS: usize = 30;
+pub(crate) const HEADER_SEARCH_ROWS: usize = 30;
 
 /// The index (into `records`) of the header row: the first row with a date column and an
 /// amount (or debit/credit) column among its names.

@@ -72,19 +72,37 @@ pub(crate) fn choose_delimiter(text: &str) -> char {
 /// Records in order. A quote opens a quoted field only at the start of a field; elsewhere
 /// it is an ordinary character, as spreadsheets write it.
 pub(crate) fn split(text: &str, delimiter: char) -> impl Iterator<Item = Record> + '_ {
-    let mut chars = text.chars().peekable();
-    let mut line = 1;
-    std::iter::from_fn(move || {
-        chars.peek()?;
-        let start = line;
+    let mut cursor = Cursor::default();
+    std::iter::from_fn(move || cursor.next(text, delimiter))
+}
+
+/// Where [`split`] is in a text, so a reader can hold the text and take records one at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    at: usize,
+    line: usize,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Self { at: 0, line: 1 }
+    }
+}
+
+impl Cursor {
+    pub fn next(&mut self, text: &str, delimiter: char) -> Option<Record> {
+        let rest = text.get(self.at..).filter(|rest| !rest.is_empty())?;
+        let mut chars = rest.char_indices().peekable();
+        let start = self.line;
         let mut cells = Vec::new();
         let mut cell = String::new();
         let mut quoted = false;
         let mut at_field_start = true;
-        while let Some(c) = chars.next() {
+        let mut used = rest.len();
+        while let Some((at, c)) = chars.next() {
             match c {
                 '"' if quoted => {
-                    if chars.peek() == Some(&'"') {
+                    if chars.peek().map(|&(_, c)| c) == Some('"') {
                         chars.next();
                         cell.push('"');
                     } else {
@@ -96,7 +114,8 @@ pub(crate) fn split(text: &str, delimiter: char) -> impl Iterator<Item = Record>
                     at_field_start = false;
                 }
                 '\n' if !quoted => {
-                    line += 1;
+                    self.line += 1;
+                    used = at + 1;
                     break;
                 }
                 '\r' if !quoted => {}
@@ -106,7 +125,7 @@ pub(crate) fn split(text: &str, delimiter: char) -> impl Iterator<Item = Record>
                 }
                 c => {
                     if c == '\n' {
-                        line += 1;
+                        self.line += 1;
                     }
                     if c != '\r' || quoted {
                         cell.push(c);
@@ -115,9 +134,10 @@ pub(crate) fn split(text: &str, delimiter: char) -> impl Iterator<Item = Record>
                 }
             }
         }
+        self.at += used;
         cells.push(cell);
         Some(Record { line: start, cells })
-    })
+    }
 }
 
 #[cfg(test)]
