@@ -65,17 +65,18 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                            coalesce(array_agg(a.balance_as_of), '{}') as balances_as_of,
                            coalesce(array_agg(a.error_code), '{}') as error_codes,
                            coalesce(array_agg(a.created_at), '{}') as created,
-                           coalesce(array_agg(a.updated_at), '{}') as updated
+                           coalesce(array_agg(a.updated_at), '{}') as updated,
+                           coalesce(array_agg(lower(a.display_name)), '{}') as lower_names
                     from (select * from account where connection_id = c.id order by created_at, id) a
                 ) acc
-                -- Only the names this connection's accounts use are grouped, through the index on
-                -- lower(display_name), not every account name of the tenant.
+                -- Only the names this connection's accounts use are grouped, not every account
+                -- name of the tenant. The names come from the pass above: a semi-join probing
+                -- lower(display_name) once per tenant account cost a fifth of the statement.
                 cross join lateral (
                     select coalesce(array_agg(shared.name order by shared.name), '{}') as names
                     from (select min(o.display_name) as name
                           from account o join connection oc on oc.id = o.connection_id
-                          where lower(o.display_name) in (select lower(a.display_name) from account a
-                                                          where a.connection_id = c.id)
+                          where lower(o.display_name) = any(acc.lower_names)
                             and oc.tenant_id = c.tenant_id and o.state <> 'hidden' and oc.state <> 'disconnected'
                           group by lower(o.display_name)
                           having count(*) > 1) shared
