@@ -158,6 +158,7 @@ class Soak:
         self.connections = []     # {"id", "key", "etag"}
         self.refresh_ids = {}     # job the API acknowledged with 202 -> its connection
         self.purged = set()       # connections purged by the fixed-fleet mode
+        self.created_in_load = [] # the fixed-fleet mode's next victims, oldest first
         self.windows = []         # {"start", "ready", "end", "restart_seconds", "readyz_after_s", "ok"}
         self.rss = []             # {"t", "rss_kb", "hwm_kb", "threads", "fds"}
         self.aging = {"rounds": 0, "made_due": 0, "failed_rounds": 0}
@@ -236,7 +237,7 @@ class Soak:
             start = now()
             result = self.record(start, kind, self.create_connection(api, rng))
             if self.args.fixed_fleet and result[0] == 201:
-                self.purge_one(api, rng, json.loads(result[2])["id"])
+                self.purge_one(api, json.loads(result[2])["id"])
             return result
         if kind == "summary":
             start = now()
@@ -288,16 +289,20 @@ class Soak:
             connection["etag"] = result[1].get("etag", connection["etag"])
         return result
 
-    def purge_one(self, api, rng, keep):
-        """The fixed-fleet mode: every create is paired with the purge of another connection, so
-        the fleet (and the rows behind it) stays the size it had at set-up while the create and
-        delete paths keep running: RSS can then be compared from start to end."""
+    def purge_one(self, api, keep):
+        """The fixed-fleet mode: every create is paired with the purge of the connection the load
+        created before it, so the fleet (and the rows behind it) keeps its set-up size while the
+        create and delete paths keep running, and RSS can be compared from start to end. The
+        set-up fleet is never purged: its acknowledged refreshes all stay checkable."""
         with self.lock:
-            victim = rng.choice([c for c in self.connections if c["id"] != keep])
-            self.connections.remove(victim)
-            self.purged.add(victim["id"])
+            self.created_in_load.append(keep)
+            if len(self.created_in_load) < 2:
+                return
+            victim_id = self.created_in_load.pop(0)
+            self.connections = [c for c in self.connections if c["id"] != victim_id]
+            self.purged.add(victim_id)
         start = now()
-        self.record(start, "purge", api.request("DELETE", f"/v1/connections/{victim['id']}?purge=true",
+        self.record(start, "purge", api.request("DELETE", f"/v1/connections/{victim_id}?purge=true",
                                                 self.args.admin_key))
 
     def worker(self, index):
