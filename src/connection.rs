@@ -257,6 +257,19 @@ pub struct ListFilter {
 }
 
 /// A refresh interval as people read it: `1d`, `6h`, `30m`.
+/// Deletes a connection and everything of it, after any refresh or import writing it has
+/// committed: its jobs' row locks first, then its feed lock, the order a refresh's fence takes
+/// them. Deleting alone waited on a running refresh's job row while that refresh waited on the
+/// connection row, and PostgreSQL broke the deadlock by failing one of them (seen in the soak).
+pub async fn purge(pool: &sqlx::PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut tx = crate::database::begin(pool).await?;
+    crate::jobs::store::lock_jobs_of_connection(&mut tx, id).await?;
+    crate::feed::store::lock_connection(&mut *tx, id).await?;
+    let purged = store::purge(&mut *tx, id).await?;
+    tx.commit().await?;
+    Ok(purged)
+}
+
 pub fn every_text(seconds: i32) -> String {
     match seconds {
         s if s % 86_400 == 0 => format!("{}d", s / 86_400),

@@ -131,6 +131,13 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether PostgreSQL declined this attempt because of a concurrent one: a deadlock it broke
+/// (`40P01`) or a serialization failure (`40001`). Not an outage and not a wrong request: the
+/// same request is expected to succeed when tried again.
+pub fn is_conflict(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(database) if database.code().is_some_and(|code| matches!(code.as_ref(), "40P01" | "40001")))
+}
+
 /// Repeats `step` (one short statement over at most `batch` rows) until a round handles fewer,
 /// so no statement holds many locks or runs long; returns the rows handled. How every retention
 /// delete runs.

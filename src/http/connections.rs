@@ -377,7 +377,7 @@ pub async fn delete(
     let expected = if_match(&headers, Counter::Version)?.map_or(current.version, |m| m.version_or(current.version));
     if params.purge == Some(true) {
         caller.require(&[Role::Admin])?;
-        connection_store::purge(&state.pool, id).await?;
+        connection::purge(&state.pool, id).await?;
         tracing::info!(connection_id = %id, "connection purged");
         return Ok(StatusCode::NO_CONTENT);
     }

@@ -213,6 +213,9 @@ impl From<sqlx::Error> for ApiError {
         if crate::database::is_unavailable(&error) {
             tracing::error!(%error, "database unavailable");
             Self::unavailable("database_unavailable", "The database is not reachable right now.", 5)
+        } else if crate::database::is_conflict(&error) {
+            tracing::warn!(%error, "database declined a concurrent attempt");
+            Self::unavailable("database_conflict", "A concurrent change got in the way; try again.", 1)
         } else {
             Self::internal(&error)
         }

@@ -598,6 +598,18 @@ pub async fn hold_if_current(conn: &mut PgConnection, job_id: i64, attempt: i32)
     .is_some())
 }
 
+/// Locks every job of `connection_id`, in id order: the row lock a running job's fence
+/// ([`hold_if_current_locking`]) holds while it writes. A writer that deletes the connection takes
+/// these first and the handler's own lock second, the fence's order, so the two cannot deadlock
+/// (deleting the connection sets its jobs' `connection_id` to null, which waits on them anyway).
+pub async fn lock_jobs_of_connection(conn: &mut PgConnection, connection_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query("select job_id from job where connection_id = $1 order by job_id for update")
+        .bind(connection_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// [`hold_if_current`], and when the attempt is current also the caller's transaction-scoped
 /// advisory lock `(name, seed)` (as `pg_advisory_xact_lock(hashtextextended(name, seed))`), in
 /// one statement: a handler that serialises its writes on a lock of its own pays one round

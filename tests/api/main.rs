@@ -21,6 +21,7 @@ mod kill_anywhere;
 mod nested_objects;
 mod operations;
 mod providers;
+mod purge;
 mod refresh_writes;
 mod refreshes;
 mod refused_accounts;
