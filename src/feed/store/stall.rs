@@ -16,25 +16,7 @@ pub async fn activity(
     connection_id: Uuid,
     since: NaiveDate,
 ) -> Result<Vec<Activity>, sqlx::Error> {
-    let rows = sqlx::query!(
-        r#"select a.id, a.display_name,
-                  array(select distinct (t.posted_at at time zone 'UTC')::date
-                        from feed_transaction t
-                        where t.account_id = a.id and t.posted_at >= ($2::date)::timestamp at time zone 'UTC'
-                          and t.source = 'feed'
-                        order by 1) as "days!: Vec<NaiveDate>"
-           from account a
-           where a.connection_id = $1 and a.state = 'active'
-           order by a.created_at, a.id"#,
-        connection_id,
-        since,
-    )
-    .fetch_all(executor)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| Activity { account_id: row.id, account_name: row.display_name, days: row.days })
-        .collect())
+    accounts_activity(executor, connection_id, since, None).await
 }
 
 /// [`activity`] of the accounts with no feed transaction posted on or after `quiet_since`; the
@@ -48,6 +30,16 @@ pub async fn quiet_activity(
     since: NaiveDate,
     quiet_since: NaiveDate,
 ) -> Result<Vec<Activity>, sqlx::Error> {
+    accounts_activity(executor, connection_id, since, Some(quiet_since)).await
+}
+
+/// [`activity`], left to the accounts quiet since `quiet_since` when one is given.
+async fn accounts_activity(
+    executor: impl PgExecutor<'_>,
+    connection_id: Uuid,
+    since: NaiveDate,
+    quiet_since: Option<NaiveDate>,
+) -> Result<Vec<Activity>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"select a.id, a.display_name,
                   array(select distinct (t.posted_at at time zone 'UTC')::date
@@ -57,9 +49,10 @@ pub async fn quiet_activity(
                         order by 1) as "days!: Vec<NaiveDate>"
            from account a
            where a.connection_id = $1 and a.state = 'active'
-             and not exists (select 1 from feed_transaction r
-                             where r.account_id = a.id and r.posted_at >= ($3::date)::timestamp at time zone 'UTC'
-                               and r.source = 'feed')
+             and ($3::date is null
+                  or not exists (select 1 from feed_transaction r
+                                 where r.account_id = a.id and r.posted_at >= ($3::date)::timestamp at time zone 'UTC'
+                                   and r.source = 'feed'))
            order by a.created_at, a.id"#,
         connection_id,
         since,
