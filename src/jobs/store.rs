@@ -21,6 +21,9 @@
 //!   (`= any(array(select …))`), since a generic plan guesses the limit at 10% of the table and
 //!   hash-joins a sequential scan of all of it.
 
+mod reads;
+mod workers;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -29,8 +32,10 @@ use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::backoff::Backoffs;
-use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, JobState, NewJob};
+use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, NewJob};
 use crate::telemetry::trace::TraceContext;
+pub use reads::{Backlog, JobRecord, QueueStats, backlog, for_connection, get, stats};
+pub use workers::{LiveWorker, WorkerReport, forget_worker, live_workers, prune_workers, report_worker};
 
 /// Errors kept on a job row; older ones fall off.
 const MAX_ERRORS: i32 = 20;
@@ -162,80 +167,6 @@ pub async fn heartbeat_many(
     )
     .fetch_all(executor)
     .await
-}
-
-/// What a worker pool says of itself on every report.
-#[derive(Debug, Clone)]
-pub struct WorkerReport<'a> {
-    /// host/pid, as the pool writes in `locked_by`.
-    pub id: &'a str,
-    pub kinds: &'a [String],
-    pub concurrency: i32,
-    pub running: i32,
-    /// Presumed gone unless it reports again within this.
-    pub lease: Duration,
-}
-
-/// A live worker pool (a `serve` or `feedwatch worker` process).
-// Live: it reported within its lease.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-#[schema(as = WorkerView)]
-pub struct LiveWorker {
-    /// `host/pid`, as in the jobs it holds.
-    #[schema(example = "feedwatch-7d9f/41")]
-    pub id: String,
-    /// The job kinds it runs.
-    pub kinds: Vec<String>,
-    /// Jobs it runs at once.
-    pub concurrency: i32,
-    /// Jobs it was running at its last report.
-    pub running: i32,
-    pub started_at: DateTime<Utc>,
-    /// Its last report; pools report every third of their lease.
-    pub last_seen_at: DateTime<Utc>,
-}
-
-/// Records that a pool is alive (inserting it on its first report).
-pub async fn report_worker(executor: impl PgExecutor<'_>, report: &WorkerReport<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        r#"insert into worker (id, kinds, concurrency, running, started_at, last_seen_at, expires_at)
-           values ($1, $2, $3, $4, now(), now(), now() + make_interval(secs => $5))
-           on conflict (id) do update set kinds = excluded.kinds, concurrency = excluded.concurrency,
-               running = excluded.running, last_seen_at = now(), expires_at = excluded.expires_at"#,
-        report.id,
-        report.kinds,
-        report.concurrency,
-        report.running,
-        report.lease.as_secs_f64(),
-    )
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
-/// A pool that stops cleanly removes itself at once instead of expiring.
-pub async fn forget_worker(executor: impl PgExecutor<'_>, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query!("delete from worker where id = $1", id).execute(executor).await?;
-    Ok(())
-}
-
-pub async fn live_workers(executor: impl PgExecutor<'_>) -> Result<Vec<LiveWorker>, sqlx::Error> {
-    sqlx::query_as!(
-        LiveWorker,
-        r#"select id, kinds, concurrency, running, started_at, last_seen_at from worker
-           where expires_at > now() order by id"#
-    )
-    .fetch_all(executor)
-    .await
-}
-
-/// Drops the rows of workers presumed gone for longer than `after` (killed, not stopped).
-pub async fn prune_workers(executor: impl PgExecutor<'_>, after: Duration) -> Result<u64, sqlx::Error> {
-    let outcome =
-        sqlx::query!("delete from worker where expires_at < now() - make_interval(secs => $1)", after.as_secs_f64())
-            .execute(executor)
-            .await?;
-    Ok(outcome.rows_affected())
 }
 
 /// Marks many jobs succeeded in one statement; returns the ids whose attempt still held.
@@ -432,156 +363,6 @@ pub async fn clean(
     .execute(executor)
     .await?;
     Ok(outcome.rows_affected())
-}
-
-/// Queue depth and age, for `/v1/queue` and metrics.
-#[derive(Debug, Clone, Default)]
-pub struct QueueStats {
-    pub by_state: Vec<(JobState, i64)>,
-    pub due: i64,
-    pub oldest_due_seconds: Option<f64>,
-    pub workers: Vec<LiveWorker>,
-}
-
-pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
-    let by_state = sqlx::query!(r#"select state, count(*) as "count!" from job group by state order by state"#)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|row| {
-            let state = JobState::parse(&row.state)
-                .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state `{}`", row.state).into()))?;
-            Ok((state, row.count))
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let due = sqlx::query!(
-        r#"select count(*) as "due!", extract(epoch from now() - min(run_at))::float8 as oldest
-           from job where state = 'available' and run_at <= now()"#
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let workers = live_workers(&mut *conn).await?;
-    Ok(QueueStats { by_state, due: due.due, oldest_due_seconds: due.oldest, workers })
-}
-
-/// The work waiting and running, read from the claim and lease indexes only, so its cost
-/// follows the backlog, not the retained history.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Backlog {
-    pub available: i64,
-    pub due: i64,
-    pub running: i64,
-    pub oldest_due_seconds: Option<f64>,
-}
-
-pub async fn backlog(executor: impl PgExecutor<'_>) -> Result<Backlog, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"select (select count(*) from job where state = 'available') as "available!",
-                  (select count(*) from job where state = 'available' and run_at <= now()) as "due!",
-                  (select count(*) from job where state = 'running') as "running!",
-                  (select extract(epoch from now() - min(run_at))::float8 from job
-                   where state = 'available' and run_at <= now()) as oldest"#
-    )
-    .fetch_one(executor)
-    .await?;
-    Ok(Backlog { available: row.available, due: row.due, running: row.running, oldest_due_seconds: row.oldest })
-}
-
-/// A job as the API shows it.
-#[derive(Debug, Clone)]
-pub struct JobRecord {
-    pub job_id: i64,
-    pub state: JobState,
-    pub kind: String,
-    pub attempt: i32,
-    pub max_attempts: i32,
-    pub run_at: DateTime<Utc>,
-    pub errors: serde_json::Value,
-    pub result: Option<serde_json::Value>,
-    pub connection_id: Option<Uuid>,
-    pub trigger: String,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// A `job` row as read; its state becomes a [`JobState`] or a decode error.
-struct JobRow {
-    job_id: i64,
-    state: String,
-    kind: String,
-    attempt: i32,
-    max_attempts: i32,
-    run_at: DateTime<Utc>,
-    errors: serde_json::Value,
-    result: Option<serde_json::Value>,
-    connection_id: Option<Uuid>,
-    trigger: String,
-    created_at: DateTime<Utc>,
-    started_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-}
-
-impl TryFrom<JobRow> for JobRecord {
-    type Error = sqlx::Error;
-
-    fn try_from(row: JobRow) -> Result<Self, Self::Error> {
-        let state = JobState::parse(&row.state)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown job state `{}`", row.state).into()))?;
-        Ok(Self {
-            job_id: row.job_id,
-            state,
-            kind: row.kind,
-            attempt: row.attempt,
-            max_attempts: row.max_attempts,
-            run_at: row.run_at,
-            errors: row.errors,
-            result: row.result,
-            connection_id: row.connection_id,
-            trigger: row.trigger,
-            created_at: row.created_at,
-            started_at: row.started_at,
-            finished_at: row.finished_at,
-        })
-    }
-}
-
-pub async fn get(executor: impl PgExecutor<'_>, job_id: i64) -> Result<Option<JobRecord>, sqlx::Error> {
-    sqlx::query_as!(
-        JobRow,
-        r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
-                  created_at, started_at, finished_at
-           from job where job_id = $1"#,
-        job_id
-    )
-    .fetch_optional(executor)
-    .await?
-    .map(JobRecord::try_from)
-    .transpose()
-}
-
-/// A connection's jobs, newest first, before `before_id` when paging.
-pub async fn for_connection(
-    executor: impl PgExecutor<'_>,
-    connection_id: Uuid,
-    before_id: Option<i64>,
-    limit: i64,
-) -> Result<Vec<JobRecord>, sqlx::Error> {
-    sqlx::query_as!(
-        JobRow,
-        r#"select job_id, state, kind, attempt, max_attempts, run_at, errors, result, connection_id, trigger,
-                  created_at, started_at, finished_at
-           from job where connection_id = $1 and ($2::bigint is null or job_id < $2)
-           order by job_id desc limit $3"#,
-        connection_id,
-        before_id,
-        limit,
-    )
-    .fetch_all(executor)
-    .await?
-    .into_iter()
-    .map(JobRecord::try_from)
-    .collect()
 }
 
 /// Whether `attempt` is still the running attempt of the job; locks the row for the rest of the
