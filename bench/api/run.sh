@@ -30,48 +30,30 @@ warmup="${BENCH_WARMUP:-1s}"
 rounds="${BENCH_ROUNDS:-6}"
 out_json="$here/last-run.json"
 
-log() { printf '[api-bench] %s\n' "$*" >&2; }
-
-if ! command -v wrk >/dev/null 2>&1; then
-  log "wrk is not installed; installing it with apt-get (Debian package \`wrk\`)"
-  sudo=()
-  [[ $(id -u) -ne 0 ]] && sudo=(sudo)
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-fi
-for tool in curl jq; do
-  command -v "$tool" >/dev/null 2>&1 || { log "$tool is required"; exit 1; }
-done
+source "$root/bench/lib.sh"
+bench_name=api-bench
+ensure_command wrk
+require_commands curl jq
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 if [[ -z ${FEEDWATCH_BIN:-} || -z ${API_BASELINE_BIN:-} ]]; then
-  log "building feedwatch and the api_baseline example (release)"
-  cargo build --release --locked --quiet --bin feedwatch --example api_baseline
+  build_release --bin feedwatch --example api_baseline
 fi
 bin="${FEEDWATCH_BIN:-$target_dir/release/feedwatch}"
 baseline_bin="${API_BASELINE_BIN:-$target_dir/release/examples/api_baseline}"
 [[ -x $bin && -x $baseline_bin ]] || { log "no executable at $bin or $baseline_bin"; exit 1; }
 
-hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-key="fw_$(hex 16)_$(hex 32)"
+key="$(new_api_key)"
 auth="Authorization: Bearer $key"
 tmp="$(mktemp -d /tmp/feedwatch-api-bench.XXXXXX)"
 chmod 711 "$tmp"   # the private PostgreSQL runs as `postgres` when we are root
 server_pid="" baseline_pid=""
 
-stop() {   # stop PID: SIGTERM, then wait up to 30 s
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop "$baseline_pid"
-  stop "$server_pid"
+  stop_process "$baseline_pid"
+  stop_process "$server_pid"
   if [[ $status -ne 0 && -s $tmp/server.err ]]; then tail -n 20 "$tmp/server.err" >&2 || true; fi
   rm -rf "$tmp"
   exit "$status"
@@ -80,27 +62,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-wait_for_address() {   # wait_for_address FILE PREFIX PID
-  local line
-  for _ in $(seq 1 480); do
-    if line="$(grep -m1 -o "$2 listening on http://[^[:space:]]*" "$1" 2>/dev/null)"; then
-      echo "${line#"$2" listening on http://}"
-      return 0
-    fi
-    kill -0 "$3" 2>/dev/null || { log "$2 exited during start-up"; return 1; }
-    sleep 0.25
-  done
-  log "$2 did not report its address within 2 minutes"
-  return 1
-}
-
 log "starting feedwatch (demo tenant, private PostgreSQL under $tmp)"
-env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-  "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-addr="$(wait_for_address "$tmp/server.out" feedwatch "$server_pid")"
-base="http://$addr"
-curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/readyz"
+start_feedwatch "$bin" "$key" "$tmp"
 
 # The demo's first connection to the healthy sandbox bank, once its first refresh stored accounts.
 id=""

@@ -31,20 +31,12 @@ rounds="${BENCH_ROUNDS:-2}"
 target_ratio="0.80"
 out_json="$here/last-run.json"
 
-log() { printf '[bench] %s\n' "$*" >&2; }
+source "$root/bench/lib.sh"
+bench_name=bench
 
 # --- load generator ------------------------------------------------------------------------
-if ! command -v wrk >/dev/null 2>&1; then
-  log "wrk is not installed; installing it with apt-get (Debian package \`wrk\`)"
-  sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install wrk yourself"; exit 1; }
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq wrk >/dev/null
-fi
-command -v curl >/dev/null 2>&1 || { log "curl is required"; exit 1; }
+ensure_command wrk
+require_commands curl
 
 # --- binary --------------------------------------------------------------------------------
 if [[ -n ${FEEDWATCH_BIN:-} ]]; then
@@ -71,8 +63,7 @@ fi
 [[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
 
 # --- server --------------------------------------------------------------------------------
-hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-key="fw_$(hex 16)_$(hex 32)"
+key="$(new_api_key)"
 auth="Authorization: Bearer $key"
 
 tmp="$(mktemp -d /tmp/feedwatch-bench.XXXXXX)"
@@ -83,19 +74,7 @@ server_pid=""
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-    log "stopping feedwatch (pid $server_pid)"
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for _ in $(seq 1 120); do
-      kill -0 "$server_pid" 2>/dev/null || break
-      sleep 0.25
-    done
-    if kill -0 "$server_pid" 2>/dev/null; then
-      log "feedwatch did not stop within 30 s; killing it (its PostgreSQL may outlive it)"
-      kill -KILL "$server_pid" 2>/dev/null || true
-    fi
-    wait "$server_pid" 2>/dev/null || true
-  fi
+  stop_process "$server_pid"
   if [[ $status -ne 0 && -s $tmp/server.err ]]; then
     log "last lines of the server's stderr:"
     tail -n 20 "$tmp/server.err" >&2 || true
@@ -108,23 +87,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "starting feedwatch with a throwaway PostgreSQL under $tmp"
-env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN \
-  RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-  "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-
-addr=""
-for _ in $(seq 1 480); do   # up to 2 minutes: initdb + migrations on a busy machine
-  if line="$(grep -m1 -o 'feedwatch listening on http://[^[:space:]]*' "$tmp/server.out" 2>/dev/null)"; then
-    addr="${line#feedwatch listening on http://}"
-    break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || { log "feedwatch exited during start-up"; exit 1; }
-  sleep 0.25
-done
-[[ -n $addr ]] || { log "feedwatch did not report its address within 2 minutes"; exit 1; }
-base="http://$addr"
-curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/readyz"
+start_feedwatch "$bin" "$key" "$tmp"
 log "feedwatch ready at $base"
 
 names=(healthz lookup search)

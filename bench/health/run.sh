@@ -16,11 +16,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
+source "$root/bench/lib.sh"
+bench_name=health-bench
+
 if [[ -n ${HEALTH_BENCH_BIN:-} ]]; then
   bin="$HEALTH_BENCH_BIN"
 else
-  echo "[health-bench] building the health_bench example (release)" >&2
-  cargo build --release --quiet --example health_bench
+  build_release --example health_bench
   bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/health_bench"
 fi
 

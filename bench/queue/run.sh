@@ -47,29 +47,17 @@ graphile_instances="${BENCH_GRAPHILE_INSTANCES:-1 4}"
 graphile_default_jobs="${BENCH_GRAPHILE_DEFAULT_JOBS:-20000}"
 out_json="$here/last-run.json"
 
-log() { printf '[queue-bench] %s\n' "$*" >&2; }
-
-need_apt() {
-  local package="$1"
-  log "$package is not installed; installing it with apt-get"
-  local sudo=()
-  if [[ $(id -u) -ne 0 ]]; then
-    command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install $package yourself"; exit 1; }
-    sudo=(sudo)
-  fi
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "$package" >/dev/null
-}
-command -v jq >/dev/null 2>&1 || need_apt jq
-command -v pgbench >/dev/null 2>&1 || need_apt postgresql-contrib
-command -v psql >/dev/null 2>&1 || need_apt postgresql-client
+source "$root/bench/lib.sh"
+bench_name=queue-bench
+ensure_command jq
+ensure_command pgbench postgresql-contrib
+ensure_command psql postgresql-client
 
 # --- binary --------------------------------------------------------------------------------
 if [[ -n ${QUEUE_BENCH_BIN:-} ]]; then
   bin="$QUEUE_BENCH_BIN"
 else
-  log "building the queue_bench example (release)"
-  cargo build --release --quiet --example queue_bench
+  build_release --example queue_bench
   bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/queue_bench"
 fi
 
