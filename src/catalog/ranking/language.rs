@@ -391,19 +391,20 @@ impl Lexicon {
 
     /// Every concept phrase that occurs, except one inside a longer phrase of another concept:
     /// "shut down my account" says closed, not "down". A who-acts phrase says who, not what, so
-    /// it hides nothing: "the bank is down" is still an outage.
+    /// it hides nothing: "the bank is down" is still an outage. Nor does a part of a concept of
+    /// several parts: "I changed" (who changed the password) still says "changed".
     fn phrase_matches(&self, tokens: &[Token]) -> Vec<Match> {
         let matches = self.all_phrase_matches(tokens);
-        let says_who = |m: &Match| {
-            let term = self.concepts[m.concept].term;
-            self.actors.iter().any(|(_, known, _)| *known == term)
+        let hides_nothing = |m: &Match| {
+            let concept = &self.concepts[m.concept];
+            concept.parts > 1 || self.actors.iter().any(|(_, known, _)| *known == concept.term)
         };
         matches
             .iter()
             .filter(|m| {
                 !matches.iter().any(|outer| {
                     outer.concept != m.concept
-                        && !says_who(outer)
+                        && !hides_nothing(outer)
                         && outer.start <= m.start
                         && m.end <= outer.end
                         && outer.end - outer.start > m.end - m.start
