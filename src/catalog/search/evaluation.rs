@@ -203,9 +203,9 @@ fn evaluate() -> Evaluation {
 /// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
 /// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927; after
 /// session 8: held-out 0.868/0.946, fresh 0.760/0.900, blind 0.565/0.783, fresh8 0.686/0.882,
-/// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.922/0.961, fresh
-/// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.885, all 469 questions
-/// 0.861/0.949), so it runs
+/// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.930/0.961, fresh
+/// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.902, all 469 questions
+/// 0.864/0.951), so it runs
 /// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
@@ -225,7 +225,7 @@ fn the_ranking_keeps_what_it_reached() {
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
         (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
         (&scores.dev, 0.977, 0.984, "dev"),
-        (&scores.holdout, 0.922, 0.961, "holdout"),
+        (&scores.holdout, 0.93, 0.961, "holdout"),
         (&scores.fresh, 0.899, 0.979, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
@@ -238,7 +238,7 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
-        (&scores.fresh9, 0.737, 0.885, "fresh9"),
+        (&scores.fresh9, 0.737, 0.901, "fresh9"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
