@@ -67,6 +67,10 @@ struct ConceptSpec {
     /// most often the bank's side, "I changed my password and it stopped updating" is not.
     #[serde(default)]
     actor_unless_a_cause_is_named: bool,
+    /// Saying it names a cause ("locked", "closed", "confirm my identity"), as a concept of
+    /// several parts always does; a topic ("password", "bank", "update") names none.
+    #[serde(default)]
+    cause: bool,
 }
 
 impl Synonyms {
@@ -116,7 +120,8 @@ impl Token {
 pub(super) struct Reading {
     pub(super) terms: Vec<(TermId, f32)>,
     pub(super) words: Vec<TermId>,
-    /// Whether a concept of several parts fired: those name a cause ("password" near "reset").
+    /// Whether a concept that names a cause fired: every concept of several parts ("password"
+    /// near "reset") and those marked `cause` ("locked", "confirm my identity").
     pub(super) names_a_cause: bool,
 }
 
@@ -131,6 +136,7 @@ struct Phrase {
 struct Concept {
     term: TermId,
     parts: usize,
+    cause: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -195,7 +201,7 @@ impl Lexicon {
             } else {
                 spec.all.iter().map(Vec::as_slice).collect()
             };
-            lexicon.concepts.push(Concept { term, parts: parts.len() });
+            lexicon.concepts.push(Concept { term, parts: parts.len(), cause: spec.cause || parts.len() > 1 });
             if let Some(actor) = spec.actor {
                 lexicon.actors.push((actor, term, spec.actor_unless_a_cause_is_named));
             }
@@ -379,9 +385,10 @@ impl Lexicon {
                 continue;
             }
             let times = if concept.parts == 1 { mine.len() } else { usize::from(all_parts_near(&mine, concept.parts)) };
-            // A concept of several parts ("password" near "reset") names a cause, not a topic.
+            // A concept of several parts ("password" near "reset") names a cause, not a topic;
+            // so do those marked `cause`.
             let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
-            reading.names_a_cause |= concept.parts > 1 && times > 0;
+            reading.names_a_cause |= concept.cause && times > 0;
             for _ in 0..times {
                 reading.terms.push((concept.term, weight));
             }
@@ -391,19 +398,20 @@ impl Lexicon {
 
     /// Every concept phrase that occurs, except one inside a longer phrase of another concept:
     /// "shut down my account" says closed, not "down". A who-acts phrase says who, not what, so
-    /// it hides nothing: "the bank is down" is still an outage.
+    /// it hides nothing: "the bank is down" is still an outage. Nor does a part of a concept of
+    /// several parts: "I changed" (who changed the password) still says "changed".
     fn phrase_matches(&self, tokens: &[Token]) -> Vec<Match> {
         let matches = self.all_phrase_matches(tokens);
-        let says_who = |m: &Match| {
-            let term = self.concepts[m.concept].term;
-            self.actors.iter().any(|(_, known, _)| *known == term)
+        let hides_nothing = |m: &Match| {
+            let concept = &self.concepts[m.concept];
+            concept.parts > 1 || self.actors.iter().any(|(_, known, _)| *known == concept.term)
         };
         matches
             .iter()
             .filter(|m| {
                 !matches.iter().any(|outer| {
                     outer.concept != m.concept
-                        && !says_who(outer)
+                        && !hides_nothing(outer)
                         && outer.start <= m.start
                         && m.end <= outer.end
                         && outer.end - outer.start > m.end - m.start

@@ -5,8 +5,9 @@
 //! half ("holdout") only measures them, so a gain that is real shows on both. A third split
 //! ("fresh") was written later from threads found with their addresses, its expected entries set
 //! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
-//! for. Two splits are measured and never studied: "blind" (session 7) and "fresh8" (session 8),
-//! each written before its session changed the ranking; only their totals are printed.
+//! for. Three splits are measured and never studied: "blind" (session 7), "fresh8" (session 8)
+//! and "fresh9" (session 9), each written before its session changed the ranking; only their
+//! totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -47,6 +48,8 @@ enum Half {
     Blind,
     /// Written in session 8 before that session's ranking changes; measured, never studied.
     Fresh8,
+    /// Written in session 9 before that session's ranking changes; measured, never studied.
+    Fresh9,
 }
 
 impl Half {
@@ -114,7 +117,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8) {
+        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -134,6 +137,7 @@ struct Evaluation {
     fresh: Scores,
     blind: Scores,
     fresh8: Scores,
+    fresh9: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -155,6 +159,7 @@ fn evaluate() -> Evaluation {
             Half::Fresh => scores.fresh.add(rank),
             Half::Blind => scores.blind.add(rank),
             Half::Fresh8 => scores.fresh8.add(rank),
+            Half::Fresh9 => scores.fresh9.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -166,8 +171,8 @@ fn evaluate() -> Evaluation {
         }
         // Session 7 studied the held-out and fresh misses too (issue 14 asked for it), so only
         // the blind split is still measured without being studied: its misses stay unprinted, and so
-        // do those of session 8's held-out split.
-        if rank != Some(1) && !matches!(question.set, Half::Blind | Half::Fresh8) {
+        // do those of session 8's and session 9's held-out splits.
+        if rank != Some(1) && !matches!(question.set, Half::Blind | Half::Fresh8 | Half::Fresh9) {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -177,7 +182,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -186,10 +191,11 @@ fn evaluate() -> Evaluation {
         scores.fresh.line("fresh"),
         scores.blind.line("blind"),
         scores.fresh8.line("fresh8"),
+        scores.fresh9.line("fresh9"),
         scores.all.line("all")
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but blind and fresh8):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but blind, fresh8 and fresh9):\n{}", misses.join("\n"));
     scores
 }
 
@@ -197,7 +203,9 @@ fn evaluate() -> Evaluation {
 /// all, over every split. Not met yet (top-1/top-3 after session 7: dev 0.970/0.977, held-out
 /// 0.853/0.946, fresh 0.720/0.860, blind 0.522/0.804, all 357 questions 0.835/0.927; after
 /// session 8: held-out 0.868/0.946, fresh 0.760/0.900, blind 0.565/0.783, fresh8 0.686/0.882,
-/// all 408 questions 0.831/0.924), so it runs
+/// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.930/0.961, fresh
+/// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.902, all 469 questions
+/// 0.864/0.951), so it runs
 /// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
@@ -215,18 +223,22 @@ fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.929, 0.99, "hold<s6"),
-        (&scores.dev, 0.969, 0.977, "dev"),
-        (&scores.holdout, 0.88, 0.95, "holdout"),
-        (&scores.fresh, 0.80, 0.92, "fresh"),
+        (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
+        (&scores.dev, 0.977, 0.984, "dev"),
+        (&scores.holdout, 0.93, 0.961, "holdout"),
+        (&scores.fresh, 0.899, 0.979, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
-        (&scores.blind, 0.56, 0.84, "blind"),
+        (&scores.blind, 0.63, 0.869, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        (&scores.fresh8, 0.66, 0.90, "fresh8"),
+        (&scores.fresh8, 0.725, 0.941, "fresh8"),
+        // Session 9's held-out split, written before that session's ranking changes: 0.705 /
+        // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
+        // session-9 changes, each kept for what it gained on dev, holdout or fresh.
+        (&scores.fresh9, 0.737, 0.901, "fresh9"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
