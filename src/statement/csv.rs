@@ -5,6 +5,7 @@
 mod amounts;
 mod columns;
 mod dates;
+mod evidence;
 mod records;
 
 use std::io::{Read, Seek};
@@ -21,6 +22,7 @@ use super::format::Format;
 use super::model::{AccountRef, AccountStatement};
 use super::model::{Refusal, SkippedRow, StatementFile, StatementRow};
 use crate::ofx::{ReadWarning, WarningCode};
+use evidence::Evidence;
 use records::{Plan, Record, Records};
 
 /// What a caller may decide instead of the reader.
@@ -255,76 +257,6 @@ fn header_of(first: &[Record], warnings: &mut Vec<ReadWarning>) -> Option<usize>
             warnings.push(ReadWarning::at(first.first().map_or(1, |r| r.line), WarningCode::NoHeader, message));
             None
         }
-    }
-}
-
-/// What the rows say about their dates, amounts and currency, gathered a row at a time.
-struct Evidence<'c> {
-    columns: &'c Columns,
-    date_column: usize,
-    dates: dates::Evidence,
-    marks: amounts::Marks,
-    /// The first currency, and whether every row has it.
-    currency: Option<(String, bool)>,
-}
-
-impl<'c> Evidence<'c> {
-    fn new(columns: &'c Columns, date_column: usize) -> Self {
-        Self { columns, date_column, dates: dates::Evidence::new(), marks: amounts::Marks::default(), currency: None }
-    }
-
-    fn add(&mut self, record: &Record) {
-        if let Some(shape) = dates::shape(record.cell(self.date_column)) {
-            self.dates.add(record.line, shape);
-        }
-        let money = [self.columns.amount, self.columns.debit, self.columns.credit, self.columns.balance];
-        for parts in money.iter().flatten().filter_map(|&c| amounts::parts(record.cell(c))) {
-            self.marks.add(record.line, &parts);
-        }
-        if let Some(column) = self.columns.currency {
-            let value = record.cell(column).to_ascii_uppercase();
-            if value.len() == 3 {
-                match &mut self.currency {
-                    None => self.currency = Some((value, true)),
-                    Some((first, agree)) => *agree &= *first == value,
-                }
-            }
-        }
-    }
-
-    fn date_order(&self, given: Option<DateOrder>, warnings: &mut Vec<ReadWarning>) -> Result<DateOrder, Refusal> {
-        if let Some(order) = given {
-            return Ok(order);
-        }
-        let first_line = self.dates.first_line().unwrap_or(1);
-        match self.dates.decide().map_err(|(line, reason)| Refusal::at(line, reason))? {
-            dates::Decided::Values(order) => Ok(order),
-            dates::Decided::Dots => {
-                let message = "every date fits both orders; dates written with dots are read day first";
-                warnings.push(ReadWarning::at(first_line, WarningCode::DateOrderInferred, message));
-                Ok(DateOrder::DayFirst)
-            }
-            dates::Decided::Sequence(order) => {
-                let message = format!(
-                    "every date fits both orders; {} is the only one that lists the rows in date order",
-                    if order == DateOrder::DayFirst { "day first" } else { "month first" }
-                );
-                warnings.push(ReadWarning::at(first_line, WarningCode::DateOrderInferred, message));
-                Ok(order)
-            }
-        }
-    }
-
-    fn decimal_mark(&self, given: Option<DecimalMark>) -> Result<DecimalMark, Refusal> {
-        match given {
-            Some(mark) => Ok(mark),
-            None => self.marks.decide().map_err(|(line, reason)| Refusal::at(line, reason)),
-        }
-    }
-
-    /// The currency column's value when every row agrees.
-    fn currency(&self) -> Option<String> {
-        self.currency.as_ref().filter(|(_, agree)| *agree).map(|(first, _)| first.clone())
     }
 }
 
