@@ -243,13 +243,12 @@ fn ofx_inspect(path: &Path) -> anyhow::Result<()> {
 
 fn statement_inspect(path: &Path, rows: bool) -> anyhow::Result<()> {
     use anyhow::Context;
-    use feedwatch::statement::{MAX_FILE_BYTES, ReadOptions, read};
+    use feedwatch::statement::{ReadOptions, inspect};
     let shown = path.display();
     let file = std::fs::File::open(path).with_context(|| format!("cannot open {shown}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1).read_to_end(&mut bytes).with_context(|| format!("cannot read {shown}"))?;
-    let statement = read(&bytes, &ReadOptions::default()).with_context(|| format!("{shown} cannot be read"))?;
+    // Read a piece at a time, as an import reads: a file of tens of megabytes is not held.
+    let inspection = inspect(file, &ReadOptions::default(), rows).with_context(|| format!("{shown} cannot be read"))?;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&statement.inspection(rows))?);
+    let _ = writeln!(out, "{}", serde_json::to_string_pretty(&inspection)?);
     Ok(())
 }

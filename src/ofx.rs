@@ -31,6 +31,8 @@ mod proptests;
 mod tests;
 
 pub use date::{OfxDateTime, format_date, parse_date};
+/// Whether a file read in pieces is UTF-8: the CSV reader decides its encoding with it too.
+pub(crate) use decode::ByteFacts;
 pub use error::OfxError;
 pub use model::{
     Account, AccountInfo, AccountListResponse, Balance, BankAccount, CurrencyInfo, FinancialInstitution, OfxDocument,

@@ -8,6 +8,7 @@
 pub mod csv;
 mod format;
 mod from_ofx;
+mod inspect;
 mod model;
 mod stream;
 
@@ -17,6 +18,7 @@ mod evaluation;
 mod proptests;
 
 pub use format::Format;
+pub use inspect::inspect;
 pub use model::{AccountRef, AccountStatement, Refusal, SkippedRow, StatementFile, StatementRow};
 pub use stream::{Ending, Event, StatementStream, open};
 
@@ -34,8 +36,13 @@ pub const MAX_FILE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Reads any supported statement file.
 pub fn read(input: &[u8], options: &ReadOptions) -> Result<StatementFile, Refusal> {
-    if input.len() > MAX_FILE_BYTES {
-        return Err(Refusal::whole_file(format!("file is {} bytes, over the limit of {MAX_FILE_BYTES}", input.len())));
+    if let Some(refusal) = over_limit(input.len() as u64) {
+        return Err(refusal);
     }
     stream::collect(open(std::io::Cursor::new(input), options)?)
+}
+
+fn over_limit(size: u64) -> Option<Refusal> {
+    (size > MAX_FILE_BYTES as u64)
+        .then(|| Refusal::whole_file(format!("file is {size} bytes, over the limit of {MAX_FILE_BYTES}")))
 }

@@ -18,6 +18,7 @@
 #   CARGO_TARGET_DIR   where to build (default: the repo's target/)
 #   FEEDWATCH_BIN      use this feedwatch binary instead of building one
 #   BENCH_ROWS (100000)  BENCH_LARGE_ROWS (370000, about 50 MB of OFX)
+#   BENCH_LISTEN (127.0.0.1:0)  where feedwatch listens (a fixed port where ports are shared out)
 # Writes bench/import/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -82,7 +83,7 @@ gen csv "$large_csv_rows" >"$tmp/large.csv"
 
 log "starting feedwatch (demo tenant, private PostgreSQL under $tmp)"
 env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-  "$bin" serve --listen 127.0.0.1:0 --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
+  "$bin" serve --listen "${BENCH_LISTEN:-127.0.0.1:0}" --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
 addr=""
 for _ in $(seq 1 480); do

@@ -291,21 +291,25 @@ pub struct Stored {
 }
 
 /// An account's transactions (removed ones too: importing them again would bring back what the
-/// bank withdrew) posted on the days `from..=to` (UTC), in the order they were stored.
+/// bank withdrew) posted on the days `from..=to` (UTC), in the order they were stored, but for
+/// those the import `importing` wrote itself (a file is not compared with its own rows).
 pub async fn stored_between(
     executor: impl PgExecutor<'_>,
     account_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    importing: Uuid,
 ) -> Result<Vec<Stored>, sqlx::Error> {
     sqlx::query_as!(
         Stored,
         r#"select id, fitid, posted_at, amount, name, synthetic_key from feed_transaction
            where account_id = $1 and posted_at >= $2 and posted_at < $3
+             and import_id is distinct from $4
            order by posted_at, created_seq"#,
         account_id,
         from,
         to,
+        importing,
     )
     .fetch_all(executor)
     .await

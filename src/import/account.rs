@@ -1,8 +1,9 @@
 //! One account's rows of a file, imported a batch at a time: each batch is classified against
 //! the stored transactions of the days it covers (`dedup::classify_part`) and its new rows are
 //! inserted at once, while what must span the whole file (the occurrence of each identity,
-//! the FITIDs seen, the stored transactions already answered for, the rows this import
-//! inserted) is remembered by digest.
+//! the FITIDs seen, the stored transactions already answered for) is remembered by digest or
+//! id. The rows this import inserted are left out of the comparison by the statement that
+//! reads the stored ones (they carry the import's id), so they need no memory here.
 
 use std::collections::HashSet;
 
@@ -33,7 +34,6 @@ pub(super) struct AccountImport {
     fitids: HashSet<u64>,
     occurrences: Occurrences,
     taken: HashSet<Uuid>,
-    inserted: HashSet<u64>,
     days: Option<(NaiveDate, NaiveDate)>,
 }
 
@@ -60,7 +60,6 @@ impl AccountImport {
             fitids: HashSet::new(),
             occurrences: Occurrences::default(),
             taken: HashSet::new(),
-            inserted: HashSet::new(),
             days: None,
         }
     }
@@ -102,9 +101,7 @@ impl AccountImport {
         };
         let from = first.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
         let to = last.succ_opt().unwrap_or(last).and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-        let mut stored = feed::store::stored_between(&mut *conn, self.account.id, from, to).await?;
-        // This import's own rows, from earlier batches, are not what the file is compared with.
-        stored.retain(|transaction| !self.inserted.contains(&digest(&transaction.fitid)));
+        let stored = feed::store::stored_between(&mut *conn, self.account.id, from, to, import_id).await?;
         // A FITID a bank repeats within one file cannot name two rows: later ones go by identity.
         let fitids: Vec<Option<&str>> =
             rows.iter().map(|r| r.fitid.as_deref().filter(|fitid| self.fitids.insert(digest(fitid)))).collect();
@@ -125,7 +122,6 @@ impl AccountImport {
                 dedup::Verdict::Present(_) => self.report.already_present += 1,
                 dedup::Verdict::Add => {
                     self.report.added += 1;
-                    self.inserted.insert(digest(&fitid));
                     added.push(self.imported(row, fitid, key));
                 }
                 dedup::Verdict::Held(resembles) => self.hold(import_id, row, fitid, key, resembles),

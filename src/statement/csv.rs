@@ -5,7 +5,10 @@
 mod amounts;
 mod columns;
 mod dates;
+mod evidence;
 mod records;
+
+use std::io::{Read, Seek};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -19,7 +22,8 @@ use super::format::Format;
 use super::model::{AccountRef, AccountStatement};
 use super::model::{Refusal, SkippedRow, StatementFile, StatementRow};
 use crate::ofx::{ReadWarning, WarningCode};
-use records::Record;
+use evidence::Evidence;
+use records::{Plan, Record, Records};
 
 /// What a caller may decide instead of the reader.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -34,7 +38,12 @@ pub struct CsvOptions {
 /// A whole file, for tests of this reader alone (`statement::read` is the reader's caller).
 #[cfg(test)]
 pub(crate) fn read(input: &[u8], options: &CsvOptions) -> Result<StatementFile, Refusal> {
-    let mut stream = Stream::open(input, options)?;
+    read_from(std::io::Cursor::new(input), options)
+}
+
+#[cfg(test)]
+fn read_from(source: impl Read + Seek, options: &CsvOptions) -> Result<StatementFile, Refusal> {
+    let mut stream = Stream::open(source, options)?;
     let mut account = AccountStatement::new(AccountRef(None));
     while let Some(row) = stream.next_row() {
         match row {
@@ -49,15 +58,15 @@ pub(crate) fn read(input: &[u8], options: &CsvOptions) -> Result<StatementFile, 
     Ok(file)
 }
 
-/// A CSV file read in two passes over its decoded text: the first decides the header, the
-/// columns, the date order and the decimal mark from every row (so one row cannot be read one
-/// way and the next another), the second hands out the rows one at a time. The text is held,
-/// its records are not.
+/// A CSV file read in passes over its source, a piece at a time: its bytes decide the
+/// encoding; its first records the delimiter, the header and, from the header, the columns;
+/// every row (a pass of its own without a header, to tell the columns by content) the date
+/// order, the decimal mark and the currency, so one row cannot be read one way and the next
+/// another; the last pass hands out the rows one at a time. Neither the file, its text nor
+/// its records are held, only what decides and the record being read.
 #[derive(Debug)]
-pub(crate) struct Stream {
-    text: String,
-    delimiter: char,
-    cursor: records::Cursor,
+pub(crate) struct Stream<R> {
+    records: Records<R>,
     reader: Decided,
     header: bool,
     warnings: Vec<ReadWarning>,
@@ -65,9 +74,10 @@ pub(crate) struct Stream {
     first_skipped: Option<SkippedRow>,
 }
 
-/// What the first pass decided.
+/// What the first passes decided.
 #[derive(Debug)]
 struct Decided {
+    delimiter: char,
     columns: Columns,
     order: DateOrder,
     mark: DecimalMark,
@@ -80,45 +90,78 @@ pub(crate) struct Tail {
     pub currency: Option<String>,
 }
 
-impl Stream {
-    pub fn open(input: &[u8], options: &CsvOptions) -> Result<Self, Refusal> {
+/// The rows of a pass: past the blank records, and the `skip` first others (preamble, header).
+fn rows<'r>(records: impl Iterator<Item = Record> + 'r, skip: usize) -> impl Iterator<Item = Record> + 'r {
+    records.filter(|record| !record.is_blank()).skip(skip)
+}
+
+fn unreadable_file(error: std::io::Error) -> Refusal {
+    Refusal::whole_file(format!("the file cannot be read: {error}"))
+}
+
+/// One pass over the whole file; `Err` when reading the source failed.
+fn pass<R: Read + Seek>(
+    source: &mut R,
+    plan: Plan,
+    delimiter: char,
+    read: impl FnOnce(&mut Records<&mut R>),
+) -> Result<(), Refusal> {
+    let mut records = Records::start(source, plan, delimiter).map_err(unreadable_file)?;
+    read(&mut records);
+    records.finish().map_err(unreadable_file)
+}
+
+impl<R: Read + Seek> Stream<R> {
+    pub fn open(mut source: R, options: &CsvOptions) -> Result<Self, Refusal> {
         let mut warnings = Vec::new();
-        let text = records::decode(input, &mut warnings);
-        let delimiter = records::choose_delimiter(&text);
-        let body = || records::split(&text, delimiter).filter(|record| !record.is_blank());
-        let first: Vec<Record> = body().take(columns::HEADER_SEARCH_ROWS).collect();
+        let limit = super::MAX_FILE_BYTES as u64;
+        let plan = Plan::of(&mut source, limit, &mut warnings)
+            .map_err(unreadable_file)?
+            .ok_or_else(|| Refusal::whole_file(format!("file is over the limit of {limit} bytes")))?;
+        let mut samples = Vec::new();
+        for delimiter in records::DELIMITERS {
+            pass(&mut source, plan, delimiter, |records| samples.push((delimiter, records::sample(records))))?;
+        }
+        let delimiter = records::choose_delimiter(samples);
+        let mut first: Vec<Record> = Vec::new();
+        pass(&mut source, plan, delimiter, |records| {
+            first = records.filter(|record| !record.is_blank()).take(columns::HEADER_SEARCH_ROWS).collect();
+        })?;
         let header_at = header_of(&first, &mut warnings);
         let header = header_at.map(|index| first[index].clone());
         let skip = header_at.map_or(0, |index| index + 1);
-        let rows = || body().skip(skip);
         let first_line = header.as_ref().or(first.get(skip)).map_or(1, |record| record.line);
         drop(first);
         let mut columns = match &header {
             Some(header) => columns::from_header(header),
-            None => columns::from_content(&rows().collect::<Vec<_>>()),
+            None => {
+                let mut content = columns::Content::new();
+                pass(&mut source, plan, delimiter, |records| rows(records, skip).for_each(|row| content.add(&row)))?;
+                content.columns()
+            }
         };
         columns::apply(&mut columns, &options.columns, header.as_ref()).map_err(Refusal::whole_file)?;
         let date_column = columns.date.ok_or_else(|| Refusal::at(first_line, "no column holds dates"))?;
         if columns.amount.is_none() && columns.debit.is_none() && columns.credit.is_none() {
             return Err(Refusal::at(first_line, "no column holds amounts"));
         }
-        let order = date_order(rows(), date_column, options.date_order, &mut warnings)?;
-        let mark = decimal_mark(rows(), &columns, options.decimal_mark)?;
-        let currency = currency(rows(), &columns);
-        let mut cursor = records::Cursor::default();
-        let mut skipped = 0;
+        let mut evidence = Evidence::new(&columns, date_column);
+        pass(&mut source, plan, delimiter, |records| rows(records, skip).for_each(|row| evidence.add(&row)))?;
+        let order = evidence.date_order(options.date_order, &mut warnings)?;
+        let mark = evidence.decimal_mark(options.decimal_mark)?;
+        let currency = evidence.currency();
+        let mut records = Records::start(source, plan, delimiter).map_err(unreadable_file)?;
         // Past the blank lines, preamble and header, to the first row.
+        let mut skipped = 0;
         while skipped < skip {
-            let Some(record) = cursor.next(&text, delimiter) else { break };
+            let Some(record) = records.next() else { break };
             if !record.is_blank() {
                 skipped += 1;
             }
         }
         Ok(Self {
-            text,
-            delimiter,
-            cursor,
-            reader: Decided { columns, order, mark, currency },
+            records,
+            reader: Decided { delimiter, columns, order, mark, currency },
             header: header.is_some(),
             warnings,
             rows: 0,
@@ -134,7 +177,7 @@ impl Stream {
     /// The next row, or the next row left out with why.
     pub fn next_row(&mut self) -> Option<Result<StatementRow, SkippedRow>> {
         loop {
-            let record = self.cursor.next(&self.text, self.delimiter)?;
+            let record = self.records.next()?;
             if record.is_blank() {
                 continue;
             }
@@ -155,7 +198,8 @@ impl Stream {
 
     /// The file without its account (the caller has its rows) and the account's tail; a file
     /// none of whose rows could be read is refused.
-    pub fn finish(self) -> Result<(StatementFile, Tail), Refusal> {
+    pub fn finish(mut self) -> Result<(StatementFile, Tail), Refusal> {
+        self.records.finish().map_err(unreadable_file)?;
         if self.rows == 0 {
             return Err(match self.first_skipped {
                 Some(skipped) => {
@@ -164,10 +208,10 @@ impl Stream {
                 None => Refusal::whole_file("the file holds no rows"),
             });
         }
-        let Decided { order, mark, currency, .. } = self.reader;
+        let Decided { delimiter, order, mark, currency, .. } = self.reader;
         let dialect = format!(
             "CSV, {} separated, {} header, dates {}, decimal {}",
-            describe(self.delimiter),
+            describe(delimiter),
             if self.header { "with" } else { "no" },
             match order {
                 DateOrder::DayFirst => "day first (or year first)",
@@ -214,56 +258,6 @@ fn header_of(first: &[Record], warnings: &mut Vec<ReadWarning>) -> Option<usize>
             None
         }
     }
-}
-
-fn date_order(
-    body: impl Iterator<Item = Record>,
-    column: usize,
-    given: Option<DateOrder>,
-    warnings: &mut Vec<ReadWarning>,
-) -> Result<DateOrder, Refusal> {
-    let shapes: Vec<(usize, dates::Shape)> =
-        body.filter_map(|record| dates::shape(record.cell(column)).map(|shape| (record.line, shape))).collect();
-    if let Some(order) = given {
-        return Ok(order);
-    }
-    match dates::decide(&shapes).map_err(|(line, reason)| Refusal::at(line, reason))? {
-        dates::Decided::Values(order) => Ok(order),
-        dates::Decided::Dots => {
-            let message = "every date fits both orders; dates written with dots are read day first";
-            warnings.push(ReadWarning::at(shapes.first().map_or(1, |s| s.0), WarningCode::DateOrderInferred, message));
-            Ok(DateOrder::DayFirst)
-        }
-        dates::Decided::Sequence(order) => {
-            let message = format!(
-                "every date fits both orders; {} is the only one that lists the rows in date order",
-                if order == DateOrder::DayFirst { "day first" } else { "month first" }
-            );
-            warnings.push(ReadWarning::at(shapes.first().map_or(1, |s| s.0), WarningCode::DateOrderInferred, message));
-            Ok(order)
-        }
-    }
-}
-
-fn decimal_mark(
-    body: impl Iterator<Item = Record>,
-    columns: &Columns,
-    given: Option<DecimalMark>,
-) -> Result<DecimalMark, Refusal> {
-    if let Some(mark) = given {
-        return Ok(mark);
-    }
-    let money = [columns.amount, columns.debit, columns.credit, columns.balance];
-    let cells: Vec<(usize, amounts::Parts)> = body
-        .flat_map(|record| {
-            money
-                .iter()
-                .flatten()
-                .filter_map(|&c| amounts::parts(record.cell(c)).map(|p| (record.line, p)))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    amounts::decide(&cells).map_err(|(line, reason)| Refusal::at(line, reason))
 }
 
 struct RowReader<'c> {
@@ -351,14 +345,6 @@ fn clip(cell: &str) -> String {
     cell.chars().take(40).collect()
 }
 
-/// The currency column's value when every row agrees.
-fn currency(body: impl Iterator<Item = Record>, columns: &Columns) -> Option<String> {
-    let column = columns.currency?;
-    let mut values = body.map(|r| r.cell(column).to_ascii_uppercase()).filter(|v| v.len() == 3);
-    let first = values.next()?;
-    values.all(|v| v == first).then_some(first)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -366,6 +352,55 @@ mod tests {
 
     fn read_ok(text: &str) -> StatementFile {
         read(text.as_bytes(), &CsvOptions::default()).unwrap()
+    }
+
+    /// Wherever the source cuts a file (inside a character, a quoted field, between CR and
+    /// LF, in the preamble or the header), every pass reads it as the whole file reads.
+    #[test]
+    fn a_file_cut_anywhere_reads_as_the_whole_file() {
+        use records::tests::Pieces;
+        let corpus = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/statement/corpus");
+        let mut files: Vec<_> = std::fs::read_dir(corpus).unwrap().map(|entry| entry.unwrap().path()).collect();
+        files.retain(|path| path.extension().is_some_and(|e| e == "csv"));
+        files.sort();
+        let mut texts: Vec<(String, Vec<u8>)> =
+            files.iter().map(|path| (path.display().to_string(), std::fs::read(path).unwrap())).collect();
+        texts.push((
+            "quoted lines, doubled quotes, CR LF, no final newline".to_owned(),
+            "\u{feff}Datum;Empf\u{e4}nger;Betrag\r\n05.01.2024;\"Caf\u{e9} \"\"Nord\"\"\r\nZeile 2\";\"-3,50\"\r\n\r\n06.01.2024;\u{1f600};1.250,00-\r\n07.01.2024;\"\"\"\";\"2,00\""
+                .as_bytes()
+                .to_vec(),
+        ));
+        assert!(texts.len() >= 15, "{} CSV files", texts.len());
+        for (name, bytes) in &texts {
+            let whole = read(bytes, &CsvOptions::default());
+            let cuts = (0..=bytes.len()).map(|cut| (format!("cut at {cut}"), Pieces::cut_at(bytes, vec![cut])));
+            let sizes = [1, 2, 3, 7, 64, 1000].map(|size| (format!("pieces of {size}"), Pieces::of_size(bytes, size)));
+            for (how, source) in cuts.chain(sizes) {
+                assert_eq!(read_from(source, &CsvOptions::default()), whole, "{name}, {how}");
+            }
+        }
+    }
+
+    /// A file of 40,000 rows (2.4 MB) is read holding a piece of its text and a record at a
+    /// time, never the file.
+    #[test]
+    fn a_large_file_is_read_a_piece_at_a_time() {
+        let mut file = String::from("Date,Description,Amount,Balance\n");
+        for i in 0..40_000 {
+            file.push_str(&format!("2024-01-{:02},\"Shop number {i}, with a long name\",-{i}.50,{i}.00\n", 1 + i % 28));
+        }
+        assert!(file.len() > 2 << 20);
+        let mut stream = Stream::open(std::io::Cursor::new(file.as_bytes()), &CsvOptions::default()).unwrap();
+        let (mut rows, mut largest) = (0, 0);
+        while let Some(row) = stream.next_row() {
+            assert_eq!(row.unwrap().amount.to_string(), format!("-{rows}.50"));
+            rows += 1;
+            largest = largest.max(stream.records.held());
+        }
+        assert_eq!(rows, 40_000);
+        assert!(largest < 512 << 10, "{largest} bytes of text held");
+        assert_eq!(stream.finish().unwrap().0.warnings, []);
     }
 
     #[test]

@@ -22,39 +22,6 @@ impl StatementFile {
     pub fn transaction_count(&self) -> usize {
         self.accounts.iter().map(|account| account.rows.len()).sum()
     }
-
-    /// What `feedwatch statement inspect` prints: totals per account, rows only when asked.
-    pub fn inspection(&self, with_rows: bool) -> serde_json::Value {
-        let accounts: Vec<serde_json::Value> = self
-            .accounts
-            .iter()
-            .map(|account| {
-                let total: Decimal = account.rows.iter().map(|row| row.amount).sum();
-                let mut shown = serde_json::json!({
-                    "account": account.account,
-                    "currency": account.currency,
-                    "start": account.start,
-                    "end": account.end,
-                    "transactions": account.rows.len(),
-                    "without_fitid": account.rows.iter().filter(|row| row.fitid.is_none()).count(),
-                    "total": total,
-                    "ledger_balance": account.ledger_balance,
-                    "skipped": account.skipped,
-                });
-                if with_rows {
-                    shown["rows"] = serde_json::json!(account.rows);
-                }
-                shown
-            })
-            .collect();
-        serde_json::json!({
-            "format": self.format,
-            "dialect": self.dialect,
-            "intu_bid": self.intu_bid,
-            "accounts": accounts,
-            "warnings": self.warnings,
-        })
-    }
 }
 
 /// The account a statement is for, as the file names it; CSV exports name none.

@@ -2,8 +2,9 @@
 //! batch of rows at a time, not the file: each account as it starts, then its rows (or the
 //! rows left out, with why), and at the end what describes the file and each account (period,
 //! balance, warnings). [`super::read`] collects the same events into a [`StatementFile`].
-//! OFX is read from the source a piece at a time; CSV is held as its decoded text (its date
-//! order and decimal mark are decided from every row first), not as records.
+//! Both formats are read from the source a piece at a time, in as many passes as the
+//! decisions that need the whole file take (OFX: its encoding and which elements close; CSV:
+//! its encoding, columns, date order and decimal mark).
 
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -60,7 +61,7 @@ enum Inner<R> {
     Ofx(Box<from_ofx::Stream<R>>),
     /// The account is told first (a CSV file has one, named by no id).
     Csv {
-        stream: Box<csv::Stream>,
+        stream: Box<csv::Stream<R>>,
         told: bool,
     },
 }
@@ -73,15 +74,7 @@ pub fn open<R: Read + Seek>(mut source: R, options: &ReadOptions) -> Result<Stat
     source.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let inner = match format::recognise(&head) {
         Format::Ofx => Inner::Ofx(Box::new(from_ofx::Stream::open(source)?)),
-        Format::Csv => {
-            let mut bytes = Vec::new();
-            let limit = super::MAX_FILE_BYTES as u64;
-            source.take(limit + 1).read_to_end(&mut bytes).map_err(unreadable)?;
-            if bytes.len() as u64 > limit {
-                return Err(Refusal::whole_file(format!("file is over the limit of {limit} bytes")));
-            }
-            Inner::Csv { stream: Box::new(csv::Stream::open(&bytes, &options.csv)?), told: false }
-        }
+        Format::Csv => Inner::Csv { stream: Box::new(csv::Stream::open(source, &options.csv)?), told: false },
         Format::Unknown => {
             return Err(Refusal::whole_file("neither OFX (QFX, QBO) nor CSV: no <OFX> element and no delimited rows"));
         }

@@ -108,38 +108,52 @@ impl Parts {
     }
 }
 
-/// The file's decimal mark from every amount's evidence, or the line and reason it cannot
-/// be told. With no separator anywhere (whole amounts) the mark does not matter.
-pub(crate) fn decide(cells: &[(usize, Parts)]) -> Result<DecimalMark, (usize, String)> {
-    let mut first = [None, None];
-    let mut ambiguous = None;
-    for (line, parts) in cells {
-        match parts.evidence() {
-            Evidence::Says(DecimalMark::Dot) => {
-                first[0].get_or_insert(*line);
-            }
-            Evidence::Says(DecimalMark::Comma) => {
-                first[1].get_or_insert(*line);
-            }
-            Evidence::Ambiguous => {
-                ambiguous.get_or_insert(*line);
-            }
-            Evidence::Nothing => {}
+/// What the file's amounts say about the decimal mark, gathered a cell at a time.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    first_dot: Option<usize>,
+    first_comma: Option<usize>,
+    first_ambiguous: Option<usize>,
+}
+
+impl Marks {
+    pub fn add(&mut self, line: usize, parts: &Parts) {
+        let slot = match parts.evidence() {
+            Evidence::Says(DecimalMark::Dot) => &mut self.first_dot,
+            Evidence::Says(DecimalMark::Comma) => &mut self.first_comma,
+            Evidence::Ambiguous => &mut self.first_ambiguous,
+            Evidence::Nothing => return,
+        };
+        slot.get_or_insert(line);
+    }
+
+    /// The file's decimal mark, or the line and reason it cannot be told. With no separator
+    /// anywhere (whole amounts) the mark does not matter.
+    pub fn decide(&self) -> Result<DecimalMark, (usize, String)> {
+        match (self.first_dot, self.first_comma, self.first_ambiguous) {
+            (Some(dot), Some(comma), _) => Err((
+                dot.max(comma),
+                format!("amounts disagree on the decimal mark (line {dot} uses '.', line {comma} uses ',')"),
+            )),
+            (Some(_), None, _) => Ok(DecimalMark::Dot),
+            (None, Some(_), _) => Ok(DecimalMark::Comma),
+            (None, None, Some(line)) => Err((
+                line,
+                "every amount with a separator has three digits after it: thousands or decimals cannot be told; say which with decimal_mark".to_owned(),
+            )),
+            (None, None, None) => Ok(DecimalMark::Dot),
         }
     }
-    match (first, ambiguous) {
-        ([Some(dot), Some(comma)], _) => Err((
-            dot.max(comma),
-            format!("amounts disagree on the decimal mark (line {dot} uses '.', line {comma} uses ',')"),
-        )),
-        ([Some(_), None], _) => Ok(DecimalMark::Dot),
-        ([None, Some(_)], _) => Ok(DecimalMark::Comma),
-        ([None, None], Some(line)) => Err((
-            line,
-            "every amount with a separator has three digits after it: thousands or decimals cannot be told; say which with decimal_mark".to_owned(),
-        )),
-        ([None, None], None) => Ok(DecimalMark::Dot),
+}
+
+/// [`Marks`] of `cells`, decided.
+#[cfg(test)]
+pub(crate) fn decide(cells: &[(usize, Parts)]) -> Result<DecimalMark, (usize, String)> {
+    let mut marks = Marks::default();
+    for (line, parts) in cells {
+        marks.add(*line, parts);
     }
+    marks.decide()
 }
 
 #[cfg(test)]

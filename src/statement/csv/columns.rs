@@ -267,28 +267,50 @@ pub(crate) fn from_header(header: &Record) -> Columns {
 }
 
 /// Without a header: the column where most cells are dates, the one where most are
-/// amounts (the last such, balances tend to come after), and the longest text.
-pub(crate) fn from_content(rows: &[Record]) -> Columns {
-    let width = rows.iter().map(|r| r.cells.len()).max().unwrap_or(0).min(MAX_COLUMNS);
-    let share = |test: &dyn Fn(&str) -> bool, column: usize| {
-        let hits = rows.iter().filter(|row| test(row.cell(column))).count();
-        hits * 100 / rows.len().max(1)
-    };
-    let is_date = |cell: &str| dates::shape(cell).is_some();
-    let is_amount = |cell: &str| amounts::parts(cell).is_some() && dates::shape(cell).is_none();
-    let date = (0..width).filter(|&c| share(&is_date, c) >= 60).min_by_key(|&c| c);
-    let amount_columns: Vec<usize> = (0..width).filter(|&c| Some(c) != date && share(&is_amount, c) >= 60).collect();
-    let text_len = |column: usize| {
-        rows.iter().map(|row| row.cell(column).chars().filter(|c| c.is_alphabetic()).count()).sum::<usize>()
-    };
-    let description =
-        (0..width).filter(|&c| Some(c) != date && !amount_columns.contains(&c)).max_by_key(|&c| text_len(c));
-    let (amount, balance) = match amount_columns.as_slice() {
-        [only] => (Some(*only), None),
-        [first, second] => (Some(*first), Some(*second)),
-        _ => (amount_columns.first().copied(), None),
-    };
-    Columns { date, description, amount, balance, ..Columns::default() }
+/// amounts (the last such, balances tend to come after), and the longest text. What decides
+/// is counted a row at a time, so the whole file decides without being held.
+#[derive(Debug)]
+pub(crate) struct Content {
+    rows: usize,
+    width: usize,
+    dates: [usize; MAX_COLUMNS],
+    amounts: [usize; MAX_COLUMNS],
+    /// Letters in each column.
+    text: [usize; MAX_COLUMNS],
+}
+
+impl Content {
+    pub fn new() -> Self {
+        Self { rows: 0, width: 0, dates: [0; MAX_COLUMNS], amounts: [0; MAX_COLUMNS], text: [0; MAX_COLUMNS] }
+    }
+
+    pub fn add(&mut self, row: &Record) {
+        self.rows += 1;
+        let width = row.cells.len().min(MAX_COLUMNS);
+        self.width = self.width.max(width);
+        for column in 0..width {
+            let cell = row.cell(column);
+            let date = dates::shape(cell).is_some();
+            self.dates[column] += usize::from(date);
+            self.amounts[column] += usize::from(!date && amounts::parts(cell).is_some());
+            self.text[column] += cell.chars().filter(|c| c.is_alphabetic()).count();
+        }
+    }
+
+    pub fn columns(&self) -> Columns {
+        let share = |hits: &[usize; MAX_COLUMNS], column: usize| hits[column] * 100 / self.rows.max(1);
+        let date = (0..self.width).filter(|&c| share(&self.dates, c) >= 60).min_by_key(|&c| c);
+        let amount_columns: Vec<usize> =
+            (0..self.width).filter(|&c| Some(c) != date && share(&self.amounts, c) >= 60).collect();
+        let description =
+            (0..self.width).filter(|&c| Some(c) != date && !amount_columns.contains(&c)).max_by_key(|&c| self.text[c]);
+        let (amount, balance) = match amount_columns.as_slice() {
+            [only] => (Some(*only), None),
+            [first, second] => (Some(*first), Some(*second)),
+            _ => (amount_columns.first().copied(), None),
+        };
+        Columns { date, description, amount, balance, ..Columns::default() }
+    }
 }
 
 /// Applies a caller's overrides; `Err` names one that matches no column.

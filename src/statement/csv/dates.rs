@@ -153,59 +153,129 @@ pub(crate) enum Decided {
     Dots,
 }
 
-/// `Err` names the line of a date that fits neither order given the rest (conflict), or the
-/// first line when nothing tells.
-pub(crate) fn decide(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String)> {
-    let mut day_first_only = None;
-    let mut month_first_only = None;
-    for (line, shape) in cells {
-        if let Shape::Numeric { a, b, .. } = shape {
-            if *a > 12 {
-                day_first_only.get_or_insert(*line);
-            }
-            if *b > 12 {
-                month_first_only.get_or_insert(*line);
-            }
-        }
+/// What a column's dates say about the order of day and month, gathered a row at a time so
+/// the whole file decides without being held.
+#[derive(Debug)]
+pub(crate) struct Evidence {
+    first_line: Option<usize>,
+    day_first_only: Option<usize>,
+    month_first_only: Option<usize>,
+    /// Some numeric date reads differently in the two orders.
+    ambiguous: bool,
+    every_numeric_dotted: bool,
+    day_first: Sequence,
+    month_first: Sequence,
+}
+
+/// Whether every date, read in one order, resolves and the dates rise or fall throughout.
+#[derive(Debug)]
+struct Sequence {
+    order: DateOrder,
+    every_date: bool,
+    last: Option<NaiveDate>,
+    rising: bool,
+    falling: bool,
+}
+
+impl Sequence {
+    fn new(order: DateOrder) -> Self {
+        Self { order, every_date: true, last: None, rising: true, falling: true }
     }
-    match (day_first_only, month_first_only) {
-        (Some(day), Some(month)) => Err((
-            day.max(month),
-            format!(
-                "dates disagree on the order of day and month (line {} reads day first, line {} month first)",
-                day, month
-            ),
-        )),
-        (Some(_), None) => Ok(Decided::Values(DateOrder::DayFirst)),
-        (None, Some(_)) => Ok(Decided::Values(DateOrder::MonthFirst)),
-        (None, None) => by_sequence(cells),
+
+    fn add(&mut self, shape: Shape) {
+        let Some(date) = shape.resolve(self.order) else {
+            self.every_date = false;
+            return;
+        };
+        if let Some(last) = self.last {
+            self.rising &= last <= date;
+            self.falling &= last >= date;
+        }
+        self.last = Some(date);
+    }
+
+    fn ordered(&self) -> bool {
+        self.every_date && (self.rising || self.falling)
     }
 }
 
-fn by_sequence(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String)> {
-    let ambiguous = cells.iter().any(|(_, shape)| matches!(shape, Shape::Numeric { a, b, .. } if a != b));
-    if !ambiguous {
-        return Ok(Decided::Values(DateOrder::DayFirst));
+impl Evidence {
+    pub fn new() -> Self {
+        Self {
+            first_line: None,
+            day_first_only: None,
+            month_first_only: None,
+            ambiguous: false,
+            every_numeric_dotted: true,
+            day_first: Sequence::new(DateOrder::DayFirst),
+            month_first: Sequence::new(DateOrder::MonthFirst),
+        }
     }
-    let numeric = || {
-        cells.iter().filter_map(|(_, shape)| match shape {
-            Shape::Numeric { dotted, .. } => Some(*dotted),
-            Shape::Exact(_) => None,
-        })
-    };
-    if numeric().all(|dotted| dotted) {
-        return Ok(Decided::Dots);
+
+    pub fn add(&mut self, line: usize, shape: Shape) {
+        self.first_line.get_or_insert(line);
+        if let Shape::Numeric { a, b, dotted, .. } = shape {
+            if a > 12 {
+                self.day_first_only.get_or_insert(line);
+            }
+            if b > 12 {
+                self.month_first_only.get_or_insert(line);
+            }
+            self.ambiguous |= a != b;
+            self.every_numeric_dotted &= dotted;
+        }
+        self.day_first.add(shape);
+        self.month_first.add(shape);
     }
-    let ordered = |order| {
-        let dates: Vec<NaiveDate> = cells.iter().filter_map(|(_, shape)| shape.resolve(order)).collect();
-        dates.len() == cells.len() && (dates.windows(2).all(|w| w[0] <= w[1]) || dates.windows(2).all(|w| w[0] >= w[1]))
-    };
-    let first_line = cells.first().map_or(1, |(line, _)| *line);
-    match (ordered(DateOrder::DayFirst), ordered(DateOrder::MonthFirst)) {
-        (true, false) => Ok(Decided::Sequence(DateOrder::DayFirst)),
-        (false, true) => Ok(Decided::Sequence(DateOrder::MonthFirst)),
-        _ => Err((first_line, "every date reads both day-first and month-first; say which with date_order".to_owned())),
+
+    /// The line of the first date, if any.
+    pub fn first_line(&self) -> Option<usize> {
+        self.first_line
     }
+
+    /// `Err` names the line of a date that fits neither order given the rest (conflict), or
+    /// the first line when nothing tells.
+    pub fn decide(&self) -> Result<Decided, (usize, String)> {
+        match (self.day_first_only, self.month_first_only) {
+            (Some(day), Some(month)) => Err((
+                day.max(month),
+                format!(
+                    "dates disagree on the order of day and month (line {} reads day first, line {} month first)",
+                    day, month
+                ),
+            )),
+            (Some(_), None) => Ok(Decided::Values(DateOrder::DayFirst)),
+            (None, Some(_)) => Ok(Decided::Values(DateOrder::MonthFirst)),
+            (None, None) => self.by_sequence(),
+        }
+    }
+
+    fn by_sequence(&self) -> Result<Decided, (usize, String)> {
+        if !self.ambiguous {
+            return Ok(Decided::Values(DateOrder::DayFirst));
+        }
+        if self.every_numeric_dotted {
+            return Ok(Decided::Dots);
+        }
+        match (self.day_first.ordered(), self.month_first.ordered()) {
+            (true, false) => Ok(Decided::Sequence(DateOrder::DayFirst)),
+            (false, true) => Ok(Decided::Sequence(DateOrder::MonthFirst)),
+            _ => Err((
+                self.first_line.unwrap_or(1),
+                "every date reads both day-first and month-first; say which with date_order".to_owned(),
+            )),
+        }
+    }
+}
+
+/// [`Evidence`] of `cells`, decided.
+#[cfg(test)]
+pub(crate) fn decide(cells: &[(usize, Shape)]) -> Result<Decided, (usize, String)> {
+    let mut evidence = Evidence::new();
+    for &(line, shape) in cells {
+        evidence.add(line, shape);
+    }
+    evidence.decide()
 }
 
 #[cfg(test)]
