@@ -9,6 +9,12 @@ use feedwatch::auth::Role;
 use feedwatch::config::{DatabaseArgs, LogFormat, SandboxBankArgs, ServeArgs};
 use uuid::Uuid;
 
+// jemalloc, not glibc's malloc, whose per-thread arenas kept memory freed by the pools' threads and
+// let RSS climb with each PostgreSQL restart (ARCHITECTURE.md, "Memory"). Its options are compiled
+// in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in .cargo/config.toml), so no operator setting is needed.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Bank-feed connection health and error lookup.
 ///
 /// With no subcommand, runs `serve`. Every flag can also be set by the environment variable
@@ -251,4 +257,20 @@ fn statement_inspect(path: &Path, rows: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", serde_json::to_string_pretty(&inspection)?);
     Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// The binary allocates with jemalloc built with its options: the background thread that
+    /// returns freed pages to the system (`background_thread:true`) runs once anything has been
+    /// allocated. Without the compiled-in options (or with another allocator) it is missing.
+    #[test]
+    fn jemalloc_purges_from_its_background_thread() -> std::io::Result<()> {
+        let mut names = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task")? {
+            names.push(std::fs::read_to_string(task?.path().join("comm"))?.trim_end().to_owned());
+        }
+        assert!(names.iter().any(|name| name == "jemalloc_bg_thd"), "threads: {names:?}");
+        Ok(())
+    }
 }

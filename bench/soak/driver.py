@@ -383,7 +383,7 @@ class Soak:
 
     def sampler(self):
         self.sample_rss()
-        while not self.stop.wait(60):
+        while not self.stop.wait(self.args.sample_seconds):
             self.sample_rss()
 
     # --- the run --------------------------------------------------------------------------
@@ -529,9 +529,33 @@ class Soak:
                                 for w in self.windows],
             "schedule_aging": self.aging,
             "rss": self.rss,
+            "rss_trend": rss_trend(self.rss),
             "drain": self.drain,
             "jobs": self.jobs(),
         }
+
+
+def rss_trend(samples, last_minutes=15):
+    """RSS's least-squares slope during the load, from the later of minute 1 and `last_minutes`
+    before its end (a warm process; the first minute is set-up's and the caches' warm-up), and
+    the rise that slope makes over that span as a share of the mean RSS there: the measure of
+    "flat" (bench/soak/README.md)."""
+    load = [s for s in samples if not s.get("after_drain")]
+    if not load:
+        return None
+    end = next((s["t"] for s in load if s.get("after_load")), load[-1]["t"])
+    start = max(60.0, end - last_minutes * 60)
+    span = [(s["t"] / 60, s["rss_kb"] / 1024) for s in load if start - 1 <= s["t"] <= end]
+    if len(span) < 3:
+        return None
+    mean_t = sum(t for t, _ in span) / len(span)
+    mean_mb = sum(mb for _, mb in span) / len(span)
+    slope = sum((t - mean_t) * (mb - mean_mb) for t, mb in span) / sum((t - mean_t) ** 2 for t, _ in span)
+    minutes = span[-1][0] - span[0][0]
+    return {"from_min": round(span[0][0], 2), "to_min": round(span[-1][0], 2), "samples": len(span),
+            "mean_mb": round(mean_mb, 2), "slope_mb_per_min": round(slope, 4),
+            "fitted_rise_mb": round(slope * minutes, 2), "fitted_rise_pct": round(100 * slope * minutes / mean_mb, 2),
+            "min_mb": round(min(mb for _, mb in span), 1), "max_mb": round(max(mb for _, mb in span), 1)}
 
 
 def table(doc):
@@ -567,6 +591,11 @@ def table(doc):
             + f"{next((s['rss_kb'] for s in rss if s.get('after_load')), rss[-1]['rss_kb']) / 1024:.1f}, "
             + f"after drain {rss[-1]['rss_kb'] / 1024:.1f}, peak {max(s['hwm_kb'] for s in rss) / 1024:.1f}; "
             + f"threads {rss[0]['threads']}->{rss[-1]['threads']}, fds {rss[0]['fds']}->{rss[-1]['fds']}")
+    trend = doc.get("rss_trend")
+    if trend:
+        add(f"RSS trend, minute {trend['from_min']:.1f} to {trend['to_min']:.1f} ({trend['samples']} samples): mean "
+            f"{trend['mean_mb']} MB, slope {trend['slope_mb_per_min']:+.3f} MB/min, fitted rise {trend['fitted_rise_mb']:+.2f} MB "
+            f"({trend['fitted_rise_pct']:+.2f}% of the mean), range {trend['min_mb']}-{trend['max_mb']} MB")
     jobs = doc["jobs"]
     add(f"queue drain: {doc['drain']}")
     add(f"jobs by state: {jobs['by_state']}; rescued after a lost lease at some point: "
@@ -585,8 +614,8 @@ def table(doc):
     add(f"jobs lost (acknowledged but missing + stuck): {jobs['lost']} (target 0)")
     if rss:
         # The sample at 0 s is taken right after set-up, before any load: growth is judged from
-        # the first minute's sample (the warm process) to the end of the load.
-        warm = rss[1] if len(rss) > 2 else rss[0]
+        # the first sample at a minute (the warm process) to the end of the load.
+        warm = next((s for s in rss if s["t"] >= 59), rss[1] if len(rss) > 2 else rss[0])
         end = next((s for s in rss if s.get("after_load")), rss[-1])
         growth = (end["rss_kb"] - warm["rss_kb"]) / 1024
         add(f"summary: 5xx outside windows {len(doc['5xx_outside_windows'])} (target 0); RSS {warm['rss_kb'] / 1024:.1f} MB "
@@ -620,6 +649,7 @@ def main():
     run.add_argument("--due-every", type=float, default=10)
     run.add_argument("--due-cycle", type=float, default=300)
     run.add_argument("--drain-seconds", type=float, default=180)
+    run.add_argument("--sample-seconds", type=float, default=60, help="how often RSS is sampled")
     run.add_argument("--seed", type=int, default=18)
     run.add_argument("--fixed-fleet", action="store_true",
                      help="pair every create with the purge of another connection (fleet size constant)")

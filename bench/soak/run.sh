@@ -22,6 +22,9 @@
 #   SOAK_DRAIN_SECONDS (180: longest wait for the queue to drain after the load)
 #   SOAK_FIXED_FLEET (0; 1: each create is paired with an admin purge of another connection,
 #                     so the fleet keeps its set-up size and RSS can be compared start to end)
+#   SOAK_PORT_BASE (unset: free ports; N: PostgreSQL on N, feedwatch on N+1, the sandbox bank on
+#                   N+2, so runs side by side stay inside a given range)
+#   SOAK_SAMPLE_SECONDS (60: how often RSS is sampled)  SOAK_OUT (bench/soak/last-run.json)
 # Writes bench/soak/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -32,7 +35,7 @@ cd "$root"
 
 minutes="${SOAK_MINUTES:-20}"
 restart_every="${SOAK_RESTART_EVERY:-4}"
-out_json="$here/last-run.json"
+out_json="${SOAK_OUT:-$here/last-run.json}"
 
 log() { printf '[soak] %s\n' "$*" >&2; }
 
@@ -85,7 +88,12 @@ trap 'exit 143' TERM
 # A cluster of our own, so the benchmark can restart it: the private cluster's durable settings
 # (src/devdb/server.rs: PostgreSQL's defaults and 300 connections).
 "${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -A trust -U postgres >/dev/null
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+if [[ -n ${SOAK_PORT_BASE:-} ]]; then
+  port=$SOAK_PORT_BASE listen=127.0.0.1:$((SOAK_PORT_BASE + 1)) sandbox=127.0.0.1:$((SOAK_PORT_BASE + 2))
+else
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  listen=127.0.0.1:0 sandbox=127.0.0.1:0
+fi
 "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
   "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300" start >/dev/null
 db_url="postgres://postgres@127.0.0.1:$port/feedwatch"
@@ -111,7 +119,7 @@ log "starting feedwatch (default settings, demo mode) against PostgreSQL on port
 env -u RUST_LOG -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN \
   DATABASE_URL="$db_url" FEEDWATCH_CREDENTIALS_KEYS="$("$bin" keys new-credentials-key)" \
   FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-  "$bin" serve --demo --listen 127.0.0.1:0 >"$tmp/server.out" 2>"$tmp/server.err" &
+  "$bin" serve --demo --listen "$listen" --sandbox-addr "$sandbox" >"$tmp/server.out" 2>"$tmp/server.err" &
 server_pid=$!
 addr="$(wait_for_address "$tmp/server.out" feedwatch "$server_pid")"
 base="http://$addr"
@@ -122,7 +130,7 @@ python3 "$here/driver.py" run --base "$base" --admin-key "$key" --server-pid "$s
   --psql "$pg_bin/psql" --db-url "$db_url" --restart-cmd "$restart_cmd" \
   --minutes "$minutes" --restart-every "$restart_every" --rate "${SOAK_RATE:-100}" --workers "${SOAK_WORKERS:-16}" \
   --connections "${SOAK_CONNECTIONS:-300}" --tenants "${SOAK_TENANTS:-4}" --window-grace "${SOAK_WINDOW_GRACE:-5}" \
-  --due-cycle "${SOAK_DUE_CYCLE:-300}" --drain-seconds "${SOAK_DRAIN_SECONDS:-180}" --out "$tmp/run.json" \
+  --due-cycle "${SOAK_DUE_CYCLE:-300}" --drain-seconds "${SOAK_DRAIN_SECONDS:-180}" --sample-seconds "${SOAK_SAMPLE_SECONDS:-60}" --out "$tmp/run.json" \
   $([ "${SOAK_FIXED_FLEET:-0}" = 1 ] && echo --fixed-fleet)
 
 alive=false
