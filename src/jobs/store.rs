@@ -416,3 +416,33 @@ pub async fn hold_if_current_locking(
     .await?
     .is_some())
 }
+
+/// [`hold_if_current_locking`] for many jobs in one statement, each with its own lock `(name,
+/// seed)`: the fence of a transaction that stores several jobs' work (group commit). The job
+/// rows are locked in id order (the order a multi-row heartbeat meets them, so the two cannot
+/// deadlock), each job's lock right after its row; a stale attempt takes neither. Returns the
+/// `(job id, attempt)` pairs that are current; a job named twice is fenced for its last attempt.
+pub async fn hold_many_if_current_locking(
+    conn: &mut PgConnection,
+    held: &[(i64, i32, (&str, i64))],
+) -> Result<Vec<(i64, i32)>, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _, _)| *id).collect();
+    let fences = by_id(held.iter().map(|(id, attempt, (name, seed))| (*id, serde_json::json!([attempt, name, seed]))));
+    let rows = sqlx::query!(
+        r#"select held.job_id as "job_id!", held.attempt as "attempt!" from (
+               select job_id, attempt from job
+               where job_id = any($1) and lease_expires_at is not null
+                 and attempt = ($2::jsonb -> job_id::text ->> 0)::int
+               order by job_id for update
+           ) held
+           cross join lateral (
+               select pg_advisory_xact_lock(hashtextextended($2::jsonb -> held.job_id::text ->> 1,
+                                                             ($2::jsonb -> held.job_id::text ->> 2)::bigint))
+           ) locked"#,
+        &ids,
+        fences,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.job_id, row.attempt)).collect())
+}

@@ -395,6 +395,7 @@ impl WorkerPool {
                     .map(|ids| !ids.is_empty())
                     .unwrap_or(false),
             },
+            Outcome::Completed(_) => true,
             Outcome::Retry { error, after, result } => {
                 let delay = after.unwrap_or_else(|| backoff.delay(job.attempt, rand::random()));
                 let run_at = Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default();
