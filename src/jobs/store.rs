@@ -157,13 +157,37 @@ pub async fn heartbeat_many(
 ) -> Result<Vec<i64>, sqlx::Error> {
     let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
     let attempts = by_id(held.iter().copied());
+    // The rows are locked in id order first, the order a group commit's fence
+    // ([`hold_many_if_current_locking`]) takes them: an update alone locks in scan order, and
+    // deadlocked with a writer that held some of these rows.
     sqlx::query_scalar!(
         r#"update job set lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-           where job_id = any($1) and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int
+           where job_id = any(array(
+                   select job_id from job
+                   where job_id = any($1) and lease_expires_at is not null
+                     and attempt = ($2::jsonb ->> job_id::text)::int
+                   order by job_id for update))
+             and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int
            returning job_id"#,
         &ids,
         attempts,
         lease.as_secs_f64(),
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Of these `(job, attempt)` pairs, the jobs that attempt itself marked succeeded: a heartbeat
+/// that no longer finds them running has not lost them (a handler completes its job in its own
+/// commit, [`super::Outcome::Completed`], before the pool hears of it).
+pub async fn succeeded_by(executor: impl PgExecutor<'_>, held: &[(i64, i32)]) -> Result<Vec<i64>, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let attempts = by_id(held.iter().copied());
+    sqlx::query_scalar!(
+        r#"select job_id from job
+           where job_id = any($1) and state = 'succeeded' and attempt = ($2::jsonb ->> job_id::text)::int"#,
+        &ids,
+        attempts,
     )
     .fetch_all(executor)
     .await
