@@ -172,7 +172,8 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         window_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
-        let success = Success { job_id: job.job_id, attempt: job.attempt, target, fetched, window_start, now };
+        let trace = crate::telemetry::trace::current();
+        let success = Success { job_id: job.job_id, attempt: job.attempt, target, fetched, window_start, now, trace };
         let context = || Context {
             pool: self.pool.clone(),
             incidents: self.incidents.clone(),

@@ -31,6 +31,7 @@ use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, RefreshOutcome};
 use crate::jobs::fault;
 use crate::provider::Fetched;
+use crate::telemetry::trace::TraceContext;
 use crate::telemetry::{Metrics, RefreshResult};
 
 /// Crash points of the group commit (`jobs::fault`): a batch reached the writer and nothing of it
@@ -55,6 +56,8 @@ pub(super) struct Success {
     pub fetched: Fetched,
     pub window_start: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// The job's trace: what the success enqueues (webhook deliveries) carries it on.
+    pub trace: Option<TraceContext>,
 }
 
 /// The writer's verdict on one refresh.
@@ -160,7 +163,11 @@ async fn commit(context: &Context, successes: &[Success]) -> Result<Vec<Written>
             verdicts.push(Written::Lost);
             continue;
         }
-        let result = store_success(&mut tx, context, success).await?;
+        // The writer's task is no job's: each refresh's statements run in its own job's trace.
+        let result = match success.trace {
+            Some(trace) => trace.scope(store_success(&mut tx, context, success)).await?,
+            None => store_success(&mut tx, context, success).await?,
+        };
         ids.push(success.job_id);
         attempts.push(success.attempt);
         results.push(result.clone());
