@@ -73,6 +73,10 @@ pub struct ClaimedJob {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Succeeded(serde_json::Value),
+    /// Succeeded and already recorded: the handler marked the job succeeded, fenced by its
+    /// attempt ([`store::complete_many`]), in the transaction that stored its work, so one commit
+    /// holds both. The pool records nothing more.
+    Completed(serde_json::Value),
     /// Try again after the backoff (or `after`, when the failure said when).
     Retry {
         error: String,

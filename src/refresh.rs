@@ -8,6 +8,7 @@ pub mod job;
 pub mod retry;
 pub mod schedule;
 pub mod store;
+pub mod writer;
 
 use chrono::TimeDelta;
 use sqlx::PgConnection;
@@ -19,6 +20,7 @@ use crate::jobs::{self, Enqueued, NewJob};
 
 pub use job::{RefreshHandler, Refresher};
 pub use retry::BACKOFF;
+pub use writer::Writer;
 
 pub const KIND: &str = "refresh";
 

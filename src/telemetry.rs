@@ -296,7 +296,7 @@ impl crate::jobs::worker::PoolObserver for Metrics {
     fn finished(&self, kind: &str, outcome: &crate::jobs::Outcome, seconds: f64) {
         use crate::jobs::Outcome;
         let (name, result) = match outcome {
-            Outcome::Succeeded(_) => ("succeeded", None),
+            Outcome::Succeeded(_) | Outcome::Completed(_) => ("succeeded", None),
             Outcome::Retry { result, .. } => ("retry", result.as_ref()),
             Outcome::Fail { result, .. } => ("failed", result.as_ref()),
             Outcome::Snooze { .. } => ("snoozed", None),

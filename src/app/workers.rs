@@ -109,6 +109,7 @@ pub fn worker_pool_with(
         metrics: Arc::clone(metrics),
         bulkheads: Bulkheads::new(settings.institution_concurrency),
         stalls: settings.stalls,
+        writer: refresh::Writer::default(),
     };
     let registration = Registration {
         handler: Arc::new(RefreshHandler(Arc::new(refresher))),

@@ -84,15 +84,19 @@ pub async fn apply_accounts(
            ),
            -- Most of a repeat refresh is transactions stored already as they are: they are left
            -- out before the upsert, which would otherwise lock (and so write) each of their rows.
+           -- `is not true` keeps the test a probe of the (account_id, fitid) key per reported row:
+           -- as an anti join, a generic plan cached while the table was small hashed a scan of
+           -- all of it, and kept doing so as it grew (issue #17, session 9).
            changed as (
                select r.* from reported r
-               where not exists (
+               where exists (
                    select 1 from feed_transaction f
                    where f.account_id = r.account_id and f.fitid = r.fitid and not f.removed
                      and (f.posted_at, f.amount, f.currency, f.name, f.memo, f.check_number, f.pending,
                           f.replaces_fitid)
                          is not distinct from
-                         (r.posted, r.amount, r.currency, r.name, r.memo, r.check_number, r.pending, r.replaces))
+                         (r.posted, r.amount, r.currency, r.name, r.memo, r.check_number, r.pending, r.replaces)
+               ) is not true
            ),
            upserted as (
                insert into feed_transaction (id, account_id, connection_id, fitid, posted_at, amount, currency, name,

@@ -157,13 +157,37 @@ pub async fn heartbeat_many(
 ) -> Result<Vec<i64>, sqlx::Error> {
     let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
     let attempts = by_id(held.iter().copied());
+    // The rows are locked in id order first, the order a group commit's fence
+    // ([`hold_many_if_current_locking`]) takes them: an update alone locks in scan order, and
+    // deadlocked with a writer that held some of these rows.
     sqlx::query_scalar!(
         r#"update job set lease_expires_at = now() + make_interval(secs => $3), updated_at = now()
-           where job_id = any($1) and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int
+           where job_id = any(array(
+                   select job_id from job
+                   where job_id = any($1) and lease_expires_at is not null
+                     and attempt = ($2::jsonb ->> job_id::text)::int
+                   order by job_id for update))
+             and lease_expires_at is not null and attempt = ($2::jsonb ->> job_id::text)::int
            returning job_id"#,
         &ids,
         attempts,
         lease.as_secs_f64(),
+    )
+    .fetch_all(executor)
+    .await
+}
+
+/// Of these `(job, attempt)` pairs, the jobs that attempt itself marked succeeded: a heartbeat
+/// that no longer finds them running has not lost them (a handler completes its job in its own
+/// commit, [`super::Outcome::Completed`], before the pool hears of it).
+pub async fn succeeded_by(executor: impl PgExecutor<'_>, held: &[(i64, i32)]) -> Result<Vec<i64>, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _)| *id).collect();
+    let attempts = by_id(held.iter().copied());
+    sqlx::query_scalar!(
+        r#"select job_id from job
+           where job_id = any($1) and state = 'succeeded' and attempt = ($2::jsonb ->> job_id::text)::int"#,
+        &ids,
+        attempts,
     )
     .fetch_all(executor)
     .await
@@ -415,4 +439,34 @@ pub async fn hold_if_current_locking(
     .fetch_optional(&mut *conn)
     .await?
     .is_some())
+}
+
+/// [`hold_if_current_locking`] for many jobs in one statement, each with its own lock `(name,
+/// seed)`: the fence of a transaction that stores several jobs' work (group commit). The job
+/// rows are locked in id order (the order a multi-row heartbeat meets them, so the two cannot
+/// deadlock), each job's lock right after its row; a stale attempt takes neither. Returns the
+/// `(job id, attempt)` pairs that are current; a job named twice is fenced for its last attempt.
+pub async fn hold_many_if_current_locking(
+    conn: &mut PgConnection,
+    held: &[(i64, i32, (&str, i64))],
+) -> Result<Vec<(i64, i32)>, sqlx::Error> {
+    let ids: Vec<i64> = held.iter().map(|(id, _, _)| *id).collect();
+    let fences = by_id(held.iter().map(|(id, attempt, (name, seed))| (*id, serde_json::json!([attempt, name, seed]))));
+    let rows = sqlx::query!(
+        r#"select held.job_id as "job_id!", held.attempt as "attempt!" from (
+               select job_id, attempt from job
+               where job_id = any($1) and lease_expires_at is not null
+                 and attempt = ($2::jsonb -> job_id::text ->> 0)::int
+               order by job_id for update
+           ) held
+           cross join lateral (
+               select pg_advisory_xact_lock(hashtextextended($2::jsonb -> held.job_id::text ->> 1,
+                                                             ($2::jsonb -> held.job_id::text ->> 2)::bigint))
+           ) locked"#,
+        &ids,
+        fences,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.job_id, row.attempt)).collect())
 }

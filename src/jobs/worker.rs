@@ -395,6 +395,7 @@ impl WorkerPool {
                     .map(|ids| !ids.is_empty())
                     .unwrap_or(false),
             },
+            Outcome::Completed(_) => true,
             Outcome::Retry { error, after, result } => {
                 let delay = after.unwrap_or_else(|| backoff.delay(job.attempt, rand::random()));
                 let run_at = Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or_default();
@@ -487,9 +488,19 @@ impl WorkerPool {
                     continue;
                 }
             };
+            let mut missing: Vec<(i64, i32)> = chunk.iter().filter(|(id, _)| !kept.contains(id)).copied().collect();
+            if !missing.is_empty() {
+                // A handler that completes its job in its own commit may have done so just now.
+                match store::succeeded_by(&self.pool, &missing).await {
+                    Ok(finished) => missing.retain(|(id, _)| !finished.contains(id)),
+                    Err(error) => {
+                        tracing::warn!(%error, "checking jobs missing from the heartbeat failed; will retry");
+                        continue;
+                    }
+                }
+            }
             let held = self.lock_held();
-            let lost = chunk.iter().filter(|(id, _)| !kept.contains(id));
-            for job in lost.filter_map(|(id, attempt)| held.get(id).filter(|job| job.attempt == *attempt)) {
+            for job in missing.iter().filter_map(|(id, attempt)| held.get(id).filter(|job| job.attempt == *attempt)) {
                 job.lost.cancel();
             }
         }

@@ -11,9 +11,10 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::writer::{Context, Success, Writer, Written};
 use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, retry};
 use crate::catalog::{CatalogHandle, Code};
-use crate::connection::lifecycle::{self, Failed, Subject, Succeeded};
+use crate::connection::lifecycle::{self, Failed, Subject};
 use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, AccountState, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
@@ -41,6 +42,8 @@ pub struct Refresher<P> {
     pub bulkheads: super::bulkhead::Bulkheads,
     /// When an account that stopped bringing transactions counts as stalled.
     pub stalls: feed::stall::Rules,
+    /// Stores the pool's successes, several to a commit (`refresh::writer`).
+    pub writer: Writer,
 }
 
 impl<P> std::fmt::Debug for Refresher<P> {
@@ -49,13 +52,13 @@ impl<P> std::fmt::Debug for Refresher<P> {
     }
 }
 
-/// The job handler: one shared [`Refresher`].
 /// Crash points of a refresh for the kill tests (`jobs::fault`): the bank has answered and
-/// nothing is stored; the storing transaction has committed and the job's completion is not
-/// yet recorded.
+/// nothing is stored; the storing transaction has committed (a success's job completed in it)
+/// and the handler has not heard yet. The writer's own points are in `refresh::writer`.
 pub const FAULT_EXCHANGED: &str = "refresh.exchanged";
 pub const FAULT_STORED: &str = "refresh.stored";
 
+/// The job handler: one shared [`Refresher`].
 #[derive(Debug)]
 pub struct RefreshHandler<P>(pub Arc<Refresher<P>>);
 
@@ -107,7 +110,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         // The bank has answered; nothing of it is stored.
         fault::pause_at(FAULT_EXCHANGED).await;
         match fetched {
-            Ok(fetched) => self.store_success(job, &target, fetched, window_start, now).await,
+            Ok(fetched) => self.store_success(job, target, fetched, window_start, now).await,
             Err(error) => self.store_failure(job, &target, error, now).await,
         }
     }
@@ -159,77 +162,29 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         Ok((settings, credentials))
     }
 
-    /// One short transaction with a fixed number of statements, however many accounts and
-    /// transactions the bank returned.
+    /// Hands the bank's answer to the pool's writer (group commit) and waits until it is stored
+    /// and the job completed in one commit, or refused by the fence.
     async fn store_success(
         &self,
         job: &ClaimedJob,
-        target: &RefreshTarget,
+        target: RefreshTarget,
         fetched: Fetched,
         window_start: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, sqlx::Error> {
-        let id = target.id;
-        let accounts = distinct_accounts(&fetched);
-        let listed: Vec<ListedAccount> =
-            accounts.iter().map(|(feed, reference)| listed_account(feed, *reference)).collect();
-        let reported: Vec<Option<Vec<ReportedTransaction>>> = accounts
-            .iter()
-            .zip(&listed)
-            .map(|((feed, _), listed)| {
-                feed.error.is_none().then(|| reported_transactions(&feed.transactions, listed.reported.currency))
-            })
-            .collect();
-        let newest = newest_data(&listed, &reported);
-        let mut tx = crate::database::begin(&self.pool).await?;
-        // The fence and the connection's feed lock in one round trip.
-        let (lock_name, lock_seed) = feed::store::connection_lock(id);
-        let lock = (lock_name.as_str(), lock_seed);
-        if !crate::jobs::store::hold_if_current_locking(&mut tx, job.job_id, job.attempt, lock).await? {
-            return Ok(lost());
-        }
-        let account_ids = connection_store::store_listed_accounts(&mut *tx, id, &listed).await?;
-        // Accounts whose statement failed keep their transactions: nothing was reported for them.
-        let batches: Vec<(Uuid, &[ReportedTransaction])> = account_ids
-            .iter()
-            .zip(&reported)
-            .filter_map(|(account_id, reported)| reported.as_deref().map(|reported| (*account_id, reported)))
-            .collect();
-        let changes = feed::store::apply_accounts(&mut tx, id, &batches, window_start).await?;
-        let result = serde_json::json!({
-            "accounts": accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
-        });
-        let detail = serde_json::json!({ "job_id": job.job_id, "counts": result });
-        let outcome =
-            RefreshOutcome { institution_id: target.institution_id, connection_id: id, at: now, failure: None };
-        let effect = incident::record(&mut tx, &outcome, &self.incidents).await?;
-        if let Some(resolved) = &effect.resolved {
-            super::incident_resolved(&mut tx, resolved).await?;
-        }
-        // Judged on what the store now holds, this refresh's rows included: one statement, which
-        // reads the history only of accounts quiet long enough to be stalled.
-        let (since, today) = ((now - feed::stall::LOOKBACK).date_naive(), now.date_naive());
-        let quiet_since = feed::stall::quiet_since(today, self.stalls);
-        let activity = feed::store::stall::quiet_activity(&mut *tx, id, since, quiet_since).await?;
-        let stalled = feed::stall::stalled(&activity, today, self.stalls);
-        let done = Succeeded {
-            job_id: job.job_id,
-            at: now,
-            data_as_of: newest,
-            detail: &detail,
-            added: changes.added,
-            modified: changes.modified,
-            removed: changes.removed,
-            failure_streak: target.failure_streak,
-            refused_account: refused_account(&accounts),
-            stalled: &stalled,
+        let trace = crate::telemetry::trace::current();
+        let success = Success { job_id: job.job_id, attempt: job.attempt, target, fetched, window_start, now, trace };
+        let context = || Context {
+            pool: self.pool.clone(),
+            incidents: self.incidents.clone(),
+            stalls: self.stalls,
+            metrics: Arc::clone(&self.metrics),
         };
-        lifecycle::refresh_succeeded(&mut tx, &subject(target), &done).await?;
-        tx.commit().await?;
-        // Stored and committed; the job's completion is not yet recorded.
-        fault::pause_at(FAULT_STORED).await;
-        self.metrics.refresh_stored(target.institution_id, RefreshResult::Succeeded);
-        Ok(Outcome::Succeeded(result))
+        Ok(match self.writer.write(context, success).await {
+            Written::Stored(result) => Outcome::Completed(result),
+            Written::Lost => lost(),
+            Written::Failed(error) => Outcome::Retry { error: format!("database: {error}"), after: None, result: None },
+        })
     }
 
     async fn store_failure(
@@ -287,7 +242,9 @@ fn skipped(reason: &str) -> Outcome {
 }
 
 /// The first account whose statement the bank refused, by its code and raw code.
-fn refused_account<'a>(accounts: &[(&'a AccountFeed, Option<&serde_json::Value>)]) -> Option<(Code, &'a str)> {
+pub(super) fn refused_account<'a>(
+    accounts: &[(&'a AccountFeed, Option<&serde_json::Value>)],
+) -> Option<(Code, &'a str)> {
     accounts.iter().filter_map(|(feed, _)| feed.error.as_ref()).find_map(|error| {
         (AccountState::reported(Some(error.code)) == AccountState::Refused).then_some((error.code, error.raw.as_str()))
     })
@@ -300,7 +257,7 @@ fn lost() -> Outcome {
 
 /// Each account once (the first time the bank names it), with its provider reference: the
 /// account upsert must not meet one account twice.
-fn distinct_accounts(fetched: &Fetched) -> Vec<(&AccountFeed, Option<&serde_json::Value>)> {
+pub(super) fn distinct_accounts(fetched: &Fetched) -> Vec<(&AccountFeed, Option<&serde_json::Value>)> {
     let mut accounts: Vec<(&AccountFeed, Option<&serde_json::Value>)> = Vec::new();
     let references = fetched.references.iter().map(Option::as_ref).chain(std::iter::repeat(None));
     for (feed, reference) in fetched.data.accounts.iter().zip(references) {
@@ -311,7 +268,7 @@ fn distinct_accounts(fetched: &Fetched) -> Vec<(&AccountFeed, Option<&serde_json
     accounts
 }
 
-fn listed_account<'a>(feed: &'a AccountFeed, reference: Option<&'a serde_json::Value>) -> ListedAccount<'a> {
+pub(super) fn listed_account<'a>(feed: &'a AccountFeed, reference: Option<&'a serde_json::Value>) -> ListedAccount<'a> {
     let account = &feed.account;
     let balance = account.ledger_balance.as_ref();
     let reported = ReportedAccount {
@@ -329,7 +286,10 @@ fn listed_account<'a>(feed: &'a AccountFeed, reference: Option<&'a serde_json::V
 }
 
 /// "Data as of": the newest balance date or posting date the bank reported.
-fn newest_data(listed: &[ListedAccount], reported: &[Option<Vec<ReportedTransaction>>]) -> Option<DateTime<Utc>> {
+pub(super) fn newest_data(
+    listed: &[ListedAccount],
+    reported: &[Option<Vec<ReportedTransaction>>],
+) -> Option<DateTime<Utc>> {
     let balances = listed.iter().filter_map(|account| account.reported.balance_as_of);
     let postings = reported.iter().flatten().flatten().map(|t| t.posted_at);
     balances.chain(postings).max()
@@ -348,7 +308,10 @@ fn account_kind(kind: provider::AccountKind) -> AccountKind {
 
 /// One row per FITID (the last wins): a bank repeating a transaction must not make the upsert
 /// touch a row twice.
-fn reported_transactions(transactions: &[provider::FeedTransaction], currency: &str) -> Vec<ReportedTransaction> {
+pub(super) fn reported_transactions(
+    transactions: &[provider::FeedTransaction],
+    currency: &str,
+) -> Vec<ReportedTransaction> {
     let mut by_fitid: BTreeMap<&str, ReportedTransaction> = BTreeMap::new();
     for t in transactions {
         by_fitid.insert(
@@ -369,6 +332,6 @@ fn reported_transactions(transactions: &[provider::FeedTransaction], currency: &
     by_fitid.into_values().collect()
 }
 
-fn subject(target: &RefreshTarget) -> Subject {
+pub(super) fn subject(target: &RefreshTarget) -> Subject {
     Subject { tenant_id: target.tenant_id, institution_id: target.institution_id, connection_id: target.id }
 }

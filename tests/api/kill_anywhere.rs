@@ -13,10 +13,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use feedwatch::jobs::backoff::{Backoff, Backoffs};
 use feedwatch::jobs::fault;
 use feedwatch::refresh::job::{FAULT_EXCHANGED, FAULT_STORED};
+use feedwatch::refresh::writer::{FAULT_COMMITTING, FAULT_QUEUED, FAULT_WRITTEN};
 use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig, ledger};
 use reqwest::Method;
 use rust_decimal::Decimal;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use uuid::Uuid;
 
 use crate::support::TestApp;
@@ -28,17 +29,22 @@ enum Kill {
     MidExchange,
 }
 
-const KILLS: [Kill; 5] = [
+const KILLS: [Kill; 6] = [
     Kill::At(fault::CLAIMED),
     Kill::MidExchange,
     Kill::At(FAULT_EXCHANGED),
+    // Results queued in the group commit's writer, nothing of them written.
+    Kill::At(FAULT_QUEUED),
     Kill::At(FAULT_STORED),
-    Kill::At(fault::COMPLETING),
+    // A refresh's job completes in the writer's commit (group commit), not in the pool's batched
+    // completions (`fault::COMPLETING`, which refreshes no longer pass): the kill lands while the
+    // writer's transaction runs its statements and commits.
+    Kill::At(FAULT_COMMITTING),
 ];
 const ROUNDS: usize = 3;
 /// Every kill spends an attempt of each job the worker held (two at most). Rescued jobs queue
 /// behind the others, so the attempts spread evenly: about 1 + 2 × kills / connections each
-/// (4 to 5 here), well below a refresh's eight.
+/// (4 to 6 here), below a refresh's eight.
 const CONNECTIONS: usize = 10;
 const SEED: u64 = 42;
 
@@ -57,21 +63,25 @@ async fn still_bank(now: DateTime<Utc>) -> (String, Arc<SandboxBank>) {
     (format!("http://{addr}"), bank)
 }
 
-/// Starts a worker process armed at `point` (if any) and returns it with its stderr lines.
+/// Starts a worker process of `workers` slots armed at `point` (one or several, comma-separated;
+/// if any) and returns it with its stderr lines. Its stdin is a pipe kept open: a `hold_at` point
+/// waits there until the test writes a line.
 async fn worker(
     app: &TestApp,
     bank_url: &str,
     point: Option<&str>,
+    workers: &str,
 ) -> (tokio::process::Child, tokio::io::Lines<BufReader<tokio::process::ChildStderr>>) {
     let keys = secrecy::ExposeSecret::expose_secret(&crate::support::sealer_config()).to_owned();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_feedwatch"));
     command
-        .args(["worker", "--workers", "2", "--worker-prefetch", "0", "--worker-lease", "60s"])
+        .args(["worker", "--workers", workers, "--worker-prefetch", "0", "--worker-lease", "60s"])
         .env("DATABASE_URL", &app.database_url)
         .env("FEEDWATCH_CREDENTIALS_KEYS", keys)
         .env("FEEDWATCH_SANDBOX_URL", bank_url)
         .env("RUST_LOG", "warn")
         .env_remove(fault::ENV)
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -190,7 +200,7 @@ async fn workers_killed_anywhere_in_a_refresh_lose_and_double_nothing_against_th
                 Kill::MidExchange => None,
             };
             let asked_before = bank.exchanges();
-            let (mut child, mut lines) = worker(&app, &bank_url, point).await;
+            let (mut child, mut lines) = worker(&app, &bank_url, point, "2").await;
             match kill {
                 Kill::At(point) => reached(&mut lines, point).await,
                 Kill::MidExchange => tokio::time::timeout(Duration::from_secs(20), bank.received(asked_before + 1))
@@ -253,4 +263,85 @@ async fn workers_killed_anywhere_in_a_refresh_lose_and_double_nothing_against_th
         KILLS.len(),
         started.elapsed()
     );
+}
+
+/// What a connection's refreshes have left behind: its job (state, attempt), its outcome rows,
+/// its success events, its last success and its stored transactions.
+type Trace = ((String, i32), i64, i64, Option<DateTime<Utc>>, BTreeMap<String, Vec<Row>>);
+
+async fn trace_of(app: &TestApp, connection: Uuid) -> Trace {
+    let job: (String, i32) = sqlx::query_as("select state, attempt from job where connection_id = $1")
+        .bind(connection)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let outcomes: i64 = sqlx::query_scalar("select count(*) from refresh_outcome where connection_id = $1")
+        .bind(connection)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let successes: i64 = sqlx::query_scalar(
+        "select count(*) from connection_event where connection_id = $1 and kind = 'refresh.succeeded'",
+    )
+    .bind(connection)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let last_success: Option<DateTime<Utc>> =
+        sqlx::query_scalar("select last_success_at from connection where id = $1")
+            .bind(connection)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    (job, outcomes, successes, last_success, stored_rows(app, connection).await)
+}
+
+/// The group commit's window: a refresh's result waits in its worker's writer while the job's
+/// lease expires and another attempt refreshes the connection and commits; let go, the writer's
+/// fence refuses the stale result, which changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_waiting_in_the_writer_is_refused_once_another_attempt_stored_the_refresh() {
+    let app = TestApp::spawn().await;
+    let bank_now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let (bank_url, _bank) = still_bank(bank_now).await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let institution = app.sandbox_institution("healthy").await;
+    let user = "late-user";
+    let response = app
+        .anonymous(Method::POST, "/v1/connections")
+        .bearer_auth(&tenant)
+        .json(&serde_json::json!({ "institution_id": institution, "display_name": "Late",
+                                  "credentials": { "user_id": user, "password": "pass_good" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+
+    let armed = format!("{FAULT_QUEUED},{FAULT_WRITTEN}");
+    let (mut late, mut lines) = worker(&app, &bank_url, Some(&armed), "1").await;
+    reached(&mut lines, FAULT_QUEUED).await;
+    // The first attempt's result is in the writer. Its lease runs out, and another worker takes
+    // the job and stores the refresh.
+    rescue(&app).await;
+    app.refresh_pool_with(&bank_url, feedwatch::incident::Rules::default()).run_until_idle().await;
+    let stored_by_second = trace_of(&app, id).await;
+    assert_eq!(stored_by_second.0, ("succeeded".to_owned(), 2), "the second attempt stored the refresh");
+    assert_eq!((stored_by_second.1, stored_by_second.2), (1, 1), "one outcome, one success event");
+
+    // The first attempt's writer goes on: its fence must refuse the stale result.
+    let stdin = late.stdin.as_mut().unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    stdin.flush().await.unwrap();
+    reached(&mut lines, FAULT_WRITTEN).await;
+    assert_eq!(trace_of(&app, id).await, stored_by_second, "the stale result changed nothing");
+    let first: DateTime<Utc> =
+        sqlx::query_scalar("select min(occurred_at) from refresh_outcome where connection_id = $1 and succeeded")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored_by_second.4, ledger_rows(user, first, bank_now), "the connection holds exactly the ledger");
+    late.kill().await.unwrap();
 }
