@@ -77,10 +77,11 @@ wait_for_address() {
 # start_feedwatch BIN KEY DIR: `feedwatch serve` with its default settings, the demo tenant and
 # its private PostgreSQL under DIR (which must let the `postgres` user through when we are
 # root). Sets server_pid and base (http://ADDR) once /readyz answers; output in DIR/server.*.
+# BENCH_LISTEN (default 127.0.0.1:0) pins the address where ports are shared out.
 start_feedwatch() {
   local bin="$1" key="$2" dir="$3" addr
   env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-    "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir/postgres" >"$dir/server.out" 2>"$dir/server.err" &
+    "$bin" serve --listen "${BENCH_LISTEN:-127.0.0.1:0}" --data-dir "$dir/postgres" >"$dir/server.out" 2>"$dir/server.err" &
   server_pid=$!
   addr="$(wait_for_address "$dir/server.out" feedwatch "$server_pid")"
   base="http://$addr"
@@ -97,8 +98,9 @@ pg_bin_dir() {
 
 # start_cluster DIR [SETTING...]: a PostgreSQL cluster of the benchmark's own in DIR/data with
 # the private cluster's durable settings (src/devdb: PostgreSQL's defaults, 300 connections)
-# plus `-c SETTING` for each argument, on a free loopback port. Run as `postgres` when we are
-# root. Sets pg_bin, pg_port and as_postgres (the prefix for pg_ctl calls); stop_cluster DIR.
+# plus `-c SETTING` for each argument, on a free loopback port (BENCH_PG_PORT pins it). Run as
+# `postgres` when we are root. Sets pg_bin, pg_port and as_postgres (the prefix for pg_ctl
+# calls); stop_cluster DIR stops it.
 start_cluster() {
   local dir="$1"; shift
   local options setting
@@ -109,7 +111,7 @@ start_cluster() {
     as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
   fi
   "${as_postgres[@]}" "$pg_bin/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-  pg_port="$(free_port)"
+  pg_port="${BENCH_PG_PORT:-$(free_port)}"
   options="-p $pg_port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir -c max_connections=300"
   for setting in "$@"; do options+=" -c $setting"; done
   "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -o "$options" start >/dev/null

@@ -32,38 +32,26 @@ large_rows="${BENCH_LARGE_ROWS:-370000}"
 large_csv_rows="${BENCH_LARGE_CSV_ROWS:-960000}"   # about 50 MB of CSV, into the CSV account (its first 100,000 rows present)
 out_json="$here/last-run.json"
 
-log() { printf '[import-bench] %s\n' "$*" >&2; }
-for tool in curl jq psql python3; do
-  command -v "$tool" >/dev/null 2>&1 || { log "$tool is required"; exit 1; }
-done
+bench_name="import-bench"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+require_commands curl jq psql python3 bc
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-if [[ -z ${FEEDWATCH_BIN:-} ]]; then
-  log "building feedwatch (release)"
-  cargo build --release --locked --quiet --bin feedwatch
-fi
+[[ -n ${FEEDWATCH_BIN:-} ]] || build_release --bin feedwatch
 bin="${FEEDWATCH_BIN:-$target_dir/release/feedwatch}"
 [[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
 
-hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-key="fw_$(hex 16)_$(hex 32)"
+key="$(new_api_key)"
 auth="Authorization: Bearer $key"
 tmp="$(mktemp -d /tmp/feedwatch-import-bench.XXXXXX)"
 chmod 711 "$tmp"   # the private PostgreSQL runs as `postgres` when we are root
 server_pid=""
 
-stop() {   # stop PID: SIGTERM, then wait up to 30 s
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop "$server_pid"
+  stop_process "$server_pid"
   if [[ $status -ne 0 && -s $tmp/server.err ]]; then tail -n 20 "$tmp/server.err" >&2 || true; fi
   rm -rf "$tmp"
   exit "$status"
@@ -82,20 +70,7 @@ gen ofx "$large_rows" >"$tmp/large.ofx"
 gen csv "$large_csv_rows" >"$tmp/large.csv"
 
 log "starting feedwatch (demo tenant, private PostgreSQL under $tmp)"
-env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
-  "$bin" serve --listen "${BENCH_LISTEN:-127.0.0.1:0}" --data-dir "$tmp/postgres" >"$tmp/server.out" 2>"$tmp/server.err" &
-server_pid=$!
-addr=""
-for _ in $(seq 1 480); do
-  if line="$(grep -m1 -o 'feedwatch listening on http://[^[:space:]]*' "$tmp/server.out" 2>/dev/null)"; then
-    addr="${line#feedwatch listening on http://}"; break
-  fi
-  kill -0 "$server_pid" 2>/dev/null || { log "feedwatch exited during start-up"; exit 1; }
-  sleep 0.25
-done
-[[ -n $addr ]] || { log "feedwatch did not report its address within 2 minutes"; exit 1; }
-base="http://$addr"
-curl -fsS --retry 60 --retry-connrefused --retry-delay 1 -o /dev/null "$base/readyz"
+start_feedwatch "$bin" "$key" "$tmp"
 
 # The first account of a healthy demo connection, once its first refresh stored accounts.
 account_of() {   # account_of DISPLAY_NAME -> "CONNECTION_ID ACCOUNT_ID"

@@ -43,42 +43,29 @@ if [[ -n ${BENCH_PREFETCH:-} ]]; then prefetch_args=(--prefetch "$BENCH_PREFETCH
 bank="${BENCH_BANK:-child}"
 out_json="$here/last-run.json"
 
-log() { printf '[refresh-bench] %s\n' "$*" >&2; }
-
-if ! command -v jq >/dev/null 2>&1; then
-  log "jq is not installed; installing it with apt-get"
-  if [[ $(id -u) -ne 0 ]]; then sudo apt-get update -qq && sudo apt-get install -y -qq jq >/dev/null
-  else apt-get update -qq && apt-get install -y -qq jq >/dev/null; fi
-fi
+bench_name="refresh-bench"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+ensure_command jq
 
 if [[ -n ${REFRESH_BENCH_BIN:-} ]]; then
   bin="$REFRESH_BENCH_BIN"
 else
-  log "building the refresh_bench example (release)"
-  cargo build --release --quiet --example refresh_bench
+  build_release --example refresh_bench
   bin="${CARGO_TARGET_DIR:-$root/target}/release/examples/refresh_bench"
 fi
 
 runs="$(mktemp /tmp/refresh-bench.XXXXXX.jsonl)"
-pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
-[[ -x $pg_bin/initdb && -x $pg_bin/pgbench ]] || { log "PostgreSQL server binaries (initdb, pgbench) not found"; exit 1; }
-as_postgres=()
 cluster="$(mktemp -d /var/tmp/refresh-bench-pg.XXXXXX)"
-if [[ $(id -u) -eq 0 ]]; then
-  chown postgres:postgres "$cluster"
-  as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-fi
 cleanup() {
-  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
+  stop_cluster "$cluster"
   rm -rf "$cluster" "$runs"
 }
 trap cleanup EXIT
-"${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -A trust -U postgres >/dev/null
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-# The private cluster's durable settings (src/devdb.rs), plus statement statistics.
-"${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
-  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300 -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track_planning=on" \
-  start >/dev/null
+# The private cluster's durable settings, plus statement statistics.
+start_cluster "$cluster" shared_preload_libraries=pg_stat_statements pg_stat_statements.track_planning=on
+[[ -x $pg_bin/pgbench ]] || { log "pgbench not found beside $pg_bin/initdb"; exit 1; }
+port=$pg_port
 server="postgres://postgres@127.0.0.1:$port"
 sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
 

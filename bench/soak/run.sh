@@ -37,46 +37,26 @@ minutes="${SOAK_MINUTES:-20}"
 restart_every="${SOAK_RESTART_EVERY:-4}"
 out_json="${SOAK_OUT:-$here/last-run.json}"
 
-log() { printf '[soak] %s\n' "$*" >&2; }
-
-for tool in curl jq python3 setpriv; do
-  command -v "$tool" >/dev/null 2>&1 || { log "$tool is required"; exit 1; }
-done
-pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
-[[ -x $pg_bin/initdb && -x $pg_bin/pg_ctl && -x $pg_bin/psql ]] || { log "PostgreSQL server binaries not found"; exit 1; }
+bench_name="soak"
+# shellcheck source=bench/lib.sh
+source "$root/bench/lib.sh"
+require_commands curl jq python3 setpriv
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
-if [[ -z ${FEEDWATCH_BIN:-} ]]; then
-  log "building feedwatch (release)"
-  cargo build --release --locked --quiet --bin feedwatch
-fi
+[[ -n ${FEEDWATCH_BIN:-} ]] || build_release --bin feedwatch
 bin="${FEEDWATCH_BIN:-$target_dir/release/feedwatch}"
 [[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
 
-hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-key="fw_$(hex 16)_$(hex 32)"
+key="$(new_api_key)"
 tmp="$(mktemp -d /tmp/feedwatch-soak.XXXXXX)"
 cluster="$(mktemp -d /var/tmp/feedwatch-soak-pg.XXXXXX)"
-as_postgres=()
-if [[ $(id -u) -eq 0 ]]; then
-  chown postgres:postgres "$cluster"
-  as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups --)
-fi
 server_pid=""
 
-stop() {   # stop PID: SIGTERM, then wait up to 30 s
-  local pid=$1
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
-  stop "$server_pid"
-  "${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
+  stop_process "$server_pid"
+  stop_cluster "$cluster"
   if [[ $status -ne 0 && -s $tmp/server.err ]]; then tail -n 20 "$tmp/server.err" >&2 || true; fi
   rm -rf "$tmp" "$cluster"
   exit "$status"
@@ -85,35 +65,19 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A cluster of our own, so the benchmark can restart it: the private cluster's durable settings
-# (src/devdb/server.rs: PostgreSQL's defaults and 300 connections).
-"${as_postgres[@]}" "$pg_bin/initdb" -D "$cluster/data" -A trust -U postgres >/dev/null
+# A cluster of our own, so the benchmark can restart it.
 if [[ -n ${SOAK_PORT_BASE:-} ]]; then
-  port=$SOAK_PORT_BASE listen=127.0.0.1:$((SOAK_PORT_BASE + 1)) sandbox=127.0.0.1:$((SOAK_PORT_BASE + 2))
+  listen=127.0.0.1:$((SOAK_PORT_BASE + 1)) sandbox=127.0.0.1:$((SOAK_PORT_BASE + 2))
+  BENCH_PG_PORT=$SOAK_PORT_BASE start_cluster "$cluster"
 else
-  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   listen=127.0.0.1:0 sandbox=127.0.0.1:0
+  start_cluster "$cluster"
 fi
-"${as_postgres[@]}" "$pg_bin/pg_ctl" -D "$cluster/data" -l "$cluster/log" -w -o \
-  "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$cluster -c max_connections=300" start >/dev/null
+port=$pg_port
 db_url="postgres://postgres@127.0.0.1:$port/feedwatch"
 "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "postgres://postgres@127.0.0.1:$port/postgres" -c "create database feedwatch"
 # -l again: without it the restarted postmaster would write to (and hold open) the caller's pipe.
 restart_cmd="${as_postgres[*]} $pg_bin/pg_ctl -D $cluster/data -l $cluster/log -m fast -w restart"
-
-wait_for_address() {   # wait_for_address FILE PREFIX PID
-  local line
-  for _ in $(seq 1 480); do
-    if line="$(grep -m1 -o "$2 listening on http://[^[:space:]]*" "$1" 2>/dev/null)"; then
-      echo "${line#"$2" listening on http://}"
-      return 0
-    fi
-    kill -0 "$3" 2>/dev/null || { log "$2 exited during start-up"; return 1; }
-    sleep 0.25
-  done
-  log "$2 did not report its address within 2 minutes"
-  return 1
-}
 
 log "starting feedwatch (default settings, demo mode) against PostgreSQL on port $port"
 env -u RUST_LOG -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN \
