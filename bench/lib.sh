@@ -3,7 +3,7 @@
 # bench/*/run.sh after `set -euo pipefail`; each script keeps its own measurement and report.
 # shellcheck shell=bash
 
-bench_name="bench"
+bench_name="${bench_name:-bench}"   # each script sets its own before sourcing
 log() { printf '[%s] %s\n' "$bench_name" "$*" >&2; }
 
 # ensure_command COMMAND [DEBIAN_PACKAGE]: install the package with apt-get when the command is

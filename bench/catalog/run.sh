@@ -32,7 +32,7 @@ target_ratio="0.80"
 out_json="$here/last-run.json"
 
 source "$root/bench/lib.sh"
-bench_name=bench
+bench_name=catalog-bench
 
 # --- load generator ------------------------------------------------------------------------
 ensure_command wrk
