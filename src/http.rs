@@ -161,7 +161,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::get, incidents::patch))
         .routes(routes!(diagnosis::diagnose))
         .routes(routes!(errors::search_entries))
-        .routes(routes!(errors::export))
+        .routes(routes!(errors::export::export))
         .routes(routes!(errors::lookup, errors::edit))
         .routes(routes!(errors::revisions))
         .routes(routes!(webhooks::create, webhooks::list))
