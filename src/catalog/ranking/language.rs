@@ -40,6 +40,10 @@ pub(super) struct Synonyms {
     #[serde(default)]
     unstemmed: Vec<String>,
     negation: NegationWords,
+    /// Verbs that pass a message on ("the aggregator says ..."): a party named just before one
+    /// is the messenger, not the one who must act.
+    #[serde(default)]
+    reporting: Vec<String>,
     #[serde(default)]
     concept: Vec<ConceptSpec>,
 }
@@ -98,6 +102,7 @@ const RULED_OUT: u8 = 4;
 const DETERMINER: u8 = 8;
 const BLAME: u8 = 16;
 const BREAK: u8 = 32;
+const REPORTING: u8 = 64;
 
 /// One word of a text, as a term.
 #[derive(Debug, Clone, Copy)]
@@ -181,6 +186,7 @@ impl Lexicon {
             (&negation.determiners, DETERMINER),
             (&negation.blame, BLAME),
             (&negation.clause_breaks, BREAK),
+            (&synonyms.reporting, REPORTING),
         ] {
             for word in list {
                 let term = lexicon.intern_word(&stemmer, word);
@@ -374,6 +380,7 @@ impl Lexicon {
         let live: Vec<Match> = matches
             .iter()
             .filter(|m| !denied[m.start..m.end].iter().any(|&denied| denied) && !inside_denial(m))
+            .filter(|m| !self.is_messenger(tokens, m))
             .copied()
             .collect();
         for (index, concept) in self.concepts.iter().enumerate() {
@@ -435,6 +442,16 @@ impl Lexicon {
             }
         }
         matches
+    }
+
+    /// Whether a who-acts phrase only names who passed the message on: "the aggregator says the
+    /// bank is down" blames the bank, whatever the aggregator is.
+    fn is_messenger(&self, tokens: &[Token], m: &Match) -> bool {
+        let names_a_party = self.actors.iter().any(|(_, known, _)| *known == self.concepts[m.concept].term);
+        names_a_party
+            && tokens
+                .get(m.end)
+                .is_some_and(|next| next.clause == tokens[m.start].clause && self.has(next.term, REPORTING))
     }
 
     /// Which tokens a denial rules out. A denial of an action ("did not change my password") or

@@ -97,3 +97,13 @@ fn a_named_cause_overrides_the_default_party_of_a_stalled_feed() {
     assert!(reading.names_a_cause);
     assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), None);
 }
+
+#[test]
+fn a_party_that_passes_a_message_on_is_not_who_must_act() {
+    let lexicon = lexicon();
+    let provider_side = term(&lexicon, "#provider_side");
+    assert!(said(&lexicon, "it's an aggregator problem").contains(&provider_side));
+    let messenger = said(&lexicon, "the aggregator says the bank is busy");
+    assert!(!messenger.contains(&provider_side), "{messenger:?}");
+    assert!(messenger.contains(&term(&lexicon, "#provider")), "{messenger:?}");
+}
