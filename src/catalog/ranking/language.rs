@@ -142,6 +142,8 @@ struct Concept {
     term: TermId,
     parts: usize,
     cause: bool,
+    /// The concepts a concept of several parts names with `@`: their words stay theirs too.
+    references: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -207,7 +209,19 @@ impl Lexicon {
             } else {
                 spec.all.iter().map(Vec::as_slice).collect()
             };
-            lexicon.concepts.push(Concept { term, parts: parts.len(), cause: spec.cause || parts.len() > 1 });
+            let references = spec
+                .all
+                .iter()
+                .flatten()
+                .filter_map(|phrase| phrase.strip_prefix('@'))
+                .filter_map(|name| synonyms.concept.iter().position(|other| other.name == name))
+                .collect();
+            lexicon.concepts.push(Concept {
+                term,
+                parts: parts.len(),
+                cause: spec.cause || parts.len() > 1,
+                references,
+            });
             if let Some(actor) = spec.actor {
                 lexicon.actors.push((actor, term, spec.actor_unless_a_cause_is_named));
             }
@@ -383,15 +397,43 @@ impl Lexicon {
             .filter(|m| !self.is_messenger(tokens, m))
             .copied()
             .collect();
-        for (index, concept) in self.concepts.iter().enumerate() {
+        let mine = |index: usize| {
             let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
-            // Phrases that stem alike ("expire", "expired", "expires") match the same words once.
+            // Phrases that stem alike ("expire", "expired", "expires") match the same words once,
+            // and so does a phrase inside a longer one of the same part ("text" in "text message").
             mine.sort_by_key(|m| (m.start, m.end, m.part));
             mine.dedup_by_key(|m| (m.start, m.end, m.part));
+            let inside_a_longer = |m: &Match| {
+                mine.iter().any(|outer| {
+                    outer.part == m.part
+                        && outer.start <= m.start
+                        && m.end <= outer.end
+                        && outer.end - outer.start > m.end - m.start
+                })
+            };
+            let keep: Vec<bool> = mine.iter().map(|m| !inside_a_longer(m)).collect();
+            let mut keep = keep.into_iter();
+            mine.retain(|_| keep.next().unwrap_or(true));
+            mine
+        };
+        // The words each concept of several parts was made of, where it fired.
+        let claimed: Vec<(usize, Vec<Match>)> = (0..self.concepts.len())
+            .filter(|&index| self.concepts[index].parts > 1)
+            .filter_map(|index| Some((index, all_parts_near(&mine(index), self.concepts[index].parts)?)))
+            .collect();
+        for (index, concept) in self.concepts.iter().enumerate() {
+            let mut mine = mine(index);
+            if concept.parts == 1 {
+                mine.retain(|m| !self.claimed_by_another(index, m, &claimed));
+            }
             if mine.is_empty() {
                 continue;
             }
-            let times = if concept.parts == 1 { mine.len() } else { usize::from(all_parts_near(&mine, concept.parts)) };
+            let times = if concept.parts == 1 {
+                mine.len()
+            } else {
+                usize::from(claimed.iter().any(|(compound, _)| *compound == index))
+            };
             // A concept of several parts ("password" near "reset") names a cause, not a topic;
             // so do those marked `cause`.
             let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
@@ -454,6 +496,18 @@ impl Lexicon {
                 .is_some_and(|next| next.clause == tokens[m.start].clause && self.has(next.term, REPORTING))
     }
 
+    /// Whether a word of a one-part concept is a part of a concept of several parts that fired,
+    /// and does not name this one: in "the code expired" the expiry is the code's ("code" near
+    /// "expired": a wrong answer), not the consent's. Who-acts concepts are never claimed.
+    fn claimed_by_another(&self, concept: usize, m: &Match, claimed: &[(usize, Vec<Match>)]) -> bool {
+        let who_acts = self.actors.iter().any(|(_, known, _)| *known == self.concepts[concept].term);
+        !who_acts
+            && claimed.iter().any(|(compound, parts)| {
+                !self.concepts[*compound].references.contains(&concept)
+                    && parts.iter().any(|part| part.start < m.end && m.start < part.end)
+            })
+    }
+
     /// Which tokens a denial rules out. A denial of an action ("did not change my password") or
     /// of a thing ("not my bank", "not an outage") rules out the next two content words; a
     /// denial of anything else describes the symptom ("can't connect") and rules out nothing.
@@ -509,8 +563,8 @@ impl Lexicon {
     }
 }
 
-/// Whether one match of every part lies within [`WINDOW`] words, without sharing words.
-fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
+/// One match of every part within [`WINDOW`] words, without sharing words, if there is one.
+fn all_parts_near(matches: &[&Match], parts: usize) -> Option<Vec<Match>> {
     fn extend(matches: &[&Match], parts: usize, chosen: &mut Vec<Match>) -> bool {
         let part = chosen.len();
         if part == parts {
@@ -531,7 +585,8 @@ fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
         }
         false
     }
-    extend(matches, parts, &mut Vec::with_capacity(parts))
+    let mut chosen = Vec::with_capacity(parts);
+    extend(matches, parts, &mut chosen).then_some(chosen)
 }
 
 #[cfg(test)]

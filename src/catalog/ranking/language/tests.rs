@@ -107,3 +107,19 @@ fn a_party_that_passes_a_message_on_is_not_who_must_act() {
     assert!(!messenger.contains(&provider_side), "{messenger:?}");
     assert!(messenger.contains(&term(&lexicon, "#provider")), "{messenger:?}");
 }
+
+#[test]
+fn a_word_that_is_part_of_a_fired_concept_of_several_parts_is_not_another_cause() {
+    let lexicon = lexicon();
+    let (renew, otp_wrong) = (term(&lexicon, "#renew"), term(&lexicon, "#otp_wrong"));
+    let code = said(&lexicon, "the verification code expired before I typed it");
+    assert!(code.contains(&otp_wrong) && !code.contains(&renew), "{code:?}");
+    assert!(said(&lexicon, "my bank access expired").contains(&renew));
+}
+
+#[test]
+fn a_phrase_inside_a_longer_one_of_the_same_concept_counts_once() {
+    let lexicon = lexicon();
+    let otp = term(&lexicon, "#otp");
+    assert_eq!(said(&lexicon, "a text message").iter().filter(|&&t| t == otp).count(), 1);
+}
