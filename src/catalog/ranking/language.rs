@@ -45,7 +45,20 @@ pub(super) struct Synonyms {
     #[serde(default)]
     reporting: Vec<String>,
     #[serde(default)]
+    pronoun: Option<PronounSpec>,
+    #[serde(default)]
     concept: Vec<ConceptSpec>,
+}
+
+/// "Their end" is the side of whoever was named last before it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PronounSpec {
+    phrases: Vec<String>,
+    /// A concept that names a party, and the who-acts concept of its side.
+    parties: Vec<(String, String)>,
+    /// The side when no party was named before the phrase.
+    default: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +148,8 @@ struct Phrase {
     terms: Box<[TermId]>,
     concept: usize,
     part: usize,
+    /// A side named by pronoun ("their end"): whose it is, the party named before it decides.
+    pronoun: bool,
 }
 
 #[derive(Debug)]
@@ -152,6 +167,7 @@ struct Match {
     part: usize,
     start: usize,
     end: usize,
+    pronoun: bool,
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +180,8 @@ pub(super) struct Lexicon {
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
+    /// For "their end": each concept that names a party, with the who-acts concept of its side.
+    pronoun_parties: Vec<(usize, usize)>,
     /// Who-acts concepts: the actor, the concept, and whether a named cause overrides it.
     actors: Vec<(Actor, TermId, bool)>,
     /// The entries' words, for reading a misspelt one as the word meant.
@@ -237,14 +255,31 @@ impl Lexicon {
                 }
             }
         }
+        if let Some(pronoun) = &synonyms.pronoun {
+            lexicon.add_pronouns(&stemmer, synonyms, pronoun);
+        }
         lexicon
+    }
+
+    /// The pronoun phrases, read as the default side until a party named before them says whose.
+    fn add_pronouns(&mut self, stemmer: &Stemmer, synonyms: &Synonyms, pronoun: &PronounSpec) {
+        let index = |name: &str| synonyms.concept.iter().position(|concept| concept.name == name);
+        self.pronoun_parties =
+            pronoun.parties.iter().filter_map(|(party, side)| Some((index(party)?, index(side)?))).collect();
+        let Some(default) = index(&pronoun.default) else { return };
+        for text in &pronoun.phrases {
+            self.add_phrase(stemmer, text, default, 0);
+            if let Some(phrase) = self.phrases.last_mut() {
+                phrase.pronoun = true;
+            }
+        }
     }
 
     fn add_phrase(&mut self, stemmer: &Stemmer, text: &str, concept: usize, part: usize) {
         let terms: Box<[TermId]> = words(text).iter().map(|(word, _)| self.intern_word(stemmer, word)).collect();
         if let Some(&first) = terms.first() {
             self.phrases_by_first.entry(first).or_default().push(self.phrases.len());
-            self.phrases.push(Phrase { terms, concept, part });
+            self.phrases.push(Phrase { terms, concept, part, pronoun: false });
         }
     }
 
@@ -395,7 +430,7 @@ impl Lexicon {
             .iter()
             .filter(|m| !denied[m.start..m.end].iter().any(|&denied| denied) && !inside_denial(m))
             .filter(|m| !self.is_messenger(tokens, m))
-            .copied()
+            .map(|m| self.resolve_pronoun(m, &matches))
             .collect();
         let mine = |index: usize| {
             let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
@@ -479,7 +514,8 @@ impl Lexicon {
                 let end = start + phrase.terms.len();
                 if tokens.get(start..end).is_some_and(|span| span.iter().zip(&phrase.terms).all(|(t, p)| t.term == *p))
                 {
-                    matches.push(Match { concept: phrase.concept, part: phrase.part, start, end });
+                    let (concept, part, pronoun) = (phrase.concept, phrase.part, phrase.pronoun);
+                    matches.push(Match { concept, part, start, end, pronoun });
                 }
             }
         }
@@ -506,6 +542,23 @@ impl Lexicon {
                 !self.concepts[*compound].references.contains(&concept)
                     && parts.iter().any(|part| part.start < m.end && m.start < part.end)
             })
+    }
+
+    /// "Their end" is the side of the party named last before it: the aggregator's in "the
+    /// aggregator's status page shows an incident on their side", the bank's by default.
+    fn resolve_pronoun(&self, m: &Match, matches: &[Match]) -> Match {
+        if !m.pronoun {
+            return *m;
+        }
+        let named_last = matches
+            .iter()
+            .filter(|named| named.end <= m.start)
+            .filter_map(|named| {
+                let (_, side) = self.pronoun_parties.iter().find(|(party, _)| *party == named.concept)?;
+                Some((named.start, *side))
+            })
+            .max_by_key(|(start, _)| *start);
+        named_last.map_or(*m, |(_, side)| Match { concept: side, ..*m })
     }
 
     /// Which tokens a denial rules out. A denial of an action ("did not change my password") or

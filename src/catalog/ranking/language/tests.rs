@@ -123,3 +123,14 @@ fn a_phrase_inside_a_longer_one_of_the_same_concept_counts_once() {
     let otp = term(&lexicon, "#otp");
     assert_eq!(said(&lexicon, "a text message").iter().filter(|&&t| t == otp).count(), 1);
 }
+
+#[test]
+fn their_end_is_the_side_of_the_party_named_last() {
+    let lexicon = lexicon();
+    let (bank_side, provider_side) = (term(&lexicon, "#bank_side"), term(&lexicon, "#provider_side"));
+    let bank = said(&lexicon, "I called the bank and the problem is on their end");
+    assert!(bank.contains(&bank_side) && !bank.contains(&provider_side), "{bank:?}");
+    let provider = said(&lexicon, "the aggregator's status page shows an incident on their side");
+    assert!(provider.contains(&provider_side) && !provider.contains(&bank_side), "{provider:?}");
+    assert!(said(&lexicon, "it's on their end").contains(&bank_side));
+}
