@@ -46,6 +46,10 @@ pub(super) struct Synonyms {
     reporting: Vec<String>,
     #[serde(default)]
     pronoun: Option<PronounSpec>,
+    /// Words that say what was tried ("I tried to reconnect but it times out"): what follows,
+    /// up to the end of the clause, is a remedy attempted, not the problem.
+    #[serde(default)]
+    attempts: Vec<String>,
     #[serde(default)]
     concept: Vec<ConceptSpec>,
 }
@@ -116,6 +120,10 @@ const DETERMINER: u8 = 8;
 const BLAME: u8 = 16;
 const BREAK: u8 = 32;
 const REPORTING: u8 = 64;
+const ATTEMPT: u8 = 128;
+
+/// How much a word counts when it only says what was tried.
+const ATTEMPTED: f32 = 0.5;
 
 /// One word of a text, as a term.
 #[derive(Debug, Clone, Copy)]
@@ -207,6 +215,7 @@ impl Lexicon {
             (&negation.blame, BLAME),
             (&negation.clause_breaks, BREAK),
             (&synonyms.reporting, REPORTING),
+            (&synonyms.attempts, ATTEMPT),
         ] {
             for word in list {
                 let term = lexicon.intern_word(&stemmer, word);
@@ -418,10 +427,13 @@ impl Lexicon {
                 })
         };
         let mut reading = Reading::default();
+        let attempted = self.attempted(tokens);
+        let tried = |start: usize, end: usize| if attempted[start..end].iter().all(|&a| a) { ATTEMPTED } else { 1.0 };
         for (position, token) in tokens.iter().enumerate() {
             if token.term != UNKNOWN && !denied[position] && !spoken_for[position] && !self.has(token.term, STOP | CUE)
             {
                 let weight = if in_synonym[position] { token.weight * SYNONYM_LITERAL } else { token.weight };
+                let weight = weight * tried(position, position + 1);
                 reading.terms.push((token.term, weight));
                 reading.words.push(token.term);
             }
@@ -435,21 +447,17 @@ impl Lexicon {
         let mine = |index: usize| {
             let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
             // Phrases that stem alike ("expire", "expired", "expires") match the same words once,
-            // and so does a phrase inside a longer one of the same part ("text" in "text message").
-            mine.sort_by_key(|m| (m.start, m.end, m.part));
-            mine.dedup_by_key(|m| (m.start, m.end, m.part));
-            let inside_a_longer = |m: &Match| {
-                mine.iter().any(|outer| {
-                    outer.part == m.part
-                        && outer.start <= m.start
-                        && m.end <= outer.end
-                        && outer.end - outer.start > m.end - m.start
-                })
-            };
-            let keep: Vec<bool> = mine.iter().map(|m| !inside_a_longer(m)).collect();
-            let mut keep = keep.into_iter();
-            mine.retain(|_| keep.next().unwrap_or(true));
-            mine
+            // and so do phrases of one part that share words ("a text" and "text message"): the
+            // longest is kept.
+            mine.sort_by_key(|m| (std::cmp::Reverse(m.end - m.start), m.start, m.part));
+            let mut kept: Vec<&Match> = Vec::with_capacity(mine.len());
+            for m in mine {
+                if !kept.iter().any(|other| other.part == m.part && other.start < m.end && m.start < other.end) {
+                    kept.push(m);
+                }
+            }
+            kept.sort_by_key(|m| (m.start, m.end, m.part));
+            kept
         };
         // The words each concept of several parts was made of, where it fired.
         let claimed: Vec<(usize, Vec<Match>)> = (0..self.concepts.len())
@@ -464,16 +472,22 @@ impl Lexicon {
             if mine.is_empty() {
                 continue;
             }
-            let times = if concept.parts == 1 {
-                mine.len()
-            } else {
-                usize::from(claimed.iter().any(|(compound, _)| *compound == index))
-            };
             // A concept of several parts ("password" near "reset") names a cause, not a topic;
             // so do those marked `cause`.
-            let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
-            reading.names_a_cause |= concept.cause && times > 0;
-            for _ in 0..times {
+            let weights: Vec<f32> = if concept.parts == 1 {
+                mine.iter().map(|m| tried(m.start, m.end)).collect()
+            } else {
+                claimed
+                    .iter()
+                    .filter(|(compound, _)| *compound == index)
+                    .map(|(_, parts)| {
+                        let all_tried = parts.iter().all(|part| tried(part.start, part.end) < 1.0);
+                        COMPOUND * if all_tried { ATTEMPTED } else { 1.0 }
+                    })
+                    .collect()
+            };
+            reading.names_a_cause |= concept.cause && !weights.is_empty();
+            for weight in weights {
                 reading.terms.push((concept.term, weight));
             }
         }
@@ -559,6 +573,22 @@ impl Lexicon {
             })
             .max_by_key(|(start, _)| *start);
         named_last.map_or(*m, |(_, side)| Match { concept: side, ..*m })
+    }
+
+    /// Which tokens only say what was tried: those after an attempt word, to the clause's end.
+    fn attempted(&self, tokens: &[Token]) -> Vec<bool> {
+        let mut attempted = vec![false; tokens.len()];
+        let mut within: Option<u32> = None;
+        for (position, token) in tokens.iter().enumerate() {
+            if within.is_some_and(|clause| clause != token.clause) || self.has(token.term, BREAK) {
+                within = None;
+            }
+            attempted[position] = within.is_some();
+            if self.has(token.term, ATTEMPT) {
+                within = Some(token.clause);
+            }
+        }
+        attempted
     }
 
     /// Which tokens a denial rules out. A denial of an action ("did not change my password") or

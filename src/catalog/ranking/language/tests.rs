@@ -134,3 +134,14 @@ fn their_end_is_the_side_of_the_party_named_last() {
     assert!(provider.contains(&provider_side) && !provider.contains(&bank_side), "{provider:?}");
     assert!(said(&lexicon, "it's on their end").contains(&bank_side));
 }
+
+#[test]
+fn what_was_tried_counts_less_than_what_went_wrong() {
+    let lexicon = lexicon();
+    let reading = lexicon.read(&lexicon.look_up("I tried to reset the password but the bank is down"));
+    let weight_of = |stem: &str| {
+        reading.terms.iter().find(|(term, _)| *term == lexicon.stems[stem]).map(|(_, weight)| *weight).unwrap()
+    };
+    assert_eq!(weight_of("#credential_changed"), COMPOUND * ATTEMPTED, "{:?}", reading.terms);
+    assert_eq!(weight_of("#outage"), 1.0);
+}
