@@ -47,12 +47,12 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
     if query.is_empty() {
         hits.extend(index.entries().map(|stored| Hit { code: stored.entry.code, score: 0.0, kind: HitKind::Text }));
     } else {
+        let mut text = index.search_index().text_scores(query);
         hits.extend(exact_hits(index, query));
-        hits.extend(mentioned_codes(index, query));
+        hits.extend(mentioned_codes(index, query, &text));
         if looks_like_a_code(query) {
             hits.extend(similar_code_hits(index, query));
         }
-        let mut text = index.search_index().text_scores(query);
         // Filtered first, so the floor is relative to the best entry the caller can see.
         text.retain(|(code, _)| index.entry(*code).is_some_and(|stored| filters.accept(index, stored)));
         text.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -92,8 +92,11 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
 }
 
 /// Codes named inside a sentence ("QuickBooks error 185", "ITEM_LOCKED from plaid"): the
-/// person has told us which entry they mean, more surely than any word can.
-fn mentioned_codes(index: &CatalogIndex, query: &str) -> Vec<Hit> {
+/// person has told us which entry they mean, more surely than any word can. A code that several
+/// providers use ("403") names several entries: the sentence's words (`text`) order them. A code
+/// said with a provider ("HTTP 400") is that provider's: another provider's alias of the same
+/// code is not what was meant.
+fn mentioned_codes(index: &CatalogIndex, query: &str, text: &[(Code, f32)]) -> Vec<Hit> {
     if !query.contains(char::is_whitespace) {
         return Vec::new();
     }
@@ -115,19 +118,37 @@ fn mentioned_codes(index: &CatalogIndex, query: &str) -> Vec<Hit> {
                 _ => None,
             }
         });
-        match in_namespace.unwrap_or_else(|| index.resolve_without_suggestions(word)) {
+        let resolution = in_namespace.unwrap_or_else(|| index.resolve_without_suggestions(word));
+        match resolution {
+            Resolution::Found { matched: MatchedBy::Alias(_), .. } | Resolution::Ambiguous(_)
+                if !namespaces.is_empty() && in_namespace_of(&resolution, &namespaces).is_none() => {}
             Resolution::Found { entry, matched } => {
                 hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: hit_kind(matched) });
             }
-            Resolution::Ambiguous(aliases) => hits.extend(aliases.into_iter().map(|alias| Hit {
-                code: alias.alias.canonical,
-                score: MENTIONED / 2.0,
-                kind: HitKind::Alias(alias),
+            Resolution::Ambiguous(aliases) => hits.extend(aliases.into_iter().map(|alias| {
+                let words =
+                    text.iter().find(|(code, _)| *code == alias.alias.canonical).map_or(0.0, |(_, score)| *score);
+                Hit {
+                    code: alias.alias.canonical,
+                    score: MENTIONED / 2.0 + words.min(MENTIONED / 4.0),
+                    kind: HitKind::Alias(alias),
+                }
             })),
             Resolution::NotFound { .. } => {}
         }
     }
+    hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     hits
+}
+
+/// The namespace of a resolved alias when it is one the sentence named.
+fn in_namespace_of<'a>(resolution: &Resolution<'_>, namespaces: &[&'a str]) -> Option<&'a str> {
+    let named = |alias: &NamespacedAlias| namespaces.iter().copied().find(|n| alias.namespace.eq_ignore_ascii_case(n));
+    match resolution {
+        Resolution::Found { matched: MatchedBy::Alias(alias), .. } => named(alias),
+        Resolution::Ambiguous(aliases) => aliases.iter().find_map(named),
+        _ => None,
+    }
 }
 
 fn hit_kind(matched: MatchedBy) -> HitKind {
@@ -215,6 +236,18 @@ mod tests {
             Resolution::NotFound { suggestions } => assert_eq!(suggestions[0], "plaid:ITEM_LOGIN_REQUIRED"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_code_several_providers_use_is_ordered_by_the_words_around_it() {
+        let index = index();
+        let hits = search(&index, "got a 403 after the customer revoked our access", &Filters::default(), 5);
+        assert_eq!(hits[0].code.get(), 703, "{hits:?}");
+        let http = search(&index, "the server answers HTTP 400", &Filters::default(), 5);
+        let cloudbanking = |hit: &Hit| matches!(&hit.kind, HitKind::Alias(alias) if alias.namespace == "cloudbanking");
+        assert!(!http.iter().any(cloudbanking), "{http:?}");
+        let bare = search(&index, "the feed says error 400", &Filters::default(), 5);
+        assert!(bare.iter().any(cloudbanking), "{bare:?}");
     }
 
     #[test]

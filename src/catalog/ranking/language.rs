@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::super::model::Actor;
 
+mod roles;
 mod spelling;
 mod words;
 use spelling::Spelling;
@@ -40,8 +41,29 @@ pub(super) struct Synonyms {
     #[serde(default)]
     unstemmed: Vec<String>,
     negation: NegationWords,
+    /// Verbs that pass a message on ("the aggregator says ..."): a party named just before one
+    /// is the messenger, not the one who must act.
+    #[serde(default)]
+    reporting: Vec<String>,
+    #[serde(default)]
+    pronoun: Option<PronounSpec>,
+    /// Words that say what was tried ("I tried to reconnect but it times out"): what follows,
+    /// up to the end of the clause, is a remedy attempted, not the problem.
+    #[serde(default)]
+    attempts: Vec<String>,
     #[serde(default)]
     concept: Vec<ConceptSpec>,
+}
+
+/// "Their end" is the side of whoever was named last before it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PronounSpec {
+    phrases: Vec<String>,
+    /// A concept that names a party, and the who-acts concept of its side.
+    parties: Vec<(String, String)>,
+    /// The side when no party was named before the phrase.
+    default: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +120,11 @@ const RULED_OUT: u8 = 4;
 const DETERMINER: u8 = 8;
 const BLAME: u8 = 16;
 const BREAK: u8 = 32;
+const REPORTING: u8 = 64;
+const ATTEMPT: u8 = 128;
+
+/// How much a word counts when it only says what was tried.
+const ATTEMPTED: f32 = 0.5;
 
 /// One word of a text, as a term.
 #[derive(Debug, Clone, Copy)]
@@ -130,6 +157,8 @@ struct Phrase {
     terms: Box<[TermId]>,
     concept: usize,
     part: usize,
+    /// A side named by pronoun ("their end"): whose it is, the party named before it decides.
+    pronoun: bool,
 }
 
 #[derive(Debug)]
@@ -137,6 +166,8 @@ struct Concept {
     term: TermId,
     parts: usize,
     cause: bool,
+    /// The concepts a concept of several parts names with `@`: their words stay theirs too.
+    references: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -145,6 +176,7 @@ struct Match {
     part: usize,
     start: usize,
     end: usize,
+    pronoun: bool,
 }
 
 #[derive(Debug, Default)]
@@ -157,6 +189,8 @@ pub(super) struct Lexicon {
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
+    /// For "their end": each concept that names a party, with the who-acts concept of its side.
+    pronoun_parties: Vec<(usize, usize)>,
     /// Who-acts concepts: the actor, the concept, and whether a named cause overrides it.
     actors: Vec<(Actor, TermId, bool)>,
     /// The entries' words, for reading a misspelt one as the word meant.
@@ -181,6 +215,8 @@ impl Lexicon {
             (&negation.determiners, DETERMINER),
             (&negation.blame, BLAME),
             (&negation.clause_breaks, BREAK),
+            (&synonyms.reporting, REPORTING),
+            (&synonyms.attempts, ATTEMPT),
         ] {
             for word in list {
                 let term = lexicon.intern_word(&stemmer, word);
@@ -201,7 +237,19 @@ impl Lexicon {
             } else {
                 spec.all.iter().map(Vec::as_slice).collect()
             };
-            lexicon.concepts.push(Concept { term, parts: parts.len(), cause: spec.cause || parts.len() > 1 });
+            let references = spec
+                .all
+                .iter()
+                .flatten()
+                .filter_map(|phrase| phrase.strip_prefix('@'))
+                .filter_map(|name| synonyms.concept.iter().position(|other| other.name == name))
+                .collect();
+            lexicon.concepts.push(Concept {
+                term,
+                parts: parts.len(),
+                cause: spec.cause || parts.len() > 1,
+                references,
+            });
             if let Some(actor) = spec.actor {
                 lexicon.actors.push((actor, term, spec.actor_unless_a_cause_is_named));
             }
@@ -217,14 +265,31 @@ impl Lexicon {
                 }
             }
         }
+        if let Some(pronoun) = &synonyms.pronoun {
+            lexicon.add_pronouns(&stemmer, synonyms, pronoun);
+        }
         lexicon
+    }
+
+    /// The pronoun phrases, read as the default side until a party named before them says whose.
+    fn add_pronouns(&mut self, stemmer: &Stemmer, synonyms: &Synonyms, pronoun: &PronounSpec) {
+        let index = |name: &str| synonyms.concept.iter().position(|concept| concept.name == name);
+        self.pronoun_parties =
+            pronoun.parties.iter().filter_map(|(party, side)| Some((index(party)?, index(side)?))).collect();
+        let Some(default) = index(&pronoun.default) else { return };
+        for text in &pronoun.phrases {
+            self.add_phrase(stemmer, text, default, 0);
+            if let Some(phrase) = self.phrases.last_mut() {
+                phrase.pronoun = true;
+            }
+        }
     }
 
     fn add_phrase(&mut self, stemmer: &Stemmer, text: &str, concept: usize, part: usize) {
         let terms: Box<[TermId]> = words(text).iter().map(|(word, _)| self.intern_word(stemmer, word)).collect();
         if let Some(&first) = terms.first() {
             self.phrases_by_first.entry(first).or_default().push(self.phrases.len());
-            self.phrases.push(Phrase { terms, concept, part });
+            self.phrases.push(Phrase { terms, concept, part, pronoun: false });
         }
     }
 
@@ -363,10 +428,13 @@ impl Lexicon {
                 })
         };
         let mut reading = Reading::default();
+        let attempted = self.attempted(tokens);
+        let tried = |start: usize, end: usize| if attempted[start..end].iter().all(|&a| a) { ATTEMPTED } else { 1.0 };
         for (position, token) in tokens.iter().enumerate() {
             if token.term != UNKNOWN && !denied[position] && !spoken_for[position] && !self.has(token.term, STOP | CUE)
             {
                 let weight = if in_synonym[position] { token.weight * SYNONYM_LITERAL } else { token.weight };
+                let weight = weight * tried(position, position + 1);
                 reading.terms.push((token.term, weight));
                 reading.words.push(token.term);
             }
@@ -374,22 +442,53 @@ impl Lexicon {
         let live: Vec<Match> = matches
             .iter()
             .filter(|m| !denied[m.start..m.end].iter().any(|&denied| denied) && !inside_denial(m))
-            .copied()
+            .filter(|m| !self.is_messenger(tokens, m))
+            .map(|m| self.resolve_pronoun(m, &matches))
+            .collect();
+        let mine = |index: usize| {
+            let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
+            // Phrases that stem alike ("expire", "expired", "expires") match the same words once,
+            // and so do phrases of one part that share words ("a text" and "text message"): the
+            // longest is kept.
+            mine.sort_by_key(|m| (std::cmp::Reverse(m.end - m.start), m.start, m.part));
+            let mut kept: Vec<&Match> = Vec::with_capacity(mine.len());
+            for m in mine {
+                if !kept.iter().any(|other| other.part == m.part && other.start < m.end && m.start < other.end) {
+                    kept.push(m);
+                }
+            }
+            kept.sort_by_key(|m| (m.start, m.end, m.part));
+            kept
+        };
+        // The words each concept of several parts was made of, where it fired.
+        let claimed: Vec<(usize, Vec<Match>)> = (0..self.concepts.len())
+            .filter(|&index| self.concepts[index].parts > 1)
+            .filter_map(|index| Some((index, all_parts_near(&mine(index), self.concepts[index].parts)?)))
             .collect();
         for (index, concept) in self.concepts.iter().enumerate() {
-            let mut mine: Vec<&Match> = live.iter().filter(|m| m.concept == index).collect();
-            // Phrases that stem alike ("expire", "expired", "expires") match the same words once.
-            mine.sort_by_key(|m| (m.start, m.end, m.part));
-            mine.dedup_by_key(|m| (m.start, m.end, m.part));
+            let mut mine = mine(index);
+            if concept.parts == 1 {
+                mine.retain(|m| !self.claimed_by_another(index, m, &claimed));
+            }
             if mine.is_empty() {
                 continue;
             }
-            let times = if concept.parts == 1 { mine.len() } else { usize::from(all_parts_near(&mine, concept.parts)) };
             // A concept of several parts ("password" near "reset") names a cause, not a topic;
             // so do those marked `cause`.
-            let weight = if concept.parts == 1 { 1.0 } else { COMPOUND };
-            reading.names_a_cause |= concept.cause && times > 0;
-            for _ in 0..times {
+            let weights: Vec<f32> = if concept.parts == 1 {
+                mine.iter().map(|m| tried(m.start, m.end)).collect()
+            } else {
+                claimed
+                    .iter()
+                    .filter(|(compound, _)| *compound == index)
+                    .map(|(_, parts)| {
+                        let all_tried = parts.iter().all(|part| tried(part.start, part.end) < 1.0);
+                        COMPOUND * if all_tried { ATTEMPTED } else { 1.0 }
+                    })
+                    .collect()
+            };
+            reading.names_a_cause |= concept.cause && !weights.is_empty();
+            for weight in weights {
                 reading.terms.push((concept.term, weight));
             }
         }
@@ -430,70 +529,17 @@ impl Lexicon {
                 let end = start + phrase.terms.len();
                 if tokens.get(start..end).is_some_and(|span| span.iter().zip(&phrase.terms).all(|(t, p)| t.term == *p))
                 {
-                    matches.push(Match { concept: phrase.concept, part: phrase.part, start, end });
+                    let (concept, part, pronoun) = (phrase.concept, phrase.part, phrase.pronoun);
+                    matches.push(Match { concept, part, start, end, pronoun });
                 }
             }
         }
         matches
     }
-
-    /// Which tokens a denial rules out. A denial of an action ("did not change my password") or
-    /// of a thing ("not my bank", "not an outage") rules out the next two content words; a
-    /// denial of anything else describes the symptom ("can't connect") and rules out nothing.
-    /// A denial inside a concept's phrase ("no longer", "not supported") is part of the phrase.
-    fn denied(&self, tokens: &[Token], matches: &[Match]) -> Vec<bool> {
-        let mut denied = vec![false; tokens.len()];
-        for (position, token) in tokens.iter().enumerate() {
-            let cue = self.has(token.term, CUE);
-            if !cue || matches.iter().any(|m| (m.start..m.end).contains(&position)) {
-                continue;
-            }
-            let mut next = position + 1;
-            let mut determiner = false;
-            while let Some(following) = tokens.get(next)
-                && following.clause == token.clause
-                && self.has(following.term, STOP)
-                && !self.has(following.term, BREAK | CUE)
-            {
-                determiner |= self.has(following.term, DETERMINER);
-                next += 1;
-            }
-            let Some(first) = tokens.get(next).filter(|t| t.clause == token.clause && !self.has(t.term, BREAK | CUE))
-            else {
-                continue;
-            };
-            if !(determiner || self.has(first.term, RULED_OUT)) {
-                continue;
-            }
-            let mut ruled_out = vec![next];
-            let mut after = next + 1;
-            while let Some(following) = tokens.get(after)
-                && following.clause == token.clause
-                && !self.has(following.term, BREAK | CUE)
-            {
-                if !self.has(following.term, STOP) {
-                    ruled_out.push(after);
-                    break;
-                }
-                after += 1;
-            }
-            for &index in &ruled_out {
-                denied[index] = true;
-            }
-            if ruled_out.iter().any(|&index| self.has(tokens[index].term, BLAME))
-                && let Some(before) = (0..position)
-                    .rev()
-                    .find(|&index| tokens[index].clause == token.clause && !self.has(tokens[index].term, STOP | CUE))
-            {
-                denied[before] = true;
-            }
-        }
-        denied
-    }
 }
 
-/// Whether one match of every part lies within [`WINDOW`] words, without sharing words.
-fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
+/// One match of every part within [`WINDOW`] words, without sharing words, if there is one.
+fn all_parts_near(matches: &[&Match], parts: usize) -> Option<Vec<Match>> {
     fn extend(matches: &[&Match], parts: usize, chosen: &mut Vec<Match>) -> bool {
         let part = chosen.len();
         if part == parts {
@@ -514,7 +560,8 @@ fn all_parts_near(matches: &[&Match], parts: usize) -> bool {
         }
         false
     }
-    extend(matches, parts, &mut Vec::with_capacity(parts))
+    let mut chosen = Vec::with_capacity(parts);
+    extend(matches, parts, &mut chosen).then_some(chosen)
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! half ("holdout") only measures them, so a gain that is real shows on both. A third split
 //! ("fresh") was written later from threads found with their addresses, its expected entries set
 //! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
-//! for. Three splits are measured and never studied: "blind" (session 7), "fresh8" (session 8)
-//! and "fresh9" (session 9), each written before its session changed the ranking; only their
-//! totals are printed.
+//! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
+//! before their session changed the ranking, and measured only until session 10 studied their
+//! failures by kind; "fresh10" (session 10) is the split still never studied: only its totals are
+//! printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -48,8 +49,10 @@ enum Half {
     Blind,
     /// Written in session 8 before that session's ranking changes; measured, never studied.
     Fresh8,
-    /// Written in session 9 before that session's ranking changes; measured, never studied.
+    /// Written in session 9 before that session's ranking changes; measured, studied in session 10.
     Fresh9,
+    /// Written in session 10 before that session's ranking changes; measured, never studied.
+    Fresh10,
 }
 
 impl Half {
@@ -117,7 +120,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9) {
+        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -138,6 +141,7 @@ struct Evaluation {
     blind: Scores,
     fresh8: Scores,
     fresh9: Scores,
+    fresh10: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -160,6 +164,7 @@ fn evaluate() -> Evaluation {
             Half::Blind => scores.blind.add(rank),
             Half::Fresh8 => scores.fresh8.add(rank),
             Half::Fresh9 => scores.fresh9.add(rank),
+            Half::Fresh10 => scores.fresh10.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -169,10 +174,10 @@ fn evaluate() -> Evaluation {
             (Half::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // Session 7 studied the held-out and fresh misses too (issue 14 asked for it), so only
-        // the blind split is still measured without being studied: its misses stay unprinted, and so
-        // do those of session 8's and session 9's held-out splits.
-        if rank != Some(1) && !matches!(question.set, Half::Blind | Half::Fresh8 | Half::Fresh9) {
+        // Every split before session 10's has been studied (session 10 studied blind, fresh8 and
+        // fresh9 by kind of failure), so only session 10's held-out split is still measured
+        // without being studied: its misses stay unprinted.
+        if rank != Some(1) && question.set != Half::Fresh10 {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -182,7 +187,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -192,10 +197,11 @@ fn evaluate() -> Evaluation {
         scores.blind.line("blind"),
         scores.fresh8.line("fresh8"),
         scores.fresh9.line("fresh9"),
+        scores.fresh10.line("fresh10"),
         scores.all.line("all")
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but blind, fresh8 and fresh9):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but fresh10):\n{}", misses.join("\n"));
     scores
 }
 
@@ -205,7 +211,8 @@ fn evaluate() -> Evaluation {
 /// session 8: held-out 0.868/0.946, fresh 0.760/0.900, blind 0.565/0.783, fresh8 0.686/0.882,
 /// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.930/0.961, fresh
 /// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.902, all 469 questions
-/// 0.864/0.951), so it runs
+/// 0.864/0.951; after session 10: blind 0.804/0.913, fresh8 0.863/1.000, fresh9 0.836/0.967, the
+/// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952), so it runs
 /// on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
@@ -230,15 +237,23 @@ fn the_ranking_keeps_what_it_reached() {
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
-        (&scores.blind, 0.63, 0.869, "blind"),
+        // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
+        // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
+        (&scores.blind, 0.804, 0.913, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        (&scores.fresh8, 0.725, 0.941, "fresh8"),
+        // After session 10: 44 and 51 of 51.
+        (&scores.fresh8, 0.862, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
-        (&scores.fresh9, 0.737, 0.901, "fresh9"),
+        // After session 10: 51 and 59 of 61.
+        (&scores.fresh9, 0.836, 0.967, "fresh9"),
+        // Session 10's held-out split, written before that session's ranking changes: 0.592 /
+        // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
+        // them. Never studied; its floor records the figure, it was not tuned to.
+        (&scores.fresh10, 0.618, 0.842, "fresh10"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));

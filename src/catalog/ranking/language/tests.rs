@@ -97,3 +97,51 @@ fn a_named_cause_overrides_the_default_party_of_a_stalled_feed() {
     assert!(reading.names_a_cause);
     assert_eq!(lexicon.actor_of(stalled, reading.names_a_cause), None);
 }
+
+#[test]
+fn a_party_that_passes_a_message_on_is_not_who_must_act() {
+    let lexicon = lexicon();
+    let provider_side = term(&lexicon, "#provider_side");
+    assert!(said(&lexicon, "it's an aggregator problem").contains(&provider_side));
+    let messenger = said(&lexicon, "the aggregator says the bank is busy");
+    assert!(!messenger.contains(&provider_side), "{messenger:?}");
+    assert!(messenger.contains(&term(&lexicon, "#provider")), "{messenger:?}");
+}
+
+#[test]
+fn a_word_that_is_part_of_a_fired_concept_of_several_parts_is_not_another_cause() {
+    let lexicon = lexicon();
+    let (renew, otp_wrong) = (term(&lexicon, "#renew"), term(&lexicon, "#otp_wrong"));
+    let code = said(&lexicon, "the verification code expired before I typed it");
+    assert!(code.contains(&otp_wrong) && !code.contains(&renew), "{code:?}");
+    assert!(said(&lexicon, "my bank access expired").contains(&renew));
+}
+
+#[test]
+fn a_phrase_inside_a_longer_one_of_the_same_concept_counts_once() {
+    let lexicon = lexicon();
+    let otp = term(&lexicon, "#otp");
+    assert_eq!(said(&lexicon, "a text message").iter().filter(|&&t| t == otp).count(), 1);
+}
+
+#[test]
+fn their_end_is_the_side_of_the_party_named_last() {
+    let lexicon = lexicon();
+    let (bank_side, provider_side) = (term(&lexicon, "#bank_side"), term(&lexicon, "#provider_side"));
+    let bank = said(&lexicon, "I called the bank and the problem is on their end");
+    assert!(bank.contains(&bank_side) && !bank.contains(&provider_side), "{bank:?}");
+    let provider = said(&lexicon, "the aggregator's status page shows an incident on their side");
+    assert!(provider.contains(&provider_side) && !provider.contains(&bank_side), "{provider:?}");
+    assert!(said(&lexicon, "it's on their end").contains(&bank_side));
+}
+
+#[test]
+fn what_was_tried_counts_less_than_what_went_wrong() {
+    let lexicon = lexicon();
+    let reading = lexicon.read(&lexicon.look_up("I tried to reset the password but the bank is down"));
+    let weight_of = |stem: &str| {
+        reading.terms.iter().find(|(term, _)| *term == lexicon.stems[stem]).map(|(_, weight)| *weight).unwrap()
+    };
+    assert_eq!(weight_of("#credential_changed"), COMPOUND * ATTEMPTED, "{:?}", reading.terms);
+    assert_eq!(weight_of("#outage"), 1.0);
+}
