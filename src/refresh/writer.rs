@@ -6,7 +6,11 @@
 //!
 //! The writer never waits for a batch to fill: it takes what the channel holds (at least one),
 //! so an idle pool's refresh commits as soon as it arrives; under load, what arrives while
-//! [`IN_FLIGHT`] transactions are committing makes the next batch. A stale attempt's fence takes
+//! [`IN_FLIGHT`] transactions are committing makes the next batch. A batch is cut at [`BATCH`]
+//! refreshes or [`BATCH_ROWS`] rows, and a batch that is full starts at once on a spare pool
+//! connection: waiting could not widen its commit, only delay its refreshes (a first refresh
+//! brings hundreds of rows, and two transactions writing them one refresh after another were
+//! slower than the per-refresh transactions they replaced). A stale attempt's fence takes
 //! no lock and writes nothing, so it needs no savepoint: it is left out and reported lost. A
 //! statement that fails aborts the transaction, and the batch is then written again one refresh
 //! per transaction, so one refresh's error fails only that refresh.
@@ -15,7 +19,7 @@
 //! pool's heartbeat keeps) returns only with the verdict, so a process killed with results queued
 //! here loses only uncommitted work, and the jobs are retried.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
@@ -45,8 +49,17 @@ pub const FAULT_WRITTEN: &str = "refresh.written";
 /// Most refreshes one transaction stores: enough to share a commit widely, few enough that one
 /// transaction's locks and statements stay short.
 const BATCH: usize = 64;
-/// Transactions committing at once: while one waits for its WAL flush, the next executes.
+/// Most rows (accounts and reported transactions) one transaction stores, unless its first
+/// refresh alone brings more: one backend writes a batch's rows one refresh after another while
+/// every handler of the batch waits, so a batch of first refreshes (about 230 rows each) is cut
+/// after a few, and the next full batch runs beside it.
+const BATCH_ROWS: usize = 1024;
+/// Transactions committing at once whatever their size: while one waits for its WAL flush, the
+/// next executes.
 const IN_FLIGHT: usize = 2;
+/// Pool connections the writer leaves to the rest of the pool (claims, heartbeats, failures,
+/// the handlers' reads) when full batches run beyond [`IN_FLIGHT`].
+const LEFT_TO_THE_POOL: usize = 1;
 
 /// A refresh whose bank answered, with what the store needs.
 pub(super) struct Success {
@@ -58,6 +71,13 @@ pub(super) struct Success {
     pub now: DateTime<Utc>,
     /// The job's trace: what the success enqueues (webhook deliveries) carries it on.
     pub trace: Option<TraceContext>,
+}
+
+impl Success {
+    /// The rows this refresh writes: its accounts and their reported transactions.
+    fn rows(&self) -> usize {
+        self.fetched.data.accounts.iter().map(|feed| 1 + feed.transactions.len()).sum()
+    }
 }
 
 /// The writer's verdict on one refresh.
@@ -101,20 +121,64 @@ impl Writer {
 }
 
 async fn run(context: Context, mut receiver: mpsc::Receiver<Queued>) {
+    let pool_size = usize::try_from(context.pool.options().get_max_connections()).unwrap_or(usize::MAX);
+    let most_in_flight = pool_size.saturating_sub(LEFT_TO_THE_POOL).max(IN_FLIGHT);
     let mut writing = JoinSet::new();
+    let mut waiting = Waiting::default();
+    let mut open = true;
     loop {
-        if writing.len() >= IN_FLIGHT {
-            writing.join_next().await;
+        while let Ok(queued) = receiver.try_recv() {
+            waiting.push(queued);
+        }
+        let (len, full) = waiting.next_batch();
+        if len > 0 && (writing.len() < IN_FLIGHT || (full && writing.len() < most_in_flight)) {
+            writing.spawn(write_batch(context.clone(), waiting.take(len)));
             continue;
         }
-        let mut batch = Vec::with_capacity(BATCH);
-        tokio::select! {
-            received = receiver.recv_many(&mut batch, BATCH) => if received == 0 { break },
-            Some(_) = writing.join_next() => continue,
+        if !open && len == 0 {
+            break;
         }
-        writing.spawn(write_batch(context.clone(), batch));
+        tokio::select! {
+            received = receiver.recv(), if open => match received {
+                Some(queued) => waiting.push(queued),
+                None => open = false,
+            },
+            Some(_) = writing.join_next() => {}
+        }
     }
     while writing.join_next().await.is_some() {}
+}
+
+/// Results received and not yet in a transaction, oldest first, with their row counts.
+#[derive(Default)]
+struct Waiting(VecDeque<(usize, Queued)>);
+
+impl Waiting {
+    fn push(&mut self, queued: Queued) {
+        self.0.push_back((queued.0.rows(), queued));
+    }
+
+    /// How many of the oldest results make the next batch, and whether it is full.
+    fn next_batch(&self) -> (usize, bool) {
+        batch_cut(self.0.iter().map(|(rows, _)| *rows))
+    }
+
+    fn take(&mut self, len: usize) -> Vec<Queued> {
+        self.0.drain(..len).map(|(_, queued)| queued).collect()
+    }
+}
+
+/// The next batch of results with these row counts (oldest first): at most [`BATCH`] of them and
+/// [`BATCH_ROWS`] rows, but at least one; full when a limit, not the supply, ended it.
+fn batch_cut(rows: impl IntoIterator<Item = usize>) -> (usize, bool) {
+    let (mut len, mut total) = (0, 0);
+    for rows in rows {
+        if len == BATCH || (len > 0 && total + rows > BATCH_ROWS) {
+            return (len, true);
+        }
+        (len, total) = (len + 1, total + rows);
+    }
+    (len, len == BATCH || total >= BATCH_ROWS)
 }
 
 async fn write_batch(context: Context, mut batch: Vec<Queued>) {
@@ -244,4 +308,35 @@ async fn store_success(
     };
     lifecycle::refresh_succeeded(&mut *tx, &subject(target), &done).await?;
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BATCH, BATCH_ROWS, batch_cut};
+
+    #[test]
+    fn a_batch_takes_whatever_waits_below_both_limits_and_is_not_full() {
+        assert_eq!(batch_cut([]), (0, false));
+        assert_eq!(batch_cut([3, 40, 12]), (3, false));
+    }
+
+    #[test]
+    fn a_batch_is_cut_by_rows_before_the_refresh_that_would_pass_the_limit() {
+        // First refreshes of about 230 rows: four fit, the fifth starts the next batch.
+        assert_eq!(batch_cut([232; 9]), (4, true));
+        assert_eq!(batch_cut([BATCH_ROWS - 1, 1]), (2, true));
+        assert_eq!(batch_cut([BATCH_ROWS - 1, 2]), (1, true));
+    }
+
+    #[test]
+    fn a_refresh_with_more_rows_than_a_batch_holds_is_a_batch_of_its_own() {
+        assert_eq!(batch_cut([BATCH_ROWS * 3, 5]), (1, true));
+        assert_eq!(batch_cut([BATCH_ROWS * 3]), (1, true));
+    }
+
+    #[test]
+    fn a_batch_is_cut_by_count_when_its_refreshes_bring_few_rows() {
+        assert_eq!(batch_cut(vec![2; BATCH + 5]), (BATCH, true));
+        assert_eq!(batch_cut(vec![2; BATCH]), (BATCH, true));
+    }
 }

@@ -41,6 +41,39 @@ async fn a_new_connection_refreshes_to_healthy_with_accounts_and_transactions() 
     assert_eq!(refresh["connection_id"], id.as_str());
 }
 
+/// First refreshes bring hundreds of rows each, more together than one writer batch holds
+/// (`refresh::writer` cuts batches by rows and runs full ones side by side): however they were
+/// cut, every refresh is stored once, by its first attempt, with exactly the rows it counted.
+#[tokio::test]
+async fn first_refreshes_of_many_connections_at_once_are_each_stored_once_with_what_they_counted() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let mut ids = Vec::new();
+    for _ in 0..16 {
+        ids.push(connect(&app, &tenant, "healthy", "pass_good").await);
+    }
+    assert_eq!(app.refresh_pool().run_until_idle().await, 16);
+    let mut rows_written = 0;
+    for id in &ids {
+        let connection = Uuid::parse_str(id).unwrap();
+        assert_eq!(job_state(&app, id).await, ("succeeded".to_owned(), 1), "{id}");
+        let (added, stored): (i64, i64) = sqlx::query_as(
+            "select (select (result ->> 'added')::bigint from job where connection_id = $1),
+                    (select count(*) from feed_transaction where connection_id = $1)",
+        )
+        .bind(connection)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        assert!(added > 0, "{id}");
+        assert_eq!(added, stored, "{id}: the refresh stored exactly what it counted");
+        rows_written += stored;
+        let health = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+        assert_eq!(health["state"], "healthy", "{health}");
+    }
+    assert!(rows_written > 1024, "together more rows than one batch holds: {rows_written}");
+}
+
 #[tokio::test]
 async fn running_the_same_refresh_twice_changes_nothing_the_second_time() {
     let app = TestApp::spawn().await;
