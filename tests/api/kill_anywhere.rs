@@ -169,17 +169,8 @@ async fn workers_killed_anywhere_in_a_refresh_lose_and_double_nothing_against_th
     let mut connections = Vec::new();
     for n in 0..CONNECTIONS {
         let user = format!("kill-user-{n}");
-        let response = app
-            .anonymous(Method::POST, "/v1/connections")
-            .bearer_auth(&tenant)
-            .json(&serde_json::json!({ "institution_id": institution, "display_name": format!("Killed {n}"),
-                                      "credentials": { "user_id": user, "password": "pass_good" } }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        let created: serde_json::Value = response.json().await.unwrap();
-        connections.push((created["id"].as_str().unwrap().parse::<Uuid>().unwrap(), user));
+        let id = connect(&app, &tenant, institution, &format!("Killed {n}"), &user).await;
+        connections.push((id, user));
     }
 
     let mut kills = 0;
@@ -226,20 +217,16 @@ async fn workers_killed_anywhere_in_a_refresh_lose_and_double_nothing_against_th
         states.iter().filter(|(state, _)| !["succeeded", "cancelled"].contains(&state.as_str())).collect();
     assert!(unfinished.is_empty(), "every job was rescued and completed: {states:?}");
     for (id, user) in &connections {
-        let latest: String = sqlx::query_scalar(
+        let latest: String = scalar_of(
+            &app,
             "select state from job where connection_id = $1 and state <> 'cancelled' order by job_id desc limit 1",
+            *id,
         )
-        .bind(id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+        .await;
         assert_eq!(latest, "succeeded", "the latest refresh of {id} succeeded");
         let first: DateTime<Utc> =
-            sqlx::query_scalar("select min(occurred_at) from refresh_outcome where connection_id = $1 and succeeded")
-                .bind(id)
-                .fetch_one(&app.pool)
-                .await
-                .unwrap();
+            scalar_of(&app, "select min(occurred_at) from refresh_outcome where connection_id = $1 and succeeded", *id)
+                .await;
         let expected = ledger_rows(user, first, bank_now);
         let stored = stored_rows(&app, *id).await;
         assert!(
@@ -247,11 +234,7 @@ async fn workers_killed_anywhere_in_a_refresh_lose_and_double_nothing_against_th
             "the ledger holds enough to lose some: {expected:?}"
         );
         assert_eq!(stored, expected, "connection {id} holds exactly the bank's ledger");
-        let state: String = sqlx::query_scalar("select state from connection where id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        let state: String = scalar_of(&app, "select state from connection where id = $1", *id).await;
         assert_eq!(state, "healthy");
     }
     let attempts: Vec<i32> =
@@ -275,24 +258,16 @@ async fn trace_of(app: &TestApp, connection: Uuid) -> Trace {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let outcomes: i64 = sqlx::query_scalar("select count(*) from refresh_outcome where connection_id = $1")
-        .bind(connection)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let successes: i64 = sqlx::query_scalar(
+    let outcomes: i64 =
+        scalar_of(app, "select count(*) from refresh_outcome where connection_id = $1", connection).await;
+    let successes: i64 = scalar_of(
+        app,
         "select count(*) from connection_event where connection_id = $1 and kind = 'refresh.succeeded'",
+        connection,
     )
-    .bind(connection)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    .await;
     let last_success: Option<DateTime<Utc>> =
-        sqlx::query_scalar("select last_success_at from connection where id = $1")
-            .bind(connection)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        scalar_of(app, "select last_success_at from connection where id = $1", connection).await;
     (job, outcomes, successes, last_success, stored_rows(app, connection).await)
 }
 
@@ -307,17 +282,7 @@ async fn a_result_waiting_in_the_writer_is_refused_once_another_attempt_stored_t
     let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
     let institution = app.sandbox_institution("healthy").await;
     let user = "late-user";
-    let response = app
-        .anonymous(Method::POST, "/v1/connections")
-        .bearer_auth(&tenant)
-        .json(&serde_json::json!({ "institution_id": institution, "display_name": "Late",
-                                  "credentials": { "user_id": user, "password": "pass_good" } }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let created: serde_json::Value = response.json().await.unwrap();
-    let id: Uuid = created["id"].as_str().unwrap().parse().unwrap();
+    let id = connect(&app, &tenant, institution, "Late", user).await;
 
     let armed = format!("{FAULT_QUEUED},{FAULT_WRITTEN}");
     let (mut late, mut lines) = worker(&app, &bank_url, Some(&armed), "1").await;
@@ -337,11 +302,31 @@ async fn a_result_waiting_in_the_writer_is_refused_once_another_attempt_stored_t
     reached(&mut lines, FAULT_WRITTEN).await;
     assert_eq!(trace_of(&app, id).await, stored_by_second, "the stale result changed nothing");
     let first: DateTime<Utc> =
-        sqlx::query_scalar("select min(occurred_at) from refresh_outcome where connection_id = $1 and succeeded")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
+        scalar_of(&app, "select min(occurred_at) from refresh_outcome where connection_id = $1 and succeeded", id)
+            .await;
     assert_eq!(stored_by_second.4, ledger_rows(user, first, bank_now), "the connection holds exactly the ledger");
     late.kill().await.unwrap();
+}
+
+/// One value a query reads about one connection (or job) by its id.
+async fn scalar_of<T>(app: &TestApp, sql: &'static str, id: Uuid) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+{
+    sqlx::query_scalar(sql).bind(id).fetch_one(&app.pool).await.unwrap()
+}
+
+/// A connection of `tenant` whose sandbox ledger is `user`'s (each user a ledger of its own).
+async fn connect(app: &TestApp, tenant: &str, institution: Uuid, name: &str, user: &str) -> Uuid {
+    let response = app
+        .anonymous(Method::POST, "/v1/connections")
+        .bearer_auth(tenant)
+        .json(&serde_json::json!({ "institution_id": institution, "display_name": name,
+                                  "credentials": { "user_id": user, "password": "pass_good" } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().parse().unwrap()
 }
