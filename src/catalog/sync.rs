@@ -130,6 +130,11 @@ pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: Cance
             return;
         }
     };
+    // An edit committed between the start-up load and LISTEN sent its notification to nobody:
+    // without this reload the replica would serve the old entry until the next edit.
+    if let Err(error) = handle.reload(&pool).await {
+        tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
+    }
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled() => return,

@@ -185,7 +185,19 @@ async fn another_replica_sees_an_edit_through_notify() {
     changes.borrow_and_update();
     let edit = edited_102(&app).await;
     assert_eq!(app.admin(Method::PUT, "/v1/errors/102").json(&edit).send().await.unwrap().status(), 200);
-    tokio::time::timeout(Duration::from_secs(10), changes.changed()).await.expect("the replica reloads").unwrap();
+    // The replica reloads on the notification, or on the reload that follows its LISTEN when
+    // the edit came first; either way it must come to hold the edit.
+    let edited = edit["user_message"].as_str().unwrap().to_owned();
+    let holds_edit = |index: &feedwatch::catalog::CatalogIndex| {
+        index.entry(Code::new(102)).is_some_and(|stored| stored.entry.user_message == edited)
+    };
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !holds_edit(&changes.borrow_and_update()) {
+            changes.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("the replica reloads");
     let url = format!("http://{}/v1/errors/102", replica.addr);
     let body: Value = app.client.get(url).bearer_auth(&app.admin_key).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["entry"]["user_message"], edit["user_message"]);
