@@ -130,12 +130,13 @@ pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: Cance
             return;
         }
     };
-    // An edit committed between the start-up load and LISTEN sent its notification to nobody:
-    // without this reload the replica would serve the old entry until the next edit.
-    if let Err(error) = handle.reload(&pool).await {
-        tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
-    }
     loop {
+        // First once LISTEN is in place (an edit committed between the start-up load and LISTEN
+        // notified nobody), then after each notification, or a reconnect after which one may
+        // have been missed.
+        if let Err(error) = handle.reload(&pool).await {
+            tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
+        }
         let next = tokio::select! {
             () = shutdown.cancelled() => return,
             next = listener.next_change() => next,
@@ -145,10 +146,6 @@ pub async fn follow_changes(pool: PgPool, handle: CatalogHandle, shutdown: Cance
             if !wait_to_retry(&shutdown).await {
                 return;
             }
-        }
-        // A notification, or a reconnect after which one may have been missed.
-        if let Err(error) = handle.reload(&pool).await {
-            tracing::warn!(%error, "catalogue reload failed; keeping the previous index");
         }
     }
 }
