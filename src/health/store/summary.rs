@@ -1,12 +1,14 @@
 //! `/v1/health/summary` as one statement per scope: the tallies, the failing institutions, the
 //! queue and the open incidents. One statement reads one snapshot, so the parts agree without a
 //! repeatable-read transaction, whose `BEGIN`, `COMMIT` and one round trip per part cost the
-//! summary seven round trips where it now pays one (bench/README.md, #17 session 11).
+//! summary seven round trips with sqlx's release ping, where it now pays two (bench/README.md,
+//! #17 session 11).
 //!
 //! The rows that vary in number come back as arrays of records, one column each. The queue is
 //! read from the claim and lease indexes only (so its cost follows the backlog, not the retained
 //! history), and only when `with_queue`: it sits in a `case`, whose sub-selects PostgreSQL runs
-//! only when that branch is taken.
+//! only when that branch is taken. Its four sub-selects are spelt out in each scope's statement
+//! because the query macros take one literal each; they must stay the same text.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
