@@ -55,6 +55,17 @@ pub struct FailingBySide {
     pub other: i64,
 }
 
+/// Refresh work waiting and running, as the summary shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueBacklog {
+    pub available: i64,
+    /// Waiting jobs whose start time has come.
+    pub due: i64,
+    pub running: i64,
+    /// Age of the oldest due job.
+    pub oldest_due_seconds: Option<f64>,
+}
+
 /// The counts of a scope, folded from its tally rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {

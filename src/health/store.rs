@@ -1,9 +1,13 @@
 //! The only code that touches the health tallies and their delta log.
 
+mod summary;
+
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
-use super::{FailingBySide, InstitutionCount, TallyRow};
+pub use summary::{Summary, summary};
+
+use super::{FailingBySide, TallyRow};
 use crate::catalog::Code;
 
 /// A tally row as the tables hold it: error code 0 means none.
@@ -25,13 +29,6 @@ impl TryFrom<StoredTally> for TallyRow {
         };
         Ok(Self { state: row.state, error_code, stale: row.stale, connections: row.connections })
     }
-}
-
-/// A read-only transaction on one snapshot, so several reads of a summary agree. Takes the pool
-/// because it begins the transaction it returns, with its isolation level in the `BEGIN` itself:
-/// a separate `SET TRANSACTION` fails whenever anything ran in the transaction before it.
-pub async fn snapshot(pool: &PgPool) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    crate::database::begin_with(pool, "begin isolation level repeatable read, read only").await
 }
 
 /// Folds every committed delta into the tallies in one statement. Returns the deltas moved, or
@@ -79,155 +76,22 @@ pub async fn rollup(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
     Ok(Some(moved))
 }
 
-/// The fleet's tally rows, pending deltas included.
+/// The fleet's tally rows, pending deltas included (the metrics' read; the summary has its own).
 pub async fn fleet_rows(executor: impl PgExecutor<'_>) -> Result<Vec<TallyRow>, sqlx::Error> {
-    tally_rows(executor, None).await
-}
-
-/// One institution's tally rows, pending deltas included.
-pub async fn institution_rows(
-    executor: impl PgExecutor<'_>,
-    institution_id: Uuid,
-) -> Result<Vec<TallyRow>, sqlx::Error> {
-    tally_rows(executor, Some(institution_id)).await
-}
-
-/// The fleet's tallies, or one institution's, with the pending deltas folded in. The tests on
-/// `$1` are one-time filters, so each scope reads only its own tally table.
-async fn tally_rows(executor: impl PgExecutor<'_>, institution_id: Option<Uuid>) -> Result<Vec<TallyRow>, sqlx::Error> {
     sqlx::query_as!(
         StoredTally,
         r#"select state as "state!", error_code as "error_code!", stale as "stale!", sum(connections)::bigint as "connections!"
-           from (select state, error_code, stale, connections from health_tally where $1::uuid is null
+           from (select state, error_code, stale, connections from health_tally
                  union all
-                 select state, error_code, stale, connections from institution_health_tally where institution_id = $1
-                 union all
-                 select state, error_code, stale, delta from health_delta
-                 where $1::uuid is null or institution_id = $1) counted
+                 select state, error_code, stale, delta from health_delta) counted
            group by 1, 2, 3
            having sum(connections) <> 0"#,
-        institution_id,
     )
     .fetch_all(executor)
     .await?
     .into_iter()
     .map(TallyRow::try_from)
     .collect()
-}
-
-/// A tenant's rows (at one institution, if given), counted from its connections: a tenant's
-/// fleet is small enough to count.
-pub async fn tenant_rows(
-    executor: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    institution_id: Option<Uuid>,
-) -> Result<Vec<TallyRow>, sqlx::Error> {
-    sqlx::query_as!(
-        StoredTally,
-        r#"select state, coalesce(error_code, 0) as "error_code!", stale, count(*) as "connections!"
-           from connection where tenant_id = $1 and ($2::uuid is null or institution_id = $2)
-           group by 1, 2, 3"#,
-        tenant_id,
-        institution_id,
-    )
-    .fetch_all(executor)
-    .await?
-    .into_iter()
-    .map(TallyRow::try_from)
-    .collect()
-}
-
-/// The `limit` institutions with the most failing connections, pending deltas included.
-///
-/// Exact without reading every institution: an institution that is neither among the top
-/// `limit + P` of the rolled-up ranking nor touched by one of the P institutions' pending deltas
-/// cannot outrank the `limit` unchanged institutions above it.
-pub async fn top_failing(executor: impl PgExecutor<'_>, limit: i64) -> Result<Vec<InstitutionCount>, sqlx::Error> {
-    sqlx::query_as!(
-        InstitutionCount,
-        r#"with pending as (
-               select institution_id, sum(delta)::bigint as connections,
-                      coalesce(sum(delta) filter (where health_is_failing(state)), 0)::bigint as failing,
-                      coalesce(sum(delta) filter (where stale), 0)::bigint as stale
-               from health_delta group by 1
-           ), candidates as (
-               (select institution_id from institution_health
-                order by failing desc, institution_id
-                limit $1 + (select count(*) from pending))
-               union
-               select institution_id from pending
-           ), counted as (
-               select c.institution_id,
-                      coalesce(h.connections, 0) + coalesce(p.connections, 0) as connections,
-                      coalesce(h.failing, 0) + coalesce(p.failing, 0) as failing,
-                      coalesce(h.stale, 0) + coalesce(p.stale, 0) as stale
-               from candidates c
-               left join institution_health h on h.institution_id = c.institution_id
-               left join pending p on p.institution_id = c.institution_id
-           )
-           select counted.institution_id as "institution_id!", i.name, counted.connections as "connections!",
-                  counted.failing as "failing!", counted.stale as "stale!"
-           from counted join institution i on i.id = counted.institution_id
-           where counted.failing > 0
-           order by counted.failing desc, counted.institution_id
-           limit $1"#,
-        limit,
-    )
-    .fetch_all(executor)
-    .await
-}
-
-/// One institution's counts, pending deltas included; `None` when none of its connections fail.
-pub async fn institution_count(
-    executor: impl PgExecutor<'_>,
-    institution_id: Uuid,
-) -> Result<Option<InstitutionCount>, sqlx::Error> {
-    sqlx::query_as!(
-        InstitutionCount,
-        r#"with counted as (
-               select sum(connections)::bigint as connections, sum(failing)::bigint as failing,
-                      sum(stale)::bigint as stale
-               from (select connections, failing, stale from institution_health where institution_id = $1
-                     union all
-                     select delta, case when health_is_failing(state) then delta else 0 end,
-                            case when stale then delta else 0 end
-                     from health_delta where institution_id = $1) rows
-           )
-           select i.id as "institution_id!", i.name, counted.connections as "connections!",
-                  counted.failing as "failing!", counted.stale as "stale!"
-           from counted, institution i
-           where i.id = $1 and counted.failing > 0"#,
-        institution_id,
-    )
-    .fetch_optional(executor)
-    .await
-}
-
-/// A tenant's institutions (or the one given) with the most failing connections, counted from
-/// its connections.
-pub async fn tenant_top_failing(
-    executor: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    institution_id: Option<Uuid>,
-    limit: i64,
-) -> Result<Vec<InstitutionCount>, sqlx::Error> {
-    sqlx::query_as!(
-        InstitutionCount,
-        r#"select c.institution_id, i.name, count(*) as "connections!",
-                  count(*) filter (where health_is_failing(c.state)) as "failing!",
-                  count(*) filter (where c.stale) as "stale!"
-           from connection c join institution i on i.id = c.institution_id
-           where c.tenant_id = $1 and ($2::uuid is null or c.institution_id = $2)
-           group by c.institution_id, i.name
-           having count(*) filter (where health_is_failing(c.state)) > 0
-           order by 4 desc, c.institution_id
-           limit $3"#,
-        tenant_id,
-        institution_id,
-        limit,
-    )
-    .fetch_all(executor)
-    .await
 }
 
 /// Institutions with failing connections, split by who must act (pending deltas included),

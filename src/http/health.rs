@@ -15,8 +15,6 @@ use super::problem::{ApiError, FieldError, Problem};
 use crate::auth::{Principal, Role};
 use crate::catalog::{CatalogIndex, Code};
 use crate::health::{Counts, InstitutionCount, Scope, store};
-use crate::incident;
-use crate::jobs;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -141,22 +139,9 @@ pub(in crate::http) async fn build(
         (None, Some(institution)) => Scope::Institution(institution),
         (None, None) => Scope::Fleet,
     };
-    // One snapshot, so the counts, the ranking and the queue agree with each other.
-    let mut tx = store::snapshot(&state.pool).await?;
-    let rows = match scope {
-        Scope::Fleet => store::fleet_rows(&mut *tx).await?,
-        Scope::Institution(institution) => store::institution_rows(&mut *tx, institution).await?,
-        Scope::Tenant(tenant) => store::tenant_rows(&mut *tx, tenant, institution_id).await?,
-    };
-    let failing = match scope {
-        Scope::Fleet => store::top_failing(&mut *tx, top).await?,
-        Scope::Institution(institution) => store::institution_count(&mut *tx, institution).await?.into_iter().collect(),
-        Scope::Tenant(tenant) => store::tenant_top_failing(&mut *tx, tenant, institution_id, top).await?,
-    };
     let fleet_wide = matches!(caller.role, Role::Admin | Role::Helpdesk);
-    let queue = if fleet_wide { Some(jobs::store::backlog(&mut *tx).await?) } else { None };
-    let open_incidents = incident::store::count_open(&mut *tx, institution_id).await?;
-    tx.commit().await?;
+    let store::Summary { rows, failing, queue, open_incidents } =
+        store::summary(&state.pool, scope, institution_id, top, fleet_wide).await?;
     let counts = Counts::from_rows(&rows);
     Ok(HealthSummary {
         scope: SummaryScope { tenant_id, institution_id },

@@ -376,17 +376,6 @@ pub async fn resolve(
     read_back(conn, resolved).await
 }
 
-/// Open incidents, of one institution or all.
-pub async fn count_open(executor: impl PgExecutor<'_>, institution_id: Option<Uuid>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select count(*) as "count!" from incident
-           where state = 'open' and ($1::uuid is null or institution_id = $1)"#,
-        institution_id,
-    )
-    .fetch_one(executor)
-    .await
-}
-
 /// Each institution with an open incident, and when that incident is expected to end (its
 /// `wait_until`): what `/metrics` exports. At most one open incident per institution (a
 /// partial unique index), and few institutions at once.

@@ -1,6 +1,7 @@
 //! The queue's statements: claims, leases, outcomes and upkeep of the `job` table, and the
 //! `worker` registry. Readers that join `job` for their own purpose (a connection's next retry,
-//! refresh's incident rule) keep those statements in their own stores.
+//! refresh's incident rule, the health summary's backlog) keep those statements in their own
+//! stores.
 //!
 //! A job going back to `available` (retry, snooze, release, rescue) while a newer job of the
 //! same key is already pending is `cancelled` instead: the pending one does the same work, and
@@ -34,7 +35,7 @@ use uuid::Uuid;
 use super::backoff::Backoffs;
 use super::{AVAILABLE_CHANNEL, ClaimedJob, Enqueued, NewJob};
 use crate::telemetry::trace::TraceContext;
-pub use reads::{Backlog, JobRecord, QueueStats, backlog, for_connection, get, stats};
+pub use reads::{JobRecord, QueueStats, for_connection, get, stats};
 pub use workers::{LiveWorker, WorkerReport, forget_worker, live_workers, prune_workers, report_worker};
 
 /// Errors kept on a job row; older ones fall off.

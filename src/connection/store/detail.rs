@@ -5,7 +5,9 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::PgExecutor;
+use sqlx::postgres::types::{Oid, PgRecordDecoder};
+use sqlx::postgres::{PgHasArrayType, PgTypeInfo, PgValueRef};
+use sqlx::{PgExecutor, Postgres};
 use uuid::Uuid;
 
 use super::accounts::AccountRow;
@@ -35,37 +37,18 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                   (select j.run_at from job j
                    where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
                   oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?",
-                  acc.ids as "account_ids!: Vec<Uuid>", acc.bank_ids as "account_bank_ids!: Vec<String>",
-                  acc.kinds as "account_kinds!: Vec<String>", acc.masked as "account_masked!: Vec<String>",
-                  acc.bank_names as "account_bank_names!: Vec<String>",
-                  acc.display_names as "account_display_names!: Vec<String>",
-                  acc.states as "account_states!: Vec<String>", acc.currencies as "account_currencies!: Vec<String>",
-                  acc.balances as "account_balances!: Vec<Option<Decimal>>",
-                  acc.available as "account_available!: Vec<Option<Decimal>>",
-                  acc.balances_as_of as "account_balances_as_of!: Vec<Option<DateTime<Utc>>>",
-                  acc.error_codes as "account_error_codes!: Vec<Option<i32>>",
-                  acc.created as "account_created!: Vec<DateTime<Utc>>",
-                  acc.updated as "account_updated!: Vec<DateTime<Utc>>",
+                  acc.rows as "accounts!: Vec<AccountRecord>",
                   dup.names as "duplicate_names!: Vec<String>"
            from connection c join institution i on i.id = c.institution_id
                 left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
-                -- One sorted pass over the accounts feeds every array alike (14 ordered
-                -- aggregates sorted the same rows 14 times: about a sixth of the statement's time).
+                -- One sorted pass over the accounts, as one array of records: sqlx decodes it in
+                -- one walk, where 14 arrays (one per column) cost it 14 (bench/README.md, #17
+                -- session 11).
                 cross join lateral (
-                    select coalesce(array_agg(a.id), '{}') as ids,
-                           coalesce(array_agg(a.bank_account_id), '{}') as bank_ids,
-                           coalesce(array_agg(a.kind), '{}') as kinds,
-                           coalesce(array_agg(a.masked_number), '{}') as masked,
-                           coalesce(array_agg(a.bank_name), '{}') as bank_names,
-                           coalesce(array_agg(a.display_name), '{}') as display_names,
-                           coalesce(array_agg(a.state), '{}') as states,
-                           coalesce(array_agg(a.currency), '{}') as currencies,
-                           coalesce(array_agg(a.balance), '{}') as balances,
-                           coalesce(array_agg(a.available), '{}') as available,
-                           coalesce(array_agg(a.balance_as_of), '{}') as balances_as_of,
-                           coalesce(array_agg(a.error_code), '{}') as error_codes,
-                           coalesce(array_agg(a.created_at), '{}') as created,
-                           coalesce(array_agg(a.updated_at), '{}') as updated,
+                    select coalesce(array_agg(row(a.id, a.bank_account_id, a.kind, a.masked_number, a.bank_name,
+                                                  a.display_name, a.state, a.currency, a.balance, a.available,
+                                                  a.balance_as_of, a.error_code, a.created_at, a.updated_at)),
+                                    '{}') as rows,
                            coalesce(array_agg(lower(a.display_name)), '{}') as lower_names
                     from (select * from account where connection_id = c.id order by created_at, id) a
                 ) acc
@@ -89,27 +72,10 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
     else {
         return Ok(None);
     };
-    let accounts = (0..row.account_ids.len())
-        .map(|n| {
-            let at = |column: &[String]| column.get(n).cloned().unwrap_or_default();
-            Account::try_from(AccountRow {
-                id: row.account_ids[n],
-                connection_id: row.id,
-                bank_account_id: at(&row.account_bank_ids),
-                kind: at(&row.account_kinds),
-                masked_number: at(&row.account_masked),
-                bank_name: at(&row.account_bank_names),
-                display_name: at(&row.account_display_names),
-                state: at(&row.account_states),
-                currency: at(&row.account_currencies),
-                balance: row.account_balances.get(n).copied().flatten(),
-                available: row.account_available.get(n).copied().flatten(),
-                balance_as_of: row.account_balances_as_of.get(n).copied().flatten(),
-                error_code: row.account_error_codes.get(n).copied().flatten(),
-                created_at: row.account_created.get(n).copied().unwrap_or(row.created_at),
-                updated_at: row.account_updated.get(n).copied().unwrap_or(row.updated_at),
-            })
-        })
+    let accounts = row
+        .accounts
+        .into_iter()
+        .map(|account| Account::try_from(account.into_row(row.id)))
         .collect::<Result<Vec<_>, _>>()?;
     let connection = ConnectionRow {
         id: row.id,
@@ -140,4 +106,83 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
     }
     .into_connection()?;
     Ok(Some(ConnectionDetail { connection, accounts, duplicate_account_names: row.duplicate_names }))
+}
+
+/// One element of the statement's array of accounts: an anonymous record of the columns in the
+/// order the statement lists them.
+#[derive(Debug)]
+struct AccountRecord {
+    id: Uuid,
+    bank_account_id: String,
+    kind: String,
+    masked_number: String,
+    bank_name: String,
+    display_name: String,
+    state: String,
+    currency: String,
+    balance: Option<Decimal>,
+    available: Option<Decimal>,
+    balance_as_of: Option<DateTime<Utc>>,
+    error_code: Option<i32>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl AccountRecord {
+    fn into_row(self, connection_id: Uuid) -> AccountRow {
+        AccountRow {
+            id: self.id,
+            connection_id,
+            bank_account_id: self.bank_account_id,
+            kind: self.kind,
+            masked_number: self.masked_number,
+            bank_name: self.bank_name,
+            display_name: self.display_name,
+            state: self.state,
+            currency: self.currency,
+            balance: self.balance,
+            available: self.available,
+            balance_as_of: self.balance_as_of,
+            error_code: self.error_code,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// PostgreSQL's `record` and `record[]` (fixed OIDs): what `row(…)` and its `array_agg` are.
+impl sqlx::Type<Postgres> for AccountRecord {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(2249))
+    }
+}
+
+impl PgHasArrayType for AccountRecord {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(2287))
+    }
+}
+
+impl<'r> sqlx::Decode<'r, Postgres> for AccountRecord {
+    /// Each field checks the type PostgreSQL names for it: a column of another type in its place
+    /// is a decode error, not a wrong value.
+    fn decode(value: PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let mut record = PgRecordDecoder::new(value)?;
+        Ok(Self {
+            id: record.try_decode()?,
+            bank_account_id: record.try_decode()?,
+            kind: record.try_decode()?,
+            masked_number: record.try_decode()?,
+            bank_name: record.try_decode()?,
+            display_name: record.try_decode()?,
+            state: record.try_decode()?,
+            currency: record.try_decode()?,
+            balance: record.try_decode()?,
+            available: record.try_decode()?,
+            balance_as_of: record.try_decode()?,
+            error_code: record.try_decode()?,
+            created_at: record.try_decode()?,
+            updated_at: record.try_decode()?,
+        })
+    }
 }

@@ -1,5 +1,5 @@
-//! Reads of the `job` table that change nothing: queue depth and age, the backlog, and one job
-//! or a connection's jobs as the API shows them.
+//! Reads of the `job` table that change nothing: queue depth and age, and one job or a
+//! connection's jobs as the API shows them.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
@@ -36,29 +36,6 @@ pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
     .await?;
     let workers = live_workers(&mut *conn).await?;
     Ok(QueueStats { by_state, due: due.due, oldest_due_seconds: due.oldest, workers })
-}
-
-/// The work waiting and running, read from the claim and lease indexes only, so its cost
-/// follows the backlog, not the retained history.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Backlog {
-    pub available: i64,
-    pub due: i64,
-    pub running: i64,
-    pub oldest_due_seconds: Option<f64>,
-}
-
-pub async fn backlog(executor: impl PgExecutor<'_>) -> Result<Backlog, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"select (select count(*) from job where state = 'available') as "available!",
-                  (select count(*) from job where state = 'available' and run_at <= now()) as "due!",
-                  (select count(*) from job where state = 'running') as "running!",
-                  (select extract(epoch from now() - min(run_at))::float8 from job
-                   where state = 'available' and run_at <= now()) as oldest"#
-    )
-    .fetch_one(executor)
-    .await?;
-    Ok(Backlog { available: row.available, due: row.due, running: row.running, oldest_due_seconds: row.oldest })
 }
 
 /// A job as the API shows it.
