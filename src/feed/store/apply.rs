@@ -128,6 +128,8 @@ async fn upsert(
     let account_ids: Vec<Uuid> = accounts().map(|(_, (account_id, _))| *account_id).collect();
     let account_windows: Vec<DateTime<Utc>> = accounts().map(|(statement, _)| statement.window_start).collect();
     let silent: Vec<bool> = accounts().map(|(_, (_, reported))| reported.is_empty()).collect();
+    // The index probe's lower bound; each account's own window is applied to what it reads.
+    let earliest = account_windows.iter().min().copied().unwrap_or_else(Utc::now);
     let connection_ids: Vec<Uuid> = applied.iter().map(|applied| applied.connection_id).collect();
     let digests: Vec<&[u8]> = applied.iter().map(|applied| applied.digest).collect();
     let windows: Vec<DateTime<Utc>> = applied.iter().map(|applied| applied.window_start).collect();
@@ -174,21 +176,17 @@ async fn upsert(
                returning connection_id, (created_seq = change_seq) as inserted, change_seq
            ),
            -- Only rows the bank did not report: disjoint from the upserted ones, so no row is
-           -- touched twice by this statement. Each account's rows are read by a probe of
-           -- (account_id, posted_at) from its own window's start (`offset 0` keeps the lateral
-           -- a per-account probe, never a join the planner could turn into a scan).
+           -- touched twice by this statement. One probe of (account_id, posted_at) per account
+           -- from the batch's earliest window, each account's own window and silence then read
+           -- from the arrays, and the reported rows left out by a hashed `not in`: as joins with
+           -- the accounts and the reported rows, a generic plan hashed a scan of the whole table
+           -- and tested every window row against every reported row of the batch.
            removed as (
                update feed_transaction f set removed = true, change_seq = nextval('feed_change_seq'), updated_at = now()
-               from (select g.id
-                     from unnest($13::uuid[], $14::timestamptz[], $15::bool[]) as a(account_id, window_start, silent),
-                          lateral (select t.id from feed_transaction t
-                                   where t.account_id = a.account_id and not t.removed
-                                     and t.posted_at >= a.window_start and t.source = 'feed'
-                                     and (t.pending or not a.silent)
-                                     and not exists (select 1 from reported r
-                                                     where r.account_id = t.account_id and r.fitid = t.fitid)
-                                   offset 0) g) gone
-               where f.id = gone.id
+               where f.account_id = any($13) and f.posted_at >= $19 and not f.removed and f.source = 'feed'
+                 and f.posted_at >= ($14::timestamptz[])[array_position($13, f.account_id)]
+                 and (f.pending or not ($15::bool[])[array_position($13, f.account_id)])
+                 and (f.account_id, f.fitid) not in (select r.account_id, r.fitid from reported r)
                returning f.connection_id, f.change_seq
            ),
            applied as (
@@ -237,6 +235,7 @@ async fn upsert(
         &connection_ids,
         &digests as &[&[u8]],
         &windows,
+        earliest,
     )
     .fetch_all(&mut *conn)
     .await?;
