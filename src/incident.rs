@@ -8,6 +8,7 @@
 
 pub mod store;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -154,7 +155,40 @@ pub struct Effect {
 /// Records a refresh outcome in the caller's transaction and applies the rules: a bank-side
 /// failure may open an incident, a success may resolve a detected one.
 pub async fn record(conn: &mut PgConnection, outcome: &RefreshOutcome, rules: &Rules) -> Result<Effect, sqlx::Error> {
-    let open = store::record_outcome(&mut *conn, outcome).await?;
+    let mut effects = record_all(conn, std::slice::from_ref(outcome), rules).await?;
+    Ok(effects.pop().unwrap_or_default())
+}
+
+/// [`record`] for several outcomes (a batch of refreshes stored together): one statement
+/// records them all and reads their institutions' open incidents; then the rules apply to each
+/// outcome in order, as if recorded one after another, with the counts they read seeing the
+/// whole batch. An outcome after one that opened or resolved its institution's incident sees
+/// that.
+pub async fn record_all(
+    conn: &mut PgConnection,
+    outcomes: &[RefreshOutcome],
+    rules: &Rules,
+) -> Result<Vec<Effect>, sqlx::Error> {
+    let mut open: HashMap<Uuid, Option<Incident>> = HashMap::new();
+    for incident in store::record_outcomes(&mut *conn, outcomes).await? {
+        open.insert(incident.institution.id, Some(incident));
+    }
+    let mut effects = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        let current = open.get(&outcome.institution_id).cloned().flatten();
+        let effect = apply_rules(conn, outcome, current, rules).await?;
+        open.insert(outcome.institution_id, effect.open.clone());
+        effects.push(effect);
+    }
+    Ok(effects)
+}
+
+async fn apply_rules(
+    conn: &mut PgConnection,
+    outcome: &RefreshOutcome,
+    open: Option<Incident>,
+    rules: &Rules,
+) -> Result<Effect, sqlx::Error> {
     match (outcome.failure, open) {
         (Some(failure), Some(open)) if failure.bank_side => {
             let wait_until = outcome.at + to_delta(rules.retry_every);

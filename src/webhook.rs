@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::telemetry::trace::TraceContext;
+
 pub use address::{AllowedHost, HostPolicy};
 
 /// What a receiver can subscribe to.
@@ -159,31 +161,60 @@ pub async fn emit(conn: &mut PgConnection, event: &Event) -> Result<u64, sqlx::E
     emit_to(conn, event, &endpoints).await
 }
 
-/// [`emit`] for several events. The endpoints of one tenant's events are read in one statement
-/// (a refresh emits two or three of them), so a refresh pays one subscriber probe, not one per
-/// event; fleet-wide events are read one by one as in [`emit`].
+/// [`emit`] for several events: [`emit_groups`] with one group in the caller's trace.
 pub async fn emit_all(conn: &mut PgConnection, events: &[Event]) -> Result<u64, sqlx::Error> {
-    let mut delivered = 0;
-    let mut tenants: Vec<Uuid> = events.iter().filter_map(|event| event.tenant_id).collect();
+    emit_groups(conn, &[(None, events)]).await
+}
+
+/// [`emit`] for groups of events, each group's deliveries enqueued in its own trace (a batch of
+/// refreshes, each emitting two or three events under its job's trace; `None` keeps the
+/// caller's). The endpoints of every tenant's events are read in one statement, so a batch pays
+/// one subscriber probe, not one per event; fleet-wide events are read one by one as in [`emit`].
+pub async fn emit_groups(
+    conn: &mut PgConnection,
+    groups: &[(Option<TraceContext>, &[Event])],
+) -> Result<u64, sqlx::Error> {
+    let events = || groups.iter().flat_map(|(_, events)| events.iter());
+    let mut tenants: Vec<Uuid> = events().filter_map(|event| event.tenant_id).collect();
+    tenants.sort_unstable();
     tenants.dedup();
-    let listeners = match tenants.as_slice() {
-        [tenant_id] => {
-            let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
-            Some(store::tenant_listeners(&mut *conn, *tenant_id, &kinds).await?)
-        }
-        _ => None,
+    let listeners = if tenants.is_empty() {
+        Vec::new()
+    } else {
+        let mut kinds: Vec<&str> = events().map(|event| event.kind.as_str()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        store::tenants_listeners(&mut *conn, &tenants, &kinds).await?
     };
+    let mut delivered = 0;
+    for (trace, events) in groups {
+        let emitting = emit_group(&mut *conn, &listeners, events);
+        delivered += match trace {
+            Some(trace) => trace.scope(emitting).await?,
+            None => emitting.await?,
+        };
+    }
+    Ok(delivered)
+}
+
+async fn emit_group(
+    conn: &mut PgConnection,
+    listeners: &[store::Listener],
+    events: &[Event],
+) -> Result<u64, sqlx::Error> {
+    let mut delivered = 0;
     for event in events {
-        delivered += match (&listeners, event.tenant_id) {
-            (Some(listeners), Some(_)) => {
+        delivered += match event.tenant_id {
+            Some(tenant_id) => {
                 let endpoints: Vec<Uuid> = listeners
                     .iter()
+                    .filter(|listener| listener.tenant_id.is_none_or(|owner| owner == tenant_id))
                     .filter(|listener| listener.events.iter().any(|kind| kind == event.kind.as_str()))
                     .map(|listener| listener.id)
                     .collect();
                 emit_to(conn, event, &endpoints).await?
             }
-            _ => emit(conn, event).await?,
+            None => emit(conn, event).await?,
         };
     }
     Ok(delivered)

@@ -7,7 +7,7 @@
 //! | event | function | state afterwards |
 //! |---|---|---|
 //! | created | [`created`] | `syncing` |
-//! | refresh succeeded | [`refresh_succeeded`] | `healthy`; `degraded` with the account's code when the bank refused an account, or with 721 when an account has stalled (`feed::stall`) |
+//! | refresh succeeded | [`refreshes_succeeded`] | `healthy`; `degraded` with the account's code when the bank refused an account, or with 721 when an account has stalled (`feed::stall`) |
 //! | refresh failed | [`refresh_failed`] | by who must act: user → `needs_user_action`, bank (or anything during an incident) → `bank_issue`, else `provider_issue` |
 //! | credentials replaced | [`edited`] | `syncing` when the error is one new credentials fix, else unchanged |
 //! | paused, resumed, renamed, rescheduled | [`edited`] | unchanged |
@@ -28,6 +28,7 @@ use super::{ChangedBy, Connection, State};
 use crate::catalog::{self, CatalogIndex, Code};
 use crate::feed::stall::AccountStall;
 use crate::incident::Incident;
+use crate::telemetry::trace::TraceContext;
 use crate::webhook::EventKind;
 pub use notices::{Finished, Subject};
 pub use transition::{Cause, Party};
@@ -65,6 +66,8 @@ pub struct Succeeded<'a> {
     /// Accounts silent for far longer than their rhythm (`feed::stall`): unless an account was
     /// refused, the connection carries the stall code as its error.
     pub stalled: &'a [AccountStall],
+    /// The refresh job's trace, which the webhook deliveries this success enqueues carry.
+    pub trace: Option<TraceContext>,
 }
 
 impl Succeeded<'_> {
@@ -85,36 +88,61 @@ impl Succeeded<'_> {
 /// The raw code a stall is stored with: feedwatch's own observation, not a provider's code.
 pub const STALLED_RAW: &str = "feedwatch:stalled";
 
-/// A refresh succeeded: the connection is healthy again, or degraded when an account was refused
-/// or has stalled. Returns the state it is in. A stall's onset (the connection did not carry
-/// the stall code before) adds a `connection.stalled` timeline event and webhook; a success
-/// that brings the account back clears it like any other error.
-pub async fn refresh_succeeded(
+/// Refreshes succeeded (a batch stored together; a connection appears once): each connection is
+/// healthy again, or degraded when an account was refused or has stalled. Returns the state each
+/// is in, in order. A stall's onset (the connection did not carry the stall code before) adds a
+/// `connection.stalled` timeline event and webhook; a success that brings the account back
+/// clears it like any other error. The states and the usual timeline events are one statement
+/// for the batch, the webhooks' subscribers one more.
+pub async fn refreshes_succeeded(
+    tx: &mut PgConnection,
+    refreshes: &[(Subject, Succeeded<'_>)],
+) -> Result<Vec<State>, sqlx::Error> {
+    let recorded: Vec<transitions::Recorded<'_>> = refreshes
+        .iter()
+        .map(|(subject, done)| transitions::Recorded {
+            id: subject.connection_id,
+            success: transitions::Success { at: done.at, data_as_of: done.data_as_of, error: done.error() },
+            detail: done.detail,
+            rule: transition::rule(done.cause()),
+        })
+        .collect();
+    let befores = transitions::record_successes(&mut *tx, &recorded).await?;
+    let mut events = Vec::with_capacity(refreshes.len());
+    for (((subject, done), recorded), before) in refreshes.iter().zip(&recorded).zip(befores) {
+        events.push(success_events(tx, subject, done, recorded, before).await?);
+    }
+    let groups: Vec<_> = refreshes.iter().zip(&events).map(|((_, done), events)| (done.trace, &events[..])).collect();
+    notices::emit_groups(tx, &groups).await?;
+    Ok(recorded.iter().map(|recorded| recorded.rule.to).collect())
+}
+
+/// The webhook events of one recorded success, and its `connection.stalled` timeline event
+/// when a stall begins.
+async fn success_events(
     tx: &mut PgConnection,
     subject: &Subject,
     done: &Succeeded<'_>,
-) -> Result<State, sqlx::Error> {
-    let cause = done.cause();
-    let rule = transition::rule(cause);
-    let success = transitions::Success { at: done.at, data_as_of: done.data_as_of, error: done.error() };
-    let before = transitions::record_success(&mut *tx, subject.connection_id, &success, done.detail, &rule).await?;
+    recorded: &transitions::Recorded<'_>,
+    before: Option<transitions::Before>,
+) -> Result<Vec<crate::webhook::Event>, sqlx::Error> {
+    let rule = recorded.rule;
     let finished = Finished::Succeeded { added: done.added, modified: done.modified, removed: done.removed };
     let mut events = notices::refresh_completed(subject, done.job_id, rule.to, finished);
     if let Some(before) = before {
-        let code = success.error.map(|(code, _)| code);
+        let code = recorded.success.error.map(|(code, _)| code);
         events.extend(notices::state_changed(subject, before.state, rule.to, code));
         if code.is_none() {
             events.extend(notices::repaired(subject, before.state, done.failure_streak));
         }
-        if cause == Cause::RefreshSucceededButStalled && before.error_code != Some(Code::FEED_STALLED) {
+        if done.cause() == Cause::RefreshSucceededButStalled && before.error_code != Some(Code::FEED_STALLED) {
             let detail = notices::stall_detail(done.stalled);
             store::insert_event(&mut *tx, subject.connection_id, "connection.stalled", &detail, ChangedBy::SYSTEM)
                 .await?;
             events.push(notices::stalled(subject, done.stalled));
         }
     }
-    notices::emit_all(tx, &events).await?;
-    Ok(rule.to)
+    Ok(events)
 }
 
 /// A refresh failure, classified.

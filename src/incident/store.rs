@@ -57,38 +57,48 @@ impl Row {
     }
 }
 
-/// Records a refresh outcome and returns the institution's open incident, in one round trip:
+/// Records refresh outcomes and returns their institutions' open incidents, in one round trip:
 /// every refresh does both.
-pub async fn record_outcome(
+pub async fn record_outcomes(
     executor: impl PgExecutor<'_>,
-    outcome: &RefreshOutcome,
-) -> Result<Option<Incident>, sqlx::Error> {
-    let code = outcome.failure.map(|failure| i32::try_from(failure.code)).transpose();
-    let code = code.map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    outcomes: &[RefreshOutcome],
+) -> Result<Vec<Incident>, sqlx::Error> {
+    let codes = outcomes
+        .iter()
+        .map(|outcome| outcome.failure.map(|failure| i32::try_from(failure.code)).transpose())
+        .collect::<Result<Vec<Option<i32>>, _>>()
+        .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+    let institutions: Vec<Uuid> = outcomes.iter().map(|outcome| outcome.institution_id).collect();
+    let connections: Vec<Uuid> = outcomes.iter().map(|outcome| outcome.connection_id).collect();
+    let at: Vec<DateTime<Utc>> = outcomes.iter().map(|outcome| outcome.at).collect();
+    let succeeded: Vec<bool> = outcomes.iter().map(|outcome| outcome.failure.is_none()).collect();
+    let bank_side: Vec<bool> =
+        outcomes.iter().map(|outcome| outcome.failure.is_some_and(|failure| failure.bank_side)).collect();
     // A data-modifying CTE runs exactly once whether or not the query reads it; the open
-    // incident is read from the statement's snapshot, which the insert does not change.
+    // incidents are read from the statement's snapshot, which the insert does not change.
     sqlx::query_as!(
         Row,
         r#"with recorded as (
                insert into refresh_outcome (institution_id, connection_id, occurred_at, succeeded, bank_side, error_code)
-               values ($1, $2, $3, $4, $5, $6)
+               select * from unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::bool[], $5::bool[], $6::int[])
            )
            select o.id, o.institution_id, i.name as institution_name, o.state, o.source, o.title, o.message,
                   o.error_code, o.failed_connections, o.attempted_connections, o.wait_until, o.opened_at,
                   o.opened_by, o.resolved_at, o.resolved_by, o.resolution, o.updated_at
            from incident o join institution i on i.id = o.institution_id
-           where o.institution_id = $1 and o.state = 'open'"#,
-        outcome.institution_id,
-        outcome.connection_id,
-        outcome.at,
-        outcome.failure.is_none(),
-        outcome.failure.is_some_and(|failure| failure.bank_side),
-        code,
+           where o.institution_id = any($1) and o.state = 'open'"#,
+        &institutions,
+        &connections,
+        &at,
+        &succeeded,
+        &bank_side,
+        &codes as &[Option<i32>],
     )
-    .fetch_optional(executor)
+    .fetch_all(executor)
     .await?
+    .into_iter()
     .map(Row::into_incident)
-    .transpose()
+    .collect()
 }
 
 /// Distinct connections attempted and failed bank-side since `since`, and the commonest code.

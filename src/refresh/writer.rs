@@ -1,8 +1,10 @@
 //! Group commit of refresh successes. A refresh whose bank answered hands what it fetched to its
 //! pool's writer and waits for the verdict; the writer stores everything that is ready in one
 //! transaction: one fence statement for the whole batch (every job's attempt, its row locked in
-//! id order and its connection's feed lock after it), then each refresh's statements, then the
-//! batch's job completions, and one commit (one WAL flush) for all of it.
+//! id order and its connection's feed lock after it), then one statement of each kind for all the
+//! batch's refreshes (`stored`: accounts, the feed, outcomes, the stall read, the connections'
+//! states and timelines, the webhooks' subscribers), then the batch's job completions, and one
+//! commit (one WAL flush) for all of it.
 //!
 //! The writer never waits for a batch to fill: it takes what the channel holds (at least one),
 //! so an idle pool's refresh commits as soon as it arrives; under load, what arrives while
@@ -19,24 +21,22 @@
 //! pool's heartbeat keeps) returns only with the verdict, so a process killed with results queued
 //! here loses only uncommitted work, and the jobs are retried.
 
+mod stored;
+
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinSet;
-use uuid::Uuid;
-
-use super::job::{distinct_accounts, listed_account, newest_data, refused_account, reported_transactions, subject};
-use crate::connection::lifecycle::{self, Succeeded};
-use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget};
-use crate::feed::{self, ReportedTransaction};
-use crate::incident::{self, RefreshOutcome};
+use crate::connection::store::RefreshTarget;
+use crate::feed;
+use crate::incident;
 use crate::jobs::fault;
 use crate::provider::Fetched;
 use crate::telemetry::trace::TraceContext;
 use crate::telemetry::{Metrics, RefreshResult};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
 
 /// Crash points of the group commit (`jobs::fault`): a batch reached the writer and nothing of it
 /// is written (a hold: a test may expire the leases and let another attempt finish first); a
@@ -187,18 +187,19 @@ async fn write_batch(context: Context, mut batch: Vec<Queued>) {
     // is fenced for its newest attempt.
     batch.sort_by_key(|(success, _)| (success.job_id, success.attempt));
     let (successes, replies): (Vec<Success>, Vec<oneshot::Sender<Written>>) = batch.into_iter().unzip();
-    let verdicts = match commit(&context, &successes).await {
-        Ok(verdicts) => verdicts,
-        Err(error) if successes.len() > 1 => {
-            tracing::warn!(%error, count = successes.len(), "a batch of refreshes failed; writing them one at a time");
-            let mut verdicts = Vec::with_capacity(successes.len());
-            for success in &successes {
-                let alone = commit(&context, std::slice::from_ref(success)).await;
-                verdicts.push(alone.map_or_else(|error| Written::Failed(error.to_string()), |mut one| one.remove(0)));
+    let verdicts = if repeats_a_connection(&successes) {
+        // The batch's statements take a connection once; two refreshes of one (which the queue's
+        // one running job per connection rules out) would be written one after the other.
+        one_at_a_time(&context, &successes).await
+    } else {
+        match commit(&context, &successes).await {
+            Ok(verdicts) => verdicts,
+            Err(error) if successes.len() > 1 => {
+                tracing::warn!(%error, count = successes.len(), "a batch of refreshes failed; writing them one at a time");
+                one_at_a_time(&context, &successes).await
             }
-            verdicts
+            Err(error) => vec![Written::Failed(error.to_string())],
         }
-        Err(error) => vec![Written::Failed(error.to_string())],
     };
     fault::mark(FAULT_WRITTEN);
     for (reply, verdict) in replies.into_iter().zip(verdicts) {
@@ -207,7 +208,22 @@ async fn write_batch(context: Context, mut batch: Vec<Queued>) {
     }
 }
 
-/// One transaction for `successes` (sorted by job), one verdict each, in order.
+fn repeats_a_connection(successes: &[Success]) -> bool {
+    let mut seen = HashSet::with_capacity(successes.len());
+    !successes.iter().all(|success| seen.insert(success.target.id))
+}
+
+/// Each refresh in a transaction of its own, so one refresh's error fails only that refresh.
+async fn one_at_a_time(context: &Context, successes: &[Success]) -> Vec<Written> {
+    let mut verdicts = Vec::with_capacity(successes.len());
+    for success in successes {
+        let alone = commit(context, std::slice::from_ref(success)).await;
+        verdicts.push(alone.map_or_else(|error| Written::Failed(error.to_string()), |mut one| one.remove(0)));
+    }
+    verdicts
+}
+
+/// One transaction for `successes` (sorted by job, a connection once), one verdict each, in order.
 async fn commit(context: &Context, successes: &[Success]) -> Result<Vec<Written>, sqlx::Error> {
     let mut tx = crate::database::begin(&context.pool).await?;
     fault::mark(FAULT_COMMITTING);
@@ -220,96 +236,31 @@ async fn commit(context: &Context, successes: &[Success]) -> Result<Vec<Written>
         .collect();
     let held: HashSet<(i64, i32)> =
         crate::jobs::store::hold_many_if_current_locking(&mut tx, &fences).await?.into_iter().collect();
-    let mut verdicts = Vec::with_capacity(successes.len());
-    let (mut ids, mut attempts, mut results) = (Vec::new(), Vec::new(), Vec::new());
-    for success in successes {
-        if !held.contains(&(success.job_id, success.attempt)) {
-            verdicts.push(Written::Lost);
-            continue;
-        }
-        // The writer's task is no job's: each refresh's statements run in its own job's trace.
-        let result = match success.trace {
-            Some(trace) => trace.scope(store_success(&mut tx, context, success)).await?,
-            None => store_success(&mut tx, context, success).await?,
-        };
-        ids.push(success.job_id);
-        attempts.push(success.attempt);
-        results.push(result.clone());
-        verdicts.push(Written::Stored(result));
-    }
-    if !ids.is_empty() {
+    let is_held = |success: &Success| held.contains(&(success.job_id, success.attempt));
+    let stored: Vec<&Success> = successes.iter().filter(|success| is_held(success)).collect();
+    let results = stored::store_successes(&mut tx, context, &stored).await?;
+    if !stored.is_empty() {
+        let ids: Vec<i64> = stored.iter().map(|success| success.job_id).collect();
+        let attempts: Vec<i32> = stored.iter().map(|success| success.attempt).collect();
         crate::jobs::store::complete_many(&mut *tx, &ids, &attempts, &results).await?;
     }
     tx.commit().await?;
     // Stored and committed, jobs completed; the handlers have not heard yet.
     fault::pause_at(super::job::FAULT_STORED).await;
-    for (success, verdict) in successes.iter().zip(&verdicts) {
-        if matches!(verdict, Written::Stored(_)) {
-            context.metrics.refresh_stored(success.target.institution_id, RefreshResult::Succeeded);
+    let mut results = results.into_iter();
+    let mut verdicts = Vec::with_capacity(successes.len());
+    for success in successes {
+        if !is_held(success) {
+            verdicts.push(Written::Lost);
+            continue;
         }
+        // One result per stored refresh, in order.
+        let result = results.next().unwrap_or_default();
+        context.metrics.refresh_stored(success.target.institution_id, RefreshResult::Succeeded);
+        verdicts.push(Written::Stored(result));
     }
     Ok(verdicts)
 }
-
-/// A fixed handful of statements, however many accounts and transactions the bank returned;
-/// the caller holds the job (fenced) and the connection's feed lock.
-async fn store_success(
-    tx: &mut PgConnection,
-    context: &Context,
-    success: &Success,
-) -> Result<serde_json::Value, sqlx::Error> {
-    let Success { job_id, target, fetched, window_start, now, .. } = success;
-    let (id, now) = (target.id, *now);
-    let accounts = distinct_accounts(fetched);
-    let listed: Vec<ListedAccount> =
-        accounts.iter().map(|(feed, reference)| listed_account(feed, *reference)).collect();
-    let reported: Vec<Option<Vec<ReportedTransaction>>> = accounts
-        .iter()
-        .zip(&listed)
-        .map(|((feed, _), listed)| {
-            feed.error.is_none().then(|| reported_transactions(&feed.transactions, listed.reported.currency))
-        })
-        .collect();
-    let newest = newest_data(&listed, &reported);
-    let account_ids = connection_store::store_listed_accounts(&mut *tx, id, &listed).await?;
-    // Accounts whose statement failed keep their transactions: nothing was reported for them.
-    let batches: Vec<(Uuid, &[ReportedTransaction])> = account_ids
-        .iter()
-        .zip(&reported)
-        .filter_map(|(account_id, reported)| reported.as_deref().map(|reported| (*account_id, reported)))
-        .collect();
-    let changes = feed::store::apply_accounts(&mut *tx, id, &batches, *window_start).await?;
-    let result = serde_json::json!({
-        "accounts": accounts.len(), "added": changes.added, "modified": changes.modified, "removed": changes.removed
-    });
-    let detail = serde_json::json!({ "job_id": job_id, "counts": result });
-    let outcome = RefreshOutcome { institution_id: target.institution_id, connection_id: id, at: now, failure: None };
-    let effect = incident::record(&mut *tx, &outcome, &context.incidents).await?;
-    if let Some(resolved) = &effect.resolved {
-        super::incident_resolved(&mut *tx, resolved).await?;
-    }
-    // Judged on what the store now holds, this refresh's rows included: one statement, which
-    // reads the history only of accounts quiet long enough to be stalled.
-    let (since, today) = ((now - feed::stall::LOOKBACK).date_naive(), now.date_naive());
-    let quiet_since = feed::stall::quiet_since(today, context.stalls);
-    let activity = feed::store::stall::quiet_activity(&mut *tx, id, since, quiet_since).await?;
-    let stalled = feed::stall::stalled(&activity, today, context.stalls);
-    let done = Succeeded {
-        job_id: *job_id,
-        at: now,
-        data_as_of: newest,
-        detail: &detail,
-        added: changes.added,
-        modified: changes.modified,
-        removed: changes.removed,
-        failure_streak: target.failure_streak,
-        refused_account: refused_account(&accounts),
-        stalled: &stalled,
-    };
-    lifecycle::refresh_succeeded(&mut *tx, &subject(target), &done).await?;
-    Ok(result)
-}
-
 #[cfg(test)]
 mod tests {
     use super::{BATCH, BATCH_ROWS, batch_cut};

@@ -303,27 +303,30 @@ async fn tenant_subscribers(
     .await
 }
 
-/// An enabled endpoint that hears a tenant's events, with the event types it takes.
+/// An enabled endpoint that hears tenants' events, with the event types it takes and whose it is
+/// (`None`: fleet-wide, every tenant's).
 #[derive(Debug)]
 pub struct Listener {
     pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
     pub events: Vec<String>,
 }
 
-/// The enabled endpoints of a tenant (and the fleet-wide ones) taking any of `event_types`, in
-/// the order [`subscribers`] gives: one probe of the tenant index for several events.
-pub async fn tenant_listeners(
+/// The enabled endpoints of these tenants (and the fleet-wide ones) taking any of
+/// `event_types`, in the order [`subscribers`] gives: one probe of the tenant index for the
+/// events of several tenants.
+pub async fn tenants_listeners(
     executor: impl PgExecutor<'_>,
-    tenant_id: Uuid,
+    tenant_ids: &[Uuid],
     event_types: &[&str],
 ) -> Result<Vec<Listener>, sqlx::Error> {
     sqlx::query_as!(
         Listener,
-        r#"select id, events from webhook_endpoint
-           where (tenant_id = $2 or tenant_id is null) and enabled and events && $1::text[]
+        r#"select id, tenant_id, events from webhook_endpoint
+           where (tenant_id = any($2) or tenant_id is null) and enabled and events && $1::text[]
            order by created_at, id"#,
         event_types as &[&str],
-        tenant_id,
+        tenant_ids,
     )
     .fetch_all(executor)
     .await

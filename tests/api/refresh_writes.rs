@@ -61,8 +61,9 @@ async fn a_repeat_success_updates_one_heap_tuple_and_no_index() {
         failure_streak: 0,
         refused_account: None,
         stalled: &[],
+        trace: None,
     };
-    lifecycle::refresh_succeeded(&mut tx, &subject, &done).await.unwrap();
+    lifecycle::refreshes_succeeded(&mut tx, &[(subject, done)]).await.unwrap();
     let after = updates(&mut tx, "connection").await;
     let (updated, hot) = (after.0 - before.0, after.1 - before.1);
     assert_eq!((updated, hot), (1, 1), "the success updated {updated} connection rows, {hot} of them HOT");

@@ -10,6 +10,7 @@ use crate::catalog::Code;
 use crate::connection::State;
 use crate::feed::stall::AccountStall;
 use crate::incident::Incident;
+use crate::telemetry::trace::TraceContext;
 use crate::webhook::{self, Event, EventKind};
 
 /// Whose connection an event is about.
@@ -113,6 +114,15 @@ pub fn incident(kind: EventKind, incident: &Incident) -> Event {
 /// Emits each event in the caller's transaction.
 pub async fn emit_all(conn: &mut PgConnection, events: &[Event]) -> Result<(), sqlx::Error> {
     webhook::emit_all(conn, events).await?;
+    Ok(())
+}
+
+/// Emits groups of events in the caller's transaction, each group's deliveries in its trace.
+pub async fn emit_groups(
+    conn: &mut PgConnection,
+    groups: &[(Option<TraceContext>, &[Event])],
+) -> Result<(), sqlx::Error> {
+    webhook::emit_groups(conn, groups).await?;
     Ok(())
 }
 

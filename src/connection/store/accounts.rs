@@ -108,7 +108,7 @@ pub async fn upsert_account(
     reported: &ReportedAccount<'_>,
 ) -> Result<Uuid, sqlx::Error> {
     let listed = [ListedAccount { reported: reported.clone(), provider_ref: None }];
-    let ids = upsert_listed(executor, connection_id, &listed, false).await?;
+    let ids = upsert_listed(executor, &[(connection_id, &listed[..])], false).await?;
     ids.into_iter().next().ok_or(sqlx::Error::RowNotFound)
 }
 
@@ -119,28 +119,32 @@ pub struct ListedAccount<'a> {
     pub provider_ref: Option<&'a serde_json::Value>,
 }
 
-/// Everything a refresh learnt about a connection's accounts, in one statement: upserts the
-/// listed ones by the bank's id (a new account takes the bank's name as its display name; an
-/// existing one keeps the name and state the user gave it, unless it had gone missing and is
-/// back; provider references are kept), and marks the ones the bank no longer lists as not found
-/// (QuickBooks 324), forgetting their references so the next refresh does not ask for them.
-/// Returns each listed account's id, in `listed` order.
+/// Everything a batch of refreshes learnt about their connections' accounts, in one statement:
+/// upserts the listed ones by the bank's id (a new account takes the bank's name as its display
+/// name; an existing one keeps the name and state the user gave it, unless it had gone missing
+/// and is back; provider references are kept), and marks the ones the bank no longer lists as
+/// not found (QuickBooks 324), forgetting their references so the next refresh does not ask for
+/// them. A connection appears once. Returns each connection's listed accounts' ids, in order.
 pub async fn store_listed_accounts(
     executor: impl PgExecutor<'_>,
-    connection_id: Uuid,
-    listed: &[ListedAccount<'_>],
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    upsert_listed(executor, connection_id, listed, true).await
+    connections: &[(Uuid, &[ListedAccount<'_>])],
+) -> Result<Vec<Vec<Uuid>>, sqlx::Error> {
+    let mut ids = upsert_listed(executor, connections, true).await?.into_iter();
+    Ok(connections.iter().map(|(_, listed)| ids.by_ref().take(listed.len()).collect()).collect())
 }
 
+/// The upsert of [`store_listed_accounts`]; the ids of every connection's listed accounts, in
+/// order, one connection after another.
 async fn upsert_listed(
     executor: impl PgExecutor<'_>,
-    connection_id: Uuid,
-    listed: &[ListedAccount<'_>],
+    connections: &[(Uuid, &[ListedAccount<'_>])],
     unlisted_vanished: bool,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    let column = |field: fn(&ReportedAccount<'_>) -> String| listed.iter().map(|a| field(&a.reported)).collect();
-    let ids: Vec<Uuid> = listed.iter().map(|_| Uuid::new_v4()).collect();
+    let listed =
+        || connections.iter().flat_map(|(connection_id, listed)| listed.iter().map(move |a| (*connection_id, a)));
+    let column = |field: fn(&ReportedAccount<'_>) -> String| listed().map(|(_, a)| field(&a.reported)).collect();
+    let owners: Vec<Uuid> = listed().map(|(connection_id, _)| connection_id).collect();
+    let ids: Vec<Uuid> = listed().map(|_| Uuid::new_v4()).collect();
     let bank_ids: Vec<String> = column(|a| a.bank_account_id.to_owned());
     let kinds: Vec<String> = column(|a| a.kind.as_str().to_owned());
     let masked: Vec<String> = column(|a| a.masked_number.to_owned());
@@ -148,26 +152,31 @@ async fn upsert_listed(
     let display_names: Vec<String> = column(|a| initial_display_name(a).to_owned());
     let states: Vec<String> = column(|a| reported_state(a).to_owned());
     let currencies: Vec<String> = column(|a| a.currency.to_owned());
-    let balances: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.balance).collect();
-    let available: Vec<Option<Decimal>> = listed.iter().map(|a| a.reported.available).collect();
-    let as_of: Vec<Option<DateTime<Utc>>> = listed.iter().map(|a| a.reported.balance_as_of).collect();
-    let error_codes = listed.iter().map(|a| stored_code(a.reported.error_code)).collect::<Result<Vec<_>, _>>()?;
-    let refs: Vec<Option<serde_json::Value>> = listed.iter().map(|a| a.provider_ref.cloned()).collect();
+    let balances: Vec<Option<Decimal>> = listed().map(|(_, a)| a.reported.balance).collect();
+    let available: Vec<Option<Decimal>> = listed().map(|(_, a)| a.reported.available).collect();
+    let as_of: Vec<Option<DateTime<Utc>>> = listed().map(|(_, a)| a.reported.balance_as_of).collect();
+    let error_codes = listed().map(|(_, a)| stored_code(a.reported.error_code)).collect::<Result<Vec<_>, _>>()?;
+    let refs: Vec<Option<serde_json::Value>> = listed().map(|(_, a)| a.provider_ref.cloned()).collect();
+    let vanishing: Vec<Uuid> = if unlisted_vanished {
+        connections.iter().map(|(connection_id, _)| *connection_id).collect()
+    } else {
+        Vec::new()
+    };
     let rows = sqlx::query!(
         r#"with listed as (
-               select * from unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+               select * from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                                     $8::text[], $9::text[], $10::numeric[], $11::numeric[], $12::timestamptz[],
                                     $13::int[], $14::jsonb[])
                    with ordinality
-                   as l(id, bank_account_id, kind, masked_number, bank_name, display_name, state, currency, balance,
-                        available, balance_as_of, error_code, provider_ref, position)
+                   as l(connection_id, id, bank_account_id, kind, masked_number, bank_name, display_name, state,
+                        currency, balance, available, balance_as_of, error_code, provider_ref, position)
            ),
            upserted as (
                insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name,
                                     display_name, state, currency, balance, available, balance_as_of, error_code,
                                     provider_ref)
-               select id, $1, bank_account_id, kind, masked_number, bank_name, display_name, state, currency,
-                      balance, available, balance_as_of, error_code, provider_ref
+               select id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name, state,
+                      currency, balance, available, balance_as_of, error_code, provider_ref
                from listed
                on conflict (connection_id, bank_account_id) do update set
                    kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
@@ -179,20 +188,23 @@ async fn upsert_listed(
                    state = case when account.state = 'hidden' then 'hidden' else excluded.state end,
                    provider_ref = coalesce(excluded.provider_ref, account.provider_ref),
                    updated_at = now()
-               returning id, bank_account_id
+               returning id, connection_id, bank_account_id
            ),
            -- Disjoint from the upserted rows: one statement never touches a row twice.
            vanished as (
-               update account set
-                   state = case when state = 'active' then 'not_found' else state end,
-                   error_code = case when state = 'active' then $15 else error_code end,
+               update account a set
+                   state = case when a.state = 'active' then 'not_found' else a.state end,
+                   error_code = case when a.state = 'active' then $15 else a.error_code end,
                    provider_ref = null,
                    updated_at = now()
-               where $16 and connection_id = $1 and not (bank_account_id = any($3))
-                 and (state = 'active' or provider_ref is not null)
+               where a.connection_id = any($16::uuid[])
+                 and not exists (select 1 from listed l
+                                 where l.connection_id = a.connection_id and l.bank_account_id = a.bank_account_id)
+                 and (a.state = 'active' or a.provider_ref is not null)
            )
-           select u.id as "id!" from upserted u join listed l using (bank_account_id) order by l.position"#,
-        connection_id,
+           select u.id as "id!" from upserted u join listed l using (connection_id, bank_account_id)
+           order by l.position"#,
+        &owners,
         &ids,
         &bank_ids,
         &kinds,
@@ -207,7 +219,7 @@ async fn upsert_listed(
         &error_codes as &[Option<i32>],
         &refs as &[Option<serde_json::Value>],
         stored_code(Some(Code::ACCOUNT_NOT_FOUND))?,
-        unlisted_vanished,
+        &vanishing,
     )
     .fetch_all(executor)
     .await?;

@@ -89,65 +89,94 @@ pub async fn disconnect(
     .await
 }
 
-/// Records a successful refresh and its timeline events in one statement: `refresh.succeeded`
-/// with `detail`, then `connection.state_changed` when the state changed. Returns the state and
-/// error code the connection had before (`None` when the rule does not apply, e.g. it is
-/// disconnected, or it is gone).
-pub async fn record_success(
+/// One successful refresh to record: the connection, the success, the `refresh.succeeded`
+/// event's detail and the rule it applies.
+pub struct Recorded<'a> {
+    pub id: Uuid,
+    pub success: Success<'a>,
+    pub detail: &'a serde_json::Value,
+    pub rule: Rule,
+}
+
+/// Records successful refreshes (a connection appears once) and their timeline events in one
+/// statement: for each, `refresh.succeeded` with its detail, then `connection.state_changed`
+/// when the state changed. Returns, in order, the state and error code each connection had
+/// before (`None` when its rule does not apply, e.g. it is disconnected, or it is gone).
+pub async fn record_successes(
     executor: impl PgExecutor<'_>,
-    id: Uuid,
-    success: &Success<'_>,
-    detail: &serde_json::Value,
-    rule: &Rule,
-) -> Result<Option<Before>, sqlx::Error> {
+    recorded: &[Recorded<'_>],
+) -> Result<Vec<Option<Before>>, sqlx::Error> {
+    let ids: Vec<Uuid> = recorded.iter().map(|r| r.id).collect();
+    let at: Vec<DateTime<Utc>> = recorded.iter().map(|r| r.success.at).collect();
+    let data_as_of: Vec<Option<DateTime<Utc>>> = recorded.iter().map(|r| r.success.data_as_of).collect();
     // Time-ordered ids, made in event order, break ties between events of the same instant.
-    let (succeeded_id, changed_id) = (Uuid::now_v7(), Uuid::now_v7());
-    let (at, data_as_of) = (success.at, success.data_as_of);
-    let error_code = success.error.map(|(code, _)| stored_code(code)).transpose()?;
-    let error_raw = success.error.map(|(_, raw)| raw);
-    let before = sqlx::query!(
-        r#"with before as (select state, error_code from connection where id = $1),
+    let (succeeded_ids, changed_ids): (Vec<Uuid>, Vec<Uuid>) =
+        recorded.iter().map(|_| (Uuid::now_v7(), Uuid::now_v7())).unzip();
+    let details: Vec<&serde_json::Value> = recorded.iter().map(|r| r.detail).collect();
+    let to: Vec<&str> = recorded.iter().map(|r| r.rule.to.as_str()).collect();
+    // One text per row (an array of arrays cannot be unnested row by row): state names have no comma.
+    let from: Vec<String> = recorded.iter().map(|r| r.rule.from_names().join(",")).collect();
+    let error_codes = recorded
+        .iter()
+        .map(|r| r.success.error.map(|(code, _)| stored_code(code)).transpose())
+        .collect::<Result<Vec<Option<i32>>, _>>()?;
+    let error_raws: Vec<Option<&str>> = recorded.iter().map(|r| r.success.error.map(|(_, raw)| raw)).collect();
+    let rows = sqlx::query!(
+        r#"with input as (
+               select * from unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::jsonb[],
+                                    $6::uuid[], $7::text[], $8::text[], $9::int[], $10::text[])
+                   with ordinality
+                   as i(id, at, data_as_of, succeeded_id, detail, changed_id, to_state, from_states, error_code,
+                        error_raw, n)
+           ),
+           before as (select c.id, c.state, c.error_code from connection c where c.id = any($1)),
            updated as (
-               update connection set state = $7, last_attempt_at = $2, last_success_at = $2,
-                      data_as_of = greatest(data_as_of, $3), failure_streak = 0, error_code = $9::int,
-                      error_raw = $10::text,
-                      error_at = case when $9::int is null then null
-                                      when error_code is not distinct from $9::int then error_at else $2 end,
+               update connection c set state = i.to_state, last_attempt_at = i.at, last_success_at = i.at,
+                      data_as_of = greatest(c.data_as_of, i.data_as_of), failure_streak = 0, error_code = i.error_code,
+                      error_raw = i.error_raw,
+                      error_at = case when i.error_code is null then null
+                                      when c.error_code is not distinct from i.error_code then c.error_at else i.at end,
                       stale = false, updated_at = now()
-               where id = $1 and state = any($8)
-               returning id
+               from input i
+               where c.id = any($1) and c.id = i.id and c.state = any(string_to_array(i.from_states, ','))
+               returning c.id
            ),
            events as (
                insert into connection_event (id, connection_id, kind, detail, actor_role)
-               select e.id, $1, e.kind, e.detail, 'system'
-               from before b,
-                    lateral (values (1, $4::uuid, 'refresh.succeeded', $5::jsonb),
-                                    (2, $6::uuid, 'connection.state_changed',
-                                     jsonb_build_object('from', b.state, 'to', $7::text))) as e(n, id, kind, detail)
-               where e.n = 1 or (b.state <> $7 and exists (select 1 from updated))
-               order by e.n
+               select e.id, i.id, e.kind, e.detail, 'system'
+               from input i join before b on b.id = i.id,
+                    lateral (values (1, i.succeeded_id, 'refresh.succeeded', i.detail),
+                                    (2, i.changed_id, 'connection.state_changed',
+                                     jsonb_build_object('from', b.state, 'to', i.to_state))) as e(n, id, kind, detail)
+               where e.n = 1 or (b.state <> i.to_state and exists (select 1 from updated u where u.id = i.id))
+               order by i.n, e.n
            )
-           select (select state from before) as "state!", (select error_code from before) as error_code
-           from updated"#,
-        id,
-        at,
-        data_as_of,
-        succeeded_id,
-        detail,
-        changed_id,
-        rule.to.as_str(),
-        &rule.from_names() as &[&str],
-        error_code,
-        error_raw,
+           select b.state as "state?", b.error_code, (u.id is not null) as "updated!"
+           from input i left join before b on b.id = i.id left join updated u on u.id = i.id
+           order by i.n"#,
+        &ids,
+        &at,
+        &data_as_of as &[Option<DateTime<Utc>>],
+        &succeeded_ids,
+        &details as &[&serde_json::Value],
+        &changed_ids,
+        &to as &[&str],
+        &from,
+        &error_codes as &[Option<i32>],
+        &error_raws as &[Option<&str>],
     )
-    .fetch_optional(executor)
+    .fetch_all(executor)
     .await?;
-    let Some(before) = before else { return Ok(None) };
-    let error_code = before
-        .error_code
-        .map(|code| Code::try_from(code).map_err(|error| sqlx::Error::Decode(Box::new(error))))
-        .transpose()?;
-    Ok(Some(Before { state: decode_state(&before.state)?, error_code }))
+    rows.into_iter()
+        .map(|row| {
+            let Some(state) = row.state.filter(|_| row.updated) else { return Ok(None) };
+            let error_code = row
+                .error_code
+                .map(|code| Code::try_from(code).map_err(|error| sqlx::Error::Decode(Box::new(error))))
+                .transpose()?;
+            Ok(Some(Before { state: decode_state(&state)?, error_code }))
+        })
+        .collect()
 }
 
 /// What a connection was before a successful refresh changed it.
