@@ -7,8 +7,8 @@
 //! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
-//! failures by kind; "fresh10" (session 10) is the split still never studied: only its totals are
-//! printed.
+//! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
+//! failures; "fresh11" (session 11) is the split still never studied: only its totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -51,8 +51,10 @@ enum Half {
     Fresh8,
     /// Written in session 9 before that session's ranking changes; measured, studied in session 10.
     Fresh9,
-    /// Written in session 10 before that session's ranking changes; measured, never studied.
+    /// Written in session 10 before that session's ranking changes; measured, studied in session 11.
     Fresh10,
+    /// Written in session 11 before that session's ranking changes; measured, never studied.
+    Fresh11,
 }
 
 impl Half {
@@ -120,7 +122,10 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10) {
+        if !matches!(
+            question.set,
+            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11
+        ) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -142,6 +147,7 @@ struct Evaluation {
     fresh8: Scores,
     fresh9: Scores,
     fresh10: Scores,
+    fresh11: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -165,6 +171,7 @@ fn evaluate() -> Evaluation {
             Half::Fresh8 => scores.fresh8.add(rank),
             Half::Fresh9 => scores.fresh9.add(rank),
             Half::Fresh10 => scores.fresh10.add(rank),
+            Half::Fresh11 => scores.fresh11.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -174,10 +181,10 @@ fn evaluate() -> Evaluation {
             (Half::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // Every split before session 10's has been studied (session 10 studied blind, fresh8 and
-        // fresh9 by kind of failure), so only session 10's held-out split is still measured
-        // without being studied: its misses stay unprinted.
-        if rank != Some(1) && question.set != Half::Fresh10 {
+        // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
+        // failure), so only session 11's held-out split is still measured without being studied:
+        // its misses stay unprinted.
+        if rank != Some(1) && question.set != Half::Fresh11 {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -187,7 +194,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -198,10 +205,11 @@ fn evaluate() -> Evaluation {
         scores.fresh8.line("fresh8"),
         scores.fresh9.line("fresh9"),
         scores.fresh10.line("fresh10"),
+        scores.fresh11.line("fresh11"),
         scores.all.line("all")
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but fresh10):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but fresh11):\n{}", misses.join("\n"));
     scores
 }
 
@@ -254,6 +262,10 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Never studied; its floor records the figure, it was not tuned to.
         (&scores.fresh10, 0.618, 0.842, "fresh10"),
+        // Session 11's held-out split (82 questions from threads, help pages and issues, each
+        // source a title and address), written before that session's ranking changes: 0.549 /
+        // 0.817 (45 and 67 of 82), MRR 0.693, then. Never studied; its floor records the figure.
+        (&scores.fresh11, 0.548, 0.817, "fresh11"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
