@@ -220,8 +220,9 @@ fn evaluate() -> Evaluation {
 /// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.930/0.961, fresh
 /// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.902, all 469 questions
 /// 0.864/0.951; after session 10: blind 0.804/0.913, fresh8 0.863/1.000, fresh9 0.836/0.967, the
-/// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952), so it runs
-/// on demand:
+/// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952; after session 11: blind
+/// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
+/// questions 0.837/0.939), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -240,19 +241,21 @@ fn the_ranking_keeps_what_it_reached() {
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
         (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
         (&scores.dev, 0.977, 0.984, "dev"),
-        (&scores.holdout, 0.93, 0.961, "holdout"),
+        // Session 11: 125 of 129 in the top 3 after its misspelling rule.
+        (&scores.holdout, 0.93, 0.968, "holdout"),
         (&scores.fresh, 0.899, 0.979, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
         // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
         // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
-        (&scores.blind, 0.804, 0.913, "blind"),
+        // Session 11 raised it again to what its changes reached: 39 first, 43 in the top 3.
+        (&scores.blind, 0.847, 0.934, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        // After session 10: 44 and 51 of 51.
-        (&scores.fresh8, 0.862, 1.0, "fresh8"),
+        // After session 10: 44 and 51 of 51; after session 11: 46 and 51.
+        (&scores.fresh8, 0.901, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
@@ -260,12 +263,13 @@ fn the_ranking_keeps_what_it_reached() {
         (&scores.fresh9, 0.836, 0.967, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
-        // them. Never studied; its floor records the figure, it was not tuned to.
-        (&scores.fresh10, 0.618, 0.842, "fresh10"),
+        // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
+        (&scores.fresh10, 0.644, 0.855, "fresh10"),
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
-        // 0.817 (45 and 67 of 82), MRR 0.693, then. Never studied; its floor records the figure.
-        (&scores.fresh11, 0.548, 0.817, "fresh11"),
+        // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
+        // them. Never studied; its floor records the figure, it was not tuned to.
+        (&scores.fresh11, 0.56, 0.817, "fresh11"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
