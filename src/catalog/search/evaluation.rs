@@ -7,8 +7,8 @@
 //! before it was ever run: it checks that what was learnt on dev carries to questions nobody tuned
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
-//! failures by kind; "fresh10" (session 10) is the split still never studied: only its totals are
-//! printed.
+//! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
+//! failures; "fresh11" (session 11) is the split still never studied: only its totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -51,8 +51,10 @@ enum Half {
     Fresh8,
     /// Written in session 9 before that session's ranking changes; measured, studied in session 10.
     Fresh9,
-    /// Written in session 10 before that session's ranking changes; measured, never studied.
+    /// Written in session 10 before that session's ranking changes; measured, studied in session 11.
     Fresh10,
+    /// Written in session 11 before that session's ranking changes; measured, never studied.
+    Fresh11,
 }
 
 impl Half {
@@ -120,7 +122,10 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(question.set, Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10) {
+        if !matches!(
+            question.set,
+            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11
+        ) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -142,6 +147,7 @@ struct Evaluation {
     fresh8: Scores,
     fresh9: Scores,
     fresh10: Scores,
+    fresh11: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -165,6 +171,7 @@ fn evaluate() -> Evaluation {
             Half::Fresh8 => scores.fresh8.add(rank),
             Half::Fresh9 => scores.fresh9.add(rank),
             Half::Fresh10 => scores.fresh10.add(rank),
+            Half::Fresh11 => scores.fresh11.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -174,10 +181,10 @@ fn evaluate() -> Evaluation {
             (Half::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // Every split before session 10's has been studied (session 10 studied blind, fresh8 and
-        // fresh9 by kind of failure), so only session 10's held-out split is still measured
-        // without being studied: its misses stay unprinted.
-        if rank != Some(1) && question.set != Half::Fresh10 {
+        // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
+        // failure), so only session 11's held-out split is still measured without being studied:
+        // its misses stay unprinted.
+        if rank != Some(1) && question.set != Half::Fresh11 {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -187,7 +194,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -198,10 +205,11 @@ fn evaluate() -> Evaluation {
         scores.fresh8.line("fresh8"),
         scores.fresh9.line("fresh9"),
         scores.fresh10.line("fresh10"),
+        scores.fresh11.line("fresh11"),
         scores.all.line("all")
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but fresh10):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but fresh11):\n{}", misses.join("\n"));
     scores
 }
 
@@ -212,8 +220,9 @@ fn evaluate() -> Evaluation {
 /// all 408 questions 0.831/0.924; after session 9: dev 0.977/0.985, held-out 0.930/0.961, fresh
 /// 0.900/0.980, blind 0.630/0.870, fresh8 0.725/0.941, fresh9 0.738/0.902, all 469 questions
 /// 0.864/0.951; after session 10: blind 0.804/0.913, fresh8 0.863/1.000, fresh9 0.836/0.967, the
-/// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952), so it runs
-/// on demand:
+/// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952; after session 11: blind
+/// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
+/// questions 0.837/0.939), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -232,19 +241,21 @@ fn the_ranking_keeps_what_it_reached() {
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
         (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
         (&scores.dev, 0.977, 0.984, "dev"),
-        (&scores.holdout, 0.93, 0.961, "holdout"),
+        // Session 11: 125 of 129 in the top 3 after its misspelling rule.
+        (&scores.holdout, 0.93, 0.968, "holdout"),
         (&scores.fresh, 0.899, 0.979, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
         // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
         // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
-        (&scores.blind, 0.804, 0.913, "blind"),
+        // Session 11 raised it again to what its changes reached: 39 first, 43 in the top 3.
+        (&scores.blind, 0.847, 0.934, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        // After session 10: 44 and 51 of 51.
-        (&scores.fresh8, 0.862, 1.0, "fresh8"),
+        // After session 10: 44 and 51 of 51; after session 11: 46 and 51.
+        (&scores.fresh8, 0.901, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
@@ -252,8 +263,13 @@ fn the_ranking_keeps_what_it_reached() {
         (&scores.fresh9, 0.836, 0.967, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
+        // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
+        (&scores.fresh10, 0.644, 0.855, "fresh10"),
+        // Session 11's held-out split (82 questions from threads, help pages and issues, each
+        // source a title and address), written before that session's ranking changes: 0.549 /
+        // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to.
-        (&scores.fresh10, 0.618, 0.842, "fresh10"),
+        (&scores.fresh11, 0.56, 0.817, "fresh11"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));

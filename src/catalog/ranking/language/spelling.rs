@@ -54,9 +54,11 @@ impl Spelling {
             return None;
         }
         let mut candidates: Vec<u32> = self.deletions.get(word).cloned().unwrap_or_default();
-        for deleted in deletions_of(word) {
+        for (index, deleted) in deletions_of(word).into_iter().enumerate() {
             candidates.extend(self.deletions.get(deleted.as_str()).into_iter().flatten());
-            if let Some(term) = known_word(&deleted) {
+            if doubled_at(word, index)
+                && let Some(term) = known_word(&deleted)
+            {
                 return Some(term);
             }
         }
@@ -71,10 +73,13 @@ impl Spelling {
         }
         // Two slips in a long word ("maintanence") keep its letters in order, which trigrams,
         // cut apart by each slip, can miss: an edit distance of two finds it first.
+        // A long word is rarely mistyped at its first letter, and a word that differs from a
+        // known one at the start is usually another word: "undefined" is not "defined".
+        let same_start = |known: &str| known.chars().next() == word.chars().next();
         let two_edits = self
             .long_spellings
             .iter()
-            .filter(|(known, _)| known.chars().count().abs_diff(length) <= 2)
+            .filter(|(known, _)| known.chars().count().abs_diff(length) <= 2 && same_start(known))
             .filter_map(|(known, term)| Some((edit_distance_within(word, known, 2)?, *term)))
             .min_by_key(|&(distance, term)| (distance, std::cmp::Reverse(frequency(term)), term));
         if let Some((_, term)) = two_edits {
@@ -83,6 +88,7 @@ impl Spelling {
         let grams = trigrams(word);
         self.long_words
             .iter()
+            .filter(|(known, _)| known.first() == grams.first())
             .map(|(known, term)| (jaccard(&grams, known), *term))
             .filter(|(similarity, _)| *similarity >= 0.5)
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
@@ -90,13 +96,24 @@ impl Spelling {
     }
 }
 
-/// Whether one letter inserted, deleted, replaced, or two neighbours swapped turn `a` into `b`.
+/// Whether the letter at `index` repeats a neighbour: a key struck twice ("passsword"). A word
+/// one letter longer than a known word is otherwise usually another word: "blank" is not "bank",
+/// "forum" is not "form".
+fn doubled_at(word: &str, index: usize) -> bool {
+    let letters: Vec<char> = word.chars().collect();
+    let letter = letters.get(index);
+    (index > 0 && letters.get(index - 1) == letter) || letters.get(index + 1) == letter
+}
+
+/// Whether one letter inserted, deleted, replaced, or two neighbours swapped turn the typed word
+/// `a` into the known word `b`; a letter the typed word has too many only if struck twice.
 fn one_edit_apart(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let suffix = a[prefix..].iter().rev().zip(b[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
     match (a.len() - prefix - suffix, b.len() - prefix - suffix) {
-        (0, 0) | (0, 1) | (1, 0) | (1, 1) => true,
+        (1, 0) => doubled_at(&a.iter().collect::<String>(), prefix),
+        (0, 0) | (0, 1) | (1, 1) => true,
         (2, 2) => a[prefix] == b[prefix + 1] && a[prefix + 1] == b[prefix],
         _ => false,
     }

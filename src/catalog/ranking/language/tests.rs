@@ -61,6 +61,19 @@ fn misspelt_words_are_read_as_the_word_meant() {
 }
 
 #[test]
+fn a_real_word_one_letter_longer_is_not_read_as_a_known_one() {
+    let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+    lexicon.intern("The bank form lists every defined password.");
+    let frequency = vec![1; lexicon.term_count()];
+    lexicon.finish(frequency);
+    // A key struck twice is a slip; a letter that repeats nothing makes another word.
+    assert_eq!(said(&lexicon, "passsword")[0], term(&lexicon, "password"));
+    for (word, other) in [("blank", "bank"), ("forum", "form"), ("undefined", "defin")] {
+        assert!(!said(&lexicon, word).contains(&term(&lexicon, other)), "{word} read as {other}");
+    }
+}
+
+#[test]
 fn two_slips_in_a_long_word_are_read_as_the_word_meant() {
     let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
     lexicon.intern("The bank is in planned maintenance.");
