@@ -4,11 +4,10 @@
 //! summary seven round trips with sqlx's release ping, where it now pays two (bench/README.md,
 //! #17 session 11).
 //!
-//! The rows that vary in number come back as arrays of records, one column each. The queue is
-//! read from the claim and lease indexes only (so its cost follows the backlog, not the retained
-//! history), and only when `with_queue`: it sits in a `case`, whose sub-selects PostgreSQL runs
-//! only when that branch is taken. Its four sub-selects are spelt out in each scope's statement
-//! because the query macros take one literal each; they must stay the same text.
+//! The rows that vary in number come back as arrays of records, one column each. The queue's
+//! backlog is the queue's own view (`job_backlog`, defined by its migration), read only when
+//! `with_queue`: it sits in a `case`, whose sub-select PostgreSQL runs only when that branch is
+//! taken.
 
 use sqlx::PgExecutor;
 use uuid::Uuid;
@@ -135,12 +134,8 @@ async fn fleet_summary(executor: impl PgExecutor<'_>, top: i64, with_queue: bool
            select array(select row(state, error_code, stale, connections) from tallies) as "tallies!: Vec<TallyRecord>",
                   array(select row(institution_id, name, connections, failing, stale) from ranked
                         order by failing desc, institution_id) as "failing!: Vec<FailingRecord>",
-                  case when $2::boolean then row(
-                      (select count(*) from job where state = 'available'),
-                      (select count(*) from job where state = 'available' and run_at <= now()),
-                      (select count(*) from job where state = 'running'),
-                      (select extract(epoch from now() - min(run_at))::float8 from job
-                       where state = 'available' and run_at <= now()))
+                  case when $2::boolean then
+                      (select row(available, due, running, oldest_due_seconds) from job_backlog)
                   end as "queue: QueueRecord",
                   (select count(*) from incident where state = 'open') as "open_incidents!""#,
         top,
@@ -180,12 +175,8 @@ async fn institution_summary(
                   array(select row(i.id, i.name, counted.connections, counted.failing, counted.stale)
                         from counted, institution i
                         where i.id = $1 and counted.failing > 0) as "failing!: Vec<FailingRecord>",
-                  case when $2::boolean then row(
-                      (select count(*) from job where state = 'available'),
-                      (select count(*) from job where state = 'available' and run_at <= now()),
-                      (select count(*) from job where state = 'running'),
-                      (select extract(epoch from now() - min(run_at))::float8 from job
-                       where state = 'available' and run_at <= now()))
+                  case when $2::boolean then
+                      (select row(available, due, running, oldest_due_seconds) from job_backlog)
                   end as "queue: QueueRecord",
                   (select count(*) from incident where state = 'open' and institution_id = $1) as "open_incidents!""#,
         institution_id,
@@ -224,12 +215,8 @@ async fn tenant_summary(
            select array(select row(state, error_code, stale, connections) from tallies) as "tallies!: Vec<TallyRecord>",
                   array(select row(institution_id, name, connections, failing, stale) from ranked
                         order by failing desc, institution_id) as "failing!: Vec<FailingRecord>",
-                  case when $4::boolean then row(
-                      (select count(*) from job where state = 'available'),
-                      (select count(*) from job where state = 'available' and run_at <= now()),
-                      (select count(*) from job where state = 'running'),
-                      (select extract(epoch from now() - min(run_at))::float8 from job
-                       where state = 'available' and run_at <= now()))
+                  case when $4::boolean then
+                      (select row(available, due, running, oldest_due_seconds) from job_backlog)
                   end as "queue: QueueRecord",
                   (select count(*) from incident
                    where state = 'open' and ($2::uuid is null or institution_id = $2)) as "open_incidents!""#,

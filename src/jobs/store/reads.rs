@@ -28,12 +28,9 @@ pub async fn stats(conn: &mut PgConnection) -> Result<QueueStats, sqlx::Error> {
             Ok((state, row.count))
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let due = sqlx::query!(
-        r#"select count(*) as "due!", extract(epoch from now() - min(run_at))::float8 as oldest
-           from job where state = 'available' and run_at <= now()"#
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+    let due = sqlx::query!(r#"select due as "due!", oldest_due_seconds as oldest from job_backlog"#)
+        .fetch_one(&mut *conn)
+        .await?;
     let workers = live_workers(&mut *conn).await?;
     Ok(QueueStats { by_state, due: due.due, oldest_due_seconds: due.oldest, workers })
 }
