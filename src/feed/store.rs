@@ -3,7 +3,7 @@
 mod apply;
 pub mod stall;
 
-pub use apply::{Statement, apply, apply_accounts, apply_statements, record_coverage};
+pub use apply::{Statement, apply_statements, record_coverage};
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

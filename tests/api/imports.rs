@@ -474,7 +474,7 @@ async fn interleaving(
                     .collect();
                 let start = format!("2015-01-{:02}T00:00:00Z", from + 1).parse().unwrap();
                 store::lock_connection(&mut *conn, connection_id).await.unwrap();
-                store::apply_accounts(&mut conn, connection_id, &[(account_id, &reported)], start).await.unwrap();
+                crate::support::apply_statement(&mut conn, connection_id, &[(account_id, &reported)], start).await;
             }
             _ if rows.is_empty() => {}
             1 => {

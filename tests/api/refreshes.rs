@@ -322,7 +322,7 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
         async move {
             let mut tx = feedwatch::database::begin(&pool).await.unwrap();
             store::lock_connection(&mut *tx, id).await.unwrap();
-            let changes = store::apply(&mut tx, id, account, &batch, day(0)).await.unwrap();
+            let changes = crate::support::apply_statement(&mut tx, id, &[(account, &batch)], day(0)).await;
             tx.commit().await.unwrap();
             changes
         }

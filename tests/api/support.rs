@@ -534,3 +534,17 @@ pub async fn serve_sandbox_bank(
     tokio::spawn(async move { axum::serve(listener, router).await });
     (format!("http://{addr}"), bank)
 }
+
+/// Applies one connection's statement as the refresh writer does (the caller holds the
+/// connection's lock): `apply_statements` with a batch of one.
+pub async fn apply_statement(
+    conn: &mut PgConnection,
+    connection_id: uuid::Uuid,
+    accounts: &[(uuid::Uuid, &[feedwatch::feed::ReportedTransaction])],
+    window_start: chrono::DateTime<chrono::Utc>,
+) -> feedwatch::feed::Changes {
+    let statement = feedwatch::feed::store::Statement { connection_id, accounts: accounts.to_vec(), window_start };
+    let mut changes = feedwatch::feed::store::apply_statements(conn, std::slice::from_ref(&statement)).await.unwrap();
+    assert_eq!(changes.len(), 1, "one statement applied, one answer");
+    changes.remove(0)
+}

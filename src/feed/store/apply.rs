@@ -21,30 +21,6 @@ pub struct Statement<'a> {
     pub window_start: DateTime<Utc>,
 }
 
-/// Upserts an account's reported transactions by FITID and marks those the bank stopped
-/// reporting inside `window_start..` as removed; see [`apply_statements`].
-pub async fn apply(
-    conn: &mut PgConnection,
-    connection_id: Uuid,
-    account_id: Uuid,
-    reported: &[ReportedTransaction],
-    window_start: DateTime<Utc>,
-) -> Result<Changes, sqlx::Error> {
-    apply_accounts(conn, connection_id, &[(account_id, reported)], window_start).await
-}
-
-/// [`apply_statements`] for one connection.
-pub async fn apply_accounts(
-    conn: &mut PgConnection,
-    connection_id: Uuid,
-    accounts: &[(Uuid, &[ReportedTransaction])],
-    window_start: DateTime<Utc>,
-) -> Result<Changes, sqlx::Error> {
-    let statement = Statement { connection_id, accounts: accounts.to_vec(), window_start };
-    let changes = apply_statements(conn, std::slice::from_ref(&statement)).await?;
-    Ok(changes.into_iter().next().unwrap_or_default())
-}
-
 /// Applies each connection's statement (a connection appears once; the caller holds each one's
 /// lock), in at most three statements for all of them, and returns what each changed, in order.
 /// Every reported transaction is upserted by (account, FITID), and the transactions of these
