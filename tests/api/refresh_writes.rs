@@ -1,10 +1,13 @@
 //! What a refresh writes (issue #17): its success is a HOT update of `connection` (one heap
 //! tuple, no index entry), because no index names a column every refresh rewrites, and the
 //! staleness sweep still finds every connection without a recent success; a repeat refresh that
-//! reports what is stored already writes no transaction row, and a correction is still written.
+//! reports what is stored already writes no transaction or account row, and a correction is still
+//! written.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use feedwatch::connection::AccountKind;
 use feedwatch::connection::lifecycle::{self, Subject, Succeeded};
+use feedwatch::connection::store::{ListedAccount, ReportedAccount, store_listed_accounts};
 use feedwatch::feed::{ReportedTransaction, store};
 use serde_json::json;
 use uuid::Uuid;
@@ -142,7 +145,7 @@ async fn apply(app: &TestApp, connection: Uuid, account: Uuid, batch: &[Reported
     store::lock_connection(&mut *tx, connection).await.unwrap();
     let window_start = DateTime::from_timestamp(1_760_000_000 + from * 86_400, 0).unwrap();
     let before = counts(&mut tx, "feed_transaction").await;
-    let changes = store::apply(&mut tx, connection, account, batch, window_start).await.unwrap();
+    let changes = crate::support::apply_statement(&mut tx, connection, &[(account, batch)], window_start).await;
     let after = counts(&mut tx, "feed_transaction").await;
     tx.commit().await.unwrap();
     (changes.added + changes.modified + changes.removed, (after.0 - before.0) + (after.1 - before.1))
@@ -180,4 +183,67 @@ async fn a_repeat_statement_writes_no_transaction_row_and_a_correction_is_writte
             .await
             .unwrap();
     assert_eq!(amount, "-21.0000");
+}
+
+/// Stores `listed` as a refresh does (under the connection's lock): the accounts' ids, and the
+/// rows of `account` inserted and updated.
+async fn store_listing(app: &TestApp, connection: Uuid, listed: &[ListedAccount<'_>]) -> (Vec<Vec<Uuid>>, (i64, i64)) {
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
+    store::lock_connection(&mut *tx, connection).await.unwrap();
+    let before = counts(&mut tx, "account").await;
+    let ids = store_listed_accounts(&mut *tx, &[(connection, listed)]).await.unwrap();
+    let after = counts(&mut tx, "account").await;
+    tx.commit().await.unwrap();
+    (ids, (after.0 - before.0, after.1 - before.1))
+}
+
+/// What a refresh's listing does to `account`: the connection's accounts listed as they are
+/// stored write nothing (a repeat refresh that finds nothing new should write its outcome and
+/// little else); a changed balance rewrites that account alone; either way every listed account's
+/// id comes back in the order listed.
+#[tokio::test]
+async fn accounts_listed_as_they_are_stored_are_not_rewritten() {
+    let app = TestApp::spawn().await;
+    let subject = synced_connection(&app).await;
+    let connection = subject.connection_id;
+    let as_of = DateTime::from_timestamp(1_760_000_000, 0).unwrap();
+    let account = |bank_account_id, balance: &str| ReportedAccount {
+        bank_account_id,
+        kind: AccountKind::Checking,
+        masked_number: "****1234",
+        bank_name: "Everyday checking",
+        currency: "USD",
+        balance: Some(balance.parse().unwrap()),
+        available: None,
+        balance_as_of: Some(as_of),
+        error_code: None,
+    };
+    let reference = json!({ "acctid": "1" });
+    let listing = |first: &str| {
+        vec![
+            ListedAccount { reported: account("bench-1", first), provider_ref: Some(&reference) },
+            ListedAccount { reported: account("bench-2", "20.00"), provider_ref: None },
+        ]
+    };
+    let (first_ids, written) = store_listing(&app, connection, &listing("10.00")).await;
+    assert_eq!(first_ids[0].len(), 2);
+    assert_eq!(written.0, 2, "both accounts are new");
+    let (ids, written) = store_listing(&app, connection, &listing("10.00")).await;
+    assert_eq!(ids, first_ids, "the same accounts, in the order listed");
+    assert_eq!(written, (0, 0), "nothing changed, nothing written");
+    let (ids, written) = store_listing(&app, connection, &listing("12.50")).await;
+    assert_eq!(ids, first_ids);
+    assert_eq!(written, (0, 1), "the account whose balance changed, and it alone");
+    let balances: Vec<(String, Option<rust_decimal::Decimal>)> = sqlx::query_as(
+        "select bank_account_id, balance from account where connection_id = $1 and bank_account_id like 'bench-%'
+         order by bank_account_id",
+    )
+    .bind(connection)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        balances,
+        [("bench-1".into(), Some("12.50".parse().unwrap())), ("bench-2".into(), Some("20.00".parse().unwrap()))]
+    );
 }

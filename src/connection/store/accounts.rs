@@ -124,7 +124,8 @@ pub struct ListedAccount<'a> {
 /// name; an existing one keeps the name and state the user gave it, unless it had gone missing
 /// and is back; provider references are kept), and marks the ones the bank no longer lists as
 /// not found (QuickBooks 324), forgetting their references so the next refresh does not ask for
-/// them. A connection appears once. Returns each connection's listed accounts' ids, in order.
+/// them. A connection appears once, and the caller holds its lock. An account listed as it is
+/// stored is not rewritten. Returns each connection's listed accounts' ids, in order.
 pub async fn store_listed_accounts(
     executor: impl PgExecutor<'_>,
     connections: &[(Uuid, &[ListedAccount<'_>])],
@@ -188,6 +189,17 @@ async fn upsert_listed(
                    state = case when account.state = 'hidden' then 'hidden' else excluded.state end,
                    provider_ref = coalesce(excluded.provider_ref, account.provider_ref),
                    updated_at = now()
+               -- Most refreshes list the accounts as they are stored: those rows are left alone
+               -- rather than rewritten with nothing new but `updated_at` (issue #17).
+               where (account.kind, account.masked_number, account.bank_name, account.currency, account.balance,
+                      account.available, account.balance_as_of, account.error_code, account.state,
+                      account.provider_ref)
+                     is distinct from
+                     (excluded.kind, excluded.masked_number, excluded.bank_name, excluded.currency,
+                      coalesce(excluded.balance, account.balance), coalesce(excluded.available, account.available),
+                      coalesce(excluded.balance_as_of, account.balance_as_of), excluded.error_code,
+                      case when account.state = 'hidden' then 'hidden' else excluded.state end,
+                      coalesce(excluded.provider_ref, account.provider_ref))
                returning id, connection_id, bank_account_id
            ),
            -- Disjoint from the upserted rows: one statement never touches a row twice.
@@ -202,7 +214,12 @@ async fn upsert_listed(
                                  where l.connection_id = a.connection_id and l.bank_account_id = a.bank_account_id)
                  and (a.state = 'active' or a.provider_ref is not null)
            )
-           select u.id as "id!" from upserted u join listed l using (connection_id, bank_account_id)
+           -- A listed account left alone is returned from the statement's snapshot. The caller
+           -- holds each connection's lock, so no other writer adds one of these accounts meanwhile.
+           select coalesce(u.id, stored.id) as "id?" from listed l
+                  left join upserted u using (connection_id, bank_account_id)
+                  left join account stored
+                         on stored.connection_id = l.connection_id and stored.bank_account_id = l.bank_account_id
            order by l.position"#,
         &owners,
         &ids,
@@ -223,7 +240,15 @@ async fn upsert_listed(
     )
     .fetch_all(executor)
     .await?;
-    Ok(rows.into_iter().map(|row| row.id).collect())
+    rows.into_iter()
+        .map(|row| {
+            row.id.ok_or_else(|| {
+                sqlx::Error::Protocol(
+                    "a listed account was added by another writer: the connection was not locked".into(),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Changes a user makes to an account.
