@@ -22,9 +22,15 @@
 #   BENCH_BANK               child (separate process) | in-process (default child)
 #   BENCH_PGBENCH_SECONDS    length of the pgbench -N reference  (default 10; 0 skips it)
 #   BENCH_PGBENCH_CLIENTS    its clients                          (default 16)
+#   BENCH_FLOOR_SECONDS      length of the first refresh's floor  (default 10; 0 skips it)
 # Every run uses one PostgreSQL cluster this script starts (the private cluster's durable settings,
 # with pg_stat_statements loaded, planning tracked too), a fresh database per run, and `pgbench -N` (one small durable
 # write per transaction) on the same cluster first: issue #17 compares refreshes/s to its TPS.
+# After the first run, in its database, the first refresh's floor: what PostgreSQL spends to
+# insert a first refresh's 232 transactions (one transaction each, one statement, sequence
+# numbers and time-ordered ids as the writer makes them) into a copy of `feed_transaction` with
+# its indexes and its foreign key to `account`, and nothing else: no lookup, no account, no
+# outcome. A first refresh cannot cost PostgreSQL less than this.
 # Writes bench/refresh/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -47,6 +53,7 @@ bench_name="refresh-bench"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 ensure_command jq
+ensure_command bc
 
 if [[ -n ${REFRESH_BENCH_BIN:-} ]]; then
   bin="$REFRESH_BENCH_BIN"
@@ -69,6 +76,48 @@ port=$pg_port
 server="postgres://postgres@127.0.0.1:$port"
 sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
 
+# PostgreSQL's CPU seconds so far: the postmaster, its exited children (backends) and its live ones.
+postgres_cpu_seconds() {
+  local postmaster ticks child
+  postmaster="$(head -1 "$cluster/data/postmaster.pid")"
+  ticks="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")"
+  for child in $(cat "/proc/$postmaster/task/$postmaster/children" 2>/dev/null); do
+    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0)))
+  done
+  echo "scale=4; $ticks / $(getconf CLK_TCK)" | bc
+}
+
+# first_refresh_floor DATABASE: sets floor_json to the floor's figures (see the header).
+floor_json=null
+first_refresh_floor() {
+  local database="$1" seconds="${BENCH_FLOOR_SECONDS:-10}" script before after output transactions tps
+  (( seconds > 0 )) || return 0
+  sql "$database" "create table floor_transaction (like feed_transaction including defaults including constraints including indexes);
+    alter table floor_transaction add foreign key (account_id, connection_id) references account (id, connection_id);
+    create sequence floor_seq;
+    create table floor_account as select (row_number() over (order by id)) - 1 as n, id, connection_id from account;
+    alter table floor_account add primary key (n);"
+  script="$(mktemp /tmp/refresh-floor.XXXXXX.sql)"
+  cat >"$script" <<SQL
+\\set n random(0, $(sql "$database" "select count(*) - 1 from floor_account"))
+insert into floor_transaction (id, account_id, connection_id, fitid, posted_at, amount, currency, name, memo,
+                               check_number, pending, created_seq, change_seq)
+select lpad(to_hex(s), 32, '0')::uuid, a.id, a.connection_id, 'FIT' || s, now() - make_interval(hours => g),
+       -12.34, 'USD', 'CARD PURCHASE 1234 SEATTLE WA', 'memo', '', false, s, s
+from floor_account a, (select g, nextval('floor_seq') as s from generate_series(1, 232) g) rows
+where a.n = :n;
+SQL
+  before="$(postgres_cpu_seconds)"
+  output="$("$pg_bin/pgbench" -n -c 1 -T "$seconds" -f "$script" "$server/$database" 2>&1)"
+  after="$(postgres_cpu_seconds)"
+  rm -f "$script"
+  transactions="$(awk '/number of transactions actually processed/ {print $NF}' <<<"$output")"
+  tps="$(awk '/^tps = / {print $3; exit}' <<<"$output")"
+  floor_json="$(jq -n --argjson t "$transactions" --argjson tps "$tps" --argjson cpu "$(echo "$after - $before" | bc)" \
+    '{rows: 232, inserts: $t, inserts_per_s: $tps, postgres_ms_per_insert: (($cpu / $t * 1000000 | round) / 1000)}')"
+  log "first refresh's floor (232 rows into a copy of feed_transaction, one client): $floor_json"
+}
+
 pgbench_tps=null
 pgbench_seconds="${BENCH_PGBENCH_SECONDS:-10}"
 if (( pgbench_seconds > 0 )); then
@@ -89,13 +138,14 @@ for round in $(seq 1 "$rounds"); do
     "$bin" run --concurrency "$c" --per-slot "$per_slot" --latency-ms "$latency_ms" \
       --db-connections "$db_connections" --bank "$bank" "${prefetch_args[@]}" --database-url "$server/$database" \
       | jq -c --argjson round "$round" '. + {round: $round}' | tee -a "$runs" >&2
+    [[ $floor_json != null ]] || first_refresh_floor "$database"
     sql postgres "drop database $database"
   done
 done
 
 jq -s --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-  --arg cpus "$(nproc)" --argjson pgbench "${pgbench_tps:-null}" \
-  '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), pgbench_n_tps: $pgbench, runs: .}' "$runs" >"$out_json"
+  --arg cpus "$(nproc)" --argjson pgbench "${pgbench_tps:-null}" --argjson floor "$floor_json" \
+  '{date: $date, git_rev: $rev, cpus: ($cpus | tonumber), pgbench_n_tps: $pgbench, first_refresh_floor: $floor, runs: .}' "$runs" >"$out_json"
 
 jq -r '
   def pad($n): tostring | (" " * ($n - length)) + .;
@@ -114,5 +164,7 @@ jq -r '
     | "C=\($run.concurrency) repeat: refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh (target <= 0.8); \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N (target >= 0.5 at C=256)" else "no pgbench reference" end)"),
   (.pgbench_n_tps as $tps | .runs[] as $run | $run.again // empty | . as $r
     | "C=\($run.concurrency) again (same day, nothing new): refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh; \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N" else "no pgbench reference" end)"),
+  (.first_refresh_floor as $floor | select($floor) | .runs[] as $run | $run.first as $r
+    | "C=\($run.concurrency) first: PostgreSQL \($r.cpu.ms_per_refresh.postgres) ms per refresh = \($r.cpu.ms_per_refresh.postgres / $floor.postgres_ms_per_insert * 100 | round / 100) x the floor of inserting its 232 rows alone (\($floor.postgres_ms_per_insert) ms; target for the whole refresh, refresher included: <= 3 ms)"),
   "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process, both rounds; bank \(.runs[0].bank))"
 ' "$out_json"
