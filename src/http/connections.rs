@@ -230,14 +230,24 @@ pub(in crate::http) async fn visible_detail(
     caller: &Principal,
     id: Uuid,
 ) -> Result<ConnectionView, ApiError> {
-    let detail = connection_store::detail(&state.pool, id)
-        .await?
-        .filter(|detail| caller.can_see_tenant(detail.connection.tenant_id))
-        .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
+    let detail = visible_parts(state, caller, id).await?;
     let mut view = view(detail.connection, &state.catalog.current());
     view.duplicate_account_names = Some(detail.duplicate_account_names);
     view.accounts = Some(detail.accounts);
     Ok(view)
+}
+
+/// The connection's page as the store reads it (row, accounts, shared account names), if the
+/// caller may see it; otherwise 404. The view above and the diagnosis read here.
+pub(super) async fn visible_parts(
+    state: &AppState,
+    caller: &Principal,
+    id: Uuid,
+) -> Result<connection_store::ConnectionDetail, ApiError> {
+    connection_store::detail(&state.pool, id)
+        .await?
+        .filter(|detail| caller.can_see_tenant(detail.connection.tenant_id))
+        .ok_or_else(|| ApiError::not_found("No connection has that id."))
 }
 
 fn stale_etag(current: i32) -> ApiError {

@@ -44,14 +44,9 @@ pub async fn diagnose(
 /// The ladder over a connection the caller may see (else 404): the API's answer and the
 /// console's diagnosis panel.
 pub(in crate::http) async fn build(state: &AppState, caller: &Principal, id: Uuid) -> Result<Diagnosis, ApiError> {
-    let connection = super::connections::visible(state, caller, id).await?;
-    let accounts = connection::store::accounts(&state.pool, id).await?;
-    let own: Vec<String> = accounts.iter().map(|account| account.display_name.to_lowercase()).collect();
-    let duplicate_names: Vec<String> = connection::store::duplicate_account_names(&state.pool, connection.tenant_id)
-        .await?
-        .into_iter()
-        .filter(|name| own.contains(&name.to_lowercase()))
-        .collect();
+    // The connection's page read: its row, accounts and shared names (counted on write) at once.
+    let connection::store::ConnectionDetail { connection, accounts, duplicate_account_names: duplicate_names } =
+        super::connections::visible_parts(state, caller, id).await?;
     let pending = pending_refresh(state, id).await?;
     let catalog = state.catalog.current();
     let error = connection.error_code.and_then(|code| catalog.entry(code));

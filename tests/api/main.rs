@@ -4,6 +4,7 @@
 
 mod support;
 
+mod account_names;
 mod api_keys;
 mod authz;
 mod connections;

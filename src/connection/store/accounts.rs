@@ -306,25 +306,6 @@ pub async fn update_account(
     }
 }
 
-/// Display names that more than one visible account of the tenant uses: a known cause of
-/// QuickBooks 324, because a bank feed cannot tell such accounts apart.
-pub async fn duplicate_account_names(
-    executor: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select min(a.display_name) as "name!"
-           from account a join connection c on c.id = a.connection_id
-           where c.tenant_id = $1 and a.state <> 'hidden' and c.state <> 'disconnected'
-           group by lower(a.display_name)
-           having count(*) > 1
-           order by 1"#,
-        tenant_id
-    )
-    .fetch_all(executor)
-    .await
-}
-
 /// The tenant an account belongs to, for access checks.
 pub async fn account_tenant(executor: impl PgExecutor<'_>, account_id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
     sqlx::query_scalar!(

@@ -97,11 +97,82 @@ pub async fn list(
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> Result<Vec<Connection>, sqlx::Error> {
-    select(executor, None, filter, after, limit).await
+    match filter {
+        ListFilter { tenant_id, state: None, institution_id: None, error_code: None, stale_before: None, q: None } => {
+            plain_page(executor, *tenant_id, after, limit).await
+        }
+        _ => select(executor, None, filter, after, limit).await,
+    }
 }
 
-/// The one read of connections with their institution, pending retry and open incident, so the
-/// row's shape is written once; `id` narrows it to one connection.
+/// The common pages, filtered by nothing but the tenant, as statements of their own. Once
+/// PostgreSQL plans [`select`] generically, none of its `$n is null or …` conditions can use an
+/// index: every page scanned and sorted all the connections. These walk the listing indexes
+/// from the cursor and stop at the limit (bench/README.md, #17 read path, session 12). A first
+/// page starts below every row (`-infinity`, the nil id), which is what no cursor meant.
+async fn plain_page(
+    executor: impl PgExecutor<'_>,
+    tenant_id: Option<Uuid>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<Connection>, sqlx::Error> {
+    let (after_time, after_id) = after.unzip();
+    let rows = match tenant_id {
+        None => {
+            sqlx::query_as!(
+                ConnectionRow,
+                r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state,
+                          c.paused, c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at,
+                          c.last_success_at, c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at,
+                          c.next_refresh_at, c.version, c.created_at, c.updated_at, c.disconnected_at,
+                          (select j.run_at from job j
+                           where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
+                          oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
+                   from connection c join institution i on i.id = c.institution_id
+                        left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
+                   where (c.created_at, c.id) > (coalesce($1, '-infinity'::timestamptz),
+                                                 coalesce($2, '00000000-0000-0000-0000-000000000000'::uuid))
+                   order by c.created_at, c.id
+                   limit $3"#,
+                after_time,
+                after_id,
+                limit,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+        Some(tenant_id) => {
+            sqlx::query_as!(
+                ConnectionRow,
+                r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state,
+                          c.paused, c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at,
+                          c.last_success_at, c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at,
+                          c.next_refresh_at, c.version, c.created_at, c.updated_at, c.disconnected_at,
+                          (select j.run_at from job j
+                           where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
+                          oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
+                   from connection c join institution i on i.id = c.institution_id
+                        left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
+                   where c.tenant_id = $1
+                     and (c.created_at, c.id) > (coalesce($2, '-infinity'::timestamptz),
+                                                 coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid))
+                   order by c.created_at, c.id
+                   limit $4"#,
+                tenant_id,
+                after_time,
+                after_id,
+                limit,
+            )
+            .fetch_all(executor)
+            .await?
+        }
+    };
+    rows.into_iter().map(ConnectionRow::into_connection).collect()
+}
+
+/// The read of connections with their institution, pending retry and open incident under any
+/// filter; `id` narrows it to one connection. [`plain_page`] repeats its columns for the
+/// common pages.
 async fn select(
     executor: impl PgExecutor<'_>,
     id: Option<Uuid>,

@@ -1,7 +1,8 @@
 //! One connection as a single-connection page shows it: the row, its accounts and the display
 //! names its accounts share with other accounts of the tenant, in one statement. The web front end
 //! and the helpdesk read this on every page view; three round trips (and the tenant-wide grouping
-//! of every account name) made it slower than a list of twenty.
+//! of every account name) made it slower than a list of twenty. The shared names are counted on
+//! write (`account_name_use`), so this reads only the connection's own rows.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -21,7 +22,8 @@ pub struct ConnectionDetail {
     /// In creation order.
     pub accounts: Vec<Account>,
     /// Display names (case-insensitively) that one of this connection's accounts shares with
-    /// another visible account of the tenant: a known cause of QuickBooks 324.
+    /// another visible account of the tenant, a known cause of QuickBooks 324, each spelt as
+    /// this connection's accounts spell it (the least spelling when they differ), in order.
     pub duplicate_account_names: Vec<String>,
 }
 
@@ -48,21 +50,20 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                     select coalesce(array_agg(row(a.id, a.bank_account_id, a.kind, a.masked_number, a.bank_name,
                                                   a.display_name, a.state, a.currency, a.balance, a.available,
                                                   a.balance_as_of, a.error_code, a.created_at, a.updated_at)),
-                                    '{}') as rows,
-                           coalesce(array_agg(lower(a.display_name)), '{}') as lower_names
+                                    '{}') as rows
                     from (select * from account where connection_id = c.id order by created_at, id) a
                 ) acc
-                -- Only the names this connection's accounts use are grouped, not every account
-                -- name of the tenant. The names come from the pass above: a semi-join probing
-                -- lower(display_name) once per tenant account cost a fifth of the statement.
+                -- The tenant's counts are kept on write (`account_name_use`, migration 0022): one
+                -- probe per account of this connection, whatever the size of the tenant. A
+                -- shared name is spelt as this connection's accounts spell it (a count cannot
+                -- keep the group's own spelling through deletes).
                 cross join lateral (
                     select coalesce(array_agg(shared.name order by shared.name), '{}') as names
-                    from (select min(o.display_name) as name
-                          from account o join connection oc on oc.id = o.connection_id
-                          where lower(o.display_name) = any(acc.lower_names)
-                            and oc.tenant_id = c.tenant_id and o.state <> 'hidden' and oc.state <> 'disconnected'
-                          group by lower(o.display_name)
-                          having count(*) > 1) shared
+                    from (select min(a.display_name) as name
+                          from account a
+                          join account_name_use u on u.tenant_id = c.tenant_id and u.name_key = lower(a.display_name)
+                          where a.connection_id = c.id and u.accounts > 1
+                          group by u.name_key) shared
                 ) dup
            where c.id = $1"#,
         id

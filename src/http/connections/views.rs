@@ -68,7 +68,10 @@ pub struct ConnectionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub accounts: Option<Vec<Account>>,
-    /// Display names several of the tenant's accounts share: a known cause of error 324.
+    /// Display names (compared case-insensitively) that this connection's accounts share with
+    /// another visible account of the tenant: a known cause of error 324. Each is spelt as this
+    /// connection's own accounts spell it (the least spelling if they differ), not as the other
+    /// accounts do.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub duplicate_account_names: Option<Vec<String>>,
