@@ -8,7 +8,8 @@
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
-//! failures; "fresh11" (session 11) is the split still never studied: only its totals are printed.
+//! failures; "fresh11" (session 11) and "fresh12" (session 12) are the splits still never studied:
+//! only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -55,6 +56,8 @@ enum Half {
     Fresh10,
     /// Written in session 11 before that session's ranking changes; measured, never studied.
     Fresh11,
+    /// Written in session 12 before that session's ranking changes; measured, never studied.
+    Fresh12,
 }
 
 impl Half {
@@ -124,7 +127,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     for question in &questions {
         if !matches!(
             question.set,
-            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11
+            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11 | Half::Fresh12
         ) {
             assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
         }
@@ -148,6 +151,7 @@ struct Evaluation {
     fresh9: Scores,
     fresh10: Scores,
     fresh11: Scores,
+    fresh12: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -172,6 +176,7 @@ fn evaluate() -> Evaluation {
             Half::Fresh9 => scores.fresh9.add(rank),
             Half::Fresh10 => scores.fresh10.add(rank),
             Half::Fresh11 => scores.fresh11.add(rank),
+            Half::Fresh12 => scores.fresh12.add(rank),
         }
         if matches!(question.set, Half::Dev | Half::Holdout) {
             first_set.add(rank);
@@ -182,9 +187,9 @@ fn evaluate() -> Evaluation {
             _ => {}
         }
         // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
-        // failure), so only session 11's held-out split is still measured without being studied:
-        // its misses stay unprinted.
-        if rank != Some(1) && question.set != Half::Fresh11 {
+        // failure), so only the held-out splits of sessions 11 and 12 are still measured without
+        // being studied: their misses stay unprinted.
+        if rank != Some(1) && !matches!(question.set, Half::Fresh11 | Half::Fresh12) {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -194,7 +199,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -206,10 +211,11 @@ fn evaluate() -> Evaluation {
         scores.fresh9.line("fresh9"),
         scores.fresh10.line("fresh10"),
         scores.fresh11.line("fresh11"),
+        scores.fresh12.line("fresh12"),
         scores.all.line("all")
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but fresh11):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but fresh11 and fresh12):\n{}", misses.join("\n"));
     scores
 }
 
@@ -270,6 +276,10 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to.
         (&scores.fresh11, 0.56, 0.817, "fresh11"),
+        // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
+        // source a title and address), written before any session-12 ranking change: 0.548 /
+        // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure.
+        (&scores.fresh12, 0.548, 0.854, "fresh12"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
