@@ -27,3 +27,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
 /// How people say things (`catalog/synonyms.toml`): the search side's phrasings, stopwords and
 /// denials; not catalogue entries, so not synced or editable.
 pub const SYNONYMS: &str = include_str!("../../catalog/synonyms.toml");
+
+/// Labelled questions search learns from (`catalog/examples.toml`): the studied splits of the
+/// search evaluation, never its held-out ones.
+pub const EXAMPLES: &str = include_str!("../../catalog/examples.toml");

@@ -139,6 +139,43 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     }
 }
 
+/// The splits search learns from (`catalog/examples.toml`): their figures are no longer a
+/// measure, since each of their questions is among its own nearest examples.
+const TRAINING: [Half; 7] =
+    [Half::Dev, Half::Holdout, Half::Fresh, Half::Blind, Half::Fresh8, Half::Fresh9, Half::Fresh10];
+
+#[derive(Debug, Deserialize)]
+struct ExampleFile {
+    example: Vec<Example>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Example {
+    q: String,
+    expect: Vec<u32>,
+}
+
+/// The examples are the training splits' questions, every one of them and nothing else: a
+/// held-out question among them (fresh11, fresh12) would stop measuring anything.
+#[test]
+fn search_learns_from_the_training_splits_only() {
+    let examples = toml::from_str::<ExampleFile>(crate::catalog::files::EXAMPLES).unwrap().example;
+    let questions = questions();
+    for example in &examples {
+        let Some(question) = questions.iter().find(|question| question.q == example.q) else {
+            panic!("example is not a question of the evaluation: {}", example.q);
+        };
+        assert!(TRAINING.contains(&question.set), "{:?} question among the examples: {}", question.set, example.q);
+        assert_eq!(question.expect, example.expect, "{}", example.q);
+    }
+    let training = questions.iter().filter(|question| TRAINING.contains(&question.set)).count();
+    assert_eq!(examples.len(), training, "regenerate with `python3 bench/ranking/examples.py`");
+    for held_out in questions.iter().filter(|question| matches!(question.set, Half::Fresh11 | Half::Fresh12)) {
+        let near = held_out.q.to_lowercase();
+        assert!(!examples.iter().any(|example| example.q.to_lowercase() == near), "held out: {}", held_out.q);
+    }
+}
+
 /// Each split's top-1, top-3 and MRR, and the dev and held-out halves as they were before
 /// session 6 added questions to them.
 #[derive(Debug, Default)]
@@ -214,6 +251,10 @@ fn evaluate() -> Evaluation {
         scores.fresh12.line("fresh12"),
         scores.all.line("all")
     );
+    println!(
+        "training data (catalog/examples.toml; figures no longer a measure): {TRAINING:?}\n\
+         measured, never studied nor trained on: fresh11, fresh12"
+    );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
     println!("questions not first (all splits but fresh11 and fresh12):\n{}", misses.join("\n"));
     scores
@@ -228,7 +269,8 @@ fn evaluate() -> Evaluation {
 /// 0.864/0.951; after session 10: blind 0.804/0.913, fresh8 0.863/1.000, fresh9 0.836/0.967, the
 /// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952; after session 11: blind
 /// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
-/// questions 0.837/0.939), so it runs on demand:
+/// questions 0.837/0.939; after session 12, whose examples are the studied splits, the unseen
+/// fresh11 0.622/0.829 and fresh12 0.597/0.887), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -239,7 +281,9 @@ fn plain_language_questions_find_their_entry_first() {
 }
 
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
-/// as the ranking improves, never lower them to let a change through.
+/// as the ranking improves, never lower them to let a change through. Since session 12 the
+/// studied splits are training data (`TRAINING`): their floors still guard against a change that
+/// loses ground, but what they reach says nothing about unseen questions; fresh11 and fresh12 do.
 #[test]
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
@@ -274,12 +318,15 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
-        // them. Never studied; its floor records the figure, it was not tuned to.
-        (&scores.fresh11, 0.56, 0.817, "fresh11"),
+        // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
+        // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
+        // and 68), MRR 0.732.
+        (&scores.fresh11, 0.621, 0.829, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
-        // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure.
-        (&scores.fresh12, 0.548, 0.854, "fresh12"),
+        // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
+        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743.
+        (&scores.fresh12, 0.596, 0.887, "fresh12"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
@@ -295,4 +342,34 @@ fn print_a_search() {
             println!("{} {:.3} {:?}", hit.code, hit.score, hit.kind);
         }
     }
+}
+
+/// `DUMP=/path cargo test --lib dump_for_experiment`: every question with its reading, its hits and
+/// its scores from the words alone (without the examples' vote), one JSON object a line, for the
+/// ranking experiments outside the crate (`bench/ranking/experiment.py`).
+#[test]
+fn dump_for_experiment() {
+    let Ok(path) = std::env::var("DUMP") else { return };
+    let index = shipped_index().unwrap();
+    let mut out = String::new();
+    for question in questions() {
+        let (terms, pairs, stems) = index.search_index().reading_by_name(&question.q);
+        let hits: Vec<(u32, f32, bool)> = search(&index, &question.q, &Filters::default(), 100)
+            .iter()
+            .map(|hit| (hit.code.get(), hit.score, hit.kind == HitKind::Text))
+            .collect();
+        let text: Vec<(u32, f32)> = index
+            .search_index()
+            .word_scores_only(&question.q)
+            .into_iter()
+            .map(|(code, score)| (code.get(), score))
+            .collect();
+        let line = serde_json::json!({
+            "q": question.q, "set": format!("{:?}", question.set), "expect": question.expect,
+            "terms": terms, "pairs": pairs, "stems": stems, "hits": hits, "text": text,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
 }
