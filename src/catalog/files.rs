@@ -28,6 +28,6 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
 /// denials; not catalogue entries, so not synced or editable.
 pub const SYNONYMS: &str = include_str!("../../catalog/synonyms.toml");
 
-/// Labelled questions search learns from (`catalog/examples.toml`): the studied splits of the
-/// search evaluation, never its held-out ones.
-pub const EXAMPLES: &str = include_str!("../../catalog/examples.toml");
+/// The search evaluation's labelled questions (`catalog/eval/questions.toml`): search learns from
+/// the studied splits (`ranking::examples::Split::trains`) and the evaluation measures on the rest.
+pub const QUESTIONS: &str = include_str!("../../catalog/eval/questions.toml");

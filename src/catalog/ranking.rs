@@ -8,15 +8,15 @@
 //! the labelled examples as vectors (`examples`). A question costs a lookup per word and an
 //! addition per posting, for the entries and for the examples.
 
-mod examples;
+pub(super) mod examples;
 mod language;
 
 use std::collections::HashMap;
 
 use super::code::Code;
-use super::files::{EXAMPLES, SYNONYMS};
+use super::files::{QUESTIONS, SYNONYMS};
 use super::model::{Actor, NamespacedAlias, StoredEntry};
-use examples::{ExampleFile, Examples};
+use examples::{Examples, QuestionFile};
 use language::{Lexicon, Reading, Synonyms, TermId};
 
 /// An entry's position in the index; the catalogue has tens of entries.
@@ -149,12 +149,12 @@ impl SearchIndex {
         }
         lexicon.finish(document_frequency);
         // Compiled in and checked by a test, as the synonyms are.
-        let examples = toml::from_str::<ExampleFile>(EXAMPLES).map_or_else(
+        let examples = toml::from_str::<QuestionFile>(QUESTIONS).map_or_else(
             |error| {
-                tracing::error!(%error, "catalog/examples.toml does not parse; searching without examples");
+                tracing::error!(%error, "catalog/eval/questions.toml does not parse; searching without examples");
                 Examples::default()
             },
-            |file| Examples::build(&lexicon, &file.example, &codes),
+            |file| Examples::build(&lexicon, &file.question, &codes),
         );
         Self { lexicon, codes, actors, postings, pairs, phrases, examples }
     }

@@ -1,4 +1,5 @@
-//! What search learns from labelled questions (`catalog/examples.toml`): a question is compared
+//! What search learns from labelled questions (the studied splits of `catalog/eval/questions.toml`,
+//! one file for learning and measuring, so a held-out split cannot leak into a copy): a question is compared
 //! with every example as the ranker reads both (terms and concepts with their weights, adjacent
 //! word pairs, weighted by rarity among the examples), and the ten most alike vote for the
 //! entries they were labelled with, each by its similarity.
@@ -28,17 +29,50 @@ enum Feature {
     Pair(TermId, TermId),
 }
 
+/// `catalog/eval/questions.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ExampleFile {
-    pub(super) example: Vec<Example>,
+pub(in crate::catalog) struct QuestionFile {
+    pub(in crate::catalog) question: Vec<Question>,
 }
 
+/// A question people ask, labelled with the entry or entries that should come first.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct Example {
-    pub(super) q: String,
-    pub(super) expect: Vec<u32>,
+pub(in crate::catalog) struct Question {
+    pub(in crate::catalog) q: String,
+    /// Any of these first is right; more than one only where the question is honestly ambiguous.
+    pub(in crate::catalog) expect: Vec<u32>,
+    pub(in crate::catalog) source: String,
+    pub(in crate::catalog) set: Split,
+    /// Questions added after a split's floor was set carry their batch ("s6"), so the floors of
+    /// the earlier questions stay what they were.
+    #[serde(default)]
+    pub(in crate::catalog) batch: Option<String>,
+}
+
+/// The evaluation's splits, in the order they were written (`search/evaluation.rs` says what
+/// each one measured and when it was studied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(in crate::catalog) enum Split {
+    Dev,
+    Holdout,
+    Fresh,
+    Blind,
+    Fresh8,
+    Fresh9,
+    Fresh10,
+    Fresh11,
+    Fresh12,
+}
+
+impl Split {
+    /// Whether search learns from this split's questions. Only the studied splits: a held-out
+    /// question among the examples would be its own nearest neighbour and stop measuring anything.
+    pub(in crate::catalog) fn trains(self) -> bool {
+        !matches!(self, Self::Fresh11 | Self::Fresh12)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +87,8 @@ pub(super) struct Examples {
 
 impl Examples {
     /// The examples as `lexicon` reads them; a label naming no entry of `codes` is left out.
-    pub(super) fn build(lexicon: &Lexicon, examples: &[Example], codes: &[Code]) -> Self {
+    pub(super) fn build(lexicon: &Lexicon, questions: &[Question], codes: &[Code]) -> Self {
+        let examples: Vec<&Question> = questions.iter().filter(|question| question.set.trains()).collect();
         let features: Vec<HashMap<Feature, f64>> =
             examples.iter().map(|example| features(&lexicon.read(&lexicon.look_up(&example.q)))).collect();
         let mut document_frequency: HashMap<Feature, u32> = HashMap::new();

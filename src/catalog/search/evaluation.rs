@@ -16,56 +16,14 @@
 use serde::Deserialize;
 
 use super::*;
+use crate::catalog::files::QUESTIONS;
+use crate::catalog::ranking::examples::{Question, QuestionFile, Split};
 use crate::catalog::shipped_index;
 
-const QUESTIONS: &str = include_str!("../../../catalog/eval/questions.toml");
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuestionFile {
-    question: Vec<Question>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Question {
-    q: String,
-    /// Any of these first is right; more than one only where the question is honestly ambiguous.
-    expect: Vec<u32>,
-    source: String,
-    set: Half,
-    /// Questions added after a split's floor was set carry their batch ("s6"), so the floors of
-    /// the earlier questions stay what they were.
-    #[serde(default)]
-    batch: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Half {
-    Dev,
-    Holdout,
-    Fresh,
-    /// Written in session 7 before that session's ranking changes; measured, never studied.
-    Blind,
-    /// Written in session 8 before that session's ranking changes; measured, never studied.
-    Fresh8,
-    /// Written in session 9 before that session's ranking changes; measured, studied in session 10.
-    Fresh9,
-    /// Written in session 10 before that session's ranking changes; measured, studied in session 11.
-    Fresh10,
-    /// Written in session 11 before that session's ranking changes; measured, never studied.
-    Fresh11,
-    /// Written in session 12 before that session's ranking changes; measured, never studied.
-    Fresh12,
-}
-
-impl Half {
-    /// The fixed rule: FNV-1a (32-bit) of the question's text, even for dev.
-    fn of(text: &str) -> Self {
-        let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
-        if hash % 2 == 0 { Self::Dev } else { Self::Holdout }
-    }
+/// The fixed rule for dev and holdout: FNV-1a (32-bit) of the question's text, even for dev.
+fn hashed_half(text: &str) -> Split {
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    if hash % 2 == 0 { Split::Dev } else { Split::Holdout }
 }
 
 fn questions() -> Vec<Question> {
@@ -127,9 +85,15 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     for question in &questions {
         if !matches!(
             question.set,
-            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11 | Half::Fresh12
+            Split::Fresh
+                | Split::Blind
+                | Split::Fresh8
+                | Split::Fresh9
+                | Split::Fresh10
+                | Split::Fresh11
+                | Split::Fresh12
         ) {
-            assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
+            assert_eq!(question.set, hashed_half(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
         assert!(!question.expect.is_empty(), "{}", question.q);
@@ -139,40 +103,24 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     }
 }
 
-/// The splits search learns from (`catalog/examples.toml`): their figures are no longer a
-/// measure, since each of their questions is among its own nearest examples.
-const TRAINING: [Half; 7] =
-    [Half::Dev, Half::Holdout, Half::Fresh, Half::Blind, Half::Fresh8, Half::Fresh9, Half::Fresh10];
+/// The splits search learns from, for the printout.
+const TRAINING: [Split; 7] =
+    [Split::Dev, Split::Holdout, Split::Fresh, Split::Blind, Split::Fresh8, Split::Fresh9, Split::Fresh10];
 
-#[derive(Debug, Deserialize)]
-struct ExampleFile {
-    example: Vec<Example>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Example {
-    q: String,
-    expect: Vec<u32>,
-}
-
-/// The examples are the training splits' questions, every one of them and nothing else: a
-/// held-out question among them (fresh11, fresh12) would stop measuring anything.
+/// Search learns from the studied splits and from nothing else: a held-out question (fresh11,
+/// fresh12), or one that differs from a studied question only in case, would be its own nearest
+/// example and stop measuring anything.
 #[test]
-fn search_learns_from_the_training_splits_only() {
-    let examples = toml::from_str::<ExampleFile>(crate::catalog::files::EXAMPLES).unwrap().example;
-    let questions = questions();
-    for example in &examples {
-        let Some(question) = questions.iter().find(|question| question.q == example.q) else {
-            panic!("example is not a question of the evaluation: {}", example.q);
-        };
-        assert!(TRAINING.contains(&question.set), "{:?} question among the examples: {}", question.set, example.q);
-        assert_eq!(question.expect, example.expect, "{}", example.q);
+fn search_learns_from_the_studied_splits_only() {
+    let all = [TRAINING.as_slice(), &[Split::Fresh11, Split::Fresh12]].concat();
+    for split in all {
+        assert_eq!(split.trains(), TRAINING.contains(&split), "{split:?}");
     }
-    let training = questions.iter().filter(|question| TRAINING.contains(&question.set)).count();
-    assert_eq!(examples.len(), training, "regenerate with `python3 bench/ranking/examples.py`");
-    for held_out in questions.iter().filter(|question| matches!(question.set, Half::Fresh11 | Half::Fresh12)) {
-        let near = held_out.q.to_lowercase();
-        assert!(!examples.iter().any(|example| example.q.to_lowercase() == near), "held out: {}", held_out.q);
+    let questions = questions();
+    let studied: std::collections::HashSet<String> =
+        questions.iter().filter(|question| question.set.trains()).map(|question| question.q.to_lowercase()).collect();
+    for held_out in questions.iter().filter(|question| !question.set.trains()) {
+        assert!(!studied.contains(&held_out.q.to_lowercase()), "held out but also studied: {}", held_out.q);
     }
 }
 
@@ -205,28 +153,28 @@ fn evaluate() -> Evaluation {
         let rank = rank(&index, &question);
         scores.all.add(rank);
         match question.set {
-            Half::Dev => scores.dev.add(rank),
-            Half::Holdout => scores.holdout.add(rank),
-            Half::Fresh => scores.fresh.add(rank),
-            Half::Blind => scores.blind.add(rank),
-            Half::Fresh8 => scores.fresh8.add(rank),
-            Half::Fresh9 => scores.fresh9.add(rank),
-            Half::Fresh10 => scores.fresh10.add(rank),
-            Half::Fresh11 => scores.fresh11.add(rank),
-            Half::Fresh12 => scores.fresh12.add(rank),
+            Split::Dev => scores.dev.add(rank),
+            Split::Holdout => scores.holdout.add(rank),
+            Split::Fresh => scores.fresh.add(rank),
+            Split::Blind => scores.blind.add(rank),
+            Split::Fresh8 => scores.fresh8.add(rank),
+            Split::Fresh9 => scores.fresh9.add(rank),
+            Split::Fresh10 => scores.fresh10.add(rank),
+            Split::Fresh11 => scores.fresh11.add(rank),
+            Split::Fresh12 => scores.fresh12.add(rank),
         }
-        if matches!(question.set, Half::Dev | Half::Holdout) {
+        if matches!(question.set, Split::Dev | Split::Holdout) {
             first_set.add(rank);
         }
         match (question.set, question.batch.is_none()) {
-            (Half::Dev, true) => scores.first_dev.add(rank),
-            (Half::Holdout, true) => scores.first_holdout.add(rank),
+            (Split::Dev, true) => scores.first_dev.add(rank),
+            (Split::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
         // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
         // failure), so only the held-out splits of sessions 11 and 12 are still measured without
         // being studied: their misses stay unprinted.
-        if rank != Some(1) && !matches!(question.set, Half::Fresh11 | Half::Fresh12) {
+        if rank != Some(1) && !matches!(question.set, Split::Fresh11 | Split::Fresh12) {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -252,7 +200,7 @@ fn evaluate() -> Evaluation {
         scores.all.line("all")
     );
     println!(
-        "training data (catalog/examples.toml; figures no longer a measure): {TRAINING:?}\n\
+        "training data (the studied splits; figures no longer a measure): {TRAINING:?}\n\
          measured, never studied nor trained on: fresh11, fresh12"
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
@@ -282,7 +230,7 @@ fn plain_language_questions_find_their_entry_first() {
 
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
 /// as the ranking improves, never lower them to let a change through. Since session 12 the
-/// studied splits are training data (`TRAINING`): their floors still guard against a change that
+/// studied splits are training data (`Split::trains`): their floors still guard against a change that
 /// loses ground, but what they reach says nothing about unseen questions; fresh11 and fresh12 do.
 #[test]
 fn the_ranking_keeps_what_it_reached() {
