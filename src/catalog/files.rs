@@ -27,3 +27,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
 /// How people say things (`catalog/synonyms.toml`): the search side's phrasings, stopwords and
 /// denials; not catalogue entries, so not synced or editable.
 pub const SYNONYMS: &str = include_str!("../../catalog/synonyms.toml");
+
+/// The search evaluation's labelled questions (`catalog/eval/questions.toml`): search learns from
+/// the studied splits (`ranking::examples::Split::trains`) and the evaluation measures on the rest.
+pub const QUESTIONS: &str = include_str!("../../catalog/eval/questions.toml");

@@ -355,6 +355,13 @@ impl Lexicon {
         self.spelling = Spelling::new(known.map(|(word, term)| (word.clone(), *term)));
     }
 
+    /// Every word's stem, known to the entries or not: for the ranking experiments.
+    #[cfg(test)]
+    pub(super) fn raw_stems(&self, text: &str) -> Vec<String> {
+        let stemmer = stemmer();
+        words(text).into_iter().map(|(word, _)| stemmer.stem(&word).into_owned()).collect()
+    }
+
     #[cfg(test)]
     pub(super) fn name(&self, term: TermId) -> String {
         self.stems

@@ -8,61 +8,22 @@
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
-//! failures; "fresh11" (session 11) is the split still never studied: only its totals are printed.
+//! failures; "fresh11" (session 11) and "fresh12" (session 12) are the splits still never studied:
+//! only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use serde::Deserialize;
 
 use super::*;
+use crate::catalog::files::QUESTIONS;
+use crate::catalog::ranking::examples::{Question, QuestionFile, Split};
 use crate::catalog::shipped_index;
 
-const QUESTIONS: &str = include_str!("../../../catalog/eval/questions.toml");
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct QuestionFile {
-    question: Vec<Question>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Question {
-    q: String,
-    /// Any of these first is right; more than one only where the question is honestly ambiguous.
-    expect: Vec<u32>,
-    source: String,
-    set: Half,
-    /// Questions added after a split's floor was set carry their batch ("s6"), so the floors of
-    /// the earlier questions stay what they were.
-    #[serde(default)]
-    batch: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum Half {
-    Dev,
-    Holdout,
-    Fresh,
-    /// Written in session 7 before that session's ranking changes; measured, never studied.
-    Blind,
-    /// Written in session 8 before that session's ranking changes; measured, never studied.
-    Fresh8,
-    /// Written in session 9 before that session's ranking changes; measured, studied in session 10.
-    Fresh9,
-    /// Written in session 10 before that session's ranking changes; measured, studied in session 11.
-    Fresh10,
-    /// Written in session 11 before that session's ranking changes; measured, never studied.
-    Fresh11,
-}
-
-impl Half {
-    /// The fixed rule: FNV-1a (32-bit) of the question's text, even for dev.
-    fn of(text: &str) -> Self {
-        let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
-        if hash % 2 == 0 { Self::Dev } else { Self::Holdout }
-    }
+/// The fixed rule for dev and holdout: FNV-1a (32-bit) of the question's text, even for dev.
+fn hashed_half(text: &str) -> Split {
+    let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
+    if hash % 2 == 0 { Split::Dev } else { Split::Holdout }
 }
 
 fn questions() -> Vec<Question> {
@@ -124,15 +85,42 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     for question in &questions {
         if !matches!(
             question.set,
-            Half::Fresh | Half::Blind | Half::Fresh8 | Half::Fresh9 | Half::Fresh10 | Half::Fresh11
+            Split::Fresh
+                | Split::Blind
+                | Split::Fresh8
+                | Split::Fresh9
+                | Split::Fresh10
+                | Split::Fresh11
+                | Split::Fresh12
         ) {
-            assert_eq!(question.set, Half::of(&question.q), "{}", question.q);
+            assert_eq!(question.set, hashed_half(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
         assert!(!question.expect.is_empty(), "{}", question.q);
         for code in &question.expect {
             assert!(index.entry(Code::new(*code)).is_some(), "{}: no entry {code}", question.q);
         }
+    }
+}
+
+/// The splits search learns from, for the printout.
+const TRAINING: [Split; 7] =
+    [Split::Dev, Split::Holdout, Split::Fresh, Split::Blind, Split::Fresh8, Split::Fresh9, Split::Fresh10];
+
+/// Search learns from the studied splits and from nothing else: a held-out question (fresh11,
+/// fresh12), or one that differs from a studied question only in case, would be its own nearest
+/// example and stop measuring anything.
+#[test]
+fn search_learns_from_the_studied_splits_only() {
+    let all = [TRAINING.as_slice(), &[Split::Fresh11, Split::Fresh12]].concat();
+    for split in all {
+        assert_eq!(split.trains(), TRAINING.contains(&split), "{split:?}");
+    }
+    let questions = questions();
+    let studied: std::collections::HashSet<String> =
+        questions.iter().filter(|question| question.set.trains()).map(|question| question.q.to_lowercase()).collect();
+    for held_out in questions.iter().filter(|question| !question.set.trains()) {
+        assert!(!studied.contains(&held_out.q.to_lowercase()), "held out but also studied: {}", held_out.q);
     }
 }
 
@@ -148,6 +136,7 @@ struct Evaluation {
     fresh9: Scores,
     fresh10: Scores,
     fresh11: Scores,
+    fresh12: Scores,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
@@ -164,27 +153,28 @@ fn evaluate() -> Evaluation {
         let rank = rank(&index, &question);
         scores.all.add(rank);
         match question.set {
-            Half::Dev => scores.dev.add(rank),
-            Half::Holdout => scores.holdout.add(rank),
-            Half::Fresh => scores.fresh.add(rank),
-            Half::Blind => scores.blind.add(rank),
-            Half::Fresh8 => scores.fresh8.add(rank),
-            Half::Fresh9 => scores.fresh9.add(rank),
-            Half::Fresh10 => scores.fresh10.add(rank),
-            Half::Fresh11 => scores.fresh11.add(rank),
+            Split::Dev => scores.dev.add(rank),
+            Split::Holdout => scores.holdout.add(rank),
+            Split::Fresh => scores.fresh.add(rank),
+            Split::Blind => scores.blind.add(rank),
+            Split::Fresh8 => scores.fresh8.add(rank),
+            Split::Fresh9 => scores.fresh9.add(rank),
+            Split::Fresh10 => scores.fresh10.add(rank),
+            Split::Fresh11 => scores.fresh11.add(rank),
+            Split::Fresh12 => scores.fresh12.add(rank),
         }
-        if matches!(question.set, Half::Dev | Half::Holdout) {
+        if matches!(question.set, Split::Dev | Split::Holdout) {
             first_set.add(rank);
         }
         match (question.set, question.batch.is_none()) {
-            (Half::Dev, true) => scores.first_dev.add(rank),
-            (Half::Holdout, true) => scores.first_holdout.add(rank),
+            (Split::Dev, true) => scores.first_dev.add(rank),
+            (Split::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
         // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
-        // failure), so only session 11's held-out split is still measured without being studied:
-        // its misses stay unprinted.
-        if rank != Some(1) && question.set != Half::Fresh11 {
+        // failure), so only the held-out splits of sessions 11 and 12 are still measured without
+        // being studied: their misses stay unprinted.
+        if rank != Some(1) && !matches!(question.set, Split::Fresh11 | Split::Fresh12) {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -194,7 +184,7 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
         scores.dev.line("dev"),
@@ -206,10 +196,15 @@ fn evaluate() -> Evaluation {
         scores.fresh9.line("fresh9"),
         scores.fresh10.line("fresh10"),
         scores.fresh11.line("fresh11"),
+        scores.fresh12.line("fresh12"),
         scores.all.line("all")
     );
+    println!(
+        "training data (the studied splits; figures no longer a measure): {TRAINING:?}\n\
+         measured, never studied nor trained on: fresh11, fresh12"
+    );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but fresh11):\n{}", misses.join("\n"));
+    println!("questions not first (all splits but fresh11 and fresh12):\n{}", misses.join("\n"));
     scores
 }
 
@@ -222,7 +217,8 @@ fn evaluate() -> Evaluation {
 /// 0.864/0.951; after session 10: blind 0.804/0.913, fresh8 0.863/1.000, fresh9 0.836/0.967, the
 /// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952; after session 11: blind
 /// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
-/// questions 0.837/0.939), so it runs on demand:
+/// questions 0.837/0.939; after session 12, whose examples are the studied splits, the unseen
+/// fresh11 0.622/0.829 and fresh12 0.597/0.887), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -233,7 +229,9 @@ fn plain_language_questions_find_their_entry_first() {
 }
 
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
-/// as the ranking improves, never lower them to let a change through.
+/// as the ranking improves, never lower them to let a change through. Since session 12 the
+/// studied splits are training data (`Split::trains`): their floors still guard against a change that
+/// loses ground, but what they reach says nothing about unseen questions; fresh11 and fresh12 do.
 #[test]
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
@@ -268,8 +266,15 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
-        // them. Never studied; its floor records the figure, it was not tuned to.
-        (&scores.fresh11, 0.56, 0.817, "fresh11"),
+        // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
+        // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
+        // and 68), MRR 0.732.
+        (&scores.fresh11, 0.621, 0.829, "fresh11"),
+        // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
+        // source a title and address), written before any session-12 ranking change: 0.548 /
+        // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
+        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743.
+        (&scores.fresh12, 0.596, 0.887, "fresh12"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
@@ -285,4 +290,34 @@ fn print_a_search() {
             println!("{} {:.3} {:?}", hit.code, hit.score, hit.kind);
         }
     }
+}
+
+/// `DUMP=/path cargo test --lib dump_for_experiment`: every question with its reading, its hits and
+/// its scores from the words alone (without the examples' vote), one JSON object a line, for the
+/// ranking experiments outside the crate (`bench/ranking/experiment.py`).
+#[test]
+fn dump_for_experiment() {
+    let Ok(path) = std::env::var("DUMP") else { return };
+    let index = shipped_index().unwrap();
+    let mut out = String::new();
+    for question in questions() {
+        let (terms, pairs, stems) = index.search_index().reading_by_name(&question.q);
+        let hits: Vec<(u32, f32, bool)> = search(&index, &question.q, &Filters::default(), 100)
+            .iter()
+            .map(|hit| (hit.code.get(), hit.score, hit.kind == HitKind::Text))
+            .collect();
+        let text: Vec<(u32, f32)> = index
+            .search_index()
+            .word_scores_only(&question.q)
+            .into_iter()
+            .map(|(code, score)| (code.get(), score))
+            .collect();
+        let line = serde_json::json!({
+            "q": question.q, "set": format!("{:?}", question.set), "expect": question.expect,
+            "terms": terms, "pairs": pairs, "stems": stems, "hits": hits, "text": text,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    std::fs::write(path, out).unwrap();
 }
