@@ -13,8 +13,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use serde::Deserialize;
-
 use super::*;
 use crate::catalog::files::QUESTIONS;
 use crate::catalog::ranking::examples::{Question, QuestionFile, Split};
