@@ -36,9 +36,12 @@ pub(in crate::catalog) struct QuestionFile {
     pub(in crate::catalog) question: Vec<Question>,
 }
 
-/// A question people ask, labelled with the entry or entries that should come first.
+/// A question people ask, labelled with the entry or entries that should come first. Search reads
+/// only the text, the labels and the split; the source and batch are the evaluation's, but the file
+/// is read whole so that a misspelt field is an error in the service too.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(in crate::catalog) struct Question {
     pub(in crate::catalog) q: String,
     /// Any of these first is right; more than one only where the question is honestly ambiguous.

@@ -105,6 +105,27 @@ pub async fn list(
     }
 }
 
+/// A query for connection rows with their institution, pending retry and open incident: the
+/// row's shape written once, followed by the statement's own `where`, order and limit (a string
+/// literal) and its arguments. sqlx checks the whole statement at compile time.
+macro_rules! query_connection_rows {
+    ($($rest:tt)*) => {
+        sqlx::query_as!(
+            ConnectionRow,
+            r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state,
+                      c.paused, c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at,
+                      c.last_success_at, c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at,
+                      c.next_refresh_at, c.version, c.created_at, c.updated_at, c.disconnected_at,
+                      (select j.run_at from job j
+                       where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
+                      oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
+               from connection c join institution i on i.id = c.institution_id
+                    left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
+            "# + $($rest)*
+        )
+    };
+}
+
 /// The common pages, filtered by nothing but the tenant, as statements of their own. Once
 /// PostgreSQL plans [`select`] generically, none of its `$n is null or …` conditions can use an
 /// index: every page scanned and sorted all the connections. These walk the listing indexes
@@ -119,18 +140,8 @@ async fn plain_page(
     let (after_time, after_id) = after.unzip();
     let rows = match tenant_id {
         None => {
-            sqlx::query_as!(
-                ConnectionRow,
-                r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state,
-                          c.paused, c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at,
-                          c.last_success_at, c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at,
-                          c.next_refresh_at, c.version, c.created_at, c.updated_at, c.disconnected_at,
-                          (select j.run_at from job j
-                           where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
-                          oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
-                   from connection c join institution i on i.id = c.institution_id
-                        left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
-                   where (c.created_at, c.id) > (coalesce($1, '-infinity'::timestamptz),
+            query_connection_rows!(
+                r#"where (c.created_at, c.id) > (coalesce($1, '-infinity'::timestamptz),
                                                  coalesce($2, '00000000-0000-0000-0000-000000000000'::uuid))
                    order by c.created_at, c.id
                    limit $3"#,
@@ -142,18 +153,8 @@ async fn plain_page(
             .await?
         }
         Some(tenant_id) => {
-            sqlx::query_as!(
-                ConnectionRow,
-                r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state,
-                          c.paused, c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at,
-                          c.last_success_at, c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at,
-                          c.next_refresh_at, c.version, c.created_at, c.updated_at, c.disconnected_at,
-                          (select j.run_at from job j
-                           where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
-                          oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
-                   from connection c join institution i on i.id = c.institution_id
-                        left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
-                   where c.tenant_id = $1
+            query_connection_rows!(
+                r#"where c.tenant_id = $1
                      and (c.created_at, c.id) > (coalesce($2, '-infinity'::timestamptz),
                                                  coalesce($3, '00000000-0000-0000-0000-000000000000'::uuid))
                    order by c.created_at, c.id
@@ -170,9 +171,7 @@ async fn plain_page(
     rows.into_iter().map(ConnectionRow::into_connection).collect()
 }
 
-/// The read of connections with their institution, pending retry and open incident under any
-/// filter; `id` narrows it to one connection. [`plain_page`] repeats its columns for the
-/// common pages.
+/// Connections under any filter; `id` narrows it to one connection.
 async fn select(
     executor: impl PgExecutor<'_>,
     id: Option<Uuid>,
@@ -182,18 +181,8 @@ async fn select(
 ) -> Result<Vec<Connection>, sqlx::Error> {
     let (after_time, after_id) = after.unzip();
     let pattern = filter.q.as_deref().map(|q| format!("%{}%", crate::institution::store::escape_like(q)));
-    sqlx::query_as!(
-        ConnectionRow,
-        r#"select c.id, c.tenant_id, c.institution_id, i.name as institution_name, c.display_name, c.state, c.paused,
-                  c.refresh_every_seconds, c.credentials_updated_at, c.last_attempt_at, c.last_success_at,
-                  c.data_as_of, c.failure_streak, c.error_code, c.error_raw, c.error_at, c.next_refresh_at,
-                  c.version, c.created_at, c.updated_at, c.disconnected_at,
-                  (select j.run_at from job j
-                   where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
-                  oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?"
-           from connection c join institution i on i.id = c.institution_id
-                left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
-           where ($1::timestamptz is null or (c.created_at, c.id) > ($1, $2::uuid))
+    query_connection_rows!(
+        r#"where ($1::timestamptz is null or (c.created_at, c.id) > ($1, $2::uuid))
              and ($3::uuid is null or c.tenant_id = $3)
              and ($4::text is null or c.state = $4)
              and ($5::uuid is null or c.institution_id = $5)
