@@ -46,39 +46,26 @@ end $$;
 -- insert (the connection looked connected) and missed by the disconnect (the account was not
 -- committed yet). A purge deletes the row (a stronger lock) and so waits the same way.
 
--- Accounts inserted by one statement: statement-level, so a batch of a writer's refreshes
--- locks its connections and then its names in order, once. A refresh's upsert that inserts
--- nothing (every repeat refresh) still calls it and leaves at the first test: `pgbench` of the
--- writer's account statement could not tell it from no trigger (bench/README.md, session 12).
-create function account_name_use_on_insert() returns trigger language plpgsql as $$
+-- Accounts inserted or deleted by one statement: statement-level, so a batch of a writer's
+-- refreshes locks its connections and then its names in order, once. Both triggers name their
+-- transition table `changed_rows`, so one function counts them in (+1) or out (-1). A refresh's
+-- upsert that inserts nothing (every repeat refresh) still calls it and leaves at the first
+-- test: `pgbench` of the writer's account statement could not tell it from no trigger
+-- (bench/README.md, session 12). A purge's cascade finds no connection (the purge deleted it
+-- first, and `account_name_use_on_connection_delete` counted its accounts out).
+create function account_name_use_on_insert_or_delete() returns trigger language plpgsql as $$
 begin
-    perform from new_rows limit 1;
+    perform from changed_rows limit 1;
     if not found then
         return null;
     end if;
-    perform account_name_use_apply(array_agg(o.tenant_id), array_agg(lower(n.display_name)), array_agg(1))
-    from new_rows n
+    perform account_name_use_apply(array_agg(o.tenant_id), array_agg(lower(r.display_name)),
+                                   array_agg(case tg_op when 'INSERT' then 1 else -1 end))
+    from changed_rows r
     join (select c.id, c.tenant_id from connection c
-          where c.id in (select connection_id from new_rows) and c.state <> 'disconnected'
-          order by c.id for share) o on o.id = n.connection_id
-    where n.state <> 'hidden';
-    return null;
-end $$;
-
--- Accounts deleted by one statement. A purge's cascade finds no connection (the purge deleted
--- it first, and `account_name_use_on_connection_delete` counted its accounts out).
-create function account_name_use_on_delete() returns trigger language plpgsql as $$
-begin
-    perform from old_rows limit 1;
-    if not found then
-        return null;
-    end if;
-    perform account_name_use_apply(array_agg(o.tenant_id), array_agg(lower(d.display_name)), array_agg(-1))
-    from old_rows d
-    join (select c.id, c.tenant_id from connection c
-          where c.id in (select connection_id from old_rows) and c.state <> 'disconnected'
-          order by c.id for share) o on o.id = d.connection_id
-    where d.state <> 'hidden';
+          where c.id in (select connection_id from changed_rows) and c.state <> 'disconnected'
+          order by c.id for share) o on o.id = r.connection_id
+    where r.state <> 'hidden';
     return null;
 end $$;
 
@@ -124,9 +111,9 @@ end $$;
 -- Creating the triggers locks both tables against writers until this migration commits, so the
 -- backfill below misses no change.
 create trigger account_name_use_insert after insert on account
-    referencing new table as new_rows for each statement execute function account_name_use_on_insert();
+    referencing new table as changed_rows for each statement execute function account_name_use_on_insert_or_delete();
 create trigger account_name_use_delete after delete on account
-    referencing old table as old_rows for each statement execute function account_name_use_on_delete();
+    referencing old table as changed_rows for each statement execute function account_name_use_on_insert_or_delete();
 create trigger account_name_use_update after update on account for each row
     when (old.display_name is distinct from new.display_name
           or (old.state = 'hidden') is distinct from (new.state = 'hidden')
