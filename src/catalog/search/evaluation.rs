@@ -8,8 +8,8 @@
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
-//! failures; "fresh11" (session 11) and "fresh12" (session 12) are the splits still never studied:
-//! only their totals are printed.
+//! failures; "fresh11" (session 11), "fresh12" (session 12) and "fresh13" (session 13) are the
+//! splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -81,16 +81,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     assert!(questions.len() >= 150, "{} questions", questions.len());
     let index = shipped_index().unwrap();
     for question in &questions {
-        if !matches!(
-            question.set,
-            Split::Fresh
-                | Split::Blind
-                | Split::Fresh8
-                | Split::Fresh9
-                | Split::Fresh10
-                | Split::Fresh11
-                | Split::Fresh12
-        ) {
+        if matches!(question.set, Split::Dev | Split::Holdout) {
             assert_eq!(question.set, hashed_half(&question.q), "{}", question.q);
         }
         assert!(!question.source.trim().is_empty(), "{}", question.q);
@@ -101,18 +92,28 @@ fn the_question_set_is_split_by_its_fixed_rule() {
     }
 }
 
-/// The splits search learns from, for the printout.
-const TRAINING: [Split; 7] =
-    [Split::Dev, Split::Holdout, Split::Fresh, Split::Blind, Split::Fresh8, Split::Fresh9, Split::Fresh10];
+/// Every split, in the order they were written.
+const SPLITS: [Split; 10] = [
+    Split::Dev,
+    Split::Holdout,
+    Split::Fresh,
+    Split::Blind,
+    Split::Fresh8,
+    Split::Fresh9,
+    Split::Fresh10,
+    Split::Fresh11,
+    Split::Fresh12,
+    Split::Fresh13,
+];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh11,
-/// fresh12), or one that differs from a studied question only in case, would be its own nearest
-/// example and stop measuring anything.
+/// fresh12, fresh13), or one that differs from a studied question only in case, would be its own
+/// nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let all = [TRAINING.as_slice(), &[Split::Fresh11, Split::Fresh12]].concat();
-    for split in all {
-        assert_eq!(split.trains(), TRAINING.contains(&split), "{split:?}");
+    let held_out = [Split::Fresh11, Split::Fresh12, Split::Fresh13];
+    for split in SPLITS {
+        assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
     let questions = questions();
     let studied: std::collections::HashSet<String> =
@@ -126,18 +127,16 @@ fn search_learns_from_the_studied_splits_only() {
 /// session 6 added questions to them.
 #[derive(Debug, Default)]
 struct Evaluation {
-    dev: Scores,
-    holdout: Scores,
-    fresh: Scores,
-    blind: Scores,
-    fresh8: Scores,
-    fresh9: Scores,
-    fresh10: Scores,
-    fresh11: Scores,
-    fresh12: Scores,
+    splits: std::collections::BTreeMap<Split, Scores>,
     all: Scores,
     first_dev: Scores,
     first_holdout: Scores,
+}
+
+impl Evaluation {
+    fn split(&self, split: Split) -> &Scores {
+        &self.splits[&split]
+    }
 }
 
 /// Every split's scores, printed, with the dev half's misses.
@@ -150,17 +149,7 @@ fn evaluate() -> Evaluation {
     for question in questions() {
         let rank = rank(&index, &question);
         scores.all.add(rank);
-        match question.set {
-            Split::Dev => scores.dev.add(rank),
-            Split::Holdout => scores.holdout.add(rank),
-            Split::Fresh => scores.fresh.add(rank),
-            Split::Blind => scores.blind.add(rank),
-            Split::Fresh8 => scores.fresh8.add(rank),
-            Split::Fresh9 => scores.fresh9.add(rank),
-            Split::Fresh10 => scores.fresh10.add(rank),
-            Split::Fresh11 => scores.fresh11.add(rank),
-            Split::Fresh12 => scores.fresh12.add(rank),
-        }
+        scores.splits.entry(question.set).or_default().add(rank);
         if matches!(question.set, Split::Dev | Split::Holdout) {
             first_set.add(rank);
         }
@@ -169,10 +158,8 @@ fn evaluate() -> Evaluation {
             (Split::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // Every split before session 11's has been studied (session 11 studied fresh10 by kind of
-        // failure), so only the held-out splits of sessions 11 and 12 are still measured without
-        // being studied: their misses stay unprinted.
-        if rank != Some(1) && !matches!(question.set, Split::Fresh11 | Split::Fresh12) {
+        // The held-out splits' misses stay unprinted, so that nobody studies them by accident.
+        if rank != Some(1) && question.set.trains() {
             let top: Vec<u32> =
                 search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
             misses.push(format!(
@@ -182,27 +169,22 @@ fn evaluate() -> Evaluation {
         }
     }
     println!(
-        "{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+        "{}\n{}\n{}",
         scores.first_dev.line("dev<s6"),
         scores.first_holdout.line("hold<s6"),
-        scores.dev.line("dev"),
-        scores.holdout.line("holdout"),
-        first_set.line("dev+hold"),
-        scores.fresh.line("fresh"),
-        scores.blind.line("blind"),
-        scores.fresh8.line("fresh8"),
-        scores.fresh9.line("fresh9"),
-        scores.fresh10.line("fresh10"),
-        scores.fresh11.line("fresh11"),
-        scores.fresh12.line("fresh12"),
-        scores.all.line("all")
+        first_set.line("dev+hold")
     );
+    for (split, split_scores) in &scores.splits {
+        println!("{}", split_scores.line(&format!("{split:?}").to_lowercase()));
+    }
+    println!("{}", scores.all.line("all"));
+    let (training, held_out): (Vec<Split>, Vec<Split>) = SPLITS.iter().partition(|split| split.trains());
     println!(
-        "training data (the studied splits; figures no longer a measure): {TRAINING:?}\n\
-         measured, never studied nor trained on: fresh11, fresh12"
+        "training data (the studied splits; figures no longer a measure): {training:?}\n\
+         measured, never studied nor trained on: {held_out:?}"
     );
     println!("ranked {} questions in {:?}", scores.all.count, started.elapsed());
-    println!("questions not first (all splits but fresh11 and fresh12):\n{}", misses.join("\n"));
+    println!("questions not first (the studied splits):\n{}", misses.join("\n"));
     scores
 }
 
@@ -216,7 +198,8 @@ fn evaluate() -> Evaluation {
 /// unseen fresh10 0.618/0.842, all 545 questions 0.868/0.952; after session 11: blind
 /// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
 /// questions 0.837/0.939; after session 12, whose examples are the studied splits, the unseen
-/// fresh11 0.622/0.829 and fresh12 0.597/0.887), so it runs on demand:
+/// fresh11 0.622/0.829 and fresh12 0.597/0.887; in session 13 the new unseen fresh13
+/// 0.567/0.883), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -229,50 +212,55 @@ fn plain_language_questions_find_their_entry_first() {
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
 /// as the ranking improves, never lower them to let a change through. Since session 12 the
 /// studied splits are training data (`Split::trains`): their floors still guard against a change that
-/// loses ground, but what they reach says nothing about unseen questions; fresh11 and fresh12 do.
+/// loses ground, but what they reach says nothing about unseen questions; fresh11-13 do.
 #[test]
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
         (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
-        (&scores.dev, 0.977, 0.984, "dev"),
+        (scores.split(Split::Dev), 0.977, 0.984, "dev"),
         // Session 11: 125 of 129 in the top 3 after its misspelling rule.
-        (&scores.holdout, 0.93, 0.968, "holdout"),
-        (&scores.fresh, 0.899, 0.979, "fresh"),
+        (scores.split(Split::Holdout), 0.93, 0.968, "holdout"),
+        (scores.split(Split::Fresh), 0.899, 0.979, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
         // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
         // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
         // Session 11 raised it again to what its changes reached: 39 first, 43 in the top 3.
-        (&scores.blind, 0.847, 0.934, "blind"),
+        (scores.split(Split::Blind), 0.847, 0.934, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
         // After session 10: 44 and 51 of 51; after session 11: 46 and 51.
-        (&scores.fresh8, 0.901, 1.0, "fresh8"),
+        (scores.split(Split::Fresh8), 0.901, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
         // After session 10: 51 and 59 of 61.
-        (&scores.fresh9, 0.836, 0.967, "fresh9"),
+        (scores.split(Split::Fresh9), 0.836, 0.967, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
-        (&scores.fresh10, 0.644, 0.855, "fresh10"),
+        (scores.split(Split::Fresh10), 0.644, 0.855, "fresh10"),
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
         // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
         // and 68), MRR 0.732.
-        (&scores.fresh11, 0.621, 0.829, "fresh11"),
+        (scores.split(Split::Fresh11), 0.621, 0.829, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
         // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
         // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743.
-        (&scores.fresh12, 0.596, 0.887, "fresh12"),
+        (scores.split(Split::Fresh12), 0.596, 0.887, "fresh12"),
+        // Session 13's held-out split (60 questions from threads, help pages, provider docs and
+        // issues, each source a title and address), written by a helper who read the entries but
+        // never the ranking or the synonyms, first run against session 12's ranking with the
+        // examples' vote: 0.567 / 0.883 (34 and 53 of 60), MRR 0.714. Never studied.
+        (scores.split(Split::Fresh13), 0.566, 0.883, "fresh13"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
