@@ -19,7 +19,9 @@ pub struct CreateWebhook {
     )]
     pub url: String,
     /// The events to receive; a repeated name counts once.
-    #[schema(min_items = 1, max_items = 6)]
+    // utoipa takes the limit as a literal only: a test keeps it equal to `EventKind::ALL.len()`,
+    // which the handler checks.
+    #[schema(min_items = 1, max_items = 7)]
     pub events: Vec<EventKind>,
     #[serde(default)]
     #[schema(max_length = 500, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$", example = "books app sync")]
@@ -43,7 +45,7 @@ pub struct PatchWebhook {
     )]
     pub url: Option<String>,
     /// The events to receive instead; a repeated name counts once.
-    #[schema(min_items = 1, max_items = 6)]
+    #[schema(min_items = 1, max_items = 7)]
     pub events: Option<Vec<EventKind>>,
     /// A new description; null clears it.
     #[serde(default, deserialize_with = "present")]
@@ -68,4 +70,23 @@ where
 pub struct WebhookFilters {
     /// Only this tenant's endpoints (helpdesk and admin; tenant keys always see only their own).
     pub tenant_id: Option<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// The handler accepts at most one of each event kind; the document must say the same, or a
+    /// client that trusts it refuses a list the service takes (schemathesis found `maxItems: 6`
+    /// left behind when `connection.stalled` became the seventh kind).
+    #[test]
+    fn the_documented_event_limit_is_the_number_of_event_kinds() {
+        for schema in [CreateWebhook::schema(), PatchWebhook::schema()] {
+            let schema = serde_json::to_value(schema).unwrap_or_default();
+            let limit = schema.pointer("/properties/events/maxItems").and_then(serde_json::Value::as_u64);
+            assert_eq!(limit, Some(EventKind::ALL.len() as u64), "{schema}");
+        }
+    }
 }
