@@ -99,17 +99,6 @@ done
 
 clk_tck="$(getconf CLK_TCK)"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# PostgreSQL's CPU: the benchmark cluster's postmaster with its reaped children (backends that
-# ended), plus its live children.
-pg_ticks() {
-  local pm sum p
-  pm="$(sed -n 1p "$pid_file")"
-  sum="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pm/stat")"
-  for p in $(pgrep -P "$pm"); do
-    [[ -r /proc/$p/stat ]] && sum=$((sum + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
-  done
-  echo "$sum"
-}
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 log "wrk -t$threads -c$connections -d$duration (warm-up $warmup), $rounds rounds; connection $id; load $load_before"
 
@@ -119,10 +108,10 @@ for round in $(seq 1 "$rounds"); do
   for name in "${names[@]}"; do
     server=$server_pid; [[ $name == baseline ]] && server=$baseline_pid
     wrk -t"$threads" -c"$connections" -d"$warmup" --timeout 5s -H "$auth" "${url[$name]}" >/dev/null
-    t0="$(ticks "$server")"; p0="$(pg_ticks)"
+    t0="$(ticks "$server")"; p0="$(postgres_cpu_ticks "$pid_file")"
     line="$(wrk -t"$threads" -c"$connections" -d"$duration" --timeout 5s -H "$auth" -s "$here/report.lua" "${url[$name]}" \
       | grep '^BENCH_RESULT ')" || { log "wrk produced no result for $name"; exit 1; }
-    t1="$(ticks "$server")"; p1="$(pg_ticks)"
+    t1="$(ticks "$server")"; p1="$(postgres_cpu_ticks "$pid_file")"
     read -r reqs _ _ rps p50 _ p99 _ non2xx sockerr <<<"${line#BENCH_RESULT }"
     (( non2xx > 0 || sockerr > 0 )) && { log "WARNING: $name: $non2xx non-2xx, $sockerr socket errors"; invalid=1; }
     jq -nc --arg name "$name" --argjson round "$round" --argjson reqs "$reqs" --argjson rps "$rps" \

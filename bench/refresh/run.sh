@@ -53,7 +53,6 @@ bench_name="refresh-bench"
 # shellcheck source=bench/lib.sh
 source "$root/bench/lib.sh"
 ensure_command jq
-ensure_command bc
 
 if [[ -n ${REFRESH_BENCH_BIN:-} ]]; then
   bin="$REFRESH_BENCH_BIN"
@@ -76,35 +75,6 @@ port=$pg_port
 server="postgres://postgres@127.0.0.1:$port"
 sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
 
-# PostgreSQL's CPU seconds so far: the postmaster, its exited children (backends) and its live ones.
-postgres_cpu_seconds() {
-  local postmaster ticks child
-  postmaster="$(head -1 "$cluster/data/postmaster.pid")"
-  ticks="$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")"
-  for child in $(cat "/proc/$postmaster/task/$postmaster/children" 2>/dev/null); do
-    ticks=$((ticks + $(awk '{print $14 + $15}' "/proc/$child/stat" 2>/dev/null || echo 0)))
-  done
-  echo "scale=4; $ticks / $(getconf CLK_TCK)" | bc
-}
-
-# postgres_cpu_seconds_settled: the same, once clients that just left are counted. A backend
-# exits after its client and is neither a live child nor in the postmaster's children's total
-# until the postmaster reaps it: read at once after pgbench, the floor missed nearly all its CPU
-# (0.023 ms per insert against 3.4 a second later), and read at once after a round, the backends
-# of the round's pool would land in the floor. Waits until two readings 0.2 s apart agree (5 s
-# at most).
-postgres_cpu_seconds_settled() {
-  local last now
-  last="$(postgres_cpu_seconds)"
-  for _ in $(seq 25); do
-    sleep 0.2
-    now="$(postgres_cpu_seconds)"
-    [[ $now == "$last" ]] && break
-    last="$now"
-  done
-  echo "$last"
-}
-
 # first_refresh_floor DATABASE: sets floor_json to the floor's figures (see the header).
 floor_json=null
 first_refresh_floor() {
@@ -125,14 +95,15 @@ select lpad(to_hex(s), 32, '0')::uuid, a.id, a.connection_id, 'FIT' || s, now() 
 from floor_account a, (select g, nextval('floor_seq') as s from generate_series(1, 232) g) rows
 where a.n = :n;
 SQL
-  before="$(postgres_cpu_seconds_settled)"
+  before="$(postgres_cpu_ticks_settled "$cluster/data/postmaster.pid")"
   output="$("$pg_bin/pgbench" -n -c 1 -T "$seconds" -f "$script" "$server/$database" 2>&1)"
-  after="$(postgres_cpu_seconds_settled)"
+  after="$(postgres_cpu_ticks_settled "$cluster/data/postmaster.pid")"
   rm -f "$script"
   transactions="$(awk '/number of transactions actually processed/ {print $NF}' <<<"$output")"
   tps="$(awk '/^tps = / {print $3; exit}' <<<"$output")"
-  floor_json="$(jq -n --argjson t "$transactions" --argjson tps "$tps" --argjson cpu "$(echo "$after - $before" | bc)" \
-    '{rows: 232, inserts: $t, inserts_per_s: $tps, postgres_ms_per_insert: (($cpu / $t * 1000000 | round) / 1000)}')"
+  floor_json="$(jq -n --argjson t "$transactions" --argjson tps "$tps" --argjson ticks "$((after - before))" \
+    --argjson hz "$(getconf CLK_TCK)" \
+    '{rows: 232, inserts: $t, inserts_per_s: $tps, postgres_ms_per_insert: (($ticks / $hz / $t * 1000000 | round) / 1000)}')"
   log "first refresh's floor (232 rows into a copy of feed_transaction, one client): $floor_json"
 }
 
