@@ -209,9 +209,7 @@ impl SearchIndex {
         }
         (reading, scores)
     }
-}
 
-impl SearchIndex {
     /// Scales the text scores so the best is 1 and adds the labelled examples' vote: the text
     /// decides among what the examples have not seen, the examples among phrasings the text
     /// misreads.
