@@ -146,6 +146,27 @@ async fn renames_hides_disconnects_and_purges_move_the_shared_names_within_one_t
     assert_exact(&app, "accounts deleted on their own").await;
 }
 
+#[tokio::test]
+async fn shared_names_are_ordered_case_insensitively_and_spelt_the_least_way_this_connection_spells_them() {
+    let app = TestApp::spawn().await;
+    let bank = app.institution("names-order").await;
+    let key = app.key("tenant", Some(Uuid::new_v4())).await;
+    let id = |value: Value| -> Uuid { value["id"].as_str().unwrap().parse().unwrap() };
+    let one = id(app.connection(&key, bank, "One", "p").await);
+    let two = id(app.connection(&key, bank, "Two", "p").await);
+    add(&app, one, "1a", "Zeta Reserve").await;
+    add(&app, one, "1b", "accounts payable").await;
+    add(&app, one, "1c", "Accounts Payable").await;
+    add(&app, one, "1d", "Mid Account").await;
+    add(&app, two, "2a", "ZETA RESERVE").await;
+    add(&app, two, "2b", "Mid account").await;
+
+    // A byte order would put every capital first; the list reads as a person sorts it, and two
+    // spellings within one connection are given once, the least of them.
+    assert_eq!(shared(&app, &key, one).await, json!(["Accounts Payable", "Mid Account", "Zeta Reserve"]));
+    assert_eq!(shared(&app, &key, two).await, json!(["Mid account", "ZETA RESERVE"]));
+}
+
 /// One change in a random sequence: what it does, and to which connection, account and name.
 #[derive(Debug, Clone)]
 enum Step {

@@ -4,6 +4,8 @@
 //! of every account name) made it slower than a list of twenty. The shared names are counted on
 //! write (`account_name_use`), so this reads only the connection's own rows.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::postgres::types::{Oid, PgRecordDecoder};
@@ -23,7 +25,8 @@ pub struct ConnectionDetail {
     pub accounts: Vec<Account>,
     /// Display names (case-insensitively) that one of this connection's accounts shares with
     /// another visible account of the tenant, a known cause of QuickBooks 324, each spelt as
-    /// this connection's accounts spell it (the least spelling when they differ), in order.
+    /// this connection's accounts spell it (the least spelling when they differ), ordered
+    /// case-insensitively.
     pub duplicate_account_names: Vec<String>,
 }
 
@@ -39,32 +42,25 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                   (select j.run_at from job j
                    where j.unique_key = 'refresh:' || c.id::text and j.state = 'available') as retry_at,
                   oi.id as "incident_id?", oi.title as "incident_title?", oi.wait_until as "incident_wait_until?",
-                  acc.rows as "accounts!: Vec<AccountRecord>",
-                  dup.names as "duplicate_names!: Vec<String>"
+                  acc.rows as "accounts!: Vec<AccountRecord>"
            from connection c join institution i on i.id = c.institution_id
                 left join incident oi on oi.institution_id = c.institution_id and oi.state = 'open'
                 -- One sorted pass over the accounts, as one array of records: sqlx decodes it in
                 -- one walk, where 14 arrays (one per column) cost it 14 (bench/README.md, #17
-                -- session 11).
+                -- session 11). Each record ends with its name's key when the tenant's counts
+                -- (`account_name_use`, kept on write by migration 0022) say another visible
+                -- account shares it: one probe per account of this connection, whatever the size
+                -- of the tenant, and no second pass to group them (bench/README.md, session 14).
                 cross join lateral (
                     select coalesce(array_agg(row(a.id, a.bank_account_id, a.kind, a.masked_number, a.bank_name,
                                                   a.display_name, a.state, a.currency, a.balance, a.available,
-                                                  a.balance_as_of, a.error_code, a.created_at, a.updated_at)),
+                                                  a.balance_as_of, a.error_code, a.created_at, a.updated_at,
+                                                  (select u.name_key from account_name_use u
+                                                   where u.tenant_id = c.tenant_id
+                                                     and u.name_key = lower(a.display_name) and u.accounts > 1))),
                                     '{}') as rows
                     from (select * from account where connection_id = c.id order by created_at, id) a
                 ) acc
-                -- The tenant's counts are kept on write (`account_name_use`, migration 0022): one
-                -- probe per account of this connection, whatever the size of the tenant. A
-                -- shared name is spelt as this connection's accounts spell it (a count cannot
-                -- keep the group's own spelling through deletes).
-                cross join lateral (
-                    select coalesce(array_agg(shared.name order by shared.name), '{}') as names
-                    from (select min(a.display_name) as name
-                          from account a
-                          join account_name_use u on u.tenant_id = c.tenant_id and u.name_key = lower(a.display_name)
-                          where a.connection_id = c.id and u.accounts > 1
-                          group by u.name_key) shared
-                ) dup
            where c.id = $1"#,
         id
     )
@@ -73,6 +69,7 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
     else {
         return Ok(None);
     };
+    let duplicate_account_names = shared_names(&row.accounts);
     let accounts = row
         .accounts
         .into_iter()
@@ -106,7 +103,7 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
         incident_wait_until: row.incident_wait_until,
     }
     .into_connection()?;
-    Ok(Some(ConnectionDetail { connection, accounts, duplicate_account_names: row.duplicate_names }))
+    Ok(Some(ConnectionDetail { connection, accounts, duplicate_account_names }))
 }
 
 /// One element of the statement's array of accounts: an anonymous record of the columns in the
@@ -127,6 +124,23 @@ struct AccountRecord {
     error_code: Option<i32>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The name's case-folded key when another visible account of the tenant has it too.
+    shared_name_key: Option<String>,
+}
+
+/// The names this connection's accounts share with other accounts of the tenant, one per key
+/// (case-insensitively the same name), spelt as the least of this connection's spellings, in
+/// the order of their case-folded keys. Ordered here rather than by the database's collation, so
+/// the answer is the same on every server.
+fn shared_names(accounts: &[AccountRecord]) -> Vec<String> {
+    let mut least_by_key: BTreeMap<&str, &str> = BTreeMap::new();
+    for account in accounts {
+        if let Some(key) = &account.shared_name_key {
+            let least = least_by_key.entry(key).or_insert(&account.display_name);
+            *least = (*least).min(account.display_name.as_str());
+        }
+    }
+    least_by_key.into_values().map(str::to_owned).collect()
 }
 
 impl AccountRecord {
@@ -184,6 +198,7 @@ impl<'r> sqlx::Decode<'r, Postgres> for AccountRecord {
             error_code: record.try_decode()?,
             created_at: record.try_decode()?,
             updated_at: record.try_decode()?,
+            shared_name_key: record.try_decode()?,
         })
     }
 }
