@@ -4,6 +4,10 @@
 # of the same server in the same run, and reports requests/s, p50 and p99 for each, plus the
 # ratios lookup/healthz and search/healthz. Targets (issue #14, pooled over the rounds): lookup
 # >= 0.9 of healthz throughput, search >= 0.5 (issue #4 had set lookup >= 0.8).
+# Beside them, in the same rounds, `body_floor` (bench/catalog/body_floor.rs), a minimal axum
+# server answering two static bodies of healthz's and the lookup's sizes: its ratio is what the
+# lookup's body size alone costs here, and the "body cost" line compares the time per request it
+# adds with the time the lookup adds over healthz.
 #
 # Usage: bench/catalog/run.sh
 # Knobs (environment):
@@ -11,6 +15,7 @@
 #   BENCH_REV           build this git revision (exported with `git archive` to a directory under
 #                       /tmp) instead of the working tree, e.g. when the tree is mid-edit
 #   FEEDWATCH_BIN       use this binary instead of building one
+#   BODY_FLOOR_BIN      use this body_floor binary (default: examples/ beside the feedwatch binary)
 #   BENCH_THREADS       wrk threads            (default 2)
 #   BENCH_CONNECTIONS   wrk connections        (default 32)
 #   BENCH_DURATION      measured run per endpoint (default 10s)
@@ -59,10 +64,12 @@ else
     fi
   fi
   log "building the release binary from $src_dir (target dir: $target_dir)"
-  (cd "$src_dir" && CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --bin feedwatch)
+  (cd "$src_dir" && CARGO_TARGET_DIR="$target_dir" cargo build --release --locked --bin feedwatch --example body_floor)
   bin="$target_dir/release/feedwatch"
 fi
+floor_bin="${BODY_FLOOR_BIN:-${bin%/*}/examples/body_floor}"
 [[ -x $bin ]] || { log "no executable at $bin"; exit 1; }
+[[ -x $floor_bin ]] || { log "no body_floor executable at $floor_bin (set BODY_FLOOR_BIN)"; exit 1; }
 
 # --- server --------------------------------------------------------------------------------
 key="$(new_api_key)"
@@ -71,11 +78,12 @@ auth="Authorization: Bearer $key"
 tmp="$(mktemp -d /tmp/feedwatch-bench.XXXXXX)"
 # When run as root the private PostgreSQL runs as `postgres`, which must traverse this directory.
 chmod 711 "$tmp"
-server_pid=""
+server_pid="" floor_pid=""
 
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  stop_process "$floor_pid"
   stop_process "$server_pid"
   if [[ $status -ne 0 && -s $tmp/server.err ]]; then
     log "last lines of the server's stderr:"
@@ -98,15 +106,23 @@ declare -A path=(
   [lookup]="/v1/errors/102"
   [search]="/v1/errors?q=password%20changed"
 )
+declare -A url
+for name in "${names[@]}"; do url[$name]="$base${path[$name]}"; done
 
 # Each endpoint must answer 200 before it is loaded; note the (uncompressed) body size, which
 # is what wrk receives since it sends no Accept-Encoding.
 declare -A size
 for name in "${names[@]}"; do
-  read -r code bytes < <(curl -sS -o /dev/null -w '%{http_code} %{size_download}\n' -H "$auth" "$base${path[$name]}")
+  read -r code bytes < <(curl -sS -o /dev/null -w '%{http_code} %{size_download}\n' -H "$auth" "${url[$name]}")
   [[ $code == 200 ]] || { log "GET ${path[$name]} answered $code, expected 200"; exit 1; }
   size[$name]=$bytes
 done
+"$floor_bin" --small "${size[healthz]}" --large "${size[lookup]}" >"$tmp/floor.out" 2>"$tmp/floor.err" &
+floor_pid=$!
+floor_addr="$(wait_for_address "$tmp/floor.out" body_floor "$floor_pid")"
+path[floor_small]="/small (body_floor)"; url[floor_small]="http://$floor_addr/small"; size[floor_small]="${size[healthz]}"
+path[floor_large]="/large (body_floor)"; url[floor_large]="http://$floor_addr/large"; size[floor_large]="${size[lookup]}"
+names+=(floor_small floor_large)
 
 # --- load ----------------------------------------------------------------------------------
 wrk_version="$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' || true)"
@@ -130,7 +146,7 @@ log "wrk -t$threads -c$connections -d$duration (warm-up $warmup per endpoint), $
 declare -A res   # res[round:name] = "requests duration_us bytes rps p50 p90 p99 max non2xx sockerr"
 declare -A cpu   # cpu[round:name] = the server process's own CPU time (user+system) per request, µs
 clk_tck="$(getconf CLK_TCK)"
-server_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+server_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 invalid=0
 run_wrk() {   # run_wrk DURATION URL [extra wrk args...]
   local d="$1" url="$2"; shift 2
@@ -138,12 +154,12 @@ run_wrk() {   # run_wrk DURATION URL [extra wrk args...]
 }
 for round in $(seq 1 "$rounds"); do
   for name in "${names[@]}"; do
-    url="$base${path[$name]}"
-    run_wrk "$warmup" "$url" >/dev/null
-    ticks_before="$(server_ticks)"
-    line="$(run_wrk "$duration" "$url" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
+    pid="$server_pid"; [[ $name == floor_* ]] && pid="$floor_pid"
+    run_wrk "$warmup" "${url[$name]}" >/dev/null
+    ticks_before="$(server_ticks "$pid")"
+    line="$(run_wrk "$duration" "${url[$name]}" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
       || { log "wrk produced no result for $name"; exit 1; }
-    ticks_after="$(server_ticks)"
+    ticks_after="$(server_ticks "$pid")"
     res[$round:$name]="${line#BENCH_RESULT }"
     read -r reqs _ _ rps _ _ p99 _ non2xx sockerr <<<"${res[$round:$name]}"
     cpu[$round:$name]="$(awk -v t="$((ticks_after - ticks_before))" -v hz="$clk_tck" -v n="$reqs" \
@@ -169,12 +185,14 @@ echo "wrk -t$threads -c$connections -d$duration, warm-up $warmup; $(nproc) CPUs 
 echo "response bodies: healthz ${size[healthz]} B, lookup ${size[lookup]} B, search ${size[search]} B"
 for round in $(seq 1 "$rounds"); do
   echo
-  printf '%-6s %-8s %-34s %12s %9s %9s %9s %13s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x healthz' 'srv CPU us/req'
+  printf '%-6s %-11s %-34s %12s %9s %9s %9s %13s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x base' 'srv CPU us/req'
   read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
+  read -r _ _ _ floor_base_rps _ <<<"${res[$round:floor_small]}"
   for name in "${names[@]}"; do
     read -r _ _ _ rps p50 _ p99 _ <<<"${res[$round:$name]}"
-    printf '%-6s %-8s %-34s %12.1f %9s %9s %9s %13s\n' "$round" "$name" "${path[$name]}" "$rps" \
-      "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$base_rps")" "${cpu[$round:$name]}"
+    against="$base_rps"; [[ $name == floor_* ]] && against="$floor_base_rps"
+    printf '%-6s %-11s %-34s %12.1f %9s %9s %9s %13s\n' "$round" "$name" "${path[$name]}" "$rps" \
+      "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$against")" "${cpu[$round:$name]}"
   done
   read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
   read -r _ _ _ search_rps _ <<<"${res[$round:search]}"
@@ -196,6 +214,14 @@ pooled_lookup="$(ratio "$(pooled lookup)" "$(pooled healthz)")"
 pooled_search="$(ratio "$(pooled search)" "$(pooled healthz)")"
 if ge "$pooled_lookup" "$target_ratio" && ge "$pooled_search" "$search_target_ratio"; then pooled_verdict="met"; else pooled_verdict="MISSED"; fi
 echo "pooled over $rounds rounds: lookup/healthz = $pooled_lookup, search/healthz = $pooled_search (targets $target_ratio and $search_target_ratio: $pooled_verdict); median round: lookup/healthz = $(median_ratio lookup)"
+# What the lookup's body size alone costs: the same two sizes from a server that does nothing
+# else. Times are the machine's per request (1 / requests/s, pooled), wrk's reading included.
+us_per_request() { awk -v n="$rounds" -v sum="$(pooled "$1")" 'BEGIN{printf "%.1f", (sum > 0 ? 1e6 * n / sum : 0)}'; }
+pooled_floor="$(ratio "$(pooled floor_large)" "$(pooled floor_small)")"
+floor_body_us="$(awk -v a="$(us_per_request floor_large)" -v b="$(us_per_request floor_small)" 'BEGIN{printf "%.1f", a - b}')"
+lookup_extra_us="$(awk -v a="$(us_per_request lookup)" -v b="$(us_per_request healthz)" 'BEGIN{printf "%.1f", a - b}')"
+headroom_us="$(awk -v b="$(us_per_request healthz)" -v t="$target_ratio" 'BEGIN{printf "%.1f", b / t - b}')"
+echo "body floor (${size[lookup]} B vs ${size[healthz]} B from body_floor): large/small = $pooled_floor; the body alone adds $floor_body_us us per request, the lookup adds $lookup_extra_us us over healthz, and the lookup target allows $headroom_us us"
 echo
 
 # JSON, written by hand to need nothing beyond bash and awk.
@@ -234,6 +260,8 @@ echo
       "$([[ $round -lt $rounds ]] && echo ,)"
   done
   printf '  ],\n'
+  printf '  "body_floor": {"large_over_small": %s, "body_us_per_request": %s, "lookup_extra_us_per_request": %s, "target_allows_us_per_request": %s},\n' \
+    "$pooled_floor" "$floor_body_us" "$lookup_extra_us" "$headroom_us"
   printf '  "target": {"lookup_over_healthz_at_least": %s, "search_over_healthz_at_least": %s, "pooled_lookup_over_healthz": %s, "pooled_search_over_healthz": %s, "met_pooled": %s, "met_in_every_round": %s},\n' \
     "$target_ratio" "$search_target_ratio" "$pooled_lookup" "$pooled_search" "$([[ $pooled_verdict == met ]] && echo true || echo false)" "$met_all"
   printf '  "valid": %s\n' "$([[ $invalid -eq 0 ]] && echo true || echo false)"
