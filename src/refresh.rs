@@ -10,7 +10,7 @@ pub mod schedule;
 pub mod store;
 pub mod writer;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -25,11 +25,20 @@ pub use writer::Writer;
 pub const KIND: &str = "refresh";
 
 /// How far back a refresh asks when the connection never succeeded.
-pub(crate) const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
+const FIRST_HISTORY: TimeDelta = TimeDelta::days(90);
 /// Sandbox institutions are seeded as `sandbox-<the sandbox's slug>`.
 pub const SANDBOX_SLUG_PREFIX: &str = "sandbox-";
 /// Re-read this much before the last success, to see corrections and removals.
-pub(crate) const OVERLAP: TimeDelta = TimeDelta::days(14);
+const OVERLAP: TimeDelta = TimeDelta::days(14);
+
+/// Where a refresh's window starts: the overlap before the last success, or the first history
+/// when there was none, at midnight (UTC) of that day. Whole days let a repeat refresh recognise
+/// the days it re-reads as they were and leave them alone (`feed::store::apply_statements`); a
+/// window starting mid-day would make its first day differ every time.
+pub(crate) fn window_start(last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let start = last_success.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
+    start.date_naive().and_time(NaiveTime::MIN).and_utc()
+}
 
 /// Why a refresh was asked for; shown in its history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::writer::{Context, Success, Writer, Written};
-use super::{FIRST_HISTORY, OVERLAP, SANDBOX_SLUG_PREFIX, retry};
+use super::{SANDBOX_SLUG_PREFIX, retry, window_start};
 use crate::catalog::{CatalogHandle, Code};
 use crate::connection::lifecycle::{self, Failed, Subject};
 use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
@@ -93,7 +93,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(Outcome::Snooze { after: super::bulkhead::wait_when_full(), reason });
         };
         let now = Utc::now();
-        let window_start = target.last_success_at.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
+        let window_start = window_start(target.last_success_at, now);
         let fetched = match self.prepare(&target, institution.as_ref()) {
             Ok((settings, credentials)) => {
                 let request = FetchRequest {

@@ -11,6 +11,7 @@ mod connections;
 mod console;
 mod conventions;
 mod credentials_canary;
+mod day_skips;
 mod errors;
 mod failover;
 mod health;

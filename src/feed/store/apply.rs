@@ -3,12 +3,13 @@
 //! "nothing new" check, the adoption of imported rows and the upsert are one statement each for
 //! the whole batch, whatever its number of connections, accounts and transactions (issue #17).
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
 use crate::feed::coverage::Source;
+use crate::feed::digest::DayDigests;
 use crate::feed::identity::{Facts, synthetic_keys};
 use crate::feed::{Changes, ReportedTransaction};
 
@@ -39,6 +40,7 @@ pub async fn apply_statements(
     let today = Utc::now().date_naive();
     let digests: Vec<Vec<u8>> =
         statements.iter().map(|statement| crate::feed::digest::of(&statement.accounts)).collect();
+    let day_digests: Vec<DayDigests> = statements.iter().map(|statement| DayDigests::of(&statement.accounts)).collect();
     let wanted: Vec<(Uuid, NaiveDate, NaiveDate)> = statements
         .iter()
         .flat_map(|statement| {
@@ -49,46 +51,108 @@ pub async fn apply_statements(
     let applied: Vec<Applied<'_>> = statements
         .iter()
         .zip(&digests)
-        .map(|(statement, digest)| Applied {
+        .zip(&day_digests)
+        .map(|((statement, digest), days)| Applied {
             connection_id: statement.connection_id,
             digest,
+            // After a statement with a silent account, whose posted rows were kept rather than
+            // removed, the stored days are not what it reported: no day of the next one is skipped.
+            days: (!statement.accounts.iter().any(|(_, reported)| reported.is_empty())).then(|| days.encode()),
             window_start: statement.window_start,
         })
         .collect();
-    let unchanged = cover(&mut *conn, &wanted, Source::Feed, &applied).await?;
-    let (changing, changing_at): (Vec<&Applied<'_>>, Vec<usize>) = applied
-        .iter()
-        .enumerate()
-        .filter(|(n, _)| !unchanged.get(*n).copied().unwrap_or(false))
-        .map(|(n, applied)| (applied, n))
-        .unzip();
+    let recorded = cover(&mut *conn, &wanted, Source::Feed, &applied).await?;
     let mut changes = vec![Changes::default(); statements.len()];
-    if changing.is_empty() {
+    let mut writes = Vec::new();
+    let mut changing = Vec::new();
+    let mut changing_at = Vec::new();
+    for (n, (statement, recorded)) in statements.iter().zip(recorded).enumerate() {
+        if recorded.unchanged {
+            continue;
+        }
+        let earlier = recorded.days.as_deref().and_then(DayDigests::decode);
+        writes.push(Writes::of(statement, &day_digests[n], earlier.as_ref()));
+        changing.push(&applied[n]);
+        changing_at.push(n);
+    }
+    if writes.is_empty() {
         return Ok(changes);
     }
-    let to_apply: Vec<&Statement<'_>> = changing_at.iter().map(|n| &statements[*n]).collect();
-    adopt_imported(&mut *conn, &to_apply).await?;
-    let counted = upsert(conn, &to_apply, &changing).await?;
+    adopt_imported(&mut *conn, &writes).await?;
+    let counted = upsert(conn, &writes, &changing).await?;
     for (n, counted) in changing_at.into_iter().zip(counted) {
         changes[n] = counted;
     }
     Ok(changes)
 }
 
+/// What one connection's statement writes: each account's reported rows less the days that its
+/// last apply already wrote as they are now, and where its removals start.
+struct Writes<'a> {
+    connection_id: Uuid,
+    accounts: Vec<AccountWrites<'a>>,
+}
+
+struct AccountWrites<'a> {
+    account_id: Uuid,
+    rows: Vec<&'a ReportedTransaction>,
+    /// The window's start, or the first day on which the statement differs from the last one.
+    removals_from: DateTime<Utc>,
+    /// The bank reported no transaction at all for it (then only pending ones are removed).
+    silent: bool,
+}
+
+impl<'a> Writes<'a> {
+    /// `earlier`: the days the connection's last apply reported, when nothing of its feed changed
+    /// since and its window started no later. A day reported as it was then is left out of the
+    /// upsert and of the removals: applying it again would add, modify and remove nothing, as the
+    /// whole statement's digest already says when every day is the same. The days skipped are
+    /// the window's first ones, up to the first that differs, so the removals keep one lower
+    /// bound per account. A window starts at midnight (`refresh::window_start`), so its first day
+    /// is whole in both statements.
+    fn of(statement: &Statement<'a>, days: &DayDigests, earlier: Option<&DayDigests>) -> Self {
+        let from = statement.window_start.date_naive();
+        let accounts = statement
+            .accounts
+            .iter()
+            .map(|(account_id, reported)| {
+                let silent = reported.is_empty();
+                let differs_from = match earlier {
+                    Some(earlier) if !silent => days.first_difference(earlier, *account_id, from),
+                    _ => Some(from),
+                };
+                let skipped = |day: NaiveDate| day >= from && differs_from.is_none_or(|differs| day < differs);
+                AccountWrites {
+                    account_id: *account_id,
+                    rows: reported.iter().filter(|t| !skipped(t.posted_at.date_naive())).collect(),
+                    removals_from: match differs_from {
+                        Some(day) if day > from => day.and_time(NaiveTime::MIN).and_utc(),
+                        Some(_) => statement.window_start,
+                        // Every day is as it was: nothing from the window on is removed.
+                        None => DateTime::<Utc>::MAX_UTC,
+                    },
+                    silent,
+                }
+            })
+            .collect();
+        Self { connection_id: statement.connection_id, accounts }
+    }
+}
+
 /// The upsert of [`apply_statements`] for the statements that changed something.
 async fn upsert(
     conn: &mut PgConnection,
-    statements: &[&Statement<'_>],
+    writes: &[Writes<'_>],
     applied: &[&Applied<'_>],
 ) -> Result<Vec<Changes>, sqlx::Error> {
     let rows = || {
-        statements.iter().flat_map(|statement| {
-            statement.accounts.iter().flat_map(move |(account_id, reported)| {
-                reported.iter().map(move |t| (statement.connection_id, *account_id, t))
+        writes.iter().flat_map(|writes| {
+            writes.accounts.iter().flat_map(move |account| {
+                account.rows.iter().map(move |t| (writes.connection_id, account.account_id, *t))
             })
         })
     };
-    let accounts = || statements.iter().flat_map(|statement| statement.accounts.iter().map(move |a| (statement, a)));
+    let accounts = || writes.iter().flat_map(|writes| writes.accounts.iter());
     let row_connections: Vec<Uuid> = rows().map(|(connection_id, _, _)| connection_id).collect();
     let row_accounts: Vec<Uuid> = rows().map(|(_, account_id, _)| account_id).collect();
     let ids: Vec<Uuid> = rows().map(|_| Uuid::now_v7()).collect();
@@ -101,14 +165,15 @@ async fn upsert(
     let checks: Vec<&str> = rows().map(|(_, _, t)| t.check_number.as_str()).collect();
     let pending: Vec<bool> = rows().map(|(_, _, t)| t.pending).collect();
     let replaces: Vec<Option<&str>> = rows().map(|(_, _, t)| t.replaces_fitid.as_deref()).collect();
-    let account_ids: Vec<Uuid> = accounts().map(|(_, (account_id, _))| *account_id).collect();
-    let account_windows: Vec<DateTime<Utc>> = accounts().map(|(statement, _)| statement.window_start).collect();
-    let silent: Vec<bool> = accounts().map(|(_, (_, reported))| reported.is_empty()).collect();
+    let account_ids: Vec<Uuid> = accounts().map(|account| account.account_id).collect();
+    let account_windows: Vec<DateTime<Utc>> = accounts().map(|account| account.removals_from).collect();
+    let silent: Vec<bool> = accounts().map(|account| account.silent).collect();
     // The index probe's lower bound; each account's own window is applied to what it reads.
     let earliest = account_windows.iter().min().copied().unwrap_or_else(Utc::now);
     let connection_ids: Vec<Uuid> = applied.iter().map(|applied| applied.connection_id).collect();
     let digests: Vec<&[u8]> = applied.iter().map(|applied| applied.digest).collect();
     let windows: Vec<DateTime<Utc>> = applied.iter().map(|applied| applied.window_start).collect();
+    let days: Vec<Option<&[u8]>> = applied.iter().map(|applied| applied.days.as_deref()).collect();
     let counts = sqlx::query!(
         r#"with reported as (
                select * from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[], $6::numeric[],
@@ -166,8 +231,8 @@ async fn upsert(
                returning f.connection_id, f.change_seq
            ),
            applied as (
-               select * from unnest($16::uuid[], $17::bytea[], $18::timestamptz[])
-                   with ordinality as s(connection_id, digest, window_start, n)
+               select * from unnest($16::uuid[], $17::bytea[], $18::timestamptz[], $20::bytea[])
+                   with ordinality as s(connection_id, digest, window_start, days, n)
            ),
            upserts as (
                select connection_id, count(*) filter (where inserted) as added,
@@ -180,14 +245,16 @@ async fn upsert(
            -- What was applied, with each connection's newest change after it: the snapshot's
            -- newest (earlier statements of this transaction included) or one this statement made.
            remembered as (
-               insert into feed_digest (connection_id, digest, window_start, change_seq)
+               insert into feed_digest (connection_id, digest, window_start, change_seq, days)
                select s.connection_id, s.digest, s.window_start,
                       greatest((select coalesce(max(t.change_seq), 0) from feed_transaction t
                                 where t.connection_id = s.connection_id),
-                               u.newest, m.newest)
+                               u.newest, m.newest),
+                      s.days
                from applied s left join upserts u using (connection_id) left join removals m using (connection_id)
                on conflict (connection_id) do update
-               set digest = excluded.digest, window_start = excluded.window_start, change_seq = excluded.change_seq
+               set digest = excluded.digest, window_start = excluded.window_start, change_seq = excluded.change_seq,
+                   days = excluded.days
            )
            select coalesce(u.added, 0) as "added!", coalesce(u.modified, 0) as "modified!",
                   coalesce(m.removed, 0) as "removed!"
@@ -212,6 +279,7 @@ async fn upsert(
         &digests as &[&[u8]],
         &windows,
         earliest,
+        &days as &[Option<&[u8]>],
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -225,17 +293,21 @@ async fn upsert(
 /// Imported rows the bank now reports become the feed's: by FITID when the file had the
 /// bank's, else by synthetic identity (`identity`), so an import and a later refresh of the
 /// same days leave one transaction each. An adopted row takes the bank's FITID.
-async fn adopt_imported(conn: &mut PgConnection, statements: &[&Statement<'_>]) -> Result<(), sqlx::Error> {
+///
+/// Rows are left out by whole days only: a synthetic identity counts its occurrences within a
+/// day, so the keys of the days kept are those of the whole statement.
+async fn adopt_imported(conn: &mut PgConnection, writes: &[Writes<'_>]) -> Result<(), sqlx::Error> {
     let mut account_ids = Vec::new();
     let mut keys = Vec::new();
     let mut fitids = Vec::new();
-    for (account_id, reported) in statements.iter().flat_map(|statement| statement.accounts.iter()) {
-        let facts: Vec<Facts<'_>> = reported
+    for account in writes.iter().flat_map(|writes| writes.accounts.iter()) {
+        let facts: Vec<Facts<'_>> = account
+            .rows
             .iter()
             .map(|t| Facts { day: t.posted_at.date_naive(), amount: t.amount, payee: &t.name })
             .collect();
-        for (key, transaction) in synthetic_keys(&facts).into_iter().zip(reported.iter()) {
-            account_ids.push(*account_id);
+        for (key, transaction) in synthetic_keys(&facts).into_iter().zip(account.rows.iter()) {
+            account_ids.push(account.account_id);
             keys.push(key);
             fitids.push(transaction.fitid.as_str());
         }
@@ -292,7 +364,17 @@ pub async fn record_coverage(
 struct Applied<'a> {
     connection_id: Uuid,
     digest: &'a [u8],
+    /// Its days ([`DayDigests::encode`]), or None when the next statement may skip none.
+    days: Option<Vec<u8>>,
     window_start: DateTime<Utc>,
+}
+
+/// What a connection's last apply left, as [`cover`] reads it.
+struct Recorded {
+    /// The same digest: applying again would change nothing.
+    unchanged: bool,
+    /// Its days, when nothing of its feed changed since and its window started no later.
+    days: Option<Vec<u8>>,
 }
 
 /// [`record_coverage`] for several accounts, each with its days, and in the same round trip,
@@ -306,14 +388,14 @@ async fn cover(
     wanted: &[(Uuid, NaiveDate, NaiveDate)],
     source: Source,
     applied: &[Applied<'_>],
-) -> Result<Vec<bool>, sqlx::Error> {
+) -> Result<Vec<Recorded>, sqlx::Error> {
     let account_ids: Vec<Uuid> = wanted.iter().map(|(account_id, _, _)| *account_id).collect();
     let froms: Vec<NaiveDate> = wanted.iter().map(|(_, from, _)| *from).collect();
     let tos: Vec<NaiveDate> = wanted.iter().map(|(_, _, to)| *to).collect();
     let connection_ids: Vec<Uuid> = applied.iter().map(|applied| applied.connection_id).collect();
     let digests: Vec<&[u8]> = applied.iter().map(|applied| applied.digest).collect();
     let windows: Vec<DateTime<Utc>> = applied.iter().map(|applied| applied.window_start).collect();
-    sqlx::query_scalar!(
+    let rows = sqlx::query!(
         r#"with wanted as (
                select * from unnest($1::uuid[], $2::date[], $3::date[]) as w(account_id, from_day, to_day)
            ),
@@ -338,14 +420,15 @@ async fn cover(
                from uncovered u left join merged m on m.account_id = u.account_id
                group by u.account_id
            )
-           select exists (
-               select 1 from feed_digest d
-               where d.connection_id = s.connection_id and d.digest = s.digest and d.window_start <= s.window_start
-                 and d.change_seq = (select coalesce(max(t.change_seq), 0) from feed_transaction t
-                                     where t.connection_id = s.connection_id)
-           ) as "applied!"
+           select coalesce(d.digest = s.digest, false) as "unchanged!", d.days
            from unnest($5::uuid[], $6::bytea[], $7::timestamptz[]) with ordinality
                 as s(connection_id, digest, window_start, n)
+                left join lateral (
+                    select d.digest, d.days from feed_digest d
+                    where d.connection_id = s.connection_id and d.window_start <= s.window_start
+                      and d.change_seq = (select coalesce(max(t.change_seq), 0) from feed_transaction t
+                                          where t.connection_id = s.connection_id)
+                ) d on true
            order by s.n"#,
         &account_ids,
         &froms,
@@ -356,5 +439,6 @@ async fn cover(
         &windows,
     )
     .fetch_all(executor)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|row| Recorded { unchanged: row.unchanged, days: row.days }).collect())
 }
