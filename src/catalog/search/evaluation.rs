@@ -8,8 +8,9 @@
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
-//! failures; "fresh11" (session 11), "fresh12" (session 12) and "fresh13" (session 13) are the
-//! splits still never studied: only their totals are printed.
+//! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
+//! made its questions examples; "fresh12" (session 12) and "fresh13" (session 13) are the splits
+//! still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -106,12 +107,12 @@ const SPLITS: [Split; 10] = [
     Split::Fresh13,
 ];
 
-/// Search learns from the studied splits and from nothing else: a held-out question (fresh11,
-/// fresh12, fresh13), or one that differs from a studied question only in case, would be its own
+/// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
+/// fresh13), or one that differs from a studied question only in case, would be its own
 /// nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh11, Split::Fresh12, Split::Fresh13];
+    let held_out = [Split::Fresh12, Split::Fresh13];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -212,7 +213,8 @@ fn plain_language_questions_find_their_entry_first() {
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
 /// as the ranking improves, never lower them to let a change through. Since session 12 the
 /// studied splits are training data (`Split::trains`): their floors still guard against a change that
-/// loses ground, but what they reach says nothing about unseen questions; fresh11-13 do.
+/// loses ground, but what they reach says nothing about unseen questions; fresh12 and fresh13 do
+/// (fresh11 did until session 14 made it a studied split).
 #[test]
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
@@ -249,7 +251,10 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
         // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
-        // and 68), MRR 0.732.
+        // and 68), MRR 0.732. Session 14 made it a studied split: its questions became examples
+        // of the vote, each its own nearest neighbour, and it reached 0.732 / 1.000 (60 and 82 of 82), MRR 0.850.
+        // That jump is not a gain of the ranking, only training data measured on itself; the floor
+        // stays where the unseen figure put it.
         (scores.split(Split::Fresh11), 0.621, 0.829, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
