@@ -81,11 +81,20 @@ impl Split {
     }
 }
 
+/// Examples left out of the vote, for the evaluation: one question (lowercased), read as if it
+/// were not an example, or a whole split, read as if it had never been written.
+#[cfg(test)]
+#[derive(Debug, Clone, PartialEq)]
+pub(in crate::catalog) enum LeftOut {
+    Question(String),
+    Split(Split),
+}
+
 #[cfg(test)]
 thread_local! {
-    /// A question (lowercased) left out of the vote on this thread: the evaluation reads each
-    /// studied question as if it were not an example, the nearest a studied split comes to unseen.
-    pub(in crate::catalog) static LEFT_OUT: std::cell::RefCell<Option<String>> =
+    /// What this thread's searches leave out of the vote: the evaluation reads each studied
+    /// question as if it were not an example, the nearest a studied split comes to unseen.
+    pub(in crate::catalog) static LEFT_OUT: std::cell::RefCell<Option<LeftOut>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -97,9 +106,9 @@ pub(super) struct Examples {
     postings: HashMap<Feature, Vec<(usize, f64)>>,
     /// Each example's entries, a vote shared between them.
     labels: Vec<Vec<Doc>>,
-    /// Each example's text, lowercased, for leaving one out (`LEFT_OUT`).
+    /// Each example's text, lowercased, and split, for leaving some out (`LEFT_OUT`).
     #[cfg(test)]
-    texts: Vec<String>,
+    texts: Vec<(String, Split)>,
 }
 
 impl Examples {
@@ -136,7 +145,7 @@ impl Examples {
             .collect();
         #[cfg(test)]
         {
-            built.texts = examples.iter().map(|example| example.q.to_lowercase()).collect();
+            built.texts = examples.iter().map(|example| (example.q.to_lowercase(), example.set)).collect();
         }
         built
     }
@@ -152,8 +161,13 @@ impl Examples {
         }
         #[cfg(test)]
         LEFT_OUT.with_borrow(|left_out| {
-            for (text, similarity) in self.texts.iter().zip(similarity.iter_mut()) {
-                if left_out.as_ref() == Some(text) {
+            for ((text, split), similarity) in self.texts.iter().zip(similarity.iter_mut()) {
+                let out = match left_out {
+                    Some(LeftOut::Question(question)) => question == text,
+                    Some(LeftOut::Split(left_out)) => left_out == split,
+                    None => false,
+                };
+                if out {
                     *similarity = 0.0;
                 }
             }
