@@ -2,7 +2,8 @@
 //! one file for learning and measuring, so a held-out split cannot leak into a copy): a question is compared
 //! with every example as the ranker reads both (terms and concepts with their weights, adjacent
 //! word pairs, weighted by rarity among the examples), and the ten most alike vote for the
-//! entries they were labelled with, each by its similarity.
+//! entries they were labelled with, each by its share of their similarity (since session 14; by
+//! its similarity itself before).
 //!
 //! Hand-written reading rules lifted the studied questions far more than unseen ones; an example
 //! carries a phrasing to its entry without anyone writing a rule for it. Measured in session 12
@@ -150,7 +151,8 @@ impl Examples {
         built
     }
 
-    /// Each entry's vote from the examples most like the question read as `reading`.
+    /// Each entry's vote from the examples most like the question read as `reading`: the votes
+    /// add up to one when any example is alike at all.
     pub(super) fn votes(&self, reading: &Reading, entries: usize) -> Vec<f32> {
         let mut votes = vec![0.0_f32; entries];
         let mut similarity = vec![0.0_f64; self.labels.len()];
@@ -181,10 +183,13 @@ impl Examples {
             nearest.select_nth_unstable_by(NEIGHBOURS - 1, nearer);
             nearest.truncate(NEIGHBOURS);
         }
+        // Each neighbour's share of their similarity: the votes add up to one however alike the
+        // neighbours are, so that near-duplicates of other questions do not drown the text.
+        let total: f64 = nearest.iter().map(|(_, similarity)| similarity).sum();
         for (example, similarity) in nearest {
             let labels = &self.labels[example];
             for doc in labels {
-                votes[*doc as usize] += (similarity / labels.len() as f64) as f32;
+                votes[*doc as usize] += (similarity / total / labels.len() as f64) as f32;
             }
         }
         votes
