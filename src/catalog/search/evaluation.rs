@@ -202,7 +202,10 @@ fn evaluate() -> Evaluation {
 /// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
 /// questions 0.837/0.939; after session 12, whose examples are the studied splits, the unseen
 /// fresh11 0.622/0.829 and fresh12 0.597/0.887; in session 13 the new unseen fresh13
-/// 0.567/0.883), so it runs on demand:
+/// 0.567/0.883; after session 14, which made fresh11 a studied split, the unseen fresh12
+/// 0.629/0.871 and fresh13 0.600/0.883 (75 and 107 of 122 together, 71 and 108 before it),
+/// fresh11 with each question left out of the examples 0.707/0.878, all 749 questions
+/// 0.872/0.969), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -222,52 +225,70 @@ fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
+        // Session 14: 111 of 114 first, as it began (the floor said 110).
+        (&scores.first_holdout, 0.973, 1.0, "hold<s6"),
         (scores.split(Split::Dev), 0.977, 0.984, "dev"),
         // Session 11: 125 of 129 in the top 3 after its misspelling rule.
-        (scores.split(Split::Holdout), 0.93, 0.968, "holdout"),
-        (scores.split(Split::Fresh), 0.899, 0.979, "fresh"),
+        // Session 14 (its own figures, the examples included): 122 and 128 of 129, as it began.
+        (scores.split(Split::Holdout), 0.945, 0.992, "holdout"),
+        // Session 14: 48 and 50 of 50, as it began.
+        (scores.split(Split::Fresh), 0.959, 1.0, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
         // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
         // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
         // Session 11 raised it again to what its changes reached: 39 first, 43 in the top 3.
-        (scores.split(Split::Blind), 0.847, 0.934, "blind"),
+        // Session 14 (training data since session 12): 42 and 45 of 46 when it began, 42 and 44
+        // after it; the third place went with the examples' new vote, which places 4 more
+        // studied questions first when each split is left out of the examples.
+        (scores.split(Split::Blind), 0.913, 0.956, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        // After session 10: 44 and 51 of 51; after session 11: 46 and 51.
-        (scores.split(Split::Fresh8), 0.901, 1.0, "fresh8"),
+        // After session 10: 44 and 51 of 51; after session 11: 46 and 51; session 14: 50 and 51
+        // when it began, 51 and 51 after it.
+        (scores.split(Split::Fresh8), 1.0, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
-        // After session 10: 51 and 59 of 61.
-        (scores.split(Split::Fresh9), 0.836, 0.967, "fresh9"),
+        // After session 10: 51 and 59 of 61. Session 14: 58 and 61 when it began, 55 and 61
+        // after it (the examples' new vote lets a question's own example count for less).
+        (scores.split(Split::Fresh9), 0.901, 1.0, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
-        (scores.split(Split::Fresh10), 0.644, 0.855, "fresh10"),
+        // Training data since session 12: 65 and 76 when session 14 began, 70 and 76 after it
+        // (with each question left out of the examples, 56 and 68 -> 66 and 74).
+        (scores.split(Split::Fresh10), 0.921, 1.0, "fresh10"),
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
         // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
-        // and 68), MRR 0.732. Session 14 made it a studied split: its questions became examples
-        // of the vote, each its own nearest neighbour, and it reached 0.732 / 1.000 (60 and 82 of 82), MRR 0.850.
-        // That jump is not a gain of the ranking, only training data measured on itself; the floor
-        // stays where the unseen figure put it.
-        (scores.split(Split::Fresh11), 0.621, 0.829, "fresh11"),
+        // and 68), MRR 0.732. Session 14 made it a studied split: its questions became examples of
+        // the vote, each its own nearest neighbour, and it reached 0.732 / 1.000 (60 and 82), MRR
+        // 0.850, with no change to the ranking. That jump is not a gain, only training data
+        // measured on itself. After session 14's changes: 0.744 / 0.963 (61 and 79), MRR 0.849;
+        // with each question left out of the examples 0.610 / 0.841 (50 and 69) before them and
+        // 0.707 / 0.878 (58 and 72) after, and that is the figure to compare with the unseen one.
+        (scores.split(Split::Fresh11), 0.743, 0.963, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
         // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
-        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743.
-        (scores.split(Split::Fresh12), 0.596, 0.887, "fresh12"),
+        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743. Session 14's
+        // fresh11 examples cost it one top-3 place at once (54 of 62, with no ranking change);
+        // after session 14's changes 0.629 / 0.871 (39 and 54), MRR 0.759. The top-3 floor is
+        // left at 55, not lowered: this assertion fails until a change wins the place back (with
+        // fresh11 left out of the examples, the session-14 ranking places 55).
+        (scores.split(Split::Fresh12), 0.629, 0.887, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
-        // examples' vote: 0.567 / 0.883 (34 and 53 of 60), MRR 0.714. Never studied.
-        (scores.split(Split::Fresh13), 0.566, 0.883, "fresh13"),
+        // examples' vote: 0.567 / 0.883 (34 and 53 of 60), MRR 0.714. Never studied. Session 14's
+        // fresh11 examples cost it one top-3 place (52); after session 14's changes 0.600 /
+        // 0.883 (36 and 53), MRR 0.728.
+        (scores.split(Split::Fresh13), 0.599, 0.883, "fresh13"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
