@@ -205,7 +205,7 @@ fn evaluate() -> Evaluation {
 /// 0.567/0.883; after session 14, which made fresh11 a studied split, the unseen fresh12
 /// 0.629/0.871 and fresh13 0.600/0.883 (75 and 107 of 122 together, 71 and 108 before it),
 /// fresh11 with each question left out of the examples 0.707/0.878, all 749 questions
-/// 0.872/0.969), so it runs on demand:
+/// 0.873/0.969), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -252,9 +252,10 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
-        // After session 10: 51 and 59 of 61. Session 14: 58 and 61 when it began, 55 and 61
-        // after it (the examples' new vote lets a question's own example count for less).
-        (scores.split(Split::Fresh9), 0.901, 1.0, "fresh9"),
+        // After session 10: 51 and 59 of 61. Session 14: 58 and 61 when it began, 56 and 61
+        // after it (the examples' new vote lets a question's own example count for less; with
+        // each question left out of the examples, 52 and 60 -> 57 and 61).
+        (scores.split(Split::Fresh9), 0.918, 1.0, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
