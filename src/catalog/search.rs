@@ -33,6 +33,12 @@ pub struct Hit {
 /// above any similarity of words.
 const MENTIONED: f32 = 900.0;
 
+/// What a bare HTTP status said in a sentence ("it just gives us a 500") adds to the text score of
+/// the entry it is an alias of, where the best entry's words count 1. Every service answers with
+/// these numbers, each meaning its own thing (an aggregator's 500 is not the bank's server), so
+/// without the namespace named the number is one more word, not the person naming the entry.
+const STATUS_SAID: f32 = 0.5;
+
 /// Text hits scoring below this share of the best one matched only words every entry uses
 /// ("bank", "account"): noise in a list a helpdesk agent reads, so they are left out.
 const RELEVANCE_FLOOR: f32 = 0.1;
@@ -49,7 +55,14 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
     } else {
         let mut text = index.search_index().text_scores(query);
         hits.extend(exact_hits(index, query));
-        hits.extend(mentioned_codes(index, query, &text));
+        let (mentioned, statuses) = mentioned_codes(index, query, &text);
+        hits.extend(mentioned);
+        for (status, _) in &statuses {
+            match text.iter_mut().find(|(code, _)| code == status) {
+                Some((_, score)) => *score += STATUS_SAID,
+                None => text.push((*status, STATUS_SAID)),
+            }
+        }
         if looks_like_a_code(query) {
             hits.extend(similar_code_hits(index, query));
         }
@@ -57,10 +70,13 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         text.retain(|(code, _)| index.entry(*code).is_some_and(|stored| filters.accept(index, stored)));
         text.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let floor = text.first().map_or(0.0, |(_, best)| best * RELEVANCE_FLOOR);
-        hits.extend(text.into_iter().take_while(|(_, score)| *score >= floor).map(|(code, score)| Hit {
-            code,
-            score,
-            kind: HitKind::Text,
+        hits.extend(text.into_iter().take_while(|(_, score)| *score >= floor).map(|(code, score)| {
+            // A status said is still why its entry matched, among the words.
+            let kind = statuses
+                .iter()
+                .find(|(status, _)| *status == code)
+                .map_or(HitKind::Text, |(_, alias)| HitKind::Alias(alias.clone()));
+            Hit { code, score, kind }
         }));
     }
     let mut seen = HashSet::new();
@@ -96,9 +112,16 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
 /// providers use ("403") names several entries: the sentence's words (`text`) order them. A code
 /// said with a provider ("HTTP 400") is that provider's: another provider's alias of the same
 /// code is not what was meant.
-fn mentioned_codes(index: &CatalogIndex, query: &str, text: &[(Code, f32)]) -> Vec<Hit> {
+///
+/// Returns the hits, and apart the entries of bare HTTP statuses said without a namespace
+/// (`STATUS_SAID`), which only add to the words, with the alias each was said as.
+fn mentioned_codes(
+    index: &CatalogIndex,
+    query: &str,
+    text: &[(Code, f32)],
+) -> (Vec<Hit>, Vec<(Code, NamespacedAlias)>) {
     if !query.contains(char::is_whitespace) {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     let words: Vec<&str> = query
         .split_whitespace()
@@ -111,6 +134,7 @@ fn mentioned_codes(index: &CatalogIndex, query: &str, text: &[(Code, f32)]) -> V
         .filter(|word| index.namespaces().iter().any(|n| n.namespace.eq_ignore_ascii_case(word)))
         .collect();
     let mut hits = Vec::new();
+    let mut statuses = Vec::new();
     for word in words.into_iter().filter(|word| looks_like_a_code(word)) {
         let in_namespace = namespaces.iter().find_map(|namespace| {
             match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
@@ -122,6 +146,11 @@ fn mentioned_codes(index: &CatalogIndex, query: &str, text: &[(Code, f32)]) -> V
         match resolution {
             Resolution::Found { matched: MatchedBy::Alias(_), .. } | Resolution::Ambiguous(_)
                 if !namespaces.is_empty() && in_namespace_of(&resolution, &namespaces).is_none() => {}
+            Resolution::Found { entry, matched: MatchedBy::Alias(alias) }
+                if namespaces.is_empty() && is_http_status(word) =>
+            {
+                statuses.push((entry.entry.code, alias));
+            }
             Resolution::Found { entry, matched } => {
                 hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: hit_kind(matched) });
             }
@@ -138,7 +167,14 @@ fn mentioned_codes(index: &CatalogIndex, query: &str, text: &[(Code, f32)]) -> V
         }
     }
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-    hits
+    (hits, statuses)
+}
+
+/// A number an HTTP answer's status could be: three digits, 100 to 599.
+fn is_http_status(word: &str) -> bool {
+    word.len() == 3
+        && word.chars().all(|c| c.is_ascii_digit())
+        && ('1'..='5').contains(&word.chars().next().unwrap_or('0'))
 }
 
 /// The namespace of a resolved alias when it is one the sentence named.

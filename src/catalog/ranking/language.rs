@@ -45,6 +45,10 @@ pub(super) struct Synonyms {
     /// is the messenger, not the one who must act.
     #[serde(default)]
     reporting: Vec<String>,
+    /// Words before a party that make it the one acted for or on ("stop sharing for the
+    /// aggregator"): a party named after one of these is not who must act.
+    #[serde(default)]
+    recipients: Vec<String>,
     #[serde(default)]
     pronoun: Option<PronounSpec>,
     /// Words that say what was tried ("I tried to reconnect but it times out"): what follows,
@@ -114,14 +118,15 @@ impl Synonyms {
     }
 }
 
-const STOP: u8 = 1;
-const CUE: u8 = 2;
-const RULED_OUT: u8 = 4;
-const DETERMINER: u8 = 8;
-const BLAME: u8 = 16;
-const BREAK: u8 = 32;
-const REPORTING: u8 = 64;
-const ATTEMPT: u8 = 128;
+const STOP: u16 = 1;
+const CUE: u16 = 2;
+const RULED_OUT: u16 = 4;
+const DETERMINER: u16 = 8;
+const BLAME: u16 = 16;
+const BREAK: u16 = 32;
+const REPORTING: u16 = 64;
+const ATTEMPT: u16 = 128;
+const RECIPIENT: u16 = 256;
 
 /// How much a word counts when it only says what was tried.
 const ATTEMPTED: f32 = 0.5;
@@ -185,7 +190,7 @@ pub(super) struct Lexicon {
     stems: HashMap<Box<str>, TermId>,
     /// Lowercased words already seen, with their stem's term: a known word is not stemmed again.
     surface: HashMap<Box<str>, TermId>,
-    flags: Vec<u8>,
+    flags: Vec<u16>,
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
     concepts: Vec<Concept>,
@@ -216,6 +221,7 @@ impl Lexicon {
             (&negation.blame, BLAME),
             (&negation.clause_breaks, BREAK),
             (&synonyms.reporting, REPORTING),
+            (&synonyms.recipients, RECIPIENT),
             (&synonyms.attempts, ATTEMPT),
         ] {
             for word in list {
@@ -370,7 +376,7 @@ impl Lexicon {
             .map_or_else(|| "?".to_owned(), |(stem, _)| stem.to_string())
     }
 
-    fn has(&self, term: TermId, flag: u8) -> bool {
+    fn has(&self, term: TermId, flag: u16) -> bool {
         self.flags.get(term as usize).is_some_and(|flags| flags & flag != 0)
     }
 

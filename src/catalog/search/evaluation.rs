@@ -8,14 +8,15 @@
 //! for. "blind" (session 7), "fresh8" (session 8) and "fresh9" (session 9) were each written
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
-//! failures; "fresh11" (session 11), "fresh12" (session 12) and "fresh13" (session 13) are the
-//! splits still never studied: only their totals are printed.
+//! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
+//! made its questions examples; "fresh12" (session 12) and "fresh13" (session 13) are the splits
+//! still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 use super::*;
 use crate::catalog::files::QUESTIONS;
-use crate::catalog::ranking::examples::{Question, QuestionFile, Split};
+use crate::catalog::ranking::examples::{LEFT_OUT, LeftOut, Question, QuestionFile, Split};
 use crate::catalog::shipped_index;
 
 /// The fixed rule for dev and holdout: FNV-1a (32-bit) of the question's text, even for dev.
@@ -70,6 +71,8 @@ fn explain_a_question() {
     if let Ok(query) = std::env::var("EXPLAIN") {
         let index = shipped_index().unwrap();
         for query in query.split('|') {
+            // A studied question is read as if it were not an example of its own.
+            LEFT_OUT.set(Some(LeftOut::Question(query.to_lowercase())));
             println!("{}", index.search_index().explain(query));
         }
     }
@@ -106,12 +109,12 @@ const SPLITS: [Split; 10] = [
     Split::Fresh13,
 ];
 
-/// Search learns from the studied splits and from nothing else: a held-out question (fresh11,
-/// fresh12, fresh13), or one that differs from a studied question only in case, would be its own
+/// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
+/// fresh13), or one that differs from a studied question only in case, would be its own
 /// nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh11, Split::Fresh12, Split::Fresh13];
+    let held_out = [Split::Fresh12, Split::Fresh13];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -199,7 +202,10 @@ fn evaluate() -> Evaluation {
 /// 0.848/0.935, fresh8 0.902/1.000, fresh10 0.645/0.855, the unseen fresh11 0.561/0.817, all 627
 /// questions 0.837/0.939; after session 12, whose examples are the studied splits, the unseen
 /// fresh11 0.622/0.829 and fresh12 0.597/0.887; in session 13 the new unseen fresh13
-/// 0.567/0.883), so it runs on demand:
+/// 0.567/0.883; after session 14, which made fresh11 a studied split, the unseen fresh12
+/// 0.629/0.871 and fresh13 0.600/0.883 (75 and 107 of 122 together, 71 and 108 before it),
+/// fresh11 with each question left out of the examples 0.707/0.878, all 749 questions
+/// 0.873/0.969), so it runs on demand:
 /// `cargo test --lib -- --ignored plain_language`.
 #[test]
 #[ignore = "issue 14's target is not met yet on the held-out and fresh splits; see the test's comment"]
@@ -212,60 +218,129 @@ fn plain_language_questions_find_their_entry_first() {
 /// What the ranking reaches today, per half, so a change that loses ground fails: raise these
 /// as the ranking improves, never lower them to let a change through. Since session 12 the
 /// studied splits are training data (`Split::trains`): their floors still guard against a change that
-/// loses ground, but what they reach says nothing about unseen questions; fresh11-13 do.
+/// loses ground, but what they reach says nothing about unseen questions; fresh12 and fresh13 do
+/// (fresh11 did until session 14 made it a studied split).
 #[test]
 fn the_ranking_keeps_what_it_reached() {
     let scores = evaluate();
     for (scores, first, top3, name) in [
         (&scores.first_dev, 1.0, 1.0, "dev<s6"),
-        (&scores.first_holdout, 0.964, 1.0, "hold<s6"),
+        // Session 14: 111 of 114 first, as it began (the floor said 110).
+        (&scores.first_holdout, 0.973, 1.0, "hold<s6"),
         (scores.split(Split::Dev), 0.977, 0.984, "dev"),
         // Session 11: 125 of 129 in the top 3 after its misspelling rule.
-        (scores.split(Split::Holdout), 0.93, 0.968, "holdout"),
-        (scores.split(Split::Fresh), 0.899, 0.979, "fresh"),
+        // Session 14 (its own figures, the examples included): 122 and 128 of 129, as it began.
+        (scores.split(Split::Holdout), 0.945, 0.992, "holdout"),
+        // Session 14: 48 and 50 of 50, as it began.
+        (scores.split(Split::Fresh), 0.959, 1.0, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
         // in the same session; with it, one blind question's third place goes to 721. Blind is
         // never studied, so the floor records the new catalogue's figure instead of tuning to it.
         // Session 10 studied blind, fresh8 and fresh9 by kind of failure and raised their floors
         // to what its changes reached (blind 29 -> 37 first, 40 -> 42 in the top 3).
         // Session 11 raised it again to what its changes reached: 39 first, 43 in the top 3.
-        (scores.split(Split::Blind), 0.847, 0.934, "blind"),
+        // Session 14 (training data since session 12): 42 and 45 of 46 when it began, 42 and 44
+        // after it; the third place went with the examples' new vote, which places 4 more
+        // studied questions first when each split is left out of the examples.
+        (scores.split(Split::Blind), 0.913, 0.956, "blind"),
         // Session 8's held-out split, written before that session's ranking changes: 0.686 /
         // 0.882 then. BM25's K1 = 3 (see `ranking::bm25`) cost it one first place and gained it a
         // third; that change was taken for the four top-3 places it gained on the unseen splits.
-        // After session 10: 44 and 51 of 51; after session 11: 46 and 51.
-        (scores.split(Split::Fresh8), 0.901, 1.0, "fresh8"),
+        // After session 10: 44 and 51 of 51; after session 11: 46 and 51; session 14: 50 and 51
+        // when it began, 51 and 51 after it.
+        (scores.split(Split::Fresh8), 1.0, 1.0, "fresh8"),
         // Session 9's held-out split, written before that session's ranking changes: 0.705 /
         // 0.869 (43 and 53 of 61) then. Every split's floor was raised to its figure after the
         // session-9 changes, each kept for what it gained on dev, holdout or fresh.
-        // After session 10: 51 and 59 of 61.
-        (scores.split(Split::Fresh9), 0.836, 0.967, "fresh9"),
+        // After session 10: 51 and 59 of 61. Session 14: 58 and 61 when it began, 56 and 61
+        // after it (the examples' new vote lets a question's own example count for less; with
+        // each question left out of the examples, 52 and 60 -> 57 and 61).
+        (scores.split(Split::Fresh9), 0.918, 1.0, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
-        (scores.split(Split::Fresh10), 0.644, 0.855, "fresh10"),
+        // Training data since session 12: 65 and 76 when session 14 began, 70 and 76 after it
+        // (with each question left out of the examples, 56 and 68 -> 66 and 74).
+        (scores.split(Split::Fresh10), 0.921, 1.0, "fresh10"),
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
         // them. Never studied; its floor records the figure, it was not tuned to. Session 12's
         // vote of the labelled examples (trained on the studied splits only): 0.622 / 0.829 (51
-        // and 68), MRR 0.732.
-        (scores.split(Split::Fresh11), 0.621, 0.829, "fresh11"),
+        // and 68), MRR 0.732. Session 14 made it a studied split: its questions became examples of
+        // the vote, each its own nearest neighbour, and it reached 0.732 / 1.000 (60 and 82), MRR
+        // 0.850, with no change to the ranking. That jump is not a gain, only training data
+        // measured on itself. After session 14's changes: 0.744 / 0.963 (61 and 79), MRR 0.849;
+        // with each question left out of the examples 0.610 / 0.841 (50 and 69) before them and
+        // 0.707 / 0.878 (58 and 72) after, and that is the figure to compare with the unseen one.
+        (scores.split(Split::Fresh11), 0.743, 0.963, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
         // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
-        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743.
-        (scores.split(Split::Fresh12), 0.596, 0.887, "fresh12"),
+        // the vote of the labelled examples: 0.597 / 0.887 (37 and 55), MRR 0.743. Session 14's
+        // fresh11 examples cost it one top-3 place at once (54 of 62, with no ranking change);
+        // after session 14's changes 0.629 / 0.871 (39 and 54), MRR 0.759. The top-3 floor is
+        // left at 55, not lowered: this assertion fails until a change wins the place back (with
+        // fresh11 left out of the examples, the session-14 ranking places 55).
+        (scores.split(Split::Fresh12), 0.629, 0.887, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
-        // examples' vote: 0.567 / 0.883 (34 and 53 of 60), MRR 0.714. Never studied.
-        (scores.split(Split::Fresh13), 0.566, 0.883, "fresh13"),
+        // examples' vote: 0.567 / 0.883 (34 and 53 of 60), MRR 0.714. Never studied. Session 14's
+        // fresh11 examples cost it one top-3 place (52); after session 14's changes 0.600 /
+        // 0.883 (36 and 53), MRR 0.728.
+        (scores.split(Split::Fresh13), 0.599, 0.883, "fresh13"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
         assert!(scores.top3 as f64 >= top3 * n, "{}", scores.line(name));
     }
+}
+
+/// The studied splits read with each question left out of the examples (`LEFT_OUT`): what the
+/// vote does for a question it has not seen, within the splits whose failures may be studied, and
+/// those failures. The held-out splits are never examples, so their figures are the usual ones and
+/// only those are printed for them. `cargo test --lib studied_splits_left_one_out -- --nocapture`;
+/// with `LEAVE_OUT=split`, each question's whole split is left out (the cross-validation session 12
+/// chose the vote's parameters by: a split's writer phrases alike, so one question left out still
+/// has its siblings among the examples).
+#[test]
+fn studied_splits_left_one_out() {
+    let index = shipped_index().unwrap();
+    let mut splits: std::collections::BTreeMap<Split, Scores> = std::collections::BTreeMap::new();
+    let mut misses = Vec::new();
+    let whole_split = std::env::var("LEAVE_OUT").is_ok_and(|mode| mode == "split");
+    let left_out = if whole_split { "(split left out)" } else { "(left one out)" };
+    for question in questions() {
+        LEFT_OUT.set(Some(if whole_split {
+            LeftOut::Split(question.set)
+        } else {
+            LeftOut::Question(question.q.to_lowercase())
+        }));
+        let rank = rank(&index, &question);
+        splits.entry(question.set).or_default().add(rank);
+        if rank != Some(1) && question.set.trains() {
+            let top: Vec<u32> =
+                search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
+            misses.push(format!(
+                "  {:?} {:?} expected {:?}, got {top:?}: {}",
+                question.set, rank, question.expect, question.q
+            ));
+        }
+        LEFT_OUT.set(None);
+    }
+    let mut studied = Scores::default();
+    for (split, scores) in &splits {
+        println!("{} {left_out}", scores.line(&format!("{split:?}").to_lowercase()));
+        if split.trains() {
+            studied.count += scores.count;
+            studied.first += scores.first;
+            studied.top3 += scores.top3;
+            studied.reciprocal += scores.reciprocal;
+        }
+    }
+    println!("{} {left_out}", studied.line("studied"));
+    println!("studied questions not first, left out:\n{}", misses.join("\n"));
 }
 
 #[test]

@@ -2,17 +2,24 @@
 //! passed a message on, whose side "their end" is, what was only tried, and which words a
 //! concept of several parts has taken for itself.
 
-use super::{ATTEMPT, BLAME, BREAK, CUE, DETERMINER, Lexicon, Match, REPORTING, RULED_OUT, STOP, Token};
+use super::{ATTEMPT, BLAME, BREAK, CUE, DETERMINER, Lexicon, Match, RECIPIENT, REPORTING, RULED_OUT, STOP, Token};
 
 impl Lexicon {
     /// Whether a who-acts phrase only names who passed the message on: "the aggregator says the
-    /// bank is down" blames the bank, whatever the aggregator is.
+    /// bank is down" blames the bank, whatever the aggregator is; or who something was done for or
+    /// to: in "the customer clicked stop sharing for the aggregator" the customer acted.
     pub(super) fn is_messenger(&self, tokens: &[Token], m: &Match) -> bool {
         let names_a_party = self.actors.iter().any(|(_, known, _)| *known == self.concepts[m.concept].term);
-        names_a_party
-            && tokens
-                .get(m.end)
-                .is_some_and(|next| next.clause == tokens[m.start].clause && self.has(next.term, REPORTING))
+        let clause = tokens[m.start].clause;
+        let passes_it_on =
+            tokens.get(m.end).is_some_and(|next| next.clause == clause && self.has(next.term, REPORTING));
+        let acted_for = tokens[..m.start]
+            .iter()
+            .rev()
+            .take_while(|before| before.clause == clause)
+            .find(|before| !self.has(before.term, DETERMINER) || self.has(before.term, RECIPIENT))
+            .is_some_and(|before| self.has(before.term, RECIPIENT));
+        names_a_party && (passes_it_on || acted_for)
     }
 
     /// Whether a word of a one-part concept is a part of a concept of several parts that fired,

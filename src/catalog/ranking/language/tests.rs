@@ -122,6 +122,17 @@ fn a_party_that_passes_a_message_on_is_not_who_must_act() {
 }
 
 #[test]
+fn a_party_something_was_done_for_or_passed_on_by_is_not_who_must_act() {
+    let lexicon = lexicon();
+    let provider_side = term(&lexicon, "#provider_side");
+    let object = said(&lexicon, "the customer clicked stop sharing for the aggregator");
+    assert!(!object.contains(&provider_side), "{object:?}");
+    let message = said(&lexicon, "aggregator message: this site no longer offers online services");
+    assert!(!message.contains(&provider_side), "{message:?}");
+    assert!(said(&lexicon, "the aggregator is having problems").contains(&provider_side));
+}
+
+#[test]
 fn a_word_that_is_part_of_a_fired_concept_of_several_parts_is_not_another_cause() {
     let lexicon = lexicon();
     let (renew, otp_wrong) = (term(&lexicon, "#renew"), term(&lexicon, "#otp_wrong"));
