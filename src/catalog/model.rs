@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 use super::code::Code;
 
-/// What kind of failure an entry describes.
+/// What kind of problem an entry describes: a connection failure of some kind, a status that is
+/// not one, or what happened to particular transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -21,12 +22,16 @@ pub enum Category {
     Provider,
     /// Not a failure: a provider status that means the connection works or is still being set up.
     Status,
+    /// Not a connection failure: the feed works, but particular transactions are doubled or
+    /// missing in the books (what a customer reports; no provider or refresh assigns these codes).
+    Transactions,
 }
 
 impl Category {
-    /// Whether codes of this category report something that went wrong (all but statuses).
+    /// Whether codes of this category report a connection that went wrong (all but statuses and
+    /// transaction-level topics).
     pub fn is_failure(self) -> bool {
-        self != Self::Status
+        !matches!(self, Self::Status | Self::Transactions)
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::code::Code;
 use super::index::{CatalogIndex, MatchedBy, Resolution};
+use super::model::Category;
 use super::search::{Hit, HitKind};
 
 /// What `feedwatch errors <code>` prints, and whether the code was found.
@@ -54,6 +55,7 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{} {} ({})", entry.code, entry.title, entry.reason);
     let retry = match (&entry.retry_after, entry.retryable) {
+        _ if entry.category == Category::Transactions => "about transactions, not a connection error".to_owned(),
         _ if !entry.category.is_failure() => "a status, not an error".to_owned(),
         (Some(delay), true) => format!("retryable, typically after {delay}"),
         _ => "not retryable until someone acts".to_owned(),

@@ -232,6 +232,12 @@ fn other_error(facts: &Facts<'_>) -> Finding {
     if entry.category == Category::Status {
         return pass(Check::OtherError, format!("Code {code} ({}) is a status, not an error.", entry.title));
     }
+    if entry.category == Category::Transactions {
+        return pass(
+            Check::OtherError,
+            format!("Code {code} ({}) is about transactions, not a connection error.", entry.title),
+        );
+    }
     let who = match entry.actor {
         Actor::Bank => "the bank",
         Actor::User => "the user",

@@ -261,3 +261,17 @@ fn a_stalled_account_is_the_answer_with_the_entry_s_first_step_and_not_a_remap()
     let rung = findings.iter().find(|finding| finding.check == Check::FeedActivity).unwrap();
     assert_eq!(rung.verdict, Verdict::Pass, "too little history is not judged: {rung:?}");
 }
+
+#[test]
+fn a_transaction_level_code_is_not_read_as_a_connection_failure() {
+    // No refresh assigns 610 or 611; should one ever be stored, the ladder must not send anyone to act on it.
+    for code in [610, 611] {
+        let mut connection = healthy();
+        connection.error_code = Some(Code::new(code));
+        let findings = run(&connection, &[account("Checking", AccountState::Active)], &[], None);
+        let other = findings.iter().find(|finding| finding.check == Check::OtherError).unwrap();
+        assert_eq!(other.verdict, Verdict::Pass, "{other:?}");
+        assert!(other.evidence.contains("not a connection error"), "{other:?}");
+        assert_eq!(first_failure(&findings), None, "{findings:#?}");
+    }
+}
