@@ -1,7 +1,7 @@
 """Session 12: does a supervised component trained on the studied splits' labelled questions
 help the catalogue's search? Reads the dump of `DUMP=... cargo test --lib dump_for_experiment`
 (each question's reading as the ranker reads it, its hits and its text scores) and measures
-leave-one-split-out over the studied splits and fresh11 + fresh12 trained on all studied splits.
+leave-one-split-out over the studied splits, and the unseen splits (UNSEEN) trained on all studied ones.
 
     python3 bench/ranking/experiment.py /tmp/rank/dump.jsonl
 """
@@ -10,8 +10,8 @@ import math
 import sys
 from collections import defaultdict
 
-STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10"]
-UNSEEN = ["Fresh11", "Fresh12"]
+STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11"]
+UNSEEN = ["Fresh12", "Fresh13", "Fresh14"]
 
 
 def load(path):
