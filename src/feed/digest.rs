@@ -115,7 +115,7 @@ impl DayDigests {
     /// What [`Self::encode`] wrote; None for bytes it cannot have written (then nothing is
     /// skipped: a refresh applies its whole statement).
     pub(super) fn decode(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() % ENTRY_LEN != 0 {
+        if !bytes.len().is_multiple_of(ENTRY_LEN) {
             return None;
         }
         bytes
