@@ -43,11 +43,18 @@ pub async fn sync_shipped(pool: &PgPool, catalog: &Catalog) -> Result<bool, sqlx
 #[derive(Debug, Clone)]
 pub struct CatalogHandle {
     sender: Arc<watch::Sender<Arc<CatalogIndex>>>,
+    /// Held from a reload's first read to its publication. Two reloads at once (the listener's
+    /// first, and an edit's own) could otherwise publish in the other order than they read, the
+    /// older index last: an edit answered 200 and then not shown.
+    reloading: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl CatalogHandle {
     pub fn new(index: CatalogIndex) -> Self {
-        Self { sender: Arc::new(watch::channel(Arc::new(index.with_generation(1))).0) }
+        Self {
+            sender: Arc::new(watch::channel(Arc::new(index.with_generation(1))).0),
+            reloading: Arc::new(tokio::sync::Mutex::new(())),
+        }
     }
 
     /// The index as of now; cheap (an `Arc` clone under a brief read lock).
@@ -57,6 +64,7 @@ impl CatalogHandle {
 
     /// Rebuilds the index from the database and publishes it.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
+        let _reloading = self.reloading.lock().await;
         let index = load_index(pool).await?;
         self.publish(index);
         Ok(())
