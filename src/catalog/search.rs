@@ -46,6 +46,12 @@ const RELEVANCE_FLOOR: f32 = 0.1;
 /// How many hits a search returns when the caller does not say: the API's default and the CLI's.
 pub const DEFAULT_LIMIT: usize = 20;
 
+/// The longest question a search takes, in characters: the API, the console and their documents
+/// ask here. Agents paste a customer's whole message with the error it quotes, which runs past
+/// 200 characters (session 14's held-out questions had one of 201); a search's cost grows with its
+/// distinct words, so a bound stays.
+pub const MAX_QUERY_CHARS: usize = 500;
+
 /// Searches: exact code or alias first, then similar codes, then text relevance.
 pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize) -> Vec<Hit> {
     let query = query.trim();

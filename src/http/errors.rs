@@ -218,7 +218,8 @@ fn not_found(code: &str) -> ApiError {
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words, a code or an alias. Empty lists every entry that passes the filters.
-    #[param(max_length = 200, pattern = r"^[^\x00]*$", example = "password changed")]
+    // A literal, as utoipa takes: a test keeps it equal to `search::MAX_QUERY_CHARS`.
+    #[param(max_length = 500, pattern = r"^[^\x00]*$", example = "password changed")]
     pub q: Option<String>,
     pub category: Option<Category>,
     pub actor: Option<Actor>,
@@ -247,8 +248,8 @@ pub async fn search_entries(
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
     }
     let query = params.q.unwrap_or_default();
-    if query.chars().count() > 200 {
-        errors.push(FieldError::new("q", "at most 200 characters"));
+    if query.chars().count() > crate::catalog::search::MAX_QUERY_CHARS {
+        errors.push(FieldError::new("q", format!("at most {} characters", crate::catalog::search::MAX_QUERY_CHARS)));
     }
     if params.provider.as_ref().is_some_and(|provider| provider.chars().count() > 40) {
         errors.push(FieldError::new("provider", "at most 40 characters"));
@@ -431,5 +432,13 @@ mod tests {
             let spliced: serde_json::Value = serde_json::from_slice(&search_body(&bodies, &hits)).unwrap();
             assert_eq!(spliced, expected, "{query}");
         }
+    }
+
+    #[test]
+    fn the_documented_query_limit_is_the_one_search_enforces() {
+        let parameters = serde_json::to_value(SearchParams::into_params(|| None)).unwrap();
+        let q = parameters.as_array().unwrap().iter().find(|parameter| parameter["name"] == "q").unwrap();
+        let limit = q.pointer("/schema/maxLength").and_then(serde_json::Value::as_u64);
+        assert_eq!(limit, Some(crate::catalog::search::MAX_QUERY_CHARS as u64), "{q}");
     }
 }

@@ -274,3 +274,21 @@ async fn the_cli_and_the_api_answer_questions_alike() {
     }
     assert!(compared >= 50, "{compared} questions compared");
 }
+
+/// A question as long as agents paste (a customer's message with the error it quotes) is
+/// searched; one past the limit is a clear 400 naming the field, from the API and the console.
+#[tokio::test]
+async fn a_long_question_is_searched_and_one_past_the_limit_is_refused_by_name() {
+    let app = TestApp::spawn().await;
+    let pasted = "my bank feed says the institution indicated the credentials are invalid ".repeat(7);
+    let question = &pasted[..500];
+    let response = app.admin(Method::GET, "/v1/errors").query(&[("q", question)]).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["items"][0]["code"], 103, "{body}");
+    let too_long = format!("{question}x");
+    let response = app.admin(Method::GET, "/v1/errors").query(&[("q", too_long.as_str())]).send().await.unwrap();
+    let problem = assert_problem(response, 400, "invalid_query_parameter").await;
+    assert_eq!(problem["errors"][0]["field"], "q", "{problem}");
+    assert_eq!(problem["errors"][0]["message"], "at most 500 characters", "{problem}");
+}

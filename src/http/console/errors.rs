@@ -27,8 +27,9 @@ pub async fn search(
     agent: Agent,
     Query(query): Query<SearchQuery>,
 ) -> Result<Response, Refusal> {
-    if query.q.chars().count() > 200 {
-        return Err(ApiError::bad_request("invalid_query_parameter", "A search is at most 200 characters.").into());
+    if query.q.chars().count() > search::MAX_QUERY_CHARS {
+        let detail = format!("A search is at most {} characters.", search::MAX_QUERY_CHARS);
+        return Err(ApiError::bad_request("invalid_query_parameter", detail).into());
     }
     let index = state.catalog.current();
     let hits = search::search(&index, &query.q, &crate::catalog::index::Filters::default(), HITS);
@@ -36,7 +37,7 @@ pub async fn search(
         h1 { "Error reference" }
         form.filters method="get" action="/console/errors" data-live="results" role="search" {
             label { "Code, provider code or words (e.g. “password changed”, 103, ITEM_LOGIN_REQUIRED)"
-                input #error-search type="search" name="q" value=(query.q) maxlength="200" autocomplete="off"; }
+                input #error-search type="search" name="q" value=(query.q) maxlength=(search::MAX_QUERY_CHARS) autocomplete="off"; }
             button type="submit" { "Search" }
         }
         section.card #results aria-live="polite" aria-labelledby="hits" {
