@@ -25,6 +25,16 @@ fn hashed_half(text: &str) -> Split {
     if hash % 2 == 0 { Split::Dev } else { Split::Holdout }
 }
 
+/// A studied question not ranked first, as a line to read with the top three it got instead.
+/// The held-out splits' misses stay unprinted, so that nobody studies them by accident.
+fn miss(index: &CatalogIndex, question: &Question, rank: Option<usize>) -> Option<String> {
+    if rank == Some(1) || !question.set.trains() {
+        return None;
+    }
+    let top: Vec<u32> = search(index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
+    Some(format!("  {:?} {:?} expected {:?}, got {top:?}: {}", question.set, rank, question.expect, question.q))
+}
+
 fn questions() -> Vec<Question> {
     toml::from_str::<QuestionFile>(QUESTIONS).unwrap().question
 }
@@ -162,15 +172,7 @@ fn evaluate() -> Evaluation {
             (Split::Holdout, true) => scores.first_holdout.add(rank),
             _ => {}
         }
-        // The held-out splits' misses stay unprinted, so that nobody studies them by accident.
-        if rank != Some(1) && question.set.trains() {
-            let top: Vec<u32> =
-                search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
-            misses.push(format!(
-                "  {:?} {:?} expected {:?}, got {top:?}: {}",
-                question.set, rank, question.expect, question.q
-            ));
-        }
+        misses.extend(miss(&index, &question, rank));
     }
     println!(
         "{}\n{}\n{}",
@@ -342,14 +344,7 @@ fn studied_splits_left_one_out() {
         }));
         let rank = rank(&index, &question);
         splits.entry(question.set).or_default().add(rank);
-        if rank != Some(1) && question.set.trains() {
-            let top: Vec<u32> =
-                search(&index, &question.q, &Filters::default(), 3).iter().map(|hit| hit.code.get()).collect();
-            misses.push(format!(
-                "  {:?} {:?} expected {:?}, got {top:?}: {}",
-                question.set, rank, question.expect, question.q
-            ));
-        }
+        misses.extend(miss(&index, &question, rank));
         LEFT_OUT.set(None);
     }
     let mut studied = Scores::default();
