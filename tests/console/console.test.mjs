@@ -288,6 +288,16 @@ await test("the error search finds 103 for “password changed”, as you type",
   await screenshot("error-entry-103");
 });
 
+await test("an entry no provider code maps to (610, duplicate transactions) reads whole", async () => {
+  await open("/console/errors/610");
+  const page = await text("main");
+  assert(page.includes("Duplicate transactions"), "the title is shown");
+  assert(page.includes("No provider's code maps to this entry yet."), "the empty alias list says so");
+  assert((await driver.findElements(By.css("#alias-table"))).length === 0, "no empty alias table");
+  await checkPage("error entry 610");
+  await screenshot("error-entry-610");
+});
+
 await test("a form posted without its CSRF token is refused", async () => {
   const any = (await api("GET", `/v1/connections?tenant_id=${demoTenant}&q=Payroll`)).items[0];
   await open(`/console/connections/${any.id}`);
