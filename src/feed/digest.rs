@@ -1,6 +1,8 @@
-//! A statement reduced to 32 bytes: the same accounts reporting the same transactions give the
-//! same digest, so a repeat refresh that found nothing new can leave the feed alone (issue #17).
-//! Every field the feed stores is in it, so a correction (one amount, one memo) changes it.
+//! A statement reduced to a digest per account and day (16 bytes each), and the whole statement to
+//! 32 bytes made of those: the same accounts reporting the same transactions give the same
+//! digests, so a repeat refresh that found nothing new leaves the feed alone, and one that re-reads
+//! days as they were leaves those days alone (issue #17). Every field the feed stores is in them,
+//! so a correction (one amount, one memo) changes them; the order of a day's rows does not.
 
 use std::collections::BTreeMap;
 
@@ -9,18 +11,6 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::ReportedTransaction;
-
-pub(super) fn of(accounts: &[(Uuid, &[ReportedTransaction])]) -> Vec<u8> {
-    let mut hash = Sha256::new();
-    for (account_id, reported) in accounts {
-        hash.update(account_id.as_bytes());
-        hash.update(reported.len().to_le_bytes());
-        for transaction in *reported {
-            transaction_fields(&mut hash, transaction);
-        }
-    }
-    hash.finalize().to_vec()
-}
 
 /// Every field the feed stores of one transaction.
 fn transaction_fields(hash: &mut Sha256, transaction: &ReportedTransaction) {
@@ -81,6 +71,21 @@ impl DayDigests {
                 })
                 .collect(),
         )
+    }
+
+    /// The whole statement's digest: each account (in the statement's order) with its number of
+    /// reported transactions and its days' digests, so one pass over the rows serves both.
+    pub(super) fn of_statement(&self, accounts: &[(Uuid, &[ReportedTransaction])]) -> Vec<u8> {
+        let mut hash = Sha256::new();
+        for (account_id, reported) in accounts {
+            hash.update(account_id.as_bytes());
+            hash.update(reported.len().to_le_bytes());
+            for ((_, day), digest) in self.0.range((*account_id, NaiveDate::MIN)..=(*account_id, NaiveDate::MAX)) {
+                hash.update(day.num_days_from_ce().to_le_bytes());
+                hash.update(digest);
+            }
+        }
+        hash.finalize().to_vec()
     }
 
     /// The first day, from `from` on, on which `account` reports something other than `earlier`

@@ -38,9 +38,9 @@ pub async fn apply_statements(
     statements: &[Statement<'_>],
 ) -> Result<Vec<Changes>, sqlx::Error> {
     let today = Utc::now().date_naive();
-    let digests: Vec<Vec<u8>> =
-        statements.iter().map(|statement| crate::feed::digest::of(&statement.accounts)).collect();
     let day_digests: Vec<DayDigests> = statements.iter().map(|statement| DayDigests::of(&statement.accounts)).collect();
+    let digests: Vec<Vec<u8>> =
+        statements.iter().zip(&day_digests).map(|(statement, days)| days.of_statement(&statement.accounts)).collect();
     let wanted: Vec<(Uuid, NaiveDate, NaiveDate)> = statements
         .iter()
         .flat_map(|statement| {
