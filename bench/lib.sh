@@ -80,7 +80,7 @@ wait_for_address() {
 # BENCH_LISTEN (default 127.0.0.1:0) pins the address where ports are shared out.
 start_feedwatch() {
   local bin="$1" key="$2" dir="$3" addr
-  env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN RUST_LOG=warn FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
+  env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN -u RUST_LOG FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
     "$bin" serve --listen "${BENCH_LISTEN:-127.0.0.1:0}" --data-dir "$dir/postgres" >"$dir/server.out" 2>"$dir/server.err" &
   server_pid=$!
   addr="$(wait_for_address "$dir/server.out" feedwatch "$server_pid")"

@@ -56,3 +56,12 @@ pub mod statement;
 pub mod telemetry;
 /// Webhooks: endpoints, events emitted in the caller's transaction, signed deliveries with retries.
 pub mod webhook;
+
+// jemalloc, not glibc's malloc, whose per-thread arenas kept memory freed by the pools' threads and
+// let RSS climb with each PostgreSQL restart (ARCHITECTURE.md, "Memory"). Its options are compiled
+// in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in .cargo/config.toml), so no operator setting is needed.
+// Declared here rather than in `main.rs` so that everything linking the library runs on it: the
+// benchmarks that drive the service's code in-process measured it on glibc's malloc until
+// session 15, which cost the refresher CPU the service does not spend.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

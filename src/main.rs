@@ -9,12 +9,6 @@ use feedwatch::auth::Role;
 use feedwatch::config::{DatabaseArgs, LogFormat, SandboxBankArgs, ServeArgs};
 use uuid::Uuid;
 
-// jemalloc, not glibc's malloc, whose per-thread arenas kept memory freed by the pools' threads and
-// let RSS climb with each PostgreSQL restart (ARCHITECTURE.md, "Memory"). Its options are compiled
-// in (`JEMALLOC_SYS_WITH_MALLOC_CONF` in .cargo/config.toml), so no operator setting is needed.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 /// Bank-feed connection health and error lookup.
 ///
 /// With no subcommand, runs `serve`. Every flag can also be set by the environment variable

@@ -49,6 +49,9 @@ struct Fleet {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The service's own logging (its default filter unless RUST_LOG says otherwise): its spans and
+    // lines cost what they cost in the service.
+    feedwatch::telemetry::init_tracing(feedwatch::config::LogFormat::Pretty);
     let cli = Cli::parse();
     let dir = tempdir()?;
     let local =

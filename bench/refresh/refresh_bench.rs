@@ -128,12 +128,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,sqlx=error".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The service's own logging (its default filter unless RUST_LOG says otherwise): its spans and
+    // lines cost what they cost in the service.
+    feedwatch::telemetry::init_tracing(feedwatch::config::LogFormat::Pretty);
     match Cli::parse().command {
         Command::Bank { listen, latency_ms } => serve_bank(listen, latency_ms).await,
         Command::Probe { n, latency_ms } => probe(n, Duration::from_millis(latency_ms)).await,
