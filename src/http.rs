@@ -10,6 +10,7 @@ pub mod console;
 pub mod coverage;
 pub mod diagnosis;
 pub mod document;
+pub mod encoding;
 pub mod errors;
 pub mod extract;
 pub mod feed;
@@ -43,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -201,7 +203,8 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         .layer(cors(&settings.cors_origins))
-        .layer(CompressionLayer::new())
+        // Per response, unless its handler chose the coding (`encoding`): a body compressed once.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(encoding::leave_alone)))
         .layer(axum::middleware::from_fn(middleware::problem_details))
         .layer(axum::middleware::from_fn_with_state(
             route_timeout::Timeouts { api: settings.request_timeout, import: settings.import_timeout },

@@ -8,6 +8,10 @@
 # server answering two static bodies of healthz's and the lookup's sizes: its ratio is what the
 # lookup's body size alone costs here, and the "body cost" line compares the time per request it
 # adds with the time the lookup adds over healthz.
+# Last in each round, healthz_gzip and lookup_gzip load /healthz and the lookup again with the
+# Accept-Encoding every browser sends (the web front end and the helpdesk console): the lookup
+# then answers its entry compressed once (session 15), and their ratio is the lookup's cost for
+# those callers. healthz's 15 bytes are below the compression layer's floor and stay identity.
 #
 # Usage: bench/catalog/run.sh
 # Knobs (environment):
@@ -35,6 +39,7 @@ duration="${BENCH_DURATION:-10s}"
 warmup="${BENCH_WARMUP:-2s}"
 rounds="${BENCH_ROUNDS:-2}"
 target_ratio="0.90"
+browser_encoding="gzip, deflate, br, zstd"
 search_target_ratio="0.50"
 out_json="$here/last-run.json"
 
@@ -124,6 +129,20 @@ path[floor_small]="/small (body_floor)"; url[floor_small]="http://$floor_addr/sm
 path[floor_large]="/large (body_floor)"; url[floor_large]="http://$floor_addr/large"; size[floor_large]="${size[lookup]}"
 names+=(floor_small floor_large)
 
+# The browsers' rows: the lookup must answer gzip to them, or the row measures something else.
+declare -A accept=([healthz_gzip]="$browser_encoding" [lookup_gzip]="$browser_encoding")
+path[healthz_gzip]="/healthz (browser)"; url[healthz_gzip]="${url[healthz]}"
+path[lookup_gzip]="/v1/errors/102 (browser, gzip)"; url[lookup_gzip]="${url[lookup]}"
+declare -A coding
+for name in healthz_gzip lookup_gzip; do
+  read -r code bytes "coding[$name]" < <(curl -sS -o /dev/null -w '%{http_code} %{size_download} %header{content-encoding}\n' \
+    -H "$auth" -H "Accept-Encoding: ${accept[$name]}" "${url[$name]}")
+  [[ $code == 200 ]] || { log "GET ${path[$name]} answered $code, expected 200"; exit 1; }
+  size[$name]=$bytes
+done
+[[ ${coding[lookup_gzip]:-} == gzip ]] || { log "the lookup answered Content-Encoding '${coding[lookup_gzip]:-}' to a browser, expected gzip"; exit 1; }
+names+=(healthz_gzip lookup_gzip)
+
 # --- load ----------------------------------------------------------------------------------
 wrk_version="$(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' || true)"
 cpu_model="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
@@ -152,12 +171,17 @@ run_wrk() {   # run_wrk DURATION URL [extra wrk args...]
   local d="$1" url="$2"; shift 2
   wrk -t"$threads" -c"$connections" -d"$d" --timeout 5s -H "$auth" "$@" "$url"
 }
+headers_of() {   # headers_of NAME: the wrk arguments of the endpoint's own request headers
+  [[ -n ${accept[$1]:-} ]] && printf '%s\0' -H "Accept-Encoding: ${accept[$1]}"
+  return 0
+}
 for round in $(seq 1 "$rounds"); do
   for name in "${names[@]}"; do
     pid="$server_pid"; [[ $name == floor_* ]] && pid="$floor_pid"
-    run_wrk "$warmup" "${url[$name]}" >/dev/null
+    mapfile -d '' own < <(headers_of "$name")
+    run_wrk "$warmup" "${url[$name]}" "${own[@]}" >/dev/null
     ticks_before="$(server_ticks "$pid")"
-    line="$(run_wrk "$duration" "${url[$name]}" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
+    line="$(run_wrk "$duration" "${url[$name]}" "${own[@]}" -s "$here/report.lua" | grep '^BENCH_RESULT ')" \
       || { log "wrk produced no result for $name"; exit 1; }
     ticks_after="$(server_ticks "$pid")"
     res[$round:$name]="${line#BENCH_RESULT }"
@@ -183,15 +207,17 @@ echo
 echo "feedwatch catalogue benchmark  $started_at  commit $commit$([[ $dirty == true ]] && echo ' (dirty tree)')"
 echo "wrk -t$threads -c$connections -d$duration, warm-up $warmup; $(nproc) CPUs shared by server and load generator"
 echo "response bodies: healthz ${size[healthz]} B, lookup ${size[lookup]} B, search ${size[search]} B"
+echo "with Accept-Encoding: $browser_encoding: healthz ${size[healthz_gzip]} B (${coding[healthz_gzip]:-identity}), lookup ${size[lookup_gzip]} B (${coding[lookup_gzip]})"
 for round in $(seq 1 "$rounds"); do
   echo
-  printf '%-6s %-11s %-34s %12s %9s %9s %9s %13s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x base' 'srv CPU us/req'
+  printf '%-6s %-12s %-34s %12s %9s %9s %9s %13s\n' round endpoint path 'requests/s' 'p50 ms' 'p99 ms' 'x base' 'srv CPU us/req'
   read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
   read -r _ _ _ floor_base_rps _ <<<"${res[$round:floor_small]}"
+  read -r _ _ _ browser_base_rps _ <<<"${res[$round:healthz_gzip]}"
   for name in "${names[@]}"; do
     read -r _ _ _ rps p50 _ p99 _ <<<"${res[$round:$name]}"
-    against="$base_rps"; [[ $name == floor_* ]] && against="$floor_base_rps"
-    printf '%-6s %-11s %-34s %12.1f %9s %9s %9s %13s\n' "$round" "$name" "${path[$name]}" "$rps" \
+    against="$base_rps"; [[ $name == floor_* ]] && against="$floor_base_rps"; [[ $name == *_gzip ]] && against="$browser_base_rps"
+    printf '%-6s %-12s %-34s %12.1f %9s %9s %9s %13s\n' "$round" "$name" "${path[$name]}" "$rps" \
       "$(ms "$p50")" "$(ms "$p99")" "$(ratio "$rps" "$against")" "${cpu[$round:$name]}"
   done
   read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
@@ -199,6 +225,8 @@ for round in $(seq 1 "$rounds"); do
   lr="$(ratio "$lookup_rps" "$base_rps")"; sr="$(ratio "$search_rps" "$base_rps")"
   if ge "$lr" "$target_ratio" && ge "$sr" "$search_target_ratio"; then verdict="met"; else verdict="MISSED"; met_all=false; fi
   echo "round $round: lookup/healthz = $lr, search/healthz = $sr; targets lookup >= $target_ratio, search >= $search_target_ratio: $verdict"
+  read -r _ _ _ lookup_gzip_rps _ <<<"${res[$round:lookup_gzip]}"
+  echo "round $round, with browsers' Accept-Encoding: lookup_gzip/healthz_gzip = $(ratio "$lookup_gzip_rps" "$browser_base_rps")"
 done
 
 # Rounds alternate the endpoints, so over several short rounds load from elsewhere falls on all
@@ -214,6 +242,8 @@ pooled_lookup="$(ratio "$(pooled lookup)" "$(pooled healthz)")"
 pooled_search="$(ratio "$(pooled search)" "$(pooled healthz)")"
 if ge "$pooled_lookup" "$target_ratio" && ge "$pooled_search" "$search_target_ratio"; then pooled_verdict="met"; else pooled_verdict="MISSED"; fi
 echo "pooled over $rounds rounds: lookup/healthz = $pooled_lookup, search/healthz = $pooled_search (targets $target_ratio and $search_target_ratio: $pooled_verdict); median round: lookup/healthz = $(median_ratio lookup)"
+pooled_browser="$(ratio "$(pooled lookup_gzip)" "$(pooled healthz_gzip)")"
+echo "pooled over $rounds rounds, with browsers' Accept-Encoding ($browser_encoding): lookup_gzip/healthz_gzip = $pooled_browser (lookup body ${size[lookup_gzip]} B gzip against ${size[lookup]} B)"
 # What the lookup's body size alone costs: the same two sizes from a server that does nothing
 # else. Times are the machine's per request (1 / requests/s, pooled), wrk's reading included.
 us_per_request() { awk -v n="$rounds" -v sum="$(pooled "$1")" 'BEGIN{printf "%.1f", (sum > 0 ? 1e6 * n / sum : 0)}'; }
@@ -246,6 +276,8 @@ echo
     read -r _ _ _ base_rps _ <<<"${res[$round:healthz]}"
     read -r _ _ _ lookup_rps _ <<<"${res[$round:lookup]}"
     read -r _ _ _ search_rps _ <<<"${res[$round:search]}"
+    read -r _ _ _ browser_base_rps _ <<<"${res[$round:healthz_gzip]}"
+    read -r _ _ _ lookup_gzip_rps _ <<<"${res[$round:lookup_gzip]}"
     printf '    {"round": %d, "results": {\n' "$round"
     for i in "${!names[@]}"; do
       name="${names[$i]}"
@@ -255,13 +287,15 @@ echo
         "$(ms "$p50")" "$(ms "$p90")" "$(ms "$p99")" "$(ms "$max")" "${cpu[$round:$name]}" "$non2xx" "$sockerr" \
         "$([[ $i -lt $((${#names[@]} - 1)) ]] && echo ,)"
     done
-    printf '    }, "lookup_over_healthz": %s, "search_over_healthz": %s}%s\n' \
+    printf '    }, "lookup_over_healthz": %s, "search_over_healthz": %s, "lookup_gzip_over_healthz_gzip": %s}%s\n' \
       "$(ratio "$lookup_rps" "$base_rps")" "$(ratio "$search_rps" "$base_rps")" \
-      "$([[ $round -lt $rounds ]] && echo ,)"
+      "$(ratio "$lookup_gzip_rps" "$browser_base_rps")" "$([[ $round -lt $rounds ]] && echo ,)"
   done
   printf '  ],\n'
   printf '  "body_floor": {"large_over_small": %s, "body_us_per_request": %s, "lookup_extra_us_per_request": %s, "target_allows_us_per_request": %s},\n' \
     "$pooled_floor" "$floor_body_us" "$lookup_extra_us" "$headroom_us"
+  printf '  "browsers": {"accept_encoding": "%s", "lookup_content_encoding": "%s", "pooled_lookup_gzip_over_healthz_gzip": %s},\n' \
+    "$browser_encoding" "${coding[lookup_gzip]}" "$pooled_browser"
   printf '  "target": {"lookup_over_healthz_at_least": %s, "search_over_healthz_at_least": %s, "pooled_lookup_over_healthz": %s, "pooled_search_over_healthz": %s, "met_pooled": %s, "met_in_every_round": %s},\n' \
     "$target_ratio" "$search_target_ratio" "$pooled_lookup" "$pooled_search" "$([[ $pooled_verdict == met ]] && echo true || echo false)" "$met_all"
   printf '  "valid": %s\n' "$([[ $invalid -eq 0 ]] && echo true || echo false)"

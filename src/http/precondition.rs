@@ -2,11 +2,15 @@
 //! header here, so all of them accept the same forms and refuse the rest in the same words.
 //!
 //! An ETag names a counter the resource keeps: a connection's version (`"v3"`) or a catalogue
-//! entry's revision (`"r3"`). A malformed `If-Match` is a 400, a missing one where it is required
-//! a 428; a well-formed one that names an old counter is the 412 the write finds.
+//! entry's revision (`"r3"`). A body a handler sends in a content coding has an ETag of its own,
+//! the coding after a dash (`"r3-gzip"`), so no cache takes one representation's validator for
+//! the other's; as an `If-Match` it names the same counter, since the client that read either
+//! body saw that revision. A malformed `If-Match` is a 400, a missing one where it is required a
+//! 428; a well-formed one that names an old counter is the 412 the write finds.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use super::encoding::Coding;
 use super::problem::{ApiError, FieldError};
 
 /// What an ETag counts, which fixes its prefix.
@@ -36,11 +40,20 @@ impl Counter {
 
 /// The ETag of a resource at `value`.
 pub fn etag(counter: Counter, value: i32) -> HeaderValue {
+    coded_etag(counter, value, Coding::Identity)
+}
+
+/// The ETag of a resource at `value` sent in `coding`.
+pub fn coded_etag(counter: Counter, value: i32, coding: Coding) -> HeaderValue {
     let fallback = match counter {
         Counter::Version => "\"v0\"",
         Counter::Revision => "\"r0\"",
     };
-    HeaderValue::from_str(&format!("\"{}{value}\"", counter.prefix())).unwrap_or(HeaderValue::from_static(fallback))
+    let tag = match coding.token() {
+        Some(token) => format!("\"{}{value}-{token}\"", counter.prefix()),
+        None => format!("\"{}{value}\"", counter.prefix()),
+    };
+    HeaderValue::from_str(&tag).unwrap_or(HeaderValue::from_static(fallback))
 }
 
 /// What an `If-Match` asks for.
@@ -98,6 +111,7 @@ fn parse(value: &HeaderValue, counter: Counter) -> Result<IfMatch, ApiError> {
     text.strip_prefix('"')
         .and_then(|rest| rest.strip_prefix(prefix))
         .and_then(|rest| rest.strip_suffix('"'))
+        .map(without_coding)
         .filter(|digits| (1..=9).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|digits| digits.parse().ok())
         .map(IfMatch::Exactly)
@@ -108,6 +122,15 @@ fn parse(value: &HeaderValue, counter: Counter) -> Result<IfMatch, ApiError> {
             )
             .with_errors(vec![FieldError::new("if-match", format!("must be \"{prefix}<{}>\" or *", counter.noun()))])
         })
+}
+
+/// `3-gzip` is `3`; a dash before anything but a coding this service produces is left for the
+/// digits check to refuse.
+fn without_coding(tag: &str) -> &str {
+    match tag.split_once('-') {
+        Some((counter, token)) if Coding::from_token(token).is_some() => counter,
+        _ => tag,
+    }
 }
 
 #[cfg(test)]
@@ -127,6 +150,17 @@ mod tests {
     }
 
     #[test]
+    fn a_coded_representation_has_its_own_etag_naming_the_same_counter() {
+        assert_eq!(coded_etag(Counter::Revision, 12, Coding::Gzip), "\"r12-gzip\"");
+        assert_eq!(coded_etag(Counter::Revision, 12, Coding::Identity), etag(Counter::Revision, 12));
+        let coded = coded_etag(Counter::Revision, 12, Coding::Gzip);
+        assert_eq!(
+            if_match(&headers(coded.to_str().expect("ASCII")), Counter::Revision).expect("well-formed"),
+            Some(IfMatch::Exactly(12))
+        );
+    }
+
+    #[test]
     fn if_match_reads_the_etag_of_its_counter_or_a_star() {
         assert_eq!(if_match(&headers("\"v7\""), Counter::Version).expect("well-formed"), Some(IfMatch::Exactly(7)));
         assert_eq!(if_match(&headers(" \"r2\" "), Counter::Revision).expect("well-formed"), Some(IfMatch::Exactly(2)));
@@ -136,7 +170,19 @@ mod tests {
 
     #[test]
     fn a_malformed_if_match_is_a_bad_request_naming_the_form() {
-        for value in ["\"r7\"", "v7", "\"v\"", "\"v1234567890\"", "W/\"v1\"", "\"v-1\""] {
+        for value in [
+            "\"r7\"",
+            "v7",
+            "\"v\"",
+            "\"v1234567890\"",
+            "W/\"v1\"",
+            "\"v-1\"",
+            "\"v1-br\"",
+            "\"v1-gzip-gzip\"",
+            "\"v-gzip\"",
+            "\"v1-GZIP\"",
+            "\"v1gzip\"",
+        ] {
             let error = if_match(&headers(value), Counter::Version).expect_err("malformed");
             assert_eq!((error.status(), error.code()), (StatusCode::BAD_REQUEST, "invalid_header"), "{value}");
         }

@@ -13,6 +13,7 @@ mod conventions;
 mod credentials_canary;
 mod day_skips;
 mod errors;
+mod errors_encoding;
 mod failover;
 mod health;
 mod import_streaming;
