@@ -56,6 +56,7 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let _ = writeln!(out, "{} {} ({})", entry.code, entry.title, entry.reason);
     let retry = match (&entry.retry_after, entry.retryable) {
         _ if entry.category == Category::Transactions => "about transactions, not a connection error".to_owned(),
+        _ if entry.category == Category::Coverage => "a bank not offered, not a connection error".to_owned(),
         _ if !entry.category.is_failure() => "a status, not an error".to_owned(),
         (Some(delay), true) => format!("retryable, typically after {delay}"),
         _ => "not retryable until someone acts".to_owned(),
