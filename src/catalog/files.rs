@@ -6,6 +6,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("entries/bank.toml", include_str!("../../catalog/entries/bank.toml")),
     ("entries/bank_action.toml", include_str!("../../catalog/entries/bank_action.toml")),
     ("entries/consent.toml", include_str!("../../catalog/entries/consent.toml")),
+    ("entries/coverage.toml", include_str!("../../catalog/entries/coverage.toml")),
     ("entries/credentials.toml", include_str!("../../catalog/entries/credentials.toml")),
     ("entries/institution.toml", include_str!("../../catalog/entries/institution.toml")),
     ("entries/mfa.toml", include_str!("../../catalog/entries/mfa.toml")),

@@ -22,16 +22,21 @@ pub enum Category {
     Provider,
     /// Not a failure: a provider status that means the connection works or is still being set up.
     Status,
-    /// Not a connection failure: the feed works, but particular transactions are doubled or
-    /// missing in the books (what a customer reports; no provider or refresh assigns these codes).
+    /// Not a connection failure: the feed works, but particular transactions are doubled,
+    /// missing, late or changed in the books (what a customer reports; no provider or refresh
+    /// assigns these codes).
     Transactions,
+    /// Not an error: a bank the product does not reach at all, so no connection to it exists
+    /// (never offered; support that ended is `institution`, 704). No provider or refresh assigns
+    /// these codes.
+    Coverage,
 }
 
 impl Category {
-    /// Whether codes of this category report a connection that went wrong (all but statuses and
-    /// transaction-level topics).
+    /// Whether codes of this category report a connection that went wrong (all but statuses,
+    /// transaction-level topics and banks not offered).
     pub fn is_failure(self) -> bool {
-        !matches!(self, Self::Status | Self::Transactions)
+        !matches!(self, Self::Status | Self::Transactions | Self::Coverage)
     }
 }
 

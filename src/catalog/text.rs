@@ -56,6 +56,7 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let _ = writeln!(out, "{} {} ({})", entry.code, entry.title, entry.reason);
     let retry = match (&entry.retry_after, entry.retryable) {
         _ if entry.category == Category::Transactions => "about transactions, not a connection error".to_owned(),
+        _ if entry.category == Category::Coverage => "a bank not offered, not a connection error".to_owned(),
         _ if !entry.category.is_failure() => "a status, not an error".to_owned(),
         (Some(delay), true) => format!("retryable, typically after {delay}"),
         _ => "not retryable until someone acts".to_owned(),
@@ -69,7 +70,7 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let _ = writeln!(out, "\nMeaning:\n  {}", entry.meaning);
     section(&mut out, "Likely causes", &entry.causes, false);
     section(&mut out, "Steps", &entry.steps, true);
-    let _ = writeln!(out, "\nAgent notes:\n  {}", entry.agent_notes);
+    let _ = writeln!(out, "\nAgent notes:\n  {}", paragraphs(&entry.agent_notes).join("\n\n  "));
     section(&mut out, "Prevention", &entry.prevention, false);
     section(&mut out, "Before escalating, collect", &entry.escalation_evidence, false);
     let aliases: Vec<String> =
@@ -88,6 +89,28 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
         .collect();
     let _ = writeln!(out, "Sources:\n{}", sources.join("\n"));
     out
+}
+
+/// A text's paragraphs: runs of lines separated by blank lines, each run joined into one line.
+/// Long agent notes are written as several paragraphs (a blank line between them); the console
+/// renders each as its own `<p>`, the CLI indents each, and the JSON keeps the text as written.
+pub fn paragraphs(text: &str) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() {
+            if !current.is_empty() {
+                found.push(current.join(" "));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        found.push(current.join(" "));
+    }
+    found
 }
 
 fn section(out: &mut String, title: &str, items: &[String], numbered: bool) {
@@ -120,4 +143,32 @@ pub fn search_results(index: &CatalogIndex, hits: &[Hit]) -> String {
         let _ = writeln!(out, "{:>5}  {}{why}", stored.entry.code, stored.entry.title);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn paragraphs_are_the_runs_of_lines_between_blank_lines() {
+        assert_eq!(paragraphs("One. Two."), ["One. Two."]);
+        assert_eq!(paragraphs("One.\n\nTwo,\nthree.\r\n \r\nFour."), ["One.", "Two, three.", "Four."]);
+        assert_eq!(paragraphs("\n\nOne.\n\n\n"), ["One."]);
+        assert!(paragraphs(" \n ").is_empty());
+    }
+
+    /// Agents read the notes aloud and scan them during a call: a long note is split into
+    /// paragraphs at its natural breaks, none of them a wall of text.
+    #[test]
+    fn no_paragraph_of_agent_notes_is_a_wall_of_text() {
+        for entry in Catalog::shipped().unwrap().entries.values() {
+            for paragraph in paragraphs(&entry.agent_notes) {
+                let length = paragraph.chars().count();
+                assert!(length <= 1000, "entry {}: a paragraph of {length} characters", entry.code);
+            }
+        }
+    }
 }

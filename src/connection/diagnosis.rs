@@ -238,6 +238,12 @@ fn other_error(facts: &Facts<'_>) -> Finding {
             format!("Code {code} ({}) is about transactions, not a connection error.", entry.title),
         );
     }
+    if entry.category == Category::Coverage {
+        return pass(
+            Check::OtherError,
+            format!("Code {code} ({}) is about a bank not offered, not a connection error.", entry.title),
+        );
+    }
     let who = match entry.actor {
         Actor::Bank => "the bank",
         Actor::User => "the user",

@@ -283,3 +283,36 @@ async fn console_pages_carry_the_security_headers_and_are_not_in_the_api_documen
     let document = serde_json::to_string(&feedwatch::http::openapi()).unwrap();
     assert!(!document.contains("/console"));
 }
+
+/// An entry's agent notes read as paragraphs: a blank line in the text starts a new `<p>`, every
+/// paragraph escaped, and the API's JSON keeps the text as it was written.
+#[tokio::test]
+async fn agent_notes_render_one_escaped_paragraph_each() {
+    let app = TestApp::spawn().await;
+    let entry: serde_json::Value =
+        app.admin(reqwest::Method::GET, "/v1/errors/102").send().await.unwrap().json().await.unwrap();
+    let mut edit = entry["entry"].clone();
+    let notes = "First, check the <b>bank</b> site.\n\nThen the timeline & the refresh log.";
+    edit["agent_notes"] = serde_json::json!(notes);
+    let response = app
+        .admin(reqwest::Method::PUT, "/v1/errors/102")
+        .header("if-match", "\"r1\"")
+        .json(&edit)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.admin_key).await;
+    let page = browser.get("/console/errors/102").await.text().await.unwrap();
+    let start = page.find(r#"<div id="agent-notes">"#).expect("the notes have their block");
+    let block = &page[start..start + page[start..].find("</div>").unwrap()];
+    assert_eq!(
+        block,
+        r#"<div id="agent-notes"><p>First, check the &lt;b&gt;bank&lt;/b&gt; site.</p><p>Then the timeline &amp; the refresh log.</p>"#
+    );
+    let entry: serde_json::Value =
+        app.admin(reqwest::Method::GET, "/v1/errors/102").send().await.unwrap().json().await.unwrap();
+    assert_eq!(entry["entry"]["agent_notes"], notes, "the JSON keeps the blank line");
+}

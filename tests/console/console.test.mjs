@@ -294,6 +294,15 @@ await test("an entry no provider code maps to (610, duplicate transactions) read
   assert(page.includes("Duplicate transactions"), "the title is shown");
   assert(page.includes("No provider's code maps to this entry yet."), "the empty alias list says so");
   assert((await driver.findElements(By.css("#alias-table"))).length === 0, "no empty alias table");
+  // Its agent notes are written as paragraphs (blank lines in the text): one <p> each, in order.
+  const entry = await api("GET", "/v1/errors/610");
+  const paragraphs = entry.entry.agent_notes.split(/\n\s*\n/).map((p) => p.replace(/\s+/g, " ").trim()).filter(Boolean);
+  assert(paragraphs.length > 1, "610's notes are several paragraphs");
+  const shown = await driver.findElements(By.css("#agent-notes p"));
+  assert(shown.length === paragraphs.length, `${shown.length} paragraphs shown, ${paragraphs.length} written`);
+  for (const [n, p] of shown.entries()) {
+    assert((await p.getText()) === paragraphs[n], `paragraph ${n + 1} reads as written`);
+  }
   await checkPage("error entry 610");
   await screenshot("error-entry-610");
 });

@@ -12,6 +12,7 @@ use super::page::{self, Section};
 use super::{Agent, Refusal};
 use crate::catalog::index::MatchedBy;
 use crate::catalog::search::{self, HitKind};
+use crate::catalog::text;
 use crate::catalog::{Alias, CatalogIndex, Resolution, Source, StoredEntry};
 
 const HITS: usize = 30;
@@ -120,7 +121,9 @@ fn entry_page(index: &CatalogIndex, stored: &StoredEntry, matched: &MatchedBy) -
                 p.tell #entry-message { (entry.user_message) }
                 button.secondary type="button" data-copy="entry-message" hidden { "Copy message" }
                 h2 { "Notes for agents" }
-                p { (entry.agent_notes) }
+                div #agent-notes {
+                    @for paragraph in text::paragraphs(&entry.agent_notes) { p { (paragraph) } }
+                }
             }
         }
         (list_card("steps", "Steps", &entry.steps, true))
