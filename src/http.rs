@@ -203,6 +203,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::record_metrics))
         .layer(cors(&settings.cors_origins))
+        .layer(axum::middleware::map_response(encoding::tag_layer_coding))
         // Per response, unless its handler chose the coding (`encoding`): a body compressed once.
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(encoding::leave_alone)))
         .layer(axum::middleware::from_fn(middleware::problem_details))

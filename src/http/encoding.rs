@@ -75,6 +75,32 @@ pub fn leave_alone(
     extensions.get::<Chosen>().is_none()
 }
 
+/// Gives a body the compression layer coded an ETag of its own, as `mark`'s handlers give
+/// theirs (`"v3"` sent in gzip is `"v3-gzip"`): a cache must never take one representation's
+/// validator for the other's. Runs outside the layer, on every response; a handler's own coded
+/// answer already carries its tag.
+pub async fn tag_layer_coding<B>(mut response: Response<B>) -> Response<B> {
+    if response.extensions().get::<Chosen>().is_some() {
+        return response;
+    }
+    let headers = response.headers();
+    let Some(token) = headers.get(header::CONTENT_ENCODING).and_then(|value| value.to_str().ok()) else {
+        return response;
+    };
+    let Some(token) = Coding::from_token(token).and_then(Coding::token) else {
+        return response;
+    };
+    let coded = headers
+        .get(header::ETAG)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|tag| tag.strip_prefix('"')?.strip_suffix('"'))
+        .and_then(|opaque| HeaderValue::from_str(&format!("\"{opaque}-{token}\"")).ok());
+    if let Some(coded) = coded {
+        response.headers_mut().insert(header::ETAG, coded);
+    }
+    response
+}
+
 /// Weights in thousandths, as RFC 9110 §12.4.2 writes them (`q=0.5` is 500).
 type Weight = u16;
 

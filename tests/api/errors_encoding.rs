@@ -1,6 +1,7 @@
 //! Catalogue lookups in gzip for the clients that ask (browsers: the web front end and the
 //! helpdesk console), compressed once per entry rather than per request: the coding follows
-//! `Accept-Encoding` as RFC 9110 §12.5.3 reads it, and each body has its own ETag.
+//! `Accept-Encoding` as RFC 9110 §12.5.3 reads it, and each body has its own ETag, as has every
+//! body the compression layer codes.
 
 use std::io::Read;
 
@@ -180,4 +181,51 @@ async fn an_edit_takes_either_bodys_etag_and_both_bodies_show_it() {
 
     let stale = app.admin(Method::PUT, "/v1/errors/102").header("if-match", &etag).json(&entry).send().await.unwrap();
     assert_eq!(stale.status(), 412);
+}
+
+/// Routes that leave the coding to the compression layer (a connection's page) get the same rule
+/// as the lookup: the gzip body has an ETag of its own, and a write takes either ETag.
+#[tokio::test]
+async fn a_body_the_layer_gzips_has_an_etag_of_its_own_and_a_write_takes_it() {
+    let app = TestApp::spawn().await;
+    let bank = app.institution("first-bank").await;
+    let tenant = uuid::Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let created = app.connection(&key, bank, "Operating", "pass_good").await;
+    let path = format!("/v1/connections/{}", created["id"].as_str().unwrap());
+    let read = |accept_encoding: Option<&'static str>| {
+        let mut request = app.anonymous(Method::GET, &path).bearer_auth(&key);
+        if let Some(accept_encoding) = accept_encoding {
+            request = request.header("accept-encoding", accept_encoding);
+        }
+        request.send()
+    };
+    let plain = read(None).await.unwrap();
+    let plain_etag = header(plain.headers(), "etag").unwrap().to_owned();
+    let plain_body = plain.bytes().await.unwrap().to_vec();
+    let coded = read(Some(BROWSER)).await.unwrap();
+    let coded_headers = coded.headers().clone();
+    assert_eq!(header(&coded_headers, "content-encoding"), Some("gzip"));
+    let coded_etag = header(&coded_headers, "etag").unwrap().to_owned();
+    assert_eq!(coded_etag, format!("{}-gzip\"", plain_etag.trim_end_matches('"')));
+    assert_eq!(gunzip(&coded.bytes().await.unwrap()), plain_body, "the same page, coded");
+
+    let patch = app
+        .anonymous(Method::PATCH, &path)
+        .bearer_auth(&key)
+        .header("if-match", &coded_etag)
+        .json(&json!({ "display_name": "Main account" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status(), 200, "the gzip body's ETag names the version it showed");
+    let stale = app
+        .anonymous(Method::PATCH, &path)
+        .bearer_auth(&key)
+        .header("if-match", &coded_etag)
+        .json(&json!({ "display_name": "Again" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 412, "and only that version");
 }
