@@ -44,7 +44,6 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -205,7 +204,7 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(cors(&settings.cors_origins))
         .layer(axum::middleware::map_response(encoding::tag_layer_coding))
         // Per response, unless its handler chose the coding (`encoding`): a body compressed once.
-        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(encoding::leave_alone)))
+        .layer(CompressionLayer::new().compress_when(encoding::layer_predicate()))
         .layer(axum::middleware::from_fn(middleware::problem_details))
         .layer(axum::middleware::from_fn_with_state(
             route_timeout::Timeouts { api: settings.request_timeout, import: settings.import_timeout },

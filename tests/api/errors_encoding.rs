@@ -188,11 +188,24 @@ async fn an_edit_takes_either_bodys_etag_and_both_bodies_show_it() {
 #[tokio::test]
 async fn a_body_the_layer_gzips_has_an_etag_of_its_own_and_a_write_takes_it() {
     let app = TestApp::spawn().await;
-    let bank = app.institution("first-bank").await;
-    let tenant = uuid::Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let created = app.connection(&key, bank, "Operating", "pass_good").await;
-    let path = format!("/v1/connections/{}", created["id"].as_str().unwrap());
+    let fed = app.fed_account().await;
+    // Enough accounts that the page passes the layer's floor (`encoding::LAYER_MIN_BYTES`).
+    for bank_account_id in ["savings", "card", "reserve"] {
+        let listed = feedwatch::connection::store::ReportedAccount {
+            bank_account_id,
+            kind: feedwatch::connection::AccountKind::Savings,
+            masked_number: "2",
+            bank_name: "Savings",
+            currency: "USD",
+            balance: None,
+            available: None,
+            balance_as_of: None,
+            error_code: None,
+        };
+        feedwatch::connection::store::upsert_account(&app.pool, fed.connection, &listed).await.unwrap();
+    }
+    let key = fed.tenant_key;
+    let path = format!("/v1/connections/{}", fed.connection);
     let read = |accept_encoding: Option<&'static str>| {
         let mut request = app.anonymous(Method::GET, &path).bearer_auth(&key);
         if let Some(accept_encoding) = accept_encoding {
@@ -203,6 +216,7 @@ async fn a_body_the_layer_gzips_has_an_etag_of_its_own_and_a_write_takes_it() {
     let plain = read(None).await.unwrap();
     let plain_etag = header(plain.headers(), "etag").unwrap().to_owned();
     let plain_body = plain.bytes().await.unwrap().to_vec();
+    assert!(plain_body.len() > usize::from(feedwatch::http::encoding::LAYER_MIN_BYTES), "{}", plain_body.len());
     let coded = read(Some(BROWSER)).await.unwrap();
     let coded_headers = coded.headers().clone();
     assert_eq!(header(&coded_headers, "content-encoding"), Some("gzip"));
@@ -228,4 +242,17 @@ async fn a_body_the_layer_gzips_has_an_etag_of_its_own_and_a_write_takes_it() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 412, "and only that version");
+}
+
+/// A body under the layer's floor (`encoding::LAYER_MIN_BYTES`) goes as it is: gzip would save
+/// no packet on it, only CPU.
+#[tokio::test]
+async fn a_small_body_is_not_compressed_for_a_browser() {
+    let app = TestApp::spawn().await;
+    let (status, headers, body) = fetch(&app, Method::GET, "/v1/errors/no-such-code", Some(BROWSER)).await;
+    assert_eq!(status, 404);
+    assert!(body.len() > 32 && body.len() < usize::from(feedwatch::http::encoding::LAYER_MIN_BYTES), "{}", body.len());
+    assert_eq!(header(&headers, "content-encoding"), None);
+    let problem: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(problem["code"], "unknown_error_code");
 }
