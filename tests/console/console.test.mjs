@@ -313,7 +313,11 @@ await test("a form posted without its CSRF token is refused", async () => {
   const before = (await api("GET", `/v1/connections/${any.id}/refreshes`)).items.length;
   await driver.executeScript(
     "document.querySelector('#actions form input[name=csrf]').remove();");
+  // The connection's own page may show an error notice too (a demo connection in trouble), so
+  // wait for that page to go before reading the answer's.
+  const page = await driver.findElement(By.css("body"));
   await driver.findElement(By.id("refresh-now")).click();
+  await driver.wait(until.stalenessOf(page), WAIT);
   await driver.wait(until.elementLocated(By.css("p.notice.error")), WAIT);
   assert((await text("h1")) === "Not allowed", "refused page");
   assert(/did not come from your console session/.test(await text("p.notice.error")), "says why");
