@@ -90,7 +90,11 @@ pub struct CreateConnection {
     /// Whose connection: required for admin keys, implied (and must match if given) for tenant keys.
     pub tenant_id: Option<Uuid>,
     /// How often to refresh automatically (1h to 7d; default 24h).
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "24h")]
+    // A literal, as utoipa takes: a test keeps it equal to `REFRESH_EVERY_PATTERN`.
+    #[schema(
+        pattern = "^(([6-9][0-9]|[1-9][0-9]{2,3}|100[0-7][0-9]|10080)m|([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|[1-7]d)$",
+        example = "24h"
+    )]
     pub refresh_every: Option<String>,
 }
 
@@ -107,7 +111,11 @@ pub struct PatchConnection {
     pub paused: Option<bool>,
     /// New sign-in details; clears a sign-in error.
     pub credentials: Option<CredentialsInput>,
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "12h")]
+    /// How often to refresh automatically (1h to 7d).
+    #[schema(
+        pattern = "^(([6-9][0-9]|[1-9][0-9]{2,3}|100[0-7][0-9]|10080)m|([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|[1-7]d)$",
+        example = "12h"
+    )]
     pub refresh_every: Option<String>,
 }
 
