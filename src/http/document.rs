@@ -11,6 +11,7 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 use crate::catalog::{Catalog, Code};
+use crate::institution::ProviderKind;
 
 /// One link: after `from` answers `status`, `to` can be called with these parameters
 /// (runtime expressions, `path.`/`header.` qualified where a name is ambiguous).
@@ -105,21 +106,45 @@ pub fn complete(document: &mut OpenApi) {
         "PatchAccount",
         &[("display_name", "string"), ("hidden", "boolean"), ("bank_account_id", "string")],
     );
+    require_url_for_ofx(document);
+}
+
+/// An institution whose provider is `ofx` needs its server's URL (`institution::validate`
+/// refuses one without, 422). Stated as what is refused (`not`): generators of typed clients
+/// read an `anyOf` beside the properties as a union of partial types, and skip a `not`.
+fn require_url_for_ofx(document: &mut OpenApi) {
+    let without_url = json!({
+        "required": ["provider", "ofx"],
+        "properties": {
+            "provider": { "const": ProviderKind::Ofx.as_str() },
+            "ofx": { "not": { "required": ["url"], "properties": { "url": { "type": "string" } } } }
+        }
+    });
+    add_rule(document, "InstitutionInput", "not", without_url);
 }
 
 /// An account patch must give at least one field a value (an empty one is refused with 422);
 /// the derive cannot say so, and a fuzzer that believes `{}` valid reports the refusal. utoipa's
 /// `Object` has no `anyOf`, so it goes in through the flattened extensions.
 fn require_a_value(document: &mut OpenApi, schema: &str, fields: &[(&str, &str)]) {
-    let Some(components) = document.components.as_mut() else { return };
-    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
-        panic!("{schema} is not an object schema")
-    };
     let choices: Vec<Value> = fields
         .iter()
         .map(|(name, kind)| json!({ "required": [name], "properties": { *name: { "type": kind } } }))
         .collect();
-    object.extensions.get_or_insert_with(Default::default).insert("anyOf".to_owned(), Value::Array(choices));
+    add_rule(document, schema, "anyOf", Value::Array(choices));
+}
+
+/// A rule across fields, as the JSON Schema `keyword` of the object schema `schema`, through the
+/// extensions like `require_a_value`'s `anyOf` (one key each: extensions are a hash map, and
+/// two would be written in an order that changes from run to run; see `shared_link`).
+fn add_rule(document: &mut OpenApi, schema: &str, keyword: &str, rule: Value) {
+    let Some(components) = document.components.as_mut() else { return };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        panic!("{schema} is not an object schema")
+    };
+    let extensions = object.extensions.get_or_insert_with(Default::default);
+    assert!(!extensions.contains_key(keyword), "{schema} has a rule in `{keyword}` already");
+    extensions.insert(keyword.to_owned(), rule);
 }
 
 fn add_link(document: &mut OpenApi, link: &Link) {
