@@ -107,6 +107,7 @@ pub fn complete(document: &mut OpenApi) {
         &[("display_name", "string"), ("hidden", "boolean"), ("bank_account_id", "string")],
     );
     require_url_for_ofx(document);
+    retry_delay_with_retryable(document);
 }
 
 /// An institution whose provider is `ofx` needs its server's URL (`institution::validate`
@@ -121,6 +122,16 @@ fn require_url_for_ofx(document: &mut OpenApi) {
         }
     });
     add_rule(document, "InstitutionInput", "not", without_url);
+}
+
+/// A catalogue entry has a typical retry delay exactly when it is retryable
+/// (`catalog::validate_entry` refuses either without the other); a `not` as above.
+fn retry_delay_with_retryable(document: &mut OpenApi) {
+    let mismatched = json!({ "anyOf": [
+        { "properties": { "retryable": { "const": true } }, "not": { "required": ["retry_after"] } },
+        { "properties": { "retryable": { "const": false } }, "required": ["retry_after"] }
+    ] });
+    add_rule(document, "Entry", "not", mismatched);
 }
 
 /// An account patch must give at least one field a value (an empty one is refused with 422);
@@ -248,6 +259,30 @@ mod tests {
             let link = shared.map_or(link, |name| &document["components"]["links"][name]);
             let target = link["operationId"].as_str().unwrap_or_default();
             assert!(ids.contains(&target), "{link}");
+        }
+    }
+    /// The document's `not` on `Entry` is the rule `catalog::validate_entry` applies: a
+    /// typical retry delay exactly when the entry is retryable.
+    #[test]
+    fn an_entry_has_a_retry_delay_exactly_when_retryable_in_the_document_too() {
+        let document = serde_json::to_value(crate::http::openapi()).unwrap_or_default();
+        let refused = &document["components"]["schemas"]["Entry"]["not"]["anyOf"];
+        assert_eq!(refused[0]["properties"]["retryable"]["const"], true, "{refused}");
+        assert_eq!(refused[0]["not"]["required"][0], "retry_after", "{refused}");
+        assert_eq!(refused[1]["properties"]["retryable"]["const"], false, "{refused}");
+        assert_eq!(refused[1]["required"][0], "retry_after", "{refused}");
+
+        let catalog = crate::catalog::Catalog::shipped().unwrap_or_else(|errors| panic!("{errors}"));
+        let codes: HashSet<_> = catalog.entries.keys().copied().collect();
+        let mut entry = catalog.entries.values().next().cloned().unwrap_or_else(|| panic!("no entries"));
+        for (retryable, retry_after, valid) in
+            [(true, Some("4h"), true), (true, None, false), (false, Some("4h"), false), (false, None, true)]
+        {
+            entry.retryable = retryable;
+            entry.retry_after = retry_after.map(str::to_owned);
+            let problems = crate::catalog::validate_entry(&entry, &codes);
+            let about_retries = problems.iter().any(|(field, _)| field.ends_with("retry_after"));
+            assert_eq!(!about_retries, valid, "{retryable} {retry_after:?}: {problems:?}");
         }
     }
 }
