@@ -283,21 +283,31 @@ pub fn valid_name(text: &str) -> bool {
     !text.trim().is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control)
 }
 
+/// The longest credential text (user id, password, an extra field's value), in characters.
+pub const MAX_CREDENTIAL_CHARS: usize = 200;
+/// The most extra sign-in fields a connection's credentials carry.
+pub const MAX_EXTRA_FIELDS: usize = 10;
+/// The longest name of an extra sign-in field, in UTF-8 bytes (the ASCII names banks use are as
+/// many characters).
+pub const MAX_EXTRA_NAME_BYTES: usize = 50;
+
 /// Checks credentials as entered; returns `(field, message)` pairs under `credentials.`.
 pub fn validate_credentials(credentials: &Credentials) -> Vec<(String, String)> {
     let mut problems = Vec::new();
-    let text_ok = |text: &str| !text.is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control);
+    let text_ok = |text: &str| {
+        !text.is_empty() && text.chars().count() <= MAX_CREDENTIAL_CHARS && !text.chars().any(char::is_control)
+    };
     if !text_ok(&credentials.user_id) || credentials.user_id.trim().is_empty() {
         problems.push(("credentials.user_id".into(), "must be 1 to 200 characters".into()));
     }
     if !text_ok(&credentials.password) {
         problems.push(("credentials.password".into(), "must be 1 to 200 characters".into()));
     }
-    if credentials.extra.len() > 10 {
+    if credentials.extra.len() > MAX_EXTRA_FIELDS {
         problems.push(("credentials.extra".into(), "at most 10 extra fields".into()));
     }
     for (name, value) in &credentials.extra {
-        if name.is_empty() || name.len() > 50 || !text_ok(value) {
+        if name.is_empty() || name.len() > MAX_EXTRA_NAME_BYTES || !text_ok(value) {
             problems
                 .push((format!("credentials.extra.{name}"), "names of 1 to 50, values of 1 to 200 characters".into()));
         }

@@ -85,6 +85,11 @@ pub struct InstitutionFields {
     pub active: bool,
 }
 
+/// What `validate` asks of an OFX server URL beside its length, as a pattern for the document:
+/// `http://` or `https://`, then no white space (`char::is_whitespace`, spelt out: regex engines
+/// disagree on `\s`) and no control character.
+pub const OFX_URL_PATTERN: &str = r"^https?://[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
+
 /// Problems with institution fields, as `(field, message)`.
 pub fn validate(fields: &InstitutionFields) -> Vec<(String, String)> {
     let mut problems = Vec::new();

@@ -258,6 +258,18 @@ fn is_slug(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// What `is_text` asks of a text beside its length, as a pattern for the document: a character
+/// that is not white space (`char::is_whitespace`, spelt out: regex engines disagree on `\s`),
+/// and no NUL anywhere (`extract::parse_json` refuses it).
+pub const TEXT_PATTERN: &str = concat!(
+    r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*",
+    r"[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+);
+
+/// What `source_problems` asks of a source's URL beside its length: an http(s) URL, no NUL.
+#[cfg(test)]
+pub const SOURCE_URL_PATTERN: &str = r"^https?://[^\x00]*$";
+
 fn is_text(text: &str, max: usize) -> bool {
     !text.trim().is_empty() && text.chars().count() <= max
 }
@@ -411,5 +423,47 @@ mod tests {
         files.push(("entries/copy.toml", bank));
         let message = load(&files).unwrap_err().to_string();
         assert!(message.contains("code 102 is also used in catalog/entries/bank.toml"), "{message}");
+    }
+    /// `TEXT_PATTERN` takes exactly the texts `is_text` takes (below its length), NUL aside.
+    #[test]
+    fn the_text_pattern_is_what_is_text_takes() {
+        let pattern = regex::Regex::new(TEXT_PATTERN).unwrap();
+        // Every white space and control character is below U+3100; a few above stand for the rest.
+        for c in (0..=0x3100).chain([0xfeff, 0xffff, 0x1_0000, 0x10_ffff]).filter_map(char::from_u32) {
+            for text in [c.to_string(), format!(" {c}"), format!("{c}\t"), format!("x{c}")] {
+                let taken = is_text(&text, 10) && !text.contains('\0');
+                assert_eq!(pattern.is_match(&text), taken, "{text:?}");
+            }
+        }
+    }
+
+    /// The document states each text rule of an entry and its sources with the patterns the
+    /// validation owns: the derive takes literals only, so they are compared here.
+    #[test]
+    fn the_documented_entry_patterns_are_the_validation_s() {
+        use utoipa::PartialSchema;
+
+        let entry = serde_json::to_value(Entry::schema()).unwrap();
+        for name in ["title", "user_message", "agent_notes", "meaning"] {
+            let documented = entry.pointer(&format!("/properties/{name}/pattern")).and_then(serde_json::Value::as_str);
+            assert_eq!(documented, Some(TEXT_PATTERN), "{name}");
+        }
+        let item = serde_json::to_value(super::super::model::ListItem::schema()).unwrap();
+        assert_eq!(item["pattern"], TEXT_PATTERN);
+        let source = serde_json::to_value(Source::schema()).unwrap();
+        assert_eq!(source.pointer("/properties/title/pattern").and_then(serde_json::Value::as_str), Some(TEXT_PATTERN));
+        assert_eq!(
+            source.pointer("/properties/url/pattern").and_then(serde_json::Value::as_str),
+            Some(SOURCE_URL_PATTERN)
+        );
+        let url = regex::Regex::new(SOURCE_URL_PATTERN).unwrap();
+        for candidate in ["https://a.example/x", "http://a", "https://", "ftp://a.example", "a.example", "https:/a"] {
+            let source = Source {
+                title: "t".into(),
+                url: candidate.into(),
+                confidence: super::super::model::Confidence::Vendor,
+            };
+            assert_eq!(url.is_match(candidate), source_problems(&source).is_empty(), "{candidate}");
+        }
     }
 }

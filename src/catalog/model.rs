@@ -83,11 +83,17 @@ pub enum Confidence {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
-    #[schema(min_length = 1, max_length = 300)]
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub title: String,
+    /// An http(s) URL of at most 500 bytes (UTF-8).
     #[schema(
         min_length = 1,
         max_length = 500,
+        pattern = r"^https?://[^\x00]*$",
         example = "https://community.intuit.com/articles/1207317-banking-error-102"
     )]
     pub url: String,
@@ -104,6 +110,7 @@ impl utoipa::PartialSchema for ListItem {
             .schema_type(utoipa::openapi::schema::Type::String)
             .min_length(Some(1))
             .max_length(Some(1000))
+            .pattern(Some(super::load::TEXT_PATTERN))
             .into()
     }
 }
@@ -120,7 +127,14 @@ pub struct Entry {
     /// Stable snake_case slug.
     #[schema(example = "bank_unavailable", pattern = "^[a-z][a-z0-9_]*$", max_length = 64)]
     pub reason: String,
-    #[schema(example = "Bank not responding", min_length = 1, max_length = 120)]
+    // The text patterns here are literals, as utoipa takes: a test keeps them equal to
+    // `load::TEXT_PATTERN` (and `load::SOURCE_URL_PATTERN` for a source's URL).
+    #[schema(
+        example = "Bank not responding",
+        min_length = 1,
+        max_length = 120,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub title: String,
     /// Phrases people type when they have this error ("password changed"); weighted high in search.
     #[serde(default)]
@@ -136,12 +150,24 @@ pub struct Entry {
     pub retry_after: Option<String>,
     pub action: Action,
     /// Safe to show the business owner: what happened and what to do.
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub user_message: String,
     /// For helpdesk agents: how to tell it apart from look-alikes.
-    #[schema(min_length = 1, max_length = 5000)]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub agent_notes: String,
-    #[schema(min_length = 1, max_length = 3000)]
+    #[schema(
+        min_length = 1,
+        max_length = 3000,
+        pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
+    )]
     pub meaning: String,
     #[schema(max_items = 20, value_type = Vec<ListItem>)]
     pub causes: Vec<String>,

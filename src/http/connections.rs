@@ -51,11 +51,21 @@ pub(super) fn actor(principal: &Principal) -> ChangedBy {
     ChangedBy { key_id: Some(principal.key_id), role: principal.role.as_str() }
 }
 
+/// How often a connection may be refreshed automatically: 1h to 7d.
+const REFRESH_EVERY_SECONDS: std::ops::RangeInclusive<i32> = 3600..=604_800;
+
+/// The durations of `REFRESH_EVERY_SECONDS` in the document's units (whole minutes, hours or
+/// days, no leading zero), which the request schemas state as their literal `pattern`; a test
+/// keeps the two equal and the pattern exact against `refresh_seconds`.
+#[cfg(test)]
+const REFRESH_EVERY_PATTERN: &str =
+    "^(([6-9][0-9]|[1-9][0-9]{2,3}|100[0-7][0-9]|10080)m|([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|[1-7]d)$";
+
 fn refresh_seconds(text: &str) -> Result<i32, FieldError> {
     let invalid = || FieldError::new("refresh_every", "must be a duration from 1h to 7d, e.g. 24h");
     let duration = parse_duration(text).map_err(|_| invalid())?;
     let seconds = i32::try_from(duration.as_secs()).map_err(|_| invalid())?;
-    if (3600..=604_800).contains(&seconds) { Ok(seconds) } else { Err(invalid()) }
+    if REFRESH_EVERY_SECONDS.contains(&seconds) { Ok(seconds) } else { Err(invalid()) }
 }
 
 fn credential_errors(credentials: &Credentials) -> Vec<FieldError> {
@@ -419,4 +429,31 @@ pub async fn events(
     visible(&state, &caller.0, id).await?;
     let rows = connection_store::events(&state.pool, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.occurred_at, row.id))))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// A client that trusts the document offers exactly the durations a create or an edit takes
+    /// (the document leaves out leading zeros and the units below a minute, which the API reads).
+    #[test]
+    fn the_documented_refresh_pattern_is_the_range_refreshes_take() {
+        for schema in [CreateConnection::schema(), PatchConnection::schema()] {
+            let schema = serde_json::to_value(schema).unwrap();
+            let pattern = schema.pointer("/properties/refresh_every/pattern").and_then(serde_json::Value::as_str);
+            assert_eq!(pattern, Some(REFRESH_EVERY_PATTERN), "{schema}");
+        }
+        let pattern = regex::Regex::new(REFRESH_EVERY_PATTERN).unwrap();
+        for number in 0..=20_000 {
+            for unit in ["m", "h", "d"] {
+                let text = format!("{number}{unit}");
+                assert_eq!(pattern.is_match(&text), refresh_seconds(&text).is_ok(), "{text}");
+            }
+        }
+    }
 }

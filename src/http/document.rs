@@ -11,6 +11,7 @@ use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{OpenApi, Ref, RefOr};
 
 use crate::catalog::{Catalog, Code};
+use crate::institution::ProviderKind;
 
 /// One link: after `from` answers `status`, `to` can be called with these parameters
 /// (runtime expressions, `path.`/`header.` qualified where a name is ambiguous).
@@ -105,21 +106,56 @@ pub fn complete(document: &mut OpenApi) {
         "PatchAccount",
         &[("display_name", "string"), ("hidden", "boolean"), ("bank_account_id", "string")],
     );
+    require_url_for_ofx(document);
+    retry_delay_with_retryable(document);
+}
+
+/// An institution whose provider is `ofx` needs its server's URL (`institution::validate`
+/// refuses one without, 422). Stated as what is refused (`not`): generators of typed clients
+/// read an `anyOf` beside the properties as a union of partial types, and skip a `not`.
+fn require_url_for_ofx(document: &mut OpenApi) {
+    let without_url = json!({
+        "required": ["provider", "ofx"],
+        "properties": {
+            "provider": { "const": ProviderKind::Ofx.as_str() },
+            "ofx": { "not": { "required": ["url"], "properties": { "url": { "type": "string" } } } }
+        }
+    });
+    add_rule(document, "InstitutionInput", "not", without_url);
+}
+
+/// A catalogue entry has a typical retry delay exactly when it is retryable
+/// (`catalog::validate_entry` refuses either without the other); a `not` as above.
+fn retry_delay_with_retryable(document: &mut OpenApi) {
+    let mismatched = json!({ "anyOf": [
+        { "properties": { "retryable": { "const": true } }, "not": { "required": ["retry_after"] } },
+        { "properties": { "retryable": { "const": false } }, "required": ["retry_after"] }
+    ] });
+    add_rule(document, "Entry", "not", mismatched);
 }
 
 /// An account patch must give at least one field a value (an empty one is refused with 422);
 /// the derive cannot say so, and a fuzzer that believes `{}` valid reports the refusal. utoipa's
 /// `Object` has no `anyOf`, so it goes in through the flattened extensions.
 fn require_a_value(document: &mut OpenApi, schema: &str, fields: &[(&str, &str)]) {
-    let Some(components) = document.components.as_mut() else { return };
-    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
-        panic!("{schema} is not an object schema")
-    };
     let choices: Vec<Value> = fields
         .iter()
         .map(|(name, kind)| json!({ "required": [name], "properties": { *name: { "type": kind } } }))
         .collect();
-    object.extensions.get_or_insert_with(Default::default).insert("anyOf".to_owned(), Value::Array(choices));
+    add_rule(document, schema, "anyOf", Value::Array(choices));
+}
+
+/// A rule across fields, as the JSON Schema `keyword` of the object schema `schema`, through the
+/// extensions like `require_a_value`'s `anyOf` (one key each: extensions are a hash map, and
+/// two would be written in an order that changes from run to run; see `shared_link`).
+fn add_rule(document: &mut OpenApi, schema: &str, keyword: &str, rule: Value) {
+    let Some(components) = document.components.as_mut() else { return };
+    let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) else {
+        panic!("{schema} is not an object schema")
+    };
+    let extensions = object.extensions.get_or_insert_with(Default::default);
+    assert!(!extensions.contains_key(keyword), "{schema} has a rule in `{keyword}` already");
+    extensions.insert(keyword.to_owned(), rule);
 }
 
 fn add_link(document: &mut OpenApi, link: &Link) {
@@ -223,6 +259,30 @@ mod tests {
             let link = shared.map_or(link, |name| &document["components"]["links"][name]);
             let target = link["operationId"].as_str().unwrap_or_default();
             assert!(ids.contains(&target), "{link}");
+        }
+    }
+    /// The document's `not` on `Entry` is the rule `catalog::validate_entry` applies: a
+    /// typical retry delay exactly when the entry is retryable.
+    #[test]
+    fn an_entry_has_a_retry_delay_exactly_when_retryable_in_the_document_too() {
+        let document = serde_json::to_value(crate::http::openapi()).unwrap_or_default();
+        let refused = &document["components"]["schemas"]["Entry"]["not"]["anyOf"];
+        assert_eq!(refused[0]["properties"]["retryable"]["const"], true, "{refused}");
+        assert_eq!(refused[0]["not"]["required"][0], "retry_after", "{refused}");
+        assert_eq!(refused[1]["properties"]["retryable"]["const"], false, "{refused}");
+        assert_eq!(refused[1]["required"][0], "retry_after", "{refused}");
+
+        let catalog = crate::catalog::Catalog::shipped().unwrap_or_else(|errors| panic!("{errors}"));
+        let codes: HashSet<_> = catalog.entries.keys().copied().collect();
+        let mut entry = catalog.entries.values().next().cloned().unwrap_or_else(|| panic!("no entries"));
+        for (retryable, retry_after, valid) in
+            [(true, Some("4h"), true), (true, None, false), (false, Some("4h"), false), (false, None, true)]
+        {
+            entry.retryable = retryable;
+            entry.retry_after = retry_after.map(str::to_owned);
+            let problems = crate::catalog::validate_entry(&entry, &codes);
+            let about_retries = problems.iter().any(|(field, _)| field.ends_with("retry_after"));
+            assert_eq!(!about_retries, valid, "{retryable} {retry_after:?}: {problems:?}");
         }
     }
 }

@@ -59,16 +59,26 @@ impl SuccessRate {
 #[serde(deny_unknown_fields)]
 pub struct OfxInput {
     /// The institution's OFX server: required when `provider` is `ofx`, unused for `sandbox`.
-    #[schema(pattern = "^https?://", max_length = 500, example = "https://ofx.bank.example/ofx")]
+    /// At most 500 bytes (UTF-8).
+    // A literal, as utoipa takes: a test keeps it equal to `institution::OFX_URL_PATTERN`.
+    #[schema(
+        pattern = r"^https?://[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
+        max_length = 500,
+        example = "https://ofx.bank.example/ofx"
+    )]
     pub url: Option<String>,
+    /// At most 64 bytes (UTF-8).
     #[serde(default)]
     #[schema(max_length = 64)]
     pub org: String,
+    /// At most 32 bytes (UTF-8).
     #[serde(default)]
     #[schema(max_length = 32)]
     pub fid: String,
+    /// At most 32 bytes (UTF-8); default `QWIN`.
     #[schema(max_length = 32, example = "QWIN")]
     pub app_id: Option<String>,
+    /// At most 8 bytes (UTF-8); default `2700`.
     #[schema(max_length = 8, example = "2700")]
     pub app_version: Option<String>,
     /// 102, 103 or 220 (default 102).
@@ -263,4 +273,57 @@ pub async fn replace(
         .map_err(slug_conflict)?
         .ok_or_else(|| ApiError::not_found("No institution has that id."))?;
     Ok(axum::Json(updated))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    fn fields(provider: ProviderKind, url: Option<String>) -> InstitutionFields {
+        let ofx = OfxSettings {
+            url,
+            org: String::new(),
+            fid: String::new(),
+            app_id: "QWIN".into(),
+            app_version: "2700".into(),
+            version: 102,
+        };
+        InstitutionFields { slug: "bank".into(), name: "Bank".into(), provider, ofx, aliases: Vec::new(), active: true }
+    }
+
+    /// The document's URL pattern is the one `institution::validate` applies, and it refuses
+    /// exactly the characters the validator refuses.
+    #[test]
+    fn the_documented_ofx_url_is_the_one_institutions_take() {
+        let schema = serde_json::to_value(OfxInput::schema()).unwrap();
+        let documented = schema.pointer("/properties/url/pattern").and_then(serde_json::Value::as_str);
+        assert_eq!(documented, Some(institution::OFX_URL_PATTERN), "{schema}");
+        let pattern = regex::Regex::new(institution::OFX_URL_PATTERN).unwrap();
+        // Every white space and control character is below U+3100; a few above stand for the rest.
+        for c in (0..=0x3100).chain([0xfeff, 0xffff, 0x1_0000, 0x10_ffff]).filter_map(char::from_u32) {
+            let url = format!("https://bank.example/{c}");
+            let valid = institution::validate(&fields(ProviderKind::Ofx, Some(url.clone()))).is_empty();
+            assert_eq!(pattern.is_match(&url), valid, "{c:?}");
+        }
+        for url in ["ftp://bank.example", "https:/bank.example", "bank.example", "http://bank.example"] {
+            let valid = institution::validate(&fields(ProviderKind::Ofx, Some(url.into()))).is_empty();
+            assert_eq!(pattern.is_match(url), valid, "{url}");
+        }
+    }
+
+    /// The document says what `institution::validate` refuses across two fields: an `ofx`
+    /// institution without a URL (`http::document` states it as a `not`).
+    #[test]
+    fn an_ofx_institution_needs_a_url_in_the_document_too() {
+        assert!(!institution::validate(&fields(ProviderKind::Ofx, None)).is_empty());
+        assert!(institution::validate(&fields(ProviderKind::Sandbox, None)).is_empty());
+        let document = serde_json::to_value(crate::http::openapi()).unwrap();
+        let refused = &document["components"]["schemas"]["InstitutionInput"]["not"];
+        assert_eq!(refused["properties"]["provider"]["const"], ProviderKind::Ofx.as_str(), "{refused}");
+        assert_eq!(refused["properties"]["ofx"]["not"]["required"][0], "url", "{refused}");
+    }
 }

@@ -8,6 +8,10 @@ use utoipa::openapi::{ObjectBuilder, RefOr};
 /// Printable text with at least one visible character: what `valid_name`-style checks accept.
 pub const PRINTABLE: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
 
+/// Text with no control character (`char::is_control`: C0, DEL and C1), what credential checks
+/// accept beside their length.
+pub const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
 /// A string of `MIN` to `MAX` printable characters, for list items (`Vec<Text<1, 200>>` in
 /// `value_type`).
 #[derive(Debug)]
@@ -88,8 +92,14 @@ fn visit_schema(schema: &mut Schema, pending: &mut Vec<String>) {
                 && let AdditionalProperties::RefOr(values) = additional
             {
                 visit(values, pending);
-                let keys = ObjectBuilder::new().schema_type(Type::String).pattern(Some(NUL_FREE)).build();
-                object.property_names = Some(Box::new(Schema::Object(keys)));
+                match object.property_names.as_deref_mut() {
+                    Some(Schema::Object(keys)) if is_free_text(keys) => keys.pattern = Some(NUL_FREE.to_owned()),
+                    Some(_) => {}
+                    None => {
+                        let keys = ObjectBuilder::new().schema_type(Type::String).pattern(Some(NUL_FREE)).build();
+                        object.property_names = Some(Box::new(Schema::Object(keys)));
+                    }
+                }
             }
         }
         Schema::Array(array) => {
@@ -112,4 +122,21 @@ fn is_free_text(object: &utoipa::openapi::schema::Object) -> bool {
         SchemaType::AnyValue => false,
     };
     text && object.pattern.is_none() && object.format.is_none() && object.enum_values.is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// `NO_CONTROL` refuses exactly the characters `char::is_control` does.
+    #[test]
+    fn no_control_is_char_is_control() {
+        let pattern = regex::Regex::new(NO_CONTROL).unwrap();
+        // Every white space and control character is below U+3100; a few above stand for the rest.
+        for c in (0..=0x3100).chain([0xfeff, 0xffff, 0x1_0000, 0x10_ffff]).filter_map(char::from_u32) {
+            assert_eq!(pattern.is_match(&c.to_string()), !c.is_control(), "{:?}", c);
+        }
+    }
 }

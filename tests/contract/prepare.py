@@ -6,6 +6,9 @@
   operations that need an existing connection or account (PATCH /v1/connections/{id}, PATCH
   /v1/connections/{id}/accounts/{account_id}, GET /v1/accounts/{id}/transactions) are fuzzed with
   real ids instead of random ones that only ever find nothing.
+- Values for tests/contract/hooks.py (target/contract/values.json): institutions for fuzzed
+  connections and declared incidents, the tenant each role's connections belong to, the
+  catalogue's codes and reasons, and a connection with accounts for statement imports.
 - One schemathesis configuration per role (target/contract/<role>.toml): the committed
   tests/contract/schemathesis.toml, with each operation's accepted statuses narrowed to what the
   role gets (tests/api/authz_matrix.toml, the one table of who may call what): a 403 only where the
@@ -46,6 +49,33 @@ def make_keys():
     tenant_key = call("POST", "/v1/api-keys", body={"role": "tenant", "tenant_id": tenant, "label": "contract"})["secret"]
     with open(f"{OUT}/keys.env", "w") as file:
         file.write(f"HELPDESK_KEY={helpdesk}\nTENANT_KEY={tenant_key}\n")
+    return tenant
+
+
+def institution(slug, name):
+    """An institution of the sandbox made for this run (a fresh service has none of these)."""
+    return call("POST", "/v1/institutions", body={
+        "slug": slug, "name": name, "provider": "sandbox", "ofx": {"org": "SANDBOX", "fid": "1"},
+    })["id"]
+
+
+def make_values(tenant):
+    """The values tests/contract/hooks.py puts into requests whose validity depends on the
+    service's state or the caller, which the document cannot state (see its docstring).
+    Connections and incidents get institutions of their own, away from the seeded connection's:
+    fuzzed connections queue refreshes there, and an open incident paces refreshes."""
+    entries = call("GET", "/v1/errors?limit=100")["items"]
+    found = {
+        "institution": institution("contract-connections", "Contract connections bank"),
+        "incident_institution": institution("contract-incidents", "Contract incidents bank"),
+        # The tenant admin-made connections belong to is the one the document's links name.
+        "tenants": {"admin": "00000000-0000-4000-8000-00000000de70", "tenant": tenant},
+        "reasons": {str(entry["code"]): entry["reason"] for entry in entries},
+        # Statement imports go to a connection of their own, apart from the per-role seeds.
+        "import": seed(),
+    }
+    with open(f"{OUT}/values.json", "w") as file:
+        json.dump(found, file, indent=1)
 
 
 def seed():
@@ -178,7 +208,7 @@ def main():
     if missing:
         sys.exit(f"contract-test: operations without a row in tests/api/authz_matrix.toml: {missing}")
     if len(sys.argv) == 1:
-        make_keys()
+        make_values(make_keys())
         for role in ROLES:
             write_config(f"{role}-linked", role, base, matrix, operations, {})
         return

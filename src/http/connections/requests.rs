@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use utoipa::openapi::schema::{Schema, Type};
+use utoipa::openapi::{ObjectBuilder, RefOr};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::connection::{self, Credentials};
+use crate::http::schema::{NO_CONTROL, NUL_FREE};
 
 /// Credentials as entered. Write-only: never returned, logged or stored unsealed.
 #[derive(Deserialize, ToSchema)]
@@ -23,11 +26,42 @@ pub struct CredentialsInput {
     pub user_id: String,
     #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password, example = "pass_good", write_only)]
     pub password: String,
-    /// Extra sign-in fields some banks need.
+    /// Extra sign-in fields some banks need: names of 1 to 50 bytes (UTF-8), values of 1 to 200
+    /// characters.
     #[serde(default)]
-    #[schema(write_only)]
+    #[schema(write_only, value_type = ExtraFields)]
     pub extra: BTreeMap<String, String>,
 }
+
+/// `credentials.extra` for the document, built from the constants `validate_credentials` checks.
+/// A name's limit is in bytes, which JSON Schema cannot count: `maxLength` is the same number
+/// of characters, exact for the ASCII names banks use.
+#[derive(Debug)]
+pub struct ExtraFields;
+
+impl utoipa::PartialSchema for ExtraFields {
+    fn schema() -> RefOr<Schema> {
+        let names = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(connection::MAX_EXTRA_NAME_BYTES))
+            .pattern(Some(NUL_FREE));
+        let values = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(connection::MAX_CREDENTIAL_CHARS))
+            .pattern(Some(NO_CONTROL))
+            .write_only(Some(true));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .max_properties(Some(connection::MAX_EXTRA_FIELDS))
+            .property_names(Some(names))
+            .additional_properties(Some(values))
+            .into()
+    }
+}
+
+impl ToSchema for ExtraFields {}
 
 impl std::fmt::Debug for CredentialsInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,7 +90,11 @@ pub struct CreateConnection {
     /// Whose connection: required for admin keys, implied (and must match if given) for tenant keys.
     pub tenant_id: Option<Uuid>,
     /// How often to refresh automatically (1h to 7d; default 24h).
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "24h")]
+    // A literal, as utoipa takes: a test keeps it equal to `REFRESH_EVERY_PATTERN`.
+    #[schema(
+        pattern = "^(([6-9][0-9]|[1-9][0-9]{2,3}|100[0-7][0-9]|10080)m|([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|[1-7]d)$",
+        example = "24h"
+    )]
     pub refresh_every: Option<String>,
 }
 
@@ -73,7 +111,11 @@ pub struct PatchConnection {
     pub paused: Option<bool>,
     /// New sign-in details; clears a sign-in error.
     pub credentials: Option<CredentialsInput>,
-    #[schema(pattern = "^[0-9]+(m|h|d)$", example = "12h")]
+    /// How often to refresh automatically (1h to 7d).
+    #[schema(
+        pattern = "^(([6-9][0-9]|[1-9][0-9]{2,3}|100[0-7][0-9]|10080)m|([1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|[1-7]d)$",
+        example = "12h"
+    )]
     pub refresh_every: Option<String>,
 }
 
