@@ -77,10 +77,13 @@ wait_for_address() {
 # start_feedwatch BIN KEY DIR: `feedwatch serve` with its default settings, the demo tenant and
 # its private PostgreSQL under DIR (which must let the `postgres` user through when we are
 # root). Sets server_pid and base (http://ADDR) once /readyz answers; output in DIR/server.*.
-# BENCH_LISTEN (default 127.0.0.1:0) pins the address where ports are shared out.
+# BENCH_LISTEN (default 127.0.0.1:0) pins the address where ports are shared out. Logging is the
+# service's default filter (RUST_LOG is cleared); BENCH_RUST_LOG sets one for a diagnostic run,
+# whose figures do not count.
 start_feedwatch() {
   local bin="$1" key="$2" dir="$3" addr
-  env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN -u RUST_LOG FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
+  env -u DATABASE_URL -u FEEDWATCH_DATA_DIR -u FEEDWATCH_LISTEN -u RUST_LOG ${BENCH_RUST_LOG:+RUST_LOG="$BENCH_RUST_LOG"} \
+    FEEDWATCH_BOOTSTRAP_ADMIN_KEY="$key" \
     "$bin" serve --listen "${BENCH_LISTEN:-127.0.0.1:0}" --data-dir "$dir/postgres" >"$dir/server.out" 2>"$dir/server.err" &
   server_pid=$!
   addr="$(wait_for_address "$dir/server.out" feedwatch "$server_pid")"

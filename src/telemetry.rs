@@ -3,6 +3,7 @@
 
 pub mod trace;
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,12 +20,20 @@ use crate::config::LogFormat;
 /// Installs the process-wide tracing subscriber; `RUST_LOG` overrides the default filter.
 pub fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = colours_wanted(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").as_deref());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     // A second call (a test harness that already installed one) is harmless, so the error is ignored.
     let _ = match format {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
+}
+
+/// Colour codes only for a person at a terminal: logs piped to a file or a log shipper are plain
+/// text (tracing-subscriber colours them wherever they go unless told), and `NO_COLOR` set to
+/// anything but the empty string turns them off everywhere (no-color.org).
+fn colours_wanted(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Labels of one HTTP request observation.
@@ -314,5 +323,21 @@ impl crate::jobs::worker::PoolObserver for Metrics {
 
     fn busy(&self, running: usize) {
         self.worker_slots_busy.set(i64::try_from(running).unwrap_or(i64::MAX));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::colours_wanted;
+
+    #[test]
+    fn colours_only_at_a_terminal_and_never_under_no_color() {
+        assert!(colours_wanted(true, None));
+        assert!(colours_wanted(true, Some(OsStr::new(""))), "an empty NO_COLOR is unset (no-color.org)");
+        assert!(!colours_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colours_wanted(false, None), "a file or a pipe gets plain text");
+        assert!(!colours_wanted(false, Some(OsStr::new("1"))));
     }
 }

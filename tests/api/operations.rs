@@ -151,3 +151,34 @@ async fn serve_without_database_url_runs_a_private_postgres_that_keeps_its_data(
     assert!(terminate(&mut second).success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Log lines written anywhere but a terminal (a file, a pipe to a log shipper) are plain text:
+/// no terminal colour codes for an operator's `grep` or a shipper's parser to trip on.
+#[tokio::test]
+async fn logs_written_to_a_file_carry_no_terminal_colours() {
+    let (_, _, url) = fresh_database().await;
+    let keys = secrecy::ExposeSecret::expose_secret(&feedwatch::connection::Sealer::generate_config("k1")).to_owned();
+    let log_path = std::env::temp_dir().join(format!("feedwatch-log-{}", uuid::Uuid::new_v4().simple()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_feedwatch"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", &url)
+        .env("FEEDWATCH_CREDENTIALS_KEYS", &keys)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("API docs") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "feedwatch exited before listening");
+    }
+    assert!(terminate(&mut Process(child)).success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let _ = std::fs::remove_file(&log_path);
+    assert!(text.contains("INFO"), "some log lines were written: {text}");
+    assert!(!text.contains('\u{1b}'), "no escape codes: {text:?}");
+}

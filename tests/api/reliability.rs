@@ -178,8 +178,7 @@ async fn with_its_cluster_gone_feedwatch_stops_promptly_and_a_failing_start_says
     let client = reqwest::Client::new();
     // A long grace, so that "promptly" is not a race against the machine's load: a shutdown
     // that waited on the gone cluster would use all of it, one that does not takes a moment.
-    let (mut serve, addr, _) =
-        start_serve(&[], &["--data-dir", &data_dir, "--no-demo", "--shutdown-grace", "60s"]);
+    let (mut serve, addr, _) = start_serve(&[], &["--data-dir", &data_dir, "--no-demo", "--shutdown-grace", "60s"]);
     assert!(ready(&client, &addr).await);
     // From now on the server cannot start: every restart fails.
     let conf = Path::new(&data_dir).join("postgresql.conf");
