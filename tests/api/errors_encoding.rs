@@ -191,17 +191,8 @@ async fn a_body_the_layer_gzips_has_an_etag_of_its_own_and_a_write_takes_it() {
     let fed = app.fed_account().await;
     // Enough accounts that the page passes the layer's floor (`encoding::LAYER_MIN_BYTES`).
     for bank_account_id in ["savings", "card", "reserve"] {
-        let listed = feedwatch::connection::store::ReportedAccount {
-            bank_account_id,
-            kind: feedwatch::connection::AccountKind::Savings,
-            masked_number: "2",
-            bank_name: "Savings",
-            currency: "USD",
-            balance: None,
-            available: None,
-            balance_as_of: None,
-            error_code: None,
-        };
+        let listed =
+            crate::support::reported_account(bank_account_id, feedwatch::connection::AccountKind::Savings, "Savings");
         feedwatch::connection::store::upsert_account(&app.pool, fed.connection, &listed).await.unwrap();
     }
     let key = fed.tenant_key;

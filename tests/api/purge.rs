@@ -45,17 +45,7 @@ async fn a_purge_waits_for_a_refresh_that_is_writing_and_then_deletes() {
 
     // The refresh goes on writing the connection's rows: each needs the connection row, which
     // a purge that deleted before waiting would hold while it waited on the job row.
-    let listed = feedwatch::connection::store::ReportedAccount {
-        bank_account_id: "second",
-        kind: feedwatch::connection::AccountKind::Savings,
-        masked_number: "2",
-        bank_name: "Savings",
-        currency: "USD",
-        balance: None,
-        available: None,
-        balance_as_of: None,
-        error_code: None,
-    };
+    let listed = crate::support::reported_account("second", feedwatch::connection::AccountKind::Savings, "Savings");
     feedwatch::connection::store::upsert_account(&mut *refresh, fed.connection, &listed).await.unwrap();
     refresh.commit().await.unwrap();
 

@@ -471,17 +471,7 @@ impl TestApp {
         let bank = self.sandbox_institution("healthy").await;
         let connection: uuid::Uuid =
             self.connection(&tenant_key, bank, "Feed", "p").await["id"].as_str().unwrap().parse().unwrap();
-        let listed = feedwatch::connection::store::ReportedAccount {
-            bank_account_id: "acct",
-            kind: feedwatch::connection::AccountKind::Checking,
-            masked_number: "1",
-            bank_name: "Checking",
-            currency: "USD",
-            balance: None,
-            available: None,
-            balance_as_of: None,
-            error_code: None,
-        };
+        let listed = reported_account("acct", feedwatch::connection::AccountKind::Checking, "Checking");
         let account = feedwatch::connection::store::upsert_account(&self.pool, connection, &listed).await.unwrap();
         FedAccount { tenant_key, connection, account }
     }
@@ -547,4 +537,24 @@ pub async fn apply_statement(
     let mut changes = feedwatch::feed::store::apply_statements(conn, std::slice::from_ref(&statement)).await.unwrap();
     assert_eq!(changes.len(), 1, "one statement applied, one answer");
     changes.remove(0)
+}
+
+/// An account as a bank lists it, with no balance or error: what tests that store accounts
+/// themselves need.
+pub fn reported_account<'a>(
+    bank_account_id: &'a str,
+    kind: feedwatch::connection::AccountKind,
+    bank_name: &'a str,
+) -> feedwatch::connection::store::ReportedAccount<'a> {
+    feedwatch::connection::store::ReportedAccount {
+        bank_account_id,
+        kind,
+        masked_number: "1",
+        bank_name,
+        currency: "USD",
+        balance: None,
+        available: None,
+        balance_as_of: None,
+        error_code: None,
+    }
 }
