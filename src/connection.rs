@@ -287,9 +287,8 @@ pub fn valid_name(text: &str) -> bool {
 pub const MAX_CREDENTIAL_CHARS: usize = 200;
 /// The most extra sign-in fields a connection's credentials carry.
 pub const MAX_EXTRA_FIELDS: usize = 10;
-/// The longest name of an extra sign-in field, in UTF-8 bytes (the ASCII names banks use are as
-/// many characters).
-pub const MAX_EXTRA_NAME_BYTES: usize = 50;
+/// The longest name of an extra sign-in field, in characters.
+pub const MAX_EXTRA_NAME_CHARS: usize = 50;
 
 /// Checks credentials as entered; returns `(field, message)` pairs under `credentials.`.
 pub fn validate_credentials(credentials: &Credentials) -> Vec<(String, String)> {
@@ -307,7 +306,7 @@ pub fn validate_credentials(credentials: &Credentials) -> Vec<(String, String)> 
         problems.push(("credentials.extra".into(), "at most 10 extra fields".into()));
     }
     for (name, value) in &credentials.extra {
-        if name.is_empty() || name.len() > MAX_EXTRA_NAME_BYTES || !text_ok(value) {
+        if name.is_empty() || name.chars().count() > MAX_EXTRA_NAME_CHARS || !text_ok(value) {
             problems
                 .push((format!("credentials.extra.{name}"), "names of 1 to 50, values of 1 to 200 characters".into()));
         }

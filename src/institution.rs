@@ -105,16 +105,16 @@ pub fn validate(fields: &InstitutionFields) -> Vec<(String, String)> {
     check(is_name(&fields.name), "name", "must be 1 to 200 characters");
     let url_ok = fields.ofx.url.as_deref().is_none_or(|url| {
         (url.starts_with("https://") || url.starts_with("http://"))
-            && url.len() <= 500
+            && url.chars().count() <= 500
             && !url.contains(|c: char| c.is_whitespace() || c.is_control())
     });
     check(url_ok, "ofx.url", "must be an http(s) URL of at most 500 characters");
     check(fields.provider != ProviderKind::Ofx || fields.ofx.url.is_some(), "ofx.url", "required for the ofx provider");
     check([102, 103, 220].contains(&fields.ofx.version), "ofx.version", "must be 102, 103 or 220");
-    check(fields.ofx.org.len() <= 64, "ofx.org", "at most 64 characters");
-    check(fields.ofx.fid.len() <= 32, "ofx.fid", "at most 32 characters");
-    check(fields.ofx.app_id.len() <= 32, "ofx.app_id", "at most 32 characters");
-    check(fields.ofx.app_version.len() <= 8, "ofx.app_version", "at most 8 characters");
+    check(fields.ofx.org.chars().count() <= 64, "ofx.org", "at most 64 characters");
+    check(fields.ofx.fid.chars().count() <= 32, "ofx.fid", "at most 32 characters");
+    check(fields.ofx.app_id.chars().count() <= 32, "ofx.app_id", "at most 32 characters");
+    check(fields.ofx.app_version.chars().count() <= 8, "ofx.app_version", "at most 8 characters");
     check(fields.aliases.len() <= 20, "aliases", "at most 20 aliases");
     check(fields.aliases.iter().all(|alias| is_name(alias)), "aliases", "each 1 to 200 characters");
     problems
@@ -122,4 +122,38 @@ pub fn validate(fields: &InstitutionFields) -> Vec<(String, String)> {
 
 fn is_name(text: &str) -> bool {
     !text.trim().is_empty() && text.chars().count() <= 200 && !text.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(org: &str, url: &str) -> InstitutionFields {
+        InstitutionFields {
+            slug: "first-bank".into(),
+            name: "First Bank".into(),
+            provider: ProviderKind::Ofx,
+            ofx: OfxSettings {
+                url: Some(url.into()),
+                org: org.into(),
+                fid: "1234".into(),
+                app_id: "QWIN".into(),
+                app_version: "2700".into(),
+                version: 102,
+            },
+            aliases: Vec::new(),
+            active: true,
+        }
+    }
+
+    /// Lengths are characters, as the messages and the document's `maxLength` say: 64 letters
+    /// of two bytes each are a valid ORG, 65 are not; a URL likewise.
+    #[test]
+    fn lengths_are_counted_in_characters() {
+        let url = |chars: usize| format!("https://ofx.example/{}", "é".repeat(chars - "https://ofx.example/".len()));
+        assert!(validate(&fields(&"é".repeat(64), &url(500))).is_empty());
+        let problems = validate(&fields(&"é".repeat(65), &url(501)));
+        let named: Vec<&str> = problems.iter().map(|(field, _)| field.as_str()).collect();
+        assert_eq!(named, ["ofx.url", "ofx.org"], "{problems:?}");
+    }
 }

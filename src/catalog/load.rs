@@ -209,7 +209,7 @@ fn source_problems(source: &Source) -> Vec<(&'static str, &'static str)> {
     [
         (is_text(&source.title, 300), "sources.title", "must be 1 to 300 characters"),
         (url_is_http, "sources.url", "must be an http(s) URL"),
-        (source.url.len() <= 500, "sources.url", "at most 500 characters"),
+        (source.url.chars().count() <= 500, "sources.url", "at most 500 characters"),
     ]
     .into_iter()
     .filter(|(ok, _, _)| !ok)

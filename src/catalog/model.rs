@@ -89,7 +89,7 @@ pub struct Source {
         pattern = r"^[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*[^\x00\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\x00]*$"
     )]
     pub title: String,
-    /// An http(s) URL of at most 500 bytes (UTF-8).
+    /// An http(s) URL of at most 500 characters.
     #[schema(
         min_length = 1,
         max_length = 500,

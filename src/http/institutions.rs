@@ -59,7 +59,7 @@ impl SuccessRate {
 #[serde(deny_unknown_fields)]
 pub struct OfxInput {
     /// The institution's OFX server: required when `provider` is `ofx`, unused for `sandbox`.
-    /// At most 500 bytes (UTF-8).
+    /// At most 500 characters.
     // A literal, as utoipa takes: a test keeps it equal to `institution::OFX_URL_PATTERN`.
     #[schema(
         pattern = r"^https?://[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$",
@@ -67,18 +67,18 @@ pub struct OfxInput {
         example = "https://ofx.bank.example/ofx"
     )]
     pub url: Option<String>,
-    /// At most 64 bytes (UTF-8).
+    /// At most 64 characters.
     #[serde(default)]
     #[schema(max_length = 64)]
     pub org: String,
-    /// At most 32 bytes (UTF-8).
+    /// At most 32 characters.
     #[serde(default)]
     #[schema(max_length = 32)]
     pub fid: String,
-    /// At most 32 bytes (UTF-8); default `QWIN`.
+    /// At most 32 characters; default `QWIN`.
     #[schema(max_length = 32, example = "QWIN")]
     pub app_id: Option<String>,
-    /// At most 8 bytes (UTF-8); default `2700`.
+    /// At most 8 characters; default `2700`.
     #[schema(max_length = 8, example = "2700")]
     pub app_version: Option<String>,
     /// 102, 103 or 220 (default 102).

@@ -14,9 +14,6 @@ cases stay negative and the refusal paths stay covered:
   `related` must name other entries;
 - a new institution's `slug` must be unused: one this run already sent gets a sibling of the
   same length (409 stays reachable through slugs the hook never saw);
-- a few limits are counted in UTF-8 bytes (an institution's `ofx` settings, the names of extra
-  sign-in fields), which JSON Schema cannot count: the document states them in characters, and a
-  valid text over the limit in bytes is shortened to fit;
 - an Idempotency-Key sent before with another request is refused: a valid case gets a fresh one;
 - a webhook URL is admitted only when its host is public or on the server's allow-list, a rule of
   the deployment (scripts/with-feedwatch allows 127.0.0.1): a schema-valid URL is swapped for one
@@ -47,10 +44,6 @@ REASON = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 IDEMPOTENCY_KEY = re.compile(r"^[!-~]{1,200}$")
 IF_MATCH = re.compile(r'^(\*|"r[0-9]{1,9}")$')
 INT32 = 2**31 - 1
-
-# Limits of src/institution.rs and src/connection.rs counted in UTF-8 bytes.
-OFX_BYTES = {"url": 500, "org": 64, "fid": 32, "app_id": 32, "app_version": 8}
-EXTRA_NAME_BYTES = 50
 
 # What this run has sent (one process per schemathesis run).
 _values = None
@@ -124,7 +117,6 @@ def supply_tenant(body):
 
 def new_connection(case, body):
     supply_tenant(body)
-    credentials_extra(body)
     if is_uuid(body.get("institution_id")) and not in_stateful_phase(case):
         body["institution_id"] = values()["institution"]
 
@@ -157,10 +149,6 @@ def new_institution(case, body):
     slug = body.get("slug")
     if isinstance(slug, str) and SLUG.match(slug):
         body["slug"] = unused_slug(slug)
-    ofx = body.get("ofx")
-    if isinstance(ofx, dict):
-        for name, limit in OFX_BYTES.items():
-            fit_bytes(ofx, name, limit)
 
 
 def unused_slug(slug):
@@ -187,29 +175,6 @@ def base36(n):
         n //= 36
         text = digits[n % 36] + text
     return text
-
-
-def fit_bytes(fields, name, limit):
-    """A limit the service counts in UTF-8 bytes is stated in characters (JSON Schema counts
-    nothing else): a valid text over it in bytes loses characters from its end until it fits."""
-    text = fields.get(name)
-    if isinstance(text, str) and len(text) <= limit:
-        while len(text.encode("utf-8", "surrogatepass")) > limit:
-            text = text[:-1]
-        fields[name] = text
-
-
-def credentials_extra(body):
-    """The names of extra sign-in fields are limited in UTF-8 bytes too (see `fit_bytes`)."""
-    credentials = body.get("credentials")
-    extra = credentials.get("extra") if isinstance(credentials, dict) else None
-    if not isinstance(extra, dict):
-        return
-    for name in list(extra):
-        holder = {"name": name}
-        fit_bytes(holder, "name", EXTRA_NAME_BYTES)
-        if holder["name"] != name and holder["name"] and holder["name"] not in extra:
-            extra[holder["name"]] = extra.pop(name)
 
 
 def webhook(case, body):
@@ -261,7 +226,6 @@ def statement_import(case):
 
 SUPPLY = {
     ("POST", "/v1/connections"): new_connection,
-    ("PATCH", "/v1/connections/{id}"): lambda case, body: credentials_extra(body),
     ("POST", "/v1/incidents"): new_incident,
     ("PUT", "/v1/errors/{code}"): entry_edit,
     ("POST", "/v1/institutions"): new_institution,
@@ -286,6 +250,12 @@ def before_call(ctx, case, **kwargs):
     if operation == ("PUT", "/v1/errors/{code}") and case.headers and is_positive(case):
         if not IF_MATCH.match(str(case.headers.get("if-match", "*"))):
             case.headers["if-match"] = "*"
+    # A valid edit of a connection names the version its caller last read; schemathesis draws a
+    # well-formed but random one, stale (412) nearly always, so on some seeds the operation looks
+    # as if it refused valid data. A valid case asks for the current version, whatever it is
+    # (`*`); the stale version's 412 is the integration tests' (`connections`).
+    if operation == ("PATCH", "/v1/connections/{id}") and case.headers and is_positive(case):
+        case.headers["if-match"] = "*"
 
 
 @schemathesis.hook

@@ -26,7 +26,7 @@ pub struct CredentialsInput {
     pub user_id: String,
     #[schema(min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password, example = "pass_good", write_only)]
     pub password: String,
-    /// Extra sign-in fields some banks need: names of 1 to 50 bytes (UTF-8), values of 1 to 200
+    /// Extra sign-in fields some banks need: names of 1 to 50 characters, values of 1 to 200
     /// characters.
     #[serde(default)]
     #[schema(write_only, value_type = ExtraFields)]
@@ -34,8 +34,6 @@ pub struct CredentialsInput {
 }
 
 /// `credentials.extra` for the document, built from the constants `validate_credentials` checks.
-/// A name's limit is in bytes, which JSON Schema cannot count: `maxLength` is the same number
-/// of characters, exact for the ASCII names banks use.
 #[derive(Debug)]
 pub struct ExtraFields;
 
@@ -44,7 +42,7 @@ impl utoipa::PartialSchema for ExtraFields {
         let names = ObjectBuilder::new()
             .schema_type(Type::String)
             .min_length(Some(1))
-            .max_length(Some(connection::MAX_EXTRA_NAME_BYTES))
+            .max_length(Some(connection::MAX_EXTRA_NAME_CHARS))
             .pattern(Some(NUL_FREE));
         let values = ObjectBuilder::new()
             .schema_type(Type::String)
