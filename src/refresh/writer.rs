@@ -7,12 +7,12 @@
 //! commit (one WAL flush) for all of it.
 //!
 //! The writer never waits for a batch to fill: it takes what the channel holds (at least one),
-//! so an idle pool's refresh commits as soon as it arrives; under load, what arrives while
-//! [`IN_FLIGHT`] transactions are committing makes the next batch. A batch is cut at [`BATCH`]
-//! refreshes or [`BATCH_ROWS`] rows, and a batch that is full starts at once on a spare pool
-//! connection: waiting could not widen its commit, only delay its refreshes (a first refresh
-//! brings hundreds of rows, and two transactions writing them one refresh after another were
-//! slower than the per-refresh transactions they replaced). A stale attempt's fence takes
+//! so an idle pool's refresh commits as soon as it arrives; under load, what arrives while a
+//! transaction is committing makes the next batch ([`IN_FLIGHT`]). A batch is cut at [`BATCH`]
+//! refreshes or [`BATCH_ROWS`] rows, and a batch that is full, or half full ([`WIDE`]), starts at
+//! once on a spare pool connection: waiting could not widen its commit much, only delay its
+//! refreshes (a first refresh brings hundreds of rows, and two transactions writing them one
+//! refresh after another were slower than the per-refresh transactions they replaced). A stale attempt's fence takes
 //! no lock and writes nothing, so it needs no savepoint: it is left out and reported lost. A
 //! statement that fails aborts the transaction, and the batch is then written again one refresh
 //! per transaction, so one refresh's error fails only that refresh.
@@ -54,11 +54,17 @@ const BATCH: usize = 64;
 /// every handler of the batch waits, so a batch of first refreshes (about 230 rows each) is cut
 /// after a few, and the next full batch runs beside it.
 const BATCH_ROWS: usize = 1024;
-/// Transactions committing at once whatever their size: while one waits for its WAL flush, the
-/// next executes.
-const IN_FLIGHT: usize = 2;
+/// Transactions committing at once while the batch waiting is small. One: with two (one executing
+/// while the other waited for its WAL flush), refreshes arriving at a moderate pace (C=64, a
+/// 50 ms bank) were split between two small batches, and PostgreSQL spent about a third more per
+/// refresh for no more throughput (bench/README, session 16).
+const IN_FLIGHT: usize = 1;
+/// A batch waiting with at least this many refreshes starts beside the one committing, on a
+/// spare pool connection, as a full one does: it already shares its commit widely, and under
+/// saturation (C=256) holding it back cost a few per cent of throughput (session 16).
+const WIDE: usize = BATCH / 2;
 /// Pool connections the writer leaves to the rest of the pool (claims, heartbeats, failures,
-/// the handlers' reads) when full batches run beyond [`IN_FLIGHT`].
+/// the handlers' reads) when wide batches run beyond [`IN_FLIGHT`].
 const LEFT_TO_THE_POOL: usize = 1;
 
 /// A refresh whose bank answered, with what the store needs.
@@ -131,7 +137,7 @@ async fn run(context: Context, mut receiver: mpsc::Receiver<Queued>) {
             waiting.push(queued);
         }
         let (len, full) = waiting.next_batch();
-        if len > 0 && (writing.len() < IN_FLIGHT || (full && writing.len() < most_in_flight)) {
+        if starts_now(len, full, writing.len(), most_in_flight) {
             writing.spawn(write_batch(context.clone(), waiting.take(len)));
             continue;
         }
@@ -179,6 +185,14 @@ fn batch_cut(rows: impl IntoIterator<Item = usize>) -> (usize, bool) {
         (len, total) = (len + 1, total + rows);
     }
     (len, len == BATCH || total >= BATCH_ROWS)
+}
+
+/// Whether the next batch (`len` refreshes, `full` or not) starts while `writing` transactions
+/// commit: at once when none (or fewer than [`IN_FLIGHT`]) does, beside them when it is wide,
+/// up to `most_in_flight`; otherwise it waits and grows.
+fn starts_now(len: usize, full: bool, writing: usize, most_in_flight: usize) -> bool {
+    let wide = full || len >= WIDE;
+    len > 0 && (writing < IN_FLIGHT || (wide && writing < most_in_flight))
 }
 
 async fn write_batch(context: Context, mut batch: Vec<Queued>) {
@@ -263,7 +277,21 @@ async fn commit(context: &Context, successes: &[Success]) -> Result<Vec<Written>
 }
 #[cfg(test)]
 mod tests {
-    use super::{BATCH, BATCH_ROWS, batch_cut};
+    use super::{BATCH, BATCH_ROWS, IN_FLIGHT, WIDE, batch_cut, starts_now};
+
+    #[test]
+    fn a_small_batch_waits_for_the_commit_under_way_and_grows() {
+        assert!(starts_now(1, false, 0, 4), "an idle writer commits at once");
+        assert!(!starts_now(3, false, IN_FLIGHT, 4));
+        assert!(!starts_now(0, false, 0, 4), "nothing to write");
+    }
+
+    #[test]
+    fn a_wide_or_full_batch_starts_beside_the_commits_up_to_the_pool_share() {
+        assert!(starts_now(WIDE, false, IN_FLIGHT, 4));
+        assert!(starts_now(5, true, IN_FLIGHT, 4), "cut by rows");
+        assert!(!starts_now(BATCH, true, 4, 4), "every connection it may use is committing");
+    }
 
     #[test]
     fn a_batch_takes_whatever_waits_below_both_limits_and_is_not_full() {
