@@ -307,6 +307,27 @@ await test("an entry no provider code maps to (610, duplicate transactions) read
   await screenshot("error-entry-610");
 });
 
+await test("an entry that is not an error (612, bank not offered) reads as the API has it", async () => {
+  await open("/console/errors/612");
+  const entry = (await api("GET", "/v1/errors/612")).entry;
+  assert((await text("h1")).includes(entry.title), "the title is shown");
+  const facts = await text("dl.facts");
+  assert(facts.includes("coverage"), `the category is shown: ${facts}`);
+  assert(facts.includes("upload file"), `the action is shown: ${facts}`);
+  // The steps send the agent to the evidence list: it must be on the page, item for item.
+  const evidence = await driver.findElements(By.css("[aria-labelledby='evidence'] li"));
+  const shown = await Promise.all(evidence.map((li) => li.getText()));
+  assert(shown.length === entry.escalation_evidence.length, `${shown.length} evidence items shown`);
+  entry.escalation_evidence.forEach((item, n) => assert(shown[n] === item, `evidence ${n + 1} reads as written`));
+  for (const code of entry.related) {
+    assert((await driver.findElements(By.css(`[aria-labelledby='related'] a[href$='/console/errors/${code}']`))).length > 0, `${code} is linked`);
+  }
+  const sources = await driver.findElements(By.css("[aria-labelledby='sources'] a.url"));
+  assert(sources.length === entry.sources.length, `${sources.length} of ${entry.sources.length} sources linked`);
+  await checkPage("error entry 612");
+  await screenshot("error-entry-612");
+});
+
 await test("a form posted without its CSRF token is refused", async () => {
   const any = (await api("GET", `/v1/connections?tenant_id=${demoTenant}&q=Payroll`)).items[0];
   await open(`/console/connections/${any.id}`);
