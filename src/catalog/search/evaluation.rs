@@ -123,11 +123,11 @@ const SPLITS: [Split; 12] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh14, fresh15), or one that differs from a studied question only in case, would be its own
+/// fresh13, fresh15), or one that differs from a studied question only in case, would be its own
 /// nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh14, Split::Fresh15];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh15];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -224,7 +224,8 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh14 and fresh15 do (fresh11 did until session 14 made it a studied split).
+/// fresh13 and fresh15 do (fresh11 did until session 14 made it a studied split, fresh14 until
+/// session 16 did).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -280,7 +281,8 @@ fn the_ranking_keeps_what_it_reached() {
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
         // Training data since session 12: 65 and 76 when session 14 began, 70 and 76 after it
         // (with each question left out of the examples, 56 and 68 -> 66 and 74).
-        (scores.split(Split::Fresh10), 0.921, 1.0, "fresh10"),
+        // Session 16: 72 of 76 first once fresh14 joined the examples (70 before).
+        (scores.split(Split::Fresh10), 0.947, 1.0, "fresh10"),
         // Session 11's held-out split (82 questions from threads, help pages and issues, each
         // source a title and address), written before that session's ranking changes: 0.549 /
         // 0.817 (45 and 67 of 82), MRR 0.693, then; 0.561 / 0.817 (46 and 67), MRR 0.699, after
@@ -330,13 +332,17 @@ fn the_ranking_keeps_what_it_reached() {
         // rewrote a posted transaction) were labelled with them by the entries' writer, who had
         // read those three questions in the writer's notes: 69 questions, 0.652 / 0.841 (45 and 58),
         // MRR 0.763. All three rank first; one earlier top-3 place went to a new entry.
-        (scores.split(Split::Fresh14), 0.652, 0.840, "fresh14"),
+        // Session 16 made it a studied split (its questions examples of the vote, each its own
+        // nearest neighbour): 0.768 / 0.957 (53 and 66), MRR 0.866, with no change to the ranking;
+        // with each question left out of the examples 0.652 / 0.841, its unseen figure as before.
+        (scores.split(Split::Fresh14), 0.768, 0.956, "fresh14"),
         // Session 16's held-out split (70 questions from help pages, provider docs, community
         // threads and issues, each source a title and address, written by a helper who read the
         // entries but never the ranking or the synonyms), written before any session-16 ranking
         // change and first run against the ranking as session 16 began: 0.529 / 0.657 (37 and 46
-        // of 70), MRR 0.631. Never studied; its misses are not printed.
-        (scores.split(Split::Fresh15), 0.528, 0.657, "fresh15"),
+        // of 70), MRR 0.631. Never studied; its misses are not printed. With fresh14's 69
+        // questions among the examples (and no other change): 0.557 / 0.657 (39 and 46), MRR 0.645.
+        (scores.split(Split::Fresh15), 0.557, 0.657, "fresh15"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
