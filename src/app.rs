@@ -165,7 +165,7 @@ impl Instance {
         background.spawn(health::run_rollup(pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
         background.close();
         let (state_pool, state_sealer) = (pool.clone(), Arc::clone(&sealer));
-        let state = AppState {
+        let state = AppState::new(http::Handles {
             pool,
             metrics,
             catalog: catalog.clone(),
@@ -177,7 +177,7 @@ impl Instance {
             rendered_entries: Arc::default(),
             webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
             auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
-        };
+        });
         let router = http::router(state, &settings.http);
         let server = tokio::spawn(http::serve_with_limits(
             listener,

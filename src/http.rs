@@ -60,9 +60,30 @@ use crate::connection::Sealer;
 use crate::telemetry::Metrics;
 use problem::{ApiError, Problem};
 
-/// What handlers share. Cloned per request; everything inside is a handle.
+/// What handlers share, behind one reference count. axum clones the state several times per
+/// request (the route's service, each `State` extractor, `middleware::record_metrics`); with the
+/// handles side by side each clone counted eleven of them up and down again, atomics that the
+/// request threads passed between their cores.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn new(handles: Handles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+/// The handles in [`AppState`]: each one a handle itself (a pool, an `Arc`) or a setting.
+#[derive(Debug)]
+pub struct Handles {
     pub pool: PgPool,
     pub metrics: Arc<Metrics>,
     pub catalog: CatalogHandle,

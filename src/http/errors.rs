@@ -10,9 +10,7 @@ pub mod views;
 pub use rendered::RenderedEntries;
 use rendered::search_body;
 
-use std::sync::Arc;
-
-use axum::extract::{FromRef, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -28,8 +26,7 @@ use super::problem::{ApiError, FieldError, Problem};
 use crate::catalog::index::Filters;
 use crate::catalog::search::search;
 use crate::catalog::{
-    self, Action, Actor, CatalogHandle, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution,
-    StoredEntry,
+    self, Action, Actor, CatalogIndex, Category, Code, EditOutcome, Entry, NamespacedAlias, Resolution, StoredEntry,
 };
 use crate::duration::parse_duration;
 use views::{AliasRef, AmbiguousCode, Candidate, ErrorLookup, RevisionView, SearchResults};
@@ -73,20 +70,6 @@ impl ErrorEntry {
     }
 }
 
-// A lookup takes only the two handles it reads, not a clone of the whole `AppState`: every
-// handle cloned and dropped is an atomic count that the request threads pass between them.
-impl FromRef<AppState> for CatalogHandle {
-    fn from_ref(state: &AppState) -> Self {
-        state.catalog.clone()
-    }
-}
-
-impl FromRef<AppState> for Arc<RenderedEntries> {
-    fn from_ref(state: &AppState) -> Self {
-        Arc::clone(&state.rendered_entries)
-    }
-}
-
 fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) -> Response {
     let candidates = aliases
         .iter()
@@ -117,16 +100,15 @@ fn ambiguous(index: &CatalogIndex, code: &str, aliases: Vec<NamespacedAlias>) ->
         (status = 404, description = "Unknown code; `suggestions` lists close matches", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn lookup(
-    State(catalog): State<CatalogHandle>,
-    State(rendered_entries): State<Arc<RenderedEntries>>,
+    State(state): State<AppState>,
     _caller: Caller,
     Accepted(coding): Accepted,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let index = catalog.current();
+    let index = state.catalog.current();
     match index.resolve(&code) {
         Resolution::Found { entry, matched } => {
-            let bodies = rendered_entries.get(&index);
+            let bodies = state.rendered_entries.get(&index);
             let rendered = bodies.get(&entry.entry.code);
             let body =
                 rendered.and_then(|rendered| rendered.body(&matched, coding, index.aliases_of(entry.entry.code)));
