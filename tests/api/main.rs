@@ -33,4 +33,5 @@ mod sandbox_listener;
 mod security;
 mod stall;
 mod trace_context;
+mod webhook_endpoints;
 mod webhooks;
