@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, assert_problem};
 use crate::webhooks::{
-    Receiver, Reply, deliveries, delivery_job, emit, get, patch, register, registered, rotate, tenant_event,
-    verify_with_standardwebhooks,
+    Endpoint, Receiver, Reply, deliveries, delivery_job, emit, endpoint_of_a_tenant, get, patch, register, registered,
+    rotate, tenant_event, verify_with_standardwebhooks,
 };
 
 #[tokio::test]
@@ -156,25 +156,30 @@ async fn rotating_credentials_keys_reseals_webhook_secrets_too() {
     let rotated_secret: Value = rotate(&app, &key, &id.to_string()).await.json().await.unwrap();
     let (rotated, only_new) = crate::support::rotated_sealers();
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 1);
-    let (blob, key_id): (Vec<u8>, String) =
-        sqlx::query_as("select secret_sealed, secret_key_id from webhook_endpoint where id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(key_id, "k2");
-    let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
-    assert_eq!(opened.expose_secret(), rotated_secret["secret"].as_str().unwrap(), "the old key is no longer needed");
-    let (previous_blob, previous_key_id): (Vec<u8>, String) =
-        sqlx::query_as("select previous_secret_sealed, previous_secret_key_id from webhook_endpoint where id = $1")
-            .bind(id)
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(previous_key_id, "k2");
-    let previous = webhook::secret::open(&only_new, id, &previous_key_id, &previous_blob).unwrap();
-    assert_eq!(previous.expose_secret(), created["secret"].as_str().unwrap(), "the previous secret too");
+    // Both secrets are sealed under the new key now, and it alone opens them.
+    for (which, expected) in [(Sealed::Current, &rotated_secret), (Sealed::Previous, &created)] {
+        let (key_id, blob) = sealed(&app, id, which).await;
+        assert_eq!(key_id, "k2", "{which:?}");
+        let opened = webhook::secret::open(&only_new, id, &key_id, &blob).unwrap();
+        assert_eq!(opened.expose_secret(), expected["secret"].as_str().unwrap(), "{which:?}");
+    }
     assert_eq!(feedwatch::app::reseal_all(&app.pool, &rotated).await.unwrap(), 0);
+}
+
+/// The endpoint's two sealed secrets: the one it signs with, and the one a rotation keeps for a day.
+#[derive(Debug, Clone, Copy)]
+enum Sealed {
+    Current,
+    Previous,
+}
+
+/// A sealed secret of the endpoint `id` as stored: the id of the key that sealed it, and the blob.
+async fn sealed(app: &TestApp, id: Uuid, which: Sealed) -> (String, Vec<u8>) {
+    let statement = match which {
+        Sealed::Current => "select secret_key_id, secret_sealed from webhook_endpoint where id = $1",
+        Sealed::Previous => "select previous_secret_key_id, previous_secret_sealed from webhook_endpoint where id = $1",
+    };
+    sqlx::query_as(statement).bind(id).fetch_one(&app.pool).await.unwrap()
 }
 
 fn error_fields(problem: &Value) -> Vec<&str> {
@@ -232,11 +237,8 @@ async fn a_patch_changes_the_url_events_and_description_and_nothing_else() {
 
 #[tokio::test]
 async fn an_endpoint_disabled_by_410_gone_is_enabled_again_by_a_patch() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::Status(410)).await;
-    let created = registered(&app, &key, &receiver.url("/moved"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver, created } =
+        endpoint_of_a_tenant(Reply::Status(410), "/moved", &["refresh.completed"]).await;
     let id = created["id"].as_str().unwrap();
     emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
     let pool = app.refresh_pool();

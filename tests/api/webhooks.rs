@@ -93,6 +93,26 @@ async fn answer(reply: Reply) -> Response {
     }
 }
 
+/// A new app with one tenant and its endpoint at a receiver answering `reply`, subscribed to
+/// `events`: where most webhook tests begin.
+pub(crate) struct Endpoint {
+    pub app: TestApp,
+    pub tenant: Uuid,
+    pub key: String,
+    pub receiver: Receiver,
+    /// The endpoint as created, secret included.
+    pub created: Value,
+}
+
+pub(crate) async fn endpoint_of_a_tenant(reply: Reply, path: &str, events: &[&str]) -> Endpoint {
+    let app = TestApp::spawn().await;
+    let tenant = Uuid::new_v4();
+    let key = app.key("tenant", Some(tenant)).await;
+    let receiver = Receiver::start(reply).await;
+    let created = registered(&app, &key, &receiver.url(path), events).await;
+    Endpoint { app, tenant, key, receiver, created }
+}
+
 pub(crate) async fn register(app: &TestApp, key: &str, body: Value) -> reqwest::Response {
     app.client.post(app.url("/v1/webhooks")).bearer_auth(key).json(&body).send().await.unwrap()
 }
@@ -202,11 +222,8 @@ pub(crate) fn verify_with_standardwebhooks(secret: &str, received: &Received) ->
 
 #[tokio::test]
 async fn deliveries_are_signed_so_the_standard_webhooks_library_verifies_them() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::Status(204)).await;
-    let created = registered(&app, &key, &receiver.url("/hooks?token=t1"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver, created } =
+        endpoint_of_a_tenant(Reply::Status(204), "/hooks?token=t1", &["refresh.completed"]).await;
     let secret = created["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"), "{created}");
     assert_eq!(created["tenant_id"], tenant.to_string());
@@ -315,11 +332,8 @@ async fn events_reach_the_tenants_endpoints_the_fleet_wide_ones_and_no_others() 
 
 #[tokio::test]
 async fn a_failing_receiver_gets_retries_on_the_schedule_until_the_delivery_fails() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::Status(500)).await;
-    let created = registered(&app, &key, &receiver.url("/fail"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver, created } =
+        endpoint_of_a_tenant(Reply::Status(500), "/fail", &["refresh.completed"]).await;
     let id = created["id"].as_str().unwrap();
     emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
     let pool = app.refresh_pool();
@@ -522,11 +536,8 @@ async fn incidents_are_announced_to_tenants_with_connections_at_the_bank() {
 
 #[tokio::test]
 async fn maintenance_drops_messages_and_their_delivery_log_after_a_month() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::Status(204)).await;
-    let hook = registered(&app, &key, &receiver.url("/"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver: _receiver, created: hook } =
+        endpoint_of_a_tenant(Reply::Status(204), "/", &["refresh.completed"]).await;
     assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
     assert_eq!(emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await, 1);
     app.refresh_pool().run_until_idle().await;
@@ -551,11 +562,8 @@ fn signatures(received: &Received) -> Vec<String> {
 
 #[tokio::test]
 async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::Status(204)).await;
-    let created = registered(&app, &key, &receiver.url("/hook"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver, created } =
+        endpoint_of_a_tenant(Reply::Status(204), "/hook", &["refresh.completed"]).await;
     let id = created["id"].as_str().unwrap();
     let old = created["secret"].as_str().unwrap().to_owned();
 
@@ -622,11 +630,8 @@ async fn a_rotated_secret_keeps_signing_beside_the_new_one_for_a_day() {
 
 #[tokio::test]
 async fn a_receivers_retry_after_postpones_the_next_attempt() {
-    let app = TestApp::spawn().await;
-    let tenant = Uuid::new_v4();
-    let key = app.key("tenant", Some(tenant)).await;
-    let receiver = Receiver::start(Reply::RetryAfter(503, "120")).await;
-    let created = registered(&app, &key, &receiver.url("/busy"), &["refresh.completed"]).await;
+    let Endpoint { app, tenant, key, receiver, created } =
+        endpoint_of_a_tenant(Reply::RetryAfter(503, "120"), "/busy", &["refresh.completed"]).await;
     let id = created["id"].as_str().unwrap();
     emit(&app, &tenant_event(EventKind::RefreshCompleted, tenant)).await;
     let started = Utc::now();
