@@ -35,7 +35,7 @@ const OVERLAP: TimeDelta = TimeDelta::days(14);
 /// when there was none, at midnight (UTC) of that day. Whole days let a repeat refresh recognise
 /// the days it re-reads as they were and leave them alone (`feed::store::apply_statements`); a
 /// window starting mid-day would make its first day differ every time.
-pub(crate) fn window_start(last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
+pub fn window_start(last_success: Option<DateTime<Utc>>, now: DateTime<Utc>) -> DateTime<Utc> {
     let start = last_success.map_or(now - FIRST_HISTORY, |last| last - OVERLAP);
     start.date_naive().and_time(NaiveTime::MIN).and_utc()
 }

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use feedwatch::jobs::backoff::{Backoff, Backoffs};
 use feedwatch::jobs::fault;
 use feedwatch::refresh::job::{FAULT_EXCHANGED, FAULT_STORED};
@@ -120,8 +120,11 @@ async fn rescue(app: &TestApp) {
 
 /// The bank's ledger for `user`'s accounts over the window a first refresh at `first` asked for.
 fn ledger_rows(user: &str, first: DateTime<Utc>, now: DateTime<Utc>) -> BTreeMap<String, Vec<Row>> {
-    // The window's start travels in the request with millisecond precision.
-    let from = DateTime::from_timestamp_millis((first - TimeDelta::days(90)).timestamp_millis()).unwrap();
+    // The first refresh asked from midnight of the day 90 days before it (`refresh::window_start`
+    // owns that rule). Computed here to the millisecond, the ledger lost whatever the bank had
+    // posted between that midnight and the test's time of day, 90 days back: the test failed or
+    // passed by the hour it ran.
+    let from = feedwatch::refresh::window_start(None, first);
     ledger::accounts(SEED, "healthy", user)
         .iter()
         .map(|account| {
