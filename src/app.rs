@@ -170,13 +170,13 @@ impl Instance {
             metrics,
             catalog: catalog.clone(),
             sealer,
-            keys: Arc::new(KeyCache::new(KEY_CACHE_TTL, 10_000)),
+            keys: KeyCache::new(KEY_CACHE_TTL, 10_000),
             refresh_cooldown: settings.refresh_cooldown,
             stale_after: workers.stale_after,
             stalls: workers.stalls,
-            rendered_entries: Arc::default(),
-            webhook_hosts: Arc::new(settings.webhooks.hosts.clone()),
-            auth_failures: Arc::new(crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle)),
+            rendered_entries: http::errors::RenderedEntries::default(),
+            webhook_hosts: settings.webhooks.hosts.clone(),
+            auth_failures: crate::auth::throttle::FailureThrottle::new(settings.http.auth_throttle),
         });
         let router = http::router(state, &settings.http);
         let server = tokio::spawn(http::serve_with_limits(

@@ -81,7 +81,9 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The handles in [`AppState`]: each one a handle itself (a pool, an `Arc`) or a setting.
+/// What [`AppState`] shares: handles the rest of the service holds too (the pool, metrics,
+/// the catalogue, the sealer), the HTTP layer's own caches, owned here since `AppState` is the
+/// one reference count, and settings.
 #[derive(Debug)]
 pub struct Handles {
     pub pool: PgPool,
@@ -89,18 +91,18 @@ pub struct Handles {
     pub catalog: CatalogHandle,
     pub sealer: Arc<Sealer>,
     /// Recently verified API keys.
-    pub keys: Arc<KeyCache>,
+    pub keys: KeyCache,
     /// After a successful refresh, how long a manual one answers 429.
     pub refresh_cooldown: Duration,
     /// A connection without a success for this long is stale.
     pub stale_after: Duration,
     /// When an account whose refreshes succeed counts as stalled (the diagnosis explains it).
     pub stalls: crate::feed::stall::Rules,
-    pub rendered_entries: Arc<errors::RenderedEntries>,
+    pub rendered_entries: errors::RenderedEntries,
     /// Which hosts webhook URLs may name.
-    pub webhook_hosts: Arc<crate::webhook::HostPolicy>,
+    pub webhook_hosts: crate::webhook::HostPolicy,
     /// Failed authentication attempts per client address.
-    pub auth_failures: Arc<crate::auth::throttle::FailureThrottle>,
+    pub auth_failures: crate::auth::throttle::FailureThrottle,
 }
 
 /// Settings of the HTTP layer.

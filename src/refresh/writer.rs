@@ -12,10 +12,10 @@
 //! refreshes or [`BATCH_ROWS`] rows, and a batch that is full, or half full ([`WIDE`]), starts at
 //! once on a spare pool connection: waiting could not widen its commit much, only delay its
 //! refreshes (a first refresh brings hundreds of rows, and two transactions writing them one
-//! refresh after another were slower than the per-refresh transactions they replaced). A stale attempt's fence takes
-//! no lock and writes nothing, so it needs no savepoint: it is left out and reported lost. A
-//! statement that fails aborts the transaction, and the batch is then written again one refresh
-//! per transaction, so one refresh's error fails only that refresh.
+//! refresh after another were slower than the per-refresh transactions they replaced). A stale
+//! attempt's fence takes no lock and writes nothing, so it needs no savepoint: it is left out and
+//! reported lost. A statement that fails aborts the transaction, and the batch is then written
+//! again one refresh per transaction, so one refresh's error fails only that refresh.
 //!
 //! Nothing is acknowledged before the commit: the handler (still holding its job, whose lease the
 //! pool's heartbeat keeps) returns only with the verdict, so a process killed with results queued
