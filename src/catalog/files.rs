@@ -12,6 +12,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("entries/mfa.toml", include_str!("../../catalog/entries/mfa.toml")),
     ("entries/provider.toml", include_str!("../../catalog/entries/provider.toml")),
     ("entries/status.toml", include_str!("../../catalog/entries/status.toml")),
+    ("entries/statement.toml", include_str!("../../catalog/entries/statement.toml")),
     ("entries/transactions.toml", include_str!("../../catalog/entries/transactions.toml")),
     ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
     ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),

@@ -30,13 +30,36 @@ pub enum Category {
     /// (never offered; support that ended is `institution`, 704). No provider or refresh assigns
     /// these codes.
     Coverage,
+    /// Not a connection error: a statement file a customer uploaded to fill a gap in the feed
+    /// was refused, and nothing from it was stored. The statement import answers with these
+    /// codes' reasons as its problem codes; no provider or refresh assigns them.
+    Statement,
 }
 
 impl Category {
     /// Whether codes of this category report a connection that went wrong (all but statuses,
-    /// transaction-level topics and banks not offered).
+    /// transaction-level topics, banks not offered and statement files).
     pub fn is_failure(self) -> bool {
-        !matches!(self, Self::Status | Self::Transactions | Self::Coverage)
+        self.not_a_failure().is_none()
+    }
+
+    /// What a code of this category is when it is not a connection failure, said the same way
+    /// wherever a code is described ("Code 610 is about transactions, not a connection error").
+    pub fn not_a_failure(self) -> Option<&'static str> {
+        match self {
+            Self::Status => Some("a status, not an error"),
+            Self::Transactions => Some("about transactions, not a connection error"),
+            Self::Coverage => Some("about a bank not offered, not a connection error"),
+            Self::Statement => Some("about a statement file, not a connection error"),
+            Self::Credentials
+            | Self::Mfa
+            | Self::BankAction
+            | Self::Consent
+            | Self::Bank
+            | Self::Account
+            | Self::Institution
+            | Self::Provider => None,
+        }
     }
 }
 

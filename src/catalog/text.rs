@@ -4,7 +4,6 @@ use std::fmt::Write;
 
 use super::code::Code;
 use super::index::{CatalogIndex, MatchedBy, Resolution};
-use super::model::Category;
 use super::search::{Hit, HitKind};
 
 /// What `feedwatch errors <code>` prints, and whether the code was found.
@@ -54,11 +53,9 @@ pub fn describe(index: &CatalogIndex, code: Code) -> String {
     let entry = &stored.entry;
     let mut out = String::new();
     let _ = writeln!(out, "{} {} ({})", entry.code, entry.title, entry.reason);
-    let retry = match (&entry.retry_after, entry.retryable) {
-        _ if entry.category == Category::Transactions => "about transactions, not a connection error".to_owned(),
-        _ if entry.category == Category::Coverage => "a bank not offered, not a connection error".to_owned(),
-        _ if !entry.category.is_failure() => "a status, not an error".to_owned(),
-        (Some(delay), true) => format!("retryable, typically after {delay}"),
+    let retry = match (entry.category.not_a_failure(), &entry.retry_after, entry.retryable) {
+        (Some(what), _, _) => what.to_owned(),
+        (None, Some(delay), true) => format!("retryable, typically after {delay}"),
         _ => "not retryable until someone acts".to_owned(),
     };
     let _ = writeln!(

@@ -229,20 +229,8 @@ fn other_error(facts: &Facts<'_>) -> Finding {
     if handled.contains(&entry.category) {
         return pass(Check::OtherError, format!("Error {code} is covered by the checks above."));
     }
-    if entry.category == Category::Status {
-        return pass(Check::OtherError, format!("Code {code} ({}) is a status, not an error.", entry.title));
-    }
-    if entry.category == Category::Transactions {
-        return pass(
-            Check::OtherError,
-            format!("Code {code} ({}) is about transactions, not a connection error.", entry.title),
-        );
-    }
-    if entry.category == Category::Coverage {
-        return pass(
-            Check::OtherError,
-            format!("Code {code} ({}) is about a bank not offered, not a connection error.", entry.title),
-        );
+    if let Some(what) = entry.category.not_a_failure() {
+        return pass(Check::OtherError, format!("Code {code} ({}) is {what}.", entry.title));
     }
     let who = match entry.actor {
         Actor::Bank => "the bank",

@@ -350,3 +350,30 @@ pub async fn decide(
         resembles: held.resembles,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Category;
+    use crate::statement::Refusal;
+
+    /// An agent handed the problem code of a refused file looks it up in the catalogue as it is:
+    /// each one is the reason of a statement-file entry.
+    #[test]
+    fn a_refused_files_problem_codes_are_catalogue_entries() {
+        let catalog = crate::catalog::shipped_index().expect("the shipped catalogue loads");
+        let refusals = [
+            ImportError::Unreadable(Refusal { line: Some(3), reason: "no column holds dates".to_owned() }),
+            ImportError::NoAccount("the file names no account and the connection has several".to_owned()),
+        ];
+        for refusal in refusals {
+            let problem = import_problem(refusal);
+            assert_eq!(problem.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let entry = catalog
+                .entries()
+                .find(|stored| stored.entry.reason == problem.code())
+                .unwrap_or_else(|| panic!("no catalogue entry has the reason {}", problem.code()));
+            assert_eq!(entry.entry.category, Category::Statement, "{}", problem.code());
+        }
+    }
+}

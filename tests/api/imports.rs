@@ -207,6 +207,14 @@ async fn unreadable_files_name_the_line_and_unmatched_accounts_are_refused() {
     let other_account = sgml("NOT-MINE", &[("X1", "20240101", "-1.00", "A")]);
     assert_problem(post_file(&app, &tenant, &id, other_account).await, 422, "statement_account_unmatched").await;
     assert_problem(post_file(&app, &tenant, &id, "\u{0}\u{1}binary").await, 422, "statement_unreadable").await;
+    // The agent the customer calls looks the problem code up as it is, and finds its fix.
+    for (reason, code) in [("statement_unreadable", 620), ("statement_account_unmatched", 621)] {
+        let url = format!("/v1/errors/{reason}");
+        let found: Value =
+            app.anonymous(Method::GET, &url).bearer_auth(&tenant).send().await.unwrap().json().await.unwrap();
+        assert_eq!((found["entry"]["code"].as_u64(), found["matched"]["by"].as_str()), (Some(code), Some("reason")));
+        assert_eq!(found["entry"]["category"], "statement", "{found}");
+    }
     let stranger = app.key("tenant", Some(Uuid::new_v4())).await;
     assert_problem(post_file(&app, &stranger, &id, ambiguous).await, 404, "not_found").await;
 }

@@ -328,6 +328,27 @@ await test("an entry that is not an error (612, bank not offered) reads as the A
   await screenshot("error-entry-612");
 });
 
+await test("a refused statement file's problem code, pasted into the search, opens its entry (620)", async () => {
+  await open("/console/errors");
+  const box = await driver.findElement(By.id("error-search"));
+  await box.sendKeys("statement_unreadable");
+  await driver.wait(async () => (await driver.getCurrentUrl()).includes("q=statement_unreadable"), WAIT);
+  await driver.wait(until.elementLocated(By.css("#hit-list li[data-code='620']")), WAIT);
+  const first = await driver.findElement(By.css("#hit-list li")).getAttribute("data-code");
+  assert(first === "620", `first hit is ${first}`);
+  await driver.findElement(By.css("#hit-list li[data-code='620'] a.code")).click();
+  await driver.wait(until.elementLocated(By.css("dl.facts")), WAIT);
+  const entry = (await api("GET", "/v1/errors/620")).entry;
+  assert((await text("h1")).includes(entry.title), "the title is shown");
+  const facts = await text("dl.facts");
+  assert(facts.includes("statement"), `the category is shown: ${facts}`);
+  assert(facts.includes("upload file"), `the action is shown: ${facts}`);
+  const steps = await driver.findElements(By.css("[aria-labelledby='steps'] li"));
+  assert(steps.length === entry.steps.length, `${steps.length} of ${entry.steps.length} steps shown`);
+  await checkPage("error entry 620");
+  await screenshot("error-entry-620");
+});
+
 await test("a form posted without its CSRF token is refused", async () => {
   const any = (await api("GET", `/v1/connections?tenant_id=${demoTenant}&q=Payroll`)).items[0];
   await open(`/console/connections/${any.id}`);
