@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11"]
-UNSEEN = ["Fresh12", "Fresh13", "Fresh15"]
+UNSEEN = ["Fresh12", "Fresh13", "Fresh15", "Fresh16"]
 
 
 def load(path):

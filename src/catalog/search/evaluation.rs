@@ -9,9 +9,10 @@
 //! before their session changed the ranking, and measured only until session 10 studied their
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
-//! made its questions examples; "fresh12" (session 12), "fresh13" (session 13), "fresh14" (session
-//! 14) and "fresh15" (session 16) are the splits still never studied: only their totals are
-//! printed.
+//! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
+//! questions examples; "fresh12" (session 12), "fresh13" (session 13), "fresh15" (session 16) and
+//! "fresh16" (written the same day, after fresh14 joined the examples) are the splits still never
+//! studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -107,7 +108,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 12] = [
+const SPLITS: [Split; 13] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -120,14 +121,15 @@ const SPLITS: [Split; 12] = [
     Split::Fresh13,
     Split::Fresh14,
     Split::Fresh15,
+    Split::Fresh16,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh15), or one that differs from a studied question only in case, would be its own
-/// nearest example and stop measuring anything.
+/// fresh13, fresh15, fresh16), or one that differs from a studied question only in case, would be
+/// its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh15];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh15, Split::Fresh16];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -224,8 +226,8 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13 and fresh15 do (fresh11 did until session 14 made it a studied split, fresh14 until
-/// session 16 did).
+/// fresh13, fresh15 and fresh16 do (fresh11 did until session 14 made it a studied split, fresh14
+/// until session 16 did).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -347,6 +349,14 @@ fn the_ranking_keeps_what_it_reached() {
         // months, labelled 611, where importing the rest from a file is 611's own fix), one to
         // 799: 0.529 / 0.657 (37 and 46), MRR 0.629.
         (scores.split(Split::Fresh15), 0.528, 0.657, "fresh15"),
+        // Session 17's held-out split, written the day of fresh15, after fresh14 joined the examples
+        // (70 questions from help pages, provider docs, community threads and issues, each source
+        // a title and an address no earlier split uses, written by a helper who read the entries
+        // and aliases but never the ranking or the synonyms), before any later ranking change, and
+        // first run against the ranking as it then stood: 0.571 / 0.786 (40 and 55 of 70), MRR
+        // 0.702. Never studied; its misses are not printed. With entries 620 and 621 (statement
+        // files) in the catalogue, no ranking change: 0.571 / 0.800 (40 and 56), MRR 0.703.
+        (scores.split(Split::Fresh16), 0.571, 0.799, "fresh16"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
