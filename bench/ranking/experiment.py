@@ -10,8 +10,8 @@ import math
 import sys
 from collections import defaultdict
 
-STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11"]
-UNSEEN = ["Fresh12", "Fresh13", "Fresh15", "Fresh16"]
+STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15"]
+UNSEEN = ["Fresh12", "Fresh13", "Fresh16"]
 
 
 def load(path):

@@ -10,9 +10,9 @@
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
-//! questions examples; "fresh12" (session 12), "fresh13" (session 13), "fresh15" (session 16) and
-//! "fresh16" (written the same day, after fresh14 joined the examples) are the splits still never
-//! studied: only their totals are printed.
+//! questions examples, and "fresh15" (session 16) until session 17 did; "fresh12" (session 12),
+//! "fresh13" (session 13) and "fresh16" (written after fresh14 joined the examples) are the
+//! splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -129,7 +129,7 @@ const SPLITS: [Split; 13] = [
 /// its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh15, Split::Fresh16];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -323,7 +323,9 @@ fn the_ranking_keeps_what_it_reached() {
         // nobody has read.
         // Session 15, with entries 612-614: 35 and 49 (two top-3 places lost to them; aggregate
         // only, the questions were not read).
-        (scores.split(Split::Fresh13), 0.583, 0.816, "fresh13"),
+        // Session 17, with fresh15's questions among the examples: 34 and 50 (one first place
+        // lost to them, one top-3 place gained; aggregate only).
+        (scores.split(Split::Fresh13), 0.566, 0.833, "fresh13"),
         // Session 14's held-out split (66 questions: 60 from help pages, provider docs, community
         // threads and issues, written by a helper who read the entries but never the ranking or
         // the synonyms, and 6 that helper found no entry for, labelled 610 or 611 once those were
@@ -348,7 +350,10 @@ fn the_ranking_keeps_what_it_reached() {
         // its questions lost first place, one to 620 (a first download that went back only two
         // months, labelled 611, where importing the rest from a file is 611's own fix), one to
         // 799: 0.529 / 0.657 (37 and 46), MRR 0.629.
-        (scores.split(Split::Fresh15), 0.528, 0.657, "fresh15"),
+        // Session 17 then read its misses (to weigh an experiment, below in catalog/README.md) and
+        // made it a studied split, its questions examples of the vote: 0.600 / 0.800 (42 and 56),
+        // MRR 0.729; each question left out of the examples, 0.529 / 0.657 as before.
+        (scores.split(Split::Fresh15), 0.599, 0.799, "fresh15"),
         // Session 17's held-out split, written the day of fresh15, after fresh14 joined the examples
         // (70 questions from help pages, provider docs, community threads and issues, each source
         // a title and an address no earlier split uses, written by a helper who read the entries
@@ -356,7 +361,8 @@ fn the_ranking_keeps_what_it_reached() {
         // first run against the ranking as it then stood: 0.571 / 0.786 (40 and 55 of 70), MRR
         // 0.702. Never studied; its misses are not printed. With entries 620 and 621 (statement
         // files) in the catalogue, no ranking change: 0.571 / 0.800 (40 and 56), MRR 0.703.
-        (scores.split(Split::Fresh16), 0.571, 0.799, "fresh16"),
+        // Then with fresh15's questions among the examples: 0.586 / 0.786 (41 and 55), MRR 0.709.
+        (scores.split(Split::Fresh16), 0.585, 0.785, "fresh16"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
