@@ -60,6 +60,33 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// read, bank, store
+    pub stage: String,
+}
+
+/// The parts of one refresh, timed apart so that a slow refresh says whose time it spent: our
+/// database's before the bank is asked, the bank's (the provider call, parsing included), or
+/// our database's again until the outcome is committed (the writer's wait for a shared commit
+/// included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshStage {
+    Read,
+    Bank,
+    Store,
+}
+
+impl RefreshStage {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Bank => "bank",
+            Self::Store => "store",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -119,6 +146,7 @@ pub struct Metrics {
     pub institution_incident_expected_end: Family<InstitutionLabels, Gauge>,
     pub job_outcomes: Family<JobLabels, Counter>,
     pub job_duration: Family<KindLabels, Histogram>,
+    pub refresh_stage_duration: Family<StageLabels, Histogram>,
     pub jobs_claimed: Counter,
     pub worker_slots_busy: Gauge,
     pub jobs_rescued: Counter,
@@ -197,6 +225,13 @@ impl Metrics {
         registry.register("job_outcomes", "Jobs finished, by kind, outcome and catalogue code", job_outcomes.clone());
         let job_duration = Family::<KindLabels, Histogram>::new_with_constructor(latency_histogram);
         registry.register("job_duration_seconds", "Time one job (a refresh) took", job_duration.clone());
+        let refresh_stage_duration = Family::<StageLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "refresh_stage_duration_seconds",
+            "Time each stage of a refresh took: read (the connection and its bank's settings), bank (the \
+             provider's answer, parsed), store (until the outcome is committed)",
+            refresh_stage_duration.clone(),
+        );
         let jobs_claimed = Counter::default();
         registry.register("jobs_claimed", "Jobs claimed by this instance's workers", jobs_claimed.clone());
         let worker_slots_busy = Gauge::default();
@@ -250,6 +285,7 @@ impl Metrics {
             institution_incident_expected_end,
             job_outcomes,
             job_duration,
+            refresh_stage_duration,
             jobs_claimed,
             worker_slots_busy,
             jobs_rescued,
@@ -265,6 +301,11 @@ impl Metrics {
     pub fn refresh_stored(&self, institution_id: impl std::fmt::Display, outcome: RefreshResult) {
         let labels = RefreshLabels { institution_id: institution_id.to_string(), outcome: outcome.as_str().to_owned() };
         self.refresh_outcomes.get_or_create(&labels).inc();
+    }
+
+    pub fn refresh_stage(&self, stage: RefreshStage, took: std::time::Duration) {
+        let labels = StageLabels { stage: stage.as_str().to_owned() };
+        self.refresh_stage_duration.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
     pub fn delivery_attempted(&self, endpoint_id: impl std::fmt::Display, outcome: &str) {

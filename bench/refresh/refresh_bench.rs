@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use chrono::{TimeDelta, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use feedwatch::app::{WorkerSettings, worker_pool};
+use feedwatch::app::{WorkerSettings, worker_pool_with};
 use feedwatch::catalog::CatalogHandle;
 use feedwatch::connection::ChangedBy;
 use feedwatch::connection::lifecycle;
@@ -44,6 +44,7 @@ use feedwatch::jobs::Outcome;
 use feedwatch::jobs::worker::{PoolObserver, WorkerPool};
 use feedwatch::refresh::{self, Trigger};
 use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig};
+use feedwatch::telemetry::Metrics;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -531,6 +532,8 @@ async fn run(
 struct Pool {
     workers: Arc<WorkerPool>,
     progress: Arc<Progress>,
+    /// The pool's metrics, where each refresh times its stages (read, bank, store).
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
     running: tokio::task::JoinHandle<()>,
 }
@@ -570,11 +573,13 @@ async fn measure(
     // Before the pool starts: the first round's refreshes are enqueued already.
     let updates_at_seed = connection_updates(pool).await?;
     let progress = Arc::new(Progress::default());
-    let workers =
-        Arc::new(worker_pool(pool, &sealer, &catalog, &settings, Duration::from_secs(5))?.observe(progress.clone()));
+    let metrics = Metrics::new();
+    let webhooks = feedwatch::webhook::Settings::default();
+    let workers = worker_pool_with(pool, &sealer, &catalog, &settings, &webhooks, Duration::from_secs(5), &metrics)?;
+    let workers = Arc::new(workers.observe(progress.clone()));
     let shutdown = CancellationToken::new();
     let running = tokio::spawn(Arc::clone(&workers).run(shutdown.clone()));
-    let under_test = Pool { workers, progress, shutdown, running };
+    let under_test = Pool { workers, progress, metrics, shutdown, running };
     let rounds = both_rounds(pool, options, bank, &under_test, postmaster, &ids, updates_at_seed).await;
     under_test.shutdown.cancel();
     under_test.running.await?;
@@ -668,6 +673,7 @@ async fn round_of(
         tx.commit().await?;
     }
     let statements_tracked = reset_statement_stats(pool).await;
+    let stages_before = StageTimes::read(&under_test.metrics);
     let cpu_before = CpuSample::take(bank.pid(), postmaster);
     let started = under_test.progress.start_round();
     let total = options.connections as u64;
@@ -746,6 +752,7 @@ async fn round_of(
         "bank_exchanges_per_refresh": exchanges.map(|count| round(count as f64 / total as f64, 2)),
         "handler_ms": { "p50": handler_ms(0.5), "p90": handler_ms(0.9), "p99": handler_ms(0.99) },
         "mean_refreshes_in_handlers": round(in_handlers, 1),
+        "stage_ms_mean": StageTimes::read(&under_test.metrics).mean_ms_since(&stages_before),
         "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
         "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
         "postgres_statements": statements,
@@ -753,6 +760,34 @@ async fn round_of(
         "peak_rss_kb": hwm_kb.max(peak_rss_kb),
         "bank_peak_rss_kb": bank_peak_kb,
     }))
+}
+
+/// Each refresh stage's total seconds and count, read from the pool's metrics
+/// (`feedwatch_refresh_stage_duration_seconds`), so a round reports where a refresh's time went.
+struct StageTimes(Vec<(String, f64, f64)>);
+
+impl StageTimes {
+    fn read(metrics: &Metrics) -> Self {
+        let text = metrics.encode();
+        let value = |stage: &str, part: &str| {
+            let name = format!("feedwatch_refresh_stage_duration_seconds_{part}{{stage=\"{stage}\"}} ");
+            text.lines().find_map(|line| line.strip_prefix(&name)?.parse::<f64>().ok()).unwrap_or(0.0)
+        };
+        Self(
+            ["read", "bank", "store"]
+                .iter()
+                .map(|&stage| (stage.to_owned(), value(stage, "sum"), value(stage, "count")))
+                .collect(),
+        )
+    }
+
+    fn mean_ms_since(&self, before: &Self) -> serde_json::Value {
+        let means = self.0.iter().zip(&before.0).map(|((stage, sum, count), (_, sum0, count0))| {
+            let mean = if count > count0 { 1000.0 * (sum - sum0) / (count - count0) } else { 0.0 };
+            (stage.clone(), json!(round(mean, 2)))
+        });
+        serde_json::Value::Object(means.collect())
+    }
 }
 
 /// Starts counting statements afresh when the database has pg_stat_statements (only an

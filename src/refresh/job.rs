@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
@@ -25,7 +26,7 @@ use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{ClaimedJob, Outcome};
 use crate::ofx::OfxVersion;
 use crate::provider::{self, AccountFeed, DirectConnectSettings, FeedProvider, FetchRequest, Fetched, ProviderError};
-use crate::telemetry::{Metrics, RefreshResult};
+use crate::telemetry::{Metrics, RefreshResult, RefreshStage};
 
 /// Everything a refresh needs, shared by all refresh jobs of a pool.
 pub struct Refresher<P> {
@@ -78,6 +79,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let Some(connection_id) = job.args["connection_id"].as_str().and_then(|id| Uuid::parse_str(id).ok()) else {
             return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
         };
+        let started = Instant::now();
         let mut conn = self.pool.acquire().await?;
         let Some(target) = connection_store::refresh_target(&mut *conn, connection_id).await? else {
             return Ok(skipped("the connection no longer exists"));
@@ -88,12 +90,14 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let institution = institution::store::get(&mut *conn, target.institution_id).await?;
         // Released before the bank is called: no connection is held while a refresh waits on it.
         drop(conn);
+        self.metrics.refresh_stage(RefreshStage::Read, started.elapsed());
         let Some(_place) = self.bulkheads.try_enter(target.institution_id) else {
             let reason = "as many refreshes of this institution run as it may have at once".to_owned();
             return Ok(Outcome::Snooze { after: super::bulkhead::wait_when_full(), reason });
         };
         let now = Utc::now();
         let window_start = window_start(target.last_success_at, now);
+        let asked = Instant::now();
         let fetched = match self.prepare(&target, institution.as_ref()) {
             Ok((settings, credentials)) => {
                 let request = FetchRequest {
@@ -107,12 +111,16 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             }
             Err(error) => Err(error),
         };
+        self.metrics.refresh_stage(RefreshStage::Bank, asked.elapsed());
         // The bank has answered; nothing of it is stored.
         fault::pause_at(FAULT_EXCHANGED).await;
-        match fetched {
+        let storing = Instant::now();
+        let stored = match fetched {
             Ok(fetched) => self.store_success(job, target, fetched, window_start, now).await,
             Err(error) => self.store_failure(job, &target, error, now).await,
-        }
+        };
+        self.metrics.refresh_stage(RefreshStage::Store, storing.elapsed());
+        stored
     }
 
     /// The institution's address and the opened credentials, or the failure that stops us.

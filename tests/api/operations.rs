@@ -17,6 +17,23 @@ async fn healthz_and_readyz_answer_when_all_is_well() {
     assert_eq!(ready.status(), 200);
 }
 
+/// A refresh times its three stages, so a slow refresh shows whether the bank or our database
+/// spent the time (`feedwatch_refresh_stage_duration_seconds`, the dashboard's stage panel).
+#[tokio::test]
+async fn a_refresh_times_its_stages() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(uuid::Uuid::new_v4())).await;
+    let bank = app.sandbox_institution("healthy").await;
+    app.connection(&tenant, bank, "Feed", "pass_good").await;
+    let metrics = feedwatch::telemetry::Metrics::new();
+    assert_eq!(app.refresh_pool_measured(&metrics).run_until_idle().await, 1);
+    let text = metrics.encode();
+    for stage in ["read", "bank", "store"] {
+        let count = format!("feedwatch_refresh_stage_duration_seconds_count{{stage=\"{stage}\"}} 1\n");
+        assert!(text.contains(&count), "{stage} is timed once: {text}");
+    }
+}
+
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_unreachable_and_recovers() {
     let app = TestApp::spawn().await;

@@ -340,7 +340,15 @@ impl TestApp {
         incidents: feedwatch::incident::Rules,
     ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
         let settings = WorkerSettings { incidents, ..worker_settings(8, Some(sandbox_url.to_owned())) };
-        self.worker_pool(&settings, &webhook_settings())
+        self.worker_pool(&settings, &webhook_settings(), &feedwatch::telemetry::Metrics::new())
+    }
+
+    /// A worker pool refreshing against the sandbox bank, counting into `metrics`.
+    pub fn refresh_pool_measured(
+        &self,
+        metrics: &std::sync::Arc<feedwatch::telemetry::Metrics>,
+    ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
+        self.worker_pool(&worker_settings(8, Some(self.sandbox_url())), &webhook_settings(), metrics)
     }
 
     /// A worker pool (refreshes and webhook deliveries) whose deliveries use `webhooks`.
@@ -348,13 +356,14 @@ impl TestApp {
         &self,
         webhooks: &feedwatch::webhook::Settings,
     ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
-        self.worker_pool(&worker_settings(8, Some(self.sandbox_url())), webhooks)
+        self.worker_pool(&worker_settings(8, Some(self.sandbox_url())), webhooks, &feedwatch::telemetry::Metrics::new())
     }
 
     fn worker_pool(
         &self,
         settings: &WorkerSettings,
         webhooks: &feedwatch::webhook::Settings,
+        metrics: &std::sync::Arc<feedwatch::telemetry::Metrics>,
     ) -> std::sync::Arc<feedwatch::jobs::worker::WorkerPool> {
         let sealer = std::sync::Arc::new(sealer());
         let pool = feedwatch::app::worker_pool_with(
@@ -364,7 +373,7 @@ impl TestApp {
             settings,
             webhooks,
             Duration::from_secs(5),
-            &feedwatch::telemetry::Metrics::new(),
+            metrics,
         );
         std::sync::Arc::new(pool.unwrap())
     }
