@@ -23,9 +23,14 @@
 //! router `feedwatch sandbox-bank` serves), so this process's RSS is the refreshing side only
 //! (plus the small benchmark driver); `--bank in-process` serves it here. Prints one JSON line.
 
+mod bank;
+mod usage;
+
+use bank::{Bank, serve_bank, start_bank};
+use usage::{CpuSample, cpu_seconds, own_memory, stat_fields};
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -43,11 +48,9 @@ use feedwatch::devdb::{Durability, LocalPostgres};
 use feedwatch::jobs::Outcome;
 use feedwatch::jobs::worker::{PoolObserver, WorkerPool};
 use feedwatch::refresh::{self, Trigger};
-use feedwatch::sandbox::{Clock, ManualClock, SandboxBank, SandboxConfig};
 use feedwatch::telemetry::Metrics;
 use serde_json::json;
 use sqlx::PgPool;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -170,41 +173,6 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-fn sandbox_config(latency: Duration) -> SandboxConfig {
-    SandboxConfig { latency, ..SandboxConfig::default() }
-}
-
-/// A day behind the real clock, so the repeat round can move it to today.
-fn bank_clock() -> ManualClock {
-    ManualClock::new(Utc::now() - DAY)
-}
-
-async fn serve_bank(listen: SocketAddr, latency_ms: u64) -> anyhow::Result<()> {
-    let clock = bank_clock();
-    let bank =
-        Arc::new(SandboxBank::new(sandbox_config(Duration::from_millis(latency_ms)), Clock::Manual(clock.clone())));
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    println!("{}", json!({ "url": format!("http://{addr}"), "pid": std::process::id() }));
-    let stop = CancellationToken::new();
-    let server = tokio::spawn({
-        let stop = stop.clone();
-        let router = feedwatch::http::sandbox_bank::router(Arc::clone(&bank));
-        async move { axum::serve(listener, router).with_graceful_shutdown(stop.cancelled_owned()).await }
-    });
-    let mut commands = BufReader::new(tokio::io::stdin()).lines();
-    while let Some(command) = commands.next_line().await? {
-        if command.trim() == "advance" {
-            clock.set(clock.now() + DAY);
-        }
-        println!("{}", json!({ "clock": clock.now(), "exchanges": bank.exchanges() }));
-    }
-    bank.close();
-    stop.cancel();
-    server.await??;
-    Ok(())
-}
-
 #[derive(Debug, Clone)]
 struct RunOptions {
     concurrency: usize,
@@ -215,233 +183,6 @@ struct RunOptions {
     prefetch_ceiling: usize,
     statements_in_flight: usize,
     timeout: Duration,
-}
-
-/// The sandbox bank the refreshes talk to, and how to move its clock and stop it.
-enum Bank {
-    Child(Box<ChildBank>),
-    InProcess { bank: Arc<SandboxBank>, clock: ManualClock, stop: CancellationToken },
-    External,
-}
-
-/// The `bank` subcommand in a child process, talked to over its stdin and stdout.
-struct ChildBank {
-    child: tokio::process::Child,
-    pid: u32,
-    replies: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-async fn start_bank(place: BankPlace, latency: Duration) -> anyhow::Result<(String, Bank)> {
-    match place {
-        BankPlace::Child => {
-            let mut child = tokio::process::Command::new(std::env::current_exe()?)
-                .args(["bank", "--latency-ms", &latency.as_millis().to_string()])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .context("starting the sandbox bank process")?;
-            let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
-            let mut replies = BufReader::new(stdout).lines();
-            let line = replies.next_line().await?.ok_or_else(|| anyhow!("the bank exited"))?;
-            let started: serde_json::Value = serde_json::from_str(&line).context("the bank's first line")?;
-            let url = started["url"].as_str().ok_or_else(|| anyhow!("no url from the bank"))?.to_owned();
-            let pid = child.id().ok_or_else(|| anyhow!("the bank exited"))?;
-            Ok((url, Bank::Child(Box::new(ChildBank { child, pid, replies }))))
-        }
-        BankPlace::InProcess => {
-            let clock = bank_clock();
-            let bank = Arc::new(SandboxBank::new(sandbox_config(latency), Clock::Manual(clock.clone())));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
-            let stop = CancellationToken::new();
-            let router = feedwatch::http::sandbox_bank::router(Arc::clone(&bank));
-            let until = stop.clone();
-            tokio::spawn(
-                async move { axum::serve(listener, router).with_graceful_shutdown(until.cancelled_owned()).await },
-            );
-            Ok((format!("http://{addr}"), Bank::InProcess { bank, clock, stop }))
-        }
-    }
-}
-
-impl Bank {
-    fn pid(&self) -> Option<u32> {
-        match self {
-            Self::Child(child) => Some(child.pid),
-            _ => None,
-        }
-    }
-
-    fn memory(&self) -> Option<(u64, u64)> {
-        self.pid().and_then(|pid| memory_of(&format!("/proc/{pid}/status")))
-    }
-
-    /// Sends one command to the child bank and reads its answer: (exchanges so far).
-    async fn command(&mut self, command: &str) -> anyhow::Result<Option<u64>> {
-        match self {
-            Self::Child(bank) => {
-                let ChildBank { child, replies, .. } = &mut **bank;
-                let stdin = child.stdin.as_mut().ok_or_else(|| anyhow!("the bank's stdin is closed"))?;
-                stdin.write_all(format!("{command}\n").as_bytes()).await?;
-                stdin.flush().await?;
-                let line = replies.next_line().await?.ok_or_else(|| anyhow!("the bank exited"))?;
-                let reply: serde_json::Value = serde_json::from_str(&line)?;
-                Ok(reply["exchanges"].as_u64())
-            }
-            Self::InProcess { bank, clock, .. } => {
-                if command == "advance" {
-                    clock.set(clock.now() + DAY);
-                }
-                Ok(Some(bank.exchanges()))
-            }
-            Self::External => Ok(None),
-        }
-    }
-
-    async fn exchanges(&mut self) -> anyhow::Result<Option<u64>> {
-        self.command("stats").await
-    }
-
-    /// Moves the bank's clock one day on; false when it cannot (an external bank).
-    async fn advance_a_day(&mut self) -> anyhow::Result<bool> {
-        Ok(self.command("advance").await?.is_some())
-    }
-
-    async fn stop(self) {
-        match self {
-            Self::Child(bank) => {
-                let mut child = bank.child;
-                drop(child.stdin.take());
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                let _ = child.kill().await;
-            }
-            Self::InProcess { bank, stop, .. } => {
-                bank.close();
-                stop.cancel();
-            }
-            Self::External => {}
-        }
-    }
-}
-
-/// (VmHWM, VmRSS) in kB.
-fn memory_of(status_path: &str) -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string(status_path).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|line| line.starts_with(name))
-            .and_then(|line| line.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<u64>().ok())
-    };
-    Some((field("VmHWM:")?, field("VmRSS:")?))
-}
-
-fn own_memory() -> (u64, u64) {
-    memory_of("/proc/self/status").unwrap_or((0, 0))
-}
-
-/// The fields of `/proc/<pid>/stat` after the command name (which may hold spaces), so field
-/// N of proc(5) is at index N - 3.
-fn stat_fields(pid: &str) -> Vec<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    rest.split_whitespace().map(|field| field.parse().unwrap_or(0)).collect()
-}
-
-/// Clock ticks per second of `/proc` CPU times (USER_HZ, 100 on Linux).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-/// CPU seconds (user + system) of one process so far; with `children`, also of its children
-/// that have exited and been waited for.
-fn cpu_seconds(pid: &str, children: bool) -> f64 {
-    let fields = stat_fields(pid);
-    let field = |index: usize| fields.get(index).copied().unwrap_or(0);
-    let ticks = field(11) + field(12) + if children { field(13) + field(14) } else { 0 };
-    ticks as f64 / TICKS_PER_SECOND
-}
-
-/// The postmaster and every live backend: what PostgreSQL has spent so far.
-fn postgres_cpu_seconds(postmaster: u32) -> f64 {
-    let backends: f64 = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
-        .filter(|pid| stat_fields(pid).get(1).copied() == Some(u64::from(postmaster)))
-        .map(|pid| cpu_seconds(&pid, false))
-        .sum();
-    cpu_seconds(&postmaster.to_string(), true) + backends
-}
-
-/// Busy and total CPU seconds of the whole machine, from the `cpu` line of `/proc/stat`.
-fn machine_cpu_seconds() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .map(|field| field.parse().unwrap_or(0))
-        .collect();
-    // user nice system idle iowait irq softirq steal; guest time is already inside user.
-    let total: u64 = ticks.iter().take(8).sum();
-    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-    ((total - idle) as f64 / TICKS_PER_SECOND, total as f64 / TICKS_PER_SECOND)
-}
-
-/// CPU seconds spent so far by each party of a run.
-#[derive(Debug, Clone, Copy, Default)]
-struct CpuSample {
-    refresher: f64,
-    bank: f64,
-    postgres: f64,
-    machine_busy: f64,
-    machine_total: f64,
-}
-
-impl CpuSample {
-    fn take(bank_pid: Option<u32>, postmaster: u32) -> Self {
-        let (machine_busy, machine_total) = machine_cpu_seconds();
-        Self {
-            refresher: cpu_seconds("self", false),
-            bank: bank_pid.map_or(0.0, |pid| cpu_seconds(&pid.to_string(), false)),
-            postgres: postgres_cpu_seconds(postmaster),
-            machine_busy,
-            machine_total,
-        }
-    }
-
-    /// CPU seconds per party between `self` and `later`, and per refresh in milliseconds.
-    fn report(&self, later: &Self, refreshes: u64, in_process_bank: bool) -> serde_json::Value {
-        let spent = |from: f64, to: f64| to - from;
-        let refresher = spent(self.refresher, later.refresher);
-        let bank = spent(self.bank, later.bank);
-        let postgres = spent(self.postgres, later.postgres);
-        let busy = spent(self.machine_busy, later.machine_busy);
-        let total = spent(self.machine_total, later.machine_total);
-        let others = (busy - refresher - bank - postgres).max(0.0);
-        let per_refresh = |seconds: f64| round(seconds * 1000.0 / refreshes.max(1) as f64, 2);
-        json!({
-            "seconds": {
-                "refresher": round(refresher, 2),
-                "bank": if in_process_bank { json!("inside refresher") } else { json!(round(bank, 2)) },
-                "postgres": round(postgres, 2),
-                "rest_of_machine": round(others, 2),
-                "machine_busy": round(busy, 2),
-                "machine_capacity": round(total, 2),
-            },
-            "ms_per_refresh": {
-                "refresher": per_refresh(refresher),
-                "bank": per_refresh(bank),
-                "postgres": per_refresh(postgres),
-            },
-            "machine_busy_share": round(if total > 0.0 { busy / total } else { 0.0 }, 3),
-        })
-    }
 }
 
 fn round(value: f64, digits: i32) -> f64 {
