@@ -22,6 +22,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/ofx.toml", include_str!("../../catalog/aliases/ofx.toml")),
     ("aliases/plaid.toml", include_str!("../../catalog/aliases/plaid.toml")),
     ("aliases/qbo.toml", include_str!("../../catalog/aliases/qbo.toml")),
+    ("aliases/sage.toml", include_str!("../../catalog/aliases/sage.toml")),
     ("aliases/simplefin.toml", include_str!("../../catalog/aliases/simplefin.toml")),
     ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),
     ("aliases/yodlee.toml", include_str!("../../catalog/aliases/yodlee.toml")),
