@@ -1,6 +1,6 @@
 //! Shared account names, counted on write (`account_name_use`): every change to an account or a
 //! connection moves a connection's `duplicate_account_names` and its diagnosis, and the counts
-//! always equal the tenant-wide group-by they replace. Beside `connections.rs`, which is long.
+//! always equal the tenant-wide group-by they replace.
 
 use feedwatch::connection::AccountKind;
 use feedwatch::connection::store::{AccountChanges, ListedAccount, ReportedAccount, update_account, upsert_account};
