@@ -15,6 +15,8 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 import wordllama
 import os
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from experiment import rank_of  # noqa: E402  (the same rank rule as the vote's experiment)
 base = os.path.dirname(wordllama.__file__) + '/'
 E = load_file(base + 'weights/l2_supercat_256.safetensors')['embedding.weight'].astype(np.float32)
 tok = Tokenizer.from_file(base + 'tokenizers/l2_supercat_tokenizer_config.json')
@@ -44,12 +46,6 @@ data = [json.loads(l) for l in open(sys.argv[1])]
 Q = emb([q['q'] for q in data])
 STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14"]  # as when it ran
 UNSEEN = ["Fresh12", "Fresh13", "Fresh15"]
-
-def rank_of(order, expect):
-    for i, c in enumerate(order):
-        if c in expect:
-            return i + 1
-    return None
 
 def tally(ranks):
     n = len(ranks)

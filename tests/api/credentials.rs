@@ -111,15 +111,7 @@ async fn new_credentials_clear_a_sign_in_error() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let before: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections/{id}"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let before = app.get_json(&alice.key, &format!("/v1/connections/{id}")).await;
     assert_eq!(before["health"]["error"]["code"], 103);
     assert_eq!(before["health"]["error"]["action"], "reconnect");
     assert!(before["health"]["error"]["user_message"].as_str().unwrap().len() > 20);

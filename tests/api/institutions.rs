@@ -11,36 +11,12 @@ async fn institutions_are_searchable_and_admin_managed() {
     let app = TestApp::spawn().await;
     let bank = app.institution("search-bank").await;
     let alice = tenant(&app).await;
-    let found: Value = app
-        .anonymous(Method::GET, "/v1/institutions?q=search")
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found = app.get_json(&alice.key, "/v1/institutions?q=search").await;
     assert_eq!(found["items"][0]["id"], bank.to_string());
-    let none: Value = app
-        .anonymous(Method::GET, "/v1/institutions?q=%25")
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none = app.get_json(&alice.key, "/v1/institutions?q=%25").await;
     assert!(none["items"].as_array().unwrap().is_empty(), "% is literal");
     app.connection(&alice.key, bank, "Counted", "p").await;
-    let detail: Value = app
-        .anonymous(Method::GET, &format!("/v1/institutions/{bank}"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = app.get_json(&alice.key, &format!("/v1/institutions/{bank}")).await;
     assert_eq!(detail["connections_by_state"]["syncing"], 1);
     let create = app
         .anonymous(Method::POST, "/v1/institutions")

@@ -282,6 +282,11 @@ impl TestApp {
     }
 
     /// Creates a key of `role` (bound to `tenant` for tenant keys) and returns its text.
+    /// `GET path` with `key`, its body as JSON, whatever the status.
+    pub async fn get_json(&self, key: &str, path: &str) -> Value {
+        self.anonymous(reqwest::Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+    }
+
     pub async fn key(&self, role: &str, tenant: Option<uuid::Uuid>) -> String {
         let response = self
             .admin(reqwest::Method::POST, "/v1/api-keys")
