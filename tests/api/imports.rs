@@ -15,16 +15,12 @@ pub(crate) async fn connected(app: &TestApp) -> (String, String) {
     (tenant, id)
 }
 
-async fn get(app: &TestApp, key: &str, path: &str) -> Value {
-    app.anonymous(Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
-}
-
 /// The first account of the connection and its stored transactions (oldest first).
 pub(crate) async fn first_account(app: &TestApp, key: &str, connection: &str) -> (Value, Vec<Value>) {
-    let accounts = get(app, key, &format!("/v1/connections/{connection}/accounts")).await;
+    let accounts = app.get_json(key, &format!("/v1/connections/{connection}/accounts")).await;
     let account = accounts[0].clone();
     let listed =
-        get(app, key, &format!("/v1/accounts/{}/transactions?limit=200", account["id"].as_str().unwrap())).await;
+        app.get_json(key, &format!("/v1/accounts/{}/transactions?limit=200", account["id"].as_str().unwrap())).await;
     (account, listed["items"].as_array().unwrap().clone())
 }
 
@@ -69,7 +65,8 @@ async fn an_ofx_file_adds_what_is_new_holds_look_alikes_and_adds_nothing_twice()
     let (tenant, id) = connected(&app).await;
     let (account, stored) = first_account(&app, &tenant, &id).await;
     let cursor =
-        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?count=500")).await["next_cursor"].clone();
+        app.get_json(&tenant, &format!("/v1/connections/{id}/transactions/sync?count=500")).await["next_cursor"]
+            .clone();
     // `a` and `b` are in the file with the bank's ids; `c` is not, but a row of the same day
     // and amount under another payee is: it is held, not added and not merged.
     let (a, b, c) = (&stored[0], &stored[1], &stored[2]);
@@ -111,9 +108,9 @@ async fn an_ofx_file_adds_what_is_new_holds_look_alikes_and_adds_nothing_twice()
     assert!(report["warnings"].as_array().unwrap().iter().any(|w| w["code"] == "missing_fitid"), "{report}");
     assert_eq!(report["start"], "2020-01-02");
 
-    let sync =
-        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?cursor={}", cursor.as_str().unwrap()))
-            .await;
+    let sync = app
+        .get_json(&tenant, &format!("/v1/connections/{id}/transactions/sync?cursor={}", cursor.as_str().unwrap()))
+        .await;
     let added = sync["added"].as_array().unwrap();
     assert_eq!(added.len(), 1, "{sync}");
     assert_eq!(added[0]["fitid"], "NEW-1");
@@ -124,11 +121,11 @@ async fn an_ofx_file_adds_what_is_new_holds_look_alikes_and_adds_nothing_twice()
     assert_eq!(again["accounts"][0]["already_present"], 3, "{again}");
 
     // The file's period runs from 2020 into the feed's window: one span, both sources.
-    let coverage = get(&app, &tenant, &format!("/v1/accounts/{}/coverage", account["id"].as_str().unwrap())).await;
+    let coverage = app.get_json(&tenant, &format!("/v1/accounts/{}/coverage", account["id"].as_str().unwrap())).await;
     assert_eq!(coverage["covered"][0]["from"], "2020-01-02", "{coverage}");
     assert_eq!(coverage["covered"][0]["sources"], serde_json::json!(["feed", "import"]), "{coverage}");
     assert_eq!(coverage["gaps"], serde_json::json!([]), "{coverage}");
-    let shown = get(&app, &tenant, &location).await;
+    let shown = app.get_json(&tenant, &location).await;
     assert_eq!(shown["duplicates"][0]["state"], "held", "{shown}");
     let decide = |decision: &'static str, duplicate: Value| {
         let url = format!("{location}/duplicates/{}", duplicate.as_str().unwrap());

@@ -27,6 +27,7 @@ mod nested_objects;
 mod operations;
 mod providers;
 mod purge;
+mod refresh_triggers;
 mod refresh_writes;
 mod refreshes;
 mod refused_accounts;

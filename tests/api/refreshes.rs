@@ -1,21 +1,18 @@
-//! Refreshes against the sandbox bank over real HTTP: outcomes, health, triggers, the feed.
+//! Refreshes against the sandbox bank over real HTTP: outcomes, health and the feed. What starts
+//! a refresh is in `refresh_triggers.rs`.
 
 use feedwatch::jobs::backoff::{Backoff, Backoffs};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{Options, TestApp, assert_problem};
+use crate::support::{TestApp, assert_problem};
 
 const STALE: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
 
-async fn connect(app: &TestApp, key: &str, bank: &str, password: &str) -> String {
+pub(crate) async fn connect(app: &TestApp, key: &str, bank: &str, password: &str) -> String {
     let bank = app.sandbox_institution(bank).await;
     app.connection(key, bank, "Sandbox account", password).await["id"].as_str().unwrap().to_owned()
-}
-
-async fn get(app: &TestApp, key: &str, path: &str) -> Value {
-    app.anonymous(Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test]
@@ -25,19 +22,19 @@ async fn a_new_connection_refreshes_to_healthy_with_accounts_and_transactions() 
     let id = connect(&app, &tenant, "healthy", "pass_good").await;
     let ran = app.refresh_pool().run_until_idle().await;
     assert_eq!(ran, 1, "the first refresh was enqueued with the connection");
-    let connection = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    let connection = app.get_json(&tenant, &format!("/v1/connections/{id}")).await;
     assert_eq!(connection["state"], "healthy", "{connection}");
     assert!(connection["health"]["last_success_at"].is_string());
     assert!(connection["health"]["data_as_of"].is_string());
     assert_eq!(connection["accounts"].as_array().unwrap().len(), 3);
-    let sync = get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync")).await;
+    let sync = app.get_json(&tenant, &format!("/v1/connections/{id}/transactions/sync")).await;
     assert!(!sync["added"].as_array().unwrap().is_empty(), "{sync}");
-    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    let history = app.get_json(&tenant, &format!("/v1/connections/{id}/refreshes")).await;
     let first = &history["items"][0];
     assert_eq!(first["state"], "succeeded");
     assert_eq!(first["trigger"], "created");
     assert!(first["result"]["added"].as_u64().unwrap() > 0);
-    let refresh = get(&app, &tenant, &format!("/v1/refreshes/{}", first["refresh_id"])).await;
+    let refresh = app.get_json(&tenant, &format!("/v1/refreshes/{}", first["refresh_id"])).await;
     assert_eq!(refresh["connection_id"], id.as_str());
 }
 
@@ -68,7 +65,7 @@ async fn first_refreshes_of_many_connections_at_once_are_each_stored_once_with_w
         assert!(added > 0, "{id}");
         assert_eq!(added, stored, "{id}: the refresh stored exactly what it counted");
         rows_written += stored;
-        let health = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+        let health = app.get_json(&tenant, &format!("/v1/connections/{id}")).await;
         assert_eq!(health["state"], "healthy", "{health}");
     }
     assert!(rows_written > 1024, "together more rows than one batch holds: {rows_written}");
@@ -82,7 +79,8 @@ async fn running_the_same_refresh_twice_changes_nothing_the_second_time() {
     let pool = app.refresh_pool();
     pool.run_until_idle().await;
     let cursor =
-        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?count=500")).await["next_cursor"].clone();
+        app.get_json(&tenant, &format!("/v1/connections/{id}/transactions/sync?count=500")).await["next_cursor"]
+            .clone();
     let count = |table: &'static str| {
         let pool = app.pool.clone();
         async move { sqlx::query_scalar::<_, i64>(&format!("select count(*) from {table}")).fetch_one(&pool).await.unwrap() }
@@ -97,11 +95,11 @@ async fn running_the_same_refresh_twice_changes_nothing_the_second_time() {
     assert_eq!(accepted.status(), 202);
     pool.run_until_idle().await;
     assert_eq!((count("feed_transaction").await, count("account").await), (transactions, accounts));
-    let again =
-        get(&app, &tenant, &format!("/v1/connections/{id}/transactions/sync?cursor={}", cursor.as_str().unwrap()))
-            .await;
+    let again = app
+        .get_json(&tenant, &format!("/v1/connections/{id}/transactions/sync?cursor={}", cursor.as_str().unwrap()))
+        .await;
     assert_eq!(again["added"].as_array().unwrap().len() + again["modified"].as_array().unwrap().len(), 0, "{again}");
-    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    let history = app.get_json(&tenant, &format!("/v1/connections/{id}/refreshes")).await;
     assert_eq!(history["items"][0]["result"], json!({ "accounts": 3, "added": 0, "modified": 0, "removed": 0 }));
 }
 
@@ -112,12 +110,12 @@ async fn a_changed_password_needs_the_user_and_new_credentials_repair_it() {
     let id = connect(&app, &tenant, "healthy", "error_103").await;
     let pool = app.refresh_pool();
     pool.run_until_idle().await;
-    let broken = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    let broken = app.get_json(&tenant, &format!("/v1/connections/{id}")).await;
     assert_eq!(broken["state"], "needs_user_action");
     assert_eq!(broken["health"]["error"]["code"], 103);
     assert_eq!(broken["health"]["error"]["raw"], "ofx:15500");
     assert_eq!(broken["health"]["error"]["action"], "reconnect");
-    let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+    let history = app.get_json(&tenant, &format!("/v1/connections/{id}/refreshes")).await;
     assert_eq!(history["items"][0]["state"], "failed", "a sign-in failure is not retried");
     assert_eq!(history["items"][0]["attempts"], 1);
 
@@ -139,10 +137,10 @@ async fn a_changed_password_needs_the_user_and_new_credentials_repair_it() {
         .unwrap();
     assert_eq!(patched.status(), 200);
     assert_eq!(pool.run_until_idle().await, 1, "new credentials enqueue a refresh");
-    let repaired = get(&app, &tenant, &format!("/v1/connections/{id}")).await;
+    let repaired = app.get_json(&tenant, &format!("/v1/connections/{id}")).await;
     assert_eq!(repaired["state"], "healthy");
     assert!(repaired["health"]["error"].is_null());
-    let events = get(&app, &tenant, &format!("/v1/connections/{id}/events?limit=200")).await;
+    let events = app.get_json(&tenant, &format!("/v1/connections/{id}/events?limit=200")).await;
     let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(
         kinds.contains(&"refresh.failed")
@@ -159,7 +157,7 @@ async fn a_bank_outage_is_retried_and_maintenance_snoozes_without_spending_an_at
     let down = connect(&app, &tenant, "healthy", "error_102").await;
     let maintenance = connect(&app, &tenant, "healthy", "error_707").await;
     app.refresh_pool().run_until_idle().await;
-    let connection = get(&app, &tenant, &format!("/v1/connections/{down}")).await;
+    let connection = app.get_json(&tenant, &format!("/v1/connections/{down}")).await;
     assert_eq!(connection["state"], "bank_issue");
     assert_eq!(connection["health"]["error"]["action"], "wait_until");
     let (state, attempt): (String, i32) = sqlx::query_as("select state, attempt from job where connection_id = $1")
@@ -203,101 +201,11 @@ async fn the_worker_follows_an_admin_edit_of_an_entrys_retry_rule() {
     let after_edit = connect(&app, &tenant, "healthy", "error_102").await;
     app.refresh_pool().run_until_idle().await;
     assert_eq!(job_state(&app, &after_edit).await, ("failed".to_owned(), 1), "not retried after the edit");
-    let connection = get(&app, &tenant, &format!("/v1/connections/{after_edit}")).await;
+    let connection = app.get_json(&tenant, &format!("/v1/connections/{after_edit}")).await;
     assert_eq!(
         (connection["state"].as_str(), connection["health"]["error"]["code"].as_i64()),
         (Some("bank_issue"), Some(102))
     );
-}
-
-#[tokio::test]
-async fn triggers_coalesce_cool_down_and_respect_tenancy() {
-    let app =
-        TestApp::spawn_with(Options { refresh_cooldown: std::time::Duration::from_secs(300), ..Options::default() })
-            .await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let other = app.key("tenant", Some(Uuid::new_v4())).await;
-    let id = connect(&app, &tenant, "healthy", "pass_good").await;
-    let path = format!("/v1/connections/{id}/refresh");
-    let first = app.anonymous(Method::POST, &path).bearer_auth(&tenant).send().await.unwrap();
-    assert_eq!(first.status(), 202);
-    let location = first.headers()["location"].to_str().unwrap().to_owned();
-    let first: Value = first.json().await.unwrap();
-    assert_eq!(first["coalesced"], true, "merged into the refresh enqueued at creation");
-    assert_eq!(location, format!("/v1/refreshes/{}", first["refresh_id"]));
-    assert_problem(app.anonymous(Method::POST, &path).bearer_auth(&other).send().await.unwrap(), 404, "not_found")
-        .await;
-    assert_problem(app.anonymous(Method::GET, &location).bearer_auth(&other).send().await.unwrap(), 404, "not_found")
-        .await;
-
-    app.refresh_pool().run_until_idle().await;
-    let cooled = app.anonymous(Method::POST, &path).bearer_auth(&tenant).send().await.unwrap();
-    assert!(cooled.headers().contains_key("retry-after"));
-    assert_problem(cooled, 429, "refresh_cooldown").await;
-    let forbidden =
-        app.anonymous(Method::POST, &path).bearer_auth(&tenant).json(&json!({ "force": true })).send().await.unwrap();
-    assert_problem(forbidden, 403, "forbidden").await;
-    let helpdesk = app.key("helpdesk", None).await;
-    let forced =
-        app.anonymous(Method::POST, &path).bearer_auth(&helpdesk).json(&json!({ "force": true })).send().await.unwrap();
-    assert_eq!(forced.status(), 202, "helpdesk may force");
-    let bad = app
-        .anonymous(Method::POST, &path)
-        .bearer_auth(&helpdesk)
-        .header("content-type", "application/json")
-        .body("{")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(bad, 400, "malformed_json").await;
-}
-
-#[tokio::test]
-async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
-    let app = TestApp::spawn().await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    connect(&app, &tenant, "flaky", "pass_good").await;
-    connect(&app, &tenant, "flaky", "pass_good").await;
-    connect(&app, &tenant, "healthy", "pass_good").await;
-    app.refresh_pool().run_until_idle().await;
-    let flaky = app.sandbox_institution("flaky").await.to_string();
-    let helpdesk = app.key("helpdesk", None).await;
-    let dry: Value = app
-        .anonymous(Method::POST, "/v1/refreshes")
-        .bearer_auth(&helpdesk)
-        .json(&json!({ "institution_id": flaky, "dry_run": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(dry, json!({ "matched": 2, "enqueued": 0, "coalesced": 0, "dry_run": true }));
-    let real: Value = app
-        .anonymous(Method::POST, "/v1/refreshes")
-        .bearer_auth(&helpdesk)
-        .json(&json!({ "institution_id": flaky }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(real["matched"], 2);
-    assert_eq!(real["enqueued"].as_u64().unwrap() + real["coalesced"].as_u64().unwrap(), 2);
-    let queue = get(&app, &helpdesk, "/v1/queue").await;
-    assert!(queue["by_state"]["available"].as_i64().unwrap() >= 2, "{queue}");
-    let refused = app
-        .anonymous(Method::POST, "/v1/refreshes")
-        .bearer_auth(&tenant)
-        .json(&json!({ "institution_id": flaky }))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(refused, 403, "forbidden").await;
-    let unfiltered =
-        app.anonymous(Method::POST, "/v1/refreshes").bearer_auth(&helpdesk).json(&json!({})).send().await.unwrap();
-    assert_problem(unfiltered, 422, "validation_failed").await;
 }
 
 #[tokio::test]
@@ -392,7 +300,7 @@ async fn the_sync_cursor_sees_every_change_exactly_once_in_order() {
     let (_, _, removed, _) = walk(cursor).await;
     assert_eq!(removed, ["h"]);
 
-    let listed: Value = get(&app, &tenant, &format!("/v1/accounts/{account}/transactions?limit=10")).await;
+    let listed: Value = app.get_json(&tenant, &format!("/v1/accounts/{account}/transactions?limit=10")).await;
     let fitids: Vec<&str> = listed["items"].as_array().unwrap().iter().map(|t| t["fitid"].as_str().unwrap()).collect();
     assert_eq!(fitids, ["a", "b", "q", "c"], "posting order, removed ones left out");
     let other = app.key("tenant", Some(Uuid::new_v4())).await;
@@ -479,70 +387,8 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
     assert_eq!(per_connection.len(), 6);
     assert!(per_connection.windows(2).all(|pair| pair[0] == pair[1]), "same bank data, same rows: {per_connection:?}");
     for id in ids {
-        assert_eq!(get(&app, &tenant, &format!("/v1/connections/{id}")).await["state"], "healthy");
+        assert_eq!(app.get_json(&tenant, &format!("/v1/connections/{id}")).await["state"], "healthy");
     }
-}
-
-#[tokio::test]
-async fn a_repeated_refresh_request_with_one_idempotency_key_gets_the_first_answer() {
-    let app = TestApp::spawn().await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let id = connect(&app, &tenant, "healthy", "pass_good").await;
-    app.refresh_pool().run_until_idle().await;
-    let send = |body: &'static str| {
-        app.anonymous(Method::POST, &format!("/v1/connections/{id}/refresh"))
-            .bearer_auth(&tenant)
-            .header("idempotency-key", "retry-1")
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-    };
-    let first = send("").await.unwrap();
-    assert_eq!(first.status(), 202);
-    let first: Value = first.json().await.unwrap();
-    app.refresh_pool().run_until_idle().await;
-    let again = send("").await.unwrap();
-    assert_eq!(again.status(), 202);
-    assert_eq!(again.headers()["idempotent-replayed"], "true");
-    assert_eq!(again.json::<Value>().await.unwrap(), first, "the first answer, not a new refresh");
-    assert_problem(send(r#"{"force": false}"#).await.unwrap(), 422, "idempotency_key_reused").await;
-}
-
-#[tokio::test]
-async fn scheduled_refreshes_are_taken_once_and_skip_connections_waiting_for_the_user() {
-    let app = TestApp::spawn().await;
-    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
-    let due = connect(&app, &tenant, "healthy", "pass_good").await;
-    let waiting = connect(&app, &tenant, "healthy", "error_103").await;
-    app.refresh_pool().run_until_idle().await;
-    sqlx::query("update connection set next_refresh_at = now() - interval '1 minute'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    let (first, second) = tokio::join!(
-        feedwatch::refresh::schedule::enqueue_due(&app.pool),
-        feedwatch::refresh::schedule::enqueue_due(&app.pool)
-    );
-    assert_eq!(
-        first.unwrap() + second.unwrap(),
-        1,
-        "two replicas take the due refresh once; the one waiting for the user is skipped"
-    );
-    let pending: Vec<(Uuid, String)> =
-        sqlx::query_as("select connection_id, trigger from job where state = 'available'")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(pending, vec![(due.parse().unwrap(), "scheduled".to_string())]);
-    let next: chrono::DateTime<chrono::Utc> =
-        sqlx::query_scalar("select next_refresh_at from connection where id = $1")
-            .bind(Uuid::parse_str(&due).unwrap())
-            .fetch_one(&app.pool)
-            .await
-            .unwrap();
-    assert!(next > chrono::Utc::now() + chrono::TimeDelta::hours(23), "the next one is a day later");
-    assert_eq!(feedwatch::refresh::schedule::enqueue_due(&app.pool).await.unwrap(), 0);
-    let _ = waiting;
 }
 
 #[tokio::test]
@@ -558,8 +404,8 @@ async fn a_connection_without_success_for_two_days_is_degraded_even_without_an_e
         .await
         .unwrap();
     assert_eq!(feedwatch::refresh::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 1);
-    assert_eq!(get(&app, &tenant, &format!("/v1/connections/{stale}")).await["state"], "degraded");
-    assert_eq!(get(&app, &tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
+    assert_eq!(app.get_json(&tenant, &format!("/v1/connections/{stale}")).await["state"], "degraded");
+    assert_eq!(app.get_json(&tenant, &format!("/v1/connections/{fresh}")).await["state"], "healthy");
     assert_eq!(feedwatch::refresh::schedule::degrade_stale(&app.pool, STALE).await.unwrap(), 0, "idempotent");
 }
 
@@ -590,7 +436,7 @@ async fn a_known_connection_refreshes_in_one_exchange_and_still_finds_new_and_va
         feedwatch::refresh::enqueue(&mut tx, connection, feedwatch::refresh::Trigger::Manual).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(pool.run_until_idle().await, 1);
-        let history = get(&app, &tenant, &format!("/v1/connections/{id}/refreshes")).await;
+        let history = app.get_json(&tenant, &format!("/v1/connections/{id}/refreshes")).await;
         assert_eq!(history["items"][0]["state"], "succeeded", "{history}");
         (bank.exchanges() - before, history["items"][0]["result"].clone())
     };
