@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::support::{TestApp, assert_problem};
+use crate::support::{TestApp, assert_problem, json_of};
 
 pub(crate) struct Tenant {
     pub id: Uuid,
@@ -72,15 +72,7 @@ async fn a_tenant_creates_reads_renames_and_disconnects_a_connection() {
     assert_eq!(after["state"], "disconnected");
     assert!(after["disconnected_at"].is_string(), "data is kept after a disconnect");
 
-    let events: Value = app
-        .anonymous(Method::GET, &format!("{location}/events"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = app.get_json(&alice.key, &format!("{location}/events")).await;
     let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["connection.created", "connection.renamed", "connection.paused", "connection.disconnected"]);
     assert!(events["items"].as_array().unwrap().iter().all(|e| e["actor_role"] == "tenant"));
@@ -110,36 +102,12 @@ async fn another_tenants_connection_answers_404_on_every_route_and_nothing_chang
         }
         assert_problem(request.send().await.unwrap(), 404, "not_found").await;
     }
-    let list: Value = app
-        .anonymous(Method::GET, "/v1/connections")
-        .bearer_auth(&intruder.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = app.get_json(&intruder.key, "/v1/connections").await;
     assert!(list["items"].as_array().unwrap().is_empty());
-    let asked: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections?tenant_id={}", owner.id))
-        .bearer_auth(&intruder.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let asked = app.get_json(&intruder.key, &format!("/v1/connections?tenant_id={}", owner.id)).await;
     assert!(asked["items"].as_array().unwrap().is_empty(), "a tenant filter cannot widen a tenant key");
 
-    let unchanged: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections/{id}"))
-        .bearer_auth(&owner.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let unchanged = app.get_json(&owner.key, &format!("/v1/connections/{id}")).await;
     assert_eq!(unchanged["display_name"], "Owner's account");
     assert_eq!(unchanged["version"], 1);
     assert_eq!(unchanged["accounts"][0]["state"], "active");
@@ -402,15 +370,7 @@ async fn accounts_are_renamed_hidden_remapped_and_duplicate_names_reported() {
     let second = id_of(&app.connection(&alice.key, bank, "Two", "p").await);
     let checking = add_account(&app, &first, "111", "Business Checking").await;
     add_account(&app, &second, "222", "business checking").await;
-    let detail: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections/{first}"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = app.get_json(&alice.key, &format!("/v1/connections/{first}")).await;
     assert_eq!(detail["duplicate_account_names"], json!(["Business Checking"]));
 
     let path = format!("/v1/connections/{first}/accounts/{checking}");
@@ -422,15 +382,7 @@ async fn accounts_are_renamed_hidden_remapped_and_duplicate_names_reported() {
         .await
         .unwrap();
     assert_eq!(renamed.status(), 200);
-    let detail: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections/{first}"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = app.get_json(&alice.key, &format!("/v1/connections/{first}")).await;
     assert_eq!(detail["duplicate_account_names"], json!([]));
 
     sqlx::query("update account set state = 'not_found', error_code = 324 where id = $1")
@@ -438,29 +390,15 @@ async fn accounts_are_renamed_hidden_remapped_and_duplicate_names_reported() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let remapped: Value = app
-        .anonymous(Method::PATCH, &path)
-        .bearer_auth(&alice.key)
-        .json(&json!({ "bank_account_id": "111-new" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let remapped = json_of(
+        app.anonymous(Method::PATCH, &path).bearer_auth(&alice.key).json(&json!({ "bank_account_id": "111-new" })),
+    )
+    .await;
     assert_eq!(remapped["bank_account_id"], "111-new");
     assert_eq!(remapped["state"], "active");
     assert_eq!(remapped["id"], checking.to_string(), "same account, history kept");
-    let hidden: Value = app
-        .anonymous(Method::PATCH, &path)
-        .bearer_auth(&alice.key)
-        .json(&json!({ "hidden": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let hidden =
+        json_of(app.anonymous(Method::PATCH, &path).bearer_auth(&alice.key).json(&json!({ "hidden": true }))).await;
     assert_eq!(hidden["state"], "hidden");
 
     add_account(&app, &first, "333", "Savings").await;
@@ -475,15 +413,7 @@ async fn accounts_are_renamed_hidden_remapped_and_duplicate_names_reported() {
     let empty = app.anonymous(Method::PATCH, &path).bearer_auth(&alice.key).json(&json!({})).send().await.unwrap();
     assert_problem(empty, 422, "validation_failed").await;
 
-    let events: Value = app
-        .anonymous(Method::GET, &format!("/v1/connections/{first}/events"))
-        .bearer_auth(&alice.key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let events = app.get_json(&alice.key, &format!("/v1/connections/{first}/events")).await;
     let kinds: Vec<&str> = events["items"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert!(
         kinds.contains(&"account.renamed") && kinds.contains(&"account.remapped") && kinds.contains(&"account.hidden"),

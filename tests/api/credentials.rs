@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::connections::{id_of, tenant};
-use crate::support::{TestApp, all_logs};
+use crate::support::{TestApp, all_logs, json_of};
 
 #[tokio::test]
 async fn credentials_never_leave_sealed() {
@@ -130,17 +130,13 @@ async fn new_credentials_clear_a_sign_in_error() {
     assert!(after["health"]["error"].is_null());
     assert_eq!(after["health"]["failure_streak"], 3, "only a successful refresh ends the streak");
     assert!(after["health"]["next_refresh_at"].is_string(), "the schedule resumes with new credentials: {after}");
-    let paused: Value = app
-        .anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
-        .bearer_auth(&alice.key)
-        .header("if-match", "*")
-        .json(&json!({ "paused": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let paused = json_of(
+        app.anonymous(Method::PATCH, &format!("/v1/connections/{id}"))
+            .bearer_auth(&alice.key)
+            .header("if-match", "*")
+            .json(&json!({ "paused": true })),
+    )
+    .await;
     assert!(paused["health"]["next_refresh_at"].is_null(), "a paused connection has no next refresh: {paused}");
 }
 

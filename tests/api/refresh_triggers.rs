@@ -61,27 +61,9 @@ async fn bulk_refresh_counts_in_a_dry_run_and_enqueues_for_real() {
     app.refresh_pool().run_until_idle().await;
     let flaky = app.sandbox_institution("flaky").await.to_string();
     let helpdesk = app.key("helpdesk", None).await;
-    let dry: Value = app
-        .anonymous(Method::POST, "/v1/refreshes")
-        .bearer_auth(&helpdesk)
-        .json(&json!({ "institution_id": flaky, "dry_run": true }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dry = app.post_json(&helpdesk, "/v1/refreshes", &json!({ "institution_id": flaky, "dry_run": true })).await;
     assert_eq!(dry, json!({ "matched": 2, "enqueued": 0, "coalesced": 0, "dry_run": true }));
-    let real: Value = app
-        .anonymous(Method::POST, "/v1/refreshes")
-        .bearer_auth(&helpdesk)
-        .json(&json!({ "institution_id": flaky }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let real = app.post_json(&helpdesk, "/v1/refreshes", &json!({ "institution_id": flaky })).await;
     assert_eq!(real["matched"], 2);
     assert_eq!(real["enqueued"].as_u64().unwrap() + real["coalesced"].as_u64().unwrap(), 2);
     let queue = app.get_json(&helpdesk, "/v1/queue").await;

@@ -287,6 +287,19 @@ impl TestApp {
         self.anonymous(reqwest::Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
     }
 
+    /// `POST path` with `key` and a JSON body, the answer's body as JSON, whatever the status.
+    pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> Value {
+        self.anonymous(reqwest::Method::POST, path)
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn key(&self, role: &str, tenant: Option<uuid::Uuid>) -> String {
         let response = self
             .admin(reqwest::Method::POST, "/v1/api-keys")
@@ -507,6 +520,11 @@ impl TestApp {
         assert_eq!(response.status(), 201, "{:?}", response.text().await);
         response.json().await.unwrap()
     }
+}
+
+/// Sends `request` and reads the answer's body as JSON, whatever the status.
+pub async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
 }
 
 /// Asserts a response is a problem+json document with `status` and `code`, and returns it.
