@@ -284,20 +284,12 @@ impl TestApp {
     /// Creates a key of `role` (bound to `tenant` for tenant keys) and returns its text.
     /// `GET path` with `key`, its body as JSON, whatever the status.
     pub async fn get_json(&self, key: &str, path: &str) -> Value {
-        self.anonymous(reqwest::Method::GET, path).bearer_auth(key).send().await.unwrap().json().await.unwrap()
+        json_of(self.anonymous(reqwest::Method::GET, path).bearer_auth(key)).await
     }
 
     /// `POST path` with `key` and a JSON body, the answer's body as JSON, whatever the status.
     pub async fn post_json(&self, key: &str, path: &str, body: &Value) -> Value {
-        self.anonymous(reqwest::Method::POST, path)
-            .bearer_auth(key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        json_of(self.anonymous(reqwest::Method::POST, path).bearer_auth(key).json(body)).await
     }
 
     pub async fn key(&self, role: &str, tenant: Option<uuid::Uuid>) -> String {
