@@ -165,8 +165,10 @@ impl Instance {
         background.spawn(health::run_rollup(pool.clone(), HEALTH_ROLLUP_EVERY, shutdown.clone()));
         background.close();
         let (state_pool, state_sealer) = (pool.clone(), Arc::clone(&sealer));
+        let reads = crate::database::reads::Reads::new(pool.clone());
         let state = AppState::new(http::Handles {
             pool,
+            reads,
             metrics,
             catalog: catalog.clone(),
             sealer,

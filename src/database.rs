@@ -2,6 +2,7 @@
 
 pub mod failover;
 pub mod hosts;
+pub mod reads;
 pub mod store;
 
 use std::time::Duration;

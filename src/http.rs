@@ -87,6 +87,8 @@ impl std::ops::Deref for AppState {
 #[derive(Debug)]
 pub struct Handles {
     pub pool: PgPool,
+    /// The same pool for single-statement reads, keeping connections between them.
+    pub reads: crate::database::reads::Reads,
     pub metrics: Arc<Metrics>,
     pub catalog: CatalogHandle,
     pub sealer: Arc<Sealer>,

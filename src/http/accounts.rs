@@ -28,7 +28,7 @@ pub async fn list(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Vec<Account>>, ApiError> {
     visible(&state, &caller.0, id).await?;
-    let accounts = connection::store::accounts(&state.pool, id).await?;
+    let accounts = connection::store::accounts(&state.reads, id).await?;
     Ok(axum::Json(accounts))
 }
 
@@ -85,7 +85,7 @@ pub async fn patch(
         errors.push(FieldError::new("body", "name at least one of display_name, hidden, bank_account_id"));
     }
     problem::reject_invalid(errors)?;
-    let before = connection::store::accounts(&state.pool, id)
+    let before = connection::store::accounts(&state.reads, id)
         .await?
         .into_iter()
         .find(|account| account.id == account_id)

@@ -152,7 +152,7 @@ pub async fn list(
     caller.require(&[Role::Admin])?;
     let page = params.validate()?;
     let include_revoked = filters.include_revoked.unwrap_or(false);
-    let rows = store::list(&state.pool, page.after, page.fetch_limit(), include_revoked).await?;
+    let rows = store::list(&state.reads, page.after, page.fetch_limit(), include_revoked).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
@@ -170,7 +170,7 @@ pub async fn get(
 ) -> Result<axum::Json<KeyRecord>, ApiError> {
     caller.require(&[Role::Admin])?;
     // A revoked key is gone for the API (its row stays, for the audit trail).
-    let record = store::get(&state.pool, id)
+    let record = store::get(&state.reads, id)
         .await?
         .filter(|record| record.revoked_at.is_none())
         .ok_or_else(|| ApiError::not_found("No active API key has that id."))?;

@@ -94,7 +94,7 @@ async fn verify(state: &AppState, text: &str) -> Result<Principal, Failure> {
     let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
         Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
         None => {
-            let stored = store::find_active(&state.pool, key.id)
+            let stored = store::find_active(&state.reads, key.id)
                 .await
                 .map_err(|error| Failure { error: error.into(), key_id: Some(key.id), counts: false })?
                 .ok_or_else(|| Failure::rejected(invalid_key(), Some(key.id)))?;

@@ -37,7 +37,7 @@ const DEFAULT_REFRESH_EVERY: i32 = 86_400;
 
 /// The connection if the caller may see it; otherwise 404, whether or not it exists.
 pub(super) async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Connection, ApiError> {
-    connection_store::get(&state.pool, id)
+    connection_store::get(&state.reads, id)
         .await?
         .filter(|connection| caller.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))
@@ -110,7 +110,7 @@ pub async fn create(
             DEFAULT_REFRESH_EVERY
         }
     };
-    let institution = institution::store::get(&state.pool, input.institution_id).await?.filter(|i| i.active);
+    let institution = institution::store::get(&state.reads, input.institution_id).await?.filter(|i| i.active);
     if institution.is_none() {
         errors.push(FieldError::new("institution_id", "no active institution has this id"));
     }
@@ -180,7 +180,7 @@ pub async fn list(
 ) -> Result<axum::Json<Page<ConnectionView>>, ApiError> {
     let page = page.validate()?;
     let filter = list_filter(&caller.0, filters)?;
-    let rows = connection_store::list(&state.pool, &filter, page.after, page.fetch_limit()).await?;
+    let rows = connection_store::list(&state.reads, &filter, page.after, page.fetch_limit()).await?;
     let catalog = state.catalog.current();
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.created_at, row.id), |row| view(row, &catalog))))
 }
@@ -254,7 +254,7 @@ pub(super) async fn visible_parts(
     caller: &Principal,
     id: Uuid,
 ) -> Result<connection_store::ConnectionDetail, ApiError> {
-    connection_store::detail(&state.pool, id)
+    connection_store::detail(&state.reads, id)
         .await?
         .filter(|detail| caller.can_see_tenant(detail.connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))
@@ -427,7 +427,7 @@ pub async fn events(
 ) -> Result<axum::Json<Page<connection::Event>>, ApiError> {
     let page = page.validate()?;
     visible(&state, &caller.0, id).await?;
-    let rows = connection_store::events(&state.pool, id, page.after, page.fetch_limit()).await?;
+    let rows = connection_store::events(&state.reads, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.occurred_at, row.id))))
 }
 

@@ -23,10 +23,10 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Coverage>, ApiError> {
-    let tenant = connection::store::account_tenant(&state.pool, id).await?;
+    let tenant = connection::store::account_tenant(&state.reads, id).await?;
     if !tenant.is_some_and(|tenant| caller.0.can_see_tenant(tenant)) {
         return Err(ApiError::not_found("No account has that id."));
     }
-    let ranges = feed::store::coverage(&state.pool, id).await?;
+    let ranges = feed::store::coverage(&state.reads, id).await?;
     Ok(axum::Json(feed::coverage::summarise(ranges)))
 }

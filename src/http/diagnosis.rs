@@ -51,7 +51,7 @@ pub(in crate::http) async fn build(state: &AppState, caller: &Principal, id: Uui
     let catalog = state.catalog.current();
     let error = connection.error_code.and_then(|code| catalog.entry(code));
     let since = (Utc::now() - crate::feed::stall::LOOKBACK).date_naive();
-    let activity = crate::feed::store::stall::activity(&state.pool, id, since).await?;
+    let activity = crate::feed::store::stall::activity(&state.reads, id, since).await?;
     let facts = Facts {
         connection: &connection,
         accounts: &accounts,
@@ -69,7 +69,7 @@ pub(in crate::http) async fn build(state: &AppState, caller: &Principal, id: Uui
 }
 
 async fn pending_refresh(state: &AppState, id: Uuid) -> Result<Option<PendingRefresh>, ApiError> {
-    let recent = jobs::store::for_connection(&state.pool, id, None, 5).await?;
+    let recent = jobs::store::for_connection(&state.reads, id, None, 5).await?;
     Ok(recent.into_iter().find(|job| matches!(job.state, JobState::Available | JobState::Running)).map(|job| {
         let last_error = job
             .errors

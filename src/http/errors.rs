@@ -265,7 +265,7 @@ pub async fn revisions(
         Resolution::Ambiguous(aliases) => return Ok(ambiguous(&index, &code, aliases)),
         Resolution::NotFound { suggestions } => return Err(not_found(&code).with_suggestions(suggestions)),
     };
-    let revisions: Vec<RevisionView> = catalog::store::revisions(&state.pool, canonical)
+    let revisions: Vec<RevisionView> = catalog::store::revisions(&state.reads, canonical)
         .await?
         .into_iter()
         .map(|revision| RevisionView {

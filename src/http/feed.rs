@@ -70,11 +70,11 @@ pub async fn sync(
         return Err(ApiError::bad_request("invalid_query_parameter", "count must be 1 to 500.")
             .with_errors(vec![FieldError::new("count", "must be 1 to 500")]));
     }
-    connection::store::get(&state.pool, id)
+    connection::store::get(&state.reads, id)
         .await?
         .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
-    let rows = feed::store::changes_after(&state.pool, id, cursor, i64::from(count) + 1).await?;
+    let rows = feed::store::changes_after(&state.reads, id, cursor, i64::from(count) + 1).await?;
     let page = feed::classify(rows, cursor, count as usize);
     Ok(axum::Json(SyncView {
         added: page.added,
@@ -113,10 +113,10 @@ pub async fn account_transactions(
     Query(page): Query<PageParams>,
 ) -> Result<axum::Json<Page<Transaction>>, ApiError> {
     let page = page.validate()?;
-    let tenant = connection::store::account_tenant(&state.pool, id).await?;
+    let tenant = connection::store::account_tenant(&state.reads, id).await?;
     if !tenant.is_some_and(|tenant| caller.0.can_see_tenant(tenant)) {
         return Err(ApiError::not_found("No account has that id."));
     }
-    let rows = feed::store::for_account(&state.pool, id, range.from, range.to, page.after, page.fetch_limit()).await?;
+    let rows = feed::store::for_account(&state.reads, id, range.from, range.to, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.posted_at, row.id))))
 }

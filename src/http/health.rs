@@ -141,7 +141,7 @@ pub(in crate::http) async fn build(
     };
     let fleet_wide = matches!(caller.role, Role::Admin | Role::Helpdesk);
     let store::Summary { rows, failing, queue, open_incidents } =
-        store::summary(&state.pool, scope, institution_id, top, fleet_wide).await?;
+        store::summary(&state.reads, scope, institution_id, top, fleet_wide).await?;
     let counts = Counts::from_rows(&rows);
     Ok(HealthSummary {
         scope: SummaryScope { tenant_id, institution_id },

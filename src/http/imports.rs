@@ -282,9 +282,9 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let (connection_id, report) =
-        import::store::report(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No import has that id."))?;
+        import::store::report(&state.reads, id).await?.ok_or_else(|| ApiError::not_found("No import has that id."))?;
     visible(&state, &caller.0, connection_id).await.map_err(|_| ApiError::not_found("No import has that id."))?;
-    let held = import::store::held_of_import(&state.pool, id).await?;
+    let held = import::store::held_of_import(&state.reads, id).await?;
     let duplicates: Result<Vec<DuplicateView>, ApiError> = held
         .into_iter()
         .map(|h| {
@@ -332,7 +332,7 @@ pub async fn decide(
 ) -> Result<axum::Json<DuplicateView>, ApiError> {
     writer(&caller)?;
     let missing = || ApiError::not_found("No held row has that id.");
-    let (connection_id, _) = import::store::report(&state.pool, id).await?.ok_or_else(missing)?;
+    let (connection_id, _) = import::store::report(&state.reads, id).await?.ok_or_else(missing)?;
     visible(&state, &caller.0, connection_id).await.map_err(|_| missing())?;
     let decision = match request.decision {
         Decision::Imported => DuplicateState::Imported,

@@ -36,7 +36,7 @@ pub async fn list(
     Query(filter): Query<IncidentFilter>,
 ) -> Result<axum::Json<Page<Incident>>, ApiError> {
     let page = page.validate()?;
-    let rows = store::list(&state.pool, filter.state, filter.institution_id, page.after, page.fetch_limit()).await?;
+    let rows = store::list(&state.reads, filter.state, filter.institution_id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.opened_at, row.id))))
 }
 
@@ -52,7 +52,7 @@ pub async fn get(
     _caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<Incident>, ApiError> {
-    let incident = store::get(&state.pool, id).await?.ok_or_else(no_such_incident)?;
+    let incident = store::get(&state.reads, id).await?.ok_or_else(no_such_incident)?;
     Ok(axum::Json(incident))
 }
 
@@ -112,7 +112,7 @@ pub(in crate::http) async fn declare_for(
     input: DeclareIncident,
 ) -> Result<Incident, ApiError> {
     check_text(Some(&input.title), Some(&input.message))?;
-    if crate::institution::store::get(&state.pool, input.institution_id).await?.is_none() {
+    if crate::institution::store::get(&state.reads, input.institution_id).await?.is_none() {
         return Err(ApiError::validation(vec![FieldError::new("institution_id", "no institution has that id")]));
     }
     let new = NewIncident {

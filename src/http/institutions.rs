@@ -192,7 +192,7 @@ pub async fn list(
         return Err(ApiError::bad_request("invalid_query_parameter", "q: at most 200 characters")
             .with_errors(vec![FieldError::new("q", "at most 200 characters")]));
     }
-    let rows = store::list(&state.pool, q.as_deref(), page.after, page.fetch_limit()).await?;
+    let rows = store::list(&state.reads, q.as_deref(), page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
@@ -210,10 +210,10 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<axum::Json<InstitutionDetail>, ApiError> {
     let institution =
-        store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
-    let counts = store::connection_counts(&state.pool, id, caller.0.tenant_id).await?;
-    let rates = incident::store::rates(&state.pool, id, Utc::now()).await?;
-    let open_incident = incident::store::open_for(&state.pool, id).await?;
+        store::get(&state.reads, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
+    let counts = store::connection_counts(&state.reads, id, caller.0.tenant_id).await?;
+    let rates = incident::store::rates(&state.reads, id, Utc::now()).await?;
+    let open_incident = incident::store::open_for(&state.reads, id).await?;
     Ok(axum::Json(InstitutionDetail {
         institution,
         connections_by_state: counts.into_iter().collect(),

@@ -68,7 +68,9 @@ fn not_ready(detail: &str) -> ApiError {
     responses((status = 200, description = "Metrics in Prometheus text format", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.db_pool_connections.set(i64::from(state.pool.size()));
-    state.metrics.db_pool_idle.set(i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX));
+    // A connection kept between reads is idle too, though the pool counts it as lent.
+    let idle = state.pool.num_idle() + state.reads.kept();
+    state.metrics.db_pool_idle.set(i64::try_from(idle).unwrap_or(i64::MAX));
     state.metrics.db_pool_max.set(i64::from(state.pool.options().get_max_connections()));
     state.metrics.ready.set(i64::from(readiness(&state).await.is_ok()));
     // Queue figures come from the table, so every replica reports the same fleet-wide numbers.

@@ -97,7 +97,7 @@ pub(in crate::http) async fn may_refresh(
     if force {
         caller.require(&[Role::Admin, Role::Helpdesk])?;
     }
-    let connection = connection::store::get(&state.pool, id)
+    let connection = connection::store::get(&state.reads, id)
         .await?
         .filter(|connection| caller.0.can_see_tenant(connection.tenant_id))
         .ok_or_else(|| ApiError::not_found("No connection has that id."))?;
@@ -191,7 +191,7 @@ pub async fn get(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<RefreshView>, ApiError> {
-    let job = jobs::store::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
+    let job = jobs::store::get(&state.reads, id).await?.filter(|job| job.kind == refresh::KIND);
     let job = match job {
         Some(job) if visible(&state, &caller.0, job.connection_id).await? => job,
         _ => return Err(ApiError::not_found("No refresh has that id.")),
@@ -208,7 +208,7 @@ pub(in crate::http) async fn visible(
         return Ok(true);
     }
     let Some(id) = connection_id else { return Ok(false) };
-    Ok(connection::store::get(&state.pool, id)
+    Ok(connection::store::get(&state.reads, id)
         .await?
         .is_some_and(|connection| caller.can_see_tenant(connection.tenant_id)))
 }
@@ -248,10 +248,10 @@ pub async fn history(
     if !(1..=200).contains(&limit) || params.before.is_some_and(|before| before < 1) {
         return Err(ApiError::bad_request("invalid_query_parameter", "limit must be 1 to 200 and before at least 1."));
     }
-    if !visible(&state, &caller.0, Some(id)).await? || connection::store::get(&state.pool, id).await?.is_none() {
+    if !visible(&state, &caller.0, Some(id)).await? || connection::store::get(&state.reads, id).await?.is_none() {
         return Err(ApiError::not_found("No connection has that id."));
     }
-    let mut rows = jobs::store::for_connection(&state.pool, id, params.before, i64::from(limit) + 1).await?;
+    let mut rows = jobs::store::for_connection(&state.reads, id, params.before, i64::from(limit) + 1).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next_before = if more { rows.last().map(|job| job.job_id) } else { None };
@@ -313,7 +313,7 @@ pub async fn bulk(
         error_code: request.error_code.and_then(|code| u32::try_from(code).ok()).map(crate::catalog::Code::new),
         ..ListFilter::default()
     };
-    let matched: Vec<Uuid> = connection::store::list(&state.pool, &filter, None, BULK_LIMIT)
+    let matched: Vec<Uuid> = connection::store::list(&state.reads, &filter, None, BULK_LIMIT)
         .await?
         .into_iter()
         .filter(|connection| connection.state != connection::State::Disconnected)

@@ -181,7 +181,7 @@ pub async fn create(
 async fn replay(state: &AppState, first: StoredResponse) -> Result<Response, ApiError> {
     let view: Endpoint = serde_json::from_slice(&first.body).map_err(|error| ApiError::internal(&error))?;
     let gone = || ApiError::not_found("The webhook this Idempotency-Key created has been deleted since.");
-    let (blob, key_id) = store::sealed_secret(&state.pool, view.id).await?.ok_or_else(gone)?;
+    let (blob, key_id) = store::sealed_secret(&state.reads, view.id).await?.ok_or_else(gone)?;
     let secret = secret::open(&state.sealer, view.id, &key_id, &blob).map_err(|error| ApiError::internal(&error))?;
     let created = CreatedWebhook { webhook: view, secret: secret.expose_secret().to_owned() };
     let body = serde_json::to_vec(&created).map_err(|error| ApiError::internal(&error))?;
@@ -202,7 +202,7 @@ pub async fn list(
 ) -> Result<axum::Json<Page<Endpoint>>, ApiError> {
     let page = page.validate()?;
     let tenant_id = caller.0.scope_tenant(filters.tenant_id);
-    let rows = store::list_endpoints(&state.pool, tenant_id, page.after, page.fetch_limit()).await?;
+    let rows = store::list_endpoints(&state.reads, tenant_id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::of(rows, &page, |row| (row.created_at, row.id))))
 }
 
@@ -217,7 +217,10 @@ fn no_such_webhook() -> ApiError {
 
 /// The endpoint if the caller may see it; otherwise 404, whether or not it exists.
 async fn visible(state: &AppState, caller: &Principal, id: Uuid) -> Result<Endpoint, ApiError> {
-    store::get_endpoint(&state.pool, id).await?.filter(|endpoint| may_see(caller, endpoint)).ok_or_else(no_such_webhook)
+    store::get_endpoint(&state.reads, id)
+        .await?
+        .filter(|endpoint| may_see(caller, endpoint))
+        .ok_or_else(no_such_webhook)
 }
 
 /// One endpoint.
@@ -364,6 +367,6 @@ pub async fn deliveries(
 ) -> Result<axum::Json<Page<DeliveryView>>, ApiError> {
     let page = page.validate()?;
     visible(&state, &caller.0, id).await?;
-    let rows = store::deliveries(&state.pool, id, page.after, page.fetch_limit()).await?;
+    let rows = store::deliveries(&state.reads, id, page.after, page.fetch_limit()).await?;
     Ok(axum::Json(Page::from_rows(rows, &page, |row| (row.at, row.id), DeliveryView::from)))
 }

@@ -27,6 +27,7 @@ mod nested_objects;
 mod operations;
 mod providers;
 mod purge;
+mod reads;
 mod refresh_triggers;
 mod refresh_writes;
 mod refreshes;

@@ -37,11 +37,11 @@ pub async fn detail(
 ) -> Result<Response, Refusal> {
     let view = visible_detail(&state, &agent.caller.0, id).await?;
     let diagnosis = diagnosis::build(&state, &agent.caller.0, id).await?;
-    let events = connection_store::recent_events(&state.pool, id, 30).await?;
-    let history = jobs::store::for_connection(&state.pool, id, None, 20).await?;
+    let events = connection_store::recent_events(&state.reads, id, 30).await?;
+    let history = jobs::store::for_connection(&state.reads, id, None, 20).await?;
     let mut coverage = Vec::new();
     for account in view.accounts.as_deref().unwrap_or_default() {
-        let ranges = feed::store::coverage(&state.pool, account.id).await?;
+        let ranges = feed::store::coverage(&state.reads, account.id).await?;
         coverage.push((account.display_name.clone(), feed::coverage::summarise(ranges)));
     }
     let following = query.refresh.and_then(|refresh| history.iter().find(|job| job.job_id == refresh));

@@ -114,7 +114,7 @@ pub async fn list(
 ) -> Result<Response, Refusal> {
     let page = PageParams { limit: Some(PAGE_SIZE), cursor: query.cursor.clone() }.validate()?;
     let filter = list_filter(&agent.caller.0, query.filters()?)?;
-    let rows = connection_store::list(&state.pool, &filter, page.after, page.fetch_limit()).await?;
+    let rows = connection_store::list(&state.reads, &filter, page.after, page.fetch_limit()).await?;
     let catalog = state.catalog.current();
     let result = super::super::pagination::Page::from_rows(
         rows,
@@ -269,7 +269,7 @@ pub async fn refresh_status(
     agent: Agent,
     Path(id): Path<i64>,
 ) -> Result<axum::Json<Progress>, Refusal> {
-    let job = jobs::store::get(&state.pool, id).await?.filter(|job| job.kind == refresh::KIND);
+    let job = jobs::store::get(&state.reads, id).await?.filter(|job| job.kind == refresh::KIND);
     let job = match job {
         Some(job) if refreshes::visible(&state, &agent.caller.0, job.connection_id).await? => job,
         _ => return Err(ApiError::not_found("No refresh has that id.").into()),

@@ -47,11 +47,11 @@ pub async fn list(
         }
     };
     let page_request = PageParams { limit: Some(25), cursor: query.cursor.clone() }.validate()?;
-    let rows = store::list(&state.pool, wanted, None, page_request.after, page_request.fetch_limit()).await?;
+    let rows = store::list(&state.reads, wanted, None, page_request.after, page_request.fetch_limit()).await?;
     let result = Page::of(rows, &page_request, |row| (row.opened_at, row.id));
     let may_declare = agent.caller.0.role != Role::Tenant;
     let institutions =
-        if may_declare { institution::store::list(&state.pool, None, None, 500).await? } else { Vec::new() };
+        if may_declare { institution::store::list(&state.reads, None, None, 500).await? } else { Vec::new() };
     let now = Utc::now();
     let body = html! {
         h1 { "Incidents" }
@@ -157,7 +157,8 @@ fn parse_local(text: &str) -> Option<DateTime<Utc>> {
 }
 
 pub async fn detail(State(state): State<AppState>, agent: Agent, Path(id): Path<Uuid>) -> Result<Response, Refusal> {
-    let incident = store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No incident has that id."))?;
+    let incident =
+        store::get(&state.reads, id).await?.ok_or_else(|| ApiError::not_found("No incident has that id."))?;
     let filter = ListFilter {
         tenant_id: agent.caller.0.scope_tenant(None),
         institution_id: Some(incident.institution.id),
@@ -165,7 +166,7 @@ pub async fn detail(State(state): State<AppState>, agent: Agent, Path(id): Path<
         ..ListFilter::default()
     };
     let affected = if incident.state == IncidentState::Open {
-        connection_store::list(&state.pool, &filter, None, 26).await?
+        connection_store::list(&state.reads, &filter, None, 26).await?
     } else {
         Vec::new()
     };

@@ -37,16 +37,17 @@ pub async fn list(
     }
     let request = PageParams { limit: Some(25), cursor: query.cursor.clone() }.validate()?;
     let q = Some(query.q.trim()).filter(|q| !q.is_empty());
-    let rows = store::list(&state.pool, q, request.after, request.fetch_limit()).await?;
+    let rows = store::list(&state.reads, q, request.after, request.fetch_limit()).await?;
     let result = Page::of(rows, &request, |row| (row.created_at, row.id));
     let ids: Vec<Uuid> = result.items.iter().map(|row| row.id).collect();
     let now = Utc::now();
-    let hourly = incident::store::hourly_outcomes(&state.pool, &ids, now).await?;
-    let open: HashMap<Uuid, Incident> = incident::store::list(&state.pool, Some(IncidentState::Open), None, None, 1000)
-        .await?
-        .into_iter()
-        .map(|incident| (incident.institution.id, incident))
-        .collect();
+    let hourly = incident::store::hourly_outcomes(&state.reads, &ids, now).await?;
+    let open: HashMap<Uuid, Incident> =
+        incident::store::list(&state.reads, Some(IncidentState::Open), None, None, 1000)
+            .await?
+            .into_iter()
+            .map(|incident| (incident.institution.id, incident))
+            .collect();
     let body = html! {
         h1 { "Institutions" }
         form.filters method="get" action="/console/institutions" data-live="results" role="search" {
@@ -90,11 +91,11 @@ fn row(institution: &Institution, hourly: &[HourlyOutcomes], incident: Option<&I
 
 pub async fn detail(State(state): State<AppState>, agent: Agent, Path(id): Path<Uuid>) -> Result<Response, Refusal> {
     let institution =
-        store::get(&state.pool, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
-    let counts = store::connection_counts(&state.pool, id, agent.caller.0.tenant_id).await?;
+        store::get(&state.reads, id).await?.ok_or_else(|| ApiError::not_found("No institution has that id."))?;
+    let counts = store::connection_counts(&state.reads, id, agent.caller.0.tenant_id).await?;
     let now = Utc::now();
-    let hourly = incident::store::hourly_outcomes(&state.pool, &[id], now).await?;
-    let open_incident = incident::store::open_for(&state.pool, id).await?;
+    let hourly = incident::store::hourly_outcomes(&state.reads, &[id], now).await?;
+    let open_incident = incident::store::open_for(&state.reads, id).await?;
     let (hour_attempts, hour_successes) = charts::totals(&hourly, id, 1);
     let (day_attempts, day_successes) = charts::totals(&hourly, id, 24);
     let rates = charts::hourly_rates(&hourly, id);

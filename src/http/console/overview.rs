@@ -25,15 +25,15 @@ pub async fn page(State(state): State<AppState>, agent: Agent) -> Result<Respons
     let summary = health::build(&state, principal, None, None, RANKED).await?;
     let fleet_wide = principal.role != Role::Tenant;
     let failing = match principal.tenant_id {
-        Some(tenant) => health_store::tenant_failing_by_side(&state.pool, tenant, RANKED).await?,
-        None => health_store::failing_by_side(&state.pool, RANKED).await?,
+        Some(tenant) => health_store::tenant_failing_by_side(&state.reads, tenant, RANKED).await?,
+        None => health_store::failing_by_side(&state.reads, RANKED).await?,
     };
     let ids: Vec<uuid::Uuid> = failing.iter().map(|row| row.institution_id).collect();
-    let hourly = incident::store::hourly_outcomes(&state.pool, &ids, now).await?;
+    let hourly = incident::store::hourly_outcomes(&state.reads, &ids, now).await?;
     // The summary's backlog reads the claim indexes only; counting every job by state would
     // read the retained history, which grows with the fleet.
-    let workers = if fleet_wide { jobs::store::live_workers(&state.pool).await? } else { Vec::new() };
-    let incidents = incident::store::list(&state.pool, Some(IncidentState::Open), None, None, 10).await?;
+    let workers = if fleet_wide { jobs::store::live_workers(&state.reads).await? } else { Vec::new() };
+    let incidents = incident::store::list(&state.reads, Some(IncidentState::Open), None, None, 10).await?;
 
     let counts: Vec<(String, i64)> = connection::State::ALL
         .iter()
