@@ -28,6 +28,7 @@ mod operations;
 mod providers;
 mod purge;
 mod reads;
+mod refresh_at_scale;
 mod refresh_triggers;
 mod refresh_writes;
 mod refreshes;
