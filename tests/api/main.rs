@@ -39,4 +39,5 @@ mod security;
 mod stall;
 mod trace_context;
 mod webhook_endpoints;
+mod webhook_signatures;
 mod webhooks;

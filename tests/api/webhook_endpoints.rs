@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::support::{TestApp, assert_problem};
+use crate::webhook_signatures::verify_with_standardwebhooks;
 use crate::webhooks::{
     Endpoint, Receiver, Reply, deliveries, delivery_job, emit, endpoint_of_a_tenant, get, patch, register, registered,
-    rotate, tenant_event, verify_with_standardwebhooks,
+    rotate, tenant_event,
 };
 
 #[tokio::test]
