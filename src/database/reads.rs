@@ -64,6 +64,18 @@ impl Reads {
         Self(shelf)
     }
 
+    /// Runs `read` on a kept connection or one from the pool, and keeps the connection if it
+    /// finished without error.
+    async fn on_a_connection<T>(
+        self,
+        read: impl AsyncFnOnce(&mut sqlx::PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let mut lent = self.0.lend().await?;
+        let outcome = read(&mut lent.connection).await;
+        self.0.settle(lent, &outcome);
+        outcome
+    }
+
     /// Connections waiting here for the next read: idle, though their pool counts them as lent.
     pub fn kept(&self) -> usize {
         self.0.kept.lock().expect("kept connections lock").len()
@@ -143,10 +155,10 @@ impl<'r> Executor<'r> for &'_ Reads {
     {
         let reads = self.clone();
         let all = async move {
-            let mut lent = reads.0.lend().await?;
-            let results = lent.connection.fetch_many(query).try_collect::<Vec<_>>().await;
-            reads.0.settle(lent, &results);
-            Ok::<_, sqlx::Error>(stream::iter(results?.into_iter().map(Ok)))
+            let results = reads
+                .on_a_connection(async move |connection| connection.fetch_many(query).try_collect::<Vec<_>>().await)
+                .await?;
+            Ok::<_, sqlx::Error>(stream::iter(results.into_iter().map(Ok)))
         };
         stream::once(all).try_flatten().boxed()
     }
@@ -159,12 +171,7 @@ impl<'r> Executor<'r> for &'_ Reads {
         E: 'q + Execute<'q, Postgres>,
     {
         let reads = self.clone();
-        Box::pin(async move {
-            let mut lent = reads.0.lend().await?;
-            let outcome = lent.connection.fetch_optional(query).await;
-            reads.0.settle(lent, &outcome);
-            outcome
-        })
+        Box::pin(reads.on_a_connection(async move |connection| connection.fetch_optional(query).await))
     }
 
     fn prepare_with<'e, 'q: 'e>(
@@ -173,12 +180,7 @@ impl<'r> Executor<'r> for &'_ Reads {
         parameters: &'e [PgTypeInfo],
     ) -> futures_util::future::BoxFuture<'e, Result<PgStatement<'q>, sqlx::Error>> {
         let reads = self.clone();
-        Box::pin(async move {
-            let mut lent = reads.0.lend().await?;
-            let outcome = lent.connection.prepare_with(sql, parameters).await;
-            reads.0.settle(lent, &outcome);
-            outcome
-        })
+        Box::pin(reads.on_a_connection(async move |connection| connection.prepare_with(sql, parameters).await))
     }
 
     fn describe<'e, 'q: 'e>(
@@ -186,11 +188,6 @@ impl<'r> Executor<'r> for &'_ Reads {
         sql: &'q str,
     ) -> futures_util::future::BoxFuture<'e, Result<Describe<Postgres>, sqlx::Error>> {
         let reads = self.clone();
-        Box::pin(async move {
-            let mut lent = reads.0.lend().await?;
-            let outcome = lent.connection.describe(sql).await;
-            reads.0.settle(lent, &outcome);
-            outcome
-        })
+        Box::pin(reads.on_a_connection(async move |connection| connection.describe(sql).await))
     }
 }
