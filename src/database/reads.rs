@@ -12,8 +12,9 @@
 //! connection is lent again only for a short while ([`KEPT_FOR`]) after it left the pool; then it
 //! goes back, by the next read or by a sweep that runs as often, so the pool's checks on acquire
 //! (the failover's age test) see every connection several times a second, and an idle service's
-//! connections are back in the pool (where `close` waits for them) soon after its last read. At most half the pool's connections wait here, so the pool's other users (the
-//! transactions) always find the other half.
+//! connections are back in the pool (where `close` waits for them) soon after its last read.
+//! At most half the pool's connections wait here: the other half always goes back to the pool,
+//! so whoever waits there (a transaction, or a read that found none kept) is served.
 //!
 //! `&Reads` is an sqlx executor, so every store read that takes `impl PgExecutor` runs on it as
 //! on the pool. Only single statements: a transaction begins on the pool.
