@@ -7,7 +7,7 @@
 //! No database connection or transaction is held while a job runs: the claim, the heartbeat and
 //! each outcome are short statements of their own.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,7 @@ use crate::telemetry::trace::TraceContext;
 
 mod completions;
 mod heartbeat;
+mod shutdown;
 use completions::complete_in_batches;
 use heartbeat::{Announce, Heartbeat};
 
@@ -420,106 +421,6 @@ impl WorkerPool {
                 job.attempt = job.attempt,
                 "outcome not recorded: the attempt is stale or the database failed"
             );
-        }
-    }
-
-    /// Shutdown: the claims in flight are awaited (their jobs are leased already) and every buffered
-    /// job goes back at once, unspent, so other replicas can take it; then running jobs get the
-    /// grace period.
-    async fn stop(&self, mut local: Local) {
-        let claims = async {
-            while let Some(claimed) = local.claiming.join_next_with_id().await {
-                self.take_claim(&mut local, claimed);
-            }
-        };
-        if tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, claims).await.is_err() {
-            // The database is not answering; whatever these claims leased, the rescuer frees.
-            local.claiming.abort_all();
-            tracing::warn!("claims in flight did not finish at shutdown; the rescuer frees what they took");
-        }
-        let buffered: Vec<i64> = local.buffer.drain(..).map(|job| job.job_id).collect();
-        self.hand_back(&buffered, "buffered").await;
-        self.drain(local.running).await;
-    }
-
-    /// Lets in-flight jobs finish within the grace period, then hands the rest back at once.
-    async fn drain(&self, mut tasks: JoinSet<()>) {
-        let grace = tokio::time::sleep(self.config.shutdown_grace);
-        tokio::pin!(grace);
-        loop {
-            tokio::select! {
-                next = tasks.join_next() => if next.is_none() { return },
-                () = &mut grace => break,
-            }
-        }
-        tasks.abort_all();
-        while tasks.join_next().await.is_some() {}
-        let unfinished: Vec<i64> = self.lock_held().keys().copied().collect();
-        self.hand_back(&unfinished, "unfinished").await;
-    }
-
-    /// Puts held jobs back without spending an attempt; the fence skips any this pool lost.
-    async fn hand_back(&self, ids: &[i64], what: &str) {
-        let jobs: Vec<(i64, i32)> = {
-            let mut held = self.lock_held();
-            ids.iter().filter_map(|id| held.remove(id).map(|job| (*id, job.attempt))).collect()
-        };
-        if jobs.is_empty() {
-            return;
-        }
-        let handing_back = store::requeue_unspent_many(&self.pool, &jobs, Utc::now());
-        match tokio::time::timeout(SHUTDOWN_STATEMENT_LIMIT, handing_back).await {
-            Ok(Ok(count)) => tracing::info!(count, what, "handed back at shutdown"),
-            Ok(Err(error)) => tracing::warn!(%error, count = jobs.len(), what, "could not hand back; the rescuer will"),
-            Err(_) => tracing::warn!(count = jobs.len(), what, "handing back timed out; the rescuer will"),
-        }
-    }
-
-    /// Extends the lease of every job the pool holds, in one statement per chunk, and cancels
-    /// the runs whose lease turned out to be lost.
-    async fn heartbeat(&self) {
-        const CHUNK: usize = 1000;
-        let held: Vec<(i64, i32)> = self.lock_held().iter().map(|(id, job)| (*id, job.attempt)).collect();
-        for chunk in held.chunks(CHUNK) {
-            let kept: HashSet<i64> = match store::heartbeat_many(&self.pool, chunk, self.config.lease).await {
-                Ok(kept) => kept.into_iter().collect(),
-                Err(error) => {
-                    tracing::warn!(%error, count = chunk.len(), "heartbeat failed; will retry");
-                    continue;
-                }
-            };
-            let mut missing: Vec<(i64, i32)> = chunk.iter().filter(|(id, _)| !kept.contains(id)).copied().collect();
-            if !missing.is_empty() {
-                // A handler that completes its job in its own commit may have done so just now.
-                match store::succeeded_by(&self.pool, &missing).await {
-                    Ok(finished) => missing.retain(|(id, _)| !finished.contains(id)),
-                    Err(error) => {
-                        tracing::warn!(%error, "checking jobs missing from the heartbeat failed; will retry");
-                        continue;
-                    }
-                }
-            }
-            let held = self.lock_held();
-            for job in missing.iter().filter_map(|(id, attempt)| held.get(id).filter(|job| job.attempt == *attempt)) {
-                job.lost.cancel();
-            }
-        }
-    }
-
-    /// Records this pool as a live worker until one lease from now.
-    async fn announce(&self) {
-        let mut kinds: Vec<String> = self.kinds.keys().cloned().collect();
-        kinds.sort();
-        let report = store::WorkerReport {
-            id: &self.config.worker_id,
-            kinds: &kinds,
-            concurrency: i32::try_from(self.config.concurrency).unwrap_or(i32::MAX),
-            running: i32::try_from(self.running.load(Ordering::Relaxed)).unwrap_or(i32::MAX),
-            lease: self.config.lease,
-        };
-        match store::report_worker(&self.pool, &report).await {
-            Ok(()) => self.observer.announced(),
-            Err(error) => tracing::warn!(%error, "could not record this worker as live; will retry"),
         }
     }
 
