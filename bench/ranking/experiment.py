@@ -10,7 +10,7 @@ import math
 import sys
 from collections import defaultdict
 
-STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15"]
+STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15", "Fresh17"]
 UNSEEN = ["Fresh12", "Fresh13", "Fresh16"]
 
 

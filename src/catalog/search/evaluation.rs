@@ -10,9 +10,10 @@
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
-//! questions examples, and "fresh15" (session 16) until session 17 did; "fresh12" (session 12),
-//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh17"
-//! (session 18) are the splits still never studied: only their totals are printed.
+//! questions examples, "fresh15" (session 16) until session 17 did, and "fresh17" (session 18)
+//! until session 19 did; "fresh12" (session 12), "fresh13" (session 13) and "fresh16" (written
+//! after fresh14 joined the examples) are the splits still never studied: only their totals are
+//! printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -126,11 +127,11 @@ const SPLITS: [Split; 14] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh17), or one that differs from a studied question only in case, would be
+/// fresh13, fresh16), or one that differs from a studied question only in case, would be
 /// its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh17];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -227,8 +228,8 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16 and fresh17 do (fresh11 did until session 14 made it a studied split, fresh14
-/// until session 16 did, fresh15 until session 17).
+/// fresh13 and fresh16 do (fresh11 did until session 14 made it a studied split, fresh14
+/// until session 16 did, fresh15 until session 17, fresh17 until session 19).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -381,7 +382,12 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.787, one question out of the top 3 (fresh16 gained one, fresh11 one, fresh14 a first
         // place). The helper who wrote them saw three fresh17 questions in a failing test's
         // output (on Akahu, an added user, a bank's OFX settings) after its text was written.
-        (scores.split(Split::Fresh17), 0.685, 0.84, "fresh17"),
+        // Session 19 made it a studied split (its questions examples of the vote, its misses
+        // read): 0.686 / 0.857 left one out, then phrasings read from its misses (how far back a
+        // feed reaches, vendors' words for ending support, an approval in the bank's app, a
+        // switch turned "something" on, one attempt no longer read as repeated failures): 0.757
+        // / 0.900 left one out, 0.886 / 0.986 as an example of itself.
+        (scores.split(Split::Fresh17), 0.885, 0.985, "fresh17"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
