@@ -11,9 +11,9 @@
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
 //! questions examples, "fresh15" (session 16) until session 17 did, and "fresh17" (session 18)
-//! until session 19 did; "fresh12" (session 12), "fresh13" (session 13) and "fresh16" (written
-//! after fresh14 joined the examples) are the splits still never studied: only their totals are
-//! printed.
+//! until session 19 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written
+//! after fresh14 joined the examples) and "fresh18" (session 19) are the splits still never
+//! studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -109,7 +109,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 14] = [
+const SPLITS: [Split; 15] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -124,14 +124,15 @@ const SPLITS: [Split; 14] = [
     Split::Fresh15,
     Split::Fresh16,
     Split::Fresh17,
+    Split::Fresh18,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16), or one that differs from a studied question only in case, would be
-/// its own nearest example and stop measuring anything.
+/// fresh13, fresh16, fresh18), or one that differs from a studied question only in case, would
+/// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh18];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -228,8 +229,8 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13 and fresh16 do (fresh11 did until session 14 made it a studied split, fresh14
-/// until session 16 did, fresh15 until session 17, fresh17 until session 19).
+/// fresh13, fresh16 and fresh18 do (fresh11 did until session 14 made it a studied split,
+/// fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -388,6 +389,14 @@ fn the_ranking_keeps_what_it_reached() {
         // switch turned "something" on, one attempt no longer read as repeated failures): 0.757
         // / 0.900 left one out, 0.886 / 0.986 as an example of itself.
         (scores.split(Split::Fresh17), 0.885, 0.985, "fresh17"),
+        // Session 19's held-out split (70 questions from help pages, provider documentation and
+        // issue reports, each source a title and an address no earlier split uses, written by a
+        // helper who read the entries and aliases but never the ranking, the synonyms or the
+        // evaluation), first run against the ranking as session 19 began: 0.614 / 0.814 (43 and
+        // 57 of 70), MRR 0.726. Never studied; its misses are not printed. After session 19's
+        // changes (fresh17 studied, five misreadings it showed fixed): 0.629 / 0.814 (44 and 57),
+        // MRR 0.741.
+        (scores.split(Split::Fresh18), 0.628, 0.81, "fresh18"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
