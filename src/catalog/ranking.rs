@@ -5,8 +5,8 @@
 //!
 //! Everything a question's score needs is computed when the index is built: each term's BM25
 //! contribution to each entry it occurs in, each word pair's bonus, each phrase's entries, and
-//! the labelled examples as vectors (`examples`). A question costs a lookup per word and an
-//! addition per posting, for the entries and for the examples.
+//! each entry's labelled examples as one vector (`examples`). A question costs a lookup per word
+//! and an addition per posting, for the entries' words and for their examples.
 
 pub(super) mod examples;
 mod language;
@@ -38,16 +38,13 @@ const ACTOR_BONUS: f32 = 1.5 * BM25_GAIN;
 /// (721, a feed that went silent with no cause anyone can see).
 const SYMPTOM_BESIDE_A_CAUSE: f32 = 0.25;
 
-/// What the labelled examples' vote (`examples`, votes adding up to one) adds to a text score
-/// scaled so that the best entry's is 1. Session 12 chose 0.5 times the neighbours' similarities
-/// on the leave-one-split-out cross-validation over the studied splits (0.1 to 3 tried). Session 14
-/// made the votes each neighbour's share of the similarity and chose the weight on the same
-/// cross-validation (`LEAVE_OUT=split cargo test --lib studied_splits_left_one_out`), fresh11 now
-/// among the studied: first places of 627, top 3 in brackets, 556 (605) before; 0.15: 546 (599),
-/// 0.35: 550 (602), 0.5: 553 (604), 0.75: 560 (604), 1.0: 560 (605), 1.25: 555 (604), 1.5: 553
-/// (604), 2.0: 546 (604). 0.75 and 1.0 tie on first places; of the two, 0.75 was kept because 1.0
-/// lost a fresh12/13 first place (71 of 122, 73 at 0.75, 72 before): the held-out splits broke
-/// that tie.
+/// What the labelled examples add to a text score scaled so that the best entry's is 1: each
+/// entry's likeness to its examples' centroid (`examples`), the most alike entry's 1, times this.
+/// Chosen on the leave-one-split-out cross-validation over the studied splits
+/// (`LEAVE_OUT=split cargo test --lib studied_splits_left_one_out`), 848 questions, first places
+/// with the top 3 in brackets: 0.5: 698 (782), 0.75: 708 (788), 1.0: 708 (785), 1.25: 705 (783).
+/// 0.75 and 1.0 tie on first places, and 0.75 places more in the top 3. (The ten-neighbour vote
+/// it replaced in session 19 had the same weight, chosen the same way in session 14.)
 const EXAMPLE_WEIGHT: f32 = 0.75;
 
 #[derive(Debug, Default)]
@@ -61,7 +58,7 @@ pub(super) struct SearchIndex {
     pairs: HashMap<(TermId, TermId), Vec<(Doc, f32)>>,
     /// Titles and keywords as whole word sequences.
     phrases: HashMap<Box<[TermId]>, Vec<Doc>>,
-    /// The labelled questions, for their vote.
+    /// The labelled questions, added up per entry.
     examples: Examples,
 }
 
@@ -217,23 +214,23 @@ impl SearchIndex {
         (reading, scores)
     }
 
-    /// Scales the text scores so the best is 1 and adds the labelled examples' vote: the text
-    /// decides among what the examples have not seen, the examples among phrasings the text
-    /// misreads.
+    /// Scales the text scores so the best is 1 and adds how alike the question is to each
+    /// entry's labelled examples: the text decides among what the examples have not seen, the
+    /// examples among phrasings the text misreads.
     fn blend_examples(&self, reading: &Reading, scores: &mut [f32]) {
-        let votes = self.examples.votes(reading, scores.len());
+        let likeness = self.examples.likeness(reading, scores.len());
         let best = scores.iter().copied().fold(0.0_f32, f32::max);
-        for (score, vote) in scores.iter_mut().zip(votes) {
+        for (score, alike) in scores.iter_mut().zip(likeness) {
             let text = if best > 0.0 { *score / best } else { 0.0 };
-            *score = text + EXAMPLE_WEIGHT * vote;
+            *score = text + EXAMPLE_WEIGHT * alike;
         }
     }
 }
 
 #[cfg(test)]
 impl SearchIndex {
-    /// Text relevance from the words alone, without the examples' vote: what the experiments
-    /// that chose the vote's weight blend with (`bench/ranking/experiment.py`).
+    /// Text relevance from the words alone, without the examples: what the experiments that
+    /// chose the examples' weight blend with (`bench/ranking/experiment.py`).
     pub(super) fn word_scores_only(&self, query: &str) -> Vec<(Code, f32)> {
         self.positive(self.word_scores(query).1)
     }

@@ -1,17 +1,17 @@
 //! What search learns from labelled questions (the studied splits of `catalog/eval/questions.toml`,
-//! one file for learning and measuring, so a held-out split cannot leak into a copy): a question is compared
-//! with every example as the ranker reads both (terms and concepts with their weights, adjacent
-//! word pairs, weighted by rarity among the examples), and the ten most alike vote for the
-//! entries they were labelled with, each by its share of their similarity (since session 14; by
-//! its similarity itself before).
+//! one file for learning and measuring, so a held-out split cannot leak into a copy): every
+//! example is read as the ranker reads it (terms and concepts with their weights, adjacent word
+//! pairs, weighted by rarity among the examples, scaled to length one), and each entry's examples
+//! add up to one vector, its centroid. A question scores each entry by how alike it is to that
+//! centroid (cosine), scaled so the most alike entry's is 1.
 //!
 //! Hand-written reading rules lifted the studied questions far more than unseen ones; an example
-//! carries a phrasing to its entry without anyone writing a rule for it. Measured in session 12
-//! (`bench/ranking/experiment.py`): leave-one-split-out over the seven studied splits, 479 to 491
-//! of 545 first, 522 to 527 in the top three; on fresh11 and fresh12 (then never studied), trained on
-//! all studied splits, 80 to 88 of 144 first and 120 to 123 in the top three; on fresh13, written
-//! in session 13 after the vote was chosen, 31 to 34 of 60 first and 48 to 53 in the top three.
-//! Ten neighbours and the vote's weight were chosen on the cross-validation alone.
+//! carries a phrasing to its entry without anyone writing a rule for it. Sessions 12 to 18 let the
+//! ten examples most like a question vote instead (`bench/ranking/experiment.py` chose that on a
+//! leave-one-split-out cross-validation over the studied splits). Session 19, with fresh17 among
+//! the studied, measured the centroid the same way: as many first places (705 of 848 with each
+//! split left out), more in the top three (786 against 776), and on the four held-out splits 165
+//! of 262 first against 158 and 221 in the top three against 217.
 
 use std::collections::HashMap;
 
@@ -20,9 +20,6 @@ use serde::Deserialize;
 use super::Doc;
 use super::language::{Lexicon, Reading, TermId};
 use crate::catalog::code::Code;
-
-/// How many of the most alike examples vote.
-const NEIGHBOURS: usize = 10;
 
 /// A question's read features: its terms (best weight each) and its adjacent word pairs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,7 +87,7 @@ impl Split {
     }
 }
 
-/// Examples left out of the vote, for the evaluation: one question (lowercased), read as if it
+/// Examples left out of the centroids, for the evaluation: one question (lowercased), read as if it
 /// were not an example, or a whole split, read as if it had never been written.
 #[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
@@ -101,7 +98,7 @@ pub(in crate::catalog) enum LeftOut {
 
 #[cfg(test)]
 thread_local! {
-    /// What this thread's searches leave out of the vote: the evaluation reads each studied
+    /// What this thread's searches leave out of the centroids: the evaluation reads each studied
     /// question as if it were not an example, the nearest a studied split comes to unseen.
     pub(in crate::catalog) static LEFT_OUT: std::cell::RefCell<Option<LeftOut>> =
         const { std::cell::RefCell::new(None) };
@@ -111,17 +108,29 @@ thread_local! {
 pub(super) struct Examples {
     /// How much each feature says, by its rarity among the examples.
     idf: HashMap<Feature, f64>,
-    /// For every feature, the examples it occurs in with its weight in their unit vector.
-    postings: HashMap<Feature, Vec<(usize, f64)>>,
-    /// Each example's entries, a vote shared between them.
-    labels: Vec<Vec<Doc>>,
-    /// Each example's text, lowercased, and split, for leaving some out (`LEFT_OUT`).
+    /// For every feature, the entries whose centroid has it, with its weight there.
+    postings: HashMap<Feature, Vec<(Doc, f64)>>,
+    /// The examples one by one, for leaving some out (`LEFT_OUT`).
     #[cfg(test)]
-    texts: Vec<(String, Split)>,
+    each: Vec<Example>,
+    /// Each entry's examples added up, before scaling to length one.
+    #[cfg(test)]
+    sums: Vec<HashMap<Feature, f64>>,
+}
+
+/// One example as the centroids took it in.
+#[cfg(test)]
+#[derive(Debug)]
+struct Example {
+    text: String,
+    split: Split,
+    vector: Vec<(Feature, f64)>,
+    labels: Vec<Doc>,
 }
 
 impl Examples {
-    /// The examples as `lexicon` reads them; a label naming no entry of `codes` is left out.
+    /// The examples as `lexicon` reads them, added up per entry of `codes`; a label naming no
+    /// entry is left out. An example labelled with two entries counts half for each.
     pub(super) fn build(lexicon: &Lexicon, questions: &[Question], codes: &[Code]) -> Self {
         let examples: Vec<&Question> = questions.iter().filter(|question| question.set.trains()).collect();
         let features: Vec<HashMap<Feature, f64>> =
@@ -136,71 +145,80 @@ impl Examples {
             .map(|(feature, count)| (feature, ((total + 1.0) / (f64::from(count) + 1.0)).ln() + 1.0))
             .collect();
         let mut built = Self { idf, ..Self::default() };
-        for (index, raw) in features.iter().enumerate() {
-            for (feature, weight) in built.unit(raw) {
-                built.postings.entry(feature).or_default().push((index, weight));
+        let mut sums: Vec<HashMap<Feature, f64>> = vec![HashMap::new(); codes.len()];
+        for (example, raw) in examples.iter().zip(&features) {
+            let labels: Vec<Doc> = example
+                .expect
+                .iter()
+                .filter_map(|code| codes.iter().position(|known| known.get() == *code))
+                .map(|doc| doc as Doc)
+                .collect();
+            let vector = built.unit(raw);
+            for doc in &labels {
+                for (feature, weight) in &vector {
+                    *sums[*doc as usize].entry(*feature).or_default() += weight / labels.len() as f64;
+                }
+            }
+            #[cfg(test)]
+            built.each.push(Example { text: example.q.to_lowercase(), split: example.set, vector, labels });
+        }
+        for (doc, sum) in sums.iter().enumerate() {
+            let norm = length(sum.values());
+            for (feature, weight) in sum {
+                built.postings.entry(*feature).or_default().push((doc as Doc, weight / norm));
             }
         }
-        built.labels = examples
-            .iter()
-            .map(|example| {
-                example
-                    .expect
-                    .iter()
-                    .filter_map(|code| codes.iter().position(|known| known.get() == *code))
-                    .map(|doc| doc as Doc)
-                    .collect()
-            })
-            .collect();
         #[cfg(test)]
         {
-            built.texts = examples.iter().map(|example| (example.q.to_lowercase(), example.set)).collect();
+            built.sums = sums;
         }
         built
     }
 
-    /// Each entry's vote from the examples most like the question read as `reading`: the votes
-    /// add up to one when any example is alike at all.
-    pub(super) fn votes(&self, reading: &Reading, entries: usize) -> Vec<f32> {
-        let mut votes = vec![0.0_f32; entries];
-        let mut similarity = vec![0.0_f64; self.labels.len()];
-        for (feature, weight) in self.unit(&features(reading)) {
-            for (example, theirs) in self.postings.get(&feature).map(Vec::as_slice).unwrap_or_default() {
-                similarity[*example] += weight * theirs;
+    /// How alike the question read as `reading` is to each entry's examples, the most alike 1
+    /// and entries with no example alike at all 0.
+    pub(super) fn likeness(&self, reading: &Reading, entries: usize) -> Vec<f32> {
+        let question = self.unit(&features(reading));
+        let mut alike = vec![0.0_f64; entries];
+        for (feature, weight) in &question {
+            for (doc, theirs) in self.postings.get(feature).map(Vec::as_slice).unwrap_or_default() {
+                alike[*doc as usize] += weight * theirs;
             }
         }
         #[cfg(test)]
-        LEFT_OUT.with_borrow(|left_out| {
-            for ((text, split), similarity) in self.texts.iter().zip(similarity.iter_mut()) {
-                let out = match left_out {
-                    Some(LeftOut::Question(question)) => question == text,
-                    Some(LeftOut::Split(left_out)) => left_out == split,
+        self.leave_out(&question, &mut alike);
+        let best = alike.iter().copied().fold(0.0_f64, f64::max);
+        if best > 0.0 { alike.iter().map(|alike| (alike / best) as f32).collect() } else { vec![0.0; entries] }
+    }
+
+    /// Reads the question as if the examples `LEFT_OUT` names had never been added: the
+    /// centroids they were part of, without them.
+    #[cfg(test)]
+    fn leave_out(&self, question: &[(Feature, f64)], alike: &mut [f64]) {
+        let left_out: Vec<&Example> = LEFT_OUT.with_borrow(|left_out| {
+            self.each
+                .iter()
+                .filter(|example| match left_out {
+                    Some(LeftOut::Question(text)) => *text == example.text,
+                    Some(LeftOut::Split(split)) => *split == example.split,
                     None => false,
-                };
-                if out {
-                    *similarity = 0.0;
+                })
+                .collect()
+        });
+        let mut sums: HashMap<Doc, HashMap<Feature, f64>> = HashMap::new();
+        for example in left_out {
+            for doc in &example.labels {
+                let sum = sums.entry(*doc).or_insert_with(|| self.sums[*doc as usize].clone());
+                for (feature, weight) in &example.vector {
+                    *sum.entry(*feature).or_default() -= weight / example.labels.len() as f64;
                 }
             }
-        });
-        let mut nearest: Vec<(usize, f64)> =
-            similarity.into_iter().enumerate().filter(|(_, similarity)| *similarity > 0.0).collect();
-        // Ties go to the later example, as in the experiment that chose the parameters; only the
-        // nearest are needed, in no order (their votes add up).
-        let nearer = |a: &(usize, f64), b: &(usize, f64)| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0));
-        if nearest.len() > NEIGHBOURS {
-            nearest.select_nth_unstable_by(NEIGHBOURS - 1, nearer);
-            nearest.truncate(NEIGHBOURS);
         }
-        // Each neighbour's share of their similarity: the votes add up to one however alike the
-        // neighbours are, so that near-duplicates of other questions do not drown the text.
-        let total: f64 = nearest.iter().map(|(_, similarity)| similarity).sum();
-        for (example, similarity) in nearest {
-            let labels = &self.labels[example];
-            for doc in labels {
-                votes[*doc as usize] += (similarity / total / labels.len() as f64) as f32;
-            }
+        for (doc, sum) in sums {
+            let norm = length(sum.values());
+            let dot: f64 = question.iter().map(|(feature, weight)| weight * sum.get(feature).unwrap_or(&0.0)).sum();
+            alike[doc as usize] = if norm > 1e-9 { dot / norm } else { 0.0 };
         }
-        votes
     }
 
     /// Rarity-weighted and scaled to length one; features no example has are dropped.
@@ -209,10 +227,15 @@ impl Examples {
             .iter()
             .filter_map(|(feature, weight)| self.idf.get(feature).map(|idf| (*feature, weight * idf)))
             .collect();
-        let norm = weighted.iter().map(|(_, weight)| weight * weight).sum::<f64>().sqrt();
-        let norm = if norm > 0.0 { norm } else { 1.0 };
+        let norm = length(weighted.iter().map(|(_, weight)| weight));
         weighted.into_iter().map(|(feature, weight)| (feature, weight / norm)).collect()
     }
+}
+
+/// The Euclidean length of a vector of these weights, 1 for the empty vector (nothing to scale).
+fn length<'a>(weights: impl Iterator<Item = &'a f64>) -> f64 {
+    let length = weights.map(|weight| weight * weight).sum::<f64>().sqrt();
+    if length > 0.0 { length } else { 1.0 }
 }
 
 fn features(reading: &Reading) -> HashMap<Feature, f64> {

@@ -314,7 +314,9 @@ fn the_ranking_keeps_what_it_reached() {
         // entries 610 and 611 (MRR 0.750). The top-3 floor records the 54: the place went to the
         // new examples, not to a ranking change (with fresh11 left out of the examples, the
         // session-14 ranking places 55).
-        (scores.split(Split::Fresh12), 0.629, 0.870, "fresh12"),
+        // Session 19's centroids in place of the vote (see `ranking/examples.rs`): 0.645 / 0.871
+        // (40 and 54), MRR 0.775.
+        (scores.split(Split::Fresh12), 0.645, 0.870, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
@@ -329,7 +331,8 @@ fn the_ranking_keeps_what_it_reached() {
         // only, the questions were not read).
         // Session 17, with fresh15's questions among the examples: 34 and 50 (one first place
         // lost to them, one top-3 place gained; aggregate only).
-        (scores.split(Split::Fresh13), 0.566, 0.833, "fresh13"),
+        // Session 19's centroids in place of the vote: 0.633 / 0.867 (38 and 52), MRR 0.753.
+        (scores.split(Split::Fresh13), 0.633, 0.866, "fresh13"),
         // Session 14's held-out split (66 questions: 60 from help pages, provider docs, community
         // threads and issues, written by a helper who read the entries but never the ranking or
         // the synonyms, and 6 that helper found no entry for, labelled 610 or 611 once those were
@@ -371,7 +374,8 @@ fn the_ranking_keeps_what_it_reached() {
         // Then with fresh15's questions among the examples: 0.586 / 0.786 (41 and 55), MRR 0.709.
         // Session 18's catalogue additions (see fresh17): one more in the top 3, 0.586 / 0.800 (41
         // and 56).
-        (scores.split(Split::Fresh16), 0.585, 0.799, "fresh16"),
+        // Session 19's centroids in place of the vote: 0.643 / 0.829 (45 and 58), MRR 0.755.
+        (scores.split(Split::Fresh16), 0.642, 0.828, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -395,8 +399,10 @@ fn the_ranking_keeps_what_it_reached() {
         // evaluation), first run against the ranking as session 19 began: 0.614 / 0.814 (43 and
         // 57 of 70), MRR 0.726. Never studied; its misses are not printed. After session 19's
         // changes (fresh17 studied, five misreadings it showed fixed): 0.629 / 0.814 (44 and 57),
-        // MRR 0.741.
-        (scores.split(Split::Fresh18), 0.628, 0.81, "fresh18"),
+        // MRR 0.741. Then the centroids in place of the vote, chosen on the studied splits'
+        // cross-validation: 0.614 / 0.814 (43 and 57), MRR 0.736, one first place fewer here while
+        // fresh12, fresh13 and fresh16 gained nine; the floor is back at the first run's figure.
+        (scores.split(Split::Fresh18), 0.614, 0.81, "fresh18"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
