@@ -345,6 +345,7 @@ mod tests {
             "simplefin",
             "teller",
             "cloudbanking",
+            "akahu",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
