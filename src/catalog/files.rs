@@ -26,6 +26,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/sage.toml", include_str!("../../catalog/aliases/sage.toml")),
     ("aliases/simplefin.toml", include_str!("../../catalog/aliases/simplefin.toml")),
     ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),
+    ("aliases/truelayer.toml", include_str!("../../catalog/aliases/truelayer.toml")),
     ("aliases/yodlee.toml", include_str!("../../catalog/aliases/yodlee.toml")),
 ];
 

@@ -346,6 +346,7 @@ mod tests {
             "teller",
             "cloudbanking",
             "akahu",
+            "truelayer",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
