@@ -345,6 +345,8 @@ mod tests {
             "simplefin",
             "teller",
             "cloudbanking",
+            "akahu",
+            "truelayer",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
