@@ -78,10 +78,10 @@ pub(in crate::catalog) enum Split {
 
 impl Split {
     /// Whether search learns from this split's questions. Only the studied splits: a held-out
-    /// question among the examples would be part of its own entry's centroid and stop measuring anything.
-    /// Fresh11 has been studied since session 14, fresh14 since session 16, fresh15 since
-    /// session 17 and fresh17 since session 19; fresh12, fresh13, fresh16 and fresh18 are still
-    /// held out.
+    /// question among the examples would be part of its own entry's centroid and stop measuring
+    /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
+    /// since session 17 and fresh17 since session 19; fresh12, fresh13, fresh16 and fresh18 are
+    /// still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(self, Self::Fresh12 | Self::Fresh13 | Self::Fresh16 | Self::Fresh18)
     }
