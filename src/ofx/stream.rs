@@ -314,8 +314,8 @@ fn statement_keys(ofx: &Element<'_>) -> Vec<StatementKey> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use super::super::repair::WarningCode;
     use super::*;
+    use crate::ofx::repair::WarningCode;
 
     fn read(text: &[u8]) -> Result<Ending, OfxError> {
         let mut stream = LenientStream::open(std::io::Cursor::new(text), &ParseOptions::default())?;

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 
-use super::super::ParseOptions;
-use super::super::decode::{self, ByteFacts};
-use super::super::error::OfxError;
-use super::super::repair::{ReadWarning, WarningCode};
-use super::super::sgml;
 use super::{Records, io, read_some};
+use crate::ofx::ParseOptions;
+use crate::ofx::decode::{self, ByteFacts};
+use crate::ofx::error::OfxError;
+use crate::ofx::repair::{ReadWarning, WarningCode};
+use crate::ofx::sgml;
 
 /// The start of the file in which the header must end.
 const HEAD: usize = 64 * 1024;

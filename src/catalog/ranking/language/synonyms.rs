@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use rust_stemmers::Stemmer;
 use serde::Deserialize;
 
-use super::super::super::model::Actor;
 use super::{ATTEMPT, BLAME, BREAK, CUE, Concept, DETERMINER, Lexicon, RECIPIENT, REPORTING, RULED_OUT, STOP, stemmer};
+use crate::catalog::model::Actor;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
