@@ -1,8 +1,8 @@
 //! OFX reading and writing for bank feeds: OFX 1.x (SGML), 2.x (XML) and the
 //! Web Connect variants (QFX, QBO).
 //!
-//! Reading goes bytes → header and encoding ([`decode`]) → well-formed XML
-//! ([`sgml`]) → element tree via quick-xml ([`tree`]) → typed document
+//! Reading goes bytes → header and encoding ([`decode`]) → element tree
+//! ([`sgml`] reads SGML or XML into a [`tree`]) → typed document
 //! ([`extract`]). Every step treats the input as hostile: sizes and nesting
 //! are capped and all failures are an [`OfxError`] carrying a line number.
 //!
@@ -61,29 +61,24 @@ impl Default for ParseOptions {
 
 /// Parses an OFX response file (or any OFX file) into a typed document.
 pub fn parse(input: &[u8], options: &ParseOptions) -> Result<OfxDocument, OfxError> {
-    let (prelude, xml) = normalise(input, options)?;
-    let ofx = ofx_element(body_line(&prelude), &xml, options)?;
-    extract::document(prelude.version, prelude.header, &ofx)
+    let decode::Prelude { version, header, text, body_start } = prelude(input, options)?;
+    let ofx = ofx_element(&text, body_start, options)?;
+    extract::document(version, header, &ofx)
 }
 
-/// Shared front half of [`parse`] and [`parse_request`]: the header and the body as XML.
-fn normalise(input: &[u8], options: &ParseOptions) -> Result<(decode::Prelude, String), OfxError> {
+/// Shared front half of [`parse`] and [`parse_request`]: the header, and the text the body is
+/// read from.
+fn prelude(input: &[u8], options: &ParseOptions) -> Result<decode::Prelude, OfxError> {
     if input.len() > options.max_bytes {
         return Err(OfxError::TooLarge { size: input.len(), limit: options.max_bytes });
     }
-    let prelude = decode::decode(input)?;
-    let xml = sgml::to_xml(&prelude.text, prelude.body_start, options.max_depth)?;
-    Ok((prelude, xml))
+    decode::decode(input)
 }
 
-/// The line where the body (after the header) starts.
-fn body_line(prelude: &decode::Prelude) -> usize {
-    1 + prelude.text[..prelude.body_start].matches('\n').count()
-}
-
-/// The `<OFX>` element of the normalised body; it borrows from `xml`.
-fn ofx_element<'a>(body_line: usize, xml: &'a str, options: &ParseOptions) -> Result<tree::Element<'a>, OfxError> {
-    let roots = tree::build(xml, options.max_depth)?;
+/// The `<OFX>` element of the body of `text` (from `body_start`); it borrows from `text`.
+fn ofx_element<'a>(text: &'a str, body_start: usize, options: &ParseOptions) -> Result<tree::Element<'a>, OfxError> {
+    let roots = sgml::read(text, body_start, options.max_depth)?;
+    let body_line = 1 + text[..body_start].matches('\n').count();
     roots.into_iter().find(|root| root.name == "OFX").ok_or(OfxError::NoOfx { line: body_line })
 }
 

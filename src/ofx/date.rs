@@ -65,7 +65,13 @@ fn parse_day(digits: &str) -> Result<NaiveDate, &'static str> {
 
 /// Callers have checked that the slice is ASCII digits of at most 4 characters.
 fn number(digits: &str, from: usize, to: usize) -> u32 {
-    digits[from..to].parse().unwrap_or(u32::MAX)
+    value_of_digits(&digits[from..to])
+}
+
+/// The value of up to nine ASCII digits, which callers have checked: without `str::parse`'s
+/// checks again, or a copy, since every transaction has a date or two (session 20's profile).
+fn value_of_digits(digits: &str) -> u32 {
+    digits.bytes().fold(0, |value, digit| value * 10 + u32::from(digit - b'0'))
 }
 
 fn parse_fraction(fraction: &str) -> Result<u32, &'static str> {
@@ -73,8 +79,8 @@ fn parse_fraction(fraction: &str) -> Result<u32, &'static str> {
     if !valid {
         return Err("fractional seconds must be 1 to 9 digits");
     }
-    let padded = format!("{fraction:0<9}");
-    padded.parse().map_err(|_| "bad fractional seconds")
+    let scale = 10u32.pow(u32::try_from(9 - fraction.len()).unwrap_or(0));
+    Ok(value_of_digits(fraction) * scale)
 }
 
 /// `-5:EST`, `+5.30:IST`, `0:GMT`, `-5`. Two fraction digits are minutes
@@ -105,7 +111,7 @@ fn small_number(text: &str, lengths: std::ops::RangeInclusive<usize>) -> Result<
     if !lengths.contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err("bad time zone offset");
     }
-    text.parse().map_err(|_| "bad time zone offset")
+    i32::try_from(value_of_digits(text)).map_err(|_| "bad time zone offset")
 }
 
 fn format_zone(offset: &FixedOffset) -> String {

@@ -11,7 +11,7 @@ use super::extract::{date, required, required_child, required_date, string};
 use super::model::{Account, BankAccount, OfxVersion};
 use super::tree::Element;
 use super::write::{Node, account_from, aggregate, date_leaf, leaf, message_set, opt_leaf, render};
-use super::{ParseOptions, body_line, normalise, ofx_element};
+use super::{ParseOptions, ofx_element, prelude};
 
 /// A USERPASS. Debug and Serialize never show it; only the request body
 /// written by [`write_request`] carries it.
@@ -163,8 +163,8 @@ fn statement_request(
 
 /// Reads a request as written by [`write_request`] (or by a real client).
 pub fn parse_request(input: &[u8], options: &ParseOptions) -> Result<OfxRequest, OfxError> {
-    let (prelude, xml) = normalise(input, options)?;
-    let ofx = ofx_element(body_line(&prelude), &xml, options)?;
+    let prelude = prelude(input, options)?;
+    let ofx = ofx_element(&prelude.text, prelude.body_start, options)?;
     let sonrq = required_child(&ofx, "SIGNONMSGSRQV1").and_then(|set| required_child(set, "SONRQ"))?;
     Ok(OfxRequest {
         version: prelude.version,

@@ -1,19 +1,18 @@
-//! Normalises an OFX body, SGML or XML, into well-formed XML.
+//! Reads an OFX body, SGML or XML, into an element tree.
 //!
 //! OFX 1.x leaves elements with a value unclosed (`<NAME>AT&T` then the next
 //! tag) and lets `&` stand bare. An element is taken as a leaf when its name
 //! is never closed anywhere in the file, or once it has text; a leaf is closed
-//! when the next tag arrives. Output keeps every newline of the input, so
-//! line numbers found in the XML are line numbers of the original file.
+//! when the next tag arrives. Each element knows the line of its start tag in
+//! the original file.
 
 use std::borrow::Cow;
 
 use super::error::OfxError;
+use super::tree::{self, Builder, Element, OnClose};
 
 /// `&#x10FFFF;` is the longest entity XML can hold.
 const MAX_ENTITY_LEN: usize = 10;
-
-const PREDEFINED: [&str; 5] = ["amp", "lt", "gt", "quot", "apos"];
 
 /// Aggregates this module reads. They are never taken for leaves, so a file
 /// truncated before their end tags still nests correctly.
@@ -56,24 +55,34 @@ const KNOWN_AGGREGATES: [&str; 33] = [
 /// Small aggregates inside transactions and statements.
 const KNOWN_INNER_AGGREGATES: [&str; 5] = ["PAYEE", "CURRENCY", "ORIGCURRENCY", "LEDGERBAL", "AVAILBAL"];
 
-pub(crate) fn to_xml(text: &str, body_start: usize, max_depth: usize) -> Result<String, OfxError> {
+/// Reads the body of `text` (from `body_start`) into its top-level elements.
+pub(crate) fn read(text: &str, body_start: usize, max_depth: usize) -> Result<Vec<Element<'_>>, OfxError> {
     let mut state = State {
-        stack: Vec::new(),
+        open: Vec::new(),
+        tree: Builder::new(),
         closed_names: ClosedNames::of(&text[body_start..]),
         max_depth,
         lines_before: 0,
         last: true,
     };
-    let mut out = String::with_capacity(text.len() + text.len() / 4);
-    out.extend(std::iter::repeat_n('\n', newlines_in(&text[..body_start])));
-    Normaliser { src: text, pos: body_start, out: &mut out, state: &mut state, keep: |name| name, incomplete: false }
-        .run()?;
-    Ok(out)
+    let mut normaliser = Normaliser {
+        src: text,
+        pos: body_start,
+        state: &mut state,
+        keep: |name| name,
+        on_close: &mut tree::attach_all,
+        incomplete: false,
+        lines: Lines::default(),
+    };
+    normaliser.run()?;
+    let line = normaliser.line_of(text.len());
+    state.tree.finish(line)
 }
 
 /// The normaliser of a body read piece by piece (a statement file of tens of megabytes): the
-/// same rules as [`to_xml`], with the aggregates' names gathered from the whole file first
-/// (`Streaming::new`) since whether an element is a leaf depends on the whole file.
+/// same rules as [`read`], with the aggregates' names gathered from the whole file first
+/// (`Streaming::new`) since whether an element is a leaf depends on the whole file. What it
+/// reads is owned, since each piece of text is dropped once read.
 pub(crate) struct Streaming {
     state: State<'static>,
 }
@@ -83,7 +92,8 @@ impl Streaming {
     /// lines of the header, so errors name lines of the file.
     pub fn new(closed: impl IntoIterator<Item = String>, max_depth: usize, lines_before: usize) -> Self {
         let state = State {
-            stack: Vec::new(),
+            open: Vec::new(),
+            tree: Builder::new(),
             closed_names: ClosedNames::from_names(closed.into_iter().map(Cow::Owned)),
             max_depth,
             lines_before,
@@ -92,34 +102,48 @@ impl Streaming {
         Self { state }
     }
 
-    /// Normalises what `text` holds of complete markup into `out` and returns how many bytes
-    /// of `text` it used; the rest (an unfinished tag, text not yet followed by a tag) must be
-    /// given again, with more after it. With `last`, everything is used and open elements close.
-    pub fn feed(&mut self, text: &str, last: bool, out: &mut String) -> Result<usize, OfxError> {
+    /// Reads what `text` holds of complete markup into the tree, handing each element that
+    /// closes to `on_close`, and returns how many bytes of `text` it used; the rest (an
+    /// unfinished tag, text not yet followed by a tag) must be given again, with more after
+    /// it. With `last`, everything is used and open elements close.
+    pub fn feed(&mut self, text: &str, last: bool, on_close: &mut OnClose<'_, 'static>) -> Result<usize, OfxError> {
         self.state.last = last;
         let mut normaliser = Normaliser {
             src: text,
             pos: 0,
-            out,
             state: &mut self.state,
             keep: |name| Cow::Owned(name.into_owned()),
+            on_close,
             incomplete: false,
+            lines: Lines::default(),
         };
         normaliser.run()?;
         let used = normaliser.pos;
         self.state.lines_before += newlines_in(&text[..used]);
         Ok(used)
     }
+
+    /// Elements held (open ones and everything attached to them).
+    #[cfg(test)]
+    pub fn held(&self) -> usize {
+        self.state.tree.held()
+    }
+
+    /// The top-level elements, once the whole body was fed.
+    pub fn finish(self) -> Result<Vec<Element<'static>>, OfxError> {
+        let line = 1 + self.state.lines_before;
+        self.state.tree.finish(line)
+    }
 }
 
-struct Open<'a> {
-    name: Cow<'a, str>,
+/// What the normaliser knows of an open element (its name is the tree's).
+struct Open {
     leaf: bool,
     has_text: bool,
     has_children: bool,
 }
 
-impl Open<'_> {
+impl Open {
     fn closes_implicitly(&self) -> bool {
         self.leaf || self.has_text
     }
@@ -127,7 +151,9 @@ impl Open<'_> {
 
 /// What lasts from one piece of the body to the next.
 struct State<'n> {
-    stack: Vec<Open<'n>>,
+    /// One for each of the tree's open elements.
+    open: Vec<Open>,
+    tree: Builder<'n>,
     closed_names: ClosedNames<'n>,
     max_depth: usize,
     /// Lines before `src` starts.
@@ -139,20 +165,31 @@ struct State<'n> {
 /// Markup needs at most this much text after its `<` to tell what it is (`<![CDATA[`).
 const LONGEST_OPENER: usize = 9;
 
-struct Normaliser<'a, 'n, 's> {
-    src: &'a str,
-    pos: usize,
-    out: &'s mut String,
-    state: &'s mut State<'n>,
-    /// How a name read from `src` is kept on the stack (borrowed while `src` is the whole body).
-    keep: fn(Cow<'a, str>) -> Cow<'n, str>,
-    /// The markup at `pos` ends past `src`: wait for more.
-    incomplete: bool,
+/// Newlines counted in `src` up to an offset, each byte once: tags are read in order, so
+/// their lines cost one pass in all (counting from the start at each tag made parsing
+/// quadratic).
+#[derive(Default)]
+struct Lines {
+    counted_to: usize,
+    newlines: usize,
 }
 
-impl<'a> Normaliser<'a, '_, '_> {
+struct Normaliser<'a, 'n, 's, 'f> {
+    src: &'a str,
+    pos: usize,
+    state: &'s mut State<'n>,
+    /// How a name or text read from `src` is kept in the tree (borrowed while `src` is the
+    /// whole body).
+    keep: fn(Cow<'a, str>) -> Cow<'n, str>,
+    on_close: &'s mut OnClose<'f, 'n>,
+    /// The markup at `pos` ends past `src`: wait for more.
+    incomplete: bool,
+    lines: Lines,
+}
+
+impl<'a> Normaliser<'a, '_, '_, '_> {
     fn run(&mut self) -> Result<(), OfxError> {
-        while let Some(found) = self.src[self.pos..].find('<') {
+        while let Some(found) = memchr::memchr(b'<', &self.src.as_bytes()[self.pos..]) {
             if !self.state.last && self.src.len() - (self.pos + found) < LONGEST_OPENER {
                 return Ok(());
             }
@@ -169,8 +206,8 @@ impl<'a> Normaliser<'a, '_, '_> {
         }
         self.text(&self.src[self.pos..]);
         self.pos = self.src.len();
-        while let Some(open) = self.state.stack.pop() {
-            self.emit_close(&open.name);
+        while !self.state.open.is_empty() {
+            self.close_top()?;
         }
         Ok(())
     }
@@ -188,23 +225,22 @@ impl<'a> Normaliser<'a, '_, '_> {
         Ok(())
     }
 
+    /// Decided on the byte after `<`: tags are most of the markup, and comparing every `<`
+    /// with each opener in turn showed in profiles.
     fn markup(&mut self) -> Result<(), OfxError> {
         let rest = self.rest();
-        if rest.starts_with("<!--") {
-            self.skip_past("-->", "unterminated comment")
-        } else if rest.starts_with("<![CDATA[") {
-            self.cdata()
-        } else if rest.starts_with("<!") || rest.starts_with("<?") {
-            self.skip_past(">", "unterminated declaration")
-        } else if rest.starts_with("</") {
-            self.end_tag()
-        } else if rest[1..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-            self.start_tag()
-        } else {
-            // SGML lets `<` stand for itself when no tag can start there.
-            self.text("<");
-            self.pos += 1;
-            Ok(())
+        match rest.as_bytes().get(1) {
+            Some(b'/') => self.end_tag(),
+            Some(c) if c.is_ascii_alphabetic() => self.start_tag(),
+            Some(b'!') if rest.starts_with("<!--") => self.skip_past("-->", "unterminated comment"),
+            Some(b'!') if rest.starts_with("<![CDATA[") => self.cdata(),
+            Some(b'!' | b'?') => self.skip_past(">", "unterminated declaration"),
+            _ => {
+                // SGML lets `<` stand for itself when no tag can start there.
+                self.text(&rest[..1]);
+                self.pos += 1;
+                Ok(())
+            }
         }
     }
 
@@ -256,7 +292,7 @@ impl<'a> Normaliser<'a, '_, '_> {
         }
         let self_closing = after.trim_end().ends_with('/');
         self.open(upper(name), self_closing, start)?;
-        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
+        self.keep_newlines(inside);
         Ok(())
     }
 
@@ -268,86 +304,94 @@ impl<'a> Normaliser<'a, '_, '_> {
             let line = self.line_at(start);
             return Err(OfxError::Syntax { line, message: format!("bad character in end tag </{}>", name) });
         }
-        self.close(&upper(name));
-        self.out.extend(std::iter::repeat_n('\n', newlines_in(inside)));
+        self.close(&upper(name))?;
+        self.keep_newlines(inside);
         Ok(())
     }
 
-    /// `start` is where the tag began, for the line of an error.
+    /// `start` is where the tag began, for the element's line.
     fn open(&mut self, name: Cow<'a, str>, self_closing: bool, start: usize) -> Result<(), OfxError> {
-        self.close_pending_leaves();
-        if let Some(parent) = self.state.stack.last_mut() {
+        self.close_pending_leaves()?;
+        if let Some(parent) = self.state.open.last_mut() {
             parent.has_children = true;
         }
+        let line = self.line_of(start);
         if self_closing {
-            self.out.push('<');
-            self.out.push_str(&name);
-            self.out.push_str("/>");
+            self.state.tree.empty((self.keep)(name), line);
             return Ok(());
         }
-        if self.state.stack.len() >= self.state.max_depth {
-            return Err(OfxError::TooDeep { line: self.line_at(start), limit: self.state.max_depth });
+        if self.state.open.len() >= self.state.max_depth {
+            return Err(OfxError::TooDeep { line, limit: self.state.max_depth });
         }
-        self.out.push('<');
-        self.out.push_str(&name);
-        self.out.push('>');
         let leaf = !self.state.closed_names.contains(&name);
-        self.state.stack.push(Open { name: (self.keep)(name), leaf, has_text: false, has_children: false });
+        self.state.tree.open((self.keep)(name), line);
+        self.state.open.push(Open { leaf, has_text: false, has_children: false });
         Ok(())
     }
 
     /// A stray end tag (nothing open by that name) is dropped, as SGML
     /// readers do.
-    fn close(&mut self, name: &str) {
-        let Some(index) = self.state.stack.iter().rposition(|open| open.name == name) else {
-            self.close_pending_leaves();
-            return;
+    fn close(&mut self, name: &str) -> Result<(), OfxError> {
+        let Some(index) = self.state.tree.open_elements().iter().rposition(|open| open.name == name) else {
+            return self.close_pending_leaves();
         };
-        for open in self.state.stack.split_off(index).into_iter().rev() {
-            self.emit_close(&open.name);
+        while self.state.open.len() > index {
+            self.close_top()?;
         }
+        Ok(())
     }
 
-    fn close_pending_leaves(&mut self) {
-        while self.state.stack.last().is_some_and(Open::closes_implicitly) {
-            if let Some(open) = self.state.stack.pop() {
-                self.emit_close(&open.name);
-            }
+    fn close_pending_leaves(&mut self) -> Result<(), OfxError> {
+        while self.state.open.last().is_some_and(Open::closes_implicitly) {
+            self.close_top()?;
         }
+        Ok(())
     }
 
-    fn emit_close(&mut self, name: &str) {
-        self.out.push_str("</");
-        self.out.push_str(name);
-        self.out.push('>');
+    fn close_top(&mut self) -> Result<(), OfxError> {
+        self.state.open.pop();
+        self.state.tree.close(self.on_close)
     }
 
-    fn text(&mut self, raw: &str) {
+    fn text(&mut self, raw: &'a str) {
         self.text_with(raw, true);
     }
 
-    fn text_with(&mut self, raw: &str, keep_entities: bool) {
+    fn text_with(&mut self, raw: &'a str, keep_entities: bool) {
         if raw.trim().is_empty() {
-            self.out.push_str(raw);
+            self.state.tree.text(Cow::Borrowed(raw), self.keep);
             return;
         }
-        let Some(top) = self.state.stack.last_mut() else {
-            self.keep_newlines(raw);
+        let Some(top) = self.state.open.last_mut() else {
             return;
         };
         // Text after child elements is stray mixed content, not a leaf value.
         if !top.has_children {
             top.has_text = true;
         }
-        escape_into(self.out, raw, keep_entities);
+        let text = if keep_entities { decode_entities(raw) } else { Cow::Borrowed(raw) };
+        self.state.tree.text(text, self.keep);
     }
 
+    /// The line breaks of markup that is dropped stay in the text around it, as they would
+    /// if the markup had been written out and read back.
     fn keep_newlines(&mut self, skipped: &str) {
-        self.out.extend(std::iter::repeat_n('\n', newlines_in(skipped)));
+        let newlines = newlines_in(skipped);
+        if newlines > 0 {
+            self.state.tree.text(Cow::Owned("\n".repeat(newlines)), self.keep);
+        }
     }
 
-    /// Counted only when an error needs it: counting at every tag made parsing quadratic
-    /// (a 60 KB statement spent 90% of its parse time here).
+    /// The line of offset `at`, for offsets met in order.
+    fn line_of(&mut self, at: usize) -> usize {
+        if at > self.lines.counted_to {
+            self.lines.newlines += newlines_in(&self.src[self.lines.counted_to..at]);
+            self.lines.counted_to = at;
+        }
+        1 + self.state.lines_before + self.lines.newlines
+    }
+
+    /// The line of any offset, counted from the start: only when an error needs it.
     fn line_at(&self, at: usize) -> usize {
         1 + self.state.lines_before + self.src.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count()
     }
@@ -366,9 +410,17 @@ fn split_name(inside: &str) -> (&str, &str) {
     inside.split_at(end)
 }
 
-/// Names that are aggregates: closed somewhere in the file, or known. A sorted list rather
-/// than a hash set: a few dozen distinct names, hundreds of end tags, and hashing each showed.
-struct ClosedNames<'a>(Vec<Cow<'a, str>>);
+/// Names that are aggregates: closed somewhere in the file, or known. A few dozen distinct
+/// names, looked up at every start tag: an open-addressed table keyed by each name's first
+/// eight bytes as a number, so a lookup is a multiplication, a compare or two of numbers, and
+/// a compare of bytes only for a name longer than eight (a sorted list's binary search, and
+/// hashing each name with the standard hasher, both showed in profiles).
+struct ClosedNames<'a> {
+    names: Vec<Cow<'a, str>>,
+    /// `(prefix, index in names + 1)`; 0 marks an empty slot. Its length is a power of two,
+    /// at least twice the names'.
+    slots: Vec<(u64, usize)>,
+}
 
 impl<'a> ClosedNames<'a> {
     fn of(body: &'a str) -> Self {
@@ -380,17 +432,57 @@ impl<'a> ClosedNames<'a> {
         let mut names: Vec<Cow<'a, str>> = closed.chain(known.map(|name| Cow::Borrowed(*name))).collect();
         names.sort_unstable();
         names.dedup();
-        Self(names)
+        let mut slots = vec![(0, 0); (names.len() * 2).next_power_of_two().max(16)];
+        for (index, name) in names.iter().enumerate() {
+            let key = prefix(name);
+            let mut slot = Self::home(key, slots.len());
+            while slots[slot].1 != 0 {
+                slot = (slot + 1) & (slots.len() - 1);
+            }
+            slots[slot] = (key, index + 1);
+        }
+        Self { names, slots }
+    }
+
+    /// Fibonacci hashing: the top bits of the key times 2^64 / φ.
+    fn home(key: u64, slots: usize) -> usize {
+        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - slots.trailing_zeros())) as usize
+    }
+
+    /// Whether `names[index]`, whose prefix is `name`'s, is `name`.
+    fn is_name(&self, index: usize, name: &str) -> bool {
+        let known = &self.names[index];
+        known.len() == name.len() && (name.len() <= 8 || known == name)
     }
 
     fn contains(&self, name: &str) -> bool {
-        self.0.binary_search_by(|known| known.as_ref().cmp(name)).is_ok()
+        let key = prefix(name);
+        let mut slot = Self::home(key, self.slots.len());
+        loop {
+            match self.slots[slot] {
+                (_, 0) => return false,
+                (known, index) if known == key && self.is_name(index - 1, name) => return true,
+                _ => slot = (slot + 1) & (self.slots.len() - 1),
+            }
+        }
     }
+}
+
+/// A name's first eight bytes as a number (names hold no NUL, so two names of the same length,
+/// up to eight bytes, are the same name exactly when their numbers are equal).
+fn prefix(name: &str) -> u64 {
+    let mut bytes = [0; 8];
+    let head = &name.as_bytes()[..name.len().min(8)];
+    bytes[..head.len()].copy_from_slice(head);
+    u64::from_le_bytes(bytes)
 }
 
 /// The names of the end tags in `text`, upper-cased, as the normaliser reads them.
 pub(crate) fn end_tag_names(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
-    text.match_indices("</").map(|(at, _)| upper(split_name(&text[at + 2..]).0)).filter(|name| !name.is_empty())
+    memchr::memchr_iter(b'<', text.as_bytes())
+        .filter(|&at| text.as_bytes().get(at + 1) == Some(&b'/'))
+        .map(|at| upper(split_name(&text[at + 2..]).0))
+        .filter(|name| !name.is_empty())
 }
 
 /// Names are compared upper-cased; most already are, and then nothing is copied.
@@ -406,35 +498,48 @@ fn newlines_in(text: &str) -> usize {
     text.bytes().filter(|&b| b == b'\n').count()
 }
 
-/// Escapes `&` unless it starts an entity XML knows, and `<`/`>` always.
-fn escape_into(out: &mut String, raw: &str, keep_entities: bool) {
-    if !raw.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
-        out.push_str(raw);
-        return;
+/// The text with each entity XML knows replaced by its character; any other `&` stands
+/// for itself.
+fn decode_entities(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('&') {
+        return Cow::Borrowed(raw);
     }
-    for (at, c) in raw.char_indices() {
-        match c {
-            '&' if keep_entities && starts_entity(&raw[at..]) => out.push('&'),
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match entity_at(rest) {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
         }
     }
+    out.push_str(rest);
+    Cow::Owned(out)
 }
 
-/// Only a short window is searched for the `;`, so a long run of bare `&`
+/// The character of the entity XML knows at the start of `text` (`&amp;`, `&#233;`) and the
+/// entity's length. Only a short window is searched for the `;`, so a long run of bare `&`
 /// stays linear.
-fn starts_entity(text: &str) -> bool {
+fn entity_at(text: &str) -> Option<(char, usize)> {
     let window = &text.as_bytes()[..text.len().min(MAX_ENTITY_LEN)];
-    let Some(end) = window.iter().position(|&b| b == b';') else {
-        return false;
-    };
+    let end = window.iter().position(|&b| b == b';')?;
     let name = &text[1..end];
-    if let Some(number) = name.strip_prefix('#') {
-        return numeric_entity_char(number).is_some_and(is_xml_char);
-    }
-    PREDEFINED.contains(&name)
+    let c = match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => numeric_entity_char(name.strip_prefix('#')?).filter(|&c| is_xml_char(c))?,
+    };
+    Some((c, end + 1))
 }
 
 fn numeric_entity_char(number: &str) -> Option<char> {
@@ -456,8 +561,21 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The tree written out as XML (text as read, unescaped), so a test shows the nesting.
+    fn render(element: &Element<'_>, out: &mut String) {
+        out.push_str(&format!("<{}>{}", element.name, element.text));
+        for child in &element.children {
+            render(child, out);
+        }
+        out.push_str(&format!("</{}>", element.name));
+    }
+
     fn xml(body: &str) -> String {
-        to_xml(body, 0, 64).unwrap()
+        let mut out = String::new();
+        for root in read(body, 0, 64).unwrap() {
+            render(&root, &mut out);
+        }
+        out
     }
 
     #[test]
@@ -466,56 +584,78 @@ mod tests {
     }
 
     #[test]
-    fn bare_ampersand_is_escaped_and_entities_kept() {
+    fn bare_ampersand_stands_for_itself_and_entities_are_read() {
         assert_eq!(
-            xml("<OFX><N>AT&T<M>AT&amp;T &#233; &#xE9; &bogus; &#0; & x</OFX>"),
-            "<OFX><N>AT&amp;T</N><M>AT&amp;T &#233; &#xE9; &amp;bogus; &amp;#0; &amp; x</M></OFX>"
+            xml("<OFX><N>AT&T<M>AT&amp;T &#233; &#xE9; &bogus; &#0; & x &lt;&gt;&quot;&apos;</OFX>"),
+            "<OFX><N>AT&T</N><M>AT&T é é &bogus; &#0; & x <>\"'</M></OFX>"
         );
     }
 
     #[test]
     fn empty_leaf_closes_before_next_tag() {
-        assert_eq!(
-            xml("<OFX><T><MEMO>\r\n<AMT>5\r\n</T></OFX>"),
-            "<OFX><T><MEMO>\r\n</MEMO><AMT>5\r\n</AMT></T></OFX>"
-        );
+        assert_eq!(xml("<OFX><T><MEMO>\r\n<AMT>5\r\n</T></OFX>"), "<OFX><T><MEMO></MEMO><AMT>5\r\n</AMT></T></OFX>");
     }
 
     #[test]
-    fn closed_xml_passes_through() {
-        let input = "<OFX>\n<A><B>x</B><C></C><D/></A>\n</OFX>";
-        assert_eq!(xml(input), input);
+    fn closed_xml_is_read_as_it_is() {
+        assert_eq!(xml("<OFX>\n<A><B>x</B><C></C><D/></A>\n</OFX>"), "<OFX><A><B>x</B><C></C><D></D></A></OFX>");
     }
 
     #[test]
     fn comments_and_stray_end_tags_are_dropped() {
-        assert_eq!(xml("<OFX><!-- a\nb --><A>1</Z></OFX>junk"), "<OFX>\n<A>1</A></OFX>");
+        assert_eq!(xml("<OFX><!-- a\nb --><A>1</Z></OFX>junk"), "<OFX><A>1</A></OFX>");
+        assert_eq!(xml("<OFX><A>1<!-- a\nb -->2</OFX>"), "<OFX><A>1\n2</A></OFX>");
+    }
+
+    #[test]
+    fn cdata_is_text_as_written() {
+        assert_eq!(xml("<OFX><A><![CDATA[a &amp; <b>]]></A></OFX>"), "<OFX><A>a &amp; <b></A></OFX>");
     }
 
     #[test]
     fn lowercase_names_and_literal_angle() {
-        assert_eq!(xml("<ofx><n>a < b > c</ofx>"), "<OFX><N>a &lt; b &gt; c</N></OFX>");
+        assert_eq!(xml("<ofx><n>a < b > c</ofx>"), "<OFX><N>a < b > c</N></OFX>");
     }
 
     #[test]
     fn many_bare_ampersands_stay_linear() {
         let body = format!("<OFX><N>{}", "&".repeat(200_000));
-        assert!(xml(&body).ends_with("&amp;</N></OFX>"));
+        assert!(xml(&body).ends_with("&</N></OFX>"));
+    }
+
+    #[test]
+    fn elements_know_their_lines() {
+        let roots = read("<OFX>\n<A>1\n<B\n>2</B><C/>\n</OFX>", 0, 64).unwrap();
+        let lines: Vec<usize> = roots[0].children.iter().map(|child| child.line).collect();
+        assert_eq!(lines, [2, 3, 4]);
+        let roots = read("HEADER\n\n<OFX>\n<A>1</OFX>", 8, 64).unwrap();
+        assert_eq!((roots[0].line, roots[0].children[0].line), (3, 4));
+    }
+
+    #[test]
+    fn closed_names_tell_names_sharing_a_prefix_apart() {
+        let names = ClosedNames::from_names(["BANKTRANLISTX", "AB", "X.Y-Z:9"].into_iter().map(Cow::Borrowed));
+        for name in ["BANKTRANLIST", "BANKTRANLISTX", "AB", "X.Y-Z:9", "STMTTRN", "PAYEE"] {
+            assert!(names.contains(name), "{name}");
+        }
+        for name in ["BANKTRAN", "BANKTRANLISTY", "BANKTRANLISTXX", "A", "ABC", "NAME", "TRNAMT", "X.Y-Z:"] {
+            assert!(!names.contains(name), "{name}");
+        }
     }
 
     #[test]
     fn depth_is_limited() {
         let deep = "<A>".repeat(100);
         let closes = "</A>".repeat(100);
-        let error = to_xml(&format!("{deep}{closes}"), 0, 64).err().unwrap();
+        let error = read(&format!("{deep}{closes}"), 0, 64).err().unwrap();
         assert_eq!(error, OfxError::TooDeep { line: 1, limit: 64 });
     }
 
     #[test]
     fn broken_tags_report_their_line() {
-        let error = to_xml("<OFX>\n<A\n<B>", 0, 64).err().unwrap();
+        let error = read("<OFX>\n<A\n<B>", 0, 64).err().unwrap();
         assert!(matches!(error, OfxError::Syntax { line: 2, .. }), "{error:?}");
-        let error = to_xml("<OFX>\n\n<A", 0, 64).err().unwrap();
+        let error = read("<OFX>\n\n<A", 0, 64).err().unwrap();
         assert!(matches!(error, OfxError::Syntax { line: 3, .. }), "{error:?}");
     }
 }

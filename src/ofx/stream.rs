@@ -23,7 +23,7 @@ use super::extract::{self, Fitids};
 use super::model::{Account, OfxDocument, OfxHeader, OfxVersion, StatementKind, Transaction};
 use super::repair::{self, FitidCheck, ReadWarning};
 use super::sgml;
-use super::tree::{self, Element};
+use super::tree::Element;
 
 mod survey;
 use survey::{Survey, byte_facts, survey};
@@ -82,8 +82,6 @@ pub struct LenientStream<R> {
     text_at: usize,
     body: Survey,
     normaliser: sgml::Streaming,
-    xml: String,
-    builder: tree::Streaming,
     records: Records,
     version: OfxVersion,
     header: OfxHeader,
@@ -121,8 +119,6 @@ impl<R: Read + Seek> LenientStream<R> {
             text: String::new(),
             text_at: 0,
             normaliser: sgml::Streaming::new(closed, options.max_depth, body.lines_before),
-            xml: String::new(),
-            builder: tree::Streaming::new(options.max_depth, body.lines_before),
             body,
             records,
             version: plan.version,
@@ -152,7 +148,7 @@ impl<R: Read + Seek> LenientStream<R> {
         }
         let mut warnings = std::mem::take(&mut self.records.warnings);
         let mut omitted = self.records.omitted;
-        let roots = self.builder.finish()?;
+        let roots = self.normaliser.finish()?;
         let body_line = 1 + self.body.lines_before;
         let mut ofx = roots.into_iter().find(|root| root.name == "OFX").ok_or(OfxError::NoOfx { line: body_line })?;
         let mut tree_warnings = Vec::new();
@@ -188,12 +184,10 @@ impl<R: Read + Seek> LenientStream<R> {
         if self.text_at < self.body.start && !last {
             return Ok(());
         }
-        let used = self.normaliser.feed(&self.text, last, &mut self.xml)?;
+        let records = &mut self.records;
+        let used = self.normaliser.feed(&self.text, last, &mut |path, element| records.on_close(path, element))?;
         self.text.drain(..used);
         self.text_at += used;
-        let records = &mut self.records;
-        self.builder.feed(&self.xml, &mut |path, element| records.on_close(path, element))?;
-        self.xml.clear();
         self.done = last;
         Ok(())
     }
@@ -384,8 +378,8 @@ mod tests {
                 assert_eq!(transaction.trntype, "DEBIT");
                 transactions += 1;
             }
-            largest_text = largest_text.max(stream.text.capacity() + stream.xml.capacity());
-            largest_tree = largest_tree.max(stream.builder.held());
+            largest_text = largest_text.max(stream.text.capacity());
+            largest_tree = largest_tree.max(stream.normaliser.held());
         }
         assert_eq!(transactions, 20_000);
         assert!(largest_text < 1 << 20, "text held: {largest_text} bytes");
