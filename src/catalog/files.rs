@@ -15,6 +15,8 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("entries/statement.toml", include_str!("../../catalog/entries/statement.toml")),
     ("entries/transactions.toml", include_str!("../../catalog/entries/transactions.toml")),
     ("aliases/akahu.toml", include_str!("../../catalog/aliases/akahu.toml")),
+    ("aliases/basiq.toml", include_str!("../../catalog/aliases/basiq.toml")),
+    ("aliases/belvo.toml", include_str!("../../catalog/aliases/belvo.toml")),
     ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
     ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),
     ("aliases/gocardless.toml", include_str!("../../catalog/aliases/gocardless.toml")),
@@ -26,6 +28,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/sage.toml", include_str!("../../catalog/aliases/sage.toml")),
     ("aliases/simplefin.toml", include_str!("../../catalog/aliases/simplefin.toml")),
     ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),
+    ("aliases/tink.toml", include_str!("../../catalog/aliases/tink.toml")),
     ("aliases/truelayer.toml", include_str!("../../catalog/aliases/truelayer.toml")),
     ("aliases/yodlee.toml", include_str!("../../catalog/aliases/yodlee.toml")),
 ];

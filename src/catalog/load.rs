@@ -347,6 +347,9 @@ mod tests {
             "cloudbanking",
             "akahu",
             "truelayer",
+            "tink",
+            "basiq",
+            "belvo",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
