@@ -10,10 +10,10 @@
 //! failures by kind; "fresh10" (session 10) was measured only until session 11 studied its
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
-//! questions examples, "fresh15" (session 16) until session 17 did, and "fresh17" (session 18)
-//! until session 19 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written
-//! after fresh14 joined the examples), "fresh18" (session 19) and "fresh19" (session 20) are the
-//! splits still never studied: only their totals are printed.
+//! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
+//! until session 19 did, and "fresh18" (session 19) until session 20 did; "fresh12" (session 12),
+//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh19"
+//! (session 20) are the splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -129,11 +129,11 @@ const SPLITS: [Split; 16] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh18, fresh19), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh19), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh18, Split::Fresh19];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh19];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -230,8 +230,9 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16, fresh18 and fresh19 do (fresh11 did until session 14 made it a studied split,
-/// fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19).
+/// fresh13, fresh16 and fresh19 do (fresh11 did until session 14 made it a studied split,
+/// fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19, fresh18
+/// until session 20).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -305,7 +306,10 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 15, with entries 612-614: 61 and 75; 613 ("not in yet") takes third places from
         // questions about syncs stuck or failing, 612 one from a bank's server that stopped.
         // Session 18's catalogue additions (see fresh17): one more in the top 3, 0.744 / 0.939.
-        (scores.split(Split::Fresh11), 0.743, 0.939, "fresh11"),
+        // Session 20: fresh18 joining the examples moved one question out of the top 3 (a
+        // connection "stuck on syncing ... still spinning", 706 or 601, now fifth), before any
+        // other change of that session: 0.756 / 0.927.
+        (scores.split(Split::Fresh11), 0.743, 0.926, "fresh11"),
         // Session 12's held-out split (62 questions from help pages, vendor docs and issues, each
         // source a title and address), written before any session-12 ranking change: 0.548 /
         // 0.855 (34 and 53 of 62), MRR 0.704. Never studied; its floor records the figure. With
@@ -376,7 +380,9 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 18's catalogue additions (see fresh17): one more in the top 3, 0.586 / 0.800 (41
         // and 56).
         // Session 19's centroids in place of the vote: 0.643 / 0.829 (45 and 58), MRR 0.755.
-        (scores.split(Split::Fresh16), 0.642, 0.828, "fresh16"),
+        // Session 20: fresh18's questions joining the examples cost two first places here before
+        // any other ranking change (0.614 / 0.829, 43 and 58); the floor records it.
+        (scores.split(Split::Fresh16), 0.614, 0.828, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -403,12 +409,17 @@ fn the_ranking_keeps_what_it_reached() {
         // MRR 0.741. Then the centroids in place of the vote, chosen on the studied splits'
         // cross-validation: 0.614 / 0.814 (43 and 57), MRR 0.736, one first place fewer here while
         // fresh12, fresh13 and fresh16 gained nine; the floor is back at the first run's figure.
-        (scores.split(Split::Fresh18), 0.614, 0.81, "fresh18"),
+        // Session 20 made it a studied split (its questions examples, its misses read): 0.614 /
+        // 0.814 left one out before any change, 0.729 / 0.857 (51 and 60) after the misreadings
+        // it showed were fixed as meanings (see catalog/README.md), 0.843 / 0.986 as examples of
+        // themselves; a floor against losing ground, not a measure.
+        (scores.split(Split::Fresh18), 0.842, 0.985, "fresh18"),
         // Session 20's held-out split (70 questions from help pages, provider documentation and
         // issue reports, written as fresh18 was), first run against the ranking as session 20
         // began: 0.686 / 0.857 (48 and 60 of 70), MRR 0.781. Never studied; its misses are not
-        // printed.
-        (scores.split(Split::Fresh19), 0.685, 0.857, "fresh19"),
+        // printed. Then fresh18's questions joined the examples: 0.671 / 0.857 (47 and 60), and
+        // no later change of session 20 moved it; the floor records that.
+        (scores.split(Split::Fresh19), 0.671, 0.857, "fresh19"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
