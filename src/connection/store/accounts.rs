@@ -172,37 +172,49 @@ async fn upsert_listed(
                    as l(connection_id, id, bank_account_id, kind, masked_number, bank_name, display_name, state,
                         currency, balance, available, balance_as_of, error_code, provider_ref, position)
            ),
-           upserted as (
+           -- Each listed account beside its stored row, if any, and whether the listing changes
+           -- it. Most refreshes list the accounts as they are stored: those rows are not touched
+           -- at all (an upsert's conflict path would lock, and so write, each one even when its
+           -- `where` leaves it as it is; issue #17).
+           compared as (
+               select l.*, a.id as stored_id,
+                      (a.kind, a.masked_number, a.bank_name, a.currency, a.balance, a.available,
+                       a.balance_as_of, a.error_code, a.state, a.provider_ref)
+                      is distinct from
+                      (l.kind, l.masked_number, l.bank_name, l.currency, coalesce(l.balance, a.balance),
+                       coalesce(l.available, a.available), coalesce(l.balance_as_of, a.balance_as_of), l.error_code,
+                       case when a.state = 'hidden' then 'hidden' else l.state end,
+                       coalesce(l.provider_ref, a.provider_ref)) as differs
+               from listed l
+               left join account a on a.connection_id = l.connection_id and a.bank_account_id = l.bank_account_id
+           ),
+           -- A conflict here means another writer added the account meanwhile: nothing is
+           -- inserted, no id comes back, and the caller reports the missing lock.
+           inserted as (
                insert into account (id, connection_id, bank_account_id, kind, masked_number, bank_name,
                                     display_name, state, currency, balance, available, balance_as_of, error_code,
                                     provider_ref)
                select id, connection_id, bank_account_id, kind, masked_number, bank_name, display_name, state,
                       currency, balance, available, balance_as_of, error_code, provider_ref
-               from listed
-               on conflict (connection_id, bank_account_id) do update set
-                   kind = excluded.kind, masked_number = excluded.masked_number, bank_name = excluded.bank_name,
-                   currency = excluded.currency,
-                   balance = coalesce(excluded.balance, account.balance),
-                   available = coalesce(excluded.available, account.available),
-                   balance_as_of = coalesce(excluded.balance_as_of, account.balance_as_of),
-                   error_code = excluded.error_code,
-                   state = case when account.state = 'hidden' then 'hidden' else excluded.state end,
-                   provider_ref = coalesce(excluded.provider_ref, account.provider_ref),
-                   updated_at = now()
-               -- Most refreshes list the accounts as they are stored: those rows are left alone
-               -- rather than rewritten with nothing new but `updated_at` (issue #17).
-               where (account.kind, account.masked_number, account.bank_name, account.currency, account.balance,
-                      account.available, account.balance_as_of, account.error_code, account.state,
-                      account.provider_ref)
-                     is distinct from
-                     (excluded.kind, excluded.masked_number, excluded.bank_name, excluded.currency,
-                      coalesce(excluded.balance, account.balance), coalesce(excluded.available, account.available),
-                      coalesce(excluded.balance_as_of, account.balance_as_of), excluded.error_code,
-                      case when account.state = 'hidden' then 'hidden' else excluded.state end,
-                      coalesce(excluded.provider_ref, account.provider_ref))
+               from compared where stored_id is null
+               on conflict (connection_id, bank_account_id) do nothing
                returning id, connection_id, bank_account_id
            ),
-           -- Disjoint from the upserted rows: one statement never touches a row twice.
+           -- A changed account keeps the name the user gave it and a state they hid it in.
+           updated as (
+               update account a set
+                   kind = c.kind, masked_number = c.masked_number, bank_name = c.bank_name, currency = c.currency,
+                   balance = coalesce(c.balance, a.balance),
+                   available = coalesce(c.available, a.available),
+                   balance_as_of = coalesce(c.balance_as_of, a.balance_as_of),
+                   error_code = c.error_code,
+                   state = case when a.state = 'hidden' then 'hidden' else c.state end,
+                   provider_ref = coalesce(c.provider_ref, a.provider_ref),
+                   updated_at = now()
+               from compared c
+               where a.id = c.stored_id and c.differs
+           ),
+           -- Disjoint from the listed rows: one statement never touches a row twice.
            vanished as (
                update account a set
                    state = case when a.state = 'active' then 'not_found' else a.state end,
@@ -214,13 +226,10 @@ async fn upsert_listed(
                                  where l.connection_id = a.connection_id and l.bank_account_id = a.bank_account_id)
                  and (a.state = 'active' or a.provider_ref is not null)
            )
-           -- A listed account left alone is returned from the statement's snapshot. The caller
-           -- holds each connection's lock, so no other writer adds one of these accounts meanwhile.
-           select coalesce(u.id, stored.id) as "id?" from listed l
-                  left join upserted u using (connection_id, bank_account_id)
-                  left join account stored
-                         on stored.connection_id = l.connection_id and stored.bank_account_id = l.bank_account_id
-           order by l.position"#,
+           -- A stored account's id comes from the statement's snapshot, a new one's from the insert.
+           select coalesce(c.stored_id, i.id) as "id?" from compared c
+                  left join inserted i using (connection_id, bank_account_id)
+           order by c.position"#,
         &owners,
         &ids,
         &bank_ids,
