@@ -11,49 +11,12 @@ use std::borrow::Cow;
 use super::error::OfxError;
 use super::tree::{self, Builder, Element, OnClose};
 
-/// `&#x10FFFF;` is the longest entity XML can hold.
-const MAX_ENTITY_LEN: usize = 10;
+mod entities;
+mod names;
 
-/// Aggregates this module reads. They are never taken for leaves, so a file
-/// truncated before their end tags still nests correctly.
-const KNOWN_AGGREGATES: [&str; 33] = [
-    "OFX",
-    "SIGNONMSGSRSV1",
-    "SIGNONMSGSRQV1",
-    "SONRS",
-    "SONRQ",
-    "STATUS",
-    "FI",
-    "SIGNUPMSGSRSV1",
-    "SIGNUPMSGSRQV1",
-    "ACCTINFOTRNRS",
-    "ACCTINFOTRNRQ",
-    "ACCTINFORS",
-    "ACCTINFORQ",
-    "ACCTINFO",
-    "BANKACCTINFO",
-    "CCACCTINFO",
-    "BANKMSGSRSV1",
-    "BANKMSGSRQV1",
-    "STMTTRNRS",
-    "STMTTRNRQ",
-    "STMTRS",
-    "STMTRQ",
-    "CREDITCARDMSGSRSV1",
-    "CREDITCARDMSGSRQV1",
-    "CCSTMTTRNRS",
-    "CCSTMTTRNRQ",
-    "CCSTMTRS",
-    "CCSTMTRQ",
-    "BANKACCTFROM",
-    "CCACCTFROM",
-    "BANKTRANLIST",
-    "STMTTRN",
-    "INCTRAN",
-];
-
-/// Small aggregates inside transactions and statements.
-const KNOWN_INNER_AGGREGATES: [&str; 5] = ["PAYEE", "CURRENCY", "ORIGCURRENCY", "LEDGERBAL", "AVAILBAL"];
+use entities::decode_entities;
+pub(crate) use names::end_tag_names;
+use names::{ClosedNames, split_name, upper};
 
 /// Reads the body of `text` (from `body_start`) into its top-level elements.
 pub(crate) fn read(text: &str, body_start: usize, max_depth: usize) -> Result<Vec<Element<'_>>, OfxError> {
@@ -401,159 +364,8 @@ impl<'a> Normaliser<'a, '_, '_, '_> {
     }
 }
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')
-}
-
-fn split_name(inside: &str) -> (&str, &str) {
-    let end = inside.find(|c: char| !is_name_char(c)).unwrap_or(inside.len());
-    inside.split_at(end)
-}
-
-/// Names that are aggregates: closed somewhere in the file, or known. A few dozen distinct
-/// names, looked up at every start tag: an open-addressed table keyed by each name's first
-/// eight bytes as a number, so a lookup is a multiplication, a compare or two of numbers, and
-/// a compare of bytes only for a name longer than eight (a sorted list's binary search, and
-/// hashing each name with the standard hasher, both showed in profiles).
-struct ClosedNames<'a> {
-    names: Vec<Cow<'a, str>>,
-    /// `(prefix, index in names + 1)`; 0 marks an empty slot. Its length is a power of two,
-    /// at least twice the names'.
-    slots: Vec<(u64, usize)>,
-}
-
-impl<'a> ClosedNames<'a> {
-    fn of(body: &'a str) -> Self {
-        Self::from_names(end_tag_names(body))
-    }
-
-    fn from_names(closed: impl Iterator<Item = Cow<'a, str>>) -> Self {
-        let known = KNOWN_AGGREGATES.iter().chain(&KNOWN_INNER_AGGREGATES);
-        let mut names: Vec<Cow<'a, str>> = closed.chain(known.map(|name| Cow::Borrowed(*name))).collect();
-        names.sort_unstable();
-        names.dedup();
-        let mut slots = vec![(0, 0); (names.len() * 2).next_power_of_two().max(16)];
-        for (index, name) in names.iter().enumerate() {
-            let key = prefix(name);
-            let mut slot = Self::home(key, slots.len());
-            while slots[slot].1 != 0 {
-                slot = (slot + 1) & (slots.len() - 1);
-            }
-            slots[slot] = (key, index + 1);
-        }
-        Self { names, slots }
-    }
-
-    /// Fibonacci hashing: the top bits of the key times 2^64 / φ.
-    fn home(key: u64, slots: usize) -> usize {
-        (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - slots.trailing_zeros())) as usize
-    }
-
-    /// Whether `names[index]`, whose prefix is `name`'s, is `name`.
-    fn is_name(&self, index: usize, name: &str) -> bool {
-        let known = &self.names[index];
-        known.len() == name.len() && (name.len() <= 8 || known == name)
-    }
-
-    fn contains(&self, name: &str) -> bool {
-        let key = prefix(name);
-        let mut slot = Self::home(key, self.slots.len());
-        loop {
-            match self.slots[slot] {
-                (_, 0) => return false,
-                (known, index) if known == key && self.is_name(index - 1, name) => return true,
-                _ => slot = (slot + 1) & (self.slots.len() - 1),
-            }
-        }
-    }
-}
-
-/// A name's first eight bytes as a number (names hold no NUL, so two names of the same length,
-/// up to eight bytes, are the same name exactly when their numbers are equal).
-fn prefix(name: &str) -> u64 {
-    let mut bytes = [0; 8];
-    let head = &name.as_bytes()[..name.len().min(8)];
-    bytes[..head.len()].copy_from_slice(head);
-    u64::from_le_bytes(bytes)
-}
-
-/// The names of the end tags in `text`, upper-cased, as the normaliser reads them.
-pub(crate) fn end_tag_names(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
-    memchr::memchr_iter(b'<', text.as_bytes())
-        .filter(|&at| text.as_bytes().get(at + 1) == Some(&b'/'))
-        .map(|at| upper(split_name(&text[at + 2..]).0))
-        .filter(|name| !name.is_empty())
-}
-
-/// Names are compared upper-cased; most already are, and then nothing is copied.
-fn upper(name: &str) -> Cow<'_, str> {
-    if name.bytes().any(|b| b.is_ascii_lowercase()) {
-        Cow::Owned(name.to_ascii_uppercase())
-    } else {
-        Cow::Borrowed(name)
-    }
-}
-
 fn newlines_in(text: &str) -> usize {
     text.bytes().filter(|&b| b == b'\n').count()
-}
-
-/// The text with each entity XML knows replaced by its character; any other `&` stands
-/// for itself.
-fn decode_entities(raw: &str) -> Cow<'_, str> {
-    if !raw.contains('&') {
-        return Cow::Borrowed(raw);
-    }
-    let mut out = String::with_capacity(raw.len());
-    let mut rest = raw;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match entity_at(rest) {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
-/// The character of the entity XML knows at the start of `text` (`&amp;`, `&#233;`) and the
-/// entity's length. Only a short window is searched for the `;`, so a long run of bare `&`
-/// stays linear.
-fn entity_at(text: &str) -> Option<(char, usize)> {
-    let window = &text.as_bytes()[..text.len().min(MAX_ENTITY_LEN)];
-    let end = window.iter().position(|&b| b == b';')?;
-    let name = &text[1..end];
-    let c = match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        _ => numeric_entity_char(name.strip_prefix('#')?).filter(|&c| is_xml_char(c))?,
-    };
-    Some((c, end + 1))
-}
-
-fn numeric_entity_char(number: &str) -> Option<char> {
-    let value = match number.strip_prefix(['x', 'X']) {
-        Some(hex) if !hex.is_empty() && hex.len() <= 6 => u32::from_str_radix(hex, 16).ok()?,
-        Some(_) => return None,
-        None if !number.is_empty() && number.len() <= 7 => number.parse().ok()?,
-        None => return None,
-    };
-    char::from_u32(value)
-}
-
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 #[cfg(test)]
