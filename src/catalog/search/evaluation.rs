@@ -11,10 +11,10 @@
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
 //! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
-//! until session 19 did, and "fresh18" (session 19) until session 20 did; "fresh12" (session 12),
-//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh19"
-//! (session 20) and "fresh20" (session 21) are the splits still never studied: only their totals
-//! are printed.
+//! until session 19 did, "fresh18" (session 19) until session 20 did, and "fresh19" (session 20)
+//! until session 21 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
+//! fresh14 joined the examples) and "fresh20" (session 21) are the splits still never studied:
+//! only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -131,11 +131,11 @@ const SPLITS: [Split; 17] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh19, fresh20), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh20), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh19, Split::Fresh20];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh20];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -232,9 +232,9 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16, fresh19 and fresh20 do (fresh11 did until session 14 made it a studied split,
+/// fresh13, fresh16 and fresh20 do (fresh11 did until session 14 made it a studied split,
 /// fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19, fresh18
-/// until session 20).
+/// until session 20, fresh19 until session 21).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -325,7 +325,9 @@ fn the_ranking_keeps_what_it_reached() {
         // (40 and 54), MRR 0.775.
         // Session 20: Basiq's, Belvo's and Tink's aliases, 0.661 / 0.871 (41 and 54), MRR 0.777;
         // no later change of that session moved it.
-        (scores.split(Split::Fresh12), 0.660, 0.870, "fresh12"),
+        // Session 21: fresh19's questions joining the examples cost one first place before any
+        // other ranking change (0.645 / 0.871, 40 and 54); the floor records it.
+        (scores.split(Split::Fresh12), 0.645, 0.870, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
@@ -344,7 +346,9 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 20: 38 and 53 once fresh18 joined the examples; 39 with the meanings its misses
         // showed; 0.667 / 0.900 (40 and 54), MRR 0.779, with "shut out" read as a lock and a block
         // for a stated time as a pause.
-        (scores.split(Split::Fresh13), 0.666, 0.899, "fresh13"),
+        // Session 21: fresh19's questions joining the examples cost one first place before any
+        // other ranking change (0.650 / 0.900, 39 and 54); the floor records it.
+        (scores.split(Split::Fresh13), 0.650, 0.899, "fresh13"),
         // Session 14's held-out split (66 questions: 60 from help pages, provider docs, community
         // threads and issues, written by a helper who read the entries but never the ranking or
         // the synonyms, and 6 that helper found no entry for, labelled 610 or 611 once those were
@@ -419,18 +423,23 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 20 made it a studied split (its questions examples, its misses read): 0.614 /
         // 0.814 left one out before any change, 0.729 / 0.857 (51 and 60) after the misreadings
         // it showed were fixed as meanings (see catalog/README.md), 0.843 / 0.986 as examples of
-        // themselves; a floor against losing ground, not a measure.
-        (scores.split(Split::Fresh18), 0.842, 0.985, "fresh18"),
+        // themselves; a floor against losing ground, not a measure. Session 21: fresh19's
+        // questions joining the examples cost it one top-3 place (68 of 70).
+        (scores.split(Split::Fresh18), 0.842, 0.971, "fresh18"),
         // Session 20's held-out split (70 questions from help pages, provider documentation and
         // issue reports, written as fresh18 was), first run against the ranking as session 20
         // began: 0.686 / 0.857 (48 and 60 of 70), MRR 0.781. Never studied; its misses are not
         // printed. Then fresh18's questions joined the examples: 0.671 / 0.857 (47 and 60), and
-        // no later change of session 20 moved it; the floor records that.
-        (scores.split(Split::Fresh19), 0.671, 0.857, "fresh19"),
+        // no later change of session 20 moved it.
+        // Session 21 made it a studied split (its questions examples, its misses read): 0.671 /
+        // 0.857 left one out before any change, 0.814 / 0.986 as examples of themselves; a floor
+        // against losing ground, not a measure.
+        (scores.split(Split::Fresh19), 0.814, 0.985, "fresh19"),
         // Session 21's held-out split (70 questions from community threads, help pages and issue
         // reports, written as fresh19 was), first run against the ranking as session 21 began:
         // 0.600 / 0.786 (42 and 55 of 70), MRR 0.718. Never studied; its misses are not printed.
-        (scores.split(Split::Fresh20), 0.600, 0.785, "fresh20"),
+        // With fresh19's questions among the examples: 0.614 / 0.800 (43 and 56), MRR 0.727.
+        (scores.split(Split::Fresh20), 0.614, 0.800, "fresh20"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
