@@ -350,6 +350,8 @@ mod tests {
             "tink",
             "basiq",
             "belvo",
+            "stripe",
+            "pluggy",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
