@@ -141,13 +141,18 @@ fn mentioned_codes(
         .collect();
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
-    for word in words.into_iter().filter(|word| looks_like_a_code(word)) {
+    for word in words.into_iter().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
         let in_namespace = namespaces.iter().find_map(|namespace| {
             match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
                 found @ Resolution::Found { .. } => Some(found),
                 _ => None,
             }
         });
+        // Two capitals alone are too common to be a code ("OK", "US"); beside the provider's
+        // name they are its status ("the GoCardless requisition is in EX").
+        if in_namespace.is_none() && !looks_like_a_code(word) {
+            continue;
+        }
         let resolution = in_namespace.unwrap_or_else(|| index.resolve_without_suggestions(word));
         match resolution {
             Resolution::Found { matched: MatchedBy::Alias(_), .. } | Resolution::Ambiguous(_)
@@ -218,6 +223,11 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
 
 /// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
 /// class name such as `AccessExpiredError`) reads as a code, not as words.
+/// Two capital letters, as providers write short statuses (GoCardless `EX`, `LN`, `UA`).
+fn is_short_status(word: &str) -> bool {
+    word.len() == 2 && word.chars().all(|c| c.is_ascii_uppercase())
+}
+
 fn looks_like_a_code(query: &str) -> bool {
     !query.contains(char::is_whitespace)
         && query.len() >= 3
@@ -278,6 +288,20 @@ mod tests {
             Resolution::NotFound { suggestions } => assert_eq!(suggestions[0], "plaid:ITEM_LOGIN_REQUIRED"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn two_capitals_are_a_status_only_beside_their_provider() {
+        let index = index();
+        let named = first_hit(&index, "the gocardless requisition has status EX since monday");
+        assert!(
+            matches!(&named.1, HitKind::Alias(alias) if alias.namespace == "gocardless" && alias.alias.code == "EX")
+        );
+        assert_eq!(named.0, 702);
+        let alone = search(&index, "the requisition has status EX since monday", &Filters::default(), 5);
+        assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
+        let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
+        assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
     }
 
     #[test]
