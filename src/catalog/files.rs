@@ -27,6 +27,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/pluggy.toml", include_str!("../../catalog/aliases/pluggy.toml")),
     ("aliases/qbo.toml", include_str!("../../catalog/aliases/qbo.toml")),
     ("aliases/sage.toml", include_str!("../../catalog/aliases/sage.toml")),
+    ("aliases/saltedge.toml", include_str!("../../catalog/aliases/saltedge.toml")),
     ("aliases/simplefin.toml", include_str!("../../catalog/aliases/simplefin.toml")),
     ("aliases/stripe.toml", include_str!("../../catalog/aliases/stripe.toml")),
     ("aliases/teller.toml", include_str!("../../catalog/aliases/teller.toml")),

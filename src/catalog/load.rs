@@ -352,6 +352,7 @@ mod tests {
             "belvo",
             "stripe",
             "pluggy",
+            "saltedge",
             "http",
         ] {
             assert!(namespaces.contains(expected), "namespace {expected}");
