@@ -141,7 +141,7 @@ fn mentioned_codes(
         .collect();
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
-    for word in words.into_iter().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
+    for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
         let in_namespace = namespaces.iter().find_map(|namespace| {
             match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
                 found @ Resolution::Found { .. } => Some(found),
@@ -177,8 +177,32 @@ fn mentioned_codes(
             Resolution::NotFound { .. } => {}
         }
     }
+    hits.extend(spelled_codes(index, &words, &namespaces));
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     (hits, statuses)
+}
+
+/// A named provider's code said as words ("Plaid says user setup required"): two to five words in
+/// a row that, joined as the provider writes its codes, are one of its aliases.
+fn spelled_codes(index: &CatalogIndex, words: &[&str], namespaces: &[&str]) -> Vec<Hit> {
+    let mut hits = Vec::new();
+    for namespace in namespaces {
+        for start in 0..words.len() {
+            for end in (start + 2)..=(start + 5).min(words.len()) {
+                let span = &words[start..end];
+                if !span.iter().all(|word| word.chars().all(char::is_alphabetic)) {
+                    break;
+                }
+                let code = span.join("_").to_uppercase();
+                if let Resolution::Found { entry, matched: MatchedBy::Alias(alias) } =
+                    index.resolve_without_suggestions(&format!("{namespace}:{code}"))
+                {
+                    hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: HitKind::Alias(alias) });
+                }
+            }
+        }
+    }
+    hits
 }
 
 /// A number an HTTP answer's status could be: three digits, 100 to 599.
@@ -302,6 +326,16 @@ mod tests {
         assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
         let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
         assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
+    }
+
+    #[test]
+    fn a_providers_code_said_as_words_beside_its_name_is_that_code() {
+        let index = index();
+        let spelled = first_hit(&index, "Plaid says user setup required");
+        assert!(matches!(&spelled.1, HitKind::Alias(alias) if alias.alias.code == "USER_SETUP_REQUIRED"));
+        assert_eq!(spelled.0, 108);
+        let unnamed = search(&index, "it says user setup required", &Filters::default(), 5);
+        assert!(!unnamed.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{unnamed:?}");
     }
 
     #[test]
