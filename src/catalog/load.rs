@@ -1,7 +1,7 @@
 //! Loading the shipped catalogue, and the one validation every entry passes: a shipped file's
 //! and an admin edit's alike, so an edit can never store what a reviewer could not ship.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -18,6 +18,9 @@ use super::model::{Alias, Entry, MatchKind, Namespace, NamespacedAlias, Source, 
 struct AliasFile {
     namespace: String,
     provider: String,
+    /// Other single words that name the provider and nothing else (`Namespace::called`).
+    #[serde(default)]
+    called: Vec<String>,
     #[serde(rename = "alias", default)]
     aliases: Vec<Alias>,
 }
@@ -120,9 +123,14 @@ impl Catalog {
         }
         let mut aliases = Vec::new();
         let mut namespaces = Vec::new();
+        errors.extend(names_used_twice(&alias_files));
         for (file, path, parsed) in alias_files {
             errors.extend(validate_alias_file(&file, path, &parsed, &codes));
-            namespaces.push(Namespace { namespace: parsed.namespace.clone(), provider: parsed.provider.clone() });
+            namespaces.push(Namespace {
+                namespace: parsed.namespace.clone(),
+                provider: parsed.provider.clone(),
+                called: parsed.called.clone(),
+            });
             aliases.extend(
                 parsed.aliases.into_iter().map(|alias| NamespacedAlias { namespace: parsed.namespace.clone(), alias }),
             );
@@ -217,8 +225,30 @@ fn source_problems(source: &Source) -> Vec<(&'static str, &'static str)> {
     .collect()
 }
 
+/// A word that names two providers (as a namespace or in `called`) would name neither surely.
+fn names_used_twice(alias_files: &[(String, &str, AliasFile)]) -> Vec<CatalogError> {
+    let mut owner: HashMap<String, &str> = HashMap::new();
+    let mut errors = Vec::new();
+    for (_, _, parsed) in alias_files {
+        owner.insert(parsed.namespace.to_lowercase(), &parsed.namespace);
+    }
+    for (file, _, parsed) in alias_files {
+        for word in &parsed.called {
+            if let Some(other) = owner.insert(word.to_lowercase(), &parsed.namespace) {
+                errors.push(error(file, "called", format!("`{word}` already names `{other}`")));
+            }
+        }
+    }
+    errors
+}
+
 fn validate_alias_file(file: &str, path: &str, parsed: &AliasFile, codes: &HashSet<Code>) -> Vec<CatalogError> {
     let mut errors = Vec::new();
+    for word in &parsed.called {
+        if word.is_empty() || word.len() > 40 || !word.chars().all(|c| c.is_ascii_lowercase()) {
+            errors.push(error(file, "called", format!("`{word}` must be one lowercase word")));
+        }
+    }
     let expected = path.trim_start_matches("aliases/").trim_end_matches(".toml");
     if parsed.namespace != expected {
         errors.push(error(file, "namespace", format!("must be `{expected}`, the file's name")));
@@ -421,6 +451,18 @@ mod tests {
         let message = load(&with_replaced("aliases/mx.toml", &dangling)).unwrap_err().to_string();
         assert!(message.contains("catalog/aliases/mx.toml") && message.contains("4242"), "{message}");
         assert!(message.contains("alias NEW_STATUS.sources"), "an alias without evidence is refused: {message}");
+    }
+
+    #[test]
+    fn a_word_may_name_one_provider_only() {
+        let mx = SHIPPED_FILES.iter().find(|(name, _)| *name == "aliases/mx.toml").unwrap().1;
+        for (called, problem) in [("plaid", "already names `plaid`"), ("Nordigen", "must be one lowercase word")] {
+            let edited = mx.replacen("provider = ", &format!("called = [\"{called}\"]\nprovider = "), 1);
+            let message = load(&with_replaced("aliases/mx.toml", &edited)).unwrap_err().to_string();
+            assert!(message.contains("catalog/aliases/mx.toml") && message.contains(problem), "{message}");
+        }
+        let gocardless = shipped().namespaces.into_iter().find(|n| n.namespace == "gocardless");
+        assert!(gocardless.unwrap().is_named_by("Nordigen"));
     }
 
     #[test]

@@ -252,6 +252,18 @@ pub struct NamespacedAlias {
 pub struct Namespace {
     pub namespace: String,
     pub provider: String,
+    /// Other words that name this provider alone ("nordigen", GoCardless's former name;
+    /// "requisition", its word for a connection): search reads a sentence holding one as naming
+    /// the provider. Catalogue data for search, not part of the API.
+    #[serde(skip)]
+    pub called: Vec<String>,
+}
+
+impl Namespace {
+    /// Whether `word` names this provider: its namespace or one of the words it is called by.
+    pub fn is_named_by(&self, word: &str) -> bool {
+        self.namespace.eq_ignore_ascii_case(word) || self.called.iter().any(|called| called.eq_ignore_ascii_case(word))
+    }
 }
 
 /// An entry as stored: its current text and which revision that is.

@@ -136,8 +136,8 @@ fn mentioned_codes(
         .collect();
     let namespaces: Vec<&str> = words
         .iter()
-        .copied()
-        .filter(|word| index.namespaces().iter().any(|n| n.namespace.eq_ignore_ascii_case(word)))
+        .filter_map(|word| index.namespaces().iter().find(|n| n.is_named_by(word)))
+        .map(|n| n.namespace.as_str())
         .collect();
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
@@ -322,8 +322,10 @@ mod tests {
             matches!(&named.1, HitKind::Alias(alias) if alias.namespace == "gocardless" && alias.alias.code == "EX")
         );
         assert_eq!(named.0, 702);
-        let alone = search(&index, "the requisition has status EX since monday", &Filters::default(), 5);
+        let alone = search(&index, "the connection has status EX since monday", &Filters::default(), 5);
         assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
+        let called = first_hit(&index, "every account under one requisition went to EX today");
+        assert!(matches!(&called.1, HitKind::Alias(alias) if alias.namespace == "gocardless"), "{called:?}");
         let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
         assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
     }

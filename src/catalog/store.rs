@@ -112,10 +112,13 @@ pub async fn replace_aliases(
     sqlx::query!("delete from error_namespace").execute(&mut *conn).await?;
     let names: Vec<String> = namespaces.iter().map(|n| n.namespace.clone()).collect();
     let providers: Vec<String> = namespaces.iter().map(|n| n.provider.clone()).collect();
+    let called: Vec<serde_json::Value> = namespaces.iter().map(|n| serde_json::json!(n.called)).collect();
     sqlx::query!(
-        "insert into error_namespace (namespace, provider) select * from unnest($1::text[], $2::text[])",
+        "insert into error_namespace (namespace, provider, called)
+         select * from unnest($1::text[], $2::text[], $3::jsonb[])",
         &names,
         &providers,
+        &called,
     )
     .execute(&mut *conn)
     .await?;
@@ -214,9 +217,16 @@ pub async fn aliases(executor: impl PgExecutor<'_>) -> Result<Vec<NamespacedAlia
 }
 
 pub async fn namespaces(executor: impl PgExecutor<'_>) -> Result<Vec<Namespace>, sqlx::Error> {
-    sqlx::query_as!(Namespace, "select namespace, provider from error_namespace order by namespace")
-        .fetch_all(executor)
-        .await
+    let rows = sqlx::query!(
+        r#"select namespace, provider, called as "called: sqlx::types::Json<Vec<String>>"
+           from error_namespace order by namespace"#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Namespace { namespace: row.namespace, provider: row.provider, called: row.called.0 })
+        .collect())
 }
 
 /// Locks an entry for an edit and returns its current revision.
