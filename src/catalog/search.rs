@@ -134,11 +134,13 @@ fn mentioned_codes(
         .map(|word| word.trim_matches(|c: char| !(c.is_alphanumeric() || c == '_')))
         .filter(|word| !word.is_empty())
         .collect();
-    let namespaces: Vec<&str> = words
-        .iter()
-        .filter_map(|word| index.namespaces().iter().find(|n| n.is_named_by(word)))
-        .map(|n| n.namespace.as_str())
-        .collect();
+    // In the order the sentence names them, each once.
+    let mut namespaces: Vec<&str> = Vec::new();
+    for named in words.iter().filter_map(|word| index.namespaces().iter().find(|n| n.is_named_by(word))) {
+        if !namespaces.contains(&named.namespace.as_str()) {
+            namespaces.push(&named.namespace);
+        }
+    }
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
     for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
@@ -245,13 +247,13 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
         .collect()
 }
 
-/// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
-/// class name such as `AccessExpiredError`) reads as a code, not as words.
 /// Two capital letters, as providers write short statuses (GoCardless `EX`, `LN`, `UA`).
 fn is_short_status(word: &str) -> bool {
     word.len() == 2 && word.chars().all(|c| c.is_ascii_uppercase())
 }
 
+/// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
+/// class name such as `AccessExpiredError`) reads as a code, not as words.
 fn looks_like_a_code(query: &str) -> bool {
     !query.contains(char::is_whitespace)
         && query.len() >= 3
