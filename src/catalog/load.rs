@@ -389,6 +389,35 @@ mod tests {
         }
     }
 
+    /// A provider's status that says all is well, or that work is under way, answers that it is
+    /// not an error (600, 601): an agent told "unclassified error, retry and escalate" about a
+    /// connection that is fine would act on nothing (issue #14). Read from the status's own name,
+    /// so a new provider's `SUCCEEDED` or `..._IN_PROGRESS` is held to it too.
+    #[test]
+    fn statuses_that_are_not_errors_say_so() {
+        let catalog = shipped();
+        let fine = ["CONNECTED", "SUCCESS", "SUCCEEDED", "ACTIVE", "READY", "LN"];
+        let under_way = ["PENDING", "UPDATING", "CREATING", "AUTHENTICATING", "PROCESSING"];
+        // Yodlee's site still being built is a bank not yet offered, not work on this connection.
+        let not_a_state = ["BETA_SITE_DEV_IN_PROGRESS"];
+        let mut checked = 0;
+        for alias in &catalog.aliases {
+            let status = alias.alias.code.rsplit(':').next().unwrap_or_default().to_ascii_uppercase();
+            let expected = if fine.contains(&status.as_str()) {
+                600
+            } else if (under_way.contains(&status.as_str()) || status.ends_with("_IN_PROGRESS"))
+                && !not_a_state.contains(&status.as_str())
+            {
+                601
+            } else {
+                continue;
+            };
+            checked += 1;
+            assert_eq!(alias.alias.canonical.get(), expected, "{}:{}", alias.namespace, alias.alias.code);
+        }
+        assert!(checked >= 25, "{checked}");
+    }
+
     #[test]
     fn the_embedded_file_list_matches_the_catalog_directory() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("catalog");
