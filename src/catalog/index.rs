@@ -90,6 +90,11 @@ impl CatalogIndex {
         &self.namespaces
     }
 
+    /// The provider a word names, by its namespace or a word it is `called`.
+    pub fn namespace_named_by(&self, word: &str) -> Option<&str> {
+        self.namespaces.iter().find(|n| n.is_named_by(word)).map(|n| n.namespace.as_str())
+    }
+
     pub(super) fn search_index(&self) -> &SearchIndex {
         &self.search
     }

@@ -96,9 +96,7 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
 fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
     // "ofx 15500" means ofx:15500.
     let namespaced = match query.split_whitespace().collect::<Vec<_>>()[..] {
-        [namespace, code] if index.namespaces().iter().any(|n| n.namespace.eq_ignore_ascii_case(namespace)) => {
-            format!("{namespace}:{code}")
-        }
+        [word, code] if let Some(namespace) = index.namespace_named_by(word) => format!("{namespace}:{code}"),
         _ => query.to_owned(),
     };
     match index.resolve_without_suggestions(&namespaced) {
@@ -136,20 +134,15 @@ fn mentioned_codes(
         .collect();
     // In the order the sentence names them, each once.
     let mut namespaces: Vec<&str> = Vec::new();
-    for named in words.iter().filter_map(|word| index.namespaces().iter().find(|n| n.is_named_by(word))) {
-        if !namespaces.contains(&named.namespace.as_str()) {
-            namespaces.push(&named.namespace);
+    for named in words.iter().filter_map(|word| index.namespace_named_by(word)) {
+        if !namespaces.contains(&named) {
+            namespaces.push(named);
         }
     }
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
     for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
-        let in_namespace = namespaces.iter().find_map(|namespace| {
-            match index.resolve_without_suggestions(&format!("{namespace}:{word}")) {
-                found @ Resolution::Found { .. } => Some(found),
-                _ => None,
-            }
-        });
+        let in_namespace = namespaces.iter().find_map(|namespace| found_in(index, namespace, word));
         // Two capitals alone are too common to be a code ("OK", "US"); beside the provider's
         // name they are its status ("the GoCardless requisition is in EX").
         if in_namespace.is_none() && !looks_like_a_code(word) {
@@ -184,6 +177,14 @@ fn mentioned_codes(
     (hits, statuses)
 }
 
+/// `code` as one of `namespace`'s aliases, when it is one.
+fn found_in<'a>(index: &'a CatalogIndex, namespace: &str, code: &str) -> Option<Resolution<'a>> {
+    match index.resolve_without_suggestions(&format!("{namespace}:{code}")) {
+        found @ Resolution::Found { .. } => Some(found),
+        _ => None,
+    }
+}
+
 /// A named provider's code said as words ("Plaid says user setup required"): two to five words in
 /// a row that, joined as the provider writes its codes, are one of its aliases.
 fn spelled_codes(index: &CatalogIndex, words: &[&str], namespaces: &[&str]) -> Vec<Hit> {
@@ -195,9 +196,8 @@ fn spelled_codes(index: &CatalogIndex, words: &[&str], namespaces: &[&str]) -> V
                 if !span.iter().all(|word| word.chars().all(char::is_alphabetic)) {
                     break;
                 }
-                let code = span.join("_").to_uppercase();
-                if let Resolution::Found { entry, matched: MatchedBy::Alias(alias) } =
-                    index.resolve_without_suggestions(&format!("{namespace}:{code}"))
+                if let Some(Resolution::Found { entry, matched: MatchedBy::Alias(alias) }) =
+                    found_in(index, namespace, &span.join("_").to_uppercase())
                 {
                     hits.push(Hit { code: entry.entry.code, score: MENTIONED, kind: HitKind::Alias(alias) });
                 }
