@@ -13,8 +13,8 @@
 //! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
 //! until session 19 did, "fresh18" (session 19) until session 20 did, and "fresh19" (session 20)
 //! until session 21 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
-//! fresh14 joined the examples) and "fresh20" (session 21) are the splits still never studied:
-//! only their totals are printed.
+//! fresh14 joined the examples), "fresh20" (session 21) and "fresh21" (session 22) are the splits
+//! still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -110,7 +110,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 17] = [
+const SPLITS: [Split; 18] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -128,14 +128,15 @@ const SPLITS: [Split; 17] = [
     Split::Fresh18,
     Split::Fresh19,
     Split::Fresh20,
+    Split::Fresh21,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh20), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh20, fresh21), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh20];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh20, Split::Fresh21];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -453,6 +454,12 @@ fn the_ranking_keeps_what_it_reached() {
         // With fresh19's questions among the examples: 0.614 / 0.800 (43 and 56), MRR 0.727.
         // Then Stripe's and Pluggy's aliases: 0.614 / 0.771 (43 and 54), MRR 0.723.
         (scores.split(Split::Fresh20), 0.614, 0.771, "fresh20"),
+        // Session 22's held-out split (71 questions from community threads, help pages, provider
+        // documentation and issue reports, written as fresh20 was, with every entry asked about
+        // at least once and none more than five times), first run against the ranking as session
+        // 22 began: 0.423 / 0.648 (30 and 46 of 71), MRR 0.574. Never studied; its misses are not
+        // printed.
+        (scores.split(Split::Fresh21), 0.422, 0.647, "fresh21"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
