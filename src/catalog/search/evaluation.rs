@@ -11,10 +11,10 @@
 //! failures; "fresh11" (session 11) was measured only until session 14 studied its failures and
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
 //! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
-//! until session 19 did, "fresh18" (session 19) until session 20 did, and "fresh19" (session 20)
-//! until session 21 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
-//! fresh14 joined the examples), "fresh20" (session 21) and "fresh21" (session 22) are the splits
-//! still never studied: only their totals are printed.
+//! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
+//! until session 21 did, and "fresh20" (session 21) until session 22 did; "fresh12" (session 12),
+//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh21"
+//! (session 22) are the splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -132,11 +132,11 @@ const SPLITS: [Split; 18] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh20, fresh21), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh21), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh20, Split::Fresh21];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh21];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -233,9 +233,9 @@ fn plain_language_questions_find_their_entry_first() {
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16 and fresh20 do (fresh11 did until session 14 made it a studied split,
-/// fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19, fresh18
-/// until session 20, fresh19 until session 21).
+/// fresh13 and fresh16 do (fresh11 did until session 14 made it a studied split, fresh14 until
+/// session 16 did, fresh15 until session 17, fresh17 until session 19, fresh18 until session 20,
+/// fresh19 until session 21, fresh20 until session 22).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -260,7 +260,9 @@ fn the_ranking_keeps_what_it_reached() {
         // 127 in the top 3 once entries 610 and 611 joined (611 and 610 now rank second and third
         // for a download that "gets cut off").
         // Session 15, with entries 612-614 and their 6 questions: 127 and 133 of 135.
-        (scores.split(Split::Holdout), 0.940, 0.984, "holdout"),
+        // Session 22: fresh20's questions joining the examples moved one question ("the bank
+        // updated its security protocol", 102 or 103) from third to fifth: 132 of 135 in the top 3.
+        (scores.split(Split::Holdout), 0.940, 0.977, "holdout"),
         // Session 14: 48 and 50 of 50, as it began.
         (scores.split(Split::Fresh), 0.959, 1.0, "fresh"),
         // Blind top-3 was 0.804 (37 of 46) before entry 721 (silent stalls) joined the catalogue
@@ -401,8 +403,9 @@ fn the_ranking_keeps_what_it_reached() {
         // any other ranking change (0.614 / 0.829, 43 and 58).
         // Session 21: 0.629 / 0.843 (44 and 59) with 'no error' read as one meaning, 0.643 (45)
         // with Stripe's and Pluggy's aliases; Tink's statuses and Salt Edge's aliases cost a top-3
-        // place (0.643 / 0.829, 45 and 58).
-        (scores.split(Split::Fresh16), 0.642, 0.828, "fresh16"),
+        // place (0.643 / 0.829, 45 and 58). Session 22: fresh20's questions joining the examples
+        // cost another (0.643 / 0.814, 45 and 57) before any other ranking change.
+        (scores.split(Split::Fresh16), 0.642, 0.814, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -434,8 +437,10 @@ fn the_ranking_keeps_what_it_reached() {
         // it showed were fixed as meanings (see catalog/README.md), 0.843 / 0.986 as examples of
         // themselves; a floor against losing ground, not a measure. Session 21: fresh19's
         // questions joining the examples cost it one top-3 place (68 of 70); at the session's end
-        // 0.871 / 0.986 (61 and 69).
-        (scores.split(Split::Fresh18), 0.871, 0.985, "fresh18"),
+        // 0.871 / 0.986 (61 and 69). Session 22: fresh20's questions joining the examples cost it
+        // two first places (59 of 70: an account "not fully set up", 108, and a first download
+        // that "only brought in the last 30 days", 611, among them).
+        (scores.split(Split::Fresh18), 0.842, 0.985, "fresh18"),
         // Session 20's held-out split (70 questions from help pages, provider documentation and
         // issue reports, written as fresh18 was), first run against the ranking as session 20
         // began: 0.686 / 0.857 (48 and 60 of 70), MRR 0.781. Never studied; its misses are not
@@ -453,13 +458,16 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.600 / 0.786 (42 and 55 of 70), MRR 0.718. Never studied; its misses are not printed.
         // With fresh19's questions among the examples: 0.614 / 0.800 (43 and 56), MRR 0.727.
         // Then Stripe's and Pluggy's aliases: 0.614 / 0.771 (43 and 54), MRR 0.723.
-        (scores.split(Split::Fresh20), 0.614, 0.771, "fresh20"),
+        // Session 22 made it a studied split (its questions examples, its misses read): 0.600 /
+        // 0.786 left one out before any change, 0.671 / 0.929 (47 and 65) as examples of
+        // themselves; a floor against losing ground, not a measure.
+        (scores.split(Split::Fresh20), 0.671, 0.928, "fresh20"),
         // Session 22's held-out split (71 questions from community threads, help pages, provider
         // documentation and issue reports, written as fresh20 was, with every entry asked about
         // at least once and none more than five times), first run against the ranking as session
         // 22 began: 0.423 / 0.648 (30 and 46 of 71), MRR 0.574. Never studied; its misses are not
-        // printed.
-        (scores.split(Split::Fresh21), 0.422, 0.647, "fresh21"),
+        // printed. Then fresh20's questions joined the examples: 0.408 / 0.662 (29 and 47).
+        (scores.split(Split::Fresh21), 0.408, 0.661, "fresh21"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
