@@ -328,6 +328,10 @@ mod tests {
         assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
         let called = first_hit(&index, "every account under one requisition went to EX today");
         assert!(matches!(&called.1, HitKind::Alias(alias) if alias.namespace == "gocardless"), "{called:?}");
+        // Finicity under the name its owner gives it now.
+        let renamed = first_hit(&index, "mastercard open banking returned 103 for this customer");
+        assert!(matches!(&renamed.1, HitKind::Alias(alias) if alias.namespace == "finicity"), "{renamed:?}");
+        assert!(matches!(first_hit(&index, "mastercard 945"), (702, HitKind::Alias(_))));
         let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
         assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
     }
