@@ -19,6 +19,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/belvo.toml", include_str!("../../catalog/aliases/belvo.toml")),
     ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
     ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),
+    ("aliases/fints.toml", include_str!("../../catalog/aliases/fints.toml")),
     ("aliases/gocardless.toml", include_str!("../../catalog/aliases/gocardless.toml")),
     ("aliases/http.toml", include_str!("../../catalog/aliases/http.toml")),
     ("aliases/mx.toml", include_str!("../../catalog/aliases/mx.toml")),

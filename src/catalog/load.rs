@@ -370,6 +370,7 @@ mod tests {
             "mx",
             "yodlee",
             "finicity",
+            "fints",
             "gocardless",
             "ofx",
             "simplefin",

@@ -332,6 +332,11 @@ mod tests {
         let renamed = first_hit(&index, "mastercard open banking returned 103 for this customer");
         assert!(matches!(&renamed.1, HitKind::Alias(alias) if alias.namespace == "finicity"), "{renamed:?}");
         assert!(matches!(first_hit(&index, "mastercard 945"), (702, HitKind::Alias(_))));
+        // FinTS under its older name, as German banking software still calls it.
+        let hbci = first_hit(&index, "hbci 9942");
+        assert!(matches!(&hbci.1, HitKind::Alias(alias) if alias.namespace == "fints"), "{hbci:?}");
+        assert_eq!(hbci.0, 103);
+        assert_eq!(first_hit(&index, "fints 3010").0, 600);
         let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
         assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
     }

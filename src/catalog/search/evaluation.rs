@@ -287,7 +287,9 @@ fn the_ranking_keeps_what_it_reached() {
         // After session 10: 51 and 59 of 61. Session 14: 58 and 61 when it began, 56 and 61
         // after it (the examples' new vote lets a question's own example count for less; with
         // each question left out of the examples, 52 and 60 -> 57 and 61).
-        (scores.split(Split::Fresh9), 0.950, 1.0, "fresh9"),
+        // Session 22: FinTS's 33 aliases (their titles indexed with their entries) cost a first
+        // place here (57 of 61); kept for what they answer by lookup.
+        (scores.split(Split::Fresh9), 0.934, 1.0, "fresh9"),
         // Session 10's held-out split, written before that session's ranking changes: 0.592 /
         // 0.829 (45 and 63 of 76) then, MRR 0.721; 0.618 / 0.842 (47 and 64), MRR 0.741, after
         // them. Studied by kind of failure in session 11: 49 and 65 of 76, MRR 0.763, after it.
@@ -444,8 +446,9 @@ fn the_ranking_keeps_what_it_reached() {
         // questions joining the examples cost it one top-3 place (68 of 70); at the session's end
         // 0.871 / 0.986 (61 and 69). Session 22: fresh20's questions joining the examples cost it
         // two first places (59 of 70: an account "not fully set up", 108, and a first download
-        // that "only brought in the last 30 days", 611, among them).
-        (scores.split(Split::Fresh18), 0.842, 0.985, "fresh18"),
+        // that "only brought in the last 30 days", 611, among them). FinTS's aliases cost one more
+        // (58 of 70).
+        (scores.split(Split::Fresh18), 0.828, 0.985, "fresh18"),
         // Session 20's held-out split (70 questions from help pages, provider documentation and
         // issue reports, written as fresh18 was), first run against the ranking as session 20
         // began: 0.686 / 0.857 (48 and 60 of 70), MRR 0.781. Never studied; its misses are not
@@ -467,15 +470,18 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.786 left one out before any change, 0.671 / 0.929 (47 and 65) as examples of
         // themselves; a floor against losing ground, not a measure. With the meanings its misses
         // showed: 0.686 / 0.914 left one out, 0.771 / 0.943 (54 and 66) as examples of themselves.
-        (scores.split(Split::Fresh20), 0.771, 0.942, "fresh20"),
+        // FinTS's aliases then cost two first places (52 of 70): its catch-all code 9800, quoted
+        // in two questions whose words name the cause (a gateway change, a TAN system down), now
+        // answers 799 first.
+        (scores.split(Split::Fresh20), 0.742, 0.942, "fresh20"),
         // Session 22's held-out split (71 questions from community threads, help pages, provider
         // documentation and issue reports, written as fresh20 was, with every entry asked about
         // at least once and none more than five times), first run against the ranking as session
         // 22 began: 0.423 / 0.648 (30 and 46 of 71), MRR 0.574. Never studied; its misses are not
         // printed. Then fresh20's questions joined the examples: 0.408 / 0.662 (29 and 47); the
         // meanings fresh20's misses showed, chosen without reading fresh21: 0.423 / 0.690 (30 and
-        // 49), MRR 0.584.
-        (scores.split(Split::Fresh21), 0.422, 0.690, "fresh21"),
+        // 49), MRR 0.584. FinTS's 33 aliases: 0.408 / 0.676 (29 and 48), MRR 0.578.
+        (scores.split(Split::Fresh21), 0.408, 0.676, "fresh21"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
