@@ -12,10 +12,10 @@
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
 //! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
 //! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
-//! until session 21 did, and "fresh20" (session 21) until session 22 did; "fresh12" (session 12),
-//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh21"
-//! (session 22) and "fresh22" (session 23) are the splits still never studied: only their totals
-//! are printed.
+//! until session 21 did, "fresh20" (session 21) until session 22 did, and "fresh21" (session 22)
+//! until session 23 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
+//! fresh14 joined the examples) and "fresh22" (session 23) are the splits still never studied:
+//! only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -134,11 +134,11 @@ const SPLITS: [Split; 19] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh21, fresh22), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh22), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh21, Split::Fresh22];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh22];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -337,8 +337,9 @@ fn the_ranking_keeps_what_it_reached() {
         // (their titles are indexed with their entries; no ranking change): 0.629 / 0.855 (39 and
         // 53). With Tink's statuses and Salt Edge's aliases: 0.645 / 0.871 (40 and 54).
         // Session 22, with the meanings fresh20's misses showed (catalog/README.md): 0.661 / 0.871
-        // (41 and 54).
-        (scores.split(Split::Fresh12), 0.661, 0.870, "fresh12"),
+        // (41 and 54). Session 23: fresh21's questions joining the examples cost a first place
+        // (0.645 / 0.903, 40 and 56).
+        (scores.split(Split::Fresh12), 0.645, 0.903, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
@@ -413,8 +414,9 @@ fn the_ranking_keeps_what_it_reached() {
         // with Stripe's and Pluggy's aliases; Tink's statuses and Salt Edge's aliases cost a top-3
         // place (0.643 / 0.829, 45 and 58). Session 22: fresh20's questions joining the examples
         // cost another (0.643 / 0.814, 45 and 57) before any other ranking change; the meanings its
-        // misses showed, a first place and two top-3 places (0.657 / 0.843, 46 and 59).
-        (scores.split(Split::Fresh16), 0.657, 0.842, "fresh16"),
+        // misses showed, a first place and two top-3 places (0.657 / 0.843, 46 and 59). Session 23:
+        // fresh21's questions joining the examples cost a first place (0.643 / 0.857, 45 and 60).
+        (scores.split(Split::Fresh16), 0.642, 0.857, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -483,11 +485,15 @@ fn the_ranking_keeps_what_it_reached() {
         // printed. Then fresh20's questions joined the examples: 0.408 / 0.662 (29 and 47); the
         // meanings fresh20's misses showed, chosen without reading fresh21: 0.423 / 0.690 (30 and
         // 49), MRR 0.584. FinTS's 33 aliases: 0.408 / 0.676 (29 and 48), MRR 0.578.
-        (scores.split(Split::Fresh21), 0.408, 0.676, "fresh21"),
+        // Session 23 made it a studied split (its questions examples, its misses read): 0.408 /
+        // 0.676 left one out before any change, 0.606 / 0.915 (43 and 65) as examples of
+        // themselves; a floor against losing ground, not a measure.
+        (scores.split(Split::Fresh21), 0.605, 0.915, "fresh21"),
         // Session 23's held-out split (75 questions, written as fresh21 was, every entry asked
         // about at least once and none more than five times; nineteen labels marked doubtful),
         // first run against the ranking as session 23 began: 0.720 / 0.907 (54 and 68 of 75),
-        // MRR 0.821. Never studied; its misses are not printed.
+        // MRR 0.821. Never studied; its misses are not printed. Then fresh21's questions joined the
+        // examples: 0.720 / 0.920 (54 and 69).
         (scores.split(Split::Fresh22), 0.719, 0.906, "fresh22"),
     ] {
         let n = scores.count as f64;
