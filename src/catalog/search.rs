@@ -141,10 +141,11 @@ fn mentioned_codes(
     }
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
-    for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_status(word)) {
+    for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_code(word)) {
         let in_namespace = namespaces.iter().find_map(|namespace| found_in(index, namespace, word));
-        // Two capitals alone are too common to be a code ("OK", "US"); beside the provider's
-        // name they are its status ("the GoCardless requisition is in EX").
+        // Two capitals or a small number alone are too common to be a code ("OK", "US", "2
+        // accounts"); beside the provider's name they are its status ("the GoCardless
+        // requisition is in EX", "finicity returned aggregationStatusCode 0").
         if in_namespace.is_none() && !looks_like_a_code(word) {
             continue;
         }
@@ -247,9 +248,12 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
         .collect()
 }
 
-/// Two capital letters, as providers write short statuses (GoCardless `EX`, `LN`, `UA`).
-fn is_short_status(word: &str) -> bool {
-    word.len() == 2 && word.chars().all(|c| c.is_ascii_uppercase())
+/// Too short to read as a code alone, but a provider's code beside its name: two capital letters,
+/// as providers write short statuses (GoCardless `EX`, `LN`, `UA`), or a number of one or two
+/// digits (Yodlee's and Finicity's `0`, success).
+fn is_short_code(word: &str) -> bool {
+    (word.len() == 2 && word.chars().all(|c| c.is_ascii_uppercase()))
+        || (matches!(word.len(), 1 | 2) && word.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
@@ -330,6 +334,21 @@ mod tests {
         assert!(matches!(&called.1, HitKind::Alias(alias) if alias.namespace == "gocardless"), "{called:?}");
         let lower = search(&index, "gocardless says ex for my bank", &Filters::default(), 5);
         assert!(!lower.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{lower:?}");
+    }
+
+    #[test]
+    fn a_small_number_is_a_code_only_beside_its_provider() {
+        let index = index();
+        let named = first_hit(&index, "finicity returned aggregationStatusCode 0 for an account, is that a problem");
+        assert!(
+            matches!(&named.1, HitKind::Alias(alias) if alias.namespace == "finicity" && alias.alias.code == "0"),
+            "{named:?}"
+        );
+        assert_eq!(named.0, 600);
+        let alone = search(&index, "the refresh returned 0 transactions for 2 accounts", &Filters::default(), 5);
+        assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
+        let other = search(&index, "plaid returned 0 transactions for 2 accounts", &Filters::default(), 5);
+        assert!(!other.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{other:?}");
     }
 
     #[test]
