@@ -330,3 +330,21 @@ async fn account_id(app: &TestApp, connection: Uuid, bank_id: &str) -> Option<Uu
         .await
         .unwrap()
 }
+
+/// A connection's accounts come back in the order they were added, whatever their bank ids or
+/// names: the page's statement leaves them unordered (a sort node on every read cost more than
+/// the handful of accounts is worth) and the store orders them.
+#[tokio::test]
+async fn a_connections_accounts_read_back_in_the_order_they_were_added() {
+    let app = TestApp::spawn().await;
+    let bank = app.institution("order-bank").await;
+    let key = app.key("tenant", Some(Uuid::new_v4())).await;
+    let connection: Uuid = app.connection(&key, bank, "Ordered", "p").await["id"].as_str().unwrap().parse().unwrap();
+    for (bank_id, name) in [("z9", "Zeta"), ("a1", "Alpha"), ("m5", "Mid"), ("b2", "Beta")] {
+        add(&app, connection, bank_id, name).await;
+    }
+    let page = get(&app, &key, &format!("/v1/connections/{connection}")).await;
+    let names: Vec<&str> =
+        page["accounts"].as_array().unwrap().iter().map(|account| account["display_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Zeta", "Alpha", "Mid", "Beta"]);
+}

@@ -51,6 +51,9 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                 -- (`account_name_use`, kept on write by migration 0022) say another visible
                 -- account shares it: one probe per account of this connection, whatever the size
                 -- of the tenant, and no second pass to group them (bench/README.md, session 14).
+                -- Unordered: a connection has a handful of accounts, and sorting them here costs
+                -- PostgreSQL a sort node on every read (2.5-3 µs of a 48 µs statement, session
+                -- 23); `detail` orders them.
                 cross join lateral (
                     select coalesce(array_agg(row(a.id, a.bank_account_id, a.kind, a.masked_number, a.bank_name,
                                                   a.display_name, a.state, a.currency, a.balance, a.available,
@@ -59,7 +62,7 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                                                    where u.tenant_id = c.tenant_id
                                                      and u.name_key = lower(a.display_name) and u.accounts > 1))),
                                     '{}') as rows
-                    from (select * from account where connection_id = c.id order by created_at, id) a
+                    from account a where a.connection_id = c.id
                 ) acc
            where c.id = $1"#,
         id
@@ -69,9 +72,10 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
     else {
         return Ok(None);
     };
-    let duplicate_account_names = shared_names(&row.accounts);
-    let accounts = row
-        .accounts
+    let mut records = row.accounts;
+    records.sort_unstable_by_key(|account| (account.created_at, account.id));
+    let duplicate_account_names = shared_names(&records);
+    let accounts = records
         .into_iter()
         .map(|account| Account::try_from(account.into_row(row.id)))
         .collect::<Result<Vec<_>, _>>()?;
