@@ -24,6 +24,8 @@ use crate::catalog::files::QUESTIONS;
 use crate::catalog::ranking::examples::{LEFT_OUT, LeftOut, Question, QuestionFile, Split};
 use crate::catalog::shipped_index;
 
+mod second_labels;
+
 /// The fixed rule for dev and holdout: FNV-1a (32-bit) of the question's text, even for dev.
 fn hashed_half(text: &str) -> Split {
     let hash = text.bytes().fold(0x811c_9dc5_u32, |hash, byte| (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193));
