@@ -141,11 +141,15 @@ fn mentioned_codes(
     }
     let mut hits = Vec::new();
     let mut statuses = Vec::new();
-    for word in words.iter().copied().filter(|word| looks_like_a_code(word) || is_short_code(word)) {
+    let said_as_codes = words.iter().enumerate().filter(|&(at, word)| {
+        let before = at.checked_sub(1).map(|before| words[before]);
+        looks_like_a_code(word) || is_short_code(word, before)
+    });
+    for word in said_as_codes.map(|(_, word)| *word) {
         let in_namespace = namespaces.iter().find_map(|namespace| found_in(index, namespace, word));
-        // Two capitals or a small number alone are too common to be a code ("OK", "US", "2
-        // accounts"); beside the provider's name they are its status ("the GoCardless
-        // requisition is in EX", "finicity returned aggregationStatusCode 0").
+        // Two capitals or a small number alone are too common to be a code ("OK", "US", "status
+        // 2"); beside the provider's name they are its status ("the GoCardless requisition is in
+        // EX", "finicity returned aggregationStatusCode 0").
         if in_namespace.is_none() && !looks_like_a_code(word) {
             continue;
         }
@@ -250,10 +254,15 @@ fn similar_code_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
 
 /// Too short to read as a code alone, but a provider's code beside its name: two capital letters,
 /// as providers write short statuses (GoCardless `EX`, `LN`, `UA`), or a number of one or two
-/// digits (Yodlee's and Finicity's `0`, success).
-fn is_short_code(word: &str) -> bool {
+/// digits said as a code (`before` it, a word ending in "code" or "status", or "error"): Yodlee's
+/// and Finicity's `0`, success, in "aggregationStatusCode 0", but not "returned 0 transactions".
+fn is_short_code(word: &str, before: Option<&str>) -> bool {
+    let said_as_a_code = before.is_some_and(|before| {
+        let before = before.to_ascii_lowercase();
+        before.ends_with("code") || before.ends_with("status") || before == "error"
+    });
     (word.len() == 2 && word.chars().all(|c| c.is_ascii_uppercase()))
-        || (matches!(word.len(), 1 | 2) && word.chars().all(|c| c.is_ascii_digit()))
+        || (said_as_a_code && matches!(word.len(), 1 | 2) && word.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// One token with an underscore, a digit, only capitals, or several capitals inside it (an error
@@ -349,6 +358,11 @@ mod tests {
         assert!(!alone.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{alone:?}");
         let other = search(&index, "plaid returned 0 transactions for 2 accounts", &Filters::default(), 5);
         assert!(!other.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{other:?}");
+        // A count beside the provider's name is still a count.
+        let counted = search(&index, "finicity returned 0 transactions for 3 days", &Filters::default(), 5);
+        assert!(!counted.iter().any(|hit| matches!(hit.kind, HitKind::Alias(_))), "{counted:?}");
+        let yodlee = first_hit(&index, "yodlee refresh status 0 but no new transactions");
+        assert!(matches!(&yodlee.1, HitKind::Alias(alias) if alias.namespace == "yodlee"), "{yodlee:?}");
     }
 
     #[test]
