@@ -346,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn a_small_number_is_a_code_only_beside_its_provider() {
+    fn a_small_number_is_a_code_only_said_as_one_beside_its_provider() {
         let index = index();
         let named = first_hit(&index, "finicity returned aggregationStatusCode 0 for an account, is that a problem");
         assert!(
