@@ -80,12 +80,19 @@ async function open(path) {
 
 // An element's text. A page that is being replaced (a form's redirect, a live swap) can take the
 // element away between finding and reading it; then the new page's element is read instead.
+// ChromeDriver reports that race in two ways: as a stale element, or (seen in CI with Chromium
+// 148) as an "unknown error" from the inspector saying the node left the document.
+function elementWentAway(error) {
+  return error.name === "StaleElementReferenceError" ||
+    /does not belong to the document|No node with given id|Cannot find context with specified id/.test(error.message);
+}
+
 async function text(css) {
   for (let attempt = 0; ; attempt++) {
     try {
       return await (await driver.wait(until.elementLocated(By.css(css)), WAIT)).getText();
     } catch (error) {
-      if (error.name !== "StaleElementReferenceError" || attempt >= 20) throw error;
+      if (!elementWentAway(error) || attempt >= 20) throw error;
     }
   }
 }
@@ -260,7 +267,10 @@ await test("declare and resolve an incident", async () => {
   assert(declared.items.length === 1 && declared.items[0].title === "Scheduled maintenance tonight", "the API sees it");
   await checkPage("incident (open)");
   await screenshot("incident-open");
+  // Resolving posts a form and redirects: wait for the open page to go before reading the new one.
+  const openState = await driver.findElement(By.id("incident-state"));
   await driver.findElement(By.id("resolve-submit")).click();
+  await driver.wait(until.stalenessOf(openState), WAIT);
   await driver.wait(async () => (await text("#incident-state")) === "resolved", WAIT);
   const resolved = await api("GET", `/v1/incidents/${declared.items[0].id}`);
   assert(resolved.state === "resolved", "the API sees it resolved");
