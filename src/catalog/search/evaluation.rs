@@ -14,8 +14,8 @@
 //! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
 //! until session 21 did, "fresh20" (session 21) until session 22 did, and "fresh21" (session 22)
 //! until session 23 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
-//! fresh14 joined the examples) and "fresh22" (session 23) are the splits still never studied:
-//! only their totals are printed.
+//! fresh14 joined the examples), "fresh22" (session 23) and "fresh23" (session 24) are the splits
+//! still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -113,7 +113,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 19] = [
+const SPLITS: [Split; 20] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -133,14 +133,15 @@ const SPLITS: [Split; 19] = [
     Split::Fresh20,
     Split::Fresh21,
     Split::Fresh22,
+    Split::Fresh23,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh22), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh22, fresh23), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh22];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh22, Split::Fresh23];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -501,6 +502,15 @@ fn the_ranking_keeps_what_it_reached() {
         // examples: 0.720 / 0.920 (54 and 69). The meanings fresh21's misses showed, chosen without
         // reading fresh22: 0.733 / 0.933 (55 and 70), MRR 0.834.
         (scores.split(Split::Fresh22), 0.733, 0.933, "fresh22"),
+        // Session 24's held-out split (75 questions, every entry first for one to five of them,
+        // 38 of them in German, French, Spanish, Dutch or Russian as their sources are; each
+        // source a title and an address no earlier split and no alias uses; written by a helper
+        // who read the entries and aliases but never the ranking, the synonyms or the
+        // evaluation; 21 labels marked doubtful with the reason), first run before any session-24
+        // ranking or catalogue change: 0.400 / 0.533 (30 and 40 of 75), MRR 0.503. Never studied;
+        // its misses are not printed. By language (counted, not read): English 23 first of 35
+        // and 26 in the top 3, the other languages 7 of 40 and 14.
+        (scores.split(Split::Fresh23), 0.400, 0.533, "fresh23"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
