@@ -10,8 +10,8 @@ import math
 import sys
 from collections import defaultdict
 
-STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15", "Fresh17", "Fresh18", "Fresh19", "Fresh20", "Fresh21"]
-UNSEEN = ["Fresh12", "Fresh13", "Fresh16", "Fresh22", "Fresh23"]
+STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15", "Fresh17", "Fresh18", "Fresh19", "Fresh20", "Fresh21", "Fresh22"]
+UNSEEN = ["Fresh12", "Fresh13", "Fresh16", "Fresh23"]
 
 
 def load(path):

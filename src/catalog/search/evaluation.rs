@@ -12,10 +12,10 @@
 //! made its questions examples; "fresh14" (session 14) was measured only until session 16 made its
 //! questions examples, "fresh15" (session 16) until session 17 did, "fresh17" (session 18)
 //! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
-//! until session 21 did, "fresh20" (session 21) until session 22 did, and "fresh21" (session 22)
-//! until session 23 did; "fresh12" (session 12), "fresh13" (session 13), "fresh16" (written after
-//! fresh14 joined the examples), "fresh22" (session 23) and "fresh23" (session 24) are the splits
-//! still never studied: only their totals are printed.
+//! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
+//! until session 23 did, and "fresh22" (session 23) until session 24 did; "fresh12" (session 12),
+//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh23"
+//! (session 24) are the splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -137,11 +137,11 @@ const SPLITS: [Split; 20] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh22, fresh23), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh23), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh22, Split::Fresh23];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh23];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -503,7 +503,7 @@ fn the_ranking_keeps_what_it_reached() {
         // reading fresh22: 0.733 / 0.933 (55 and 70), MRR 0.834.
         (scores.split(Split::Fresh22), 0.733, 0.933, "fresh22"),
         // Session 24's held-out split (75 questions, every entry first for one to five of them,
-        // 38 of them in German, French, Spanish, Dutch or Russian as their sources are; each
+        // 40 of them in German, French, Russian, Spanish or Dutch as their sources are; each
         // source a title and an address no earlier split and no alias uses; written by a helper
         // who read the entries and aliases but never the ranking, the synonyms or the
         // evaluation; 21 labels marked doubtful with the reason), first run before any session-24
