@@ -343,7 +343,9 @@ fn the_ranking_keeps_what_it_reached() {
         // (41 and 54). Session 23: fresh21's questions joining the examples cost a first place
         // (0.645 / 0.903, 40 and 56); Plaid's TRANSACTIONS webhook codes gave it back (0.661 /
         // 0.903, 41 and 56).
-        (scores.split(Split::Fresh12), 0.661, 0.903, "fresh12"),
+        // Session 24: fresh22's questions joining the examples gave a first place back (0.677 /
+        // 0.903, 42 and 56).
+        (scores.split(Split::Fresh12), 0.677, 0.903, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
@@ -368,7 +370,9 @@ fn the_ranking_keeps_what_it_reached() {
         // (38 and 52); the floor records it. Session 22: fresh20's questions joining the examples
         // gave a top-3 place back (0.633 / 0.883); the meanings its misses showed, a first place
         // (0.650 / 0.883, 39 and 53).
-        (scores.split(Split::Fresh13), 0.650, 0.883, "fresh13"),
+        // Session 24: fresh22's questions joining the examples cost a first and a top-3 place
+        // (0.633 / 0.867, 38 and 52).
+        (scores.split(Split::Fresh13), 0.633, 0.866, "fresh13"),
         // Session 14's held-out split (66 questions: 60 from help pages, provider docs, community
         // threads and issues, written by a helper who read the entries but never the ranking or
         // the synonyms, and 6 that helper found no entry for, labelled 610 or 611 once those were
@@ -420,7 +424,9 @@ fn the_ranking_keeps_what_it_reached() {
         // cost another (0.643 / 0.814, 45 and 57) before any other ranking change; the meanings its
         // misses showed, a first place and two top-3 places (0.657 / 0.843, 46 and 59). Session 23:
         // fresh21's questions joining the examples cost a first place (0.643 / 0.857, 45 and 60).
-        (scores.split(Split::Fresh16), 0.642, 0.857, "fresh16"),
+        // Session 24: fresh22's questions joining the examples gave a first place (0.657 / 0.857,
+        // 46 and 60).
+        (scores.split(Split::Fresh16), 0.657, 0.857, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -493,15 +499,19 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.676 left one out before any change, 0.606 / 0.915 (43 and 65) as examples of
         // themselves; a floor against losing ground, not a measure. With the codes and meanings
         // its misses showed (catalog/README.md): 0.676 / 0.930 (48 and 66) as examples of
-        // themselves.
-        (scores.split(Split::Fresh21), 0.676, 0.929, "fresh21"),
+        // themselves. Session 24: fresh22's questions joining the examples cost a top-3 place
+        // (0.676 / 0.915, 48 and 65).
+        (scores.split(Split::Fresh21), 0.676, 0.915, "fresh21"),
         // Session 23's held-out split (75 questions, written as fresh21 was, every entry asked
         // about at least once and none more than five times; nineteen labels marked doubtful),
         // first run against the ranking as session 23 began: 0.720 / 0.907 (54 and 68 of 75),
         // MRR 0.821. Never studied; its misses are not printed. Then fresh21's questions joined the
         // examples: 0.720 / 0.920 (54 and 69). The meanings fresh21's misses showed, chosen without
-        // reading fresh22: 0.733 / 0.933 (55 and 70), MRR 0.834.
-        (scores.split(Split::Fresh22), 0.733, 0.933, "fresh22"),
+        // reading fresh22: 0.733 / 0.933 (55 and 70), MRR 0.834. Session 24 made it a studied
+        // split (its questions examples, its misses read): 0.747 / 0.933 left one out before any
+        // change, 0.827 / 0.987 (62 and 74) as examples of themselves; a floor against losing
+        // ground, not a measure.
+        (scores.split(Split::Fresh22), 0.826, 0.986, "fresh22"),
         // Session 24's held-out split (75 questions, every entry first for one to five of them,
         // 40 of them in German, French, Russian, Spanish or Dutch as their sources are; each
         // source a title and an address no earlier split and no alias uses; written by a helper
@@ -509,8 +519,9 @@ fn the_ranking_keeps_what_it_reached() {
         // evaluation; 21 labels marked doubtful with the reason), first run before any session-24
         // ranking or catalogue change: 0.400 / 0.533 (30 and 40 of 75), MRR 0.503. Never studied;
         // its misses are not printed. By language (counted, not read): English 23 first of 35
-        // and 26 in the top 3, the other languages 7 of 40 and 14.
-        (scores.split(Split::Fresh23), 0.400, 0.533, "fresh23"),
+        // and 26 in the top 3, the other languages 7 of 40 and 14. Then fresh22's questions joined
+        // the examples: 0.387 / 0.533 (29 and 40).
+        (scores.split(Split::Fresh23), 0.386, 0.533, "fresh23"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
