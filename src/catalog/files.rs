@@ -20,6 +20,7 @@ pub const SHIPPED_FILES: &[(&str, &str)] = &[
     ("aliases/cloudbanking.toml", include_str!("../../catalog/aliases/cloudbanking.toml")),
     ("aliases/finicity.toml", include_str!("../../catalog/aliases/finicity.toml")),
     ("aliases/fints.toml", include_str!("../../catalog/aliases/fints.toml")),
+    ("aliases/flinks.toml", include_str!("../../catalog/aliases/flinks.toml")),
     ("aliases/gocardless.toml", include_str!("../../catalog/aliases/gocardless.toml")),
     ("aliases/http.toml", include_str!("../../catalog/aliases/http.toml")),
     ("aliases/mx.toml", include_str!("../../catalog/aliases/mx.toml")),

@@ -371,6 +371,7 @@ mod tests {
             "yodlee",
             "finicity",
             "fints",
+            "flinks",
             "gocardless",
             "ofx",
             "simplefin",
