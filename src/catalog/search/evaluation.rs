@@ -14,8 +14,8 @@
 //! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
 //! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
 //! until session 23 did, and "fresh22" (session 23) until session 24 did; "fresh12" (session 12),
-//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh23"
-//! (session 24) are the splits still never studied: only their totals are printed.
+//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh23" and
+//! "fresh24" (session 24) are the splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -113,7 +113,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 20] = [
+const SPLITS: [Split; 21] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -134,14 +134,15 @@ const SPLITS: [Split; 20] = [
     Split::Fresh21,
     Split::Fresh22,
     Split::Fresh23,
+    Split::Fresh24,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh23), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh23, fresh24), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh23];
+    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh23, Split::Fresh24];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -530,6 +531,15 @@ fn the_ranking_keeps_what_it_reached() {
         // and 26 in the top 3, the other languages 7 of 40 and 14. Then fresh22's questions joined
         // the examples: 0.387 / 0.533 (29 and 40).
         (scores.split(Split::Fresh23), 0.386, 0.533, "fresh23"),
+        // Session 24's second held-out split (70 questions, every entry first for one to four of
+        // them; 39 in German, Russian, Spanish, Polish, French, Portuguese, Italian, Dutch or
+        // Swedish as their sources are; each source a title and an address no earlier split and
+        // no alias uses; written by a helper who never read the ranking, the synonyms or the
+        // evaluation; 13 labels marked doubtful), first run after that session's first meanings
+        // and Flinks's aliases, which were chosen without reading it: 0.457 / 0.629 (32 and 44 of
+        // 70), MRR 0.563. Never studied; its misses are not printed. By language (counted, not
+        // read): English 24 first of 31 and 26 in the top 3, the other languages 8 of 39 and 18.
+        (scores.split(Split::Fresh24), 0.457, 0.628, "fresh24"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
