@@ -296,10 +296,16 @@ mod tests {
         (hit.code.get(), hit.kind)
     }
 
+    fn assert_first(cases: &[(&str, u32)]) {
+        let index = index();
+        for &(query, expected) in cases {
+            assert_eq!(first_hit(&index, query).0, expected, "{query}");
+        }
+    }
+
     #[test]
     fn what_a_helpdesk_agent_types_finds_the_right_entry_first() {
-        let index = index();
-        for (query, expected) in [
+        assert_first(&[
             ("can't connect to bank", 102),
             ("password changed", 103),
             ("account not found", 324),
@@ -307,26 +313,21 @@ mod tests {
             ("wrong password", 103),
             ("bank maintenance", 707),
             ("account locked", 701),
-        ] {
-            assert_eq!(first_hit(&index, query).0, expected, "{query}");
-        }
+        ]);
     }
 
     /// European customers and agents write in their own language; the commonest causes read the
     /// same in each (the phrasings live in `catalog/synonyms.toml`; fresh23 and fresh24 measure them).
     #[test]
     fn the_commonest_causes_are_found_in_other_languages_too() {
-        let index = index();
-        for (query, expected) in [
+        assert_first(&[
             ("ich habe mein Passwort geändert und jetzt klappt der Abruf nicht mehr", 103),
             ("la banque est en panne, la synchronisation ne marche pas", 102),
             ("cuenta cerrada en el banco, la sincronización falla", 708),
             ("я сменил пароль и синхронизация не работает", 103),
             ("transacties dubbel geïmporteerd", 610),
             ("la conexión expiró, hay que renovar el consentimiento", 702),
-        ] {
-            assert_eq!(first_hit(&index, query).0, expected, "{query}");
-        }
+        ]);
     }
 
     #[test]
