@@ -91,6 +91,9 @@ pub(in crate::catalog) enum Split {
     /// Written in session 24 by a helper who never saw the ranking, while that session's first
     /// meanings were being chosen (without reading it); held out.
     Fresh24,
+    /// Written in session 24 by a third helper, to measure that session's second set of other
+    /// languages' phrasings before they were kept; held out.
+    Fresh25,
 }
 
 impl Split {
@@ -99,9 +102,9 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16, fresh23 and fresh24 are still held out.
+    /// fresh12, fresh13, fresh16, fresh23, fresh24 and fresh25 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
-        !matches!(self, Self::Fresh12 | Self::Fresh13 | Self::Fresh16 | Self::Fresh23 | Self::Fresh24)
+        !matches!(self, Self::Fresh12 | Self::Fresh13 | Self::Fresh16 | Self::Fresh23 | Self::Fresh24 | Self::Fresh25)
     }
 }
 
