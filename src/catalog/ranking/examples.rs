@@ -94,6 +94,9 @@ pub(in crate::catalog) enum Split {
     /// Written in session 24 by a third helper, to measure that session's second set of other
     /// languages' phrasings before they were kept; held out.
     Fresh25,
+    /// Written in session 24 by a fourth helper, to measure the other languages' words before they
+    /// were kept; held out.
+    Fresh26,
 }
 
 impl Split {
@@ -102,9 +105,18 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16, fresh23, fresh24 and fresh25 are still held out.
+    /// fresh12, fresh13, fresh16, fresh23, fresh24, fresh25 and fresh26 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
-        !matches!(self, Self::Fresh12 | Self::Fresh13 | Self::Fresh16 | Self::Fresh23 | Self::Fresh24 | Self::Fresh25)
+        !matches!(
+            self,
+            Self::Fresh12
+                | Self::Fresh13
+                | Self::Fresh16
+                | Self::Fresh23
+                | Self::Fresh24
+                | Self::Fresh25
+                | Self::Fresh26
+        )
     }
 }
 

@@ -15,8 +15,8 @@
 //! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
 //! until session 23 did, and "fresh22" (session 23) until session 24 did; "fresh12" (session 12),
 //! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh23",
-//! "fresh24" and "fresh25" (session 24) are the splits still never studied: only their totals are
-//! printed.
+//! "fresh24", "fresh25" and "fresh26" (session 24) are the splits still never studied: only their
+//! totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -114,7 +114,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 22] = [
+const SPLITS: [Split; 23] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -137,14 +137,23 @@ const SPLITS: [Split; 22] = [
     Split::Fresh23,
     Split::Fresh24,
     Split::Fresh25,
+    Split::Fresh26,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh23, fresh24, fresh25), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh23, fresh24, fresh25, fresh26), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
-    let held_out = [Split::Fresh12, Split::Fresh13, Split::Fresh16, Split::Fresh23, Split::Fresh24, Split::Fresh25];
+    let held_out = [
+        Split::Fresh12,
+        Split::Fresh13,
+        Split::Fresh16,
+        Split::Fresh23,
+        Split::Fresh24,
+        Split::Fresh25,
+        Split::Fresh26,
+    ];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
     }
@@ -558,6 +567,15 @@ fn the_ranking_keeps_what_it_reached() {
         // Never studied; its misses are not printed. The second set of phrasings (catalog/README.md)
         // was measured on it first: 0.514 / 0.671 (36 and 47).
         (scores.split(Split::Fresh25), 0.514, 0.671, "fresh25"),
+        // Session 24's fourth held-out split (60 questions, every entry first for one to three of
+        // them; 40 in German, French, Spanish, Italian, Dutch, Russian, Portuguese or Polish;
+        // each source a title and an address no earlier split and no alias uses; written by a
+        // helper who never read the ranking, the synonyms or the evaluation; 12 labels marked
+        // doubtful), first run after the session's two sets of other languages' phrasings:
+        // 0.367 / 0.533 (22 and 32 of 60), MRR 0.483; with the meanings as they were before both
+        // sets, 0.267 / 0.383 (16 and 23), MRR 0.376. English 12 first of 20 either way; the other
+        // languages 10 of 40 (4 without). Never studied; its misses are not printed.
+        (scores.split(Split::Fresh26), 0.366, 0.533, "fresh26"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
