@@ -106,6 +106,9 @@ pub(super) struct Lexicon {
     stems: HashMap<Box<str>, TermId>,
     /// Lowercased words already seen, with their stem's term: a known word is not stemmed again.
     surface: HashMap<Box<str>, TermId>,
+    /// Words of other languages, each with the term of the English word that means the same; read
+    /// so in questions and in concepts' phrases (`catalog/synonyms.toml`, `[words]`).
+    translations: HashMap<Box<str>, TermId>,
     flags: Vec<u16>,
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
@@ -126,7 +129,13 @@ fn stemmer() -> Stemmer {
 
 impl Lexicon {
     fn add_phrase(&mut self, stemmer: &Stemmer, text: &str, concept: usize, part: usize) {
-        let terms: Box<[TermId]> = words(text).iter().map(|(word, _)| self.intern_word(stemmer, word)).collect();
+        let terms: Box<[TermId]> = words(text)
+            .iter()
+            .map(|(word, _)| match self.translations.get(word.as_str()) {
+                Some(&term) => term,
+                None => self.intern_word(stemmer, word),
+            })
+            .collect();
         if let Some(&first) = terms.first() {
             self.phrases_by_first.entry(first).or_default().push(self.phrases.len());
             self.phrases.push(Phrase { terms, concept, part, pronoun: false });
@@ -228,7 +237,7 @@ impl Lexicon {
     }
 
     fn term_of(&self, stemmer: &Stemmer, word: &str) -> (TermId, f32) {
-        if let Some(&term) = self.surface.get(word) {
+        if let Some(&term) = self.translations.get(word).or_else(|| self.surface.get(word)) {
             return (term, 1.0);
         }
         if let Some(&term) = self.stems.get(stemmer.stem(word).as_ref()) {

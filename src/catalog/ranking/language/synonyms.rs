@@ -2,11 +2,12 @@
 //! words of denials and of who-acts cues, and the concepts (several phrasings of one cause), each
 //! phrase interned as the terms the entries and questions are read in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rust_stemmers::Stemmer;
 use serde::Deserialize;
 
+use super::words::words;
 use super::{ATTEMPT, BLAME, BREAK, CUE, Concept, DETERMINER, Lexicon, RECIPIENT, REPORTING, RULED_OUT, STOP, stemmer};
 use crate::catalog::model::Actor;
 
@@ -34,6 +35,10 @@ pub(in crate::catalog::ranking) struct Synonyms {
     attempts: Vec<String>,
     #[serde(default)]
     concept: Vec<ConceptSpec>,
+    /// Words of other languages read as the English word that means the same ("konto" is
+    /// "account"), so a question in German, French or Russian meets the entries' own words.
+    #[serde(default)]
+    words: BTreeMap<String, String>,
 }
 
 /// "Their end" is the side of whoever was named last before it.
@@ -79,6 +84,11 @@ struct ConceptSpec {
 impl Synonyms {
     pub(in crate::catalog::ranking) fn parse(text: &str) -> Result<Self, String> {
         let synonyms: Self = toml::from_str(text).map_err(|error| error.to_string())?;
+        for (word, english) in &synonyms.words {
+            if words(word).len() != 1 || words(english).len() != 1 {
+                return Err(format!("words: {word} = {english}: one word on each side"));
+            }
+        }
         for concept in &synonyms.concept {
             if concept.means.is_empty() == concept.all.is_empty() {
                 return Err(format!("concept {}: give either `means` or `all`", concept.name));
@@ -99,6 +109,13 @@ impl Lexicon {
     pub(in crate::catalog::ranking) fn new(synonyms: &Synonyms) -> Self {
         let mut lexicon = Self { unstemmed: synonyms.unstemmed.clone(), ..Self::default() };
         let stemmer = stemmer();
+        // First, so that a concept's phrase reads the word as a question does. Entries' own text
+        // keeps its words as written: an English entry quoting a German reply is not made to say
+        // "error" once more, which would move every English question's weights.
+        for (word, english) in &synonyms.words {
+            let term = lexicon.intern_word(&stemmer, &words(english)[0].0);
+            lexicon.translations.insert(words(word)[0].0.as_str().into(), term);
+        }
         let negation = &synonyms.negation;
         for (list, flag) in [
             (&synonyms.stopwords, STOP),

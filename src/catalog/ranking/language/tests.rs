@@ -24,6 +24,26 @@ fn the_shipped_synonyms_parse() {
 }
 
 #[test]
+fn another_languages_word_reads_as_the_english_word_in_questions_only() {
+    let mut lexicon = Lexicon::new(&Synonyms::parse(crate::catalog::files::SYNONYMS).unwrap());
+    // An entry quoting a German reply keeps its word: its statistics stay the English ones.
+    let entry: Vec<TermId> = lexicon.intern("Konto gesperrt").iter().map(|token| token.term).collect();
+    lexicon.finish(vec![1; lexicon.term_count()]);
+    let account = term(&lexicon, "account");
+    assert!(!entry.contains(&account), "{entry:?}");
+    assert!(said(&lexicon, "Konto geschlossen").contains(&account));
+    assert!(said(&lexicon, "счёт закрыт").contains(&account));
+    assert!(said(&lexicon, "Konto geschlossen").contains(&term(&lexicon, "#closed")));
+}
+
+#[test]
+fn a_translation_is_one_word_for_one_word() {
+    let two = "stopwords = []\n[negation]\ncues = []\nruled_out = []\ndeterminers = []\nblame = []\nclause_breaks = []\n[words]\n\"kontoauszug\" = \"bank statement\"\n";
+    let error = Synonyms::parse(two).unwrap_err();
+    assert!(error.contains("one word on each side"), "{error}");
+}
+
+#[test]
 fn different_words_for_one_cause_fire_one_concept() {
     let lexicon = lexicon();
     let changed = term(&lexicon, "#credential_changed");
