@@ -110,8 +110,9 @@ impl Lexicon {
         let mut lexicon = Self { unstemmed: synonyms.unstemmed.clone(), ..Self::default() };
         let stemmer = stemmer();
         // First, so that a concept's phrase reads the word as a question does. Entries' own text
-        // keeps its words as written: an English entry quoting a German reply is not made to say
-        // "error" once more, which would move every English question's weights.
+        // keeps its words as written: an English entry quoting a German reply ("Konto gesperrt")
+        // is not made to say "account" once more, which would move every English question's
+        // weights.
         for (word, english) in &synonyms.words {
             let term = lexicon.intern_word(&stemmer, &words(english)[0].0);
             lexicon.translations.insert(words(word)[0].0.as_str().into(), term);
