@@ -97,6 +97,9 @@ pub(in crate::catalog) enum Split {
     /// Written in session 24 by a fourth helper, to measure the other languages' words before they
     /// were kept; held out.
     Fresh26,
+    /// Written in session 24 by a fifth helper, to measure the last set of other languages'
+    /// phrasings and words before they were kept; held out.
+    Fresh27,
 }
 
 impl Split {
@@ -105,7 +108,7 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16, fresh23, fresh24, fresh25 and fresh26 are still held out.
+    /// fresh12, fresh13, fresh16 and fresh23 to fresh27 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -116,6 +119,7 @@ impl Split {
                 | Self::Fresh24
                 | Self::Fresh25
                 | Self::Fresh26
+                | Self::Fresh27
         )
     }
 }

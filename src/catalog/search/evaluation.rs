@@ -14,9 +14,8 @@
 //! until session 19 did, "fresh18" (session 19) until session 20 did, "fresh19" (session 20)
 //! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
 //! until session 23 did, and "fresh22" (session 23) until session 24 did; "fresh12" (session 12),
-//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh23",
-//! "fresh24", "fresh25" and "fresh26" (session 24) are the splits still never studied: only their
-//! totals are printed.
+//! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples) and "fresh23" to
+//! "fresh27" (session 24) are the splits still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -114,7 +113,7 @@ fn the_question_set_is_split_by_its_fixed_rule() {
 }
 
 /// Every split, in the order they were written.
-const SPLITS: [Split; 23] = [
+const SPLITS: [Split; 24] = [
     Split::Dev,
     Split::Holdout,
     Split::Fresh,
@@ -138,10 +137,11 @@ const SPLITS: [Split; 23] = [
     Split::Fresh24,
     Split::Fresh25,
     Split::Fresh26,
+    Split::Fresh27,
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh23, fresh24, fresh25, fresh26), or one that differs from a studied question only in case, would
+/// fresh13, fresh16, fresh23 to fresh27), or one that differs from a studied question only in case, would
 /// be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
@@ -153,6 +153,7 @@ fn search_learns_from_the_studied_splits_only() {
         Split::Fresh24,
         Split::Fresh25,
         Split::Fresh26,
+        Split::Fresh27,
     ];
     for split in SPLITS {
         assert_eq!(split.trains(), !held_out.contains(&split), "{split:?}");
@@ -580,6 +581,15 @@ fn the_ranking_keeps_what_it_reached() {
         // Then the other languages' words (`[words]` in catalog/synonyms.toml), measured on it
         // first: 0.400 / 0.567 (24 and 34).
         (scores.split(Split::Fresh26), 0.400, 0.566, "fresh26"),
+        // Session 24's fifth held-out split (60 questions, every entry first for one to three of
+        // them; 47 in fourteen languages other than English; each source a title and an address
+        // no earlier split and no alias uses; written by a helper who never read the ranking,
+        // the synonyms or the evaluation; 17 labels marked doubtful), first run after the
+        // session's words table: 0.400 / 0.650 (24 and 39 of 60), MRR 0.558; with the meanings
+        // as they were before the session's other languages, 0.333 / 0.450 (20 and 27), MRR
+        // 0.436. English 5 first of 13 either way; the other languages 19 of 47 (15 without) and
+        // 31 in the top 3 (19 without). Never studied; its misses are not printed.
+        (scores.split(Split::Fresh27), 0.400, 0.650, "fresh27"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
