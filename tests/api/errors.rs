@@ -243,13 +243,14 @@ async fn the_catalogue_exports_as_json_and_csv() {
 
 /// `feedwatch errors search …` and `GET /v1/errors?q=…` give the same entries in the same order:
 /// both ask `catalog::search::search` with its default limit. Checked on every third question of
-/// the search evaluation set (`catalog/eval/questions.toml`).
+/// the search evaluation set (`catalog/eval/questions.toml`). A question in a language search
+/// knows no word of (a Finnish one, say) finds nothing from either, and that must agree too.
 #[tokio::test]
 async fn the_cli_and_the_api_answer_questions_alike() {
     let app = TestApp::spawn().await;
     let questions: toml::Value = toml::from_str(include_str!("../../catalog/eval/questions.toml")).unwrap();
     let questions = questions["question"].as_array().unwrap();
-    let mut compared = 0;
+    let (mut compared, mut with_hits) = (0, 0);
     for question in questions.iter().step_by(3) {
         let text = question["q"].as_str().unwrap();
         let response = app.admin(Method::GET, "/v1/errors").query(&[("q", text)]).send().await.unwrap();
@@ -268,11 +269,11 @@ async fn the_cli_and_the_api_answer_questions_alike() {
             .lines()
             .filter_map(|line| line.split_whitespace().next()?.parse().ok())
             .collect();
-        assert!(!api.is_empty(), "{text}");
         assert_eq!(cli, api, "{text}");
         compared += 1;
+        with_hits += usize::from(!api.is_empty());
     }
-    assert!(compared >= 50, "{compared} questions compared");
+    assert!(with_hits >= 50 && with_hits * 10 >= compared * 9, "{with_hits} of {compared} questions found entries");
 }
 
 /// A question as long as agents paste (a customer's message with the error it quotes) is
