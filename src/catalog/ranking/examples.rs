@@ -100,6 +100,13 @@ pub(in crate::catalog) enum Split {
     /// Written in session 24 by a fifth helper, to measure the last set of other languages'
     /// phrasings and words before they were kept; held out.
     Fresh27,
+    /// Written in session 25 by a helper who never saw the ranking, in German, Dutch and the
+    /// Nordic languages and Russian, to measure that session's stems and compounds of other
+    /// languages before they were kept; held out.
+    Fresh28,
+    /// Written in session 25 by a second helper, alongside fresh28, in French, Spanish,
+    /// Portuguese, Italian, Romanian, Turkish and Hungarian; held out.
+    Fresh29,
 }
 
 impl Split {
@@ -108,7 +115,7 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16 and fresh23 to fresh27 are still held out.
+    /// fresh12, fresh13, fresh16 and fresh23 to fresh29 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -120,6 +127,8 @@ impl Split {
                 | Self::Fresh25
                 | Self::Fresh26
                 | Self::Fresh27
+                | Self::Fresh28
+                | Self::Fresh29
         )
     }
 }
