@@ -327,6 +327,13 @@ mod tests {
             ("я сменил пароль и синхронизация не работает", 103),
             ("transacties dubbel geïmporteerd", 610),
             ("la conexión expiró, hay que renovar el consentimiento", 702),
+            // The six languages session 25 added.
+            ("jeg har ændret min adgangskode, og nu opdateres banken ikke", 103),
+            ("nettbanken har driftsforstyrrelser, ingenting oppdateres", 102),
+            ("vaihdoin salasanan eikä tilitapahtumia enää tule", 103),
+            ("contul a fost închis de bancă și sincronizarea nu mai merge", 708),
+            ("bankanın izni süresi doldu, yenilemem gerekiyor mu", 702),
+            ("a tranzakciók duplán jelennek meg", 610),
         ]);
     }
 
