@@ -334,6 +334,9 @@ mod tests {
             ("contul a fost închis de bancă și sincronizarea nu mai merge", 708),
             ("bankanın izni süresi doldu, yenilemem gerekiyor mu", 702),
             ("a tranzakciók duplán jelennek meg", 610),
+            ("změnil jsem heslo a účet se neaktualizuje", 103),
+            ("výpadek u banky, nic se nestahuje", 102),
+            ("platnost souhlasu vypršela, musím ho obnovit?", 702),
         ]);
     }
 
