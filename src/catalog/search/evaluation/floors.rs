@@ -382,6 +382,13 @@ fn the_ranking_keeps_what_it_reached() {
         // 0.783 (30 and 36); after the first set 0.674 / 0.804; after the second 0.696 / 0.804
         // (32 and 37), MRR 0.760; the English questions 21 first throughout. Never studied.
         (scores.split(Split::Fresh31), 0.695, 0.804, "fresh31"),
+        // fresh32: 60 questions, twelve each in Dutch, Russian, Swedish, Norwegian and Danish,
+        // written after the second set by a helper who never read the ranking, the synonyms or
+        // the evaluation; 16 labels doubtful. With session 24's meanings 0.233 / 0.433 (14 and
+        // 26); with this session's two sets 0.383 / 0.567 (23 and 34), MRR 0.506 (Norwegian 1 →
+        // 5 first of 12, Danish 1 → 3, Dutch 3 → 5). A third set chosen on the older splits
+        // gained nothing here and was left out (catalog/README.md). Never studied.
+        (scores.split(Split::Fresh32), 0.383, 0.566, "fresh32"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
