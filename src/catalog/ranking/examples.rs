@@ -116,6 +116,12 @@ pub(in crate::catalog) enum Split {
     /// Written in session 25 by a fifth helper, in Dutch, Swedish, Norwegian, Danish and Russian,
     /// to measure that session's third set of other languages' phrasings; held out.
     Fresh32,
+    /// Written in session 25 by a sixth helper, in English from forums, help centres, provider
+    /// documentation and news (no GitHub), to measure that session's English meanings; held out.
+    Fresh33,
+    /// Written in session 25 by a seventh helper, alongside fresh33, in English from GitHub issues
+    /// and pull requests; held out.
+    Fresh34,
 }
 
 impl Split {
@@ -124,7 +130,7 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16 and fresh23 to fresh32 are still held out.
+    /// fresh12, fresh13, fresh16 and fresh23 to fresh34 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -141,6 +147,8 @@ impl Split {
                 | Self::Fresh30
                 | Self::Fresh31
                 | Self::Fresh32
+                | Self::Fresh33
+                | Self::Fresh34
         )
     }
 }
