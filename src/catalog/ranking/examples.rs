@@ -100,9 +100,9 @@ pub(in crate::catalog) enum Split {
     /// Written in session 24 by a fifth helper, to measure the last set of other languages'
     /// phrasings and words before they were kept; held out.
     Fresh27,
-    /// Written in session 25 by a helper who never saw the ranking, in German, Dutch and the
-    /// Nordic languages and Russian, to measure that session's stems and compounds of other
-    /// languages before they were kept; held out.
+    /// Written in session 25 by a helper who never saw the ranking, in German, Dutch, the Nordic
+    /// languages and Russian, to measure that session's work on other languages before any of it
+    /// was kept or left out; held out.
     Fresh28,
     /// Written in session 25 by a second helper, alongside fresh28, in French, Spanish,
     /// Portuguese, Italian, Romanian, Turkish and Hungarian; held out.

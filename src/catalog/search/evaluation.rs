@@ -15,7 +15,8 @@
 //! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
 //! until session 23 did, and "fresh22" (session 23) until session 24 did; "fresh12" (session 12),
 //! "fresh13" (session 13), "fresh16" (written after fresh14 joined the examples), "fresh23" to
-//! "fresh27" (session 24) and "fresh28" to "fresh34" (session 25) are the splits still never studied: only their totals are printed.
+//! "fresh27" (session 24) and "fresh28" to "fresh34" (session 25) are the splits still never
+//! studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -149,8 +150,8 @@ const SPLITS: [Split; 31] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh23 to fresh34), or one that differs from a studied question only in case, would
-/// be its own nearest example and stop measuring anything.
+/// fresh13, fresh16, fresh23 to fresh34), or one that differs from a studied question only in
+/// case, would be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
     let held_out = [
