@@ -3,7 +3,7 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 ENV SQLX_OFFLINE=true
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY Cargo.toml Cargo.lock rustfmt.toml build.rs ./
 COPY .cargo .cargo
 COPY .sqlx .sqlx
 COPY migrations migrations

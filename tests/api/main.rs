@@ -38,6 +38,7 @@ mod sandbox_listener;
 mod security;
 mod stall;
 mod trace_context;
+mod transaction_accounts;
 mod webhook_endpoints;
 mod webhook_signatures;
 mod webhooks;

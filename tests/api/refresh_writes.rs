@@ -2,7 +2,7 @@
 //! tuple, no index entry), because no index names a column every refresh rewrites, and the
 //! staleness sweep still finds every connection without a recent success; a repeat refresh that
 //! reports what is stored already writes no transaction or account row, and a correction is still
-//! written.
+//! written; an account's first rows, inserted without an upsert, are written and counted once.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use feedwatch::connection::AccountKind;
@@ -12,7 +12,7 @@ use feedwatch::feed::{ReportedTransaction, store};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, reported_transaction as reported};
 
 /// The columns a refresh's outcome rewrites (`connection::store::transitions`), which no index of
 /// `connection` may name (ARCHITECTURE.md, "Per-refresh columns").
@@ -124,20 +124,6 @@ async fn the_staleness_sweep_marks_old_successes_and_moves_past_recent_ones() {
     assert_eq!(rows, [(recent.connection_id, false, true), (old.connection_id, true, true)]);
 }
 
-fn reported(fitid: &str, day: i64, amount: &str) -> ReportedTransaction {
-    ReportedTransaction {
-        fitid: fitid.into(),
-        posted_at: DateTime::from_timestamp(1_760_000_000 + day * 86_400, 0).unwrap(),
-        amount: amount.parse().unwrap(),
-        currency: "USD".into(),
-        name: format!("payee {fitid}"),
-        memo: String::new(),
-        check_number: String::new(),
-        pending: false,
-        replaces_fitid: None,
-    }
-}
-
 /// Applies `batch` as a refresh does (under the connection's lock) and returns what it changed
 /// with the rows of `feed_transaction` it inserted or updated, as this transaction counted them.
 async fn apply(app: &TestApp, connection: Uuid, account: Uuid, batch: &[ReportedTransaction], from: i64) -> (u64, i64) {
@@ -246,4 +232,60 @@ async fn accounts_listed_as_they_are_stored_are_not_rewritten() {
         balances,
         [("bench-1".into(), Some("12.50".parse().unwrap())), ("bench-2".into(), Some("20.00".parse().unwrap()))]
     );
+}
+
+/// One statement for an account with history and one without any (its first refresh, whose rows
+/// are inserted without an upsert): each account's rows are counted and stored once, the known
+/// account is still compared row by row, and the sync cursor sees every new row after the old.
+#[tokio::test]
+async fn a_statement_for_a_new_account_and_a_known_one_writes_each_row_once() {
+    let app = TestApp::spawn().await;
+    let crate::support::FedAccount { connection, account: known, .. } = app.fed_account().await;
+    let listed = crate::support::reported_account("second", AccountKind::Savings, "Savings");
+    let new = feedwatch::connection::store::upsert_account(&app.pool, connection, &listed).await.unwrap();
+    let history = vec![reported("a", 1, "-10.00"), reported("b", 2, "-20.00")];
+    assert_eq!(apply(&app, connection, known, &history, 0).await, (2, 2));
+    let cursor: i64 = sqlx::query_scalar("select max(change_seq) from feed_transaction where connection_id = $1")
+        .bind(connection)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    let mut known_now = history.clone();
+    known_now[1].amount = "-21.00".parse().unwrap();
+    known_now.push(reported("c", 3, "7.00"));
+    let first = [reported("a", 1, "-1.00"), reported("x", 2, "-2.00"), reported("y", 3, "-3.00")];
+    let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
+    store::lock_connection(&mut *tx, connection).await.unwrap();
+    let window_start = DateTime::from_timestamp(1_760_000_000, 0).unwrap();
+    let changes = crate::support::apply_statement(
+        &mut tx,
+        connection,
+        &[(known, &known_now[..]), (new, &first[..])],
+        window_start,
+    )
+    .await;
+    tx.commit().await.unwrap();
+    assert_eq!((changes.added, changes.modified, changes.removed), (4, 1, 0), "c, a, x and y added; b modified");
+
+    let after: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "select account_id, fitid, amount::text from feed_transaction
+         where connection_id = $1 and change_seq > $2 order by change_seq",
+    )
+    .bind(connection)
+    .bind(cursor)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut seen: Vec<(Uuid, &str, &str)> = after.iter().map(|(a, f, m)| (*a, f.as_str(), m.as_str())).collect();
+    seen.sort();
+    let mut expected = vec![
+        (known, "b", "-21.0000"),
+        (known, "c", "7.0000"),
+        (new, "a", "-1.0000"),
+        (new, "x", "-2.0000"),
+        (new, "y", "-3.0000"),
+    ];
+    expected.sort();
+    assert_eq!(seen, expected, "every changed row once, after the cursor");
 }

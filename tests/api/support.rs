@@ -563,6 +563,22 @@ pub async fn apply_statement(
     changes.remove(0)
 }
 
+/// A transaction as a bank reports it, posted `day` days after 2025-10-09 (a fixed day, so
+/// windows in tests are fixed too), with the payee named after its FITID.
+pub fn reported_transaction(fitid: &str, day: i64, amount: &str) -> feedwatch::feed::ReportedTransaction {
+    feedwatch::feed::ReportedTransaction {
+        fitid: fitid.into(),
+        posted_at: chrono::DateTime::from_timestamp(1_760_000_000 + day * 86_400, 0).unwrap(),
+        amount: amount.parse().unwrap(),
+        currency: "USD".into(),
+        name: format!("payee {fitid}"),
+        memo: String::new(),
+        check_number: String::new(),
+        pending: false,
+        replaces_fitid: None,
+    }
+}
+
 /// An account as a bank lists it, with no balance or error: what tests that store accounts
 /// themselves need.
 pub fn reported_account<'a>(

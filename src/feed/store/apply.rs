@@ -24,7 +24,8 @@ pub struct Statement<'a> {
 
 /// Applies each connection's statement (a connection appears once; the caller holds each one's
 /// lock), in at most three statements for all of them, and returns what each changed, in order.
-/// Every reported transaction is upserted by (account, FITID), and the transactions of these
+/// Every reported transaction is upserted by (account, FITID) (an account with no stored row yet
+/// is inserted into without the upsert's costs), and the transactions of these
 /// accounts posted inside the window that the bank no longer reports are marked removed. A
 /// transaction whose fields did not change is not touched, so applying the same statement twice
 /// changes nothing; a connection whose last apply had the same digest over a window starting no
@@ -181,6 +182,24 @@ async fn upsert(
                    as r(connection_id, account_id, id, fitid, posted, amount, currency, name, memo, check_number,
                         pending, replaces)
            ),
+           -- An account with no row stored at all (its first refresh) cannot meet a conflict:
+           -- whoever writes a connection's rows holds its lock, as the caller does. Its rows are
+           -- inserted plainly, without the probe below and an upsert's speculative insertion,
+           -- which cost each row as much as the insert itself (issue #17, session 26). The probe
+           -- is `is not true` for the reason given below for `changed`.
+           empty as (
+               select a.account_id from (select distinct account_id from reported) a
+               where exists (select 1 from feed_transaction f where f.account_id = a.account_id) is not true
+           ),
+           added as (
+               insert into feed_transaction (id, account_id, connection_id, fitid, posted_at, amount, currency, name,
+                                             memo, check_number, pending, replaces_fitid, created_seq, change_seq)
+               select t.id, t.account_id, t.connection_id, t.fitid, t.posted, t.amount, t.currency, t.name, t.memo,
+                      t.check_number, t.pending, t.replaces, t.seq, t.seq
+               from (select r.*, nextval('feed_change_seq') as seq from reported r
+                     where r.account_id in (select account_id from empty)) t
+               returning connection_id, true as inserted, change_seq
+           ),
            -- Most of a repeat refresh is transactions stored already as they are: they are left
            -- out before the upsert, which would otherwise lock (and so write) each of their rows.
            -- `is not true` keeps the test a probe of the (account_id, fitid) key per reported row:
@@ -188,7 +207,8 @@ async fn upsert(
            -- all of it, and kept doing so as it grew (issue #17, session 9).
            changed as (
                select r.* from reported r
-               where exists (
+               where r.account_id not in (select account_id from empty)
+                 and exists (
                    select 1 from feed_transaction f
                    where f.account_id = r.account_id and f.fitid = r.fitid and not f.removed
                      and (f.posted_at, f.amount, f.currency, f.name, f.memo, f.check_number, f.pending,
@@ -237,7 +257,7 @@ async fn upsert(
            upserts as (
                select connection_id, count(*) filter (where inserted) as added,
                       count(*) filter (where not inserted) as modified, max(change_seq) as newest
-               from upserted group by connection_id
+               from (select * from upserted union all select * from added) written group by connection_id
            ),
            removals as (
                select connection_id, count(*) as removed, max(change_seq) as newest from removed group by connection_id
