@@ -86,42 +86,60 @@ pub(in crate::catalog) enum Split {
     /// Written in session 23 before that session's ranking and catalogue changes; studied since
     /// session 24.
     Fresh22,
-    /// Written in session 24 before that session's ranking and catalogue changes; held out.
+    /// Written in session 24 before that session's ranking and catalogue changes; studied since
+    /// session 26.
     Fresh23,
     /// Written in session 24 by a helper who never saw the ranking, while that session's first
-    /// meanings were being chosen (without reading it); held out.
+    /// meanings were being chosen (without reading it); studied since session 26.
     Fresh24,
     /// Written in session 24 by a third helper, to measure that session's second set of other
-    /// languages' phrasings before they were kept; held out.
+    /// languages' phrasings before they were kept; studied since session 26.
     Fresh25,
     /// Written in session 24 by a fourth helper, to measure the other languages' words before they
-    /// were kept; held out.
+    /// were kept; studied since session 26.
     Fresh26,
     /// Written in session 24 by a fifth helper, to measure the last set of other languages'
-    /// phrasings and words before they were kept; held out.
+    /// phrasings and words before they were kept; studied since session 26.
     Fresh27,
     /// Written in session 25 by a helper who never saw the ranking, in German, Dutch, the Nordic
     /// languages and Russian, to measure that session's work on other languages before any of it
-    /// was kept or left out; held out.
+    /// was kept or left out; studied since session 26.
     Fresh28,
     /// Written in session 25 by a second helper, alongside fresh28, in French, Spanish,
-    /// Portuguese, Italian, Romanian, Turkish and Hungarian; held out.
+    /// Portuguese, Italian, Romanian, Turkish and Hungarian; studied since session 26.
     Fresh29,
     /// Written in session 25 by a third helper, in Czech, German, Dutch, Polish, Russian and
-    /// Swedish, to measure that session's second set of other languages' phrasings; held out.
+    /// Swedish, to measure that session's second set of other languages' phrasings; studied since
+    /// session 26.
     Fresh30,
     /// Written in session 25 by a fourth helper, alongside fresh30, in English and French,
-    /// Norwegian, Italian, Portuguese, Spanish, Finnish and Danish; held out.
+    /// Norwegian, Italian, Portuguese, Spanish, Finnish and Danish; studied since session 26.
     Fresh31,
     /// Written in session 25 by a fifth helper, in Dutch, Swedish, Norwegian, Danish and Russian,
-    /// to measure that session's third set of other languages' phrasings; held out.
+    /// to measure that session's third set of other languages' phrasings; studied since session 26.
     Fresh32,
     /// Written in session 25 by a sixth helper, in English from forums, help centres, provider
-    /// documentation and news (no GitHub), to measure that session's English meanings; held out.
+    /// documentation and news (no GitHub), to measure that session's English meanings; studied
+    /// since session 26.
     Fresh33,
     /// Written in session 25 by a seventh helper, alongside fresh33, in English from GitHub issues
-    /// and pull requests; held out.
+    /// and pull requests; studied since session 26.
     Fresh34,
+    /// Written in session 26 by a helper who never saw the ranking, in Russian, Dutch, Swedish,
+    /// Polish and Czech, before that session's ranking change was chosen; held out.
+    Fresh35,
+    /// Written in session 26 by a second helper, alongside fresh35, in German, French, Portuguese,
+    /// Norwegian, Finnish, Spanish, Italian and Danish; held out.
+    Fresh36,
+    /// Written in session 26 by a third helper, alongside fresh35, mostly in English with Turkish,
+    /// Romanian and Hungarian; held out.
+    Fresh37,
+    /// Written in session 26 by a fourth helper in English, after fresh23 to fresh34 joined the
+    /// examples, to measure the examples' weight; held out.
+    Fresh38,
+    /// Written in session 26 by a fifth helper, alongside fresh38, in nine other languages; held
+    /// out.
+    Fresh39,
 }
 
 impl Split {
@@ -129,26 +147,20 @@ impl Split {
     /// question among the examples would be part of its own entry's centroid and stop measuring
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
-    /// session 21, fresh20 since session 22, fresh21 since session 23 and fresh22 since session 24;
-    /// fresh12, fresh13, fresh16 and fresh23 to fresh34 are still held out.
+    /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
+    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh39 are
+    /// still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
             Self::Fresh12
                 | Self::Fresh13
                 | Self::Fresh16
-                | Self::Fresh23
-                | Self::Fresh24
-                | Self::Fresh25
-                | Self::Fresh26
-                | Self::Fresh27
-                | Self::Fresh28
-                | Self::Fresh29
-                | Self::Fresh30
-                | Self::Fresh31
-                | Self::Fresh32
-                | Self::Fresh33
-                | Self::Fresh34
+                | Self::Fresh35
+                | Self::Fresh36
+                | Self::Fresh37
+                | Self::Fresh38
+                | Self::Fresh39
         )
     }
 }
