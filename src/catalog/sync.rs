@@ -87,13 +87,22 @@ impl CatalogHandle {
     }
 }
 
-/// Builds the in-memory index from the stored catalogue.
+/// Builds the in-memory index from the stored catalogue. The build is CPU work (the search
+/// index reads every entry and labelled example: tens of milliseconds, most of a second in a
+/// debug build), so it runs on the blocking pool: on the runtime it held up every request of
+/// the replica, and readiness probes timed out while a reload ran.
 pub async fn load_index(pool: &PgPool) -> Result<CatalogIndex, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let entries = store::current_entries(&mut *conn).await?;
     let aliases = store::aliases(&mut *conn).await?;
     let namespaces = store::namespaces(&mut *conn).await?;
-    Ok(CatalogIndex::build(entries, aliases, namespaces))
+    drop(conn);
+    match tokio::task::spawn_blocking(move || CatalogIndex::build(entries, aliases, namespaces)).await {
+        Ok(index) => Ok(index),
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // The runtime is shutting down: no index is needed any more.
+        Err(error) => Err(sqlx::Error::Io(std::io::Error::other(error))),
+    }
 }
 
 /// Stores an admin edit as a new revision; `expected_revision` guards against lost updates.

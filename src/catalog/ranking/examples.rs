@@ -211,8 +211,11 @@ impl Examples {
     /// entry is left out. An example labelled with two entries counts half for each.
     pub(super) fn build(lexicon: &Lexicon, questions: &[Question], codes: &[Code]) -> Self {
         let examples: Vec<&Question> = questions.iter().filter(|question| question.set.trains()).collect();
-        let features: Vec<HashMap<Feature, f64>> =
-            examples.iter().map(|example| features(&lexicon.read(&lexicon.look_up(&example.q)))).collect();
+        let features: Vec<HashMap<Feature, f64>> = lexicon
+            .look_up_all(examples.iter().map(|example| example.q.as_str()))
+            .iter()
+            .map(|tokens| features(&lexicon.read(tokens)))
+            .collect();
         let mut document_frequency: HashMap<Feature, u32> = HashMap::new();
         for feature in features.iter().flat_map(HashMap::keys) {
             *document_frequency.entry(*feature).or_default() += 1;

@@ -123,6 +123,17 @@ pub(super) struct Lexicon {
     document_frequency: Vec<u32>,
 }
 
+/// A text's words as tokens, each word's term and weight from `term_of`.
+fn tokens(text: &str, mut term_of: impl FnMut(&str) -> (TermId, f32)) -> Vec<Token> {
+    words(text)
+        .into_iter()
+        .map(|(word, clause)| {
+            let (term, weight) = term_of(&word);
+            Token { term, clause, weight }
+        })
+        .collect()
+}
+
 fn stemmer() -> Stemmer {
     Stemmer::create(Algorithm::English)
 }
@@ -169,10 +180,7 @@ impl Lexicon {
     /// The tokens of an entry's text, every word becoming a term.
     pub(super) fn intern(&mut self, text: &str) -> Vec<Token> {
         let stemmer = stemmer();
-        words(text)
-            .into_iter()
-            .map(|(word, clause)| Token { term: self.intern_word(&stemmer, &word), clause, weight: 1.0 })
-            .collect()
+        tokens(text, |word| (self.intern_word(&stemmer, word), 1.0))
     }
 
     /// The party a who-acts concept points at, in a question that does or does not name a cause.
@@ -227,13 +235,20 @@ impl Lexicon {
     /// less), unknown ones kept as placeholders so that denials still see them.
     pub(super) fn look_up(&self, text: &str) -> Vec<Token> {
         let stemmer = stemmer();
-        words(text)
-            .into_iter()
-            .map(|(word, clause)| {
-                let (term, weight) = self.term_of(&stemmer, &word);
-                Token { term, clause, weight }
-            })
-            .collect()
+        tokens(text, |word| self.term_of(&stemmer, word))
+    }
+
+    /// [`Lexicon::look_up`] for many texts at once, each distinct word looked up once: the
+    /// labelled examples repeat their words, and a word no entry knows goes through the
+    /// misspelling search, which was a third of building the index (session 26).
+    pub(super) fn look_up_all<'a>(&self, texts: impl IntoIterator<Item = &'a str>) -> Vec<Vec<Token>> {
+        let stemmer = stemmer();
+        let mut seen: HashMap<String, (TermId, f32)> = HashMap::new();
+        let mut term_of = |word: &str| match seen.get(word) {
+            Some(&found) => found,
+            None => *seen.entry(word.to_owned()).or_insert_with(|| self.term_of(&stemmer, word)),
+        };
+        texts.into_iter().map(|text| tokens(text, &mut term_of)).collect()
     }
 
     fn term_of(&self, stemmer: &Stemmer, word: &str) -> (TermId, f32) {
