@@ -54,11 +54,41 @@ pub(super) struct Token {
     /// Words separated by punctuation are in different clauses; a denial stops at the clause.
     clause: u32,
     weight: f32,
+    /// For a word the lexicon does not know as typed (unknown, or read as a misspelling), its
+    /// [`Prefix`]: what the labelled examples can still learn from it.
+    unread: Option<Prefix>,
 }
 
 impl Token {
     pub(super) fn is_unknown(&self) -> bool {
         self.term == UNKNOWN
+    }
+}
+
+/// The first [`PREFIX_CHARS`] letters of a word no entry or concept knows. Most of the languages
+/// the questions come in inflect their words ("hasło", "hasła", "hasłem"), and cutting a word to
+/// its first letters is the stemmer that needs no language: the labelled examples learn which
+/// entries such prefixes point to, where no translation was written for them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) struct Prefix(u64);
+
+/// How many letters of an unread word make its [`Prefix`].
+const PREFIX_CHARS: usize = 5;
+
+/// Words shorter than this ("na", "de", "og") are mostly the other languages' small words.
+const PREFIX_SHORTEST: usize = 3;
+
+impl Prefix {
+    fn of(word: &str) -> Option<Self> {
+        use std::hash::{Hash, Hasher};
+        if word.chars().count() < PREFIX_SHORTEST || word.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let prefix: String = word.chars().take(PREFIX_CHARS).collect();
+        // SipHash with fixed keys: the same prefix is the same number in every process.
+        let mut hasher = std::hash::DefaultHasher::new();
+        prefix.hash(&mut hasher);
+        Some(Self(hasher.finish()))
     }
 }
 
@@ -71,6 +101,9 @@ pub(super) struct Reading {
     /// Whether a concept that names a cause fired: every concept of several parts ("password"
     /// near "reset") and those marked `cause` ("locked", "confirm my identity").
     pub(super) names_a_cause: bool,
+    /// The prefixes of the words not read as themselves, for the labelled examples only: no
+    /// entry's text holds them.
+    pub(super) unread: Vec<Prefix>,
 }
 
 #[derive(Debug)]
@@ -129,7 +162,8 @@ fn tokens(text: &str, mut term_of: impl FnMut(&str) -> (TermId, f32)) -> Vec<Tok
         .into_iter()
         .map(|(word, clause)| {
             let (term, weight) = term_of(&word);
-            Token { term, clause, weight }
+            let unread = if weight < 1.0 { Prefix::of(&word) } else { None };
+            Token { term, clause, weight, unread }
         })
         .collect()
 }
@@ -308,6 +342,9 @@ impl Lexicon {
                 let weight = weight * tried(position, position + 1);
                 reading.terms.push((token.term, weight));
                 reading.words.push(token.term);
+            }
+            if let Some(prefix) = token.unread.filter(|_| !denied[position]) {
+                reading.unread.push(prefix);
             }
         }
         let live: Vec<Match> = matches

@@ -124,7 +124,9 @@ fn the_ranking_keeps_what_it_reached() {
         // 56 -> 41 and 55 of 62, lowered to that (bench/README, catalog/README).
         // Session 26: the examples' weight 0.75 -> 1.5, chosen on the studied splits (the ranking
         // change of catalog/README's session 26): 41 and 55 -> 40 and 58, lowered to that.
-        (scores.split(Split::Fresh12), 0.645, 0.887, "fresh12"),
+        // Session 27: the prefixes of unread words among the examples' features (catalog/README's
+        // session 27): 40 and 58 -> 41 and 57.
+        (scores.split(Split::Fresh12), 0.661, 0.919, "fresh12"),
         // Session 13's held-out split (60 questions from threads, help pages, provider docs and
         // issues, each source a title and address), written by a helper who read the entries but
         // never the ranking or the synonyms, first run against session 12's ranking with the
@@ -151,7 +153,8 @@ fn the_ranking_keeps_what_it_reached() {
         // (0.650 / 0.883, 39 and 53).
         // Session 24: fresh22's questions joining the examples cost a first and a top-3 place
         // (0.633 / 0.867, 38 and 52).
-        (scores.split(Split::Fresh13), 0.633, 0.866, "fresh13"),
+        // Session 27: the prefixes of unread words: 38 and 53 -> 40 and 53.
+        (scores.split(Split::Fresh13), 0.666, 0.883, "fresh13"),
         // Session 14's held-out split (66 questions: 60 from help pages, provider docs, community
         // threads and issues, written by a helper who read the entries but never the ranking or
         // the synonyms, and 6 that helper found no entry for, labelled 610 or 611 once those were
@@ -211,7 +214,8 @@ fn the_ranking_keeps_what_it_reached() {
         // 46 and 60).
         // Session 26: fresh23 to fresh34 joined the examples (not a ranking change): 46 and
         // 60 -> 46 and 59 of 70, lowered to that (bench/README, catalog/README).
-        (scores.split(Split::Fresh16), 0.657, 0.842, "fresh16"),
+        // Session 27: the prefixes of unread words: 46 and 60 -> 47 and 61.
+        (scores.split(Split::Fresh16), 0.671, 0.871, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -460,37 +464,44 @@ fn the_ranking_keeps_what_it_reached() {
         // Swedish, Polish and Czech, 17 labels doubtful. First run: 0.435 / 0.478 (20 and 22), MRR
         // 0.510. Then fresh23 to fresh34 joined the examples: 0.435 / 0.565 (20 and 26), MRR 0.545.
         // Never studied. Then the examples' weight 0.75 -> 1.5: 19 and 28, MRR 0.549.
-        (scores.split(Split::Fresh35), 0.413, 0.608, "fresh35"),
+        // Session 27: the prefixes of unread words: 19 and 28 -> 23 and 33, MRR 0.628.
+        (scores.split(Split::Fresh35), 0.500, 0.717, "fresh35"),
         // Session 26's held-out split, written by a helper who read only the entries and aliases,
         // each source a title and an address no earlier split uses: 48 questions in German, French,
         // Portuguese, Norwegian, Finnish, Spanish, Italian and Danish, 11 labels doubtful. First
         // run: 0.542 / 0.625 (26 and 30), MRR 0.622. Then fresh23 to fresh34 joined the examples:
         // 0.542 / 0.708 (26 and 34), MRR 0.654. Never studied. Then the examples' weight 0.75 ->
         // 1.5: 27 and 36, MRR 0.672.
-        (scores.split(Split::Fresh36), 0.562, 0.750, "fresh36"),
+        // Session 27: the prefixes of unread words: 27 and 36 -> 31 and 35, MRR 0.726; the one
+        // top-3 place lost breaks catalog/README's rule, and is said there.
+        (scores.split(Split::Fresh36), 0.645, 0.729, "fresh36"),
         // Session 26's held-out split, written by a helper who read only the entries and aliases,
         // each source a title and an address no earlier split uses: 45 questions, 30 in English and
         // five each in Turkish, Romanian and Hungarian, 14 labels doubtful. First run: 0.533 /
         // 0.800 (24 and 36), MRR 0.669. Then fresh23 to fresh34 joined the examples: 0.556 / 0.800
         // (25 and 36), MRR 0.686. Never studied. Then the examples' weight 0.75 -> 1.5: 26 and 36,
         // MRR 0.701.
-        (scores.split(Split::Fresh37), 0.577, 0.800, "fresh37"),
+        // Session 27: the prefixes of unread words: 26 and 36 -> 26 and 37, MRR 0.708.
+        (scores.split(Split::Fresh37), 0.577, 0.822, "fresh37"),
         // fresh38 (25 questions in English) and fresh39 (23 in nine other languages), written
         // after the examples' weight was chosen on the studied splits, to measure it: with 0.75
         // 17 and 23 (fresh38), 11 and 15 (fresh39), MRR 0.797 and 0.578; with 1.5 18 and 24, 12
         // and 15, MRR 0.841 and 0.609. Never studied.
-        (scores.split(Split::Fresh38), 0.720, 0.960, "fresh38"),
-        (scores.split(Split::Fresh39), 0.521, 0.652, "fresh39"),
+        // Session 27: the prefixes of unread words: 18 and 24 -> 19 and 24 (fresh38), 12 and 15
+        // -> 14 and 18 (fresh39), MRR 0.857 and 0.696.
+        (scores.split(Split::Fresh38), 0.760, 0.960, "fresh38"),
+        (scores.split(Split::Fresh39), 0.608, 0.782, "fresh39"),
         // Session 27's held-out splits, written by helpers who read only the entries and aliases,
         // each source a title and an address no earlier split uses, before that session's ranking
         // change: fresh40, 37 questions in English, mostly GitHub issues of open-source finance
         // apps, 6 labels doubtful; fresh41, 13 in seven other languages, 4 doubtful (the helper
         // found nearly every page it looked at used); fresh42, 19 in seven other languages, mostly
         // GitHub issues, 10 doubtful. First run: 20 and 31, 10 and 10, 7 and 10 (MRR 0.703,
-        // 0.800, 0.481). Never studied.
-        (scores.split(Split::Fresh40), 0.540, 0.837, "fresh40"),
+        // 0.800, 0.481). With the prefixes of unread words: 21 and 31, 10 and 10, 8 and 10 (MRR
+        // 0.712, 0.805, 0.548). Never studied.
+        (scores.split(Split::Fresh40), 0.567, 0.837, "fresh40"),
         (scores.split(Split::Fresh41), 0.769, 0.769, "fresh41"),
-        (scores.split(Split::Fresh42), 0.368, 0.526, "fresh42"),
+        (scores.split(Split::Fresh42), 0.421, 0.526, "fresh42"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
