@@ -42,16 +42,17 @@ async fn shared(app: &TestApp, key: &str, connection: Uuid) -> Value {
     get(app, key, &format!("/v1/connections/{connection}")).await["duplicate_account_names"].clone()
 }
 
-/// The counts differ from the group-by they stand for: rows of (tenant, name, count) in one and
-/// not the other, both ways.
-async fn drift(pool: &sqlx::PgPool) -> Vec<(Uuid, String, i64)> {
+/// The counts differ from the group-by they stand for: rows of (tenant, name, connection,
+/// count) in one and not the other, both ways. Per connection (migration 0027), so a count kept
+/// under another connection, or a row left at zero, is drift even where the tenant's sum is right.
+async fn drift(pool: &sqlx::PgPool) -> Vec<(Uuid, String, Uuid, i64)> {
     sqlx::query_as(
         r#"with truth as (
-               select c.tenant_id, lower(a.display_name) as name_key, count(*) as accounts
+               select c.tenant_id, lower(a.display_name) as name_key, c.id as connection_id, count(*) as accounts
                from account a join connection c on c.id = a.connection_id
                where a.state <> 'hidden' and c.state <> 'disconnected'
-               group by 1, 2),
-           kept as (select tenant_id, name_key, accounts::bigint from account_name_use)
+               group by 1, 2, 3),
+           kept as (select tenant_id, name_key, connection_id, accounts::bigint from account_name_use)
            (select * from truth except all select * from kept)
            union all
            (select * from kept except all select * from truth)"#,
@@ -215,7 +216,7 @@ async fn kept_counts_equal_the_group_by_after_any_sequence_of_changes() {
 }
 
 /// Runs the steps on four fresh connections (two per tenant); returns the drift.
-async fn apply(app: &TestApp, bank: Uuid, steps: &[Step]) -> Vec<(Uuid, String, i64)> {
+async fn apply(app: &TestApp, bank: Uuid, steps: &[Step]) -> Vec<(Uuid, String, Uuid, i64)> {
     let tenants = [Uuid::new_v4(), Uuid::new_v4()];
     let connections: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
     for (index, connection) in connections.iter().enumerate() {

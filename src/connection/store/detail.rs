@@ -48,9 +48,11 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                 -- One sorted pass over the accounts, as one array of records: sqlx decodes it in
                 -- one walk, where 14 arrays (one per column) cost it 14 (bench/README.md, #17
                 -- session 11). Each record ends with its name's key when the tenant's counts
-                -- (`account_name_use`, kept on write by migration 0022) say another visible
-                -- account shares it: one probe per account of this connection, whatever the size
-                -- of the tenant, and no second pass to group them (bench/README.md, session 14).
+                -- (`account_name_use`, kept on write by migration 0022, one row per connection
+                -- since 0027) count the name more than once: two rows, or one counting two (a
+                -- row counts one at least). One probe per account of this connection that reads
+                -- at most two rows, whatever the size of the tenant, and no second pass to group
+                -- them (bench/README.md, sessions 14 and 27).
                 -- Unordered: a connection has a handful of accounts, and sorting them here costs
                 -- PostgreSQL a sort node on every read (2.5-3 µs of a 48 µs statement, session
                 -- 23); `detail` orders them.
@@ -58,9 +60,12 @@ pub async fn detail(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Co
                     select coalesce(array_agg(row(a.id, a.bank_account_id, a.kind, a.masked_number, a.bank_name,
                                                   a.display_name, a.state, a.currency, a.balance, a.available,
                                                   a.balance_as_of, a.error_code, a.created_at, a.updated_at,
-                                                  (select u.name_key from account_name_use u
-                                                   where u.tenant_id = c.tenant_id
-                                                     and u.name_key = lower(a.display_name) and u.accounts > 1))),
+                                                  (select min(u.name_key) from (
+                                                       select u.name_key, u.accounts from account_name_use u
+                                                       where u.tenant_id = c.tenant_id
+                                                         and u.name_key = lower(a.display_name)
+                                                       limit 2) u
+                                                   having sum(u.accounts) > 1))),
                                     '{}') as rows
                     from account a where a.connection_id = c.id
                 ) acc
