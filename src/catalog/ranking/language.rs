@@ -85,7 +85,7 @@ impl Prefix {
             return None;
         }
         let prefix: String = word.chars().take(PREFIX_CHARS).collect();
-        // SipHash with fixed keys: the same prefix is the same number in every process.
+        // Fixed keys: the index and every question it reads hash a prefix alike.
         let mut hasher = std::hash::DefaultHasher::new();
         prefix.hash(&mut hasher);
         Some(Self(hasher.finish()))
