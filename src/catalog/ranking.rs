@@ -237,9 +237,10 @@ impl SearchIndex {
         self.positive(self.word_scores(query).1)
     }
 
-    /// A question's reading by name (terms with weights, adjacent word pairs, every word's stem):
+    /// A question's reading by name (terms with weights, adjacent word pairs, every word's stem, the
+    /// unread words' prefixes):
     /// for the ranking experiments outside the crate.
-    pub(super) fn reading_by_name(&self, query: &str) -> (Vec<(String, f32)>, Vec<String>, Vec<String>) {
+    pub(super) fn reading_by_name(&self, query: &str) -> (Vec<(String, f32)>, Vec<String>, Vec<String>, Vec<String>) {
         let reading = self.lexicon.read(&self.lexicon.look_up(query));
         let terms = reading.terms.iter().map(|(term, weight)| (self.lexicon.name(*term), *weight)).collect();
         let pairs = reading
@@ -247,7 +248,8 @@ impl SearchIndex {
             .windows(2)
             .map(|pair| format!("{}+{}", self.lexicon.name(pair[0]), self.lexicon.name(pair[1])))
             .collect();
-        (terms, pairs, self.lexicon.raw_stems(query))
+        let unread = reading.unread.iter().map(|prefix| format!("{prefix:?}")).collect();
+        (terms, pairs, self.lexicon.raw_stems(query), unread)
     }
 
     /// Which terms gave each entry its score: for looking into a ranking by hand.
