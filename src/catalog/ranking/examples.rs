@@ -163,6 +163,10 @@ pub(in crate::catalog) enum Split {
     /// Written in session 28 by a third helper, alongside fresh43, in English from help centres,
     /// community pages and provider documentation; held out.
     Fresh45,
+    /// Written in session 28 by a fourth helper, in Japanese, Chinese and Korean, after fresh44
+    /// showed search read none of these scripts and while that was being built (the helper read
+    /// only the entries and aliases; the vocabulary was written without reading it); held out.
+    Fresh46,
 }
 
 impl Split {
@@ -171,7 +175,7 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
-    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh45 are
+    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh46 are
     /// still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
@@ -190,6 +194,7 @@ impl Split {
                 | Self::Fresh43
                 | Self::Fresh44
                 | Self::Fresh45
+                | Self::Fresh46
         )
     }
 }

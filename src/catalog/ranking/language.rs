@@ -12,9 +12,11 @@ use super::super::model::Actor;
 mod roles;
 mod spelling;
 mod synonyms;
+mod unspaced;
 mod words;
 use spelling::Spelling;
 pub(super) use synonyms::Synonyms;
+use unspaced::UnspacedWords;
 use words::words;
 
 pub(super) type TermId = u32;
@@ -142,6 +144,9 @@ pub(super) struct Lexicon {
     /// Words of other languages, each with the term of the English word that means the same; read
     /// so in questions and in concepts' phrases (`catalog/synonyms.toml`, `[words]`).
     translations: HashMap<Box<str>, TermId>,
+    /// The words of the concepts and translations written in Chinese, Japanese or Korean, where
+    /// a text's words are found by these rather than by its spaces.
+    unspaced: UnspacedWords,
     flags: Vec<u16>,
     phrases: Vec<Phrase>,
     phrases_by_first: HashMap<TermId, Vec<usize>>,
@@ -157,8 +162,8 @@ pub(super) struct Lexicon {
 }
 
 /// A text's words as tokens, each word's term and weight from `term_of`.
-fn tokens(text: &str, mut term_of: impl FnMut(&str) -> (TermId, f32)) -> Vec<Token> {
-    words(text)
+fn tokens(words: Vec<(String, u32)>, mut term_of: impl FnMut(&str) -> (TermId, f32)) -> Vec<Token> {
+    words
         .into_iter()
         .map(|(word, clause)| {
             let (term, weight) = term_of(&word);
@@ -214,7 +219,16 @@ impl Lexicon {
     /// The tokens of an entry's text, every word becoming a term.
     pub(super) fn intern(&mut self, text: &str) -> Vec<Token> {
         let stemmer = stemmer();
-        tokens(text, |word| (self.intern_word(&stemmer, word), 1.0))
+        tokens(self.words(text), |word| (self.intern_word(&stemmer, word), 1.0))
+    }
+
+    /// A text's lowercased words with their clauses, runs of unspaced scripts cut at the words
+    /// the lexicon knows.
+    fn words(&self, text: &str) -> Vec<(String, u32)> {
+        words(text)
+            .into_iter()
+            .flat_map(|(word, clause)| self.unspaced.split(&word).into_iter().map(move |piece| (piece, clause)))
+            .collect()
     }
 
     /// The party a who-acts concept points at, in a question that does or does not name a cause.
@@ -269,7 +283,7 @@ impl Lexicon {
     /// less), unknown ones kept as placeholders so that denials still see them.
     pub(super) fn look_up(&self, text: &str) -> Vec<Token> {
         let stemmer = stemmer();
-        tokens(text, |word| self.term_of(&stemmer, word))
+        tokens(self.words(text), |word| self.term_of(&stemmer, word))
     }
 
     /// [`Lexicon::look_up`] for many texts at once, each distinct word looked up once: the
@@ -282,7 +296,7 @@ impl Lexicon {
             Some(&found) => found,
             None => *seen.entry(word.to_owned()).or_insert_with(|| self.term_of(&stemmer, word)),
         };
-        texts.into_iter().map(|text| tokens(text, &mut term_of)).collect()
+        texts.into_iter().map(|text| tokens(self.words(text), &mut term_of)).collect()
     }
 
     fn term_of(&self, stemmer: &Stemmer, word: &str) -> (TermId, f32) {

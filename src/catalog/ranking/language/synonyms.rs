@@ -113,6 +113,13 @@ impl Lexicon {
         // keeps its words as written: an English entry quoting a German reply ("Konto gesperrt")
         // is not made to say "account" once more, which would move every English question's
         // weights.
+        let phrases =
+            synonyms.concept.iter().flat_map(|concept| concept.means.iter().chain(concept.all.iter().flatten()));
+        for text in synonyms.words.keys().chain(phrases) {
+            for (word, _) in words(text) {
+                lexicon.unspaced.learn(&word);
+            }
+        }
         for (word, english) in &synonyms.words {
             let term = lexicon.intern_word(&stemmer, &words(english)[0].0);
             lexicon.translations.insert(words(word)[0].0.as_str().into(), term);

@@ -189,3 +189,19 @@ fn what_was_tried_counts_less_than_what_went_wrong() {
     assert_eq!(weight_of("#credential_changed"), COMPOUND * ATTEMPTED, "{:?}", reading.terms);
     assert_eq!(weight_of("#outage"), 1.0);
 }
+
+#[test]
+fn chinese_japanese_and_korean_are_read_at_their_known_words() {
+    let lexicon = lexicon();
+    let changed = term(&lexicon, "#credential_changed");
+    for text in ["銀行のパスワードを変更しました", "我修改了网银密码", "비밀번호를 변경했어요"]
+    {
+        assert!(said(&lexicon, text).contains(&changed), "{text}");
+    }
+    let account = term(&lexicon, "account");
+    assert!(said(&lexicon, "口座が解約されました").contains(&term(&lexicon, "#closed")));
+    assert!(said(&lexicon, "口座が解約されました").contains(&account));
+    // A clause ends at a full-width full stop, as at a Latin one.
+    let clauses: Vec<u32> = lexicon.look_up("パスワード。変更").iter().map(|token| token.clause).collect();
+    assert_eq!(clauses, [0, 1]);
+}

@@ -14,7 +14,10 @@ pub(super) fn words(text: &str) -> Vec<(String, u32)> {
     let mut rest = text;
     while !rest.is_empty() {
         let start = rest.find(char::is_alphanumeric).unwrap_or(rest.len());
-        if rest[..start].contains([',', '.', ';', ':', '!', '?', '(', ')', '\n']) {
+        // With the full-width marks Chinese and Japanese end their clauses with.
+        if rest[..start].contains([
+            ',', '.', ';', ':', '!', '?', '(', ')', '\n', '、', '。', '，', '；', '：', '！', '？', '（', '）',
+        ]) {
             clause += 1;
         }
         rest = &rest[start..];
