@@ -167,6 +167,10 @@ pub(in crate::catalog) enum Split {
     /// showed search read none of these scripts and while that was being built (the helper read
     /// only the entries and aliases; the vocabulary was written without reading it); held out.
     Fresh46,
+    /// Written in session 28 by a fifth helper, in eleven languages of South-East Asia, the
+    /// Baltic and the Middle East, while their words were being written (neither saw the other);
+    /// held out.
+    Fresh47,
 }
 
 impl Split {
@@ -175,7 +179,7 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
-    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh46 are
+    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh47 are
     /// still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
@@ -195,6 +199,7 @@ impl Split {
                 | Self::Fresh44
                 | Self::Fresh45
                 | Self::Fresh46
+                | Self::Fresh47
         )
     }
 }

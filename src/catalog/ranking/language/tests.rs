@@ -205,3 +205,14 @@ fn chinese_japanese_and_korean_are_read_at_their_known_words() {
     let clauses: Vec<u32> = lexicon.look_up("パスワード。変更").iter().map(|token| token.clause).collect();
     assert_eq!(clauses, [0, 1]);
 }
+
+#[test]
+fn thai_and_arabic_say_a_password_was_changed_in_their_own_words() {
+    let lexicon = lexicon();
+    let changed = term(&lexicon, "#credential_changed");
+    // Thai writes no space between words; Arabic does.
+    for text in ["ฉันเปลี่ยนรหัสผ่านแล้ว", "غيرت كلمة المرور", "şifremi değiştirdim", "nomainīju paroli"]
+    {
+        assert!(said(&lexicon, text).contains(&changed), "{text}");
+    }
+}

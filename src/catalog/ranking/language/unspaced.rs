@@ -1,5 +1,5 @@
-//! Words of scripts that do not put a space after every word. Chinese and Japanese write a whole
-//! clause as one run of characters ("パスワードを変更しました"), and Korean joins a word and its
+//! Words of scripts that do not put a space after every word. Chinese, Japanese and Thai write a
+//! whole clause as one run of characters ("パスワードを変更しました"), and Korean joins a word and its
 //! particles ("비밀번호를"), so splitting at spaces leaves one "word" per clause that nothing can
 //! match. Such a run is cut at the words search knows (the concepts' phrases and the translated
 //! words of `catalog/synonyms.toml`), the longest known word first at each place: dictionary
@@ -15,13 +15,14 @@ pub(super) struct UnspacedWords {
     longest: usize,
 }
 
-/// Han (Chinese characters, Japanese kanji), hiragana, katakana (with the prolonged sound mark and
-/// the half-width forms) and Hangul syllables and letters.
+/// Thai, Han (Chinese characters, Japanese kanji), hiragana, katakana (with the prolonged sound
+/// mark and the half-width forms) and Hangul syllables and letters.
 fn unspaced(c: char) -> bool {
     matches!(
         c,
         '\u{3040}'..='\u{30ff}'
             | '\u{3130}'..='\u{318f}'
+            | '\u{0e00}'..='\u{0e7f}'
             | '\u{3400}'..='\u{4dbf}'
             | '\u{4e00}'..='\u{9fff}'
             | '\u{f900}'..='\u{faff}'

@@ -1,6 +1,10 @@
 //! How a text becomes words: split at anything not a letter or digit, clauses counted, error class
 //! names read as their words, denials spelt one way, British spellings made American.
 
+use std::borrow::Cow;
+
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+
 const APOSTROPHE_LESS: &[&str] = &[
     "cant", "dont", "wont", "didnt", "doesnt", "isnt", "hasnt", "havent", "hadnt", "wasnt", "werent", "arent",
     "couldnt", "wouldnt", "shouldnt", "cannot",
@@ -9,11 +13,12 @@ const APOSTROPHE_LESS: &[&str] = &[
 /// Lowercased words with their clause. A denial is always the word "not": "didn't" and "didnt"
 /// read as "did not", "can't" and "cannot" as "can not", so one phrase covers every spelling.
 pub(super) fn words(text: &str) -> Vec<(String, u32)> {
+    let composed = composed(text);
     let mut words: Vec<(String, u32)> = Vec::new();
     let mut clause = 0;
-    let mut rest = text;
+    let mut rest = composed.as_ref();
     while !rest.is_empty() {
-        let start = rest.find(char::is_alphanumeric).unwrap_or(rest.len());
+        let start = rest.find(in_word).unwrap_or(rest.len());
         // With the full-width marks Chinese and Japanese end their clauses with.
         if rest[..start].contains([
             ',', '.', ';', ':', '!', '?', '(', ')', '\n', '、', '。', '，', '；', '：', '！', '？', '（', '）',
@@ -21,7 +26,7 @@ pub(super) fn words(text: &str) -> Vec<(String, u32)> {
             clause += 1;
         }
         rest = &rest[start..];
-        let end = rest.find(|c: char| !c.is_alphanumeric()).unwrap_or(rest.len());
+        let end = rest.find(|c: char| !in_word(c)).unwrap_or(rest.len());
         if end == 0 {
             break;
         }
@@ -50,6 +55,19 @@ pub(super) fn words(text: &str) -> Vec<(String, u32)> {
         words.push((word, clause));
     }
     words
+}
+
+/// `text` in composed form (NFC), as nearly every keyboard types it: "é" typed as "e" and a
+/// combining accent is the same word as "é".
+fn composed(text: &str) -> Cow<'_, str> {
+    if is_nfc_quick(text.chars()) == IsNormalized::Yes { Cow::Borrowed(text) } else { Cow::Owned(text.nfc().collect()) }
+}
+
+/// Letters and digits, and the marks that are part of a letter: a combining accent left over
+/// after composing, and Thai's tone and vowel marks, which are not letters of their own but
+/// end no word ("รหัสผ่าน" is one).
+fn in_word(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '\u{0300}'..='\u{036f}' | '\u{0e31}'..='\u{0e3a}' | '\u{0e47}'..='\u{0e4e}')
 }
 
 /// An error's class name as logs quote it ("InstitutionTimeoutError", "AccessExpiredError") is
@@ -100,12 +118,28 @@ fn american(mut word: String) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::camel_case_parts;
+    use super::{camel_case_parts, words};
+
+    fn bare(text: &str) -> Vec<String> {
+        words(text).into_iter().map(|(word, _)| word).collect()
+    }
 
     #[test]
     fn an_error_class_name_splits_at_its_humps() {
         assert_eq!(camel_case_parts("InstitutionTimeoutError"), Some(vec!["Institution", "Timeout", "Error"]));
         assert_eq!(camel_case_parts("QuickBooks"), None);
         assert_eq!(camel_case_parts("password"), None);
+    }
+
+    #[test]
+    fn a_decomposed_accent_is_the_composed_letter() {
+        assert_eq!(bare("re\u{301}seau bloque\u{301}"), ["réseau", "bloqué"]);
+        assert_eq!(bare("réseau"), ["réseau"]);
+    }
+
+    #[test]
+    fn thai_marks_end_no_word() {
+        // "รหัสผ่าน" (password) carries a tone mark, which is not a letter.
+        assert_eq!(bare("รหัสผ่าน ผิด"), ["รหัสผ่าน", "ผิด"]);
     }
 }
