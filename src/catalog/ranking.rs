@@ -229,6 +229,17 @@ impl SearchIndex {
     }
 }
 
+/// A question's reading by name: terms with their weights, adjacent word pairs, every word's stem
+/// and the unread words' prefixes.
+#[cfg(test)]
+#[derive(Debug)]
+pub(super) struct NamedReading {
+    pub(super) terms: Vec<(String, f32)>,
+    pub(super) pairs: Vec<String>,
+    pub(super) stems: Vec<String>,
+    pub(super) unread: Vec<String>,
+}
+
 #[cfg(test)]
 impl SearchIndex {
     /// Text relevance from the words alone, without the examples: what the experiments that
@@ -237,10 +248,8 @@ impl SearchIndex {
         self.positive(self.word_scores(query).1)
     }
 
-    /// A question's reading by name (terms with weights, adjacent word pairs, every word's stem, the
-    /// unread words' prefixes):
-    /// for the ranking experiments outside the crate.
-    pub(super) fn reading_by_name(&self, query: &str) -> (Vec<(String, f32)>, Vec<String>, Vec<String>, Vec<String>) {
+    /// A question's reading by name, for the ranking experiments outside the crate.
+    pub(super) fn reading_by_name(&self, query: &str) -> NamedReading {
         let reading = self.lexicon.read(&self.lexicon.look_up(query));
         let terms = reading.terms.iter().map(|(term, weight)| (self.lexicon.name(*term), *weight)).collect();
         let pairs = reading
@@ -249,7 +258,14 @@ impl SearchIndex {
             .map(|pair| format!("{}+{}", self.lexicon.name(pair[0]), self.lexicon.name(pair[1])))
             .collect();
         let unread = reading.unread.iter().map(|prefix| format!("{prefix:?}")).collect();
-        (terms, pairs, self.lexicon.raw_stems(query), unread)
+        NamedReading { terms, pairs, stems: self.lexicon.raw_stems(query), unread }
+    }
+
+    /// How one word reads: its term, and how much it counts; None for a word not read at all.
+    pub(super) fn word_read_as(&self, word: &str) -> Option<(u32, f32)> {
+        let tokens = self.lexicon.look_up(word);
+        let [token] = tokens.as_slice() else { return None };
+        Some(token.term_and_weight()).filter(|_| !token.is_unknown())
     }
 
     /// Which terms gave each entry its score: for looking into a ranking by hand.

@@ -65,6 +65,12 @@ impl Token {
     pub(super) fn is_unknown(&self) -> bool {
         self.term == UNKNOWN
     }
+
+    /// The term this word was read as, and how much it counts (less when read as a misspelling).
+    #[cfg(test)]
+    pub(super) fn term_and_weight(&self) -> (TermId, f32) {
+        (self.term, self.weight)
+    }
 }
 
 /// The first [`PREFIX_CHARS`] letters of a word no entry or concept knows. Most of the languages

@@ -23,11 +23,13 @@
 
 use super::*;
 use crate::catalog::files::QUESTIONS;
+use crate::catalog::ranking::NamedReading;
 use crate::catalog::ranking::examples::{LEFT_OUT, LeftOut, Question, QuestionFile, Split};
 use crate::catalog::shipped_index;
 
 mod floors;
 mod second_labels;
+mod slips;
 
 /// The fixed rule for dev and holdout: FNV-1a (32-bit) of the question's text, even for dev.
 fn hashed_half(text: &str) -> Split {
@@ -326,7 +328,7 @@ fn dump_for_experiment() {
     let index = shipped_index().unwrap();
     let mut out = String::new();
     for question in questions() {
-        let (terms, pairs, stems, unread) = index.search_index().reading_by_name(&question.q);
+        let NamedReading { terms, pairs, stems, unread } = index.search_index().reading_by_name(&question.q);
         let hits: Vec<(u32, f32, bool)> = search(&index, &question.q, &Filters::default(), 100)
             .iter()
             .map(|hit| (hit.code.get(), hit.score, hit.kind == HitKind::Text))
