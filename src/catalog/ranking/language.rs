@@ -231,10 +231,14 @@ impl Lexicon {
     /// A text's lowercased words with their clauses, runs of unspaced scripts cut at the words
     /// the lexicon knows.
     fn words(&self, text: &str) -> Vec<(String, u32)> {
-        words(text)
-            .into_iter()
-            .flat_map(|(word, clause)| self.unspaced.split(&word).into_iter().map(move |piece| (piece, clause)))
-            .collect()
+        let mut words = words(text);
+        if words.iter().any(|(word, _)| UnspacedWords::holds_any(word)) {
+            words = words
+                .into_iter()
+                .flat_map(|(word, clause)| self.unspaced.split(&word).into_iter().map(move |piece| (piece, clause)))
+                .collect();
+        }
+        words
     }
 
     /// The party a who-acts concept points at, in a question that does or does not name a cause.

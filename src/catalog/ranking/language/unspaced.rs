@@ -41,10 +41,15 @@ impl UnspacedWords {
         }
     }
 
+    /// Whether `word` has a letter of these scripts: most words have none and need no cutting.
+    pub(super) fn holds_any(word: &str) -> bool {
+        !word.is_ascii() && word.chars().any(unspaced)
+    }
+
     /// `word` (lowercased, no spaces or punctuation) cut into the words it is made of: runs of
     /// other scripts as they are, runs of these at the known words.
     pub(super) fn split(&self, word: &str) -> Vec<String> {
-        if !word.chars().any(unspaced) {
+        if !Self::holds_any(word) {
             return vec![word.to_owned()];
         }
         let chars: Vec<char> = word.chars().collect();
