@@ -340,6 +340,24 @@ mod tests {
         ]);
     }
 
+    /// Languages whose scripts space no word (Chinese, Japanese, Thai) or join a word to its
+    /// particles (Korean), and the others session 28 gave words (fresh44, fresh46 and fresh47
+    /// measure them).
+    #[test]
+    fn the_commonest_causes_are_found_in_asian_and_middle_eastern_languages() {
+        assert_first(&[
+            ("銀行のパスワードを変更したら同期できなくなった", 103),
+            ("同意の有効期限が切れました", 702),
+            ("银行系统维护，同步失败", 707),
+            ("交易重复导入了", 610),
+            ("계좌가 해지되어 연동이 안 됩니다", 708),
+            ("รหัสผ่านผิด ธนาคารล็อกบัญชี", 701),
+            ("البنك في صيانة والمزامنة لا تعمل", 707),
+            ("kata sandi sudah diganti, sinkronisasi gagal", 103),
+            ("mật khẩu đã đổi, không đồng bộ được", 103),
+        ]);
+    }
+
     #[test]
     fn codes_and_aliases_rank_first_and_typos_are_suggested() {
         let index = index();
