@@ -45,6 +45,7 @@ const BREAK: u16 = 32;
 const REPORTING: u16 = 64;
 const ATTEMPT: u16 = 128;
 const RECIPIENT: u16 = 256;
+const CUE_AFTER: u16 = 512;
 
 /// How much a word counts when it only says what was tried.
 const ATTEMPTED: f32 = 0.5;

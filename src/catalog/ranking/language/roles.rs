@@ -2,7 +2,9 @@
 //! passed a message on, whose side "their end" is, what was only tried, and which words a
 //! concept of several parts has taken for itself.
 
-use super::{ATTEMPT, BLAME, BREAK, CUE, DETERMINER, Lexicon, Match, RECIPIENT, REPORTING, RULED_OUT, STOP, Token};
+use super::{
+    ATTEMPT, BLAME, BREAK, CUE, CUE_AFTER, DETERMINER, Lexicon, Match, RECIPIENT, REPORTING, RULED_OUT, STOP, Token,
+};
 
 impl Lexicon {
     /// Whether a who-acts phrase only names who passed the message on: "the aggregator says the
@@ -110,6 +112,7 @@ impl Lexicon {
             for &index in &ruled_out {
                 denied[index] = true;
             }
+
             if ruled_out.iter().any(|&index| self.has(tokens[index].term, BLAME))
                 && let Some(before) = (0..position)
                     .rev()
@@ -118,6 +121,31 @@ impl Lexicon {
                 denied[before] = true;
             }
         }
+        self.denied_before(tokens, matches, &mut denied);
         denied
     }
+
+    /// Denials that follow what they deny, as Japanese and Korean verb endings do
+    /// ("変更していません", "변경하지 않았습니다"): the action just before, past at most
+    /// [`ENDING_PIECES`] unread pieces of its ending ("してい", "하지"), is ruled out.
+    fn denied_before(&self, tokens: &[Token], matches: &[Match], denied: &mut [bool]) {
+        let in_a_phrase = |position: usize| matches.iter().any(|m| (m.start..m.end).contains(&position));
+        for (position, token) in tokens.iter().enumerate() {
+            if !self.has(token.term, CUE_AFTER) || in_a_phrase(position) {
+                continue;
+            }
+            let action = (0..position)
+                .rev()
+                .take(ENDING_PIECES + 1)
+                .take_while(|&index| tokens[index].clause == token.clause)
+                .find(|&index| !tokens[index].is_unknown() && !self.has(tokens[index].term, STOP));
+            if let Some(action) = action.filter(|&index| self.has(tokens[index].term, RULED_OUT)) {
+                denied[action] = true;
+            }
+        }
+    }
 }
+
+/// How many unread pieces may stand between an action and the denial that follows it: the
+/// verb's own ending ("して", "い") is cut into what the lexicon does not know.
+const ENDING_PIECES: usize = 2;

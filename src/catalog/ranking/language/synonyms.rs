@@ -8,7 +8,9 @@ use rust_stemmers::Stemmer;
 use serde::Deserialize;
 
 use super::words::words;
-use super::{ATTEMPT, BLAME, BREAK, CUE, Concept, DETERMINER, Lexicon, RECIPIENT, REPORTING, RULED_OUT, STOP, stemmer};
+use super::{
+    ATTEMPT, BLAME, BREAK, CUE, CUE_AFTER, Concept, DETERMINER, Lexicon, RECIPIENT, REPORTING, RULED_OUT, STOP, stemmer,
+};
 use crate::catalog::model::Actor;
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +58,9 @@ struct PronounSpec {
 #[serde(deny_unknown_fields)]
 struct NegationWords {
     cues: Vec<String>,
+    /// Denials that follow the action they deny, as Japanese and Korean verb endings do.
+    #[serde(default)]
+    cues_after: Vec<String>,
     ruled_out: Vec<String>,
     determiners: Vec<String>,
     blame: Vec<String>,
@@ -115,7 +120,9 @@ impl Lexicon {
         // weights.
         let phrases =
             synonyms.concept.iter().flat_map(|concept| concept.means.iter().chain(concept.all.iter().flatten()));
-        for text in synonyms.words.keys().chain(phrases) {
+        let negation = &synonyms.negation;
+        let denials = negation.cues.iter().chain(&negation.cues_after).chain(&negation.ruled_out);
+        for text in synonyms.words.keys().chain(phrases).chain(denials) {
             for (word, _) in words(text) {
                 lexicon.unspaced.learn(&word);
             }
@@ -128,6 +135,7 @@ impl Lexicon {
         for (list, flag) in [
             (&synonyms.stopwords, STOP),
             (&negation.cues, CUE),
+            (&negation.cues_after, CUE_AFTER),
             (&negation.ruled_out, RULED_OUT),
             (&negation.determiners, DETERMINER),
             (&negation.blame, BLAME),

@@ -216,3 +216,22 @@ fn thai_and_arabic_say_a_password_was_changed_in_their_own_words() {
         assert!(said(&lexicon, text).contains(&changed), "{text}");
     }
 }
+
+#[test]
+fn a_denial_before_or_after_the_verb_rules_the_change_out() {
+    let lexicon = lexicon();
+    let changed = term(&lexicon, "#credential_changed");
+    for text in [
+        "パスワードは変更していません",
+        "我没有修改密码",
+        "비밀번호를 변경하지 않았습니다",
+        "비밀번호 안 바꿨어요",
+        "tôi không đổi mật khẩu",
+        "saya tidak mengubah kata sandi",
+    ] {
+        assert!(!said(&lexicon, text).contains(&changed), "{text}");
+    }
+    // A denial of a symptom is kept, as in English: "the code did not arrive".
+    assert!(said(&lexicon, "パスワードを変更しました").contains(&changed));
+    assert!(said(&lexicon, "验证码没有收到").contains(&term(&lexicon, "#otp")));
+}
