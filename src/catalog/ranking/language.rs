@@ -151,8 +151,8 @@ pub(super) struct Lexicon {
     /// Words of other languages, each with the term of the English word that means the same; read
     /// so in questions and in concepts' phrases (`catalog/synonyms.toml`, `[words]`).
     translations: HashMap<Box<str>, TermId>,
-    /// The words of the concepts and translations written in Chinese, Japanese or Korean, where
-    /// a text's words are found by these rather than by its spaces.
+    /// The words of the concepts, translations and denials written in Chinese, Japanese, Korean or
+    /// Thai, where a text's words are found by these rather than by its spaces.
     unspaced: UnspacedWords,
     flags: Vec<u16>,
     phrases: Vec<Phrase>,

@@ -112,7 +112,6 @@ impl Lexicon {
             for &index in &ruled_out {
                 denied[index] = true;
             }
-
             if ruled_out.iter().any(|&index| self.has(tokens[index].term, BLAME))
                 && let Some(before) = (0..position)
                     .rev()
