@@ -61,25 +61,45 @@ impl Dice {
     }
 }
 
-/// One slip in `word` (lowercase ASCII letters, four or more).
+/// Damerau's four kinds of slip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Slip {
+    /// By a neighbouring key.
+    Replaced,
+    Dropped,
+    /// A neighbouring key struck with the letter, or the letter struck twice.
+    Added,
+    /// Two different neighbouring letters: swapping the "ss" of "password" is no slip.
+    Swapped,
+}
+
+impl Slip {
+    const ALL: [Slip; 4] = [Slip::Replaced, Slip::Dropped, Slip::Added, Slip::Swapped];
+}
+
+/// One slip of any kind in `word` (lowercase ASCII letters, four or more).
 fn slip(word: &str, dice: &mut Dice) -> String {
+    let at = dice.below(word.len());
+    slip_at(word, at, Slip::ALL[dice.below(Slip::ALL.len())], dice)
+}
+
+/// A slip of `kind` at the letter `at` of `word` (a swap at the nearest pair it can swap).
+fn slip_at(word: &str, at: usize, kind: Slip, dice: &mut Dice) -> String {
     let mut letters: Vec<char> = word.chars().collect();
-    let at = dice.below(letters.len());
-    match dice.below(4) {
-        0 => letters[at] = dice.pick(neighbours(letters[at])),
-        1 => {
+    match kind {
+        Slip::Replaced => letters[at] = dice.pick(neighbours(letters[at])),
+        Slip::Dropped => {
             letters.remove(at);
         }
-        2 => {
-            // A neighbouring key struck with this one, or this one struck twice.
+        Slip::Added => {
             let extra = if dice.below(2) == 0 { letters[at] } else { dice.pick(neighbours(letters[at])) };
             letters.insert(at + dice.below(2), extra);
         }
-        _ => {
-            // Two different letters: swapping the "ss" of "password" is no slip.
+        Slip::Swapped => {
             let pairs: Vec<usize> = (0..letters.len() - 1).filter(|&at| letters[at] != letters[at + 1]).collect();
-            let at = pairs[dice.below(pairs.len())];
-            letters.swap(at, at + 1);
+            if let Some(&at) = pairs.get(dice.below(pairs.len())) {
+                letters.swap(at, at + 1);
+            }
         }
     }
     letters.into_iter().collect()
@@ -236,12 +256,13 @@ fn slipped_words_read_as_meant() {
     words.sort();
     words.dedup();
     let mut dice = Dice(11);
-    let mut tally: std::collections::BTreeMap<(usize, usize), (usize, usize)> = Default::default();
+    let mut tally: std::collections::BTreeMap<(Slip, usize), (usize, usize)> = Default::default();
     let mut lost = Vec::new();
     for word in words {
         let Some((term, 1.0)) = search_index.word_read_as(&word) else { continue };
-        for kind in 0..4 {
-            let slipped = slip_of_kind(&word, kind, &mut dice);
+        for kind in Slip::ALL {
+            let at = dice.below(word.len());
+            let slipped = slip_at(&word, at, kind, &mut dice);
             let read = search_index.word_read_as(&slipped).map(|(read, _)| read);
             let entry = tally.entry((kind, word.len().min(9))).or_default();
             entry.1 += 1;
@@ -253,30 +274,7 @@ fn slipped_words_read_as_meant() {
         }
     }
     for ((kind, length), (kept, all)) in tally {
-        println!("kind {kind} length {length}: {kept} of {all}");
+        println!("{kind:?}, length {length}: {kept} of {all}");
     }
     println!("{}", lost.join("\n"));
-}
-
-/// [`slip`] of one kind: 0 replaced, 1 dropped, 2 added, 3 swapped.
-fn slip_of_kind(word: &str, kind: usize, dice: &mut Dice) -> String {
-    loop {
-        let slipped = slip(word, dice);
-        let length = slipped.len() as i64 - word.len() as i64;
-        let same_letters = {
-            let (mut a, mut b): (Vec<char>, Vec<char>) = (word.chars().collect(), slipped.chars().collect());
-            a.sort_unstable();
-            b.sort_unstable();
-            a == b
-        };
-        let found = match kind {
-            0 => length == 0 && !same_letters,
-            1 => length == -1,
-            2 => length == 1,
-            _ => length == 0 && same_letters,
-        };
-        if found {
-            return slipped;
-        }
-    }
 }
