@@ -15,9 +15,9 @@
 //! until session 21 did, "fresh20" (session 21) until session 22 did, "fresh21" (session 22)
 //! until session 23 did, "fresh22" (session 23) until session 24 did, and "fresh23" to "fresh34"
 //! (sessions 24 and 25) until session 26 did; "fresh12" (session 12), "fresh13" (session 13),
-//! "fresh16" (written after fresh14 joined the examples), "fresh35" to "fresh39" (session 26) and
-//! "fresh40" to "fresh42" (session 27) and "fresh43" to "fresh47" (session 28) are the splits still never studied: only their totals are
-//! printed.
+//! "fresh16" (written after fresh14 joined the examples), "fresh35" to "fresh39" (session 26),
+//! "fresh40" to "fresh42" (session 27) and "fresh43" to "fresh47" (session 28) are the splits
+//! still never studied: only their totals are printed.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
