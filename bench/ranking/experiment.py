@@ -11,7 +11,7 @@ import sys
 from collections import defaultdict
 
 STUDIED = ["Dev", "Holdout", "Fresh", "Blind", "Fresh8", "Fresh9", "Fresh10", "Fresh11", "Fresh14", "Fresh15", "Fresh17", "Fresh18", "Fresh19", "Fresh20", "Fresh21", "Fresh22", "Fresh23", "Fresh24", "Fresh25", "Fresh26", "Fresh27", "Fresh28", "Fresh29", "Fresh30", "Fresh31", "Fresh32", "Fresh33", "Fresh34"]
-UNSEEN = ["Fresh12", "Fresh13", "Fresh16", "Fresh35", "Fresh36", "Fresh37", "Fresh38", "Fresh39", "Fresh40", "Fresh41", "Fresh42", "Fresh43", "Fresh44", "Fresh45", "Fresh46", "Fresh47"]
+UNSEEN = ["Fresh12", "Fresh13", "Fresh16", "Fresh35", "Fresh36", "Fresh37", "Fresh38", "Fresh39", "Fresh40", "Fresh41", "Fresh42", "Fresh43", "Fresh44", "Fresh45", "Fresh46", "Fresh47", "Fresh48", "Fresh49"]
 
 
 def load(path):
