@@ -358,6 +358,19 @@ mod tests {
         ]);
     }
 
+    /// A customer who denies the usual cause and says only that nothing syncs is told what a
+    /// silent stall most often is, as in English ("I haven't changed my password, but it won't
+    /// sync"): a denied change must not leave the password pointing at 103.
+    #[test]
+    fn a_denied_password_change_with_a_stall_is_not_a_rejected_sign_in() {
+        assert_first(&[
+            ("I haven't changed my password, but it won't sync", 102),
+            ("パスワードは変更していません、でも同期できない", 102),
+            ("密码没有改，但是无法同步", 102),
+            ("비밀번호는 바꾸지 않았는데 동기화가 안 돼요", 102),
+        ]);
+    }
+
     #[test]
     fn codes_and_aliases_rank_first_and_typos_are_suggested() {
         let index = index();
