@@ -5,7 +5,8 @@
 //! examples, scaled to length one), and each entry's examples add up to one vector, its centroid.
 //! A question scores each entry by how alike it is to that centroid (cosine), scaled so the most
 //! alike entry's is 1. The prefixes (session 27) let the examples teach the words of other
-//! languages that no translation in `catalog/synonyms.toml` covers.
+//! languages that no translation in `catalog/synonyms.toml` covers. Since session 29 the examples
+//! are also added up as runs of letters (`letters`), a second likeness beside the first.
 //!
 //! Hand-written reading rules lifted the studied questions far more than unseen ones; an example
 //! carries a phrasing to its entry without anyone writing a rule for it. Sessions 12 to 18 let the
@@ -20,7 +21,9 @@ use std::collections::{HashMap, HashSet};
 use serde::Deserialize;
 
 use super::Doc;
+use super::centroids::{Centroids, Labelled};
 use super::language::{Lexicon, Prefix, Reading, TermId};
+use super::letters::{self, Gram};
 use crate::catalog::code::Code;
 
 /// A question's read features: its terms (best weight each), its adjacent word pairs and the
@@ -229,28 +232,19 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// The studied questions added up per entry twice: as the ranker reads them, and as runs of
+/// letters (`letters`), which carry what no reading rule names: a word's other forms, the
+/// compounds and inflections of other languages, the misspellings people share.
 #[derive(Debug, Default)]
 pub(super) struct Examples {
-    /// How much each feature says, by its rarity among the examples.
-    idf: HashMap<Feature, f64>,
-    /// For every feature, the entries whose centroid has it, with its weight there.
-    postings: HashMap<Feature, Vec<(Doc, f64)>>,
-    /// The examples one by one, for leaving some out (`LEFT_OUT`).
-    #[cfg(test)]
-    each: Vec<Example>,
-    /// Each entry's examples added up, before scaling to length one.
-    #[cfg(test)]
-    sums: Vec<HashMap<Feature, f64>>,
+    words: Centroids<Feature>,
+    letters: Centroids<Gram>,
 }
 
-/// One example as the centroids took it in.
-#[cfg(test)]
-#[derive(Debug)]
-struct Example {
-    text: String,
-    split: Split,
-    vector: Vec<(Feature, f64)>,
-    labels: Vec<Doc>,
+/// A question's likeness to each entry's examples, each the most alike entry's 1.
+pub(super) struct Likeness {
+    pub(super) words: Vec<f32>,
+    pub(super) letters: Vec<f32>,
 }
 
 impl Examples {
@@ -258,107 +252,53 @@ impl Examples {
     /// entry is left out. An example labelled with two entries counts half for each.
     pub(super) fn build(lexicon: &Lexicon, questions: &[Question], codes: &[Code]) -> Self {
         let examples: Vec<&Question> = questions.iter().filter(|question| question.set.trains()).collect();
-        let features: Vec<HashMap<Feature, f64>> = lexicon
+        let read: Vec<HashMap<Feature, f64>> = lexicon
             .look_up_all(examples.iter().map(|example| example.q.as_str()))
             .iter()
             .map(|tokens| features(&lexicon.read(tokens)))
             .collect();
-        let mut document_frequency: HashMap<Feature, u32> = HashMap::new();
-        for feature in features.iter().flat_map(HashMap::keys) {
-            *document_frequency.entry(*feature).or_default() += 1;
-        }
-        let total = examples.len() as f64;
-        let said_everywhere = small_words(&examples, &features);
-        let idf = document_frequency
-            .into_iter()
-            .filter(|(feature, _)| !said_everywhere.contains(feature))
-            .map(|(feature, count)| (feature, ((total + 1.0) / (f64::from(count) + 1.0)).ln() + 1.0))
-            .collect();
-        let mut built = Self { idf, ..Self::default() };
-        let mut sums: Vec<HashMap<Feature, f64>> = vec![HashMap::new(); codes.len()];
-        for (example, raw) in examples.iter().zip(&features) {
-            let labels: Vec<Doc> = example
-                .expect
-                .iter()
-                .filter_map(|code| codes.iter().position(|known| known.get() == *code))
-                .map(|doc| doc as Doc)
-                .collect();
-            let vector = built.unit(raw);
-            for doc in &labels {
-                for (feature, weight) in &vector {
-                    *sums[*doc as usize].entry(*feature).or_default() += weight / labels.len() as f64;
-                }
-            }
-            #[cfg(test)]
-            built.each.push(Example { text: example.q.to_lowercase(), split: example.set, vector, labels });
-        }
-        for (doc, sum) in sums.iter().enumerate() {
-            let norm = length(sum.values());
-            for (feature, weight) in sum {
-                built.postings.entry(*feature).or_default().push((doc as Doc, weight / norm));
-            }
-        }
-        #[cfg(test)]
-        {
-            built.sums = sums;
-        }
-        built
-    }
-
-    /// How alike the question read as `reading` is to each entry's examples, the most alike 1
-    /// and entries with no example alike at all 0.
-    pub(super) fn likeness(&self, reading: &Reading, entries: usize) -> Vec<f32> {
-        let question = self.unit(&features(reading));
-        let mut alike = vec![0.0_f64; entries];
-        for (feature, weight) in &question {
-            for (doc, theirs) in self.postings.get(feature).map(Vec::as_slice).unwrap_or_default() {
-                alike[*doc as usize] += weight * theirs;
-            }
-        }
-        #[cfg(test)]
-        self.leave_out(&question, &mut alike);
-        let best = alike.iter().copied().fold(0.0_f64, f64::max);
-        if best > 0.0 { alike.iter().map(|alike| (alike / best) as f32).collect() } else { vec![0.0; entries] }
-    }
-
-    /// Reads the question as if the examples `LEFT_OUT` names had never been added: the
-    /// centroids they were part of, without them.
-    #[cfg(test)]
-    fn leave_out(&self, question: &[(Feature, f64)], alike: &mut [f64]) {
-        let left_out: Vec<&Example> = LEFT_OUT.with_borrow(|left_out| {
-            self.each
-                .iter()
-                .filter(|example| match left_out {
-                    Some(LeftOut::Question(text)) => *text == example.text,
-                    Some(LeftOut::Split(split)) => *split == example.split,
-                    None => false,
-                })
-                .collect()
-        });
-        let mut sums: HashMap<Doc, HashMap<Feature, f64>> = HashMap::new();
-        for example in left_out {
-            for doc in &example.labels {
-                let sum = sums.entry(*doc).or_insert_with(|| self.sums[*doc as usize].clone());
-                for (feature, weight) in &example.vector {
-                    *sum.entry(*feature).or_default() -= weight / example.labels.len() as f64;
-                }
-            }
-        }
-        for (doc, sum) in sums {
-            let norm = length(sum.values());
-            let dot: f64 = question.iter().map(|(feature, weight)| weight * sum.get(feature).unwrap_or(&0.0)).sum();
-            alike[doc as usize] = if norm > 1e-9 { dot / norm } else { 0.0 };
-        }
-    }
-
-    /// Rarity-weighted and scaled to length one; features no example has are dropped.
-    fn unit(&self, raw: &HashMap<Feature, f64>) -> Vec<(Feature, f64)> {
-        let weighted: Vec<(Feature, f64)> = raw
+        let said_everywhere = small_words(&examples, &read);
+        let labels: Vec<Vec<Doc>> = examples
             .iter()
-            .filter_map(|(feature, weight)| self.idf.get(feature).map(|idf| (*feature, weight * idf)))
+            .map(|example| {
+                example
+                    .expect
+                    .iter()
+                    .filter_map(|code| codes.iter().position(|known| known.get() == *code))
+                    .map(|doc| doc as Doc)
+                    .collect()
+            })
             .collect();
-        let norm = length(weighted.iter().map(|(_, weight)| weight));
-        weighted.into_iter().map(|(feature, weight)| (feature, weight / norm)).collect()
+        let words: Vec<Labelled<'_, Feature>> = read
+            .into_iter()
+            .zip(examples.iter().zip(&labels))
+            .map(|(read, example)| labelled(read.into_iter().collect(), example))
+            .collect();
+        let letters: Vec<Labelled<'_, Gram>> =
+            examples.iter().zip(&labels).map(|example| labelled(letters::grams(&example.0.q), example)).collect();
+        let most_letters = (f64::from(letters.len() as u32) * letters::MOST_EXAMPLES) as u32;
+        Self {
+            words: Centroids::build(&words, codes.len(), (1, u32::MAX), &said_everywhere),
+            letters: Centroids::build(&letters, codes.len(), (letters::LEAST_EXAMPLES, most_letters), &HashSet::new()),
+        }
+    }
+
+    /// How alike `question`, read as `reading`, is to each entry's examples.
+    pub(super) fn likeness(&self, reading: &Reading, question: &str, entries: usize) -> Likeness {
+        Likeness {
+            words: self.words.likeness(&features(reading).into_iter().collect::<Vec<_>>(), entries),
+            letters: self.letters.likeness(&letters::grams(question), entries),
+        }
+    }
+}
+
+fn labelled<'a, F>(features: Vec<(F, f64)>, (example, labels): (&&'a Question, &Vec<Doc>)) -> Labelled<'a, F> {
+    Labelled {
+        features,
+        labels: labels.clone(),
+        text: &example.q,
+        #[cfg(test)]
+        split: example.set,
     }
 }
 
@@ -380,12 +320,6 @@ fn small_words(examples: &[&Question], features: &[HashMap<Feature, f64>]) -> Ha
 /// (1,674), 4: 1,414 (1,673). Without it, "ich habe mein Passwort geändert und jetzt klappt der
 /// Abruf nicht mehr" went to 711, whose examples are mostly German, instead of 103.
 const SMALL_WORD_ENTRIES: usize = 8;
-
-/// The Euclidean length of a vector of these weights, 1 for the empty vector (nothing to scale).
-fn length<'a>(weights: impl Iterator<Item = &'a f64>) -> f64 {
-    let length = weights.map(|weight| weight * weight).sum::<f64>().sqrt();
-    if length > 0.0 { length } else { 1.0 }
-}
 
 /// What a word search cannot read counts among a question's features, by its prefix, against a
 /// word read (1). Chosen in session 27 on the leave-one-split-out cross-validation over the 1,902
