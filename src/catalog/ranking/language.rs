@@ -17,6 +17,7 @@ mod words;
 use spelling::Spelling;
 pub(super) use synonyms::Synonyms;
 use unspaced::UnspacedWords;
+pub(super) use words::composed;
 use words::words;
 
 pub(super) type TermId = u32;

@@ -18,10 +18,9 @@
 //! chose nothing. In the service the cross-validation went from 1,421 to 1,442 first, 1,669 to
 //! 1,711 in the top 3 and MRR 0.825 to 0.837.
 
-use std::borrow::Cow;
 use std::iter::once;
 
-use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+use super::language::composed;
 
 /// A run of letters, by a hash of its characters: the examples hold tens of thousands of runs,
 /// and a question's are looked up on every search.
@@ -41,11 +40,7 @@ pub(super) const MOST_EXAMPLES: f64 = 0.1;
 
 /// The runs of letters of `text`, each once, weighted 1 + ln(times it occurs).
 pub(super) fn grams(text: &str) -> Vec<(Gram, f64)> {
-    let composed = if is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        Cow::Borrowed(text)
-    } else {
-        Cow::Owned(text.nfc().collect::<String>())
-    };
+    let composed = composed(text);
     let mut runs: Vec<Gram> = Vec::with_capacity(composed.len() * 3);
     let mut word: Vec<char> = Vec::new();
     for part in composed.split(|c: char| !c.is_alphanumeric()).filter(|part| !part.is_empty()) {

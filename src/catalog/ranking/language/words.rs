@@ -59,7 +59,7 @@ pub(super) fn words(text: &str) -> Vec<(String, u32)> {
 
 /// `text` in composed form (NFC), as nearly every keyboard types it: "é" typed as "e" and a
 /// combining accent is the same word as "é".
-fn composed(text: &str) -> Cow<'_, str> {
+pub(in crate::catalog::ranking) fn composed(text: &str) -> Cow<'_, str> {
     if is_nfc_quick(text.chars()) == IsNormalized::Yes { Cow::Borrowed(text) } else { Cow::Owned(text.nfc().collect()) }
 }
 
