@@ -366,18 +366,21 @@ pub(super) fn trigram_similarity(a: &str, b: &str) -> f32 {
     jaccard(&trigrams(a), &trigrams(b))
 }
 
-fn trigrams(text: &str) -> Vec<[char; 3]> {
+/// Three letters in one number, ordered as the letters are: a character fits in 21 bits.
+type Trigram = u64;
+
+fn trigrams(text: &str) -> Vec<Trigram> {
     let mut grams = Vec::new();
     for word in text.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()) {
         let padded: Vec<char> = "  ".chars().chain(word.to_lowercase().chars()).chain(" ".chars()).collect();
-        grams.extend(padded.windows(3).map(|w| [w[0], w[1], w[2]]));
+        grams.extend(padded.windows(3).map(|w| w.iter().fold(0, |packed, c| packed << 21 | u64::from(*c))));
     }
     grams.sort_unstable();
     grams.dedup();
     grams
 }
 
-fn jaccard(a: &[[char; 3]], b: &[[char; 3]]) -> f32 {
+fn jaccard(a: &[Trigram], b: &[Trigram]) -> f32 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }

@@ -4,7 +4,9 @@
 //! `examples` builds two of these over the same questions, one of what the ranker reads and one
 //! of their letters.
 
-use std::collections::{HashMap, HashSet};
+#[cfg(test)]
+use std::collections::HashMap;
+use std::collections::HashSet;
 use std::hash::Hash;
 
 use rustc_hash::FxHashMap;
@@ -23,7 +25,7 @@ pub(super) struct Centroids<F> {
     each: Vec<Example<F>>,
     /// Each entry's examples added up, before scaling to length one.
     #[cfg(test)]
-    sums: Vec<HashMap<F, f64>>,
+    sums: Vec<FxHashMap<F, f64>>,
 }
 
 /// A feature: how much it says by its rarity among the examples, and the entries whose centroid
@@ -92,7 +94,7 @@ impl<F: Copy + Eq + Hash> Centroids<F> {
         // Test builds hold the examples one by one as well.
         #[allow(clippy::needless_update)]
         let mut built = Self { postings, ..Self::default() };
-        let mut sums: Vec<HashMap<F, f64>> = vec![HashMap::new(); entries];
+        let mut sums: Vec<FxHashMap<F, f64>> = vec![FxHashMap::default(); entries];
         for example in examples {
             let vector = built.unit(&example.features);
             for doc in &example.labels {
@@ -159,7 +161,7 @@ impl<F: Copy + Eq + Hash> Centroids<F> {
                 })
                 .collect()
         });
-        let mut sums: HashMap<Doc, HashMap<F, f64>> = HashMap::new();
+        let mut sums: HashMap<Doc, FxHashMap<F, f64>> = HashMap::new();
         for example in left_out {
             for doc in &example.labels {
                 let sum = sums.entry(*doc).or_insert_with(|| self.sums[*doc as usize].clone());

@@ -4,8 +4,11 @@
 
 use std::collections::HashMap;
 
-use super::super::{jaccard, trigrams};
+use super::super::{Trigram, jaccard, trigrams};
 use super::TermId;
+
+/// A word as its letters, for comparing letter by letter.
+type Letters = Box<[char]>;
 
 #[derive(Debug, Default)]
 pub(super) struct Spelling {
@@ -14,10 +17,13 @@ pub(super) struct Spelling {
     /// Each known word with one letter deleted, to the word (its index in `spellings`): the
     /// candidates for a misspelling of one letter, checked by edit distance.
     deletions: HashMap<Box<str>, Vec<u32>>,
-    /// Longer known words with their trigrams, for misspellings of two letters.
-    long_words: Vec<(Vec<[char; 3]>, TermId)>,
-    /// Known words of eight letters or more, checked by edit distance for two slips.
-    long_spellings: Vec<(Box<str>, TermId)>,
+    /// Longer known words with their trigrams, for misspellings of two letters, by their first
+    /// (least) trigram: a candidate must share it, and the examples' foreign words made a scan
+    /// of every long word the larger part of building the index in a debug build.
+    long_words: HashMap<Trigram, Vec<(Vec<Trigram>, TermId)>>,
+    /// Known words of eight letters or more as letters, checked by edit distance for two slips,
+    /// by their first letter, which a candidate must share.
+    long_spellings: HashMap<char, Vec<(Letters, TermId)>>,
 }
 
 impl Spelling {
@@ -25,17 +31,25 @@ impl Spelling {
         let mut spellings: Vec<(Box<str>, TermId)> = known.collect();
         spellings.sort();
         let mut deletions: HashMap<Box<str>, Vec<u32>> = HashMap::new();
-        let mut long_words = Vec::new();
+        let mut long_words: HashMap<Trigram, Vec<(Vec<Trigram>, TermId)>> = HashMap::new();
+        let mut long_spellings: HashMap<char, Vec<(Letters, TermId)>> = HashMap::new();
         for (index, (word, term)) in spellings.iter().enumerate() {
             for deleted in deletions_of(word) {
                 deletions.entry(deleted.into()).or_default().push(index as u32);
             }
-            if word.chars().count() >= 6 {
-                long_words.push((trigrams(word), *term));
+            let length = word.chars().count();
+            if length >= 6 {
+                let grams = trigrams(word);
+                if let Some(&first) = grams.first() {
+                    long_words.entry(first).or_default().push((grams, *term));
+                }
+            }
+            if length >= 8
+                && let Some(first) = word.chars().next()
+            {
+                long_spellings.entry(first).or_default().push((word.chars().collect(), *term));
             }
         }
-        long_words.sort_by_key(|(_, term)| *term);
-        let long_spellings = spellings.iter().filter(|(word, _)| word.chars().count() >= 8).cloned().collect();
         Self { spellings, deletions, long_words, long_spellings }
     }
 
@@ -79,20 +93,22 @@ impl Spelling {
         // cut apart by each slip, can miss: an edit distance of two finds it first.
         // A long word is rarely mistyped at its first letter, and a word that differs from a
         // known one at the start is usually another word: "undefined" is not "defined".
-        let same_start = |known: &str| known.chars().next() == word.chars().next();
-        let two_edits = self
-            .long_spellings
-            .iter()
-            .filter(|(known, _)| known.chars().count().abs_diff(length) <= 2 && same_start(known))
-            .filter_map(|(known, term)| Some((edit_distance_within(word, known, 2)?, *term)))
+        let letters: Vec<char> = word.chars().collect();
+        let same_start = self.long_spellings.get(&letters[0]);
+        let mut distances = EditDistance::default();
+        let two_edits = same_start
+            .into_iter()
+            .flatten()
+            .filter_map(|(known, term)| Some((distances.within(&letters, known, 2)?, *term)))
             .min_by_key(|&(distance, term)| (distance, std::cmp::Reverse(frequency(term)), term));
         if let Some((_, term)) = two_edits {
             return Some(term);
         }
         let grams = trigrams(word);
-        self.long_words
-            .iter()
-            .filter(|(known, _)| known.first() == grams.first())
+        let same_first_trigram = grams.first().and_then(|first| self.long_words.get(first));
+        same_first_trigram
+            .into_iter()
+            .flatten()
             .map(|(known, term)| (jaccard(&grams, known), *term))
             .filter(|(similarity, _)| *similarity >= 0.5)
             .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)))
@@ -123,27 +139,52 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
     }
 }
 
-/// The optimal-string-alignment distance of `a` and `b` (insertions, deletions, replacements and
-/// swaps of neighbours), if it is at most `bound`.
-fn edit_distance_within(a: &str, b: &str, bound: usize) -> Option<usize> {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut before: Vec<usize> = Vec::new();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut current = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let replace = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
-            current[j] = replace.min(previous[j] + 1).min(current[j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                current[j] = current[j].min(before[j - 2] + 1);
-            }
-        }
-        if current.iter().min().is_some_and(|&least| least > bound) {
+/// The optimal-string-alignment distance (insertions, deletions, replacements and swaps of
+/// neighbours), computed only near the diagonal and with its rows kept between calls: a long
+/// unknown word is compared with every known word of its first letter.
+#[derive(Default)]
+struct EditDistance {
+    rows: [Vec<usize>; 3],
+}
+
+impl EditDistance {
+    /// The distance of `a` and `b` if it is at most `bound`. Cells further than `bound` from the
+    /// diagonal are past it whatever the letters, so they hold `bound + 1` and are not computed.
+    fn within(&mut self, a: &[char], b: &[char], bound: usize) -> Option<usize> {
+        if a.len().abs_diff(b.len()) > bound {
             return None;
         }
-        before = std::mem::replace(&mut previous, current);
+        let past = bound + 1;
+        let [before, previous, current] = &mut self.rows;
+        for row in [&mut *before, &mut *previous, &mut *current] {
+            row.clear();
+            row.resize(b.len() + 1, past);
+        }
+        for (j, cell) in previous.iter_mut().enumerate().take(past) {
+            *cell = j;
+        }
+        for i in 1..=a.len() {
+            current.fill(past);
+            if i <= bound {
+                current[0] = i;
+            }
+            let (first, last) = (i.saturating_sub(bound).max(1), (i + bound).min(b.len()));
+            for j in first..=last {
+                let replace = previous[j - 1] + usize::from(a[i - 1] != b[j - 1]);
+                let mut cell = replace.min(previous[j] + 1).min(current[j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    cell = cell.min(before[j - 2] + 1);
+                }
+                current[j] = cell.min(past);
+            }
+            if current.iter().all(|&cell| cell > bound) {
+                return None;
+            }
+            std::mem::swap(before, previous);
+            std::mem::swap(previous, current);
+        }
+        previous.last().copied().filter(|&distance| distance <= bound)
     }
-    previous.last().copied().filter(|&distance| distance <= bound)
 }
 
 fn deletions_of(word: &str) -> Vec<String> {
@@ -155,4 +196,68 @@ fn deletions_of(word: &str) -> Vec<String> {
             deleted
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EditDistance;
+
+    /// The whole table, as the textbook computes it.
+    fn full_distance(a: &[char], b: &[char]) -> usize {
+        let mut table = vec![vec![0; b.len() + 1]; a.len() + 1];
+        for (i, row) in table.iter_mut().enumerate() {
+            row[0] = i;
+        }
+        table[0] = (0..=b.len()).collect();
+        for i in 1..=a.len() {
+            for j in 1..=b.len() {
+                let replace = table[i - 1][j - 1] + usize::from(a[i - 1] != b[j - 1]);
+                table[i][j] = replace.min(table[i - 1][j] + 1).min(table[i][j - 1] + 1);
+                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                    table[i][j] = table[i][j].min(table[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        table[a.len()][b.len()]
+    }
+
+    #[test]
+    fn the_banded_distance_agrees_with_the_whole_table_up_to_its_bound() {
+        let words = [
+            "maintenance",
+            "maintanence",
+            "maintenence",
+            "maintainance",
+            "mainenance",
+            "amintenance",
+            "institution",
+            "instituion",
+            "insitution",
+            "intsitution",
+            "authentication",
+            "authetnication",
+            "authenticaton",
+            "kontoabruf",
+            "kontoabfrage",
+            "überweisung",
+            "uberweisung",
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "acb",
+            "xyz",
+        ];
+        let mut distances = EditDistance::default();
+        for a in words {
+            for b in words {
+                let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+                for bound in 0..=3 {
+                    let expected = Some(full_distance(&a, &b)).filter(|&distance| distance <= bound);
+                    assert_eq!(distances.within(&a, &b, bound), expected, "{a:?} {b:?} within {bound}");
+                }
+            }
+        }
+    }
 }
