@@ -37,9 +37,11 @@ enum Command {
     Keys(KeysCommand),
     /// Look up an error code or alias, or search the catalogue; needs no server or database.
     ///
-    /// Examples: `errors 102`, `errors plaid:ITEM_LOGIN_REQUIRED`, `errors search password changed`.
+    /// Examples: `errors 102`, `errors plaid:ITEM_LOGIN_REQUIRED`, `errors search password changed`,
+    /// `errors search - < tickets.txt` (each line a question).
     Errors {
-        /// A code or alias, or `search` followed by words.
+        /// A code or alias, or `search` followed by words, or `search -` to search each line of
+        /// standard input.
         // Words may start with a hyphen: people paste codes such as AqBanking's "error -57".
         #[arg(required_unless_present = "check_sources", num_args = 1.., allow_hyphen_values = true)]
         words: Vec<String>,
@@ -194,6 +196,7 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
     use feedwatch::catalog::{index::Filters, shipped_index, text};
     let index = shipped_index()?;
     match words {
+        [first, dash] if first == "search" && dash == "-" => search_each_line(&index),
         [first, rest @ ..] if first == "search" && !rest.is_empty() => {
             let hits = search(&index, &rest.join(" "), &Filters::default(), DEFAULT_LIMIT);
             print!("{}", text::search_results(&index, &hits));
@@ -205,6 +208,25 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
             if found { Ok(()) } else { anyhow::bail!("unknown code") }
         }
     }
+}
+
+/// A list of questions (a day's tickets, a team's own evaluation set) searched with one index:
+/// each question's line after `? `, its hits, then a blank line. Blank lines are skipped.
+fn search_each_line(index: &feedwatch::catalog::index::CatalogIndex) -> anyhow::Result<()> {
+    use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
+    use feedwatch::catalog::{index::Filters, text};
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in std::io::stdin().lines() {
+        let line = line?;
+        let question = line.trim();
+        if question.is_empty() {
+            continue;
+        }
+        let hits = search(index, question, &Filters::default(), DEFAULT_LIMIT);
+        write!(out, "? {question}\n{}\n", text::search_results(index, &hits))?;
+    }
+    Ok(out.flush()?)
 }
 
 fn check_sources() -> anyhow::Result<()> {
