@@ -211,14 +211,17 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
 }
 
 /// A list of questions (a day's tickets, a team's own evaluation set) searched with one index:
-/// each question's line after `? `, its hits, then a blank line. Blank lines are skipped.
+/// each question's line after `? `, its hits, then a blank line. Blank lines are skipped; bytes
+/// that are not UTF-8 (a ticket export in another encoding) read as U+FFFD rather than ending the
+/// list.
 fn search_each_line(index: &feedwatch::catalog::index::CatalogIndex) -> anyhow::Result<()> {
     use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
     use feedwatch::catalog::{index::Filters, text};
-    use std::io::Write;
+    use std::io::{BufRead, Write};
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for line in std::io::stdin().lines() {
+    for line in std::io::stdin().lock().split(b'\n') {
         let line = line?;
+        let line = String::from_utf8_lossy(&line);
         let question = line.trim();
         if question.is_empty() {
             continue;
