@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth::cache::KeyCache;
 use crate::auth::{self, NewKey, PresentedKey, Role};
-use crate::catalog::{self, Catalog, CatalogHandle};
+use crate::catalog::{self, Catalog, CatalogHandle, Purpose};
 use crate::config::WorkerArgs;
 use crate::config::{DatabaseArgs, SandboxBankArgs, ServeArgs};
 use crate::connection::Sealer;
@@ -126,7 +126,7 @@ impl Instance {
         let listener =
             TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
-        let catalog = load_catalog(&pool).await?;
+        let catalog = load_catalog(&pool, Purpose::Search).await?;
         seed_sandbox_institutions(&pool).await?;
         let sealer = Arc::new(settings.sealer);
         let shutdown = CancellationToken::new();
@@ -274,8 +274,9 @@ pub async fn seed_sandbox_institutions(pool: &PgPool) -> anyhow::Result<Vec<(&'s
     Ok(seeded)
 }
 
-/// Syncs the shipped catalogue into the database and builds the in-memory index from it.
-async fn load_catalog(pool: &PgPool) -> anyhow::Result<CatalogHandle> {
+/// Syncs the shipped catalogue into the database and builds the in-memory index from it, with
+/// what `purpose` needs.
+async fn load_catalog(pool: &PgPool, purpose: Purpose) -> anyhow::Result<CatalogHandle> {
     let shipped = Catalog::shipped()?;
     if catalog::sync_shipped(pool, &shipped).await.context("syncing the error catalogue")? {
         tracing::info!(
@@ -284,7 +285,7 @@ async fn load_catalog(pool: &PgPool) -> anyhow::Result<CatalogHandle> {
             "error catalogue updated from the shipped files"
         );
     }
-    Ok(CatalogHandle::new(catalog::load_index(pool).await?))
+    Ok(CatalogHandle::new(catalog::load_index(pool, purpose).await?, purpose))
 }
 
 /// Registers the configured bootstrap admin key, or creates the first admin key of an empty
@@ -373,7 +374,7 @@ pub async fn run_sandbox_bank(args: SandboxBankArgs) -> anyhow::Result<()> {
 pub async fn run_worker(args: &DatabaseArgs, workers: &WorkerArgs, shutdown_grace: Duration) -> anyhow::Result<()> {
     let stop_requested = shutdown_signal();
     let database = Database::open(args).await?;
-    let catalog = load_catalog(&database.pool).await?;
+    let catalog = load_catalog(&database.pool, Purpose::Lookup).await?;
     let settings = WorkerSettings::from_args(workers);
     let sealer = Arc::new(database.sealer.clone());
     let webhooks = workers.webhooks.settings();

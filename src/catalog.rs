@@ -33,4 +33,4 @@ pub use model::{
     Action, Actor, Alias, Category, Confidence, Entry, ListItem, MatchKind, Namespace, NamespacedAlias, Source,
     StoredEntry,
 };
-pub use sync::{CatalogHandle, EditOutcome, follow_changes, load_index, save_edit, sync_shipped};
+pub use sync::{CatalogHandle, EditOutcome, Purpose, follow_changes, load_index, save_edit, sync_shipped};

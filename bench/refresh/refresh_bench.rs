@@ -39,7 +39,7 @@ use anyhow::{Context, anyhow, bail};
 use chrono::{TimeDelta, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use feedwatch::app::{WorkerSettings, worker_pool_with};
-use feedwatch::catalog::CatalogHandle;
+use feedwatch::catalog::{CatalogHandle, Purpose};
 use feedwatch::connection::ChangedBy;
 use feedwatch::connection::lifecycle;
 use feedwatch::connection::store::NewConnection;
@@ -286,7 +286,8 @@ async fn measure(
     bank: &mut Bank,
 ) -> anyhow::Result<serde_json::Value> {
     let sealer = Arc::new(Sealer::from_config(&Sealer::generate_config("bench1"))?);
-    let catalog = CatalogHandle::new(feedwatch::catalog::shipped_index().map_err(|errors| anyhow!("{errors}"))?);
+    let index = feedwatch::catalog::shipped_index().map_err(|errors| anyhow!("{errors}"))?;
+    let catalog = CatalogHandle::new(index, Purpose::Lookup);
     let seeding = Instant::now();
     let ids = seed(pool, &sealer, options.connections).await?;
     let seed_seconds = seeding.elapsed().as_secs_f64();

@@ -1,6 +1,7 @@
 //! The in-memory catalogue: lookup by code, reason or alias, and the search index.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use super::code::Code;
 use super::model::{Action, Actor, Category, Namespace, NamespacedAlias, StoredEntry};
@@ -38,7 +39,11 @@ pub struct CatalogIndex {
     by_bare_code: HashMap<String, Vec<NamespacedAlias>>,
     aliases_of: HashMap<Code, Vec<NamespacedAlias>>,
     namespaces: Vec<Namespace>,
-    search: SearchIndex,
+    /// Built on first use, or up front by a process that searches ([`Purpose::Search`]): a
+    /// worker only looks codes up, and the search index is most of the build's time and memory.
+    ///
+    /// [`Purpose::Search`]: super::Purpose::Search
+    search: OnceLock<SearchIndex>,
     /// Which of its handle's indexes this is; 0 until a handle publishes it.
     generation: u64,
 }
@@ -56,8 +61,12 @@ impl CatalogIndex {
             index.by_reason.insert(stored.entry.reason.clone(), stored.entry.code);
             index.entries.insert(stored.entry.code, stored);
         }
-        index.search = SearchIndex::build(index.entries.values(), &index.aliases_of);
         index
+    }
+
+    /// Builds the search index now, if it is not built yet, so the first search does not.
+    pub fn prepare_search(&self) {
+        self.search_index();
     }
 
     /// Distinct for every index a [`CatalogHandle`](super::CatalogHandle) publishes, and growing:
@@ -96,7 +105,7 @@ impl CatalogIndex {
     }
 
     pub(super) fn search_index(&self) -> &SearchIndex {
-        &self.search
+        self.search.get_or_init(|| SearchIndex::build(self.entries.values(), &self.aliases_of))
     }
 
     /// Resolves a canonical code (`102`), a reason (`bank_unavailable`), a namespaced alias
@@ -200,6 +209,19 @@ mod tests {
 
     fn index() -> CatalogIndex {
         shipped_index().unwrap()
+    }
+
+    #[test]
+    fn lookups_leave_the_search_index_unbuilt_until_a_search_or_a_server_asks_for_it() {
+        let index = index();
+        assert!(matches!(index.resolve("ofx:15500"), Resolution::Found { .. }));
+        assert!(!index.suggest("plaid:ITEM_LOGIN", 3).is_empty());
+        assert!(index.search.get().is_none(), "a worker's lookups build no search index");
+        index.prepare_search();
+        assert!(index.search.get().is_some());
+        let unprepared = self::index();
+        assert!(!unprepared.search_index().text_scores("password changed").is_empty(), "a first search builds it");
+        assert!(unprepared.search.get().is_some());
     }
 
     #[test]

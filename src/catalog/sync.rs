@@ -39,10 +39,21 @@ pub async fn sync_shipped(pool: &PgPool, catalog: &Catalog) -> Result<bool, sqlx
     Ok(changed)
 }
 
+/// What a process asks of the catalogue, which decides what an index build prepares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A server: lookups and searches, the search index built with the rest.
+    Search,
+    /// A worker: codes looked up for their retry rules and titles, never searched, so the
+    /// search index (most of a build's time and memory) is left unbuilt.
+    Lookup,
+}
+
 /// Who may read the current index, and who rebuilds it.
 #[derive(Debug, Clone)]
 pub struct CatalogHandle {
     sender: Arc<watch::Sender<Arc<CatalogIndex>>>,
+    purpose: Purpose,
     /// Held from a reload's first read to its publication. Two reloads at once (the listener's
     /// first, and an edit's own) could otherwise publish in the other order than they read, the
     /// older index last: an edit answered 200 and then not shown.
@@ -50,9 +61,11 @@ pub struct CatalogHandle {
 }
 
 impl CatalogHandle {
-    pub fn new(index: CatalogIndex) -> Self {
+    /// Publishes `index`; later reloads prepare what `purpose` needs, as `index` should have.
+    pub fn new(index: CatalogIndex, purpose: Purpose) -> Self {
         Self {
             sender: Arc::new(watch::channel(Arc::new(index.with_generation(1))).0),
+            purpose,
             reloading: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -65,7 +78,7 @@ impl CatalogHandle {
     /// Rebuilds the index from the database and publishes it.
     pub async fn reload(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let _reloading = self.reloading.lock().await;
-        let index = load_index(pool).await?;
+        let index = load_index(pool, self.purpose).await?;
         self.publish(index);
         Ok(())
     }
@@ -87,17 +100,24 @@ impl CatalogHandle {
     }
 }
 
-/// Builds the in-memory index from the stored catalogue. The build is CPU work (the search
-/// index reads every entry and labelled example: tens of milliseconds, most of a second in a
-/// debug build), so it runs on the blocking pool: on the runtime it held up every request of
-/// the replica, and readiness probes timed out while a reload ran.
-pub async fn load_index(pool: &PgPool) -> Result<CatalogIndex, sqlx::Error> {
+/// Builds the in-memory index from the stored catalogue, with what `purpose` needs. The build is
+/// CPU work (the search index reads every entry and labelled example: tens of milliseconds, a
+/// second in a debug build), so it runs on the blocking pool: on the runtime it held up every
+/// request of the replica, and readiness probes timed out while a reload ran.
+pub async fn load_index(pool: &PgPool, purpose: Purpose) -> Result<CatalogIndex, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let entries = store::current_entries(&mut *conn).await?;
     let aliases = store::aliases(&mut *conn).await?;
     let namespaces = store::namespaces(&mut *conn).await?;
     drop(conn);
-    match tokio::task::spawn_blocking(move || CatalogIndex::build(entries, aliases, namespaces)).await {
+    let build = move || {
+        let index = CatalogIndex::build(entries, aliases, namespaces);
+        if purpose == Purpose::Search {
+            index.prepare_search();
+        }
+        index
+    };
+    match tokio::task::spawn_blocking(build).await {
         Ok(index) => Ok(index),
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         // The runtime is shutting down: no index is needed any more.
@@ -181,7 +201,7 @@ mod tests {
 
     #[test]
     fn successive_indexes_never_share_a_generation() {
-        let handle = CatalogHandle::new(CatalogIndex::default());
+        let handle = CatalogHandle::new(CatalogIndex::default(), Purpose::Search);
         let mut generations = vec![handle.current().generation()];
         for _ in 0..3 {
             // Each old index is freed before the next is built, so an address may be reused.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use feedwatch::catalog::Code;
+use feedwatch::catalog::{Code, Purpose};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -212,12 +212,12 @@ async fn a_changed_shipped_text_wins_over_an_admin_edit_and_an_unchanged_one_doe
 
     let mut shipped = feedwatch::catalog::Catalog::shipped().unwrap();
     assert!(!feedwatch::catalog::sync_shipped(&app.pool, &shipped).await.unwrap(), "a restart changes nothing");
-    let index = feedwatch::catalog::load_index(&app.pool).await.unwrap();
+    let index = feedwatch::catalog::load_index(&app.pool, Purpose::Lookup).await.unwrap();
     assert_eq!(index.entry(Code::new(102)).unwrap().entry.user_message, edit["user_message"].as_str().unwrap());
 
     shipped.entries.get_mut(&Code::new(102)).unwrap().meaning.push_str(" (Reviewed again.)");
     assert!(feedwatch::catalog::sync_shipped(&app.pool, &shipped).await.unwrap());
-    let index = feedwatch::catalog::load_index(&app.pool).await.unwrap();
+    let index = feedwatch::catalog::load_index(&app.pool, Purpose::Lookup).await.unwrap();
     let stored = index.entry(Code::new(102)).unwrap();
     assert_eq!(stored.revision, 3);
     assert!(stored.entry.meaning.ends_with("(Reviewed again.)"));

@@ -69,7 +69,7 @@ mod tests {
     use super::grams;
 
     #[test]
-    fn a_word_is_its_runs_of_three_to_five_letters_with_its_ends_marked() {
+    fn a_word_is_its_runs_of_four_letters_with_its_ends_marked() {
         // "<ab>" is one run; "Ab" is the same word.
         assert_eq!(grams("ab").len(), 1);
         assert_eq!(grams("abc").len(), 2);
