@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use feedwatch::auth::Role;
+use feedwatch::catalog::CatalogIndex;
 use feedwatch::config::{DatabaseArgs, LogFormat, SandboxBankArgs, ServeArgs};
 use uuid::Uuid;
 
@@ -192,14 +193,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn errors(words: &[String]) -> anyhow::Result<()> {
-    use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
-    use feedwatch::catalog::{index::Filters, shipped_index, text};
+    use feedwatch::catalog::{shipped_index, text};
     let index = shipped_index()?;
     match words {
         [first, dash] if first == "search" && dash == "-" => search_each_line(&index),
         [first, rest @ ..] if first == "search" && !rest.is_empty() => {
-            let hits = search(&index, &rest.join(" "), &Filters::default(), DEFAULT_LIMIT);
-            print!("{}", text::search_results(&index, &hits));
+            print!("{}", search_answer(&index, &rest.join(" ")));
             Ok(())
         }
         _ => {
@@ -214,10 +213,8 @@ fn errors(words: &[String]) -> anyhow::Result<()> {
 /// each question's line after `? `, its hits, then a blank line. Blank lines are skipped; bytes
 /// that are not UTF-8 (a ticket export in another encoding) read as U+FFFD rather than ending the
 /// list.
-fn search_each_line(index: &feedwatch::catalog::index::CatalogIndex) -> anyhow::Result<()> {
-    use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
-    use feedwatch::catalog::{index::Filters, text};
-    use std::io::{BufRead, Write};
+fn search_each_line(index: &CatalogIndex) -> anyhow::Result<()> {
+    use std::io::BufRead;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for line in std::io::stdin().lock().split(b'\n') {
         let line = line?;
@@ -226,10 +223,16 @@ fn search_each_line(index: &feedwatch::catalog::index::CatalogIndex) -> anyhow::
         if question.is_empty() {
             continue;
         }
-        let hits = search(index, question, &Filters::default(), DEFAULT_LIMIT);
-        write!(out, "? {question}\n{}\n", text::search_results(index, &hits))?;
+        write!(out, "? {question}\n{}\n", search_answer(index, question))?;
     }
     Ok(out.flush()?)
+}
+
+/// The hits for `question`, a line each, as the API ranks them with its default limit.
+fn search_answer(index: &CatalogIndex, question: &str) -> String {
+    use feedwatch::catalog::search::{DEFAULT_LIMIT, search};
+    use feedwatch::catalog::{index::Filters, text};
+    text::search_results(index, &search(index, question, &Filters::default(), DEFAULT_LIMIT))
 }
 
 fn check_sources() -> anyhow::Result<()> {

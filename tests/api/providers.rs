@@ -25,10 +25,8 @@ fn day(n: i64) -> DateTime<Utc> {
     ledger::epoch() + TimeDelta::days(n) + TimeDelta::hours(12)
 }
 
-/// What the refresh path does with `error`, as the shipped catalogue says.
-/// When the refresher would try again after this error, by the shipped catalogue. A test that
-/// asks about many errors builds the catalogue once with [`shipped`]: a build is a second in a
-/// debug build.
+/// What the refresh path does with `error`, as the shipped catalogue says. A test that asks about
+/// many errors builds the catalogue once ([`shipped`], [`retry_plan_by`]).
 fn retry_plan(error: &ProviderError) -> Plan {
     retry_plan_by(&shipped(), error)
 }
