@@ -113,8 +113,16 @@ pub(crate) fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, Str
     for (name, value) in envs {
         command.env(name, value);
     }
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    // Its log's errors go to the test's captured output, which a failing test prints: a 500 seen
+    // once in CI during a failover (session 30) had left no trace of its cause.
+    let log = BufReader::new(child.stderr.take().unwrap());
+    std::thread::spawn(move || {
+        for line in log.lines().map_while(Result::ok).filter(|line| line.contains("ERROR")) {
+            eprintln!("feedwatch serve: {line}");
+        }
+    });
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
