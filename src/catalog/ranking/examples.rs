@@ -175,10 +175,10 @@ pub(in crate::catalog) enum Split {
     /// held out.
     Fresh47,
     /// Written in session 29 by a helper, in English as customers write on community forums and
-    /// help pages, before that session's ranking changes; held out.
+    /// help pages, before that session's ranking changes; studied since session 31.
     Fresh48,
     /// Written in session 29 by a second helper, alongside fresh48, in English as helpdesk agents
-    /// and developers write (GitHub issues, provider documentation); held out.
+    /// and developers write (GitHub issues, provider documentation); studied since session 31.
     Fresh49,
 }
 
@@ -188,8 +188,8 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
-    /// fresh23 to fresh34 since session 26; fresh12, fresh13, fresh16 and fresh35 to fresh49 are
-    /// still held out.
+    /// fresh23 to fresh34 since session 26 and fresh48 and fresh49 since session 31; fresh12,
+    /// fresh13, fresh16 and fresh35 to fresh47 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -209,8 +209,6 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh48
-                | Self::Fresh49
         )
     }
 }

@@ -7,10 +7,10 @@ use super::*;
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16 and fresh35 to fresh49 do (fresh11 did until session 14 made it a studied
+/// fresh13, fresh16 and fresh35 to fresh47 do (fresh11 did until session 14 made it a studied
 /// split, fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19,
 /// fresh18 until session 20, fresh19 until session 21, fresh20 until session 22, fresh23 to
-/// fresh34 until session 26).
+/// fresh34 until session 26, fresh48 and fresh49 until session 31).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -480,7 +480,9 @@ fn the_ranking_keeps_what_it_reached() {
         // 1.5: 27 and 36, MRR 0.672.
         // Session 27: the prefixes of unread words: 27 and 36 -> 31 and 35, MRR 0.726; the one
         // top-3 place lost breaks catalog/README's rule, and is said there.
-        (scores.split(Split::Fresh36), 0.645, 0.729, "fresh36"),
+        // Session 31: fresh48 and fresh49 joined the examples, 31 -> 30 first (MRR 0.721); the
+        // other held-out splits kept 357 first of 576 together, and the cross-validation gained.
+        (scores.split(Split::Fresh36), 0.625, 0.729, "fresh36"),
         // Session 26's held-out split, written by a helper who read only the entries and aliases,
         // each source a title and an address no earlier split uses: 45 questions, 30 in English and
         // five each in Turkish, Romanian and Hungarian, 14 labels doubtful. First run: 0.533 /
@@ -548,9 +550,12 @@ fn the_ranking_keeps_what_it_reached() {
         // (GitHub issues and provider documentation; 6 doubtful), written by two helpers at the
         // start of session 29 from about 2,000 pages no earlier split used, before anything that
         // session changed. First run: fresh48 18 first and 21 in the top 3 (MRR 0.840), fresh49
-        // 26 and 30 (MRR 0.882). Never studied.
-        (scores.split(Split::Fresh48), 0.75, 0.875, "fresh48"),
-        (scores.split(Split::Fresh49), 0.8125, 0.9375, "fresh49"),
+        // 26 and 30 (MRR 0.882). Never studied until session 31, which made both studied splits
+        // (their questions examples, each read with itself left out; their misses printed): from
+        // session 29's 20 and 21, 28 and 30 to fresh48 21 and 24 (MRR 0.924), fresh49 30 and 32
+        // (MRR 0.969).
+        (scores.split(Split::Fresh48), 0.875, 1.0, "fresh48"),
+        (scores.split(Split::Fresh49), 0.9375, 1.0, "fresh49"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
