@@ -37,6 +37,9 @@ const MENTIONED: f32 = 900.0;
 /// the entry it is an alias of, where the best entry's words count 1. Every service answers with
 /// these numbers, each meaning its own thing (an aggregator's 500 is not the bank's server), so
 /// without the namespace named the number is one more word, not the person naming the entry.
+/// So does a code whose alias is unclassified (799: FinTS 9010 "order not processed", a
+/// provider's catch-all): it says the provider gave no cause, and the sentence's words, which
+/// often do ("HBCI 9010, something about the software needing to be registered"), decide.
 const STATUS_SAID: f32 = 0.5;
 
 /// Text hits scoring below this share of the best one matched only words every entry uses
@@ -64,10 +67,7 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         let (mentioned, statuses) = mentioned_codes(index, query, &text);
         hits.extend(mentioned);
         for (status, _) in &statuses {
-            match text.iter_mut().find(|(code, _)| code == status) {
-                Some((_, score)) => *score += STATUS_SAID,
-                None => text.push((*status, STATUS_SAID)),
-            }
+            add_said_code(&mut text, *status);
         }
         if looks_like_a_code(query) {
             hits.extend(similar_code_hits(index, query));
@@ -91,6 +91,26 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
         .filter(|hit| index.entry(hit.code).is_some_and(|stored| filters.accept(index, stored)))
         .take(limit)
         .collect()
+}
+
+/// Adds a code said in the sentence that only adds to the words (`STATUS_SAID`). An unclassified
+/// one also stands at least second: the person quoted it, and its aliases' notes say where the
+/// real cause is written, so it stays in sight even when the words name another entry.
+fn add_said_code(text: &mut Vec<(Code, f32)>, said: Code) {
+    let position = text.iter().position(|(code, _)| *code == said).unwrap_or_else(|| {
+        text.push((said, 0.0));
+        text.len() - 1
+    });
+    text[position].1 += STATUS_SAID;
+    if said != Code::UNCLASSIFIED {
+        return;
+    }
+    let mut others: Vec<f32> = text.iter().filter(|(code, _)| *code != said).map(|(_, score)| *score).collect();
+    others.sort_by(|a, b| b.total_cmp(a));
+    if let Some(runner_up) = others.get(2) {
+        let score = &mut text[position].1;
+        *score = score.max(runner_up * (1.0 + f32::EPSILON * 4.0));
+    }
 }
 
 fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
@@ -117,8 +137,9 @@ fn exact_hits(index: &CatalogIndex, query: &str) -> Vec<Hit> {
 /// said with a provider ("HTTP 400") is that provider's: another provider's alias of the same
 /// code is not what was meant.
 ///
-/// Returns the hits, and apart the entries of bare HTTP statuses said without a namespace
-/// (`STATUS_SAID`), which only add to the words, with the alias each was said as.
+/// Returns the hits, and apart the entries of bare HTTP statuses said without a namespace and of
+/// unclassified codes (`STATUS_SAID`), which only add to the words, with the alias each was said
+/// as.
 fn mentioned_codes(
     index: &CatalogIndex,
     query: &str,
@@ -158,7 +179,7 @@ fn mentioned_codes(
             Resolution::Found { matched: MatchedBy::Alias(_), .. } | Resolution::Ambiguous(_)
                 if !namespaces.is_empty() && in_namespace_of(&resolution, &namespaces).is_none() => {}
             Resolution::Found { entry, matched: MatchedBy::Alias(alias) }
-                if namespaces.is_empty() && is_http_status(word) =>
+                if (namespaces.is_empty() && is_http_status(word)) || entry.entry.code == Code::UNCLASSIFIED =>
             {
                 statuses.push((entry.entry.code, alias));
             }
@@ -369,6 +390,24 @@ mod tests {
             ("密码没有改，但是无法同步", 102),
             ("비밀번호는 바꾸지 않았는데 동기화가 안 돼요", 102),
         ]);
+    }
+
+    #[test]
+    fn an_unclassified_code_said_in_a_sentence_leaves_the_cause_to_the_words_and_stays_in_sight() {
+        let index = index();
+        let codes = |query: &str| {
+            search(&index, query, &Filters::default(), 3).into_iter().map(|hit| hit.code.get()).collect::<Vec<_>>()
+        };
+        // FinTS 9010 is the bank's generic refusal (799); the words name the cause.
+        let registered = codes("the bank answers FinTS 9010 and says the banking software is not registered");
+        assert_eq!(registered[0], 711, "{registered:?}");
+        assert!(registered.contains(&799), "{registered:?}");
+        // With nothing else to go on, the code's entry is still among the first three.
+        for query in ["the bank answers FinTS 9010", "hbci sync fails with 9010"] {
+            assert!(codes(query).contains(&799), "{query}: {:?}", codes(query));
+        }
+        // Said alone, it is still an exact match.
+        assert_eq!(first_hit(&index, "fints:9010").0, 799);
     }
 
     #[test]

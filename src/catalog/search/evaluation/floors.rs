@@ -482,7 +482,8 @@ fn the_ranking_keeps_what_it_reached() {
         // top-3 place lost breaks catalog/README's rule, and is said there.
         // Session 31: fresh48 and fresh49 joined the examples, 31 -> 30 first (MRR 0.721); the
         // other held-out splits kept 357 first of 576 together, and the cross-validation gained.
-        (scores.split(Split::Fresh36), 0.625, 0.729, "fresh36"),
+        // Then a code whose alias is unclassified (799) only adds to the words: 30 -> 32 first.
+        (scores.split(Split::Fresh36), 0.666, 0.729, "fresh36"),
         // Session 26's held-out split, written by a helper who read only the entries and aliases,
         // each source a title and an address no earlier split uses: 45 questions, 30 in English and
         // five each in Turkish, Romanian and Hungarian, 14 labels doubtful. First run: 0.533 /
@@ -553,9 +554,10 @@ fn the_ranking_keeps_what_it_reached() {
         // 26 and 30 (MRR 0.882). Never studied until session 31, which made both studied splits
         // (their questions examples, each read with itself left out; their misses printed): from
         // session 29's 20 and 21, 28 and 30 to fresh48 21 and 24 (MRR 0.924), fresh49 30 and 32
-        // (MRR 0.969).
-        (scores.split(Split::Fresh48), 0.875, 1.0, "fresh48"),
-        (scores.split(Split::Fresh49), 0.9375, 1.0, "fresh49"),
+        // (MRR 0.969). Then a code whose alias is unclassified (799) only adds to the words:
+        // fresh48 22 first, fresh49 31.
+        (scores.split(Split::Fresh48), 0.916, 1.0, "fresh48"),
+        (scores.split(Split::Fresh49), 0.968, 1.0, "fresh49"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
