@@ -94,8 +94,9 @@ pub fn search(index: &CatalogIndex, query: &str, filters: &Filters, limit: usize
 }
 
 /// Adds a code said in the sentence that only adds to the words (`STATUS_SAID`). An unclassified
-/// one also stands at least second: the person quoted it, and its aliases' notes say where the
-/// real cause is written, so it stays in sight even when the words name another entry.
+/// one also stands third at least: the person quoted it, and its aliases' notes say where the
+/// real cause is written, so it stays in sight even when the words name other entries. Third, so
+/// the two entries the words rank highest keep their places.
 fn add_said_code(text: &mut Vec<(Code, f32)>, said: Code) {
     let position = text.iter().position(|(code, _)| *code == said).unwrap_or_else(|| {
         text.push((said, 0.0));
@@ -107,9 +108,9 @@ fn add_said_code(text: &mut Vec<(Code, f32)>, said: Code) {
     }
     let mut others: Vec<f32> = text.iter().filter(|(code, _)| *code != said).map(|(_, score)| *score).collect();
     others.sort_by(|a, b| b.total_cmp(a));
-    if let Some(runner_up) = others.get(2) {
+    if let Some(third) = others.get(2).or(others.last()) {
         let score = &mut text[position].1;
-        *score = score.max(runner_up * (1.0 + f32::EPSILON * 4.0));
+        *score = score.max(third * (1.0 + f32::EPSILON * 4.0));
     }
 }
 
