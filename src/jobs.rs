@@ -12,6 +12,7 @@ pub mod backoff;
 pub mod fault;
 pub mod maintenance;
 pub mod pace;
+pub mod slot;
 pub mod store;
 pub mod worker;
 
@@ -67,6 +68,8 @@ pub struct ClaimedJob {
     pub max_attempts: i32,
     /// The trace of the request or job that enqueued it; the job runs in it.
     pub trace: Option<TraceContext>,
+    /// Its place among the pool's slots, which a handler waiting on shared work gives back.
+    pub slot: slot::Slot,
 }
 
 /// What a handler decided.

@@ -235,7 +235,11 @@ impl Metrics {
         let jobs_claimed = Counter::default();
         registry.register("jobs_claimed", "Jobs claimed by this instance's workers", jobs_claimed.clone());
         let worker_slots_busy = Gauge::default();
-        registry.register("worker_slots_busy", "Worker slots running a job now", worker_slots_busy.clone());
+        registry.register(
+            "worker_slots_busy",
+            "Worker slots held by a running job now (a job waiting on a shared commit gives its slot back)",
+            worker_slots_busy.clone(),
+        );
         let jobs_rescued = Counter::default();
         registry.register(
             "jobs_rescued",
@@ -362,8 +366,8 @@ impl crate::jobs::worker::PoolObserver for Metrics {
         self.jobs_rescued.inc_by(count);
     }
 
-    fn busy(&self, running: usize) {
-        self.worker_slots_busy.set(i64::try_from(running).unwrap_or(i64::MAX));
+    fn busy(&self, occupied: usize) {
+        self.worker_slots_busy.set(i64::try_from(occupied).unwrap_or(i64::MAX));
     }
 }
 

@@ -140,6 +140,7 @@ pub async fn claim(
             // Only `insert_or_coalesce` writes the column, from a parsed context; were it ever
             // unreadable, the job runs in a new trace rather than not at all.
             trace: row.traceparent.as_deref().and_then(TraceContext::parse),
+            slot: super::slot::Slot::default(),
         })
         .collect())
 }

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, Backoffs};
 use super::pace::Pace;
+use super::slot::Slots;
 use super::store::AvailableJobs;
 use super::{ClaimedJob, Outcome, store};
 use crate::telemetry::trace::TraceContext;
@@ -111,7 +112,8 @@ pub trait PoolObserver: Send + Sync + 'static {
     fn announced(&self) {}
     fn claimed(&self, _count: usize) {}
     fn finished(&self, _kind: &str, _outcome: &Outcome, _seconds: f64) {}
-    fn busy(&self, _running: usize) {}
+    /// Slots held by running jobs (`jobs::slot`: a job waiting on shared work holds none).
+    fn busy(&self, _occupied: usize) {}
     fn rescued(&self, _count: u64) {}
 }
 
@@ -139,6 +141,8 @@ pub struct WorkerPool {
     running: AtomicUsize,
     /// Observed handler and claim times, for an adaptive prefetch.
     pace: Arc<Pace>,
+    /// Places given back by running jobs that wait on shared work (`jobs::slot`).
+    slots: Arc<Slots>,
 }
 
 impl std::fmt::Debug for WorkerPool {
@@ -194,6 +198,7 @@ impl WorkerPool {
             held: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
             pace: Arc::new(Pace::default()),
+            slots: Arc::new(Slots::default()),
         }
     }
 
@@ -241,7 +246,7 @@ impl WorkerPool {
             self.start_buffered(&mut local, &completions);
             self.claim_if_room(&mut local);
             self.running.store(local.running.len(), Ordering::Relaxed);
-            self.observer.busy(local.running.len());
+            self.observer.busy(self.slots.occupied(local.running.len()));
             self.wait_for_work(&shutdown, &mut listener, &mut local).await;
         }
         self.stop(local).await;
@@ -271,20 +276,27 @@ impl WorkerPool {
             () = shutdown.cancelled() => {}
             Some(claimed) = local.claiming.join_next_with_id() => self.take_claim(local, claimed),
             Some(_) = local.running.join_next() => local.drained = false,
+            () = self.slots.freed() => local.drained = false,
             () = notified => local.drained = false,
             _ = local.poll.tick() => local.drained = false,
         }
     }
 
-    /// Starts buffered jobs while slots are free, after reaping every task that finished: one
-    /// claim for all the freed slots, not one each.
+    /// Starts buffered jobs while slots are free (a job waiting on shared work gave its slot
+    /// back), after reaping every task that finished: one claim for all the freed slots, not one
+    /// each.
     fn start_buffered(self: &Arc<Self>, local: &mut Local, completions: &mpsc::Sender<Completion>) {
         while local.running.try_join_next().is_some() {}
-        while local.running.len() < self.config.concurrency {
-            let Some(job) = local.buffer.pop_front() else { break };
+        while self.slots.occupied(local.running.len()) < self.config.concurrency {
+            let Some(mut job) = local.buffer.pop_front() else { break };
+            let (slot, taken) = self.slots.take();
+            job.slot = slot;
             let pool = Arc::clone(self);
             let completions = completions.clone();
-            local.running.spawn(async move { pool.run_one(job, Some(&completions)).await });
+            local.running.spawn(async move {
+                let _taken = taken;
+                pool.run_one(job, Some(&completions)).await;
+            });
         }
     }
 
@@ -292,7 +304,8 @@ impl WorkerPool {
     fn claim_if_room(&self, local: &mut Local) {
         let most = if local.flowing { self.config.claims_in_flight.max(1) } else { 1 };
         while !local.drained && local.claiming.len() < most {
-            let held = local.running.len() + local.buffer.len() + local.asked.values().sum::<usize>();
+            let occupied = self.slots.occupied(local.running.len());
+            let held = occupied + local.buffer.len() + local.asked.values().sum::<usize>();
             let prefetch =
                 self.pace.prefetch(self.config.concurrency, self.config.prefetch, self.config.prefetch_ceiling);
             let room = (self.config.concurrency + prefetch).saturating_sub(held).min(self.config.claim_batch);
@@ -376,7 +389,8 @@ impl WorkerPool {
             }
         };
         if let Some(outcome) = &outcome {
-            self.pace.handled(started.elapsed());
+            // What a slot is held for: a job that gave its place back freed it sooner.
+            self.pace.handled(job.slot.held_since(started));
             self.observer.finished(&job.kind, outcome, started.elapsed().as_secs_f64());
         }
         outcome

@@ -91,7 +91,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         // Released before the bank is called: no connection is held while a refresh waits on it.
         drop(conn);
         self.metrics.refresh_stage(RefreshStage::Read, started.elapsed());
-        let Some(_place) = self.bulkheads.try_enter(target.institution_id) else {
+        let Some(place) = self.bulkheads.try_enter(target.institution_id) else {
             let reason = "as many refreshes of this institution run as it may have at once".to_owned();
             return Ok(Outcome::Snooze { after: super::bulkhead::wait_when_full(), reason });
         };
@@ -112,7 +112,10 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             Err(error) => Err(error),
         };
         self.metrics.refresh_stage(RefreshStage::Bank, asked.elapsed());
-        // The bank has answered; nothing of it is stored.
+        // The bank has answered: the institution's place goes to its next refresh, as the slot
+        // does once the writer takes the result (a stalled bank holds places, a commit does not).
+        drop(place);
+        // Nothing of the answer is stored yet.
         fault::pause_at(FAULT_EXCHANGED).await;
         let storing = Instant::now();
         let stored = match fetched {
@@ -188,7 +191,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             stalls: self.stalls,
             metrics: Arc::clone(&self.metrics),
         };
-        Ok(match self.writer.write(context, success).await {
+        Ok(match self.writer.write(context, success, &job.slot).await {
             Written::Stored(result) => Outcome::Completed(result),
             Written::Lost => lost(),
             Written::Failed(error) => Outcome::Retry { error: format!("database: {error}"), after: None, result: None },

@@ -19,7 +19,9 @@
 //!
 //! Nothing is acknowledged before the commit: the handler (still holding its job, whose lease the
 //! pool's heartbeat keeps) returns only with the verdict, so a process killed with results queued
-//! here loses only uncommitted work, and the jobs are retried.
+//! here loses only uncommitted work, and the jobs are retried. While it waits, its job gives its
+//! slot back (`jobs::slot`), so the pool's slots go on asking banks instead of waiting for
+//! commits; [`WAITING_ROWS`] bounds the jobs waiting so.
 
 mod stored;
 
@@ -30,12 +32,13 @@ use crate::connection::store::RefreshTarget;
 use crate::feed;
 use crate::incident;
 use crate::jobs::fault;
+use crate::jobs::slot::Slot;
 use crate::provider::Fetched;
 use crate::telemetry::trace::TraceContext;
 use crate::telemetry::{Metrics, RefreshResult};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::JoinSet;
 
 /// Crash points of the group commit (`jobs::fault`): a batch reached the writer and nothing of it
@@ -106,22 +109,49 @@ pub(super) struct Context {
 
 type Queued = (Success, oneshot::Sender<Written>);
 
+/// Most rows (accounts and reported transactions) of the results waiting for the writer once
+/// their jobs gave their slots back: what bounds those jobs, and the memory their answers hold,
+/// when the banks answer faster than the database stores (a round of first refreshes, about 230
+/// rows each). A result waits for room here still holding its slot, so the pool slows down to
+/// the writer's pace instead of queueing without end. Four batches' worth: at C=256 a repeat
+/// round keeps a few hundred small results waiting, a first round about sixteen.
+const WAITING_ROWS: usize = 4 * BATCH_ROWS;
+
 /// A pool's writer, started by the first success it is handed; it stops when its owner (the
 /// pool's `Refresher`) is dropped.
-#[derive(Debug, Default)]
-pub struct Writer(OnceLock<mpsc::Sender<Queued>>);
+#[derive(Debug)]
+pub struct Writer {
+    sender: OnceLock<mpsc::Sender<Queued>>,
+    /// Room for the rows of results waiting with their slots given back ([`WAITING_ROWS`]).
+    waiting: Arc<Semaphore>,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Self { sender: OnceLock::new(), waiting: Arc::new(Semaphore::new(WAITING_ROWS)) }
+    }
+}
 
 impl Writer {
-    pub(super) async fn write(&self, context: impl FnOnce() -> Context, success: Success) -> Written {
-        let sender = self.0.get_or_init(|| {
+    /// Queues `success` and waits for the verdict. Once there is room for its rows among the
+    /// results waiting, the job gives its slot back (`jobs::slot`): it only waits for a shared
+    /// commit now, and the pool starts another.
+    pub(super) async fn write(&self, context: impl FnOnce() -> Context, success: Success, slot: &Slot) -> Written {
+        let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(BATCH * 8);
             tokio::spawn(run(context(), receiver));
             sender
         });
+        // A refresh with more rows than the whole room takes all of it.
+        let rows = u32::try_from(success.rows().clamp(1, WAITING_ROWS)).unwrap_or(u32::MAX);
+        let Ok(_room) = Arc::clone(&self.waiting).acquire_many_owned(rows).await else {
+            return Written::Failed("the refresh writer stopped".into());
+        };
         let (reply, verdict) = oneshot::channel();
         if sender.send((success, reply)).await.is_err() {
             return Written::Failed("the refresh writer stopped".into());
         }
+        slot.give_back();
         verdict.await.unwrap_or_else(|_| Written::Failed("the refresh writer stopped".into()))
     }
 }

@@ -337,6 +337,42 @@ async fn a_pool_holds_no_more_than_its_slots_and_prefetch_and_hands_buffered_job
     assert_eq!(count(&app.pool, "state = 'available' and attempt = 0").await, 10, "every job back, no attempt spent");
 }
 
+/// A job that waits on shared work gives its slot back: with one slot, every job starts while
+/// the earlier ones still wait, each is still held (running, leased) until it returns, and each
+/// outcome is recorded when it does.
+#[tokio::test]
+async fn a_job_waiting_on_shared_work_gives_its_slot_back_and_is_still_held_and_recorded() {
+    let app = TestApp::spawn().await;
+    for _ in 0..3 {
+        enqueue(&app.pool, &job(None)).await;
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let all_started = Arc::new(tokio::sync::Notify::new());
+    let commit = Arc::new(tokio::sync::Semaphore::new(0));
+    let (counter, signal, gate) = (started.clone(), all_started.clone(), commit.clone());
+    let pool = configured_pool(&app.pool, test_config(1), move |job| {
+        let (counter, signal, gate) = (counter.clone(), signal.clone(), gate.clone());
+        Box::pin(async move {
+            job.slot.give_back();
+            if counter.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+                signal.notify_one();
+            }
+            let _committed = gate.acquire().await.unwrap();
+            Outcome::Succeeded(serde_json::json!({ "job": job.job_id }))
+        })
+    });
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(Arc::clone(&pool).run(shutdown.clone()));
+    tokio::time::timeout(Duration::from_secs(20), all_started.notified())
+        .await
+        .expect("three jobs started on one slot, each after the one before gave it back");
+    assert_eq!(count(&app.pool, "state = 'running'").await, 3, "all three still held while they wait");
+    commit.add_permits(3);
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(count(&app.pool, "state = 'succeeded'").await, 3, "each recorded when it returned");
+}
+
 #[tokio::test]
 async fn batched_heartbeats_completions_and_hand_backs_are_fenced_per_job() {
     let app = TestApp::spawn().await;
