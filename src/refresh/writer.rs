@@ -21,7 +21,7 @@
 //! pool's heartbeat keeps) returns only with the verdict, so a process killed with results queued
 //! here loses only uncommitted work, and the jobs are retried. While it waits, its job gives its
 //! slot back (`jobs::slot`), so the pool's slots go on asking banks instead of waiting for
-//! commits; [`WAITING_ROWS`] bounds the jobs waiting so.
+//! commits; [`WAITING`] bounds the jobs waiting so.
 
 mod stored;
 
@@ -109,42 +109,39 @@ pub(super) struct Context {
 
 type Queued = (Success, oneshot::Sender<Written>);
 
-/// Most rows (accounts and reported transactions) of the results waiting for the writer once
-/// their jobs gave their slots back: what bounds those jobs, and the memory their answers hold,
-/// when the banks answer faster than the database stores (a round of first refreshes, about 230
-/// rows each). A result waits for room here still holding its slot, so the pool slows down to
-/// the writer's pace instead of queueing without end. Four batches' worth: at C=256 a repeat
-/// round keeps a few hundred small results waiting, a first round about sixteen.
-const WAITING_ROWS: usize = 4 * BATCH_ROWS;
+/// Most results waiting for the writer once their jobs gave their slots back: one batch. More
+/// let the pool run further ahead of the database than helps: with the database the bottleneck
+/// (C=256), answers piled up, full batches started beside each other, and PostgreSQL spent more
+/// per refresh (bench/README, session 31). A result waits for room here still holding its slot,
+/// so the pool slows to the writer's pace; this also bounds the memory the waiting answers hold.
+const WAITING: usize = BATCH;
 
 /// A pool's writer, started by the first success it is handed; it stops when its owner (the
 /// pool's `Refresher`) is dropped.
 #[derive(Debug)]
 pub struct Writer {
     sender: OnceLock<mpsc::Sender<Queued>>,
-    /// Room for the rows of results waiting with their slots given back ([`WAITING_ROWS`]).
+    /// Room for the results waiting with their slots given back ([`WAITING`]).
     waiting: Arc<Semaphore>,
 }
 
 impl Default for Writer {
     fn default() -> Self {
-        Self { sender: OnceLock::new(), waiting: Arc::new(Semaphore::new(WAITING_ROWS)) }
+        Self { sender: OnceLock::new(), waiting: Arc::new(Semaphore::new(WAITING)) }
     }
 }
 
 impl Writer {
-    /// Queues `success` and waits for the verdict. Once there is room for its rows among the
-    /// results waiting, the job gives its slot back (`jobs::slot`): it only waits for a shared
-    /// commit now, and the pool starts another.
+    /// Queues `success` and waits for the verdict. Once there is room for it among the results
+    /// waiting, the job gives its slot back (`jobs::slot`): it only waits for a shared commit
+    /// now, and the pool starts another.
     pub(super) async fn write(&self, context: impl FnOnce() -> Context, success: Success, slot: &Slot) -> Written {
         let sender = self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(BATCH * 8);
             tokio::spawn(run(context(), receiver));
             sender
         });
-        // A refresh with more rows than the whole room takes all of it.
-        let rows = u32::try_from(success.rows().clamp(1, WAITING_ROWS)).unwrap_or(u32::MAX);
-        let Ok(_room) = Arc::clone(&self.waiting).acquire_many_owned(rows).await else {
+        let Ok(_room) = Arc::clone(&self.waiting).acquire_owned().await else {
             return Written::Failed("the refresh writer stopped".into());
         };
         let (reply, verdict) = oneshot::channel();
