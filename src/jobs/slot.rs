@@ -3,8 +3,8 @@
 //! the verdict gives its place back, so the pool starts the next job while it waits. The job
 //! stays held all the same: the heartbeat keeps its lease and its outcome is recorded as any
 //! other's when the handler returns, so nothing is acknowledged before the shared work commits.
-//! What bounds the jobs waiting so is the shared work's own queue: a handler gives its place
-//! back only once that queue took its work.
+//! What bounds the jobs waiting so is the shared work's owner: a handler gives its place back
+//! only once that owner has room for its work (`refresh::writer::WAITING`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -101,11 +101,18 @@ mod tests {
     }
 
     #[test]
-    fn an_inert_slot_counts_nothing() {
-        let slot = Slot::default();
+    fn a_slot_is_held_until_given_back_and_an_inert_one_until_now() {
+        let Some(started) = Instant::now().checked_sub(Duration::from_secs(60)) else { return };
+        let slots = Arc::new(Slots::default());
+        let (slot, _running) = slots.take();
         slot.give_back();
-        let started = Instant::now();
-        assert!(slot.held_since(started) < Duration::from_secs(5));
+        let held = slot.held_since(started);
+        std::thread::yield_now();
+        assert_eq!(slot.held_since(started), held, "the time stops at the give-back");
+        let inert = Slot::default();
+        inert.give_back();
+        assert!(inert.held_since(started) >= Duration::from_secs(60), "an inert slot counts to now");
+        assert_eq!(slots.occupied(1), 0);
     }
 
     #[tokio::test]

@@ -142,15 +142,19 @@ impl Writer {
             sender
         });
         let Ok(_room) = Arc::clone(&self.waiting).acquire_owned().await else {
-            return Written::Failed("the refresh writer stopped".into());
+            return stopped();
         };
         let (reply, verdict) = oneshot::channel();
         if sender.send((success, reply)).await.is_err() {
-            return Written::Failed("the refresh writer stopped".into());
+            return stopped();
         }
         slot.give_back();
-        verdict.await.unwrap_or_else(|_| Written::Failed("the refresh writer stopped".into()))
+        verdict.await.unwrap_or_else(|_| stopped())
     }
+}
+
+fn stopped() -> Written {
+    Written::Failed("the refresh writer stopped".into())
 }
 
 async fn run(context: Context, mut receiver: mpsc::Receiver<Queued>) {
