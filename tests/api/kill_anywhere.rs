@@ -20,7 +20,7 @@ use rust_decimal::Decimal;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use uuid::Uuid;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, signal};
 
 /// Where a worker is killed: at an armed fault point, or while the bank holds its request.
 #[derive(Debug, Clone, Copy)]
@@ -294,10 +294,10 @@ async fn a_result_waiting_in_the_writer_is_refused_once_another_attempt_stored_t
     // GC would) while its lease runs out and another worker takes the job and stores the
     // refresh. Stopped, it cannot be that other worker itself: having handed its result to the
     // writer, its one slot is free, so its next poll would claim the rescued job.
-    signal(&late, "STOP").await;
+    signal("STOP", late.id().expect("the worker runs"));
     rescue(&app).await;
     app.refresh_pool_with(&bank_url, feedwatch::incident::Rules::default()).run_until_idle().await;
-    signal(&late, "CONT").await;
+    signal("CONT", late.id().expect("the worker runs"));
     let stored_by_second = trace_of(&app, id).await;
     assert_eq!(stored_by_second.0, ("succeeded".to_owned(), 2), "the second attempt stored the refresh");
     assert_eq!((stored_by_second.1, stored_by_second.2), (1, 1), "one outcome, one success event");
@@ -313,13 +313,6 @@ async fn a_result_waiting_in_the_writer_is_refused_once_another_attempt_stored_t
             .await;
     assert_eq!(stored_by_second.4, ledger_rows(user, first, bank_now), "the connection holds exactly the ledger");
     late.kill().await.unwrap();
-}
-
-/// Sends `name` (`STOP`, `CONT`) to a worker process.
-async fn signal(worker: &tokio::process::Child, name: &str) {
-    let pid = worker.id().expect("the worker is running").to_string();
-    let sent = tokio::process::Command::new("kill").args([format!("-{name}"), pid]).status().await.unwrap();
-    assert!(sent.success(), "kill -{name} failed");
 }
 
 /// One value a query reads about one connection (or job) by its id.

@@ -139,8 +139,7 @@ pub(crate) fn start_serve(envs: &[(&str, &str)], args: &[&str]) -> (Process, Str
 }
 
 pub(crate) fn terminate(process: &mut Process) -> std::process::ExitStatus {
-    let status = Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    crate::support::signal("TERM", process.0.id());
     process.0.wait().unwrap()
 }
 

@@ -356,7 +356,7 @@ async fn a_worker_killed_mid_refresh_loses_no_job_and_stores_nothing_twice() {
     tokio::time::timeout(std::time::Duration::from_secs(30), bank.received(1))
         .await
         .expect("the worker never called the bank");
-    Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap();
+    crate::support::signal("KILL", child.id());
     child.wait().unwrap();
 
     // Its leases would expire in a minute; expire them now, as the rescuer then would.

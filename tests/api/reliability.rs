@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::operations::{start_serve, terminate};
+use crate::support::signal;
 
 /// A data directory of its own under the temporary directory (reachable by the `postgres` user
 /// when the tests run as root).
@@ -26,11 +27,6 @@ fn postmaster_pid(data_dir: &str) -> Option<u32> {
 
 fn process_exists(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
-}
-
-fn kill(signal: &str, pid: u32) {
-    let status = std::process::Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
 }
 
 /// Polls `check` every 20 ms until it holds or `limit` passes; returns how long it took.
@@ -99,7 +95,7 @@ async fn a_killed_private_postgres_comes_back_by_itself_and_loses_no_acknowledge
         .await;
 
     let postmaster = postmaster_pid(&data_dir).expect("the private cluster's postmaster.pid");
-    kill("-KILL", postmaster);
+    signal("KILL", postmaster);
     // Not "readiness notices the crash": the restart (100 ms) and crash recovery can finish
     // inside one readiness probe, whose pool retries connecting for up to half a second, so the
     // service may never look down (seen under load). That readiness does report a database
@@ -185,7 +181,7 @@ async fn with_its_cluster_gone_feedwatch_stops_promptly_and_a_failing_start_says
     let mut text = std::fs::read_to_string(&conf).unwrap();
     text.push_str("\nfeedwatch_test_bogus_setting = on\n");
     std::fs::write(&conf, text).unwrap();
-    kill("-KILL", postmaster_pid(&data_dir).unwrap());
+    signal("KILL", postmaster_pid(&data_dir).unwrap());
     within(Duration::from_secs(5), "readiness notices the crash", || async { !ready(&client, &addr).await }).await;
 
     let stopping = Instant::now();

@@ -598,3 +598,9 @@ pub fn reported_account<'a>(
         error_code: None,
     }
 }
+
+/// Sends the signal `name` (`KILL`, `TERM`, `STOP`, `CONT`) to the process `pid`.
+pub fn signal(name: &str, pid: u32) {
+    let status = std::process::Command::new("kill").args([format!("-{name}"), pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
