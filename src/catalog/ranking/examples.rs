@@ -181,10 +181,11 @@ pub(in crate::catalog) enum Split {
     /// and developers write (GitHub issues, provider documentation); studied since session 31.
     Fresh49,
     /// Written in session 31 by a helper who never saw the ranking, in English as customers write
-    /// on forums and help-centre threads, before that session's ranking change; held out.
+    /// on forums and help-centre threads, before that session's ranking change; studied since
+    /// session 32.
     Fresh50,
     /// Written in session 31 by a second helper, alongside fresh50, in English as helpdesk agents
-    /// and developers write (issues, library and provider documentation); held out.
+    /// and developers write (issues, library and provider documentation); studied since session 32.
     Fresh51,
 }
 
@@ -194,8 +195,9 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
-    /// fresh23 to fresh34 since session 26 and fresh48 and fresh49 since session 31; fresh12,
-    /// fresh13, fresh16, fresh35 to fresh47, fresh50 and fresh51 are still held out.
+    /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31 and fresh50 and
+    /// fresh51 since session 32; fresh12, fresh13, fresh16 and fresh35 to fresh47 are still held
+    /// out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -215,8 +217,6 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh50
-                | Self::Fresh51
         )
     }
 }

@@ -7,10 +7,11 @@ use super::*;
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16, fresh35 to fresh47, fresh50 and fresh51 do (fresh11 did until session 14 made it a studied
+/// fresh13, fresh16 and fresh35 to fresh47 do (fresh11 did until session 14 made it a studied
 /// split, fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19,
 /// fresh18 until session 20, fresh19 until session 21, fresh20 until session 22, fresh23 to
-/// fresh34 until session 26, fresh48 and fresh49 until session 31).
+/// fresh34 until session 26, fresh48 and fresh49 until session 31, fresh50 and fresh51 until
+/// session 32).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -218,7 +219,11 @@ fn the_ranking_keeps_what_it_reached() {
         // Session 26: fresh23 to fresh34 joined the examples (not a ranking change): 46 and
         // 60 -> 46 and 59 of 70, lowered to that (bench/README, catalog/README).
         // Session 27: the prefixes of unread words: 46 and 60 -> 47 and 61.
-        (scores.split(Split::Fresh16), 0.671, 0.871, "fresh16"),
+        // Session 32: fresh50 and fresh51 joined the examples (not a ranking change): 48 and 62
+        // -> 46 and 62 (a changed card number now reads as a statement's unmatched account,
+        // 621; a bank without an OFX server as our misconfiguration, 720), lowered to that; the
+        // held-out splits together 359 -> 358 first, 471 -> 473 top 3.
+        (scores.split(Split::Fresh16), 0.657, 0.871, "fresh16"),
         // Session 18's held-out split (70 questions from issues, app help pages, provider and bank
         // documentation, each source a title and an address no earlier split uses, written by a
         // helper who read the entries and aliases but never the ranking, the synonyms or the
@@ -563,9 +568,11 @@ fn the_ranking_keeps_what_it_reached() {
         // library and provider documentation; 2 doubtful), written by two helpers at the start of
         // session 31 from pages no earlier split used, reading only the entries and aliases. With
         // the session's first ranker (before fresh48 and fresh49 joined the examples): fresh50
-        // 21 first and 28 in the top 3 (MRR 0.814), fresh51 24 and 28 (MRR 0.881). Never studied.
-        (scores.split(Split::Fresh50), 0.666, 0.933, "fresh50"),
-        (scores.split(Split::Fresh51), 0.833, 0.966, "fresh51"),
+        // 21 first and 28 in the top 3 (MRR 0.814), fresh51 24 and 28 (MRR 0.881). Session 32
+        // made them examples (each question read with itself left out; their misses printed):
+        // fresh50 27 and 30 (MRR 0.944), fresh51 29 and 30 (MRR 0.983).
+        (scores.split(Split::Fresh50), 0.9, 1.0, "fresh50"),
+        (scores.split(Split::Fresh51), 0.966, 1.0, "fresh51"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
