@@ -187,6 +187,12 @@ pub(in crate::catalog) enum Split {
     /// Written in session 31 by a second helper, alongside fresh50, in English as helpdesk agents
     /// and developers write (issues, library and provider documentation); studied since session 32.
     Fresh51,
+    /// Written in session 32 by a helper who never saw the ranking, in English as customers write
+    /// on forums and help-centre threads; held out.
+    Fresh52,
+    /// Written in session 32 by a second helper, alongside fresh52, in English as helpdesk agents
+    /// and developers write (issues, provider documentation); held out.
+    Fresh53,
 }
 
 impl Split {
@@ -196,8 +202,8 @@ impl Split {
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
     /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31 and fresh50 and
-    /// fresh51 since session 32; fresh12, fresh13, fresh16 and fresh35 to fresh47 are still held
-    /// out.
+    /// fresh51 since session 32; fresh12, fresh13, fresh16, fresh35 to fresh47, fresh52 and
+    /// fresh53 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -217,6 +223,8 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
+                | Self::Fresh52
+                | Self::Fresh53
         )
     }
 }
