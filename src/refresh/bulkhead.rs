@@ -1,8 +1,9 @@
 //! Bulkheads: at most so many refreshes of one institution ask its bank at once in this process,
 //! so a bank that stalls holds a bounded share of the worker slots and every other bank keeps its
 //! schedule. A place is held from before the bank is asked until it has answered: storing the
-//! answer waits on our database, not the bank, and gives the slot back too (`jobs::slot`). A refresh that finds its institution full is put back for a few seconds (no
-//! attempt spent, nothing recorded on the connection): the slot goes to another bank's job.
+//! answer waits on our database, not the bank, and gives the slot back too (`jobs::slot`). A
+//! refresh that finds its institution full is put back for a few seconds (no attempt spent,
+//! nothing recorded on the connection): the slot goes to another bank's job.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
