@@ -188,11 +188,17 @@ pub(in crate::catalog) enum Split {
     /// and developers write (issues, library and provider documentation); studied since session 32.
     Fresh51,
     /// Written in session 32 by a helper who never saw the ranking, in English as customers write
-    /// on forums and help-centre threads; held out.
+    /// on forums and help-centre threads; studied since session 33.
     Fresh52,
     /// Written in session 32 by a second helper, alongside fresh52, in English as helpdesk agents
-    /// and developers write (issues, provider documentation); held out.
+    /// and developers write (issues, provider documentation); studied since session 33.
     Fresh53,
+    /// Written in session 33 by a helper who never saw the ranking, in English as customers write
+    /// on forums and help-centre threads, before that session's ranking change; held out.
+    Fresh54,
+    /// Written in session 33 by a second helper, alongside fresh54, in English as helpdesk agents
+    /// and developers write (issues, provider documentation); held out.
+    Fresh55,
 }
 
 impl Split {
@@ -201,9 +207,9 @@ impl Split {
     /// anything. Fresh11 has been studied since session 14, fresh14 since session 16, fresh15
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
-    /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31 and fresh50 and
-    /// fresh51 since session 32; fresh12, fresh13, fresh16, fresh35 to fresh47, fresh52 and
-    /// fresh53 are still held out.
+    /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31, fresh50 and
+    /// fresh51 since session 32 and fresh52 and fresh53 since session 33; fresh12, fresh13,
+    /// fresh16, fresh35 to fresh47, fresh54 and fresh55 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -223,8 +229,8 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh52
-                | Self::Fresh53
+                | Self::Fresh54
+                | Self::Fresh55
         )
     }
 }

@@ -7,11 +7,11 @@ use super::*;
 /// as the ranking improves, never lower them to let a ranking change through. Since session 12
 /// the studied splits are training data (`Split::trains`): their floors still guard against a
 /// change that loses ground, but what they reach says nothing about unseen questions; fresh12,
-/// fresh13, fresh16, fresh35 to fresh47, fresh52 and fresh53 do (fresh11 did until session 14 made it a studied
+/// fresh13, fresh16, fresh35 to fresh47, fresh54 and fresh55 do (fresh11 did until session 14 made it a studied
 /// split, fresh14 until session 16 did, fresh15 until session 17, fresh17 until session 19,
 /// fresh18 until session 20, fresh19 until session 21, fresh20 until session 22, fresh23 to
 /// fresh34 until session 26, fresh48 and fresh49 until session 31, fresh50 and fresh51 until
-/// session 32).
+/// session 32, fresh52 and fresh53 until session 33).
 ///
 /// Session 14 lowered five floors, each by the places named beside it, for two changes that
 /// were not ranking changes: fresh11's questions joining the examples, and entries 610
@@ -503,7 +503,10 @@ fn the_ranking_keeps_what_it_reached() {
         // and 15, MRR 0.841 and 0.609. Never studied.
         // Session 27: the prefixes of unread words: 18 and 24 -> 19 and 24 (fresh38), 12 and 15
         // -> 14 and 18 (fresh39), MRR 0.857 and 0.696.
-        (scores.split(Split::Fresh38), 0.760, 0.960, "fresh38"),
+        // Session 33: fresh52 and fresh53 joined the examples (not a ranking change): fresh38 19
+        // -> 18 first, lowered to that (which question moved is not read: the split stays held
+        // out); the held-out splits together 358 -> 357 first, 473 top 3 unchanged.
+        (scores.split(Split::Fresh38), 0.72, 0.960, "fresh38"),
         (scores.split(Split::Fresh39), 0.608, 0.782, "fresh39"),
         // Session 27's held-out splits, written by helpers who read only the entries and aliases,
         // each source a title and an address no earlier split uses, before that session's ranking
@@ -580,9 +583,19 @@ fn the_ranking_keeps_what_it_reached() {
         // helpers at the start of session 32 from pages no earlier split used, reading only the
         // entries and aliases. With the session's first ranker (before fresh50 and fresh51 joined
         // the examples): fresh52 17 first and 24 in the top 3 (MRR 0.684), fresh53 24 and 29
-        // (MRR 0.890); with them, fresh52 18 and 24, fresh53 24 and 29. Never studied.
-        (scores.split(Split::Fresh52), 0.6, 0.8, "fresh52"),
-        (scores.split(Split::Fresh53), 0.8, 0.966, "fresh53"),
+        // (MRR 0.890); with them, fresh52 18 and 24, fresh53 24 and 29. Session 33 made them
+        // examples (each question read with itself left out; their misses printed): fresh52 21
+        // and 30 (MRR 0.817), fresh53 29 and 30 (MRR 0.983).
+        (scores.split(Split::Fresh52), 0.7, 1.0, "fresh52"),
+        (scores.split(Split::Fresh53), 0.966, 1.0, "fresh53"),
+        // fresh54, 30 questions in English as customers write on forums and help-centre threads
+        // (10 labels doubtful), and fresh55, 30 as helpdesk agents and developers write (issues
+        // and provider documentation; 3 doubtful), written by two helpers at the start of session
+        // 33 from pages no earlier split used, reading only the entries and aliases. First run,
+        // with fresh52 and fresh53 among the examples and no other change: fresh54 18 first and
+        // 25 in the top 3 (MRR 0.723), fresh55 26 and 28 (MRR 0.905). Never studied.
+        (scores.split(Split::Fresh54), 0.6, 0.833, "fresh54"),
+        (scores.split(Split::Fresh55), 0.866, 0.933, "fresh55"),
     ] {
         let n = scores.count as f64;
         assert!(scores.first as f64 >= first * n, "{}", scores.line(name));
