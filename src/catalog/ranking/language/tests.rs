@@ -142,6 +142,19 @@ fn a_party_that_passes_a_message_on_is_not_who_must_act() {
 }
 
 #[test]
+fn a_data_service_named_as_down_is_its_own_outage_and_one_passing_the_banks_on_is_not() {
+    let lexicon = lexicon();
+    let provider_outage = term(&lexicon, "#provider_outage");
+    for own in ["plaid is down", "yodlee outage since this morning", "is finicity down?", "the GoCardless status page"]
+    {
+        assert!(said(&lexicon, own).contains(&provider_outage), "{own}");
+    }
+    for passed_on in ["plaid says the bank is down", "the bank is down, plaid is fine", "plaid: INSTITUTION_DOWN"] {
+        assert!(!said(&lexicon, passed_on).contains(&provider_outage), "{passed_on}");
+    }
+}
+
+#[test]
 fn a_party_something_was_done_for_or_passed_on_by_is_not_who_must_act() {
     let lexicon = lexicon();
     let provider_side = term(&lexicon, "#provider_side");
