@@ -17,9 +17,10 @@
 //! (sessions 24 and 25) until session 26 did; "fresh12" (session 12), "fresh13" (session 13),
 //! "fresh16" (written after fresh14 joined the examples), "fresh35" to "fresh39" (session 26),
 //! "fresh40" to "fresh42" (session 27), "fresh43" to "fresh47" (session 28) and "fresh54" and
-//! "fresh55" (session 33) are the splits still never studied: only their totals are printed. "fresh48" and "fresh49" (session 29) were
-//! measured only until session 31 made their questions examples, "fresh50" and "fresh51"
-//! (session 31) until session 32 did, "fresh52" and "fresh53" (session 32) until session 33 did.
+//! "fresh55" (session 33) are the splits still never studied: only their totals are printed.
+//! "fresh48" and "fresh49" (session 29) were measured only until session 31 made their questions
+//! examples, "fresh50" and "fresh51" (session 31) until session 32 did, "fresh52" and "fresh53"
+//! (session 32) until session 33 did.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -178,8 +179,8 @@ const SPLITS: [Split; 52] = [
 ];
 
 /// Search learns from the studied splits and from nothing else: a held-out question (fresh12,
-/// fresh13, fresh16, fresh35 to fresh47, fresh54, fresh55), or one that differs from a studied question only in
-/// case, would be its own nearest example and stop measuring anything.
+/// fresh13, fresh16, fresh35 to fresh47, fresh54, fresh55), or one that differs from a studied
+/// question only in case, would be its own nearest example and stop measuring anything.
 #[test]
 fn search_learns_from_the_studied_splits_only() {
     // By name, written out once more here: `trains` must agree with this list, not with itself.
