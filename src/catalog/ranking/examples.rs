@@ -194,11 +194,19 @@ pub(in crate::catalog) enum Split {
     /// and developers write (issues, provider documentation); studied since session 33.
     Fresh53,
     /// Written in session 33 by a helper who never saw the ranking, in English as customers write
-    /// on forums and help-centre threads, before that session's ranking change; held out.
+    /// on forums and help-centre threads, before that session's ranking change; studied since
+    /// session 34.
     Fresh54,
     /// Written in session 33 by a second helper, alongside fresh54, in English as helpdesk agents
-    /// and developers write (issues, provider documentation); held out.
+    /// and developers write (issues, provider documentation); studied since session 34.
     Fresh55,
+    /// Written in session 34 by a helper who never saw the ranking, in English as customers write
+    /// on forums and help-centre threads (help centres, news of outages, a few issues), before
+    /// that session's ranking change; held out.
+    Fresh56,
+    /// Written in session 34 by a second helper, alongside fresh56, in English as helpdesk agents
+    /// and developers write (issues, provider documentation); held out.
+    Fresh57,
 }
 
 impl Split {
@@ -209,7 +217,7 @@ impl Split {
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
     /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31, fresh50 and
     /// fresh51 since session 32 and fresh52 and fresh53 since session 33; fresh12, fresh13,
-    /// fresh16, fresh35 to fresh47, fresh54 and fresh55 are still held out.
+    /// fresh16, fresh35 to fresh47, fresh56 and fresh57 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -229,8 +237,8 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh54
-                | Self::Fresh55
+                | Self::Fresh56
+                | Self::Fresh57
         )
     }
 }

@@ -132,7 +132,10 @@ pub(super) fn floors(scores: &Evaluation) -> Vec<Floor<'_>> {
         // -> 18 first, lowered to that (which question moved is not read: the split stays held
         // out); the held-out splits together 358 -> 357 first, 473 top 3 unchanged.
         (scores.split(Split::Fresh38), 0.72, 0.960, "fresh38"),
-        (scores.split(Split::Fresh39), 0.608, 0.782, "fresh39"),
+        // Session 34: fresh54 and fresh55 joined the examples (not a ranking change): fresh39 14
+        // -> 13 first, lowered to that (unread, as above), as was fresh45 19 -> 18; the sixteen older
+        // held-out splits together 357 -> 355 first, 473 -> 478 in the top 3.
+        (scores.split(Split::Fresh39), 0.565, 0.782, "fresh39"),
         // Session 27's held-out splits, written by helpers who read only the entries and aliases,
         // each source a title and an address no earlier split uses, before that session's ranking
         // change: fresh40, 37 questions in English, mostly GitHub issues of open-source finance
@@ -164,7 +167,9 @@ pub(super) fn floors(scores: &Evaluation) -> Vec<Floor<'_>> {
         // on the cross-validation and over the held-out splits (394 -> 405 first of 632): 8 and 13 -> 7 and 13;
         // lowered to that, against this file's rule, as catalog/README.md says.
         (scores.split(Split::Fresh44), 0.279, 0.519, "fresh44"),
-        (scores.split(Split::Fresh45), 0.703, 0.851, "fresh45"),
+        // Session 34: fresh54 and fresh55 joined the examples (not a ranking change): 19 -> 18
+        // first, lowered to that (unread; see fresh39).
+        (scores.split(Split::Fresh45), 0.666, 0.851, "fresh45"),
         // fresh46, 25 questions in Japanese, Chinese and Korean, written by a fourth helper while
         // that reading was built, without either reading the other: 5 and 6 first and in the top
         // 3 without it (MRR 0.232), 12 and 18 with it (MRR 0.636). Never studied.
@@ -179,13 +184,14 @@ pub(super) fn floors(scores: &Evaluation) -> Vec<Floor<'_>> {
         // Korean, Hebrew and Greek words: 11 and 12; with the eleven languages' words: 12 and 16
         // (MRR 0.684). Never studied.
         (scores.split(Split::Fresh47), 0.571, 0.761, "fresh47"),
-        // fresh54, 30 questions in English as customers write on forums and help-centre threads
-        // (10 labels doubtful), and fresh55, 30 as helpdesk agents and developers write (issues
-        // and provider documentation; 3 doubtful), written by two helpers at the start of session
-        // 33 from pages no earlier split used, reading only the entries and aliases. First run,
-        // with fresh52 and fresh53 among the examples and no other change: fresh54 18 first and
-        // 25 in the top 3 (MRR 0.723), fresh55 26 and 28 (MRR 0.905). Never studied.
-        (scores.split(Split::Fresh54), 0.6, 0.833, "fresh54"),
-        (scores.split(Split::Fresh55), 0.866, 0.933, "fresh55"),
+        // fresh56, 30 questions in English as customers write on forums and help-centre threads
+        // (help centres, outage news, a few issues; 14 labels doubtful), and fresh57, 30 as
+        // helpdesk agents and developers write (issues and provider documentation; 10 doubtful),
+        // written by two helpers at the start of session 34 from pages no earlier split used,
+        // reading only the entries and aliases. First run, with fresh54 and fresh55 among the
+        // examples and no other change: fresh56 20 first and 24 in the top 3 (MRR 0.770), fresh57
+        // 19 and 26 (MRR 0.752). Never studied.
+        (scores.split(Split::Fresh56), 0.666, 0.8, "fresh56"),
+        (scores.split(Split::Fresh57), 0.633, 0.866, "fresh57"),
     ]
 }
