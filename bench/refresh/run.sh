@@ -30,7 +30,9 @@
 # insert a first refresh's 232 transactions (one transaction each, one statement, sequence
 # numbers and time-ordered ids as the writer makes them) into a copy of `feed_transaction` with
 # its indexes and its statement's check of the accounts (migration 0026), and nothing else: no lookup, no account, no
-# outcome. A first refresh cannot cost PostgreSQL less than this.
+# outcome. A first refresh cannot cost PostgreSQL less than this. Beside it, the same inserts into
+# a copy with no index at all (the heap and its WAL alone) and one with only the (account_id,
+# fitid) key that makes refreshes idempotent: what the table's other indexes and check add.
 # Writes bench/refresh/last-run.json (not committed).
 set -euo pipefail
 export LC_ALL=C
@@ -78,19 +80,37 @@ sql() { "$pg_bin/psql" -qAtX -v ON_ERROR_STOP=1 "$server/$1" -c "$2"; }
 # first_refresh_floor DATABASE: sets floor_json to the floor's figures (see the header).
 floor_json=null
 first_refresh_floor() {
-  local database="$1" seconds="${BENCH_FLOOR_SECONDS:-10}" script before after output transactions tps
+  local database="$1" seconds="${BENCH_FLOOR_SECONDS:-10}" bare key full
   (( seconds > 0 )) || return 0
-  sql "$database" "create table floor_transaction (like feed_transaction including defaults including constraints including indexes);
-    create trigger floor_transaction_accounts_exist after insert on floor_transaction
-      referencing new table as inserted for each statement execute function feed_transaction_accounts_exist();
-    create sequence floor_seq;
+  sql "$database" "create sequence floor_seq;
     create table floor_account as select (row_number() over (order by id)) - 1 as n, id, connection_id from account;
-    alter table floor_account add primary key (n);"
+    alter table floor_account add primary key (n);
+    create table floor_bare (like feed_transaction including defaults);
+    create table floor_key (like feed_transaction including defaults);
+    alter table floor_key add unique (account_id, fitid);
+    create table floor_transaction (like feed_transaction including defaults including constraints including indexes);
+    create trigger floor_transaction_accounts_exist after insert on floor_transaction
+      referencing new table as inserted for each statement execute function feed_transaction_accounts_exist();"
+  full="$(floor_inserts "$database" floor_transaction "$seconds")"
+  key="$(floor_inserts "$database" floor_key "$seconds")"
+  bare="$(floor_inserts "$database" floor_bare "$seconds")"
+  floor_json="$(jq -n --argjson bare "$bare" --argjson key "$key" --argjson full "$full" \
+    '$full + {rows: 232, bare_heap_ms_per_insert: $bare.postgres_ms_per_insert,
+              key_only_ms_per_insert: $key.postgres_ms_per_insert}')"
+  log "first refresh's floor (232 rows into a copy of feed_transaction, one client): $floor_json"
+}
+
+# floor_inserts DATABASE TABLE SECONDS: one pgbench client inserting 232 rows per transaction
+# into TABLE for SECONDS; prints {inserts, inserts_per_s, postgres_ms_per_insert}.
+floor_inserts() {
+  local database="$1" table="$2" seconds="$3" script before after output transactions tps
+  # Each from a checkpoint, so none pays for the WAL another left to flush.
+  sql "$database" "checkpoint"
   script="$(mktemp /tmp/refresh-floor.XXXXXX.sql)"
   cat >"$script" <<SQL
 \\set n random(0, $(sql "$database" "select count(*) - 1 from floor_account"))
-insert into floor_transaction (id, account_id, connection_id, fitid, posted_at, amount, currency, name, memo,
-                               check_number, pending, created_seq, change_seq)
+insert into $table (id, account_id, connection_id, fitid, posted_at, amount, currency, name, memo,
+                    check_number, pending, created_seq, change_seq)
 select lpad(to_hex(s), 32, '0')::uuid, a.id, a.connection_id, 'FIT' || s, now() - make_interval(hours => g),
        -12.34, 'USD', 'CARD PURCHASE 1234 SEATTLE WA', 'memo', '', false, s, s
 from floor_account a, (select g, nextval('floor_seq') as s from generate_series(1, 232) g) rows
@@ -102,10 +122,9 @@ SQL
   rm -f "$script"
   transactions="$(awk '/number of transactions actually processed/ {print $NF}' <<<"$output")"
   tps="$(awk '/^tps = / {print $3; exit}' <<<"$output")"
-  floor_json="$(jq -n --argjson t "$transactions" --argjson tps "$tps" --argjson ticks "$((after - before))" \
+  jq -n --argjson t "$transactions" --argjson tps "$tps" --argjson ticks "$((after - before))" \
     --argjson hz "$(getconf CLK_TCK)" \
-    '{rows: 232, inserts: $t, inserts_per_s: $tps, postgres_ms_per_insert: (($ticks / $hz / $t * 1000000 | round) / 1000)}')"
-  log "first refresh's floor (232 rows into a copy of feed_transaction, one client): $floor_json"
+    '{inserts: $t, inserts_per_s: $tps, postgres_ms_per_insert: (($ticks / $hz / $t * 1000000 | round) / 1000)}'
 }
 
 pgbench_tps=null
@@ -158,5 +177,7 @@ jq -r '
     | "C=\($run.concurrency) again (same day, nothing new): refresher + PostgreSQL \(($r.cpu.ms_per_refresh.refresher + $r.cpu.ms_per_refresh.postgres) * 100 | round / 100) ms per refresh; \(if $tps then "\($r.refreshes_per_s / $tps * 1000 | round / 1000) x pgbench -N" else "no pgbench reference" end)"),
   (.first_refresh_floor as $floor | select($floor) | .runs[] as $run | $run.first as $r
     | "C=\($run.concurrency) first: PostgreSQL \($r.cpu.ms_per_refresh.postgres) ms per refresh = \($r.cpu.ms_per_refresh.postgres / $floor.postgres_ms_per_insert * 100 | round / 100) x the floor of inserting its 232 rows alone (\($floor.postgres_ms_per_insert) ms; target for the whole refresh, refresher included: <= 3 ms)"),
+  (.first_refresh_floor | select(.) | select(.bare_heap_ms_per_insert)
+    | "the 232 rows into a copy with no index: \(.bare_heap_ms_per_insert) ms of PostgreSQL; with only the (account_id, fitid) key: \(.key_only_ms_per_insert) ms; with every index and the accounts check: \(.postgres_ms_per_insert) ms"),
   "targets: ratio >= 1.0 (refreshes/s >= 0.7 x C / latency); peak RSS < 150 MB at C=256 (the refreshing process, both rounds; bank \(.runs[0].bank))"
 ' "$out_json"
