@@ -216,8 +216,9 @@ impl Split {
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
     /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31, fresh50 and
-    /// fresh51 since session 32 and fresh52 and fresh53 since session 33; fresh12, fresh13,
-    /// fresh16, fresh35 to fresh47, fresh56 and fresh57 are still held out.
+    /// fresh51 since session 32, fresh52 and fresh53 since session 33 and fresh54 and fresh55
+    /// since session 34; fresh12, fresh13, fresh16, fresh35 to fresh47, fresh56 and fresh57 are
+    /// still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
