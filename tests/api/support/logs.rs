@@ -51,11 +51,10 @@ pub(super) fn logs() -> &'static LogBuffer {
 
 /// Every captured log line that mentions `needle`.
 pub fn log_lines_with(needle: &str) -> Vec<String> {
-    let bytes = logs().0.lock().unwrap().clone();
-    String::from_utf8_lossy(&bytes).lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
+    all_logs().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
 }
 
 /// All captured log text.
 pub fn all_logs() -> String {
-    String::from_utf8_lossy(&logs().0.lock().unwrap()).into_owned()
+    logs().text()
 }
