@@ -202,11 +202,17 @@ pub(in crate::catalog) enum Split {
     Fresh55,
     /// Written in session 34 by a helper who never saw the ranking, in English as customers write
     /// on forums and help-centre threads (help centres, news of outages, a few issues), before
-    /// that session's ranking change; held out.
+    /// that session's ranking change; studied since session 35.
     Fresh56,
     /// Written in session 34 by a second helper, alongside fresh56, in English as helpdesk agents
-    /// and developers write (issues, provider documentation); held out.
+    /// and developers write (issues, provider documentation); studied since session 35.
     Fresh57,
+    /// Written in session 35 by a helper who never saw the ranking, in English as customers write
+    /// on forums, help-centre threads and reviews, before that session's ranking change; held out.
+    Fresh58,
+    /// Written in session 35 by a second helper, alongside fresh58, in English as helpdesk agents
+    /// and developers write (issues, provider documentation); held out.
+    Fresh59,
 }
 
 impl Split {
@@ -216,9 +222,9 @@ impl Split {
     /// since session 17, fresh17 since session 19, fresh18 since session 20, fresh19 since
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
     /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31, fresh50 and
-    /// fresh51 since session 32, fresh52 and fresh53 since session 33 and fresh54 and fresh55
-    /// since session 34; fresh12, fresh13, fresh16, fresh35 to fresh47, fresh56 and fresh57 are
-    /// still held out.
+    /// fresh51 since session 32, fresh52 and fresh53 since session 33, fresh54 and fresh55 since
+    /// session 34 and fresh56 and fresh57 since session 35; fresh12, fresh13, fresh16, fresh35 to
+    /// fresh47, fresh58 and fresh59 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -238,8 +244,8 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh56
-                | Self::Fresh57
+                | Self::Fresh58
+                | Self::Fresh59
         )
     }
 }

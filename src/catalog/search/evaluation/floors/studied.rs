@@ -405,9 +405,24 @@ pub(super) fn floors(scores: &Evaluation) -> Vec<Floor<'_>> {
         // 33 from pages no earlier split used, reading only the entries and aliases. First run,
         // with fresh52 and fresh53 among the examples and no other change: fresh54 18 first and
         // 25 in the top 3 (MRR 0.723), fresh55 26 and 28 (MRR 0.905). Session 34 made them
-        // examples (each question read with itself left out; their misses printed): fresh54 18
-        // and 25 (MRR 0.717), fresh55 26 and 28 (MRR 0.899), the same places as before.
-        (scores.split(Split::Fresh54), 0.6, 0.833, "fresh54"),
-        (scores.split(Split::Fresh55), 0.866, 0.933, "fresh55"),
+        // examples (each question read with itself left out; their misses printed): fresh54 26
+        // and 29 (MRR 0.912), fresh55 27 and 30 (MRR 0.950); with the whole split left out, 18
+        // and 25, 26 and 28, the places of their first run. Session 34 set these floors at the
+        // split-left-out figures, which this test does not measure; session 35 raised them to
+        // the figures it does.
+        (scores.split(Split::Fresh54), 0.866, 0.966, "fresh54"),
+        (scores.split(Split::Fresh55), 0.9, 1.0, "fresh55"),
+        // fresh56, 30 questions in English as customers write on forums and help-centre threads
+        // (help centres, outage news, a few issues; 14 labels doubtful), and fresh57, 30 as
+        // helpdesk agents and developers write (issues and provider documentation; 10 doubtful),
+        // written by two helpers at the start of session 34 from pages no earlier split used,
+        // reading only the entries and aliases. First run, with fresh54 and fresh55 among the
+        // examples and no other change: fresh56 20 first and 24 in the top 3 (MRR 0.770), fresh57
+        // 19 and 26 (MRR 0.752). Session 35 made them examples (each question read with itself
+        // left out; their misses printed): fresh56 26 and 30 (MRR 0.922), fresh57 23 and 30 (MRR
+        // 0.867); with the whole split left out, 20 and 24, 19 and 26, the places of their first
+        // run.
+        (scores.split(Split::Fresh56), 0.866, 1.0, "fresh56"),
+        (scores.split(Split::Fresh57), 0.766, 1.0, "fresh57"),
     ]
 }
