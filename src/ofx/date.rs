@@ -4,7 +4,7 @@
 //! display while comparisons stay instant-based. A value without a zone is UTC,
 //! as the OFX spec says.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Offset, TimeZone, Timelike, Utc};
 
 /// A point in time as the file stated it, offset included.
 pub type OfxDateTime = DateTime<FixedOffset>;
@@ -27,9 +27,20 @@ pub fn parse_date(raw: &str) -> Result<OfxDateTime, &'static str> {
 /// Writes the long form with milliseconds and an explicit zone, which every
 /// OFX reader accepts.
 pub fn format_date(value: &OfxDateTime) -> String {
-    let millis = value.timestamp_subsec_millis();
-    let stamp = value.format("%Y%m%d%H%M%S");
-    format!("{stamp}.{millis:03}[{}]", format_zone(value.offset()))
+    // The fields written one by one: chrono's `format` reads its pattern again on every call,
+    // and a statement has a date per transaction.
+    let (date, time) = (value.date_naive(), value.time());
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}.{:03}[{}]",
+        date.year(),
+        date.month(),
+        date.day(),
+        time.hour(),
+        time.minute(),
+        time.second(),
+        value.timestamp_subsec_millis(),
+        format_zone(value.offset())
+    )
 }
 
 fn utc() -> FixedOffset {

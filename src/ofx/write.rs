@@ -124,16 +124,26 @@ fn push_tag(out: &mut String, opener: &str, name: &str) {
 /// Control characters other than tab and line breaks are not allowed in
 /// XML at all, so they are dropped rather than escaped.
 fn escape_into(out: &mut String, value: &str) {
-    for c in value.chars() {
+    // Most values need nothing: copy the runs between the characters that do, not each character.
+    let mut rest = value;
+    while let Some(at) = rest.find(needs_escape) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if c.is_control() || matches!(c, '\u{FFFE}' | '\u{FFFF}') => {}
-            c => out.push(c),
+            _ => {}
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
+}
+
+/// Markup characters, and the control characters and non-characters a value may not carry
+/// (tabs and line ends stay).
+fn needs_escape(c: char) -> bool {
+    matches!(c, '&' | '<' | '>' | '\u{FFFE}' | '\u{FFFF}') || (c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Writes a response document (as a bank would send it) in the dialect of
@@ -322,4 +332,19 @@ fn balance(name: &'static str, value: Option<&Balance>) -> Node {
 
 fn amount_leaf(name: &'static str, amount: &Decimal) -> Node {
     leaf(name, amount.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped_and_stripped_of_what_markup_cannot_carry() {
+        let mut out = String::new();
+        escape_into(&mut out, "AT&T <café>\u{1}\u{85}\u{FFFE}\tend\u{FFFF}");
+        assert_eq!(out, "AT&amp;T &lt;café&gt;\tend");
+        let mut plain = String::new();
+        escape_into(&mut plain, "PAYROLL 42");
+        assert_eq!(plain, "PAYROLL 42");
+    }
 }

@@ -6,7 +6,7 @@
 //! later under a new FITID that names the pending one; now and then a posted transaction is
 //! corrected (same FITID, new amount) or removed (no longer returned).
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
 
 use super::dice::Dice;
@@ -14,6 +14,7 @@ use crate::ofx::{self, BankAccount};
 
 /// 2025-01-01T00:00:00Z: the first day of every sandbox account's history.
 const EPOCH_SECONDS: i64 = 1_735_689_600;
+const SECONDS_PER_DAY: i64 = 24 * 60 * 60;
 
 /// Room on the sandbox credit card; its available balance is what is left of it.
 const CREDIT_LIMIT_CENTS: i64 = 500_000;
@@ -122,17 +123,29 @@ pub fn book_between(
 ) -> Book {
     let dice = Dice::new(seed, &["transactions", institution, user, &account.id]);
     let days = (now - epoch()).num_days();
+    // Whole seconds: every planned instant is one, so a window's start rounds up and its end down.
+    let from = from.timestamp() + i64::from(from.timestamp_subsec_nanos() > 0);
+    let (now, to) = (now.timestamp(), to.timestamp());
     let (mut posted_cents, mut pending_cents) = (account.opening_cents, 0);
     let mut transactions = Vec::new();
-    for planned in (0..=days).flat_map(|day| plan_day(account, day, &mut dice.derive(day as u64))) {
-        let Some(state) = planned.state(now) else { continue };
-        if state.pending {
-            pending_cents += state.cents;
-        } else {
-            posted_cents += state.cents;
-        }
-        if from <= state.posted && state.posted <= to {
-            transactions.push(planned.shown(&account.id, &state));
+    // Every day since the epoch counts towards the balances, so this loop is the sandbox's main
+    // work per statement: it plans in whole seconds and builds dates only for what it shows.
+    let mut planned = Vec::new();
+    let mut date = epoch().date_naive();
+    for day in 0..=days {
+        planned.clear();
+        plan_day(account, day, date.day(), &mut dice.derive(day as u64), &mut planned);
+        date = date.succ_opt().unwrap_or(date);
+        for planned in &planned {
+            let Some(state) = planned.state(now) else { continue };
+            if state.pending {
+                pending_cents += state.cents;
+            } else {
+                posted_cents += state.cents;
+            }
+            if from <= state.posted && state.posted <= to {
+                transactions.push(planned.shown(&account.id, &state));
+            }
         }
     }
     let headroom = if account.kind == Kind::CreditCard { CREDIT_LIMIT_CENTS } else { 0 };
@@ -148,7 +161,8 @@ pub fn book_between(
 struct Planned {
     day: i64,
     index: u64,
-    at: DateTime<Utc>,
+    /// When it happens, in seconds since 1970.
+    at: i64,
     cents: i64,
     trntype: &'static str,
     name: &'static str,
@@ -174,9 +188,7 @@ const SHOPS: [&str; 10] = [
     "AT&T MOBILITY",
 ];
 
-fn plan_day(account: &SandboxAccount, day: i64, dice: &mut Dice) -> Vec<Planned> {
-    let day_of_month = (epoch() + TimeDelta::days(day)).day();
-    let mut planned = Vec::new();
+fn plan_day(account: &SandboxAccount, day: i64, day_of_month: u32, dice: &mut Dice, planned: &mut Vec<Planned>) {
     let scheduled = match (account.kind, day_of_month) {
         (Kind::Checking, 1 | 15) => Some((245_000, "DIRECTDEP", "ACME PAYROLL")),
         (Kind::Savings, 1) => Some((100 + dice.below(900) as i64, "INT", "INTEREST PAID")),
@@ -194,7 +206,6 @@ fn plan_day(account: &SandboxAccount, day: i64, dice: &mut Dice) -> Vec<Planned>
     for index in 0..count {
         planned.push(random_transaction(account.kind, day, index, dice));
     }
-    planned
 }
 
 fn random_transaction(kind: Kind, day: i64, index: u64, dice: &mut Dice) -> Planned {
@@ -225,7 +236,7 @@ fn random_transaction(kind: Kind, day: i64, index: u64, dice: &mut Dice) -> Plan
 
 impl Planned {
     fn new(day: i64, index: u64, dice: &mut Dice, cents: i64, trntype: &'static str, name: &'static str) -> Self {
-        let at = epoch() + TimeDelta::days(day) + TimeDelta::minutes(8 * 60 + dice.below(12 * 60) as i64);
+        let at = EPOCH_SECONDS + (day * 24 * 60 + 8 * 60 + dice.below(12 * 60) as i64) * 60;
         Self {
             day,
             index,
@@ -242,14 +253,14 @@ impl Planned {
 
     /// Where the transaction stands at `now`, without building its text: `None` before it
     /// happens and once removed.
-    fn state(&self, now: DateTime<Utc>) -> Option<State> {
-        let passed = |days: i64| now >= self.at + TimeDelta::days(days);
+    fn state(&self, now: i64) -> Option<State> {
+        let passed = |days: i64| now >= self.at + days * SECONDS_PER_DAY;
         if self.at > now || self.removed_after.is_some_and(passed) {
             return None;
         }
         let correction = self.correction.filter(|(after, _)| passed(*after)).map_or(0, |(_, cents)| cents);
         let (posted, pending, replaces_pending) = match self.pending_days {
-            Some(days) if passed(days) => (self.at + TimeDelta::days(days), false, true),
+            Some(days) if passed(days) => (self.at + days * SECONDS_PER_DAY, false, true),
             Some(_) => (self.at, true, false),
             None => (self.at, false, false),
         };
@@ -260,7 +271,7 @@ impl Planned {
         let fitid = |prefix: char| format!("{prefix}{account_id}-{}-{}", self.day, self.index);
         Shown {
             fitid: fitid(if state.pending { 'P' } else { 'T' }),
-            posted: state.posted,
+            posted: DateTime::from_timestamp(state.posted, 0).unwrap_or_default(),
             amount: Decimal::new(state.cents, 2),
             trntype: self.trntype,
             name: self.name,
@@ -273,7 +284,8 @@ impl Planned {
 
 /// A planned transaction at some instant.
 struct State {
-    posted: DateTime<Utc>,
+    /// Seconds since 1970.
+    posted: i64,
     cents: i64,
     pending: bool,
     /// Posted after being pending under another FITID.
@@ -283,6 +295,7 @@ struct State {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeDelta;
 
     fn at(days: i64) -> DateTime<Utc> {
         epoch() + TimeDelta::days(days) + TimeDelta::hours(23)
