@@ -3,7 +3,6 @@
 //! takes at most `ttl` on the others.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -15,8 +14,10 @@ use super::Role;
 pub struct CachedKey {
     pub role: Role,
     pub tenant_id: Option<Uuid>,
-    /// Shared, so that handing a cached key to a request copies a pointer, not the digest.
-    pub secret_hash: Arc<[u8]>,
+    /// Inline, so that handing a cached key to a request copies 32 bytes rather than touching a
+    /// reference count that every request thread shares; `None` for a stored digest that is not
+    /// 32 bytes long, which no key matches.
+    pub secret_hash: Option<[u8; 32]>,
     fetched: Instant,
 }
 
@@ -41,7 +42,7 @@ impl KeyCache {
     }
 
     pub fn put(&self, id: Uuid, role: Role, tenant_id: Option<Uuid>, secret_hash: Vec<u8>) {
-        let secret_hash: Arc<[u8]> = secret_hash.into();
+        let secret_hash = <[u8; 32]>::try_from(secret_hash.as_slice()).ok();
         let mut entries = self.entries.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= self.capacity {
             // Rare and cheap to rebuild: better than an eviction policy nobody needs.

@@ -91,18 +91,19 @@ fn bearer(parts: &Parts) -> Result<&str, Failure> {
 
 async fn verify(state: &AppState, text: &str) -> Result<Principal, Failure> {
     let key = PresentedKey::parse(text.trim()).ok_or_else(|| Failure::rejected(invalid_key(), None))?;
-    let (role, tenant_id, secret_hash) = match state.keys.get(key.id) {
-        Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash),
+    let (role, tenant_id, matches) = match state.keys.get(key.id) {
+        Some(cached) => (cached.role, cached.tenant_id, cached.secret_hash.is_some_and(|hash| key.matches(&hash))),
         None => {
             let stored = store::find_active(&state.reads, key.id)
                 .await
                 .map_err(|error| Failure { error: error.into(), key_id: Some(key.id), counts: false })?
                 .ok_or_else(|| Failure::rejected(invalid_key(), Some(key.id)))?;
-            state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash.clone());
-            (stored.role, stored.tenant_id, stored.secret_hash.into())
+            let matches = key.matches(&stored.secret_hash);
+            state.keys.put(key.id, stored.role, stored.tenant_id, stored.secret_hash);
+            (stored.role, stored.tenant_id, matches)
         }
     };
-    if !key.matches(&secret_hash) {
+    if !matches {
         return Err(Failure::rejected(invalid_key(), Some(key.id)));
     }
     Ok(Principal { key_id: key.id, role, tenant_id })

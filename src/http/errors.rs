@@ -105,25 +105,22 @@ pub async fn lookup(
     Accepted(coding): Accepted,
     Path(code): Path<String>,
 ) -> Result<Response, ApiError> {
-    let index = state.catalog.current();
-    match index.resolve(&code) {
+    state.catalog.read(|index| match index.resolve(&code) {
         Resolution::Found { entry, matched } => {
-            let bodies = state.rendered_entries.get(&index);
-            let rendered = bodies.get(&entry.entry.code);
-            let body =
-                rendered.and_then(|rendered| rendered.body(&matched, coding, index.aliases_of(entry.entry.code)));
-            let (Some(rendered), Some(body)) = (rendered, body) else {
+            let aliases = index.aliases_of(entry.entry.code);
+            let found = state.rendered_entries.read(index, |bodies| {
+                let rendered = bodies.get(&entry.entry.code)?;
+                Some((rendered.body(&matched, coding, aliases)?, rendered.etag(coding)))
+            });
+            let Some((body, etag)) = found else {
                 return Err(ApiError::internal(&"entry not rendered"));
             };
-            let headers = [
-                (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
-                (header::ETAG, rendered.etag(coding)),
-            ];
+            let headers = [(header::CONTENT_TYPE, HeaderValue::from_static("application/json")), (header::ETAG, etag)];
             Ok(encoding::mark(coding, (headers, body).into_response()))
         }
-        Resolution::Ambiguous(aliases) => Ok(ambiguous(&index, &code, aliases)),
+        Resolution::Ambiguous(aliases) => Ok(ambiguous(index, &code, aliases)),
         Resolution::NotFound { suggestions } => Err(not_found(&code).with_suggestions(suggestions)),
-    }
+    })
 }
 
 fn not_found(code: &str) -> ApiError {

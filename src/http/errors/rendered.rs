@@ -158,6 +158,20 @@ fn after_brace(entry: &[u8]) -> &[u8] {
 }
 
 impl RenderedEntries {
+    /// `read` applied to the bodies rendered from `index`, under the cache's read lock: a lookup
+    /// copies one body out and needs no reference to the whole map. `read` must not wait.
+    pub(super) fn read<R>(&self, index: &Arc<CatalogIndex>, read: impl FnOnce(&HashMap<Code, Rendered>) -> R) -> R {
+        {
+            let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((cached, bodies)) = cache.as_ref()
+                && *cached == index.generation()
+            {
+                return read(bodies);
+            }
+        }
+        read(&self.get(index))
+    }
+
     pub(super) fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
         let generation = index.generation();
         if let Some((cached, bodies)) = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
