@@ -185,7 +185,7 @@ pub async fn search_entries(
         provider: params.provider,
     };
     let hits = search(&index, &query, &filters, limit as usize);
-    let body = search_body(&state.rendered_entries.get(&index), &hits);
+    let body = state.rendered_entries.read(&index, |bodies| search_body(bodies, &hits));
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }
 

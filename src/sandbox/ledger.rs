@@ -236,7 +236,7 @@ fn random_transaction(kind: Kind, day: i64, index: u64, dice: &mut Dice) -> Plan
 
 impl Planned {
     fn new(day: i64, index: u64, dice: &mut Dice, cents: i64, trntype: &'static str, name: &'static str) -> Self {
-        let at = EPOCH_SECONDS + (day * 24 * 60 + 8 * 60 + dice.below(12 * 60) as i64) * 60;
+        let at = EPOCH_SECONDS + day * SECONDS_PER_DAY + (8 * 60 + dice.below(12 * 60) as i64) * 60;
         Self {
             day,
             index,

@@ -24,7 +24,7 @@ pub struct RenderedEntries {
     cache: std::sync::RwLock<Option<(u64, Bodies)>>,
 }
 
-pub(super) type Bodies = Arc<HashMap<Code, Rendered>>;
+type Bodies = Arc<HashMap<Code, Rendered>>;
 
 /// One entry rendered once per index: the entry object, whole lookup responses for the two
 /// matches that need no alias (those lookups answer with a shared buffer and copy nothing), its
@@ -160,7 +160,7 @@ fn after_brace(entry: &[u8]) -> &[u8] {
 impl RenderedEntries {
     /// `read` applied to the bodies rendered from `index`, under the cache's read lock: a lookup
     /// copies one body out and needs no reference to the whole map. `read` must not wait.
-    pub(super) fn read<R>(&self, index: &Arc<CatalogIndex>, read: impl FnOnce(&HashMap<Code, Rendered>) -> R) -> R {
+    pub(super) fn read<R>(&self, index: &CatalogIndex, read: impl FnOnce(&HashMap<Code, Rendered>) -> R) -> R {
         {
             let cache = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some((cached, bodies)) = cache.as_ref()
@@ -169,16 +169,11 @@ impl RenderedEntries {
                 return read(bodies);
             }
         }
-        read(&self.get(index))
+        read(&self.render(index))
     }
 
-    pub(super) fn get(&self, index: &Arc<CatalogIndex>) -> Bodies {
-        let generation = index.generation();
-        if let Some((cached, bodies)) = self.cache.read().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
-            && *cached == generation
-        {
-            return Arc::clone(bodies);
-        }
+    /// Renders every entry of `index` and keeps the bodies for the lookups after this one.
+    fn render(&self, index: &CatalogIndex) -> Bodies {
         let bodies: HashMap<Code, Rendered> = index
             .entries()
             .filter_map(|stored| {
@@ -189,7 +184,7 @@ impl RenderedEntries {
             .collect();
         let bodies = Arc::new(bodies);
         *self.cache.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((generation, Arc::clone(&bodies)));
+            Some((index.generation(), Arc::clone(&bodies)));
         bodies
     }
 }
@@ -242,7 +237,7 @@ mod tests {
     #[test]
     fn a_spliced_search_body_is_what_serialising_the_hits_gives() {
         let index = Arc::new(catalog::shipped_index().unwrap());
-        let bodies = RenderedEntries::default().get(&index);
+        let bodies = RenderedEntries::default().render(&index);
         for query in ["password changed", "102", "plaid:ITEM_LOGIN_REQUIRED", "ITEM_LOGIN_REQIRED", "", "402", "zzzz"] {
             let hits = search(&index, query, &Filters::default(), 100);
             let items = hits
@@ -288,7 +283,7 @@ mod tests {
     #[test]
     fn every_gzip_lookup_body_is_its_identity_body_compressed() {
         let index = Arc::new(catalog::shipped_index().unwrap());
-        let bodies = RenderedEntries::default().get(&index);
+        let bodies = RenderedEntries::default().render(&index);
         for (code, rendered) in bodies.iter() {
             let aliases = index.aliases_of(*code);
             for matched in every_match(&index, *code) {
@@ -311,7 +306,7 @@ mod tests {
     #[test]
     fn an_alias_the_entry_was_not_rendered_with_has_no_gzip_body() {
         let index = Arc::new(catalog::shipped_index().unwrap());
-        let bodies = RenderedEntries::default().get(&index);
+        let bodies = RenderedEntries::default().render(&index);
         let (code, other) = (Code::new(102), Code::new(103));
         let stranger = MatchedBy::Alias(index.aliases_of(other)[0].clone());
         assert_eq!(bodies[&code].body(&stranger, Coding::Gzip, index.aliases_of(code)), None);
@@ -320,7 +315,7 @@ mod tests {
     #[test]
     fn the_two_representations_have_different_etags_naming_one_revision() {
         let index = Arc::new(catalog::shipped_index().unwrap());
-        let bodies = RenderedEntries::default().get(&index);
+        let bodies = RenderedEntries::default().render(&index);
         let rendered = &bodies[&Code::new(102)];
         assert_eq!(rendered.etag(Coding::Identity), "\"r1\"");
         assert_eq!(rendered.etag(Coding::Gzip), "\"r1-gzip\"");
@@ -340,7 +335,7 @@ mod tests {
             (0..rounds).for_each(|_| work());
             start.elapsed() / rounds
         };
-        let render = || RenderedEntries::default().get(&index);
+        let render = || RenderedEntries::default().render(&index);
         let every_body = |compress: &dyn Fn(&Rendered, &MatchedBy, &[NamespacedAlias])| {
             for (code, rendered) in render().iter() {
                 every_match(&index, *code)
