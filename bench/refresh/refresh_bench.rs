@@ -608,7 +608,8 @@ async fn seed(pool: &PgPool, sealer: &Sealer, count: usize) -> anyhow::Result<Ve
 async fn probe(n: u32, latency: Duration) -> anyhow::Result<()> {
     use feedwatch::provider::{DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedProvider, FetchRequest};
     let (url, mut bank) = start_bank(BankPlace::Child, latency).await?;
-    let provider = DirectConnect::new(DirectConnectOptions::default())?;
+    let index = feedwatch::catalog::shipped_index().map_err(|errors| anyhow!("{errors}"))?;
+    let provider = DirectConnect::new(DirectConnectOptions::default(), CatalogHandle::new(index, Purpose::Lookup))?;
     let healthy =
         feedwatch::sandbox::INSTITUTIONS.iter().find(|i| i.slug == "healthy").ok_or_else(|| anyhow!("no healthy"))?;
     let settings = DirectConnectSettings {

@@ -101,8 +101,11 @@ pub fn worker_pool_with(
     let refresher = Refresher {
         pool: worker_db.clone(),
         sealer: Arc::clone(sealer),
-        provider: DirectConnect::new(DirectConnectOptions { timeout: settings.bank_timeout, ..Default::default() })
-            .context("building the HTTP client")?,
+        provider: DirectConnect::new(
+            DirectConnectOptions { timeout: settings.bank_timeout, ..Default::default() },
+            catalog.clone(),
+        )
+        .context("building the HTTP client")?,
         catalog: catalog.clone(),
         sandbox_url: settings.sandbox_url.clone(),
         incidents: settings.incidents.clone(),

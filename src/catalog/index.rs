@@ -108,6 +108,13 @@ impl CatalogIndex {
         self.search.get_or_init(|| SearchIndex::build(self.entries.values(), &self.aliases_of))
     }
 
+    /// The entry a provider's code (`ofx:15500`, any case) resolves to, when an alias lists it
+    /// and its entry exists: what a provider's failure means is the catalogue's to say.
+    pub fn meaning_of(&self, namespace: &str, code: &str) -> Option<&StoredEntry> {
+        let key = format!("{namespace}:{code}").to_lowercase();
+        self.by_alias.get(&key).and_then(|alias| self.entries.get(&alias.alias.canonical))
+    }
+
     /// Resolves a canonical code (`102`), a reason (`bank_unavailable`), a namespaced alias
     /// (`plaid:ITEM_LOGIN_REQUIRED`, any case) or a bare provider code (`ITEM_LOGIN_REQUIRED`).
     pub fn resolve(&self, text: &str) -> Resolution<'_> {

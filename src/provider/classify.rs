@@ -1,57 +1,19 @@
-//! Raw provider failures to canonical catalogue codes.
+//! Raw provider failures, named as the catalogue's aliases name them (`ofx:15500`, `http:503`,
+//! `http:timeout`), and what each means, asked of the live catalogue.
 //!
-//! The tables here mirror `catalog/aliases/ofx.toml` and `catalog/aliases/http.toml`; a test
-//! checks that every raw code produced here resolves through the shipped catalogue to the same
-//! canonical entry. Classification stops at the code: whether to retry and who acts are read
-//! from the live catalogue by whoever handles the failure, so an admin's edit counts at once.
+//! This module owns only the names: which raw code a transport failure, an HTTP status or an OFX
+//! STATUS becomes. What a raw code means (its canonical entry, whether retrying helps, who acts)
+//! is written once, in `catalog/aliases/` and the entries, and read here and by whoever handles
+//! the failure from the same live catalogue. A raw code the catalogue does not list is
+//! unclassified (799).
 
 use std::time::Duration;
 
 use super::ProviderError;
-use crate::catalog::Code;
-
-/// OFX STATUS codes and their canonical entries (`ofx:<code>` aliases).
-const OFX_STATUS: &[(u32, u32)] = &[
-    (2000, 102),
-    (2001, 324),
-    (2002, 324),
-    (2003, 324),
-    (2004, 708),
-    (2005, 709),
-    (2019, 705),
-    (2020, 705),
-    (2021, 720),
-    (2027, 720),
-    (2028, 720),
-    (3000, 185),
-    (3001, 187),
-    (6500, 720),
-    (6501, 720),
-    (6502, 720),
-    (13000, 108),
-    (13500, 709),
-    (13504, 720),
-    (15000, 108),
-    (15500, 103),
-    (15501, 715),
-    (15502, 701),
-    (15503, 720),
-    (15505, 720),
-    (15506, 720),
-    (15507, 108),
-    (15508, 709),
-    (15510, 711),
-    (15511, 108),
-    (15512, 185),
-    (15513, 187),
-    (16500, 720),
-    (16501, 720),
-    (16502, 720),
-    (16503, 720),
-];
+use crate::catalog::{CatalogIndex, Category, Code};
 
 /// `ofx:no_accounts`: not an OFX STATUS but our name for a sign-on that lists no accounts.
-const NO_ACCOUNTS: (&str, u32) = ("no_accounts", 714);
+const NO_ACCOUNTS: &str = "no_accounts";
 
 /// Failures of the HTTP exchange itself, before any OFX could be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,81 +52,89 @@ impl Transport {
         Self::Redirect,
     ];
 
-    fn alias(self) -> (&'static str, u32) {
+    fn raw(self) -> &'static str {
         match self {
-            Self::Timeout => ("timeout", 712),
-            Self::Connect => ("connect", 102),
-            Self::Reset => ("reset", 102),
-            Self::Tls => ("tls", 718),
-            Self::Malformed => ("malformed", 713),
-            Self::Empty => ("empty", 713),
-            Self::TooLarge => ("too_large", 713),
-            Self::Truncated => ("truncated", 713),
-            Self::Redirect => ("redirect", 720),
+            Self::Timeout => "timeout",
+            Self::Connect => "connect",
+            Self::Reset => "reset",
+            Self::Tls => "tls",
+            Self::Malformed => "malformed",
+            Self::Empty => "empty",
+            Self::TooLarge => "too_large",
+            Self::Truncated => "truncated",
+            Self::Redirect => "redirect",
         }
     }
 }
 
-/// A failure of the HTTP exchange; `message` must already be free of credentials.
-pub fn transport(kind: Transport, message: impl Into<String>) -> ProviderError {
-    let (code, canonical) = kind.alias();
-    error(canonical, format!("http:{code}"), message.into(), None)
+/// Classifies against one catalogue index: a fetch takes the index current when it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Classifier<'c> {
+    catalog: &'c CatalogIndex,
 }
 
-/// A non-2xx HTTP status. `retry_after` is the server's Retry-After, already resolved.
-pub fn http_status(status: u16, retry_after: Option<Duration>) -> ProviderError {
-    let message = format!("the bank's OFX server answered HTTP {status}");
-    let (raw, canonical) = http_alias(status, retry_after.is_some());
-    if raw == "redirect" {
-        return transport(Transport::Redirect, format!("{message}, a redirect we do not follow"));
+impl<'c> Classifier<'c> {
+    pub fn new(catalog: &'c CatalogIndex) -> Self {
+        Self { catalog }
     }
-    error(canonical, format!("http:{raw}"), message, retry_after)
-}
 
-/// The alias a status resolves through. Statuses the catalogue does not list one by one fall
-/// into their class (`4xx`, `5xx`).
-fn http_alias(status: u16, has_retry_after: bool) -> (String, u32) {
-    match status {
+    /// A failure of the HTTP exchange; `message` must already be free of credentials.
+    pub fn transport(self, kind: Transport, message: impl Into<String>) -> ProviderError {
+        self.error("http", kind.raw(), message.into(), None)
+    }
+
+    /// A non-2xx HTTP status. `retry_after` is the server's Retry-After, already resolved.
+    pub fn http_status(self, status: u16, retry_after: Option<Duration>) -> ProviderError {
+        let message = format!("the bank's OFX server answered HTTP {status}");
+        if (300..400).contains(&status) {
+            return self.transport(Transport::Redirect, format!("{message}, a redirect we do not follow"));
+        }
         // A 503 that says when to come back is how servers announce planned maintenance.
-        503 if has_retry_after => ("maintenance".to_owned(), 707),
-        429 => ("429".to_owned(), 706),
-        500 | 502 | 503 | 504 => (status.to_string(), 102),
-        401 | 403 | 404 => (status.to_string(), 720),
-        300..=399 => ("redirect".to_owned(), 720),
-        500..=599 => ("5xx".to_owned(), 102),
-        _ => ("4xx".to_owned(), 720),
+        let raw = if status == 503 && retry_after.is_some() {
+            "maintenance".to_owned()
+        } else {
+            self.listed_status_or_class(status)
+        };
+        self.error("http", &raw, message, retry_after)
     }
-}
 
-/// A failing OFX STATUS, at sign-on, on the account list or on one statement.
-pub fn ofx_status(code: u32, bank_message: Option<&str>) -> ProviderError {
-    // The catalogue's "unclassified" entry stands for OFX codes it does not list.
-    let canonical = ofx_canonical(code).unwrap_or(Code::UNCLASSIFIED.get());
-    let message = match bank_message {
-        Some(text) => format!("the bank answered OFX status {code}: {}", quote(text)),
-        None => format!("the bank answered OFX status {code}"),
-    };
-    error(canonical, format!("ofx:{code}"), message, None)
-}
+    /// The status itself when the catalogue lists it, its class (`4xx`, `5xx`) otherwise.
+    fn listed_status_or_class(self, status: u16) -> String {
+        let exact = status.to_string();
+        if self.catalog.meaning_of("http", &exact).is_some() {
+            return exact;
+        }
+        if (500..600).contains(&status) { "5xx" } else { "4xx" }.to_owned()
+    }
 
-/// Whether an OFX STATUS code means failure whatever its severity: 15000 (change password)
-/// and 13000 come as INFO, yet no data follows until the user acts.
-pub fn ofx_code_fails(code: u32) -> bool {
-    ofx_canonical(code).is_some()
-}
+    /// A failing OFX STATUS, at sign-on, on the account list or on one statement.
+    pub fn ofx_status(self, code: u32, bank_message: Option<&str>) -> ProviderError {
+        let message = match bank_message {
+            Some(text) => format!("the bank answered OFX status {code}: {}", quote(text)),
+            None => format!("the bank answered OFX status {code}"),
+        };
+        self.error("ofx", &code.to_string(), message, None)
+    }
 
-fn ofx_canonical(code: u32) -> Option<u32> {
-    OFX_STATUS.iter().find(|(ofx, _)| *ofx == code).map(|(_, canonical)| *canonical)
-}
+    /// Whether an OFX STATUS code means failure whatever its severity: 15000 (change password)
+    /// and 13000 come as INFO, yet no data follows until the user acts. Any code the catalogue
+    /// lists as a failure counts, so a code added there is honoured here without a change.
+    pub fn ofx_code_fails(self, code: u32) -> bool {
+        self.catalog
+            .meaning_of("ofx", &code.to_string())
+            .is_some_and(|stored| stored.entry.category != Category::Status)
+    }
 
-/// A sign-on that succeeded and listed no account: the bank may have dropped Direct Connect.
-pub fn no_accounts() -> ProviderError {
-    let (code, canonical) = NO_ACCOUNTS;
-    error(canonical, format!("ofx:{code}"), "the bank signed us on but listed no accounts".to_owned(), None)
-}
+    /// A sign-on that succeeded and listed no account: the bank may have dropped Direct Connect.
+    pub fn no_accounts(self) -> ProviderError {
+        self.error("ofx", NO_ACCOUNTS, "the bank signed us on but listed no accounts".to_owned(), None)
+    }
 
-fn error(code: u32, raw: String, message: String, retry_after: Option<Duration>) -> ProviderError {
-    ProviderError { code: Code::new(code), raw, message, retry_after }
+    fn error(self, namespace: &str, code: &str, message: String, retry_after: Option<Duration>) -> ProviderError {
+        // The catalogue's "unclassified" entry stands for codes it does not list.
+        let canonical = self.catalog.meaning_of(namespace, code).map_or(Code::UNCLASSIFIED, |stored| stored.entry.code);
+        ProviderError { code: canonical, raw: format!("{namespace}:{code}"), message, retry_after }
+    }
 }
 
 /// Bank messages are shown to support; a hostile server must not flood logs with them.
@@ -181,60 +151,98 @@ fn quote(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use chrono::{DateTime, Utc};
+
     use super::*;
-    use crate::catalog::{Catalog, Code};
+    use crate::catalog::{Catalog, StoredEntry, shipped_index};
 
-    /// Every raw code this module can produce, with the canonical code it produced.
-    fn produced() -> Vec<ProviderError> {
-        let mut all: Vec<ProviderError> = OFX_STATUS.iter().map(|(code, _)| ofx_status(*code, None)).collect();
-        all.push(no_accounts());
-        all.extend(Transport::ALL.iter().map(|kind| transport(*kind, "test")));
-        for status in [300, 301, 302, 307, 308, 400, 401, 403, 404, 405, 410, 418, 429, 500, 501, 502, 503, 504, 599] {
-            all.push(http_status(status, None));
-            all.push(http_status(status, Some(Duration::from_secs(60))));
-        }
-        all
+    fn shipped() -> CatalogIndex {
+        shipped_index().unwrap()
     }
 
     #[test]
-    fn every_raw_code_resolves_to_the_same_canonical_entry_in_the_catalogue() {
-        let catalog = Catalog::shipped().unwrap();
-        for produced in produced() {
-            let (namespace, code) = produced.raw.split_once(':').unwrap();
-            let alias = catalog
-                .aliases
-                .iter()
-                .find(|a| a.namespace == namespace && a.alias.code.eq_ignore_ascii_case(code))
-                .unwrap_or_else(|| panic!("{} has no alias in catalog/aliases/{namespace}.toml", produced.raw));
-            assert_eq!(alias.alias.canonical, produced.code, "{}", produced.raw);
-            assert!(catalog.entries.contains_key(&produced.code), "{} has no entry", produced.code);
+    fn every_name_the_client_gives_a_transport_failure_is_listed_in_the_catalogue() {
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
+        let mut produced: Vec<ProviderError> =
+            Transport::ALL.iter().map(|kind| classify.transport(*kind, "test")).collect();
+        produced.push(classify.no_accounts());
+        for error in produced {
+            let (namespace, code) = error.raw.split_once(':').unwrap();
+            let stored = catalog.meaning_of(namespace, code);
+            assert!(stored.is_some(), "{} has no alias in catalog/aliases/{namespace}.toml", error.raw);
+            assert_eq!(Some(error.code), stored.map(|s| s.entry.code), "{}", error.raw);
         }
     }
 
     #[test]
-    fn codes_the_catalogue_does_not_list_are_unclassified_and_resolve_to_nothing() {
-        let catalog = Catalog::shipped().unwrap();
-        let unknown = ofx_status(9999, Some("Something odd"));
+    fn every_ofx_status_the_catalogue_lists_means_what_its_alias_says_and_fails() {
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
+        let listed: Vec<(u32, Code)> = Catalog::shipped()
+            .unwrap()
+            .aliases
+            .iter()
+            .filter(|alias| alias.namespace == "ofx")
+            .filter_map(|alias| Some((alias.alias.code.parse().ok()?, alias.alias.canonical)))
+            .collect();
+        assert!(listed.len() > 30, "{}", listed.len());
+        for (code, canonical) in listed {
+            let error = classify.ofx_status(code, None);
+            assert_eq!((error.code, error.raw.clone()), (canonical, format!("ofx:{code}")));
+            assert!(classify.ofx_code_fails(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn codes_the_catalogue_does_not_list_are_unclassified_and_do_not_fail_an_info_status() {
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
+        let unknown = classify.ofx_status(9999, Some("Something odd"));
         assert_eq!((unknown.code, unknown.raw.as_str()), (Code::UNCLASSIFIED, "ofx:9999"));
-        assert!(catalog.entries[&Code::UNCLASSIFIED].retryable);
-        assert!(!catalog.aliases.iter().any(|a| a.namespace == "ofx" && a.alias.code == "9999"));
-        assert!(!ofx_code_fails(0) && !ofx_code_fails(1) && ofx_code_fails(15000));
+        assert!(catalog.entry(Code::UNCLASSIFIED).unwrap().entry.retryable);
+        assert!(!classify.ofx_code_fails(0) && !classify.ofx_code_fails(1) && !classify.ofx_code_fails(9999));
+        assert!(classify.ofx_code_fails(15000) && classify.ofx_code_fails(13000));
     }
 
     #[test]
-    fn a_503_with_retry_after_is_maintenance_and_keeps_the_delay() {
-        let maintenance = http_status(503, Some(Duration::from_secs(90)));
-        assert_eq!((maintenance.code, maintenance.retry_after), (Code::new(707), Some(Duration::from_secs(90))));
-        assert_eq!(http_status(503, None).code, Code::new(102));
-        assert_eq!((http_status(429, None).code, http_status(429, None).retry_after), (Code::new(706), None));
-        assert_eq!(http_status(404, Some(Duration::from_secs(5))).code, Code::new(720));
-        let redirect = http_status(302, None);
-        assert_eq!((redirect.code, redirect.raw.as_str()), (Code::new(720), "http:redirect"));
+    fn an_http_status_is_named_by_itself_when_listed_and_by_its_class_otherwise() {
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
+        let named = |status: u16, retry_after: Option<u64>| {
+            let error = classify.http_status(status, retry_after.map(Duration::from_secs));
+            (error.raw, error.code.get(), error.retry_after.map(|after| after.as_secs()))
+        };
+        assert_eq!(named(503, Some(90)), ("http:maintenance".into(), 707, Some(90)));
+        assert_eq!(named(503, None), ("http:503".into(), 102, None));
+        assert_eq!(named(429, None), ("http:429".into(), 706, None));
+        assert_eq!(named(404, Some(5)), ("http:404".into(), 720, Some(5)));
+        assert_eq!(named(418, None), ("http:4xx".into(), 720, None));
+        assert_eq!(named(599, None), ("http:5xx".into(), 102, None));
+        assert_eq!(named(302, None), ("http:redirect".into(), 720, None));
+    }
+
+    /// The one owner: an alias moved in the catalogue moves what the client reports, with no
+    /// change here.
+    #[test]
+    fn an_alias_moved_in_the_catalogue_changes_the_classification() {
+        let mut catalog = Catalog::shipped().unwrap();
+        for alias in catalog.aliases.iter_mut().filter(|alias| alias.namespace == "ofx" && alias.alias.code == "15500")
+        {
+            alias.alias.canonical = Code::new(102);
+        }
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        let entries =
+            catalog.entries.into_values().map(|entry| StoredEntry { entry, revision: 1, updated_at: epoch }).collect();
+        let moved = CatalogIndex::build(entries, catalog.aliases, catalog.namespaces);
+        assert_eq!(Classifier::new(&shipped()).ofx_status(15500, None).code, Code::new(103));
+        assert_eq!(Classifier::new(&moved).ofx_status(15500, None).code, Code::new(102));
     }
 
     #[test]
     fn bank_messages_are_quoted_short() {
+        let catalog = shipped();
         let long = "x".repeat(1000);
-        assert!(ofx_status(2000, Some(&long)).message.chars().count() < 260);
+        assert!(Classifier::new(&catalog).ofx_status(2000, Some(&long)).message.chars().count() < 260);
     }
 }

@@ -16,11 +16,12 @@ use reqwest::redirect::Policy;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::classify::{self, Transport, transport};
+use super::classify::{Classifier, Transport};
 use super::{
     AccountFeed, AccountKind, Balance, CLIENT_UID, FeedAccount, FeedData, FeedProvider, FeedTransaction, FetchRequest,
     Fetched, ProviderError,
 };
+use crate::catalog::CatalogHandle;
 use crate::ofx::{
     self, Account, AccountInfo, OfxDocument, OfxRequest, ParseOptions, Password, RequestMessage, SignonRequest,
     Statement, Status,
@@ -52,22 +53,24 @@ impl Default for DirectConnectOptions {
     }
 }
 
-/// A Direct Connect client; cheap to clone (the connection pool is shared).
+/// A Direct Connect client; cheap to clone (the connection pool is shared). Its failures are
+/// classified by the live catalogue (`classify`).
 #[derive(Debug, Clone)]
 pub struct DirectConnect {
     client: reqwest::Client,
     options: DirectConnectOptions,
+    catalog: CatalogHandle,
 }
 
 impl DirectConnect {
-    pub fn new(options: DirectConnectOptions) -> Result<Self, reqwest::Error> {
+    pub fn new(options: DirectConnectOptions, catalog: CatalogHandle) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .connect_timeout(options.connect_timeout)
             .timeout(options.timeout)
             .redirect(Policy::none())
             .user_agent(options.user_agent.clone())
             .build()?;
-        Ok(Self { client, options })
+        Ok(Self { client, options, catalog })
     }
 }
 
@@ -77,17 +80,19 @@ impl FeedProvider for DirectConnect {
     }
 
     async fn fetch_with_references(&self, request: &FetchRequest<'_>) -> Result<Fetched, ProviderError> {
+        let catalog = self.catalog.current();
+        let classify = Classifier::new(&catalog);
         let known = known_accounts(request.known_accounts);
-        let (listed, mut statements) = self.account_list(request, &known).await?;
+        let (listed, mut statements) = self.account_list(request, &known, classify).await?;
         let unasked: Vec<(AccountInfo, String)> = listed
             .iter()
             .filter(|(info, _)| !known.iter().any(|(account, _)| *account == info.account))
             .cloned()
             .collect();
         if !unasked.is_empty() {
-            statements.extend(self.statements(request, &unasked).await?);
+            statements.extend(self.statements(request, &unasked, classify).await?);
         }
-        let accounts = listed.iter().map(|(info, trnuid)| account_feed(info, trnuid, &statements)).collect();
+        let accounts = listed.iter().map(|(info, trnuid)| account_feed(info, trnuid, &statements, classify)).collect();
         let references = listed.iter().map(|(info, _)| serde_json::to_value(&info.account).ok()).collect();
         Ok(Fetched { data: FeedData { accounts }, references })
     }
@@ -113,18 +118,19 @@ impl DirectConnect {
         &self,
         request: &FetchRequest<'_>,
         known: &[(Account, String)],
+        classify: Classifier<'_>,
     ) -> Result<(Vec<(AccountInfo, String)>, Vec<Statement>), ProviderError> {
         let since = request.now.fixed_offset() - DEFAULT_HISTORY;
         let start = statement_start(request);
         let mut messages = vec![RequestMessage::AccountList { trnuid: new_trnuid(), since }];
         messages.extend(known.iter().map(|(account, trnuid)| statement_request(account, trnuid, start)));
-        let document = self.exchange(request, messages).await?;
-        let list = document.account_list.ok_or_else(|| missing("an account list"))?;
-        if let Some(status) = list.status.as_ref().filter(|status| fails(status)) {
-            return Err(classify::ofx_status(status.code, status.message.as_deref()));
+        let document = self.exchange(request, messages, classify).await?;
+        let list = document.account_list.ok_or_else(|| missing(classify, "an account list"))?;
+        if let Some(status) = list.status.as_ref().filter(|status| fails(status, classify)) {
+            return Err(classify.ofx_status(status.code, status.message.as_deref()));
         }
         if list.accounts.is_empty() {
-            return Err(classify::no_accounts());
+            return Err(classify.no_accounts());
         }
         let trnuid_for = |info: &AccountInfo| {
             known
@@ -143,10 +149,11 @@ impl DirectConnect {
         &self,
         request: &FetchRequest<'_>,
         listed: &[(AccountInfo, String)],
+        classify: Classifier<'_>,
     ) -> Result<Vec<Statement>, ProviderError> {
         let start = statement_start(request);
         let messages = listed.iter().map(|(info, trnuid)| statement_request(&info.account, trnuid, start)).collect();
-        Ok(self.exchange(request, messages).await?.statements)
+        Ok(self.exchange(request, messages, classify).await?.statements)
     }
 
     /// One POST: writes the request, reads and parses the reply, and checks the sign-on.
@@ -154,30 +161,37 @@ impl DirectConnect {
         &self,
         request: &FetchRequest<'_>,
         messages: Vec<RequestMessage>,
+        classify: Classifier<'_>,
     ) -> Result<OfxDocument, ProviderError> {
         let body = ofx::write_request(&ofx_request(request, messages));
-        let (bytes, content_type) = self.post(&request.institution.url, body, request.now).await?;
-        let document = parse_reply(&bytes, &content_type)?;
-        let signon = document.signon.as_ref().ok_or_else(|| missing("a sign-on response"))?;
-        if fails(&signon.status) {
-            return Err(classify::ofx_status(signon.status.code, signon.status.message.as_deref()));
+        let (bytes, content_type) = self.post(&request.institution.url, body, request.now, classify).await?;
+        let document = parse_reply(&bytes, &content_type, classify)?;
+        let signon = document.signon.as_ref().ok_or_else(|| missing(classify, "a sign-on response"))?;
+        if fails(&signon.status, classify) {
+            return Err(classify.ofx_status(signon.status.code, signon.status.message.as_deref()));
         }
         Ok(document)
     }
 
-    async fn post(&self, url: &str, body: String, now: DateTime<Utc>) -> Result<(Vec<u8>, String), ProviderError> {
+    async fn post(
+        &self,
+        url: &str,
+        body: String,
+        now: DateTime<Utc>,
+        classify: Classifier<'_>,
+    ) -> Result<(Vec<u8>, String), ProviderError> {
         let mut request = self.client.post(url).header(CONTENT_TYPE, "application/x-ofx");
         // The refresh's trace continues at the bank, for a bank (or proxy) that reads it.
         if let Some(traceparent) = trace::outbound_header() {
             request = request.header(trace::HEADER, traceparent);
         }
-        let response = request.body(body).send().await.map_err(|error| send_error(&error))?;
+        let response = request.body(body).send().await.map_err(|error| send_error(&error, classify))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(classify::http_status(status.as_u16(), retry_after(response.headers(), now)));
+            return Err(classify.http_status(status.as_u16(), retry_after(response.headers(), now)));
         }
         let content_type = header_text(response.headers(), CONTENT_TYPE);
-        let bytes = read_limited(response, self.options.max_response_bytes).await?;
+        let bytes = read_limited(response, self.options.max_response_bytes, classify).await?;
         Ok((bytes, content_type))
     }
 }
@@ -233,24 +247,24 @@ fn new_trnuid() -> String {
 
 /// A STATUS the client must treat as failure: severity ERROR, or a code that blocks the
 /// connection even when sent as INFO (15000, 13000).
-fn fails(status: &Status) -> bool {
-    !status.is_success() || classify::ofx_code_fails(status.code)
+fn fails(status: &Status, classify: Classifier<'_>) -> bool {
+    !status.is_success() || classify.ofx_code_fails(status.code)
 }
 
-fn missing(what: &str) -> ProviderError {
-    transport(Transport::Malformed, format!("the bank's OFX reply lacks {what}"))
+fn missing(classify: Classifier<'_>, what: &str) -> ProviderError {
+    classify.transport(Transport::Malformed, format!("the bank's OFX reply lacks {what}"))
 }
 
 /// reqwest's own messages name the URL, which may carry a token; ours never do.
-fn send_error(error: &reqwest::Error) -> ProviderError {
+fn send_error(error: &reqwest::Error, classify: Classifier<'_>) -> ProviderError {
     if error.is_timeout() {
-        transport(Transport::Timeout, "the bank's OFX server did not answer in time")
+        classify.transport(Transport::Timeout, "the bank's OFX server did not answer in time")
     } else if is_tls(error) {
-        transport(Transport::Tls, "the secure connection to the bank's OFX server failed")
+        classify.transport(Transport::Tls, "the secure connection to the bank's OFX server failed")
     } else if error.is_connect() {
-        transport(Transport::Connect, "could not connect to the bank's OFX server")
+        classify.transport(Transport::Connect, "could not connect to the bank's OFX server")
     } else {
-        transport(Transport::Reset, "the bank's OFX server closed the connection before answering")
+        classify.transport(Transport::Reset, "the bank's OFX server closed the connection before answering")
     }
 }
 
@@ -287,13 +301,17 @@ fn header_text(headers: &HeaderMap, name: reqwest::header::HeaderName) -> String
 
 /// Streams the body and stops as soon as it passes `limit`, so a hostile or broken server
 /// cannot make the worker buffer without end.
-async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, ProviderError> {
-    let too_large = || transport(Transport::TooLarge, format!("the bank's OFX reply is over {limit} bytes"));
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: usize,
+    classify: Classifier<'_>,
+) -> Result<Vec<u8>, ProviderError> {
+    let too_large = || classify.transport(Transport::TooLarge, format!("the bank's OFX reply is over {limit} bytes"));
     if response.content_length().is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| body_error(&error))? {
+    while let Some(chunk) = response.chunk().await.map_err(|error| body_error(&error, classify))? {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -302,34 +320,35 @@ async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<V
     Ok(body)
 }
 
-fn body_error(error: &reqwest::Error) -> ProviderError {
+fn body_error(error: &reqwest::Error, classify: Classifier<'_>) -> ProviderError {
     if error.is_timeout() {
-        return transport(Transport::Timeout, "the bank's OFX reply did not finish in time");
+        return classify.transport(Transport::Timeout, "the bank's OFX reply did not finish in time");
     }
-    transport(Transport::Truncated, "the bank's OFX reply stopped before its end")
+    classify.transport(Transport::Truncated, "the bank's OFX reply stopped before its end")
 }
 
-fn parse_reply(bytes: &[u8], content_type: &str) -> Result<OfxDocument, ProviderError> {
+fn parse_reply(bytes: &[u8], content_type: &str, classify: Classifier<'_>) -> Result<OfxDocument, ProviderError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(transport(Transport::Empty, "the bank's OFX server sent an empty reply"));
+        return Err(classify.transport(Transport::Empty, "the bank's OFX server sent an empty reply"));
     }
     let options = ParseOptions { max_bytes: usize::MAX, ..ParseOptions::default() };
     ofx::parse(bytes, &options).map_err(|error| {
-        transport(Transport::Malformed, format!("the bank's reply (content type {content_type}) is not OFX: {error}"))
+        let message = format!("the bank's reply (content type {content_type}) is not OFX: {error}");
+        classify.transport(Transport::Malformed, message)
     })
 }
 
-fn account_feed(info: &AccountInfo, trnuid: &str, statements: &[Statement]) -> AccountFeed {
+fn account_feed(info: &AccountInfo, trnuid: &str, statements: &[Statement], classify: Classifier<'_>) -> AccountFeed {
     let account = feed_account(info, None);
     let statement = statements
         .iter()
         .find(|statement| statement.trnuid.as_deref() == Some(trnuid))
         .or_else(|| statements.iter().find(|statement| statement.account.as_ref() == Some(&info.account)));
     let Some(statement) = statement else {
-        return failed(account, missing("a statement for this account"));
+        return failed(account, missing(classify, "a statement for this account"));
     };
-    if let Some(status) = statement.status.as_ref().filter(|status| fails(status)) {
-        return failed(account, classify::ofx_status(status.code, status.message.as_deref()));
+    if let Some(status) = statement.status.as_ref().filter(|status| fails(status, classify)) {
+        return failed(account, classify.ofx_status(status.code, status.message.as_deref()));
     }
     let currency = statement.currency.as_deref();
     AccountFeed {
@@ -423,8 +442,10 @@ mod tests {
 
     #[test]
     fn blank_and_non_ofx_bodies_are_classified() {
-        assert_eq!(parse_reply(b" \r\n", "application/x-ofx").unwrap_err().raw, "http:empty");
-        let html = parse_reply(b"<html><body>Sign in</body></html>", "text/html").unwrap_err();
+        let catalog = crate::catalog::shipped_index().unwrap();
+        let classify = Classifier::new(&catalog);
+        assert_eq!(parse_reply(b" \r\n", "application/x-ofx", classify).unwrap_err().raw, "http:empty");
+        let html = parse_reply(b"<html><body>Sign in</body></html>", "text/html", classify).unwrap_err();
         assert_eq!((html.code, html.raw.as_str()), (crate::catalog::Code::new(713), "http:malformed"));
         assert!(html.message.contains("text/html"), "{}", html.message);
     }

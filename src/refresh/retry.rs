@@ -77,7 +77,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::provider::classify;
+    use crate::catalog::CatalogIndex;
+    use crate::provider::classify::Classifier;
 
     fn decide(error: &crate::provider::ProviderError, incident: Option<Duration>) -> Outcome {
         let catalog = crate::catalog::shipped_index().unwrap();
@@ -85,24 +86,32 @@ mod tests {
         after_failure(retryable, error.retry_after, incident, "failed".into(), None)
     }
 
+    fn shipped() -> CatalogIndex {
+        crate::catalog::shipped_index().unwrap()
+    }
+
     #[test]
     fn retry_after_only_shapes_retryable_codes() {
-        let maintenance = classify::http_status(503, Some(Duration::from_secs(90)));
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
+        let maintenance = classify.http_status(503, Some(Duration::from_secs(90)));
         assert_eq!(
             decide(&maintenance, None),
             Outcome::Snooze { after: Duration::from_secs(90), reason: "failed".into() }
         );
-        assert!(matches!(decide(&classify::http_status(429, None), None), Outcome::Retry { after: None, .. }));
-        let not_found = classify::http_status(404, Some(Duration::from_secs(5)));
+        assert!(matches!(decide(&classify.http_status(429, None), None), Outcome::Retry { after: None, .. }));
+        let not_found = classify.http_status(404, Some(Duration::from_secs(5)));
         assert!(matches!(decide(&not_found, None), Outcome::Fail { .. }));
     }
 
     #[test]
     fn an_incident_slows_retryable_failures_and_leaves_the_others_alone() {
+        let catalog = shipped();
+        let classify = Classifier::new(&catalog);
         let wait = Some(Duration::from_secs(600));
-        let down = decide(&classify::http_status(503, None), wait);
+        let down = decide(&classify.http_status(503, None), wait);
         assert!(matches!(down, Outcome::Snooze { after, .. } if after == Duration::from_secs(600)));
-        assert!(matches!(decide(&classify::ofx_status(15500, None), wait), Outcome::Fail { .. }));
+        assert!(matches!(decide(&classify.ofx_status(15500, None), wait), Outcome::Fail { .. }));
     }
 
     #[test]

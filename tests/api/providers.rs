@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use feedwatch::catalog::{CatalogIndex, Code};
+use feedwatch::catalog::{CatalogHandle, CatalogIndex, Code, Purpose};
 use feedwatch::provider::{
     AccountKind, Credentials, DirectConnect, DirectConnectOptions, DirectConnectSettings, FeedData, FeedProvider,
     FetchRequest, ProviderError,
@@ -87,7 +87,8 @@ impl Drop for Sandbox {
 }
 
 fn client(options: DirectConnectOptions) -> DirectConnect {
-    DirectConnect::new(options).unwrap()
+    let catalog = CatalogHandle::new(feedwatch::catalog::shipped_index().unwrap(), Purpose::Lookup);
+    DirectConnect::new(options, catalog).unwrap()
 }
 
 /// The code a fetch ended with: its error, or the first failing account's.
