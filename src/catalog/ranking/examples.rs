@@ -208,11 +208,19 @@ pub(in crate::catalog) enum Split {
     /// and developers write (issues, provider documentation); studied since session 35.
     Fresh57,
     /// Written in session 35 by a helper who never saw the ranking, in English as customers write
-    /// on forums, help-centre threads and reviews, before that session's ranking change; held out.
+    /// on forums, help-centre threads and reviews, before that session's ranking change; studied
+    /// since session 36.
     Fresh58,
     /// Written in session 35 by a second helper, alongside fresh58, in English as helpdesk agents
-    /// and developers write (issues, provider documentation); held out.
+    /// and developers write (issues, provider documentation); studied since session 36.
     Fresh59,
+    /// Written in session 36 by a helper who never saw the ranking, as customers write on forums,
+    /// help-centre threads and in bank news (four in German or Portuguese), before that session's
+    /// ranking change; held out.
+    Fresh60,
+    /// Written in session 36 by a second helper, alongside fresh60, in English as helpdesk agents
+    /// and developers write (issues, provider documentation and changelogs); held out.
+    Fresh61,
 }
 
 impl Split {
@@ -223,8 +231,8 @@ impl Split {
     /// session 21, fresh20 since session 22, fresh21 since session 23, fresh22 since session 24 and
     /// fresh23 to fresh34 since session 26, fresh48 and fresh49 since session 31, fresh50 and
     /// fresh51 since session 32, fresh52 and fresh53 since session 33, fresh54 and fresh55 since
-    /// session 34 and fresh56 and fresh57 since session 35; fresh12, fresh13, fresh16, fresh35 to
-    /// fresh47, fresh58 and fresh59 are still held out.
+    /// session 34, fresh56 and fresh57 since session 35 and fresh58 and fresh59 since session 36;
+    /// fresh12, fresh13, fresh16, fresh35 to fresh47, fresh60 and fresh61 are still held out.
     pub(in crate::catalog) fn trains(self) -> bool {
         !matches!(
             self,
@@ -244,8 +252,8 @@ impl Split {
                 | Self::Fresh45
                 | Self::Fresh46
                 | Self::Fresh47
-                | Self::Fresh58
-                | Self::Fresh59
+                | Self::Fresh60
+                | Self::Fresh61
         )
     }
 }
