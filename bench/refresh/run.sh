@@ -23,6 +23,8 @@
 #   BENCH_PGBENCH_SECONDS    length of the pgbench -N reference  (default 10; 0 skips it)
 #   BENCH_PGBENCH_CLIENTS    its clients                          (default 16)
 #   BENCH_FLOOR_SECONDS      length of the first refresh's floor  (default 10; 0 skips it)
+#   BENCH_PG_SETTINGS        more cluster settings, for experiments (e.g. "autovacuum=off");
+#                            figures that count use none
 # Every run uses one PostgreSQL cluster this script starts (the private cluster's durable settings,
 # with pg_stat_statements loaded, planning tracked too), a fresh database per run, and `pgbench -N` (one small durable
 # write per transaction) on the same cluster first: issue #17 compares refreshes/s to its TPS.
@@ -71,7 +73,7 @@ cleanup() {
 }
 trap cleanup EXIT
 # The private cluster's durable settings, plus statement statistics.
-start_cluster "$cluster" shared_preload_libraries=pg_stat_statements pg_stat_statements.track_planning=on
+start_cluster "$cluster" shared_preload_libraries=pg_stat_statements pg_stat_statements.track_planning=on ${BENCH_PG_SETTINGS:-}
 [[ -x $pg_bin/pgbench ]] || { log "pgbench not found beside $pg_bin/initdb"; exit 1; }
 port=$pg_port
 server="postgres://postgres@127.0.0.1:$port"

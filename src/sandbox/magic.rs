@@ -15,6 +15,8 @@
 //! - 705 (data-service error): there is no data service between us and an OFX bank; HTTP 500,
 //!   so 102.
 //! - 716 (MFA blocks automatic updates): OFX only has "MFA required"; OFX 3000, so 185.
+//! - 717 (bank login linked to another profile): a data service's rule, and no data service
+//!   stands between us and an OFX bank; OFX 15500, so 103, whose action (reconnect) is the same.
 //! - 718 (TLS failure): the sandbox speaks plain HTTP; HTTP 502, so 102. The client's TLS
 //!   classification is tested against a server that does not speak TLS instead.
 //!
@@ -61,7 +63,7 @@ pub const FAITHFUL: &[u32] =
 
 /// Catalogue codes with no faithful mechanism, and the code their nearest behaviour yields.
 pub const NEAREST: &[(u32, u32)] =
-    &[(310, 701), (702, 103), (703, 103), (704, 720), (705, 102), (716, 185), (718, 102)];
+    &[(310, 701), (702, 103), (703, 103), (704, 720), (705, 102), (716, 185), (717, 103), (718, 102)];
 
 /// Catalogue codes no single reply carries: feedwatch infers them from replies over time, and
 /// `error_<code>` produces the replies that lead there.
@@ -79,7 +81,7 @@ pub fn read(password: &str) -> Magic {
 /// How `error_<code>` is produced, when the sandbox supports the code.
 pub fn for_code(code: u32) -> Option<Magic> {
     let magic = match code {
-        103 | 702 | 703 => Magic::SignonStatus(15500),
+        103 | 702 | 703 | 717 => Magic::SignonStatus(15500),
         701 | 310 => Magic::SignonStatus(15502),
         108 => Magic::SignonStatus(15000),
         185 | 716 => Magic::SignonStatus(3000),

@@ -173,7 +173,10 @@ pub(super) fn floors(scores: &Evaluation) -> Vec<Floor<'_>> {
         // Session 29: the examples' runs of letters (`ranking/letters.rs`), kept for what they gained
         // on the cross-validation and over the held-out splits (394 -> 405 first of 632): 8 and 13 -> 7 and 13;
         // lowered to that, against this file's rule, as catalog/README.md says.
-        (scores.split(Split::Fresh44), 0.279, 0.519, "fresh44"),
+        // Session 36: entry 717 (a bank login already linked to another profile, Akahu's
+        // "Someone else is using these credentials", until then under 103) joined the catalogue,
+        // not a ranking change: 13 -> 12 in the top 3, lowered to that (unread; see fresh39).
+        (scores.split(Split::Fresh44), 0.279, 0.479, "fresh44"),
         // Session 34: fresh54 and fresh55 joined the examples (not a ranking change): 19 -> 18
         // first, lowered to that (unread; see fresh39).
         (scores.split(Split::Fresh45), 0.666, 0.851, "fresh45"),
