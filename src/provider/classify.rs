@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use super::ProviderError;
-use crate::catalog::{CatalogIndex, Category, Code};
+use crate::catalog::{CatalogIndex, Code};
 
 /// `ofx:no_accounts`: not an OFX STATUS but our name for a sign-on that lists no accounts.
 const NO_ACCOUNTS: &str = "no_accounts";
@@ -120,9 +120,7 @@ impl<'c> Classifier<'c> {
     /// and 13000 come as INFO, yet no data follows until the user acts. Any code the catalogue
     /// lists as a failure counts, so a code added there is honoured here without a change.
     pub fn ofx_code_fails(self, code: u32) -> bool {
-        self.catalog
-            .meaning_of("ofx", &code.to_string())
-            .is_some_and(|stored| stored.entry.category != Category::Status)
+        self.failure_meaning("ofx", &code.to_string()).is_some()
     }
 
     /// A sign-on that succeeded and listed no account: the bank may have dropped Direct Connect.
@@ -132,8 +130,15 @@ impl<'c> Classifier<'c> {
 
     fn error(self, namespace: &str, code: &str, message: String, retry_after: Option<Duration>) -> ProviderError {
         // The catalogue's "unclassified" entry stands for codes it does not list.
-        let canonical = self.catalog.meaning_of(namespace, code).map_or(Code::UNCLASSIFIED, |stored| stored.entry.code);
+        let canonical = self.failure_meaning(namespace, code).unwrap_or(Code::UNCLASSIFIED);
         ProviderError { code: canonical, raw: format!("{namespace}:{code}"), message, retry_after }
+    }
+
+    /// The entry a raw code resolves to, when that entry is a failure: a bank that calls a code
+    /// the catalogue files as "connected" or "still connecting" an error is not understood.
+    fn failure_meaning(self, namespace: &str, code: &str) -> Option<Code> {
+        let stored = self.catalog.meaning_of(namespace, code)?;
+        stored.entry.category.is_failure().then_some(stored.entry.code)
     }
 }
 
@@ -222,21 +227,35 @@ mod tests {
         assert_eq!(named(302, None), ("http:redirect".into(), 720, None));
     }
 
-    /// The one owner: an alias moved in the catalogue moves what the client reports, with no
-    /// change here.
-    #[test]
-    fn an_alias_moved_in_the_catalogue_changes_the_classification() {
+    /// The shipped catalogue with `ofx:<code>` pointing at `canonical`.
+    fn with_ofx_alias(code: &str, canonical: u32) -> CatalogIndex {
         let mut catalog = Catalog::shipped().unwrap();
-        for alias in catalog.aliases.iter_mut().filter(|alias| alias.namespace == "ofx" && alias.alias.code == "15500")
-        {
-            alias.alias.canonical = Code::new(102);
+        for alias in catalog.aliases.iter_mut().filter(|alias| alias.namespace == "ofx" && alias.alias.code == code) {
+            alias.alias.canonical = Code::new(canonical);
         }
         let epoch = DateTime::<Utc>::UNIX_EPOCH;
         let entries =
             catalog.entries.into_values().map(|entry| StoredEntry { entry, revision: 1, updated_at: epoch }).collect();
-        let moved = CatalogIndex::build(entries, catalog.aliases, catalog.namespaces);
+        CatalogIndex::build(entries, catalog.aliases, catalog.namespaces)
+    }
+
+    /// The one owner: an alias moved in the catalogue moves what the client reports, with no
+    /// change here.
+    #[test]
+    fn an_alias_moved_in_the_catalogue_changes_the_classification() {
+        let moved = with_ofx_alias("15500", 102);
         assert_eq!(Classifier::new(&shipped()).ofx_status(15500, None).code, Code::new(103));
         assert_eq!(Classifier::new(&moved).ofx_status(15500, None).code, Code::new(102));
+    }
+
+    /// A code the catalogue files as a status that means "working" neither fails an INFO
+    /// STATUS nor becomes a failure's entry when a bank sends it as an error.
+    #[test]
+    fn a_code_filed_as_a_working_status_is_no_failure_meaning() {
+        let as_status = with_ofx_alias("15500", 600);
+        let classify = Classifier::new(&as_status);
+        assert!(!classify.ofx_code_fails(15500));
+        assert_eq!(classify.ofx_status(15500, None).code, Code::UNCLASSIFIED);
     }
 
     #[test]
