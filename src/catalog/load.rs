@@ -74,6 +74,15 @@ impl Catalog {
         Self::from_files(SHIPPED_FILES)
     }
 
+    /// The index of these files as they are, every entry at its first revision: what a process
+    /// with no database (the CLI, a test that changes a file's content) reads.
+    pub fn into_index(self) -> CatalogIndex {
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        let entries =
+            self.entries.into_values().map(|entry| StoredEntry { entry, revision: 1, updated_at: epoch }).collect();
+        CatalogIndex::build(entries, self.aliases, self.namespaces)
+    }
+
     /// Parses and validates `(path, text)` pairs under `entries/` and `aliases/`.
     pub fn from_files(files: &[(&str, &str)]) -> Result<Self, CatalogErrors> {
         let mut errors = Vec::new();
@@ -306,11 +315,7 @@ fn is_text(text: &str, max: usize) -> bool {
 
 /// Builds an index straight from the shipped files, for the CLI.
 pub fn shipped_index() -> Result<CatalogIndex, CatalogErrors> {
-    let catalog = Catalog::shipped()?;
-    let epoch = DateTime::<Utc>::UNIX_EPOCH;
-    let entries =
-        catalog.entries.into_values().map(|entry| StoredEntry { entry, revision: 1, updated_at: epoch }).collect();
-    Ok(CatalogIndex::build(entries, catalog.aliases, catalog.namespaces))
+    Ok(Catalog::shipped()?.into_index())
 }
 
 /// An admin edit, checked the way a shipped file is checked.

@@ -158,10 +158,8 @@ fn quote(text: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use chrono::{DateTime, Utc};
-
     use super::*;
-    use crate::catalog::{Catalog, StoredEntry, shipped_index};
+    use crate::catalog::{Catalog, shipped_index};
 
     fn shipped() -> CatalogIndex {
         shipped_index().unwrap()
@@ -237,10 +235,7 @@ mod tests {
         for alias in catalog.aliases.iter_mut().filter(|alias| alias.namespace == "ofx" && alias.alias.code == code) {
             alias.alias.canonical = Code::new(canonical);
         }
-        let epoch = DateTime::<Utc>::UNIX_EPOCH;
-        let entries =
-            catalog.entries.into_values().map(|entry| StoredEntry { entry, revision: 1, updated_at: epoch }).collect();
-        CatalogIndex::build(entries, catalog.aliases, catalog.namespaces)
+        catalog.into_index()
     }
 
     /// The one owner: an alias moved in the catalogue moves what the client reports, with no

@@ -81,8 +81,7 @@ mod tests {
     use crate::provider::classify::Classifier;
 
     fn decide(error: &crate::provider::ProviderError, incident: Option<Duration>) -> Outcome {
-        let catalog = crate::catalog::shipped_index().unwrap();
-        let retryable = retryable(&catalog, error.code);
+        let retryable = retryable(&shipped(), error.code);
         after_failure(retryable, error.retry_after, incident, "failed".into(), None)
     }
 
@@ -116,7 +115,7 @@ mod tests {
 
     #[test]
     fn codes_the_catalogue_does_not_know_retry_as_unclassified() {
-        let catalog = crate::catalog::shipped_index().unwrap();
+        let catalog = shipped();
         assert_eq!(retryable(&catalog, Code::new(9_999)), retryable(&catalog, Code::UNCLASSIFIED));
         assert!(retryable(&catalog, Code::new(102)) && !retryable(&catalog, Code::new(103)));
     }
