@@ -87,6 +87,20 @@ function elementWentAway(error) {
     /does not belong to the document|No node with given id|Cannot find context with specified id/.test(error.message);
 }
 
+/** `until.stalenessOf`, also reading ChromeDriver's "not in the document" answers as gone: while
+ * a page is replaced, asking after one of its elements can get either. */
+function goneFrom(element) {
+  return async () => {
+    try {
+      await element.isEnabled();
+      return false;
+    } catch (error) {
+      if (elementWentAway(error)) return true;
+      throw error;
+    }
+  };
+}
+
 async function text(css) {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -270,7 +284,7 @@ await test("declare and resolve an incident", async () => {
   // Resolving posts a form and redirects: wait for the open page to go before reading the new one.
   const openState = await driver.findElement(By.id("incident-state"));
   await driver.findElement(By.id("resolve-submit")).click();
-  await driver.wait(until.stalenessOf(openState), WAIT);
+  await driver.wait(goneFrom(openState), WAIT);
   await driver.wait(async () => (await text("#incident-state")) === "resolved", WAIT);
   const resolved = await api("GET", `/v1/incidents/${declared.items[0].id}`);
   assert(resolved.state === "resolved", "the API sees it resolved");
@@ -369,7 +383,7 @@ await test("a form posted without its CSRF token is refused", async () => {
   // wait for that page to go before reading the answer's.
   const page = await driver.findElement(By.css("body"));
   await driver.findElement(By.id("refresh-now")).click();
-  await driver.wait(until.stalenessOf(page), WAIT);
+  await driver.wait(goneFrom(page), WAIT);
   await driver.wait(until.elementLocated(By.css("p.notice.error")), WAIT);
   assert((await text("h1")) === "Not allowed", "refused page");
   assert(/did not come from your console session/.test(await text("p.notice.error")), "says why");
