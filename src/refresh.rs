@@ -1,10 +1,12 @@
 //! The refresh use case: asking for a refresh (`enqueue`, in the caller's transaction), the job
-//! that carries it out (`job`), the scheduler that asks on a connection's behalf (`schedule`),
+//! that carries it out (`job`) with the reader and the writer that let refreshes starting or
+//! finishing together share their statements (`reader`, `writer`), the scheduler that asks on a connection's behalf (`schedule`),
 //! and refresh's own statements over the queue's table (`store`). The queue underneath (`jobs`)
 //! knows none of this.
 
 pub mod bulkhead;
 pub mod job;
+pub mod reader;
 pub mod retry;
 pub mod schedule;
 pub mod store;
@@ -19,6 +21,7 @@ use crate::incident::Incident;
 use crate::jobs::{self, Enqueued, NewJob};
 
 pub use job::{RefreshHandler, Refresher};
+pub use reader::Reader;
 pub use retry::BACKOFF;
 pub use writer::Writer;
 

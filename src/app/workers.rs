@@ -112,6 +112,7 @@ pub fn worker_pool_with(
         metrics: Arc::clone(metrics),
         bulkheads: Bulkheads::new(settings.institution_concurrency),
         stalls: settings.stalls,
+        reader: refresh::Reader::default(),
         writer: refresh::Writer::default(),
     };
     let registration = Registration {

@@ -148,6 +148,24 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<Insti
     .transpose()
 }
 
+/// The institutions among `ids` that exist, each beside its id; a row that does not decode is an
+/// error for that institution alone. For refreshes starting together (`refresh::reader`).
+pub async fn get_many(
+    executor: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Result<Institution, sqlx::Error>)>, sqlx::Error> {
+    let rows = sqlx::query_as!(
+        Row,
+        r#"select id, slug, name, provider, ofx_url, ofx_org, ofx_fid, ofx_app_id, ofx_app_version, ofx_version,
+                  aliases, active, created_at, updated_at
+           from institution where id = any($1)"#,
+        ids
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.into_institution())).collect())
+}
+
 /// One page of institutions in creation order, optionally matching `q` in name, slug or aliases.
 pub async fn list(
     executor: impl PgExecutor<'_>,

@@ -12,15 +12,16 @@ use secrecy::SecretString;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::reader::{Read, Reader};
 use super::writer::{Context, Success, Writer, Written};
 use super::{SANDBOX_SLUG_PREFIX, retry, window_start};
 use crate::catalog::{CatalogHandle, Code};
 use crate::connection::lifecycle::{self, Failed, Subject};
-use crate::connection::store::{self as connection_store, ListedAccount, RefreshTarget, ReportedAccount};
+use crate::connection::store::{ListedAccount, RefreshTarget, ReportedAccount};
 use crate::connection::{AccountKind, AccountState, Sealer, State};
 use crate::feed::{self, ReportedTransaction};
 use crate::incident::{self, Failure, RefreshOutcome};
-use crate::institution::{self, Institution, ProviderKind};
+use crate::institution::{Institution, ProviderKind};
 use crate::jobs::fault;
 use crate::jobs::worker::{HandlerFuture, JobHandler};
 use crate::jobs::{ClaimedJob, Outcome};
@@ -43,6 +44,8 @@ pub struct Refresher<P> {
     pub bulkheads: super::bulkhead::Bulkheads,
     /// When an account that stopped bringing transactions counts as stalled.
     pub stalls: feed::stall::Rules,
+    /// Reads what the pool's refreshes need, several to a statement (`refresh::reader`).
+    pub reader: Reader,
     /// Stores the pool's successes, several to a commit (`refresh::writer`).
     pub writer: Writer,
 }
@@ -80,16 +83,18 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
             return Ok(Outcome::Fail { error: "args lack a connection_id".into(), result: None });
         };
         let started = Instant::now();
-        let mut conn = self.pool.acquire().await?;
-        let Some(target) = connection_store::refresh_target(&mut *conn, connection_id).await? else {
+        let read = match self.reader.read(|| self.pool.clone(), connection_id).await {
+            Ok(read) => read,
+            Err(failed) => {
+                return Ok(Outcome::Retry { error: format!("database: {failed}"), after: None, result: None });
+            }
+        };
+        let Some(Read { target, institution }) = read else {
             return Ok(skipped("the connection no longer exists"));
         };
         if target.state == State::Disconnected {
             return Ok(skipped("the connection is disconnected"));
         }
-        let institution = institution::store::get(&mut *conn, target.institution_id).await?;
-        // Released before the bank is called: no connection is held while a refresh waits on it.
-        drop(conn);
         self.metrics.refresh_stage(RefreshStage::Read, started.elapsed());
         let Some(place) = self.bulkheads.try_enter(target.institution_id) else {
             let reason = "as many refreshes of this institution run as it may have at once".to_owned();
@@ -98,7 +103,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let now = Utc::now();
         let window_start = window_start(target.last_success_at, now);
         let asked = Instant::now();
-        let fetched = match self.prepare(&target, institution.as_ref()) {
+        let fetched = match self.prepare(&target, institution.as_deref()) {
             Ok((settings, credentials)) => {
                 let request = FetchRequest {
                     institution: &settings,

@@ -107,6 +107,7 @@ async fn two_worker_pools_refresh_ten_thousand_connections_each_exactly_once() {
             metrics: feedwatch::telemetry::Metrics::new(),
             bulkheads: feedwatch::refresh::bulkhead::Bulkheads::new(8),
             stalls: feedwatch::feed::stall::Rules::default(),
+            reader: refresh::Reader::default(),
             writer: refresh::Writer::default(),
         };
         let registration = Registration {

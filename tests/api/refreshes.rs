@@ -71,6 +71,59 @@ async fn first_refreshes_of_many_connections_at_once_are_each_stored_once_with_w
     assert!(rows_written > 1024, "together more rows than one batch holds: {rows_written}");
 }
 
+/// Refreshes that start together read their targets and institutions together
+/// (`refresh::reader`): each still gets its own connection's credentials and its own bank, and a
+/// connection disconnected or deleted while its refresh waited is skipped without touching the
+/// others read with it.
+#[tokio::test]
+async fn refreshes_read_together_each_reach_their_own_bank_with_their_own_credentials() {
+    let app = TestApp::spawn().await;
+    let tenant = app.key("tenant", Some(Uuid::new_v4())).await;
+    let mut expected = Vec::new();
+    for (bank, password, code) in [
+        ("healthy", "pass_good", None),
+        ("rejecting", "pass_good", Some(103)),
+        ("healthy", "error_185", Some(185)),
+        ("healthy", "pass_good", None),
+        ("rejecting", "pass_good", Some(103)),
+        ("healthy", "error_185", Some(185)),
+        ("healthy", "pass_good", None),
+    ] {
+        expected.push((connect(&app, &tenant, bank, password).await, code));
+    }
+    let disconnected = connect(&app, &tenant, "healthy", "pass_good").await;
+    let gone = app
+        .anonymous(Method::DELETE, &format!("/v1/connections/{disconnected}"))
+        .bearer_auth(&tenant)
+        .header("if-match", "*");
+    assert_eq!(gone.send().await.unwrap().status(), 204);
+    let deleted = connect(&app, &tenant, "healthy", "pass_good").await;
+    sqlx::query("delete from connection where id = $1")
+        .bind(Uuid::parse_str(&deleted).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(app.refresh_pool().run_until_idle().await, expected.len() + 2);
+    for (id, code) in &expected {
+        let connection = app.get_json(&tenant, &format!("/v1/connections/{id}")).await;
+        match code {
+            None => assert_eq!(connection["state"], "healthy", "{connection}"),
+            Some(code) => assert_eq!(connection["health"]["error"]["code"], *code, "{connection}"),
+        }
+    }
+    for (id, reason) in
+        [(&disconnected, "the connection is disconnected"), (&deleted, "the connection no longer exists")]
+    {
+        let result: Value = sqlx::query_scalar("select result from job where args ->> 'connection_id' = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(result, json!({ "skipped": reason }), "{id}");
+    }
+}
+
 #[tokio::test]
 async fn running_the_same_refresh_twice_changes_nothing_the_second_time() {
     let app = TestApp::spawn().await;

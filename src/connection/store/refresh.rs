@@ -1,4 +1,4 @@
-//! What refreshes read and schedule: a connection's refresh target, due scheduled refreshes,
+//! What refreshes read and schedule: connections' refresh targets, due scheduled refreshes,
 //! a new connection's first slot.
 
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use uuid::Uuid;
 use crate::connection::*;
 
 /// What a refresh needs to reach the bank.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RefreshTarget {
     pub id: Uuid,
     pub tenant_id: Uuid,
@@ -23,35 +23,44 @@ pub struct RefreshTarget {
     pub known_accounts: Vec<serde_json::Value>,
 }
 
-/// One query, not the connection's full view: this runs once per refresh.
-pub async fn refresh_target(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Option<RefreshTarget>, sqlx::Error> {
-    let Some(row) = sqlx::query!(
+/// The targets of the connections among `ids` that exist, each beside its id; a row whose state
+/// is unknown is an error for that connection alone. One statement for many refreshes, not the
+/// connections' full views: refreshes starting together read their targets at once
+/// (`refresh::reader`).
+pub async fn refresh_targets(
+    executor: impl PgExecutor<'_>,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Result<RefreshTarget, sqlx::Error>)>, sqlx::Error> {
+    let rows = sqlx::query!(
         r#"select c.id, c.tenant_id, c.institution_id, c.failure_streak, c.state, c.last_success_at,
                   c.credentials_sealed, c.credentials_key_id,
                   array(select a.provider_ref from account a
                         where a.connection_id = c.id and a.provider_ref is not null
                         order by a.created_at, a.id) as "known_accounts!"
-           from connection c where c.id = $1"#,
-        id
+           from connection c where c.id = any($1)"#,
+        ids
     )
-    .fetch_optional(executor)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let state = State::parse(&row.state)
-        .ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{}`", row.state).into()))?;
-    Ok(Some(RefreshTarget {
-        id: row.id,
-        tenant_id: row.tenant_id,
-        institution_id: row.institution_id,
-        failure_streak: row.failure_streak,
-        state,
-        last_success_at: row.last_success_at,
-        sealed: row.credentials_sealed,
-        key_id: row.credentials_key_id,
-        known_accounts: row.known_accounts,
-    }))
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let target = State::parse(&row.state)
+                .ok_or_else(|| sqlx::Error::Decode(format!("unknown connection state `{}`", row.state).into()))
+                .map(|state| RefreshTarget {
+                    id: row.id,
+                    tenant_id: row.tenant_id,
+                    institution_id: row.institution_id,
+                    failure_streak: row.failure_streak,
+                    state,
+                    last_success_at: row.last_success_at,
+                    sealed: row.credentials_sealed,
+                    key_id: row.credentials_key_id,
+                    known_accounts: row.known_accounts,
+                });
+            (row.id, target)
+        })
+        .collect())
 }
 
 /// Claims connections whose scheduled refresh is due and moves their next refresh one interval
