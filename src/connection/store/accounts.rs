@@ -175,7 +175,9 @@ async fn upsert_listed(
            -- Each listed account beside its stored row, if any, and whether the listing changes
            -- it. Most refreshes list the accounts as they are stored: those rows are not touched
            -- at all (an upsert's conflict path would lock, and so write, each one even when its
-           -- `where` leaves it as it is; issue #17).
+           -- `where` leaves it as it is; issue #17). `offset 0` keeps each listed account a probe
+           -- of the (connection, bank id) key: as a join, a generic plan made while the table was
+           -- small hashed a scan of all of it, and kept doing so as the table grew (session 36).
            compared as (
                select l.*, a.id as stored_id,
                       (a.kind, a.masked_number, a.bank_name, a.currency, a.balance, a.available,
@@ -186,7 +188,9 @@ async fn upsert_listed(
                        case when a.state = 'hidden' then 'hidden' else l.state end,
                        coalesce(l.provider_ref, a.provider_ref)) as differs
                from listed l
-               left join account a on a.connection_id = l.connection_id and a.bank_account_id = l.bank_account_id
+               left join lateral (select * from account a
+                                  where a.connection_id = l.connection_id and a.bank_account_id = l.bank_account_id
+                                  offset 0) a on true
            ),
            -- A conflict here means another writer added the account meanwhile: nothing is
            -- inserted, no id comes back, and the caller reports the missing lock.
@@ -200,7 +204,8 @@ async fn upsert_listed(
                on conflict (connection_id, bank_account_id) do nothing
                returning id, connection_id, bank_account_id
            ),
-           -- A changed account keeps the name the user gave it and a state they hid it in.
+           -- A changed account keeps the name the user gave it and a state they hid it in. The rows
+           -- to write are named by primary key, as the queue's batches name their jobs.
            updated as (
                update account a set
                    kind = c.kind, masked_number = c.masked_number, bank_name = c.bank_name, currency = c.currency,
@@ -212,19 +217,25 @@ async fn upsert_listed(
                    provider_ref = coalesce(c.provider_ref, a.provider_ref),
                    updated_at = now()
                from compared c
-               where a.id = c.stored_id and c.differs
+               where a.id = any(array(select stored_id from compared where differs)) and a.id = c.stored_id
            ),
-           -- Disjoint from the listed rows: one statement never touches a row twice.
+           -- Disjoint from the listed rows: one statement never touches a row twice. Each
+           -- connection's accounts are a probe by connection, never a scan of the table.
            vanished as (
                update account a set
                    state = case when a.state = 'active' then 'not_found' else a.state end,
                    error_code = case when a.state = 'active' then $15 else a.error_code end,
                    provider_ref = null,
                    updated_at = now()
-               where a.connection_id = any($16::uuid[])
-                 and not exists (select 1 from listed l
-                                 where l.connection_id = a.connection_id and l.bank_account_id = a.bank_account_id)
-                 and (a.state = 'active' or a.provider_ref is not null)
+               where a.id = any(array(
+                   select s.id from unnest($16::uuid[]) as v(connection_id),
+                        lateral (select s.id from account s
+                                 where s.connection_id = v.connection_id
+                                   and (s.state = 'active' or s.provider_ref is not null)
+                                   and not exists (select 1 from listed l
+                                                   where l.connection_id = s.connection_id
+                                                     and l.bank_account_id = s.bank_account_id)
+                                 offset 0) s))
            )
            -- A stored account's id comes from the statement's snapshot, a new one's from the insert.
            select coalesce(c.stored_id, i.id) as "id?" from compared c
