@@ -222,7 +222,10 @@ impl PoolObserver for Progress {
     fn finished(&self, _kind: &str, outcome: &Outcome, seconds: f64) {
         self.handler_seconds.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(seconds);
         match outcome {
-            Outcome::Succeeded(result) if result.get("skipped").is_none() => &self.succeeded,
+            // A success the writer stored completed its job in the same commit (`Completed`).
+            Outcome::Succeeded(result) | Outcome::Completed(result) if result.get("skipped").is_none() => {
+                &self.succeeded
+            }
             _ => &self.other,
         }
         .fetch_add(1, Ordering::Relaxed);
