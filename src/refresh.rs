@@ -1,8 +1,8 @@
 //! The refresh use case: asking for a refresh (`enqueue`, in the caller's transaction), the job
 //! that carries it out (`job`) with the reader and the writer that let refreshes starting or
-//! finishing together share their statements (`reader`, `writer`), the scheduler that asks on a connection's behalf (`schedule`),
-//! and refresh's own statements over the queue's table (`store`). The queue underneath (`jobs`)
-//! knows none of this.
+//! finishing together share their statements (`reader`, `writer`), the scheduler that asks on a
+//! connection's behalf (`schedule`), and refresh's own statements over the queue's table
+//! (`store`). The queue underneath (`jobs`) knows none of this.
 
 pub mod bulkhead;
 pub mod job;

@@ -73,7 +73,8 @@ impl<P: FeedProvider + Send + Sync + 'static> JobHandler for RefreshHandler<P> {
     }
 }
 
-fn database_failure(error: sqlx::Error) -> Outcome {
+/// The database failed the refresh (a statement, a shared read or a shared commit): retried.
+fn database_failure(error: impl std::fmt::Display) -> Outcome {
     Outcome::Retry { error: format!("database: {error}"), after: None, result: None }
 }
 
@@ -85,9 +86,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         let started = Instant::now();
         let read = match self.reader.read(|| self.pool.clone(), connection_id).await {
             Ok(read) => read,
-            Err(failed) => {
-                return Ok(Outcome::Retry { error: format!("database: {failed}"), after: None, result: None });
-            }
+            Err(failed) => return Ok(database_failure(failed)),
         };
         let Some(Read { target, institution }) = read else {
             return Ok(skipped("the connection no longer exists"));
@@ -199,7 +198,7 @@ impl<P: FeedProvider + Send + Sync> Refresher<P> {
         Ok(match self.writer.write(context, success, &job.slot).await {
             Written::Stored(result) => Outcome::Completed(result),
             Written::Lost => lost(),
-            Written::Failed(error) => Outcome::Retry { error: format!("database: {error}"), after: None, result: None },
+            Written::Failed(error) => database_failure(error),
         })
     }
 
