@@ -15,7 +15,8 @@
 //! - **again**: the same day once more (an hourly schedule, a retry, "refresh now"): the bank
 //!   reports what is stored already.
 //!
-//! Each round also reports the updates of `connection` and how many were HOT (issue #17).
+//! Each round also reports the updates of `connection`, `account`, `feed_transaction` and `job`, and
+//! how many were HOT (issue #17).
 //!
 //! Each round reports refreshes/s, bank exchanges per refresh, and the CPU seconds each process
 //! spent (this process, the bank, PostgreSQL, and the rest of the machine) from `/proc`. By
@@ -24,6 +25,7 @@
 //! (plus the small benchmark driver); `--bank in-process` serves it here. Prints one JSON line.
 
 mod bank;
+mod parse;
 mod usage;
 
 use bank::{Bank, serve_bank, start_bank};
@@ -92,6 +94,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
     },
+    /// Diagnostic: time `n` reads by `ofx::parse` of the sandbox bank's reply to a repeat and a
+    /// first refresh's statement request (built in this process: no HTTP, no database), against
+    /// a floor on the same bytes (a UTF-8 check and a count of tags).
+    Parse {
+        #[arg(long, default_value_t = 20_000)]
+        n: u32,
+    },
     /// Seed, refresh every connection twice (first, then repeat), report refreshes/s, CPU and memory.
     Run {
         /// Worker pool concurrency C.
@@ -138,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bank { listen, latency_ms } => serve_bank(listen, latency_ms).await,
         Command::Probe { n, latency_ms } => probe(n, Duration::from_millis(latency_ms)).await,
+        Command::Parse { n } => parse::run(n),
         Command::Run {
             concurrency,
             per_slot,
@@ -316,7 +326,7 @@ async fn measure(
         stalls: feedwatch::feed::stall::Rules::default(),
     };
     // Before the pool starts: the first round's refreshes are enqueued already.
-    let updates_at_seed = connection_updates(pool).await?;
+    let updates_at_seed = TableUpdates::read(pool).await?;
     let progress = Arc::new(Progress::default());
     let metrics = Metrics::new();
     let webhooks = feedwatch::webhook::Settings::default();
@@ -371,29 +381,50 @@ async fn both_rounds(
     under_test: &Pool,
     postmaster: u32,
     ids: &[Uuid],
-    updates_at_seed: (i64, i64),
+    updates_at_seed: TableUpdates,
 ) -> anyhow::Result<(serde_json::Value, serde_json::Value, serde_json::Value)> {
     let first = round_of(pool, options, bank, under_test, postmaster, None, updates_at_seed).await?;
     let clock_advanced = bank.advance_a_day().await?;
-    let updates = connection_updates(pool).await?;
+    let updates = TableUpdates::read(pool).await?;
     let mut repeat = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
     repeat["bank_clock_advanced_one_day"] = json!(clock_advanced);
     // The same day again (an hourly schedule, a retry, "refresh now"): the bank reports what is
     // stored already.
-    let updates = connection_updates(pool).await?;
+    let updates = TableUpdates::read(pool).await?;
     let again = round_of(pool, options, bank, under_test, postmaster, Some(ids), updates).await?;
     Ok((first, repeat, again))
 }
 
-/// Updates of `connection` so far, and how many of them were HOT (one heap tuple, no index
-/// entry), from the cumulative statistics. Backends report their counts when idle, at most once a
-/// second: the pause lets the last round's reach the view.
-async fn connection_updates(pool: &PgPool) -> anyhow::Result<(i64, i64)> {
-    tokio::time::sleep(Duration::from_millis(1_200)).await;
-    sqlx::query("select pg_stat_clear_snapshot()").execute(pool).await?;
-    Ok(sqlx::query_as("select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = 'connection'")
-        .fetch_one(pool)
-        .await?)
+/// The tables a refresh updates, whose updates each round reports with how many were HOT.
+const UPDATED_TABLES: [&str; 4] = ["connection", "account", "feed_transaction", "job"];
+
+/// Updates of each of [`UPDATED_TABLES`] so far, and how many of them were HOT (one heap tuple,
+/// no index entry), from the cumulative statistics. Backends report their counts when idle, at
+/// most once a second: the pause lets the last round's reach the view.
+#[derive(Debug, Clone, Default)]
+struct TableUpdates(std::collections::BTreeMap<String, (i64, i64)>);
+
+impl TableUpdates {
+    async fn read(pool: &PgPool) -> anyhow::Result<Self> {
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        sqlx::query("select pg_stat_clear_snapshot()").execute(pool).await?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "select relname::text, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = any($1)",
+        )
+        .bind(&UPDATED_TABLES[..])
+        .fetch_all(pool)
+        .await?;
+        Ok(Self(rows.into_iter().map(|(table, updated, hot)| (table, (updated, hot))).collect()))
+    }
+
+    /// Each table's updates since `before`, as `{table: {n_tup_upd, n_tup_hot_upd}}`.
+    fn since(&self, before: &Self) -> serde_json::Value {
+        let tables = self.0.iter().map(|(table, (updated, hot))| {
+            let (updated_before, hot_before) = before.0.get(table).copied().unwrap_or_default();
+            (table.clone(), json!({ "n_tup_upd": updated - updated_before, "n_tup_hot_upd": hot - hot_before }))
+        });
+        serde_json::Value::Object(tables.collect())
+    }
 }
 
 /// Times one round: every connection refreshed once. The first round's jobs were enqueued by
@@ -405,7 +436,7 @@ async fn round_of(
     under_test: &Pool,
     postmaster: u32,
     again: Option<&[Uuid]>,
-    updates_before: (i64, i64),
+    updates_before: TableUpdates,
 ) -> anyhow::Result<serde_json::Value> {
     let exchanges_before = bank.exchanges().await?;
     // On stderr so a profiler's controller (e.g. `callgrind_control --dump`) can split the rounds.
@@ -482,8 +513,7 @@ async fn round_of(
     // Slots busy in a handler on average; the rest of C waited on the queue (claims, completions).
     let in_handlers = handler.iter().sum::<f64>() / elapsed.as_secs_f64();
     let statements = if statements_tracked { statement_stats(pool, total).await? } else { json!(null) };
-    let updates_after = connection_updates(pool).await?;
-    let (updated, hot) = (updates_after.0 - updates_before.0, updates_after.1 - updates_before.1);
+    let updates = TableUpdates::read(pool).await?.since(&updates_before);
     Ok(json!({
         "seconds": round(elapsed.as_secs_f64(), 3),
         "refreshes_per_s": overall.round(),
@@ -501,7 +531,8 @@ async fn round_of(
         "job_states_after": states.into_iter().map(|(state, count)| (state, json!(count))).collect::<serde_json::Map<_, _>>(),
         "cpu": cpu_before.report(&cpu_after, total, matches!(bank, Bank::InProcess { .. })),
         "postgres_statements": statements,
-        "connection_updates": { "n_tup_upd": updated, "n_tup_hot_upd": hot },
+        "connection_updates": updates["connection"],
+        "table_updates": updates,
         "peak_rss_kb": hwm_kb.max(peak_rss_kb),
         "bank_peak_rss_kb": bank_peak_kb,
     }))

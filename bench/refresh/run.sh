@@ -167,8 +167,8 @@ jq -r '
     "\($run.concurrency | pad(4))  \($run.connections | pad(4))  \($kind | . + " " * (6 - length))  \($r.refreshes_per_s | pad(11))  \($r.steady_refreshes_per_s | pad(8))  \($r.target_per_s | pad(8))  \($r.ratio_to_target | pad(5))  \($r.steady_ratio_to_target | pad(12))  \($r.bank_exchanges_per_refresh | pad(12))  \("\($r.cpu.ms_per_refresh.refresher) \($r.cpu.ms_per_refresh.bank) \($r.cpu.ms_per_refresh.postgres)" | pad(39))  \($r.cpu.machine_busy_share | pad(12))  \($run.peak_rss_mb | pad(11))  \($run.bank_peak_rss_mb | pad(11))  \($run.round)"),
   (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind] // empty | select(.stage_ms_mean)
     | "C=\($run.concurrency) \($kind): a refresh\u0027s mean ms reading \(.stage_ms_mean.read), with the bank \(.stage_ms_mean.bank), storing \(.stage_ms_mean.store); handler p50 \(.handler_ms.p50)"),
-  (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].connection_updates // empty
-    | "C=\($run.concurrency) \($kind): \(.n_tup_upd) updates of connection, \(.n_tup_hot_upd) HOT"),
+  (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].table_updates // empty
+    | "C=\($run.concurrency) \($kind): updates (HOT) " + ([to_entries[] | "\(.key) \(.value.n_tup_upd) (\(.value.n_tup_hot_upd))"] | join(", "))),
   (.runs[] as $run | ("first", "repeat", "again") as $kind | $run[$kind].postgres_statements // empty
     | select(type == "object")
     | "C=\($run.concurrency) \($kind): \(.all.calls) statements per refresh (BEGIN/COMMIT, claims, completions included), \(.all.exec_ms) ms executing; stall read (feed::stall) \(.stall.calls) per refresh, \(.stall.exec_ms) ms"),
