@@ -2,7 +2,8 @@
 //! tuple, no index entry), because no index names a column every refresh rewrites, and the
 //! staleness sweep still finds every connection without a recent success; a repeat refresh that
 //! reports what is stored already writes no transaction or account row, and a correction is still
-//! written; an account's first rows, inserted without an upsert, are written and counted once.
+//! written; a new balance for every account of a full table is a HOT update of each; an account's
+//! first rows, inserted without an upsert, are written and counted once.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use feedwatch::connection::AccountKind;
@@ -19,20 +20,40 @@ use crate::support::{TestApp, reported_transaction as reported};
 const PER_REFRESH: [&str; 7] =
     ["last_attempt_at", "last_success_at", "data_as_of", "failure_streak", "error_raw", "error_at", "updated_at"];
 
+/// The columns a refresh's listing of accounts rewrites (`connection::store::accounts`), which no
+/// index of `account` may name (ARCHITECTURE.md, "Per-refresh columns").
+const PER_LISTING: [&str; 11] = [
+    "kind",
+    "masked_number",
+    "bank_name",
+    "currency",
+    "balance",
+    "available",
+    "balance_as_of",
+    "error_code",
+    "state",
+    "provider_ref",
+    "updated_at",
+];
+
 #[tokio::test]
-async fn no_index_of_connection_names_a_column_every_refresh_rewrites() {
+async fn no_index_names_a_column_every_refresh_rewrites() {
     let app = TestApp::spawn().await;
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "select c.relname::text, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indexrelid
-         where i.indrelid = 'connection'::regclass",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    assert!(indexes.len() >= 5, "{indexes:?}");
-    for (name, definition) in &indexes {
-        for column in PER_REFRESH {
-            assert!(!definition.contains(column), "{name} names {column}: {definition}");
+    for (table, columns, at_least) in [("connection", &PER_REFRESH[..], 5), ("account", &PER_LISTING[..], 2)] {
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "select c.relname::text, pg_get_indexdef(i.indexrelid) from pg_index i join pg_class c on c.oid = i.indexrelid
+             where i.indrelid = $1::regclass",
+        )
+        .bind(table)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert!(indexes.len() >= at_least, "{indexes:?}");
+        for (name, definition) in &indexes {
+            let named = definition.split_once(" USING ").map_or(definition.as_str(), |(_, columns)| columns);
+            for column in columns {
+                assert!(!named.contains(column), "{name} names {column}: {definition}");
+            }
         }
     }
 }
@@ -172,15 +193,53 @@ async fn a_repeat_statement_writes_no_transaction_row_and_a_correction_is_writte
 }
 
 /// Stores `listed` as a refresh does (under the connection's lock): the accounts' ids, and the
-/// rows of `account` inserted and updated.
-async fn store_listing(app: &TestApp, connection: Uuid, listed: &[ListedAccount<'_>]) -> (Vec<Vec<Uuid>>, (i64, i64)) {
+/// rows of `account` inserted, updated and updated HOT.
+async fn store_listing(
+    app: &TestApp,
+    connection: Uuid,
+    listed: &[ListedAccount<'_>],
+) -> (Vec<Vec<Uuid>>, (i64, i64, i64)) {
     let mut tx = feedwatch::database::begin(&app.pool).await.unwrap();
     store::lock_connection(&mut *tx, connection).await.unwrap();
     let before = counts(&mut tx, "account").await;
     let ids = store_listed_accounts(&mut *tx, &[(connection, listed)]).await.unwrap();
     let after = counts(&mut tx, "account").await;
     tx.commit().await.unwrap();
-    (ids, (after.0 - before.0, after.1 - before.1))
+    (ids, (after.0 - before.0, after.1 - before.1, after.2 - before.2))
+}
+
+/// Nearly every refresh brings each account a new balance or a new date for it. Once the table's
+/// pages are as full as inserts leave them, a listing that changes every account still updates
+/// each on its own page (HOT: one heap tuple, no index entry), because `account` keeps room for a
+/// new version of each row (`fillfactor`); a full page would move the new versions elsewhere and
+/// write an entry in each index for every one.
+#[tokio::test]
+async fn a_new_balance_for_every_account_updates_each_on_its_page() {
+    let app = TestApp::spawn().await;
+    let subject = synced_connection(&app).await;
+    let ids: Vec<String> = (0..400).map(|n| format!("many-{n:03}")).collect();
+    let listing = |balance: &str| -> Vec<ListedAccount<'_>> {
+        ids.iter()
+            .map(|id| ListedAccount {
+                reported: ReportedAccount {
+                    balance: Some(balance.parse().unwrap()),
+                    balance_as_of: Some(DateTime::from_timestamp(1_760_000_000, 0).unwrap()),
+                    ..crate::support::reported_account(id, AccountKind::Checking, "Everyday checking")
+                },
+                provider_ref: None,
+            })
+            .collect()
+    };
+    let (_, (inserted, _, _)) = store_listing(&app, subject.connection_id, &listing("10.00")).await;
+    assert_eq!(inserted, 400);
+    let pages: i64 = sqlx::query_scalar("select pg_relation_size('account') / current_setting('block_size')::bigint")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(pages >= 4, "the accounts fill {pages} pages: too few to show whether pages keep room");
+    let (_, (inserted, updated, hot)) = store_listing(&app, subject.connection_id, &listing("12.50")).await;
+    assert_eq!((inserted, updated), (0, 400));
+    assert_eq!(hot, 400, "{hot} of 400 balance updates stayed on their page");
 }
 
 /// What a refresh's listing does to `account`: the connection's accounts listed as they are
@@ -216,10 +275,10 @@ async fn accounts_listed_as_they_are_stored_are_not_rewritten() {
     assert_eq!(written.0, 2, "both accounts are new");
     let (ids, written) = store_listing(&app, connection, &listing("10.00")).await;
     assert_eq!(ids, first_ids, "the same accounts, in the order listed");
-    assert_eq!(written, (0, 0), "nothing changed, nothing written");
+    assert_eq!(written, (0, 0, 0), "nothing changed, nothing written");
     let (ids, written) = store_listing(&app, connection, &listing("12.50")).await;
     assert_eq!(ids, first_ids);
-    assert_eq!(written, (0, 1), "the account whose balance changed, and it alone");
+    assert_eq!(written, (0, 1, 1), "the account whose balance changed, and it alone, on its page");
     let balances: Vec<(String, Option<rust_decimal::Decimal>)> = sqlx::query_as(
         "select bank_account_id, balance from account where connection_id = $1 and bank_account_id like 'bench-%'
          order by bank_account_id",
