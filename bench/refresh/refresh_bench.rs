@@ -15,8 +15,8 @@
 //! - **again**: the same day once more (an hourly schedule, a retry, "refresh now"): the bank
 //!   reports what is stored already.
 //!
-//! Each round also reports the updates of `connection`, `account`, `feed_transaction` and `job`, and
-//! how many were HOT (issue #17).
+//! Each round also reports the updates of every table it updated, and how many were HOT (issue
+//! #17).
 //!
 //! Each round reports refreshes/s, bank exchanges per refresh, and the CPU seconds each process
 //! spent (this process, the bank, PostgreSQL, and the rest of the machine) from `/proc`. By
@@ -395,11 +395,8 @@ async fn both_rounds(
     Ok((first, repeat, again))
 }
 
-/// The tables a refresh updates, whose updates each round reports with how many were HOT.
-const UPDATED_TABLES: [&str; 4] = ["connection", "account", "feed_transaction", "job"];
-
-/// Updates of each of [`UPDATED_TABLES`] so far, and how many of them were HOT (one heap tuple,
-/// no index entry), from the cumulative statistics. Backends report their counts when idle, at
+/// Updates of each table so far, and how many of them were HOT (one heap tuple, no index entry),
+/// from the cumulative statistics. Backends report their counts when idle, at
 /// most once a second: the pause lets the last round's reach the view.
 #[derive(Debug, Clone, Default)]
 struct TableUpdates(std::collections::BTreeMap<String, (i64, i64)>);
@@ -408,20 +405,20 @@ impl TableUpdates {
     async fn read(pool: &PgPool) -> anyhow::Result<Self> {
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         sqlx::query("select pg_stat_clear_snapshot()").execute(pool).await?;
-        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
-            "select relname::text, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname = any($1)",
-        )
-        .bind(&UPDATED_TABLES[..])
-        .fetch_all(pool)
-        .await?;
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as("select relname::text, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables").fetch_all(pool).await?;
         Ok(Self(rows.into_iter().map(|(table, updated, hot)| (table, (updated, hot))).collect()))
     }
 
-    /// Each table's updates since `before`, as `{table: {n_tup_upd, n_tup_hot_upd}}`.
+    /// The updates since `before` of each table updated since, as `{table: {n_tup_upd,
+    /// n_tup_hot_upd}}`; `connection` is always there.
     fn since(&self, before: &Self) -> serde_json::Value {
-        let tables = self.0.iter().map(|(table, (updated, hot))| {
+        let tables = self.0.iter().filter_map(|(table, (updated, hot))| {
             let (updated_before, hot_before) = before.0.get(table).copied().unwrap_or_default();
-            (table.clone(), json!({ "n_tup_upd": updated - updated_before, "n_tup_hot_upd": hot - hot_before }))
+            let changed = *updated > updated_before || table == "connection";
+            changed.then(|| {
+                (table.clone(), json!({ "n_tup_upd": updated - updated_before, "n_tup_hot_upd": hot - hot_before }))
+            })
         });
         serde_json::Value::Object(tables.collect())
     }
