@@ -405,8 +405,11 @@ impl TableUpdates {
     async fn read(pool: &PgPool) -> anyhow::Result<Self> {
         tokio::time::sleep(Duration::from_millis(1_200)).await;
         sqlx::query("select pg_stat_clear_snapshot()").execute(pool).await?;
-        let rows: Vec<(String, i64, i64)> =
-            sqlx::query_as("select relname::text, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables").fetch_all(pool).await?;
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "select relname::text, n_tup_upd, n_tup_hot_upd from pg_stat_user_tables where relname !~ '^_sqlx'",
+        )
+        .fetch_all(pool)
+        .await?;
         Ok(Self(rows.into_iter().map(|(table, updated, hot)| (table, (updated, hot))).collect()))
     }
 
