@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::error::OfxError;
-use super::tree::{self, Builder, Element, OnClose};
+use super::tree::{self, Builder, Element, OnClose, is_blank};
 
 mod entities;
 mod names;
@@ -233,7 +233,7 @@ impl<'a> Normaliser<'a, '_, '_, '_> {
     /// may not be.
     fn take_tag(&mut self) -> Result<Option<&'a str>, OfxError> {
         let rest = self.rest();
-        let found = rest.as_bytes()[1..].iter().position(|&b| b == b'>' || b == b'<').map(|at| at + 1);
+        let found = memchr::memchr2(b'>', b'<', &rest.as_bytes()[1..]).map(|at| at + 1);
         match found {
             Some(close) if rest.as_bytes()[close] == b'>' => {
                 let start = self.pos + 1;
@@ -321,7 +321,7 @@ impl<'a> Normaliser<'a, '_, '_, '_> {
     }
 
     fn text_with(&mut self, raw: &'a str, keep_entities: bool) {
-        if raw.trim().is_empty() {
+        if is_blank(raw) {
             self.state.tree.text(Cow::Borrowed(raw), self.keep);
             return;
         }

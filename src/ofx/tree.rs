@@ -85,7 +85,7 @@ impl<'n> Builder<'n> {
         // Text outside every element (between the root's children) has no use.
         let [_, .., top] = self.stack.as_mut_slice() else { return };
         if top.text.is_empty() {
-            if !text.trim().is_empty() {
+            if !is_blank(&text) {
                 top.text = keep(text);
             }
         } else {
@@ -130,6 +130,20 @@ impl<'n> Builder<'n> {
     }
 }
 
+/// Whether `text` is empty or whitespace alone, as `str::trim` reads whitespace. Most text between
+/// tags is a line break and an indent, so the ASCII bytes are looked at first, without decoding
+/// characters; only text with other bytes in it is trimmed.
+pub(crate) fn is_blank(text: &str) -> bool {
+    // The ASCII characters `char::is_whitespace` accepts (`u8::is_ascii_whitespace` leaves out the
+    // vertical tab).
+    let ascii_blank = |byte: &u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r');
+    match text.bytes().position(|byte| !ascii_blank(&byte)) {
+        None => true,
+        Some(at) if text.as_bytes()[at].is_ascii() => false,
+        Some(at) => text[at..].trim().is_empty(),
+    }
+}
+
 /// Every closed element goes into the tree.
 pub(crate) fn attach_all<'n>(_: &[Element<'n>], element: Element<'n>) -> Result<Option<Element<'n>>, OfxError> {
     Ok(Some(element))
@@ -162,6 +176,18 @@ mod tests {
         assert_eq!(ofx.text_of("A"), Some("AT&T"));
         assert_eq!(ofx.child("B").unwrap().line, 3);
         assert_eq!(ofx.child("B").unwrap().value(), None);
+    }
+
+    #[test]
+    fn blank_is_what_trimming_leaves_empty() {
+        for text in ["", " ", "\r\n\t", "\x0B\x0C", "\n\u{a0}", "\u{2003}", " \u{3000}\n"] {
+            assert!(is_blank(text), "{text:?}");
+            assert!(text.trim().is_empty(), "{text:?}");
+        }
+        for text in ["x", " x ", "\n\u{a0}x", "\u{200b}", "\r\n-5.00\r\n", "\u{e9}"] {
+            assert!(!is_blank(text), "{text:?}");
+            assert!(!text.trim().is_empty(), "{text:?}");
+        }
     }
 
     #[test]

@@ -44,12 +44,15 @@ const KNOWN_AGGREGATES: [&str; 33] = [
 /// Small aggregates inside transactions and statements.
 const KNOWN_INNER_AGGREGATES: [&str; 5] = ["PAYEE", "CURRENCY", "ORIGCURRENCY", "LEDGERBAL", "AVAILBAL"];
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':')
+fn is_name_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-' | b':')
 }
 
+/// The name at the start of `inside`, and the rest. Name characters are all ASCII, so the name
+/// ends at the first byte that is not one (a character of several bytes starts with one that is
+/// not ASCII): no characters need decoding.
 pub(super) fn split_name(inside: &str) -> (&str, &str) {
-    let end = inside.find(|c: char| !is_name_char(c)).unwrap_or(inside.len());
+    let end = inside.bytes().position(|byte| !is_name_byte(byte)).unwrap_or(inside.len());
     inside.split_at(end)
 }
 
@@ -120,10 +123,10 @@ fn prefix(name: &str) -> u64 {
     u64::from_le_bytes(bytes)
 }
 
-/// The names of the end tags in `text`, upper-cased, as the normaliser reads them.
+/// The names of the end tags in `text`, upper-cased, as the normaliser reads them. The pair `</`
+/// is searched for, not each `<`: most tags of an SGML file are start tags, skipped unread.
 pub(crate) fn end_tag_names(text: &str) -> impl Iterator<Item = Cow<'_, str>> {
-    memchr::memchr_iter(b'<', text.as_bytes())
-        .filter(|&at| text.as_bytes().get(at + 1) == Some(&b'/'))
+    memchr::memmem::find_iter(text.as_bytes(), b"</")
         .map(|at| upper(split_name(&text[at + 2..]).0))
         .filter(|name| !name.is_empty())
 }
