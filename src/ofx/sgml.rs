@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use super::error::OfxError;
-use super::tree::{self, Builder, Element, OnClose, is_blank};
+use super::tree::{Builder, Element, OnClose, is_blank};
 
 mod entities;
 mod names;
@@ -33,7 +33,7 @@ pub(crate) fn read(text: &str, body_start: usize, max_depth: usize) -> Result<Ve
         pos: body_start,
         state: &mut state,
         keep: |name| name,
-        on_close: &mut tree::attach_all,
+        on_close: None,
         incomplete: false,
         lines: Lines::default(),
     };
@@ -76,7 +76,7 @@ impl Streaming {
             pos: 0,
             state: &mut self.state,
             keep: |name| Cow::Owned(name.into_owned()),
-            on_close,
+            on_close: Some(on_close),
             incomplete: false,
             lines: Lines::default(),
         };
@@ -144,7 +144,9 @@ struct Normaliser<'a, 'n, 's, 'f> {
     /// How a name or text read from `src` is kept in the tree (borrowed while `src` is the
     /// whole body).
     keep: fn(Cow<'a, str>) -> Cow<'n, str>,
-    on_close: &'s mut OnClose<'f, 'n>,
+    /// Where each element that closes goes; `None` attaches every one to its parent, without a
+    /// call through a pointer for each (the whole body read at once).
+    on_close: Option<&'s mut OnClose<'f, 'n>>,
     /// The markup at `pos` ends past `src`: wait for more.
     incomplete: bool,
     lines: Lines,
@@ -313,7 +315,13 @@ impl<'a> Normaliser<'a, '_, '_, '_> {
 
     fn close_top(&mut self) -> Result<(), OfxError> {
         self.state.open.pop();
-        self.state.tree.close(self.on_close)
+        match self.on_close.as_deref_mut() {
+            Some(on_close) => self.state.tree.close(on_close),
+            None => {
+                self.state.tree.close_into_parent();
+                Ok(())
+            }
+        }
     }
 
     fn text(&mut self, raw: &'a str) {

@@ -106,6 +106,17 @@ impl<'n> Builder<'n> {
         Ok(())
     }
 
+    /// Closes the innermost open element into its parent: [`close`](Self::close) keeping every
+    /// element.
+    pub fn close_into_parent(&mut self) {
+        if self.stack.len() < 2 {
+            return;
+        }
+        if let Some(done) = self.stack.pop() {
+            self.attach(done);
+        }
+    }
+
     fn attach(&mut self, element: Element<'n>) {
         if let Some(parent) = self.stack.last_mut() {
             parent.children.push(element);
@@ -144,11 +155,6 @@ pub(crate) fn is_blank(text: &str) -> bool {
     }
 }
 
-/// Every closed element goes into the tree.
-pub(crate) fn attach_all<'n>(_: &[Element<'n>], element: Element<'n>) -> Result<Option<Element<'n>>, OfxError> {
-    Ok(Some(element))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -166,9 +172,9 @@ mod tests {
         tree.open(Cow::Borrowed("A"), 2);
         tree.text(Cow::Borrowed("AT&T"), keep);
         tree.text(Cow::Borrowed("\n"), keep);
-        tree.close(&mut attach_all).unwrap();
+        tree.close_into_parent();
         tree.empty(Cow::Borrowed("B"), 3);
-        tree.close(&mut attach_all).unwrap();
+        tree.close_into_parent();
         let roots = tree.finish(4).unwrap();
         let ofx = &roots[0];
         assert_eq!(ofx.text, "");
@@ -208,7 +214,7 @@ mod tests {
             Ok(None)
         })
         .unwrap();
-        tree.close(&mut attach_all).unwrap();
+        tree.close_into_parent();
         assert_eq!(seen, [(2, "B".to_owned())]);
         assert!(tree.finish(1).unwrap()[0].children.is_empty());
     }
