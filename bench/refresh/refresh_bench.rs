@@ -396,8 +396,9 @@ async fn both_rounds(
 }
 
 /// Updates of each table so far, and how many of them were HOT (one heap tuple, no index entry),
-/// from the cumulative statistics. Backends report their counts when idle, at
-/// most once a second: the pause lets the last round's reach the view.
+/// from the cumulative statistics. Backends report their counts when idle, at most once a second:
+/// the pause lets most of the last round's reach the view (read the counts as shares; a round's
+/// late reports land in the next).
 #[derive(Debug, Clone, Default)]
 struct TableUpdates(std::collections::BTreeMap<String, (i64, i64)>);
 
