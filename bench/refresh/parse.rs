@@ -74,25 +74,11 @@ fn statement_request(
     window: TimeDelta,
 ) -> OfxRequest {
     let accounts = ledger::accounts(SandboxConfig::default().seed, institution.slug, "user_good");
+    let start = (now - window).fixed_offset();
     let messages = accounts
         .iter()
         .enumerate()
-        .map(|(n, account)| match account.ofx_account(institution.bank_id) {
-            ofx::Account::Bank(bank) => RequestMessage::BankStatement {
-                trnuid: n.to_string(),
-                account: bank,
-                start: Some((now - window).fixed_offset()),
-                end: None,
-                include_transactions: true,
-            },
-            ofx::Account::CreditCard { account_id } => RequestMessage::CreditCardStatement {
-                trnuid: n.to_string(),
-                account_id,
-                start: Some((now - window).fixed_offset()),
-                end: None,
-                include_transactions: true,
-            },
-        })
+        .map(|(n, account)| RequestMessage::statement(&account.ofx_account(institution.bank_id), n.to_string(), start))
         .collect();
     OfxRequest {
         version: institution.version,

@@ -76,6 +76,29 @@ pub enum RequestMessage {
     },
 }
 
+impl RequestMessage {
+    /// The statement request for `account` (a bank or a card statement, as the account is), its
+    /// transactions from `start` on.
+    pub fn statement(account: &Account, trnuid: String, start: OfxDateTime) -> Self {
+        match account {
+            Account::Bank(bank) => Self::BankStatement {
+                trnuid,
+                account: bank.clone(),
+                start: Some(start),
+                end: None,
+                include_transactions: true,
+            },
+            Account::CreditCard { account_id } => Self::CreditCardStatement {
+                trnuid,
+                account_id: account_id.clone(),
+                start: Some(start),
+                end: None,
+                include_transactions: true,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OfxRequest {
     /// `OfxVersion::V102`/`V103` write SGML, `OfxVersion::V220` XML.

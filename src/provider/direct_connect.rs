@@ -123,7 +123,8 @@ impl DirectConnect {
         let since = request.now.fixed_offset() - DEFAULT_HISTORY;
         let start = statement_start(request);
         let mut messages = vec![RequestMessage::AccountList { trnuid: new_trnuid(), since }];
-        messages.extend(known.iter().map(|(account, trnuid)| statement_request(account, trnuid, start)));
+        messages
+            .extend(known.iter().map(|(account, trnuid)| RequestMessage::statement(account, trnuid.clone(), start)));
         let document = self.exchange(request, messages, classify).await?;
         let list = document.account_list.ok_or_else(|| missing(classify, "an account list"))?;
         if let Some(status) = list.status.as_ref().filter(|status| fails(status, classify)) {
@@ -152,7 +153,10 @@ impl DirectConnect {
         classify: Classifier<'_>,
     ) -> Result<Vec<Statement>, ProviderError> {
         let start = statement_start(request);
-        let messages = listed.iter().map(|(info, trnuid)| statement_request(&info.account, trnuid, start)).collect();
+        let messages = listed
+            .iter()
+            .map(|(info, trnuid)| RequestMessage::statement(&info.account, trnuid.clone(), start))
+            .collect();
         Ok(self.exchange(request, messages, classify).await?.statements)
     }
 
@@ -218,26 +222,6 @@ fn ofx_request(request: &FetchRequest<'_>, messages: Vec<RequestMessage>) -> Ofx
 
 fn statement_start(request: &FetchRequest<'_>) -> ofx::OfxDateTime {
     request.since.unwrap_or(request.now - DEFAULT_HISTORY).fixed_offset()
-}
-
-fn statement_request(account: &Account, trnuid: &str, start: ofx::OfxDateTime) -> RequestMessage {
-    let trnuid = trnuid.to_owned();
-    match account {
-        Account::Bank(bank) => RequestMessage::BankStatement {
-            trnuid,
-            account: bank.clone(),
-            start: Some(start),
-            end: None,
-            include_transactions: true,
-        },
-        Account::CreditCard { account_id } => RequestMessage::CreditCardStatement {
-            trnuid,
-            account_id: account_id.clone(),
-            start: Some(start),
-            end: None,
-            include_transactions: true,
-        },
-    }
 }
 
 /// Servers reject a reused TRNUID (OFX 2019), so every message gets a fresh one.
